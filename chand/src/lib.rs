@@ -1,0 +1,3 @@
+//! chand, the dahdi-mwi channel daemon: FXS ports and QSIG PRI spans, on DAHDI or the sim back-end.
+
+pub mod backend;

@@ -1,0 +1,10 @@
+//! Sans-IO ISDN signalling for QSIG message waiting on a PRI D-channel: Q.921 LAPD, Q.931
+//! call-independent signalling, ROSE/BER and the ECMA-242 MWI operations. No I/O: frames and
+//! time in, frames, timers and events out.
+
+pub mod ber;
+pub mod q921;
+pub mod q931;
+pub mod qsig;
+pub mod rose;
+pub mod span;

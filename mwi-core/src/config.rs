@@ -1,0 +1,1 @@
+//! The configuration file shared by sipd and chand.

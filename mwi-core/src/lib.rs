@@ -1,0 +1,8 @@
+//! What sipd and chand share: the MWI state of a number, the configuration schema with its
+//! validation, and the shared-memory MWI table that carries state from sipd to chand.
+
+pub mod config;
+pub mod mwi;
+pub mod table;
+
+pub use mwi::{MessageClass, MwiSink, MwiState};

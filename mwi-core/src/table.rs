@@ -1,0 +1,1 @@
+//! The shared-memory MWI table between sipd (writer) and chand (reader).

@@ -1,1 +1,0 @@
-//! The configuration file shared by sipd and chand.

@@ -1,0 +1,38 @@
+//! The configuration file shared by sipd and chand (`/etc/dahdi-mwi/dahdi-mwi.toml`).
+//!
+//! [`Config::load`] reads, parses and validates it; every error names the file, the line and
+//! column (1-based, columns in characters) and the rule broken, e.g.
+//! `dahdi-mwi.toml:12:11: expires = 0 is out of range 1..=999999`.
+//!
+//! Every section and key an admin may omit has a default (documented on its field); unknown keys
+//! are errors, so a typo never silently falls back to a default.
+
+mod error;
+mod types;
+
+use std::path::Path;
+
+pub use error::ConfigError;
+pub use types::*;
+
+/// Where both daemons look for the configuration when no `--config` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/dahdi-mwi/dahdi-mwi.toml";
+
+impl Config {
+    /// Read, parse and validate the file at `path`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_str(&text, path)
+    }
+
+    /// Parse and validate `text`; `path` names the file in errors.
+    pub fn from_str(text: &str, path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        toml::from_str(text)
+            .map_err(|e| ConfigError::at(path, text, e.span(), e.message().to_owned()))
+    }
+}

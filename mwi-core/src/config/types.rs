@@ -1,0 +1,809 @@
+//! The configuration schema: one struct per TOML section, one field per key.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer};
+
+/// The whole configuration file.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[sip]`: sipd's listening sockets and credentials. Default: see [`Sip`].
+    #[serde(default)]
+    pub sip: Sip,
+    /// `[registrar]`: where sipd registers; absent = sipd does not register.
+    #[serde(default)]
+    pub registrar: Option<Registrar>,
+    /// `[mwi_server]`: the voice-mail server (required).
+    pub mwi_server: MwiServer,
+    /// `[dahdi]`: which channel back-end chand uses.
+    #[serde(default)]
+    pub dahdi: Dahdi,
+    /// `[[span]]`: the DAHDI span layout (optional; see [`Span`] for the rule without it).
+    #[serde(default)]
+    pub span: Vec<Span>,
+    /// `[[fxs]]`: analog phone ports.
+    #[serde(default)]
+    pub fxs: Vec<Fxs>,
+    /// `[[pri]]`: QSIG PRI spans towards PBXs.
+    #[serde(default)]
+    pub pri: Vec<Pri>,
+    /// `[state]`: where the daemons keep state.
+    #[serde(default)]
+    pub state: State,
+    /// `[table]`: the shared-memory MWI table.
+    #[serde(default)]
+    pub table: Table,
+    /// `[log]`: logging.
+    #[serde(default)]
+    pub log: Log,
+}
+
+/// `[sip]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sip {
+    /// `listen = ["udp:0.0.0.0:5060", "tcp:[::]:5060"]`: sockets sipd listens on.
+    /// Default: `udp:0.0.0.0:5060` and `tcp:0.0.0.0:5060`.
+    #[serde(default = "default_listen")]
+    pub listen: Vec<ListenSpec>,
+    /// `[sip.auth]`: credentials for REGISTER and for 401/407 challenges (RFC 3261 §22);
+    /// absent = sipd cannot answer a challenge.
+    #[serde(default)]
+    pub auth: Option<Auth>,
+}
+
+impl Default for Sip {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            auth: None,
+        }
+    }
+}
+
+fn default_listen() -> Vec<ListenSpec> {
+    let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), DEFAULT_SIP_PORT);
+    vec![
+        ListenSpec {
+            transport: Transport::Udp,
+            addr: any,
+        },
+        ListenSpec {
+            transport: Transport::Tcp,
+            addr: any,
+        },
+    ]
+}
+
+/// The SIP port used when none is given (RFC 3261 §19.1.2).
+pub const DEFAULT_SIP_PORT: u16 = 5060;
+
+/// `[sip.auth]`: digest credentials (RFC 3261 §22, RFC 2617).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// `username = "user1"`.
+    pub username: String,
+    /// `password = "password1"`.
+    pub password: String,
+    /// `realm = "example.com"`: answer only challenges of this realm; absent = any realm.
+    #[serde(default)]
+    pub realm: Option<String>,
+}
+
+/// `[registrar]`: sipd registers its numbers here (RFC 3261 §10).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registrar {
+    /// `server = "dns:registrar.example.com"` or `"ipv4:192.0.2.1"`.
+    pub server: ServerSpec,
+    /// `port = 5060` (default 5060).
+    #[serde(default = "default_sip_port")]
+    pub port: u16,
+    /// `transport = "udp"` (default udp).
+    #[serde(default)]
+    pub transport: Transport,
+    /// `expires = 3600`: requested registration lifetime in seconds, 1..=999999 (default 3600).
+    #[serde(default = "default_expires", deserialize_with = "de_expires")]
+    pub expires: u32,
+}
+
+/// `[mwi_server]`: the voice-mail server (Cisco `mwi-server`, reference 000).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MwiServer {
+    /// `server = "ipv4:192.0.2.10"` or `"dns:vm.example.com"` (SRV, then A/AAAA).
+    pub server: ServerSpec,
+    /// `port = 5060` (default 5060).
+    #[serde(default = "default_sip_port")]
+    pub port: u16,
+    /// `transport = "udp"`: `udp` or `tcp` (default udp).
+    #[serde(default)]
+    pub transport: Transport,
+    /// `expires = 3600`: SUBSCRIBE Expires in seconds, 1..=999999 (default 3600).
+    #[serde(default = "default_expires", deserialize_with = "de_expires")]
+    pub expires: u32,
+    /// `unsolicited = false`: true = do not subscribe; accept NOTIFY without a subscription.
+    #[serde(default)]
+    pub unsolicited: bool,
+    /// `allow = ["192.0.2.10/32"]`: who may send an unsolicited NOTIFY. Empty (the default) =
+    /// only the addresses `server` resolves to.
+    #[serde(default)]
+    pub allow: Vec<Cidr>,
+    /// `options_interval = 60`: seconds between OPTIONS pings to the server; 0 = no pings
+    /// (default 60).
+    #[serde(default = "default_options_interval")]
+    pub options_interval: u32,
+    /// `options_failures = 3`: consecutive unanswered OPTIONS after which the server counts as
+    /// down, 1..=100 (default 3).
+    #[serde(
+        default = "default_options_failures",
+        deserialize_with = "de_options_failures"
+    )]
+    pub options_failures: u32,
+}
+
+fn default_sip_port() -> u16 {
+    DEFAULT_SIP_PORT
+}
+
+/// Default `expires` of `[mwi_server]` and `[registrar]`, seconds (reference 000).
+pub const DEFAULT_EXPIRES: u32 = 3600;
+/// Allowed range of `expires`, seconds (reference 000: "Range is from 1 to 999999").
+pub const EXPIRES_RANGE: std::ops::RangeInclusive<u32> = 1..=999_999;
+/// Allowed range of `options_failures`.
+pub const OPTIONS_FAILURES_RANGE: std::ops::RangeInclusive<u32> = 1..=100;
+
+fn default_expires() -> u32 {
+    DEFAULT_EXPIRES
+}
+
+fn default_options_interval() -> u32 {
+    60
+}
+
+fn default_options_failures() -> u32 {
+    3
+}
+
+fn de_in_range<'de, D: Deserializer<'de>>(
+    d: D,
+    key: &str,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, D::Error> {
+    let v = i64::deserialize(d)?;
+    match u32::try_from(v) {
+        Ok(v) if range.contains(&v) => Ok(v),
+        _ => Err(serde::de::Error::custom(format!(
+            "{key} = {v} is out of range {}..={}",
+            range.start(),
+            range.end()
+        ))),
+    }
+}
+
+fn de_expires<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "expires", EXPIRES_RANGE)
+}
+
+fn de_options_failures<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "options_failures", OPTIONS_FAILURES_RANGE)
+}
+
+/// A SIP transport.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// UDP (the default).
+    #[default]
+    Udp,
+    /// TCP.
+    Tcp,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+        })
+    }
+}
+
+/// A listening socket: `"udp:0.0.0.0:5060"`, `"tcp:[::1]:5060"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ListenSpec {
+    /// The transport.
+    pub transport: Transport,
+    /// The local address and port.
+    pub addr: SocketAddr,
+}
+
+impl FromStr for ListenSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = |why: &str| {
+            format!("bad listen spec {s:?}: {why} (expected \"udp:ADDR:PORT\" or \"tcp:ADDR:PORT\", e.g. \"udp:0.0.0.0:5060\")")
+        };
+        let (transport, addr) = s.split_once(':').ok_or_else(|| bad("no transport"))?;
+        let transport = match transport {
+            "udp" => Transport::Udp,
+            "tcp" => Transport::Tcp,
+            _ => return Err(bad("unknown transport")),
+        };
+        let addr = addr.parse().map_err(|_| bad("not an address:port"))?;
+        Ok(Self { transport, addr })
+    }
+}
+
+impl fmt::Display for ListenSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.transport, self.addr)
+    }
+}
+
+/// A server: `"ipv4:192.0.2.10"` or `"dns:vm.example.com"` (the Cisco `mwi-server` forms).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ServerSpec {
+    /// A literal IPv4 address.
+    Ipv4(Ipv4Addr),
+    /// A host name: resolve with SRV (RFC 3263 §4.2), then A/AAAA.
+    Dns(String),
+}
+
+impl FromStr for ServerSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = |why: &str| {
+            format!("bad server {s:?}: {why} (expected \"ipv4:ADDRESS\" or \"dns:HOSTNAME\")")
+        };
+        match s.split_once(':') {
+            Some(("ipv4", a)) => a
+                .parse()
+                .map(Self::Ipv4)
+                .map_err(|_| bad("not an IPv4 address")),
+            Some(("dns", h)) if is_hostname(h) => Ok(Self::Dns(h.to_owned())),
+            Some(("dns", _)) => Err(bad("not a host name")),
+            _ => Err(bad("unknown form")),
+        }
+    }
+}
+
+/// RFC 1123 §2.1 host name: dot-separated labels of letters, digits and inner hyphens.
+fn is_hostname(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.trim_end_matches('.').split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+impl fmt::Display for ServerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ipv4(a) => write!(f, "ipv4:{a}"),
+            Self::Dns(h) => write!(f, "dns:{h}"),
+        }
+    }
+}
+
+/// An address block: `"192.0.2.0/24"`, `"2001:db8::/32"`; a bare address is a /32 or /128.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    /// The network address (host bits zero).
+    pub addr: IpAddr,
+    /// The prefix length in bits (0..=32 for IPv4, 0..=128 for IPv6).
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` is in this block (an IPv4 block never contains an IPv6 address).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                mask(u128::from(u32::from(a)), self.prefix, 32) == u128::from(u32::from(n))
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                mask(u128::from(a), self.prefix, 128) == u128::from(n)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// `v` with all but the top `prefix` of its `bits` bits cleared.
+fn mask(v: u128, prefix: u8, bits: u8) -> u128 {
+    let host = u32::from(bits - prefix.min(bits));
+    v.checked_shr(host)
+        .unwrap_or(0)
+        .checked_shl(host)
+        .unwrap_or(0)
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = |why: &str| format!("bad CIDR {s:?}: {why} (expected e.g. \"192.0.2.0/24\")");
+        let (a, p) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
+        let addr: IpAddr = a.parse().map_err(|_| bad("not an IP address"))?;
+        let bits = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            None => bits,
+            Some(p) => match p.parse::<u8>() {
+                Ok(n) if n <= bits && p.bytes().all(|b| b.is_ascii_digit()) => n,
+                _ => return Err(bad(&format!("prefix length must be 0..={bits}"))),
+            },
+        };
+        let raw = match addr {
+            IpAddr::V4(a) => u128::from(u32::from(a)),
+            IpAddr::V6(a) => u128::from(a),
+        };
+        if mask(raw, prefix, bits) != raw {
+            return Err(bad("host bits are set after the prefix"));
+        }
+        Ok(Self { addr, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// `[dahdi]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dahdi {
+    /// `backend = "kernel"`: `kernel` (DAHDI devices) or `sim` (Unix sockets; default kernel).
+    #[serde(default)]
+    pub backend: Backend,
+    /// `sim_dir = "/run/dahdi-mwi/sim"`: where the sim back-end's sockets live (sim only).
+    #[serde(default = "default_sim_dir")]
+    pub sim_dir: PathBuf,
+}
+
+impl Default for Dahdi {
+    fn default() -> Self {
+        Self {
+            backend: Backend::default(),
+            sim_dir: default_sim_dir(),
+        }
+    }
+}
+
+fn default_sim_dir() -> PathBuf {
+    PathBuf::from("/run/dahdi-mwi/sim")
+}
+
+/// The channel back-end of chand.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Real DAHDI channels (`/dev/dahdi/channel`).
+    #[default]
+    Kernel,
+    /// Unix SOCK_SEQPACKET sockets under `sim_dir`, one per channel.
+    Sim,
+}
+
+/// `[[span]]`: one DAHDI span of the system, as `lsdahdi` shows it.
+///
+/// The span layout is optional. With at least one `[[span]]`, it is the whole layout: every FXS
+/// channel and PRI D-channel must be on a listed span, each `[[pri]]` span must be listed with
+/// the channel count of its `span_type`, and spans must not overlap. Without `[[span]]`, each
+/// `[[pri]]` span `N` is taken to hold channels `(N-1)*C+1 ..= N*C` (C = 24 for T1, 31 for E1:
+/// DAHDI's numbering when all spans before it are alike), its D-channel must be in that range,
+/// and no FXS channel may be in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Span {
+    /// `span = 1`: the DAHDI span number (1-based).
+    pub span: u32,
+    /// `first_channel = 1`: the DAHDI channel number of its first channel.
+    pub first_channel: u32,
+    /// `channels = 31`: how many channels it has.
+    pub channels: u32,
+}
+
+impl Span {
+    /// Its channel numbers.
+    pub fn channel_range(&self) -> std::ops::RangeInclusive<u32> {
+        self.first_channel
+            ..=self
+                .first_channel
+                .saturating_add(self.channels.saturating_sub(1))
+    }
+}
+
+/// `[[fxs]]`: one analog phone port.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fxs {
+    /// `channel = 2`: the DAHDI channel number (1-based; the sim socket is `fxs-<channel>.sock`).
+    pub channel: u32,
+    /// `number = "8000"`: the phone's number (mailbox), digits with an optional leading `+`.
+    pub number: Number,
+    /// `mwi = true`: false = a NOTIFY for this number gets 481 (reference 000). Default true.
+    #[serde(default = "default_true")]
+    pub mwi: bool,
+    /// `cptone = "us"`: the call-progress tone zone (country code of facts/tones.md). Default us.
+    #[serde(default)]
+    pub cptone: CpTone,
+    /// `vmwi = "none"`: the visual indicator (lamp). Default none.
+    #[serde(default)]
+    pub vmwi: Vmwi,
+    /// `law = "mulaw"`: the line's companding law. Default mulaw.
+    #[serde(default)]
+    pub law: Law,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A phone number: 1 to 32 digits, optionally preceded by `+`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Number(String);
+
+impl Number {
+    /// The number as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Number {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let digits = s.strip_prefix('+').unwrap_or(s);
+        if (1..=32).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(format!(
+                "bad number {s:?}: expected 1 to 32 digits, optionally after a '+'"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The call-progress tone zones `cptone` accepts: the DAHDI zone names of dahdi-tools
+/// `zonedata.c` (facts/tones.md §2.2). The tone plans themselves live in the `fxs` crate.
+pub const CPTONE_ZONES: &[&str] = &[
+    "us", "uk", "de", "fr", "au", "jp", "it", "nl", "se", "es", "at", "ch", "dk", "no", "fi", "be",
+    "pl", "pt", "ru", "nz", "cn", "in", "br", "mx", "za", "il", "sg", "th", "tw", "cz", "hu", "gr",
+    "ee", "lt", "bg", "cl", "ve", "ph", "my", "ar", "tr", "pa", "mo", "cr", "ae", "us-old",
+];
+
+/// A call-progress tone zone, one of [`CPTONE_ZONES`] (default `us`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CpTone(&'static str);
+
+impl CpTone {
+    /// The zone name, e.g. `"us"`.
+    pub fn as_str(&self) -> &'static str {
+        self.0
+    }
+}
+
+impl Default for CpTone {
+    fn default() -> Self {
+        Self("us")
+    }
+}
+
+impl FromStr for CpTone {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        CPTONE_ZONES
+            .iter()
+            .find(|z| **z == s)
+            .map(|z| Self(z))
+            .ok_or_else(|| {
+                format!(
+                    "unknown cptone {s:?}: expected one of {}",
+                    CPTONE_ZONES.join(", ")
+                )
+            })
+    }
+}
+
+impl fmt::Display for CpTone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// Visual message-waiting indication of an FXS port (dahdi/user.h `DAHDI_VMWI_*`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Vmwi {
+    /// No lamp: stutter dial tone only (the default).
+    #[default]
+    None,
+    /// FSK message-waiting data on hook (`DAHDI_VMWI_FSK`, Bellcore GR-30).
+    Fsk,
+    /// Ring-pulse alert signal (`DAHDI_VMWI_RPAS`).
+    Rpas,
+    /// Line reversal (`DAHDI_VMWI_LREV`).
+    Lrev,
+    /// High-voltage DC neon lamp (`DAHDI_VMWI_HVDC`).
+    Hvdc,
+    /// High-voltage AC neon lamp (`DAHDI_VMWI_HVAC`).
+    Neon,
+}
+
+/// Companding law of a line's audio (ITU-T G.711).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Law {
+    /// µ-law (the default; North America, Japan).
+    #[default]
+    Mulaw,
+    /// A-law (Europe and most of the world).
+    Alaw,
+}
+
+/// `[[pri]]`: one QSIG PRI span towards a PBX.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pri {
+    /// `span = 1`: the DAHDI span number (1-based).
+    pub span: u32,
+    /// `span_type = "t1"`: `t1` (24 channels) or `e1` (31 channels). Default t1.
+    #[serde(default)]
+    pub span_type: SpanType,
+    /// `dchannel = 24`: the DAHDI channel number of the D-channel (the sim socket is
+    /// `dchan-<dchannel>.sock`).
+    pub dchannel: u32,
+    /// `side = "user"`: our Q.921/Q.931 role, `user` or `network`. Default user.
+    #[serde(default)]
+    pub side: Side,
+    /// `numbers = ["2..."]`: served users reached through this PBX (at least one pattern).
+    pub numbers: Vec<Pattern>,
+    /// `mwi_transport = "setup"`: how MWI operations travel. Default setup.
+    #[serde(default)]
+    pub mwi_transport: MwiTransport,
+    /// `party_number = "unknown"`: how servedUserNr is encoded. Default unknown.
+    #[serde(default)]
+    pub party_number: PartyNumberKind,
+    /// `message_count = true`: send nbOfMessages (ECMA-242 §6.3). Default true.
+    #[serde(default = "default_true")]
+    pub message_count: bool,
+}
+
+/// The kind of a PRI span.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpanType {
+    /// T1: 24 channels, D-channel usually the 24th (the default).
+    #[default]
+    T1,
+    /// E1: 31 channels (timeslots 1-31), D-channel usually timeslot 16.
+    E1,
+}
+
+impl SpanType {
+    /// Channels on a span of this kind: 24 or 31.
+    pub fn channels(self) -> u32 {
+        match self {
+            Self::T1 => 24,
+            Self::E1 => 31,
+        }
+    }
+}
+
+/// Q.921/Q.931 side of a PRI link.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// User side (TE; the default).
+    #[default]
+    User,
+    /// Network side (NT).
+    Network,
+}
+
+/// How QSIG MWI operations are carried (ECMA-242 §6, ECMA-165).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MwiTransport {
+    /// In a call-independent signalling connection: SETUP carrying a Facility IE (the default).
+    #[default]
+    Setup,
+    /// Connectionless: a FACILITY message on the dummy call reference.
+    Facility,
+}
+
+/// Type of number of servedUserNr (ECMA-242 §6.3, PartyNumber of ECMA-165 / Q.931 numbering plan).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartyNumberKind {
+    /// `unknownPartyNumber` (the default).
+    #[default]
+    Unknown,
+    /// `privatePartyNumber`.
+    Private,
+    /// `publicPartyNumber`.
+    Public,
+}
+
+/// A number pattern: digits, and `.` for any one digit (`"2..."` = 4-digit numbers starting
+/// with 2). A number matches when it has the same length and every position matches.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Pattern(String);
+
+impl Pattern {
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `number` matches this pattern.
+    pub fn matches(&self, number: &str) -> bool {
+        number.len() == self.0.len()
+            && self
+                .0
+                .bytes()
+                .zip(number.bytes())
+                .all(|(p, n)| n.is_ascii_digit() && (p == b'.' || p == n))
+    }
+}
+
+impl FromStr for Pattern {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if (1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(format!(
+                "bad pattern {s:?}: expected 1 to 32 digits or '.' (any digit), e.g. \"2...\""
+            ))
+        }
+    }
+}
+
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `[state]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    /// `dir = "/var/lib/dahdi-mwi"`: last known MWI per number, survives reboot.
+    #[serde(default = "default_state_dir")]
+    pub dir: PathBuf,
+    /// `runtime_dir = "/run/dahdi-mwi"`: the daemons' status sockets.
+    #[serde(default = "default_runtime_dir")]
+    pub runtime_dir: PathBuf,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            dir: default_state_dir(),
+            runtime_dir: default_runtime_dir(),
+        }
+    }
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/dahdi-mwi")
+}
+
+fn default_runtime_dir() -> PathBuf {
+    PathBuf::from("/run/dahdi-mwi")
+}
+
+/// `[table]`: the shared-memory MWI table.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    /// `path = "/dev/shm/dahdi-mwi"`: the file (on tmpfs) that holds the table.
+    #[serde(default = "default_table_path")]
+    pub path: PathBuf,
+    /// `capacity = 65536`: slots (numbers) in the table, 1..=16777216 (default 65536).
+    #[serde(default = "default_capacity", deserialize_with = "de_capacity")]
+    pub capacity: u32,
+}
+
+/// Allowed range of `[table] capacity`.
+pub const CAPACITY_RANGE: std::ops::RangeInclusive<u32> = 1..=(1 << 24);
+
+fn default_capacity() -> u32 {
+    65536
+}
+
+fn de_capacity<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "capacity", CAPACITY_RANGE)
+}
+
+fn default_table_path() -> PathBuf {
+    PathBuf::from("/dev/shm/dahdi-mwi")
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Self {
+            path: default_table_path(),
+            capacity: default_capacity(),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    /// `level = "info"`: error | warn | info | debug | trace (default info).
+    #[serde(default)]
+    pub level: LogLevel,
+}
+
+/// A log level (the `log` crate's levels).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// The default.
+    #[default]
+    Info,
+    /// Protocol detail.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogLevel {
+    /// The matching `log` filter.
+    pub fn filter(self) -> log::LevelFilter {
+        match self {
+            Self::Error => log::LevelFilter::Error,
+            Self::Warn => log::LevelFilter::Warn,
+            Self::Info => log::LevelFilter::Info,
+            Self::Debug => log::LevelFilter::Debug,
+            Self::Trace => log::LevelFilter::Trace,
+        }
+    }
+}
+
+/// Deserialize the string-valued types through their `FromStr`, so that a bad value is an error
+/// at the value's position.
+macro_rules! deserialize_from_str {
+    ($($t:ty),*) => {$(
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
+}
+
+deserialize_from_str!(ListenSpec, ServerSpec, Cidr, Number, CpTone, Pattern);

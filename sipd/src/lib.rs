@@ -7,4 +7,5 @@
 //! and return bytes, timers and events; only the daemon touches sockets.
 
 pub mod summary;
+pub mod transaction;
 pub mod wire;

@@ -1,0 +1,446 @@
+//! The non-INVITE transaction layer (RFC 3261 §17.1.2 client, §17.2.2 server), sans-IO.
+//!
+//! Time is a millisecond clock supplied by the caller (`now`); the layer never reads a clock.
+//! Output is pulled: [`Transactions::poll_transmit`] for datagrams/segments to send,
+//! [`Transactions::poll_event`] for what the transaction user must know (responses, timeouts),
+//! [`Transactions::poll_timeout`] for the next instant to call [`Transactions::handle_timeout`].
+//!
+//! Matching (RFC 3261 §17.1.3, §17.2.3): responses by the topmost Via `branch` and the CSeq
+//! method; requests by branch, sent-by and method when the branch starts with the magic cookie
+//! `z9hG4bK`, else (RFC 2543 peers) by Call-ID, CSeq, From tag and the whole topmost Via.
+
+use crate::wire::{param, Message};
+use std::collections::{HashMap, VecDeque};
+
+/// RFC 3261 magic cookie that starts every RFC 3261 branch (§8.1.1.7).
+pub const MAGIC_COOKIE: &str = "z9hG4bK";
+
+/// Timer base values in milliseconds (RFC 3261 §17.1.1.1, Table 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerValues {
+    /// T1, RTT estimate: 500 ms.
+    pub t1: u64,
+    /// T2, maximum non-INVITE retransmit interval: 4000 ms.
+    pub t2: u64,
+    /// T4, maximum time a message stays in the network: 5000 ms.
+    pub t4: u64,
+}
+
+impl Default for TimerValues {
+    fn default() -> Self {
+        Self {
+            t1: 500,
+            t2: 4000,
+            t4: 5000,
+        }
+    }
+}
+
+/// Identifies one transaction.
+pub type TxKey = String;
+
+/// Something to send to `dest`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit<D> {
+    /// Destination (address and transport, as the caller defines it).
+    pub dest: D,
+    /// The serialised message.
+    pub bytes: Vec<u8>,
+}
+
+/// What the transaction user learns from the client side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxEvent {
+    /// A provisional or final response, passed up once (retransmissions absorbed).
+    Response(TxKey, Box<Message>),
+    /// Timer F fired without a final response: the TU treats it as 408 (RFC 3261 §8.1.3.1).
+    Timeout(TxKey),
+    /// The transport reported an error for this transaction's destination (§17.1.4).
+    TransportError(TxKey),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClientState {
+    Trying,
+    Proceeding,
+    Completed,
+}
+
+struct Client<D> {
+    state: ClientState,
+    dest: D,
+    bytes: Vec<u8>,
+    reliable: bool,
+    /// Timer E: next retransmission instant and the interval that led to it.
+    timer_e: Option<(u64, u64)>,
+    timer_f: u64,
+    timer_k: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ServerState {
+    Trying,
+    Proceeding,
+    Completed,
+}
+
+struct Server<D> {
+    state: ServerState,
+    dest: D,
+    last_response: Option<Vec<u8>>,
+    reliable: bool,
+    timer_j: Option<u64>,
+}
+
+/// All client and server non-INVITE transactions of one user agent.
+pub struct Transactions<D> {
+    timers: TimerValues,
+    clients: HashMap<TxKey, Client<D>>,
+    servers: HashMap<TxKey, Server<D>>,
+    transmits: VecDeque<Transmit<D>>,
+    events: VecDeque<TxEvent>,
+}
+
+/// The client transaction key of a request or response: branch and CSeq method.
+pub fn client_key(msg: &Message) -> Option<TxKey> {
+    Some(format!("{}\u{0}{}", msg.top_via_branch()?, msg.method()))
+}
+
+/// The server transaction key of a request (RFC 3261 §17.2.3).
+pub fn server_key(req: &Message) -> Option<TxKey> {
+    let via = req.top_via()?;
+    match req.top_via_branch() {
+        Some(b) if b.starts_with(MAGIC_COOKIE) => {
+            let sent_by = via
+                .split(';')
+                .next()
+                .and_then(|s| s.split_whitespace().nth(1))
+                .unwrap_or("");
+            Some(format!("{b}\u{0}{sent_by}\u{0}{}", req.method()))
+        }
+        _ => Some(format!(
+            "{}\u{0}{}\u{0}{}\u{0}{via}",
+            req.call_id()?,
+            req.header("CSeq")?,
+            req.from_tag().unwrap_or("")
+        )),
+    }
+}
+
+impl<D: Clone> Transactions<D> {
+    /// An empty layer with the given timer values.
+    pub fn new(timers: TimerValues) -> Self {
+        Self {
+            timers,
+            clients: HashMap::new(),
+            servers: HashMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Start a client transaction for `req` (which must carry a Via with a fresh branch) and
+    /// send it. `reliable`: TCP (no retransmissions, Timer K = 0). Returns the key, or `None`
+    /// when the request has no branch or a transaction with that key exists.
+    pub fn send_request(
+        &mut self,
+        now: u64,
+        req: &Message,
+        dest: D,
+        reliable: bool,
+    ) -> Option<TxKey> {
+        let key = client_key(req)?;
+        if self.clients.contains_key(&key) {
+            return None;
+        }
+        let bytes = req.to_bytes();
+        self.transmits.push_back(Transmit {
+            dest: dest.clone(),
+            bytes: bytes.clone(),
+        });
+        let t1 = self.timers.t1;
+        self.clients.insert(
+            key.clone(),
+            Client {
+                state: ClientState::Trying,
+                dest,
+                bytes,
+                reliable,
+                timer_e: (!reliable).then_some((now + t1, t1)),
+                timer_f: now + 64 * t1,
+                timer_k: None,
+            },
+        );
+        Some(key)
+    }
+
+    /// A response arrived. Returns `false` when no client transaction matches (the caller may
+    /// log and drop it, RFC 3261 §18.1.2). Retransmitted finals are absorbed.
+    pub fn on_response(&mut self, now: u64, rsp: Message) -> bool {
+        let Some(key) = client_key(&rsp) else {
+            return false;
+        };
+        let Some(tx) = self.clients.get_mut(&key) else {
+            return false;
+        };
+        let code = rsp.code().unwrap_or(0);
+        match tx.state {
+            ClientState::Completed => return true,
+            _ if code < 200 => {
+                tx.state = ClientState::Proceeding;
+            }
+            _ => {
+                tx.state = ClientState::Completed;
+                tx.timer_e = None;
+                if tx.reliable {
+                    self.clients.remove(&key);
+                } else {
+                    tx.timer_k = Some(now + self.timers.t4);
+                }
+            }
+        }
+        self.events.push_back(TxEvent::Response(key, Box::new(rsp)));
+        true
+    }
+
+    /// A request arrived from `src`. Returns it for the TU when it starts a new transaction;
+    /// `None` for a retransmission (the last response, if any, is queued again) or a request
+    /// that cannot be keyed.
+    pub fn on_request(&mut self, req: Message, src: D, reliable: bool) -> Option<(TxKey, Message)> {
+        let key = server_key(&req)?;
+        if let Some(tx) = self.servers.get(&key) {
+            if let Some(bytes) = &tx.last_response {
+                self.transmits.push_back(Transmit {
+                    dest: tx.dest.clone(),
+                    bytes: bytes.clone(),
+                });
+            }
+            return None;
+        }
+        self.servers.insert(
+            key.clone(),
+            Server {
+                state: ServerState::Trying,
+                dest: src,
+                last_response: None,
+                reliable,
+                timer_j: None,
+            },
+        );
+        Some((key, req))
+    }
+
+    /// The TU answers the server transaction `key`. Responses after the final one are ignored.
+    /// The response goes to the request's source (for UDP the caller applies RFC 3581 `rport`
+    /// and `received` when it builds `src`).
+    pub fn respond(&mut self, now: u64, key: &TxKey, rsp: &Message) {
+        let Some(tx) = self.servers.get_mut(key) else {
+            return;
+        };
+        if tx.state == ServerState::Completed {
+            return;
+        }
+        let bytes = rsp.to_bytes();
+        self.transmits.push_back(Transmit {
+            dest: tx.dest.clone(),
+            bytes: bytes.clone(),
+        });
+        tx.last_response = Some(bytes);
+        if rsp.code().unwrap_or(0) < 200 {
+            tx.state = ServerState::Proceeding;
+        } else if tx.reliable {
+            self.servers.remove(key);
+        } else {
+            tx.state = ServerState::Completed;
+            tx.timer_j = Some(now + 64 * self.timers.t1);
+        }
+    }
+
+    /// The transport could not deliver to the destination of client transaction `key`.
+    pub fn transport_error(&mut self, key: &TxKey) {
+        if self.clients.remove(key).is_some() {
+            self.events.push_back(TxEvent::TransportError(key.clone()));
+        }
+    }
+
+    /// The earliest instant at which [`Self::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let c = self
+            .clients
+            .values()
+            .flat_map(|t| [t.timer_e.map(|e| e.0), Some(t.timer_f), t.timer_k].into_iter())
+            .flatten();
+        let s = self.servers.values().filter_map(|t| t.timer_j);
+        c.chain(s).min()
+    }
+
+    /// Fire every timer due at `now`: Timer E retransmits (doubling up to T2; at T2 once a
+    /// provisional came), Timer F times out, Timers K and J end transactions.
+    pub fn handle_timeout(&mut self, now: u64) {
+        let t2 = self.timers.t2;
+        let mut dead = Vec::new();
+        for (key, tx) in &mut self.clients {
+            if tx.timer_k.is_some_and(|k| k <= now) {
+                dead.push(key.clone());
+                continue;
+            }
+            if tx.state != ClientState::Completed && tx.timer_f <= now {
+                dead.push(key.clone());
+                self.events.push_back(TxEvent::Timeout(key.clone()));
+                continue;
+            }
+            if let Some((at, interval)) = tx.timer_e {
+                if at <= now {
+                    self.transmits.push_back(Transmit {
+                        dest: tx.dest.clone(),
+                        bytes: tx.bytes.clone(),
+                    });
+                    let next = match tx.state {
+                        ClientState::Proceeding => t2,
+                        _ => (interval * 2).min(t2),
+                    };
+                    tx.timer_e = Some((now + next, next));
+                }
+            }
+        }
+        for key in dead {
+            self.clients.remove(&key);
+        }
+        self.servers
+            .retain(|_, tx| tx.timer_j.map_or(true, |j| j > now));
+    }
+
+    /// Next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit<D>> {
+        self.transmits.pop_front()
+    }
+
+    /// Next event for the transaction user.
+    pub fn poll_event(&mut self) -> Option<TxEvent> {
+        self.events.pop_front()
+    }
+
+    /// Live client and server transactions.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.clients.len(), self.servers.len())
+    }
+}
+
+/// Whether a Via branch parameter value is an RFC 3261 branch.
+pub fn is_rfc3261_branch(via: &str) -> bool {
+    param(via, "branch").is_some_and(|b| b.starts_with(MAGIC_COOKIE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(branch: &str) -> Message {
+        let mut m = Message::request("SUBSCRIBE", "sip:8000@127.0.0.1");
+        m.push("Via", format!("SIP/2.0/UDP 127.0.0.1:5060;branch={branch}"));
+        m.push("Max-Forwards", "70");
+        m.push("From", "<sip:8000@127.0.0.1>;tag=a");
+        m.push("To", "<sip:8000@127.0.0.1>");
+        m.push("Call-ID", "c1");
+        m.push("CSeq", "1 SUBSCRIBE");
+        m
+    }
+
+    fn drain<D: Clone>(t: &mut Transactions<D>) -> usize {
+        std::iter::from_fn(|| t.poll_transmit()).count()
+    }
+
+    #[test]
+    fn client_retransmits_on_timer_e_and_times_out_on_f() {
+        let mut t = Transactions::new(TimerValues::default());
+        let key = t.send_request(0, &request("z9hG4bK1"), 1u8, false).unwrap();
+        assert_eq!(drain(&mut t), 1);
+        let mut sends = Vec::new();
+        let mut now = 0;
+        while let Some(at) = t.poll_timeout() {
+            now = at;
+            t.handle_timeout(now);
+            if drain(&mut t) > 0 {
+                sends.push(now);
+            }
+        }
+        // E: 500, 1500, 3500, 7500, then every 4 s until F at 32 s.
+        assert_eq!(
+            sends,
+            vec![500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]
+        );
+        assert_eq!(now, 32000);
+        assert_eq!(t.poll_event(), Some(TxEvent::Timeout(key)));
+    }
+
+    #[test]
+    fn provisional_sets_e_to_t2_and_final_absorbs_retransmissions() {
+        let mut t = Transactions::new(TimerValues::default());
+        let req = request("z9hG4bK2");
+        let key = t.send_request(0, &req, 1u8, false).unwrap();
+        drain(&mut t);
+        assert!(t.on_response(100, req.response(100, "Trying", "")));
+        t.handle_timeout(500);
+        assert_eq!(drain(&mut t), 1);
+        assert_eq!(t.poll_timeout(), Some(4500));
+        let ok = req.response(200, "OK", "x");
+        assert!(t.on_response(600, ok.clone()));
+        assert!(t.on_response(700, ok));
+        let events: Vec<_> = std::iter::from_fn(|| t.poll_event()).collect();
+        assert_eq!(events.len(), 2, "100 and the first 200 only");
+        assert!(
+            matches!(&events[1], TxEvent::Response(k, r) if *k == key && r.code() == Some(200))
+        );
+        // Timer K = T4 keeps the transaction to absorb retransmissions, then ends it.
+        assert_eq!(t.poll_timeout(), Some(5600));
+        t.handle_timeout(5600);
+        assert_eq!(t.counts(), (0, 0));
+        assert!(!t.on_response(5700, req.response(200, "OK", "x")));
+    }
+
+    #[test]
+    fn reliable_client_never_retransmits() {
+        let mut t = Transactions::new(TimerValues::default());
+        let req = request("z9hG4bK3");
+        t.send_request(0, &req, 1u8, true).unwrap();
+        drain(&mut t);
+        assert_eq!(t.poll_timeout(), Some(32000));
+        assert!(t.on_response(10, req.response(202, "Accepted", "x")));
+        assert_eq!(t.counts(), (0, 0));
+    }
+
+    #[test]
+    fn server_absorbs_retransmissions_until_timer_j() {
+        let mut t = Transactions::new(TimerValues::default());
+        let mut req = request("z9hG4bKs1");
+        req.start = crate::wire::StartLine::Request {
+            method: "NOTIFY".into(),
+            uri: "sip:8000@h".into(),
+        };
+        req.set("CSeq", "1 NOTIFY");
+        let (key, got) = t.on_request(req.clone(), 7u8, false).unwrap();
+        assert!(t.on_request(req.clone(), 7u8, false).is_none());
+        assert_eq!(drain(&mut t), 0, "nothing to resend before the TU answers");
+        t.respond(20, &key, &got.response(200, "OK", "t"));
+        assert_eq!(drain(&mut t), 1);
+        assert!(t.on_request(req.clone(), 7u8, false).is_none());
+        let again = t.poll_transmit().unwrap();
+        assert!(again.bytes.starts_with(b"SIP/2.0 200 OK"));
+        assert_eq!(t.poll_timeout(), Some(32020));
+        t.handle_timeout(32020);
+        assert!(t.on_request(req, 7u8, false).is_some(), "a new transaction");
+    }
+
+    #[test]
+    fn keys_distinguish_method_and_sent_by() {
+        let a = request("z9hG4bKk");
+        let mut b = a.clone();
+        b.set("Via", "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKk");
+        assert_ne!(server_key(&a), server_key(&b));
+        let mut old = a.clone();
+        old.set("Via", "SIP/2.0/UDP 10.0.0.1:5060;branch=1234");
+        assert!(server_key(&old).unwrap().contains("c1"));
+        assert!(is_rfc3261_branch(a.top_via().unwrap()));
+        assert!(!is_rfc3261_branch(old.top_via().unwrap()));
+    }
+}

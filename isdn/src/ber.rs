@@ -1,1 +1,711 @@
-//! ber
+//! BER (X.690 Basic Encoding Rules) TLV reader and writer, as used by ROSE and QSIG.
+//!
+//! Decoding is tolerant (X.690 §8.1): single- and multi-octet tags, definite short- and
+//! long-form lengths, and the indefinite length form (constructed encodings closed by the
+//! end-of-contents octets `00 00`). Nesting is bounded by [`MAX_DEPTH`] so hostile input cannot
+//! exhaust the stack. Encoding is DER-like: definite lengths in their shortest form and minimal
+//! two's-complement integers, which is what libpri and the golden frames use.
+//!
+//! Nothing here panics on any input: every access is bounds-checked and reported as [`Error`].
+
+use std::fmt;
+
+/// Maximum nesting depth of constructed encodings accepted by the reader (levels below the
+/// outermost TLV). QSIG arguments nest at most about 6 levels; 32 leaves room for extensions.
+pub const MAX_DEPTH: usize = 32;
+
+/// Declares a C-like enum of named wire values plus `Other(value)` for the rest, with
+/// `value()` / `from_value()` conversions that round-trip every value.
+macro_rules! int_enum {
+    ($repr:ty, $(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $v:ident = $n:expr,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vdoc])* $v,)*
+            /// A value without a name here, kept as received.
+            Other($repr),
+        }
+        impl $name {
+            /// The value on the wire.
+            pub fn value(self) -> $repr {
+                match self { $($name::$v => $n,)* $name::Other(v) => v }
+            }
+            /// From the wire value; values without a name become `Other`.
+            pub fn from_value(v: $repr) -> $name {
+                match v { $($n => $name::$v,)* _ => $name::Other(v) }
+            }
+        }
+    };
+}
+pub(crate) use int_enum;
+
+/// Decoding and encoding errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// The input ends inside a tag, length or content (X.690 §8.1).
+    Truncated,
+    /// A length octet is malformed: reserved `ff`, more than 4 length octets, or indefinite
+    /// length on a primitive encoding (X.690 §8.1.3).
+    BadLength,
+    /// A tag number does not fit in 32 bits (X.690 §8.1.2.4).
+    TagTooLong,
+    /// Constructed encodings nest deeper than [`MAX_DEPTH`].
+    TooDeep,
+    /// An element has a different tag than the ASN.1 type requires.
+    UnexpectedTag {
+        /// The tag the ASN.1 type requires.
+        expected: Tag,
+        /// The tag found on the wire.
+        found: Tag,
+    },
+    /// An element that the ASN.1 type requires is absent.
+    Missing,
+    /// An INTEGER or ENUMERATED is empty, longer than 8 octets, or outside the range of the
+    /// ASN.1 type (e.g. `INTEGER(0..65535)`).
+    BadInteger,
+    /// A character string holds characters its type forbids (e.g. a letter in a NumericString).
+    BadString,
+    /// A constructed encoding was expected and a primitive one found, or the reverse.
+    BadForm,
+    /// A value is syntactically valid BER but not a value the ASN.1 type allows.
+    BadValue,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Truncated => f.write_str("BER: truncated"),
+            Error::BadLength => f.write_str("BER: malformed length"),
+            Error::TagTooLong => f.write_str("BER: tag number too large"),
+            Error::TooDeep => f.write_str("BER: nesting too deep"),
+            Error::UnexpectedTag { expected, found } => {
+                write!(f, "BER: expected tag {expected}, found {found}")
+            }
+            Error::Missing => f.write_str("BER: required element missing"),
+            Error::BadInteger => f.write_str("BER: invalid INTEGER/ENUMERATED"),
+            Error::BadString => f.write_str("BER: invalid character string"),
+            Error::BadForm => f.write_str("BER: wrong primitive/constructed form"),
+            Error::BadValue => f.write_str("BER: value out of range"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Tag class (X.690 §8.1.2.2, bits 8-7 of the identifier octet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Class {
+    /// `00`: UNIVERSAL (INTEGER, SEQUENCE, ...).
+    Universal,
+    /// `01`: APPLICATION.
+    Application,
+    /// `10`: context-specific (`[n]`).
+    Context,
+    /// `11`: PRIVATE.
+    Private,
+}
+
+/// A BER identifier: class, primitive/constructed, tag number (X.690 §8.1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tag {
+    /// Tag class.
+    pub class: Class,
+    /// `true` for a constructed encoding (bit 6 set).
+    pub constructed: bool,
+    /// Tag number.
+    pub number: u32,
+}
+
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let class = match self.class {
+            Class::Universal => "UNIVERSAL ",
+            Class::Application => "APPLICATION ",
+            Class::Context => "",
+            Class::Private => "PRIVATE ",
+        };
+        let form = if self.constructed { "c" } else { "p" };
+        write!(f, "[{class}{}]{form}", self.number)
+    }
+}
+
+impl Tag {
+    /// UNIVERSAL 1 BOOLEAN.
+    pub const BOOLEAN: Tag = Tag::universal(1);
+    /// UNIVERSAL 2 INTEGER.
+    pub const INTEGER: Tag = Tag::universal(2);
+    /// UNIVERSAL 4 OCTET STRING (primitive).
+    pub const OCTET_STRING: Tag = Tag::universal(4);
+    /// UNIVERSAL 5 NULL.
+    pub const NULL: Tag = Tag::universal(5);
+    /// UNIVERSAL 6 OBJECT IDENTIFIER.
+    pub const OBJECT_IDENTIFIER: Tag = Tag::universal(6);
+    /// UNIVERSAL 10 ENUMERATED.
+    pub const ENUMERATED: Tag = Tag::universal(10);
+    /// UNIVERSAL 16 SEQUENCE / SEQUENCE OF (always constructed).
+    pub const SEQUENCE: Tag = Tag {
+        class: Class::Universal,
+        constructed: true,
+        number: 16,
+    };
+    /// UNIVERSAL 17 SET / SET OF (always constructed).
+    pub const SET: Tag = Tag {
+        class: Class::Universal,
+        constructed: true,
+        number: 17,
+    };
+    /// UNIVERSAL 18 NumericString (primitive).
+    pub const NUMERIC_STRING: Tag = Tag::universal(18);
+    /// UNIVERSAL 22 IA5String (primitive).
+    pub const IA5_STRING: Tag = Tag::universal(22);
+    /// UNIVERSAL 24 GeneralizedTime (primitive).
+    pub const GENERALIZED_TIME: Tag = Tag::universal(24);
+
+    /// A primitive UNIVERSAL tag.
+    pub const fn universal(number: u32) -> Tag {
+        Tag {
+            class: Class::Universal,
+            constructed: false,
+            number,
+        }
+    }
+
+    /// A primitive context-specific tag `[number] IMPLICIT` on a primitive type.
+    pub const fn context(number: u32) -> Tag {
+        Tag {
+            class: Class::Context,
+            constructed: false,
+            number,
+        }
+    }
+
+    /// A constructed context-specific tag: `[number] EXPLICIT`, or `[number] IMPLICIT` on a
+    /// SEQUENCE.
+    pub const fn context_constructed(number: u32) -> Tag {
+        Tag {
+            class: Class::Context,
+            constructed: true,
+            number,
+        }
+    }
+
+    /// Same class and number, ignoring the primitive/constructed bit. Used where X.690 lets a
+    /// sender choose the form (strings) and for tolerant matching.
+    pub fn same_type(&self, other: &Tag) -> bool {
+        self.class == other.class && self.number == other.number
+    }
+
+    /// Parses an identifier at the start of `buf`; returns the tag and the octets it took.
+    pub fn parse(buf: &[u8]) -> Result<(Tag, usize), Error> {
+        let first = *buf.first().ok_or(Error::Truncated)?;
+        let class = match first >> 6 {
+            0 => Class::Universal,
+            1 => Class::Application,
+            2 => Class::Context,
+            _ => Class::Private,
+        };
+        let constructed = first & 0x20 != 0;
+        let low = u32::from(first & 0x1f);
+        if low != 0x1f {
+            return Ok((
+                Tag {
+                    class,
+                    constructed,
+                    number: low,
+                },
+                1,
+            ));
+        }
+        // High tag number form (X.690 §8.1.2.4): base-128, bit 8 = more octets follow.
+        let mut number: u32 = 0;
+        for (i, &b) in buf.iter().enumerate().skip(1) {
+            if number > (u32::MAX >> 7) {
+                return Err(Error::TagTooLong);
+            }
+            number = (number << 7) | u32::from(b & 0x7f);
+            if b & 0x80 == 0 {
+                return Ok((
+                    Tag {
+                        class,
+                        constructed,
+                        number,
+                    },
+                    i + 1,
+                ));
+            }
+        }
+        Err(Error::Truncated)
+    }
+
+    /// Appends the identifier octets (shortest form) to `out`.
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        let class_bits = match self.class {
+            Class::Universal => 0x00,
+            Class::Application => 0x40,
+            Class::Context => 0x80,
+            Class::Private => 0xc0,
+        };
+        let first = class_bits | if self.constructed { 0x20 } else { 0 };
+        if self.number < 0x1f {
+            // Fits in 5 bits by the check above.
+            out.push(first | self.number as u8);
+            return;
+        }
+        out.push(first | 0x1f);
+        let mut groups = [0u8; 5];
+        let mut n = self.number;
+        let mut len = 0;
+        while n > 0 || len == 0 {
+            groups[len] = (n & 0x7f) as u8;
+            n >>= 7;
+            len += 1;
+        }
+        for i in (0..len).rev() {
+            let more = if i > 0 { 0x80 } else { 0 };
+            out.push(groups[i] | more);
+        }
+    }
+}
+
+/// One decoded TLV: its tag and content octets.
+///
+/// For the indefinite length form, `value` holds the content up to (not including) the
+/// end-of-contents octets; the nested TLVs inside it are themselves valid BER.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tlv<'a> {
+    /// Identifier.
+    pub tag: Tag,
+    /// Content octets.
+    pub value: &'a [u8],
+    /// The whole encoding, identifier and length octets included (and `00 00` for indefinite
+    /// lengths). Useful to hand an `ANY` (e.g. a ROSE argument) to another decoder.
+    pub raw: &'a [u8],
+    depth: usize,
+}
+
+impl<'a> Tlv<'a> {
+    /// A reader over the nested TLVs of a constructed encoding.
+    ///
+    /// Errors: [`Error::BadForm`] if this TLV is primitive, [`Error::TooDeep`] past
+    /// [`MAX_DEPTH`].
+    pub fn reader(&self) -> Result<Reader<'a>, Error> {
+        if !self.tag.constructed {
+            return Err(Error::BadForm);
+        }
+        if self.depth >= MAX_DEPTH {
+            return Err(Error::TooDeep);
+        }
+        Ok(Reader {
+            buf: self.value,
+            depth: self.depth + 1,
+        })
+    }
+
+    /// Fails with [`Error::UnexpectedTag`] unless the tag is `expected` (form included).
+    pub fn expect(self, expected: Tag) -> Result<Tlv<'a>, Error> {
+        if self.tag == expected {
+            Ok(self)
+        } else {
+            Err(Error::UnexpectedTag {
+                expected,
+                found: self.tag,
+            })
+        }
+    }
+
+    /// The content as a two's-complement integer (INTEGER, ENUMERATED or an IMPLICIT tag on
+    /// them; X.690 §8.3). Errors: [`Error::BadInteger`] if empty or wider than 64 bits,
+    /// [`Error::BadForm`] if constructed.
+    pub fn integer(&self) -> Result<i64, Error> {
+        if self.tag.constructed {
+            return Err(Error::BadForm);
+        }
+        decode_integer(self.value)
+    }
+
+    /// The content as an integer in `min..=max`; [`Error::BadInteger`] otherwise.
+    pub fn integer_in(&self, min: i64, max: i64) -> Result<i64, Error> {
+        let v = self.integer()?;
+        if (min..=max).contains(&v) {
+            Ok(v)
+        } else {
+            Err(Error::BadInteger)
+        }
+    }
+
+    /// The content octets of a string type. A constructed string (X.690 §8.21, allowed in BER)
+    /// is flattened by concatenating its primitive segments.
+    pub fn octets(&self) -> Result<std::borrow::Cow<'a, [u8]>, Error> {
+        if !self.tag.constructed {
+            return Ok(std::borrow::Cow::Borrowed(self.value));
+        }
+        let mut out = Vec::new();
+        let mut r = self.reader()?;
+        while let Some(seg) = r.next_tlv()? {
+            out.extend_from_slice(&seg.octets()?);
+        }
+        Ok(std::borrow::Cow::Owned(out))
+    }
+
+    /// The content as a NumericString: digits `0`-`9` and space (X.680 §41.2). PBXs put `*` and
+    /// `#` into number digits too, so those are accepted. Errors: [`Error::BadString`].
+    pub fn numeric_string(&self) -> Result<String, Error> {
+        let bytes = self.octets()?;
+        if bytes
+            .iter()
+            .all(|&b| b.is_ascii_digit() || b == b' ' || b == b'*' || b == b'#')
+        {
+            // All ASCII by the check above.
+            Ok(bytes.iter().map(|&b| char::from(b)).collect())
+        } else {
+            Err(Error::BadString)
+        }
+    }
+
+    /// The content as a GeneralizedTime (X.680 §46); see [`GeneralizedTime`].
+    pub fn generalized_time(&self) -> Result<GeneralizedTime, Error> {
+        let bytes = self.octets()?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| Error::BadString)?;
+        GeneralizedTime::new(text)
+    }
+
+    /// Fails with [`Error::BadValue`] unless the content is empty (NULL, X.690 §8.8).
+    pub fn null(&self) -> Result<(), Error> {
+        if self.value.is_empty() && !self.tag.constructed {
+            Ok(())
+        } else {
+            Err(Error::BadValue)
+        }
+    }
+}
+
+/// Parses one TLV at the start of `buf` at nesting level `depth`.
+fn parse_tlv(buf: &[u8], depth: usize) -> Result<Tlv<'_>, Error> {
+    if depth > MAX_DEPTH {
+        return Err(Error::TooDeep);
+    }
+    let (tag, tag_len) = Tag::parse(buf)?;
+    let rest = buf.get(tag_len..).ok_or(Error::Truncated)?;
+    let first = *rest.first().ok_or(Error::Truncated)?;
+    let header = tag_len + 1;
+    if first == 0x80 {
+        // Indefinite form (X.690 §8.1.3.6): constructed only, closed by 00 00.
+        if !tag.constructed {
+            return Err(Error::BadLength);
+        }
+        let content = rest.get(1..).ok_or(Error::Truncated)?;
+        let mut pos = 0;
+        loop {
+            let here = content.get(pos..).ok_or(Error::Truncated)?;
+            if here.len() >= 2 && here[0] == 0 && here[1] == 0 {
+                let value = &content[..pos];
+                let total = header + pos + 2;
+                return Ok(Tlv {
+                    tag,
+                    value,
+                    raw: buf.get(..total).ok_or(Error::Truncated)?,
+                    depth,
+                });
+            }
+            let inner = parse_tlv(here, depth + 1)?;
+            pos += inner.raw.len();
+        }
+    }
+    let (len, len_len) = if first & 0x80 == 0 {
+        (usize::from(first), 1)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n > 4 || first == 0xff {
+            return Err(Error::BadLength);
+        }
+        let octets = rest.get(1..1 + n).ok_or(Error::Truncated)?;
+        let len = octets
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        (len, 1 + n)
+    };
+    let start = tag_len + len_len;
+    let end = start.checked_add(len).ok_or(Error::BadLength)?;
+    let value = buf.get(start..end).ok_or(Error::Truncated)?;
+    Ok(Tlv {
+        tag,
+        value,
+        raw: &buf[..end],
+        depth,
+    })
+}
+
+/// Decodes a two's-complement big-endian integer of 1 to 8 octets.
+fn decode_integer(bytes: &[u8]) -> Result<i64, Error> {
+    if bytes.is_empty() || bytes.len() > 8 {
+        return Err(Error::BadInteger);
+    }
+    let negative = bytes[0] & 0x80 != 0;
+    let init: i64 = if negative { -1 } else { 0 };
+    Ok(bytes.iter().fold(init, |acc, &b| (acc << 8) | i64::from(b)))
+}
+
+/// Sequential reader over a run of TLVs (the content of a constructed encoding, or a whole
+/// buffer).
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    depth: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader over `buf` at nesting level 0.
+    pub fn new(buf: &'a [u8]) -> Reader<'a> {
+        Reader { buf, depth: 0 }
+    }
+
+    /// `true` when every TLV has been read.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// The octets not yet read.
+    pub fn remaining(&self) -> &'a [u8] {
+        self.buf
+    }
+
+    /// Reads the next TLV, or `None` at the end of the input.
+    pub fn next_tlv(&mut self) -> Result<Option<Tlv<'a>>, Error> {
+        if self.buf.is_empty() {
+            return Ok(None);
+        }
+        let tlv = parse_tlv(self.buf, self.depth)?;
+        self.buf = &self.buf[tlv.raw.len()..];
+        Ok(Some(tlv))
+    }
+
+    /// Reads the next TLV; [`Error::Missing`] at the end of the input.
+    pub fn read(&mut self) -> Result<Tlv<'a>, Error> {
+        self.next_tlv()?.ok_or(Error::Missing)
+    }
+
+    /// Reads the next TLV and checks its tag (form included).
+    pub fn read_tag(&mut self, expected: Tag) -> Result<Tlv<'a>, Error> {
+        self.read()?.expect(expected)
+    }
+
+    /// The tag of the next TLV without consuming it; `None` at the end of the input.
+    pub fn peek_tag(&self) -> Option<Tag> {
+        Tag::parse(self.buf).ok().map(|(t, _)| t)
+    }
+
+    /// Reads the next TLV only if its class and number match `expected` (either form).
+    pub fn read_optional(&mut self, expected: Tag) -> Result<Option<Tlv<'a>>, Error> {
+        match self.peek_tag() {
+            Some(t) if t.same_type(&expected) => self.read().map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Reads an INTEGER (UNIVERSAL 2).
+    pub fn read_integer(&mut self) -> Result<i64, Error> {
+        self.read_tag(Tag::INTEGER)?.integer()
+    }
+
+    /// Reads an ENUMERATED (UNIVERSAL 10).
+    pub fn read_enumerated(&mut self) -> Result<i64, Error> {
+        self.read_tag(Tag::ENUMERATED)?.integer()
+    }
+}
+
+/// A GeneralizedTime value (X.680 §46), kept as its validated text so that it re-encodes
+/// octet for octet.
+///
+/// Accepted: `YYYYMMDDHH[MM[SS[(.|,)f+]]][Z|(+|-)HHMM]` with calendar-plausible fields
+/// (month 1-12, day 1-31, hour 0-23, minute 0-59, second 0-60).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GeneralizedTime(String);
+
+impl GeneralizedTime {
+    /// Validates `text`. Errors: [`Error::BadString`] for anything that is not a
+    /// GeneralizedTime.
+    pub fn new(text: &str) -> Result<GeneralizedTime, Error> {
+        let b = text.as_bytes();
+        let num = |from: usize, to: usize| -> Option<u32> {
+            let s = b.get(from..to)?;
+            if s.iter().all(u8::is_ascii_digit) {
+                Some(s.iter().fold(0, |a, &d| a * 10 + u32::from(d - b'0')))
+            } else {
+                None
+            }
+        };
+        let bad = Error::BadString;
+        num(0, 4).ok_or(bad)?;
+        let month = num(4, 6).ok_or(bad)?;
+        let day = num(6, 8).ok_or(bad)?;
+        let hour = num(8, 10).ok_or(bad)?;
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 {
+            return Err(bad);
+        }
+        let mut pos = 10;
+        if let Some(minute) = num(10, 12) {
+            if minute > 59 {
+                return Err(bad);
+            }
+            pos = 12;
+            if let Some(second) = num(12, 14) {
+                if second > 60 {
+                    return Err(bad);
+                }
+                pos = 14;
+                if matches!(b.get(14), Some(b'.') | Some(b',')) {
+                    let digits = b[15..].iter().take_while(|c| c.is_ascii_digit()).count();
+                    if digits == 0 {
+                        return Err(bad);
+                    }
+                    pos = 15 + digits;
+                }
+            }
+        }
+        match &b[pos..] {
+            [] | [b'Z'] => {}
+            [b'+' | b'-', ..] => {
+                let zh = num(pos + 1, pos + 3).ok_or(bad)?;
+                let zm = num(pos + 3, pos + 5).ok_or(bad)?;
+                if b.len() != pos + 5 || zh > 23 || zm > 59 {
+                    return Err(bad);
+                }
+            }
+            _ => return Err(bad),
+        }
+        Ok(GeneralizedTime(text.to_owned()))
+    }
+
+    /// The UTC time `YYYYMMDDHHMMSSZ`, as libpri and most PBXs send it. Errors:
+    /// [`Error::BadString`] if a field is out of range.
+    pub fn utc(
+        year: u16,
+        month: u8,
+        day: u8,
+        hour: u8,
+        minute: u8,
+        second: u8,
+    ) -> Result<GeneralizedTime, Error> {
+        if year > 9999 {
+            return Err(Error::BadString);
+        }
+        GeneralizedTime::new(&format!(
+            "{year:04}{month:02}{day:02}{hour:02}{minute:02}{second:02}Z"
+        ))
+    }
+
+    /// The text as sent on the wire.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for GeneralizedTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// BER writer: appends TLVs to a byte vector with definite lengths in their shortest form.
+#[derive(Debug, Default, Clone)]
+pub struct Writer {
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    /// An empty writer.
+    pub fn new() -> Writer {
+        Writer::default()
+    }
+
+    /// The encoded octets.
+    pub fn finish(self) -> Vec<u8> {
+        self.buf
+    }
+
+    /// The octets written so far.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Writes a TLV with the given content octets.
+    pub fn primitive(&mut self, tag: Tag, value: &[u8]) {
+        tag.emit(&mut self.buf);
+        emit_length(&mut self.buf, value.len());
+        self.buf.extend_from_slice(value);
+    }
+
+    /// Writes a constructed TLV whose content `body` writes; the length is filled in after.
+    pub fn constructed(&mut self, tag: Tag, body: impl FnOnce(&mut Writer)) {
+        tag.emit(&mut self.buf);
+        let len_at = self.buf.len();
+        body(self);
+        let len = self.buf.len() - len_at;
+        let mut len_octets = Vec::with_capacity(5);
+        emit_length(&mut len_octets, len);
+        self.buf.splice(len_at..len_at, len_octets);
+    }
+
+    /// Writes an integer (INTEGER, ENUMERATED or an IMPLICIT tag on them) in minimal
+    /// two's complement (X.690 §8.3.2).
+    pub fn integer(&mut self, tag: Tag, value: i64) {
+        let bytes = value.to_be_bytes();
+        let mut start = 0;
+        while start < 7 {
+            let (b, next) = (bytes[start], bytes[start + 1]);
+            let redundant = (b == 0x00 && next & 0x80 == 0) || (b == 0xff && next & 0x80 != 0);
+            if !redundant {
+                break;
+            }
+            start += 1;
+        }
+        self.primitive(tag, &bytes[start..]);
+    }
+
+    /// Writes NULL.
+    pub fn null(&mut self) {
+        self.primitive(Tag::NULL, &[]);
+    }
+
+    /// Appends already-encoded TLVs (e.g. a ROSE argument) unchanged.
+    pub fn raw(&mut self, encoded: &[u8]) {
+        self.buf.extend_from_slice(encoded);
+    }
+}
+
+/// Appends a definite length, short form below 128, else long form (X.690 §8.1.3.4-5).
+fn emit_length(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        // Fits in 7 bits by the check above.
+        out.push(len as u8);
+        return;
+    }
+    let bytes = (len as u64).to_be_bytes();
+    let skip = bytes.iter().take_while(|&&b| b == 0).count();
+    out.push(0x80 | (8 - skip) as u8);
+    out.extend_from_slice(&bytes[skip..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_encoding_is_minimal() {
+        for (v, enc) in [
+            (0i64, &[0x00][..]),
+            (127, &[0x7f]),
+            (128, &[0x00, 0x80]),
+            (-1, &[0xff]),
+            (-128, &[0x80]),
+            (-129, &[0xff, 0x7f]),
+            (65535, &[0x00, 0xff, 0xff]),
+        ] {
+            let mut w = Writer::new();
+            w.integer(Tag::INTEGER, v);
+            let out = w.finish();
+            assert_eq!(&out[2..], enc, "value {v}");
+            assert_eq!(Reader::new(&out).read_integer(), Ok(v));
+        }
+    }
+}

@@ -1,1 +1,950 @@
-//! q931
+//! Q.931 / ECMA-143 messages for call-independent signalling on a PRI D-channel.
+//!
+//! A message is `08` (protocol discriminator), the call reference (length octet + 0..2
+//! octets), the message type, then information elements (Q.931 §4). [`Packet`] is a checked
+//! view of the header; [`Message`] is the parsed form (`Repr`), which also emits.
+//!
+//! Decoding never fails on IE content: per Q.931 §5.8 the receiver must still act on what it
+//! understands. Recognised IEs whose content is malformed land in [`Message::invalid`], IEs
+//! this module does not know (and IEs of other codesets, and single-octet IEs) in
+//! [`Message::unknown`], unknown message types in [`MessageType::Other`]. [`Message::check`]
+//! turns that into the §5.8 verdict (cause 96/97/99/100) and [`Message::status`] builds the
+//! STATUS answer. Only a broken header (protocol discriminator, call reference length,
+//! truncation before the message type) is an [`Error`]; §5.8.1-5.8.3 say to ignore those.
+//!
+//! Builders for what SS-MWI needs: [`Message::setup_cis`] (byte-identical to libpri's
+//! MWIActivate SETUP), [`Message::new_facility`] on [`CallReference::Dummy`] for the
+//! connectionless transport, [`Message::release_complete`], [`Message::release`].
+
+use crate::ber::int_enum;
+use std::fmt;
+
+/// Q.931 protocol discriminator (Q.931 §4.2).
+pub const PROTOCOL_DISCRIMINATOR: u8 = 0x08;
+
+/// Header errors: Q.931 §5.8.1-5.8.3 say to ignore such a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// Shorter than protocol discriminator + call reference + message type.
+    Truncated,
+    /// The protocol discriminator is not `08` (the value found).
+    ProtocolDiscriminator(u8),
+    /// The call reference length octet is not 0, 1 or 2, or its spare bits are set.
+    CallReferenceLength(u8),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Truncated => f.write_str("Q.931: message too short"),
+            Error::ProtocolDiscriminator(p) => write!(f, "Q.931: protocol discriminator {p:#04x}"),
+            Error::CallReferenceLength(l) => write!(f, "Q.931: call reference length {l:#04x}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Call reference (Q.931 §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallReference {
+    /// The dummy call reference (length 0, `08 00`): connectionless FACILITY (ECMA-165 §7.3).
+    Dummy,
+    /// A call reference value. Emitted as 2 octets (PRI); a 1-octet (BRI) value decodes too.
+    Call {
+        /// Call reference value, 15 bits (0 is the global call reference).
+        value: u16,
+        /// Call reference flag: `false` in messages sent by the side that allocated the
+        /// value, `true` in messages sent to it.
+        flag: bool,
+    },
+}
+
+impl CallReference {
+    /// The same call reference as seen by the other side (flag inverted): what to put in an
+    /// answer. The dummy call reference stays dummy.
+    pub fn reply(self) -> CallReference {
+        match self {
+            CallReference::Dummy => CallReference::Dummy,
+            CallReference::Call { value, flag } => CallReference::Call { value, flag: !flag },
+        }
+    }
+}
+
+int_enum!(
+    u8,
+    /// Message type (Q.931 §4.4, Table 4-2). The 11 types of call-independent signalling have
+    /// names; anything else is `Other`, to be answered with STATUS cause 97.
+    MessageType {
+        /// `01` ALERTING.
+        Alerting = 0x01,
+        /// `02` CALL PROCEEDING.
+        CallProceeding = 0x02,
+        /// `05` SETUP.
+        Setup = 0x05,
+        /// `07` CONNECT.
+        Connect = 0x07,
+        /// `0f` CONNECT ACKNOWLEDGE.
+        ConnectAcknowledge = 0x0f,
+        /// `45` DISCONNECT.
+        Disconnect = 0x45,
+        /// `4d` RELEASE.
+        Release = 0x4d,
+        /// `5a` RELEASE COMPLETE.
+        ReleaseComplete = 0x5a,
+        /// `62` FACILITY.
+        Facility = 0x62,
+        /// `75` STATUS ENQUIRY.
+        StatusEnquiry = 0x75,
+        /// `7d` STATUS.
+        Status = 0x7d,
+    }
+);
+
+/// Information element identifiers of codeset 0 (Q.931 §4.5, Table 4-3).
+pub mod ie {
+    /// Bearer capability.
+    pub const BEARER_CAPABILITY: u8 = 0x04;
+    /// Cause.
+    pub const CAUSE: u8 = 0x08;
+    /// Call state.
+    pub const CALL_STATE: u8 = 0x14;
+    /// Channel identification.
+    pub const CHANNEL_IDENTIFICATION: u8 = 0x18;
+    /// Facility.
+    pub const FACILITY: u8 = 0x1c;
+    /// Calling party number.
+    pub const CALLING_PARTY_NUMBER: u8 = 0x6c;
+    /// Called party number.
+    pub const CALLED_PARTY_NUMBER: u8 = 0x70;
+}
+
+/// Cause values used by this crate and its callers (Q.850).
+pub mod cause {
+    /// 16 normal call clearing.
+    pub const NORMAL_CLEARING: u8 = 16;
+    /// 30 response to STATUS ENQUIRY.
+    pub const RESPONSE_TO_STATUS_ENQUIRY: u8 = 30;
+    /// 31 normal, unspecified.
+    pub const NORMAL_UNSPECIFIED: u8 = 31;
+    /// 41 temporary failure.
+    pub const TEMPORARY_FAILURE: u8 = 41;
+    /// 47 resource unavailable, unspecified.
+    pub const RESOURCE_UNAVAILABLE: u8 = 47;
+    /// 50 requested facility not subscribed.
+    pub const FACILITY_NOT_SUBSCRIBED: u8 = 50;
+    /// 69 requested facility not implemented (libpri's answer to an MWI invoke).
+    pub const FACILITY_NOT_IMPLEMENTED: u8 = 69;
+    /// 81 invalid call reference value.
+    pub const INVALID_CALL_REFERENCE: u8 = 81;
+    /// 96 mandatory information element is missing.
+    pub const MANDATORY_IE_MISSING: u8 = 96;
+    /// 97 message type non-existent or not implemented.
+    pub const MESSAGE_TYPE_NONEXISTENT: u8 = 97;
+    /// 98 message not compatible with call state or message type non-existent.
+    pub const MESSAGE_NOT_COMPATIBLE: u8 = 98;
+    /// 99 information element / parameter non-existent or not implemented.
+    pub const IE_NONEXISTENT: u8 = 99;
+    /// 100 invalid information element contents.
+    pub const INVALID_IE_CONTENTS: u8 = 100;
+    /// 101 message not compatible with call state.
+    pub const MESSAGE_NOT_COMPATIBLE_WITH_STATE: u8 = 101;
+    /// 102 recovery on timer expiry.
+    pub const RECOVERY_ON_TIMER_EXPIRY: u8 = 102;
+    /// 111 protocol error, unspecified.
+    pub const PROTOCOL_ERROR: u8 = 111;
+}
+
+/// Call state values (Q.931 §4.5.7) for the call state IE of STATUS.
+pub mod call_state {
+    /// U0/N0 Null.
+    pub const NULL: u8 = 0;
+    /// U1/N1 Call initiated.
+    pub const CALL_INITIATED: u8 = 1;
+    /// U3/N3 Outgoing call proceeding.
+    pub const OUTGOING_CALL_PROCEEDING: u8 = 3;
+    /// U4/N4 Call delivered.
+    pub const CALL_DELIVERED: u8 = 4;
+    /// U6/N6 Call present.
+    pub const CALL_PRESENT: u8 = 6;
+    /// U7/N7 Call received.
+    pub const CALL_RECEIVED: u8 = 7;
+    /// U8/N8 Connect request.
+    pub const CONNECT_REQUEST: u8 = 8;
+    /// U9/N9 Incoming call proceeding.
+    pub const INCOMING_CALL_PROCEEDING: u8 = 9;
+    /// U10/N10 Active.
+    pub const ACTIVE: u8 = 10;
+    /// U11/N11 Disconnect request.
+    pub const DISCONNECT_REQUEST: u8 = 11;
+    /// U12/N12 Disconnect indication.
+    pub const DISCONNECT_INDICATION: u8 = 12;
+    /// U19/N19 Release request.
+    pub const RELEASE_REQUEST: u8 = 19;
+}
+
+/// Bearer capability IE content (Q.931 §4.5.5), the fields SS-MWI needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BearerCapability {
+    /// Coding standard, 2 bits (0 ITU-T, 1 ISO/IEC, 2 national, 3 network-specific).
+    pub coding_standard: u8,
+    /// Information transfer capability, 5 bits (0 speech, 8 unrestricted digital, 16 3.1 kHz
+    /// audio).
+    pub transfer_capability: u8,
+    /// Transfer mode, 2 bits (0 circuit, 2 packet).
+    pub transfer_mode: u8,
+    /// Information transfer rate, 5 bits (0 packet/none, 16 64 kbit/s, 24 multirate).
+    pub transfer_rate: u8,
+    /// User information layer 1 protocol, 5 bits (2 µ-law, 3 A-law), if present.
+    pub layer1: Option<u8>,
+}
+
+impl BearerCapability {
+    /// `a8 80`: what QSIG call-independent signalling connections use (ECMA-165 §7.1.1).
+    pub const CIS: BearerCapability = BearerCapability {
+        coding_standard: 1,
+        transfer_capability: 8,
+        transfer_mode: 0,
+        transfer_rate: 0,
+        layer1: None,
+    };
+
+    fn parse(c: &[u8]) -> Option<BearerCapability> {
+        let o3 = *c.first()?;
+        let o4 = *c.get(1)?;
+        let mut i = 2;
+        // Octets 4a/4b (extension bit 0 on octet 4), then the multirate multiplier.
+        if o4 & 0x80 == 0 {
+            while c.get(i)? & 0x80 == 0 {
+                i += 1;
+            }
+            i += 1;
+        }
+        let transfer_rate = o4 & 0x1f;
+        if transfer_rate == 0x18 {
+            i += 1;
+        }
+        let layer1 = c.get(i).filter(|&&b| b & 0x60 == 0x20).map(|&b| b & 0x1f);
+        Some(BearerCapability {
+            coding_standard: (o3 >> 5) & 3,
+            transfer_capability: o3 & 0x1f,
+            transfer_mode: (o4 >> 5) & 3,
+            transfer_rate,
+            layer1,
+        })
+    }
+
+    fn emit(&self, out: &mut Vec<u8>) {
+        out.push(0x80 | (self.coding_standard & 3) << 5 | (self.transfer_capability & 0x1f));
+        out.push(0x80 | (self.transfer_mode & 3) << 5 | (self.transfer_rate & 0x1f));
+        if let Some(l1) = self.layer1 {
+            out.push(0xa0 | (l1 & 0x1f));
+        }
+    }
+}
+
+/// Channel identification IE content (Q.931 §4.5.13), primary-rate form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChannelId {
+    /// Interface type: `true` = primary rate ("other interface").
+    pub pri: bool,
+    /// `true` = exclusive, `false` = preferred.
+    pub exclusive: bool,
+    /// D-channel indicator: the D-channel itself is identified.
+    pub d_channel: bool,
+    /// Information channel selection, 2 bits (0 no channel, 1 as indicated / B1, 3 any).
+    pub selection: u8,
+    /// B-channel number (octet 3.3), primary rate only.
+    pub channel: Option<u8>,
+}
+
+impl ChannelId {
+    /// `ac`: PRI, exclusive, D-channel, no B-channel: the CIS SETUP of ECMA-165.
+    pub const D_CHANNEL: ChannelId = ChannelId {
+        pri: true,
+        exclusive: true,
+        d_channel: true,
+        selection: 0,
+        channel: None,
+    };
+
+    fn parse(c: &[u8]) -> Option<ChannelId> {
+        let o3 = *c.first()?;
+        let mut i = 1;
+        if o3 & 0x40 != 0 {
+            // Interface identifier octets, up to the one with the extension bit set.
+            while c.get(i)? & 0x80 == 0 {
+                i += 1;
+            }
+            i += 1;
+        }
+        let pri = o3 & 0x20 != 0;
+        let channel = match c.get(i) {
+            Some(&o32) if pri => {
+                // Only "channel number, B-channel units" is represented; a slot map is not.
+                if o32 & 0x10 != 0 {
+                    return None;
+                }
+                Some(c.get(i + 1)? & 0x7f)
+            }
+            _ => None,
+        };
+        Some(ChannelId {
+            pri,
+            exclusive: o3 & 0x08 != 0,
+            d_channel: o3 & 0x04 != 0,
+            selection: o3 & 3,
+            channel,
+        })
+    }
+
+    fn emit(&self, out: &mut Vec<u8>) {
+        out.push(
+            0x80 | u8::from(self.pri) << 5
+                | u8::from(self.exclusive) << 3
+                | u8::from(self.d_channel) << 2
+                | (self.selection & 3),
+        );
+        if let (true, Some(n)) = (self.pri, self.channel) {
+            out.push(0x83);
+            out.push(0x80 | (n & 0x7f));
+        }
+    }
+}
+
+int_enum!(
+    u8,
+    /// Type of number of a party number IE (Q.931 §4.5.8, 3 bits).
+    TypeOfNumber {
+        /// 0 unknown.
+        Unknown = 0,
+        /// 1 international number.
+        International = 1,
+        /// 2 national number.
+        National = 2,
+        /// 3 network specific number.
+        NetworkSpecific = 3,
+        /// 4 subscriber number.
+        Subscriber = 4,
+        /// 6 abbreviated number.
+        Abbreviated = 6,
+    }
+);
+
+int_enum!(
+    u8,
+    /// Numbering plan of a party number IE (Q.931 §4.5.8, 4 bits).
+    NumberingPlan {
+        /// 0 unknown.
+        Unknown = 0,
+        /// 1 ISDN/telephony (E.164).
+        Isdn = 1,
+        /// 3 data (X.121).
+        Data = 3,
+        /// 4 telex (F.69).
+        Telex = 4,
+        /// 8 national standard.
+        National = 8,
+        /// 9 private.
+        Private = 9,
+    }
+);
+
+/// Octet 3a of the calling party number (Q.931 §4.5.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Presentation {
+    /// Presentation indicator, 2 bits (0 allowed, 1 restricted, 2 not available).
+    pub indicator: u8,
+    /// Screening indicator, 2 bits (0 user-provided not screened, 3 network provided).
+    pub screening: u8,
+}
+
+/// Calling or called party number IE content (Q.931 §4.5.8, §4.5.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PartyNumberIe<'a> {
+    /// Type of number.
+    pub ton: TypeOfNumber,
+    /// Numbering plan identification.
+    pub plan: NumberingPlan,
+    /// Octet 3a (calling party number only); `None` leaves it out.
+    pub presentation: Option<Presentation>,
+    /// Number digits, IA5 characters (`0`-`9`, `*`, `#`, ...).
+    pub digits: &'a str,
+}
+
+impl<'a> PartyNumberIe<'a> {
+    /// Type and plan unknown, no octet 3a: the called party number of the golden SETUP.
+    pub fn unknown(digits: &'a str) -> PartyNumberIe<'a> {
+        PartyNumberIe {
+            ton: TypeOfNumber::Unknown,
+            plan: NumberingPlan::Unknown,
+            presentation: None,
+            digits,
+        }
+    }
+
+    fn parse(c: &'a [u8]) -> Option<PartyNumberIe<'a>> {
+        let o3 = *c.first()?;
+        let (presentation, rest) = if o3 & 0x80 == 0 {
+            let o3a = *c.get(1)?;
+            let p = Presentation {
+                indicator: (o3a >> 5) & 3,
+                screening: o3a & 3,
+            };
+            (Some(p), c.get(2..)?)
+        } else {
+            (None, c.get(1..)?)
+        };
+        if !rest.iter().all(|b| b.is_ascii_graphic()) {
+            return None;
+        }
+        Some(PartyNumberIe {
+            ton: TypeOfNumber::from_value((o3 >> 4) & 7),
+            plan: NumberingPlan::from_value(o3 & 0x0f),
+            presentation,
+            digits: std::str::from_utf8(rest).ok()?,
+        })
+    }
+
+    fn emit(&self, out: &mut Vec<u8>) {
+        let o3 = (self.ton.value() & 7) << 4 | (self.plan.value() & 0x0f);
+        match self.presentation {
+            Some(p) => {
+                out.push(o3);
+                out.push(0x80 | (p.indicator & 3) << 5 | (p.screening & 3));
+            }
+            None => out.push(0x80 | o3),
+        }
+        out.extend_from_slice(self.digits.as_bytes());
+    }
+}
+
+int_enum!(
+    u8,
+    /// Cause location (Q.850 §2.2.3, 4 bits).
+    Location {
+        /// 0 user.
+        User = 0,
+        /// 1 private network serving the local user.
+        PrivateLocal = 1,
+        /// 2 public network serving the local user.
+        PublicLocal = 2,
+        /// 3 transit network.
+        Transit = 3,
+        /// 4 public network serving the remote user.
+        PublicRemote = 4,
+        /// 5 private network serving the remote user.
+        PrivateRemote = 5,
+        /// 7 international network.
+        International = 7,
+        /// 10 network beyond interworking point.
+        BeyondInterworking = 10,
+    }
+);
+
+/// Cause IE content (Q.931 §4.5.12, Q.850).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cause<'a> {
+    /// Coding standard, 2 bits (0 = ITU-T).
+    pub coding_standard: u8,
+    /// Location.
+    pub location: Location,
+    /// Cause value, 7 bits (see [`cause`]).
+    pub value: u8,
+    /// Diagnostics octets (e.g. the IE identifier for causes 96/99/100, the message type for
+    /// 97/98/101).
+    pub diagnostics: &'a [u8],
+}
+
+impl<'a> Cause<'a> {
+    /// ITU-T coding, no diagnostics.
+    pub fn new(location: Location, value: u8) -> Cause<'a> {
+        Cause {
+            coding_standard: 0,
+            location,
+            value,
+            diagnostics: &[],
+        }
+    }
+
+    fn parse(c: &'a [u8]) -> Option<Cause<'a>> {
+        let o3 = *c.first()?;
+        // Octet 3a (recommendation) is present when octet 3 has the extension bit clear.
+        let i = if o3 & 0x80 == 0 { 2 } else { 1 };
+        let o4 = *c.get(i)?;
+        Some(Cause {
+            coding_standard: (o3 >> 5) & 3,
+            location: Location::from_value(o3 & 0x0f),
+            value: o4 & 0x7f,
+            diagnostics: c.get(i + 1..)?,
+        })
+    }
+
+    fn emit(&self, out: &mut Vec<u8>) {
+        out.push(0x80 | (self.coding_standard & 3) << 5 | (self.location.value() & 0x0f));
+        out.push(0x80 | (self.value & 0x7f));
+        out.extend_from_slice(self.diagnostics);
+    }
+}
+
+/// An information element kept as received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RawIe<'a> {
+    /// Codeset (0 = Q.931, 5 = national, 6 = network, 7 = user; via shift, Q.931 §4.5.2).
+    pub codeset: u8,
+    /// Identifier. Single-octet IEs (bit 8 set) carry their value in it.
+    pub id: u8,
+    /// Content octets (empty for single-octet IEs).
+    pub content: &'a [u8],
+}
+
+impl RawIe<'_> {
+    /// Codeset-0 variable-length IEs with identifier bits 8-5 = `0000` are "comprehension
+    /// required" (Q.931 §4.5.1): an unrecognised one is treated like a missing mandatory IE.
+    pub fn comprehension_required(&self) -> bool {
+        self.codeset == 0 && self.id < 0x10
+    }
+
+    fn is_single_octet(&self) -> bool {
+        self.id & 0x80 != 0
+    }
+}
+
+/// What Q.931 §5.8 says about a received message (see [`Message::check`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing wrong.
+    Ok,
+    /// §5.8.4: message type unknown or not implemented; do not act. Cause 97.
+    UnknownMessageType(u8),
+    /// §5.8.6.1 / §5.8.7.1: a mandatory IE is missing, or an unrecognised IE is
+    /// comprehension-required; do not act. Cause 96, diagnostic = IE identifier.
+    MandatoryMissing(u8),
+    /// §5.8.6.2: a mandatory IE has invalid content; do not act. Cause 100.
+    MandatoryInvalid(u8),
+    /// §5.8.7.1: an unrecognised, non-comprehension-required IE; act on the rest, then
+    /// optionally STATUS cause 99.
+    UnrecognisedIe(u8),
+    /// §5.8.7.2: an optional IE has invalid content; act on the rest as if it were absent,
+    /// then optionally STATUS cause 100.
+    OptionalInvalid(u8),
+}
+
+impl Verdict {
+    /// `true` when the message must not be acted upon (the first three error kinds).
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            Verdict::UnknownMessageType(_)
+                | Verdict::MandatoryMissing(_)
+                | Verdict::MandatoryInvalid(_)
+        )
+    }
+
+    /// The cause value to report and its one-octet diagnostic, `None` for [`Verdict::Ok`].
+    pub fn cause(&self) -> Option<(u8, u8)> {
+        match *self {
+            Verdict::Ok => None,
+            Verdict::UnknownMessageType(t) => Some((cause::MESSAGE_TYPE_NONEXISTENT, t)),
+            Verdict::MandatoryMissing(i) => Some((cause::MANDATORY_IE_MISSING, i)),
+            Verdict::MandatoryInvalid(i) | Verdict::OptionalInvalid(i) => {
+                Some((cause::INVALID_IE_CONTENTS, i))
+            }
+            Verdict::UnrecognisedIe(i) => Some((cause::IE_NONEXISTENT, i)),
+        }
+    }
+}
+
+/// Checked view of a Q.931 message header (smoltcp-style `Packet`).
+#[derive(Debug, Clone, Copy)]
+pub struct Packet<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// Checks protocol discriminator, call reference length and that the message type is
+    /// present. Errors: see [`Error`].
+    pub fn new_checked(buffer: T) -> Result<Packet<T>, Error> {
+        let b = buffer.as_ref();
+        let pd = *b.first().ok_or(Error::Truncated)?;
+        if pd != PROTOCOL_DISCRIMINATOR {
+            return Err(Error::ProtocolDiscriminator(pd));
+        }
+        let crl = *b.get(1).ok_or(Error::Truncated)?;
+        if crl > 2 {
+            return Err(Error::CallReferenceLength(crl));
+        }
+        if b.len() < 3 + usize::from(crl) {
+            return Err(Error::Truncated);
+        }
+        Ok(Packet { buffer })
+    }
+
+    fn cr_len(&self) -> usize {
+        usize::from(self.buffer.as_ref()[1])
+    }
+
+    /// The call reference.
+    pub fn call_reference(&self) -> CallReference {
+        let b = self.buffer.as_ref();
+        match self.cr_len() {
+            0 => CallReference::Dummy,
+            1 => CallReference::Call {
+                value: u16::from(b[2] & 0x7f),
+                flag: b[2] & 0x80 != 0,
+            },
+            _ => CallReference::Call {
+                value: u16::from(b[2] & 0x7f) << 8 | u16::from(b[3]),
+                flag: b[2] & 0x80 != 0,
+            },
+        }
+    }
+
+    /// The message type.
+    pub fn message_type(&self) -> MessageType {
+        MessageType::from_value(self.buffer.as_ref()[2 + self.cr_len()])
+    }
+
+    /// The information element octets after the message type.
+    pub fn ies(&self) -> &[u8] {
+        &self.buffer.as_ref()[3 + self.cr_len()..]
+    }
+}
+
+/// A Q.931 message (`Repr`): header and information elements.
+///
+/// Recognised IEs are in their fields; a repeated non-repeatable IE keeps the first
+/// occurrence (Q.931 §5.8.7.3). [`Message::emit`] writes codeset-0 IEs in ascending identifier
+/// order (Q.931 §4.5.1), then the IEs of other codesets, each behind a non-locking shift.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message<'a> {
+    /// Call reference.
+    pub call_reference: CallReference,
+    /// Message type.
+    pub message_type: MessageType,
+    /// Bearer capability (`04`).
+    pub bearer_capability: Option<BearerCapability>,
+    /// Cause (`08`).
+    pub cause: Option<Cause<'a>>,
+    /// Call state (`14`), the 6-bit state value (see [`call_state`]).
+    pub call_state: Option<u8>,
+    /// Channel identification (`18`).
+    pub channel_id: Option<ChannelId>,
+    /// Facility IEs (`1c`), content after the length octet; decode with
+    /// [`crate::rose::Facility::parse`]. Repeatable.
+    pub facility: Vec<&'a [u8]>,
+    /// Calling party number (`6c`).
+    pub calling_party_number: Option<PartyNumberIe<'a>>,
+    /// Called party number (`70`).
+    pub called_party_number: Option<PartyNumberIe<'a>>,
+    /// IEs this module does not interpret (other codesets and single-octet IEs included).
+    pub unknown: Vec<RawIe<'a>>,
+    /// Recognised IEs whose content is malformed (Q.931 §5.8.6.2 / §5.8.7.2), kept raw.
+    pub invalid: Vec<RawIe<'a>>,
+}
+
+impl<'a> Message<'a> {
+    /// A message with no IEs.
+    pub fn new(call_reference: CallReference, message_type: MessageType) -> Message<'a> {
+        Message {
+            call_reference,
+            message_type,
+            bearer_capability: None,
+            cause: None,
+            call_state: None,
+            channel_id: None,
+            facility: Vec::new(),
+            calling_party_number: None,
+            called_party_number: None,
+            unknown: Vec::new(),
+            invalid: Vec::new(),
+        }
+    }
+
+    /// SETUP of a call-independent signalling connection (ECMA-165 §7.1): bearer capability
+    /// `04 02 a8 80`, channel identification `18 01 ac`, one Facility IE, optional calling and
+    /// called party numbers. With the facility of [`crate::qsig::MwiInvoke::facility`] and
+    /// numbers as in facts/qsig.md, the bytes equal libpri's.
+    pub fn setup_cis(
+        call_reference: CallReference,
+        facility: &'a [u8],
+        calling: Option<PartyNumberIe<'a>>,
+        called: Option<PartyNumberIe<'a>>,
+    ) -> Message<'a> {
+        Message {
+            bearer_capability: Some(BearerCapability::CIS),
+            channel_id: Some(ChannelId::D_CHANNEL),
+            facility: vec![facility],
+            calling_party_number: calling,
+            called_party_number: called,
+            ..Message::new(call_reference, MessageType::Setup)
+        }
+    }
+
+    /// FACILITY with one Facility IE; with [`CallReference::Dummy`] this is the
+    /// connectionless transport (ECMA-165 §7.3, `08 00 62 1c ..`).
+    pub fn new_facility(call_reference: CallReference, facility: &'a [u8]) -> Message<'a> {
+        Message {
+            facility: vec![facility],
+            ..Message::new(call_reference, MessageType::Facility)
+        }
+    }
+
+    /// RELEASE COMPLETE, with an optional cause.
+    pub fn release_complete(
+        call_reference: CallReference,
+        cause: Option<Cause<'a>>,
+    ) -> Message<'a> {
+        Message {
+            cause,
+            ..Message::new(call_reference, MessageType::ReleaseComplete)
+        }
+    }
+
+    /// RELEASE, with an optional cause (mandatory only in the first clearing message).
+    pub fn release(call_reference: CallReference, cause: Option<Cause<'a>>) -> Message<'a> {
+        Message {
+            cause,
+            ..Message::new(call_reference, MessageType::Release)
+        }
+    }
+
+    /// DISCONNECT with its mandatory cause.
+    pub fn disconnect(call_reference: CallReference, cause: Cause<'a>) -> Message<'a> {
+        Message {
+            cause: Some(cause),
+            ..Message::new(call_reference, MessageType::Disconnect)
+        }
+    }
+
+    /// STATUS (Q.931 §5.8.11 / §3.1.16): cause and current call state, both mandatory.
+    /// E.g. cause 97 with the unknown message type as diagnostic, cause 30 in answer to
+    /// STATUS ENQUIRY.
+    pub fn status(call_reference: CallReference, cause: Cause<'a>, state: u8) -> Message<'a> {
+        Message {
+            cause: Some(cause),
+            call_state: Some(state),
+            ..Message::new(call_reference, MessageType::Status)
+        }
+    }
+
+    /// Parses a message. Only header errors fail (see [`Error`]); IE problems are recorded in
+    /// [`Message::unknown`] / [`Message::invalid`] and judged by [`Message::check`].
+    pub fn parse(buf: &'a [u8]) -> Result<Message<'a>, Error> {
+        let packet = Packet::new_checked(buf)?;
+        let mut m = Message::new(packet.call_reference(), packet.message_type());
+        let ies = &buf[buf.len() - packet.ies().len()..];
+        let mut pos = 0;
+        let mut locked = 0u8;
+        let mut next_only: Option<u8> = None;
+        while let Some(&id) = ies.get(pos) {
+            let codeset = next_only.take().unwrap_or(locked);
+            if id & 0x80 != 0 {
+                pos += 1;
+                if id & 0xf0 == 0x90 {
+                    // Shift (Q.931 §4.5.3-4): bit 4 set = non-locking, for the next IE only.
+                    if id & 0x08 != 0 {
+                        next_only = Some(id & 7);
+                    } else {
+                        locked = id & 7;
+                    }
+                } else {
+                    m.unknown.push(RawIe {
+                        codeset,
+                        id,
+                        content: &[],
+                    });
+                }
+                continue;
+            }
+            let len = ies.get(pos + 1).map(|&l| usize::from(l));
+            let content = len.and_then(|l| ies.get(pos + 2..pos + 2 + l));
+            let Some(content) = content else {
+                // The IE runs past the end of the message: keep what is there as invalid.
+                m.invalid.push(RawIe {
+                    codeset,
+                    id,
+                    content: ies.get(pos + 2..).unwrap_or(&[]),
+                });
+                break;
+            };
+            pos += 2 + content.len();
+            let raw = RawIe {
+                codeset,
+                id,
+                content,
+            };
+            if codeset != 0 {
+                m.unknown.push(raw);
+                continue;
+            }
+            let ok = match id {
+                ie::BEARER_CAPABILITY => {
+                    set_first(&mut m.bearer_capability, BearerCapability::parse(content))
+                }
+                ie::CAUSE => set_first(&mut m.cause, Cause::parse(content)),
+                ie::CALL_STATE => set_first(
+                    &mut m.call_state,
+                    (content.len() == 1).then(|| content[0] & 0x3f),
+                ),
+                ie::CHANNEL_IDENTIFICATION => {
+                    set_first(&mut m.channel_id, ChannelId::parse(content))
+                }
+                ie::FACILITY => {
+                    m.facility.push(content);
+                    true
+                }
+                ie::CALLING_PARTY_NUMBER => {
+                    set_first(&mut m.calling_party_number, PartyNumberIe::parse(content))
+                }
+                ie::CALLED_PARTY_NUMBER => {
+                    set_first(&mut m.called_party_number, PartyNumberIe::parse(content))
+                }
+                _ => {
+                    m.unknown.push(raw);
+                    true
+                }
+            };
+            if !ok {
+                m.invalid.push(raw);
+            }
+        }
+        Ok(m)
+    }
+
+    /// The mandatory IEs of this message type, as far as call-independent signalling uses
+    /// them (Q.931 §3.1, ECMA-165 §7).
+    pub fn mandatory_ies(&self) -> &'static [u8] {
+        match self.message_type {
+            MessageType::Setup => &[ie::BEARER_CAPABILITY],
+            MessageType::Disconnect => &[ie::CAUSE],
+            MessageType::Status => &[ie::CAUSE, ie::CALL_STATE],
+            MessageType::Facility => &[ie::FACILITY],
+            _ => &[],
+        }
+    }
+
+    fn has_ie(&self, id: u8) -> bool {
+        match id {
+            ie::BEARER_CAPABILITY => self.bearer_capability.is_some(),
+            ie::CAUSE => self.cause.is_some(),
+            ie::CALL_STATE => self.call_state.is_some(),
+            ie::FACILITY => !self.facility.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// The Q.931 §5.8 verdict on a received message, most severe first: unknown message type,
+    /// missing or invalid mandatory IE, unrecognised comprehension-required IE, then the
+    /// non-fatal unrecognised IE and invalid optional IE.
+    pub fn check(&self) -> Verdict {
+        if let MessageType::Other(t) = self.message_type {
+            return Verdict::UnknownMessageType(t);
+        }
+        let invalid_codeset0 = |id: u8| self.invalid.iter().any(|r| r.codeset == 0 && r.id == id);
+        for &id in self.mandatory_ies() {
+            if !self.has_ie(id) {
+                return if invalid_codeset0(id) {
+                    Verdict::MandatoryInvalid(id)
+                } else {
+                    Verdict::MandatoryMissing(id)
+                };
+            }
+        }
+        if let Some(r) = self.unknown.iter().find(|r| r.comprehension_required()) {
+            return Verdict::MandatoryMissing(r.id);
+        }
+        if let Some(r) = self
+            .unknown
+            .iter()
+            .find(|r| r.codeset == 0 && !r.is_single_octet())
+        {
+            return Verdict::UnrecognisedIe(r.id);
+        }
+        if let Some(r) = self.invalid.first() {
+            return Verdict::OptionalInvalid(r.id);
+        }
+        Verdict::Ok
+    }
+
+    /// Appends the encoded message to `out`.
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        out.push(PROTOCOL_DISCRIMINATOR);
+        match self.call_reference {
+            CallReference::Dummy => out.push(0),
+            CallReference::Call { value, flag } => {
+                out.push(2);
+                out.push(u8::from(flag) << 7 | ((value >> 8) & 0x7f) as u8);
+                out.push((value & 0xff) as u8);
+            }
+        }
+        out.push(self.message_type.value());
+
+        // (codeset, identifier, content) gathered, then sorted for §4.5.1 ordering.
+        let mut ies: Vec<(u8, u8, Vec<u8>)> = Vec::new();
+        let mut put = |id: u8, f: &dyn Fn(&mut Vec<u8>)| {
+            let mut c = Vec::new();
+            f(&mut c);
+            ies.push((0, id, c));
+        };
+        if let Some(b) = &self.bearer_capability {
+            put(ie::BEARER_CAPABILITY, &|c| b.emit(c));
+        }
+        if let Some(x) = &self.cause {
+            put(ie::CAUSE, &|c| x.emit(c));
+        }
+        if let Some(s) = self.call_state {
+            put(ie::CALL_STATE, &|c| c.push(s & 0x3f));
+        }
+        if let Some(ch) = &self.channel_id {
+            put(ie::CHANNEL_IDENTIFICATION, &|c| ch.emit(c));
+        }
+        for f in &self.facility {
+            put(ie::FACILITY, &|c| c.extend_from_slice(f));
+        }
+        if let Some(p) = &self.calling_party_number {
+            put(ie::CALLING_PARTY_NUMBER, &|c| p.emit(c));
+        }
+        if let Some(p) = &self.called_party_number {
+            put(ie::CALLED_PARTY_NUMBER, &|c| p.emit(c));
+        }
+        for r in self.unknown.iter().chain(&self.invalid) {
+            ies.push((r.codeset, r.id, r.content.to_vec()));
+        }
+        // Stable sort: equal identifiers (repeated Facility IEs) keep their order.
+        ies.sort_by_key(|&(cs, id, _)| (cs, id));
+        for (codeset, id, content) in ies {
+            if codeset != 0 {
+                out.push(0x98 | (codeset & 7));
+            }
+            out.push(id);
+            if id & 0x80 == 0 {
+                // IE content is at most 255 octets; longer content is cut, never a panic.
+                let len = content.len().min(255);
+                out.push(len as u8);
+                out.extend_from_slice(&content[..len]);
+            }
+        }
+    }
+
+    /// The encoded message as a new vector.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.emit(&mut out);
+        out
+    }
+}
+
+/// Stores `value` into an empty slot; a repeated IE keeps the first (returns `true`).
+/// Returns `false` when the content did not parse.
+fn set_first<T>(slot: &mut Option<T>, value: Option<T>) -> bool {
+    match value {
+        Some(v) => {
+            if slot.is_none() {
+                *slot = Some(v);
+            }
+            true
+        }
+        None => false,
+    }
+}

@@ -1,1 +1,593 @@
-//! rose
+//! ROSE (X.880 / ECMA-165 §8 and annex) components and the QSIG Facility information element
+//! content that carries them.
+//!
+//! A QSIG Facility IE (Q.931 IE `1c`) holds, after the IE header (ECMA-165 §8.1):
+//!
+//! ```text
+//! 9f                       protocol profile: Networking Extensions (0x1f, ext bit set)
+//! [aa ..]                  NetworkFacilityExtension   [10] IMPLICIT SEQUENCE   (optional)
+//! [92 ..]                  NetworkProtocolProfile     [18] IMPLICIT INTEGER    (optional)
+//! [8b ..]                  InterpretationApdu         [11] IMPLICIT ENUMERATED (optional)
+//! a1/a2/a3/a4 ..           one or more ROSE APDUs: Invoke, ReturnResult, ReturnError, Reject
+//! ```
+//!
+//! [`Facility`] parses and emits that content; [`Component`] is one ROSE APDU. Arguments and
+//! results stay encoded (`&[u8]`, a complete BER TLV) so the operation-specific modules
+//! ([`crate::qsig`]) decode them. Parsing never panics; what is not QSIG (e.g. the ETSI
+//! profile `0x91`) is reported as [`Error::Profile`].
+
+use crate::ber::{self, int_enum, Class, Reader, Tag, Tlv, Writer};
+use std::fmt;
+
+/// Protocol profile octet for QSIG Networking Extensions (ECMA-165 §8.1): ext bit + `11111`.
+pub const PROFILE_NETWORKING_EXTENSIONS: u8 = 0x9f;
+/// Protocol profile octet for plain ROSE (`10001`), used by ETSI EN 300 196 (not QSIG).
+pub const PROFILE_ROSE: u8 = 0x91;
+
+/// Errors from [`Facility::parse`] and [`Component::parse`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// The IE content is empty (no protocol profile octet).
+    Empty,
+    /// The protocol profile is not `0x9f` (QSIG Networking Extensions). `0x91` is the ETSI
+    /// ROSE profile, which a QSIG PINX must not get: report it, do not interpret it.
+    Profile(u8),
+    /// A component has a tag that is not Invoke `[1]`, ReturnResult `[2]`, ReturnError `[3]`
+    /// or Reject `[4]`. A QSIG receiver answers a Reject with
+    /// `GeneralProblem::UnrecognizedComponent`.
+    UnknownComponent(ber::Tag),
+    /// The facility carries no ROSE component.
+    NoComponent,
+    /// BER-level error inside a component or header element.
+    Ber(ber::Error),
+}
+
+impl From<ber::Error> for Error {
+    fn from(e: ber::Error) -> Error {
+        Error::Ber(e)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Empty => f.write_str("facility: empty"),
+            Error::Profile(p) => {
+                write!(f, "facility: protocol profile {p:#04x} is not QSIG (0x9f)")
+            }
+            Error::UnknownComponent(t) => write!(f, "facility: unknown ROSE component {t}"),
+            Error::NoComponent => f.write_str("facility: no ROSE component"),
+            Error::Ber(e) => write!(f, "facility: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// An operation or error code (X.880 `Code`): a local integer (QSIG uses these, e.g. 80 =
+/// mwiActivate), or a global OBJECT IDENTIFIER kept as its BER content octets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code<'a> {
+    /// `localValue INTEGER`.
+    Local(i64),
+    /// `globalValue OBJECT IDENTIFIER`: the content octets of the OID.
+    Global(&'a [u8]),
+}
+
+impl<'a> Code<'a> {
+    fn parse(tlv: Tlv<'a>) -> Result<Code<'a>, Error> {
+        if tlv.tag == Tag::INTEGER {
+            Ok(Code::Local(tlv.integer()?))
+        } else if tlv.tag == Tag::OBJECT_IDENTIFIER {
+            Ok(Code::Global(tlv.value))
+        } else {
+            Err(ber::Error::UnexpectedTag {
+                expected: Tag::INTEGER,
+                found: tlv.tag,
+            }
+            .into())
+        }
+    }
+
+    fn emit(&self, w: &mut Writer) {
+        match *self {
+            Code::Local(v) => w.integer(Tag::INTEGER, v),
+            Code::Global(oid) => w.primitive(Tag::OBJECT_IDENTIFIER, oid),
+        }
+    }
+
+    /// The local value, if this is one.
+    pub fn local(&self) -> Option<i64> {
+        match *self {
+            Code::Local(v) => Some(v),
+            Code::Global(_) => None,
+        }
+    }
+}
+
+/// ROSE Invoke APDU, `[1] IMPLICIT SEQUENCE` (X.880 §9, ECMA-165 annex D).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invoke<'a> {
+    /// invokeId: chosen by the invoker, echoed in the answer. QSIG uses -32768..32767.
+    pub invoke_id: i64,
+    /// linkedId `[0] IMPLICIT InvokeId`, for operations linked to an earlier invoke.
+    pub linked_id: Option<i64>,
+    /// operationValue (`opcode`).
+    pub operation: Code<'a>,
+    /// argument: one complete BER TLV (any type), if present.
+    pub argument: Option<&'a [u8]>,
+}
+
+/// ROSE ReturnResult APDU, `[2] IMPLICIT SEQUENCE` (X.880 §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReturnResult<'a> {
+    /// invokeId of the Invoke being answered.
+    pub invoke_id: i64,
+    /// `result SEQUENCE { opcode, result }`, absent when the operation returns nothing.
+    pub result: Option<OperationResult<'a>>,
+}
+
+/// The optional `result` part of a ReturnResult.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperationResult<'a> {
+    /// operationValue of the answered operation.
+    pub operation: Code<'a>,
+    /// result value: one complete BER TLV.
+    pub result: &'a [u8],
+}
+
+/// ROSE ReturnError APDU, `[3] IMPLICIT SEQUENCE` (X.880 §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReturnError<'a> {
+    /// invokeId of the Invoke being answered.
+    pub invoke_id: i64,
+    /// errorValue, e.g. [`error::NOT_SUBSCRIBED`] or `1018` invalidMsgCentreId (ECMA-242).
+    pub error: Code<'a>,
+    /// parameter: one complete BER TLV, if present.
+    pub parameter: Option<&'a [u8]>,
+}
+
+/// ROSE Reject APDU, `[4] IMPLICIT SEQUENCE` (X.880 §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reject {
+    /// invokeId of the rejected APDU, `None` (NULL on the wire) when it could not be read.
+    pub invoke_id: Option<i64>,
+    /// The problem.
+    pub problem: Problem,
+}
+
+/// Reject problem (X.880 §9 `problem CHOICE`): tag number gives the family, value the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// `[0] GeneralProblem`: the APDU itself is bad.
+    General(GeneralProblem),
+    /// `[1] InvokeProblem`.
+    Invoke(InvokeProblem),
+    /// `[2] ReturnResultProblem`.
+    ReturnResult(ReturnResultProblem),
+    /// `[3] ReturnErrorProblem`.
+    ReturnError(ReturnErrorProblem),
+}
+
+int_enum!(
+    i64,
+    /// X.880 GeneralProblem.
+    GeneralProblem {
+        /// 0: unrecognizedPDU / unrecognizedComponent.
+        UnrecognizedComponent = 0,
+        /// 1: mistypedPDU / mistypedComponent.
+        MistypedComponent = 1,
+        /// 2: badlyStructuredPDU / badlyStructuredComponent.
+        BadlyStructuredComponent = 2,
+    }
+);
+
+int_enum!(
+    i64,
+    /// X.880 InvokeProblem.
+    InvokeProblem {
+        /// 0: duplicateInvocation.
+        DuplicateInvocation = 0,
+        /// 1: unrecognizedOperation: answer to an operationValue we do not implement.
+        UnrecognizedOperation = 1,
+        /// 2: mistypedArgument.
+        MistypedArgument = 2,
+        /// 3: resourceLimitation.
+        ResourceLimitation = 3,
+        /// 4: releaseInProgress.
+        ReleaseInProgress = 4,
+        /// 5: unrecognizedLinkedId.
+        UnrecognizedLinkedId = 5,
+        /// 6: linkedResponseUnexpected.
+        LinkedResponseUnexpected = 6,
+        /// 7: unexpectedLinkedOperation.
+        UnexpectedLinkedOperation = 7,
+    }
+);
+
+int_enum!(
+    i64,
+    /// X.880 ReturnResultProblem.
+    ReturnResultProblem {
+        /// 0: unrecognizedInvocation.
+        UnrecognizedInvocation = 0,
+        /// 1: resultResponseUnexpected.
+        ResultResponseUnexpected = 1,
+        /// 2: mistypedResult.
+        MistypedResult = 2,
+    }
+);
+
+int_enum!(
+    i64,
+    /// X.880 ReturnErrorProblem.
+    ReturnErrorProblem {
+        /// 0: unrecognizedInvocation.
+        UnrecognizedInvocation = 0,
+        /// 1: errorResponseUnexpected.
+        ErrorResponseUnexpected = 1,
+        /// 2: unrecognizedError.
+        UnrecognizedError = 2,
+        /// 3: unexpectedError.
+        UnexpectedError = 3,
+        /// 4: mistypedParameter.
+        MistypedParameter = 4,
+    }
+);
+
+/// Local error values of the QSIG General-Error-List (ECMA-165 / Q.950) and ECMA-242.
+pub mod error {
+    /// userNotSubscribed.
+    pub const NOT_SUBSCRIBED: i64 = 0;
+    /// rejectedByNetwork.
+    pub const REJECTED_BY_NETWORK: i64 = 1;
+    /// rejectedByUser.
+    pub const REJECTED_BY_USER: i64 = 2;
+    /// notAvailable.
+    pub const NOT_AVAILABLE: i64 = 3;
+    /// insufficientInformation.
+    pub const INSUFFICIENT_INFORMATION: i64 = 5;
+    /// invalidServedUserNr.
+    pub const INVALID_SERVED_USER_NR: i64 = 6;
+    /// invalidCallState.
+    pub const INVALID_CALL_STATE: i64 = 7;
+    /// basicServiceNotProvided.
+    pub const BASIC_SERVICE_NOT_PROVIDED: i64 = 8;
+    /// supplementaryServiceInteractionNotAllowed.
+    pub const SS_INTERACTION_NOT_ALLOWED: i64 = 10;
+    /// resourceUnavailable.
+    pub const RESOURCE_UNAVAILABLE: i64 = 11;
+    /// callFailure.
+    pub const CALL_FAILURE: i64 = 25;
+    /// proceduralError.
+    pub const PROCEDURAL_ERROR: i64 = 43;
+    /// invalidMsgCentreId (ECMA-242 SS-MWI).
+    pub const INVALID_MSG_CENTRE_ID: i64 = 1018;
+}
+
+/// One ROSE APDU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component<'a> {
+    /// `[1]` Invoke.
+    Invoke(Invoke<'a>),
+    /// `[2]` ReturnResult.
+    ReturnResult(ReturnResult<'a>),
+    /// `[3]` ReturnError.
+    ReturnError(ReturnError<'a>),
+    /// `[4]` Reject.
+    Reject(Reject),
+}
+
+const TAG_INVOKE: Tag = Tag::context_constructed(1);
+const TAG_RETURN_RESULT: Tag = Tag::context_constructed(2);
+const TAG_RETURN_ERROR: Tag = Tag::context_constructed(3);
+const TAG_REJECT: Tag = Tag::context_constructed(4);
+const TAG_LINKED_ID: Tag = Tag::context(0);
+
+/// Reads the next element as a complete TLV (an `ANY`), if there is one.
+fn any<'a>(r: &mut Reader<'a>) -> Result<Option<&'a [u8]>, Error> {
+    Ok(r.next_tlv()?.map(|t| t.raw))
+}
+
+impl<'a> Component<'a> {
+    /// The invokeId this APDU carries (`None` for a Reject with a NULL invokeId).
+    pub fn invoke_id(&self) -> Option<i64> {
+        match self {
+            Component::Invoke(i) => Some(i.invoke_id),
+            Component::ReturnResult(r) => Some(r.invoke_id),
+            Component::ReturnError(e) => Some(e.invoke_id),
+            Component::Reject(r) => r.invoke_id,
+        }
+    }
+
+    /// Parses one APDU from a TLV. Elements after the ones X.880 defines are ignored (the
+    /// extension marker); a missing or mistyped mandatory element is an error.
+    pub fn parse(tlv: Tlv<'a>) -> Result<Component<'a>, Error> {
+        let tag = tlv.tag;
+        if tag.class != Class::Context || !tag.constructed {
+            return Err(Error::UnknownComponent(tag));
+        }
+        let mut r = tlv.reader()?;
+        match tag.number {
+            1 => {
+                let invoke_id = r.read_integer()?;
+                let linked_id = match r.read_optional(TAG_LINKED_ID)? {
+                    Some(t) => Some(t.integer()?),
+                    None => None,
+                };
+                let operation = Code::parse(r.read()?)?;
+                let argument = any(&mut r)?;
+                Ok(Component::Invoke(Invoke {
+                    invoke_id,
+                    linked_id,
+                    operation,
+                    argument,
+                }))
+            }
+            2 => {
+                let invoke_id = r.read_integer()?;
+                let result = match r.next_tlv()? {
+                    None => None,
+                    Some(seq) => {
+                        let mut s = seq.expect(Tag::SEQUENCE)?.reader()?;
+                        let operation = Code::parse(s.read()?)?;
+                        let result = s.read()?.raw;
+                        Some(OperationResult { operation, result })
+                    }
+                };
+                Ok(Component::ReturnResult(ReturnResult { invoke_id, result }))
+            }
+            3 => {
+                let invoke_id = r.read_integer()?;
+                let error = Code::parse(r.read()?)?;
+                let parameter = any(&mut r)?;
+                Ok(Component::ReturnError(ReturnError {
+                    invoke_id,
+                    error,
+                    parameter,
+                }))
+            }
+            4 => {
+                let id = r.read()?;
+                let invoke_id = if id.tag == Tag::NULL {
+                    None
+                } else {
+                    Some(id.expect(Tag::INTEGER)?.integer()?)
+                };
+                let p = r.read()?;
+                if p.tag.class != Class::Context || p.tag.constructed {
+                    return Err(ber::Error::BadForm.into());
+                }
+                let v = p.integer()?;
+                let problem = match p.tag.number {
+                    0 => Problem::General(GeneralProblem::from_value(v)),
+                    1 => Problem::Invoke(InvokeProblem::from_value(v)),
+                    2 => Problem::ReturnResult(ReturnResultProblem::from_value(v)),
+                    3 => Problem::ReturnError(ReturnErrorProblem::from_value(v)),
+                    _ => return Err(ber::Error::BadValue.into()),
+                };
+                Ok(Component::Reject(Reject { invoke_id, problem }))
+            }
+            _ => Err(Error::UnknownComponent(tag)),
+        }
+    }
+
+    /// Appends the BER encoding of this APDU.
+    pub fn emit(&self, w: &mut Writer) {
+        match self {
+            Component::Invoke(i) => w.constructed(TAG_INVOKE, |w| {
+                w.integer(Tag::INTEGER, i.invoke_id);
+                if let Some(l) = i.linked_id {
+                    w.integer(TAG_LINKED_ID, l);
+                }
+                i.operation.emit(w);
+                if let Some(a) = i.argument {
+                    w.raw(a);
+                }
+            }),
+            Component::ReturnResult(r) => w.constructed(TAG_RETURN_RESULT, |w| {
+                w.integer(Tag::INTEGER, r.invoke_id);
+                if let Some(res) = &r.result {
+                    w.constructed(Tag::SEQUENCE, |w| {
+                        res.operation.emit(w);
+                        w.raw(res.result);
+                    });
+                }
+            }),
+            Component::ReturnError(e) => w.constructed(TAG_RETURN_ERROR, |w| {
+                w.integer(Tag::INTEGER, e.invoke_id);
+                e.error.emit(w);
+                if let Some(p) = e.parameter {
+                    w.raw(p);
+                }
+            }),
+            Component::Reject(r) => w.constructed(TAG_REJECT, |w| {
+                match r.invoke_id {
+                    Some(id) => w.integer(Tag::INTEGER, id),
+                    None => w.null(),
+                }
+                let (n, v) = match r.problem {
+                    Problem::General(p) => (0, p.value()),
+                    Problem::Invoke(p) => (1, p.value()),
+                    Problem::ReturnResult(p) => (2, p.value()),
+                    Problem::ReturnError(p) => (3, p.value()),
+                };
+                w.integer(Tag::context(n), v);
+            }),
+        }
+    }
+}
+
+/// NetworkFacilityExtension entity type (ECMA-165 §8.1.2, `EntityType ENUMERATED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntityType {
+    /// 0: endPINX, the PINX at the end of the call-independent connection.
+    EndPinx,
+    /// 1: anyTypeOfPINX.
+    AnyTypeOfPinx,
+}
+
+/// NetworkFacilityExtension, `[10] IMPLICIT SEQUENCE` (ECMA-165 §8.1.2). The optional
+/// entity addresses are skipped on decode and never sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetworkFacilityExtension {
+    /// sourceEntity `[0] IMPLICIT EntityType`.
+    pub source_entity: EntityType,
+    /// destinationEntity `[2] IMPLICIT EntityType`.
+    pub destination_entity: EntityType,
+}
+
+impl NetworkFacilityExtension {
+    /// endPINX to endPINX, what libpri and PBXs send for SS-MWI.
+    pub const END_TO_END: NetworkFacilityExtension = NetworkFacilityExtension {
+        source_entity: EntityType::EndPinx,
+        destination_entity: EntityType::EndPinx,
+    };
+}
+
+/// InterpretationApdu, `[11] IMPLICIT ENUMERATED` (ECMA-165 §8.1.3): what the receiver does
+/// with an Invoke it does not recognise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interpretation {
+    /// 0: discardAnyUnrecognisedInvokePdu.
+    DiscardUnrecognisedInvoke,
+    /// 1: clearCallIfAnyInvokePduNotRecognised.
+    ClearCallIfNotRecognised,
+    /// 2: rejectAnyUnrecognisedInvokePdu.
+    RejectUnrecognisedInvoke,
+}
+
+const TAG_NFE: Tag = Tag::context_constructed(10);
+const TAG_NPP: Tag = Tag::context(18);
+const TAG_INTERPRETATION: Tag = Tag::context(11);
+
+fn entity(tlv: Tlv<'_>) -> Result<EntityType, Error> {
+    match tlv.integer()? {
+        0 => Ok(EntityType::EndPinx),
+        1 => Ok(EntityType::AnyTypeOfPinx),
+        _ => Err(ber::Error::BadValue.into()),
+    }
+}
+
+fn entity_value(e: EntityType) -> i64 {
+    match e {
+        EntityType::EndPinx => 0,
+        EntityType::AnyTypeOfPinx => 1,
+    }
+}
+
+/// The content of a QSIG Facility IE (after the IE identifier and length octets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facility<'a> {
+    /// NetworkFacilityExtension, if present.
+    pub nfe: Option<NetworkFacilityExtension>,
+    /// NetworkProtocolProfile `[18] IMPLICIT INTEGER`, if present (rarely used).
+    pub network_protocol_profile: Option<i64>,
+    /// InterpretationApdu, if present. ECMA-165 says absent means
+    /// [`Interpretation::RejectUnrecognisedInvoke`].
+    pub interpretation: Option<Interpretation>,
+    /// The ROSE APDUs, at least one.
+    pub components: Vec<Component<'a>>,
+}
+
+impl<'a> Facility<'a> {
+    /// The usual SS-MWI facility: one component, NFE endPINX→endPINX and
+    /// InterpretationApdu discardAnyUnrecognisedInvokePdu, as libpri sends.
+    pub fn qsig(component: Component<'a>) -> Facility<'a> {
+        Facility {
+            nfe: Some(NetworkFacilityExtension::END_TO_END),
+            network_protocol_profile: None,
+            interpretation: Some(Interpretation::DiscardUnrecognisedInvoke),
+            components: vec![component],
+        }
+    }
+
+    /// Parses Facility IE content (profile octet first).
+    ///
+    /// Errors: [`Error::Empty`], [`Error::Profile`] for any profile but `0x9f`,
+    /// [`Error::NoComponent`], [`Error::UnknownComponent`], [`Error::Ber`].
+    pub fn parse(content: &'a [u8]) -> Result<Facility<'a>, Error> {
+        let (&profile, rest) = content.split_first().ok_or(Error::Empty)?;
+        if profile != PROFILE_NETWORKING_EXTENSIONS {
+            return Err(Error::Profile(profile));
+        }
+        let mut r = Reader::new(rest);
+        let mut nfe = None;
+        let mut network_protocol_profile = None;
+        let mut interpretation = None;
+        let mut components = Vec::new();
+        while let Some(tlv) = r.next_tlv()? {
+            if tlv.tag == TAG_NFE && components.is_empty() {
+                let mut s = tlv.reader()?;
+                let mut source = None;
+                let mut destination = None;
+                while let Some(e) = s.next_tlv()? {
+                    match (e.tag.class, e.tag.number) {
+                        (Class::Context, 0) => source = Some(entity(e)?),
+                        (Class::Context, 2) => destination = Some(entity(e)?),
+                        // sourceEntityAddress [1], destinationEntityAddress [3], extensions.
+                        _ => {}
+                    }
+                }
+                nfe = Some(NetworkFacilityExtension {
+                    source_entity: source.ok_or(ber::Error::Missing)?,
+                    destination_entity: destination.ok_or(ber::Error::Missing)?,
+                });
+            } else if tlv.tag == TAG_NPP && components.is_empty() {
+                network_protocol_profile = Some(tlv.integer()?);
+            } else if tlv.tag == TAG_INTERPRETATION && components.is_empty() {
+                interpretation = Some(match tlv.integer()? {
+                    0 => Interpretation::DiscardUnrecognisedInvoke,
+                    1 => Interpretation::ClearCallIfNotRecognised,
+                    2 => Interpretation::RejectUnrecognisedInvoke,
+                    _ => return Err(ber::Error::BadValue.into()),
+                });
+            } else {
+                components.push(Component::parse(tlv)?);
+            }
+        }
+        if components.is_empty() {
+            return Err(Error::NoComponent);
+        }
+        Ok(Facility {
+            nfe,
+            network_protocol_profile,
+            interpretation,
+            components,
+        })
+    }
+
+    /// Appends the IE content (profile octet, header elements, components) to `out`.
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        out.push(PROFILE_NETWORKING_EXTENSIONS);
+        let mut w = Writer::new();
+        if let Some(nfe) = &self.nfe {
+            w.constructed(TAG_NFE, |w| {
+                w.integer(Tag::context(0), entity_value(nfe.source_entity));
+                w.integer(Tag::context(2), entity_value(nfe.destination_entity));
+            });
+        }
+        if let Some(p) = self.network_protocol_profile {
+            w.integer(TAG_NPP, p);
+        }
+        if let Some(i) = self.interpretation {
+            let v = match i {
+                Interpretation::DiscardUnrecognisedInvoke => 0,
+                Interpretation::ClearCallIfNotRecognised => 1,
+                Interpretation::RejectUnrecognisedInvoke => 2,
+            };
+            w.integer(TAG_INTERPRETATION, v);
+        }
+        for c in &self.components {
+            c.emit(&mut w);
+        }
+        out.extend_from_slice(w.as_slice());
+    }
+
+    /// The IE content as a new vector.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.emit(&mut out);
+        out
+    }
+}

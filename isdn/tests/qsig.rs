@@ -1,0 +1,208 @@
+//! SS-MWI encoding against the golden frames of libpri 1.6 (facts/qsig.md), and decoding back.
+
+use isdn::ber::{GeneralizedTime, Writer};
+use isdn::q931::{CallReference, Message, MessageType, PartyNumberIe, Presentation};
+use isdn::q931::{NumberingPlan, TypeOfNumber};
+use isdn::qsig::{
+    BasicService, MsgCentreId, MwiActivateArg, MwiDeactivateArg, MwiInterrogateRes,
+    MwiInterrogateResElt, MwiInvoke, PartyNumber, PrivateTypeOfNumber, PublicTypeOfNumber,
+};
+use isdn::rose::{Code, Component, Facility, Interpretation, NetworkFacilityExtension};
+
+/// Hex (whitespace ignored) to bytes.
+fn hex(s: &str) -> Vec<u8> {
+    let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
+    digits
+        .chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+        .collect()
+}
+
+/// libpri's minimal MWIActivate SETUP, Q.921 header included.
+const GOLDEN_SETUP: &str = "0001 0000 08 020001 05 0402a880 1801ac 1c1f 9f aa06800100820100 8b0100
+    a111 020101 020150 3009 800431323334 0a0101 6c0600803230303070058031323334";
+
+fn calling() -> PartyNumberIe<'static> {
+    PartyNumberIe {
+        ton: TypeOfNumber::Unknown,
+        plan: NumberingPlan::Unknown,
+        presentation: Some(Presentation {
+            indicator: 0,
+            screening: 0,
+        }),
+        digits: "2000",
+    }
+}
+
+fn minimal_arg() -> MwiActivateArg {
+    MwiActivateArg::new(PartyNumber::Unknown("1234".into()), BasicService::Speech)
+}
+
+fn full_arg() -> MwiActivateArg {
+    MwiActivateArg {
+        msg_centre_id: Some(MsgCentreId::PartyNumber(PartyNumber::Unknown(
+            "8000".into(),
+        ))),
+        nb_of_messages: Some(3),
+        originating_nr: Some(PartyNumber::Unknown("2000".into())),
+        timestamp: Some(GeneralizedTime::utc(2024, 1, 2, 3, 4, 5).unwrap()),
+        priority: Some(5),
+        ..minimal_arg()
+    }
+}
+
+#[test]
+fn minimal_setup_is_byte_identical_to_libpri() {
+    let fac = MwiInvoke::Activate(minimal_arg()).facility(1);
+    let cr = CallReference::Call {
+        value: 1,
+        flag: false,
+    };
+    let msg = Message::setup_cis(
+        cr,
+        &fac,
+        Some(calling()),
+        Some(PartyNumberIe::unknown("1234")),
+    );
+    let golden = hex(GOLDEN_SETUP);
+    assert_eq!(msg.to_vec(), golden[4..]);
+}
+
+#[test]
+fn minimal_setup_decodes_back() {
+    let golden = hex(GOLDEN_SETUP);
+    let msg = Message::parse(&golden[4..]).unwrap();
+    assert_eq!(msg.message_type, MessageType::Setup);
+    assert_eq!(msg.check(), isdn::q931::Verdict::Ok);
+    assert_eq!(msg.called_party_number.unwrap().digits, "1234");
+    assert_eq!(msg.calling_party_number, Some(calling()));
+    let fac = Facility::parse(msg.facility[0]).unwrap();
+    assert_eq!(fac.nfe, Some(NetworkFacilityExtension::END_TO_END));
+    assert_eq!(
+        fac.interpretation,
+        Some(Interpretation::DiscardUnrecognisedInvoke)
+    );
+    let Component::Invoke(inv) = fac.components[0] else {
+        panic!("not an invoke: {:?}", fac.components[0]);
+    };
+    assert_eq!(inv.invoke_id, 1);
+    assert_eq!(inv.operation, Code::Local(80));
+    assert_eq!(
+        MwiInvoke::from_invoke(&inv).unwrap(),
+        MwiInvoke::Activate(minimal_arg())
+    );
+}
+
+#[test]
+fn full_argument_is_byte_identical_to_libpri() {
+    let golden = hex(
+        "3030 800431323334 0a0101 a106800438303030 830103 a406800432303030
+         180f3230323430313032303330343035 5a 850105",
+    );
+    // The golden text writes "Z" as the letter; in hex it is 5a.
+    let mut w = Writer::new();
+    full_arg().encode(&mut w);
+    assert_eq!(w.finish(), golden);
+    assert_eq!(MwiActivateArg::decode(&golden).unwrap(), full_arg());
+}
+
+#[test]
+fn deactivate_uses_operation_81() {
+    let arg = MwiDeactivateArg::new(PartyNumber::Unknown("1234".into()), BasicService::Speech);
+    let fac = MwiInvoke::Deactivate(arg.clone()).facility(7);
+    assert_eq!(
+        fac,
+        hex("9f aa06800100820100 8b0100 a111 020107 020151 3009 800431323334 0a0101")
+    );
+    let parsed = Facility::parse(&fac).unwrap();
+    let Component::Invoke(inv) = parsed.components[0] else {
+        panic!("not an invoke");
+    };
+    assert_eq!(
+        MwiInvoke::from_invoke(&inv).unwrap(),
+        MwiInvoke::Deactivate(arg)
+    );
+}
+
+#[test]
+fn party_number_variants_round_trip() {
+    for p in [
+        PartyNumber::Public {
+            ton: PublicTypeOfNumber::International,
+            digits: "4930123".into(),
+        },
+        PartyNumber::Private {
+            ton: PrivateTypeOfNumber::Local,
+            digits: "1234".into(),
+        },
+        PartyNumber::Data("1".into()),
+        PartyNumber::Telex("2".into()),
+        PartyNumber::NationalStandard("3".into()),
+    ] {
+        let arg = MwiActivateArg::new(p, BasicService::Telephony);
+        let mut w = Writer::new();
+        arg.encode(&mut w);
+        assert_eq!(MwiActivateArg::decode(&w.finish()).unwrap(), arg);
+    }
+    // Private number: [5] IMPLICIT SEQUENCE { ENUMERATED, NumericString }.
+    let mut w = Writer::new();
+    PartyNumber::Private {
+        ton: PrivateTypeOfNumber::Local,
+        digits: "12".into(),
+    }
+    .encode(&mut w);
+    assert_eq!(w.finish(), hex("a5 07 0a0104 12023132"));
+}
+
+#[test]
+fn interrogate_result_round_trips() {
+    let res = MwiInterrogateRes(vec![
+        MwiInterrogateResElt {
+            basic_service: BasicService::Speech,
+            msg_centre_id: Some(MsgCentreId::Integer(7)),
+            nb_of_messages: Some(2),
+            originating_nr: None,
+            timestamp: None,
+            priority: None,
+        },
+        MwiInterrogateResElt {
+            basic_service: BasicService::AllServices,
+            msg_centre_id: Some(MsgCentreId::NumericString("99".into())),
+            nb_of_messages: None,
+            originating_nr: Some(PartyNumber::Unknown("5".into())),
+            timestamp: None,
+            priority: Some(9),
+        },
+    ]);
+    assert_eq!(MwiInterrogateRes::decode(&res.to_vec()).unwrap(), res);
+}
+
+#[test]
+fn indefinite_and_long_form_lengths_decode() {
+    // The minimal argument with an indefinite outer length and a long-form inner length.
+    let arg = hex("3080 80 81 04 31323334 0a0101 0000");
+    assert_eq!(MwiActivateArg::decode(&arg).unwrap(), minimal_arg());
+}
+
+#[test]
+fn unknown_operation_is_rejected_not_decoded() {
+    let fac = hex("9f a1 06 020105 020163");
+    let parsed = Facility::parse(&fac).unwrap();
+    let Component::Invoke(inv) = parsed.components[0] else {
+        panic!("not an invoke");
+    };
+    let err = MwiInvoke::from_invoke(&inv).unwrap_err();
+    assert_eq!(err, isdn::qsig::Error::UnknownOperation);
+    assert_eq!(
+        err.reject_problem(),
+        isdn::rose::Problem::Invoke(isdn::rose::InvokeProblem::UnrecognizedOperation)
+    );
+}
+
+#[test]
+fn etsi_profile_is_reported() {
+    assert_eq!(
+        Facility::parse(&hex("91 a1 06 020101 020150")),
+        Err(isdn::rose::Error::Profile(0x91))
+    );
+}

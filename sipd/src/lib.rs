@@ -6,6 +6,7 @@
 //! (RFC 3261 §17), [`digest`] (RFC 7616/8760), [`subscription`] (RFC 6665) take bytes and time
 //! and return bytes, timers and events; only the daemon touches sockets.
 
+pub mod digest;
 pub mod summary;
 pub mod transaction;
 pub mod wire;

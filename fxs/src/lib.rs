@@ -1,1 +1,42 @@
-//! placeholder
+//! Sans-IO FXS line logic for dahdi-mwi: tone plans (the DAHDI/Asterisk tone-string grammar and
+//! the built-in zones), G.711 tone generation in 160-sample blocks, the FXS line state machine
+//! (stutter dial tone on off-hook when a message is waiting) and visual MWI (DAHDI VMWI
+//! ioctls, on-hook FSK MDMF spill with optional RP-AS).
+//!
+//! No sockets, devices or threads: chand's event loop feeds events and the time (u64 ms) to an
+//! [`FxsLine`] and performs the [`Action`]s it returns:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use fxs::{cptone, Action, CompiledPlan, FxsLine, Law, LineConfig, LineEvent, VmwiMode};
+//!
+//! let plan = Arc::new(CompiledPlan::new(&cptone("us").unwrap(), Law::Mulaw));
+//! let mut line = FxsLine::new(LineConfig { plan, vmwi: VmwiMode::None }, 0);
+//! line.set_mwi(true, 2, 0);
+//! line.handle_event(LineEvent::from_dahdi(2).unwrap(), 10); // DAHDI_EVENT_RINGOFFHOOK
+//! let mut blocks = 0;
+//! while let Some(action) = line.poll_action() {
+//!     if let Action::Write(block) = action {
+//!         assert_eq!(block.len(), 160); // write(2) it to the channel
+//!         blocks += 1;
+//!     }
+//! }
+//! assert_eq!(blocks, 1);
+//! assert_eq!(line.poll_timeout(), Some(30)); // next block due 20 ms later
+//! ```
+
+pub mod fsk;
+pub mod gen;
+pub mod law;
+pub mod line;
+pub mod plans;
+pub mod toneplan;
+
+pub use fsk::FskStandard;
+pub use gen::{Block, CompiledPlan, ToneGen, ToneKind, BLOCK_MS, BLOCK_SAMPLES, SAMPLE_RATE};
+pub use law::Law;
+pub use line::{
+    Action, FxsLine, Hook, LineConfig, LineEvent, LineStatus, Notice, VmwiMode, VmwiType,
+};
+pub use plans::{cptone, CustomPlan, PlanError, TonePlan, TonePlans};
+pub use toneplan::{Mix, ParseError, ParseErrorKind, ToneElement, ToneSeq};

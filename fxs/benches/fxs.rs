@@ -1,0 +1,83 @@
+//! CPU time of tone generation per 20 ms block and of the line state machine per tick.
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use fxs::{cptone, Action, CompiledPlan, FxsLine, Law, LineConfig, LineEvent, ToneGen, ToneKind, VmwiMode};
+
+fn generation(c: &mut Criterion) {
+    let mut g = c.benchmark_group("tone_block_160");
+    for (plan, law, kind) in [
+        ("us", Law::Mulaw, ToneKind::Stutter),
+        ("uk", Law::Alaw, ToneKind::Stutter),
+        ("au", Law::Alaw, ToneKind::Stutter),
+        ("za", Law::Alaw, ToneKind::Dial),
+    ] {
+        let compiled = CompiledPlan::new(&cptone(plan).expect("plan"), law);
+        let mut gen = ToneGen::new(kind);
+        let mut block = [0u8; 160];
+        g.bench_function(format!("{plan}_{kind:?}_{law}"), |b| {
+            b.iter(|| {
+                gen.fill(&compiled, &mut block);
+                black_box(&block);
+            })
+        });
+    }
+    g.finish();
+}
+
+fn line_tick(c: &mut Criterion) {
+    let plan = Arc::new(CompiledPlan::new(&cptone("us").expect("plan"), Law::Mulaw));
+    let mut line = FxsLine::new(
+        LineConfig {
+            plan: plan.clone(),
+            vmwi: VmwiMode::Fsk,
+        },
+        0,
+    );
+    line.set_mwi(true, 1, 0);
+    line.handle_event(LineEvent::OffHook, 0);
+    let mut now = 0u64;
+    c.bench_function("line_tick_offhook", |b| {
+        b.iter(|| {
+            now = line.poll_timeout().unwrap_or(now + 20);
+            line.handle_timeout(now);
+            while let Some(a) = line.poll_action() {
+                if let Action::Write(block) = a {
+                    black_box(block);
+                }
+            }
+        })
+    });
+    let mut lines: Vec<FxsLine> = (0..240)
+        .map(|_| {
+            let mut l = FxsLine::new(
+                LineConfig {
+                    plan: plan.clone(),
+                    vmwi: VmwiMode::None,
+                },
+                0,
+            );
+            l.set_mwi(true, 1, 0);
+            l.handle_event(LineEvent::OffHook, 0);
+            l
+        })
+        .collect();
+    let mut now = 0u64;
+    c.bench_function("tick_240_offhook_lines", |b| {
+        b.iter(|| {
+            now += 20;
+            for l in &mut lines {
+                l.handle_timeout(now);
+                while let Some(a) = l.poll_action() {
+                    if let Action::Write(block) = a {
+                        black_box(block);
+                    }
+                }
+            }
+        })
+    });
+}
+
+criterion_group!(benches, generation, line_tick);
+criterion_main!(benches);

@@ -1,0 +1,2 @@
+//! Benchmarks of the shared MWI table (placeholder until written).
+fn main() {}

@@ -1,1 +1,0 @@
-//! The shared-memory MWI table between sipd (writer) and chand (reader).

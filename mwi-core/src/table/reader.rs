@@ -1,0 +1,261 @@
+//! The reader (chand; any number of them).
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::protocol::{ring_read, wake_register, wake_unregister, Notice, RingRead, SlotRead};
+use super::region::Region;
+use super::writer::load_into_fresh;
+use super::{entry_of, probe, Entry, Number, Probe, TableConfig, TableError, READ_ATTEMPTS};
+
+/// A reader of the table. It keeps the version of every slot it has delivered, so that
+/// [`Reader::poll`] hands out each change once, whether it learnt of it from the ring or from a
+/// rescan.
+pub struct Reader {
+    region: Arc<Region>,
+    tail: u64,
+    epoch: u32,
+    rescan: bool,
+    delivered: Vec<u64>,
+    busy: BTreeSet<u32>,
+    notices: Vec<Notice>,
+}
+
+/// What one [`Reader::poll`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PollSummary {
+    /// Entries appended to the output.
+    pub delivered: usize,
+    /// The whole table was read (first poll, ring overflow, or a writer restart).
+    pub rescanned: bool,
+    /// The ring had overflowed (a cause of `rescanned`).
+    pub overflowed: bool,
+    /// Slots that stayed mid-write (their writer died); poll again later, e.g. in 10 ms.
+    pub busy: usize,
+}
+
+impl Reader {
+    /// Open the region (creating it if needed, loading the snapshot into a new region).
+    /// The first [`Reader::poll`] delivers every number (the restart rebuild).
+    ///
+    /// Errors: those of opening the region ([`TableError::LayoutMismatch`], I/O, ...).
+    pub fn open(cfg: &TableConfig) -> Result<Self, TableError> {
+        let opened = Region::open(cfg)?;
+        let region = opened.region;
+        if opened.fresh {
+            load_into_fresh(&region, cfg)?;
+            region.finish_init()?;
+        }
+        let h = region.header();
+        let tail = h.head.0.load(Ordering::Acquire);
+        let epoch = h.meta.writer_epoch.load(Ordering::Acquire);
+        let slots = region.geometry().slot_count as usize;
+        Ok(Self {
+            region: Arc::new(region),
+            tail,
+            epoch,
+            rescan: true,
+            delivered: vec![0; slots],
+            busy: BTreeSet::new(),
+            notices: Vec::new(),
+        })
+    }
+
+    /// Every number in the table now, in slot order (slots mid-write are left out; see
+    /// [`Reader::poll`] for the complete, change-tracking view).
+    pub fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
+        self.region
+            .slots()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, cell)| entry_of(i as u32, cell.read(READ_ATTEMPTS)))
+    }
+
+    /// The entry of `number`, `None` if it has none.
+    ///
+    /// Errors: [`TableError::BadNumber`]; [`TableError::Busy`] if a slot on its probe chain is
+    /// mid-write and stays so (its writer died).
+    pub fn lookup(&self, number: &str) -> Result<Option<Entry>, TableError> {
+        let number = Number::new(number)?;
+        match probe(self.region.slots(), &number, |c| c.read(READ_ATTEMPTS)) {
+            Probe::Found(e) => Ok(Some(e)),
+            Probe::Vacant(_) => Ok(None),
+            Probe::Busy => Err(TableError::Busy),
+        }
+    }
+
+    /// `true` if [`Reader::poll`] has something to look at (cheap: two loads).
+    pub fn has_news(&self) -> bool {
+        let h = self.region.header();
+        self.rescan
+            || h.head.0.load(Ordering::Acquire) != self.tail
+            || h.meta.writer_epoch.load(Ordering::Acquire) != self.epoch
+    }
+
+    /// Append the entries that changed since the last poll to `out` (cleared first), at most
+    /// one per slot, each with its latest state. Never blocks.
+    pub fn poll(&mut self, out: &mut Vec<Entry>) -> PollSummary {
+        out.clear();
+        let mut summary = PollSummary::default();
+        let h = self.region.header();
+        let epoch = h.meta.writer_epoch.load(Ordering::Acquire);
+        if epoch != self.epoch {
+            // A (re)started writer may have completed slots without notices.
+            self.epoch = epoch;
+            self.rescan = true;
+        }
+        match ring_read(&h.head.0, self.region.ring(), self.tail, &mut self.notices) {
+            RingRead::Notices { next } => self.tail = next,
+            RingRead::Overflow { next } => {
+                self.tail = next;
+                self.rescan = true;
+                summary.overflowed = true;
+            }
+        }
+        if self.rescan {
+            self.rescan = false;
+            summary.rescanned = true;
+            self.busy.clear();
+            for i in 0..self.delivered.len() {
+                self.deliver(i as u32, out);
+            }
+        } else {
+            let mut candidates = std::mem::take(&mut self.busy);
+            for n in &self.notices {
+                if (n.slot as usize) < self.delivered.len() && n.version != self.delivered[n.slot as usize] as u32 {
+                    candidates.insert(n.slot);
+                }
+            }
+            for slot in candidates {
+                self.deliver(slot, out);
+            }
+        }
+        summary.delivered = out.len();
+        summary.busy = self.busy.len();
+        summary
+    }
+
+    fn deliver(&mut self, slot: u32, out: &mut Vec<Entry>) {
+        let read = self.region.slots()[slot as usize].read(READ_ATTEMPTS);
+        match read {
+            SlotRead::Busy => {
+                self.busy.insert(slot);
+            }
+            SlotRead::Empty => {}
+            SlotRead::Stable { seq, .. } => {
+                let version = seq / 2;
+                if version > self.delivered[slot as usize] {
+                    if let Some(e) = entry_of(slot, read) {
+                        self.delivered[slot as usize] = version;
+                        out.push(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Wait until [`Reader::has_news`], spinning at most `spin` first (hand-off in well under a
+    /// microsecond while changes keep coming), then sleeping on the futex until `timeout`
+    /// (`None`: no limit). Returns `has_news()`.
+    pub fn wait(&self, spin: Duration, timeout: Option<Duration>) -> bool {
+        let start = Instant::now();
+        while !self.has_news() {
+            if start.elapsed() >= spin {
+                return self.sleep(start, timeout);
+            }
+            std::hint::spin_loop();
+        }
+        true
+    }
+
+    fn sleep(&self, start: Instant, timeout: Option<Duration>) -> bool {
+        let wake = &self.region.header().wake.0;
+        let deadline = timeout.map(|t| start + t);
+        loop {
+            let v = wake_register(&wake.seq, &wake.sleepers);
+            if self.has_news() {
+                wake_unregister(&wake.sleepers);
+                return true;
+            }
+            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if remaining == Some(Duration::ZERO) {
+                wake_unregister(&wake.sleepers);
+                return false;
+            }
+            self.region.futex_wait(v, remaining);
+            wake_unregister(&wake.sleepers);
+            if self.has_news() {
+                return true;
+            }
+        }
+    }
+
+    /// Start a thread that calls `wake` once after each change of the table (several changes
+    /// may share one call), for an event loop that cannot sleep on the futex itself: pass
+    /// `move || waker.wake()` with a `mio::Waker`, and [`Reader::poll`] on its token. The
+    /// thread spins at most `spin` after each call before sleeping on the futex. Stopped and
+    /// joined when the [`Notifier`] is dropped.
+    ///
+    /// Errors: the thread could not be spawned.
+    pub fn spawn_notifier<F>(&self, spin: Duration, wake: F) -> std::io::Result<Notifier>
+    where
+        F: Fn() + Send + 'static,
+    {
+        let region = Arc::clone(&self.region);
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("mwi-table-notifier".into())
+            .spawn(move || notifier_loop(&region, &thread_stop, spin, wake))?;
+        Ok(Notifier { region: Arc::clone(&self.region), stop, thread: Some(thread) })
+    }
+}
+
+fn notifier_loop(region: &Region, stop: &AtomicBool, spin: Duration, wake: impl Fn()) {
+    let w = &region.header().wake.0;
+    let mut seen = w.seq.load(Ordering::SeqCst);
+    let mut last_wake = Instant::now();
+    while !stop.load(Ordering::Acquire) {
+        let v = if last_wake.elapsed() < spin {
+            std::hint::spin_loop();
+            w.seq.load(Ordering::SeqCst)
+        } else {
+            let v = wake_register(&w.seq, &w.sleepers);
+            if v == seen && !stop.load(Ordering::Acquire) {
+                region.futex_wait(v, None);
+            }
+            wake_unregister(&w.sleepers);
+            w.seq.load(Ordering::SeqCst)
+        };
+        if v != seen {
+            seen = v;
+            wake();
+            last_wake = Instant::now();
+        }
+    }
+}
+
+/// The thread started by [`Reader::spawn_notifier`]; dropping it stops and joins the thread.
+pub struct Notifier {
+    region: Arc<Region>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Notifier {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        let w = &self.region.header().wake.0;
+        // Bump the word so a notifier about to sleep sees a change, and wake it if asleep.
+        w.seq.fetch_add(1, Ordering::SeqCst);
+        self.region.futex_wake();
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                log::warn!("MWI table notifier thread panicked");
+            }
+        }
+    }
+}

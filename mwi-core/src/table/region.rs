@@ -1,0 +1,440 @@
+//! The shared mapping: file creation and the creation race, header validation, the mmap, the
+//! writer lock and the futex. This file holds all the `unsafe` code of the table.
+//!
+//! Layout (little-endian, offsets in octets):
+//!
+//! | offset | size | contents |
+//! | --- | --- | --- |
+//! | 0 | 128 | [`Meta`]: magic, layout version, state, capacity, slot count, ring capacity, numbers used, layout hash, writer epoch and pid, creating build |
+//! | 128 | 64 | ring head (notices ever pushed) |
+//! | 192 | 64 | wake sequence (the futex word) and sleeper count |
+//! | 256 | 128 | [`JournalCell`]: the slot write in progress |
+//! | 384 | 8 × ring capacity | ring entries ([`super::protocol::Notice`] packed) |
+//! | … | 64 × slot count | slots ([`SlotCell`]), 64-aligned |
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::num::NonZeroUsize;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use nix::fcntl::{fcntl, FcntlArg};
+use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
+
+use super::protocol::{JournalCell, SlotCell};
+use super::{TableConfig, TableError, LAYOUT_VERSION, MODE};
+
+/// `b"DAHDIMWI"` as a little-endian word.
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"DAHDIMWI");
+const STATE_READY: u32 = 1;
+const BUILD_LEN: usize = 64;
+
+/// Byte of the file locked (OFD lock) while a process initialises or validates the header.
+const INIT_LOCK_BYTE: i64 = 0;
+/// Byte of the file locked (OFD lock) for as long as the single writer lives.
+const WRITER_LOCK_BYTE: i64 = 1;
+
+#[repr(C, align(64))]
+pub(crate) struct Meta {
+    magic: AtomicU64,
+    layout_version: AtomicU32,
+    state: AtomicU32,
+    capacity: AtomicU32,
+    slot_count: AtomicU32,
+    ring_capacity: AtomicU32,
+    pub(crate) used: AtomicU32,
+    layout_hash: AtomicU64,
+    pub(crate) writer_epoch: AtomicU32,
+    pub(crate) writer_pid: AtomicU32,
+    build: [AtomicU64; BUILD_LEN / 8],
+}
+
+#[repr(C, align(64))]
+pub(crate) struct Line<T>(pub(crate) T);
+
+#[repr(C)]
+pub(crate) struct Wake {
+    pub(crate) seq: AtomicU32,
+    pub(crate) sleepers: AtomicU32,
+}
+
+#[repr(C)]
+pub(crate) struct Header {
+    pub(crate) meta: Meta,
+    pub(crate) head: Line<AtomicU64>,
+    pub(crate) wake: Line<Wake>,
+    pub(crate) journal: JournalCell,
+}
+
+const HEADER_SIZE: usize = std::mem::size_of::<Header>();
+const SLOT_SIZE: usize = std::mem::size_of::<SlotCell>();
+
+/// Hash of the layout's shape: field offsets and sizes, so any change to them that forgot to
+/// bump [`LAYOUT_VERSION`] still shows up as a mismatch.
+pub(crate) fn layout_hash() -> u64 {
+    let shape: [usize; 12] = [
+        HEADER_SIZE,
+        SLOT_SIZE,
+        std::mem::size_of::<JournalCell>(),
+        std::mem::offset_of!(Meta, layout_version),
+        std::mem::offset_of!(Meta, state),
+        std::mem::offset_of!(Meta, capacity),
+        std::mem::offset_of!(Meta, layout_hash),
+        std::mem::offset_of!(Meta, build),
+        std::mem::offset_of!(Header, head),
+        std::mem::offset_of!(Header, wake),
+        std::mem::offset_of!(Header, journal),
+        LAYOUT_VERSION as usize,
+    ];
+    let mut h = super::fnv1a(b"dahdi-mwi table: seqlock slots, u64 notice ring, futex wake, fnv1a probe");
+    for v in shape {
+        h = super::fnv1a_continue(h, &(v as u64).to_le_bytes());
+    }
+    h
+}
+
+/// The build string stored in the header by the creator, e.g. `mwi-core 0.1.0 layout 1/…`.
+pub(crate) fn build_id() -> String {
+    format!("mwi-core {} layout {}/{:016x}", env!("CARGO_PKG_VERSION"), LAYOUT_VERSION, layout_hash())
+}
+
+/// Sizes derived from the configured capacity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    pub(crate) capacity: u32,
+    pub(crate) slot_count: u32,
+    pub(crate) ring_capacity: u32,
+}
+
+impl Geometry {
+    pub(crate) fn new(capacity: u32, ring_capacity: u32) -> Result<Self, TableError> {
+        if !(1..=super::MAX_CAPACITY).contains(&capacity) {
+            return Err(TableError::Config(format!("capacity {capacity} outside 1..={}", super::MAX_CAPACITY)));
+        }
+        if !(2..=1 << 24).contains(&ring_capacity) || !ring_capacity.is_power_of_two() {
+            return Err(TableError::Config(format!(
+                "ring capacity {ring_capacity} is not a power of two in 2..=16777216"
+            )));
+        }
+        // Load factor at most 3/4 keeps linear-probe chains short.
+        let slot_count = (u64::from(capacity) * 4 / 3 + 1).next_power_of_two() as u32;
+        Ok(Self { capacity, slot_count, ring_capacity })
+    }
+
+    fn ring_offset(&self) -> usize {
+        HEADER_SIZE
+    }
+
+    fn slots_offset(&self) -> usize {
+        let end = self.ring_offset() + 8 * self.ring_capacity as usize;
+        end.next_multiple_of(SLOT_SIZE)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.slots_offset() + SLOT_SIZE * self.slot_count as usize
+    }
+}
+
+/// A mapped, validated table region.
+pub(crate) struct Region {
+    base: NonNull<u8>,
+    geometry: Geometry,
+    file: File,
+    path: PathBuf,
+}
+
+// SAFETY: the mapping is plain shared memory accessed only through atomics (`Header`,
+// `SlotCell`, `AtomicU64` ring entries); the pointer stays valid until `Drop`, which needs
+// `&mut self`. Nothing in it is tied to the creating thread.
+unsafe impl Send for Region {}
+// SAFETY: as above; all shared access goes through atomics, so `&Region` may be used from
+// several threads at once.
+unsafe impl Sync for Region {}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: `base`/`len` are exactly what `mmap` returned in `Region::map`, and no reference
+        // into the mapping outlives `self` (they all borrow from it).
+        let r = unsafe { munmap(self.base.cast(), self.geometry.len()) };
+        if let Err(e) = r {
+            log::warn!("munmap of {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// What [`Region::open`] found.
+pub(crate) struct Opened {
+    pub(crate) region: Region,
+    /// The region's contents were (re)initialised by this call: load the snapshot, then call
+    /// [`Region::finish_init`] (until then the init lock keeps every other process out).
+    pub(crate) fresh: bool,
+}
+
+fn io_err(path: &Path, what: &str, e: io::Error) -> TableError {
+    TableError::Io { path: path.to_path_buf(), what: what.to_string(), source: e }
+}
+
+fn ofd_lock(file: &File, byte: i64, kind: i32, wait: bool) -> nix::Result<()> {
+    let lock = libc::flock {
+        l_type: kind as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: byte,
+        l_len: 1,
+        l_pid: 0,
+    };
+    let arg = if wait { FcntlArg::F_OFD_SETLKW(&lock) } else { FcntlArg::F_OFD_SETLK(&lock) };
+    fcntl(file.as_raw_fd(), arg).map(drop)
+}
+
+/// Header fields as read from the file before mapping it.
+struct RawHeader {
+    magic: u64,
+    version: u32,
+    state: u32,
+    capacity: u32,
+    slot_count: u32,
+    ring_capacity: u32,
+    hash: u64,
+    build: String,
+}
+
+impl RawHeader {
+    fn read(file: &File) -> io::Result<Option<Self>> {
+        let mut buf = [0u8; std::mem::size_of::<Meta>()];
+        let n = file.read_at(&mut buf, 0)?;
+        if n < buf.len() {
+            return Ok(None);
+        }
+        let u32_at = |off: usize| u32::from_le_bytes([buf[off], buf[off + 1], buf[off + 2], buf[off + 3]]);
+        let u64_at = |off: usize| u64::from(u32_at(off)) | (u64::from(u32_at(off + 4)) << 32);
+        let b = std::mem::offset_of!(Meta, build);
+        let build = &buf[b..b + BUILD_LEN];
+        let build_end = build.iter().position(|&c| c == 0).unwrap_or(BUILD_LEN);
+        Ok(Some(Self {
+            magic: u64_at(std::mem::offset_of!(Meta, magic)),
+            version: u32_at(std::mem::offset_of!(Meta, layout_version)),
+            state: u32_at(std::mem::offset_of!(Meta, state)),
+            capacity: u32_at(std::mem::offset_of!(Meta, capacity)),
+            slot_count: u32_at(std::mem::offset_of!(Meta, slot_count)),
+            ring_capacity: u32_at(std::mem::offset_of!(Meta, ring_capacity)),
+            hash: u64_at(std::mem::offset_of!(Meta, layout_hash)),
+            build: String::from_utf8_lossy(&build[..build_end]).into_owned(),
+        }))
+    }
+}
+
+impl Region {
+    /// Open the region at `cfg.path`, creating and initialising it if it does not exist (or if
+    /// its creator died before finishing). Whoever wins the `O_CREAT|O_EXCL` race sets mode 0660
+    /// and the group; initialisation itself happens under an OFD lock on byte 0, so a process
+    /// that opens the file while another initialises it waits, then validates.
+    pub(crate) fn open(cfg: &TableConfig) -> Result<Opened, TableError> {
+        let geometry = Geometry::new(cfg.capacity, cfg.ring_capacity)?;
+        let path = &cfg.path;
+        let created = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(MODE)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(path);
+        let file = match created {
+            Ok(file) => {
+                // The umask may have narrowed the mode; the group must be able to read and write.
+                file.set_permissions(std::fs::Permissions::from_mode(MODE))
+                    .map_err(|e| io_err(path, "chmod 0660", e))?;
+                if let Some(gid) = cfg.group {
+                    std::os::unix::fs::fchown(&file, None, Some(gid))
+                        .map_err(|e| io_err(path, &format!("chgrp to gid {gid}"), e))?;
+                }
+                file
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(path)
+                .map_err(|e| io_err(path, "open", e))?,
+            Err(e) => return Err(io_err(path, "create", e)),
+        };
+        ofd_lock(&file, INIT_LOCK_BYTE, libc::F_WRLCK, true)
+            .map_err(|e| io_err(path, "lock (init)", e.into()))?;
+        // On error the file is closed, which drops the lock.
+        let opened = Self::validate_or_init(file, geometry, path)?;
+        if !opened.fresh {
+            opened.region.unlock_init()?;
+        }
+        Ok(opened)
+    }
+
+    fn unlock_init(&self) -> Result<(), TableError> {
+        ofd_lock(&self.file, INIT_LOCK_BYTE, libc::F_UNLCK, false)
+            .map_err(|e| io_err(&self.path, "unlock (init)", e.into()))
+    }
+
+    fn validate_or_init(file: File, geometry: Geometry, path: &Path) -> Result<Opened, TableError> {
+        let raw = RawHeader::read(&file).map_err(|e| io_err(path, "read header", e))?;
+        let expected_build = build_id();
+        match raw {
+            Some(h) if h.magic != 0 && h.magic != MAGIC => {
+                return Err(TableError::NotATable { path: path.to_path_buf() });
+            }
+            Some(h) if h.magic == MAGIC && (h.version != LAYOUT_VERSION || h.hash != layout_hash()) => {
+                return Err(TableError::LayoutMismatch {
+                    path: path.to_path_buf(),
+                    found_version: h.version,
+                    found_build: h.build,
+                    expected_version: LAYOUT_VERSION,
+                    expected_build,
+                });
+            }
+            Some(h) if h.magic == MAGIC && h.state == STATE_READY => {
+                let found = Geometry { capacity: h.capacity, slot_count: h.slot_count, ring_capacity: h.ring_capacity };
+                if found != geometry {
+                    return Err(TableError::GeometryMismatch {
+                        path: path.to_path_buf(),
+                        found: (found.capacity, found.ring_capacity),
+                        expected: (geometry.capacity, geometry.ring_capacity),
+                    });
+                }
+                let size = file.metadata().map_err(|e| io_err(path, "stat", e))?.len();
+                if size != geometry.len() as u64 {
+                    return Err(TableError::Corrupt {
+                        path: path.to_path_buf(),
+                        why: format!("size {size} octets, the header implies {}", geometry.len()),
+                    });
+                }
+                let region = Self::map(file, geometry, path)?;
+                return Ok(Opened { region, fresh: false });
+            }
+            _ => {}
+        }
+        // New, or left half-initialised by a creator that died: start from zeroes.
+        file.set_len(0).map_err(|e| io_err(path, "truncate", e))?;
+        file.set_len(geometry.len() as u64).map_err(|e| io_err(path, "size", e))?;
+        let region = Self::map(file, geometry, path)?;
+        let m = &region.header().meta;
+        m.magic.store(MAGIC, Ordering::Relaxed);
+        m.layout_version.store(LAYOUT_VERSION, Ordering::Relaxed);
+        m.capacity.store(geometry.capacity, Ordering::Relaxed);
+        m.slot_count.store(geometry.slot_count, Ordering::Relaxed);
+        m.ring_capacity.store(geometry.ring_capacity, Ordering::Relaxed);
+        m.layout_hash.store(layout_hash(), Ordering::Relaxed);
+        let mut build = [0u8; BUILD_LEN];
+        let src = expected_build.as_bytes();
+        let n = src.len().min(BUILD_LEN - 1);
+        build[..n].copy_from_slice(&src[..n]);
+        for (cell, chunk) in m.build.iter().zip(build.chunks_exact(8)) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            cell.store(u64::from_le_bytes(w), Ordering::Relaxed);
+        }
+        Ok(Opened { region, fresh: true })
+    }
+
+    /// Mark a freshly initialised region ready (after the snapshot is loaded into it) and let
+    /// the processes waiting to open it in.
+    pub(crate) fn finish_init(&self) -> Result<(), TableError> {
+        self.header().meta.state.store(STATE_READY, Ordering::Release);
+        self.unlock_init()
+    }
+
+    fn map(file: File, geometry: Geometry, path: &Path) -> Result<Self, TableError> {
+        let len = NonZeroUsize::new(geometry.len()).ok_or_else(|| TableError::Config("empty region".into()))?;
+        // SAFETY: a fresh shared mapping of a file we hold open, at an address of the kernel's
+        // choosing; its size was checked (or set) to `geometry.len()` under the init lock, so
+        // every access below stays within the file and cannot fault with SIGBUS. The file is
+        // only ever resized while uninitialised and under that lock.
+        let ptr = unsafe {
+            mmap(None, len, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED, file.as_fd(), 0)
+        }
+        .map_err(|e| io_err(path, "mmap", e.into()))?;
+        Ok(Self { base: ptr.cast(), geometry, file, path: path.to_path_buf() })
+    }
+
+    pub(crate) fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: the mapping starts page-aligned (mmap) and is at least `HEADER_SIZE` long; the
+        // header is made only of atomics, valid for any bit pattern (zeroes included), and is
+        // only ever accessed through them, by every process.
+        unsafe { &*self.base.as_ptr().cast::<Header>() }
+    }
+
+    pub(crate) fn ring(&self) -> &[AtomicU64] {
+        let g = self.geometry;
+        // SAFETY: `ring_offset` (= HEADER_SIZE, a multiple of 64) plus `ring_capacity` words lie
+        // inside the mapping (`Geometry::len`); `AtomicU64` is valid for any bits and the
+        // entries are only accessed atomically.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.base.as_ptr().add(g.ring_offset()).cast::<AtomicU64>(),
+                g.ring_capacity as usize,
+            )
+        }
+    }
+
+    pub(crate) fn slots(&self) -> &[SlotCell] {
+        let g = self.geometry;
+        // SAFETY: `slots_offset` is 64-aligned from a page-aligned base, and `slot_count` slots
+        // of `SLOT_SIZE` end exactly at `Geometry::len`; `SlotCell` is atomics only (any bits
+        // valid) and is only accessed through them.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.base.as_ptr().add(g.slots_offset()).cast::<SlotCell>(),
+                g.slot_count as usize,
+            )
+        }
+    }
+
+    /// Take the writer lock (OFD lock on byte 1), held until this region is dropped; the kernel
+    /// releases it when the process dies, even by SIGKILL.
+    pub(crate) fn lock_writer(&self) -> Result<(), TableError> {
+        match ofd_lock(&self.file, WRITER_LOCK_BYTE, libc::F_WRLCK, false) {
+            Ok(()) => Ok(()),
+            Err(nix::Error::EAGAIN | nix::Error::EACCES) => Err(TableError::WriterBusy {
+                path: self.path.clone(),
+                pid: self.header().meta.writer_pid.load(Ordering::Relaxed),
+            }),
+            Err(e) => Err(io_err(&self.path, "lock (writer)", e.into())),
+        }
+    }
+
+    fn futex_word(&self) -> *const u32 {
+        self.header().wake.0.seq.as_ptr().cast_const()
+    }
+
+    /// FUTEX_WAIT on the wake sequence while it equals `expected`, at most `timeout`.
+    /// Spurious and early returns are fine: callers re-check their condition.
+    pub(crate) fn futex_wait(&self, expected: u32, timeout: Option<Duration>) {
+        let ts = timeout.map(|t| libc::timespec {
+            tv_sec: t.as_secs().min(i32::MAX as u64) as libc::time_t,
+            tv_nsec: t.subsec_nanos() as libc::c_long,
+        });
+        let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: the futex word is an aligned u32 inside our live mapping; FUTEX_WAIT (shared,
+        // not PRIVATE: the other side is another process) only reads it; `ts_ptr` is null or
+        // points to a timespec that lives until the call returns.
+        unsafe {
+            libc::syscall(libc::SYS_futex, self.futex_word(), libc::FUTEX_WAIT, expected, ts_ptr, 0usize, 0u32);
+        }
+    }
+
+    /// FUTEX_WAKE every waiter on the wake sequence (in any process).
+    pub(crate) fn futex_wake(&self) {
+        // SAFETY: as in `futex_wait`; FUTEX_WAKE takes no pointers besides the futex word.
+        unsafe {
+            libc::syscall(libc::SYS_futex, self.futex_word(), libc::FUTEX_WAKE, i32::MAX, 0usize, 0usize, 0u32);
+        }
+    }
+}

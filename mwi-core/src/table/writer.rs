@@ -1,0 +1,290 @@
+//! The single writer (sipd).
+
+use std::sync::atomic::Ordering;
+
+use super::protocol::{repair_action, ring_push, wake_signal, JournalRecord, Notice, SlotCell, SlotRead};
+use super::region::Region;
+use super::{encode, entry_of, probe, Entry, Number, Probe, TableConfig, TableError};
+use crate::mwi::{MwiSink, MwiState};
+
+/// The writer handle of the table: exactly one per region (an OFD lock on the file enforces
+/// it), used from one thread (`publish` takes `&mut self`).
+pub struct Writer {
+    region: Region,
+    generation: u64,
+}
+
+/// What [`Writer::publish`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Published {
+    /// The number's slot.
+    pub slot: u32,
+    /// The slot's version after the call.
+    pub version: u64,
+    /// `false` if the state was already that (nothing written, nobody woken).
+    pub changed: bool,
+}
+
+/// How the writer reads its own slots: its own stores, no seqlock retry needed. After repair
+/// no slot is odd, so `Busy` here means a slot the writer cannot decode.
+fn own_read(cell: &SlotCell) -> SlotRead {
+    match cell.writer_seq() {
+        0 => SlotRead::Empty,
+        s if s & 1 == 1 => SlotRead::Busy,
+        seq => SlotRead::Stable { seq, words: cell.writer_words() },
+    }
+}
+
+/// Store `state` for `number` in the region (journal first, then the slot). Only the single
+/// writer calls this: the `Writer`, or the process that initialises a fresh region (which holds
+/// the init lock, so no writer exists yet).
+pub(crate) fn store(region: &Region, number: &Number, state: MwiState) -> Result<Published, TableError> {
+    let slots = region.slots();
+    let meta = &region.header().meta;
+    let (slot, fresh) = match probe(slots, number, own_read) {
+        Probe::Found(e) if e.state == state => {
+            return Ok(Published { slot: e.slot, version: e.version, changed: false });
+        }
+        Probe::Found(e) => (e.slot, false),
+        Probe::Vacant(i) => {
+            let capacity = region.geometry().capacity;
+            if meta.used.load(Ordering::Relaxed) >= capacity {
+                return Err(TableError::Full { capacity });
+            }
+            (i, true)
+        }
+        Probe::Busy => {
+            return Err(TableError::Corrupt {
+                path: region.path().to_path_buf(),
+                why: format!("undecodable slot on the probe chain of {number}"),
+            })
+        }
+    };
+    let cell = &slots[slot as usize];
+    let words = encode(number, &state);
+    let target_seq = (cell.writer_seq() | 1) + 1;
+    region.header().journal.record(&JournalRecord { slot: u64::from(slot), target_seq, words });
+    let seq = cell.write(&words);
+    if fresh {
+        meta.used.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(Published { slot, version: seq / 2, changed: true })
+}
+
+/// Complete a slot write a killed writer left odd, recount the numbers, and return how many
+/// slots needed repair. Single writer only (called with the writer lock held, before writing).
+fn repair(region: &Region) -> usize {
+    let journal = &region.header().journal;
+    let last = journal.last();
+    journal.discard_torn();
+    let mut repaired = 0;
+    let mut used = 0;
+    for (i, cell) in region.slots().iter().enumerate() {
+        let seq = cell.writer_seq();
+        if seq & 1 == 1 {
+            repaired += 1;
+            match repair_action(last.as_ref(), i as u64, seq) {
+                Some(rec) => cell.complete(&rec.words, rec.target_seq),
+                None => {
+                    // The protocol never leaves an odd slot without its journal record; if
+                    // memory was damaged anyway, close the slot and let readers judge the words.
+                    log::warn!("MWI table slot {i} was odd without a journal record; closing it as is");
+                    cell.complete(&cell.writer_words(), seq + 1);
+                }
+            }
+        }
+        if cell.writer_seq() != 0 {
+            used += 1;
+        }
+    }
+    region.header().meta.used.store(used, Ordering::Relaxed);
+    repaired
+}
+
+/// Load `cfg.snapshot` (if any) into a region this process just initialised.
+pub(crate) fn load_into_fresh(region: &Region, cfg: &TableConfig) -> Result<(), TableError> {
+    let Some(path) = &cfg.snapshot else { return Ok(()) };
+    let records = super::load_snapshot(path)?;
+    let n = records.len();
+    for (number, state) in records {
+        if let Err(e) = store(region, &number, state) {
+            log::warn!("MWI snapshot {}: {number}: {e}; the rest is skipped", path.display());
+            break;
+        }
+    }
+    log::info!("MWI table {} created from snapshot {} ({n} numbers)", region.path().display(), path.display());
+    Ok(())
+}
+
+impl Writer {
+    /// Open the region (creating it if needed, loading the snapshot into a new region) and become
+    /// its writer. A half-done write of a killed predecessor is completed from the journal, and
+    /// the writer epoch is bumped so every reader rescans.
+    ///
+    /// Errors: [`TableError::WriterBusy`] if another writer lives; the errors of opening.
+    pub fn open(cfg: &TableConfig) -> Result<Self, TableError> {
+        let opened = Region::open(cfg)?;
+        let region = opened.region;
+        region.lock_writer()?;
+        if opened.fresh {
+            load_into_fresh(&region, cfg)?;
+            region.finish_init()?;
+        }
+        let repaired = repair(&region);
+        if repaired > 0 {
+            log::warn!("MWI table {}: completed {repaired} slot write(s) of a killed writer", region.path().display());
+        }
+        let meta = &region.header().meta;
+        meta.writer_pid.store(std::process::id(), Ordering::Relaxed);
+        meta.writer_epoch.fetch_add(1, Ordering::Release);
+        let writer = Self { region, generation: u64::from(!opened.fresh) };
+        writer.signal();
+        Ok(writer)
+    }
+
+    fn signal(&self) {
+        let wake = &self.region.header().wake.0;
+        if wake_signal(&wake.seq, &wake.sleepers) {
+            self.region.futex_wake();
+        }
+    }
+
+    /// Make `state` the state of `number`, announce it on the ring and wake sleeping readers.
+    /// Writing the state a number already has changes nothing.
+    ///
+    /// Errors: [`TableError::BadNumber`], [`TableError::Full`], [`TableError::Corrupt`].
+    pub fn publish(&mut self, number: &str, state: MwiState) -> Result<Published, TableError> {
+        let number = Number::new(number)?;
+        let p = store(&self.region, &number, state)?;
+        if p.changed {
+            let h = self.region.header();
+            ring_push(&h.head.0, self.region.ring(), Notice { slot: p.slot, version: p.version as u32 });
+            self.signal();
+            self.generation += 1;
+        }
+        Ok(p)
+    }
+
+    /// The current state of `number`, if it has one.
+    pub fn get(&self, number: &str) -> Option<MwiState> {
+        let number = Number::new(number).ok()?;
+        match probe(self.region.slots(), &number, own_read) {
+            Probe::Found(e) => Some(e.state),
+            Probe::Vacant(_) | Probe::Busy => None,
+        }
+    }
+
+    /// Every number in the table, in slot order.
+    pub fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
+        self.region
+            .slots()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, cell)| entry_of(i as u32, own_read(cell)))
+    }
+
+    /// Changes made through this handle (plus one if the region existed before it, whose
+    /// contents may be newer than the last snapshot); the [`super::Snapshotter`] compares it.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The region's numbers in use.
+    pub fn len(&self) -> usize {
+        self.region.header().meta.used.load(Ordering::Relaxed) as usize
+    }
+
+    /// `true` if no number has a state yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl MwiSink for Writer {
+    type Error = TableError;
+
+    fn publish(&mut self, number: &str, state: MwiState) -> Result<(), TableError> {
+        Writer::publish(self, number, state).map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::Reader;
+
+    fn cfg(dir: &tempfile::TempDir) -> TableConfig {
+        TableConfig {
+            path: dir.path().join("t.table"),
+            capacity: 64,
+            ring_capacity: 16,
+            group: None,
+            snapshot: None,
+        }
+    }
+
+    /// A writer "killed" after journaling and half-writing a slot (simulated by doing the first
+    /// half of `store` by hand and dropping the handle): readers report the slot busy without
+    /// hanging and keep the old value; the next writer completes the write.
+    #[test]
+    fn restarted_writer_completes_a_torn_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = cfg(&dir);
+        let mut w = Writer::open(&cfg).unwrap();
+        let old = MwiState::voice(true, 1, 0);
+        let p = w.publish("8000", old).unwrap();
+        let mut r = Reader::open(&cfg).unwrap();
+        let mut out = Vec::new();
+        r.poll(&mut out);
+        assert_eq!(out.len(), 1);
+
+        let new = MwiState::voice(true, 2, 5);
+        let cell = &w.region.slots()[p.slot as usize];
+        let words = encode(&Number::new("8000").unwrap(), &new);
+        let target_seq = cell.writer_seq() + 2;
+        w.region.header().journal.record(&JournalRecord { slot: u64::from(p.slot), target_seq, words });
+        // First half of `SlotCell::write`: odd sequence, some words stored.
+        let mut torn = cell.writer_words();
+        torn[4] = words[4];
+        cell.complete(&torn, target_seq - 1);
+        drop(w);
+
+        assert_eq!(r.lookup("8000").unwrap_err().to_string(), TableError::Busy.to_string());
+        let s = r.poll(&mut out);
+        assert_eq!((out.len(), s.busy), (0, 0), "no notice was pushed for the torn write");
+
+        let w2 = Writer::open(&cfg).unwrap();
+        assert_eq!(w2.get("8000"), Some(new));
+        assert!(r.wait(std::time::Duration::ZERO, Some(std::time::Duration::from_secs(1))));
+        let s = r.poll(&mut out);
+        assert!(s.rescanned);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].state, out[0].version), (new, p.version + 1));
+    }
+
+    #[test]
+    fn a_stale_journal_record_leaves_stable_slots_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = cfg(&dir);
+        let mut w = Writer::open(&cfg).unwrap();
+        let st = MwiState::voice(true, 3, 0);
+        w.publish("8000", st).unwrap();
+        // A record whose slot write finished (or never started) must not be replayed.
+        let j = &w.region.header().journal;
+        let rec = j.last().unwrap();
+        j.record(&JournalRecord { slot: 99, target_seq: 1, words: rec.words });
+        drop(w);
+        let w2 = Writer::open(&cfg).unwrap();
+        assert_eq!(w2.get("8000"), Some(st));
+        assert_eq!(w2.len(), 1);
+    }
+
+    #[test]
+    fn only_one_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = cfg(&dir);
+        let _w = Writer::open(&cfg).unwrap();
+        let e = Writer::open(&cfg).err().unwrap();
+        assert!(matches!(e, TableError::WriterBusy { pid, .. } if pid == std::process::id()), "{e}");
+    }
+}

@@ -120,7 +120,9 @@ impl TableConfig {
         match nix::unistd::Group::from_name(name) {
             Ok(Some(g)) => Ok(g.gid.as_raw()),
             Ok(None) => Err(TableError::Config(format!("no group named {name:?}"))),
-            Err(e) => Err(TableError::Config(format!("looking up group {name:?}: {e}"))),
+            Err(e) => Err(TableError::Config(format!(
+                "looking up group {name:?}: {e}"
+            ))),
         }
     }
 }
@@ -248,12 +250,18 @@ impl Number {
     /// Parse `s`. Errors: [`TableError::BadNumber`].
     pub fn new(s: &str) -> Result<Self, TableError> {
         let b = s.as_bytes();
-        if b.is_empty() || b.len() > MAX_NUMBER_LEN || !b.iter().all(|c| c.is_ascii_digit() || b"*#+".contains(c)) {
+        if b.is_empty()
+            || b.len() > MAX_NUMBER_LEN
+            || !b.iter().all(|c| c.is_ascii_digit() || b"*#+".contains(c))
+        {
             return Err(TableError::BadNumber(s.to_string()));
         }
         let mut bytes = [0u8; MAX_NUMBER_LEN];
         bytes[..b.len()].copy_from_slice(b);
-        Ok(Self { len: b.len() as u8, bytes })
+        Ok(Self {
+            len: b.len() as u8,
+            bytes,
+        })
     }
 
     /// The number as text.
@@ -315,7 +323,9 @@ fn encode(number: &Number, state: &MwiState) -> [u64; SLOT_WORDS] {
     }
     w[4] = u64::from(state.new) | (u64::from(state.old) << 32);
     w[5] = u64::from(state.urgent_new) | (u64::from(state.urgent_old) << 32);
-    w[6] = u64::from(state.waiting) | (u64::from(state.class as u8) << 8) | (u64::from(number.len) << 16);
+    w[6] = u64::from(state.waiting)
+        | (u64::from(state.class as u8) << 8)
+        | (u64::from(number.len) << 16);
     w
 }
 
@@ -327,7 +337,11 @@ fn decode(w: &[u64; SLOT_WORDS]) -> Option<(Number, MwiState)> {
     }
     let len = ((w[6] >> 16) & 0xff) as usize;
     let digits = bytes.get(..len)?;
-    if len == 0 || !digits.iter().all(|c| c.is_ascii_digit() || b"*#+".contains(c)) {
+    if len == 0
+        || !digits
+            .iter()
+            .all(|c| c.is_ascii_digit() || b"*#+".contains(c))
+    {
         return None;
     }
     if bytes[len..].iter().any(|&c| c != 0) || w[6] >> 24 != 0 || w[6] & 0xfe != 0 {
@@ -341,7 +355,13 @@ fn decode(w: &[u64; SLOT_WORDS]) -> Option<(Number, MwiState)> {
         urgent_new: w[5] as u32,
         urgent_old: (w[5] >> 32) as u32,
     };
-    Some((Number { len: len as u8, bytes }, state))
+    Some((
+        Number {
+            len: len as u8,
+            bytes,
+        },
+        state,
+    ))
 }
 
 /// Result of looking a number up.
@@ -365,7 +385,12 @@ fn probe(slots: &[SlotCell], number: &Number, read: impl Fn(&SlotCell) -> SlotRe
             SlotRead::Busy => return Probe::Busy,
             SlotRead::Stable { seq, words } => match decode(&words) {
                 Some((n, state)) if n == *number => {
-                    return Probe::Found(Entry { slot: i as u32, version: seq / 2, number: n, state })
+                    return Probe::Found(Entry {
+                        slot: i as u32,
+                        version: seq / 2,
+                        number: n,
+                        state,
+                    })
                 }
                 Some(_) => {}
                 None => return Probe::Busy,
@@ -379,9 +404,12 @@ fn probe(slots: &[SlotCell], number: &Number, read: impl Fn(&SlotCell) -> SlotRe
 /// The entry in a stable slot read, `None` if empty, busy or undecodable.
 fn entry_of(slot: u32, read: SlotRead) -> Option<Entry> {
     match read {
-        SlotRead::Stable { seq, words } => {
-            decode(&words).map(|(number, state)| Entry { slot, version: seq / 2, number, state })
-        }
+        SlotRead::Stable { seq, words } => decode(&words).map(|(number, state)| Entry {
+            slot,
+            version: seq / 2,
+            number,
+            state,
+        }),
         SlotRead::Empty | SlotRead::Busy => None,
     }
 }

@@ -193,7 +193,11 @@ impl JournalCell {
 
 /// What a restarted writer must do about slot `slot` whose sequence word is `slot_seq`, given
 /// the journal's last complete record: `Some(record)` to complete the write with it.
-pub fn repair_action(journal: Option<&JournalRecord>, slot: u64, slot_seq: u64) -> Option<JournalRecord> {
+pub fn repair_action(
+    journal: Option<&JournalRecord>,
+    slot: u64,
+    slot_seq: u64,
+) -> Option<JournalRecord> {
     let rec = journal?;
     (slot_seq & 1 == 1 && rec.slot == slot && rec.target_seq == slot_seq + 1).then_some(*rec)
 }
@@ -252,7 +256,12 @@ pub enum RingRead {
 }
 
 /// Read the notices after position `tail` into `out` (cleared first).
-pub fn ring_read(head: &AtomicU64, entries: &[AtomicU64], tail: u64, out: &mut Vec<Notice>) -> RingRead {
+pub fn ring_read(
+    head: &AtomicU64,
+    entries: &[AtomicU64],
+    tail: u64,
+    out: &mut Vec<Notice>,
+) -> RingRead {
     out.clear();
     let cap = entries.len() as u64;
     let mask = cap - 1;
@@ -261,7 +270,9 @@ pub fn ring_read(head: &AtomicU64, entries: &[AtomicU64], tail: u64, out: &mut V
         return RingRead::Overflow { next: h };
     }
     for p in tail..h {
-        out.push(Notice::unpack(entries[(p & mask) as usize].load(Ordering::Relaxed)));
+        out.push(Notice::unpack(
+            entries[(p & mask) as usize].load(Ordering::Relaxed),
+        ));
     }
     fence(Ordering::Acquire);
     // The writer may be storing position `h2` right now (not yet published), which overwrites

@@ -125,7 +125,9 @@ impl Reader {
         } else {
             let mut candidates = std::mem::take(&mut self.busy);
             for n in &self.notices {
-                if (n.slot as usize) < self.delivered.len() && n.version != self.delivered[n.slot as usize] as u32 {
+                if (n.slot as usize) < self.delivered.len()
+                    && n.version != self.delivered[n.slot as usize] as u32
+                {
                     candidates.insert(n.slot);
                 }
             }
@@ -210,7 +212,11 @@ impl Reader {
         let thread = std::thread::Builder::new()
             .name("mwi-table-notifier".into())
             .spawn(move || notifier_loop(&region, &thread_stop, spin, wake))?;
-        Ok(Notifier { region: Arc::clone(&self.region), stop, thread: Some(thread) })
+        Ok(Notifier {
+            region: Arc::clone(&self.region),
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 

@@ -90,7 +90,8 @@ pub(crate) fn layout_hash() -> u64 {
         std::mem::offset_of!(Header, journal),
         LAYOUT_VERSION as usize,
     ];
-    let mut h = super::fnv1a(b"dahdi-mwi table: seqlock slots, u64 notice ring, futex wake, fnv1a probe");
+    let mut h =
+        super::fnv1a(b"dahdi-mwi table: seqlock slots, u64 notice ring, futex wake, fnv1a probe");
     for v in shape {
         h = super::fnv1a_continue(h, &(v as u64).to_le_bytes());
     }
@@ -99,7 +100,12 @@ pub(crate) fn layout_hash() -> u64 {
 
 /// The build string stored in the header by the creator, e.g. `mwi-core 0.1.0 layout 1/…`.
 pub(crate) fn build_id() -> String {
-    format!("mwi-core {} layout {}/{:016x}", env!("CARGO_PKG_VERSION"), LAYOUT_VERSION, layout_hash())
+    format!(
+        "mwi-core {} layout {}/{:016x}",
+        env!("CARGO_PKG_VERSION"),
+        LAYOUT_VERSION,
+        layout_hash()
+    )
 }
 
 /// Sizes derived from the configured capacity.
@@ -113,7 +119,10 @@ pub(crate) struct Geometry {
 impl Geometry {
     pub(crate) fn new(capacity: u32, ring_capacity: u32) -> Result<Self, TableError> {
         if !(1..=super::MAX_CAPACITY).contains(&capacity) {
-            return Err(TableError::Config(format!("capacity {capacity} outside 1..={}", super::MAX_CAPACITY)));
+            return Err(TableError::Config(format!(
+                "capacity {capacity} outside 1..={}",
+                super::MAX_CAPACITY
+            )));
         }
         if !(2..=1 << 24).contains(&ring_capacity) || !ring_capacity.is_power_of_two() {
             return Err(TableError::Config(format!(
@@ -122,7 +131,11 @@ impl Geometry {
         }
         // Load factor at most 3/4 keeps linear-probe chains short.
         let slot_count = (u64::from(capacity) * 4 / 3 + 1).next_power_of_two() as u32;
-        Ok(Self { capacity, slot_count, ring_capacity })
+        Ok(Self {
+            capacity,
+            slot_count,
+            ring_capacity,
+        })
     }
 
     fn ring_offset(&self) -> usize {
@@ -175,7 +188,11 @@ pub(crate) struct Opened {
 }
 
 fn io_err(path: &Path, what: &str, e: io::Error) -> TableError {
-    TableError::Io { path: path.to_path_buf(), what: what.to_string(), source: e }
+    TableError::Io {
+        path: path.to_path_buf(),
+        what: what.to_string(),
+        source: e,
+    }
 }
 
 fn ofd_lock(file: &File, byte: i64, kind: i32, wait: bool) -> nix::Result<()> {
@@ -186,7 +203,11 @@ fn ofd_lock(file: &File, byte: i64, kind: i32, wait: bool) -> nix::Result<()> {
         l_len: 1,
         l_pid: 0,
     };
-    let arg = if wait { FcntlArg::F_OFD_SETLKW(&lock) } else { FcntlArg::F_OFD_SETLK(&lock) };
+    let arg = if wait {
+        FcntlArg::F_OFD_SETLKW(&lock)
+    } else {
+        FcntlArg::F_OFD_SETLK(&lock)
+    };
     fcntl(file.as_raw_fd(), arg).map(drop)
 }
 
@@ -209,7 +230,8 @@ impl RawHeader {
         if n < buf.len() {
             return Ok(None);
         }
-        let u32_at = |off: usize| u32::from_le_bytes([buf[off], buf[off + 1], buf[off + 2], buf[off + 3]]);
+        let u32_at =
+            |off: usize| u32::from_le_bytes([buf[off], buf[off + 1], buf[off + 2], buf[off + 3]]);
         let u64_at = |off: usize| u64::from(u32_at(off)) | (u64::from(u32_at(off + 4)) << 32);
         let b = std::mem::offset_of!(Meta, build);
         let build = &buf[b..b + BUILD_LEN];
@@ -281,9 +303,13 @@ impl Region {
         let expected_build = build_id();
         match raw {
             Some(h) if h.magic != 0 && h.magic != MAGIC => {
-                return Err(TableError::NotATable { path: path.to_path_buf() });
+                return Err(TableError::NotATable {
+                    path: path.to_path_buf(),
+                });
             }
-            Some(h) if h.magic == MAGIC && (h.version != LAYOUT_VERSION || h.hash != layout_hash()) => {
+            Some(h)
+                if h.magic == MAGIC && (h.version != LAYOUT_VERSION || h.hash != layout_hash()) =>
+            {
                 return Err(TableError::LayoutMismatch {
                     path: path.to_path_buf(),
                     found_version: h.version,
@@ -293,7 +319,11 @@ impl Region {
                 });
             }
             Some(h) if h.magic == MAGIC && h.state == STATE_READY => {
-                let found = Geometry { capacity: h.capacity, slot_count: h.slot_count, ring_capacity: h.ring_capacity };
+                let found = Geometry {
+                    capacity: h.capacity,
+                    slot_count: h.slot_count,
+                    ring_capacity: h.ring_capacity,
+                };
                 if found != geometry {
                     return Err(TableError::GeometryMismatch {
                         path: path.to_path_buf(),
@@ -309,20 +339,25 @@ impl Region {
                     });
                 }
                 let region = Self::map(file, geometry, path)?;
-                return Ok(Opened { region, fresh: false });
+                return Ok(Opened {
+                    region,
+                    fresh: false,
+                });
             }
             _ => {}
         }
         // New, or left half-initialised by a creator that died: start from zeroes.
         file.set_len(0).map_err(|e| io_err(path, "truncate", e))?;
-        file.set_len(geometry.len() as u64).map_err(|e| io_err(path, "size", e))?;
+        file.set_len(geometry.len() as u64)
+            .map_err(|e| io_err(path, "size", e))?;
         let region = Self::map(file, geometry, path)?;
         let m = &region.header().meta;
         m.magic.store(MAGIC, Ordering::Relaxed);
         m.layout_version.store(LAYOUT_VERSION, Ordering::Relaxed);
         m.capacity.store(geometry.capacity, Ordering::Relaxed);
         m.slot_count.store(geometry.slot_count, Ordering::Relaxed);
-        m.ring_capacity.store(geometry.ring_capacity, Ordering::Relaxed);
+        m.ring_capacity
+            .store(geometry.ring_capacity, Ordering::Relaxed);
         m.layout_hash.store(layout_hash(), Ordering::Relaxed);
         let mut build = [0u8; BUILD_LEN];
         let src = expected_build.as_bytes();
@@ -333,27 +368,46 @@ impl Region {
             w.copy_from_slice(chunk);
             cell.store(u64::from_le_bytes(w), Ordering::Relaxed);
         }
-        Ok(Opened { region, fresh: true })
+        Ok(Opened {
+            region,
+            fresh: true,
+        })
     }
 
     /// Mark a freshly initialised region ready (after the snapshot is loaded into it) and let
     /// the processes waiting to open it in.
     pub(crate) fn finish_init(&self) -> Result<(), TableError> {
-        self.header().meta.state.store(STATE_READY, Ordering::Release);
+        self.header()
+            .meta
+            .state
+            .store(STATE_READY, Ordering::Release);
         self.unlock_init()
     }
 
     fn map(file: File, geometry: Geometry, path: &Path) -> Result<Self, TableError> {
-        let len = NonZeroUsize::new(geometry.len()).ok_or_else(|| TableError::Config("empty region".into()))?;
+        let len = NonZeroUsize::new(geometry.len())
+            .ok_or_else(|| TableError::Config("empty region".into()))?;
         // SAFETY: a fresh shared mapping of a file we hold open, at an address of the kernel's
         // choosing; its size was checked (or set) to `geometry.len()` under the init lock, so
         // every access below stays within the file and cannot fault with SIGBUS. The file is
         // only ever resized while uninitialised and under that lock.
         let ptr = unsafe {
-            mmap(None, len, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED, file.as_fd(), 0)
+            mmap(
+                None,
+                len,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+                file.as_fd(),
+                0,
+            )
         }
         .map_err(|e| io_err(path, "mmap", e.into()))?;
-        Ok(Self { base: ptr.cast(), geometry, file, path: path.to_path_buf() })
+        Ok(Self {
+            base: ptr.cast(),
+            geometry,
+            file,
+            path: path.to_path_buf(),
+        })
     }
 
     pub(crate) fn geometry(&self) -> Geometry {
@@ -421,12 +475,22 @@ impl Region {
             tv_sec: t.as_secs().min(i32::MAX as u64) as libc::time_t,
             tv_nsec: t.subsec_nanos() as libc::c_long,
         });
-        let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        let ts_ptr = ts
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
         // SAFETY: the futex word is an aligned u32 inside our live mapping; FUTEX_WAIT (shared,
         // not PRIVATE: the other side is another process) only reads it; `ts_ptr` is null or
         // points to a timespec that lives until the call returns.
         unsafe {
-            libc::syscall(libc::SYS_futex, self.futex_word(), libc::FUTEX_WAIT, expected, ts_ptr, 0usize, 0u32);
+            libc::syscall(
+                libc::SYS_futex,
+                self.futex_word(),
+                libc::FUTEX_WAIT,
+                expected,
+                ts_ptr,
+                0usize,
+                0u32,
+            );
         }
     }
 
@@ -434,7 +498,15 @@ impl Region {
     pub(crate) fn futex_wake(&self) {
         // SAFETY: as in `futex_wait`; FUTEX_WAKE takes no pointers besides the futex word.
         unsafe {
-            libc::syscall(libc::SYS_futex, self.futex_word(), libc::FUTEX_WAKE, i32::MAX, 0usize, 0usize, 0u32);
+            libc::syscall(
+                libc::SYS_futex,
+                self.futex_word(),
+                libc::FUTEX_WAKE,
+                i32::MAX,
+                0usize,
+                0usize,
+                0u32,
+            );
         }
     }
 }

@@ -14,7 +14,11 @@ use crate::mwi::{MessageClass, MwiState};
 const HEADER: &str = "# dahdi-mwi MWI table snapshot 1";
 
 fn io_err(path: &Path, what: &str, e: io::Error) -> TableError {
-    TableError::Io { path: path.to_path_buf(), what: what.to_string(), source: e }
+    TableError::Io {
+        path: path.to_path_buf(),
+        what: what.to_string(),
+        source: e,
+    }
 }
 
 /// Write `entries` to `path` atomically: write `path.tmp`, fsync it, rename it over `path`,
@@ -41,7 +45,8 @@ pub fn save_snapshot(path: &Path, entries: impl Iterator<Item = Entry>) -> Resul
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     let mut f = File::create(&tmp).map_err(|e| io_err(&tmp, "create", e))?;
-    f.write_all(text.as_bytes()).map_err(|e| io_err(&tmp, "write", e))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| io_err(&tmp, "write", e))?;
     f.sync_all().map_err(|e| io_err(&tmp, "fsync", e))?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(|e| io_err(path, "rename", e))?;
@@ -49,12 +54,16 @@ pub fn save_snapshot(path: &Path, entries: impl Iterator<Item = Entry>) -> Resul
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_err(dir, "fsync directory", e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err(dir, "fsync directory", e))
 }
 
 fn parse_line(line: &str) -> Option<(Number, MwiState)> {
     let f: Vec<&str> = line.split_ascii_whitespace().collect();
-    let [number, waiting, class, new, old, urgent_new, urgent_old] = f.as_slice() else { return None };
+    let [number, waiting, class, new, old, urgent_new, urgent_old] = f.as_slice() else {
+        return None;
+    };
     let state = MwiState {
         waiting: match *waiting {
             "yes" => true,
@@ -87,7 +96,11 @@ pub fn load_snapshot(path: &Path) -> Result<Vec<(Number, MwiState)>, TableError>
         }
         match parse_line(line) {
             Some(r) => out.push(r),
-            None => log::warn!("MWI snapshot {}:{}: malformed line skipped", path.display(), i + 1),
+            None => log::warn!(
+                "MWI snapshot {}:{}: malformed line skipped",
+                path.display(),
+                i + 1
+            ),
         }
     }
     Ok(out)
@@ -109,7 +122,13 @@ impl Snapshotter {
     /// Snapshot to `path` (`<[state] dir>/`[`super::SNAPSHOT_FILE`]) at most once per
     /// `min_interval`.
     pub fn new(path: PathBuf, min_interval: Duration) -> Self {
-        Self { path, min_interval, saved_generation: 0, last_save: None, saves: 0 }
+        Self {
+            path,
+            min_interval,
+            saved_generation: 0,
+            last_save: None,
+            saves: 0,
+        }
     }
 
     /// When the next save is due (`now` or later), `None` if the snapshot is current.
@@ -117,7 +136,10 @@ impl Snapshotter {
         if writer.generation() == self.saved_generation {
             return None;
         }
-        Some(self.last_save.map_or(now, |t| (t + self.min_interval).max(now)))
+        Some(
+            self.last_save
+                .map_or(now, |t| (t + self.min_interval).max(now)),
+        )
     }
 
     /// Save if a save is due at `now`; returns whether it saved.

@@ -2,7 +2,9 @@
 
 use std::sync::atomic::Ordering;
 
-use super::protocol::{repair_action, ring_push, wake_signal, JournalRecord, Notice, SlotCell, SlotRead};
+use super::protocol::{
+    repair_action, ring_push, wake_signal, JournalRecord, Notice, SlotCell, SlotRead,
+};
 use super::region::Region;
 use super::{encode, entry_of, probe, Entry, Number, Probe, TableConfig, TableError};
 use crate::mwi::{MwiSink, MwiState};
@@ -31,19 +33,30 @@ fn own_read(cell: &SlotCell) -> SlotRead {
     match cell.writer_seq() {
         0 => SlotRead::Empty,
         s if s & 1 == 1 => SlotRead::Busy,
-        seq => SlotRead::Stable { seq, words: cell.writer_words() },
+        seq => SlotRead::Stable {
+            seq,
+            words: cell.writer_words(),
+        },
     }
 }
 
 /// Store `state` for `number` in the region (journal first, then the slot). Only the single
 /// writer calls this: the `Writer`, or the process that initialises a fresh region (which holds
 /// the init lock, so no writer exists yet).
-pub(crate) fn store(region: &Region, number: &Number, state: MwiState) -> Result<Published, TableError> {
+pub(crate) fn store(
+    region: &Region,
+    number: &Number,
+    state: MwiState,
+) -> Result<Published, TableError> {
     let slots = region.slots();
     let meta = &region.header().meta;
     let (slot, fresh) = match probe(slots, number, own_read) {
         Probe::Found(e) if e.state == state => {
-            return Ok(Published { slot: e.slot, version: e.version, changed: false });
+            return Ok(Published {
+                slot: e.slot,
+                version: e.version,
+                changed: false,
+            });
         }
         Probe::Found(e) => (e.slot, false),
         Probe::Vacant(i) => {
@@ -63,12 +76,20 @@ pub(crate) fn store(region: &Region, number: &Number, state: MwiState) -> Result
     let cell = &slots[slot as usize];
     let words = encode(number, &state);
     let target_seq = (cell.writer_seq() | 1) + 1;
-    region.header().journal.record(&JournalRecord { slot: u64::from(slot), target_seq, words });
+    region.header().journal.record(&JournalRecord {
+        slot: u64::from(slot),
+        target_seq,
+        words,
+    });
     let seq = cell.write(&words);
     if fresh {
         meta.used.fetch_add(1, Ordering::Relaxed);
     }
-    Ok(Published { slot, version: seq / 2, changed: true })
+    Ok(Published {
+        slot,
+        version: seq / 2,
+        changed: true,
+    })
 }
 
 /// Complete a slot write a killed writer left odd, recount the numbers, and return how many
@@ -88,7 +109,9 @@ fn repair(region: &Region) -> usize {
                 None => {
                     // The protocol never leaves an odd slot without its journal record; if
                     // memory was damaged anyway, close the slot and let readers judge the words.
-                    log::warn!("MWI table slot {i} was odd without a journal record; closing it as is");
+                    log::warn!(
+                        "MWI table slot {i} was odd without a journal record; closing it as is"
+                    );
                     cell.complete(&cell.writer_words(), seq + 1);
                 }
             }
@@ -103,16 +126,25 @@ fn repair(region: &Region) -> usize {
 
 /// Load `cfg.snapshot` (if any) into a region this process just initialised.
 pub(crate) fn load_into_fresh(region: &Region, cfg: &TableConfig) -> Result<(), TableError> {
-    let Some(path) = &cfg.snapshot else { return Ok(()) };
+    let Some(path) = &cfg.snapshot else {
+        return Ok(());
+    };
     let records = super::load_snapshot(path)?;
     let n = records.len();
     for (number, state) in records {
         if let Err(e) = store(region, &number, state) {
-            log::warn!("MWI snapshot {}: {number}: {e}; the rest is skipped", path.display());
+            log::warn!(
+                "MWI snapshot {}: {number}: {e}; the rest is skipped",
+                path.display()
+            );
             break;
         }
     }
-    log::info!("MWI table {} created from snapshot {} ({n} numbers)", region.path().display(), path.display());
+    log::info!(
+        "MWI table {} created from snapshot {} ({n} numbers)",
+        region.path().display(),
+        path.display()
+    );
     Ok(())
 }
 
@@ -132,12 +164,18 @@ impl Writer {
         }
         let repaired = repair(&region);
         if repaired > 0 {
-            log::warn!("MWI table {}: completed {repaired} slot write(s) of a killed writer", region.path().display());
+            log::warn!(
+                "MWI table {}: completed {repaired} slot write(s) of a killed writer",
+                region.path().display()
+            );
         }
         let meta = &region.header().meta;
         meta.writer_pid.store(std::process::id(), Ordering::Relaxed);
         meta.writer_epoch.fetch_add(1, Ordering::Release);
-        let writer = Self { region, generation: u64::from(!opened.fresh) };
+        let writer = Self {
+            region,
+            generation: u64::from(!opened.fresh),
+        };
         writer.signal();
         Ok(writer)
     }
@@ -158,7 +196,14 @@ impl Writer {
         let p = store(&self.region, &number, state)?;
         if p.changed {
             let h = self.region.header();
-            ring_push(&h.head.0, self.region.ring(), Notice { slot: p.slot, version: p.version as u32 });
+            ring_push(
+                &h.head.0,
+                self.region.ring(),
+                Notice {
+                    slot: p.slot,
+                    version: p.version as u32,
+                },
+            );
             self.signal();
             self.generation += 1;
         }
@@ -242,20 +287,34 @@ mod tests {
         let cell = &w.region.slots()[p.slot as usize];
         let words = encode(&Number::new("8000").unwrap(), &new);
         let target_seq = cell.writer_seq() + 2;
-        w.region.header().journal.record(&JournalRecord { slot: u64::from(p.slot), target_seq, words });
+        w.region.header().journal.record(&JournalRecord {
+            slot: u64::from(p.slot),
+            target_seq,
+            words,
+        });
         // First half of `SlotCell::write`: odd sequence, some words stored.
         let mut torn = cell.writer_words();
         torn[4] = words[4];
         cell.complete(&torn, target_seq - 1);
         drop(w);
 
-        assert_eq!(r.lookup("8000").unwrap_err().to_string(), TableError::Busy.to_string());
+        assert_eq!(
+            r.lookup("8000").unwrap_err().to_string(),
+            TableError::Busy.to_string()
+        );
         let s = r.poll(&mut out);
-        assert_eq!((out.len(), s.busy), (0, 0), "no notice was pushed for the torn write");
+        assert_eq!(
+            (out.len(), s.busy),
+            (0, 0),
+            "no notice was pushed for the torn write"
+        );
 
         let w2 = Writer::open(&cfg).unwrap();
         assert_eq!(w2.get("8000"), Some(new));
-        assert!(r.wait(std::time::Duration::ZERO, Some(std::time::Duration::from_secs(1))));
+        assert!(r.wait(
+            std::time::Duration::ZERO,
+            Some(std::time::Duration::from_secs(1))
+        ));
         let s = r.poll(&mut out);
         assert!(s.rescanned);
         assert_eq!(out.len(), 1);
@@ -272,7 +331,11 @@ mod tests {
         // A record whose slot write finished (or never started) must not be replayed.
         let j = &w.region.header().journal;
         let rec = j.last().unwrap();
-        j.record(&JournalRecord { slot: 99, target_seq: 1, words: rec.words });
+        j.record(&JournalRecord {
+            slot: 99,
+            target_seq: 1,
+            words: rec.words,
+        });
         drop(w);
         let w2 = Writer::open(&cfg).unwrap();
         assert_eq!(w2.get("8000"), Some(st));
@@ -285,6 +348,9 @@ mod tests {
         let cfg = cfg(&dir);
         let _w = Writer::open(&cfg).unwrap();
         let e = Writer::open(&cfg).err().unwrap();
-        assert!(matches!(e, TableError::WriterBusy { pid, .. } if pid == std::process::id()), "{e}");
+        assert!(
+            matches!(e, TableError::WriterBusy { pid, .. } if pid == std::process::id()),
+            "{e}"
+        );
     }
 }

@@ -9,6 +9,7 @@
 
 mod error;
 mod types;
+mod validate;
 
 use std::path::Path;
 
@@ -32,7 +33,16 @@ impl Config {
     /// Parse and validate `text`; `path` names the file in errors.
     pub fn from_str(text: &str, path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let path = path.as_ref();
-        toml::from_str(text)
-            .map_err(|e| ConfigError::at(path, text, e.span(), e.message().to_owned()))
+        let config: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::at(path, text, e.span(), e.message().to_owned()))?;
+        match validate::check(&config) {
+            None => Ok(config),
+            Some(v) => Err(ConfigError::at(
+                path,
+                text,
+                validate::locate(text, &v.path),
+                v.message,
+            )),
+        }
     }
 }

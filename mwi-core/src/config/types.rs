@@ -195,23 +195,13 @@ fn de_options_failures<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error>
 }
 
 /// A SIP transport.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Transport {
     /// UDP (the default).
     #[default]
     Udp,
     /// TCP.
     Tcp,
-}
-
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Udp => "udp",
-            Self::Tcp => "tcp",
-        })
-    }
 }
 
 /// A listening socket: `"udp:0.0.0.0:5060"`, `"tcp:[::1]:5060"`.
@@ -388,8 +378,7 @@ fn default_sim_dir() -> PathBuf {
 }
 
 /// The channel back-end of chand.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Backend {
     /// Real DAHDI channels (`/dev/dahdi/channel`).
     #[default]
@@ -400,12 +389,14 @@ pub enum Backend {
 
 /// `[[span]]`: one DAHDI span of the system, as `lsdahdi` shows it.
 ///
-/// The span layout is optional. With at least one `[[span]]`, it is the whole layout: every FXS
-/// channel and PRI D-channel must be on a listed span, each `[[pri]]` span must be listed with
-/// the channel count of its `span_type`, and spans must not overlap. Without `[[span]]`, each
-/// `[[pri]]` span `N` is taken to hold channels `(N-1)*C+1 ..= N*C` (C = 24 for T1, 31 for E1:
-/// DAHDI's numbering when all spans before it are alike), its D-channel must be in that range,
-/// and no FXS channel may be in it.
+/// The span layout is optional. Without `[[span]]`, each `[[pri]]` span `N` is taken to hold
+/// channels `(N-1)*C+1 ..= N*C` (C = 24 for T1, 31 for E1: DAHDI's numbering when all spans
+/// before it are alike) and its D-channel must be in that range. When the PRI card is not
+/// numbered that way (e.g. an analog card is span 1), list every span: then the layout is
+/// explicit, every FXS channel and PRI D-channel must be on a listed span, an FXS channel must
+/// not be on a PRI span, each `[[pri]]` span must be listed with the channel count of its
+/// `span_type`, and spans must not overlap. In both cases no channel may serve twice (two FXS
+/// ports, or an FXS port and a D-channel).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Span {
@@ -534,8 +525,7 @@ impl fmt::Display for CpTone {
 }
 
 /// Visual message-waiting indication of an FXS port (dahdi/user.h `DAHDI_VMWI_*`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Vmwi {
     /// No lamp: stutter dial tone only (the default).
     #[default]
@@ -553,8 +543,7 @@ pub enum Vmwi {
 }
 
 /// Companding law of a line's audio (ITU-T G.711).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Law {
     /// µ-law (the default; North America, Japan).
     #[default]
@@ -592,8 +581,7 @@ pub struct Pri {
 }
 
 /// The kind of a PRI span.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum SpanType {
     /// T1: 24 channels, D-channel usually the 24th (the default).
     #[default]
@@ -613,8 +601,7 @@ impl SpanType {
 }
 
 /// Q.921/Q.931 side of a PRI link.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Side {
     /// User side (TE; the default).
     #[default]
@@ -624,8 +611,7 @@ pub enum Side {
 }
 
 /// How QSIG MWI operations are carried (ECMA-242 §6, ECMA-165).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum MwiTransport {
     /// In a call-independent signalling connection: SETUP carrying a Facility IE (the default).
     #[default]
@@ -635,8 +621,7 @@ pub enum MwiTransport {
 }
 
 /// Type of number of servedUserNr (ECMA-242 §6.3, PartyNumber of ECMA-165 / Q.931 numbering plan).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum PartyNumberKind {
     /// `unknownPartyNumber` (the default).
     #[default]
@@ -764,8 +749,7 @@ pub struct Log {
 }
 
 /// A log level (the `log` crate's levels).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum LogLevel {
     /// Errors only.
     Error,
@@ -793,17 +777,88 @@ impl LogLevel {
     }
 }
 
-/// Deserialize the string-valued types through their `FromStr`, so that a bad value is an error
-/// at the value's position.
+/// Deserializes a string through `T::from_str`. The parse runs inside the deserializer's visit,
+/// so toml attaches the string's own span to the error, even inside an array.
+struct FromStrVisitor<T>(std::marker::PhantomData<T>);
+
+impl<T: FromStr<Err = String>> serde::de::Visitor<'_> for FromStrVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<T, E> {
+        s.parse().map_err(E::custom)
+    }
+}
+
+/// Deserialize the string-valued types through their `FromStr`.
 macro_rules! deserialize_from_str {
     ($($t:ty),*) => {$(
         impl<'de> Deserialize<'de> for $t {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
+                d.deserialize_str(FromStrVisitor(std::marker::PhantomData))
             }
         }
     )*};
 }
 
 deserialize_from_str!(ListenSpec, ServerSpec, Cidr, Number, CpTone, Pattern);
+
+/// Implements `as_str`, `NAMES`, `FromStr`, `Display` and `Deserialize` for an enum of keywords,
+/// so that an unknown keyword is an error naming the key and the accepted values.
+macro_rules! keyword_enum {
+    ($t:ty, $key:literal, { $($v:ident => $name:literal),* $(,)? }) => {
+        impl $t {
+            /// The accepted keywords, in the order of the documentation.
+            pub const NAMES: &'static [&'static str] = &[$($name),*];
+
+            /// The keyword as written in the file.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$v => $name,)*
+                }
+            }
+        }
+
+        impl FromStr for $t {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($name => Ok(Self::$v),)*
+                    _ => Err(format!(
+                        concat!("unknown ", $key, " {:?}: expected one of {}"),
+                        s,
+                        Self::NAMES.join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        deserialize_from_str!($t);
+    };
+}
+
+keyword_enum!(Transport, "transport", { Udp => "udp", Tcp => "tcp" });
+keyword_enum!(Backend, "backend", { Kernel => "kernel", Sim => "sim" });
+keyword_enum!(Vmwi, "vmwi", {
+    None => "none", Fsk => "fsk", Rpas => "rpas", Lrev => "lrev", Hvdc => "hvdc", Neon => "neon",
+});
+keyword_enum!(Law, "law", { Mulaw => "mulaw", Alaw => "alaw" });
+keyword_enum!(SpanType, "span_type", { T1 => "t1", E1 => "e1" });
+keyword_enum!(Side, "side", { User => "user", Network => "network" });
+keyword_enum!(MwiTransport, "mwi_transport", { Setup => "setup", Facility => "facility" });
+keyword_enum!(PartyNumberKind, "party_number", {
+    Unknown => "unknown", Private => "private", Public => "public",
+});
+keyword_enum!(LogLevel, "level", {
+    Error => "error", Warn => "warn", Info => "info", Debug => "debug", Trace => "trace",
+});

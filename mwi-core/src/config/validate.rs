@@ -1,0 +1,309 @@
+//! Rules that span several keys (duplicates, channel layout), checked after parsing.
+//!
+//! A broken rule is reported at a key path (`fxs[1].number`); [`locate`] turns the path into a
+//! byte span of the file with toml_edit's span-preserving document.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use toml_edit::{ImDocument, Item, Table, Value};
+
+use super::{Config, Span};
+
+/// One step of a key path.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Seg {
+    /// A key of a table.
+    Key(&'static str),
+    /// An element of an array or array of tables.
+    Index(usize),
+}
+
+/// A broken rule: where (key path) and which.
+#[derive(Debug)]
+pub(crate) struct Violation {
+    pub(crate) path: Vec<Seg>,
+    pub(crate) message: String,
+}
+
+fn at(path: Vec<Seg>, message: String) -> Violation {
+    Violation { path, message }
+}
+
+use Seg::{Index, Key};
+
+/// The first broken rule of `c`, in file order of the checks below.
+pub(crate) fn check(c: &Config) -> Option<Violation> {
+    check_sip(c)
+        .or_else(|| check_spans(c))
+        .or_else(|| check_fxs(c))
+        .or_else(|| check_pri(c))
+}
+
+fn check_sip(c: &Config) -> Option<Violation> {
+    if c.sip.listen.is_empty() {
+        return Some(at(
+            vec![Key("sip"), Key("listen")],
+            "listen is empty: sipd needs at least one socket".into(),
+        ));
+    }
+    let mut seen = HashMap::new();
+    for (i, l) in c.sip.listen.iter().enumerate() {
+        if let Some(first) = seen.insert(*l, i) {
+            return Some(at(
+                vec![Key("sip"), Key("listen"), Index(i)],
+                format!(
+                    "listen {:?} is given twice (also element {})",
+                    l.to_string(),
+                    first + 1
+                ),
+            ));
+        }
+    }
+    None
+}
+
+/// The channels of PRI span `p`'s span: from `[[span]]` if listed, else the implicit layout.
+fn pri_channels(c: &Config, pri: &super::Pri) -> Option<std::ops::RangeInclusive<u32>> {
+    if c.span.is_empty() {
+        let n = pri.span_type.channels();
+        let first = pri.span.checked_sub(1)?.checked_mul(n)?.checked_add(1)?;
+        Some(first..=first + (n - 1))
+    } else {
+        c.span
+            .iter()
+            .find(|s| s.span == pri.span)
+            .map(Span::channel_range)
+    }
+}
+
+fn check_spans(c: &Config) -> Option<Violation> {
+    let mut seen: HashMap<u32, usize> = HashMap::new();
+    for (i, s) in c.span.iter().enumerate() {
+        let path = |k| vec![Key("span"), Index(i), Key(k)];
+        if s.span == 0 {
+            return Some(at(
+                path("span"),
+                "span = 0: spans are numbered from 1".into(),
+            ));
+        }
+        if s.first_channel == 0 {
+            return Some(at(
+                path("first_channel"),
+                "first_channel = 0: channels are numbered from 1".into(),
+            ));
+        }
+        if s.channels == 0 {
+            return Some(at(
+                path("channels"),
+                "channels = 0: a span has channels".into(),
+            ));
+        }
+        if let Some(first) = seen.insert(s.span, i) {
+            return Some(at(
+                path("span"),
+                format!(
+                    "span {} is listed twice (also [[span]] #{})",
+                    s.span,
+                    first + 1
+                ),
+            ));
+        }
+        if let Some((j, o)) = c.span[..i].iter().enumerate().find(|(_, o)| {
+            o.first_channel <= *s.channel_range().end()
+                && s.first_channel <= *o.channel_range().end()
+        }) {
+            return Some(at(
+                path("first_channel"),
+                format!(
+                    "span {} (channels {}..={}) overlaps span {} (channels {}..={}, [[span]] #{})",
+                    s.span,
+                    s.channel_range().start(),
+                    s.channel_range().end(),
+                    o.span,
+                    o.channel_range().start(),
+                    o.channel_range().end(),
+                    j + 1
+                ),
+            ));
+        }
+    }
+    None
+}
+
+fn check_fxs(c: &Config) -> Option<Violation> {
+    let mut channels: HashMap<u32, usize> = HashMap::new();
+    let mut numbers: HashMap<&str, usize> = HashMap::new();
+    for (i, f) in c.fxs.iter().enumerate() {
+        let path = |k| vec![Key("fxs"), Index(i), Key(k)];
+        if f.channel == 0 {
+            return Some(at(
+                path("channel"),
+                "channel = 0: DAHDI channels are numbered from 1".into(),
+            ));
+        }
+        if let Some(first) = channels.insert(f.channel, i) {
+            return Some(at(
+                path("channel"),
+                format!(
+                    "channel {} is on two FXS ports (also number {})",
+                    f.channel, c.fxs[first].number
+                ),
+            ));
+        }
+        if let Some(first) = numbers.insert(f.number.as_str(), i) {
+            return Some(at(
+                path("number"),
+                format!(
+                    "number {} is on two FXS ports (also channel {})",
+                    f.number, c.fxs[first].channel
+                ),
+            ));
+        }
+        if let Some(p) = c.pri.iter().find(|p| p.dchannel == f.channel) {
+            return Some(at(
+                path("channel"),
+                format!(
+                    "channel {} is both an FXS port and the D-channel of PRI span {}",
+                    f.channel, p.span
+                ),
+            ));
+        }
+        // Only an explicit layout says where PRI spans are; the implicit one is a guess that
+        // must not reject an FXS card numbered before the PRI card.
+        let on_pri = c.pri.iter().find_map(|p| {
+            pri_channels(c, p)
+                .filter(|r| !c.span.is_empty() && r.contains(&f.channel))
+                .map(|r| (p.span, r))
+        });
+        if let Some((span, r)) = on_pri {
+            return Some(at(
+                path("channel"),
+                format!(
+                    "FXS channel {} is on PRI span {span} (channels {}..={})",
+                    f.channel,
+                    r.start(),
+                    r.end()
+                ),
+            ));
+        }
+        if !c.span.is_empty()
+            && !c
+                .span
+                .iter()
+                .any(|s| s.channel_range().contains(&f.channel))
+        {
+            return Some(at(
+                path("channel"),
+                format!("FXS channel {} is not on any [[span]]", f.channel),
+            ));
+        }
+    }
+    None
+}
+
+fn check_pri(c: &Config) -> Option<Violation> {
+    let mut spans: HashMap<u32, usize> = HashMap::new();
+    for (i, p) in c.pri.iter().enumerate() {
+        let path = |k| vec![Key("pri"), Index(i), Key(k)];
+        if p.span == 0 {
+            return Some(at(
+                path("span"),
+                "span = 0: spans are numbered from 1".into(),
+            ));
+        }
+        if let Some(first) = spans.insert(p.span, i) {
+            return Some(at(
+                path("span"),
+                format!(
+                    "span {} has two [[pri]] entries (also [[pri]] #{})",
+                    p.span,
+                    first + 1
+                ),
+            ));
+        }
+        let Some(range) = pri_channels(c, p) else {
+            return Some(at(
+                path("span"),
+                format!("PRI span {} is not in the [[span]] layout", p.span),
+            ));
+        };
+        let want = p.span_type.channels();
+        let have = *range.end() - *range.start() + 1;
+        if have != want {
+            return Some(at(
+                path("span"),
+                format!(
+                    "PRI span {} has {have} channels in [[span]], but span_type = \"{}\" has {want}",
+                    p.span, p.span_type
+                ),
+            ));
+        }
+        if !range.contains(&p.dchannel) {
+            return Some(at(
+                path("dchannel"),
+                format!(
+                    "D-channel {} is not on span {} (channels {}..={})",
+                    p.dchannel,
+                    p.span,
+                    range.start(),
+                    range.end()
+                ),
+            ));
+        }
+        if p.numbers.is_empty() {
+            return Some(at(
+                path("numbers"),
+                "numbers is empty: give at least one pattern of served users".into(),
+            ));
+        }
+    }
+    None
+}
+
+/// Byte span in `text` of the value at `path` (or of the nearest enclosing item that has one).
+pub(crate) fn locate(text: &str, path: &[Seg]) -> Option<Range<usize>> {
+    let doc = ImDocument::parse(text).ok()?;
+    let mut best = None;
+    let mut node = Node::Item(doc.as_item());
+    for seg in path {
+        node = match node.child(*seg) {
+            Some(n) => n,
+            None => break,
+        };
+        best = node.span().or(best);
+    }
+    best
+}
+
+/// A position in the document tree: toml_edit has distinct types for standard and inline forms.
+#[derive(Clone, Copy)]
+enum Node<'a> {
+    Item(&'a Item),
+    Table(&'a Table),
+    Value(&'a Value),
+}
+
+impl<'a> Node<'a> {
+    fn child(self, seg: Seg) -> Option<Node<'a>> {
+        match (self, seg) {
+            (Node::Item(Item::Table(t)), Key(k)) => t.get(k).map(Node::Item),
+            (Node::Item(Item::ArrayOfTables(a)), Index(i)) => a.get(i).map(Node::Table),
+            (Node::Item(Item::Value(v)), s) | (Node::Value(v), s) => match (v, s) {
+                (Value::InlineTable(t), Key(k)) => t.get(k).map(Node::Value),
+                (Value::Array(a), Index(i)) => a.get(i).map(Node::Value),
+                _ => None,
+            },
+            (Node::Table(t), Key(k)) => t.get(k).map(Node::Item),
+            _ => None,
+        }
+    }
+
+    fn span(self) -> Option<Range<usize>> {
+        match self {
+            Node::Item(i) => i.span(),
+            Node::Value(v) => v.span(),
+            Node::Table(t) => t.span(),
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! The configuration schema, its defaults, and every validation rule with its position.
+
+use std::net::IpAddr;
+
+use mwi_core::config::*;
+
+const BASE: &str = "[mwi_server]\nserver = \"ipv4:192.0.2.10\"\n";
+
+/// The error `text` (a whole file) gives, as `LINE:COLUMN: MESSAGE`.
+fn err(text: &str) -> String {
+    let e = Config::from_str(text, "dahdi-mwi.toml").expect_err("config must be rejected");
+    let s = e.to_string();
+    s.strip_prefix("dahdi-mwi.toml:")
+        .unwrap_or_else(|| panic!("error does not start with the file name: {s}"))
+        .to_owned()
+}
+
+fn ok(text: &str) -> Config {
+    Config::from_str(text, "dahdi-mwi.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn design_sketch_loads_with_every_key() {
+    let c = ok(r#"
+[sip]
+listen = ["udp:0.0.0.0:5060", "tcp:[::1]:5070"]
+[sip.auth]
+username = "user1"
+password = "password1"
+realm = "example.com"
+[registrar]
+server = "dns:registrar.example.com"
+port = 5061
+transport = "tcp"
+expires = 3600
+[mwi_server]
+server = "ipv4:192.0.2.10"
+port = 5060
+transport = "udp"
+expires = 60
+unsolicited = true
+allow = ["192.0.2.10/32", "2001:db8::/32"]
+options_interval = 30
+options_failures = 5
+[dahdi]
+backend = "sim"
+sim_dir = "/tmp/sim"
+[[fxs]]
+channel = 2
+number = "8000"
+mwi = false
+cptone = "de"
+vmwi = "neon"
+law = "alaw"
+[[pri]]
+span = 1
+span_type = "t1"
+dchannel = 24
+side = "network"
+numbers = ["2...", "31."]
+mwi_transport = "facility"
+party_number = "private"
+message_count = false
+[state]
+dir = "/var/lib/dahdi-mwi"
+runtime_dir = "/run/x"
+[table]
+path = "/dev/shm/x"
+capacity = 1024
+[log]
+level = "debug"
+"#);
+    assert_eq!(c.sip.listen[1].transport, Transport::Tcp);
+    assert_eq!(c.sip.listen[1].addr, "[::1]:5070".parse().unwrap());
+    assert_eq!(
+        c.sip.auth.as_ref().unwrap().realm.as_deref(),
+        Some("example.com")
+    );
+    let r = c.registrar.as_ref().unwrap();
+    assert_eq!(r.server, ServerSpec::Dns("registrar.example.com".into()));
+    assert_eq!(
+        (r.port, r.transport, r.expires),
+        (5061, Transport::Tcp, 3600)
+    );
+    let m = &c.mwi_server;
+    assert_eq!(m.server, ServerSpec::Ipv4("192.0.2.10".parse().unwrap()));
+    assert_eq!((m.expires, m.unsolicited), (60, true));
+    assert_eq!((m.options_interval, m.options_failures), (30, 5));
+    assert!(m.allow[1].contains("2001:db8:1::5".parse().unwrap()));
+    assert_eq!(c.dahdi.backend, Backend::Sim);
+    let f = &c.fxs[0];
+    assert_eq!((f.channel, f.number.as_str(), f.mwi), (2, "8000", false));
+    assert_eq!(
+        (f.cptone.as_str(), f.vmwi, f.law),
+        ("de", Vmwi::Neon, Law::Alaw)
+    );
+    let p = &c.pri[0];
+    assert_eq!((p.span, p.dchannel, p.side), (1, 24, Side::Network));
+    assert!(p.numbers[0].matches("2345") && p.numbers[1].matches("319"));
+    assert_eq!(p.mwi_transport, MwiTransport::Facility);
+    assert_eq!(p.party_number, PartyNumberKind::Private);
+    assert!(!p.message_count);
+    assert_eq!(c.table.capacity, 1024);
+    assert_eq!(c.log.level, LogLevel::Debug);
+}
+
+#[test]
+fn defaults_fill_what_an_admin_omits() {
+    let c = ok(&format!("{BASE}[[fxs]]\nchannel = 1\nnumber = \"8000\"\n"));
+    assert_eq!(
+        c.sip
+            .listen
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["udp:0.0.0.0:5060", "tcp:0.0.0.0:5060"]
+    );
+    assert!(c.sip.auth.is_none() && c.registrar.is_none());
+    let m = &c.mwi_server;
+    assert_eq!(
+        (m.port, m.transport, m.expires),
+        (5060, Transport::Udp, 3600)
+    );
+    assert!(!m.unsolicited && m.allow.is_empty());
+    assert_eq!((m.options_interval, m.options_failures), (60, 3));
+    assert_eq!(c.dahdi.backend, Backend::Kernel);
+    assert_eq!(c.dahdi.sim_dir, std::path::Path::new("/run/dahdi-mwi/sim"));
+    let f = &c.fxs[0];
+    assert!(f.mwi);
+    assert_eq!(
+        (f.cptone.as_str(), f.vmwi, f.law),
+        ("us", Vmwi::None, Law::Mulaw)
+    );
+    assert_eq!(c.state.dir, std::path::Path::new("/var/lib/dahdi-mwi"));
+    assert_eq!(c.table.capacity, 65536);
+    assert_eq!(c.log.level, LogLevel::Info);
+    let c = ok(&format!(
+        "{BASE}[[pri]]\nspan = 2\ndchannel = 48\nnumbers = [\"2...\"]\n"
+    ));
+    let p = &c.pri[0];
+    assert_eq!((p.span_type, p.side), (SpanType::T1, Side::User));
+    assert_eq!(
+        (p.mwi_transport, p.party_number),
+        (MwiTransport::Setup, PartyNumberKind::Unknown)
+    );
+    assert!(p.message_count);
+}
+
+#[test]
+fn mwi_server_is_required() {
+    assert_eq!(
+        err("[log]\nlevel = \"info\"\n"),
+        "1:1: missing field `mwi_server`"
+    );
+}
+
+#[test]
+fn toml_syntax_error_names_line_and_column() {
+    assert_eq!(
+        err(&format!("{BASE}[dahdi]\nbackend = sim\n")),
+        "4:11: invalid string\nexpected `\"`, `'`"
+    );
+    assert!(err(&format!("{BASE}[[fxs]\n")).starts_with("3:6: "));
+}
+
+#[test]
+fn unknown_keys_are_rejected_where_they_are() {
+    assert_eq!(
+        err(&format!("{BASE}expirse = 60\n")),
+        "3:1: unknown field `expirse`, expected one of `server`, `port`, `transport`, `expires`, \
+         `unsolicited`, `allow`, `options_interval`, `options_failures`"
+    );
+    assert!(err(&format!("[foo]\n{BASE}")).starts_with("1:2: unknown field `foo`"));
+    assert!(err(&format!(
+        "{BASE}[[fxs]]\nchannel = 1\nnumber = \"1\"\nlamp = true\n"
+    ))
+    .starts_with("6:1: unknown field `lamp`"));
+}
+
+#[test]
+fn wrong_types_are_rejected() {
+    assert_eq!(
+        err(&format!("{BASE}port = \"5060\"\n")),
+        "3:8: invalid type: string \"5060\", expected u16"
+    );
+    assert_eq!(
+        err(&format!("{BASE}[[fxs]]\nchannel = 1\nnumber = 8000\n")),
+        "5:10: invalid type: integer `8000`, expected a string"
+    );
+    assert_eq!(
+        err(&format!("{BASE}unsolicited = \"yes\"\n")),
+        "3:15: invalid type: string \"yes\", expected a boolean"
+    );
+    assert!(err(&format!("{BASE}port = 70000\n")).starts_with("3:8: "));
+}
+
+#[test]
+fn expires_must_be_in_range() {
+    assert_eq!(
+        err(&format!("{BASE}expires = 0\n")),
+        "3:11: expires = 0 is out of range 1..=999999"
+    );
+    assert_eq!(
+        err(&format!("{BASE}expires = 1000000\n")),
+        "3:11: expires = 1000000 is out of range 1..=999999"
+    );
+    assert_eq!(
+        err(&format!("{BASE}expires = -5\n")),
+        "3:11: expires = -5 is out of range 1..=999999"
+    );
+    assert_eq!(
+        err(&format!(
+            "{BASE}[registrar]\nserver = \"dns:r.example.com\"\nexpires = 0\n"
+        )),
+        "5:11: expires = 0 is out of range 1..=999999"
+    );
+    assert_eq!(ok(&format!("{BASE}expires = 1\n")).mwi_server.expires, 1);
+    assert_eq!(
+        ok(&format!("{BASE}expires = 999999\n")).mwi_server.expires,
+        999_999
+    );
+    assert_eq!(
+        err(&format!("{BASE}options_failures = 0\n")),
+        "3:20: options_failures = 0 is out of range 1..=100"
+    );
+    assert_eq!(
+        err(&format!("{BASE}[table]\ncapacity = 0\n")),
+        "4:12: capacity = 0 is out of range 1..=16777216"
+    );
+}
+
+const TWO_PORTS: &str =
+    "[[fxs]]\nchannel = 1\nnumber = \"8000\"\n[[fxs]]\nchannel = 2\nnumber = \"8001\"\n";
+
+#[test]
+fn a_number_on_two_fxs_ports_is_rejected() {
+    ok(&format!("{BASE}{TWO_PORTS}"));
+    assert_eq!(
+        err(&format!("{BASE}{}", TWO_PORTS.replace("8001", "8000"))),
+        "8:10: number 8000 is on two FXS ports (also channel 1)"
+    );
+}
+
+#[test]
+fn a_channel_on_two_fxs_ports_is_rejected() {
+    assert_eq!(
+        err(&format!(
+            "{BASE}{}",
+            TWO_PORTS.replace("channel = 2", "channel = 1")
+        )),
+        "7:11: channel 1 is on two FXS ports (also number 8000)"
+    );
+    assert_eq!(
+        err(&format!("{BASE}[[fxs]]\nchannel = 0\nnumber = \"8000\"\n")),
+        "4:11: channel = 0: DAHDI channels are numbered from 1"
+    );
+}
+
+#[test]
+fn fxs_channel_that_is_a_d_channel_is_rejected() {
+    assert_eq!(
+        err(&format!(
+            "{BASE}[[fxs]]\nchannel = 24\nnumber = \"8000\"\n[[pri]]\nspan = 1\ndchannel = 24\nnumbers = [\"2...\"]\n"
+        )),
+        "4:11: channel 24 is both an FXS port and the D-channel of PRI span 1"
+    );
+}
+
+#[test]
+fn d_channel_must_be_on_its_span() {
+    let pri = |span, ty, d| {
+        format!("{BASE}[[pri]]\nspan = {span}\nspan_type = \"{ty}\"\ndchannel = {d}\nnumbers = [\"2...\"]\n")
+    };
+    ok(&pri(1, "t1", 24));
+    ok(&pri(2, "t1", 48));
+    ok(&pri(1, "e1", 16));
+    ok(&pri(2, "e1", 47));
+    assert_eq!(
+        err(&pri(1, "t1", 25)),
+        "6:12: D-channel 25 is not on span 1 (channels 1..=24)"
+    );
+    assert_eq!(
+        err(&pri(2, "e1", 16)),
+        "6:12: D-channel 16 is not on span 2 (channels 32..=62)"
+    );
+    assert_eq!(
+        err(&format!(
+            "{}{}",
+            pri(1, "t1", 24),
+            "[[pri]]\nspan = 1\ndchannel = 24\nnumbers = [\"3...\"]\n"
+        )),
+        "9:8: span 1 has two [[pri]] entries (also [[pri]] #1)"
+    );
+    assert_eq!(
+        err(&pri(1, "t1", 24).replace("[\"2...\"]", "[]")),
+        "7:11: numbers is empty: give at least one pattern of served users"
+    );
+}
+
+/// A layout with an analog card first (span 1, 8 ports) and an E1 PRI card (span 2).
+const LAYOUT: &str = "[[span]]\nspan = 1\nfirst_channel = 1\nchannels = 8\n\
+                      [[span]]\nspan = 2\nfirst_channel = 9\nchannels = 31\n";
+
+#[test]
+fn explicit_layout_puts_every_channel_on_a_span() {
+    let pri = "[[pri]]\nspan = 2\nspan_type = \"e1\"\ndchannel = 24\nnumbers = [\"2...\"]\n";
+    let fxs = |ch| format!("[[fxs]]\nchannel = {ch}\nnumber = \"8000\"\n");
+    let c = ok(&format!("{BASE}{LAYOUT}{pri}{}", fxs(2)));
+    assert_eq!(c.span[1].channel_range(), 9..=39);
+    assert_eq!(
+        err(&format!("{BASE}{LAYOUT}{pri}{}", fxs(40))),
+        "17:11: FXS channel 40 is not on any [[span]]"
+    );
+    assert_eq!(
+        err(&format!("{BASE}{LAYOUT}{pri}{}", fxs(9))),
+        "17:11: FXS channel 9 is on PRI span 2 (channels 9..=39)"
+    );
+    assert_eq!(
+        err(&format!(
+            "{BASE}{LAYOUT}{}",
+            pri.replace("dchannel = 24", "dchannel = 5")
+        )),
+        "14:12: D-channel 5 is not on span 2 (channels 9..=39)"
+    );
+    assert_eq!(
+        err(&format!(
+            "{BASE}{LAYOUT}{}",
+            pri.replace("span = 2", "span = 3")
+        )),
+        "12:8: PRI span 3 is not in the [[span]] layout"
+    );
+    assert_eq!(
+        err(&format!("{BASE}{LAYOUT}{}", pri.replace("e1", "t1"))),
+        "12:8: PRI span 2 has 31 channels in [[span]], but span_type = \"t1\" has 24"
+    );
+    assert_eq!(
+        err(&format!(
+            "{BASE}{}",
+            LAYOUT.replace("first_channel = 9", "first_channel = 8")
+        )),
+        "9:17: span 2 (channels 8..=38) overlaps span 1 (channels 1..=8, [[span]] #1)"
+    );
+    assert_eq!(
+        err(&format!("{BASE}{}", LAYOUT.replace("span = 2", "span = 1"))),
+        "8:8: span 1 is listed twice (also [[span]] #1)"
+    );
+}
+
+#[test]
+fn bad_patterns_are_rejected() {
+    let pri =
+        |p: &str| format!("{BASE}[[pri]]\nspan = 1\ndchannel = 24\nnumbers = [\"2...\", {p}]\n");
+    for bad in ["\"2x..\"", "\"\"", "\"2*\"", "\"+49\""] {
+        let e = err(&pri(bad));
+        assert!(e.starts_with("6:20: bad pattern "), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn bad_cidrs_are_rejected() {
+    for (bad, why) in [
+        ("192.0.2.1/24", "host bits are set after the prefix"),
+        ("192.0.2.0/33", "prefix length must be 0..=32"),
+        ("192.0.2.0/+8", "prefix length must be 0..=32"),
+        ("2001:db8::/129", "prefix length must be 0..=128"),
+        ("example.com", "not an IP address"),
+    ] {
+        assert_eq!(
+            err(&format!("{BASE}allow = [\"{bad}\"]\n")),
+            format!("3:10: bad CIDR \"{bad}\": {why} (expected e.g. \"192.0.2.0/24\")")
+        );
+    }
+    let c = ok(&format!(
+        "{BASE}allow = [\"192.0.2.0/24\", \"0.0.0.0/0\", \"::1\"]\n"
+    ));
+    let allow = &c.mwi_server.allow;
+    assert!(allow[0].contains("192.0.2.77".parse().unwrap()));
+    assert!(!allow[0].contains("192.0.3.1".parse().unwrap()));
+    assert!(allow[1].contains("203.0.113.9".parse().unwrap()));
+    assert!(allow[2].contains(IpAddr::from([0, 0, 0, 0, 0, 0, 0, 1])));
+    assert!(!allow[0].contains("::ffff:192.0.2.1".parse().unwrap()));
+}
+
+#[test]
+fn bad_listen_specs_are_rejected() {
+    for (bad, why) in [
+        ("udp:0.0.0.0", "not an address:port"),
+        ("sctp:0.0.0.0:5060", "unknown transport"),
+        ("0.0.0.0:5060", "unknown transport"),
+        ("udp", "no transport"),
+    ] {
+        assert_eq!(
+            err(&format!("[sip]\nlisten = [\"{bad}\"]\n{BASE}")),
+            format!(
+                "2:11: bad listen spec \"{bad}\": {why} (expected \"udp:ADDR:PORT\" or \
+                 \"tcp:ADDR:PORT\", e.g. \"udp:0.0.0.0:5060\")"
+            )
+        );
+    }
+    assert_eq!(
+        err(&format!("[sip]\nlisten = []\n{BASE}")),
+        "2:10: listen is empty: sipd needs at least one socket"
+    );
+    assert_eq!(
+        err(&format!(
+            "[sip]\nlisten = [\"udp:[::]:5060\", \"udp:[::]:5060\"]\n{BASE}"
+        )),
+        "2:28: listen \"udp:[::]:5060\" is given twice (also element 1)"
+    );
+}
+
+#[test]
+fn bad_servers_and_numbers_are_rejected() {
+    assert_eq!(
+        err("[mwi_server]\nserver = \"192.0.2.10\"\n"),
+        "2:10: bad server \"192.0.2.10\": unknown form (expected \"ipv4:ADDRESS\" or \"dns:HOSTNAME\")"
+    );
+    assert!(err("[mwi_server]\nserver = \"ipv4:300.0.0.1\"\n")
+        .starts_with("2:10: bad server \"ipv4:300.0.0.1\": not an IPv4 address"));
+    assert!(err("[mwi_server]\nserver = \"dns:-bad-.example\"\n")
+        .starts_with("2:10: bad server \"dns:-bad-.example\": not a host name"));
+    assert_eq!(
+        err(&format!("{BASE}[[fxs]]\nchannel = 1\nnumber = \"80a0\"\n")),
+        "5:10: bad number \"80a0\": expected 1 to 32 digits, optionally after a '+'"
+    );
+    ok(&format!(
+        "{BASE}[[fxs]]\nchannel = 1\nnumber = \"+4930123\"\n"
+    ));
+}
+
+#[test]
+fn unknown_keywords_are_rejected() {
+    let fxs = |k: &str| format!("{BASE}[[fxs]]\nchannel = 1\nnumber = \"8000\"\n{k}\n");
+    assert!(err(&fxs("cptone = \"xx\""))
+        .starts_with("6:10: unknown cptone \"xx\": expected one of us, uk, de,"));
+    assert_eq!(
+        err(&fxs("vmwi = \"lamp\"")),
+        "6:8: unknown vmwi \"lamp\": expected one of none, fsk, rpas, lrev, hvdc, neon"
+    );
+    assert_eq!(
+        err(&fxs("law = \"ulaw\"")),
+        "6:7: unknown law \"ulaw\": expected one of mulaw, alaw"
+    );
+    assert_eq!(
+        err(&format!("{BASE}transport = \"tls\"\n")),
+        "3:13: unknown transport \"tls\": expected one of udp, tcp"
+    );
+    assert_eq!(
+        err(&format!("{BASE}[dahdi]\nbackend = \"dahdi\"\n")),
+        "4:11: unknown backend \"dahdi\": expected one of kernel, sim"
+    );
+    for zone in CPTONE_ZONES {
+        assert_eq!(
+            ok(&fxs(&format!("cptone = \"{zone}\""))).fxs[0]
+                .cptone
+                .as_str(),
+            *zone
+        );
+    }
+}
+
+#[test]
+fn inline_tables_are_located_too() {
+    assert_eq!(
+        err(&format!(
+            "fxs = [{{ channel = 1, number = \"8000\" }}, {{ channel = 2, number = \"8000\" }}]\n{BASE}"
+        )),
+        "1:66: number 8000 is on two FXS ports (also channel 1)"
+    );
+}
+
+#[test]
+fn load_reads_the_file_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dahdi-mwi.toml");
+    std::fs::write(&path, format!("{BASE}expires = 0\n")).unwrap();
+    let e = Config::load(&path).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}:3:11: expires = 0 is out of range 1..=999999",
+            path.display()
+        )
+    );
+    assert_eq!(e.position(), Some((3, 11)));
+    let missing = dir.path().join("missing.toml");
+    let e = Config::load(&missing).unwrap_err();
+    assert!(matches!(e, ConfigError::Io { .. }));
+    assert!(e
+        .to_string()
+        .starts_with(&format!("{}: cannot read: ", missing.display())));
+}
+
+#[test]
+fn columns_count_characters_not_bytes() {
+    assert_eq!(
+        err(&format!("# Zürich büro\n{BASE}[[fxs]]\nchannel = 1\nnumber = \"8000\"\ncptone = \"zü\"\n")),
+        "7:10: unknown cptone \"zü\": expected one of us, uk, de, fr, au, jp, it, nl, se, es, at, ch, \
+         dk, no, fi, be, pl, pt, ru, nz, cn, in, br, mx, za, il, sg, th, tw, cz, hu, gr, ee, lt, bg, \
+         cl, ve, ph, my, ar, tr, pa, mo, cr, ae, us-old"
+    );
+    assert!(err("x = \"é\" é\n").starts_with("1:9: "));
+}

@@ -443,6 +443,13 @@ pub struct Stats {
     pub frames_in: u64,
     /// I frames transmitted again (after REJ, timer recovery).
     pub retransmissions: u64,
+    /// Payloads accepted by [`Lapd::send`].
+    pub payloads_queued: u64,
+    /// Payloads whose I frame the peer acknowledged.
+    pub payloads_acked: u64,
+    /// Payloads discarded unacknowledged (link reset or release). Payload number `n` (1-based,
+    /// counted by `payloads_queued`) is resolved once `payloads_acked + payloads_discarded >= n`.
+    pub payloads_discarded: u64,
 }
 
 /// One Q.921 data-link entity (SAPI 0, TEI 0) in multiple-frame operation, sans-IO.
@@ -602,6 +609,7 @@ impl Lapd {
         }
         match self.state {
             State::Established | State::TimerRecovery | State::AwaitingEstablishment => {
+                self.stats.payloads_queued += 1;
                 self.queue.push_back(payload);
                 self.push_i_frames(now);
                 Ok(())
@@ -981,6 +989,7 @@ impl Lapd {
     }
 
     fn discard_queues(&mut self) {
+        self.stats.payloads_discarded += (self.window.len() + self.queue.len()) as u64;
         self.window.clear();
         self.queue.clear();
     }
@@ -1006,6 +1015,7 @@ impl Lapd {
     fn ack_to(&mut self, nr: u8) {
         let n = usize::from(seq_sub(nr, self.va));
         let n = n.min(self.window.len());
+        self.stats.payloads_acked += n as u64;
         self.window.drain(..n);
         self.va = nr;
     }

@@ -206,3 +206,126 @@ fn etsi_profile_is_reported() {
         Err(isdn::rose::Error::Profile(0x91))
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn digits() -> impl Strategy<Value = String> {
+        "[0-9]{1,20}"
+    }
+
+    fn party_number() -> impl Strategy<Value = PartyNumber> {
+        prop_oneof![
+            digits().prop_map(PartyNumber::Unknown),
+            (any::<i64>(), digits()).prop_map(|(t, digits)| PartyNumber::Public {
+                ton: PublicTypeOfNumber::from_value(t),
+                digits
+            }),
+            digits().prop_map(PartyNumber::Data),
+            digits().prop_map(PartyNumber::Telex),
+            (any::<i64>(), digits()).prop_map(|(t, digits)| PartyNumber::Private {
+                ton: PrivateTypeOfNumber::from_value(t),
+                digits
+            }),
+            digits().prop_map(PartyNumber::NationalStandard),
+        ]
+    }
+
+    fn msg_centre_id() -> impl Strategy<Value = MsgCentreId> {
+        prop_oneof![
+            any::<u16>().prop_map(MsgCentreId::Integer),
+            party_number().prop_map(MsgCentreId::PartyNumber),
+            "[0-9]{1,10}".prop_map(MsgCentreId::NumericString),
+        ]
+    }
+
+    fn timestamp() -> impl Strategy<Value = GeneralizedTime> {
+        (0u16..10000, 1u8..13, 1u8..32, 0u8..24, 0u8..60, 0u8..61)
+            .prop_map(|(y, mo, d, h, mi, s)| GeneralizedTime::utc(y, mo, d, h, mi, s).unwrap())
+    }
+
+    prop_compose! {
+        fn activate_arg()(
+            served_user_nr in party_number(),
+            service in any::<i64>(),
+            msg_centre_id in proptest::option::of(msg_centre_id()),
+            nb_of_messages in proptest::option::of(any::<u16>()),
+            originating_nr in proptest::option::of(party_number()),
+            timestamp in proptest::option::of(timestamp()),
+            priority in proptest::option::of(0u8..10),
+        ) -> MwiActivateArg {
+            MwiActivateArg {
+                served_user_nr,
+                basic_service: BasicService::from_value(service),
+                msg_centre_id,
+                nb_of_messages,
+                originating_nr,
+                timestamp,
+                priority,
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn activate_round_trips_through_facility(arg in activate_arg(), id in any::<i16>()) {
+            let invoke = MwiInvoke::Activate(arg);
+            let fac = invoke.facility(i64::from(id));
+            let parsed = Facility::parse(&fac).unwrap();
+            let Component::Invoke(inv) = parsed.components[0] else {
+                panic!("not an invoke");
+            };
+            prop_assert_eq!(inv.invoke_id, i64::from(id));
+            prop_assert_eq!(MwiInvoke::from_invoke(&inv).unwrap(), invoke);
+        }
+
+        #[test]
+        fn deactivate_round_trips(
+            served in party_number(),
+            centre in proptest::option::of(msg_centre_id()),
+        ) {
+            let arg = MwiDeactivateArg {
+                served_user_nr: served,
+                basic_service: BasicService::Speech,
+                msg_centre_id: centre,
+            };
+            let invoke = MwiInvoke::Interrogate(arg);
+            let fac = invoke.facility(1);
+            let parsed = Facility::parse(&fac).unwrap();
+            let Component::Invoke(inv) = parsed.components[0] else {
+                panic!("not an invoke");
+            };
+            prop_assert_eq!(MwiInvoke::from_invoke(&inv).unwrap(), invoke);
+        }
+
+        #[test]
+        fn interrogate_result_round_trips(args in proptest::collection::vec(activate_arg(), 1..10)) {
+            let res = MwiInterrogateRes(
+                args.into_iter()
+                    .map(|a| MwiInterrogateResElt {
+                        basic_service: a.basic_service,
+                        msg_centre_id: a.msg_centre_id,
+                        nb_of_messages: a.nb_of_messages,
+                        originating_nr: a.originating_nr,
+                        timestamp: a.timestamp,
+                        priority: a.priority,
+                    })
+                    .collect(),
+            );
+            prop_assert_eq!(MwiInterrogateRes::decode(&res.to_vec()).unwrap(), res);
+        }
+
+        #[test]
+        fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = MwiActivateArg::decode(&bytes);
+            let _ = MwiDeactivateArg::decode(&bytes);
+            let _ = MwiInterrogateRes::decode(&bytes);
+            // Behind a valid SEQUENCE header, to get past the first check.
+            let mut seq = vec![0x30, bytes.len().min(127) as u8];
+            seq.extend_from_slice(&bytes[..bytes.len().min(127)]);
+            let _ = MwiActivateArg::decode(&seq);
+            let _ = MwiInterrogateRes::decode(&seq);
+        }
+    }
+}

@@ -129,15 +129,6 @@ fn span_status(fd: BorrowedFd<'_>, spanno: c_int) -> Result<DahdiSpanInfo> {
     )
 }
 
-fn version(fd: BorrowedFd<'_>) -> Result<DahdiVersionInfo> {
-    get_struct(
-        fd,
-        "DAHDI_GETVERSION",
-        sys::DAHDI_GETVERSION,
-        DahdiVersionInfo::default(),
-    )
-}
-
 fn on_off(on: bool) -> c_int {
     c_int::from(on)
 }
@@ -350,11 +341,6 @@ impl Channel {
         span_status(self.fd.as_fd(), 0)
     }
 
-    /// dahdi/user.h `DAHDI_GETVERSION`: DAHDI version and echo cancellers.
-    pub fn version(&self) -> Result<DahdiVersionInfo> {
-        version(self.fd.as_fd())
-    }
-
     /// dahdi/user.h `DAHDI_SETLAW`: companding law of reads/writes until close.
     pub fn set_law(&self, law: Law) -> Result<()> {
         set_int(
@@ -410,7 +396,7 @@ impl Channel {
     }
 
     /// dahdi/user.h `DAHDI_SETTONEZONE`: select tone zone `zone` (as loaded by
-    /// `loadzone=`/[`Channel::load_zone`]; `DAHDI_TONE_ZONE_DEFAULT` = the default zone).
+    /// `loadzone=` or [`Control::load_zone`]; `DAHDI_TONE_ZONE_DEFAULT` = the default zone).
     pub fn set_tone_zone(&self, zone: c_int) -> Result<()> {
         set_int(
             self.fd.as_fd(),
@@ -418,13 +404,6 @@ impl Channel {
             sys::DAHDI_SETTONEZONE,
             zone,
         )
-    }
-
-    /// dahdi/user.h `DAHDI_LOADZONE`: load a tone zone: `header` followed by `tones`
-    /// (`header.count` is set to `tones.len()`, at most 128). Needs CAP_SYS_ADMIN in practice
-    /// only on the ctl device; any DAHDI fd accepts it.
-    pub fn load_zone(&self, header: &DahdiToneDefHeader, tones: &[DahdiToneDef]) -> Result<()> {
-        load_zone(self.fd.as_fd(), header, tones)
     }
 
     /// dahdi/user.h `DAHDI_SETCADENCE`: ring cadence of an FXS port; `None` restores the
@@ -662,9 +641,15 @@ impl Control {
         span_status(self.fd.as_fd(), spanno)
     }
 
-    /// dahdi/user.h `DAHDI_GETVERSION`.
+    /// dahdi/user.h `DAHDI_GETVERSION` (a ctl-device ioctl): DAHDI version and echo
+    /// cancellers.
     pub fn version(&self) -> Result<DahdiVersionInfo> {
-        version(self.fd.as_fd())
+        get_struct(
+            self.fd.as_fd(),
+            "DAHDI_GETVERSION",
+            sys::DAHDI_GETVERSION,
+            DahdiVersionInfo::default(),
+        )
     }
 
     /// dahdi/user.h `DAHDI_GET_PARAMS` for channel `channo` (the ctl fd is not bound to one).
@@ -680,7 +665,8 @@ impl Control {
         )
     }
 
-    /// dahdi/user.h `DAHDI_LOADZONE`, see [`Channel::load_zone`].
+    /// dahdi/user.h `DAHDI_LOADZONE` (a ctl-device ioctl): load a tone zone, `header`
+    /// followed by `tones` (`header.count` is set to `tones.len()`, at most 128).
     pub fn load_zone(&self, header: &DahdiToneDefHeader, tones: &[DahdiToneDef]) -> Result<()> {
         load_zone(self.fd.as_fd(), header, tones)
     }
@@ -728,9 +714,10 @@ mod tests {
                 other => panic!("{name}: {other:?}"),
             }
         }
+        let ctl = Control::open_path("/dev/null").expect("open /dev/null");
         let h = DahdiToneDefHeader::new(0, "x", &[]).unwrap();
         assert!(matches!(
-            ch.load_zone(&h, &[DahdiToneDef::default(); 2]),
+            ctl.load_zone(&h, &[DahdiToneDef::default(); 2]),
             Err(Error::Unsupported {
                 ioctl: "DAHDI_LOADZONE"
             })

@@ -158,7 +158,7 @@ impl DahdiRingCadence {
 impl DahdiToneDefHeader {
     /// A `DAHDI_LOADZONE` header for zone `zone` (0..128) named `name` (< 40 octets) with ring
     /// cadence `ring_ms` (at most 16 entries). `count` is set by
-    /// [`crate::Channel::load_zone`] from the tones passed to it.
+    /// [`crate::Control::load_zone`] from the tones passed to it.
     pub fn new(zone: c_int, name: &str, ring_ms: &[c_int]) -> Result<DahdiToneDefHeader> {
         if !(0..DAHDI_TONE_ZONE_MAX).contains(&zone) {
             return Err(Error::InvalidArgument {

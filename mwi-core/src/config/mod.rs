@@ -7,12 +7,14 @@
 //! Every section and key an admin may omit has a default (documented on its field); unknown keys
 //! are errors, so a typo never silently falls back to a default.
 
+mod cli;
 mod error;
 mod types;
 mod validate;
 
 use std::path::Path;
 
+pub use cli::{check_config_command, take_config_option, EXIT_USAGE};
 pub use error::ConfigError;
 pub use types::*;
 

@@ -1,9 +1,12 @@
 //! CPU time of tone generation per 20 ms block and of the line state machine per tick.
+#![allow(missing_docs)] // criterion_group! generates an undocumented public function
 use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use fxs::{cptone, Action, CompiledPlan, FxsLine, Law, LineConfig, LineEvent, ToneGen, ToneKind, VmwiMode};
+use fxs::{
+    cptone, Action, CompiledPlan, FxsLine, Law, LineConfig, LineEvent, ToneGen, ToneKind, VmwiMode,
+};
 
 fn generation(c: &mut Criterion) {
     let mut g = c.benchmark_group("tone_block_160");

@@ -223,7 +223,11 @@ impl ToneGen {
             };
             let dst = &mut out[done..done + n];
             match seg.table.and_then(|i| plan.tables.get(i)) {
-                Some(table) => copy_wrapped(table, ((self.t - self.t0) % table.len() as u64) as usize, dst),
+                Some(table) => copy_wrapped(
+                    table,
+                    ((self.t - self.t0) % table.len() as u64) as usize,
+                    dst,
+                ),
                 None => dst.fill(silence),
             }
             done += n;
@@ -264,10 +268,19 @@ mod tests {
 
     #[test]
     fn table_lengths_are_exact_periods() {
-        assert_eq!(render_table(Law::Mulaw, 350, Some((Mix::Sum, 440)), -13.0).len(), 800);
+        assert_eq!(
+            render_table(Law::Mulaw, 350, Some((Mix::Sum, 440)), -13.0).len(),
+            800
+        );
         assert_eq!(render_table(Law::Mulaw, 425, None, -13.0).len(), 320);
-        assert_eq!(render_table(Law::Alaw, 413, Some((Mix::Sum, 438)), -13.0).len(), 8000);
-        assert_eq!(render_table(Law::Alaw, 400, Some((Mix::Am, 25)), -13.0).len(), 320);
+        assert_eq!(
+            render_table(Law::Alaw, 413, Some((Mix::Sum, 438)), -13.0).len(),
+            8000
+        );
+        assert_eq!(
+            render_table(Law::Alaw, 400, Some((Mix::Am, 25)), -13.0).len(),
+            320
+        );
     }
 
     #[test]

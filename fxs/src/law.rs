@@ -55,6 +55,7 @@ impl Law {
 
     /// Level of a full-load sine in dBm0: +3.17 dBm0 for µ-law, +3.14 dBm0 for A-law (G.711 §4,
     /// the "digital milliwatt" definition of 0 dBm0).
+    #[allow(clippy::approx_constant)] // 3.14 dB is G.711's figure, not π
     pub fn full_load_dbm0(self) -> f64 {
         match self {
             Law::Mulaw => 3.17,
@@ -69,7 +70,8 @@ impl Law {
 
     /// Level in dBm0 of a signal whose RMS is `rms` (16-bit units) in this law.
     pub fn rms_to_dbm0(self, rms: f64) -> f64 {
-        20.0 * (rms / (self.full_scale() / std::f64::consts::SQRT_2)).log10() + self.full_load_dbm0()
+        20.0 * (rms / (self.full_scale() / std::f64::consts::SQRT_2)).log10()
+            + self.full_load_dbm0()
     }
 }
 
@@ -275,7 +277,10 @@ mod tests {
                 .sum();
             let rms = (sum / n as f64).sqrt();
             let below_fs = 20.0 * (rms / (law.full_scale() / std::f64::consts::SQRT_2)).log10();
-            assert!((below_fs + law.full_load_dbm0()).abs() < 0.1, "{law}: {below_fs}");
+            assert!(
+                (below_fs + law.full_load_dbm0()).abs() < 0.1,
+                "{law}: {below_fs}"
+            );
             assert!(law.rms_to_dbm0(rms).abs() < 0.1);
         }
     }

@@ -204,7 +204,9 @@ impl LineEvent {
             WINKFLASH => Some(LineEvent::Flash),
             PULSE_START => Some(LineEvent::PulseStart),
             WRITE_UNDERRUN => Some(LineEvent::WriteUnderrun),
-            c if c & !0xFFFF == PULSEDIGIT || c & !0xFFFF == DTMFDOWN => digit().map(LineEvent::Digit),
+            c if c & !0xFFFF == PULSEDIGIT || c & !0xFFFF == DTMFDOWN => {
+                digit().map(LineEvent::Digit)
+            }
             _ => None,
         }
     }

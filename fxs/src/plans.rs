@@ -476,9 +476,14 @@ pub enum PlanError {
 impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PlanError::Tone { plan, field, error } => write!(f, "tone plan {plan:?}, {field}: {error}"),
+            PlanError::Tone { plan, field, error } => {
+                write!(f, "tone plan {plan:?}, {field}: {error}")
+            }
             PlanError::Level { plan, dbm0 } => {
-                write!(f, "tone plan {plan:?}: level {dbm0} dBm0 out of range -40..=0")
+                write!(
+                    f,
+                    "tone plan {plan:?}: level {dbm0} dBm0 out of range -40..=0"
+                )
             }
             PlanError::DuplicateName(n) => write!(f, "tone plan {n:?} is defined twice"),
         }
@@ -512,7 +517,11 @@ impl TonePlan {
             } else {
                 DAHDI_LEVEL_DBM0
             },
-            fsk: if na { FskStandard::Bell202 } else { FskStandard::V23 },
+            fsk: if na {
+                FskStandard::Bell202
+            } else {
+                FskStandard::V23
+            },
         })
     }
 

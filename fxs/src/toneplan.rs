@@ -79,7 +79,11 @@ impl ToneSeq {
     ///
     /// Errors: [`ParseError`] with the byte offset of the first offending character.
     pub fn parse(s: &str) -> Result<Self, ParseError> {
-        Parser { s: s.as_bytes(), pos: 0 }.sequence()
+        Parser {
+            s: s.as_bytes(),
+            pos: 0,
+        }
+        .sequence()
     }
 
     /// Build a sequence from elements, applying the same rules as [`ToneSeq::parse`]
@@ -190,7 +194,11 @@ impl fmt::Display for ParseError {
                 write!(f, "expected a frequency in Hz, found {}", show(found))
             }
             ParseErrorKind::ExpectedDuration { found } => {
-                write!(f, "expected a duration in ms after '/', found {}", show(found))
+                write!(
+                    f,
+                    "expected a duration in ms after '/', found {}",
+                    show(found)
+                )
             }
             ParseErrorKind::ExpectedComma { found } => write!(
                 f,
@@ -260,7 +268,9 @@ impl Parser<'_> {
     fn freq(&mut self, allow_zero: bool) -> Result<u16, ParseError> {
         let at = self.pos;
         let Some(hz) = self.number() else {
-            return Err(self.err(ParseErrorKind::ExpectedFrequency { found: self.found() }));
+            return Err(self.err(ParseErrorKind::ExpectedFrequency {
+                found: self.found(),
+            }));
         };
         if (hz == 0 && !allow_zero) || hz > u32::from(MAX_FREQ_HZ) {
             return Err(ParseError {
@@ -309,7 +319,9 @@ impl Parser<'_> {
             self.pos += 1;
             let at = self.pos;
             let Some(ms) = self.number() else {
-                return Err(self.err(ParseErrorKind::ExpectedDuration { found: self.found() }));
+                return Err(self.err(ParseErrorKind::ExpectedDuration {
+                    found: self.found(),
+                }));
             };
             if ms == 0 || ms > MAX_DURATION_MS {
                 return Err(ParseError {
@@ -369,7 +381,9 @@ fn check_element(e: &ToneElement, pos: usize) -> Result<(), ParseError> {
         }
     }
     match e.duration_ms {
-        Some(ms) if ms == 0 || ms > MAX_DURATION_MS => err(ParseErrorKind::DurationOutOfRange { ms }),
+        Some(ms) if ms == 0 || ms > MAX_DURATION_MS => {
+            err(ParseErrorKind::DurationOutOfRange { ms })
+        }
         _ => Ok(()),
     }
 }
@@ -457,19 +471,46 @@ mod tests {
         );
         assert_eq!(err("").kind, ParseErrorKind::Empty);
         assert_eq!(err("425,").pos, 4);
-        assert_eq!(err("425/").kind, ParseErrorKind::ExpectedDuration { found: None });
-        assert_eq!(err("425/0").kind, ParseErrorKind::DurationOutOfRange { ms: 0 });
-        assert_eq!(err("4000").kind, ParseErrorKind::FrequencyOutOfRange { hz: 4000 });
-        assert_eq!(err("0+440").kind, ParseErrorKind::SilenceWithSecondFrequency);
-        assert_eq!(err("350+375+400").kind, ParseErrorKind::ExpectedComma { found: '+' });
+        assert_eq!(
+            err("425/").kind,
+            ParseErrorKind::ExpectedDuration { found: None }
+        );
+        assert_eq!(
+            err("425/0").kind,
+            ParseErrorKind::DurationOutOfRange { ms: 0 }
+        );
+        assert_eq!(
+            err("4000").kind,
+            ParseErrorKind::FrequencyOutOfRange { hz: 4000 }
+        );
+        assert_eq!(
+            err("0+440").kind,
+            ParseErrorKind::SilenceWithSecondFrequency
+        );
+        assert_eq!(
+            err("350+375+400").kind,
+            ParseErrorKind::ExpectedComma { found: '+' }
+        );
         assert_eq!(err("350+375+400").pos, 7);
         assert_eq!(err("425,0/50").kind, ParseErrorKind::ContinuousNotLast);
-        assert_eq!(err("425/100,!0/100").kind, ParseErrorKind::OnceAfterLoopStart);
+        assert_eq!(
+            err("425/100,!0/100").kind,
+            ParseErrorKind::OnceAfterLoopStart
+        );
         assert_eq!(err("425/100,!0/100").pos, 8);
         assert_eq!(err("425@/100").kind, ParseErrorKind::UnsupportedAttenuation);
-        assert_eq!(err("x").kind, ParseErrorKind::ExpectedFrequency { found: Some('x') });
-        assert_eq!(err("425/1é").kind, ParseErrorKind::ExpectedComma { found: 'é' });
-        assert_eq!(err("!").kind, ParseErrorKind::ExpectedFrequency { found: None });
+        assert_eq!(
+            err("x").kind,
+            ParseErrorKind::ExpectedFrequency { found: Some('x') }
+        );
+        assert_eq!(
+            err("425/1é").kind,
+            ParseErrorKind::ExpectedComma { found: 'é' }
+        );
+        assert_eq!(
+            err("!").kind,
+            ParseErrorKind::ExpectedFrequency { found: None }
+        );
     }
 
     #[test]

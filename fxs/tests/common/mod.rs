@@ -1,0 +1,260 @@
+//! The test "phone": drives an [`FxsLine`] like chand's event loop would, answers its hook
+//! checks, records every action, and measures what it hears (Goertzel, burst/gap lengths).
+#![allow(dead_code)] // each test binary uses a different part of the helper
+
+use std::sync::Arc;
+
+use fxs::{cptone, Action, CompiledPlan, FxsLine, Law, LineConfig, LineEvent, VmwiMode, VmwiType};
+
+/// An action as recorded by the phone (writes keep the index of their first sample in `heard`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Seen {
+    Write {
+        at_ms: u64,
+        sample: usize,
+        offhook: bool,
+    },
+    StopAudio {
+        at_ms: u64,
+    },
+    SetVmwi {
+        vmwi_type: VmwiType,
+        count: u32,
+    },
+    CheckHook {
+        at_ms: u64,
+    },
+    SetRpasCadence {
+        at_ms: u64,
+    },
+    RestoreCadence {
+        at_ms: u64,
+    },
+    Ring {
+        at_ms: u64,
+    },
+    RingOff {
+        at_ms: u64,
+    },
+    OnHookTransfer {
+        at_ms: u64,
+        ms: u32,
+    },
+    Notice(fxs::Notice),
+}
+
+pub struct Phone {
+    pub line: FxsLine,
+    pub law: Law,
+    pub now: u64,
+    pub offhook: bool,
+    /// Everything written to the line, decoded to linear, in order.
+    pub heard: Vec<i16>,
+    /// The raw G.711 codes written.
+    pub codes: Vec<u8>,
+    pub seen: Vec<Seen>,
+}
+
+impl Phone {
+    pub fn new(plan: &str, law: Law, vmwi: VmwiMode) -> Self {
+        let plan = Arc::new(CompiledPlan::new(
+            &cptone(plan).expect("built-in plan"),
+            law,
+        ));
+        Self::with_plan(plan, vmwi)
+    }
+
+    pub fn with_plan(plan: Arc<CompiledPlan>, vmwi: VmwiMode) -> Self {
+        let law = plan.law();
+        Self {
+            line: FxsLine::new(LineConfig { plan, vmwi }, 0),
+            law,
+            now: 0,
+            offhook: false,
+            heard: Vec::new(),
+            codes: Vec::new(),
+            seen: Vec::new(),
+        }
+    }
+
+    pub fn event(&mut self, ev: LineEvent) {
+        match ev {
+            LineEvent::OffHook => self.offhook = true,
+            LineEvent::OnHook => self.offhook = false,
+            _ => {}
+        }
+        self.line.handle_event(ev, self.now);
+        self.drain();
+    }
+
+    pub fn offhook(&mut self) {
+        self.event(LineEvent::OffHook);
+    }
+
+    pub fn onhook(&mut self) {
+        self.event(LineEvent::OnHook);
+    }
+
+    pub fn set_mwi(&mut self, waiting: bool, count: u32) {
+        self.line.set_mwi(waiting, count, self.now);
+        self.drain();
+    }
+
+    /// Lift or replace the handset without the line being told (a missed event).
+    pub fn silently_set_hook(&mut self, offhook: bool) {
+        self.offhook = offhook;
+    }
+
+    /// Let `ms` ms pass, serving the line's timers like an event loop.
+    pub fn run_for(&mut self, ms: u64) {
+        let end = self.now + ms;
+        while let Some(t) = self.line.poll_timeout() {
+            if t > end {
+                break;
+            }
+            self.now = self.now.max(t);
+            self.line.handle_timeout(self.now);
+            self.drain();
+        }
+        self.now = end;
+    }
+
+    /// Perform every pending action of the line (answering hook checks).
+    pub fn drain(&mut self) {
+        loop {
+            let mut check = false;
+            while let Some(a) = self.line.poll_action() {
+                let at_ms = self.now;
+                let s = match a {
+                    Action::Write(b) => {
+                        let sample = self.heard.len();
+                        self.codes.extend_from_slice(b);
+                        self.heard.extend(b.iter().map(|&c| self.law.decode(c)));
+                        Seen::Write {
+                            at_ms,
+                            sample,
+                            offhook: self.offhook,
+                        }
+                    }
+                    Action::StopAudio => Seen::StopAudio { at_ms },
+                    Action::SetVmwi { vmwi_type, count } => Seen::SetVmwi { vmwi_type, count },
+                    Action::CheckHook => {
+                        check = true;
+                        Seen::CheckHook { at_ms }
+                    }
+                    Action::SetRpasCadence => Seen::SetRpasCadence { at_ms },
+                    Action::RestoreCadence => Seen::RestoreCadence { at_ms },
+                    Action::Ring => Seen::Ring { at_ms },
+                    Action::RingOff => Seen::RingOff { at_ms },
+                    Action::OnHookTransfer { ms } => Seen::OnHookTransfer { at_ms, ms },
+                    Action::Notice(n) => Seen::Notice(n),
+                };
+                self.seen.push(s);
+            }
+            if !check {
+                return;
+            }
+            self.line.hook_state(self.offhook, self.now);
+        }
+    }
+
+    pub fn writes(&self) -> usize {
+        self.seen
+            .iter()
+            .filter(|s| matches!(s, Seen::Write { .. }))
+            .count()
+    }
+}
+
+/// Samples per ms at 8 kHz.
+pub const SPM: usize = 8;
+
+/// Amplitude (peak, 16-bit units) of the `hz` component of `x`, by the Goertzel algorithm.
+pub fn goertzel(x: &[i16], hz: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * hz / 8000.0;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &v in x {
+        let s0 = f64::from(v) + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    2.0 * power.max(0.0).sqrt() / x.len() as f64
+}
+
+/// Level in dBm0 of a sine of peak amplitude `peak` in `law`.
+pub fn dbm0(law: Law, peak: f64) -> f64 {
+    20.0 * (peak / law.peak_for_dbm0(0.0)).log10()
+}
+
+/// On/off runs of `x` in 1 ms frames: (on, start_ms, len_ms). A frame is "on" if its RMS is
+/// above about -40 dBm0.
+pub fn segments(law: Law, x: &[i16]) -> Vec<(bool, usize, usize)> {
+    let threshold = law.peak_for_dbm0(-40.0) / std::f64::consts::SQRT_2;
+    let mut out: Vec<(bool, usize, usize)> = Vec::new();
+    for (i, frame) in x.chunks(SPM).enumerate() {
+        let rms =
+            (frame.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / frame.len() as f64).sqrt();
+        let on = rms > threshold;
+        match out.last_mut() {
+            Some((state, _, len)) if *state == on => *len += 1,
+            _ => out.push((on, i, 1)),
+        }
+    }
+    out
+}
+
+/// Times (ms) where the `hz` component appears or disappears, from a 20 ms Goertzel window
+/// sliding by 1 ms, with `peak` the amplitude expected when present: (present, start_ms, len_ms).
+pub fn presence(x: &[i16], hz: f64, peak: f64) -> Vec<(bool, usize, usize)> {
+    let win = 160;
+    let mut out: Vec<(bool, usize, usize)> = Vec::new();
+    let mut start = 0;
+    while start + win <= x.len() {
+        let on = goertzel(&x[start..start + win], hz) > peak / 2.0;
+        // The window's centre is the time this decision stands for.
+        let centre_ms = (start + win / 2) / SPM;
+        match out.last_mut() {
+            Some((state, _, len)) if *state == on => *len += 1,
+            _ => out.push((on, centre_ms, 1)),
+        }
+        start += SPM;
+    }
+    out
+}
+
+/// Assert `got` is within ±5 ms of `want`.
+#[track_caller]
+pub fn assert_ms(what: &str, got: usize, want: usize) {
+    assert!(
+        got.abs_diff(want) <= 5,
+        "{what}: measured {got} ms, expected {want} ± 5 ms"
+    );
+}
+
+/// Assert the tone in `x` has exactly the components `freqs` (each at `level` dBm0 ± 0.5 dB)
+/// and none of the other common call-progress frequencies.
+#[track_caller]
+pub fn assert_freqs(law: Law, x: &[i16], freqs: &[f64], level: f64) {
+    const PROBES: [f64; 12] = [
+        340.0, 350.0, 380.0, 400.0, 413.0, 420.0, 425.0, 440.0, 450.0, 470.0, 480.0, 620.0,
+    ];
+    for &f in freqs {
+        let l = dbm0(law, goertzel(x, f));
+        assert!(
+            (l - level).abs() < 0.5,
+            "{f} Hz at {l:.2} dBm0, expected {level}"
+        );
+    }
+    // Rectangular-window leakage: only probe at least 5 Goertzel bins away from every component.
+    let min_gap = 5.0 * 8000.0 / x.len() as f64;
+    let far = |p: &&f64| freqs.iter().all(|f| (*f - **p).abs() >= min_gap);
+    for f in PROBES.iter().filter(far) {
+        let l = dbm0(law, goertzel(x, *f));
+        assert!(
+            l < level - 20.0,
+            "unexpected {f} Hz at {l:.2} dBm0 (tone {freqs:?})"
+        );
+    }
+}

@@ -1,1 +1,150 @@
-//! Channel back-ends.
+//! Channel back-ends: what chand's FXS lines and PRI spans run on.
+//!
+//! A [`Backend`] opens channels by the config's DAHDI channel numbers. An FXS port is an
+//! [`FxsChannel`]; a PRI D-channel is a [`DChannel`]. Two back-ends implement them: real DAHDI
+//! channels (`backend = "kernel"`) and [`sim`] (`backend = "sim"`: one Unix `SOCK_SEQPACKET`
+//! socket per channel, for tests and demos without a telephony card).
+//!
+//! Channels are non-blocking and fit a mio event loop: each is [`AsRawFd`], the fd to register
+//! (with `mio::unix::SourceFd`) for readability. The fd stays the same for the channel's life.
+//! Registrations are edge-triggered, so on every readable event the loop calls `poll_event`
+//! until it returns `Ok(None)`. Nothing here keeps time: the caller's timers pace audio
+//! (one [`BLOCK_SAMPLES`] block every [`BLOCK_MS`]) and protocol timers.
+
+pub mod sim;
+
+use std::fmt;
+use std::os::fd::AsRawFd;
+
+use mwi_core::config;
+
+/// Samples in one audio block: 20 ms at 8000 samples/s, one octet per sample (G.711).
+pub const BLOCK_SAMPLES: usize = 160;
+
+/// Duration of one audio block, ms.
+pub const BLOCK_MS: u64 = 20;
+
+/// One audio block: [`BLOCK_SAMPLES`] G.711 samples in the line's law (`[[fxs]] law`).
+pub type AudioBlock = [u8; BLOCK_SAMPLES];
+
+/// Something the phone did on an FXS port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FxsEvent {
+    /// The phone went off-hook (DAHDI `DAHDI_EVENT_RINGOFFHOOK` on an FXS port).
+    OffHook,
+    /// The phone went on-hook (`DAHDI_EVENT_ONHOOK`).
+    OnHook,
+    /// A hook flash (`DAHDI_EVENT_WINKFLASH`).
+    Flash,
+    /// A dialled digit, as its ASCII character: `b'0'..=b'9'`, `b'*'`, `b'#'`, `b'A'..=b'D'`
+    /// (DTMF; DAHDI `DAHDI_EVENT_DTMFDOWN` / `DAHDI_EVENT_PULSEDIGIT` carry the same character).
+    Digit(u8),
+}
+
+/// A ring command for an FXS port (dahdi/user.h `DAHDI_HOOK` with `DAHDI_RING`/`DAHDI_RINGOFF`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RingCommand {
+    /// Start ringing with the port's cadence.
+    Ring,
+    /// Stop ringing.
+    RingOff,
+}
+
+/// Something that happened on a D-channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DChannelEvent {
+    /// Layer 1 is up: frames can flow (DAHDI: alarms cleared, `DAHDI_EVENT_NOALARM`; sim: a
+    /// PBX connected). A channel starts down; if the link is up when it is opened, this is its
+    /// first event.
+    LinkUp,
+    /// Layer 1 is down (DAHDI: `DAHDI_EVENT_ALARM`; sim: the PBX disconnected). Frames sent
+    /// while down are lost.
+    LinkDown,
+    /// One received Q.921 frame: address, control, information; no flags, no FCS (ITU-T Q.921
+    /// §2.1), as a DAHDI HDLC channel delivers it after the FCS is stripped.
+    Frame(Vec<u8>),
+}
+
+/// Why a back-end operation failed.
+#[derive(Debug)]
+pub enum BackendError {
+    /// This channel's driver cannot do it (DAHDI: the ioctl gave `ENOTTY`, e.g. `DAHDI_VMWI`
+    /// on a card without VMWI support). Not fatal: the caller carries on without the feature.
+    Unsupported {
+        /// What was asked, e.g. `"DAHDI_VMWI"`.
+        what: &'static str,
+    },
+    /// An operating-system error on the channel or its socket.
+    Io(std::io::Error),
+    /// An error of the underlying driver binding.
+    Driver(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unsupported { what } => {
+                write!(f, "{what} is not supported by this channel's driver")
+            }
+            Self::Io(e) => write!(f, "{e}"),
+            Self::Driver(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for BackendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Unsupported { .. } => None,
+            Self::Io(e) => Some(e),
+            Self::Driver(e) => Some(e.as_ref()),
+        }
+    }
+}
+
+impl From<std::io::Error> for BackendError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+/// An FXS port: a phone's line.
+pub trait FxsChannel: AsRawFd {
+    /// The next event, `Ok(None)` when there is none now. Call until `Ok(None)` after the fd
+    /// turned readable.
+    fn poll_event(&mut self) -> Result<Option<FxsEvent>, BackendError>;
+
+    /// Send one 20 ms block of audio to the phone. `Ok(false)` when the line took nothing (no
+    /// room in the channel's buffers, or no phone): the block is dropped, the caller's 20 ms
+    /// timer carries on with the next one.
+    fn write_audio(&mut self, block: &AudioBlock) -> Result<bool, BackendError>;
+
+    /// Start or stop ringing.
+    fn ring(&mut self, command: RingCommand) -> Result<(), BackendError>;
+
+    /// Set the visual message-waiting indicator: `messages` new messages, 0 = lamp off
+    /// (dahdi/user.h `DAHDI_VMWI`, with the `[[fxs]] vmwi` type set when the port was opened).
+    /// [`BackendError::Unsupported`] when the port's driver has no VMWI.
+    fn set_vmwi(&mut self, messages: u32) -> Result<(), BackendError>;
+}
+
+/// A PRI D-channel: HDLC frames to and from the PBX.
+pub trait DChannel: AsRawFd {
+    /// The next event, `Ok(None)` when there is none now. Call until `Ok(None)` after the fd
+    /// turned readable.
+    fn poll_event(&mut self) -> Result<Option<DChannelEvent>, BackendError>;
+
+    /// Send one Q.921 frame (address, control, information; the FCS is added below).
+    /// `Ok(false)` when it was not sent (link down or no room): as a lost frame on the line,
+    /// which Q.921 recovers by T200 retransmission.
+    fn send_frame(&mut self, frame: &[u8]) -> Result<bool, BackendError>;
+}
+
+/// Opens channels by the config's DAHDI channel numbers.
+pub trait Backend {
+    /// Open the FXS port `port` (`[[fxs]]`), set to its law and VMWI type.
+    fn open_fxs(&mut self, port: &config::Fxs) -> Result<Box<dyn FxsChannel>, BackendError>;
+
+    /// Open the D-channel of the PRI span `pri` (`[[pri]] dchannel`).
+    fn open_dchannel(&mut self, pri: &config::Pri) -> Result<Box<dyn DChannel>, BackendError>;
+}

@@ -636,7 +636,14 @@ impl Lapd {
     }
 
     /// Next frame to transmit (address + control + information, no FCS).
+    ///
+    /// An I frame received with P = 0 is acknowledged by the N(R) of the next I frame sent;
+    /// only when nothing else is left to send does this return an RR for it, so layer 3 can
+    /// answer (e.g. the next SETUP) between [`Lapd::handle_frame`] and draining the frames.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        if self.out.is_empty() && self.ack_pending && self.is_established() {
+            self.enquiry_response(false);
+        }
         self.out.pop_front()
     }
 
@@ -703,7 +710,6 @@ impl Lapd {
                 self.established_frame(now, &repr, command)
             }
         }
-        self.flush_ack();
     }
 
     // ---- per-state frame handling (Q.921 Annex B) ----
@@ -1076,12 +1082,6 @@ impl Lapd {
                 self.t203 = None;
                 self.t200 = Some(now + self.cfg.t200);
             }
-        }
-    }
-
-    fn flush_ack(&mut self) {
-        if self.ack_pending {
-            self.enquiry_response(false);
         }
     }
 

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer};
 
 /// The whole configuration file.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `[sip]`: sipd's listening sockets and credentials. Default: see [`Sip`].
@@ -31,6 +31,11 @@ pub struct Config {
     /// `[[pri]]`: QSIG PRI spans towards PBXs.
     #[serde(default)]
     pub pri: Vec<Pri>,
+    /// `[[tone_plan]]`: custom tone plans (`name`, `dial`, `stutter`, optional `dialrecall`,
+    /// `level_dbm0`, `fsk`) that `cptone` may name besides the built-in ones; the tone strings
+    /// use the grammar of `fxs::toneplan` (facts/tones.md).
+    #[serde(default)]
+    pub tone_plan: Vec<fxs::CustomPlan>,
     /// `[state]`: where the daemons keep state.
     #[serde(default)]
     pub state: State,
@@ -429,7 +434,8 @@ pub struct Fxs {
     /// `mwi = true`: false = a NOTIFY for this number gets 481 (reference 000). Default true.
     #[serde(default = "default_true")]
     pub mwi: bool,
-    /// `cptone = "us"`: the call-progress tone zone (country code of facts/tones.md). Default us.
+    /// `cptone = "us"`: the tone plan of the stutter dial tone: a built-in zone (country code
+    /// of facts/tones.md) or a `[[tone_plan]]` name. Default us.
     #[serde(default)]
     pub cptone: CpTone,
     /// `vmwi = "none"`: the visual indicator (lamp). Default none.
@@ -476,28 +482,21 @@ impl fmt::Display for Number {
     }
 }
 
-/// The call-progress tone zones `cptone` accepts: the DAHDI zone names of dahdi-tools
-/// `zonedata.c` (facts/tones.md §2.2). The tone plans themselves live in the `fxs` crate.
-pub const CPTONE_ZONES: &[&str] = &[
-    "us", "uk", "de", "fr", "au", "jp", "it", "nl", "se", "es", "at", "ch", "dk", "no", "fi", "be",
-    "pl", "pt", "ru", "nz", "cn", "in", "br", "mx", "za", "il", "sg", "th", "tw", "cz", "hu", "gr",
-    "ee", "lt", "bg", "cl", "ve", "ph", "my", "ar", "tr", "pa", "mo", "cr", "ae", "us-old",
-];
-
-/// A call-progress tone zone, one of [`CPTONE_ZONES`] (default `us`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct CpTone(&'static str);
+/// A `cptone` value: the name of a tone plan, built-in (`fxs::plans::builtin_names`: the
+/// DAHDI zones of facts/tones.md plus `us-dahdi`) or a `[[tone_plan]]` of the file. Default `us`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CpTone(String);
 
 impl CpTone {
-    /// The zone name, e.g. `"us"`.
-    pub fn as_str(&self) -> &'static str {
-        self.0
+    /// The plan name, e.g. `"us"`.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
 impl Default for CpTone {
     fn default() -> Self {
-        Self("us")
+        Self("us".to_owned())
     }
 }
 
@@ -505,22 +504,14 @@ impl FromStr for CpTone {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        CPTONE_ZONES
-            .iter()
-            .find(|z| **z == s)
-            .map(|z| Self(z))
-            .ok_or_else(|| {
-                format!(
-                    "unknown cptone {s:?}: expected one of {}",
-                    CPTONE_ZONES.join(", ")
-                )
-            })
+        // Existence is checked against the built-in and custom plans after parsing.
+        Ok(Self(s.to_owned()))
     }
 }
 
 impl fmt::Display for CpTone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
+        f.write_str(&self.0)
     }
 }
 

@@ -8,6 +8,8 @@ use std::ops::Range;
 
 use toml_edit::{ImDocument, Item, Table, Value};
 
+use fxs::PlanError;
+
 use super::{Config, Span};
 
 /// One step of a key path.
@@ -35,6 +37,7 @@ use Seg::{Index, Key};
 /// The first broken rule of `c`, in file order of the checks below.
 pub(crate) fn check(c: &Config) -> Option<Violation> {
     check_sip(c)
+        .or_else(|| check_tone_plans(c))
         .or_else(|| check_spans(c))
         .or_else(|| check_fxs(c))
         .or_else(|| check_pri(c))
@@ -61,6 +64,38 @@ fn check_sip(c: &Config) -> Option<Violation> {
         }
     }
     None
+}
+
+fn check_tone_plans(c: &Config) -> Option<Violation> {
+    let err = fxs::TonePlans::new(&c.tone_plan).err()?;
+    let index_of = |name: &str| c.tone_plan.iter().position(|p| p.name == name);
+    let (i, field) = match &err {
+        PlanError::Tone { plan, field, .. } => (index_of(plan), *field),
+        PlanError::Level { plan, .. } => (index_of(plan), "level_dbm0"),
+        // The first use of a built-in name, else the second use of a custom one.
+        PlanError::DuplicateName(name) if fxs::cptone(name).is_some() => (index_of(name), "name"),
+        PlanError::DuplicateName(name) => (
+            c.tone_plan
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.name == *name)
+                .nth(1)
+                .map(|(i, _)| i),
+            "name",
+        ),
+    };
+    let message = match &err {
+        PlanError::DuplicateName(name) if fxs::cptone(name).is_some() => {
+            format!("tone plan {name:?} is a built-in plan's name")
+        }
+        PlanError::DuplicateName(name) => format!("tone plan {name:?} is defined twice"),
+        _ => err.to_string(),
+    };
+    let mut path = vec![Key("tone_plan")];
+    if let Some(i) = i {
+        path.extend([Index(i), Key(field)]);
+    }
+    Some(at(path, message))
 }
 
 /// The channels of PRI span `p`'s span: from `[[span]]` if listed, else the implicit layout.
@@ -157,6 +192,17 @@ fn check_fxs(c: &Config) -> Option<Violation> {
                 format!(
                     "number {} is on two FXS ports (also channel {})",
                     f.number, c.fxs[first].channel
+                ),
+            ));
+        }
+        let name = f.cptone.as_str();
+        if fxs::cptone(name).is_none() && !c.tone_plan.iter().any(|p| p.name == name) {
+            let builtin: Vec<&str> = fxs::plans::builtin_names().collect();
+            return Some(at(
+                path("cptone"),
+                format!(
+                    "unknown cptone {name:?}: expected a [[tone_plan]] name or one of {}",
+                    builtin.join(", ")
                 ),
             ));
         }

@@ -198,6 +198,8 @@ fn frames_flow_both_ways_and_disconnect_is_link_down() {
     );
     assert!(d.send_frame(&info).unwrap());
     assert_eq!(pbx.recv_frame(WAIT).unwrap(), info);
+    // A frame no HDLC channel could carry is dropped, not truncated.
+    pbx.send_frame(&[0x7e; 5000]).unwrap();
     l.quiet(|| d.poll_event().unwrap());
 
     // One PBX at a time: a second one waits until the first leaves.

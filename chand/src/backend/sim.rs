@@ -388,21 +388,18 @@ impl AsRawFd for SimDChannel {
 impl DChannel for SimDChannel {
     fn poll_event(&mut self) -> Result<Option<DChannelEvent>, BackendError> {
         loop {
-            return Ok(match self.endpoint.poll(&mut self.buf)? {
-                None => None,
-                Some(Happening::Connected) => Some(DChannelEvent::LinkUp),
-                Some(Happening::Disconnected) => Some(DChannelEvent::LinkDown),
+            match self.endpoint.poll(&mut self.buf)? {
+                None => return Ok(None),
+                Some(Happening::Connected) => return Ok(Some(DChannelEvent::LinkUp)),
+                Some(Happening::Disconnected) => return Ok(Some(DChannelEvent::LinkDown)),
                 Some(Happening::Packet(n)) => match self.buf.get(..n) {
-                    Some(frame) => Some(DChannelEvent::Frame(frame.to_vec())),
-                    None => {
-                        log::debug!(
-                            "{}: dropped a {n}-octet frame (longer than {MAX_PACKET})",
-                            self.endpoint.path.display()
-                        );
-                        continue;
-                    }
+                    Some(frame) => return Ok(Some(DChannelEvent::Frame(frame.to_vec()))),
+                    None => log::debug!(
+                        "{}: dropped a {n}-octet frame (longer than {MAX_PACKET})",
+                        self.endpoint.path.display()
+                    ),
                 },
-            });
+            }
         }
     }
 

@@ -11,6 +11,7 @@ use toml_edit::{ImDocument, Item, Table, Value};
 use fxs::PlanError;
 
 use super::{Config, Span};
+use Seg::{Index, Key};
 
 /// One step of a key path.
 #[derive(Clone, Copy, Debug)]
@@ -32,9 +33,7 @@ fn at(path: Vec<Seg>, message: String) -> Violation {
     Violation { path, message }
 }
 
-use Seg::{Index, Key};
-
-/// The first broken rule of `c`, in file order of the checks below.
+/// The first broken rule of `c`, checking section by section in the order below.
 pub(crate) fn check(c: &Config) -> Option<Violation> {
     check_sip(c)
         .or_else(|| check_tone_plans(c))
@@ -98,7 +97,8 @@ fn check_tone_plans(c: &Config) -> Option<Violation> {
     Some(at(path, message))
 }
 
-/// The channels of PRI span `p`'s span: from `[[span]]` if listed, else the implicit layout.
+/// The channels of `pri`'s span: from `[[span]]` if any is given, else the implicit layout
+/// (see [`Span`]); `None` when the layout does not list it.
 fn pri_channels(c: &Config, pri: &super::Pri) -> Option<std::ops::RangeInclusive<u32>> {
     if c.span.is_empty() {
         let n = pri.span_type.channels();

@@ -140,7 +140,8 @@ impl Phone {
         self.send_event(&format!("digit {digit}"))
     }
 
-    /// The next packet from chand (see [`Client::recv`] for the errors).
+    /// The next packet from chand; `TimedOut` after `timeout`, `UnexpectedEof` when chand
+    /// closed the socket, `InvalidData` for a packet without an `E`/`A` tag.
     pub fn recv(&self, timeout: Duration) -> io::Result<ToPhone> {
         let packet = self.client.recv(timeout)?;
         match packet.split_first() {

@@ -26,6 +26,25 @@ fn generation(c: &mut Criterion) {
             })
         });
     }
+    // Peer measured in the same run: the same 350+440 Hz block computed with two sin() calls and
+    // an encode per sample (generation without precomputed tables).
+    let law = Law::Mulaw;
+    let peak = law.peak_for_dbm0(-13.0);
+    let mut n = 0u64;
+    let mut block = [0u8; 160];
+    g.bench_function("peer_per_sample_sin_us_ulaw", |b| {
+        b.iter(|| {
+            for s in block.iter_mut() {
+                let t = n as f64 / 8000.0;
+                let x = peak
+                    * ((2.0 * std::f64::consts::PI * 350.0 * t).sin()
+                        + (2.0 * std::f64::consts::PI * 440.0 * t).sin());
+                *s = law.encode(x as i16);
+                n += 1;
+            }
+            black_box(&block);
+        })
+    });
     g.finish();
 }
 

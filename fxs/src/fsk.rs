@@ -29,7 +29,8 @@ pub const SEIZURE_BITS: usize = 300;
 pub const MARK_BITS: usize = 180;
 /// Mark after the checksum, bits.
 pub const TAIL_BITS: usize = 12;
-/// Transmit level of the FSK signal, dBm0 (GR-30 nominal -13.5 dBm at the line).
+/// Transmit level of the FSK signal, dBm0 (a usual caller-ID send level, well inside the wide
+/// receive range of GR-30 and EN 300 659-1 receivers).
 pub const FSK_LEVEL_DBM0: f64 = -13.5;
 
 /// FSK modulation of on-hook data.

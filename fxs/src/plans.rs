@@ -2,10 +2,13 @@
 //! zones of DAHDI's `zonedata.c` (facts/tones.md §2.2) and custom plans from the configuration.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::fsk::FskStandard;
+use crate::gen::CompiledPlan;
+use crate::law::Law;
 use crate::toneplan::{ParseError, ToneSeq};
 
 /// Level per frequency component of the plans taken from DAHDI, dBm0 (libtonezone `LEVEL -10`).
@@ -563,10 +566,12 @@ pub fn builtin_description(name: &str) -> Option<&'static str> {
     ZONES.iter().find(|z| z.name == name).map(|z| z.description)
 }
 
-/// The plans a daemon knows: the built-ins plus the custom plans of its configuration.
+/// The plans a daemon knows: the built-ins plus the custom plans of its configuration, and the
+/// plans compiled so far (one per plan name and law, shared by all ports that use it).
 #[derive(Clone, Debug, Default)]
 pub struct TonePlans {
     custom: Vec<TonePlan>,
+    compiled: Vec<Arc<CompiledPlan>>,
 }
 
 impl TonePlans {
@@ -581,7 +586,25 @@ impl TonePlans {
             }
             plans.push(TonePlan::custom(c)?);
         }
-        Ok(Self { custom: plans })
+        Ok(Self {
+            custom: plans,
+            compiled: Vec::new(),
+        })
+    }
+
+    /// The plan `name` compiled in `law`, compiled on first use and shared afterwards
+    /// (a port's `LineConfig::plan`); `None` if the name is unknown.
+    pub fn compiled(&mut self, name: &str, law: Law) -> Option<Arc<CompiledPlan>> {
+        if let Some(p) = self
+            .compiled
+            .iter()
+            .find(|p| p.name() == name && p.law() == law)
+        {
+            return Some(Arc::clone(p));
+        }
+        let plan = Arc::new(CompiledPlan::new(&self.cptone(name)?, law));
+        self.compiled.push(Arc::clone(&plan));
+        Some(plan)
     }
 
     /// The plan a port's `cptone` names: a custom plan or a built-in one; `None` if unknown.
@@ -624,8 +647,14 @@ mod tests {
             level_dbm0: Some(-12.0),
             fsk: None,
         };
-        let plans = TonePlans::new(std::slice::from_ref(&c)).unwrap();
+        let mut plans = TonePlans::new(std::slice::from_ref(&c)).unwrap();
         assert_eq!(plans.cptone("lab").unwrap().level_dbm0, -12.0);
+        let a = plans.compiled("lab", Law::Alaw).unwrap();
+        let b = plans.compiled("lab", Law::Alaw).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let u = plans.compiled("lab", Law::Mulaw).unwrap();
+        assert!(!Arc::ptr_eq(&a, &u));
+        assert!(plans.compiled("xx", Law::Alaw).is_none());
         assert_eq!(plans.cptone("de").unwrap().name, "de");
         assert!(plans.cptone("xx").is_none());
         let dup = CustomPlan {

@@ -440,3 +440,30 @@ fn status_shows_the_port() {
     assert_eq!("hvdc".parse::<VmwiMode>(), Ok(VmwiMode::Hvdc));
     assert!("lamp".parse::<VmwiMode>().is_err());
 }
+
+#[test]
+fn mwi_change_during_a_spill_is_sent_after_it() {
+    let mut phone = Phone::new("us", Law::Mulaw, VmwiMode::Fsk);
+    phone.set_mwi(true, 1);
+    phone.run_for(3100); // first spill (on) under way since 3000 ms
+    phone.set_mwi(false, 0);
+    phone.run_for(2000);
+    let notices: Vec<_> = phone
+        .seen
+        .iter()
+        .filter(|s| matches!(s, Seen::Notice(_)))
+        .collect();
+    assert_eq!(
+        notices,
+        [
+            &Seen::Notice(Notice::SpillSent { on: true }),
+            &Seen::Notice(Notice::SpillSent { on: false }),
+        ]
+    );
+    assert_eq!(phone.writes(), 46);
+    // Back to the state already sent before the next spill is due: nothing is sent.
+    phone.set_mwi(true, 1);
+    phone.set_mwi(false, 0);
+    phone.run_for(5000);
+    assert_eq!(phone.writes(), 46);
+}

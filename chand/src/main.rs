@@ -1,7 +1,7 @@
 //! `chand`: the dahdi-mwi channel daemon's command line.
 //!
 //! ```text
-//! chand run [--config FILE]
+//! chand run [--config FILE] [--log-level LEVEL] [--allow-root]
 //! chand status [--json] [--config FILE]
 //! chand mwi NUMBER on|off|reset [--config FILE]
 //! chand check-config [--config FILE]
@@ -9,13 +9,21 @@
 //! FILE defaults to `/etc/dahdi-mwi/dahdi-mwi.toml`.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use mwi_core::config::{check_config_command, take_config_option, Number, EXIT_USAGE};
+use chand::backend::dahdi::DahdiBackend;
+use chand::backend::sim::SimBackend;
+use chand::backend::Backend;
+use chand::{control, daemon, daemon::Daemon};
+use log::{error, warn};
+use mwi_core::config::{
+    self, check_config_command, take_config_option, Config, Number, EXIT_USAGE,
+};
+use mwi_core::service;
 
 const USAGE: &str = "usage:
-  chand run [--config FILE]
+  chand run [--config FILE] [--log-level LEVEL] [--allow-root]
   chand status [--json] [--config FILE]
   chand mwi NUMBER on|off|reset [--config FILE]
   chand check-config [--config FILE]
@@ -32,11 +40,26 @@ enum MwiAction {
     Reset,
 }
 
+impl MwiAction {
+    /// The word of the control protocol.
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::On => "on",
+            Self::Off => "off",
+            Self::Reset => "reset",
+        }
+    }
+}
+
 /// A parsed command line.
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
     Run {
         config: PathBuf,
+        /// `--log-level`: overrides `[log] level`.
+        log_level: Option<log::LevelFilter>,
+        /// `--allow-root`: run even as root.
+        allow_root: bool,
     },
     Status {
         json: bool,
@@ -72,7 +95,7 @@ fn parse(args: &[OsString]) -> Result<Command, String> {
         .collect::<Result<_, _>>()?;
     match (sub, rest.as_slice()) {
         ("help" | "--help" | "-h", []) => Ok(Command::Help),
-        ("run", []) => Ok(Command::Run { config }),
+        ("run", opts) => parse_run(config, opts),
         ("status", []) => Ok(Command::Status {
             json: false,
             config,
@@ -88,17 +111,111 @@ fn parse(args: &[OsString]) -> Result<Command, String> {
             },
             config,
         }),
-        ("run" | "status" | "mwi" | "help" | "--help" | "-h", _) => {
+        ("status" | "mwi" | "help" | "--help" | "-h", _) => {
             Err(format!("{sub}: unexpected arguments {rest:?}"))
         }
         _ => Err(format!("unknown command {sub:?}")),
     }
 }
 
-/// The daemon behind `command` is not part of this build yet.
-fn not_available(command: &str) -> ExitCode {
-    eprintln!("chand {command}: not available yet in this build");
-    ExitCode::from(EXIT_USAGE)
+/// The options of `chand run`.
+fn parse_run(config: PathBuf, opts: &[&str]) -> Result<Command, String> {
+    let mut log_level = None;
+    let mut allow_root = false;
+    let mut it = opts.iter();
+    while let Some(opt) = it.next() {
+        match *opt {
+            "--allow-root" => allow_root = true,
+            "--log-level" => {
+                let level = it.next().ok_or("--log-level needs a LEVEL")?;
+                log_level = Some(
+                    level
+                        .parse::<mwi_core::config::LogLevel>()
+                        .map_err(|e| format!("--log-level: {e}"))?
+                        .filter(),
+                );
+            }
+            other => return Err(format!("run: unexpected argument {other:?}")),
+        }
+    }
+    Ok(Command::Run {
+        config,
+        log_level,
+        allow_root,
+    })
+}
+
+/// `chand run`: load the config, open the channels and the table, serve until SIGTERM.
+fn run(config: &Path, log_level: Option<log::LevelFilter>, allow_root: bool) -> ExitCode {
+    let cfg = match Config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("chand: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    service::init_logging("chand", log_level.unwrap_or(cfg.log.level.filter()));
+    if let Err(e) = service::refuse_root("chand", allow_root) {
+        error!("{e}");
+        return ExitCode::FAILURE;
+    }
+    let mut backend: Box<dyn Backend> = match cfg.dahdi.backend {
+        config::Backend::Sim => match SimBackend::new(&cfg.dahdi.sim_dir) {
+            Ok(b) => Box::new(b),
+            Err(e) => {
+                error!("sim back-end in {}: {e}", cfg.dahdi.sim_dir.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        config::Backend::Kernel => Box::new(DahdiBackend),
+    };
+    let mut systemd = service::Systemd::new();
+    let mut daemon = match Daemon::new(&cfg, backend.as_mut()) {
+        Ok(d) => d,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Real-time scheduling is the only privilege chand may still use after start-up.
+    if let Err(e) = service::drop_capabilities(&[caps::Capability::CAP_SYS_NICE]) {
+        warn!("dropping capabilities: {e}");
+    }
+    systemd.ready(&format!(
+        "{} FXS port(s), {} PRI span(s)",
+        cfg.fxs.len(),
+        cfg.pri.len()
+    ));
+    let result = daemon.run(|_| systemd.tick());
+    systemd.stopping();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `chand status` and `chand mwi`: one request to the running daemon.
+fn ask(config: &Path, line: &str) -> ExitCode {
+    let cfg = match Config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("chand: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match control::request(&daemon::control_path(&cfg), line) {
+        Ok(answer) => {
+            print!("{answer}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("chand: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -109,9 +226,19 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             ExitCode::SUCCESS
         }
-        Ok(Command::Run { .. }) => not_available("run"),
-        Ok(Command::Status { .. }) => not_available("status"),
-        Ok(Command::Mwi { .. }) => not_available("mwi"),
+        Ok(Command::Run {
+            config,
+            log_level,
+            allow_root,
+        }) => run(&config, log_level, allow_root),
+        Ok(Command::Status { json, config }) => {
+            ask(&config, if json { "status json" } else { "status" })
+        }
+        Ok(Command::Mwi {
+            number,
+            action,
+            config,
+        }) => ask(&config, &format!("mwi {number} {}", action.as_str())),
         Err(e) => {
             eprintln!("chand: {e}\n{USAGE}");
             ExitCode::from(EXIT_USAGE)
@@ -141,10 +268,19 @@ mod tests {
         assert_eq!(
             p("run --config /x.toml"),
             Ok(Command::Run {
-                config: "/x.toml".into()
+                config: "/x.toml".into(),
+                log_level: None,
+                allow_root: false,
             })
         );
-        assert_eq!(p("run"), Ok(Command::Run { config: default() }));
+        assert_eq!(
+            p("run --log-level debug --allow-root"),
+            Ok(Command::Run {
+                config: default(),
+                log_level: Some(log::LevelFilter::Debug),
+                allow_root: true,
+            })
+        );
         assert_eq!(
             p("status --json --config=/x.toml"),
             Ok(Command::Status {
@@ -187,6 +323,9 @@ mod tests {
         assert!(p("mwi 80x0 on").unwrap_err().contains("bad number"));
         assert!(p("status --yaml").unwrap_err().contains("unexpected"));
         assert!(p("run --config").unwrap_err().contains("needs a FILE"));
+        assert!(p("run --log-level loud")
+            .unwrap_err()
+            .contains("--log-level"));
         assert!(p("run -c a -c b").unwrap_err().contains("twice"));
     }
 }

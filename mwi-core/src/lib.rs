@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod mwi;
+pub mod service;
 pub mod table;
 
 pub use mwi::{MessageClass, MwiSink, MwiState};

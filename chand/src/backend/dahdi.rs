@@ -295,6 +295,37 @@ impl FxsChannel for DahdiFxs {
         self.ch.vmwi(i32::try_from(messages).unwrap_or(i32::MAX))?;
         Ok(())
     }
+
+    fn flush_audio(&mut self) -> Result<(), BackendError> {
+        self.ch.flush(driver_ffi::Flush::WRITE)?;
+        Ok(())
+    }
+
+    fn off_hook(&mut self) -> Result<bool, BackendError> {
+        Ok(self.ch.params()?.is_off_hook())
+    }
+
+    fn set_cadence(&mut self, cadence: Option<&[u32]>) -> Result<(), BackendError> {
+        let at = at(self.channel);
+        match cadence {
+            Some(ms) => {
+                let ms: Vec<i32> = ms
+                    .iter()
+                    .map(|&v| i32::try_from(v).unwrap_or(i32::MAX))
+                    .collect();
+                let c = driver_ffi::DahdiRingCadence::new(&ms).map_err(&at)?;
+                self.ch.set_cadence(Some(&c)).map_err(&at)?;
+            }
+            None => self.ch.set_cadence(None).map_err(&at)?,
+        }
+        Ok(())
+    }
+
+    fn onhook_transfer(&mut self, ms: u32) -> Result<(), BackendError> {
+        self.ch
+            .onhook_transfer(i32::try_from(ms).unwrap_or(i32::MAX))?;
+        Ok(())
+    }
 }
 
 /// Layer 1 state of a D-channel as reported to the caller: DAHDI `ALARM`/`NOALARM` events

@@ -11,6 +11,7 @@
 //! until it returns `Ok(None)`. Nothing here keeps time: the caller's timers pace audio
 //! (one [`BLOCK_SAMPLES`] block every [`BLOCK_MS`]) and protocol timers.
 
+pub mod dahdi;
 pub mod sim;
 
 use std::fmt;
@@ -126,6 +127,23 @@ pub trait FxsChannel: AsRawFd {
     /// (dahdi/user.h `DAHDI_VMWI`, with the `[[fxs]] vmwi` type set when the port was opened).
     /// [`BackendError::Unsupported`] when the port's driver has no VMWI.
     fn set_vmwi(&mut self, messages: u32) -> Result<(), BackendError>;
+
+    /// Discard the audio queued for the phone (dahdi/user.h `DAHDI_FLUSH` with
+    /// `DAHDI_FLUSH_WRITE`), so that a stopped tone stops now rather than a buffer later.
+    fn flush_audio(&mut self) -> Result<(), BackendError>;
+
+    /// Whether the phone is off-hook now (dahdi/user.h `DAHDI_GET_PARAMS` `rxisoffhook`).
+    /// Asked just before an on-hook FSK spill, so a phone lifted meanwhile is not sent data.
+    fn off_hook(&mut self) -> Result<bool, BackendError>;
+
+    /// Set the ring cadence, ms on / ms off pairs (dahdi/user.h `DAHDI_SETCADENCE`, at most 16
+    /// values); `None` restores the zone's default cadence. Used for the RP-AS before a spill.
+    fn set_cadence(&mut self, cadence: Option<&[u32]>) -> Result<(), BackendError>;
+
+    /// Let the next `ms` ms of audio reach an on-hook phone (dahdi/user.h
+    /// `DAHDI_ONHOOKTRANSFER`), for an FSK message-waiting spill.
+    /// [`BackendError::Unsupported`] when the port's driver cannot.
+    fn onhook_transfer(&mut self, ms: u32) -> Result<(), BackendError>;
 }
 
 /// A PRI D-channel: HDLC frames to and from the PBX.

@@ -363,6 +363,34 @@ impl FxsChannel for SimFxs {
         self.send_event(&format!("vmwi {messages}"))?;
         Ok(())
     }
+
+    /// Blocks go to the phone as they are written: nothing is queued here.
+    fn flush_audio(&mut self) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    fn off_hook(&mut self) -> Result<bool, BackendError> {
+        Ok(self.off_hook)
+    }
+
+    /// Told to the phone as `Ecadence 250 10000`, or `Ecadence default`.
+    fn set_cadence(&mut self, cadence: Option<&[u32]>) -> Result<(), BackendError> {
+        let text = match cadence {
+            Some(c) => c.iter().fold(String::from("cadence"), |mut t, ms| {
+                t.push_str(&format!(" {ms}"));
+                t
+            }),
+            None => "cadence default".to_owned(),
+        };
+        self.send_event(&text)?;
+        Ok(())
+    }
+
+    /// Told to the phone as `Eonhooktransfer MS`; the spill's audio follows as `A` blocks.
+    fn onhook_transfer(&mut self, ms: u32) -> Result<(), BackendError> {
+        self.send_event(&format!("onhooktransfer {ms}"))?;
+        Ok(())
+    }
 }
 
 /// A PRI D-channel of the sim back-end.

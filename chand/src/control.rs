@@ -1,0 +1,265 @@
+//! chand's control socket: `chand status [--json]` and `chand mwi NUMBER on|off|reset` talk to
+//! the running daemon over a Unix stream socket (`<[state] runtime_dir>/chand.sock`).
+//!
+//! Protocol: the client sends one request line and reads the answer until the daemon closes
+//! the connection. Requests: `status`, `status json`, `mwi NUMBER on|off|reset`. The answer is
+//! text (JSON for `status json`); an error answer starts with `error: `.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use mio::net::{UnixListener, UnixStream};
+use mio::{Interest, Registry, Token};
+use mwi_core::MwiState;
+
+/// Longest request line, octets; a longer one closes the connection.
+const MAX_REQUEST: usize = 256;
+
+/// Most control connections open at once.
+const MAX_CONNECTIONS: usize = 64;
+
+/// A request to the daemon.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// `status` / `status json`.
+    Status {
+        /// Answer in JSON.
+        json: bool,
+    },
+    /// `mwi NUMBER on|off|reset`: `state` `None` is a reset to the voice-mail server's state.
+    Mwi {
+        /// The number.
+        number: String,
+        /// The manual state, `None` for `reset`.
+        state: Option<MwiState>,
+    },
+}
+
+impl Request {
+    /// Parse one request line (without its newline).
+    ///
+    /// Errors: a message naming what is wrong, sent back to the client.
+    pub fn parse(line: &str) -> Result<Self, String> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["status"] => Ok(Self::Status { json: false }),
+            ["status", "json"] => Ok(Self::Status { json: true }),
+            ["mwi", number, action] => {
+                if number.is_empty()
+                    || !number
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || b"*#+".contains(&b))
+                {
+                    return Err(format!("{number:?} is not a number"));
+                }
+                let state = match *action {
+                    "on" => Some(MwiState::voice(true, 0, 0)),
+                    "off" => Some(MwiState::voice(false, 0, 0)),
+                    "reset" => None,
+                    other => return Err(format!("{other:?}: expected on, off or reset")),
+                };
+                Ok(Self::Mwi {
+                    number: (*number).to_owned(),
+                    state,
+                })
+            }
+            _ => Err(format!("unknown request {line:?}")),
+        }
+    }
+}
+
+struct Conn {
+    stream: UnixStream,
+    buf: Vec<u8>,
+}
+
+/// The listening socket and its connections, driven by the daemon's mio loop.
+pub struct ControlServer {
+    listener: UnixListener,
+    conns: HashMap<usize, Conn>,
+    next: usize,
+}
+
+impl ControlServer {
+    /// Listen on `path` (a stale socket file there is replaced), mode 0660.
+    pub fn bind(path: &Path) -> io::Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let listener = UnixListener::bind(path).map_err(|e| {
+            io::Error::new(e.kind(), format!("control socket {}: {e}", path.display()))
+        })?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+        Ok(Self {
+            listener,
+            conns: HashMap::new(),
+            next: 0,
+        })
+    }
+
+    /// Register the listener for readability under `token`.
+    pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        registry.register(&mut self.listener, token, Interest::READABLE)
+    }
+
+    /// Accept every pending connection, giving each a token in `first..limit`.
+    pub fn accept(&mut self, registry: &Registry, first: usize, limit: usize) -> io::Result<()> {
+        loop {
+            let (mut stream, _) = match self.listener.accept() {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            if self.conns.len() >= MAX_CONNECTIONS {
+                continue;
+            }
+            let span = limit - first;
+            let mut token = first + self.next % span;
+            while self.conns.contains_key(&token) {
+                self.next += 1;
+                token = first + self.next % span;
+            }
+            self.next += 1;
+            registry.register(&mut stream, Token(token), Interest::READABLE)?;
+            self.conns.insert(
+                token,
+                Conn {
+                    stream,
+                    buf: Vec::new(),
+                },
+            );
+        }
+    }
+
+    /// Read from connection `token`: `Ok(Some(request))` once a whole line is in, `Ok(None)`
+    /// while it is incomplete. A malformed request is answered with its error here.
+    pub fn read(&mut self, token: usize) -> io::Result<Option<Request>> {
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return Ok(None);
+        };
+        let mut chunk = [0u8; MAX_REQUEST];
+        loop {
+            match conn.stream.read(&mut chunk) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => conn.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+            if conn.buf.len() > MAX_REQUEST {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "request too long",
+                ));
+            }
+        }
+        let Some(end) = conn.buf.iter().position(|&b| b == b'\n') else {
+            return Ok(None);
+        };
+        let line = String::from_utf8_lossy(&conn.buf[..end]).into_owned();
+        match Request::parse(&line) {
+            Ok(r) => Ok(Some(r)),
+            Err(e) => {
+                let _ = conn.stream.write_all(format!("error: {e}\n").as_bytes());
+                Err(io::Error::new(io::ErrorKind::InvalidData, e))
+            }
+        }
+    }
+
+    /// Send the answer to connection `token` and close it. Answers are small (a few KiB per
+    /// hundred ports), so one non-blocking write normally takes it whole.
+    pub fn answer(&mut self, registry: &Registry, token: usize, answer: Result<String, String>) {
+        if let Some(conn) = self.conns.get_mut(&token) {
+            let text = match answer {
+                Ok(t) => t,
+                Err(e) => format!("error: {e}\n"),
+            };
+            // The socket is non-blocking: wait for room briefly rather than cut the answer.
+            let _ = set_blocking_briefly(&conn.stream);
+            let _ = conn.stream.write_all(text.as_bytes());
+        }
+        self.close(registry, token);
+    }
+
+    /// Forget connection `token`.
+    pub fn close(&mut self, registry: &Registry, token: usize) {
+        if let Some(mut conn) = self.conns.remove(&token) {
+            let _ = registry.deregister(&mut conn.stream);
+        }
+    }
+}
+
+/// Make `stream` blocking with a 100 ms send timeout, for writing one answer.
+fn set_blocking_briefly(stream: &UnixStream) -> io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use std::os::fd::AsRawFd;
+    nix::sys::socket::setsockopt(
+        stream,
+        nix::sys::socket::sockopt::SendTimeout,
+        &nix::sys::time::TimeVal::new(0, 100_000),
+    )?;
+    let fd = stream.as_raw_fd();
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// Send one request to the daemon listening on `path` and return its answer.
+///
+/// Errors: the socket cannot be reached (the daemon is not running, or no permission), or the
+/// daemon answered `error: ...` (returned as [`io::ErrorKind::Other`] with the message).
+pub fn request(path: &Path, line: &str) -> io::Result<String> {
+    let mut s = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot reach chand at {} (is it running?): {e}",
+                path.display()
+            ),
+        )
+    })?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+    s.write_all(format!("{line}\n").as_bytes())?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer)?;
+    match answer.strip_prefix("error: ") {
+        Some(e) => Err(io::Error::other(e.trim_end().to_owned())),
+        None => Ok(answer),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_requests() {
+        assert_eq!(
+            Request::parse("status"),
+            Ok(Request::Status { json: false })
+        );
+        assert_eq!(
+            Request::parse("status json"),
+            Ok(Request::Status { json: true })
+        );
+        assert_eq!(
+            Request::parse("mwi 8000 reset"),
+            Ok(Request::Mwi {
+                number: "8000".into(),
+                state: None
+            })
+        );
+        let Ok(Request::Mwi { state: Some(s), .. }) = Request::parse("mwi 8000 on") else {
+            panic!("mwi on not parsed");
+        };
+        assert!(s.waiting);
+        assert!(Request::parse("mwi 80a0 on").is_err());
+        assert!(Request::parse("mwi 8000 blink").is_err());
+        assert!(Request::parse("reboot").is_err());
+    }
+}

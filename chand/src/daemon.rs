@@ -1,0 +1,843 @@
+//! `chand run`: the event loop that joins the shared MWI table to FXS lines and PRI spans.
+//!
+//! The loop only moves bytes and time: channel events go into the sans-IO cores
+//! ([`fxs::FxsLine`], [`isdn::span::Span`]), and what they ask for (audio blocks, Q.921 frames,
+//! ioctls) goes back out through the [`crate::backend`] channels. MWI state comes from the
+//! shared table ([`mwi_core::table::Reader`]), woken by its futex notifier through a
+//! [`mio::Waker`], and from manual overrides (`chand mwi NUMBER on|off|reset`) received on the
+//! control socket ([`crate::control`]).
+//!
+//! A number goes to the FXS port configured with it (when that port has `mwi = true`), else to
+//! the first `[[pri]]` span one of whose `numbers` patterns matches it (design.md).
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use isdn::span::{Lamp, PartyNumberType, Span, SpanConfig, SpanEvent, Transport};
+use log::{debug, error, info, warn};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use mwi_core::config::{self, Config};
+use mwi_core::table::{Reader, TableConfig, TableError, SNAPSHOT_FILE};
+use mwi_core::MwiState;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use crate::backend::{
+    Backend, BackendError, DChannel, DChannelEvent, FxsChannel, FxsEvent, RingCommand,
+};
+use crate::control::{ControlServer, Request};
+
+const WAKER: Token = Token(0);
+const SIGNALS: Token = Token(1);
+const CONTROL: Token = Token(2);
+/// Tokens from here on are control connections.
+const CONTROL_CONN: usize = 16;
+/// FXS port `i` is `Token(PORT_BASE + i)`, PRI span `i` is `Token(SPAN_BASE + i)`.
+const PORT_BASE: usize = 1 << 20;
+const SPAN_BASE: usize = 2 << 20;
+
+/// How long the table notifier spins before it sleeps on the futex (reference: facts/perf.md,
+/// a wake-up costs 20-30 µs here; a short spin catches bursts without burning a core).
+const NOTIFIER_SPIN: Duration = Duration::from_micros(50);
+
+/// Why `chand run` stopped before or while running.
+#[derive(Debug)]
+pub enum DaemonError {
+    /// The configuration cannot be used (what check-config would also say).
+    Config(String),
+    /// The shared MWI table could not be opened.
+    Table(TableError),
+    /// A channel could not be opened (`what` names it, e.g. "FXS channel 2").
+    Channel {
+        /// The channel.
+        what: String,
+        /// The back-end's error.
+        error: BackendError,
+    },
+    /// The event loop or the control socket failed.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Config(e) => write!(f, "{e}"),
+            Self::Table(e) => write!(f, "shared MWI table: {e}"),
+            Self::Channel { what, error } => write!(f, "{what}: {error}"),
+            Self::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
+impl From<io::Error> for DaemonError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+impl From<TableError> for DaemonError {
+    fn from(e: TableError) -> Self {
+        Self::Table(e)
+    }
+}
+
+/// The table location and snapshot for this config (`[table]`, `[state] dir`), with the
+/// `dahdi-mwi` group when it exists so both daemons' users share the region.
+pub fn table_config(cfg: &Config) -> TableConfig {
+    TableConfig {
+        path: cfg.table.path.clone(),
+        capacity: cfg.table.capacity,
+        group: TableConfig::gid_of(TABLE_GROUP).ok(),
+        snapshot: Some(cfg.state.dir.join(SNAPSHOT_FILE)),
+        ..TableConfig::default()
+    }
+}
+
+/// Group shared by sipd's and chand's users (systemd/dahdi-mwi.sysusers).
+pub const TABLE_GROUP: &str = "dahdi-mwi";
+
+/// The control socket of a config: `<[state] runtime_dir>/chand.sock`.
+pub fn control_path(cfg: &Config) -> PathBuf {
+    cfg.state.runtime_dir.join("chand.sock")
+}
+
+struct Port {
+    cfg: config::Fxs,
+    chan: Box<dyn FxsChannel>,
+    line: fxs::FxsLine,
+}
+
+struct Pri {
+    cfg: config::Pri,
+    chan: Box<dyn DChannel>,
+    span: Span,
+    layer1_up: bool,
+}
+
+/// The running daemon: channels, their sans-IO cores and the MWI state they show.
+pub struct Daemon {
+    poll: Poll,
+    clock: Instant,
+    ports: Vec<Port>,
+    spans: Vec<Pri>,
+    reader: Reader,
+    /// Last state of each number from the table.
+    table_state: HashMap<String, MwiState>,
+    /// `chand mwi NUMBER on|off`, until `reset`.
+    overrides: HashMap<String, MwiState>,
+    control: ControlServer,
+    signals: SignalFd,
+    backend_name: &'static str,
+    _notifier: mwi_core::table::Notifier,
+    stop: bool,
+}
+
+impl Daemon {
+    /// Open every configured channel through `backend`, the shared table and the control
+    /// socket, and apply the table's current state to every line and span (a restarted chand
+    /// rebuilds everything from the table).
+    ///
+    /// SIGTERM and SIGINT are blocked in the calling thread (and the threads it starts) and
+    /// received through a signalfd: they stop [`Daemon::run`].
+    pub fn new(cfg: &Config, backend: &mut dyn Backend) -> Result<Self, DaemonError> {
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGTERM);
+        mask.add(Signal::SIGINT);
+        mask.thread_block().map_err(io::Error::from)?;
+        let signals =
+            SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK).map_err(io::Error::from)?;
+
+        let poll = Poll::new()?;
+        let clock = Instant::now();
+        let mut plans =
+            fxs::TonePlans::new(&cfg.tone_plan).map_err(|e| DaemonError::Config(e.to_string()))?;
+        let mut ports = Vec::with_capacity(cfg.fxs.len());
+        for (i, p) in cfg.fxs.iter().enumerate() {
+            let chan = backend.open_fxs(p).map_err(|error| DaemonError::Channel {
+                what: format!("FXS channel {}", p.channel),
+                error,
+            })?;
+            poll.registry().register(
+                &mut SourceFd(&chan.as_raw_fd()),
+                Token(PORT_BASE + i),
+                Interest::READABLE,
+            )?;
+            let line =
+                fxs::FxsLine::new(line_config(p, &mut plans).map_err(DaemonError::Config)?, 0);
+            ports.push(Port {
+                cfg: p.clone(),
+                chan,
+                line,
+            });
+        }
+        let mut spans = Vec::with_capacity(cfg.pri.len());
+        for (i, p) in cfg.pri.iter().enumerate() {
+            let chan = backend
+                .open_dchannel(p)
+                .map_err(|error| DaemonError::Channel {
+                    what: format!("D-channel {} of span {}", p.dchannel, p.span),
+                    error,
+                })?;
+            poll.registry().register(
+                &mut SourceFd(&chan.as_raw_fd()),
+                Token(SPAN_BASE + i),
+                Interest::READABLE,
+            )?;
+            spans.push(Pri {
+                cfg: p.clone(),
+                chan,
+                span: Span::new(span_config(p)),
+                layer1_up: false,
+            });
+        }
+
+        let reader = Reader::open(&table_config(cfg))?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let notifier = reader.spawn_notifier(NOTIFIER_SPIN, move || {
+            // A failed wake only delays the news to the next loop turn.
+            let _ = waker.wake();
+        })?;
+
+        let mut control = ControlServer::bind(&control_path(cfg))?;
+        control.register(poll.registry(), CONTROL)?;
+        poll.registry().register(
+            &mut SourceFd(&signals.as_raw_fd()),
+            SIGNALS,
+            Interest::READABLE,
+        )?;
+
+        let mut daemon = Daemon {
+            poll,
+            clock,
+            ports,
+            spans,
+            reader,
+            table_state: HashMap::new(),
+            overrides: HashMap::new(),
+            control,
+            signals,
+            backend_name: cfg.dahdi.backend.as_str(),
+            _notifier: notifier,
+            stop: false,
+        };
+        daemon.read_table();
+        info!(
+            "chand ready: {} FXS port(s), {} PRI span(s), {} number(s) in the table",
+            daemon.ports.len(),
+            daemon.spans.len(),
+            daemon.table_state.len()
+        );
+        Ok(daemon)
+    }
+
+    /// Run until SIGTERM or SIGINT. `on_tick` is called once per loop turn (e.g. to feed the
+    /// systemd watchdog) with the time since start.
+    pub fn run(&mut self, mut on_tick: impl FnMut(Duration)) -> Result<(), DaemonError> {
+        let mut events = Events::with_capacity(256);
+        while !self.stop {
+            let timeout = self.next_timeout();
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e.into());
+            }
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => self.read_table(),
+                    SIGNALS => self.read_signals(),
+                    CONTROL => self.accept_control(),
+                    Token(t) if t >= SPAN_BASE => self.service_span(t - SPAN_BASE),
+                    Token(t) if t >= PORT_BASE => self.service_port(t - PORT_BASE),
+                    Token(t) => self.service_control(t),
+                }
+            }
+            self.handle_timeouts();
+            on_tick(self.clock.elapsed());
+        }
+        info!("chand stopping");
+        Ok(())
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock.elapsed().as_millis() as u64
+    }
+
+    /// Until the earliest line or span timer (and at most one second, for `on_tick`).
+    fn next_timeout(&self) -> Option<Duration> {
+        let now = Instant::now();
+        let mut until = now + Duration::from_secs(1);
+        for p in &self.ports {
+            if let Some(ms) = p.line.poll_timeout() {
+                until = until.min(self.clock + Duration::from_millis(ms));
+            }
+        }
+        for s in &self.spans {
+            if let Some(t) = s.span.poll_timeout() {
+                until = until.min(t);
+            }
+        }
+        Some(until.saturating_duration_since(now))
+    }
+
+    fn handle_timeouts(&mut self) {
+        let now = Instant::now();
+        let now_ms = self.now_ms();
+        for p in &mut self.ports {
+            if p.line.poll_timeout().is_some_and(|t| t <= now_ms) {
+                p.line.handle_timeout(now_ms);
+                drive_port(p, now_ms);
+            }
+        }
+        for s in &mut self.spans {
+            if s.span.poll_timeout().is_some_and(|t| t <= now) {
+                s.span.handle_timeout(now);
+                drive_span(s);
+            }
+        }
+    }
+
+    fn read_signals(&mut self) {
+        while let Ok(Some(sig)) = self.signals.read_signal() {
+            info!("signal {} received", sig.ssi_signo);
+            self.stop = true;
+        }
+    }
+
+    /// Take every change from the table (all slots after a ring overflow or a writer restart).
+    fn read_table(&mut self) {
+        let mut changed = Vec::new();
+        let summary = self.reader.poll(&mut changed);
+        if summary.overflowed {
+            warn!("MWI change ring overflowed: rescanned the whole table");
+        }
+        for entry in changed {
+            let number = entry.number.as_str().to_owned();
+            debug!(
+                "table: {number} {:?} (version {})",
+                entry.state, entry.version
+            );
+            self.table_state.insert(number.clone(), entry.state);
+            if !self.overrides.contains_key(&number) {
+                self.route(&number, entry.state);
+            }
+        }
+    }
+
+    /// Give `state` to the line or span that serves `number`.
+    fn route(&mut self, number: &str, state: MwiState) {
+        let now = Instant::now();
+        let now_ms = self.now_ms();
+        if let Some(p) = self
+            .ports
+            .iter_mut()
+            .find(|p| p.cfg.number.as_str() == number)
+        {
+            if p.cfg.mwi {
+                info!(
+                    "FXS channel {} ({number}): MWI {}",
+                    p.cfg.channel,
+                    on_off(state.waiting)
+                );
+                p.line.set_mwi(state.waiting, state.new, now_ms);
+                drive_port(p, now_ms);
+            }
+            return;
+        }
+        if let Some(s) = self
+            .spans
+            .iter_mut()
+            .find(|s| s.cfg.numbers.iter().any(|pat| pat.matches(number)))
+        {
+            info!(
+                "span {} ({number}): MWI {}",
+                s.cfg.span,
+                on_off(state.waiting)
+            );
+            s.span.set_lamp(now, number, lamp_of(&state));
+            drive_span(s);
+            return;
+        }
+        debug!("{number}: no FXS port or PRI span serves this number");
+    }
+
+    fn service_port(&mut self, i: usize) {
+        let now_ms = self.now_ms();
+        let Some(p) = self.ports.get_mut(i) else {
+            return;
+        };
+        loop {
+            match p.chan.poll_event() {
+                Ok(Some(ev)) => {
+                    debug!("FXS channel {}: {ev:?}", p.cfg.channel);
+                    p.line.handle_event(line_event(ev), now_ms);
+                    drive_port(p, now_ms);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    error!("FXS channel {}: {e}", p.cfg.channel);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn service_span(&mut self, i: usize) {
+        let Some(s) = self.spans.get_mut(i) else {
+            return;
+        };
+        loop {
+            let now = Instant::now();
+            match s.chan.poll_event() {
+                Ok(Some(DChannelEvent::LinkUp)) => {
+                    info!("span {}: layer 1 up", s.cfg.span);
+                    s.layer1_up = true;
+                    s.span.start(now);
+                }
+                Ok(Some(DChannelEvent::LinkDown)) => {
+                    warn!("span {}: layer 1 down", s.cfg.span);
+                    s.layer1_up = false;
+                    s.span.link_lost(now);
+                }
+                Ok(Some(DChannelEvent::Frame(f))) => s.span.handle_frame(now, &f),
+                Ok(None) => break,
+                Err(e) => {
+                    error!("span {}: D-channel {}: {e}", s.cfg.span, s.cfg.dchannel);
+                    break;
+                }
+            }
+            drive_span(s);
+        }
+    }
+
+    fn accept_control(&mut self) {
+        if let Err(e) = self
+            .control
+            .accept(self.poll.registry(), CONTROL_CONN, PORT_BASE)
+        {
+            warn!("control socket: {e}");
+        }
+    }
+
+    fn service_control(&mut self, token: usize) {
+        let request = match self.control.read(token) {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) => {
+                debug!("control connection: {e}");
+                self.control.close(self.poll.registry(), token);
+                return;
+            }
+        };
+        let answer = match request {
+            Request::Status { json: false } => Ok(self.status_text()),
+            Request::Status { json: true } => Ok(self.status_json().to_string() + "\n"),
+            Request::Mwi { number, state } => self.manual(&number, state),
+        };
+        self.control.answer(self.poll.registry(), token, answer);
+    }
+
+    /// `chand mwi NUMBER on|off|reset`: `Some(state)` overrides the table until a reset.
+    fn manual(&mut self, number: &str, state: Option<MwiState>) -> Result<String, String> {
+        if !self.serves(number) {
+            return Err(format!("no FXS port or PRI span serves {number}"));
+        }
+        match state {
+            Some(s) => {
+                info!("manual override: {number} MWI {}", on_off(s.waiting));
+                self.overrides.insert(number.to_owned(), s);
+                self.route(number, s);
+                Ok(format!("{number}: MWI {} (manual)\n", on_off(s.waiting)))
+            }
+            None => {
+                self.overrides.remove(number);
+                let s = self.table_state.get(number).copied().unwrap_or_default();
+                info!(
+                    "manual override of {number} reset: MWI {}",
+                    on_off(s.waiting)
+                );
+                self.route(number, s);
+                Ok(format!(
+                    "{number}: MWI {} (from the voice-mail server)\n",
+                    on_off(s.waiting)
+                ))
+            }
+        }
+    }
+
+    fn serves(&self, number: &str) -> bool {
+        self.ports
+            .iter()
+            .any(|p| p.cfg.mwi && p.cfg.number.as_str() == number)
+            || self
+                .spans
+                .iter()
+                .any(|s| s.cfg.numbers.iter().any(|pat| pat.matches(number)))
+    }
+
+    fn effective(&self, number: &str) -> (MwiState, &'static str) {
+        match self.overrides.get(number) {
+            Some(s) => (*s, "manual"),
+            None => (
+                self.table_state.get(number).copied().unwrap_or_default(),
+                "server",
+            ),
+        }
+    }
+
+    /// `chand status`: one block per FXS port and per span.
+    fn status_text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = format!("chand: backend {}\n", self.backend_name);
+        for p in &self.ports {
+            let st = p.line.status();
+            let (mwi, source) = self.effective(p.cfg.number.as_str());
+            let _ =
+                writeln!(
+                out,
+                "FXS channel {} number {}: {}, mwi {} ({} new, {} old; {source}){}, tone plan {}, \
+                 vmwi {} ({}), underruns {}, late blocks {}",
+                p.cfg.channel,
+                p.cfg.number,
+                hook_name(st.hook),
+                if p.cfg.mwi { on_off(mwi.waiting) } else { "DISABLED" },
+                mwi.new,
+                mwi.old,
+                st.playing
+                    .map(|t| format!(", playing {t:?}"))
+                    .unwrap_or_default(),
+                st.plan,
+                st.vmwi,
+                support_name(st.vmwi_supported),
+                st.underruns,
+                st.late_blocks,
+            );
+        }
+        for s in &self.spans {
+            let st = s.span.status();
+            let _ = writeln!(
+                out,
+                "PRI span {} (D-channel {}, {} side, {}): layer 1 {}, link {}, queue {}, \
+                 in flight {}, frames out {}, retransmissions {}",
+                s.cfg.span,
+                s.cfg.dchannel,
+                s.cfg.side,
+                s.cfg.mwi_transport,
+                up_down(s.layer1_up),
+                up_down(st.link_up),
+                st.queue_depth,
+                st.in_flight,
+                st.lapd.frames_out,
+                st.lapd.retransmissions,
+            );
+            for (number, lamp) in s.span.lamps() {
+                let _ = writeln!(
+                    out,
+                    "  {number}: lamp {} confirmed by PBX {}{}",
+                    lamp_name(Some(lamp.wanted)),
+                    lamp_name(lamp.confirmed),
+                    if lamp.pending { " (pending)" } else { "" },
+                );
+            }
+        }
+        out
+    }
+
+    /// `chand status --json`.
+    fn status_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let ports: Vec<_> = self
+            .ports
+            .iter()
+            .map(|p| {
+                let st = p.line.status();
+                let (mwi, source) = self.effective(p.cfg.number.as_str());
+                json!({
+                    "channel": p.cfg.channel,
+                    "number": p.cfg.number.as_str(),
+                    "mwi_enabled": p.cfg.mwi,
+                    "hook": hook_name(st.hook),
+                    "mwi": mwi.waiting,
+                    "new": mwi.new,
+                    "old": mwi.old,
+                    "source": source,
+                    "tone_plan": st.plan,
+                    "playing": st.playing.map(|t| format!("{t:?}")),
+                    "vmwi": st.vmwi.to_string(),
+                    "vmwi_supported": st.vmwi_supported,
+                    "underruns": st.underruns,
+                    "late_blocks": st.late_blocks,
+                    "spills_sent": st.spills_sent,
+                })
+            })
+            .collect();
+        let spans: Vec<_> = self
+            .spans
+            .iter()
+            .map(|s| {
+                let st = s.span.status();
+                let lamps: Vec<_> = s
+                    .span
+                    .lamps()
+                    .map(|(number, l)| {
+                        json!({
+                            "number": number,
+                            "wanted": l.wanted.on,
+                            "messages": l.wanted.messages,
+                            "confirmed": l.confirmed.map(|c| c.on),
+                            "pending": l.pending,
+                        })
+                    })
+                    .collect();
+                json!({
+                    "span": s.cfg.span,
+                    "dchannel": s.cfg.dchannel,
+                    "side": s.cfg.side.as_str(),
+                    "transport": s.cfg.mwi_transport.as_str(),
+                    "layer1_up": s.layer1_up,
+                    "link_up": st.link_up,
+                    "queue_depth": st.queue_depth,
+                    "in_flight": st.in_flight,
+                    "frames_out": st.lapd.frames_out,
+                    "retransmissions": st.lapd.retransmissions,
+                    "lamps": lamps,
+                })
+            })
+            .collect();
+        json!({
+            "backend": self.backend_name,
+            "numbers_in_table": self.table_state.len(),
+            "overrides": self.overrides.keys().collect::<Vec<_>>(),
+            "fxs": ports,
+            "pri": spans,
+        })
+    }
+}
+
+/// Perform what the line asks for, feeding back the answers it waits for.
+fn drive_port(p: &mut Port, now_ms: u64) {
+    enum Answer {
+        Vmwi(bool),
+        Hook(bool),
+    }
+    loop {
+        let Port { cfg, chan, line } = &mut *p;
+        let Some(action) = line.poll_action() else {
+            return;
+        };
+        let answer = match action {
+            fxs::Action::Write(block) => {
+                if let Err(e) = chan.write_audio(block) {
+                    warn!("FXS channel {}: audio: {e}", cfg.channel);
+                }
+                None
+            }
+            fxs::Action::StopAudio => {
+                report(cfg.channel, chan.flush_audio());
+                None
+            }
+            fxs::Action::SetVmwi { count, .. } => Some(Answer::Vmwi(vmwi_ok(chan.set_vmwi(count)))),
+            fxs::Action::CheckHook => match chan.off_hook() {
+                Ok(off) => Some(Answer::Hook(off)),
+                Err(e) => {
+                    warn!("FXS channel {}: hook state: {e}", cfg.channel);
+                    None
+                }
+            },
+            fxs::Action::SetRpasCadence => Some(Answer::Vmwi(vmwi_ok(
+                chan.set_cadence(Some(&fxs::line::RPAS_CADENCE_MS)),
+            ))),
+            fxs::Action::RestoreCadence => {
+                report(cfg.channel, chan.set_cadence(None));
+                None
+            }
+            fxs::Action::Ring => {
+                report(cfg.channel, chan.ring(RingCommand::Ring));
+                None
+            }
+            fxs::Action::RingOff => {
+                report(cfg.channel, chan.ring(RingCommand::RingOff));
+                None
+            }
+            fxs::Action::OnHookTransfer { ms } => {
+                Some(Answer::Vmwi(vmwi_ok(chan.onhook_transfer(ms))))
+            }
+            fxs::Action::Notice(n) => {
+                match n {
+                    fxs::Notice::VmwiUnsupported(mode) => warn!(
+                        "FXS channel {}: visual MWI '{mode}' is not supported by this port's \
+                         driver; MWI carries on with the stutter dial tone alone",
+                        cfg.channel
+                    ),
+                    other => info!("FXS channel {}: {other:?}", cfg.channel),
+                }
+                None
+            }
+        };
+        match answer {
+            Some(Answer::Vmwi(ok)) => line.vmwi_result(ok),
+            Some(Answer::Hook(off)) => line.hook_state(off, now_ms),
+            None => {}
+        }
+    }
+}
+
+/// `true` unless the driver said it cannot; other errors are logged and count as done.
+fn vmwi_ok(result: Result<(), BackendError>) -> bool {
+    match result {
+        Ok(()) => true,
+        Err(BackendError::Unsupported { .. }) => false,
+        Err(e) => {
+            warn!("visual MWI: {e}");
+            true
+        }
+    }
+}
+
+fn report(channel: u32, result: Result<(), BackendError>) {
+    if let Err(e) = result {
+        warn!("FXS channel {channel}: {e}");
+    }
+}
+
+/// Send what the span wants sent and log what it reports.
+fn drive_span(s: &mut Pri) {
+    while let Some(frame) = s.span.poll_transmit() {
+        if s.layer1_up {
+            if let Err(e) = s.chan.send_frame(&frame) {
+                warn!("span {}: send: {e}", s.cfg.span);
+            }
+        }
+    }
+    while let Some(ev) = s.span.poll_event() {
+        match ev {
+            SpanEvent::LinkUp => info!("span {}: Q.921 link established", s.cfg.span),
+            SpanEvent::LinkDown => warn!("span {}: Q.921 link released", s.cfg.span),
+            SpanEvent::Confirmed { number, lamp } => info!(
+                "span {} ({number}): PBX confirmed lamp {}",
+                s.cfg.span,
+                lamp_name(Some(lamp))
+            ),
+            SpanEvent::Failed {
+                number,
+                cause,
+                retry_in,
+            } => warn!(
+                "span {} ({number}): delivery failed, cause {cause}; retry in {} ms",
+                s.cfg.span,
+                retry_in.as_millis()
+            ),
+            SpanEvent::LinkError(e) => debug!("span {}: Q.921 MDL-ERROR {e:?}", s.cfg.span),
+        }
+    }
+}
+
+/// The line setup of port `p`, with its tone plan compiled once per plan and law.
+///
+/// Errors: the port's `cptone` names no plan (check-config rejects such a file).
+fn line_config(p: &config::Fxs, plans: &mut fxs::TonePlans) -> Result<fxs::LineConfig, String> {
+    let law = match p.law {
+        config::Law::Mulaw => fxs::Law::Mulaw,
+        config::Law::Alaw => fxs::Law::Alaw,
+    };
+    let plan = plans.compiled(p.cptone.as_str(), law).ok_or_else(|| {
+        format!(
+            "FXS channel {}: no tone plan {:?}",
+            p.channel,
+            p.cptone.as_str()
+        )
+    })?;
+    let vmwi = p
+        .vmwi
+        .as_str()
+        .parse()
+        .map_err(|e| format!("FXS channel {}: {e}", p.channel))?;
+    Ok(fxs::LineConfig { plan, vmwi })
+}
+
+fn span_config(p: &config::Pri) -> SpanConfig {
+    let side = match p.side {
+        config::Side::User => isdn::q921::Side::User,
+        config::Side::Network => isdn::q921::Side::Network,
+    };
+    let mut c = SpanConfig::new(side);
+    c.transport = match p.mwi_transport {
+        config::MwiTransport::Setup => Transport::Setup,
+        config::MwiTransport::Facility => Transport::Facility,
+    };
+    c.party_number = match p.party_number {
+        config::PartyNumberKind::Unknown => PartyNumberType::Unknown,
+        config::PartyNumberKind::Private => PartyNumberType::Private,
+        config::PartyNumberKind::Public => PartyNumberType::Public,
+    };
+    c.message_count = p.message_count;
+    c
+}
+
+fn line_event(ev: FxsEvent) -> fxs::LineEvent {
+    match ev {
+        FxsEvent::OffHook => fxs::LineEvent::OffHook,
+        FxsEvent::OnHook => fxs::LineEvent::OnHook,
+        FxsEvent::Flash => fxs::LineEvent::Flash,
+        FxsEvent::Digit(d) => fxs::LineEvent::Digit(char::from(d)),
+    }
+}
+
+/// The lamp for a state: nbOfMessages is the new-message count when the server gave one.
+fn lamp_of(state: &MwiState) -> Lamp {
+    if state.waiting {
+        Lamp::on((state.new > 0).then(|| state.new.min(u32::from(u16::MAX)) as u16))
+    } else {
+        Lamp::off()
+    }
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "ON"
+    } else {
+        "OFF"
+    }
+}
+
+fn up_down(b: bool) -> &'static str {
+    if b {
+        "UP"
+    } else {
+        "DOWN"
+    }
+}
+
+fn lamp_name(l: Option<Lamp>) -> String {
+    match l {
+        None => "-".into(),
+        Some(Lamp { on: false, .. }) => "OFF".into(),
+        Some(Lamp {
+            on: true,
+            messages: Some(n),
+        }) => format!("ON ({n})"),
+        Some(Lamp { on: true, .. }) => "ON".into(),
+    }
+}
+
+fn hook_name(h: fxs::Hook) -> &'static str {
+    match h {
+        fxs::Hook::OnHook => "on-hook",
+        fxs::Hook::OffHook => "off-hook",
+    }
+}
+
+fn support_name(s: Option<bool>) -> &'static str {
+    match s {
+        None => "untested",
+        Some(true) => "supported",
+        Some(false) => "unsupported",
+    }
+}

@@ -189,9 +189,10 @@ pub fn dbm0(law: Law, peak: f64) -> f64 {
 }
 
 /// On/off runs of `x` in 1 ms frames: (on, start_ms, len_ms). A frame is "on" if its RMS is
-/// above about -40 dBm0.
+/// above -50 dBm0; an "off" run shorter than 3 ms between two "on" runs is the null of a beating
+/// two-tone signal (e.g. 413+428 Hz beats at 15 Hz), not a gap (the shortest gap of any plan is 25 ms).
 pub fn segments(law: Law, x: &[i16]) -> Vec<(bool, usize, usize)> {
-    let threshold = law.peak_for_dbm0(-40.0) / std::f64::consts::SQRT_2;
+    let threshold = law.peak_for_dbm0(-50.0) / std::f64::consts::SQRT_2;
     let mut out: Vec<(bool, usize, usize)> = Vec::new();
     for (i, frame) in x.chunks(SPM).enumerate() {
         let rms =
@@ -202,7 +203,23 @@ pub fn segments(law: Law, x: &[i16]) -> Vec<(bool, usize, usize)> {
             _ => out.push((on, i, 1)),
         }
     }
-    out
+    let mut merged: Vec<(bool, usize, usize)> = Vec::with_capacity(out.len());
+    let mut i = 0;
+    while i < out.len() {
+        let (on, start, len) = out[i];
+        let null = !on && len < 3 && i > 0 && i + 1 < out.len();
+        match merged.last_mut() {
+            Some(last) if null => {
+                // bridge the null and absorb the following "on" run
+                last.2 += len + out[i + 1].2;
+                i += 2;
+                continue;
+            }
+            _ => merged.push((on, start, len)),
+        }
+        i += 1;
+    }
+    merged
 }
 
 /// Times (ms) where the `hz` component appears or disappears, from a 20 ms Goertzel window

@@ -7,6 +7,8 @@
 //! and return bytes, timers and events; only the daemon touches sockets.
 
 pub mod digest;
+pub mod sink;
 pub mod summary;
 pub mod transaction;
+pub mod ua;
 pub mod wire;

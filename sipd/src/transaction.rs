@@ -10,7 +10,7 @@
 //! `z9hG4bK`, else (RFC 2543 peers) by Call-ID, CSeq, From tag and the whole topmost Via.
 
 use crate::wire::{param, Message};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 /// RFC 3261 magic cookie that starts every RFC 3261 branch (§8.1.1.7).
 pub const MAGIC_COOKIE: &str = "z9hG4bK";
@@ -94,11 +94,24 @@ struct Server<D> {
 
 /// All client and server non-INVITE transactions of one user agent.
 pub struct Transactions<D> {
-    timers: TimerValues,
+    timers_values: TimerValues,
     clients: HashMap<TxKey, Client<D>>,
     servers: HashMap<TxKey, Server<D>>,
     transmits: VecDeque<Transmit<D>>,
     events: VecDeque<TxEvent>,
+    /// Every armed timer: (instant, is-server, key), so that finding and firing the due ones
+    /// costs O(log n) with thousands of live transactions.
+    timers: BTreeSet<(u64, bool, TxKey)>,
+}
+
+impl<D> Client<D> {
+    /// The earliest armed timer of this transaction.
+    fn deadline(&self) -> Option<u64> {
+        match self.state {
+            ClientState::Completed => self.timer_k,
+            _ => Some(self.timer_e.map_or(self.timer_f, |e| e.0.min(self.timer_f))),
+        }
+    }
 }
 
 /// The client transaction key of a request or response: branch and CSeq method.
@@ -131,11 +144,12 @@ impl<D: Clone> Transactions<D> {
     /// An empty layer with the given timer values.
     pub fn new(timers: TimerValues) -> Self {
         Self {
-            timers,
+            timers_values: timers,
             clients: HashMap::new(),
             servers: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            timers: BTreeSet::new(),
         }
     }
 
@@ -158,7 +172,7 @@ impl<D: Clone> Transactions<D> {
             dest: dest.clone(),
             bytes: bytes.clone(),
         });
-        let t1 = self.timers.t1;
+        let t1 = self.timers_values.t1;
         self.clients.insert(
             key.clone(),
             Client {
@@ -171,6 +185,7 @@ impl<D: Clone> Transactions<D> {
                 timer_k: None,
             },
         );
+        self.index_client(&key, None);
         Some(key)
     }
 
@@ -184,6 +199,7 @@ impl<D: Clone> Transactions<D> {
             return false;
         };
         let code = rsp.code().unwrap_or(0);
+        let before = tx.deadline();
         match tx.state {
             ClientState::Completed => return true,
             _ if code < 200 => {
@@ -192,13 +208,10 @@ impl<D: Clone> Transactions<D> {
             _ => {
                 tx.state = ClientState::Completed;
                 tx.timer_e = None;
-                if tx.reliable {
-                    self.clients.remove(&key);
-                } else {
-                    tx.timer_k = Some(now + self.timers.t4);
-                }
+                tx.timer_k = (!tx.reliable).then_some(now + self.timers_values.t4);
             }
         }
+        self.index_client(&key, before);
         self.events.push_back(TxEvent::Response(key, Box::new(rsp)));
         true
     }
@@ -252,45 +265,88 @@ impl<D: Clone> Transactions<D> {
             self.servers.remove(key);
         } else {
             tx.state = ServerState::Completed;
-            tx.timer_j = Some(now + 64 * self.timers.t1);
+            let j = now + 64 * self.timers_values.t1;
+            tx.timer_j = Some(j);
+            self.timers.insert((j, true, key.clone()));
         }
     }
 
-    /// The transport could not deliver to the destination of client transaction `key`.
-    pub fn transport_error(&mut self, key: &TxKey) {
-        if self.clients.remove(key).is_some() {
-            self.events.push_back(TxEvent::TransportError(key.clone()));
+    /// The transport could not deliver to `dest`: every client transaction to it ends
+    /// (RFC 3261 §17.1.4).
+    pub fn transport_error(&mut self, dest: &D)
+    where
+        D: PartialEq,
+    {
+        let events = &mut self.events;
+        let timers = &mut self.timers;
+        self.clients.retain(|key, tx| {
+            let hit = tx.dest == *dest;
+            if hit {
+                if let Some(at) = tx.deadline() {
+                    timers.remove(&(at, false, key.clone()));
+                }
+                events.push_back(TxEvent::TransportError(key.clone()));
+            }
+            !hit
+        });
+    }
+
+    /// Queue a message sent outside any transaction: the response to a request too broken to
+    /// start one (RFC 3261 §8.2 checks that fail before a transaction exists).
+    pub fn push_direct(&mut self, t: Transmit<D>) {
+        self.transmits.push_back(t);
+    }
+
+    /// Re-file client `key` in the timer index (its old deadline was `before`); a client with
+    /// no timer left is gone.
+    fn index_client(&mut self, key: &TxKey, before: Option<u64>) {
+        if let Some(at) = before {
+            self.timers.remove(&(at, false, key.clone()));
+        }
+        match self.clients.get(key).map(Client::deadline) {
+            Some(Some(at)) => {
+                self.timers.insert((at, false, key.clone()));
+            }
+            Some(None) => {
+                self.clients.remove(key);
+            }
+            None => {}
         }
     }
 
     /// The earliest instant at which [`Self::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<u64> {
-        let c = self
-            .clients
-            .values()
-            .flat_map(|t| [t.timer_e.map(|e| e.0), Some(t.timer_f), t.timer_k].into_iter())
-            .flatten();
-        let s = self.servers.values().filter_map(|t| t.timer_j);
-        c.chain(s).min()
+        self.timers.first().map(|t| t.0)
     }
 
     /// Fire every timer due at `now`: Timer E retransmits (doubling up to T2; at T2 once a
     /// provisional came), Timer F times out, Timers K and J end transactions.
     pub fn handle_timeout(&mut self, now: u64) {
-        let t2 = self.timers.t2;
-        let mut dead = Vec::new();
-        for (key, tx) in &mut self.clients {
-            if tx.timer_k.is_some_and(|k| k <= now) {
-                dead.push(key.clone());
+        let t2 = self.timers_values.t2;
+        while let Some((at, server, key)) = self.timers.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, server, key.clone()));
+            if server {
+                self.servers.remove(&key);
                 continue;
             }
-            if tx.state != ClientState::Completed && tx.timer_f <= now {
-                dead.push(key.clone());
-                self.events.push_back(TxEvent::Timeout(key.clone()));
+            let Some(tx) = self.clients.get_mut(&key) else {
+                continue;
+            };
+            if tx.state == ClientState::Completed {
+                // Timer K.
+                self.clients.remove(&key);
                 continue;
             }
-            if let Some((at, interval)) = tx.timer_e {
-                if at <= now {
+            if tx.timer_f <= now {
+                self.clients.remove(&key);
+                self.events.push_back(TxEvent::Timeout(key));
+                continue;
+            }
+            if let Some((e_at, interval)) = tx.timer_e {
+                if e_at <= now {
                     self.transmits.push_back(Transmit {
                         dest: tx.dest.clone(),
                         bytes: tx.bytes.clone(),
@@ -302,12 +358,8 @@ impl<D: Clone> Transactions<D> {
                     tx.timer_e = Some((now + next, next));
                 }
             }
+            self.index_client(&key, None);
         }
-        for key in dead {
-            self.clients.remove(&key);
-        }
-        self.servers
-            .retain(|_, tx| tx.timer_j.map_or(true, |j| j > now));
     }
 
     /// Next message to send.

@@ -1,0 +1,1232 @@
+//! The message-waiting user agent, sans-IO: per-number subscriptions (RFC 6665, RFC 3842),
+//! unsolicited NOTIFY, REGISTER (RFC 3261 §10) with digest, OPTIONS answered and sent as a
+//! keep-alive ping. Bytes, sources and a millisecond clock go in; bytes to send, the next wake-up
+//! time and MWI states (through [`MwiSink`]) come out.
+//!
+//! Requests sipd sends always go to the resolved MWI server (or registrar) address; route sets
+//! (Record-Route) are not used, as the voice-mail server is the next hop.
+
+use crate::digest::Challenge;
+use crate::summary::Summary;
+use crate::transaction::{TimerValues, Transactions, Transmit, TxEvent, TxKey, MAGIC_COOKIE};
+use crate::wire::{self, addr_uri, param, uri_user, Message, ACCEPT, AGENT, ALLOW, EVENT};
+use mwi_core::config::{Cidr, Config, Pattern, Transport};
+use mwi_core::{MwiSink, MwiState};
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+
+/// Where a message goes or comes from: address and transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Dest {
+    /// Remote address.
+    pub addr: SocketAddr,
+    /// UDP or TCP.
+    pub transport: Transport,
+}
+
+/// Re-subscribe backoff after a failure (ms): `base * 2^(failures-1)`, capped at `max`, then
+/// scaled by a random factor in 0.5..1.0 (RFC 5626 §4.5 style) so that many numbers spread out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// First retry delay, ms.
+    pub base: u64,
+    /// Largest delay, ms.
+    pub max: u64,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            base: 30_000,
+            max: 1_800_000,
+        }
+    }
+}
+
+/// What the user agent needs from the configuration.
+#[derive(Clone, Debug)]
+pub struct UaConfig {
+    /// Host part used in Request-URI/To of SUBSCRIBE (the `server` of `[mwi_server]`).
+    pub mwi_host: String,
+    /// `[mwi_server] port`.
+    pub mwi_port: u16,
+    /// `[mwi_server] transport`.
+    pub mwi_transport: Transport,
+    /// Requested subscription duration, s (1..=999999).
+    pub expires: u32,
+    /// `unsolicited = true`: no subscriptions.
+    pub unsolicited: bool,
+    /// Sources allowed to send NOTIFY outside a subscription (besides the MWI server itself).
+    pub allow: Vec<Cidr>,
+    /// Numbers of FXS lines with `mwi = true`: one subscription each.
+    pub mwi_numbers: Vec<String>,
+    /// Numbers of FXS lines with `mwi = false` (a NOTIFY for them gets 481).
+    pub no_mwi_numbers: Vec<String>,
+    /// Served-user patterns of PRI spans.
+    pub pri_patterns: Vec<Pattern>,
+    /// `[sip.auth]` username, password and optional realm.
+    pub auth: Option<(String, String, Option<String>)>,
+    /// `[registrar]`: host, port, transport, expires.
+    pub registrar: Option<(String, u16, Transport, u32)>,
+    /// OPTIONS ping interval, s (0: off).
+    pub options_interval: u32,
+    /// Consecutive OPTIONS failures after which the server is reported down.
+    pub options_failures: u32,
+    /// RFC 3261 timers.
+    pub timers: TimerValues,
+    /// Re-subscribe backoff.
+    pub backoff: Backoff,
+    /// Minimum gap between two SUBSCRIBE/REGISTER sends, ms: 10,000 numbers never start or
+    /// refresh in one burst.
+    pub pace: u64,
+}
+
+impl UaConfig {
+    /// The user-agent settings of a validated configuration.
+    pub fn from_config(c: &Config) -> Self {
+        let host = |s: &mwi_core::config::ServerSpec| match s {
+            mwi_core::config::ServerSpec::Ipv4(a) => a.to_string(),
+            mwi_core::config::ServerSpec::Dns(h) => h.clone(),
+        };
+        let m = &c.mwi_server;
+        Self {
+            mwi_host: host(&m.server),
+            mwi_port: m.port,
+            mwi_transport: m.transport,
+            expires: m.expires,
+            unsolicited: m.unsolicited,
+            allow: m.allow.clone(),
+            mwi_numbers: c
+                .fxs
+                .iter()
+                .filter(|f| f.mwi)
+                .map(|f| f.number.to_string())
+                .collect(),
+            no_mwi_numbers: c
+                .fxs
+                .iter()
+                .filter(|f| !f.mwi)
+                .map(|f| f.number.to_string())
+                .collect(),
+            pri_patterns: c.pri.iter().flat_map(|p| p.numbers.clone()).collect(),
+            auth: c
+                .sip
+                .auth
+                .as_ref()
+                .map(|a| (a.username.clone(), a.password.clone(), a.realm.clone())),
+            registrar: c
+                .registrar
+                .as_ref()
+                .map(|r| (host(&r.server), r.port, r.transport, r.expires)),
+            options_interval: m.options_interval,
+            options_failures: m.options_failures,
+            timers: TimerValues::default(),
+            backoff: Backoff::default(),
+            pace: 10,
+        }
+    }
+}
+
+/// Where a subscription stands (RFC 6665 §4.1.2, §4.2.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SubState {
+    /// Waiting to send the initial SUBSCRIBE.
+    Idle,
+    /// An initial SUBSCRIBE is in flight.
+    Subscribing,
+    /// Accepted, `Subscription-State: pending`.
+    Pending,
+    /// `Subscription-State: active`.
+    Active,
+    /// Ended (`terminated` with its reason, or a failure); a new subscription follows at the
+    /// scheduled time.
+    Terminated(String),
+}
+
+impl std::fmt::Display for SubState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Idle => f.write_str("idle"),
+            Self::Subscribing => f.write_str("subscribing"),
+            Self::Pending => f.write_str("pending"),
+            Self::Active => f.write_str("active"),
+            Self::Terminated(r) => write!(f, "terminated;reason={r}"),
+        }
+    }
+}
+
+/// Authentication progress of one client request sequence (a subscription or the registration).
+#[derive(Clone, Debug, Default)]
+struct AuthState {
+    /// The last challenge and whether it came in Proxy-Authenticate.
+    challenge: Option<(Challenge, bool)>,
+    /// Nonce count already used with the challenge's nonce.
+    nc: u32,
+    /// The last request carried an answer to `challenge` and was challenged again.
+    failed: bool,
+}
+
+/// One client dialog usage: a subscription or the registration binding.
+#[derive(Clone, Debug)]
+struct Usage {
+    call_id: String,
+    from_tag: String,
+    to_tag: Option<String>,
+    cseq: u32,
+    remote_target: Option<String>,
+    auth: AuthState,
+    failures: u32,
+    /// Requested expiry for the next request, s (raised by 423 Min-Expires).
+    expires: u32,
+    /// When the current subscription/binding ends.
+    expires_at: Option<u64>,
+}
+
+struct Subscription {
+    number: String,
+    state: SubState,
+    usage: Usage,
+    due: Option<u64>,
+    /// Whether the usage's dialog is established (a refresh is in-dialog).
+    established: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    Subscribe(usize),
+    Register,
+    Options,
+}
+
+/// A timer owner in the schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Owner {
+    Sub(usize),
+    Register,
+    Options,
+}
+
+/// The status of one number, as `sipd status` shows it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct NumberStatus {
+    /// The number.
+    pub number: String,
+    /// `Messages-Waiting: yes`.
+    pub mwi: bool,
+    /// New messages.
+    pub new: u32,
+    /// Old messages.
+    pub old: u32,
+    /// Urgent new messages.
+    pub urgent_new: u32,
+    /// Urgent old messages.
+    pub urgent_old: u32,
+    /// Whether a state was ever learned.
+    pub known: bool,
+    /// Subscription state (`active`, `pending`, `terminated;reason=…`, `unsolicited`).
+    pub subscription: String,
+}
+
+/// Status of the user agent (`sipd status`, like `show sip-ua mwi`).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct UaStatus {
+    /// `[mwi_server] server` host.
+    pub server: String,
+    /// Resolved server addresses.
+    pub addresses: Vec<String>,
+    /// Requested expiry, s.
+    pub expires: u32,
+    /// Server port.
+    pub port: u16,
+    /// `udp` or `tcp`.
+    pub transport: String,
+    /// Unsolicited mode.
+    pub unsolicited: bool,
+    /// OPTIONS ping verdict: `up`, `down` or `unknown`.
+    pub server_state: String,
+    /// Registration state: `none`, `registered`, `registering`, `failed`.
+    pub registration: String,
+    /// Every number with a known state or a subscription.
+    pub numbers: Vec<NumberStatus>,
+}
+
+/// The user agent.
+pub struct Ua<S: MwiSink> {
+    cfg: UaConfig,
+    sink: S,
+    rng: fastrand::Rng,
+    tx: Transactions<Dest>,
+    /// Local address per transport, for Via and Contact.
+    local: HashMap<Transport, SocketAddr>,
+    mwi_addrs: Vec<SocketAddr>,
+    registrar_addrs: Vec<SocketAddr>,
+    subs: Vec<Subscription>,
+    dialogs: HashMap<String, usize>,
+    purposes: HashMap<TxKey, Purpose>,
+    schedule: BTreeSet<(u64, Owner)>,
+    register: Option<(Usage, Option<u64>, String)>,
+    options_due: Option<u64>,
+    options_failed: u32,
+    server_up: Option<bool>,
+    next_slot: u64,
+    states: HashMap<String, MwiState>,
+    reresolve: bool,
+}
+
+impl<S: MwiSink> Ua<S> {
+    /// A user agent that writes states into `sink`; `seed` seeds tags, branches and jitter.
+    /// Nothing is sent until [`Self::set_mwi_addrs`] gives the server address.
+    pub fn new(cfg: UaConfig, sink: S, seed: u64, local: HashMap<Transport, SocketAddr>) -> Self {
+        let mut ua = Self {
+            tx: Transactions::new(cfg.timers),
+            rng: fastrand::Rng::with_seed(seed),
+            sink,
+            local,
+            mwi_addrs: Vec::new(),
+            registrar_addrs: Vec::new(),
+            subs: Vec::new(),
+            dialogs: HashMap::new(),
+            purposes: HashMap::new(),
+            schedule: BTreeSet::new(),
+            register: None,
+            options_due: None,
+            options_failed: 0,
+            server_up: None,
+            next_slot: 0,
+            states: HashMap::new(),
+            reresolve: false,
+            cfg,
+        };
+        if !ua.cfg.unsolicited {
+            let numbers = ua.cfg.mwi_numbers.clone();
+            for number in numbers {
+                let usage = ua.new_usage(ua.cfg.expires);
+                ua.subs.push(Subscription {
+                    number,
+                    state: SubState::Idle,
+                    usage,
+                    due: None,
+                    established: false,
+                });
+            }
+        }
+        if let Some((_, _, _, expires)) = ua.cfg.registrar {
+            ua.register = Some((ua.new_usage(expires), None, "registering".into()));
+        }
+        ua
+    }
+
+    /// The MWI sink (tests read what was published).
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// Addresses of the MWI server (from `ipv4:` or DNS). The first is used; subscriptions and
+    /// the OPTIONS ping start (spread by the pace) once one is known.
+    pub fn set_mwi_addrs(&mut self, now: u64, addrs: Vec<SocketAddr>) {
+        let first = self.mwi_addrs.is_empty() && !addrs.is_empty();
+        self.mwi_addrs = addrs;
+        if first {
+            for i in 0..self.subs.len() {
+                if self.subs[i].due.is_none() && self.subs[i].state == SubState::Idle {
+                    self.reschedule(Owner::Sub(i), Some(now));
+                }
+            }
+            if self.cfg.options_interval > 0 {
+                self.reschedule(Owner::Options, Some(now));
+            }
+        }
+    }
+
+    /// Addresses of the registrar; REGISTER starts once one is known.
+    pub fn set_registrar_addrs(&mut self, now: u64, addrs: Vec<SocketAddr>) {
+        let first = self.registrar_addrs.is_empty() && !addrs.is_empty();
+        self.registrar_addrs = addrs;
+        if first && self.register.is_some() {
+            self.reschedule(Owner::Register, Some(now));
+        }
+    }
+
+    /// Whether the daemon should resolve the servers again (set after timeouts and transport
+    /// failures; cleared by this call).
+    pub fn take_reresolve(&mut self) -> bool {
+        std::mem::take(&mut self.reresolve)
+    }
+
+    /// The destination of requests to the MWI server.
+    fn mwi_dest(&self) -> Option<Dest> {
+        self.mwi_addrs.first().map(|&addr| Dest {
+            addr,
+            transport: self.cfg.mwi_transport,
+        })
+    }
+
+    fn token(&mut self, len: usize) -> String {
+        (0..len).map(|_| self.rng.alphanumeric()).collect()
+    }
+
+    fn new_usage(&mut self, expires: u32) -> Usage {
+        Usage {
+            call_id: self.token(20),
+            from_tag: self.token(10),
+            to_tag: None,
+            cseq: 0,
+            remote_target: None,
+            auth: AuthState::default(),
+            failures: 0,
+            expires,
+            expires_at: None,
+        }
+    }
+
+    fn reschedule(&mut self, owner: Owner, at: Option<u64>) {
+        let slot = match owner {
+            Owner::Sub(i) => &mut self.subs[i].due,
+            Owner::Register => match &mut self.register {
+                Some((_, due, _)) => due,
+                None => return,
+            },
+            Owner::Options => &mut self.options_due,
+        };
+        if let Some(old) = slot.take() {
+            self.schedule.remove(&(old, owner));
+        }
+        *slot = at;
+        if let Some(at) = at {
+            self.schedule.insert((at, owner));
+        }
+    }
+
+    fn backoff(&mut self, failures: u32) -> u64 {
+        let shift = failures.saturating_sub(1).min(20);
+        let d = self
+            .cfg
+            .backoff
+            .base
+            .saturating_mul(1 << shift)
+            .min(self.cfg.backoff.max);
+        d / 2 + self.rng.u64(0..=d / 2)
+    }
+
+    /// When to refresh a usage that lasts `secs`: at 55..85 % of it (random), so refreshes of
+    /// many numbers spread out, never later than 5 s (or half the time) before expiry.
+    fn refresh_in(&mut self, secs: u32) -> u64 {
+        let ms = u64::from(secs) * 1000;
+        let at = self.rng.u64(ms * 55 / 100..=ms * 85 / 100);
+        at.min(ms.saturating_sub(5000).max(ms / 2)).max(200)
+    }
+
+    fn via(&mut self, transport: Transport) -> String {
+        let local = self
+            .local
+            .get(&transport)
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "0.0.0.0:5060".into());
+        let t = match transport {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        };
+        format!(
+            "SIP/2.0/{t} {local};branch={MAGIC_COOKIE}{};rport",
+            self.token(16)
+        )
+    }
+
+    fn contact(&self, user: &str, transport: Transport) -> String {
+        let local = self
+            .local
+            .get(&transport)
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "0.0.0.0:5060".into());
+        match transport {
+            Transport::Udp => format!("<sip:{user}@{local}>"),
+            Transport::Tcp => format!("<sip:{user}@{local};transport=tcp>"),
+        }
+    }
+
+    fn host_uri(host: &str, port: u16, transport: Transport, user: Option<&str>) -> String {
+        let user = user.map(|u| format!("{u}@")).unwrap_or_default();
+        let t = match transport {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+        };
+        format!("sip:{user}{host}:{port}{t}")
+    }
+
+    /// Add an Authorization answering the usage's last challenge, if any.
+    fn authorize(&mut self, req: &mut Message, which: Owner) {
+        let Some((user, pass, _)) = self.cfg.auth.clone() else {
+            return;
+        };
+        let cnonce = self.token(16);
+        let auth = match which {
+            Owner::Sub(i) => &mut self.subs[i].usage.auth,
+            Owner::Register => match &mut self.register {
+                Some((u, _, _)) => &mut u.auth,
+                None => return,
+            },
+            Owner::Options => return,
+        };
+        let Some((ch, proxy)) = &auth.challenge else {
+            return;
+        };
+        auth.nc += 1;
+        let method = req.method().to_owned();
+        let uri = req.uri().unwrap_or("").to_owned();
+        let value = ch.answer(&user, &pass, &method, &uri, auth.nc, &cnonce);
+        let name = if *proxy {
+            "Proxy-Authorization"
+        } else {
+            "Authorization"
+        };
+        req.set(name, value);
+    }
+
+    fn send(&mut self, now: u64, req: &Message, dest: Dest, purpose: Purpose) {
+        log::debug!(
+            "SIP send to {} ({:?}):\n{}",
+            dest.addr,
+            dest.transport,
+            show(req)
+        );
+        let reliable = dest.transport == Transport::Tcp;
+        if let Some(key) = self.tx.send_request(now, req, dest, reliable) {
+            self.purposes.insert(key, purpose);
+        }
+    }
+
+    fn send_subscribe(&mut self, now: u64, i: usize) {
+        let Some(dest) = self.mwi_dest() else {
+            return;
+        };
+        let transport = self.cfg.mwi_transport;
+        let number = self.subs[i].number.clone();
+        let aor = Self::host_uri(
+            &self.cfg.mwi_host,
+            self.cfg.mwi_port,
+            Transport::Udp,
+            Some(&number),
+        );
+        let target = Self::host_uri(
+            &self.cfg.mwi_host,
+            self.cfg.mwi_port,
+            transport,
+            Some(&number),
+        );
+        let via = self.via(transport);
+        let contact = self.contact(&number, transport);
+        let sub = &mut self.subs[i];
+        if !sub.established {
+            sub.state = SubState::Subscribing;
+        }
+        let u = &mut sub.usage;
+        u.cseq += 1;
+        let uri = match (sub.established, &u.remote_target) {
+            (true, Some(t)) => t.clone(),
+            _ => target,
+        };
+        let mut req = Message::request("SUBSCRIBE", &uri);
+        req.push("Via", via);
+        req.push("Max-Forwards", "70");
+        req.push("From", format!("<{aor}>;tag={}", u.from_tag));
+        match (&u.to_tag, sub.established) {
+            (Some(t), true) => req.push("To", format!("<{aor}>;tag={t}")),
+            _ => req.push("To", format!("<{aor}>")),
+        }
+        req.push("Call-ID", u.call_id.clone());
+        req.push("CSeq", format!("{} SUBSCRIBE", u.cseq));
+        req.push("Contact", contact);
+        req.push("Event", EVENT);
+        req.push("Accept", ACCEPT);
+        req.push("Expires", u.expires.to_string());
+        req.push("User-Agent", AGENT);
+        self.authorize(&mut req, Owner::Sub(i));
+        self.dialogs.insert(self.subs[i].usage.call_id.clone(), i);
+        self.send(now, &req, dest, Purpose::Subscribe(i));
+    }
+
+    fn send_register(&mut self, now: u64) {
+        let (Some((host, port, transport, _)), Some(&addr), Some((user, _, _))) = (
+            self.cfg.registrar.clone(),
+            self.registrar_addrs.first(),
+            self.cfg.auth.clone(),
+        ) else {
+            return;
+        };
+        let via = self.via(transport);
+        let contact = self.contact(&user, transport);
+        let Some((u, _, state)) = &mut self.register else {
+            return;
+        };
+        u.cseq += 1;
+        *state = "registering".into();
+        let aor = Self::host_uri(&host, port, Transport::Udp, Some(&user));
+        let mut req = Message::request("REGISTER", &Self::host_uri(&host, port, transport, None));
+        req.push("Via", via);
+        req.push("Max-Forwards", "70");
+        req.push("From", format!("<{aor}>;tag={}", u.from_tag));
+        req.push("To", format!("<{aor}>"));
+        req.push("Call-ID", u.call_id.clone());
+        req.push("CSeq", format!("{} REGISTER", u.cseq));
+        req.push("Contact", contact);
+        req.push("Expires", u.expires.to_string());
+        req.push("User-Agent", AGENT);
+        self.authorize(&mut req, Owner::Register);
+        self.send(now, &req, Dest { addr, transport }, Purpose::Register);
+    }
+
+    fn send_options(&mut self, now: u64) {
+        let Some(dest) = self.mwi_dest() else {
+            return;
+        };
+        let transport = dest.transport;
+        let via = self.via(transport);
+        let tag = self.token(10);
+        let call_id = self.token(20);
+        let uri = Self::host_uri(&self.cfg.mwi_host, self.cfg.mwi_port, transport, None);
+        let local = self
+            .local
+            .get(&transport)
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let mut req = Message::request("OPTIONS", &uri);
+        req.push("Via", via);
+        req.push("Max-Forwards", "70");
+        req.push("From", format!("<sip:sipd@{local}>;tag={tag}"));
+        req.push("To", format!("<{uri}>"));
+        req.push("Call-ID", call_id);
+        req.push("CSeq", "1 OPTIONS");
+        req.push("Accept", ACCEPT);
+        req.push("User-Agent", AGENT);
+        self.send(now, &req, dest, Purpose::Options);
+    }
+
+    /// The earliest time [`Self::handle_timeout`] must run.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let own = self.schedule.first().map(|&(at, owner)| match owner {
+            Owner::Options => at,
+            _ => at.max(self.next_slot),
+        });
+        match (own, self.tx.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Run timers due at `now`.
+    pub fn handle_timeout(&mut self, now: u64) {
+        self.tx.handle_timeout(now);
+        self.drain_tx_events(now);
+        while let Some(&(at, owner)) = self.schedule.first() {
+            // SUBSCRIBE and REGISTER wait for their pacing slot where they are.
+            if at > now || (owner != Owner::Options && now < self.next_slot) {
+                break;
+            }
+            self.schedule.remove(&(at, owner));
+            match owner {
+                Owner::Sub(i) => self.subs[i].due = None,
+                Owner::Register => {
+                    if let Some((_, due, _)) = &mut self.register {
+                        *due = None;
+                    }
+                }
+                Owner::Options => self.options_due = None,
+            }
+            match owner {
+                Owner::Sub(i) => {
+                    self.next_slot = now + self.cfg.pace;
+                    let sub = &mut self.subs[i];
+                    if sub.usage.expires_at.is_some_and(|e| e <= now) {
+                        // Refreshes failed until the end: start a new subscription.
+                        sub.established = false;
+                        sub.usage.expires_at = None;
+                    }
+                    if !sub.established {
+                        // A new subscription is a new dialog: fresh Call-ID and tag.
+                        self.dialogs.remove(&sub.usage.call_id);
+                        let (expires, failures) = (sub.usage.expires, sub.usage.failures);
+                        let mut fresh = self.new_usage(expires);
+                        fresh.failures = failures;
+                        self.subs[i].usage = fresh;
+                    }
+                    self.send_subscribe(now, i);
+                }
+                Owner::Register => {
+                    self.next_slot = now + self.cfg.pace;
+                    self.send_register(now);
+                }
+                Owner::Options => {
+                    self.send_options(now);
+                    let every = u64::from(self.cfg.options_interval) * 1000;
+                    self.reschedule(Owner::Options, Some(now + every));
+                }
+            }
+        }
+    }
+
+    /// The transport could not reach `dest` (TCP connect/write failure, ICMP unreachable):
+    /// every client transaction to it fails.
+    pub fn transport_error(&mut self, now: u64, dest: Dest) {
+        self.tx.transport_error(&dest);
+        self.drain_tx_events(now);
+    }
+
+    /// Next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit<Dest>> {
+        self.tx.poll_transmit()
+    }
+
+    /// One received datagram or framed TCP message from `src`.
+    pub fn handle_message(&mut self, now: u64, bytes: &[u8], src: Dest) {
+        let msg = match Message::parse(bytes) {
+            Ok(m) => m,
+            Err(defect) => {
+                let tag = self.token(10);
+                match defect.response(&tag) {
+                    Some(rsp) => {
+                        log::info!(
+                            "SIP from {}: {defect}; answering {}",
+                            src.addr,
+                            rsp.summary()
+                        );
+                        log::debug!("SIP send to {}:\n{}", src.addr, show(&rsp));
+                        self.tx.push_direct(Transmit {
+                            dest: src,
+                            bytes: rsp.to_bytes(),
+                        });
+                    }
+                    None => log::info!("SIP from {}: {defect}; dropped", src.addr),
+                }
+                return;
+            }
+        };
+        log::debug!(
+            "SIP recv from {} ({:?}):\n{}",
+            src.addr,
+            src.transport,
+            show(&msg)
+        );
+        if msg.is_request() {
+            self.handle_request(now, msg, src);
+        } else {
+            if !self.tx.on_response(now, msg) {
+                log::debug!(
+                    "SIP from {}: response matches no transaction; dropped",
+                    src.addr
+                );
+            }
+            self.drain_tx_events(now);
+        }
+    }
+
+    fn handle_request(&mut self, now: u64, msg: Message, src: Dest) {
+        if msg.method() == "ACK" {
+            return;
+        }
+        let reliable = src.transport == Transport::Tcp;
+        let Some((key, req)) = self.tx.on_request(msg, src, reliable) else {
+            return;
+        };
+        let tag = self.token(10);
+        let rsp = self.answer(now, &req, src, &tag);
+        log::debug!(
+            "SIP send to {} ({:?}):\n{}",
+            src.addr,
+            src.transport,
+            show(&rsp)
+        );
+        self.tx.respond(now, &key, &rsp);
+    }
+
+    /// The response to a new request.
+    fn answer(&mut self, now: u64, req: &Message, src: Dest, tag: &str) -> Message {
+        if let Some(required) = req.header("Require") {
+            let mut rsp = req.response(420, "Bad Extension", tag);
+            rsp.push("Unsupported", required);
+            return rsp;
+        }
+        match req.method() {
+            "OPTIONS" => {
+                let mut rsp = req.response(200, "OK", tag);
+                rsp.push("Allow", ALLOW);
+                rsp.push("Accept", ACCEPT);
+                rsp.push("Allow-Events", EVENT);
+                rsp.push("Supported", "");
+                rsp
+            }
+            "NOTIFY" => self.answer_notify(now, req, src, tag),
+            _ => {
+                let mut rsp = req.response(405, "Method Not Allowed", tag);
+                rsp.push("Allow", ALLOW);
+                rsp
+            }
+        }
+    }
+
+    fn answer_notify(&mut self, now: u64, req: &Message, src: Dest, tag: &str) -> Message {
+        let event = req.header("Event").unwrap_or("");
+        let package = event.split(';').next().unwrap_or("").trim();
+        if !package.eq_ignore_ascii_case(EVENT) {
+            let mut rsp = req.response(489, "Bad Event", tag);
+            rsp.push("Allow-Events", EVENT);
+            return rsp;
+        }
+        if !req.body.is_empty() {
+            let ctype = req.header("Content-Type").unwrap_or("");
+            let media = ctype.split(';').next().unwrap_or("").trim();
+            if !media.eq_ignore_ascii_case(ACCEPT) {
+                let mut rsp = req.response(415, "Unsupported Media Type", tag);
+                rsp.push("Accept", ACCEPT);
+                return rsp;
+            }
+        }
+        let summary = if req.body.is_empty() {
+            None
+        } else {
+            match Summary::parse(&req.body) {
+                Ok(s) => Some(s),
+                Err(e) => return req.response(400, &format!("Bad Request ({e})"), tag),
+            }
+        };
+        let dialog = req
+            .call_id()
+            .and_then(|c| self.dialogs.get(c).copied())
+            .filter(|&i| req.to_tag() == Some(self.subs[i].usage.from_tag.as_str()));
+        if let Some(i) = dialog {
+            return self.notify_in_dialog(now, req, i, summary, tag);
+        }
+        // With subscriptions, a NOTIFY of an unknown dialog (or from a stranger) ends there
+        // (RFC 6665 §4.1.3); only `allow` sources may still send out-of-dialog NOTIFY.
+        if !self.cfg.unsolicited && (req.to_tag().is_some() || !self.allowed(src)) {
+            return req.response(481, "Subscription Does Not Exist", tag);
+        }
+        if !self.allowed(src) {
+            log::warn!(
+                "unsolicited NOTIFY from {} refused: source not in [mwi_server] allow",
+                src.addr
+            );
+            return req.response(403, "Forbidden (source not allowed)", tag);
+        }
+        let number = req.uri().and_then(uri_user).map(str::to_owned).or_else(|| {
+            summary
+                .as_ref()
+                .and_then(|s| s.account.as_deref())
+                .and_then(|a| uri_user(addr_uri(a)))
+                .map(str::to_owned)
+        });
+        let Some(number) = number.filter(|n| self.serves(n)) else {
+            return req.response(481, "Call Leg/Transaction Does Not Exist", tag);
+        };
+        if let Some(s) = summary {
+            self.publish(&number, s.state());
+        }
+        req.response(200, "OK", tag)
+    }
+
+    fn allowed(&self, src: Dest) -> bool {
+        let ip = src.addr.ip();
+        self.mwi_addrs.iter().any(|a| a.ip() == ip) || self.cfg.allow.iter().any(|c| c.contains(ip))
+    }
+
+    /// Whether `number` has an MWI-enabled FXS line or matches a PRI span (design.md: FXS first).
+    fn serves(&self, number: &str) -> bool {
+        if self.cfg.mwi_numbers.iter().any(|n| n == number) {
+            return true;
+        }
+        if self.cfg.no_mwi_numbers.iter().any(|n| n == number) {
+            return false;
+        }
+        self.cfg.pri_patterns.iter().any(|p| p.matches(number))
+    }
+
+    fn publish(&mut self, number: &str, state: MwiState) {
+        log::info!(
+            "MWI {number}: {} {}/{} ({}/{})",
+            if state.waiting { "ON" } else { "OFF" },
+            state.new,
+            state.old,
+            state.urgent_new,
+            state.urgent_old
+        );
+        self.states.insert(number.to_owned(), state);
+        if let Err(e) = self.sink.publish(number, state) {
+            log::error!("MWI {number}: cannot record state: {e}");
+        }
+    }
+
+    /// NOTIFY within subscription `i` (RFC 6665 §4.1.3).
+    fn notify_in_dialog(
+        &mut self,
+        now: u64,
+        req: &Message,
+        i: usize,
+        summary: Option<Summary>,
+        tag: &str,
+    ) -> Message {
+        let Some(ss) = req.header("Subscription-State") else {
+            return req.response(400, "Bad Request (missing Subscription-State header)", tag);
+        };
+        let value = ss
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let sub_expires = param(ss, "expires").and_then(|v| v.parse::<u32>().ok());
+        let reason = param(ss, "reason").map(str::to_ascii_lowercase);
+        let retry_after = param(ss, "retry-after").and_then(|v| v.parse::<u64>().ok());
+        let number = self.subs[i].number.clone();
+        {
+            let sub = &mut self.subs[i];
+            if sub.usage.to_tag.is_none() {
+                sub.usage.to_tag = req.from_tag().map(str::to_owned);
+            }
+            if let Some(c) = req.header("Contact") {
+                sub.usage.remote_target = Some(addr_uri(c).to_owned());
+            }
+        }
+        if let Some(s) = summary {
+            self.publish(&number, s.state());
+        }
+        match value.as_str() {
+            "active" | "pending" => {
+                let sub = &mut self.subs[i];
+                sub.state = if value == "active" {
+                    SubState::Active
+                } else {
+                    SubState::Pending
+                };
+                sub.established = true;
+                // The notifier may shorten the subscription (RFC 6665 §4.2.2.1): refresh
+                // relative to what it says is left.
+                if let Some(e) = sub_expires.filter(|&e| e > 0) {
+                    sub.usage.expires_at = Some(now + u64::from(e) * 1000);
+                    let at = now + self.refresh_in(e);
+                    self.reschedule(Owner::Sub(i), Some(at));
+                }
+            }
+            "terminated" => {
+                let reason = reason.unwrap_or_else(|| "unknown".into());
+                let delay = match reason.as_str() {
+                    // RFC 6665 §4.1.3: retry at once after deactivated/timeout.
+                    "deactivated" | "timeout" => self.rng.u64(0..=1000),
+                    "probation" | "giveup" => match retry_after {
+                        Some(s) => s * 1000,
+                        None => {
+                            self.subs[i].usage.failures += 1;
+                            self.backoff(self.subs[i].usage.failures)
+                        }
+                    },
+                    _ => self.backoff(u32::MAX),
+                };
+                log::info!("subscription {number}: terminated ({reason}); new one in {delay} ms");
+                self.end_subscription(i, SubState::Terminated(reason));
+                self.reschedule(Owner::Sub(i), Some(now + delay));
+            }
+            _ => return req.response(400, "Bad Request (unknown Subscription-State)", tag),
+        }
+        req.response(200, "OK", tag)
+    }
+
+    fn end_subscription(&mut self, i: usize, state: SubState) {
+        let sub = &mut self.subs[i];
+        self.dialogs.remove(&sub.usage.call_id);
+        sub.state = state;
+        sub.established = false;
+        sub.usage.expires_at = None;
+    }
+
+    fn drain_tx_events(&mut self, now: u64) {
+        while let Some(ev) = self.tx.poll_event() {
+            let (key, rsp) = match ev {
+                TxEvent::Response(k, r) => (k, Some(r)),
+                TxEvent::Timeout(k) | TxEvent::TransportError(k) => {
+                    self.reresolve = true;
+                    (k, None)
+                }
+            };
+            let code = rsp.as_ref().and_then(|r| r.code()).unwrap_or(408);
+            if code < 200 {
+                continue;
+            }
+            let Some(purpose) = self.purposes.remove(&key) else {
+                continue;
+            };
+            match purpose {
+                Purpose::Subscribe(i) => self.subscribe_result(now, i, code, rsp.as_deref()),
+                Purpose::Register => self.register_result(now, code, rsp.as_deref()),
+                Purpose::Options => self.options_result(code),
+            }
+        }
+    }
+
+    fn options_result(&mut self, code: u16) {
+        if code == 408 {
+            self.options_failed += 1;
+            if self.options_failed >= self.cfg.options_failures && self.server_up != Some(false) {
+                log::warn!(
+                    "MWI server {} down: {} OPTIONS without answer",
+                    self.cfg.mwi_host,
+                    self.options_failed
+                );
+                self.server_up = Some(false);
+                self.reresolve = true;
+            }
+        } else {
+            if self.server_up != Some(true) {
+                log::info!(
+                    "MWI server {} up (OPTIONS answered {code})",
+                    self.cfg.mwi_host
+                );
+            }
+            self.options_failed = 0;
+            self.server_up = Some(true);
+        }
+    }
+
+    /// Take a 401/407 challenge for a usage; `true` when the request should be sent again.
+    fn take_challenge(&mut self, owner: Owner, code: u16, rsp: &Message) -> bool {
+        let proxy = code == 407;
+        let name = if proxy {
+            "Proxy-Authenticate"
+        } else {
+            "WWW-Authenticate"
+        };
+        let Some(realm_cfg) = self.cfg.auth.as_ref().map(|a| a.2.clone()) else {
+            log::warn!("{code} challenge but no [sip.auth] credentials configured");
+            return false;
+        };
+        let challenge = rsp.headers(name).find_map(|v| match Challenge::parse(v) {
+            Ok(c) if realm_cfg.as_ref().map_or(true, |r| *r == c.realm) => Some(c),
+            Ok(_) => None,
+            Err(e) => {
+                log::warn!("{code} challenge not usable: {e}");
+                None
+            }
+        });
+        let auth = match owner {
+            Owner::Sub(i) => &mut self.subs[i].usage.auth,
+            Owner::Register => match &mut self.register {
+                Some((u, _, _)) => &mut u.auth,
+                None => return false,
+            },
+            Owner::Options => return false,
+        };
+        let Some(c) = challenge else {
+            return false;
+        };
+        let same_nonce = auth
+            .challenge
+            .as_ref()
+            .is_some_and(|(old, _)| old.nonce == c.nonce);
+        // Challenged again with credentials that were just used and not stale: wrong password.
+        if auth.challenge.is_some() && auth.failed && !c.stale {
+            log::warn!("credentials refused ({code}); check [sip.auth]");
+            auth.challenge = None;
+            auth.failed = false;
+            return false;
+        }
+        if !same_nonce {
+            auth.nc = 0;
+        }
+        auth.failed = true;
+        auth.challenge = Some((c, proxy));
+        true
+    }
+
+    fn subscribe_result(&mut self, now: u64, i: usize, code: u16, rsp: Option<&Message>) {
+        let number = self.subs[i].number.clone();
+        if (200..300).contains(&code) {
+            let rsp = rsp.expect("2xx carries a response");
+            let granted = rsp
+                .header("Expires")
+                .and_then(|e| e.parse::<u32>().ok())
+                .unwrap_or(self.subs[i].usage.expires);
+            let sub = &mut self.subs[i];
+            sub.usage.auth.failed = false;
+            sub.usage.failures = 0;
+            if sub.usage.to_tag.is_none() {
+                sub.usage.to_tag = rsp.to_tag().map(str::to_owned);
+            }
+            if let Some(c) = rsp.header("Contact") {
+                sub.usage.remote_target = Some(addr_uri(c).to_owned());
+            }
+            if granted == 0 {
+                self.end_subscription(i, SubState::Terminated("expires=0".into()));
+                let d = self.backoff(1);
+                self.reschedule(Owner::Sub(i), Some(now + d));
+                return;
+            }
+            let sub = &mut self.subs[i];
+            sub.established = true;
+            if sub.state == SubState::Subscribing || matches!(sub.state, SubState::Terminated(_)) {
+                sub.state = SubState::Pending;
+            }
+            sub.usage.expires_at = Some(now + u64::from(granted) * 1000);
+            log::info!("subscription {number}: {code}, expires {granted} s");
+            let at = now + self.refresh_in(granted);
+            self.reschedule(Owner::Sub(i), Some(at));
+            return;
+        }
+        let retry_now = match (code, rsp) {
+            (401 | 407, Some(r)) => self.take_challenge(Owner::Sub(i), code, r),
+            (423, Some(r)) => match r.header("Min-Expires").and_then(|v| v.parse::<u32>().ok()) {
+                Some(min) if min > self.subs[i].usage.expires => {
+                    self.subs[i].usage.expires = min;
+                    true
+                }
+                _ => false,
+            },
+            _ => false,
+        };
+        if retry_now {
+            if !self.subs[i].established {
+                self.subs[i].state = SubState::Idle;
+            }
+            self.send_subscribe(now, i);
+            return;
+        }
+        // RFC 6665 §4.1.2.2: a failed refresh (481, 408, ...) ends the subscription.
+        let reason = match code {
+            408 => "timeout".to_owned(),
+            481 => "481".to_owned(),
+            _ => format!("{code}"),
+        };
+        let retry_after = rsp
+            .and_then(|r| r.header("Retry-After"))
+            .and_then(|v| v.split(';').next())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let delay = match (code, retry_after) {
+            (_, Some(s)) => s * 1000,
+            // The dialog is gone: a new subscription at once.
+            (481, None) => self.rng.u64(0..=1000),
+            // The server will not change its mind soon.
+            (403 | 404 | 489, None) => self.backoff(u32::MAX),
+            _ => {
+                self.subs[i].usage.failures += 1;
+                self.backoff(self.subs[i].usage.failures)
+            }
+        };
+        log::warn!("subscription {number}: {code}; new subscription in {delay} ms");
+        self.end_subscription(i, SubState::Terminated(reason));
+        self.reschedule(Owner::Sub(i), Some(now + delay));
+    }
+
+    fn register_result(&mut self, now: u64, code: u16, rsp: Option<&Message>) {
+        if (200..300).contains(&code) {
+            let rsp = rsp.expect("2xx carries a response");
+            let Some((u, _, state)) = &mut self.register else {
+                return;
+            };
+            // RFC 3261 §10.2.4: the Contact's expires parameter, else Expires.
+            let granted = rsp
+                .headers("Contact")
+                .flat_map(wire::split_list)
+                .find_map(|c| param(c, "expires").and_then(|v| v.parse::<u32>().ok()))
+                .or_else(|| rsp.header("Expires").and_then(|v| v.parse().ok()))
+                .unwrap_or(u.expires);
+            u.auth.failed = false;
+            u.failures = 0;
+            *state = "registered".into();
+            log::info!("registered, expires {granted} s");
+            let at = now + self.refresh_in(granted.max(1));
+            self.reschedule(Owner::Register, Some(at));
+            return;
+        }
+        let retry_now = match (code, rsp) {
+            (401 | 407, Some(r)) => self.take_challenge(Owner::Register, code, r),
+            (423, Some(r)) => {
+                let min = r.header("Min-Expires").and_then(|v| v.parse::<u32>().ok());
+                match (&mut self.register, min) {
+                    (Some((u, _, _)), Some(m)) if m > u.expires => {
+                        u.expires = m;
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            _ => false,
+        };
+        if retry_now {
+            self.send_register(now);
+            return;
+        }
+        let failures = match &mut self.register {
+            Some((u, _, state)) => {
+                u.failures += 1;
+                *state = format!("failed ({code})");
+                u.failures
+            }
+            None => return,
+        };
+        let delay = self.backoff(failures);
+        log::warn!("REGISTER failed with {code}; retry in {delay} ms");
+        self.reschedule(Owner::Register, Some(now + delay));
+    }
+
+    /// What `sipd status` shows.
+    pub fn status(&self) -> UaStatus {
+        let mut numbers: Vec<NumberStatus> = Vec::new();
+        let entry = |number: &str, state: Option<&MwiState>, sub: String| {
+            let s = state.copied().unwrap_or_default();
+            NumberStatus {
+                number: number.to_owned(),
+                mwi: s.waiting,
+                new: s.new,
+                old: s.old,
+                urgent_new: s.urgent_new,
+                urgent_old: s.urgent_old,
+                known: state.is_some(),
+                subscription: sub,
+            }
+        };
+        for sub in &self.subs {
+            numbers.push(entry(
+                &sub.number,
+                self.states.get(&sub.number),
+                sub.state.to_string(),
+            ));
+        }
+        let mut others: Vec<_> = self
+            .states
+            .iter()
+            .filter(|(n, _)| !self.subs.iter().any(|s| &s.number == *n))
+            .collect();
+        others.sort_by(|a, b| a.0.cmp(b.0));
+        for (n, s) in others {
+            numbers.push(entry(n, Some(s), "unsolicited".into()));
+        }
+        if self.cfg.unsolicited {
+            for n in &self.cfg.mwi_numbers {
+                if !self.states.contains_key(n) {
+                    numbers.push(entry(n, None, "unsolicited".into()));
+                }
+            }
+        }
+        UaStatus {
+            server: self.cfg.mwi_host.clone(),
+            addresses: self.mwi_addrs.iter().map(|a| a.to_string()).collect(),
+            expires: self.cfg.expires,
+            port: self.cfg.mwi_port,
+            transport: self.cfg.mwi_transport.to_string(),
+            unsolicited: self.cfg.unsolicited,
+            server_state: match self.server_up {
+                None => "unknown",
+                Some(true) => "up",
+                Some(false) => "down",
+            }
+            .into(),
+            registration: match &self.register {
+                None => "none".into(),
+                Some((_, _, s)) => s.clone(),
+            },
+            numbers,
+        }
+    }
+}
+
+/// The message as text for debug logs (body included, like `debug ccsip messages`).
+fn show(m: &Message) -> String {
+    String::from_utf8_lossy(&m.to_bytes()).into_owned()
+}

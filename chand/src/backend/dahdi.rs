@@ -22,8 +22,8 @@ use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, RawFd};
 
 use driver_ffi::{
-    BufPolicy, Channel, DahdiBufferInfo, Event, Hook, IoMode, Law, ReadOutcome, VmwiType,
-    WriteOutcome, MAX_FRAME_LEN,
+    BufPolicy, Channel, DahdiBufferInfo, DahdiRingCadence, Event, Flush, Hook, IoMode, Law,
+    ReadOutcome, VmwiType, WriteOutcome, MAX_FRAME_LEN,
 };
 use mwi_core::config;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
@@ -292,12 +292,12 @@ impl FxsChannel for DahdiFxs {
     }
 
     fn set_vmwi(&mut self, messages: u32) -> Result<(), BackendError> {
-        self.ch.vmwi(i32::try_from(messages).unwrap_or(i32::MAX))?;
+        self.ch.vmwi(saturating_int(messages))?;
         Ok(())
     }
 
     fn flush_audio(&mut self) -> Result<(), BackendError> {
-        self.ch.flush(driver_ffi::Flush::WRITE)?;
+        self.ch.flush(Flush::WRITE)?;
         Ok(())
     }
 
@@ -309,11 +309,8 @@ impl FxsChannel for DahdiFxs {
         let at = at(self.channel);
         match cadence {
             Some(ms) => {
-                let ms: Vec<i32> = ms
-                    .iter()
-                    .map(|&v| i32::try_from(v).unwrap_or(i32::MAX))
-                    .collect();
-                let c = driver_ffi::DahdiRingCadence::new(&ms).map_err(&at)?;
+                let ms: Vec<i32> = ms.iter().map(|&v| saturating_int(v)).collect();
+                let c = DahdiRingCadence::new(&ms).map_err(&at)?;
                 self.ch.set_cadence(Some(&c)).map_err(&at)?;
             }
             None => self.ch.set_cadence(None).map_err(&at)?,
@@ -322,10 +319,14 @@ impl FxsChannel for DahdiFxs {
     }
 
     fn onhook_transfer(&mut self, ms: u32) -> Result<(), BackendError> {
-        self.ch
-            .onhook_transfer(i32::try_from(ms).unwrap_or(i32::MAX))?;
+        self.ch.onhook_transfer(saturating_int(ms))?;
         Ok(())
     }
+}
+
+/// A count or duration (ms) as an `int` ioctl argument.
+fn saturating_int(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
 }
 
 /// Layer 1 state of a D-channel as reported to the caller: DAHDI `ALARM`/`NOALARM` events

@@ -29,6 +29,7 @@ pub mod fsk;
 pub mod gen;
 pub mod law;
 pub mod line;
+pub mod measure;
 pub mod plans;
 pub mod toneplan;
 

@@ -457,6 +457,8 @@ impl FxsLine {
         self.push(Action::Notice(Notice::VmwiUnsupported(self.vmwi)));
         match self.spill {
             Spill::Rpas { .. } => {
+                // The cadence was refused: the ring queued behind it must not go out.
+                self.queue.retain(|q| *q != Queued::Other(Action::Ring));
                 self.push(Action::RingOff);
                 self.push(Action::RestoreCadence);
             }

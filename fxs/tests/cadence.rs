@@ -51,7 +51,18 @@ fn check_bursts(b: &Bursts) {
     assert!(on);
     assert_ms(&format!("{} steady start", b.plan), start, cadence_ms);
     assert!(len > 1000, "{}: steady tone too short: {len} ms", b.plan);
-    assert_freqs(b.law, &heard[heard.len() - 8000..], b.freqs, b.level);
+    let steady = &heard[heard.len() - 8000..];
+    assert_freqs(b.law, steady, b.freqs, b.level);
+    // RMS of the steady tone: the components' powers add (two at -13 dBm0 make -10 dBm0).
+    let rms =
+        (steady.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / steady.len() as f64).sqrt();
+    let total = b.level + 10.0 * (b.freqs.len() as f64).log10();
+    let measured = b.law.rms_to_dbm0(rms);
+    assert!(
+        (measured - total).abs() < 0.2,
+        "{}: {measured:.2} dBm0, expected {total:.2}",
+        b.plan
+    );
 
     // After MWI off: plain dial tone from the first sample, no gap.
     phone.onhook();

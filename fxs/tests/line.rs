@@ -467,3 +467,28 @@ fn mwi_change_during_a_spill_is_sent_after_it() {
     phone.run_for(5000);
     assert_eq!(phone.writes(), 46);
 }
+
+#[test]
+fn rpas_cadence_refused_rings_nothing() {
+    let mut phone = Phone::new("de", Law::Alaw, VmwiMode::Rpas);
+    phone.set_mwi(true, 1);
+    phone.run_for(2999);
+    phone.line.handle_timeout(3000);
+    // The back-end performs CheckHook (answered on-hook), then SetRpasCadence fails with ENOTTY.
+    assert_eq!(phone.line.poll_action(), Some(fxs::Action::CheckHook));
+    phone.line.hook_state(false, 3000);
+    assert_eq!(phone.line.poll_action(), Some(fxs::Action::SetRpasCadence));
+    phone.line.vmwi_result(false);
+    phone.now = 3000;
+    phone.drain();
+    assert!(
+        !phone.seen.contains(&Seen::Ring { at_ms: 3000 }),
+        "{:?}",
+        phone.seen
+    );
+    assert!(phone
+        .seen
+        .contains(&Seen::Notice(Notice::VmwiUnsupported(VmwiMode::Rpas))));
+    phone.run_for(10_000);
+    assert_eq!(phone.writes(), 0);
+}

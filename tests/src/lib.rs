@@ -1,1 +1,9 @@
-//! End-to-end test helpers.
+//! End-to-end test helpers for dahdi-mwi: the daemons as child processes in isolated temp
+//! installations ([`env`], [`daemon`]), what a sim phone hears ([`tone`]), and PBXs on the sim
+//! D-channel socket: libpri ([`libpri`]) and a small QSIG PBX on the isdn crate ([`pbx`]).
+
+pub mod daemon;
+pub mod env;
+pub mod libpri;
+pub mod pbx;
+pub mod tone;

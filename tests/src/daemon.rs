@@ -1,0 +1,182 @@
+//! The daemons under test as child processes: locating their binaries, starting them with a
+//! config, stopping them by pid (SIGTERM, or SIGKILL to simulate a crash), and their logs.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// The cargo target directory this process was built into: the executable lives in
+/// `<target>/<profile>/` (binaries) or `<target>/<profile>/deps/` (tests).
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("path of the running executable");
+    let dir = exe.parent().expect("executable in a directory");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent()
+            .expect("deps/ inside a profile dir")
+            .to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
+}
+
+/// The workspace root (the directory holding `Cargo.lock`).
+pub fn workspace_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ inside the workspace")
+        .to_path_buf()
+}
+
+/// Path of the workspace binary `name` (`chand`, `sipd`) of this build profile, built first
+/// with `cargo build -p NAME --bin NAME` (a no-op when it is up to date) so a test never runs a
+/// stale daemon. Panics, saying what to run, if cargo or the binary is missing.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    let profile = profile_dir();
+    let path = profile.join(name);
+    if !built.iter().any(|b| b == name) {
+        let release = profile.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let target = profile.parent().expect("profile dir inside the target dir");
+        let mut cmd = Command::new(&cargo);
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            name,
+            "--bin",
+            name,
+            "--target-dir",
+        ])
+        .arg(target)
+        .current_dir(workspace_dir());
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} to build {name}: {e}; build it with `cargo build -p {name}`",
+                Path::new(&cargo).display()
+            )
+        });
+        assert!(status.success(), "`cargo build -p {name}` failed");
+        built.push(name.to_owned());
+    }
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build -p {name}`",
+        path.display()
+    );
+    path
+}
+
+/// A running daemon, stopped (SIGTERM, then SIGKILL after 5 s) when dropped.
+#[derive(Debug)]
+pub struct Daemon {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Start `binary` with `args`, stderr and stdout appended to `log`.
+    pub fn spawn(binary: &Path, args: &[&str], log: &Path) -> Self {
+        let name = binary
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap_or_else(|e| panic!("log file {}: {e}", log.display()));
+        let err = out.try_clone().expect("dup log fd");
+        let child = Command::new(binary)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+        Self {
+            name,
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the daemon logged so far (all runs sharing the log file).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The exit status if the daemon has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Panic with the log if the daemon has exited.
+    pub fn assert_running(&mut self) {
+        if let Some(st) = self.exited() {
+            panic!("{} exited ({st}); its log:\n{}", self.name, self.log());
+        }
+    }
+
+    /// Send `signal` and wait up to `timeout` for the exit; SIGKILL after that.
+    pub fn signal_and_wait(&mut self, signal: Signal, timeout: Duration) -> ExitStatus {
+        if self.exited().is_none() {
+            let pid = Pid::from_raw(self.child.id() as i32);
+            let _ = kill(pid, signal);
+            let end = Instant::now() + timeout;
+            while Instant::now() < end {
+                if let Some(st) = self.exited() {
+                    return st;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = self.child.kill();
+        }
+        self.child.wait().expect("wait for the daemon")
+    }
+
+    /// SIGTERM: the clean stop systemd does.
+    pub fn stop(&mut self) -> ExitStatus {
+        self.signal_and_wait(Signal::SIGTERM, Duration::from_secs(5))
+    }
+
+    /// SIGKILL: a crash.
+    pub fn crash(&mut self) {
+        self.signal_and_wait(Signal::SIGKILL, Duration::from_secs(5));
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Poll `cond` every 10 ms until it holds or `timeout` passes; whether it held.
+pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,227 @@
+//! One isolated installation per test: a temp dir holding the config, the sim sockets, the
+//! shared MWI table, the state and runtime dirs and the daemons' logs, so tests run in parallel
+//! without sharing anything.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mwi_core::config::Config;
+use mwi_core::table::{TableConfig, Writer};
+use serde_json::Value;
+
+use crate::daemon::{binary, wait_for, Daemon};
+
+/// How long a daemon gets to come up.
+pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The `[mwi_server]` of a chand-only test: chand does not read it, but a config needs one.
+pub const NO_SIP_SERVER: &str = "[mwi_server]\nserver = \"ipv4:127.0.0.1\"\n";
+
+/// A temp dir laid out as one installation.
+pub struct Env {
+    dir: tempfile::TempDir,
+    /// `[dahdi] sim_dir`.
+    pub sim_dir: PathBuf,
+    /// `[table] path`.
+    pub table_path: PathBuf,
+    /// `[state] dir`.
+    pub state_dir: PathBuf,
+    /// `[state] runtime_dir`.
+    pub runtime_dir: PathBuf,
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Env {
+    /// A fresh temp dir.
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("dahdi-mwi-e2e.")
+            .tempdir()
+            .expect("temp dir");
+        let p = dir.path();
+        Self {
+            sim_dir: p.join("sim"),
+            table_path: p.join("mwi-table"),
+            state_dir: p.join("state"),
+            runtime_dir: p.join("run"),
+            dir,
+        }
+    }
+
+    /// The temp dir.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A config file text: `sections` (`[mwi_server]`, `[[fxs]]`, `[[pri]]`, ...) followed by
+    /// this installation's `[dahdi]` (sim back-end), `[state]`, `[table]` and `[log]`.
+    pub fn config_text(&self, sections: &str) -> String {
+        format!(
+            "{sections}\n\
+             [dahdi]\nbackend = \"sim\"\nsim_dir = \"{}\"\n\
+             [state]\ndir = \"{}\"\nruntime_dir = \"{}\"\n\
+             [table]\npath = \"{}\"\ncapacity = 4096\n\
+             [log]\nlevel = \"debug\"\n",
+            self.sim_dir.display(),
+            self.state_dir.display(),
+            self.runtime_dir.display(),
+            self.table_path.display(),
+        )
+    }
+
+    /// Write [`Env::config_text`] to `<dir>/dahdi-mwi.toml`, check it parses, and return it.
+    pub fn write_config(&self, sections: &str) -> ConfigFile {
+        let text = self.config_text(sections);
+        let path = self.path().join("dahdi-mwi.toml");
+        let config = Config::from_str(&text, path.display().to_string())
+            .unwrap_or_else(|e| panic!("test config does not parse: {e}\n{text}"));
+        std::fs::write(&path, &text).expect("write config");
+        ConfigFile { path, config }
+    }
+
+    /// Path of a daemon's log file.
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.path().join(format!("{name}.log"))
+    }
+}
+
+/// A config written to disk, with its parsed form.
+pub struct ConfigFile {
+    /// The file.
+    pub path: PathBuf,
+    /// What it says.
+    pub config: Config,
+}
+
+impl ConfigFile {
+    /// The shared table as both daemons open it.
+    pub fn table_config(&self) -> TableConfig {
+        chand::daemon::table_config(&self.config)
+    }
+
+    /// Become the table's writer (standing in for sipd).
+    pub fn writer(&self) -> Writer {
+        Writer::open(&self.table_config()).expect("open the MWI table as its writer")
+    }
+
+    /// chand's control socket.
+    pub fn control_path(&self) -> PathBuf {
+        chand::daemon::control_path(&self.config)
+    }
+}
+
+/// A running `chand run --config FILE --allow-root --log-level debug`.
+pub struct Chand {
+    /// The process.
+    pub daemon: Daemon,
+    control: PathBuf,
+    config: PathBuf,
+}
+
+impl Chand {
+    /// Start chand on `cfg` and wait until its control socket answers.
+    pub fn start(env: &Env, cfg: &ConfigFile) -> Self {
+        let bin = binary("chand");
+        let config = cfg.path.display().to_string();
+        let daemon = Daemon::spawn(
+            &bin,
+            &[
+                "run",
+                "--config",
+                &config,
+                "--allow-root",
+                "--log-level",
+                "debug",
+            ],
+            &env.log_path("chand"),
+        );
+        let mut chand = Self {
+            daemon,
+            control: cfg.control_path(),
+            config: cfg.path.clone(),
+        };
+        let up = wait_for(START_TIMEOUT, || {
+            chand.daemon.assert_running();
+            chand.request("status json").is_ok()
+        });
+        assert!(
+            up,
+            "chand did not answer on {} within {START_TIMEOUT:?}; log:\n{}",
+            chand.control.display(),
+            chand.daemon.log()
+        );
+        chand
+    }
+
+    /// One control request (`status json`, `mwi 8000 on`, ...) over the control socket.
+    pub fn request(&self, line: &str) -> std::io::Result<String> {
+        chand::control::request(&self.control, line)
+    }
+
+    /// `status json`, parsed.
+    pub fn status(&self) -> Value {
+        let text = self
+            .request("status json")
+            .unwrap_or_else(|e| panic!("chand status: {e}; log:\n{}", self.daemon.log()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("status JSON: {e}: {text}"))
+    }
+
+    /// The `fxs` entry of `status json` for `number`.
+    pub fn port_status(&self, number: &str) -> Value {
+        let st = self.status();
+        st["fxs"]
+            .as_array()
+            .and_then(|ports| ports.iter().find(|p| p["number"] == number))
+            .cloned()
+            .unwrap_or_else(|| panic!("no FXS port {number} in {st}"))
+    }
+
+    /// Wait until `cond` holds of `status json`; panics with the status and log otherwise.
+    pub fn wait_status(&mut self, what: &str, timeout: Duration, cond: impl Fn(&Value) -> bool) {
+        let mut last = Value::Null;
+        let ok = wait_for(timeout, || {
+            self.daemon.assert_running();
+            last = self.status();
+            cond(&last)
+        });
+        assert!(
+            ok,
+            "timed out waiting for {what}; last status {last:#}; log:\n{}",
+            self.daemon.log()
+        );
+    }
+
+    /// Wait until the FXS port of `number` shows `mwi` (the table's news has reached the line).
+    pub fn wait_port_mwi(&mut self, number: &str, mwi: bool) {
+        self.wait_status(
+            &format!("port {number} mwi {mwi}"),
+            Duration::from_secs(5),
+            |st| {
+                st["fxs"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().any(|p| p["number"] == number && p["mwi"] == mwi))
+            },
+        );
+    }
+
+    /// Run the `chand` command line (`status --json`, `mwi 8000 on`, ...) against this
+    /// daemon's config: (success, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let out = std::process::Command::new(binary("chand"))
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .expect("run the chand command line");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}

@@ -1,0 +1,276 @@
+//! A small QSIG "PBX" on a sim D-channel socket, built on the isdn crate's Q.921 ([`Lapd`]) and
+//! Q.931/ROSE/QSIG codecs: it brings the link up (on either side), decodes every SS-MWI invoke
+//! it receives (ECMA-242 MWIActivate / MWIDeactivate in a call-independent SETUP or a
+//! connectionless FACILITY) and answers as a PBX does: RELEASE COMPLETE (cause 16) carrying a
+//! ReturnResult for a SETUP, a FACILITY with the ReturnResult for a connectionless invoke.
+//! Real time, driven by [`QsigPbx::step`] from the test's thread.
+
+use std::io;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chand::backend::sim::peer::Pbx;
+use isdn::q921::{Config, Event, Lapd, Side};
+use isdn::q931::{cause, CallReference, Cause, Location, Message, MessageType};
+use isdn::qsig::{self, MwiInvoke, PartyNumber, DUMMY_RES};
+use isdn::rose::{Component, Facility};
+
+/// How an invoke reached the PBX (ECMA-165 §7.1 / §7.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// In a call-independent SETUP.
+    Setup,
+    /// In a FACILITY on the dummy call reference.
+    Facility,
+}
+
+/// One SS-MWI invoke the PBX decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// When its frame arrived.
+    pub at: Instant,
+    /// The Q.931 message that carried it.
+    pub via: Via,
+    /// invokeId.
+    pub invoke_id: i64,
+    /// The operation with its argument.
+    pub invoke: MwiInvoke,
+}
+
+impl Received {
+    /// servedUserNr's digits.
+    pub fn served(&self) -> &str {
+        self.invoke.served_user_nr().digits()
+    }
+
+    /// `true` for MWIActivate, `false` for MWIDeactivate (and MWIInterrogate).
+    pub fn is_activate(&self) -> bool {
+        matches!(self.invoke, MwiInvoke::Activate(_))
+    }
+
+    /// nbOfMessages of an MWIActivate.
+    pub fn nb_of_messages(&self) -> Option<u16> {
+        match &self.invoke {
+            MwiInvoke::Activate(a) => a.nb_of_messages,
+            _ => None,
+        }
+    }
+
+    /// One line: `MWIActivate invokeId=1 servedUserNr=2001 (unknownPartyNumber)
+    /// basicService=speech(1) nbOfMessages=2, in a SETUP`.
+    pub fn describe(&self) -> String {
+        let (op, service, extra) = match &self.invoke {
+            MwiInvoke::Activate(a) => (
+                "MWIActivate",
+                a.basic_service,
+                a.nb_of_messages
+                    .map(|n| format!(" nbOfMessages={n}"))
+                    .unwrap_or_default(),
+            ),
+            MwiInvoke::Deactivate(a) => ("MWIDeactivate", a.basic_service, String::new()),
+            MwiInvoke::Interrogate(a) => ("MWIInterrogate", a.basic_service, String::new()),
+        };
+        format!(
+            "{op} invokeId={} servedUserNr={} ({}) basicService={service:?}({}){extra}, in a {}",
+            self.invoke_id,
+            self.served(),
+            party_kind(self.invoke.served_user_nr()),
+            service.value(),
+            match self.via {
+                Via::Setup => "call-independent SETUP",
+                Via::Facility => "connectionless FACILITY",
+            }
+        )
+    }
+}
+
+/// The ECMA-155 PartyNumber alternative's name.
+fn party_kind(p: &PartyNumber) -> &'static str {
+    match p {
+        PartyNumber::Unknown(_) => "unknownPartyNumber",
+        PartyNumber::Public { .. } => "publicPartyNumber",
+        PartyNumber::Data(_) => "dataPartyNumber",
+        PartyNumber::Telex(_) => "telexPartyNumber",
+        PartyNumber::Private { .. } => "privatePartyNumber",
+        PartyNumber::NationalStandard(_) => "nationalStandardPartyNumber",
+    }
+}
+
+/// The PBX on one D-channel socket.
+pub struct QsigPbx {
+    socket: Pbx,
+    lapd: Lapd,
+    up: bool,
+    closed: bool,
+    /// Every SS-MWI invoke decoded, in arrival order.
+    pub received: Vec<Received>,
+    /// Q.921 frames received from chand (without FCS), for tshark or latency figures.
+    pub frames_in: Vec<(Instant, Vec<u8>)>,
+}
+
+impl QsigPbx {
+    /// Connect to D-channel `dchannel` under `sim_dir` (chand sees layer 1 up) as the Q.921
+    /// `side` (the opposite of chand's) and start establishing the link. Waits up to `timeout`
+    /// for chand to listen.
+    pub fn connect(
+        sim_dir: &Path,
+        dchannel: u32,
+        side: Side,
+        timeout: Duration,
+    ) -> io::Result<Self> {
+        let socket = Pbx::connect(sim_dir, dchannel, timeout)?;
+        let mut lapd = Lapd::new(Config::new(side));
+        lapd.start(Instant::now());
+        let mut pbx = Self {
+            socket,
+            lapd,
+            up: false,
+            closed: false,
+            received: Vec::new(),
+            frames_in: Vec::new(),
+        };
+        pbx.flush(Instant::now());
+        Ok(pbx)
+    }
+
+    /// Whether the Q.921 link is established.
+    pub fn is_up(&self) -> bool {
+        self.up
+    }
+
+    /// Whether chand closed the socket.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Wait for one frame (at most `max_wait`, less if a Q.921 timer is due) and handle it and
+    /// any due timer.
+    pub fn step(&mut self, max_wait: Duration) {
+        if self.closed {
+            std::thread::sleep(max_wait);
+            return;
+        }
+        let now = Instant::now();
+        let wait = self.lapd.poll_timeout().map_or(max_wait, |t| {
+            t.saturating_duration_since(now)
+                .min(max_wait)
+                .max(Duration::from_millis(1))
+        });
+        match self.socket.recv_frame(wait) {
+            Ok(frame) => {
+                let at = Instant::now();
+                self.lapd.handle_frame(at, &frame);
+                self.frames_in.push((at, frame));
+            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {}
+            Err(_) => {
+                self.closed = true;
+                self.lapd.link_lost();
+            }
+        }
+        let now = Instant::now();
+        if self.lapd.poll_timeout().is_some_and(|t| t <= now) {
+            self.lapd.handle_timeout(now);
+        }
+        self.flush(now);
+    }
+
+    /// Step until `cond` holds or `timeout` passes; whether it held.
+    pub fn run_until(&mut self, timeout: Duration, cond: impl Fn(&Self) -> bool) -> bool {
+        let end = Instant::now() + timeout;
+        while !cond(self) {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            self.step(left.min(Duration::from_millis(20)));
+        }
+        true
+    }
+
+    /// Step for `duration`, whatever happens.
+    pub fn run_for(&mut self, duration: Duration) {
+        let end = Instant::now() + duration;
+        self.run_until(duration, |_| Instant::now() >= end);
+    }
+
+    /// Send what Q.921 wants sent and act on what it delivered.
+    fn flush(&mut self, now: Instant) {
+        loop {
+            let mut progressed = false;
+            while let Some(frame) = self.lapd.poll_transmit() {
+                progressed = true;
+                if self.socket.send_frame(&frame).is_err() {
+                    self.closed = true;
+                }
+            }
+            while let Some(ev) = self.lapd.poll_event() {
+                progressed = true;
+                match ev {
+                    Event::LinkUp => self.up = true,
+                    Event::LinkDown => self.up = false,
+                    Event::Data(msg) | Event::UnitData(msg) => self.on_message(now, &msg),
+                    Event::Error(_) => {}
+                }
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    /// A layer-3 message from chand: decode its invokes and answer.
+    fn on_message(&mut self, now: Instant, bytes: &[u8]) {
+        let Ok(msg) = Message::parse(bytes) else {
+            return;
+        };
+        let via = match (msg.message_type, msg.call_reference) {
+            (MessageType::Setup, CallReference::Call { .. }) => Via::Setup,
+            (MessageType::Facility, CallReference::Dummy) => Via::Facility,
+            _ => return,
+        };
+        let mut results = Vec::new();
+        for content in &msg.facility {
+            let Ok(facility) = Facility::parse(content) else {
+                continue;
+            };
+            for component in &facility.components {
+                let Component::Invoke(invoke) = component else {
+                    continue;
+                };
+                if let Ok(mwi) = MwiInvoke::from_invoke(invoke) {
+                    results.push(qsig::return_result_facility(
+                        invoke.invoke_id,
+                        mwi.operation_value(),
+                        DUMMY_RES,
+                    ));
+                    self.received.push(Received {
+                        at: now,
+                        via,
+                        invoke_id: invoke.invoke_id,
+                        invoke: mwi,
+                    });
+                }
+            }
+        }
+        let cr = msg.call_reference.reply();
+        let answer = match via {
+            Via::Setup => {
+                let mut m = Message::release_complete(
+                    cr,
+                    Some(Cause::new(Location::PrivateLocal, cause::NORMAL_CLEARING)),
+                );
+                m.facility = results.iter().map(Vec::as_slice).collect();
+                m.to_vec()
+            }
+            Via::Facility if !results.is_empty() => {
+                let mut m = Message::new(cr, MessageType::Facility);
+                m.facility = results.iter().map(Vec::as_slice).collect();
+                m.to_vec()
+            }
+            Via::Facility => return,
+        };
+        // A refused send (link reset meanwhile) only loses the courtesy answer.
+        let _ = self.lapd.send(now, answer);
+    }
+}

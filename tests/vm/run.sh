@@ -65,7 +65,9 @@ done
 # qemu's status (124: total time limit), or 125 when the guest did not reach configured DAHDI
 # within $boot_limit s or a vCPU locked up before that (a rare TCG hang, worth one retry).
 boot() {
-    local console=$job/console.$1.log waited=0 pid tailpid rc left
+    local console=$job/console.$1.log waited=0 pid tailpid rc left boot_start
+    boot_start=$(($(date +%s%N) / 1000000))
+    booted=0
     left=$((total - ($(date +%s) - start_s)))
     ((left > 0)) || return 124
     : >"$console"
@@ -83,15 +85,17 @@ boot() {
     tail -n +1 -f --pid="$pid" "$console" &
     tailpid=$!
     while kill -0 "$pid" 2>/dev/null; do
-        if ! grep -q '^VMTEST: DAHDI configured' "$console"; then
-            if ((waited >= boot_limit)) || grep -q 'soft lockup' "$console"; then
+        if ((!booted)); then
+            if grep -q '^VMTEST: DAHDI configured' "$console"; then
+                booted=$(($(date +%s%N) / 1000000 - boot_start))
+            elif ((waited >= boot_limit * 5)) || grep -q 'soft lockup' "$console"; then
                 kill "$pid" 2>/dev/null
                 wait "$pid" 2>/dev/null
                 wait "$tailpid" 2>/dev/null
                 return 125
             fi
         fi
-        sleep 1
+        sleep 0.2
         waited=$((waited + 1))
     done
     wait "$pid"
@@ -115,7 +119,7 @@ done
 wall_ms=$((($(date +%s%N) - start) / 1000000))
 wall=$((wall_ms / 1000)).$(printf %03d $((wall_ms % 1000)))
 
-echo "vm-run: ---- results (job $job, wall ${wall} s)"
+echo "vm-run: ---- results (job $job, wall ${wall} s, DAHDI configured ${booted} ms after qemu started)"
 fail=0
 for i in "${!cmds[@]}"; do
     n=$((i + 1))

@@ -140,21 +140,6 @@ bitflags::bitflags! {
     }
 }
 
-impl Alarms {
-    /// True when none of the summary alarms (RED, YELLOW, BLUE, RECOVER, LOOPBACK, NOTOPEN) is
-    /// set; the detail bits LOS/LFA/LMFA only say why a RED alarm was raised.
-    pub fn is_up(self) -> bool {
-        !self.intersects(
-            Alarms::RED
-                | Alarms::YELLOW
-                | Alarms::BLUE
-                | Alarms::RECOVER
-                | Alarms::LOOPBACK
-                | Alarms::NOTOPEN,
-        )
-    }
-}
-
 /// A `DAHDI_HOOK` operation, dahdi/user.h `DAHDI_ONHOOK` ... `DAHDI_RINGOFF`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Hook {
@@ -377,12 +362,6 @@ mod tests {
         let a = Alarms::from_bits_retain(0x8000 | 8);
         assert!(a.contains(Alarms::RED));
         assert_eq!(a.bits(), 0x8008);
-        assert!(!a.is_up());
-        assert!(Alarms::empty().is_up());
-        assert!(
-            Alarms::LOS.is_up(),
-            "detail bits alone are not a line alarm"
-        );
     }
 
     #[test]

@@ -390,7 +390,8 @@ impl DahdiDChannel {
         )
         .map_err(&at)?;
         let mut watch = Watch::new(&ch)?;
-        if alarms.is_up() {
+        // Any alarm bit means down, as in chan_dahdi (`if (si.alarms)`).
+        if alarms.is_empty() {
             watch.hold(Event::NoAlarm)?;
         } else {
             log::info!(

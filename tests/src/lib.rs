@@ -7,3 +7,4 @@ pub mod env;
 pub mod libpri;
 pub mod pbx;
 pub mod tone;
+pub mod tshark;

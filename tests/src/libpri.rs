@@ -179,6 +179,22 @@ impl LibpriPbx {
         }
     }
 
+    /// Wait up to `timeout` for the peer to exit (it does when chand closes the socket);
+    /// whether it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        loop {
+            self.pump();
+            if self.child.try_wait().ok().flatten().is_some() {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The last `n` lines, for assertion messages.
     pub fn tail(&self, n: usize) -> String {
         self.log[self.log.len().saturating_sub(n)..].join("\n")

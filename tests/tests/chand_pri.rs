@@ -1,0 +1,461 @@
+//! The real chand daemon on the sim back-end, PRI side, with libpri 1.6 as the PBX on each
+//! D-channel socket: MWI state written into the shared table (the test stands in for sipd)
+//! reaches libpri as QSIG MWIActivate / MWIDeactivate with the right servedUserNr, basicService
+//! and nbOfMessages, with chand on the user side and on the network side, in both transports;
+//! every frame chand sent decodes cleanly in tshark. Then restart semantics: chand killed and
+//! restarted rebuilds from the table; 50 numbers flipping while the PBX is away reach it as
+//! exactly their final states. And the manual override (`chand mwi`) and `chand status --json`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chand::backend::sim::dchan_socket_path;
+use chand::backend::sim::peer::Phone;
+use dahdi_mwi_tests::env::{Chand, Env, NO_SIP_SERVER};
+use dahdi_mwi_tests::libpri::{Decoded, LibpriPbx, LibpriSide};
+use dahdi_mwi_tests::tone::record;
+use dahdi_mwi_tests::tshark;
+use mwi_core::table::Writer;
+use mwi_core::MwiState;
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A `[[pri]]` of the test config.
+struct Span {
+    span: u32,
+    dchannel: u32,
+    side: &'static str,
+    transport: &'static str,
+    prefix: &'static str,
+}
+
+impl Span {
+    fn libpri_side(&self) -> LibpriSide {
+        match self.side {
+            "user" => LibpriSide::Network,
+            _ => LibpriSide::Cpe,
+        }
+    }
+
+    fn number(&self, n: u32) -> String {
+        format!("{}{n:02}", self.prefix)
+    }
+}
+
+const SPANS: [Span; 4] = [
+    Span {
+        span: 1,
+        dchannel: 24,
+        side: "user",
+        transport: "setup",
+        prefix: "21",
+    },
+    Span {
+        span: 2,
+        dchannel: 48,
+        side: "user",
+        transport: "facility",
+        prefix: "22",
+    },
+    Span {
+        span: 3,
+        dchannel: 72,
+        side: "network",
+        transport: "setup",
+        prefix: "23",
+    },
+    Span {
+        span: 4,
+        dchannel: 96,
+        side: "network",
+        transport: "facility",
+        prefix: "24",
+    },
+];
+
+fn sections(spans: &[Span]) -> String {
+    let mut s = NO_SIP_SERVER.to_owned();
+    s += "[[fxs]]\nchannel = 1\nnumber = \"8001\"\ncptone = \"us\"\n";
+    for p in spans {
+        s += &format!(
+            "[[pri]]\nspan = {}\ndchannel = {}\nside = \"{}\"\nmwi_transport = \"{}\"\n\
+             numbers = [\"{}..\"]\n",
+            p.span, p.dchannel, p.side, p.transport, p.prefix
+        );
+    }
+    s
+}
+
+/// chand with its config, its table writer and the log for messages.
+struct Rig {
+    env: Env,
+    cfg: dahdi_mwi_tests::env::ConfigFile,
+    writer: Writer,
+    chand: Chand,
+}
+
+impl Rig {
+    fn new(spans: &[Span]) -> Self {
+        let env = Env::new();
+        let cfg = env.write_config(&sections(spans));
+        let writer = cfg.writer();
+        let chand = Chand::start(&env, &cfg);
+        Self {
+            env,
+            cfg,
+            writer,
+            chand,
+        }
+    }
+
+    fn libpri(&mut self, span: &Span) -> LibpriPbx {
+        let mut pbx = LibpriPbx::spawn(
+            &dchan_socket_path(&self.env.sim_dir, span.dchannel),
+            span.libpri_side(),
+        );
+        let up = pbx.wait(WAIT, |p| p.dchan_up);
+        assert!(
+            up,
+            "span {}: libpri never saw DCHAN_UP; libpri:\n{}\nchand:\n{}",
+            span.span,
+            pbx.tail(40),
+            self.chand.daemon.log()
+        );
+        let n = span.span;
+        self.chand
+            .wait_status(&format!("span {n} link up"), WAIT, |st| {
+                pri(st, n)["link_up"] == true
+            });
+        pbx
+    }
+
+    fn publish(&mut self, number: &str, state: MwiState) {
+        self.writer.publish(number, state).unwrap();
+    }
+
+    /// Wait until span `n`'s queue is empty and nothing is in flight.
+    fn wait_settled(&mut self, n: u32) {
+        self.chand
+            .wait_status(&format!("span {n} settled"), WAIT * 3, |st| {
+                let p = pri(st, n);
+                p["link_up"] == true && p["queue_depth"] == 0 && p["in_flight"] == 0
+            });
+    }
+}
+
+fn pri(st: &Value, span: u32) -> &Value {
+    st["pri"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["span"] == span))
+        .unwrap_or_else(|| panic!("no span {span} in {st}"))
+}
+
+fn lamp<'a>(st: &'a Value, span: u32, number: &str) -> &'a Value {
+    pri(st, span)["lamps"]
+        .as_array()
+        .and_then(|a| a.iter().find(|l| l["number"] == number))
+        .unwrap_or_else(|| panic!("no lamp {number} on span {span} in {st}"))
+}
+
+/// Wait until libpri has decoded `count` invokes.
+#[track_caller]
+fn wait_decoded(pbx: &mut LibpriPbx, count: usize, chand: &Chand) {
+    let ok = pbx.wait(WAIT * 3, |p| p.decoded.len() >= count);
+    assert!(
+        ok,
+        "libpri decoded {} of {count} invokes; libpri:\n{}\nchand:\n{}",
+        pbx.decoded.len(),
+        pbx.tail(60),
+        chand.daemon.log()
+    );
+}
+
+#[track_caller]
+fn assert_activate(d: &Decoded, number: &str, messages: Option<u16>) {
+    assert_eq!(d.op(), "activate", "{d:?}");
+    assert_eq!(
+        d.get("servedUserNr.unknownPartyNumber"),
+        Some(number),
+        "{d:?}"
+    );
+    assert_eq!(d.get("basicService"), Some("1"), "speech: {d:?}");
+    assert_eq!(d.nb_of_messages(), messages, "{d:?}");
+}
+
+#[track_caller]
+fn assert_deactivate(d: &Decoded, number: &str) {
+    assert_eq!(d.op(), "deactivate", "{d:?}");
+    assert_eq!(
+        d.get("servedUserNr.unknownPartyNumber"),
+        Some(number),
+        "{d:?}"
+    );
+    assert_eq!(d.get("basicService"), Some("1"), "speech: {d:?}");
+    assert_eq!(d.nb_of_messages(), None, "{d:?}");
+}
+
+/// tshark decodes every frame chand sent to `pbx` cleanly; returns how many carried QSIG.
+fn assert_tshark_clean(what: &str, pbx: &LibpriPbx) -> usize {
+    let v = tshark::decode(&pbx.frames_rx);
+    assert_eq!(v.lapd, pbx.frames_rx.len(), "{what}: every frame is LAPD");
+    assert!(
+        v.flagged.is_empty(),
+        "{what}: tshark flags {:#?}",
+        v.flagged
+    );
+    v.qsig
+}
+
+#[test]
+fn libpri_decodes_activate_and_deactivate_on_both_sides_and_transports() {
+    let mut rig = Rig::new(&SPANS);
+    let mut pbxs: Vec<LibpriPbx> = SPANS.iter().map(|s| rig.libpri(s)).collect();
+    for s in &SPANS {
+        rig.publish(&s.number(1), MwiState::voice(true, 3, 1));
+    }
+    for (s, pbx) in SPANS.iter().zip(&mut pbxs) {
+        wait_decoded(pbx, 1, &rig.chand);
+        assert_activate(&pbx.decoded[0], &s.number(1), Some(3));
+    }
+    for s in &SPANS {
+        rig.publish(&s.number(1), MwiState::voice(false, 0, 4));
+    }
+    for (s, pbx) in SPANS.iter().zip(&mut pbxs) {
+        wait_decoded(pbx, 2, &rig.chand);
+        assert_deactivate(&pbx.decoded[1], &s.number(1));
+        rig.wait_settled(s.span);
+    }
+    let st = rig.chand.status();
+    for (s, pbx) in SPANS.iter().zip(&mut pbxs) {
+        let l = lamp(&st, s.span, &s.number(1));
+        assert_eq!(l["confirmed"], false, "span {}: {l}", s.span);
+        assert_eq!(l["pending"], false, "span {}: {l}", s.span);
+        let p = pri(&st, s.span);
+        assert_eq!(p["side"], s.side);
+        assert_eq!(p["transport"], s.transport);
+        pbx.pump();
+        assert_eq!(pbx.decoded.len(), 2, "one invoke each: {:?}", pbx.decoded);
+        let qsig = assert_tshark_clean(&format!("span {}", s.span), pbx);
+        assert_eq!(qsig, 2, "span {}: both invokes decode as QSIG", s.span);
+    }
+}
+
+/// The final state of number `n` after flip round `round` (never the first round's on(1)).
+fn flip(round: u32, n: u32) -> MwiState {
+    if (n + round) % 3 == 0 {
+        MwiState::voice(false, 0, n)
+    } else {
+        MwiState::voice(true, round * 10 + n % 7 + 2, 0)
+    }
+}
+
+/// Every number's invokes in `decoded`, by served user.
+fn by_number(decoded: &[Decoded]) -> BTreeMap<String, Vec<&Decoded>> {
+    let mut m: BTreeMap<String, Vec<&Decoded>> = BTreeMap::new();
+    for d in decoded {
+        m.entry(d.served().to_owned()).or_default().push(d);
+    }
+    m
+}
+
+#[test]
+fn fifty_numbers_flipping_while_the_pbx_is_away_arrive_as_final_states() {
+    let span = &SPANS[0];
+    let mut rig = Rig::new(&SPANS[..1]);
+    let mut pbx = rig.libpri(span);
+    let numbers: Vec<String> = (0..50).map(|n| span.number(n)).collect();
+    for n in &numbers {
+        rig.publish(n, MwiState::voice(true, 1, 0));
+    }
+    wait_decoded(&mut pbx, 50, &rig.chand);
+    rig.wait_settled(span.span);
+
+    pbx.disconnect();
+    rig.chand
+        .wait_status("layer 1 down", WAIT, |st| pri(st, 1)["layer1_up"] == false);
+    for round in 0..4 {
+        for (i, n) in numbers.iter().enumerate() {
+            rig.publish(n, flip(round, i as u32));
+        }
+    }
+    let mut pbx = rig.libpri(span);
+    wait_decoded(&mut pbx, 50, &rig.chand);
+    rig.wait_settled(span.span);
+    // Nothing more may come.
+    pbx.wait(Duration::from_millis(500), |_| false);
+    let seen = by_number(&pbx.decoded);
+    assert_eq!(seen.len(), 50, "{:?}", seen.keys().collect::<Vec<_>>());
+    for (i, n) in numbers.iter().enumerate() {
+        let want = flip(3, i as u32);
+        let got = &seen[n];
+        assert_eq!(got.len(), 1, "{n}: exactly one invoke: {got:?}");
+        if want.waiting {
+            assert_activate(got[0], n, Some(want.new as u16));
+        } else {
+            assert_deactivate(got[0], n);
+        }
+    }
+    assert_tshark_clean("resync after reconnect", &pbx);
+}
+
+#[test]
+fn restarted_chand_rebuilds_from_the_table() {
+    let span = &SPANS[0];
+    let mut rig = Rig::new(&SPANS[..1]);
+    let mut pbx = rig.libpri(span);
+    rig.publish("2101", MwiState::voice(true, 2, 0));
+    rig.publish("2102", MwiState::voice(true, 5, 0));
+    rig.publish("2103", MwiState::voice(true, 1, 0));
+    wait_decoded(&mut pbx, 3, &rig.chand);
+
+    // chand dies; the voice-mail server's news goes on into the table meanwhile.
+    rig.chand.daemon.crash();
+    assert!(pbx.wait_exit(WAIT), "libpri sees the socket close");
+    drop(pbx);
+    rig.publish("2101", MwiState::voice(false, 0, 2));
+    rig.publish("2102", MwiState::voice(true, 7, 0));
+    rig.publish("2104", MwiState::voice(true, 4, 0));
+
+    rig.chand = Chand::start(&rig.env, &rig.cfg);
+    let st = rig.chand.status();
+    assert_eq!(st["numbers_in_table"], 4, "{st}");
+    let mut pbx = rig.libpri(span);
+    rig.wait_settled(span.span);
+    pbx.wait(Duration::from_millis(500), |_| false);
+    let seen = by_number(&pbx.decoded);
+    let last = |n: &str| -> &Decoded {
+        seen.get(n)
+            .and_then(|v| v.last())
+            .unwrap_or_else(|| panic!("{n} not resent after restart: {:?}", pbx.decoded))
+    };
+    assert_deactivate(last("2101"), "2101");
+    assert_activate(last("2102"), "2102", Some(7));
+    assert_activate(last("2103"), "2103", Some(1));
+    assert_activate(last("2104"), "2104", Some(4));
+    let st = rig.chand.status();
+    for (n, on) in [
+        ("2101", false),
+        ("2102", true),
+        ("2103", true),
+        ("2104", true),
+    ] {
+        assert_eq!(lamp(&st, 1, n)["confirmed"], on, "{n}: {st}");
+    }
+}
+
+#[test]
+fn manual_override_reset_and_status_json() {
+    let span = &SPANS[0];
+    let mut rig = Rig::new(&SPANS[..1]);
+    let mut pbx = rig.libpri(span);
+    rig.publish("2101", MwiState::voice(true, 2, 0));
+    wait_decoded(&mut pbx, 1, &rig.chand);
+    assert_activate(&pbx.decoded[0], "2101", Some(2));
+
+    // Manual off wins over the table, and later table news is held back while it lasts.
+    let (ok, out, err) = rig.chand.cli(&["mwi", "2101", "off"]);
+    assert!(ok, "chand mwi 2101 off: {out}{err}");
+    wait_decoded(&mut pbx, 2, &rig.chand);
+    assert_deactivate(&pbx.decoded[1], "2101");
+    rig.publish("2101", MwiState::voice(true, 5, 0));
+    pbx.wait(Duration::from_millis(500), |_| false);
+    assert_eq!(pbx.decoded.len(), 2, "override holds: {:?}", pbx.decoded);
+    let (ok, out, err) = rig.chand.cli(&["status", "--json"]);
+    assert!(ok, "chand status --json: {out}{err}");
+    let st: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(st["overrides"], serde_json::json!(["2101"]), "{st}");
+    assert_eq!(lamp(&st, 1, "2101")["wanted"], false, "{st}");
+
+    // Reset: back to the table's state, with its count.
+    let (ok, out, err) = rig.chand.cli(&["mwi", "2101", "reset"]);
+    assert!(ok, "chand mwi 2101 reset: {out}{err}");
+    wait_decoded(&mut pbx, 3, &rig.chand);
+    assert_activate(&pbx.decoded[2], "2101", Some(5));
+
+    // An FXS port: manual on gives the stutter tone; reset gives the table's state back.
+    let (ok, out, err) = rig.chand.cli(&["mwi", "8001", "on"]);
+    assert!(ok, "chand mwi 8001 on: {out}{err}");
+    let p = rig.chand.port_status("8001");
+    assert_eq!(
+        (&p["mwi"], &p["source"]),
+        (&Value::Bool(true), &"manual".into()),
+        "{p}"
+    );
+    let phone = Phone::connect(&rig.env.sim_dir, 1, WAIT).unwrap();
+    phone.off_hook().unwrap();
+    let heard = record(&phone, fxs::Law::Mulaw, 700).unwrap();
+    assert_eq!(
+        heard.cadence().bursts.len(),
+        3,
+        "stutter: {:?}",
+        heard.segments()
+    );
+    phone.on_hook().unwrap();
+    let (ok, out, err) = rig.chand.cli(&["mwi", "8001", "reset"]);
+    assert!(ok, "chand mwi 8001 reset: {out}{err}");
+    let p = rig.chand.port_status("8001");
+    assert_eq!(
+        (&p["mwi"], &p["source"]),
+        (&Value::Bool(false), &"server".into()),
+        "{p}"
+    );
+
+    // A number nobody serves is refused.
+    let (ok, out, err) = rig.chand.cli(&["mwi", "9999", "on"]);
+    assert!(!ok, "chand mwi 9999 on must fail: {out}");
+    assert!(err.contains("no FXS port or PRI span serves 9999"), "{err}");
+
+    // The whole status document.
+    rig.wait_settled(1);
+    let (ok, out, err) = rig.chand.cli(&["status", "--json"]);
+    assert!(ok, "{err}");
+    let st: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(st["backend"], "sim");
+    assert_eq!(st["numbers_in_table"], 1);
+    assert_eq!(st["overrides"], serde_json::json!([]));
+    let port = &st["fxs"][0];
+    for (k, v) in [
+        ("channel", Value::from(1)),
+        ("number", "8001".into()),
+        ("mwi_enabled", true.into()),
+        ("hook", "on-hook".into()),
+        ("mwi", false.into()),
+        ("source", "server".into()),
+        ("tone_plan", "us".into()),
+        ("vmwi", "none".into()),
+        ("underruns", 0.into()),
+    ] {
+        assert_eq!(port[k], v, "fxs.{k} in {port}");
+    }
+    let span1 = pri(&st, 1);
+    for (k, v) in [
+        ("dchannel", Value::from(24)),
+        ("side", "user".into()),
+        ("transport", "setup".into()),
+        ("layer1_up", true.into()),
+        ("link_up", true.into()),
+        ("queue_depth", 0.into()),
+        ("in_flight", 0.into()),
+        ("retransmissions", 0.into()),
+    ] {
+        assert_eq!(span1[k], v, "pri.{k} in {span1}");
+    }
+    assert!(span1["frames_out"].as_u64().unwrap() >= 3, "{span1}");
+    let l = lamp(&st, 1, "2101");
+    assert_eq!(
+        (&l["wanted"], &l["messages"], &l["confirmed"], &l["pending"]),
+        (&true.into(), &5.into(), &true.into(), &false.into()),
+        "{l}"
+    );
+    let (ok, text, _) = rig.chand.cli(&["status"]);
+    assert!(ok);
+    assert!(
+        text.contains("FXS channel 1 number 8001: on-hook"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2101: lamp ON (5) confirmed by PBX ON (5)"),
+        "{text}"
+    );
+}

@@ -46,12 +46,25 @@ exec 9>"$build/.lock"
 flock 9
 
 # --- 1. kernel ------------------------------------------------------------------------------
-kver=$(apt-cache depends linux-image-amd64 2>/dev/null |
-    sed -n 's/^ *Depends: linux-image-\([0-9][^ ]*\)$/\1/p' | head -n1)
-[[ -n $kver ]] || die "cannot find the kernel that linux-image-amd64 depends on (apt-get update?)"
-image_pkg=linux-image-$kver
-image_ver=$(apt-cache show --no-all-versions "$image_pkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
-[[ -n $image_ver ]] || die "apt knows no package $image_pkg (apt-get update?)"
+# A fresh machine may have no package lists, or lists naming a version the mirror has dropped:
+# refresh them once (as root) and look again.
+refreshed=0
+refresh_apt() {
+    ((!refreshed && EUID == 0)) || return 1
+    refreshed=1
+    log "refreshing apt's package lists"
+    apt-get update -qq >&2
+}
+find_kernel() {
+    kver=$(apt-cache depends linux-image-amd64 2>/dev/null |
+        sed -n 's/^ *Depends: linux-image-\([0-9][^ ]*\)$/\1/p' | head -n1)
+    image_pkg=linux-image-$kver
+    image_ver=$(apt-cache show --no-all-versions "$image_pkg" 2>/dev/null |
+        sed -n 's/^Version: //p' | head -n1)
+    [[ -n $kver && -n $image_ver ]]
+}
+find_kernel || { refresh_apt && find_kernel; } ||
+    die "cannot find the kernel that linux-image-amd64 depends on (apt-get update as root)"
 
 headers=/usr/src/linux-headers-$kver
 if [[ ! -e $headers/Makefile ]]; then
@@ -68,8 +81,11 @@ if [[ ! -e $kdir/.done ]]; then
     rm -rf "$build/kernel"
     mkdir -p "$kdir"
     # apt's sandbox user cannot write into root-owned build dirs; the download is checked by apt.
-    (cd "$kdir" && apt-get download -q -o APT::Sandbox::User=root "$image_pkg=$image_ver" >&2) ||
-        die "apt-get download $image_pkg=$image_ver failed"
+    download() { (cd "$kdir" && apt-get download -q -o APT::Sandbox::User=root "$1" >&2); }
+    download "$image_pkg=$image_ver" ||
+        { refresh_apt && find_kernel && [[ $kdir == "$build/kernel/$kver-$image_ver" ]] &&
+            download "$image_pkg=$image_ver"; } ||
+        die "apt-get download $image_pkg=$image_ver failed (if apt now names another kernel: rerun)"
     dpkg-deb -x "$kdir"/"$image_pkg"_*.deb "$kdir/root"
     rm -f "$kdir"/*.deb
     # The package ships no modules.dep (its postinst runs depmod); make one for our copy.

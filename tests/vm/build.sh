@@ -55,16 +55,27 @@ refresh_apt() {
     log "refreshing apt's package lists"
     apt-get update -qq >&2
 }
+# The metapackage names the exact kernel: "Depends: linux-image-6.1.0-56-amd64 (= 6.1.192-2)".
+# (One apt-cache call: each costs seconds on a busy machine.)
 find_kernel() {
-    kver=$(apt-cache depends linux-image-amd64 2>/dev/null |
-        sed -n 's/^ *Depends: linux-image-\([0-9][^ ]*\)$/\1/p' | head -n1)
+    local dep
+    dep=$(apt-cache show --no-all-versions linux-image-amd64 2>/dev/null |
+        sed -n 's/^Depends: .*linux-image-\([0-9][^ ,]*\) (= \([^)]*\)).*/\1 \2/p' | head -n1)
+    kver=${dep% *} image_ver=${dep#* }
     image_pkg=linux-image-$kver
-    image_ver=$(apt-cache show --no-all-versions "$image_pkg" 2>/dev/null |
-        sed -n 's/^Version: //p' | head -n1)
     [[ -n $kver && -n $image_ver ]]
 }
-find_kernel || { refresh_apt && find_kernel; } ||
-    die "cannot find the kernel that linux-image-amd64 depends on (apt-get update as root)"
+# apt-cache answers the same until the package lists change: remember its answer.
+lists_key=$(key "$(ls -l --time-style=+%s /var/lib/apt/lists/ 2>/dev/null)")
+lookup=$build/kernel-lookup
+if [[ -e $lookup ]] && read -r k kver image_ver <"$lookup" && [[ $k == "$lists_key" ]]; then
+    image_pkg=linux-image-$kver
+else
+    find_kernel || { refresh_apt && find_kernel; } ||
+        die "cannot find the kernel that linux-image-amd64 depends on (apt-get update as root)"
+    lists_key=$(key "$(ls -l --time-style=+%s /var/lib/apt/lists/ 2>/dev/null)")
+    echo "$lists_key $kver $image_ver" >"$lookup"
+fi
 
 headers=/usr/src/linux-headers-$kver
 if [[ ! -e $headers/Makefile ]]; then

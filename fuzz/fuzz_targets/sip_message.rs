@@ -1,0 +1,22 @@
+//! The SIP message layer on arbitrary bytes: parsing and validation never panic; a rejected
+//! request's response and an accepted message's response serialise and parse again.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use sipd::wire::Message;
+
+fuzz_target!(|data: &[u8]| {
+    match Message::parse(data) {
+        Ok(msg) => {
+            if msg.is_request() {
+                let rsp = msg.response(200, "OK", "fuzz");
+                assert!(Message::parse(&rsp.to_bytes()).is_ok());
+            }
+        }
+        Err(defect) => {
+            if let Some(rsp) = defect.response("fuzz") {
+                let _ = rsp.to_bytes();
+            }
+        }
+    }
+});

@@ -4,6 +4,7 @@
 
 pub mod daemon;
 pub mod env;
+pub mod kamailio;
 pub mod libpri;
 pub mod pbx;
 pub mod tone;

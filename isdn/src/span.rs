@@ -18,7 +18,7 @@
 //! (Q.931 §5.8), an MWIInterrogate invoke (in a SETUP or a connectionless FACILITY) from the
 //! engine's state, any other invoke with a ROSE Reject.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::q921::{self, Lapd, Side};
@@ -239,6 +239,8 @@ pub struct Span {
     ready: VecDeque<String>,
     calls: HashMap<u16, Call>,
     facilities: VecDeque<FacilitySent>,
+    /// Backoff deadlines, mirrored in `Entry::retry_at`, earliest first.
+    retries: BTreeSet<(Instant, String)>,
     next_cr: u16,
     next_invoke_id: i64,
     events: VecDeque<SpanEvent>,
@@ -257,6 +259,7 @@ impl Span {
             ready: VecDeque::new(),
             calls: HashMap::new(),
             facilities: VecDeque::new(),
+            retries: BTreeSet::new(),
             next_cr: 1,
             next_invoke_id: 1,
             events: VecDeque::new(),
@@ -320,13 +323,11 @@ impl Span {
         for cr in due {
             self.call_timeout(now, cr);
         }
-        let retry: Vec<String> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.retry_at.is_some_and(|t| t <= now))
-            .map(|(n, _)| n.clone())
-            .collect();
-        for n in retry {
+        while let Some((at, n)) = self.retries.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.retries.remove(&(at, n.clone()));
             if let Some(e) = self.entries.get_mut(&n) {
                 e.retry_at = None;
             }
@@ -338,7 +339,7 @@ impl Span {
     /// The earliest deadline of the link, the calls and the retries.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let calls = self.calls.values().map(|c| c.deadline);
-        let retries = self.entries.values().filter_map(|e| e.retry_at);
+        let retries = self.retries.first().map(|(t, _)| *t);
         self.lapd
             .poll_timeout()
             .into_iter()
@@ -428,14 +429,16 @@ impl Span {
         self.up = true;
         self.events.push_back(SpanEvent::LinkUp);
         let all = self.cfg.resync == Resync::All;
+        // A fresh link: pending backoffs start over.
+        self.retries.clear();
         let numbers: Vec<String> = self
             .entries
             .iter_mut()
             .filter_map(|(n, e)| {
+                e.retry_at = None;
+                e.backoff = Duration::ZERO;
                 if all || e.wanted.on || e.confirmed != Some(e.wanted) {
                     e.dirty = true;
-                    e.retry_at = None;
-                    e.backoff = Duration::ZERO;
                 }
                 e.dirty.then(|| n.clone())
             })
@@ -632,6 +635,7 @@ impl Span {
             (e.backoff * 2).min(self.cfg.retry_max)
         };
         e.retry_at = Some(now + e.backoff);
+        self.retries.insert((now + e.backoff, number.to_owned()));
         self.events.push_back(SpanEvent::Failed {
             number: number.to_owned(),
             cause,

@@ -77,6 +77,19 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Path of the workspace binary `name` next to this executable's profile dir, without
+/// building it (for the demo, which `scripts/demo` builds first). Panics, saying what to run,
+/// if it is missing.
+pub fn binary_path(name: &str) -> PathBuf {
+    let path = profile_dir().join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build -p {name}`",
+        path.display()
+    );
+    path
+}
+
 /// A running daemon, stopped (SIGTERM, then SIGKILL after 5 s) when dropped.
 #[derive(Debug)]
 pub struct Daemon {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mwi_core::config::Config;
-use mwi_core::table::{TableConfig, Writer};
+use mwi_core::table::{TableConfig, TableError, Writer};
 use serde_json::Value;
 
 use crate::daemon::{binary, wait_for, Daemon};
@@ -105,8 +105,15 @@ impl ConfigFile {
     }
 
     /// Become the table's writer (standing in for sipd).
+    ///
+    /// Errors: those of [`Writer::open`] (e.g. sipd already is the writer).
+    pub fn try_writer(&self) -> Result<Writer, TableError> {
+        Writer::open(&self.table_config())
+    }
+
+    /// [`ConfigFile::try_writer`], panicking on error (for tests).
     pub fn writer(&self) -> Writer {
-        Writer::open(&self.table_config()).expect("open the MWI table as its writer")
+        self.try_writer().expect("open the MWI table as its writer")
     }
 
     /// chand's control socket.
@@ -124,12 +131,17 @@ pub struct Chand {
 }
 
 impl Chand {
-    /// Start chand on `cfg` and wait until its control socket answers.
+    /// Start chand (built first, see [`binary`]) on `cfg` and wait until its control socket
+    /// answers.
     pub fn start(env: &Env, cfg: &ConfigFile) -> Self {
-        let bin = binary("chand");
+        Self::start_with(&binary("chand"), env, cfg)
+    }
+
+    /// [`Chand::start`] with the chand binary at `bin`.
+    pub fn start_with(bin: &Path, env: &Env, cfg: &ConfigFile) -> Self {
         let config = cfg.path.display().to_string();
         let daemon = Daemon::spawn(
-            &bin,
+            bin,
             &[
                 "run",
                 "--config",

@@ -7,5 +7,7 @@ pub mod env;
 pub mod kamailio;
 pub mod libpri;
 pub mod pbx;
+pub mod plot;
+pub mod sip;
 pub mod tone;
 pub mod tshark;

@@ -1,0 +1,124 @@
+//! A scripted voice-mail server on loopback UDP: it sends unsolicited NOTIFYs with
+//! message-summary bodies (RFC 3842 §5.2) and reads the answers' status lines.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// The message-waiting news of one NOTIFY.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// The mailbox number (Request-URI user part and Message-Account).
+    pub number: String,
+    /// `Messages-Waiting: yes|no`.
+    pub waiting: bool,
+    /// New voice messages.
+    pub new: u32,
+    /// Old voice messages.
+    pub old: u32,
+}
+
+impl Summary {
+    /// The `application/simple-message-summary` body (RFC 3842 §5.2).
+    pub fn body(&self, server: SocketAddr) -> String {
+        format!(
+            "Messages-Waiting: {}\r\nMessage-Account: sip:{}@{}\r\nVoice-Message: {}/{} (0/0)\r\n",
+            if self.waiting { "yes" } else { "no" },
+            self.number,
+            server.ip(),
+            self.new,
+            self.old
+        )
+    }
+}
+
+/// The voice-mail server's socket and its request counter.
+pub struct VoiceMail {
+    socket: UdpSocket,
+    cseq: u32,
+}
+
+impl VoiceMail {
+    /// Bind a UDP socket on 127.0.0.1 (any port).
+    pub fn bind() -> io::Result<Self> {
+        Ok(Self {
+            socket: UdpSocket::bind("127.0.0.1:0")?,
+            cseq: 0,
+        })
+    }
+
+    /// Our address (what sipd's `allow` must admit).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.socket.local_addr().expect("bound socket")
+    }
+
+    /// An unsolicited NOTIFY for `summary`, to `to` (sipd's listening address).
+    pub fn notify_text(&mut self, summary: &Summary, to: SocketAddr) -> String {
+        self.cseq += 1;
+        let me = self.local_addr();
+        let body = summary.body(me);
+        format!(
+            "NOTIFY sip:{num}@{to} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {me};branch=z9hG4bK-vm-{pid}-{cseq}\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:voicemail@{ip}>;tag=vm-{pid}\r\n\
+             To: <sip:{num}@{toip}>\r\n\
+             Call-ID: vm-{pid}-{cseq}@{ip}\r\n\
+             CSeq: {cseq} NOTIFY\r\n\
+             Contact: <sip:voicemail@{me}>\r\n\
+             Event: message-summary\r\n\
+             Subscription-State: active\r\n\
+             Content-Type: application/simple-message-summary\r\n\
+             Content-Length: {len}\r\n\r\n{body}",
+            num = summary.number,
+            pid = std::process::id(),
+            cseq = self.cseq,
+            ip = me.ip(),
+            toip = to.ip(),
+            len = body.len(),
+        )
+    }
+
+    /// Send `text` to `to` and wait up to `timeout` for a final response to it; returns the
+    /// response's status line (provisional responses are skipped).
+    pub fn send(&self, text: &str, to: SocketAddr, timeout: Duration) -> io::Result<String> {
+        self.socket.send_to(text.as_bytes(), to)?;
+        let end = Instant::now() + timeout;
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no final response from {to} within {timeout:?}"),
+                ));
+            }
+            self.socket.set_read_timeout(Some(left))?;
+            let (n, _) = match self.socket.recv_from(&mut buf) {
+                Ok(r) => r,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e),
+            };
+            let text = String::from_utf8_lossy(&buf[..n]);
+            let line = text.lines().next().unwrap_or("").to_owned();
+            if !line.starts_with("SIP/2.0 1") {
+                return Ok(line);
+            }
+        }
+    }
+}
+
+/// A free UDP port on 127.0.0.1 (bound, then released: for a daemon's `listen`).
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free UDP port on loopback")
+}

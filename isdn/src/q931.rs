@@ -15,6 +15,40 @@
 //! Builders for what SS-MWI needs: [`Message::setup_cis`] (byte-identical to libpri's
 //! MWIActivate SETUP), [`Message::new_facility`] on [`CallReference::Dummy`] for the
 //! connectionless transport, [`Message::release_complete`], [`Message::release`].
+//!
+//! One MWIActivate over a call-independent signalling connection, and the two answers a PBX
+//! gives (RELEASE COMPLETE, or CONNECT carrying the ROSE ReturnResult):
+//!
+//! ```
+//! use isdn::q931::{CallReference, Message, MessageType, PartyNumberIe, Verdict};
+//! use isdn::qsig::{BasicService, MwiActivateArg, MwiInvoke, PartyNumber};
+//! use isdn::rose::{Component, Facility};
+//!
+//! let invoke = MwiInvoke::Activate(MwiActivateArg {
+//!     nb_of_messages: Some(2),
+//!     ..MwiActivateArg::new(PartyNumber::Unknown("1234".into()), BasicService::Speech)
+//! });
+//! let facility = invoke.facility(1); // invokeId 1
+//! let cr = CallReference::Call { value: 1, flag: false };
+//! let setup = Message::setup_cis(cr, &facility, None, Some(PartyNumberIe::unknown("1234")));
+//! let bytes = setup.to_vec(); // the Q.931 part of a Q.921 I-frame
+//! assert_eq!(&bytes[..5], &[0x08, 0x02, 0x00, 0x01, 0x05]);
+//!
+//! // Answer 1: RELEASE COMPLETE, cause 69 (libpri). The flag is set: sent to the originator.
+//! let rlc = [0x08, 0x02, 0x80, 0x01, 0x5a, 0x08, 0x02, 0x81, 0xc5];
+//! let m = Message::parse(&rlc).unwrap();
+//! assert_eq!(m.check(), Verdict::Ok);
+//! assert_eq!(m.call_reference.reply(), cr);
+//! assert_eq!((m.message_type, m.cause.unwrap().value), (MessageType::ReleaseComplete, 69));
+//!
+//! // Answer 2: CONNECT with a Facility IE holding the ReturnResult for invokeId 1.
+//! let result = isdn::qsig::return_result_facility(1, 80, isdn::qsig::DUMMY_RES);
+//! let connect = Message { facility: vec![&result], ..Message::new(cr.reply(), MessageType::Connect) };
+//! let wire = connect.to_vec();
+//! let m = Message::parse(&wire).unwrap();
+//! let f = Facility::parse(m.facility[0]).unwrap();
+//! assert!(matches!(f.components[0], Component::ReturnResult(r) if r.invoke_id == 1));
+//! ```
 
 use crate::ber::int_enum;
 use std::fmt;

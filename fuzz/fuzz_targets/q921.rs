@@ -16,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&first, mut rest)) = data.split_first() else {
         return;
     };
-    let side = if first & 1 == 0 { Side::User } else { Side::Network };
+    let side = if first & 1 == 0 {
+        Side::User
+    } else {
+        Side::Network
+    };
     let mut now = Instant::now();
     let mut lapd = Lapd::new(Config::new(side));
     let mut cfg = SpanConfig::new(side);

@@ -6,8 +6,10 @@
 //! (RFC 3261 §17), [`digest`] (RFC 7616/8760), [`subscription`] (RFC 6665) take bytes and time
 //! and return bytes, timers and events; only the daemon touches sockets.
 
+pub mod daemon;
 pub mod digest;
 pub mod sink;
+pub mod status;
 pub mod summary;
 pub mod transaction;
 pub mod ua;

@@ -12,7 +12,7 @@ use crate::transaction::{TimerValues, Transactions, Transmit, TxEvent, TxKey, MA
 use crate::wire::{self, addr_uri, param, uri_user, Message, ACCEPT, AGENT, ALLOW, EVENT};
 use mwi_core::config::{Cidr, Config, Pattern, Transport};
 use mwi_core::{MwiSink, MwiState};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 
@@ -208,7 +208,7 @@ enum Owner {
 }
 
 /// The status of one number, as `sipd status` shows it.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct NumberStatus {
     /// The number.
     pub number: String,
@@ -229,7 +229,7 @@ pub struct NumberStatus {
 }
 
 /// Status of the user agent (`sipd status`, like `show sip-ua mwi`).
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct UaStatus {
     /// `[mwi_server] server` host.
     pub server: String,
@@ -337,6 +337,12 @@ impl<S: MwiSink> Ua<S> {
                 self.reschedule(Owner::Options, Some(now));
             }
         }
+    }
+
+    /// The local address (for Via and Contact) of `transport`: the daemon learns it from the
+    /// route to the server when it listens on an unspecified address.
+    pub fn set_local(&mut self, transport: Transport, addr: SocketAddr) {
+        self.local.insert(transport, addr);
     }
 
     /// Addresses of the registrar; REGISTER starts once one is known.

@@ -575,6 +575,46 @@ impl Message {
     }
 }
 
+/// Stream framing (RFC 3261 §18.3): the length of the first complete message in `buf`,
+/// `Ok(None)` when more octets are needed. Leading CRLF keep-alives (RFC 5626 §3.5.1) count as
+/// part of the frame and [`Message::parse`] skips them; a frame of only keep-alives is returned
+/// as such. Errors (the connection must be closed): no or a bad `Content-Length` once the
+/// header section is complete, or a message longer than [`MAX_MESSAGE`].
+pub fn frame(buf: &[u8]) -> Result<Option<usize>, &'static str> {
+    let skip = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    if skip > 0 && (skip == buf.len() || buf.get(skip - 1) == Some(&b'\n')) {
+        return Ok(Some(skip));
+    }
+    let rest = buf.get(skip..).unwrap_or_default();
+    let Some((head_len, body_start)) = head_end(rest) else {
+        return if rest.len() > MAX_MESSAGE {
+            Err("header section longer than 65535 octets")
+        } else {
+            Ok(None)
+        };
+    };
+    let head = std::str::from_utf8(rest.get(..head_len).unwrap_or_default())
+        .map_err(|_| "header section not UTF-8")?;
+    let length = head
+        .split('\n')
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .find(|(n, _)| long_name(n.trim()) == "Content-Length")
+        .ok_or("no Content-Length on a stream transport")?
+        .1
+        .trim()
+        .parse::<usize>()
+        .map_err(|_| "malformed Content-Length")?;
+    let total = body_start + length;
+    if total > MAX_MESSAGE {
+        return Err("message longer than 65535 octets");
+    }
+    Ok((rest.len() >= total).then_some(skip + total))
+}
+
 /// Octets of the header section and start of the body: the first empty line ends the headers,
 /// whether lines end in CRLF or LF.
 fn head_end(bytes: &[u8]) -> Option<(usize, usize)> {
@@ -732,6 +772,23 @@ mod tests {
         let parsed = Message::parse(&r.to_bytes()).unwrap();
         assert_eq!(parsed.code(), Some(200));
         assert_eq!(parsed.method(), "NOTIFY");
+    }
+
+    #[test]
+    fn frames_a_stream() {
+        let one = NOTIFY.as_bytes();
+        let mut two = one.to_vec();
+        two.extend_from_slice(one);
+        assert_eq!(frame(&two), Ok(Some(one.len())));
+        for cut in 0..one.len() {
+            assert_eq!(frame(&one[..cut]), Ok(None), "cut at {cut}");
+        }
+        assert_eq!(frame(b"\r\n\r\n"), Ok(Some(4)));
+        assert_eq!(frame(b"\r\nNOTIFY"), Ok(Some(2)));
+        let no_len = NOTIFY.replace("Content-Length: 23\r\n", "");
+        assert!(frame(no_len.as_bytes()).is_err());
+        let compact = NOTIFY.replace("Content-Length: 23", "l: 23");
+        assert_eq!(frame(compact.as_bytes()), Ok(Some(compact.len())));
     }
 
     #[test]

@@ -283,6 +283,7 @@ const TAG_RETURN_RESULT: Tag = Tag::context_constructed(2);
 const TAG_RETURN_ERROR: Tag = Tag::context_constructed(3);
 const TAG_REJECT: Tag = Tag::context_constructed(4);
 const TAG_LINKED_ID: Tag = Tag::context(0);
+const TAG_LINKED_ID_ABSENT: Tag = Tag::context(1);
 
 /// Reads the next element as a complete TLV (an `ANY`), if there is one.
 fn any<'a>(r: &mut Reader<'a>) -> Result<Option<&'a [u8]>, Error> {
@@ -315,6 +316,10 @@ impl<'a> Component<'a> {
                     Some(t) => Some(t.integer()?),
                     None => None,
                 };
+                // X.880 (1994) may say "absent" explicitly with `[1] IMPLICIT NULL`.
+                if let Some(absent) = r.read_optional(TAG_LINKED_ID_ABSENT)? {
+                    absent.null()?;
+                }
                 let operation = Code::parse(r.read()?)?;
                 let argument = any(&mut r)?;
                 Ok(Component::Invoke(Invoke {

@@ -41,6 +41,15 @@ fn invoke_with_linked_id_and_global_operation() {
 }
 
 #[test]
+fn invoke_with_explicitly_absent_linked_id() {
+    let b = hex("a1 08 020101 8100 020150");
+    let Ok(Component::Invoke(inv)) = decode(&b) else {
+        panic!("not an invoke");
+    };
+    assert_eq!((inv.linked_id, inv.operation), (None, Code::Local(80)));
+}
+
+#[test]
 fn return_result_error_reject() {
     let rr = Component::ReturnResult(ReturnResult {
         invoke_id: 1,

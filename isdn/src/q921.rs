@@ -492,11 +492,14 @@ fn seq_sub(a: u8, b: u8) -> u8 {
 }
 
 impl Lapd {
-    /// A released entity (state 4) with the given parameters. `k` is clamped to 1..=127 and
-    /// `n200` to at least 1.
+    /// A released entity (state 4) with the given parameters. `k` is clamped to 1..=127,
+    /// `n200` to at least 1, T200 and T203 to at most an hour.
     pub fn new(mut cfg: Config) -> Self {
         cfg.k = cfg.k.clamp(1, 127);
         cfg.n200 = cfg.n200.max(1);
+        // Keeps `now + timer` far from Instant overflow whatever the configuration.
+        cfg.t200 = cfg.t200.min(Duration::from_secs(3600));
+        cfg.t203 = cfg.t203.min(Duration::from_secs(3600));
         Lapd {
             cfg,
             state: State::Released,

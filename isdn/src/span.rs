@@ -32,6 +32,11 @@ use crate::qsig::{
 };
 use crate::rose::{self, Component, Facility};
 
+/// Upper bound of [`SpanConfig::max_outstanding`].
+pub const MAX_OUTSTANDING: usize = 1024;
+/// Upper bound of every timer and backoff of [`SpanConfig`].
+pub const MAX_TIMER: Duration = Duration::from_secs(86_400);
+
 /// How MWI invokes travel to the PBX (config `mwi_transport`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
@@ -76,7 +81,7 @@ pub struct SpanConfig {
     pub calling_number: Option<String>,
     /// Resync policy on link up and start.
     pub resync: Resync,
-    /// At most this many deliveries unanswered at once (1..; default 7).
+    /// At most this many deliveries unanswered at once (1..=1024; default 7).
     pub max_outstanding: usize,
     /// T303: SETUP answer timer (Q.931 Table 9-1, 4 s).
     pub t303: Duration,
@@ -248,8 +253,19 @@ pub struct Span {
 
 impl Span {
     /// A span with its link released; nothing is sent before [`Span::start`].
+    /// `max_outstanding` is clamped to 1..=[`MAX_OUTSTANDING`] (so a free call reference always
+    /// exists) and every timer to at most [`MAX_TIMER`].
     pub fn new(mut cfg: SpanConfig) -> Self {
-        cfg.max_outstanding = cfg.max_outstanding.max(1);
+        cfg.max_outstanding = cfg.max_outstanding.clamp(1, MAX_OUTSTANDING);
+        for t in [
+            &mut cfg.t303,
+            &mut cfg.t308,
+            &mut cfg.t310,
+            &mut cfg.retry_initial,
+            &mut cfg.retry_max,
+        ] {
+            *t = (*t).min(MAX_TIMER);
+        }
         let lapd = Lapd::new(q921::Config::new(cfg.side));
         Span {
             cfg,
@@ -632,7 +648,7 @@ impl Span {
         e.backoff = if e.backoff.is_zero() {
             self.cfg.retry_initial
         } else {
-            (e.backoff * 2).min(self.cfg.retry_max)
+            e.backoff.saturating_mul(2).min(self.cfg.retry_max)
         };
         e.retry_at = Some(now + e.backoff);
         self.retries.insert((now + e.backoff, number.to_owned()));

@@ -385,8 +385,17 @@ fn final_state(round: u16, n: u16) -> Lamp {
 }
 
 #[test]
-fn link_dropped_while_50_numbers_change_then_final_state_delivered() {
-    let mut h = Harness::new(Side::User, Transport::Setup);
+fn link_dropped_while_50_numbers_change_then_final_state_delivered_setup() {
+    link_drop(Transport::Setup);
+}
+
+#[test]
+fn link_dropped_while_50_numbers_change_then_final_state_delivered_facility() {
+    link_drop(Transport::Facility);
+}
+
+fn link_drop(transport: Transport) {
+    let mut h = Harness::new(Side::User, transport);
     h.connect();
     h.wait_link();
     let numbers: Vec<String> = (0..50).map(|n| format!("{}", 4000 + n)).collect();
@@ -457,22 +466,22 @@ fn link_dropped_while_50_numbers_change_then_final_state_delivered() {
     }
     let frames = h.sent.len() - sent_before;
     let octets: usize = h.sent[sent_before..].iter().map(Vec::len).sum();
-    let setups: Vec<usize> = h.sent[sent_before..]
+    let invokes: Vec<usize> = h.sent[sent_before..]
         .iter()
         .filter(|f| f.len() > 20)
         .map(Vec::len)
         .collect();
     eprintln!(
-        "figure: resync of 50 numbers after link drop: {} frames / {} octets sent in {:?} \
-         ({:.0} MWI/s, {:.0} frames/s); SETUP frames {}..={} octets; total octets before drop {}",
+        "figure: {transport:?} resync of 50 numbers after link drop: {} frames / {} octets sent in {:?} \
+         ({:.0} MWI/s, {:.0} frames/s); frames with an invoke {}..={} octets; octets before drop {}",
         frames,
         octets,
         elapsed,
         50.0 / elapsed.as_secs_f64(),
         frames as f64 / elapsed.as_secs_f64(),
-        setups.iter().min().unwrap(),
-        setups.iter().max().unwrap(),
+        invokes.iter().min().unwrap(),
+        invokes.iter().max().unwrap(),
         octets_before,
     );
-    tshark_check("link-drop", &h.sent);
+    tshark_check(&format!("link-drop-{transport:?}"), &h.sent);
 }

@@ -179,6 +179,7 @@ impl Daemon {
                     let _ = self
                         .resolved_tx
                         .send((role, vec![SocketAddr::new(IpAddr::V4(a), port)]));
+                    let _ = self.waker.wake();
                 }
                 ServerSpec::Dns(host) => {
                     let tx = self.resolved_tx.clone();

@@ -653,3 +653,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn lost_sabme_and_lost_ua_are_retried() {
+    // First SABME lost.
+    let mut l = Link::new();
+    l.user.start(l.now);
+    l.pump_with(|from_user, _| from_user);
+    assert_eq!(l.user.state(), State::AwaitingEstablishment);
+    l.tick();
+    l.pump();
+    assert!(l.user.is_established() && l.net.is_established());
+    assert_eq!(l.user_events, vec![Event::LinkUp]);
+
+    // UA lost: the network side is up, the user side retries SABME and gets UA again.
+    let mut l = Link::new();
+    l.user.start(l.now);
+    l.pump_with(|from_user, _| !from_user);
+    assert!(l.net.is_established());
+    assert_eq!(l.user.state(), State::AwaitingEstablishment);
+    l.tick();
+    l.pump();
+    assert!(l.user.is_established() && l.net.is_established());
+    // The peer reports the repeated SABME (MDL-ERROR F) but no reset: nothing was outstanding.
+    assert_eq!(l.net_events, vec![Event::LinkUp, Event::Error(MdlError::F)]);
+}

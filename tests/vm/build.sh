@@ -6,7 +6,7 @@
 #   2. the DAHDI modules (dahdi, dahdi_dynamic, dahdi_dynamic_loc) from dahdi-source, built
 #      against the matching linux-headers;
 #   3. a busybox initramfs with those modules, the virtio/9p module chain and tests/vm/init.
-# On success prints shell assignments (KVER, VMLINUZ, INITRD) on stdout; progress goes to stderr.
+# On success prints shell assignments (KVER, KERNEL, INITRD) on stdout; progress goes to stderr.
 # Fails loudly, naming the Debian package, when something it needs is missing.
 set -euo pipefail
 
@@ -106,6 +106,21 @@ fi
 vmlinuz=$kdir/root/boot/vmlinuz-$kver
 kmods=$kdir/root/lib/modules/$kver
 [[ -e $vmlinuz ]] || die "no $vmlinuz in $image_pkg"
+# qemu boots an uncompressed ELF kernel through its PVH entry (CONFIG_PVH), skipping the
+# bzImage's own xz decompression: under TCG on a busy machine that saves about 8 s per boot.
+kernel=$kdir/vmlinux
+if [[ ! -e $kernel ]]; then
+    kernel=$vmlinuz
+    off=$(LC_ALL=C grep -obUa $'\xfd7zXZ\x00' "$vmlinuz" | head -n1 | cut -d: -f1)
+    if grep -qx CONFIG_PVH=y "$kdir/root/boot/config-$kver" && [[ -n $off ]] && command -v xz >/dev/null &&
+        xz -dc --single-stream <(tail -c +$((off + 1)) "$vmlinuz") >"$kdir/vmlinux.tmp" 2>/dev/null; then
+        mv "$kdir/vmlinux.tmp" "$kdir/vmlinux"
+        kernel=$kdir/vmlinux
+    else
+        rm -f "$kdir/vmlinux.tmp"
+        log "booting the compressed $vmlinuz (no PVH entry or not xz): slower"
+    fi
+fi
 
 # --- 2. DAHDI modules -------------------------------------------------------------------------
 dahdi_mods=(dahdi dahdi_dynamic dahdi_dynamic_loc)
@@ -179,4 +194,4 @@ if [[ ! -e $initrd ]]; then
     rm -rf "$stage"
 fi
 
-printf 'KVER=%q\nVMLINUZ=%q\nINITRD=%q\n' "$kver" "$vmlinuz" "$initrd"
+printf 'KVER=%q\nKERNEL=%q\nINITRD=%q\n' "$kver" "$kernel" "$initrd"

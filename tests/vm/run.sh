@@ -76,7 +76,7 @@ boot() {
     timeout -k 10 "$left" qemu-system-x86_64 \
         -machine q35 -accel tcg,thread=multi -cpu max -nodefaults -no-reboot \
         -display none -monitor none -serial stdio -m "${VM_MEM:-512}" -smp 2 \
-        -kernel "$VMLINUZ" -initrd "$INITRD" \
+        -kernel "$KERNEL" -initrd "$INITRD" \
         -append "console=ttyS0 panic=-1 loglevel=4 cryptomgr.notests=1 vmtest.job=$job vmtest.timeout=$per_test" \
         -virtfs local,path=/,mount_tag=hostroot,readonly=on,security_model=none,multidevs=remap \
         -virtfs "local,path=$job,mount_tag=job,security_model=none" \

@@ -18,9 +18,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use md5::{Digest as _, Md5};
+use mwi_core::table::Reader;
+use mwi_core::MwiState;
 use sha2::Sha256;
 
-use crate::daemon::{wait_for, Daemon};
+use crate::daemon::{binary, wait_for, Daemon};
+use crate::env::{ConfigFile, Env};
 
 /// Where the Debian package `kamailio-sqlite-modules` keeps the sqlite schema.
 pub const SQLITE_SCHEMA_DIR: &str = "/usr/share/kamailio/db_sqlite";
@@ -307,20 +310,22 @@ pub fn summary(number: &str, new: u32, old: u32) -> String {
 /// One request or reply Kamailio received, from its `RX` log line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Received {
-    /// Request method, or `reply <status>`.
-    pub what: String,
+    /// The request method, or the CSeq method of a reply.
+    pub method: String,
+    /// The status code of a reply; `None` for a request.
+    pub status: Option<u16>,
     /// Transport `udp`/`tcp`.
     pub proto: String,
     /// Source `ip:port`.
     pub source: String,
+    /// The user part of To (the number of a SUBSCRIBE or PUBLISH); empty for a reply.
+    pub to_user: String,
     /// Call-ID.
     pub call_id: String,
     /// CSeq number.
     pub cseq: u32,
     /// Expires header value, if any.
     pub expires: Option<u32>,
-    /// Whether it carried an Authorization header.
-    pub authorized: bool,
     /// The Authorization header (empty without one).
     pub authorization: String,
 }
@@ -336,26 +341,40 @@ impl Received {
             rest.split_once(&format!(" {key} ["))
                 .and_then(|(_, v)| v.split_once(']'))
                 .map(|(v, _)| v.to_owned())
+                .filter(|v| v != "<null>")
                 .unwrap_or_default()
         };
-        let what = if let Some(r) = rest.strip_prefix("reply ") {
-            format!("reply {}", r.split(' ').next()?)
-        } else {
-            rest.split(' ').next()?.to_owned()
+        let mut words = rest.split(' ');
+        let (method, status) = match words.next()? {
+            "reply" => {
+                let status = words.next()?.parse().ok()?;
+                (words.next()?.to_owned(), Some(status))
+            }
+            m => (m.to_owned(), None),
         };
         let from = field("from")?;
         let (proto, source) = from.split_once(':')?;
-        let authorization = bracket("auth");
         Some(Self {
-            what,
+            method,
+            status,
             proto: proto.to_owned(),
             source: source.to_owned(),
+            to_user: bracket("to"),
             call_id: field("call-id")?,
             cseq: field("cseq")?.parse().ok()?,
             expires: bracket("expires").trim().parse().ok(),
-            authorized: !authorization.is_empty() && authorization != "<null>",
-            authorization,
+            authorization: bracket("auth"),
         })
+    }
+
+    /// A request `method`.
+    pub fn is_request(&self, method: &str) -> bool {
+        self.status.is_none() && self.method == method
+    }
+
+    /// A reply `status` to a `method` request.
+    pub fn is_reply(&self, status: u16, method: &str) -> bool {
+        self.status == Some(status) && self.method == method
     }
 }
 
@@ -681,4 +700,151 @@ pub fn authorization(
          response=\"{response}\", algorithm={}, qop=auth, nc={nc}, cnonce=\"{cnonce}\"",
         alg.token()
     )
+}
+
+/// How sipd is set up against a Kamailio instance.
+#[derive(Clone, Debug)]
+pub struct SipdSetup {
+    /// Numbers of MWI-enabled FXS ports (one subscription each).
+    pub numbers: Vec<String>,
+    /// `[mwi_server] transport` and `[registrar] transport`: `udp` or `tcp`.
+    pub transport: &'static str,
+    /// `[mwi_server] expires`, s.
+    pub expires: u32,
+    /// Register with Kamailio (`[registrar]`, expires 60 s).
+    pub register: bool,
+}
+
+impl SipdSetup {
+    /// Subscriptions for `numbers` over UDP, 60 s, no registration.
+    pub fn new(numbers: &[&str]) -> Self {
+        Self {
+            numbers: numbers.iter().map(|n| (*n).to_owned()).collect(),
+            transport: "udp",
+            expires: 60,
+            register: false,
+        }
+    }
+}
+
+/// The real sipd binary (`sipd run --config FILE`) in its own installation (temp dir: config,
+/// MWI table, state and runtime dirs, log), pointed at a [`Kamailio`]. Stopped when dropped.
+pub struct Sipd {
+    /// The process.
+    pub daemon: Daemon,
+    /// The config it runs with.
+    pub config: ConfigFile,
+    /// The UDP/TCP port it listens on (127.0.0.1).
+    pub port: u16,
+    env: Env,
+}
+
+impl Sipd {
+    /// Write the config and start sipd (built first if needed; panics if it cannot be).
+    pub fn start(k: &Kamailio, setup: &SipdSetup) -> Self {
+        let env = Env::new();
+        let port = free_port();
+        let kport = k.port();
+        let t = setup.transport;
+        let mut sections = format!(
+            "[sip]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\n\
+             [sip.auth]\nusername = \"user1\"\npassword = \"password1\"\n\
+             [mwi_server]\nserver = \"ipv4:127.0.0.1\"\nport = {kport}\ntransport = \"{t}\"\n\
+             expires = {}\noptions_interval = 0\n",
+            setup.expires
+        );
+        if setup.register {
+            sections += &format!(
+                "[registrar]\nserver = \"ipv4:127.0.0.1\"\nport = {kport}\ntransport = \"{t}\"\n\
+                 expires = 60\n"
+            );
+        }
+        for (i, n) in setup.numbers.iter().enumerate() {
+            sections += &format!(
+                "[[fxs]]\nchannel = {}\nnumber = \"{n}\"\nmwi = true\n",
+                i + 1
+            );
+        }
+        let config = env.write_config(&sections);
+        let path = config.path.display().to_string();
+        let daemon = Daemon::spawn(
+            &binary("sipd"),
+            &["run", "--config", &path],
+            &env.log_path("sipd"),
+        );
+        Self {
+            daemon,
+            config,
+            port,
+            env,
+        }
+    }
+
+    /// The installation's temp dir.
+    pub fn dir(&self) -> &Path {
+        self.env.path()
+    }
+
+    /// Everything sipd logged.
+    pub fn log(&self) -> String {
+        self.daemon.log()
+    }
+
+    /// `sipd status --json --config FILE`, parsed; `None` while the daemon does not answer.
+    pub fn status(&self) -> Option<serde_json::Value> {
+        let out = Command::new(binary("sipd"))
+            .args(["status", "--json", "--config"])
+            .arg(&self.config.path)
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// The MWI table sipd writes, opened as a reader once sipd has created it. Panics with
+    /// the log if that does not happen within [`START_TIMEOUT`].
+    pub fn reader(&mut self) -> Reader {
+        let tc = self.config.table_config();
+        let mut reader = None;
+        let ok = wait_for(START_TIMEOUT, || {
+            self.daemon.assert_running();
+            reader = Reader::open(&tc).ok();
+            reader.is_some()
+        });
+        match reader {
+            Some(r) if ok => r,
+            _ => panic!(
+                "sipd did not create the MWI table {} within {START_TIMEOUT:?}; log:\n{}",
+                tc.path.display(),
+                self.log()
+            ),
+        }
+    }
+
+    /// Wait until the table holds `want` for `number`; panics with what it holds, sipd's log
+    /// and Kamailio's log otherwise.
+    pub fn wait_table(
+        &mut self,
+        reader: &Reader,
+        k: &Kamailio,
+        number: &str,
+        want: MwiState,
+        timeout: Duration,
+    ) {
+        let mut last = None;
+        let ok = wait_for(timeout, || {
+            self.daemon.assert_running();
+            last = reader.lookup(number).ok().flatten().map(|e| e.state);
+            last == Some(want)
+        });
+        assert!(
+            ok,
+            "table entry of {number}: want {want:?}, have {last:?} after {timeout:?}\n\
+             sipd log:\n{}\nKamailio log:\n{}",
+            self.log(),
+            k.log()
+        );
+    }
 }

@@ -2,13 +2,17 @@
 //! against Kamailio 5.6 with presence_mwi and auth_db).
 //!
 //! `harness_*` prove the Kamailio set-up itself with a hand-written UDP user agent, so that a
-//! failure of a `sipd_*` test points at sipd, not at the peer.
+//! failure of a `sipd_*` test points at sipd, not at the peer. `sipd_*` run the real sipd
+//! binary against it, over UDP and over TCP.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use dahdi_mwi_tests::daemon::wait_for;
 use dahdi_mwi_tests::kamailio::{
-    authorization, challenge_params, summary, Algorithm, Kamailio, Options, SipClient,
+    authorization, challenge_params, summary, Algorithm, Kamailio, Options, Received, SipClient,
+    Sipd, SipdSetup,
 };
+use mwi_core::MwiState;
 
 fn register_with_digest(alg: Algorithm) {
     let k = Kamailio::start(Options::new(alg));
@@ -112,9 +116,9 @@ fn harness_subscribe_then_publish() {
     let rx = k.received();
     assert!(rx
         .iter()
-        .any(|r| r.what == "SUBSCRIBE" && r.expires == Some(60)));
-    assert!(rx.iter().any(|r| r.what == "PUBLISH"));
-    assert!(rx.iter().any(|r| r.what == "reply 200"), "{rx:?}");
+        .any(|r| r.is_request("SUBSCRIBE") && r.expires == Some(60)));
+    assert!(rx.iter().any(|r| r.is_request("PUBLISH")));
+    assert!(rx.iter().any(|r| r.is_reply(200, "NOTIFY")), "{rx:?}");
 }
 
 #[test]
@@ -138,4 +142,344 @@ fn harness_restart_forgets_subscriptions() {
         c.next_notify(Duration::from_millis(500)).is_none(),
         "a restarted Kamailio has no subscription left"
     );
+}
+
+// sipd (the real binary, `sipd run`) against Kamailio. Every wait is bounded; a failure prints
+// both logs (sipd's debug log shows every SIP message it sent and received).
+
+/// Poll Kamailio's received messages until `cond` holds of them; panics with both logs.
+fn wait_rx(
+    k: &Kamailio,
+    s: &mut Sipd,
+    what: &str,
+    timeout: Duration,
+    cond: impl Fn(&[Received]) -> bool,
+) -> Vec<Received> {
+    let mut rx = Vec::new();
+    let ok = wait_for(timeout, || {
+        s.daemon.assert_running();
+        rx = k.received();
+        cond(&rx)
+    });
+    assert!(
+        ok,
+        "timed out after {timeout:?} waiting for {what}\nKamailio received: {rx:#?}\n\
+         sipd log:\n{}\nKamailio log:\n{}",
+        s.log(),
+        k.log()
+    );
+    rx
+}
+
+/// Whether `number` has a SUBSCRIBE answered by a NOTIFY that sipd accepted (200), among
+/// `rx` from index `from` on.
+fn subscribed(rx: &[Received], from: usize, number: &str, proto: &str) -> bool {
+    let rx = rx.get(from..).unwrap_or_default();
+    rx.iter()
+        .filter(|r| r.is_request("SUBSCRIBE") && r.to_user == number && r.proto == proto)
+        .any(|sub| {
+            rx.iter()
+                .any(|r| r.is_reply(200, "NOTIFY") && r.call_id == sub.call_id)
+        })
+}
+
+fn voice(new: u32, old: u32) -> MwiState {
+    MwiState::voice(new > 0, new, old)
+}
+
+fn sipd_registers(alg: Algorithm, transport: &'static str) {
+    let k = Kamailio::start(Options::new(alg));
+    let mut setup = SipdSetup::new(&["8000"]);
+    setup.register = true;
+    setup.transport = transport;
+    let mut s = Sipd::start(&k, &setup);
+    let contact = format!("127.0.0.1:{}", s.port);
+    let mut contacts = Vec::new();
+    let ok = wait_for(Duration::from_secs(10), || {
+        s.daemon.assert_running();
+        contacts = k.contacts();
+        contacts
+            .iter()
+            .any(|(aor, c)| aor == "user1" && c.contains(&contact))
+    });
+    assert!(
+        ok,
+        "usrloc has no contact of sipd at {contact}: {contacts:?}\nsipd log:\n{}\nKamailio log:\n{}",
+        s.log(),
+        k.log()
+    );
+    let rx = k.received();
+    let authorized: Vec<&Received> = rx
+        .iter()
+        .filter(|r| r.is_request("REGISTER") && !r.authorization.is_empty())
+        .collect();
+    let a = &authorized
+        .first()
+        .expect("an authorized REGISTER")
+        .authorization;
+    assert!(a.contains("qop=auth"), "{a}");
+    assert!(a.contains("nc="), "{a}");
+    assert!(a.contains("cnonce="), "{a}");
+    if alg == Algorithm::Sha256 {
+        assert!(a.contains("algorithm=SHA-256"), "{a}");
+    }
+    assert!(
+        authorized.iter().all(|r| r.proto == transport),
+        "REGISTER over {transport}: {authorized:?}"
+    );
+    let mut st = None;
+    let ok = wait_for(Duration::from_secs(5), || {
+        st = s.status();
+        st.as_ref()
+            .is_some_and(|st| st["registration"] == "registered")
+    });
+    assert!(ok, "sipd status does not say registered: {st:?}");
+}
+
+#[test]
+fn sipd_register_md5_udp() {
+    sipd_registers(Algorithm::Md5, "udp");
+}
+
+#[test]
+fn sipd_register_sha256_udp() {
+    sipd_registers(Algorithm::Sha256, "udp");
+}
+
+#[test]
+fn sipd_register_md5_tcp() {
+    sipd_registers(Algorithm::Md5, "tcp");
+}
+
+#[test]
+fn sipd_register_sha256_tcp() {
+    sipd_registers(Algorithm::Sha256, "tcp");
+}
+
+/// The first NOTIFY of a fresh presentity has no body: sipd answers 200, the subscription is
+/// active and no state is invented for the number.
+fn sipd_first_notify_without_body(transport: &'static str) {
+    let k = Kamailio::start(Options::new(Algorithm::Md5));
+    let numbers = ["8000", "8001"];
+    let mut setup = SipdSetup::new(&numbers);
+    setup.transport = transport;
+    let t0 = Instant::now();
+    let mut s = Sipd::start(&k, &setup);
+    let reader = s.reader();
+    wait_rx(
+        &k,
+        &mut s,
+        "a SUBSCRIBE and an accepted NOTIFY per number",
+        Duration::from_secs(10),
+        |rx| numbers.iter().all(|n| subscribed(rx, 0, n, transport)),
+    );
+    eprintln!(
+        "{transport}: sipd start to first NOTIFY accepted for {} numbers: {:?}",
+        numbers.len(),
+        t0.elapsed()
+    );
+    let rx = k.received();
+    for sub in rx.iter().filter(|r| r.is_request("SUBSCRIBE")) {
+        assert_eq!(sub.expires, Some(setup.expires), "{sub:?}");
+    }
+    for n in numbers {
+        assert_eq!(
+            reader.lookup(n).expect("table lookup").map(|e| e.state),
+            None,
+            "a body-less NOTIFY says nothing about {n}"
+        );
+    }
+    let mut st = None;
+    let ok = wait_for(Duration::from_secs(5), || {
+        st = s.status();
+        st.as_ref().is_some_and(|st| {
+            numbers.iter().all(|n| {
+                st["numbers"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|e| e["number"] == *n && e["subscription"] == "active")
+                })
+            })
+        })
+    });
+    assert!(ok, "sipd status: every number active: {st:#?}");
+}
+
+#[test]
+fn sipd_first_notify_without_body_udp() {
+    sipd_first_notify_without_body("udp");
+}
+
+#[test]
+fn sipd_first_notify_without_body_tcp() {
+    sipd_first_notify_without_body("tcp");
+}
+
+/// PUBLISH → NOTIFY → the state in the shared table, for several numbers, and a change.
+fn sipd_publish_reaches_table(transport: &'static str) {
+    let k = Kamailio::start(Options::new(Algorithm::Md5));
+    let numbers = ["8000", "8001", "8002", "8003"];
+    let mut setup = SipdSetup::new(&numbers);
+    setup.transport = transport;
+    let mut s = Sipd::start(&k, &setup);
+    let reader = s.reader();
+    wait_rx(
+        &k,
+        &mut s,
+        "every number subscribed",
+        Duration::from_secs(10),
+        |rx| numbers.iter().all(|n| subscribed(rx, 0, n, transport)),
+    );
+    let counts = [(2, 8), (0, 3), (5, 0), (1, 1)];
+    let t0 = Instant::now();
+    for (n, (new, old)) in numbers.iter().zip(counts) {
+        assert_eq!(k.publish(n, &summary(n, new, old)), 200);
+    }
+    for (n, (new, old)) in numbers.iter().zip(counts) {
+        s.wait_table(&reader, &k, n, voice(new, old), Duration::from_secs(5));
+    }
+    eprintln!(
+        "{transport}: {} PUBLISHes to all states in the table: {:?}",
+        numbers.len(),
+        t0.elapsed()
+    );
+    let t0 = Instant::now();
+    assert_eq!(k.publish("8000", &summary("8000", 0, 10)), 200);
+    s.wait_table(&reader, &k, "8000", voice(0, 10), Duration::from_secs(5));
+    eprintln!("{transport}: PUBLISH to table: {:?}", t0.elapsed());
+    s.wait_table(&reader, &k, "8002", voice(5, 0), Duration::from_secs(1));
+}
+
+#[test]
+fn sipd_publish_reaches_table_udp() {
+    sipd_publish_reaches_table("udp");
+}
+
+#[test]
+fn sipd_publish_reaches_table_tcp() {
+    sipd_publish_reaches_table("tcp");
+}
+
+/// With Expires 10, sipd refreshes within the dialog (same Call-ID, higher CSeq) before the
+/// subscription ends, and Kamailio accepts the refresh.
+fn sipd_refreshes(transport: &'static str) {
+    let k = Kamailio::start(Options::new(Algorithm::Md5));
+    let mut setup = SipdSetup::new(&["8000"]);
+    setup.transport = transport;
+    setup.expires = 10;
+    let mut s = Sipd::start(&k, &setup);
+    let rx = wait_rx(
+        &k,
+        &mut s,
+        "the initial subscription",
+        Duration::from_secs(10),
+        |rx| subscribed(rx, 0, "8000", transport),
+    );
+    let first = rx
+        .iter()
+        .find(|r| r.is_request("SUBSCRIBE"))
+        .expect("SUBSCRIBE")
+        .clone();
+    let t0 = Instant::now();
+    wait_rx(
+        &k,
+        &mut s,
+        "a refresh SUBSCRIBE in the same dialog, answered 200 and followed by a NOTIFY",
+        Duration::from_secs(12),
+        |rx| {
+            rx.iter()
+                .filter(|r| {
+                    r.is_request("SUBSCRIBE") && r.call_id == first.call_id && r.cseq > first.cseq
+                })
+                .any(|refresh| {
+                    rx.iter().any(|r| {
+                        r.is_reply(200, "NOTIFY")
+                            && r.call_id == first.call_id
+                            && r.cseq > refresh.cseq
+                    })
+                })
+        },
+    );
+    eprintln!(
+        "{transport}: refresh seen {:?} after the initial subscription (expires 10 s)",
+        t0.elapsed()
+    );
+}
+
+#[test]
+fn sipd_refreshes_udp() {
+    sipd_refreshes("udp");
+}
+
+#[test]
+fn sipd_refreshes_tcp() {
+    sipd_refreshes("tcp");
+}
+
+/// Kamailio restarted (subscriptions and presentities lost): sipd's refresh gets 481, it
+/// subscribes anew, keeps the last state through the body-less first NOTIFY, and the next
+/// PUBLISH reaches the table.
+fn sipd_resubscribes_after_restart(transport: &'static str) {
+    let mut k = Kamailio::start(Options::new(Algorithm::Md5));
+    let numbers = ["8000", "8001"];
+    let mut setup = SipdSetup::new(&numbers);
+    setup.transport = transport;
+    setup.expires = 10;
+    let mut s = Sipd::start(&k, &setup);
+    let reader = s.reader();
+    wait_rx(
+        &k,
+        &mut s,
+        "every number subscribed",
+        Duration::from_secs(10),
+        |rx| numbers.iter().all(|n| subscribed(rx, 0, n, transport)),
+    );
+    assert_eq!(k.publish("8000", &summary("8000", 3, 0)), 200);
+    assert_eq!(k.publish("8001", &summary("8001", 0, 0)), 200);
+    s.wait_table(&reader, &k, "8000", voice(3, 0), Duration::from_secs(5));
+    s.wait_table(&reader, &k, "8001", voice(0, 0), Duration::from_secs(5));
+
+    let before = k.received();
+    let old_calls: Vec<String> = before.iter().map(|r| r.call_id.clone()).collect();
+    k.restart();
+    let t0 = Instant::now();
+    let rx = wait_rx(
+        &k,
+        &mut s,
+        "a new subscription per number after the restart",
+        Duration::from_secs(30),
+        |rx| {
+            numbers.iter().all(|n| {
+                rx.get(before.len()..)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|sub| {
+                        sub.is_request("SUBSCRIBE")
+                            && sub.to_user == *n
+                            && !old_calls.contains(&sub.call_id)
+                            && subscribed(rx, before.len(), n, transport)
+                    })
+            })
+        },
+    );
+    eprintln!(
+        "{transport}: re-subscribed {:?} after the Kamailio restart (expires 10 s)",
+        t0.elapsed()
+    );
+    let after: Vec<&Received> = rx.get(before.len()..).unwrap_or_default().iter().collect();
+    eprintln!("{transport}: received after the restart: {after:#?}");
+    s.wait_table(&reader, &k, "8000", voice(3, 0), Duration::from_millis(100));
+    assert_eq!(k.publish("8000", &summary("8000", 4, 1)), 200);
+    assert_eq!(k.publish("8001", &summary("8001", 1, 0)), 200);
+    s.wait_table(&reader, &k, "8000", voice(4, 1), Duration::from_secs(5));
+    s.wait_table(&reader, &k, "8001", voice(1, 0), Duration::from_secs(5));
+}
+
+#[test]
+fn sipd_resubscribes_after_restart_udp() {
+    sipd_resubscribes_after_restart("udp");
+}
+
+#[test]
+fn sipd_resubscribes_after_restart_tcp() {
+    sipd_resubscribes_after_restart("tcp");
 }

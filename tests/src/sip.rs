@@ -79,23 +79,33 @@ impl VoiceMail {
         )
     }
 
-    /// Send `text` to `to` and wait up to `timeout` for a final response to it; returns the
-    /// response's status line (provisional responses are skipped).
+    /// Send `text` to `to` and wait up to `timeout` for a final response to it, retransmitting
+    /// as a UDP client transaction does (RFC 3261 §17.1.2.2: Timer E from T1 = 500 ms,
+    /// doubling up to T2 = 4 s); returns the response's status line (provisional responses are
+    /// skipped).
     pub fn send(&self, text: &str, to: SocketAddr, timeout: Duration) -> io::Result<String> {
-        self.socket.send_to(text.as_bytes(), to)?;
         let end = Instant::now() + timeout;
+        let mut interval = Duration::from_millis(500);
+        let mut next_send = Instant::now();
         let mut buf = vec![0u8; 65_536];
         loop {
-            let left = end.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            let now = Instant::now();
+            if now >= end {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!("no final response from {to} within {timeout:?}"),
                 ));
             }
-            self.socket.set_read_timeout(Some(left))?;
-            let (n, _) = match self.socket.recv_from(&mut buf) {
-                Ok(r) => r,
+            if now >= next_send {
+                self.socket.send_to(text.as_bytes(), to)?;
+                next_send = now + interval;
+                interval = (interval * 2).min(Duration::from_secs(4));
+            }
+            let wait = next_send.min(end).saturating_duration_since(now);
+            self.socket
+                .set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+            let n = match self.socket.recv_from(&mut buf) {
+                Ok((n, _)) => n,
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -106,13 +116,30 @@ impl VoiceMail {
                 }
                 Err(e) => return Err(e),
             };
-            let text = String::from_utf8_lossy(&buf[..n]);
-            let line = text.lines().next().unwrap_or("").to_owned();
-            if !line.starts_with("SIP/2.0 1") {
+            let reply = String::from_utf8_lossy(&buf[..n]);
+            let line = reply.lines().next().unwrap_or("").to_owned();
+            // Requests from sipd (OPTIONS pings) and answers to other requests are not ours.
+            if line.starts_with("SIP/2.0 ")
+                && header(&reply, "Call-ID") == header(text, "Call-ID")
+                && !line.starts_with("SIP/2.0 1")
+            {
                 return Ok(line);
             }
         }
     }
+}
+
+/// The value of the first header `name` of `message` (full names only), trimmed.
+pub fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
+    message
+        .split("\r\n\r\n")
+        .next()?
+        .lines()
+        .skip(1)
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
 }
 
 /// A free UDP port on 127.0.0.1 (bound, then released: for a daemon's `listen`).

@@ -13,8 +13,10 @@ use chand::backend::sim::dchan_socket_path;
 use chand::backend::sim::peer::Phone;
 use dahdi_mwi_tests::env::{Chand, Env, NO_SIP_SERVER};
 use dahdi_mwi_tests::libpri::{Decoded, LibpriPbx, LibpriSide};
+use dahdi_mwi_tests::pbx::{QsigPbx, Via};
 use dahdi_mwi_tests::tone::record;
 use dahdi_mwi_tests::tshark;
+use isdn::q921::Side;
 use mwi_core::table::Writer;
 use mwi_core::MwiState;
 use serde_json::Value;
@@ -458,4 +460,74 @@ fn manual_override_reset_and_status_json() {
         text.contains("2101: lamp ON (5) confirmed by PBX ON (5)"),
         "{text}"
     );
+}
+
+/// The demo's PBX (the isdn crate's Q.921 on the other side) against chand: both sides, both
+/// transports; it decodes what chand sends and its answers settle chand's deliveries.
+#[test]
+fn own_q921_pbx_decodes_both_sides_and_transports() {
+    let mut rig = Rig::new(&SPANS);
+    let mut pbxs: Vec<QsigPbx> = SPANS
+        .iter()
+        .map(|s| {
+            let side = match s.side {
+                "user" => Side::Network,
+                _ => Side::User,
+            };
+            let mut pbx = QsigPbx::connect(&rig.env.sim_dir, s.dchannel, side, WAIT).unwrap();
+            assert!(pbx.run_until(WAIT, QsigPbx::is_up), "span {} link", s.span);
+            pbx
+        })
+        .collect();
+    for s in &SPANS {
+        rig.publish(&s.number(7), MwiState::voice(true, 9, 0));
+        rig.publish(&s.number(7), MwiState::voice(false, 0, 9));
+        rig.publish(&s.number(8), MwiState::voice(true, 1, 0));
+    }
+    for (s, pbx) in SPANS.iter().zip(&mut pbxs) {
+        let ok = pbx.run_until(WAIT, |p| {
+            p.received.iter().any(|r| r.served() == s.number(8))
+                && p.received.iter().any(|r| r.served() == s.number(7))
+        });
+        assert!(ok, "span {}: {:?}", s.span, pbx.received);
+        let via = match s.transport {
+            "setup" => Via::Setup,
+            _ => Via::Facility,
+        };
+        for r in &pbx.received {
+            assert_eq!(r.via, via, "span {}: {}", s.span, r.describe());
+        }
+        let last7 = pbx
+            .received
+            .iter()
+            .rev()
+            .find(|r| r.served() == s.number(7))
+            .unwrap();
+        assert!(
+            !last7.is_activate(),
+            "last state wins: {}",
+            last7.describe()
+        );
+        let r8 = pbx
+            .received
+            .iter()
+            .find(|r| r.served() == s.number(8))
+            .unwrap();
+        assert!(
+            r8.is_activate() && r8.nb_of_messages() == Some(1),
+            "{}",
+            r8.describe()
+        );
+    }
+    for (s, pbx) in SPANS.iter().zip(&mut pbxs) {
+        pbx.run_for(Duration::from_millis(200));
+        let n = s.span;
+        let st = rig.chand.status();
+        let p = pri(&st, n);
+        assert!(
+            p["queue_depth"] == 0 && p["in_flight"] == 0,
+            "span {n} settled: {p}"
+        );
+        assert_eq!(lamp(&st, n, &s.number(8))["confirmed"], true, "{p}");
+    }
 }

@@ -4,7 +4,7 @@
 //! sipd and chand run on the sim back-end; a simulated phone is plugged into FXS port 1
 //! (number 8000, cptone us) and a simulated QSIG PBX (the isdn crate's Q.921 network side) into
 //! the D-channel of PRI span 1 (served users 2...). A scripted voice-mail server sends
-//! unsolicited NOTIFYs for 8000 and 2001 over loopback UDP. The demo prints, as it happens, each
+//! unsolicited NOTIFYs for 8000 and 2001 over loopback UDP to the real sipd. The demo prints, as it happens, each
 //! NOTIFY and sipd's answer, the MWIActivate the PBX decoded with its arguments, the tone the
 //! phone heard (burst pattern and frequencies), then the same for the deactivation, and writes
 //! a PNG of the stutter tone's envelope over its first 3 s. It ends by itself within
@@ -14,7 +14,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
@@ -29,7 +29,6 @@ use dahdi_mwi_tests::sip::{free_udp_port, Summary, VoiceMail};
 use dahdi_mwi_tests::tone::{describe_tones, record, Recording};
 use fxs::Law;
 use isdn::q921::Side;
-use mwi_core::table::Writer;
 
 /// The whole demo ends (with an error) if it is not done by then.
 const DEADLINE: Duration = Duration::from_secs(50);
@@ -55,6 +54,7 @@ server = "ipv4:127.0.0.1"
 port = {vmport}
 unsolicited = true
 allow = ["127.0.0.1/32"]
+options_interval = 0
 
 [[fxs]]
 channel = 1
@@ -112,69 +112,20 @@ impl Out {
     }
 }
 
-/// sipd, or an in-process stand-in while `sipd run` does not exist.
-enum Sip {
-    Real(Daemon),
-    StandIn(Writer),
-}
-
-impl Sip {
-    /// Start `sipd run`; if it does not stay up, fall back to the stand-in (clearly labelled).
-    fn start(env: &Env, cfg: &ConfigFile, out: &Out) -> Result<Self, String> {
-        let bin = binary_path("sipd");
-        let config = cfg.path.display().to_string();
-        let mut sipd = Daemon::spawn(
-            &bin,
-            &["run", "--config", &config, "--allow-root"],
-            &env.log_path("sipd"),
-        );
-        std::thread::sleep(Duration::from_millis(700));
-        if sipd.exited().is_none() {
-            out.say("sipd", &format!("running (pid {})", sipd.pid()));
-            return Ok(Self::Real(sipd));
-        }
-        out.say(
-            "STAND-IN",
-            "`sipd run` is not available yet: this demo STANDS IN for sipd. Each NOTIFY below \
-             is\nparsed in-process with sipd's message-summary parser and written into the \
-             shared\nMWI table by the demo itself; no SIP response is sent.",
-        );
-        Ok(Self::StandIn(
-            cfg.try_writer().map_err(|e| format!("MWI table: {e}"))?,
-        ))
+/// Start `sipd run` on `cfg`; it must stay up.
+fn start_sipd(env: &Env, cfg: &ConfigFile, out: &Out) -> Result<Daemon, String> {
+    let config = cfg.path.display().to_string();
+    let mut sipd = Daemon::spawn(
+        &binary_path("sipd"),
+        &["run", "--config", &config],
+        &env.log_path("sipd"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    if let Some(st) = sipd.exited() {
+        return Err(format!("sipd exited ({st}):\n{}", sipd.log()));
     }
-
-    /// Deliver one NOTIFY: over UDP to sipd, or through the stand-in. Returns what to print
-    /// as the answer.
-    fn deliver(
-        &mut self,
-        vm: &VoiceMail,
-        text: &str,
-        summary: &Summary,
-        to: SocketAddr,
-    ) -> Result<String, String> {
-        match self {
-            Self::Real(_) => vm
-                .send(text, to, STEP)
-                .map_err(|e| format!("NOTIFY for {}: {e}", summary.number)),
-            Self::StandIn(writer) => {
-                let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
-                let parsed = sipd::summary::Summary::parse(body.as_bytes())
-                    .map_err(|e| format!("message-summary: {e:?}"))?;
-                writer
-                    .publish(&summary.number, parsed.state())
-                    .map_err(|e| format!("table: {e}"))?;
-                let st = parsed.state();
-                Ok(format!(
-                    "(stand-in, no SIP response) table <- {}: waiting={} new={} old={}",
-                    summary.number,
-                    if st.waiting { "yes" } else { "no" },
-                    st.new,
-                    st.old
-                ))
-            }
-        }
-    }
+    out.say("sipd", &format!("running (pid {})", sipd.pid()));
+    Ok(sipd)
 }
 
 /// The PBX in its own thread, printing every invoke as it is decoded.
@@ -294,7 +245,7 @@ fn run(png: &std::path::Path) -> Result<(), String> {
         ),
     );
 
-    let mut sip = Sip::start(&env, &cfg, &out)?;
+    let mut sipd = start_sipd(&env, &cfg, &out)?;
     let mut chand = Chand::start_with(&binary_path("chand"), &env, &cfg);
     out.say(
         "chand",
@@ -330,7 +281,9 @@ fn run(png: &std::path::Path) -> Result<(), String> {
                 "voicemail",
                 &format!("sends to sipd {sipd_addr}:\n{}", text.trim_end()),
             );
-            let answer = sip.deliver(&vm, &text, &summary, sipd_addr)?;
+            let answer = vm
+                .send(&text, sipd_addr, STEP)
+                .map_err(|e| format!("NOTIFY for {number}: {e}"))?;
             out.say("sipd", &format!("answers: {answer}"));
         }
         pbx.expect(PBX_USER, waiting)?;
@@ -378,9 +331,19 @@ fn run(png: &std::path::Path) -> Result<(), String> {
         .map_err(|e| format!("chand status: {e}"))?;
     out.say("chand", &format!("status:\n{}", status.trim_end()));
     drop(pbx);
-    if let Sip::Real(sipd) = &mut sip {
-        sipd.stop();
-    }
+    let sipd_status = Command::new(binary_path("sipd"))
+        .args(["status", "--config"])
+        .arg(&cfg.path)
+        .output()
+        .map_err(|e| format!("sipd status: {e}"))?;
+    out.say(
+        "sipd",
+        &format!(
+            "status:\n{}",
+            String::from_utf8_lossy(&sipd_status.stdout).trim_end()
+        ),
+    );
+    sipd.stop();
     chand.daemon.stop();
     out.say("demo", "done");
     Ok(())

@@ -1,0 +1,43 @@
+//! The demo (`scripts/demo`) end to end: it runs by itself within its time bound and prints the
+//! NOTIFYs with sipd's answers, the PBX's decoded invokes, the tone heard, and writes its PNG.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[test]
+fn demo_runs_and_reports_every_step() {
+    // The demo starts chand and sipd from its own directory: have them built.
+    dahdi_mwi_tests::daemon::binary("chand");
+    dahdi_mwi_tests::daemon::binary("sipd");
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("envelope.png");
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_demo"))
+        .arg("--png")
+        .arg(&png)
+        .output()
+        .expect("run the demo");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo failed:\n{text}\n{err}");
+    assert!(start.elapsed() < Duration::from_secs(60));
+    for want in [
+        "NOTIFY sip:8000@",
+        "NOTIFY sip:2001@",
+        "Messages-Waiting: yes",
+        "Messages-Waiting: no",
+        "sipd      answers: SIP/2.0 200 OK",
+        "endpoint 8000 mwi status OFF",
+        "received MWIActivate invokeId=1 servedUserNr=2001 (unknownPartyNumber) \
+         basicService=Speech(1) nbOfMessages=3",
+        "received MWIDeactivate invokeId=2 servedUserNr=2001",
+        "10 burst(s), on 100 ms / off 100 ms, then steady tone from 2000 ms",
+        "steady part: 350 Hz (-13.0 dBm0) + 440 Hz (-13.0 dBm0)",
+        "heard plain dial tone: steady tone from 0 ms",
+        "demo      done",
+    ] {
+        assert!(text.contains(want), "demo output lacks {want:?}:\n{text}");
+    }
+    let bytes = std::fs::read(&png).expect("the PNG is written");
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+}

@@ -575,7 +575,7 @@ impl Lapd {
             State::Established | State::TimerRecovery => {
                 self.discard_queues();
                 self.rc = 0;
-                self.send_u(Kind::Disc, true, true);
+                self.send_frame(Kind::Disc, true, true);
                 self.t203 = None;
                 self.t200 = Some(now + self.cfg.t200);
                 self.state = State::AwaitingRelease;
@@ -720,7 +720,7 @@ impl Lapd {
     fn released_frame(&mut self, now: Instant, r: &Repr<'_>, command: bool) {
         match (r.kind, command) {
             (Kind::Sabme, true) => {
-                self.send_u(Kind::Ua, false, r.pf);
+                self.send_frame(Kind::Ua, false, r.pf);
                 self.clear_exception_conditions();
                 self.reset_variables();
                 self.t200 = None;
@@ -728,7 +728,7 @@ impl Lapd {
                 self.state = State::Established;
                 self.report_up();
             }
-            (Kind::Disc, true) => self.send_u(Kind::Dm, false, r.pf),
+            (Kind::Disc, true) => self.send_frame(Kind::Dm, false, r.pf),
             (Kind::Ui, true) => self.events.push_back(Event::UnitData(r.info.to_vec())),
             (Kind::Ua, false) => {
                 self.events
@@ -740,15 +740,15 @@ impl Lapd {
                 self.state = State::AwaitingEstablishment;
             }
             // Any other command with P = 1 is answered DM F = 1 (Q.921 §5.5.2 disconnected mode).
-            (_, true) if r.pf => self.send_u(Kind::Dm, false, true),
+            (_, true) if r.pf => self.send_frame(Kind::Dm, false, true),
             _ => {}
         }
     }
 
     fn awaiting_establishment_frame(&mut self, now: Instant, r: &Repr<'_>, command: bool) {
         match (r.kind, command) {
-            (Kind::Sabme, true) => self.send_u(Kind::Ua, false, r.pf),
-            (Kind::Disc, true) => self.send_u(Kind::Dm, false, r.pf),
+            (Kind::Sabme, true) => self.send_frame(Kind::Ua, false, r.pf),
+            (Kind::Disc, true) => self.send_frame(Kind::Dm, false, r.pf),
             (Kind::Ui, true) => self.events.push_back(Event::UnitData(r.info.to_vec())),
             (Kind::Ua, false) if r.pf => {
                 if !self.layer3_initiated && self.vs != self.va {
@@ -775,8 +775,8 @@ impl Lapd {
 
     fn awaiting_release_frame(&mut self, r: &Repr<'_>, command: bool) {
         match (r.kind, command) {
-            (Kind::Sabme, true) => self.send_u(Kind::Dm, false, r.pf),
-            (Kind::Disc, true) => self.send_u(Kind::Ua, false, r.pf),
+            (Kind::Sabme, true) => self.send_frame(Kind::Dm, false, r.pf),
+            (Kind::Disc, true) => self.send_frame(Kind::Ua, false, r.pf),
             (Kind::Ua | Kind::Dm, false) if r.pf => {
                 self.t200 = None;
                 self.state = State::Released;
@@ -790,7 +790,7 @@ impl Lapd {
         let recovery = self.state == State::TimerRecovery;
         match (r.kind, command) {
             (Kind::Sabme, true) => {
-                self.send_u(Kind::Ua, false, r.pf);
+                self.send_frame(Kind::Ua, false, r.pf);
                 self.clear_exception_conditions();
                 self.events.push_back(Event::Error(MdlError::F));
                 if self.vs != self.va {
@@ -805,7 +805,7 @@ impl Lapd {
             }
             (Kind::Disc, true) => {
                 self.discard_queues();
-                self.send_u(Kind::Ua, false, r.pf);
+                self.send_frame(Kind::Ua, false, r.pf);
                 self.t200 = None;
                 self.t203 = None;
                 self.state = State::Released;
@@ -893,7 +893,7 @@ impl Lapd {
                     }
                 } else {
                     self.reject_exception = true;
-                    self.send_s(Kind::Rej { nr: self.vr }, false, r.pf);
+                    self.send_frame(Kind::Rej { nr: self.vr }, false, r.pf);
                     self.ack_pending = false;
                 }
                 if !self.nr_valid(nr) {
@@ -929,7 +929,7 @@ impl Lapd {
                     self.report_down();
                 } else {
                     self.rc += 1;
-                    self.send_u(Kind::Sabme, true, true);
+                    self.send_frame(Kind::Sabme, true, true);
                     self.t200 = Some(now + self.cfg.t200);
                 }
             }
@@ -939,7 +939,7 @@ impl Lapd {
                     self.state = State::Released;
                 } else {
                     self.rc += 1;
-                    self.send_u(Kind::Disc, true, true);
+                    self.send_frame(Kind::Disc, true, true);
                     self.t200 = Some(now + self.cfg.t200);
                 }
             }
@@ -966,7 +966,7 @@ impl Lapd {
     fn establish_data_link(&mut self, now: Instant) {
         self.clear_exception_conditions();
         self.rc = 0;
-        self.send_u(Kind::Sabme, true, true);
+        self.send_frame(Kind::Sabme, true, true);
         self.t203 = None;
         self.t200 = Some(now + self.cfg.t200);
     }
@@ -1004,14 +1004,14 @@ impl Lapd {
     }
 
     fn transmit_enquiry(&mut self, now: Instant) {
-        self.send_s(Kind::Rr { nr: self.vr }, true, true);
+        self.send_frame(Kind::Rr { nr: self.vr }, true, true);
         self.ack_pending = false;
         self.t200 = Some(now + self.cfg.t200);
         self.t203 = None;
     }
 
     fn enquiry_response(&mut self, f: bool) {
-        self.send_s(Kind::Rr { nr: self.vr }, false, f);
+        self.send_frame(Kind::Rr { nr: self.vr }, false, f);
         self.ack_pending = false;
     }
 
@@ -1088,7 +1088,7 @@ impl Lapd {
         }
     }
 
-    fn send_u(&mut self, kind: Kind, command: bool, pf: bool) {
+    fn send_frame(&mut self, kind: Kind, command: bool, pf: bool) {
         let repr = Repr {
             sapi: SAPI_CALL_CONTROL,
             cr: self.cfg.side.cr_bit(command),
@@ -1098,10 +1098,6 @@ impl Lapd {
             info: &[],
         };
         self.push_out(repr.to_vec());
-    }
-
-    fn send_s(&mut self, kind: Kind, command: bool, pf: bool) {
-        self.send_u(kind, command, pf);
     }
 
     fn push_out(&mut self, frame: Vec<u8>) {

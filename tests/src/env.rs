@@ -237,3 +237,45 @@ impl Chand {
         )
     }
 }
+
+/// A running `sipd run --config FILE`.
+pub struct Sipd {
+    /// The process.
+    pub daemon: Daemon,
+    config: Config,
+}
+
+impl Sipd {
+    /// Start sipd (built first, see [`binary`]) on `cfg` and wait until its status socket
+    /// answers.
+    pub fn start(env: &Env, cfg: &ConfigFile) -> Self {
+        let config = cfg.path.display().to_string();
+        let daemon = Daemon::spawn(
+            &binary("sipd"),
+            &["run", "--config", &config],
+            &env.log_path("sipd"),
+        );
+        let mut sipd = Self {
+            daemon,
+            config: cfg.config.clone(),
+        };
+        let up = wait_for(START_TIMEOUT, || {
+            sipd.daemon.assert_running();
+            sipd.status().is_ok()
+        });
+        assert!(
+            up,
+            "sipd did not answer status within {START_TIMEOUT:?}; log:\n{}",
+            sipd.daemon.log()
+        );
+        sipd
+    }
+
+    /// `sipd status --json`, as JSON.
+    ///
+    /// Errors: sipd is not running or did not answer.
+    pub fn status(&self) -> Result<Value, String> {
+        let st = sipd::daemon::query_status(&self.config)?;
+        serde_json::to_value(st).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,219 @@
+//! The full path with both real daemons: an unsolicited SIP NOTIFY (from a UDP socket in the
+//! test, and from SIPp with tests/scenarios/unsolicited-notify.xml) → sipd → shared MWI table →
+//! chand (sim back-end) → a sim phone hears the stutter dial tone AND libpri, the PBX on the
+//! D-channel socket, decodes MWIActivate; then the way back to plain dial tone and
+//! MWIDeactivate.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use chand::backend::sim::dchan_socket_path;
+use chand::backend::sim::peer::Phone;
+use dahdi_mwi_tests::daemon::workspace_dir;
+use dahdi_mwi_tests::env::{Chand, Env, Sipd};
+use dahdi_mwi_tests::libpri::{LibpriPbx, LibpriSide};
+use dahdi_mwi_tests::sip::{free_udp_port, Summary, VoiceMail};
+use dahdi_mwi_tests::tone::{listen, record, Recording};
+use fxs::Law;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Both daemons, the PBX and the phone on one installation whose sipd listens on `sip`.
+struct Rig {
+    env: Env,
+    sip: SocketAddr,
+    sipd: Sipd,
+    chand: Chand,
+    pbx: LibpriPbx,
+    phone: Phone,
+}
+
+impl Rig {
+    fn new() -> Self {
+        let env = Env::new();
+        let port = free_udp_port();
+        let cfg = env.write_config(&format!(
+            "[sip]\nlisten = [\"udp:127.0.0.1:{port}\"]\n\
+             [mwi_server]\nserver = \"ipv4:127.0.0.1\"\nunsolicited = true\n\
+             allow = [\"127.0.0.1/32\"]\noptions_interval = 0\n\
+             [[fxs]]\nchannel = 1\nnumber = \"8000\"\ncptone = \"us\"\n\
+             [[fxs]]\nchannel = 2\nnumber = \"8009\"\nmwi = false\n\
+             [[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = [\"2...\"]\n"
+        ));
+        let sipd = Sipd::start(&env, &cfg);
+        let mut chand = Chand::start(&env, &cfg);
+        let mut pbx = LibpriPbx::spawn(&dchan_socket_path(&env.sim_dir, 24), LibpriSide::Network);
+        assert!(pbx.wait(WAIT, |p| p.dchan_up), "libpri:\n{}", pbx.tail(40));
+        chand.wait_status("span 1 link up", WAIT, |st| st["pri"][0]["link_up"] == true);
+        let phone = Phone::connect(&env.sim_dir, 1, WAIT).unwrap();
+        Self {
+            env,
+            sip: ([127, 0, 0, 1], port).into(),
+            sipd,
+            chand,
+            pbx,
+            phone,
+        }
+    }
+
+    /// Wait for libpri's `n`-th decoded invoke.
+    fn wait_decoded(&mut self, n: usize) {
+        let ok = self.pbx.wait(WAIT, |p| p.decoded.len() >= n);
+        assert!(
+            ok,
+            "libpri decoded {} of {n}; libpri:\n{}\nchand:\n{}\nsipd:\n{}",
+            self.pbx.decoded.len(),
+            self.pbx.tail(40),
+            self.chand.daemon.log(),
+            self.sipd.daemon.log()
+        );
+    }
+
+    /// Off-hook for `ms`, then on-hook.
+    fn listen_off_hook(&self, ms: usize) -> Recording {
+        self.phone.off_hook().unwrap();
+        let rec = record(&self.phone, Law::Mulaw, ms).unwrap();
+        self.phone.on_hook().unwrap();
+        let _ = listen(&self.phone, Law::Mulaw, Duration::from_millis(100));
+        rec
+    }
+
+    /// The phone hears us (GR-506) stutter: 10 bursts of 100/100 ms, then steady 350+440 Hz.
+    fn assert_stutter(&self) {
+        let rec = self.listen_off_hook(2600);
+        let c = rec.cadence();
+        assert_eq!(c.lead_silence_ms, 0, "{:?}", rec.segments());
+        assert_eq!(c.bursts.len(), 10, "{:?}", rec.segments());
+        for b in &c.bursts {
+            assert!(
+                b.on_ms.abs_diff(100) <= 5 && b.off_ms.abs_diff(100) <= 5,
+                "{b:?}"
+            );
+        }
+        let (start, _) = c.steady.expect("steady tone");
+        assert!(start.abs_diff(2000) <= 5, "steady from {start} ms");
+        let tones: Vec<f64> = rec
+            .tones(start + 50, rec.ms())
+            .iter()
+            .map(|t| t.0)
+            .collect();
+        assert_eq!(tones, [350.0, 440.0]);
+    }
+
+    /// The phone hears plain dial tone, no gaps.
+    fn assert_dial_tone(&self) {
+        let rec = self.listen_off_hook(1000);
+        assert_eq!(rec.segments().len(), 1, "{:?}", rec.segments());
+        let tones: Vec<f64> = rec.tones(0, rec.ms()).iter().map(|t| t.0).collect();
+        assert_eq!(tones, [350.0, 440.0]);
+    }
+
+    fn sipd_number(&self, number: &str) -> serde_json::Value {
+        let st = self.sipd.status().unwrap();
+        st["numbers"]
+            .as_array()
+            .and_then(|a| a.iter().find(|n| n["number"] == number))
+            .cloned()
+            .unwrap_or_else(|| panic!("{number} not in sipd status {st}"))
+    }
+}
+
+#[test]
+fn notify_over_udp_gives_stutter_tone_and_qsig_mwi() {
+    let mut rig = Rig::new();
+    let mut vm = VoiceMail::bind().unwrap();
+    let sip = rig.sip;
+    let send = |vm: &mut VoiceMail, number: &str, waiting: bool, new: u32, old: u32| {
+        let summary = Summary {
+            number: number.into(),
+            waiting,
+            new,
+            old,
+        };
+        let text = vm.notify_text(&summary, sip);
+        vm.send(&text, sip, WAIT).unwrap()
+    };
+    assert_eq!(send(&mut vm, "8000", true, 2, 1), "SIP/2.0 200 OK");
+    assert_eq!(send(&mut vm, "2001", true, 3, 0), "SIP/2.0 200 OK");
+    // A port with mwi = false, and a number nobody serves: 481.
+    assert!(send(&mut vm, "8009", true, 1, 0).starts_with("SIP/2.0 481"));
+    assert!(send(&mut vm, "7777", true, 1, 0).starts_with("SIP/2.0 481"));
+
+    rig.wait_decoded(1);
+    let d = &rig.pbx.decoded[0];
+    assert_eq!(d.op(), "activate", "{d:?}");
+    assert_eq!(d.get("servedUserNr.unknownPartyNumber"), Some("2001"));
+    assert_eq!(d.get("basicService"), Some("1"));
+    assert_eq!(d.nb_of_messages(), Some(3));
+    rig.chand.wait_port_mwi("8000", true);
+    let p = rig.chand.port_status("8000");
+    assert_eq!((&p["new"], &p["old"]), (&2.into(), &1.into()), "{p}");
+    rig.assert_stutter();
+
+    assert_eq!(send(&mut vm, "8000", false, 0, 3), "SIP/2.0 200 OK");
+    assert_eq!(send(&mut vm, "2001", false, 0, 3), "SIP/2.0 200 OK");
+    rig.wait_decoded(2);
+    let d = &rig.pbx.decoded[1];
+    assert_eq!(d.op(), "deactivate", "{d:?}");
+    assert_eq!(d.get("servedUserNr.unknownPartyNumber"), Some("2001"));
+    rig.chand.wait_port_mwi("8000", false);
+    rig.assert_dial_tone();
+    let n = rig.sipd_number("8000");
+    assert_eq!(
+        (&n["mwi"], &n["old"], &n["subscription"]),
+        (&false.into(), &3.into(), &"unsolicited".into()),
+        "{n}"
+    );
+}
+
+#[test]
+fn notify_from_sipp_gives_stutter_tone_and_qsig_mwi() {
+    let mut rig = Rig::new();
+    let scenario = workspace_dir().join("tests/scenarios/unsolicited-notify.xml");
+    let run = |rig: &Rig, lines: &str| {
+        let csv = rig.env.path().join("notifies.csv");
+        std::fs::write(&csv, format!("SEQUENTIAL\n{lines}")).unwrap();
+        let calls = lines.lines().count().to_string();
+        let out = Command::new("sipp")
+            .arg("-sf")
+            .arg(&scenario)
+            .arg("-inf")
+            .arg(&csv)
+            .args(["-m", &calls, "-l", "1", "-r", "10", "-i", "127.0.0.1", "-p"])
+            .arg(free_udp_port().to_string())
+            .args([
+                "-timeout",
+                "20s",
+                "-timeout_error",
+                "-nostdin",
+                "-trace_err",
+            ])
+            .arg(rig.sip.to_string())
+            .current_dir(rig.env.path())
+            .output()
+            .expect("sipp must be installed (sip-tester, scripts/install-deps)");
+        assert!(
+            out.status.success(),
+            "sipp failed ({}):\n{}\n{}\nsipd:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            rig.sipd.daemon.log()
+        );
+    };
+    run(&rig, "8000;yes;4;0\n2002;yes;5;1\n");
+    rig.wait_decoded(1);
+    let d = &rig.pbx.decoded[0];
+    assert_eq!(d.op(), "activate", "{d:?}");
+    assert_eq!(d.get("servedUserNr.unknownPartyNumber"), Some("2002"));
+    assert_eq!(d.nb_of_messages(), Some(5));
+    rig.chand.wait_port_mwi("8000", true);
+    rig.assert_stutter();
+
+    run(&rig, "8000;no;0;4\n2002;no;0;6\n");
+    rig.wait_decoded(2);
+    assert_eq!(rig.pbx.decoded[1].op(), "deactivate");
+    rig.chand.wait_port_mwi("8000", false);
+    rig.assert_dial_tone();
+}

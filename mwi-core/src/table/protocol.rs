@@ -289,7 +289,9 @@ pub fn ring_read(
 /// word) and return whether a reader may be asleep on it (then the caller issues FUTEX_WAKE).
 pub fn wake_signal(wake_seq: &AtomicU32, sleepers: &AtomicU32) -> bool {
     wake_seq.fetch_add(1, Ordering::SeqCst);
-    sleepers.load(Ordering::SeqCst) != 0
+    // The fence pairs with the one in `wake_register` (store-buffering / Dekker shape).
+    fence(Ordering::SeqCst);
+    sleepers.load(Ordering::Relaxed) != 0
 }
 
 /// Reader half, before sleeping: announce the sleeper and return the wake-sequence value to
@@ -298,7 +300,8 @@ pub fn wake_signal(wake_seq: &AtomicU32, sleepers: &AtomicU32) -> bool {
 /// this load sees the writer's bump (and through it the news): no lost wake-up.
 pub fn wake_register(wake_seq: &AtomicU32, sleepers: &AtomicU32) -> u32 {
     sleepers.fetch_add(1, Ordering::SeqCst);
-    wake_seq.load(Ordering::SeqCst)
+    fence(Ordering::SeqCst);
+    wake_seq.load(Ordering::Acquire)
 }
 
 /// Reader half, after sleeping (or deciding not to).

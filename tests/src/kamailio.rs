@@ -74,6 +74,9 @@ pub struct Options {
     pub subscribe_auth: bool,
     /// Accounts of the `subscriber` table: (username, password).
     pub accounts: Vec<(String, String)>,
+    /// Nonce lifetime, s (Kamailio's default 300): a short one makes a client's cached
+    /// challenge stale (`stale=true`, RFC 7616 §3.3).
+    pub nonce_expire: Option<u32>,
 }
 
 impl Options {
@@ -83,6 +86,7 @@ impl Options {
             algorithm,
             subscribe_auth: false,
             accounts: vec![("user1".into(), "password1".into())],
+            nonce_expire: None,
         }
     }
 }
@@ -159,6 +163,9 @@ impl Kamailio {
         }
         if self.opts.subscribe_auth {
             args.extend(["-A".into(), "WITH_SUBSCRIBE_AUTH".into()]);
+        }
+        if let Some(s) = self.opts.nonce_expire {
+            args.extend(["-A".into(), format!("NONCE_EXPIRE={s}")]);
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let bin = which("kamailio");
@@ -711,8 +718,10 @@ pub struct SipdSetup {
     pub transport: &'static str,
     /// `[mwi_server] expires`, s.
     pub expires: u32,
-    /// Register with Kamailio (`[registrar]`, expires 60 s).
+    /// Register with Kamailio (`[registrar]`).
     pub register: bool,
+    /// `[registrar] expires`, s.
+    pub register_expires: u32,
 }
 
 impl SipdSetup {
@@ -723,6 +732,7 @@ impl SipdSetup {
             transport: "udp",
             expires: 60,
             register: false,
+            register_expires: 60,
         }
     }
 }
@@ -736,6 +746,8 @@ pub struct Sipd {
     pub config: ConfigFile,
     /// The UDP/TCP port it listens on (127.0.0.1).
     pub port: u16,
+    /// When the process was started (after any build).
+    pub started: Instant,
     env: Env,
 }
 
@@ -756,7 +768,8 @@ impl Sipd {
         if setup.register {
             sections += &format!(
                 "[registrar]\nserver = \"ipv4:127.0.0.1\"\nport = {kport}\ntransport = \"{t}\"\n\
-                 expires = 60\n"
+                 expires = {}\n",
+                setup.register_expires
             );
         }
         for (i, n) in setup.numbers.iter().enumerate() {
@@ -767,15 +780,14 @@ impl Sipd {
         }
         let config = env.write_config(&sections);
         let path = config.path.display().to_string();
-        let daemon = Daemon::spawn(
-            &binary("sipd"),
-            &["run", "--config", &path],
-            &env.log_path("sipd"),
-        );
+        let bin = binary("sipd");
+        let started = Instant::now();
+        let daemon = Daemon::spawn(&bin, &["run", "--config", &path], &env.log_path("sipd"));
         Self {
             daemon,
             config,
             port,
+            started,
             env,
         }
     }

@@ -122,6 +122,26 @@ fn harness_subscribe_then_publish() {
 }
 
 #[test]
+fn harness_expired_nonce_is_stale() {
+    let mut opts = Options::new(Algorithm::Md5);
+    opts.nonce_expire = Some(1);
+    let k = Kamailio::start(opts);
+    let mut c = SipClient::new(k.addr()).expect("client socket");
+    let uri = format!("sip:127.0.0.1:{}", k.port());
+    let r = c.request("REGISTER", &uri, &[], "").expect("401");
+    let ch = r.header("WWW-Authenticate").expect("challenge").to_owned();
+    assert!(!ch.contains("stale"), "{ch}");
+    std::thread::sleep(Duration::from_millis(2100));
+    let a = authorization(&ch, "user1", "password1", "REGISTER", &uri);
+    let r = c
+        .request("REGISTER", &uri, &[("Authorization", &a)], "")
+        .expect("401");
+    assert_eq!(r.status(), Some(401));
+    let ch = r.header("WWW-Authenticate").expect("challenge");
+    assert!(ch.contains("stale=true"), "{ch}");
+}
+
+#[test]
 fn harness_restart_forgets_subscriptions() {
     let mut k = Kamailio::start(Options::new(Algorithm::Md5));
     let port = k.port();
@@ -263,7 +283,6 @@ fn sipd_first_notify_without_body(transport: &'static str) {
     let numbers = ["8000", "8001"];
     let mut setup = SipdSetup::new(&numbers);
     setup.transport = transport;
-    let t0 = Instant::now();
     let mut s = Sipd::start(&k, &setup);
     let reader = s.reader();
     wait_rx(
@@ -276,7 +295,7 @@ fn sipd_first_notify_without_body(transport: &'static str) {
     eprintln!(
         "{transport}: sipd start to first NOTIFY accepted for {} numbers: {:?}",
         numbers.len(),
-        t0.elapsed()
+        s.started.elapsed()
     );
     let rx = k.received();
     for sub in rx.iter().filter(|r| r.is_request("SUBSCRIBE")) {
@@ -465,8 +484,13 @@ fn sipd_resubscribes_after_restart(transport: &'static str) {
         "{transport}: re-subscribed {:?} after the Kamailio restart (expires 10 s)",
         t0.elapsed()
     );
-    let after: Vec<&Received> = rx.get(before.len()..).unwrap_or_default().iter().collect();
-    eprintln!("{transport}: received after the restart: {after:#?}");
+    let refreshes_refused = rx
+        .get(before.len()..)
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.is_request("SUBSCRIBE") && old_calls.contains(&r.call_id))
+        .count();
+    eprintln!("{transport}: refreshes of the lost dialogs after the restart: {refreshes_refused}");
     s.wait_table(&reader, &k, "8000", voice(3, 0), Duration::from_millis(100));
     assert_eq!(k.publish("8000", &summary("8000", 4, 1)), 200);
     assert_eq!(k.publish("8001", &summary("8001", 1, 0)), 200);
@@ -482,4 +506,136 @@ fn sipd_resubscribes_after_restart_udp() {
 #[test]
 fn sipd_resubscribes_after_restart_tcp() {
     sipd_resubscribes_after_restart("tcp");
+}
+
+/// Kamailio challenges SUBSCRIBE too (SHA-256): sipd answers the challenge and the
+/// subscription works.
+fn sipd_subscribe_challenged(transport: &'static str) {
+    let mut opts = Options::new(Algorithm::Sha256);
+    opts.subscribe_auth = true;
+    let k = Kamailio::start(opts);
+    let mut setup = SipdSetup::new(&["8000", "8001"]);
+    setup.transport = transport;
+    let mut s = Sipd::start(&k, &setup);
+    let reader = s.reader();
+    let rx = wait_rx(
+        &k,
+        &mut s,
+        "both numbers subscribed",
+        Duration::from_secs(10),
+        |rx| {
+            setup
+                .numbers
+                .iter()
+                .all(|n| subscribed(rx, 0, n, transport))
+        },
+    );
+    for n in &setup.numbers {
+        let subs: Vec<&Received> = rx
+            .iter()
+            .filter(|r| r.is_request("SUBSCRIBE") && r.to_user == *n)
+            .collect();
+        assert!(
+            subs.first().is_some_and(|r| r.authorization.is_empty()),
+            "{subs:#?}"
+        );
+        assert!(
+            subs.iter()
+                .any(|r| r.authorization.contains("algorithm=SHA-256")),
+            "an authorized SUBSCRIBE for {n}: {subs:#?}"
+        );
+    }
+    assert_eq!(k.publish("8001", &summary("8001", 7, 2)), 200);
+    s.wait_table(&reader, &k, "8001", voice(7, 2), Duration::from_secs(5));
+}
+
+#[test]
+fn sipd_subscribe_challenged_udp() {
+    sipd_subscribe_challenged("udp");
+}
+
+#[test]
+fn sipd_subscribe_challenged_tcp() {
+    sipd_subscribe_challenged("tcp");
+}
+
+/// A nonce that expires (2 s) before the registration refresh (expires 6 s): Kamailio answers
+/// the refresh 401 with `stale=true`, sipd retries with the new nonce and stays registered.
+#[test]
+fn sipd_register_refresh_with_stale_nonce_udp() {
+    let mut opts = Options::new(Algorithm::Sha256);
+    opts.nonce_expire = Some(2);
+    let k = Kamailio::start(opts);
+    let mut setup = SipdSetup::new(&["8000"]);
+    setup.register = true;
+    setup.register_expires = 6;
+    let mut s = Sipd::start(&k, &setup);
+    let authorized = |rx: &[Received]| {
+        rx.iter()
+            .filter(|r| r.is_request("REGISTER") && !r.authorization.is_empty())
+            .count()
+    };
+    // Initial: one authorized REGISTER. Refresh: stale one, then one with the new nonce.
+    wait_rx(
+        &k,
+        &mut s,
+        "three authorized REGISTERs (initial, stale refresh, retry)",
+        Duration::from_secs(12),
+        |rx| authorized(rx) >= 3,
+    );
+    let log = s.log();
+    assert!(
+        log.contains("stale=true"),
+        "Kamailio flagged the nonce stale (sipd's log shows the 401):\n{log}"
+    );
+    let contact = format!("127.0.0.1:{}", s.port);
+    let mut st = None;
+    let ok = wait_for(Duration::from_secs(3), || {
+        st = s.status();
+        st.as_ref()
+            .is_some_and(|st| st["registration"] == "registered")
+            && k.contacts()
+                .iter()
+                .any(|(aor, c)| aor == "user1" && c.contains(&contact))
+    });
+    assert!(
+        ok,
+        "still registered after the stale nonce: {st:?}\nsipd log:\n{}\nKamailio log:\n{}",
+        s.log(),
+        k.log()
+    );
+}
+
+/// 100 numbers: every one subscribed, then one PUBLISH each reaches the table.
+#[test]
+fn sipd_hundred_numbers_udp() {
+    let k = Kamailio::start(Options::new(Algorithm::Md5));
+    let numbers: Vec<String> = (8100..8200).map(|n| n.to_string()).collect();
+    let refs: Vec<&str> = numbers.iter().map(String::as_str).collect();
+    let mut s = Sipd::start(&k, &SipdSetup::new(&refs));
+    let reader = s.reader();
+    wait_rx(
+        &k,
+        &mut s,
+        "100 numbers subscribed",
+        Duration::from_secs(20),
+        |rx| numbers.iter().all(|n| subscribed(rx, 0, n, "udp")),
+    );
+    eprintln!(
+        "udp: sipd start to 100 subscriptions with an accepted NOTIFY: {:?}",
+        s.started.elapsed()
+    );
+    let t0 = Instant::now();
+    for (i, n) in numbers.iter().enumerate() {
+        let new = u32::try_from(i % 7).expect("small");
+        assert_eq!(k.publish(n, &summary(n, new, 1)), 200);
+    }
+    for (i, n) in numbers.iter().enumerate() {
+        let new = u32::try_from(i % 7).expect("small");
+        s.wait_table(&reader, &k, n, voice(new, 1), Duration::from_secs(10));
+    }
+    eprintln!(
+        "udp: 100 PUBLISHes (sent one after another) to 100 states in the table: {:?}",
+        t0.elapsed()
+    );
 }

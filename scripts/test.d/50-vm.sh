@@ -19,4 +19,6 @@ fi
 resolved=$(mktemp)
 trap 'rm -f "$resolved"' EXIT
 sed "s|@BIN@|$target/debug|g" "$list" >"$resolved"
-tests/vm/run.sh -f "$resolved" -T 120 -t 300
+# Bounded: 2 min per command at most, plus the boot (the whole list normally takes seconds).
+ncmds=$(grep -cv '^[[:space:]]*\(#\|$\)' "$resolved")
+tests/vm/run.sh -f "$resolved" -T 120 -t $((90 + 120 * ncmds))

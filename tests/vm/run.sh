@@ -14,6 +14,7 @@
 # /tmp, /run and /dev/shm are guest tmpfs. Exit status: 0 when every command passed, 1 when any
 # failed, timed out, or the VM did not finish. A guest that hangs before DAHDI is configured
 # (rare under TCG; VM_BOOT_LIMIT seconds, default 120) is booted once more.
+# Environment: VM_MEM (guest MiB, default 512), VM_BUILD_DIR (default tests/vm/build).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)

@@ -2,7 +2,8 @@
 //! test, and from SIPp with tests/scenarios/unsolicited-notify.xml) → sipd → shared MWI table →
 //! chand (sim back-end) → a sim phone hears the stutter dial tone AND libpri, the PBX on the
 //! D-channel socket, decodes MWIActivate; then the way back to plain dial tone and
-//! MWIDeactivate.
+//! MWIDeactivate. And Kamailio as the MWI server: a PUBLISH makes it NOTIFY the subscribed
+//! sipd, and the phone hears the stutter tone.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -10,8 +11,9 @@ use std::time::Duration;
 
 use chand::backend::sim::dchan_socket_path;
 use chand::backend::sim::peer::Phone;
-use dahdi_mwi_tests::daemon::workspace_dir;
+use dahdi_mwi_tests::daemon::{wait_for, workspace_dir};
 use dahdi_mwi_tests::env::{Chand, Env, Sipd};
+use dahdi_mwi_tests::kamailio::{self, Algorithm, Kamailio, Options};
 use dahdi_mwi_tests::libpri::{LibpriPbx, LibpriSide};
 use dahdi_mwi_tests::sip::{free_udp_port, Summary, VoiceMail};
 use dahdi_mwi_tests::tone::{listen, record, Recording};
@@ -30,13 +32,22 @@ struct Rig {
 }
 
 impl Rig {
+    /// sipd in unsolicited mode, accepting NOTIFYs from 127.0.0.1.
     fn new() -> Self {
+        Self::with_mwi_server(
+            "[mwi_server]\nserver = \"ipv4:127.0.0.1\"\nunsolicited = true\n\
+             allow = [\"127.0.0.1/32\"]\noptions_interval = 0\n",
+        )
+    }
+
+    /// sipd with this `[mwi_server]` (and `[sip.auth]` user1/password1).
+    fn with_mwi_server(mwi_server: &str) -> Self {
         let env = Env::new();
         let port = free_udp_port();
         let cfg = env.write_config(&format!(
             "[sip]\nlisten = [\"udp:127.0.0.1:{port}\"]\n\
-             [mwi_server]\nserver = \"ipv4:127.0.0.1\"\nunsolicited = true\n\
-             allow = [\"127.0.0.1/32\"]\noptions_interval = 0\n\
+             [sip.auth]\nusername = \"user1\"\npassword = \"password1\"\n\
+             {mwi_server}\
              [[fxs]]\nchannel = 1\nnumber = \"8000\"\ncptone = \"us\"\n\
              [[fxs]]\nchannel = 2\nnumber = \"8009\"\nmwi = false\n\
              [[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = [\"2...\"]\n"
@@ -216,4 +227,41 @@ fn notify_from_sipp_gives_stutter_tone_and_qsig_mwi() {
     assert_eq!(rig.pbx.decoded[1].op(), "deactivate");
     rig.chand.wait_port_mwi("8000", false);
     rig.assert_dial_tone();
+}
+
+#[test]
+fn kamailio_publish_reaches_the_subscribed_sipd_and_the_phone() {
+    let k = Kamailio::start(Options::new(Algorithm::Md5));
+    let mut rig = Rig::with_mwi_server(&format!(
+        "[mwi_server]\nserver = \"ipv4:127.0.0.1\"\nport = {}\ntransport = \"udp\"\n\
+         expires = 60\noptions_interval = 0\n",
+        k.port()
+    ));
+    let active = wait_for(WAIT, || {
+        rig.sipd.status().is_ok_and(|st| {
+            st["numbers"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|n| n["number"] == "8000" && n["subscription"] == "active")
+            })
+        })
+    });
+    assert!(
+        active,
+        "sipd's subscription for 8000 never became active: {:?}\nsipd:\n{}\nKamailio:\n{}",
+        rig.sipd.status(),
+        rig.sipd.daemon.log(),
+        k.log()
+    );
+
+    assert_eq!(k.publish("8000", &kamailio::summary("8000", 2, 1)), 200);
+    rig.chand.wait_port_mwi("8000", true);
+    let p = rig.chand.port_status("8000");
+    assert_eq!((&p["new"], &p["old"]), (&2.into(), &1.into()), "{p}");
+    rig.assert_stutter();
+
+    assert_eq!(k.publish("8000", &kamailio::summary("8000", 0, 3)), 200);
+    rig.chand.wait_port_mwi("8000", false);
+    rig.assert_dial_tone();
+    let n = rig.sipd_number("8000");
+    assert_eq!((&n["mwi"], &n["old"]), (&false.into(), &3.into()), "{n}");
 }

@@ -350,10 +350,35 @@ fn check_offhook(port: &Channel, phone: &Channel) -> Outcome {
 }
 
 /// The phone hangs up: ONHOOK reaches the port after the hook-flash window (~1250 ms; a
-/// shorter on-hook would be WINKFLASH), so wait up to 3 s.
+/// shorter on-hook would be WINKFLASH), so wait up to 3 s. The event is left queued (POLLPRI
+/// only) so that a write on 2 must return it (ELAST convention) instead of writing.
 fn check_onhook(port: &Channel, phone: &Channel) -> Outcome {
     phone.hook(Hook::OnHook).ctx("DAHDI_HOOK(ONHOOK) on 26")?;
-    let (latency, others) = wait_event(port, Event::OnHook, Duration::from_secs(3))?;
+    let start = Instant::now();
+    let limit = Duration::from_secs(3);
+    let mut others = Vec::new();
+    let block = [0xffu8; BLOCK];
+    let latency = loop {
+        let left = limit.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return Err(format!(
+                "no OnHook within {} (others {others:?})",
+                ms(limit)
+            ));
+        }
+        if port
+            .poll(Readiness::EVENT, Some(left))
+            .ctx("poll")?
+            .is_empty()
+        {
+            continue;
+        }
+        match port.write(&block).ctx("write on 2")? {
+            WriteOutcome::Event(Event::OnHook) => break start.elapsed(),
+            WriteOutcome::Event(ev) => others.push(ev),
+            other => return Err(format!("POLLPRI on 2 but write returned {other:?}")),
+        }
+    };
     if others.contains(&Event::WinkFlash) {
         return Err(format!("WinkFlash before OnHook: {others:?}"));
     }
@@ -362,7 +387,7 @@ fn check_onhook(port: &Channel, phone: &Channel) -> Outcome {
         return Err("ONHOOK seen but params of 2 still say off-hook".into());
     }
     Ok(format!(
-        "OnHook on 2 after {} (others {others:?})",
+        "OnHook on 2 via write() after {} (others {others:?})",
         ms(latency)
     ))
 }
@@ -382,7 +407,7 @@ fn check_ring(port: &Channel, phone: &Channel) -> Outcome {
 fn check_hook_events(report: &mut Report) {
     const NAMES: [&str; 3] = [
         "off-hook 26 -> RINGOFFHOOK on 2 (read surfaces ELAST as an event)",
-        "on-hook 26 -> ONHOOK on 2",
+        "on-hook 26 -> ONHOOK on 2 (write surfaces ELAST as an event)",
         "ring 2 -> RINGOFFHOOK on 26",
     ];
     let steps: [fn(&Channel, &Channel) -> Outcome; 3] = [check_offhook, check_onhook, check_ring];

@@ -28,6 +28,9 @@ pub struct Env {
     pub state_dir: PathBuf,
     /// `[state] runtime_dir`.
     pub runtime_dir: PathBuf,
+    /// `[log] level` of the config and chand's `--log-level` (default `debug`, so a failing
+    /// test's log shows everything).
+    pub log_level: &'static str,
 }
 
 impl Default for Env {
@@ -49,6 +52,7 @@ impl Env {
             table_path: p.join("mwi-table"),
             state_dir: p.join("state"),
             runtime_dir: p.join("run"),
+            log_level: "debug",
             dir,
         }
     }
@@ -66,11 +70,12 @@ impl Env {
              [dahdi]\nbackend = \"sim\"\nsim_dir = \"{}\"\n\
              [state]\ndir = \"{}\"\nruntime_dir = \"{}\"\n\
              [table]\npath = \"{}\"\ncapacity = 4096\n\
-             [log]\nlevel = \"debug\"\n",
+             [log]\nlevel = \"{}\"\n",
             self.sim_dir.display(),
             self.state_dir.display(),
             self.runtime_dir.display(),
             self.table_path.display(),
+            self.log_level,
         )
     }
 
@@ -148,7 +153,7 @@ impl Chand {
                 &config,
                 "--allow-root",
                 "--log-level",
-                "debug",
+                env.log_level,
             ],
             &env.log_path("chand"),
         );

@@ -33,6 +33,7 @@ need dpkg-deb dpkg
 need make make
 need gcc gcc
 need bzip2 bzip2
+need xz xz-utils
 need cpio cpio
 need depmod kmod
 need modinfo kmod
@@ -112,7 +113,7 @@ kernel=$kdir/vmlinux
 if [[ ! -e $kernel ]]; then
     kernel=$vmlinuz
     off=$(LC_ALL=C grep -obUa $'\xfd7zXZ\x00' "$vmlinuz" | head -n1 | cut -d: -f1)
-    if grep -qx CONFIG_PVH=y "$kdir/root/boot/config-$kver" && [[ -n $off ]] && command -v xz >/dev/null &&
+    if grep -qx CONFIG_PVH=y "$kdir/root/boot/config-$kver" && [[ -n $off ]] &&
         xz -dc --single-stream <(tail -c +$((off + 1)) "$vmlinuz") >"$kdir/vmlinux.tmp" 2>/dev/null; then
         mv "$kdir/vmlinux.tmp" "$kdir/vmlinux"
         kernel=$kdir/vmlinux

@@ -4,6 +4,7 @@
 
 pub mod daemon;
 pub mod env;
+pub mod fsk;
 pub mod kamailio;
 pub mod libpri;
 pub mod pbx;

@@ -97,6 +97,10 @@ impl Reader {
 
     /// Append the entries that changed since the last poll to `out` (cleared first), at most
     /// one per slot, each with its latest state. Never blocks.
+    ///
+    /// A rescan reads slots one after another, so it can see a later write to one slot and miss
+    /// an earlier write to another; the ring announces that write, so a consumer that needs
+    /// everything up to some change polls until [`Reader::has_news`] is `false`.
     pub fn poll(&mut self, out: &mut Vec<Entry>) -> PollSummary {
         out.clear();
         let mut summary = PollSummary::default();

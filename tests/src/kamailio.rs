@@ -297,6 +297,21 @@ impl Kamailio {
             .unwrap_or_else(|| panic!("no answer to PUBLISH; Kamailio log:\n{}", self.log()));
         r.status().unwrap_or(0)
     }
+
+    /// Send an out-of-dialog NOTIFY (`kamcmd tm.t_uac_start`, RFC 3842 unsolicited style) to
+    /// `target` (e.g. `sip:8000@127.0.0.1:5062;transport=tcp`) with `Event: message-summary`,
+    /// `Subscription-State: terminated;reason=noresource` and `body`. Returns at once; the
+    /// answer shows in [`Kamailio::received`] as a reply to NOTIFY.
+    pub fn notify(&self, target: &str, body: &str) {
+        let to = target.split(';').next().unwrap_or(target);
+        let headers = format!(
+            "From: <sip:voicemail@127.0.0.1:{}>\r\nTo: <{to}>\r\nEvent: message-summary\r\n\
+             Subscription-State: terminated;reason=noresource\r\n\
+             Content-Type: application/simple-message-summary\r\n",
+            self.port
+        );
+        self.kamcmd(&["tm.t_uac_start", "NOTIFY", target, ".", ".", &headers, body]);
+    }
 }
 
 impl Drop for Kamailio {
@@ -722,6 +737,8 @@ pub struct SipdSetup {
     pub register: bool,
     /// `[registrar] expires`, s.
     pub register_expires: u32,
+    /// `[mwi_server] unsolicited`: no subscriptions, NOTIFYs accepted from the server.
+    pub unsolicited: bool,
 }
 
 impl SipdSetup {
@@ -733,6 +750,7 @@ impl SipdSetup {
             expires: 60,
             register: false,
             register_expires: 60,
+            unsolicited: false,
         }
     }
 }
@@ -762,8 +780,8 @@ impl Sipd {
             "[sip]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\n\
              [sip.auth]\nusername = \"user1\"\npassword = \"password1\"\n\
              [mwi_server]\nserver = \"ipv4:127.0.0.1\"\nport = {kport}\ntransport = \"{t}\"\n\
-             expires = {}\noptions_interval = 0\n",
-            setup.expires
+             expires = {}\noptions_interval = 0\nunsolicited = {}\n",
+            setup.expires, setup.unsolicited
         );
         if setup.register {
             sections += &format!(

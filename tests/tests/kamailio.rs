@@ -639,3 +639,72 @@ fn sipd_hundred_numbers_udp() {
         t0.elapsed()
     );
 }
+
+/// Unsolicited mode: Kamailio (tm) sends out-of-dialog NOTIFYs; sipd answers 200 for an
+/// MWI-enabled number and writes the table, 481 for a number it does not serve, and sends no
+/// SUBSCRIBE.
+fn sipd_unsolicited_notify(transport: &'static str) {
+    let k = Kamailio::start(Options::new(Algorithm::Md5));
+    let mut setup = SipdSetup::new(&["8000", "8001"]);
+    setup.transport = transport;
+    setup.unsolicited = true;
+    let mut s = Sipd::start(&k, &setup);
+    let reader = s.reader();
+    let t = if transport == "tcp" {
+        ";transport=tcp"
+    } else {
+        ""
+    };
+    let port = s.port;
+    let target = |n: &str| format!("sip:{n}@127.0.0.1:{port}{t}");
+    // sipd may still be binding its sockets: resend until it answers.
+    let mut answered = false;
+    for _ in 0..20 {
+        k.notify(&target("8001"), &summary("8001", 6, 1));
+        answered = wait_for(Duration::from_millis(500), || {
+            k.received().iter().any(|r| r.is_reply(200, "NOTIFY"))
+        });
+        if answered {
+            break;
+        }
+    }
+    assert!(
+        answered,
+        "no 200 to an unsolicited NOTIFY\nsipd log:\n{}\nKamailio log:\n{}",
+        s.log(),
+        k.log()
+    );
+    s.wait_table(&reader, &k, "8001", voice(6, 1), Duration::from_secs(5));
+    k.notify(&target("9999"), &summary("9999", 1, 0));
+    let rx = wait_rx(
+        &k,
+        &mut s,
+        "481 to a NOTIFY for a number sipd does not serve",
+        Duration::from_secs(5),
+        |rx| rx.iter().any(|r| r.is_reply(481, "NOTIFY")),
+    );
+    assert!(
+        rx.iter()
+            .filter(|r| r.status.is_some())
+            .all(|r| r.proto == transport),
+        "answers over {transport}: {rx:#?}"
+    );
+    assert!(
+        !rx.iter().any(|r| r.is_request("SUBSCRIBE")),
+        "no SUBSCRIBE in unsolicited mode: {rx:#?}"
+    );
+    assert_eq!(
+        reader.lookup("9999").expect("lookup").map(|e| e.state),
+        None
+    );
+}
+
+#[test]
+fn sipd_unsolicited_notify_udp() {
+    sipd_unsolicited_notify("udp");
+}
+
+#[test]
+fn sipd_unsolicited_notify_tcp() {
+    sipd_unsolicited_notify("tcp");
+}

@@ -1,10 +1,14 @@
 /*
  * libpri-pbx: libpri 1.6 as a QSIG PBX on a SOCK_SEQPACKET D-channel socket, for tests.
  *
- * Usage: libpri-pbx SOCKET_PATH|- network|cpe
+ * Usage: libpri-pbx SOCKET_PATH|-|dahdi:CHANNEL network|cpe
  *
  * Connects to SOCKET_PATH, or with "-" uses standard input as the socket (one end of a
  * socketpair). One packet = one Q.921 frame without FCS, as on the dahdi-mwi sim D-channel.
+ * With "dahdi:CHANNEL" it opens /dev/dahdi/channel and binds it to that DAHDI channel
+ * (DAHDI_SPECIFY), which must be an HDLC D-channel (dchan= or hardhdlc= in system.conf): there
+ * a read returns the frame plus the 2 FCS octets the kernel checked, and a write takes the frame
+ * plus 2 placeholder octets the kernel fills with the FCS (dahdi/user.h).
  * Runs libpri with the QSIG switch type on it and prints machine-readable lines on
  * stdout, one per fact, flushed at once:
  *
@@ -17,16 +21,21 @@
  *                            nbOfMessages=3 (nested fields are named parent.child)
  *   RX <hex> / TX <hex>      every frame received / sent (no FCS)
  *   EVENT <n>                any other libpri event
+ *   DAHDI_EVENT <n>          a DAHDI event on the channel (DAHDI_GETEVENT: alarms, bad FCS...)
  *
- * libpri writes 2 FCS octets it never computes and expects 2 trailing octets on reads: the
- * callbacks strip and add them. Exits 0 when the socket closes.
+ * libpri writes 2 FCS octets it never computes and expects 2 trailing octets on reads: on a
+ * socket the callbacks strip and add them; on a DAHDI channel they are the real FCS positions.
+ * Exits 0 when the socket closes (a DAHDI channel never does: kill the process).
  */
+#include <dahdi/user.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libpri.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -72,6 +81,95 @@ static int write_cb(struct pri *pri, void *buf, int buflen)
 	if (send(fd, buf, (size_t)buflen - 2, MSG_NOSIGNAL) < 0)
 		peer_closed = 1;
 	return buflen;
+}
+
+/*
+ * A DAHDI channel refuses reads and writes with ELAST while an event is pending: take it off
+ * the queue and report it.
+ */
+static void dahdi_event(int fd)
+{
+	int ev = 0;
+
+	if (ioctl(fd, DAHDI_GETEVENT, &ev) == 0) {
+		printf("DAHDI_EVENT %d\n", ev);
+		fflush(stdout);
+	}
+}
+
+static int dahdi_read_cb(struct pri *pri, void *buf, int buflen)
+{
+	int fd = pri_fd(pri);
+	ssize_t n = read(fd, buf, (size_t)buflen);
+
+	if (n < 0 && errno == ELAST)
+		dahdi_event(fd);
+	/* 0 tells libpri there is no frame; a frame is at least address + control + FCS. */
+	if (n < 4)
+		return 0;
+	hexline("RX", buf, (int)n - 2);
+	return (int)n;
+}
+
+static int dahdi_write_cb(struct pri *pri, void *buf, int buflen)
+{
+	int fd = pri_fd(pri);
+	ssize_t n;
+
+	if (buflen < 2)
+		return buflen;
+	hexline("TX", buf, buflen - 2);
+	n = write(fd, buf, (size_t)buflen);
+	if (n < 0 && errno == ELAST) {
+		dahdi_event(fd);
+		n = write(fd, buf, (size_t)buflen);
+	}
+	if (n < 0)
+		fprintf(stderr, "libpri-pbx: write on the D-channel: %s\n", strerror(errno));
+	return buflen;
+}
+
+/*
+ * Open /dev/dahdi/channel bound to DAHDI channel `channo`, checked to be an HDLC D-channel,
+ * with chan_dahdi's buffer policy for D-channels (32 x 1024 octets, immediate). -1 on error.
+ */
+static int open_dahdi(int channo)
+{
+	struct dahdi_params p;
+	struct dahdi_bufferinfo bi;
+	int fd = open("/dev/dahdi/channel", O_RDWR);
+
+	if (fd < 0) {
+		perror("open /dev/dahdi/channel");
+		return -1;
+	}
+	if (ioctl(fd, DAHDI_SPECIFY, &channo) < 0) {
+		fprintf(stderr, "DAHDI_SPECIFY %d: %s\n", channo, strerror(errno));
+		goto fail;
+	}
+	memset(&p, 0, sizeof(p));
+	if (ioctl(fd, DAHDI_GET_PARAMS, &p) < 0) {
+		perror("DAHDI_GET_PARAMS");
+		goto fail;
+	}
+	if (p.sigtype != DAHDI_SIG_HDLCFCS && p.sigtype != DAHDI_SIG_HARDHDLC) {
+		fprintf(stderr, "DAHDI channel %d has sigtype 0x%x, not an HDLC D-channel (dchan=)\n",
+			channo, p.sigtype);
+		goto fail;
+	}
+	memset(&bi, 0, sizeof(bi));
+	bi.txbufpolicy = DAHDI_POLICY_IMMEDIATE;
+	bi.rxbufpolicy = DAHDI_POLICY_IMMEDIATE;
+	bi.numbufs = 32;
+	bi.bufsize = 1024;
+	if (ioctl(fd, DAHDI_SET_BUFINFO, &bi) < 0) {
+		perror("DAHDI_SET_BUFINFO");
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
 }
 
 /* libpri's debug text comes in fragments; print it line by line, tagged. */
@@ -185,14 +283,26 @@ int main(int argc, char **argv)
 {
 	struct sockaddr_un addr;
 	struct pri *pri;
-	int fd, node;
+	int fd, node, dahdi = 0;
 
 	if (argc != 3 || (strcmp(argv[2], "network") && strcmp(argv[2], "cpe"))) {
-		fprintf(stderr, "usage: %s SOCKET_PATH network|cpe\n", argv[0]);
+		fprintf(stderr, "usage: %s SOCKET_PATH|-|dahdi:CHANNEL network|cpe\n", argv[0]);
 		return 2;
 	}
 	node = strcmp(argv[2], "network") == 0 ? PRI_NETWORK : PRI_CPE;
-	if (strcmp(argv[1], "-") == 0) {
+	if (strncmp(argv[1], "dahdi:", 6) == 0) {
+		char *end;
+		long channo = strtol(argv[1] + 6, &end, 10);
+
+		if (*end || channo < 1 || channo > 4096) {
+			fprintf(stderr, "bad DAHDI channel in %s\n", argv[1]);
+			return 2;
+		}
+		fd = open_dahdi((int)channo);
+		if (fd < 0)
+			return 1;
+		dahdi = 1;
+	} else if (strcmp(argv[1], "-") == 0) {
 		fd = STDIN_FILENO;
 	} else {
 		fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
@@ -210,7 +320,8 @@ int main(int argc, char **argv)
 	}
 	pri_set_message(message_cb);
 	pri_set_error(message_cb);
-	pri = pri_new_cb(fd, node, PRI_SWITCH_QSIG, read_cb, write_cb, NULL);
+	pri = pri_new_cb(fd, node, PRI_SWITCH_QSIG, dahdi ? dahdi_read_cb : read_cb,
+			 dahdi ? dahdi_write_cb : write_cb, NULL);
 	if (!pri) {
 		fprintf(stderr, "pri_new_cb failed\n");
 		return 1;
@@ -220,7 +331,8 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	while (!peer_closed) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		/* POLLPRI: a DAHDI event (its read then fails with ELAST, see dahdi_read_cb). */
+		struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLPRI };
 		struct timeval *next = pri_schedule_next(pri);
 		int timeout = -1;
 		pri_event *ev = NULL;
@@ -239,7 +351,7 @@ int main(int argc, char **argv)
 			perror("poll");
 			return 1;
 		}
-		if (pfd.revents & (POLLIN | POLLHUP | POLLERR))
+		if (pfd.revents & (POLLIN | POLLPRI | POLLHUP | POLLERR))
 			ev = pri_check_event(pri);
 		else
 			ev = pri_schedule_run(pri);

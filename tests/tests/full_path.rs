@@ -17,6 +17,7 @@ use dahdi_mwi_tests::kamailio::{self, Algorithm, Kamailio, Options};
 use dahdi_mwi_tests::libpri::{LibpriPbx, LibpriSide};
 use dahdi_mwi_tests::sip::{free_udp_port, Summary, VoiceMail};
 use dahdi_mwi_tests::tone::{listen, record, Recording};
+use dahdi_mwi_tests::tshark;
 use fxs::Law;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -170,6 +171,15 @@ fn notify_over_udp_gives_stutter_tone_and_qsig_mwi() {
     assert_eq!(d.get("servedUserNr.unknownPartyNumber"), Some("2001"));
     rig.chand.wait_port_mwi("8000", false);
     rig.assert_dial_tone();
+    rig.pbx.pump();
+    let v = tshark::decode(&rig.pbx.frames_rx);
+    assert_eq!(
+        v.lapd,
+        rig.pbx.frames_rx.len(),
+        "every frame chand sent is LAPD"
+    );
+    assert!(v.flagged.is_empty(), "tshark flags {:#?}", v.flagged);
+    assert_eq!(v.qsig, 2, "both invokes decode as QSIG");
     let n = rig.sipd_number("8000");
     assert_eq!(
         (&n["mwi"], &n["old"], &n["subscription"]),

@@ -348,6 +348,10 @@ pub struct Received {
     pub cseq: u32,
     /// Expires header value, if any.
     pub expires: Option<u32>,
+    /// The Event header (empty without one).
+    pub event: String,
+    /// The Accept header (empty without one).
+    pub accept: String,
     /// The Authorization header (empty without one).
     pub authorization: String,
 }
@@ -385,6 +389,8 @@ impl Received {
             call_id: field("call-id")?,
             cseq: field("cseq")?.parse().ok()?,
             expires: bracket("expires").trim().parse().ok(),
+            event: bracket("event"),
+            accept: bracket("accept"),
             authorization: bracket("auth"),
         })
     }

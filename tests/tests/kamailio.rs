@@ -300,6 +300,8 @@ fn sipd_first_notify_without_body(transport: &'static str) {
     let rx = k.received();
     for sub in rx.iter().filter(|r| r.is_request("SUBSCRIBE")) {
         assert_eq!(sub.expires, Some(setup.expires), "{sub:?}");
+        assert_eq!(sub.event, "message-summary", "{sub:?}");
+        assert_eq!(sub.accept, "application/simple-message-summary", "{sub:?}");
     }
     for n in numbers {
         assert_eq!(

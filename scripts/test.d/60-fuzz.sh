@@ -15,7 +15,7 @@ for t in $targets; do
     scratch=$(mktemp -d)
     if cargo fuzz run --release "$t" "$scratch" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 \
         >"$scratch.log" 2>&1; then
-        echo "fuzz $t: ok ($(grep -Eo '#[0-9]+ +DONE.*' "$scratch.log" | head -n 1))"
+        echo "fuzz $t: ok ($(grep -Eo 'Done [0-9]+ runs in [0-9]+ second' "$scratch.log" | tail -n 1))"
         ran=$((ran + 1))
     else
         echo "fuzz $t: FAILED"; tail -n 40 "$scratch.log"; fail=$((fail + 1))

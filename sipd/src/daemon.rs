@@ -2,6 +2,7 @@
 //! IPv6), the status socket, name resolution on a helper thread. It only moves bytes and
 //! timers; everything SIP happens in [`Ua`].
 
+use crate::resolve;
 use crate::ua::{Dest, Ua, UaConfig};
 use crate::wire;
 use mio::net::{TcpListener, TcpStream, UdpSocket, UnixListener};
@@ -10,7 +11,7 @@ use mwi_core::config::{Config, ServerSpec, Transport};
 use mwi_core::table::{Snapshotter, TableConfig, Writer, SNAPSHOT_FILE};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -59,7 +60,8 @@ pub struct Daemon {
     start: Instant,
     resolved_tx: mpsc::Sender<(Role, Vec<SocketAddr>)>,
     resolved_rx: mpsc::Receiver<(Role, Vec<SocketAddr>)>,
-    servers: Vec<(Role, ServerSpec, u16, Option<u64>)>,
+    /// Servers to locate: role, spec, configured port, transport, last resolution (ms).
+    servers: Vec<(Role, ServerSpec, u16, Transport, Option<u64>)>,
     locals_fixed: bool,
 }
 
@@ -136,10 +138,11 @@ impl Daemon {
             Role::Mwi,
             cfg.mwi_server.server.clone(),
             cfg.mwi_server.port,
+            cfg.mwi_server.transport,
             None,
         )];
         if let Some(r) = &cfg.registrar {
-            servers.push((Role::Registrar, r.server.clone(), r.port, None));
+            servers.push((Role::Registrar, r.server.clone(), r.port, r.transport, None));
         }
         let (resolved_tx, resolved_rx) = mpsc::channel();
         Ok(Self {
@@ -168,7 +171,7 @@ impl Daemon {
 
     /// Resolve the servers that need it (first time, or after failures), off the event loop.
     fn resolve(&mut self, now: u64, force: bool) {
-        for (role, spec, port, last) in &mut self.servers {
+        for (role, spec, port, transport, last) in &mut self.servers {
             if last.is_some_and(|l| !force || now < l + RERESOLVE_GAP) {
                 continue;
             }
@@ -184,14 +187,11 @@ impl Daemon {
                 ServerSpec::Dns(host) => {
                     let tx = self.resolved_tx.clone();
                     let waker = Arc::clone(&self.waker);
+                    let transport = *transport;
                     std::thread::spawn(move || {
-                        let addrs: Vec<SocketAddr> = match (host.as_str(), port).to_socket_addrs() {
-                            Ok(a) => a.collect(),
-                            Err(e) => {
-                                log::warn!("resolving {host}: {e}");
-                                Vec::new()
-                            }
-                        };
+                        let ns = resolve::system_nameservers();
+                        let addrs =
+                            resolve::locate(&host, port, transport, &ns, Duration::from_secs(3));
                         let _ = tx.send((role, addrs));
                         let _ = waker.wake();
                     });

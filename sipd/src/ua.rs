@@ -948,6 +948,10 @@ impl<S: MwiSink> Ua<S> {
             let (key, rsp) = match ev {
                 TxEvent::Response(k, r) => (k, Some(r)),
                 TxEvent::Timeout(k) | TxEvent::TransportError(k) => {
+                    // Try the next resolved address (RFC 3263 §4.3) and locate again.
+                    if !self.mwi_addrs.is_empty() {
+                        self.mwi_addrs.rotate_left(1);
+                    }
                     self.reresolve = true;
                     (k, None)
                 }

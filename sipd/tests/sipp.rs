@@ -42,6 +42,17 @@ fn sipp(dir: &Path, name: &str, args: &[&str]) -> bool {
 
 #[test]
 fn sipd_subscribes_to_a_sipp_voicemail_server() {
+    subscribe_to_sipp("ipv4:127.0.0.1");
+}
+
+/// `dns:localhost`: the SRV lookup finds nothing, A/AAAA give ::1 and 127.0.0.1; SIPp listens
+/// on 127.0.0.1 only, so whichever address comes first, sipd ends up subscribed there.
+#[test]
+fn dns_server_falls_back_to_a_aaaa() {
+    subscribe_to_sipp("dns:localhost");
+}
+
+fn subscribe_to_sipp(server: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let vm_port = free_port();
     let numbers = ["8000", "8001"];
@@ -76,7 +87,7 @@ fn sipd_subscribes_to_a_sipp_voicemail_server() {
     let sipd = Sipd::start(
         dir.path(),
         &format!(
-            "[mwi_server]\nserver = \"ipv4:127.0.0.1\"\nport = {vm_port}\nexpires = 3600\n\
+            "[mwi_server]\nserver = \"{server}\"\nport = {vm_port}\nexpires = 3600\n\
              options_interval = 0\n{fxs}"
         ),
     );
@@ -85,7 +96,7 @@ fn sipd_subscribes_to_a_sipp_voicemail_server() {
         "SIPp voice-mail scenario failed"
     );
     for n in numbers {
-        wait_for(10, &format!("state of {n}"), || {
+        wait_for(60, &format!("state of {n}"), || {
             (sipd.table_state(n)
                 == Some(MwiState {
                     waiting: true,

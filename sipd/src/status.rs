@@ -49,7 +49,7 @@ mod tests {
     #[test]
     fn looks_like_show_sip_ua_mwi() {
         let st = UaStatus {
-            server: "vm.example.com".into(),
+            server: "dns:vm.example.com".into(),
             addresses: vec!["192.168.1.30:5060".into()],
             expires: 60,
             port: 5060,
@@ -69,7 +69,7 @@ mod tests {
             }],
         };
         let text = render(&st);
-        assert!(text.contains("MWI server: vm.example.com\nMWI expires: 60\nMWI port: 5060\n"));
+        assert!(text.contains("MWI server: dns:vm.example.com\nMWI expires: 60\nMWI port: 5060\n"));
         assert!(text.contains("MWI transport type: UDP\nMWI unsolicited\n"));
         assert!(text.contains("endpoint 8000 mwi status ON messages 2/8 (0/2)"));
     }

@@ -47,6 +47,8 @@ impl Default for Backoff {
 /// What the user agent needs from the configuration.
 #[derive(Clone, Debug)]
 pub struct UaConfig {
+    /// The `[mwi_server] server` as configured (`ipv4:…` or `dns:…`), for status.
+    pub mwi_spec: String,
     /// Host part used in Request-URI/To of SUBSCRIBE (the `server` of `[mwi_server]`).
     pub mwi_host: String,
     /// `[mwi_server] port`.
@@ -91,6 +93,7 @@ impl UaConfig {
         };
         let m = &c.mwi_server;
         Self {
+            mwi_spec: m.server.to_string(),
             mwi_host: host(&m.server),
             mwi_port: m.port,
             mwi_transport: m.transport,
@@ -231,7 +234,7 @@ pub struct NumberStatus {
 /// Status of the user agent (`sipd status`, like `show sip-ua mwi`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct UaStatus {
-    /// `[mwi_server] server` host.
+    /// `[mwi_server] server` as configured (`ipv4:…` or `dns:…`).
     pub server: String,
     /// Resolved server addresses.
     pub addresses: Vec<String>,
@@ -1215,7 +1218,7 @@ impl<S: MwiSink> Ua<S> {
             }
         }
         UaStatus {
-            server: self.cfg.mwi_host.clone(),
+            server: self.cfg.mwi_spec.clone(),
             addresses: self.mwi_addrs.iter().map(|a| a.to_string()).collect(),
             expires: self.cfg.expires,
             port: self.cfg.mwi_port,

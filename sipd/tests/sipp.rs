@@ -165,6 +165,28 @@ fn unsolicited_notify_200_481_403() {
     assert!(unsolicited(dir.path(), &sipd, "127.0.0.1", "8009", 481));
     assert!(unsolicited(dir.path(), &sipd, "127.0.0.2", "8000", 403));
     assert!(sipd.log().contains("source not in [mwi_server] allow"));
+
+    // What `show sip-ua mwi` shows, from the command line.
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sipd"))
+            .args(args)
+            .arg("--config")
+            .arg(&sipd.config)
+            .output()
+            .expect("sipd");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let text = run(&["status"]);
+    assert!(text.contains("MWI server: ipv4:127.0.0.1\n"), "{text}");
+    assert!(text.contains("MWI unsolicited\n"), "{text}");
+    assert!(
+        text.contains("endpoint 8000 mwi status ON messages 1/0 (0/0)"),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&run(&["status", "--json"])).expect("json");
+    assert_eq!(json["unsolicited"], true);
+    assert_eq!(run(&["check-config"]), "OK\n");
 }
 
 #[test]

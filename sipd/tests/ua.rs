@@ -22,6 +22,7 @@ fn server() -> Dest {
 
 fn config(numbers: &[&str]) -> UaConfig {
     UaConfig {
+        mwi_spec: "ipv4:192.0.2.10".into(),
         mwi_host: "192.0.2.10".into(),
         mwi_port: 5060,
         mwi_transport: Transport::Udp,

@@ -256,10 +256,11 @@ impl Daemon {
         }
     }
 
-    /// Run until an unrecoverable error.
+    /// Run until an unrecoverable error, calling `tick` on every turn of the loop (at least
+    /// once a second: the systemd watchdog ping).
     ///
     /// Errors: the poll failed.
-    pub fn run(&mut self) -> Result<(), String> {
+    pub fn run(&mut self, mut tick: impl FnMut()) -> Result<(), String> {
         let mut events = Events::with_capacity(256);
         let mut buf = vec![0u8; wire::MAX_MESSAGE + 1];
         let now = self.now();
@@ -301,6 +302,7 @@ impl Daemon {
                 log::warn!("MWI snapshot: {e}");
             }
             self.close_idle(now);
+            tick();
         }
     }
 

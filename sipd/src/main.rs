@@ -1,17 +1,21 @@
 //! sipd: the dahdi-mwi SIP daemon.
 //!
 //! ```text
-//! sipd run [--config FILE]            run the daemon
+//! sipd run [--config FILE] [--log-level LEVEL] [--allow-root]   run the daemon
 //! sipd check-config [--config FILE]   validate the configuration
 //! sipd status [--json] [--config FILE]  what the running daemon knows
 //! ```
 
-use mwi_core::config::{check_config_command, take_config_option, Config, EXIT_USAGE};
+use mwi_core::config::{check_config_command, take_config_option, Config, LogLevel, EXIT_USAGE};
+use mwi_core::service;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: sipd run|check-config|status [--json] [--config FILE]");
+    eprintln!(
+        "usage: sipd run [--config FILE] [--log-level LEVEL] [--allow-root]\n       \
+         sipd check-config [--config FILE]\n       sipd status [--json] [--config FILE]"
+    );
     ExitCode::from(EXIT_USAGE)
 }
 
@@ -31,9 +35,23 @@ fn main() -> ExitCode {
             return usage();
         }
     };
-    let json = extra.iter().any(|a| a == "--json");
-    if extra.iter().any(|a| a != "--json") || (json && cmd != "status") {
-        return usage();
+    let mut json = false;
+    let mut allow_root = false;
+    let mut log_level = None;
+    let mut it = extra.iter().map(|a| a.to_str().unwrap_or(""));
+    while let Some(a) = it.next() {
+        match (cmd.as_str(), a) {
+            ("status", "--json") => json = true,
+            ("run", "--allow-root") => allow_root = true,
+            ("run", "--log-level") => match it.next().map(str::parse::<LogLevel>) {
+                Some(Ok(l)) => log_level = Some(l.filter()),
+                _ => {
+                    eprintln!("sipd run: --log-level needs error|warn|info|debug|trace");
+                    return usage();
+                }
+            },
+            _ => return usage(),
+        }
     }
     let cfg = match Config::load(&path) {
         Ok(c) => c,
@@ -43,23 +61,7 @@ fn main() -> ExitCode {
         }
     };
     match cmd.as_str() {
-        "run" => {
-            mwi_core::service::init_logging("sipd", cfg.log.level.filter());
-            let mut daemon = match sipd::daemon::Daemon::new(&cfg) {
-                Ok(d) => d,
-                Err(e) => {
-                    log::error!("{e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match daemon.run() {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    log::error!("{e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        "run" => run(&cfg, log_level, allow_root),
         "status" => match sipd::daemon::query_status(&cfg) {
             Ok(st) if json => {
                 println!("{}", serde_json::to_string_pretty(&st).unwrap_or_default());
@@ -75,5 +77,43 @@ fn main() -> ExitCode {
             }
         },
         _ => usage(),
+    }
+}
+
+/// `sipd run`: bind, tell systemd we are ready, drop capabilities, loop.
+fn run(cfg: &Config, log_level: Option<log::LevelFilter>, allow_root: bool) -> ExitCode {
+    service::init_logging("sipd", log_level.unwrap_or(cfg.log.level.filter()));
+    // sipd.service runs as its own user; as root (tests, hand starts) only warn unless
+    // --allow-root says it is intended.
+    if !allow_root && nix::unistd::geteuid().is_root() {
+        log::warn!(
+            "running as root; sipd.service runs as dahdi-mwi-sip (--allow-root silences this)"
+        );
+    }
+    let mut systemd = service::Systemd::new();
+    let mut daemon = match sipd::daemon::Daemon::new(cfg) {
+        Ok(d) => d,
+        Err(e) => {
+            log::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Port 5060 is bound: no privilege is needed any more.
+    if let Err(e) = service::drop_capabilities(&[]) {
+        log::warn!("dropping capabilities: {e}");
+    }
+    systemd.ready(&format!(
+        "{} number(s), MWI server {}",
+        cfg.fxs.iter().filter(|f| f.mwi).count(),
+        cfg.mwi_server.server
+    ));
+    let result = daemon.run(|| systemd.tick());
+    systemd.stopping();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -6,12 +6,16 @@ use crate::resolve;
 use crate::ua::{Dest, Ua, UaConfig};
 use crate::wire;
 use mio::net::{TcpListener, TcpStream, UdpSocket, UnixListener};
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use mwi_core::config::{Config, ServerSpec, Transport};
 use mwi_core::table::{Snapshotter, TableConfig, Writer, SNAPSHOT_FILE};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -19,7 +23,8 @@ use std::time::{Duration, Instant};
 
 const WAKER: Token = Token(0);
 const STATUS: Token = Token(1);
-const FIRST_SOCKET: usize = 2;
+const SIGNAL: Token = Token(2);
+const FIRST_SOCKET: usize = 3;
 /// How long an idle TCP connection is kept (ms).
 const TCP_IDLE: u64 = 300_000;
 /// Least time between two resolutions of the same server (ms).
@@ -63,6 +68,7 @@ pub struct Daemon {
     /// Servers to locate: role, spec, configured port, transport, last resolution (ms).
     servers: Vec<(Role, ServerSpec, u16, Transport, Option<u64>)>,
     locals_fixed: bool,
+    signals: SignalFd,
 }
 
 impl Daemon {
@@ -71,6 +77,22 @@ impl Daemon {
     /// Errors: a bind or table error, as a message for the administrator.
     pub fn new(cfg: &Config) -> Result<Self, String> {
         let poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
+        // SIGTERM/SIGINT end the loop cleanly (snapshot saved, status socket removed). Blocked
+        // before any helper thread exists, so every thread inherits the mask.
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGTERM);
+        mask.add(Signal::SIGINT);
+        mask.thread_block()
+            .map_err(|e| format!("blocking signals: {e}"))?;
+        let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(|e| format!("signalfd: {e}"))?;
+        poll.registry()
+            .register(
+                &mut SourceFd(&signals.as_raw_fd()),
+                SIGNAL,
+                Interest::READABLE,
+            )
+            .map_err(|e| format!("signalfd: {e}"))?;
         let waker =
             Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| format!("waker: {e}"))?);
         let mut next_token = FIRST_SOCKET;
@@ -162,6 +184,7 @@ impl Daemon {
             resolved_rx,
             servers,
             locals_fixed: false,
+            signals,
         })
     }
 
@@ -256,8 +279,8 @@ impl Daemon {
         }
     }
 
-    /// Run until an unrecoverable error, calling `tick` on every turn of the loop (at least
-    /// once a second: the systemd watchdog ping).
+    /// Run until SIGTERM or SIGINT (`Ok`) or an unrecoverable error, calling `tick` on every
+    /// turn of the loop (at least once a second: the systemd watchdog ping).
     ///
     /// Errors: the poll failed.
     pub fn run(&mut self, mut tick: impl FnMut()) -> Result<(), String> {
@@ -287,6 +310,12 @@ impl Daemon {
             for ev in events.iter() {
                 match ev.token() {
                     WAKER => {}
+                    SIGNAL => {
+                        if let Ok(Some(info)) = self.signals.read_signal() {
+                            log::info!("signal {}: stopping", info.ssi_signo);
+                            return Ok(());
+                        }
+                    }
                     STATUS => self.serve_status(),
                     t => self.socket_event(now, t, &mut buf),
                 }

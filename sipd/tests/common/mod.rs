@@ -96,16 +96,34 @@ pub struct Sipd {
 }
 
 impl Sipd {
-    /// Write a config (`[sip] listen` on a free port, `extra` appended: the sections under
-    /// test) into `dir` and start `sipd run` with debug logging to `dir/sipd.log`.
+    /// Write a config (`[sip] listen` on a free port of 127.0.0.1, `extra` appended: the
+    /// sections under test) into `dir` and start `sipd run` with debug logging to
+    /// `dir/sipd.log`.
     pub fn start(dir: &Path, extra: &str) -> Self {
+        Self::start_on(dir, &["127.0.0.1"], extra)
+    }
+
+    /// [`Sipd::start`] listening on UDP and TCP of every address in `ips` (one free port).
+    pub fn start_on(dir: &Path, ips: &[&str], extra: &str) -> Self {
         let port = free_port();
         let d = dir.display();
+        let listen: Vec<String> = ips
+            .iter()
+            .flat_map(|ip| {
+                let a = if ip.contains(':') {
+                    format!("[{ip}]:{port}")
+                } else {
+                    format!("{ip}:{port}")
+                };
+                [format!("\"udp:{a}\""), format!("\"tcp:{a}\"")]
+            })
+            .collect();
         let text = format!(
-            "[sip]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\n\
+            "[sip]\nlisten = [{}]\n\
              [dahdi]\nbackend = \"sim\"\nsim_dir = \"{d}/sim\"\n\
              [state]\ndir = \"{d}/state\"\nruntime_dir = \"{d}/run\"\n\
-             [table]\npath = \"{d}/table\"\n[log]\nlevel = \"debug\"\n{extra}"
+             [table]\npath = \"{d}/table\"\n[log]\nlevel = \"debug\"\n{extra}",
+            listen.join(", ")
         );
         let config = dir.join("dahdi-mwi.toml");
         std::fs::write(&config, text).expect("config");

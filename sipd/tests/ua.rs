@@ -562,3 +562,75 @@ fn register_with_md5_digest() {
     let (refresh, _) = run_until_send(&mut ua, at + 300_000);
     assert!(refresh > at + 100_000);
 }
+
+#[test]
+fn refused_subscriptions_back_off_long() {
+    for code in [403u16, 404, 489] {
+        let mut ua = ua(config(&["8000"]));
+        ua.handle_timeout(0);
+        let s = one(&mut ua);
+        reply(&mut ua, 1, &s, code, &[]);
+        assert_eq!(
+            ua.status().numbers[0].subscription,
+            format!("terminated;reason={code}")
+        );
+        // Backoff at its cap (600 s here), with jitter: 300..600 s.
+        let (at, _) = run_until_send(&mut ua, 700_000);
+        assert!((300_001..=600_001).contains(&at), "{code}: retry at {at}");
+    }
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let mut ua = ua(config(&["8000"]));
+    ua.handle_timeout(0);
+    let s = one(&mut ua);
+    reply(&mut ua, 1, &s, 503, &[("Retry-After", "120")]);
+    let (at, _) = run_until_send(&mut ua, 200_000);
+    assert_eq!(at, 120_001);
+}
+
+#[test]
+fn pending_then_probation_with_retry_after() {
+    let mut ua = ua(config(&["8000"]));
+    let sub = subscribed(&mut ua);
+    let n = notify(&sub, 1, "pending;expires=3600", "");
+    assert_eq!(deliver(&mut ua, 20, &n, server()).code(), Some(200));
+    assert_eq!(ua.status().numbers[0].subscription, "pending");
+    let n = notify(&sub, 2, "terminated;reason=probation;retry-after=90", "");
+    assert_eq!(deliver(&mut ua, 30, &n, server()).code(), Some(200));
+    assert_eq!(
+        ua.status().numbers[0].subscription,
+        "terminated;reason=probation"
+    );
+    let (at, out) = run_until_send(&mut ua, 200_000);
+    assert_eq!(at, 90_030);
+    assert_ne!(out[0].call_id(), sub.call_id());
+}
+
+#[test]
+fn stale_nonce_on_refresh_is_answered_with_the_new_nonce() {
+    let mut ua = ua(config(&["8000"]));
+    subscribed(&mut ua);
+    let (at, mut out) = run_until_send(&mut ua, 3_600_000);
+    let refresh = out.remove(0);
+    reply(
+        &mut ua,
+        at + 1,
+        &refresh,
+        401,
+        &[(
+            "WWW-Authenticate",
+            "Digest realm=\"vm\", nonce=\"n2\", qop=\"auth\", algorithm=SHA-256, stale=true",
+        )],
+    );
+    let again = one(&mut ua);
+    let auth = again.header("Authorization").unwrap();
+    assert!(
+        auth.contains("nonce=\"n2\"") && auth.contains("nc=00000001"),
+        "{auth}"
+    );
+    assert_eq!(again.call_id(), refresh.call_id(), "still the same dialog");
+    reply(&mut ua, at + 2, &again, 200, &[("Expires", "3600")]);
+    assert_eq!(ua.status().numbers[0].subscription, "pending");
+}

@@ -493,12 +493,6 @@ impl<S: MwiSink> Ua<S> {
     }
 
     fn send(&mut self, now: u64, req: &Message, dest: Dest, purpose: Purpose) {
-        log::debug!(
-            "SIP send to {} ({:?}):\n{}",
-            dest.addr,
-            dest.transport,
-            show(req)
-        );
         let reliable = dest.transport == Transport::Tcp;
         if let Some(key) = self.tx.send_request(now, req, dest, reliable) {
             self.purposes.insert(key, purpose);
@@ -681,9 +675,17 @@ impl<S: MwiSink> Ua<S> {
         self.drain_tx_events(now);
     }
 
-    /// Next message to send.
+    /// Next message to send (requests, retransmissions and responses alike), logged at debug
+    /// level like `debug ccsip messages`.
     pub fn poll_transmit(&mut self) -> Option<Transmit<Dest>> {
-        self.tx.poll_transmit()
+        let t = self.tx.poll_transmit()?;
+        log::debug!(
+            "SIP send to {} ({:?}):\n{}",
+            t.dest.addr,
+            t.dest.transport,
+            String::from_utf8_lossy(&t.bytes)
+        );
+        Some(t)
     }
 
     /// One received datagram or framed TCP message from `src`.
@@ -699,7 +701,6 @@ impl<S: MwiSink> Ua<S> {
                             src.addr,
                             rsp.summary()
                         );
-                        log::debug!("SIP send to {}:\n{}", src.addr, show(&rsp));
                         self.tx.push_direct(Transmit {
                             dest: src,
                             bytes: rsp.to_bytes(),
@@ -739,12 +740,6 @@ impl<S: MwiSink> Ua<S> {
         };
         let tag = self.token(10);
         let rsp = self.answer(now, &req, src, &tag);
-        log::debug!(
-            "SIP send to {} ({:?}):\n{}",
-            src.addr,
-            src.transport,
-            show(&rsp)
-        );
         self.tx.respond(now, &key, &rsp);
     }
 

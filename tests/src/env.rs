@@ -254,12 +254,13 @@ impl Sipd {
     /// Start sipd (built first, see [`binary`]) on `cfg` and wait until its status socket
     /// answers.
     pub fn start(env: &Env, cfg: &ConfigFile) -> Self {
+        Self::start_with(&binary("sipd"), env, cfg)
+    }
+
+    /// [`Sipd::start`] with the sipd binary at `bin`.
+    pub fn start_with(bin: &Path, env: &Env, cfg: &ConfigFile) -> Self {
         let config = cfg.path.display().to_string();
-        let daemon = Daemon::spawn(
-            &binary("sipd"),
-            &["run", "--config", &config],
-            &env.log_path("sipd"),
-        );
+        let daemon = Daemon::spawn(bin, &["run", "--config", &config], &env.log_path("sipd"));
         let mut sipd = Self {
             daemon,
             config: cfg.config.clone(),

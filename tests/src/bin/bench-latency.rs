@@ -11,15 +11,16 @@
 //!    between messages waiting and none.
 //!
 //! Usage: `bench-latency [COUNT]` (default 10000 NOTIFYs per measurement, after 200 warm-up).
-//! Daemons log at `warn`. Build the daemons in the same profile as this binary (it runs
-//! `cargo build` for them); for figures, use `cargo run --release -p dahdi-mwi-tests --bin
-//! bench-latency`.
+//! Daemons log at `warn`. The daemons are taken from this binary's directory; build them in
+//! the same profile first: `cargo build --release -p chand -p sipd -p dahdi-mwi-tests --bin
+//! chand --bin sipd --bin bench-latency && target/release/bench-latency`.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use chand::backend::sim::peer::{Phone, ToPhone};
+use dahdi_mwi_tests::daemon::binary_path;
 use dahdi_mwi_tests::env::{Chand, Env, Sipd};
 use dahdi_mwi_tests::pbx::QsigPbx;
 use dahdi_mwi_tests::sip::{free_udp_port, Summary, VoiceMail};
@@ -80,8 +81,8 @@ fn run(count: usize) -> Result<(), String> {
          [[fxs]]\nchannel = 1\nnumber = \"8000\"\nvmwi = \"neon\"\n\
          [[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = [\"2...\"]\n"
     ));
-    let _sipd = Sipd::start(&env, &cfg);
-    let _chand = Chand::start(&env, &cfg);
+    let _sipd = Sipd::start_with(&binary_path("sipd"), &env, &cfg);
+    let _chand = Chand::start_with(&binary_path("chand"), &env, &cfg);
     let mut pbx =
         QsigPbx::connect(&env.sim_dir, 24, Side::Network, WAIT).map_err(|e| format!("PBX: {e}"))?;
     if !pbx.run_until(WAIT, QsigPbx::is_up) {

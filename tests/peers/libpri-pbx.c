@@ -1,7 +1,7 @@
 /*
  * libpri-pbx: libpri 1.6 as a QSIG PBX on a SOCK_SEQPACKET D-channel socket, for tests.
  *
- * Usage: libpri-pbx SOCKET_PATH|-|dahdi:CHANNEL network|cpe
+ * Usage: libpri-pbx SOCKET_PATH|-|dahdi:CHANNEL network|cpe [lean]
  *
  * Connects to SOCKET_PATH, or with "-" uses standard input as the socket (one end of a
  * socketpair). One packet = one Q.921 frame without FCS, as on the dahdi-mwi sim D-channel.
@@ -10,11 +10,13 @@
  * a read returns the frame plus the 2 FCS octets the kernel checked, and a write takes the frame
  * plus 2 placeholder octets the kernel fills with the FCS (dahdi/user.h).
  * Runs libpri with the QSIG switch type on it and prints machine-readable lines on
- * stdout, one per fact, flushed at once:
+ * stdout, one per fact, flushed before it waits for the next frame or timer:
  *
  *   READY                    connected, libpri started
  *   DCHAN_UP / DCHAN_DOWN    PRI_EVENT_DCHAN_UP / PRI_EVENT_DCHAN_DOWN
- *   APDU <text>              one line of libpri's own APDU / Q.931 debug decode
+ *   APDU <text>              one line of libpri's own APDU / Q.931 debug decode (not with
+ *                            "lean": libpri then decodes only APDUs, into MWI lines, and
+ *                            they are not echoed: less work per frame, for throughput runs)
  *   MWI op=activate|deactivate|interrogate invokeId=N FIELD=VALUE...
  *                            one SS-MWI invoke as libpri decoded it, from its APDU decode:
  *                            e.g. servedUserNr.unknownPartyNumber=1234 basicService=1
@@ -49,7 +51,6 @@ static void hexline(const char *tag, const unsigned char *buf, int len)
 	for (int i = 0; i < len; i++)
 		printf("%02x", buf[i]);
 	printf("\n");
-	fflush(stdout);
 }
 
 static int read_cb(struct pri *pri, void *buf, int buflen)
@@ -91,10 +92,8 @@ static void dahdi_event(int fd)
 {
 	int ev = 0;
 
-	if (ioctl(fd, DAHDI_GETEVENT, &ev) == 0) {
+	if (ioctl(fd, DAHDI_GETEVENT, &ev) == 0)
 		printf("DAHDI_EVENT %d\n", ev);
-		fflush(stdout);
-	}
 }
 
 static int dahdi_read_cb(struct pri *pri, void *buf, int buflen)
@@ -263,30 +262,38 @@ static void decode_line(const char *line)
 	mwi_add(name, value);
 }
 
+/* "lean": the debug text is decoded into MWI lines but not echoed as APDU lines. */
+static int lean;
+
 static void message_cb(struct pri *pri, char *text)
 {
 	(void)pri;
 	for (const char *p = text; *p; p++) {
 		if (*p == '\n') {
 			pending[pending_len] = 0;
-			printf("APDU %s\n", pending);
+			if (!lean)
+				printf("APDU %s\n", pending);
 			decode_line(pending);
 			pending_len = 0;
 		} else if (pending_len + 1 < sizeof(pending)) {
 			pending[pending_len++] = *p;
 		}
 	}
-	fflush(stdout);
 }
 
 int main(int argc, char **argv)
 {
 	struct sockaddr_un addr;
 	struct pri *pri;
-	int fd, node, dahdi = 0;
+	int fd, node, dahdi = 0, debug = PRI_DEBUG_APDU | PRI_DEBUG_Q931_DUMP | PRI_DEBUG_Q931_ANOMALY;
 
+	if (argc == 4 && strcmp(argv[3], "lean") == 0) {
+		debug = PRI_DEBUG_APDU;
+		lean = 1;
+		argc--;
+	}
 	if (argc != 3 || (strcmp(argv[2], "network") && strcmp(argv[2], "cpe"))) {
-		fprintf(stderr, "usage: %s SOCKET_PATH|-|dahdi:CHANNEL network|cpe\n", argv[0]);
+		fprintf(stderr, "usage: %s SOCKET_PATH|-|dahdi:CHANNEL network|cpe [lean]\n", argv[0]);
 		return 2;
 	}
 	node = strcmp(argv[2], "network") == 0 ? PRI_NETWORK : PRI_CPE;
@@ -326,9 +333,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pri_new_cb failed\n");
 		return 1;
 	}
-	pri_set_debug(pri, PRI_DEBUG_APDU | PRI_DEBUG_Q931_DUMP | PRI_DEBUG_Q931_ANOMALY);
+	pri_set_debug(pri, debug);
 	printf("READY\n");
-	fflush(stdout);
 
 	while (!peer_closed) {
 		/* POLLPRI: a DAHDI event (its read then fails with ELAST, see dahdi_read_cb). */
@@ -336,6 +342,9 @@ int main(int argc, char **argv)
 		struct timeval *next = pri_schedule_next(pri);
 		int timeout = -1;
 		pri_event *ev = NULL;
+
+		/* One flush per frame or timer, not per line: a write per line is costly under TCG. */
+		fflush(stdout);
 
 		if (next) {
 			struct timeval now;
@@ -368,7 +377,6 @@ int main(int argc, char **argv)
 			printf("EVENT %d\n", ev->e);
 			break;
 		}
-		fflush(stdout);
 	}
 	return 0;
 }

@@ -1,0 +1,1221 @@
+//! chand on the real DAHDI kernel modules: runs inside the VM tier (tests/vm/run.sh,
+//! scripts/test.d/50-vm.sh) as root, on the back-to-back `dahdi_dynamic_loc` spans of
+//! tests/vm/system.conf. chand (kernel back-end) owns the gateway's side; this program plays
+//! the far side:
+//!
+//! | chand (span 1) | far side (span 2) | played by |
+//! | --- | --- | --- |
+//! | FXS port, channel 2 (`fxoks`) | channel 26 (`fxsks`) | the phone: hook and audio through driver-ffi |
+//! | D-channel 24 (`dchan`, user side) | D-channel 48 (`dchan`) | libpri 1.6 as the PBX, network side (tests/peers/libpri-pbx.c `dahdi:48`) |
+//!
+//! Three chand runs, each with its own table, state and runtime dirs under /tmp:
+//! 1. `cptone = "us"`, `mwi_transport = "setup"`: MWI on in the table, the phone goes off-hook and
+//!    measures the GR-506 stutter tone in the real DAHDI audio (Goertzel levels of 350 and
+//!    440 Hz, burst and gap lengths in 1 ms frames); MWI off gives plain dial tone; `chand status
+//!    --json` shows the port; then libpri decodes MWIActivate and MWIDeactivate for 2001.
+//! 2. `cptone = "us-dahdi"`, `mwi_transport = "facility"`: the 6-burst stutter, and the same PRI
+//!    exchange in connectionless FACILITY messages.
+//! 3. Lamp resync: N numbers (default 1000) on in the table before chand starts and with no PBX;
+//!    then libpri connects and every lamp crosses the 64 kbit/s D-channel. Prints the time from
+//!    the first I-frame libpri received to the frame of the last MWI it decoded, MWI/s, and the
+//!    fraction of the line-rate bound: the bits of the frames chand sent in that window (each
+//!    frame + 2 FCS octets + 1 flag, plus the zero bits HDLC stuffing inserts, computed from the
+//!    frame and its FCS) over 64000 bit/s, divided by the measured time.
+//!
+//! Usage: `vm-chand [CHAND_BINARY] [RESYNC_NUMBERS]` (default: `chand` next to this program,
+//! 1000 numbers, at most 1000: the resync numbers are 2000..=2999, pattern `2...`). The libpri
+//! peer is compiled with gcc inside the guest (host / is read-only there) into /tmp.
+//!
+//! Every check prints one `PASS name: detail` or `FAIL name: reason` line; the last line is
+//! `vm-chand: N passed, M failed` and the exit status is non-zero when any check failed.
+//! Configs, chand's and libpri's logs are left in the job folder (`$VM_JOB`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use dahdi_mwi_tests::daemon::{profile_dir, wait_for, workspace_dir, Daemon};
+use dahdi_mwi_tests::libpri::Decoded;
+use dahdi_mwi_tests::tone::{describe_tones, Recording};
+use driver_ffi::{
+    BufPolicy, Channel, DahdiBufferInfo, Flush, Hook, IoMode, ReadOutcome, Readiness,
+};
+use fxs::Law;
+use mwi_core::config::Config;
+use mwi_core::table::Writer;
+use mwi_core::MwiState;
+use serde_json::Value;
+
+/// chand's FXS port (`fxoks=2`) and the phone on the far span (`fxsks=26`).
+const FXS_PORT: u32 = 2;
+const PHONE: libc::c_int = 26;
+/// chand's D-channel (`dchan=24`) and libpri's (`dchan=48`).
+const DCHAN_GW: u32 = 24;
+const PBX_CHANNEL: &str = "dahdi:48";
+/// One 20 ms block of G.711, octets.
+const BLOCK: usize = 160;
+/// The FXS port's number and a served user behind the PBX (pattern `2...`).
+const FXS_NUMBER: &str = "8000";
+const PRI_NUMBER: &str = "2001";
+/// Resync numbers are `2000 + i`; the pattern `2...` allows 1000 of them.
+const RESYNC_MAX: usize = 1000;
+/// The D-channel's bit rate: one 64 kbit/s timeslot.
+const LINE_BIT_RATE: f64 = 64_000.0;
+/// Burst and gap lengths must be within this of the plan (issue 6), ms.
+const CADENCE_TOLERANCE_MS: usize = 5;
+/// Level of each tone component must be within this of the plan's level, dB.
+const LEVEL_TOLERANCE_DB: f64 = 2.0;
+/// Off-hooks per tone check before it fails (see [`listen_checked`]).
+const ATTEMPTS: usize = 5;
+/// Off-hooks recorded, and those whose audio was cut (printed at the end).
+static OFFHOOKS: AtomicUsize = AtomicUsize::new(0);
+static DISTURBED: AtomicUsize = AtomicUsize::new(0);
+/// DAHDI reports ONHOOK about 1250 ms after the far end hangs up (the hook-flash window).
+const ONHOOK_WAIT: Duration = Duration::from_secs(4);
+
+/// The outcome of one check: a detail line, or why it failed.
+type Outcome = Result<String, String>;
+
+/// Counts and prints check results.
+#[derive(Default)]
+struct Report {
+    passed: u32,
+    failed: u32,
+}
+
+impl Report {
+    /// Prints the result of a check; whether it passed.
+    fn record(&mut self, name: &str, outcome: Outcome) -> bool {
+        match outcome {
+            Ok(detail) => {
+                self.passed += 1;
+                println!("PASS {name}: {detail}");
+                true
+            }
+            Err(reason) => {
+                self.failed += 1;
+                println!("FAIL {name}: {reason}");
+                false
+            }
+        }
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// The job folder (results stay there), or the current directory outside the VM tier.
+fn job_dir() -> PathBuf {
+    std::env::var_os("VM_JOB").map_or_else(|| PathBuf::from("."), PathBuf::from)
+}
+
+/// Compiles tests/peers/libpri-pbx.c with gcc into `dir` (the host's target dir is read-only
+/// in the guest).
+fn build_peer(dir: &Path) -> Result<PathBuf, String> {
+    let src = workspace_dir().join("tests/peers/libpri-pbx.c");
+    let out = dir.join("libpri-pbx");
+    let result = Command::new("gcc")
+        .args(["-Wall", "-Wextra", "-Werror", "-O1", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .arg("-lpri")
+        .output()
+        .map_err(|e| format!("run gcc: {e} (scripts/install-deps installs it)"))?;
+    if !result.status.success() {
+        return Err(format!(
+            "gcc {} failed (libpri-dev installed?): {}",
+            src.display(),
+            String::from_utf8_lossy(&result.stderr)
+        ));
+    }
+    Ok(out)
+}
+
+/// One chand installation: table, state and runtime dirs under /tmp (guest tmpfs), the config
+/// and chand's log in the job folder.
+struct Install {
+    name: String,
+    dir: PathBuf,
+    config_path: PathBuf,
+    config: Config,
+    log: PathBuf,
+}
+
+impl Install {
+    /// A fresh installation `name` with an FXS port on channel 2 playing `plan` (none: no FXS
+    /// port) and PRI span 1 (D-channel 24, user side, `numbers = ["2..."]`) using `transport`.
+    fn new(name: &str, plan: Option<&str>, transport: &str) -> Result<Self, String> {
+        let dir = PathBuf::from(format!("/tmp/vm-chand/{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let fxs = plan.map_or_else(String::new, |plan| {
+            format!(
+                "[[fxs]]\nchannel = {FXS_PORT}\nnumber = \"{FXS_NUMBER}\"\ncptone = \"{plan}\"\n"
+            )
+        });
+        let text = format!(
+            "[mwi_server]\nserver = \"ipv4:127.0.0.1\"\n\
+             [dahdi]\nbackend = \"kernel\"\n\
+             {fxs}\
+             [[pri]]\nspan = 1\ndchannel = {DCHAN_GW}\nside = \"user\"\nnumbers = [\"2...\"]\n\
+             mwi_transport = \"{transport}\"\n\
+             [state]\ndir = \"{d}/state\"\nruntime_dir = \"{d}/run\"\n\
+             [table]\npath = \"{d}/mwi-table\"\ncapacity = 4096\n\
+             [log]\nlevel = \"info\"\n",
+            d = dir.display()
+        );
+        let config_path = job_dir().join(format!("vm-chand-{name}.toml"));
+        let config = Config::from_str(&text, config_path.display().to_string())
+            .map_err(|e| format!("config does not parse: {e}\n{text}"))?;
+        std::fs::write(&config_path, &text)
+            .map_err(|e| format!("{}: {e}", config_path.display()))?;
+        Ok(Self {
+            name: name.to_owned(),
+            log: dir.join("chand.log"),
+            dir,
+            config_path,
+            config,
+        })
+    }
+
+    /// Copies the logs (kept on tmpfs while running: a write to the 9p job folder costs a
+    /// round trip to the host, which would slow chand's event loop) to the job folder as
+    /// `vm-chand-NAME.*.log`.
+    fn keep_logs(&self) {
+        for log in ["chand.log", "libpri.log", "libpri.stderr"] {
+            let from = self.dir.join(log);
+            if from.exists() {
+                let to = job_dir().join(format!("vm-chand-{}.{log}", self.name));
+                if let Err(e) = std::fs::copy(&from, &to) {
+                    println!("# cannot keep {}: {e}", from.display());
+                }
+            }
+        }
+    }
+
+    /// The shared table as a writer (standing in for sipd).
+    fn writer(&self) -> Result<Writer, String> {
+        Writer::open(&chand::daemon::table_config(&self.config))
+            .map_err(|e| format!("open the MWI table as its writer: {e}"))
+    }
+
+    /// `chand run --config FILE --allow-root`, once its control socket answers.
+    fn start(&self, bin: &Path) -> Result<Daemon, String> {
+        let config = self.config_path.display().to_string();
+        let mut chand = Daemon::spawn(
+            bin,
+            &["run", "--config", &config, "--allow-root"],
+            &self.log,
+        );
+        let start = Instant::now();
+        let up = wait_for(Duration::from_secs(20), || {
+            chand.exited().is_some() || self.status().is_ok()
+        });
+        if let Some(st) = chand.exited() {
+            return Err(format!("chand exited ({st}); log:\n{}", chand.log()));
+        }
+        if !up {
+            return Err(format!(
+                "chand's control socket did not answer within 20 s; log:\n{}",
+                chand.log()
+            ));
+        }
+        println!(
+            "# chand ({}) answering after {}",
+            self.name,
+            ms(start.elapsed())
+        );
+        Ok(chand)
+    }
+
+    /// `status json` over the control socket.
+    fn status(&self) -> Result<Value, String> {
+        let text =
+            chand::control::request(&chand::daemon::control_path(&self.config), "status json")
+                .map_err(|e| format!("chand status: {e}"))?;
+        serde_json::from_str(&text).map_err(|e| format!("status JSON {text:?}: {e}"))
+    }
+
+    /// Waits up to `timeout` for `cond` on `status json`; the last status either way.
+    fn wait_status(
+        &self,
+        timeout: Duration,
+        cond: impl Fn(&Value) -> bool,
+    ) -> Result<Value, String> {
+        let mut last = Value::Null;
+        if wait_for(timeout, || {
+            last = self.status().unwrap_or(Value::Null);
+            cond(&last)
+        }) {
+            Ok(last)
+        } else {
+            Err(format!("last status {last}"))
+        }
+    }
+
+    /// The `chand` command line against this installation: (success, stdout + stderr).
+    fn cli(&self, bin: &Path, args: &[&str]) -> Result<String, String> {
+        let out = Command::new(bin)
+            .args(args)
+            .arg("--config")
+            .arg(&self.config_path)
+            .output()
+            .map_err(|e| format!("run chand {args:?}: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() {
+            Ok(text)
+        } else {
+            Err(format!(
+                "chand {args:?}: {}: {text}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+}
+
+fn fxs_port(st: &Value) -> Option<&Value> {
+    st["fxs"]
+        .as_array()?
+        .iter()
+        .find(|p| p["number"] == FXS_NUMBER)
+}
+
+fn pri_span(st: &Value) -> Option<&Value> {
+    st["pri"].as_array()?.iter().find(|p| p["span"] == 1)
+}
+
+fn lamp<'a>(st: &'a Value, number: &str) -> Option<&'a Value> {
+    pri_span(st)?["lamps"]
+        .as_array()?
+        .iter()
+        .find(|l| l["number"] == number)
+}
+
+/// The phone on channel 26: hook switch and what it hears.
+struct Phone {
+    ch: Channel,
+}
+
+impl Phone {
+    /// Opens channel 26 with 20 ms blocks and 32 of them buffered (TCG stalls threads for
+    /// longer than DAHDI's default 2 buffers, tests/vm/README.md).
+    fn open() -> Result<Self, String> {
+        let ch = Channel::open(PHONE, IoMode::Blocking).map_err(|e| format!("open 26: {e}"))?;
+        let deep =
+            DahdiBufferInfo::new(BufPolicy::Immediate, BufPolicy::Immediate, 32, BLOCK as i32)
+                .map_err(|e| e.to_string())?;
+        ch.set_blocksize(BLOCK as i32)
+            .and_then(|()| ch.set_bufinfo(&deep))
+            .map_err(|e| format!("channel 26 buffers: {e}"))?;
+        while ch.get_event().map_err(|e| e.to_string())?.is_some() {}
+        Ok(Self { ch })
+    }
+
+    /// Goes off-hook and records `want_ms` of audio from then on. Returns the recording, the
+    /// measured octet rate of the line (its clock), and any events seen on 26.
+    fn off_hook_and_listen(&self, want_ms: usize) -> Result<(Recording, f64, Vec<String>), String> {
+        self.ch
+            .flush(Flush::READ)
+            .map_err(|e| format!("DAHDI_FLUSH on 26: {e}"))?;
+        self.ch
+            .hook(Hook::OffHook)
+            .map_err(|e| format!("DAHDI_HOOK(OFFHOOK) on 26: {e}"))?;
+        let start = Instant::now();
+        let mut rec = Recording::new(Law::Mulaw);
+        let mut events = Vec::new();
+        let mut buf = [0u8; BLOCK];
+        while rec.ms() < want_ms {
+            let ready = self
+                .ch
+                .poll(
+                    Readiness::READABLE | Readiness::EVENT,
+                    Some(Duration::from_secs(1)),
+                )
+                .map_err(|e| format!("poll 26: {e}"))?;
+            if ready.is_empty() {
+                return Err(format!(
+                    "channel 26: no audio for 1 s after {} ms",
+                    rec.ms()
+                ));
+            }
+            match self
+                .ch
+                .read(&mut buf)
+                .map_err(|e| format!("read 26: {e}"))?
+            {
+                ReadOutcome::Data(n) => rec.push_block(&buf[..n]),
+                ReadOutcome::Event(ev) => events.push(format!("{ev:?}")),
+                ReadOutcome::WouldBlock => {}
+            }
+        }
+        let rate = rec.samples.len() as f64 / start.elapsed().as_secs_f64();
+        Ok((rec, rate, events))
+    }
+
+    /// Hangs up and waits until chand reports the port on-hook.
+    fn on_hook(&self, inst: &Install) -> Result<Duration, String> {
+        self.ch
+            .hook(Hook::OnHook)
+            .map_err(|e| format!("DAHDI_HOOK(ONHOOK) on 26: {e}"))?;
+        let start = Instant::now();
+        inst.wait_status(ONHOOK_WAIT, |st| {
+            fxs_port(st).is_some_and(|p| p["hook"] == "on-hook")
+        })
+        .map_err(|e| format!("chand did not see on-hook within {ONHOOK_WAIT:?}: {e}"))?;
+        Ok(start.elapsed())
+    }
+}
+
+/// What a plan's stutter tone should sound like: leading (on, off) bursts in ms, then a
+/// steady tone of these frequencies.
+struct Expected {
+    bursts: Vec<(usize, usize)>,
+    freqs: Vec<f64>,
+    level_dbm0: f64,
+}
+
+/// Reads the expected stutter pattern from the plan itself (fxs::cptone): the `!` elements
+/// before the loop, then the continuous element.
+fn expected(plan: &str) -> Result<Expected, String> {
+    let p = fxs::cptone(plan).ok_or_else(|| format!("no built-in plan {plan}"))?;
+    let els = p.stutter.elements();
+    let mut bursts = Vec::new();
+    let mut i = 0;
+    while let (Some(on), Some(off)) = (els.get(i), els.get(i + 1)) {
+        match (
+            on.once && !on.is_silence(),
+            off.once && off.is_silence(),
+            on.duration_ms,
+            off.duration_ms,
+        ) {
+            (true, true, Some(a), Some(b)) => bursts.push((a as usize, b as usize)),
+            _ => break,
+        }
+        i += 2;
+    }
+    let steady = els
+        .get(i)
+        .filter(|e| e.duration_ms.is_none() && !e.is_silence())
+        .ok_or_else(|| {
+            format!(
+                "plan {plan}: stutter {:?} is not bursts then a steady tone",
+                els
+            )
+        })?;
+    let mut freqs = vec![f64::from(steady.f1)];
+    freqs.extend(steady.second.map(|(_, f)| f64::from(f)));
+    Ok(Expected {
+        bursts,
+        freqs,
+        level_dbm0: p.level_dbm0,
+    })
+}
+
+/// Levels (dBm0) of `freqs` between `from` and `to` ms.
+fn levels(rec: &Recording, freqs: &[f64], from: usize, to: usize) -> Vec<f64> {
+    freqs.iter().map(|&f| rec.level(f, from, to)).collect()
+}
+
+fn range(v: impl Iterator<Item = usize>) -> String {
+    let v: Vec<usize> = v.collect();
+    let (lo, hi) = (
+        v.iter().min().copied().unwrap_or(0),
+        v.iter().max().copied().unwrap_or(0),
+    );
+    if lo == hi {
+        format!("{lo}")
+    } else {
+        format!("{lo}..{hi}")
+    }
+}
+
+/// Checks a recording against the plan's stutter tone (or, with no bursts expected, plain
+/// dial tone) and describes what was measured.
+fn check_tone(rec: &Recording, exp: &Expected) -> Outcome {
+    let cad = rec.cadence();
+    let (steady_start, steady_len) = cad
+        .steady
+        .ok_or_else(|| format!("no steady tone at the end: {}", cad.summary()))?;
+    if cad.bursts.len() != exp.bursts.len() {
+        return Err(format!(
+            "{} bursts, want {}: {} (bursts {:?})",
+            cad.bursts.len(),
+            exp.bursts.len(),
+            cad.summary(),
+            cad.bursts
+        ));
+    }
+    for (k, (b, &(on, off))) in cad.bursts.iter().zip(&exp.bursts).enumerate() {
+        if b.on_ms.abs_diff(on) > CADENCE_TOLERANCE_MS
+            || b.off_ms.abs_diff(off) > CADENCE_TOLERANCE_MS
+        {
+            return Err(format!(
+                "burst {} is {} ms on / {} ms off, want {on}/{off} ±{CADENCE_TOLERANCE_MS}: {:?}",
+                k + 1,
+                b.on_ms,
+                b.off_ms,
+                cad.bursts
+            ));
+        }
+    }
+    if steady_len < 400 {
+        return Err(format!("steady tone heard for only {steady_len} ms"));
+    }
+    // Goertzel over the steady tone, leaving out its first and last 10 ms.
+    let (from, to) = (steady_start + 10, steady_start + steady_len - 10);
+    let tones = rec.tones(from, to);
+    let heard: Vec<f64> = tones.iter().map(|t| t.0).collect();
+    if heard != exp.freqs {
+        return Err(format!(
+            "steady tone is {}, want {:?} Hz",
+            describe_tones(&tones),
+            exp.freqs
+        ));
+    }
+    let mut all_levels = levels(rec, &exp.freqs, from, to);
+    for b in &cad.bursts {
+        all_levels.extend(levels(
+            rec,
+            &exp.freqs,
+            b.start_ms + 10,
+            b.start_ms + b.on_ms - 10,
+        ));
+    }
+    let (lo, hi) = all_levels
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &l| (lo.min(l), hi.max(l)));
+    if lo < exp.level_dbm0 - LEVEL_TOLERANCE_DB || hi > exp.level_dbm0 + LEVEL_TOLERANCE_DB {
+        return Err(format!(
+            "component levels {lo:.1}..{hi:.1} dBm0, want {:.1} ±{LEVEL_TOLERANCE_DB} dB",
+            exp.level_dbm0
+        ));
+    }
+    let bursts = if cad.bursts.is_empty() {
+        "no bursts".to_owned()
+    } else {
+        format!(
+            "{} bursts, on {} ms / off {} ms",
+            cad.bursts.len(),
+            range(cad.bursts.iter().map(|b| b.on_ms)),
+            range(cad.bursts.iter().map(|b| b.off_ms)),
+        )
+    };
+    Ok(format!(
+        "{bursts} (first at {} ms after off-hook), steady from {steady_start} ms for {steady_len} ms: \
+         {}; every component {lo:.1}..{hi:.1} dBm0",
+        cad.lead_silence_ms,
+        describe_tones(&tones)
+    ))
+}
+
+/// chand's own count of late 20 ms blocks and DAHDI underruns on the port.
+fn port_glitches(inst: &Install) -> String {
+    inst.status()
+        .ok()
+        .and_then(|st| fxs_port(&st).cloned())
+        .map_or_else(
+            || "unknown".into(),
+            |p| {
+                format!(
+                    "late_blocks {} underruns {}",
+                    p["late_blocks"], p["underruns"]
+                )
+            },
+        )
+}
+
+/// Off-hook, listen, check against `exp`, on-hook; up to [`ATTEMPTS`] times, because under TCG
+/// a stalled vCPU can cut chand's real-time audio (every disturbed attempt is printed with
+/// what was heard and chand's late-block and underrun counters).
+fn listen_checked(phone: &Phone, inst: &Install, exp: &Expected, what: &str) -> Outcome {
+    let want_ms = exp.bursts.iter().map(|(a, b)| a + b).sum::<usize>() + 900;
+    let mut disturbed = Vec::new();
+    for attempt in 1..=ATTEMPTS {
+        let before = port_glitches(inst);
+        let (rec, rate, events) = phone.off_hook_and_listen(want_ms)?;
+        let checked = check_tone(&rec, exp);
+        let onhook = phone.on_hook(inst)?;
+        let glitches = format!("chand {before} before, {} after", port_glitches(inst));
+        OFFHOOKS.fetch_add(1, Ordering::Relaxed);
+        match checked {
+            Ok(detail) => {
+                return Ok(format!(
+                    "{detail}; line clock {rate:.0} samples/s; events on 26 {events:?}; chand saw \
+                     on-hook {} after hang-up; {glitches}; attempt {attempt} of {ATTEMPTS}{}",
+                    ms(onhook),
+                    if disturbed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (disturbed before: {})", disturbed.join(" | "))
+                    }
+                ))
+            }
+            Err(e) => {
+                DISTURBED.fetch_add(1, Ordering::Relaxed);
+                println!("# {what} attempt {attempt} disturbed: {e}; {glitches}");
+                disturbed.push(format!("attempt {attempt}: {e}; {glitches}"));
+            }
+        }
+    }
+    Err(disturbed.join(" | "))
+}
+
+/// MWI on for 8000 in the table, off-hook, the stutter tone of `plan` measured from channel 26;
+/// with `plain`, then MWI off and plain dial tone.
+fn fxs_checks(report: &mut Report, inst: &Install, writer: &mut Writer, plan: &str, plain: bool) {
+    let name = format!("FXS stutter ({plan}) from the real DAHDI audio of 2 -> 26");
+    let result = (|| -> Result<(Phone, String), String> {
+        let exp = expected(plan)?;
+        writer
+            .publish(FXS_NUMBER, MwiState::voice(true, 2, 0))
+            .map_err(|e| format!("publish: {e}"))?;
+        inst.wait_status(Duration::from_secs(5), |st| {
+            fxs_port(st).is_some_and(|p| p["mwi"] == true)
+        })
+        .map_err(|e| format!("chand did not take MWI on for {FXS_NUMBER}: {e}"))?;
+        let phone = Phone::open()?;
+        let detail = listen_checked(&phone, inst, &exp, &name)?;
+        Ok((phone, detail))
+    })();
+    let phone = match result {
+        Ok((phone, detail)) => {
+            report.record(&name, Ok(detail));
+            phone
+        }
+        Err(e) => {
+            report.record(&name, Err(e));
+            return;
+        }
+    };
+    if !plain {
+        return;
+    }
+    let name = format!("FXS MWI off -> plain dial tone ({plan})");
+    let outcome = (|| {
+        writer
+            .publish(FXS_NUMBER, MwiState::voice(false, 0, 2))
+            .map_err(|e| format!("publish: {e}"))?;
+        inst.wait_status(Duration::from_secs(5), |st| {
+            fxs_port(st).is_some_and(|p| p["mwi"] == false)
+        })
+        .map_err(|e| format!("chand did not take MWI off: {e}"))?;
+        let mut exp = expected(plan)?;
+        exp.bursts.clear();
+        listen_checked(&phone, inst, &exp, &name)
+    })();
+    report.record(&name, outcome);
+}
+
+/// `chand status --json` (the command line) shows the port with its state.
+fn status_check(inst: &Install, bin: &Path) -> Outcome {
+    let text = inst.cli(bin, &["status", "--json"])?;
+    let st: Value = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
+    let p = fxs_port(&st).ok_or_else(|| format!("no port {FXS_NUMBER} in {st}"))?;
+    let want = [
+        ("channel", Value::from(FXS_PORT)),
+        ("hook", Value::from("on-hook")),
+        ("mwi", Value::from(false)),
+        ("tone_plan", Value::from("us")),
+    ];
+    for (k, v) in &want {
+        if &p[*k] != v {
+            return Err(format!("port {k} = {}, want {v}: {p}", p[*k]));
+        }
+    }
+    if st["backend"] != "kernel" {
+        return Err(format!("backend {}, want kernel", st["backend"]));
+    }
+    Ok(format!("backend kernel; port {p}"))
+}
+
+/// One line libpri-pbx printed, stamped when it arrived.
+type Line = (Instant, String);
+
+/// libpri 1.6 as the PBX on DAHDI channel 48 (network side); killed when dropped.
+struct Pbx {
+    child: Child,
+    lines: Receiver<Line>,
+    /// Every line except the APDU debug text, in order.
+    log: Vec<Line>,
+    dchan_up: Option<Instant>,
+    decoded: Vec<Decoded>,
+    log_file: BufWriter<File>,
+    started: Instant,
+}
+
+impl Pbx {
+    /// Starts libpri-pbx on channel 48, network side; `lean`: APDU decode only (less CPU per
+    /// frame, for the throughput run).
+    fn spawn(inst: &Install, bin: &Path, lean: bool) -> Result<Self, String> {
+        let create = |name: &str| {
+            let path = inst.dir.join(name);
+            File::create(&path).map_err(|e| format!("{}: {e}", path.display()))
+        };
+        let log_file = BufWriter::new(create("libpri.log")?);
+        let stderr = create("libpri.stderr")?;
+        let mut child = Command::new(bin)
+            .args([PBX_CHANNEL, "network"])
+            .args(lean.then_some("lean"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| format!("start {}: {e}", bin.display()))?;
+        let stdout = child.stdout.take().ok_or("no stdout pipe")?;
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send((Instant::now(), line)).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Self {
+            child,
+            lines,
+            log: Vec::new(),
+            dchan_up: None,
+            decoded: Vec::new(),
+            log_file,
+            started: Instant::now(),
+        })
+    }
+
+    fn take(&mut self, (at, line): Line) {
+        if line.starts_with("APDU ") {
+            return;
+        }
+        let t = at.saturating_duration_since(self.started).as_secs_f64() * 1000.0;
+        let _ = writeln!(self.log_file, "{t:9.1} {line}");
+        if line == "DCHAN_UP" {
+            self.dchan_up.get_or_insert(at);
+        } else if line == "DCHAN_DOWN" {
+            self.dchan_up = None;
+        } else if let Some(rest) = line.strip_prefix("MWI ") {
+            let fields = rest
+                .split(' ')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            self.decoded.push(Decoded { fields });
+        }
+        self.log.push((at, line));
+    }
+
+    /// Takes lines until `cond` holds, `timeout` passes, or (with `stall`) no line came for
+    /// that long; whether `cond` held.
+    fn wait(
+        &mut self,
+        timeout: Duration,
+        stall: Option<Duration>,
+        cond: impl Fn(&Self) -> bool,
+    ) -> bool {
+        let end = Instant::now() + timeout;
+        loop {
+            if cond(self) {
+                return true;
+            }
+            let mut left = end.saturating_duration_since(Instant::now());
+            if let Some(s) = stall {
+                left = left.min(s);
+            }
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.take(line),
+                Err(RecvTimeoutError::Timeout) if Instant::now() < end && stall.is_none() => {}
+                Err(_) => return cond(self),
+            }
+        }
+    }
+
+    fn tail(&self, n: usize) -> String {
+        self.log[self.log.len().saturating_sub(n)..]
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Pbx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn check_activate(d: &Decoded, number: &str, messages: u16) -> Result<(), String> {
+    if d.op() == "activate"
+        && d.get("servedUserNr.unknownPartyNumber") == Some(number)
+        && d.get("basicService") == Some("1")
+        && d.nb_of_messages() == Some(messages)
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "want MWIActivate servedUserNr {number} nbOfMessages {messages}: {:?}",
+            d.fields
+        ))
+    }
+}
+
+fn fields(d: &Decoded) -> String {
+    let m: BTreeMap<_, _> = d.fields.iter().collect();
+    m.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// libpri on 48 brings the link up with chand on 24 and decodes MWIActivate and
+/// MWIDeactivate for 2001 published in the table.
+fn pri_checks(
+    report: &mut Report,
+    inst: &Install,
+    writer: &mut Writer,
+    peer: &Path,
+    transport: &str,
+) {
+    let mut pbx = match Pbx::spawn(inst, peer, false) {
+        Ok(p) => p,
+        Err(e) => {
+            report.record(&format!("PRI link up ({transport})"), Err(e));
+            return;
+        }
+    };
+    let start = Instant::now();
+    let up = (|| {
+        if !pbx.wait(Duration::from_secs(20), None, |p| p.dchan_up.is_some()) {
+            return Err(format!(
+                "no DCHAN_UP from libpri within 20 s:\n{}",
+                pbx.tail(20)
+            ));
+        }
+        let t_up = start.elapsed();
+        inst.wait_status(Duration::from_secs(5), |st| {
+            pri_span(st).is_some_and(|s| s["link_up"] == true)
+        })
+        .map_err(|e| format!("libpri up but chand's link is not: {e}"))?;
+        Ok(format!(
+            "libpri (network side, channel 48) DCHAN_UP {} after it started; chand (user side, \
+             channel 24) link up",
+            ms(t_up)
+        ))
+    })();
+    if !report.record(&format!("PRI link up ({transport})"), up) {
+        return;
+    }
+    report.record(
+        &format!("PRI MWIActivate {PRI_NUMBER} ({transport})"),
+        (|| {
+            let t = Instant::now();
+            writer
+                .publish(PRI_NUMBER, MwiState::voice(true, 3, 1))
+                .map_err(|e| format!("publish: {e}"))?;
+            if !pbx.wait(Duration::from_secs(10), None, |p| !p.decoded.is_empty()) {
+                return Err(format!(
+                    "libpri decoded nothing within 10 s:\n{}",
+                    pbx.tail(30)
+                ));
+            }
+            let d = &pbx.decoded[0];
+            check_activate(d, PRI_NUMBER, 3)?;
+            Ok(format!(
+                "libpri decoded {} ({} after the table write)",
+                fields(d),
+                ms(t.elapsed())
+            ))
+        })(),
+    );
+    report.record(
+        &format!("PRI MWIDeactivate {PRI_NUMBER} ({transport})"),
+        (|| {
+            let t = Instant::now();
+            writer
+                .publish(PRI_NUMBER, MwiState::voice(false, 0, 4))
+                .map_err(|e| format!("publish: {e}"))?;
+            if !pbx.wait(Duration::from_secs(10), None, |p| p.decoded.len() >= 2) {
+                return Err(format!("no second invoke within 10 s:\n{}", pbx.tail(30)));
+            }
+            let latency = t.elapsed();
+            let d = pbx.decoded[1].clone();
+            if d.op() != "deactivate"
+                || d.get("servedUserNr.unknownPartyNumber") != Some(PRI_NUMBER)
+                || d.get("basicService") != Some("1")
+                || d.nb_of_messages().is_some()
+            {
+                return Err(format!(
+                    "want MWIDeactivate servedUserNr {PRI_NUMBER}: {:?}",
+                    d.fields
+                ));
+            }
+            let st = inst
+                .wait_status(Duration::from_secs(5), |st| {
+                    lamp(st, PRI_NUMBER).is_some_and(|l| l["pending"] == false)
+                })
+                .map_err(|e| format!("lamp still pending: {e}"))?;
+            // Anything sent twice would show up now.
+            pbx.wait(Duration::from_millis(300), None, |_| false);
+            if pbx.decoded.len() != 2 {
+                return Err(format!(
+                    "{} invokes decoded, want 2: {:?}",
+                    pbx.decoded.len(),
+                    pbx.decoded
+                ));
+            }
+            let l = lamp(&st, PRI_NUMBER).cloned().unwrap_or_default();
+            let frames = pri_span(&st).map_or(Value::Null, |s| s["frames_out"].clone());
+            Ok(format!(
+                "libpri decoded {} ({} after the table write); chand lamp {l}, frames out {frames}",
+                fields(&d),
+                ms(latency)
+            ))
+        })(),
+    );
+}
+
+/// CPU time (user + system) a process has used so far, from /proc/PID/stat (proc(5): fields
+/// 14 and 15, in clock ticks of USER_HZ = 100 per second, the value of Linux's user ABI on x86).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may hold spaces, start with field 3 (state).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// CRC-16/X.25, the HDLC FCS (ISO/IEC 13239), as sent: low octet first.
+fn fcs(frame: &[u8]) -> [u8; 2] {
+    let mut crc: u16 = 0xffff;
+    for &b in frame {
+        crc ^= u16::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x8408
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    (!crc).to_le_bytes()
+}
+
+/// Bits HDLC puts on the line for `frame`: the frame and its FCS (sent least significant bit
+/// first, a 0 stuffed after every five 1s) and one flag.
+fn line_bits(frame: &[u8]) -> usize {
+    let mut ones = 0;
+    let mut stuffed = 0;
+    for &b in frame.iter().chain(&fcs(frame)) {
+        for i in 0..8 {
+            if b >> i & 1 == 1 {
+                ones += 1;
+                if ones == 5 {
+                    stuffed += 1;
+                    ones = 0;
+                }
+            } else {
+                ones = 0;
+            }
+        }
+    }
+    (frame.len() + 2 + 1) * 8 + stuffed
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .filter_map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
+}
+
+/// An I-frame: control field bit 0 is 0 (Q.921 §3.4.2), control after the 2-octet address.
+fn is_i_frame(frame: &[u8]) -> bool {
+    frame.get(2).is_some_and(|c| c & 1 == 0)
+}
+
+/// What the PBX saw of a resync, measured from its stamped lines.
+struct Throughput {
+    /// Frames chand sent from the first I-frame (exclusive: its bits were on the line before
+    /// the window opened) to the frame of the last decoded MWI (inclusive).
+    frames: usize,
+    i_frames: usize,
+    octets: usize,
+    bits: usize,
+    window: Duration,
+    /// DCHAN_UP to the last MWI line.
+    up_to_last: Duration,
+}
+
+impl Throughput {
+    fn measure(pbx: &Pbx) -> Result<Self, String> {
+        let rx: Vec<(usize, Instant, Vec<u8>)> = pbx
+            .log
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (at, l))| Some((i, *at, hex(l.strip_prefix("RX ")?))))
+            .collect();
+        let last_mwi = pbx
+            .log
+            .iter()
+            .rposition(|(_, l)| l.starts_with("MWI "))
+            .ok_or("no MWI line")?;
+        let first = rx
+            .iter()
+            .position(|(_, _, f)| is_i_frame(f))
+            .ok_or("no I-frame received")?;
+        let end = rx
+            .iter()
+            .rposition(|(i, _, _)| *i < last_mwi)
+            .ok_or("no frame before the last MWI")?;
+        let up = pbx.dchan_up.ok_or("no DCHAN_UP")?;
+        let window = &rx[first + 1..=end.max(first)];
+        Ok(Self {
+            frames: window.len(),
+            i_frames: window.iter().filter(|(_, _, f)| is_i_frame(f)).count(),
+            octets: window.iter().map(|(_, _, f)| f.len()).sum(),
+            bits: window.iter().map(|(_, _, f)| line_bits(f)).sum(),
+            window: rx[end].1.saturating_duration_since(rx[first].1),
+            up_to_last: pbx.log[last_mwi].0.saturating_duration_since(up),
+        })
+    }
+
+    /// Seconds the frames need at 64 kbit/s over the seconds they took.
+    fn fraction(&self) -> f64 {
+        self.bits as f64 / LINE_BIT_RATE / self.window.as_secs_f64()
+    }
+}
+
+/// Lamp resync of `count` numbers over the real D-channel: every lamp must arrive with its
+/// nbOfMessages; the throughput is reported (a benchmark figure, not a pass criterion).
+fn resync_checks(
+    report: &mut Report,
+    chand_bin: &Path,
+    peer: &Path,
+    count: usize,
+    transport: &str,
+) {
+    let name = format!("PRI resync of {count} lamps ({transport})");
+    let inst = match Install::new(&format!("resync-{transport}"), None, transport) {
+        Ok(i) => i,
+        Err(e) => {
+            report.record(&name, Err(e));
+            return;
+        }
+    };
+    let result = (|| -> Result<(Pbx, Value, String), String> {
+        let mut writer = inst.writer()?;
+        for i in 0..count {
+            writer
+                .publish(
+                    &format!("{}", 2000 + i),
+                    MwiState::voice(true, (i % 9 + 1) as u32, 0),
+                )
+                .map_err(|e| format!("publish: {e}"))?;
+        }
+        let mut chand = inst.start(chand_bin)?;
+        inst.wait_status(Duration::from_secs(10), |st| {
+            pri_span(st)
+                .and_then(|s| s["lamps"].as_array())
+                .is_some_and(|l| l.len() == count)
+        })
+        .map_err(|e| format!("chand does not hold {count} lamps: {e}"))?;
+        let cpu = |pid: u32| cpu_time(pid).unwrap_or_default();
+        let (chand0, self0) = (cpu(chand.pid()), cpu(std::process::id()));
+        let mut pbx = Pbx::spawn(&inst, peer, true)?;
+        let started = Instant::now();
+        let done = pbx.wait(
+            Duration::from_secs(90),
+            Some(Duration::from_secs(15)),
+            |p| p.decoded.len() >= count,
+        );
+        let elapsed = started.elapsed();
+        let load = |d: Duration| 100.0 * d.as_secs_f64() / elapsed.as_secs_f64();
+        let (chand_cpu, pbx_cpu, self_cpu) = (
+            cpu(chand.pid()).saturating_sub(chand0),
+            cpu(pbx.child.id()),
+            cpu(std::process::id()).saturating_sub(self0),
+        );
+        let cpu_note = format!(
+            "CPU in those {:.1} s (2 vCPUs): chand {:.0}%, libpri {:.0}%, this program {:.0}%",
+            elapsed.as_secs_f64(),
+            load(chand_cpu),
+            load(pbx_cpu),
+            load(self_cpu)
+        );
+        // Late duplicates, if any, arrive now.
+        pbx.wait(Duration::from_millis(500), None, |_| false);
+        let st = inst.status()?;
+        let span = pri_span(&st).cloned().unwrap_or_default();
+        chand.stop();
+        if !done {
+            return Err(format!(
+                "libpri decoded {} of {count} invokes in {}; chand's span: frames_out {}, \
+                 retransmissions {}, queue {}; libpri's last lines:\n{}",
+                pbx.decoded.len(),
+                ms(elapsed),
+                span["frames_out"],
+                span["retransmissions"],
+                span["queue_depth"],
+                pbx.tail(20)
+            ));
+        }
+        Ok((pbx, span, cpu_note))
+    })();
+    let (pbx, span, cpu_note) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            report.record(&name, Err(e));
+            inst.keep_logs();
+            return;
+        }
+    };
+    report.record(
+        &name,
+        (|| {
+            let mut got: HashMap<&str, Option<u16>> = HashMap::new();
+            for d in &pbx.decoded {
+                if d.op() != "activate" {
+                    return Err(format!("unexpected invoke {:?}", d.fields));
+                }
+                got.insert(d.served(), d.nb_of_messages());
+            }
+            for i in 0..count {
+                let n = format!("{}", 2000 + i);
+                let want = Some((i % 9 + 1) as u16);
+                if got.get(n.as_str()) != Some(&want) {
+                    return Err(format!(
+                        "{n}: libpri saw {:?}, want nbOfMessages {want:?}",
+                        got.get(n.as_str())
+                    ));
+                }
+            }
+            Ok(format!(
+                "every number 2000..{} activated with its nbOfMessages; {} invokes decoded ({} \
+             duplicates); chand frames_out {} retransmissions {}",
+                2000 + count - 1,
+                pbx.decoded.len(),
+                pbx.decoded.len() - got.len(),
+                span["frames_out"],
+                span["retransmissions"]
+            ))
+        })(),
+    );
+    report.record(&format!("PRI resync throughput ({transport})"), (|| {
+        let t = Throughput::measure(&pbx)?;
+        let secs = t.window.as_secs_f64();
+        Ok(format!(
+            "{count} MWI in {:.3} s from DCHAN_UP to the last decoded = {:.1} MWI/s (libpri as sender: \
+             77.2 MWI/s, facts/perf.md); window first I-frame -> frame of the last MWI {:.3} s: {} \
+             frames ({} I) {} octets from chand = {} bits on the line with FCS, flags and bit \
+             stuffing = {:.3} s at 64 kbit/s; line-rate fraction {:.1}% (goal >= 80%: {}); {:.1} \
+             octets/frame, {:.1} MWI/s in the window; {cpu_note}",
+            t.up_to_last.as_secs_f64(),
+            count as f64 / t.up_to_last.as_secs_f64(),
+            secs,
+            t.frames,
+            t.i_frames,
+            t.octets,
+            t.bits,
+            t.bits as f64 / LINE_BIT_RATE,
+            t.fraction() * 100.0,
+            if t.fraction() >= 0.8 { "met" } else { "NOT met" },
+            t.octets as f64 / t.frames.max(1) as f64,
+            (count - 1) as f64 / secs,
+        ))
+    })());
+    drop(pbx);
+    inst.keep_logs();
+}
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let chand_bin = args
+        .next()
+        .map_or_else(|| profile_dir().join("chand"), PathBuf::from);
+    let count: usize = match args.next().map(|a| a.parse()) {
+        None => RESYNC_MAX,
+        Some(Ok(n)) if (1..=RESYNC_MAX).contains(&n) => n,
+        Some(_) => {
+            eprintln!("usage: vm-chand [CHAND_BINARY] [RESYNC_NUMBERS 1..={RESYNC_MAX}]");
+            return ExitCode::from(2);
+        }
+    };
+    let mut report = Report::default();
+    let started = Instant::now();
+
+    let t = Instant::now();
+    let peer = build_peer(Path::new("/tmp"));
+    let peer = match peer {
+        Ok(p) => {
+            report.record(
+                "build libpri-pbx (gcc in the guest)",
+                Ok(format!("{} in {}", p.display(), ms(t.elapsed()))),
+            );
+            p
+        }
+        Err(e) => {
+            report.record("build libpri-pbx (gcc in the guest)", Err(e));
+            PathBuf::from("/nonexistent/libpri-pbx")
+        }
+    };
+
+    for (name, plan, transport, first) in [
+        ("us-setup", "us", "setup", true),
+        ("usdahdi-facility", "us-dahdi", "facility", false),
+    ] {
+        let run = Install::new(name, Some(plan), transport).and_then(|inst| {
+            let writer = inst.writer()?;
+            let chand = inst.start(&chand_bin)?;
+            Ok((inst, writer, chand))
+        });
+        let (inst, mut writer, mut chand) = match run {
+            Ok(r) => r,
+            Err(e) => {
+                report.record(&format!("chand run ({name})"), Err(e));
+                continue;
+            }
+        };
+        fxs_checks(&mut report, &inst, &mut writer, plan, first);
+        if first {
+            report.record(
+                "chand status --json shows the port",
+                status_check(&inst, &chand_bin),
+            );
+        }
+        pri_checks(&mut report, &inst, &mut writer, &peer, transport);
+        let st = chand.stop();
+        inst.keep_logs();
+        report.record(
+            &format!("chand stops on SIGTERM ({name})"),
+            if st.success() {
+                Ok(format!("{st}"))
+            } else {
+                Err(format!("{st}; log:\n{}", chand.log()))
+            },
+        );
+    }
+    resync_checks(&mut report, &chand_bin, &peer, count, "setup");
+
+    println!(
+        "# FXS audio continuity: {} of {} off-hooks heard the tone cut or shifted (dropouts \
+         of one or more DAHDI timer ticks while chand's next 20 ms block was not yet written)",
+        DISTURBED.load(Ordering::Relaxed),
+        OFFHOOKS.load(Ordering::Relaxed)
+    );
+    println!("# vm-chand took {}", ms(started.elapsed()));
+    println!(
+        "vm-chand: {} passed, {} failed",
+        report.passed, report.failed
+    );
+    if report.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

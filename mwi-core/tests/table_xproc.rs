@@ -376,3 +376,48 @@ fn notifier_wakes_a_mio_loop() {
     }
     assert_eq!(seen.len() as u32, NUMBERS + 1);
 }
+
+/// No lost wake-ups: ping-pong through two tables between two threads that never spin, so
+/// each side sleeps on the futex before every message; a lost wake-up would stall a round until
+/// the 5 s timeout.
+#[test]
+fn futex_wake_ups_are_never_lost() {
+    let (ping, pong) = (Region::new(64), Region::new(64));
+    let (ping_cfg, pong_cfg) = (ping.config(), pong.config());
+    const ROUNDS: u32 = 2000;
+    let echo = std::thread::spawn(move || {
+        let mut r = Reader::open(&ping_cfg).unwrap();
+        let mut w = Writer::open(&pong_cfg).unwrap();
+        let mut out = Vec::new();
+        let mut stalls = 0;
+        let mut last = 0;
+        while last < ROUNDS {
+            if !r.wait(Duration::ZERO, Some(Duration::from_secs(5))) {
+                stalls += 1;
+            }
+            r.poll(&mut out);
+            for e in &out {
+                last = e.state.new;
+                w.publish("2", MwiState::voice(true, last, 0)).unwrap();
+            }
+        }
+        stalls
+    });
+    let mut w = Writer::open(&ping.config()).unwrap();
+    let mut r = Reader::open(&pong.config()).unwrap();
+    let mut out = Vec::new();
+    let mut stalls = 0;
+    for k in 1..=ROUNDS {
+        w.publish("1", MwiState::voice(true, k, 0)).unwrap();
+        loop {
+            if !r.wait(Duration::ZERO, Some(Duration::from_secs(5))) {
+                stalls += 1;
+            }
+            r.poll(&mut out);
+            if out.iter().any(|e| e.state.new == k) {
+                break;
+            }
+        }
+    }
+    assert_eq!((stalls, echo.join().unwrap()), (0, 0), "wake-ups were lost");
+}

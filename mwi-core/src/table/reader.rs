@@ -1,6 +1,5 @@
 //! The reader (chand; any number of them).
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -20,7 +19,7 @@ pub struct Reader {
     epoch: u32,
     rescan: bool,
     delivered: Vec<u64>,
-    busy: BTreeSet<u32>,
+    busy: Vec<u32>,
     notices: Vec<Notice>,
 }
 
@@ -59,7 +58,7 @@ impl Reader {
             epoch,
             rescan: true,
             delivered: vec![0; slots],
-            busy: BTreeSet::new(),
+            busy: Vec::new(),
             notices: Vec::new(),
         })
     }
@@ -127,17 +126,20 @@ impl Reader {
                 self.deliver(i as u32, out);
             }
         } else {
-            let mut candidates = std::mem::take(&mut self.busy);
-            for n in &self.notices {
+            // `deliver` skips versions already delivered, so repeats cost one slot read.
+            for slot in std::mem::take(&mut self.busy) {
+                self.deliver(slot, out);
+            }
+            for i in 0..self.notices.len() {
+                let n = self.notices[i];
                 if (n.slot as usize) < self.delivered.len()
                     && n.version != self.delivered[n.slot as usize] as u32
                 {
-                    candidates.insert(n.slot);
+                    self.deliver(n.slot, out);
                 }
             }
-            for slot in candidates {
-                self.deliver(slot, out);
-            }
+            self.busy.sort_unstable();
+            self.busy.dedup();
         }
         summary.delivered = out.len();
         summary.busy = self.busy.len();
@@ -147,9 +149,7 @@ impl Reader {
     fn deliver(&mut self, slot: u32, out: &mut Vec<Entry>) {
         let read = self.region.slots()[slot as usize].read(READ_ATTEMPTS);
         match read {
-            SlotRead::Busy => {
-                self.busy.insert(slot);
-            }
+            SlotRead::Busy => self.busy.push(slot),
             SlotRead::Empty => {}
             SlotRead::Stable { seq, .. } => {
                 let version = seq / 2;
@@ -168,8 +168,11 @@ impl Reader {
     /// (`None`: no limit). Returns `has_news()`.
     pub fn wait(&self, spin: Duration, timeout: Option<Duration>) -> bool {
         let start = Instant::now();
+        let mut spins = 0u32;
         while !self.has_news() {
-            if start.elapsed() >= spin {
+            spins = spins.wrapping_add(1);
+            // Reading the clock costs more than a poll of the ring; do it now and then.
+            if spins % 64 == 0 && start.elapsed() >= spin {
                 return self.sleep(start, timeout);
             }
             std::hint::spin_loop();

@@ -10,6 +10,10 @@
 //!    `vmwi = "neon"` (chand's DAHDI_VMWI on the sim back-end), alternating the port's number
 //!    between messages waiting and none.
 //!
+//! 3. The peer in the same run: a trivial relay thread (UDP recv → one SOCK_SEQPACKET packet to
+//!    the reader), the floor any two-hop design pays on this machine
+//!    under its current load; the daemons' figures are also printed as ratios to it.
+//!
 //! Usage: `bench-latency [COUNT]` (default 10000 NOTIFYs per measurement, after 200 warm-up).
 //! Daemons log at `warn`. The daemons are taken from this binary's directory; build them in
 //! the same profile first: `cargo build --release -p chand -p sipd -p dahdi-mwi-tests --bin
@@ -47,20 +51,78 @@ fn main() -> ExitCode {
     }
 }
 
-/// Percentiles of `samples` (µs), sorted in place.
-fn report(what: &str, samples: &mut [f64]) {
+/// p50 and p99 of a measurement, µs.
+#[derive(Clone, Copy)]
+struct Figures {
+    p50: f64,
+    p99: f64,
+}
+
+/// Print percentiles of `samples` (µs, sorted in place), with ratios to `floor` if given.
+fn report(what: &str, samples: &mut [f64], floor: Option<Figures>) -> Figures {
     samples.sort_by(f64::total_cmp);
     let pct = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
     let mean = samples.iter().sum::<f64>() / samples.len() as f64;
+    let f = Figures {
+        p50: pct(0.50),
+        p99: pct(0.99),
+    };
+    let ratio = floor.map_or_else(String::new, |b| {
+        format!(
+            " (x{:.1} p50, x{:.1} p99 of the relay)",
+            f.p50 / b.p50,
+            f.p99 / b.p99
+        )
+    });
     println!(
-        "{what}: n={} p50={:.0} µs p90={:.0} µs p99={:.0} µs max={:.0} µs mean={:.0} µs",
+        "{what}: n={} p50={:.0} µs p90={:.0} µs p99={:.0} µs max={:.0} µs mean={:.0} µs{ratio}",
         samples.len(),
-        pct(0.50),
+        f.p50,
         pct(0.90),
-        pct(0.99),
+        f.p99,
         samples[samples.len() - 1],
         mean
     );
+    f
+}
+
+/// The relay floor: UDP datagram → relay thread → SOCK_SEQPACKET packet, one at a time.
+fn relay_floor(count: usize) -> Result<Figures, String> {
+    use std::os::unix::net::UnixDatagram;
+    let err = |e: std::io::Error| e.to_string();
+    let relay = UdpSocket::bind("127.0.0.1:0").map_err(err)?;
+    let to = relay.local_addr().map_err(err)?;
+    // UnixDatagram keeps message boundaries like SOCK_SEQPACKET, from std alone.
+    let (tx, rx) = UnixDatagram::pair().map_err(err)?;
+    rx.set_read_timeout(Some(WAIT)).map_err(err)?;
+    let n = WARMUP + count;
+    let thread = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        for _ in 0..n {
+            let Ok((len, _)) = relay.recv_from(&mut buf) else {
+                return;
+            };
+            let _ = tx.send(&buf[..len.min(260)]);
+        }
+    });
+    let sender = UdpSocket::bind("127.0.0.1:0").map_err(err)?;
+    let payload = [0x41u8; 600];
+    let mut us = Vec::with_capacity(count);
+    let mut buf = [0u8; 2048];
+    for i in 0..n {
+        sender.send_to(&payload, to).map_err(err)?;
+        let t0 = Instant::now();
+        rx.recv(&mut buf).map_err(err)?;
+        if i >= WARMUP {
+            us.push(t0.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    let _ = thread.join();
+    Ok(report(
+        "relay floor (UDP -> thread -> unix datagram), same run",
+        &mut us,
+        None,
+    ))
 }
 
 /// Drain sipd's answers without waiting (they are not part of the measurement).
@@ -120,9 +182,11 @@ fn run(count: usize) -> Result<(), String> {
         pbx.received.clear();
         pbx.frames_in.clear();
     }
+    let floor = relay_floor(count)?;
     report(
         "NOTIFY last byte at sipd -> QSIG SETUP on chand's D-channel",
         &mut setup_us,
+        Some(floor),
     );
 
     // NOTIFY → `Evmwi` at the phone.
@@ -160,6 +224,7 @@ fn run(count: usize) -> Result<(), String> {
     report(
         "NOTIFY last byte at sipd -> FXS line VMWI change at the phone",
         &mut vmwi_us,
+        Some(floor),
     );
     Ok(())
 }

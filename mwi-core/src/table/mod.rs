@@ -27,7 +27,10 @@
 //!   rescan deliver only the slots that actually changed.
 //! - **Wake-up**: `Reader::wait` spins for a bounded time (sub-microsecond hand-off while
 //!   updates are flowing), then sleeps on the futex. For a mio loop, [`Reader::spawn_notifier`]
-//!   runs a thread that futex-waits and calls a closure (e.g. `mio::Waker::wake`).
+//!   runs a thread that futex-waits and calls a closure (e.g. `mio::Waker::wake`). The writer
+//!   issues FUTEX_WAKE only while the sleeper count is non-zero. A reader killed while asleep
+//!   leaves the count raised, which costs the writer a needless (harmless) system call per
+//!   change until the region is recreated.
 //!
 //! # Restart
 //!

@@ -206,7 +206,8 @@ impl Reader {
     /// may share one call), for an event loop that cannot sleep on the futex itself: pass
     /// `move || waker.wake()` with a `mio::Waker`, and [`Reader::poll`] on its token. The
     /// thread spins at most `spin` after each call before sleeping on the futex. Stopped and
-    /// joined when the [`Notifier`] is dropped.
+    /// joined when the [`Notifier`] is dropped. Changes made before the thread started are not
+    /// announced: poll once after spawning it.
     ///
     /// Errors: the thread could not be spawned.
     pub fn spawn_notifier<F>(&self, spin: Duration, wake: F) -> std::io::Result<Notifier>

@@ -72,6 +72,8 @@ pub(crate) struct Header {
 
 const HEADER_SIZE: usize = std::mem::size_of::<Header>();
 const SLOT_SIZE: usize = std::mem::size_of::<SlotCell>();
+// The layout table above is a promise to other builds: keep it true.
+const _: () = assert!(HEADER_SIZE == 384 && SLOT_SIZE == 64 && std::mem::size_of::<Meta>() == 128);
 
 /// Hash of the layout's shape: field offsets and sizes, so any change to them that forgot to
 /// bump [`LAYOUT_VERSION`] still shows up as a mismatch.

@@ -343,6 +343,34 @@ mod tests {
     }
 
     #[test]
+    fn capacity_and_numbers_are_enforced() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = TableConfig {
+            capacity: 3,
+            ..cfg(&dir)
+        };
+        let mut w = Writer::open(&cfg).unwrap();
+        for n in ["1", "2", "3"] {
+            assert!(w.publish(n, MwiState::voice(true, 1, 0)).unwrap().changed);
+        }
+        let e = w.publish("4", MwiState::default()).unwrap_err();
+        assert!(matches!(e, TableError::Full { capacity: 3 }), "{e}");
+        // Known numbers still update; the same state again changes nothing.
+        let p = w.publish("2", MwiState::voice(false, 0, 1)).unwrap();
+        assert_eq!((p.changed, p.version), (true, 2));
+        assert!(
+            !w.publish("2", MwiState::voice(false, 0, 1))
+                .unwrap()
+                .changed
+        );
+        assert!(matches!(
+            w.publish("80x", MwiState::default()),
+            Err(TableError::BadNumber(_))
+        ));
+        assert_eq!((w.len(), w.entries().count()), (3, 3));
+    }
+
+    #[test]
     fn only_one_writer() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = cfg(&dir);

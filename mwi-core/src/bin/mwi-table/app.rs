@@ -1,19 +1,4 @@
-//! `mwi-table`: inspect the shared MWI table, and drive it from a separate process for the
-//! cross-process tests (mwi-core/tests/table_xproc.rs) and benchmarks (mwi-core/benches).
-//!
-//! ```text
-//! mwi-table dump   [--path P] [--capacity N] [--ring N]
-//! mwi-table write  [table opts] --numbers N --from R --rounds K [--sentinel]
-//! mwi-table follow [table opts] [--timeout-ms T]
-//! mwi-table bench-write [table opts] --count N --numbers K --gap-us G
-//! mwi-table bench-dgram --socket P --count N --gap-us G
-//! ```
-//!
-//! `write` publishes, for rounds R..R+K and numbers 0..N, the state [`stream_state`] of
-//! number `1000 + i` in round `r`, then (with `--sentinel`) number [`SENTINEL`] with `new` = the
-//! last round. `follow` applies every change a [`Reader`] reports to its own map until it has
-//! seen the sentinel and no slot is busy, then prints that map (one `NUMBER STATE` line each,
-//! sorted) and a `# stats` line. `bench-*` send timestamps (CLOCK_MONOTONIC, ns) to a reader.
+//! The commands of `mwi-table` (see main.rs).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -241,7 +226,7 @@ fn bench_dgram(a: &Args) -> Result<(), String> {
     Ok(())
 }
 
-fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let Some(cmd) = argv.get(1) else {
         eprintln!("usage: mwi-table dump|write|follow|bench-write|bench-dgram [--option value]...");

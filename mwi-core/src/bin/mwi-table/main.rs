@@ -12,8 +12,8 @@
 //! `write` publishes, for rounds R..R+K and numbers 0..N, the state `stream_state(i, r)` of
 //! number `1000 + i` in round `r`, then (with `--sentinel`) number `999999` with `new` = the
 //! last round. `follow` applies every change a `Reader` reports to its own map until it has
-//! seen the sentinel, no slot is busy and the ring is drained, then prints that map (one `NUMBER STATE` line each,
-//! sorted) and a `# stats` line. `bench-*` send timestamps (CLOCK_MONOTONIC, ns) to a reader.
+//! seen the sentinel, no slot is busy and the ring is drained, then prints that map (one
+//! `NUMBER STATE` line each, sorted) and a `# stats` line. `bench-*` send timestamps (CLOCK_MONOTONIC, ns) to a reader.
 
 #![allow(unexpected_cfgs)]
 

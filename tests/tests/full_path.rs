@@ -3,7 +3,7 @@
 //! chand (sim back-end) → a sim phone hears the stutter dial tone AND libpri, the PBX on the
 //! D-channel socket, decodes MWIActivate; then the way back to plain dial tone and
 //! MWIDeactivate. And Kamailio as the MWI server: a PUBLISH makes it NOTIFY the subscribed
-//! sipd, and the phone hears the stutter tone.
+//! sipd, and the phone hears the stutter tone. And each daemon survives the other's restart.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -12,7 +12,7 @@ use std::time::Duration;
 use chand::backend::sim::dchan_socket_path;
 use chand::backend::sim::peer::Phone;
 use dahdi_mwi_tests::daemon::{wait_for, workspace_dir};
-use dahdi_mwi_tests::env::{Chand, Env, Sipd};
+use dahdi_mwi_tests::env::{Chand, ConfigFile, Env, Sipd};
 use dahdi_mwi_tests::kamailio::{self, Algorithm, Kamailio, Options};
 use dahdi_mwi_tests::libpri::{LibpriPbx, LibpriSide};
 use dahdi_mwi_tests::sip::{free_udp_port, Summary, VoiceMail};
@@ -25,6 +25,7 @@ const WAIT: Duration = Duration::from_secs(10);
 /// Both daemons, the PBX and the phone on one installation whose sipd listens on `sip`.
 struct Rig {
     env: Env,
+    cfg: ConfigFile,
     sip: SocketAddr,
     sipd: Sipd,
     chand: Chand,
@@ -61,6 +62,7 @@ impl Rig {
         let phone = Phone::connect(&env.sim_dir, 1, WAIT).unwrap();
         Self {
             env,
+            cfg,
             sip: ([127, 0, 0, 1], port).into(),
             sipd,
             chand,
@@ -274,4 +276,57 @@ fn kamailio_publish_reaches_the_subscribed_sipd_and_the_phone() {
     rig.assert_dial_tone();
     let n = rig.sipd_number("8000");
     assert_eq!((&n["mwi"], &n["old"]), (&false.into(), &3.into()), "{n}");
+}
+
+/// Each daemon keeps working while the other restarts: chand keeps the lamp and tone while
+/// sipd is down; a restarted sipd takes the table over and its news reaches chand; a restarted
+/// chand rebuilds its lines and spans from the table sipd wrote.
+#[test]
+fn each_daemon_survives_the_others_restart() {
+    let mut rig = Rig::new();
+    let mut vm = VoiceMail::bind().unwrap();
+    let sip = rig.sip;
+    let mut send = |number: &str, waiting: bool, new: u32| {
+        let summary = Summary {
+            number: number.into(),
+            waiting,
+            new,
+            old: 0,
+        };
+        let text = vm.notify_text(&summary, sip);
+        vm.send(&text, sip, WAIT).unwrap()
+    };
+    assert_eq!(send("8000", true, 1), "SIP/2.0 200 OK");
+    assert_eq!(send("2001", true, 4), "SIP/2.0 200 OK");
+    rig.wait_decoded(1);
+    rig.chand.wait_port_mwi("8000", true);
+
+    rig.sipd.daemon.crash();
+    rig.assert_stutter();
+    rig.sipd = Sipd::start(&rig.env, &rig.cfg);
+    assert_eq!(send("8000", false, 0), "SIP/2.0 200 OK");
+    rig.chand.wait_port_mwi("8000", false);
+    rig.assert_dial_tone();
+
+    rig.chand.daemon.crash();
+    assert!(rig.pbx.wait_exit(WAIT), "libpri sees chand go");
+    assert_eq!(send("2001", true, 6), "SIP/2.0 200 OK");
+    rig.chand = Chand::start(&rig.env, &rig.cfg);
+    rig.pbx = LibpriPbx::spawn(
+        &dchan_socket_path(&rig.env.sim_dir, 24),
+        LibpriSide::Network,
+    );
+    rig.wait_decoded(1);
+    let d = &rig.pbx.decoded[0];
+    assert_eq!(d.op(), "activate", "{d:?}");
+    assert_eq!(d.get("servedUserNr.unknownPartyNumber"), Some("2001"));
+    assert_eq!(
+        d.nb_of_messages(),
+        Some(6),
+        "the state written while chand was down"
+    );
+    rig.phone = Phone::connect(&rig.env.sim_dir, 1, WAIT).unwrap();
+    let p = rig.chand.port_status("8000");
+    assert_eq!(p["mwi"], false, "{p}");
+    rig.assert_dial_tone();
 }

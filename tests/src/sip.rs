@@ -52,14 +52,24 @@ impl VoiceMail {
         self.socket.local_addr().expect("bound socket")
     }
 
-    /// An unsolicited NOTIFY for `summary`, to `to` (sipd's listening address).
+    /// An unsolicited NOTIFY for `summary`, to `to` (sipd's listening address), for UDP.
     pub fn notify_text(&mut self, summary: &Summary, to: SocketAddr) -> String {
+        self.notify_text_for(summary, to, "UDP")
+    }
+
+    /// An unsolicited NOTIFY for `summary`, to `to`, with `transport` (`UDP`, `TCP`) in Via.
+    pub fn notify_text_for(
+        &mut self,
+        summary: &Summary,
+        to: SocketAddr,
+        transport: &str,
+    ) -> String {
         self.cseq += 1;
         let me = self.local_addr();
         let body = summary.body(me);
         format!(
             "NOTIFY sip:{num}@{to} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {me};branch=z9hG4bK-vm-{pid}-{cseq}\r\n\
+             Via: SIP/2.0/{transport} {me};branch=z9hG4bK-vm-{pid}-{cseq}\r\n\
              Max-Forwards: 70\r\n\
              From: <sip:voicemail@{ip}>;tag=vm-{pid}\r\n\
              To: <sip:{num}@{toip}>\r\n\
@@ -125,6 +135,38 @@ impl VoiceMail {
             {
                 return Ok(line);
             }
+        }
+    }
+}
+
+/// Send `text` over a new TCP connection to `to` and return the status line of the first
+/// final response (RFC 3261 §18: one request, Content-Length framing; the connection is closed
+/// afterwards).
+pub fn send_tcp(text: &str, to: SocketAddr, timeout: Duration) -> io::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&to, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.write_all(text.as_bytes())?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed without a final response",
+            ));
+        }
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        // Responses to a NOTIFY carry no body: each ends at its blank line.
+        let mut rest = text.as_str();
+        while let Some(end) = rest.find("\r\n\r\n") {
+            let line = rest[..end].lines().next().unwrap_or("");
+            if line.starts_with("SIP/2.0 ") && !line.starts_with("SIP/2.0 1") {
+                return Ok(line.to_owned());
+            }
+            rest = &rest[end + 4..];
         }
     }
 }

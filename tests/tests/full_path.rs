@@ -15,7 +15,7 @@ use dahdi_mwi_tests::daemon::{wait_for, workspace_dir};
 use dahdi_mwi_tests::env::{Chand, ConfigFile, Env, Sipd};
 use dahdi_mwi_tests::kamailio::{self, Algorithm, Kamailio, Options};
 use dahdi_mwi_tests::libpri::{LibpriPbx, LibpriSide};
-use dahdi_mwi_tests::sip::{free_udp_port, Summary, VoiceMail};
+use dahdi_mwi_tests::sip::{free_udp_port, send_tcp, Summary, VoiceMail};
 use dahdi_mwi_tests::tone::{listen, record, Recording};
 use dahdi_mwi_tests::tshark;
 use fxs::Law;
@@ -47,7 +47,7 @@ impl Rig {
         let env = Env::new();
         let port = free_udp_port();
         let cfg = env.write_config(&format!(
-            "[sip]\nlisten = [\"udp:127.0.0.1:{port}\"]\n\
+            "[sip]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\n\
              [sip.auth]\nusername = \"user1\"\npassword = \"password1\"\n\
              {mwi_server}\
              [[fxs]]\nchannel = 1\nnumber = \"8000\"\ncptone = \"us\"\n\
@@ -153,6 +153,19 @@ fn notify_over_udp_gives_stutter_tone_and_qsig_mwi() {
     // A port with mwi = false, and a number nobody serves: 481.
     assert!(send(&mut vm, "8009", true, 1, 0).starts_with("SIP/2.0 481"));
     assert!(send(&mut vm, "7777", true, 1, 0).starts_with("SIP/2.0 481"));
+    // The same over TCP (same state for 8000: nothing changes).
+    let over_tcp = |vm: &mut VoiceMail, number: &str, waiting: bool, new: u32| {
+        let summary = Summary {
+            number: number.into(),
+            waiting,
+            new,
+            old: 1,
+        };
+        let text = vm.notify_text_for(&summary, sip, "TCP");
+        send_tcp(&text, sip, WAIT).unwrap()
+    };
+    assert_eq!(over_tcp(&mut vm, "8000", true, 2), "SIP/2.0 200 OK");
+    assert!(over_tcp(&mut vm, "7777", true, 1).starts_with("SIP/2.0 481"));
 
     rig.wait_decoded(1);
     let d = &rig.pbx.decoded[0];

@@ -8,14 +8,16 @@
 //! | FXS port, channel 2 (`fxoks`) | channel 26 (`fxsks`) | the phone: hook and audio through driver-ffi |
 //! | D-channel 24 (`dchan`, user side) | D-channel 48 (`dchan`) | libpri 1.6 as the PBX, network side (tests/peers/libpri-pbx.c `dahdi:48`) |
 //!
-//! Three chand runs, each with its own table, state and runtime dirs under /tmp:
-//! 1. `cptone = "us"`, `mwi_transport = "setup"`: MWI on in the table, the phone goes off-hook and
-//!    measures the GR-506 stutter tone in the real DAHDI audio (Goertzel levels of 350 and
-//!    440 Hz, burst and gap lengths in 1 ms frames); MWI off gives plain dial tone; `chand status
-//!    --json` shows the port; then libpri decodes MWIActivate and MWIDeactivate for 2001.
-//! 2. `cptone = "us-dahdi"`, `mwi_transport = "facility"`: the 6-burst stutter, and the same PRI
-//!    exchange in connectionless FACILITY messages.
-//! 3. Lamp resync, once per transport: N numbers (default 1000) on in the table before chand
+//! Each chand run has its own table, state and runtime dirs under /tmp. `vm-chand fxs`:
+//! 1. `cptone = "us"`: MWI on in the table, the phone goes off-hook and measures the GR-506
+//!    stutter tone in the real DAHDI audio (Goertzel levels of 350 and 440 Hz, burst and gap
+//!    lengths in 1 ms frames); MWI off gives plain dial tone; `chand status --json` shows the port.
+//! 2. `cptone = "us-dahdi"`: the 6-burst stutter.
+//!
+//! `vm-chand pri`:
+//! 1. libpri decodes MWIActivate and MWIDeactivate for 2001, once with `mwi_transport = "setup"`
+//!    (call-independent SETUP) and once with `"facility"` (connectionless FACILITY).
+//! 2. Lamp resync, once per transport: N numbers (default 1000) on in the table before chand
 //!    starts and with no PBX; then libpri connects and every lamp crosses the 64 kbit/s
 //!    D-channel. Prints the time from the first I-frame libpri received to the frame of the last
 //!    MWI it decoded, MWI/s, and the fraction of the line-rate bound: the bits of the frames
@@ -26,9 +28,9 @@
 //! Under TCG a vCPU can stall for several ms; a tone check whose audio was cut is repeated up to
 //! 5 times, and every disturbed attempt is printed (`# ... disturbed`), with a closing count.
 //!
-//! Usage: `vm-chand [CHAND_BINARY] [RESYNC_NUMBERS]` (default: `chand` next to this program,
-//! 1000 numbers, at most 1000: the resync numbers are 2000..=2999, pattern `2...`). The libpri
-//! peer is compiled with gcc inside the guest (host / is read-only there) into /tmp.
+//! Usage: `vm-chand fxs|pri|all [CHAND_BINARY] [RESYNC_NUMBERS]` (default: `chand` next to this
+//! program, 1000 numbers, at most 1000: the resync numbers are 2000..=2999, pattern `2...`).
+//! The libpri peer is compiled with gcc inside the guest (host / is read-only there) into /tmp.
 //!
 //! Every check prints one `PASS name: detail` or `FAIL name: reason` line; the last line is
 //! `vm-chand: N passed, M failed` and the exit status is non-zero when any check failed.
@@ -572,49 +574,45 @@ fn listen_checked(phone: &Phone, inst: &Install, exp: &Expected, what: &str) -> 
 }
 
 /// MWI on for 8000 in the table, off-hook, the stutter tone of `plan` measured from channel 26;
-/// with `plain`, then MWI off and plain dial tone.
+/// with `plain`, then MWI off and plain dial tone (checked whatever the stutter check gave).
 fn fxs_checks(report: &mut Report, inst: &Install, writer: &mut Writer, plan: &str, plain: bool) {
-    let name = format!("FXS stutter ({plan}) from the real DAHDI audio of 2 -> 26");
-    let result = (|| -> Result<(Phone, String), String> {
-        let exp = expected(plan)?;
-        writer
-            .publish(FXS_NUMBER, MwiState::voice(true, 2, 0))
-            .map_err(|e| format!("publish: {e}"))?;
-        inst.wait_status(Duration::from_secs(5), |st| {
-            fxs_port(st).is_some_and(|p| p["mwi"] == true)
-        })
-        .map_err(|e| format!("chand did not take MWI on for {FXS_NUMBER}: {e}"))?;
-        let phone = Phone::open()?;
-        let detail = listen_checked(&phone, inst, &exp, &name)?;
-        Ok((phone, detail))
-    })();
-    let phone = match result {
-        Ok((phone, detail)) => {
-            report.record(&name, Ok(detail));
-            phone
-        }
+    let stutter = format!("FXS stutter ({plan}) from the real DAHDI audio of 2 -> 26");
+    let phone = match Phone::open() {
+        Ok(p) => p,
         Err(e) => {
-            report.record(&name, Err(e));
+            report.record(&stutter, Err(e));
             return;
         }
     };
-    if !plain {
-        return;
-    }
-    let name = format!("FXS MWI off -> plain dial tone ({plan})");
-    let outcome = (|| {
+    let mut set_mwi = |on: bool| {
+        let state = if on {
+            MwiState::voice(true, 2, 0)
+        } else {
+            MwiState::voice(false, 0, 2)
+        };
         writer
-            .publish(FXS_NUMBER, MwiState::voice(false, 0, 2))
+            .publish(FXS_NUMBER, state)
             .map_err(|e| format!("publish: {e}"))?;
         inst.wait_status(Duration::from_secs(5), |st| {
-            fxs_port(st).is_some_and(|p| p["mwi"] == false)
+            fxs_port(st).is_some_and(|p| p["mwi"] == on)
         })
-        .map_err(|e| format!("chand did not take MWI off: {e}"))?;
-        let mut exp = expected(plan)?;
-        exp.bursts.clear();
-        listen_checked(&phone, inst, &exp, &name)
-    })();
-    report.record(&name, outcome);
+        .map(drop)
+        .map_err(|e| format!("chand did not take MWI {on} for {FXS_NUMBER}: {e}"))
+    };
+    let outcome = expected(plan).and_then(|exp| {
+        set_mwi(true)?;
+        listen_checked(&phone, inst, &exp, &stutter)
+    });
+    report.record(&stutter, outcome);
+    if plain {
+        let name = format!("FXS MWI off -> plain dial tone ({plan})");
+        let outcome = expected(plan).and_then(|mut exp| {
+            set_mwi(false)?;
+            exp.bursts.clear();
+            listen_checked(&phone, inst, &exp, &name)
+        });
+        report.record(&name, outcome);
+    }
 }
 
 /// `chand status --json` (the command line) shows the port with its state.
@@ -1143,25 +1141,42 @@ fn resync_checks(
     inst.keep_logs();
 }
 
-fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let chand_bin = args
-        .next()
-        .map_or_else(|| profile_dir().join("chand"), PathBuf::from);
-    let count: usize = match args.next().map(|a| a.parse()) {
-        None => RESYNC_MAX,
-        Some(Ok(n)) if (1..=RESYNC_MAX).contains(&n) => n,
-        Some(_) => {
-            eprintln!("usage: vm-chand [CHAND_BINARY] [RESYNC_NUMBERS 1..={RESYNC_MAX}]");
-            return ExitCode::from(2);
+/// The FXS part: chand with a port on channel 2, once per tone plan.
+fn fxs_part(report: &mut Report, chand_bin: &Path) {
+    for (name, plan, first) in [("fxs-us", "us", true), ("fxs-usdahdi", "us-dahdi", false)] {
+        let run = Install::new(name, Some(plan), "setup").and_then(|inst| {
+            let writer = inst.writer()?;
+            let chand = inst.start(chand_bin)?;
+            Ok((inst, writer, chand))
+        });
+        let (inst, mut writer, chand) = match run {
+            Ok(r) => r,
+            Err(e) => {
+                report.record(&format!("chand run ({name})"), Err(e));
+                continue;
+            }
+        };
+        fxs_checks(report, &inst, &mut writer, plan, first);
+        if first {
+            report.record(
+                "chand status --json shows the port",
+                status_check(&inst, chand_bin),
+            );
         }
-    };
-    let mut report = Report::default();
-    let started = Instant::now();
+        stop(report, &inst, chand);
+    }
+    println!(
+        "# FXS audio continuity: {} of {} off-hooks heard the tone cut or shifted (dropouts \
+         of one or more DAHDI timer ticks while chand's next 20 ms block was not yet written)",
+        DISTURBED.load(Ordering::Relaxed),
+        OFFHOOKS.load(Ordering::Relaxed)
+    );
+}
 
+/// The PRI part: the exchange with libpri in both transports, then the resyncs.
+fn pri_part(report: &mut Report, chand_bin: &Path, count: usize) {
     let t = Instant::now();
-    let peer = build_peer(Path::new("/tmp"));
-    let peer = match peer {
+    let peer = match build_peer(Path::new("/tmp")) {
         Ok(p) => {
             report.record(
                 "build libpri-pbx (gcc in the guest)",
@@ -1171,55 +1186,73 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             report.record("build libpri-pbx (gcc in the guest)", Err(e));
-            PathBuf::from("/nonexistent/libpri-pbx")
+            return;
         }
     };
-
-    for (name, plan, transport, first) in [
-        ("us-setup", "us", "setup", true),
-        ("usdahdi-facility", "us-dahdi", "facility", false),
-    ] {
-        let run = Install::new(name, Some(plan), transport).and_then(|inst| {
+    for transport in ["setup", "facility"] {
+        let name = format!("pri-{transport}");
+        let run = Install::new(&name, None, transport).and_then(|inst| {
             let writer = inst.writer()?;
-            let chand = inst.start(&chand_bin)?;
+            let chand = inst.start(chand_bin)?;
             Ok((inst, writer, chand))
         });
-        let (inst, mut writer, mut chand) = match run {
+        let (inst, mut writer, chand) = match run {
             Ok(r) => r,
             Err(e) => {
                 report.record(&format!("chand run ({name})"), Err(e));
                 continue;
             }
         };
-        fxs_checks(&mut report, &inst, &mut writer, plan, first);
-        if first {
-            report.record(
-                "chand status --json shows the port",
-                status_check(&inst, &chand_bin),
-            );
-        }
-        pri_checks(&mut report, &inst, &mut writer, &peer, transport);
-        let st = chand.stop();
-        inst.keep_logs();
-        report.record(
-            &format!("chand stops on SIGTERM ({name})"),
-            if st.success() {
-                Ok(format!("{st}"))
-            } else {
-                Err(format!("{st}; log:\n{}", chand.log()))
-            },
-        );
+        pri_checks(report, &inst, &mut writer, &peer, transport);
+        stop(report, &inst, chand);
     }
     for transport in ["setup", "facility"] {
-        resync_checks(&mut report, &chand_bin, &peer, count, transport);
+        resync_checks(report, chand_bin, &peer, count, transport);
     }
+}
 
-    println!(
-        "# FXS audio continuity: {} of {} off-hooks heard the tone cut or shifted (dropouts \
-         of one or more DAHDI timer ticks while chand's next 20 ms block was not yet written)",
-        DISTURBED.load(Ordering::Relaxed),
-        OFFHOOKS.load(Ordering::Relaxed)
+/// SIGTERM to chand, which must exit 0; its logs go to the job folder.
+fn stop(report: &mut Report, inst: &Install, mut chand: Daemon) {
+    let st = chand.stop();
+    inst.keep_logs();
+    report.record(
+        &format!("chand stops on SIGTERM ({})", inst.name),
+        if st.success() {
+            Ok(format!("{st}"))
+        } else {
+            Err(format!("{st}; log:\n{}", chand.log()))
+        },
     );
+}
+
+fn main() -> ExitCode {
+    let usage = || {
+        eprintln!("usage: vm-chand fxs|pri|all [CHAND_BINARY] [RESYNC_NUMBERS 1..={RESYNC_MAX}]");
+        ExitCode::from(2)
+    };
+    let mut args = std::env::args().skip(1);
+    let (fxs, pri) = match args.next().as_deref() {
+        Some("fxs") => (true, false),
+        Some("pri") => (false, true),
+        Some("all") => (true, true),
+        _ => return usage(),
+    };
+    let chand_bin = args
+        .next()
+        .map_or_else(|| profile_dir().join("chand"), PathBuf::from);
+    let count: usize = match args.next().map(|a| a.parse()) {
+        None => RESYNC_MAX,
+        Some(Ok(n)) if (1..=RESYNC_MAX).contains(&n) => n,
+        Some(_) => return usage(),
+    };
+    let mut report = Report::default();
+    let started = Instant::now();
+    if fxs {
+        fxs_part(&mut report, &chand_bin);
+    }
+    if pri {
+        pri_part(&mut report, &chand_bin, count);
+    }
     println!("# vm-chand took {}", ms(started.elapsed()));
     println!(
         "vm-chand: {} passed, {} failed",

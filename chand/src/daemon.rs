@@ -22,7 +22,7 @@ use log::{debug, error, info, warn};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use mwi_core::config::{self, Config};
-use mwi_core::table::{Reader, TableConfig, TableError, SNAPSHOT_FILE};
+use mwi_core::table::{Reader, TableConfig, TableError};
 use mwi_core::MwiState;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -44,6 +44,12 @@ const SPAN_BASE: usize = 2 << 20;
 /// How long the table notifier spins before it sleeps on the futex (reference: facts/perf.md,
 /// a wake-up costs 20-30 µs here; a short spin catches bursts without burning a core).
 const NOTIFIER_SPIN: Duration = Duration::from_micros(50);
+
+/// Polls of the table per wake-up before the loop serves its channels again.
+const TABLE_POLLS: usize = 16;
+
+/// When the table is read again after a slot was found mid-write.
+const TABLE_RETRY: Duration = Duration::from_millis(10);
 
 /// Why `chand run` stopped before or while running.
 #[derive(Debug)]
@@ -88,20 +94,10 @@ impl From<TableError> for DaemonError {
     }
 }
 
-/// The table location and snapshot for this config (`[table]`, `[state] dir`), with the
-/// `dahdi-mwi` group when it exists so both daemons' users share the region.
+/// The table as chand opens it ([`TableConfig::for_config`]).
 pub fn table_config(cfg: &Config) -> TableConfig {
-    TableConfig {
-        path: cfg.table.path.clone(),
-        capacity: cfg.table.capacity,
-        group: TableConfig::gid_of(TABLE_GROUP).ok(),
-        snapshot: Some(cfg.state.dir.join(SNAPSHOT_FILE)),
-        ..TableConfig::default()
-    }
+    TableConfig::for_config(cfg)
 }
-
-/// Group shared by sipd's and chand's users (systemd/dahdi-mwi.sysusers).
-pub const TABLE_GROUP: &str = "dahdi-mwi";
 
 /// The control socket of a config: `<[state] runtime_dir>/chand.sock`.
 pub fn control_path(cfg: &Config) -> PathBuf {
@@ -136,6 +132,8 @@ pub struct Daemon {
     signals: SignalFd,
     backend_name: &'static str,
     _notifier: mwi_core::table::Notifier,
+    /// Read the table again at this time (a slot was busy, or news was left over).
+    table_retry: Option<Instant>,
     stop: bool,
 }
 
@@ -198,7 +196,7 @@ impl Daemon {
             });
         }
 
-        let reader = Reader::open(&table_config(cfg))?;
+        let reader = Reader::open(&TableConfig::for_config(cfg))?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let notifier = reader.spawn_notifier(NOTIFIER_SPIN, move || {
             // A failed wake only delays the news to the next loop turn.
@@ -225,6 +223,7 @@ impl Daemon {
             signals,
             backend_name: cfg.dahdi.backend.as_str(),
             _notifier: notifier,
+            table_retry: None,
             stop: false,
         };
         daemon.read_table();
@@ -274,6 +273,9 @@ impl Daemon {
     fn next_timeout(&self) -> Option<Duration> {
         let now = Instant::now();
         let mut until = now + Duration::from_secs(1);
+        if let Some(t) = self.table_retry {
+            until = until.min(t);
+        }
         for p in &self.ports {
             if let Some(ms) = p.line.poll_timeout() {
                 until = until.min(self.clock + Duration::from_millis(ms));
@@ -289,6 +291,9 @@ impl Daemon {
 
     fn handle_timeouts(&mut self) {
         let now = Instant::now();
+        if self.table_retry.is_some_and(|t| t <= now) {
+            self.read_table();
+        }
         let now_ms = self.now_ms();
         for p in &mut self.ports {
             if p.line.poll_timeout().is_some_and(|t| t <= now_ms) {
@@ -312,23 +317,37 @@ impl Daemon {
     }
 
     /// Take every change from the table (all slots after a ring overflow or a writer restart).
+    ///
+    /// One poll may deliver a rescan that predates a later change (mwi-core `Reader::poll`), so
+    /// poll until the table has no news, a bounded number of times; a slot caught mid-write
+    /// (`busy`) or news left over is taken up again after [`TABLE_RETRY`].
     fn read_table(&mut self) {
+        self.table_retry = None;
         let mut changed = Vec::new();
-        let summary = self.reader.poll(&mut changed);
-        if summary.overflowed {
-            warn!("MWI change ring overflowed: rescanned the whole table");
-        }
-        for entry in changed {
-            let number = entry.number.as_str().to_owned();
-            debug!(
-                "table: {number} {:?} (version {})",
-                entry.state, entry.version
-            );
-            self.table_state.insert(number.clone(), entry.state);
-            if !self.overrides.contains_key(&number) {
-                self.route(&number, entry.state);
+        for _ in 0..TABLE_POLLS {
+            let summary = self.reader.poll(&mut changed);
+            if summary.overflowed {
+                warn!("MWI change ring overflowed: rescanned the whole table");
+            }
+            for entry in changed.drain(..) {
+                let number = entry.number.as_str().to_owned();
+                debug!(
+                    "table: {number} {:?} (version {})",
+                    entry.state, entry.version
+                );
+                self.table_state.insert(number.clone(), entry.state);
+                if !self.overrides.contains_key(&number) {
+                    self.route(&number, entry.state);
+                }
+            }
+            if summary.busy > 0 {
+                self.table_retry = Some(Instant::now() + TABLE_RETRY);
+            }
+            if !self.reader.has_news() {
+                return;
             }
         }
+        self.table_retry = Some(Instant::now());
     }
 
     /// Give `state` to the line or span that serves `number`.

@@ -68,6 +68,8 @@ use std::path::PathBuf;
 use crate::mwi::{MessageClass, MwiState};
 use protocol::{SlotCell, SlotRead, SLOT_WORDS};
 
+/// Group shared by sipd's and chand's users (systemd/dahdi-mwi.sysusers), given to the region.
+pub const GROUP: &str = "dahdi-mwi";
 /// Default location of the region (tmpfs).
 pub const DEFAULT_PATH: &str = "/dev/shm/dahdi-mwi.table";
 /// Default capacity in numbers (`[table] capacity`).
@@ -116,6 +118,19 @@ impl Default for TableConfig {
 }
 
 impl TableConfig {
+    /// The table as both daemons open it for `cfg`: `[table] path` and `capacity`, the
+    /// snapshot in `[state] dir`, and the group [`GROUP`] when it exists, so sipd's and
+    /// chand's users share the region.
+    pub fn for_config(cfg: &crate::config::Config) -> Self {
+        Self {
+            path: cfg.table.path.clone(),
+            capacity: cfg.table.capacity,
+            group: Self::gid_of(GROUP).ok(),
+            snapshot: Some(cfg.state.dir.join(SNAPSHOT_FILE)),
+            ..Self::default()
+        }
+    }
+
     /// The gid of group `name` (for [`TableConfig::group`]).
     ///
     /// Errors: [`TableError::Config`] if no such group exists or the lookup fails.

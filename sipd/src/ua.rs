@@ -3,8 +3,8 @@
 //! keep-alive ping. Bytes, sources and a millisecond clock go in; bytes to send, the next wake-up
 //! time and MWI states (through [`MwiSink`]) come out.
 //!
-//! Requests sipd sends always go to the resolved MWI server (or registrar) address; route sets
-//! (Record-Route) are not used, as the voice-mail server is the next hop.
+//! Requests sipd sends always go to the resolved MWI server (or registrar) address (an outbound
+//! proxy in RFC 3261 terms); in-dialog requests carry the dialog's route set as Route headers.
 
 use crate::digest::Challenge;
 use crate::summary::Summary;
@@ -178,6 +178,8 @@ struct Usage {
     to_tag: Option<String>,
     cseq: u32,
     remote_target: Option<String>,
+    /// Route set of the dialog (RFC 3261 §12.1.2), loose routes in sending order.
+    route_set: Vec<String>,
     auth: AuthState,
     failures: u32,
     /// Requested expiry for the next request, s (raised by 423 Min-Expires).
@@ -382,6 +384,7 @@ impl<S: MwiSink> Ua<S> {
             to_tag: None,
             cseq: 0,
             remote_target: None,
+            route_set: Vec::new(),
             auth: AuthState::default(),
             failures: 0,
             expires,
@@ -536,6 +539,11 @@ impl<S: MwiSink> Ua<S> {
         match (&u.to_tag, sub.established) {
             (Some(t), true) => req.push("To", format!("<{aor}>;tag={t}")),
             _ => req.push("To", format!("<{aor}>")),
+        }
+        if sub.established {
+            for r in &u.route_set {
+                req.push("Route", r.clone());
+            }
         }
         req.push("Call-ID", u.call_id.clone());
         req.push("CSeq", format!("{} SUBSCRIBE", u.cseq));
@@ -884,7 +892,10 @@ impl<S: MwiSink> Ua<S> {
         {
             let sub = &mut self.subs[i];
             if sub.usage.to_tag.is_none() {
+                // A NOTIFY ahead of the 2xx creates the dialog (RFC 6665 §4.1.2.4): its
+                // Record-Route, in order, is the route set.
                 sub.usage.to_tag = req.from_tag().map(str::to_owned);
+                sub.usage.route_set = record_route(req);
             }
             if let Some(c) = req.header("Contact") {
                 sub.usage.remote_target = Some(addr_uri(c).to_owned());
@@ -1056,6 +1067,8 @@ impl<S: MwiSink> Ua<S> {
             sub.usage.failures = 0;
             if sub.usage.to_tag.is_none() {
                 sub.usage.to_tag = rsp.to_tag().map(str::to_owned);
+                // The UAC's route set is the Record-Route of the 2xx, reversed (§12.1.2).
+                sub.usage.route_set = record_route(rsp).into_iter().rev().collect();
             }
             if let Some(c) = rsp.header("Contact") {
                 sub.usage.remote_target = Some(addr_uri(c).to_owned());
@@ -1232,6 +1245,14 @@ impl<S: MwiSink> Ua<S> {
             numbers,
         }
     }
+}
+
+/// Every Record-Route entry of `m`, in order.
+fn record_route(m: &Message) -> Vec<String> {
+    m.headers("Record-Route")
+        .flat_map(wire::split_list)
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The message as text for debug logs (body included, like `debug ccsip messages`).

@@ -634,3 +634,26 @@ fn stale_nonce_on_refresh_is_answered_with_the_new_nonce() {
     reply(&mut ua, at + 2, &again, 200, &[("Expires", "3600")]);
     assert_eq!(ua.status().numbers[0].subscription, "pending");
 }
+
+#[test]
+fn refresh_follows_the_record_route_set() {
+    let mut ua = ua(config(&["8000"]));
+    ua.handle_timeout(0);
+    let s = one(&mut ua);
+    reply(
+        &mut ua,
+        1,
+        &s,
+        200,
+        &[
+            ("Expires", "600"),
+            ("Record-Route", "<sip:p2.example;lr>, <sip:p1.example;lr>"),
+            ("Contact", "<sip:vm@192.0.2.99>"),
+        ],
+    );
+    let (_, mut out) = run_until_send(&mut ua, 600_000);
+    let refresh = out.remove(0);
+    let routes: Vec<&str> = refresh.headers("Route").collect();
+    assert_eq!(routes, ["<sip:p1.example;lr>", "<sip:p2.example;lr>"]);
+    assert_eq!(refresh.uri(), Some("sip:vm@192.0.2.99"));
+}

@@ -138,11 +138,6 @@ impl QsigPbx {
         self.up
     }
 
-    /// Whether chand closed the socket.
-    pub fn is_closed(&self) -> bool {
-        self.closed
-    }
-
     /// Wait for one frame (at most `max_wait`, less if a Q.921 timer is due) and handle it and
     /// any due timer.
     pub fn step(&mut self, max_wait: Duration) {

@@ -100,22 +100,6 @@ impl Recording {
     pub fn cadence(&self) -> Cadence {
         Cadence::from_segments(&self.segments())
     }
-
-    /// RMS level per `step_ms` window in dBm0 (-90 for silence), for plotting the envelope.
-    pub fn envelope_dbm0(&self, step_ms: usize) -> Vec<f64> {
-        self.samples
-            .chunks(step_ms * SPM)
-            .map(|w| {
-                let rms =
-                    (w.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / w.len() as f64).sqrt();
-                if rms < 1.0 {
-                    -90.0
-                } else {
-                    self.law.rms_to_dbm0(rms).max(-90.0)
-                }
-            })
-            .collect()
-    }
 }
 
 /// A run of tone (`on`) or silence, in ms from the start of the recording.

@@ -21,8 +21,8 @@
 //!         blocks += 1;
 //!     }
 //! }
-//! assert_eq!(blocks, 1);
-//! assert_eq!(line.poll_timeout(), Some(30)); // next block due 20 ms later
+//! assert_eq!(blocks, 3); // the block due now and `line::LEAD_MS` (40 ms) ahead
+//! assert_eq!(line.poll_timeout(), Some(30)); // next block written 20 ms later
 //! ```
 
 pub mod fsk;

@@ -45,6 +45,10 @@ pub const ONHOOK_TRANSFER_MARGIN_MS: u32 = 100;
 pub const HOOK_CHECK_TIMEOUT_MS: u64 = 1000;
 /// Most blocks written at once when the event loop is late; older ones are dropped (and counted).
 pub const MAX_CATCHUP_BLOCKS: u64 = 5;
+/// How far ahead of its play-out time a block is written, ms: two blocks of slack in the port's
+/// driver buffers (chand sets 4), so that an event loop woken late, or a driver that takes
+/// audio in timer ticks of several ms, does not cut the tone.
+pub const LEAD_MS: u64 = 2 * BLOCK_MS;
 
 /// Hook state of the phone on the port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -474,7 +478,8 @@ impl FxsLine {
 
     /// When [`FxsLine::handle_timeout`] must next be called (ms), `None` if nothing is pending.
     pub fn poll_timeout(&self) -> Option<u64> {
-        let block = (self.audio != Audio::Off).then_some(self.next_block_at);
+        let block =
+            (self.audio != Audio::Off).then_some(self.next_block_at.saturating_sub(LEAD_MS));
         let spill = match self.spill {
             Spill::Waiting { at } => Some(at),
             Spill::HookCheck { deadline, .. } => Some(deadline),
@@ -651,6 +656,7 @@ impl FxsLine {
     }
 
     fn emit_due_blocks(&mut self, now_ms: u64) {
+        let now_ms = now_ms + LEAD_MS;
         if self.audio == Audio::Off || now_ms < self.next_block_at {
             return;
         }
@@ -661,7 +667,7 @@ impl FxsLine {
             self.next_block_at += dropped * BLOCK_MS;
         }
         while self.next_block_at <= now_ms {
-            if now_ms - self.next_block_at >= BLOCK_MS {
+            if now_ms - self.next_block_at >= BLOCK_MS + LEAD_MS {
                 self.late_blocks += 1;
             }
             self.next_block_at += BLOCK_MS;

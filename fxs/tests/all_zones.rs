@@ -5,6 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use fxs::line::LEAD_MS;
 use fxs::plans::builtin_names;
 use fxs::{cptone, CompiledPlan, Law, LineEvent, ToneSeq, VmwiMode};
 
@@ -57,14 +58,16 @@ fn every_zone_sounds_as_its_plan_says() {
                 phone.set_mwi(mwi, 1);
                 phone.offhook();
                 if flash {
-                    // after the first block of dial tone: the recall tone starts at block 1
+                    // after the dial tone written ahead at off-hook (one block plus LEAD_MS):
+                    // the recall tone starts right after them
                     phone.event(LineEvent::Flash);
                 }
                 phone.run_for(total_ms as u64 - 20);
-                assert_eq!(phone.heard.len(), total_ms * SPM);
-                let skip = if flash { 20 } else { 0 };
+                let lead = LEAD_MS as usize;
+                assert_eq!(phone.heard.len(), (total_ms + lead) * SPM);
+                let skip = if flash { 20 + lead } else { 0 };
                 let got = segments(law, &phone.heard[skip * SPM..]);
-                let want = expected_runs(seq, total_ms - skip);
+                let want = expected_runs(seq, total_ms + lead - skip);
                 assert_eq!(
                     got.len(),
                     want.len(),

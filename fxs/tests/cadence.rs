@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use fxs::line::LEAD_MS;
 use fxs::{Law, LineEvent, VmwiMode};
 
 /// What a stutter plan of bursts-then-steady must sound like.
@@ -25,8 +26,8 @@ fn check_bursts(b: &Bursts) {
     let heard = &phone.heard;
     assert_eq!(
         heard.len(),
-        8 * (cadence_ms + 2020),
-        "{}: one block per 20 ms",
+        8 * (cadence_ms + 2020 + LEAD_MS as usize),
+        "{}: one block per 20 ms, written LEAD_MS ahead",
         b.plan
     );
     let segs = segments(b.law, heard);
@@ -207,9 +208,14 @@ fn flash_plays_dial_recall() {
     phone.event(LineEvent::Flash);
     phone.run_for(2000);
     let segs = segments(law, &phone.heard);
-    // dial tone runs into the first recall burst (the flash takes effect at the next block, 1020 ms)
+    // dial tone runs into the first recall burst (the flash takes effect at the next block not
+    // yet written: 1020 ms + LEAD_MS)
     assert_eq!(segs.len(), 7, "{segs:?}");
-    assert_ms("dial + first recall burst", segs[0].2, 1020 + 100);
+    assert_ms(
+        "dial + first recall burst",
+        segs[0].2,
+        1020 + LEAD_MS as usize + 100,
+    );
     for (i, &(on, _, len)) in segs[1..6].iter().enumerate() {
         assert_eq!(on, i % 2 == 1);
         assert_ms("recall burst/gap", len, 100);

@@ -5,7 +5,7 @@ mod common;
 use std::f64::consts::PI;
 
 use common::*;
-use fxs::line::dahdi_event;
+use fxs::line::{dahdi_event, LEAD_MS};
 use fxs::{Hook, Law, LineEvent, Notice, ToneKind, VmwiMode, VmwiType};
 
 #[test]
@@ -81,7 +81,11 @@ fn first_digit_stops_the_tone_blocks_continue() {
             phone.heard[at..].iter().all(|&s| s == 0),
             "silence after the digit"
         );
-        assert_eq!(phone.heard.len(), 8 * 1520, "still one block per 20 ms");
+        assert_eq!(
+            phone.heard.len(),
+            8 * (1520 + LEAD_MS as usize),
+            "still one block per 20 ms"
+        );
         assert_eq!(phone.line.status().playing, None);
         // a second digit changes nothing, a flash brings back (recall) dial tone
         phone.event(LineEvent::Digit('1'));
@@ -96,7 +100,7 @@ fn onhook_stops_audio() {
     phone.offhook();
     phone.run_for(1000);
     let writes = phone.writes();
-    assert_eq!(writes, 51);
+    assert_eq!(writes, 51 + (LEAD_MS / 20) as usize);
     phone.onhook();
     assert_eq!(phone.seen.last(), Some(&Seen::StopAudio { at_ms: 1000 }));
     assert_eq!(phone.line.poll_timeout(), None);
@@ -113,20 +117,24 @@ fn onhook_stops_audio() {
 fn blocks_are_paced_and_late_ones_counted() {
     let mut phone = Phone::new("us", Law::Mulaw, VmwiMode::None);
     phone.offhook();
+    // Off-hook writes the block due now and LEAD_MS ahead: blocks for 0, 20 and 40 ms.
+    assert_eq!(phone.writes(), 3);
     assert_eq!(phone.line.poll_timeout(), Some(20));
-    // The loop oversleeps by 50 ms: the 3 due blocks come at once, 2 of them late.
+    // The loop oversleeps by 50 ms: the blocks for 60, 80 and 100 ms come at once; none is
+    // more than one block period past its play-out time.
     phone.now = 70;
     phone.line.handle_timeout(70);
     phone.drain();
-    assert_eq!(phone.writes(), 4);
-    assert_eq!(phone.line.status().late_blocks, 2);
+    assert_eq!(phone.writes(), 6);
+    assert_eq!(phone.line.status().late_blocks, 0);
     // 1 s stall: at most 5 blocks are written, the rest dropped and counted.
     phone.now = 1070;
     phone.line.handle_timeout(1070);
     phone.drain();
-    assert_eq!(phone.writes(), 9);
-    // 50 due: 45 dropped, 5 written of which 4 more than 20 ms late.
-    assert_eq!(phone.line.status().late_blocks, 2 + 45 + 4);
+    assert_eq!(phone.writes(), 11);
+    // 50 due up to 1110 ms: 45 dropped, 5 written (1020..=1100 ms), those for 1020 and
+    // 1040 ms more than 20 ms past their play-out time.
+    assert_eq!(phone.line.status().late_blocks, 45 + 2);
     assert_eq!(phone.line.poll_timeout(), Some(1080));
     phone.event(LineEvent::WriteUnderrun);
     assert_eq!(phone.line.status().underruns, 1);
@@ -293,7 +301,8 @@ fn fsk_spill_waits_three_seconds_after_hangup_and_rechecks_hook() {
         "spill written on-hook only"
     );
     assert_eq!(writes[0].0, 4000);
-    assert_eq!(writes[22].0, 4000 + 22 * 20);
+    // written LEAD_MS ahead of play-out, like tone blocks
+    assert_eq!(writes[22].0, 4000 + 22 * 20 - LEAD_MS);
     assert!(seen.contains(&Seen::Notice(Notice::SpillSent { on: true })));
     assert_eq!(phone.line.status().spills_sent, 1);
     // nothing more to send: the line idles

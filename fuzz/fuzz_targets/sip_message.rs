@@ -1,11 +1,15 @@
-//! The SIP message layer on arbitrary bytes: parsing and validation never panic; a rejected
-//! request's response and an accepted message's response serialise and parse again.
+//! The SIP message layer on arbitrary bytes: TCP framing, parsing and validation never panic;
+//! a frame never claims more octets than it was given; an accepted request's response
+//! serialises and parses again.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sipd::wire::Message;
+use sipd::wire::{frame, Message};
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok(Some(n)) = frame(data) {
+        assert!(n <= data.len());
+    }
     match Message::parse(data) {
         Ok(msg) => {
             if msg.is_request() {

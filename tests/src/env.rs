@@ -47,6 +47,10 @@ impl Env {
             .tempdir()
             .expect("temp dir");
         let p = dir.path();
+        // systemd's StateDirectory= and RuntimeDirectory= create these for the daemons.
+        for d in ["state", "run"] {
+            std::fs::create_dir_all(p.join(d)).expect("state and runtime dirs");
+        }
         Self {
             sim_dir: p.join("sim"),
             table_path: p.join("mwi-table"),

@@ -46,12 +46,13 @@ fn fsk_and_rpas_spills_decode_and_neon_lamp_follows() {
          [[fxs]]\nchannel = 3\nnumber = \"8003\"\ncptone = \"us\"\nvmwi = \"neon\"\n"
     ));
     let mut writer = cfg.writer();
-    let started = Instant::now();
     let _chand = Chand::start(&env, &cfg);
+    // chand's lines count as on-hook since its start, which came before this.
+    let started = Instant::now();
     let bell = Phone::connect(&env.sim_dir, 1, WAIT).unwrap();
     let v23 = Phone::connect(&env.sim_dir, 2, WAIT).unwrap();
     let neon = Phone::connect(&env.sim_dir, 3, WAIT).unwrap();
-    // A spill waits until the line has been idle on-hook for 3 s (since chand started here).
+    // A spill waits until the line has been idle on-hook for 3 s.
     std::thread::sleep(Duration::from_millis(3300).saturating_sub(started.elapsed()));
 
     for on in [true, false] {

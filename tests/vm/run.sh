@@ -78,7 +78,7 @@ boot() {
         -machine q35 -accel tcg,thread=multi -cpu max -nodefaults -no-reboot \
         -display none -monitor none -serial stdio -m "${VM_MEM:-512}" -smp 2 \
         -kernel "$KERNEL" -initrd "$INITRD" \
-        -append "console=ttyS0 panic=-1 loglevel=4 cryptomgr.notests=1 vmtest.job=$job vmtest.timeout=$per_test" \
+        -append "console=ttyS0 panic=-1 loglevel=4 cryptomgr.notests=1 vmtest.job=$job vmtest.keep=$(cd "$here/../.." && pwd) vmtest.timeout=$per_test" \
         -virtfs local,path=/,mount_tag=hostroot,readonly=on,security_model=none,multidevs=remap \
         -virtfs "local,path=$job,mount_tag=job,security_model=none" \
         </dev/null >"$console" 2>&1 &

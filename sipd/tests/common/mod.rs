@@ -9,7 +9,6 @@ use mwi_core::MwiState;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use sipd::ua::UaStatus;
-use sipd::wire::Message;
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -166,47 +165,4 @@ impl Sipd {
         .ok()?;
         reader.lookup(number).ok()?.map(|e| e.state)
     }
-
-    /// Wait until every number's subscription is `active`.
-    pub fn wait_active(&self, secs: u64) -> UaStatus {
-        wait_for(secs, "every subscription active", || {
-            self.status()
-                .filter(|s| s.numbers.iter().all(|n| n.subscription == "active"))
-        })
-    }
-}
-
-/// Send `req` from a fresh UDP socket to 127.0.0.1:`port` and return the final response.
-pub fn udp_request(port: u16, req: &Message) -> Message {
-    try_udp_request(port, req).expect("a valid final response within 3 s")
-}
-
-/// [`udp_request`], `None` when no valid final response comes within 3 s.
-pub fn try_udp_request(port: u16, req: &Message) -> Option<Message> {
-    let sock = UdpSocket::bind("127.0.0.1:0").ok()?;
-    sock.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    sock.send_to(&req.to_bytes(), ("127.0.0.1", port)).ok()?;
-    let mut buf = vec![0u8; 65_536];
-    loop {
-        let n = sock.recv(&mut buf).ok()?;
-        let rsp = Message::parse(buf.get(..n)?).ok()?;
-        if rsp.code().unwrap_or(0) >= 200 {
-            return Some(rsp);
-        }
-    }
-}
-
-/// A request with the mandatory headers, from `127.0.0.1:src_port`.
-pub fn request(method: &str, uri: &str, to_user: &str, call_id: &str) -> Message {
-    let mut m = Message::request(method, uri);
-    m.push(
-        "Via",
-        format!("SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK{call_id};rport"),
-    );
-    m.push("Max-Forwards", "70");
-    m.push("From", format!("<sip:{to_user}@127.0.0.1>;tag=t{call_id}"));
-    m.push("To", format!("<sip:{to_user}@127.0.0.1>"));
-    m.push("Call-ID", call_id);
-    m.push("CSeq", format!("1 {method}"));
-    m
 }

@@ -1,15 +1,11 @@
 //! BER reader/writer: length forms, tags, depth limit, GeneralizedTime, and properties.
 
+mod common;
+
+use common::hex;
+
 use isdn::ber::{Class, Error, GeneralizedTime, Reader, Tag, Tlv, Writer, MAX_DEPTH};
 use proptest::prelude::*;
-
-fn hex(s: &str) -> Vec<u8> {
-    let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
-    digits
-        .chunks(2)
-        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
-        .collect()
-}
 
 #[test]
 fn short_and_long_form_lengths() {

@@ -5,8 +5,10 @@
 //!
 //! Needs gcc, libpri-dev, text2pcap and tshark (scripts/install-deps); fails if one is missing.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,6 +21,8 @@ use isdn::span::{Lamp, Span, SpanConfig, SpanEvent, Transport};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+
+use common::{text2pcap, tshark};
 
 /// Builds the libpri peer once per test binary.
 fn peer_binary() -> &'static Path {
@@ -271,33 +275,9 @@ impl Harness {
 fn tshark_check(name: &str, frames: &[Vec<u8>]) -> usize {
     assert!(!frames.is_empty());
     let dir = tempfile::tempdir().expect("tempdir");
-    let txt = dir.path().join(format!("{name}.txt"));
-    let pcap = dir.path().join(format!("{name}.pcap"));
-    let mut f = std::fs::File::create(&txt).unwrap();
-    for frame in frames {
-        for (i, chunk) in frame.chunks(16).enumerate() {
-            let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
-            writeln!(f, "{:06x} {}", i * 16, hex.join(" ")).unwrap();
-        }
-    }
-    drop(f);
-    let st = Command::new("text2pcap")
-        .args(["-q", "-F", "pcap", "-l", "203"])
-        .arg(&txt)
-        .arg(&pcap)
-        .stderr(Stdio::null())
-        .status()
-        .expect("text2pcap must be installed (tshark package)");
-    assert!(st.success(), "text2pcap failed");
+    let pcap = text2pcap(dir.path(), name, frames);
     let tshark = |filter: &str| -> Vec<String> {
-        let out = Command::new("tshark")
-            .args(["-n", "-r"])
-            .arg(&pcap)
-            .args(["-Y", filter])
-            .output()
-            .expect("tshark must be installed");
-        assert!(out.status.success(), "tshark failed: {out:?}");
-        String::from_utf8_lossy(&out.stdout)
+        tshark(&pcap, &["-n", "-Y", filter])
             .lines()
             .map(str::to_owned)
             .collect()

@@ -1,28 +1,19 @@
 //! Q.931 message parsing, emission and the §5.8 error verdicts.
 
+mod common;
+
+use common::{hex, CR1};
+
 use isdn::q931::{
     call_state, cause, BearerCapability, CallReference, Cause, ChannelId, Error, Location, Message,
     MessageType, NumberingPlan, PartyNumberIe, Presentation, RawIe, TypeOfNumber, Verdict,
 };
 use proptest::prelude::*;
 
-fn hex(s: &str) -> Vec<u8> {
-    let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
-    digits
-        .chunks(2)
-        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
-        .collect()
-}
-
 /// Test input that outlives the parsed message.
 fn leak(s: &str) -> &'static [u8] {
     Box::leak(hex(s).into_boxed_slice())
 }
-
-const CR1: CallReference = CallReference::Call {
-    value: 1,
-    flag: false,
-};
 
 #[test]
 fn facility_on_dummy_call_reference() {

@@ -1,38 +1,20 @@
 //! SS-MWI encoding against the golden frames of libpri 1.6 (facts/qsig.md), and decoding back.
 
+mod common;
+
+use common::{calling, hex};
+
 use isdn::ber::{GeneralizedTime, Writer};
-use isdn::q931::{CallReference, Message, MessageType, PartyNumberIe, Presentation};
-use isdn::q931::{NumberingPlan, TypeOfNumber};
+use isdn::q931::{CallReference, Message, MessageType, PartyNumberIe};
 use isdn::qsig::{
     BasicService, MsgCentreId, MwiActivateArg, MwiDeactivateArg, MwiInterrogateRes,
     MwiInterrogateResElt, MwiInvoke, PartyNumber, PrivateTypeOfNumber, PublicTypeOfNumber,
 };
 use isdn::rose::{Code, Component, Facility, Interpretation, NetworkFacilityExtension};
 
-/// Hex (whitespace ignored) to bytes.
-fn hex(s: &str) -> Vec<u8> {
-    let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
-    digits
-        .chunks(2)
-        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
-        .collect()
-}
-
 /// libpri's minimal MWIActivate SETUP, Q.921 header included.
 const GOLDEN_SETUP: &str = "0001 0000 08 020001 05 0402a880 1801ac 1c1f 9f aa06800100820100 8b0100
     a111 020101 020150 3009 800431323334 0a0101 6c0600803230303070058031323334";
-
-fn calling() -> PartyNumberIe<'static> {
-    PartyNumberIe {
-        ton: TypeOfNumber::Unknown,
-        plan: NumberingPlan::Unknown,
-        presentation: Some(Presentation {
-            indicator: 0,
-            screening: 0,
-        }),
-        digits: "2000",
-    }
-}
 
 fn minimal_arg() -> MwiActivateArg {
     MwiActivateArg::new(PartyNumber::Unknown("1234".into()), BasicService::Speech)

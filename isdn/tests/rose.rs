@@ -1,5 +1,9 @@
 //! ROSE components and the QSIG Facility IE content.
 
+mod common;
+
+use common::hex;
+
 use isdn::ber::{Reader, Writer};
 use isdn::rose::{
     Code, Component, EntityType, Error, Facility, GeneralProblem, Interpretation, Invoke,
@@ -7,14 +11,6 @@ use isdn::rose::{
     ReturnErrorProblem, ReturnResult, ReturnResultProblem,
 };
 use proptest::prelude::*;
-
-fn hex(s: &str) -> Vec<u8> {
-    let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
-    digits
-        .chunks(2)
-        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
-        .collect()
-}
 
 fn encode(c: &Component<'_>) -> Vec<u8> {
     let mut w = Writer::new();

@@ -6,18 +6,18 @@
 //! tshark names operations 80/81 mCMNewMsg / mCMNoNewMsg (ECMA-347 reuses the SS-MWI codes and
 //! tags); the argument fields decode fully. A missing tshark fails the test.
 
+mod common;
+
+use common::{calling, text2pcap, tshark, CR1};
 use isdn::ber::GeneralizedTime;
 use isdn::q931::{
-    call_state, cause, CallReference, Cause, Location, Message, MessageType, NumberingPlan,
-    PartyNumberIe, Presentation, TypeOfNumber,
+    call_state, cause, CallReference, Cause, Location, Message, MessageType, PartyNumberIe,
 };
 use isdn::qsig::{
     self, BasicService, MsgCentreId, MwiActivateArg, MwiDeactivateArg, MwiInterrogateRes,
     MwiInterrogateResElt, MwiInvoke, PartyNumber, PrivateTypeOfNumber, PublicTypeOfNumber,
 };
 use isdn::rose::{InvokeProblem, Problem};
-use std::fmt::Write as _;
-use std::process::Command;
 
 /// One frame to check: what it is, its Q.931 bytes, and strings tshark -V must print for it.
 struct Case {
@@ -26,27 +26,10 @@ struct Case {
     expect: Vec<&'static str>,
 }
 
-const CR: CallReference = CallReference::Call {
-    value: 1,
-    flag: false,
-};
-
-fn calling() -> PartyNumberIe<'static> {
-    PartyNumberIe {
-        ton: TypeOfNumber::Unknown,
-        plan: NumberingPlan::Unknown,
-        presentation: Some(Presentation {
-            indicator: 0,
-            screening: 0,
-        }),
-        digits: "2000",
-    }
-}
-
 fn setup(invoke: &MwiInvoke, invoke_id: i64) -> Vec<u8> {
     let fac = invoke.facility(invoke_id);
     let called = PartyNumberIe::unknown(invoke.served_user_nr().digits());
-    Message::setup_cis(CR, &fac, Some(calling()), Some(called)).to_vec()
+    Message::setup_cis(CR1, &fac, Some(calling()), Some(called)).to_vec()
 }
 
 fn cases() -> Vec<Case> {
@@ -150,7 +133,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "RELEASE COMPLETE cause 69",
-            q931: Message::release_complete(CR.reply(), Some(rlc_cause)).to_vec(),
+            q931: Message::release_complete(CR1.reply(), Some(rlc_cause)).to_vec(),
             expect: vec![
                 "Message type: RELEASE COMPLETE (0x5a)",
                 "Call reference flag: Message sent to originating side",
@@ -162,7 +145,7 @@ fn cases() -> Vec<Case> {
             name: "CONNECT with ReturnResult",
             q931: Message {
                 facility: vec![&result_fac],
-                ..Message::new(CR.reply(), MessageType::Connect)
+                ..Message::new(CR1.reply(), MessageType::Connect)
             }
             .to_vec(),
             expect: vec![
@@ -174,7 +157,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "FACILITY with MWIInterrogate result",
-            q931: Message::new_facility(CR.reply(), &interrogate_fac).to_vec(),
+            q931: Message::new_facility(CR1.reply(), &interrogate_fac).to_vec(),
             expect: vec![
                 "ROS: returnResult (2)",
                 "present: 3",
@@ -185,7 +168,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "FACILITY with Reject",
-            q931: Message::new_facility(CR, &reject_fac).to_vec(),
+            q931: Message::new_facility(CR1, &reject_fac).to_vec(),
             expect: vec![
                 "ROS: reject (4)",
                 "present: 9",
@@ -194,8 +177,11 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "RELEASE",
-            q931: Message::release(CR, Some(Cause::new(Location::User, cause::NORMAL_CLEARING)))
-                .to_vec(),
+            q931: Message::release(
+                CR1,
+                Some(Cause::new(Location::User, cause::NORMAL_CLEARING)),
+            )
+            .to_vec(),
             expect: vec![
                 "Message type: RELEASE (0x4d)",
                 "Cause value: Normal call clearing (16)",
@@ -204,7 +190,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "STATUS cause 97",
             q931: Message::status(
-                CR.reply(),
+                CR1.reply(),
                 Cause {
                     diagnostics: &status_diag,
                     ..Cause::new(Location::User, cause::MESSAGE_TYPE_NONEXISTENT)
@@ -221,44 +207,21 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| {
-        panic!("cannot run {cmd:?} (install tshark: apt-get install tshark): {e}")
-    });
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn tshark_decodes_every_frame_without_errors() {
     let cases = cases();
     let dir = tempfile::tempdir().unwrap();
-    let txt = dir.path().join("frames.txt");
-    let pcap = dir.path().join("frames.pcap");
-    let mut input = String::new();
-    for c in &cases {
-        // text2pcap: each packet starts at offset 0000.
-        let mut frame = vec![0x00, 0x01, 0x00, 0x00];
-        frame.extend_from_slice(&c.q931);
-        for (i, chunk) in frame.chunks(16).enumerate() {
-            write!(input, "{:06x}", i * 16).unwrap();
-            for b in chunk {
-                write!(input, " {b:02x}").unwrap();
-            }
-            input.push('\n');
-        }
-    }
-    std::fs::write(&txt, input).unwrap();
-    run(Command::new("text2pcap")
-        .args(["-q", "-F", "pcap", "-l", "203"])
-        .arg(&txt)
-        .arg(&pcap));
+    let lapd: Vec<Vec<u8>> = cases
+        .iter()
+        .map(|c| {
+            let mut frame = vec![0x00, 0x01, 0x00, 0x00];
+            frame.extend_from_slice(&c.q931);
+            frame
+        })
+        .collect();
+    let pcap = text2pcap(dir.path(), "frames", &lapd);
 
-    let verbose = run(Command::new("tshark").arg("-r").arg(&pcap).arg("-V"));
+    let verbose = tshark(&pcap, &["-V"]);
     let frames: Vec<&str> = verbose.split("\nFrame ").collect();
     assert_eq!(frames.len(), cases.len(), "tshark frame count:\n{verbose}");
     for (c, text) in cases.iter().zip(&frames) {
@@ -279,10 +242,7 @@ fn tshark_decodes_every_frame_without_errors() {
         }
     }
 
-    let expert = run(Command::new("tshark")
-        .arg("-r")
-        .arg(&pcap)
-        .args(["-q", "-z", "expert"]));
+    let expert = tshark(&pcap, &["-q", "-z", "expert"]);
     assert!(
         !expert.contains("Errors") && !expert.contains("Malformed"),
         "tshark expert info reports errors:\n{expert}"

@@ -12,3 +12,4 @@ pub mod plot;
 pub mod sip;
 pub mod tone;
 pub mod tshark;
+pub mod vmcheck;

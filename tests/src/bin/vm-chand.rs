@@ -32,8 +32,7 @@
 //! program, 1000 numbers, at most 1000: the resync numbers are 2000..=2999, pattern `2...`).
 //! The libpri peer is compiled with gcc inside the guest (host / is read-only there) into /tmp.
 //!
-//! Every check prints one `PASS name: detail` or `FAIL name: reason` line; the last line is
-//! `vm-chand: N passed, M failed` and the exit status is non-zero when any check failed.
+//! Channel layout and PASS/FAIL report: [`dahdi_mwi_tests::vmcheck`].
 //! Configs, chand's and libpri's logs are left in the job folder (`$VM_JOB`).
 
 use std::collections::{BTreeMap, HashMap};
@@ -48,23 +47,18 @@ use std::time::{Duration, Instant};
 use dahdi_mwi_tests::daemon::{profile_dir, wait_for, workspace_dir, Daemon};
 use dahdi_mwi_tests::libpri::Decoded;
 use dahdi_mwi_tests::tone::{describe_tones, Recording};
-use driver_ffi::{
-    BufPolicy, Channel, DahdiBufferInfo, Flush, Hook, IoMode, ReadOutcome, Readiness,
+use dahdi_mwi_tests::vmcheck::{
+    deep_buffers, drain_events, ms, Context, Outcome, Report, BLOCK, DCHAN_GW, FXS_PORT, PHONE,
 };
+use driver_ffi::{Channel, Flush, Hook, IoMode, ReadOutcome, Readiness};
 use fxs::Law;
 use mwi_core::config::Config;
 use mwi_core::table::Writer;
 use mwi_core::MwiState;
 use serde_json::Value;
 
-/// chand's FXS port (`fxoks=2`) and the phone on the far span (`fxsks=26`).
-const FXS_PORT: u32 = 2;
-const PHONE: libc::c_int = 26;
-/// chand's D-channel (`dchan=24`) and libpri's (`dchan=48`).
-const DCHAN_GW: u32 = 24;
+/// libpri's D-channel ([`dahdi_mwi_tests::vmcheck::DCHAN_PBX`]) as libpri-pbx names it.
 const PBX_CHANNEL: &str = "dahdi:48";
-/// One 20 ms block of G.711, octets.
-const BLOCK: usize = 160;
 /// The FXS port's number and a served user behind the PBX (pattern `2...`).
 const FXS_NUMBER: &str = "8000";
 const PRI_NUMBER: &str = "2001";
@@ -83,38 +77,6 @@ static OFFHOOKS: AtomicUsize = AtomicUsize::new(0);
 static DISTURBED: AtomicUsize = AtomicUsize::new(0);
 /// DAHDI reports ONHOOK about 1250 ms after the far end hangs up (the hook-flash window).
 const ONHOOK_WAIT: Duration = Duration::from_secs(4);
-
-/// The outcome of one check: a detail line, or why it failed.
-type Outcome = Result<String, String>;
-
-/// Counts and prints check results.
-#[derive(Default)]
-struct Report {
-    passed: u32,
-    failed: u32,
-}
-
-impl Report {
-    /// Prints the result of a check; whether it passed.
-    fn record(&mut self, name: &str, outcome: Outcome) -> bool {
-        match outcome {
-            Ok(detail) => {
-                self.passed += 1;
-                println!("PASS {name}: {detail}");
-                true
-            }
-            Err(reason) => {
-                self.failed += 1;
-                println!("FAIL {name}: {reason}");
-                false
-            }
-        }
-    }
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
 
 /// The job folder (results stay there), or the current directory outside the VM tier.
 fn job_dir() -> PathBuf {
@@ -310,29 +272,21 @@ struct Phone {
 }
 
 impl Phone {
-    /// Opens channel 26 with 20 ms blocks and 32 of them buffered (TCG stalls threads for
-    /// longer than DAHDI's default 2 buffers, tests/vm/README.md).
+    /// Opens channel 26 with [`deep_buffers`].
     fn open() -> Result<Self, String> {
-        let ch = Channel::open(PHONE, IoMode::Blocking).map_err(|e| format!("open 26: {e}"))?;
-        let deep =
-            DahdiBufferInfo::new(BufPolicy::Immediate, BufPolicy::Immediate, 32, BLOCK as i32)
-                .map_err(|e| e.to_string())?;
-        ch.set_blocksize(BLOCK as i32)
-            .and_then(|()| ch.set_bufinfo(&deep))
-            .map_err(|e| format!("channel 26 buffers: {e}"))?;
-        while ch.get_event().map_err(|e| e.to_string())?.is_some() {}
+        let ch = Channel::open(PHONE, IoMode::Blocking).ctx("open 26")?;
+        deep_buffers(&ch).map_err(|e| format!("channel 26 buffers: {e}"))?;
+        drain_events(&ch)?;
         Ok(Self { ch })
     }
 
     /// Goes off-hook and records `want_ms` of audio from then on. Returns the recording, the
     /// measured octet rate of the line (its clock), and any events seen on 26.
     fn off_hook_and_listen(&self, want_ms: usize) -> Result<(Recording, f64, Vec<String>), String> {
-        self.ch
-            .flush(Flush::READ)
-            .map_err(|e| format!("DAHDI_FLUSH on 26: {e}"))?;
+        self.ch.flush(Flush::READ).ctx("DAHDI_FLUSH on 26")?;
         self.ch
             .hook(Hook::OffHook)
-            .map_err(|e| format!("DAHDI_HOOK(OFFHOOK) on 26: {e}"))?;
+            .ctx("DAHDI_HOOK(OFFHOOK) on 26")?;
         let start = Instant::now();
         let mut rec = Recording::new(Law::Mulaw);
         let mut events = Vec::new();
@@ -344,18 +298,14 @@ impl Phone {
                     Readiness::READABLE | Readiness::EVENT,
                     Some(Duration::from_secs(1)),
                 )
-                .map_err(|e| format!("poll 26: {e}"))?;
+                .ctx("poll 26")?;
             if ready.is_empty() {
                 return Err(format!(
                     "channel 26: no audio for 1 s after {} ms",
                     rec.ms()
                 ));
             }
-            match self
-                .ch
-                .read(&mut buf)
-                .map_err(|e| format!("read 26: {e}"))?
-            {
+            match self.ch.read(&mut buf).ctx("read 26")? {
                 ReadOutcome::Data(n) => rec.push_block(&buf[..n]),
                 ReadOutcome::Event(ev) => events.push(format!("{ev:?}")),
                 ReadOutcome::WouldBlock => {}
@@ -367,9 +317,7 @@ impl Phone {
 
     /// Hangs up and waits until chand reports the port on-hook.
     fn on_hook(&self, inst: &Install) -> Result<Duration, String> {
-        self.ch
-            .hook(Hook::OnHook)
-            .map_err(|e| format!("DAHDI_HOOK(ONHOOK) on 26: {e}"))?;
+        self.ch.hook(Hook::OnHook).ctx("DAHDI_HOOK(ONHOOK) on 26")?;
         let start = Instant::now();
         inst.wait_status(ONHOOK_WAIT, |st| {
             fxs_port(st).is_some_and(|p| p["hook"] == "on-hook")
@@ -1141,20 +1089,35 @@ fn resync_checks(
     inst.keep_logs();
 }
 
+/// A fresh installation (see [`Install::new`]), its table writer and chand started; `None`
+/// when one of them fails, recorded as the failed check `chand run (NAME)`.
+fn launch(
+    report: &mut Report,
+    chand_bin: &Path,
+    name: &str,
+    plan: Option<&str>,
+    transport: &str,
+) -> Option<(Install, Writer, Daemon)> {
+    let run = Install::new(name, plan, transport).and_then(|inst| {
+        let writer = inst.writer()?;
+        let chand = inst.start(chand_bin)?;
+        Ok((inst, writer, chand))
+    });
+    match run {
+        Ok(r) => Some(r),
+        Err(e) => {
+            report.record(&format!("chand run ({name})"), Err(e));
+            None
+        }
+    }
+}
+
 /// The FXS part: chand with a port on channel 2, once per tone plan.
 fn fxs_part(report: &mut Report, chand_bin: &Path) {
     for (name, plan, first) in [("fxs-us", "us", true), ("fxs-usdahdi", "us-dahdi", false)] {
-        let run = Install::new(name, Some(plan), "setup").and_then(|inst| {
-            let writer = inst.writer()?;
-            let chand = inst.start(chand_bin)?;
-            Ok((inst, writer, chand))
-        });
-        let (inst, mut writer, chand) = match run {
-            Ok(r) => r,
-            Err(e) => {
-                report.record(&format!("chand run ({name})"), Err(e));
-                continue;
-            }
+        let Some((inst, mut writer, chand)) = launch(report, chand_bin, name, Some(plan), "setup")
+        else {
+            continue;
         };
         fxs_checks(report, &inst, &mut writer, plan, first);
         if first {
@@ -1191,17 +1154,9 @@ fn pri_part(report: &mut Report, chand_bin: &Path, count: usize) {
     };
     for transport in ["setup", "facility"] {
         let name = format!("pri-{transport}");
-        let run = Install::new(&name, None, transport).and_then(|inst| {
-            let writer = inst.writer()?;
-            let chand = inst.start(chand_bin)?;
-            Ok((inst, writer, chand))
-        });
-        let (inst, mut writer, chand) = match run {
-            Ok(r) => r,
-            Err(e) => {
-                report.record(&format!("chand run ({name})"), Err(e));
-                continue;
-            }
+        let Some((inst, mut writer, chand)) = launch(report, chand_bin, &name, None, transport)
+        else {
+            continue;
         };
         pri_checks(report, &inst, &mut writer, &peer, transport);
         stop(report, &inst, chand);
@@ -1254,13 +1209,5 @@ fn main() -> ExitCode {
         pri_part(&mut report, &chand_bin, count);
     }
     println!("# vm-chand took {}", ms(started.elapsed()));
-    println!(
-        "vm-chand: {} passed, {} failed",
-        report.passed, report.failed
-    );
-    if report.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    report.finish("vm-chand")
 }

@@ -1,20 +1,17 @@
 //! driver-ffi against the real DAHDI kernel modules: runs inside the VM tier (tests/vm/run.sh,
 //! scripts/test.d/50-vm.sh) on the two back-to-back `dahdi_dynamic_loc` spans of
-//! tests/vm/system.conf, where whatever span 1 sends, span 2 receives:
+//! tests/vm/system.conf (channel layout and PASS/FAIL report: [`dahdi_mwi_tests::vmcheck`]).
+//! `vm-driver-ffi [SUBSTRING]` runs only the checks whose name contains SUBSTRING.
 //!
-//! | span 1 (gateway) | span 2 (far end) | configured as |
-//! | --- | --- | --- |
-//! | 1 | 25 | `bchan` (clear channel, audio) |
-//! | 2 | 26 | `fxoks` (an FXS port) / `fxsks` (the phone) |
-//! | 24 | 48 | `dchan` (HDLC with FCS, PRI D-channel) |
-//!
-//! Every check prints one `PASS name: detail` or `FAIL name: reason` line; the last line is
-//! `vm-driver-ffi: N passed, M failed` and the exit status is non-zero when any check failed.
 //! Timings quoted below are those of facts/dahdi-vm.md.
 
+use dahdi_mwi_tests::vmcheck::{
+    deep_buffers, drain_events, ms, Context, Outcome, Report, BCHAN_FAR, BCHAN_GW, BLOCK, DCHAN_GW,
+    DCHAN_PBX, FXS_PORT, PHONE,
+};
 use driver_ffi::{
-    Alarms, BufPolicy, Channel, Control, DahdiBufferInfo, Error, Event, Hook, IoMode, ReadOutcome,
-    Readiness, SigType, WriteOutcome, MAX_FRAME_LEN,
+    Alarms, Channel, Control, Error, Event, Hook, IoMode, ReadOutcome, Readiness, SigType,
+    WriteOutcome, MAX_FRAME_LEN,
 };
 use libc::c_int;
 use std::collections::HashMap;
@@ -22,86 +19,8 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The gateway's FXS port (`fxoks=2`).
-const FXS_PORT: c_int = 2;
-/// The phone on the far span (`fxsks=26`).
-const PHONE: c_int = 26;
-/// Clear channels (`bchan=1`, `bchan=25`).
-const BCHAN_GW: c_int = 1;
-const BCHAN_FAR: c_int = 25;
-/// D-channels (`dchan=24`, `dchan=48`).
-const DCHAN_GW: c_int = 24;
-const DCHAN_PBX: c_int = 48;
-/// One 20 ms block of G.711, in octets.
-const BLOCK: usize = 160;
-
-/// The outcome of one check: a detail line, or why it failed.
-type Outcome = Result<String, String>;
-
-/// Adds what was being done to a driver-ffi error.
-trait Context<T> {
-    fn ctx(self, what: &str) -> Result<T, String>;
-}
-
-impl<T> Context<T> for driver_ffi::Result<T> {
-    fn ctx(self, what: &str) -> Result<T, String> {
-        self.map_err(|e| format!("{what}: {e}"))
-    }
-}
-
-/// Counts and prints check results.
-#[derive(Default)]
-struct Report {
-    passed: u32,
-    failed: u32,
-}
-
-impl Report {
-    /// Whether the check is selected: `vm-driver-ffi [SUBSTRING]` runs only the checks whose
-    /// name contains SUBSTRING.
-    fn wanted(name: &str) -> bool {
-        match std::env::args().nth(1) {
-            Some(only) => name.contains(&only),
-            None => true,
-        }
-    }
-
-    /// Runs `check` if it is selected and prints its result; false if it failed.
-    fn run(&mut self, name: &str, check: impl FnOnce() -> Outcome) -> bool {
-        if !Report::wanted(name) {
-            return true;
-        }
-        self.record(name, check())
-    }
-
-    fn record(&mut self, name: &str, outcome: Outcome) -> bool {
-        match outcome {
-            Ok(detail) => {
-                self.passed += 1;
-                println!("PASS {name}: {detail}");
-                true
-            }
-            Err(reason) => {
-                self.failed += 1;
-                println!("FAIL {name}: {reason}");
-                false
-            }
-        }
-    }
-}
-
 fn open(channo: c_int) -> Result<Channel, String> {
     Channel::open(channo, IoMode::Blocking).ctx(&format!("open channel {channo}"))
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
-/// Takes every queued event, so that a check starts from a quiet channel.
-fn drain_events(ch: &Channel) -> Result<(), String> {
-    while ch.get_event().ctx("DAHDI_GETEVENT")?.is_some() {}
-    Ok(())
 }
 
 /// Waits up to `limit` for `want` on `ch` (POLLPRI + DAHDI_GETEVENT); returns how long it took
@@ -235,20 +154,8 @@ fn check_audio(from: c_int, to: c_int) -> Outcome {
     let tx = open(from)?;
     let rx = open(to)?;
     let default = rx.bufinfo().ctx("DAHDI_GET_BUFINFO")?;
-    // 32 blocks (640 ms) of buffering each way: under qemu's TCG a thread can stall for longer
-    // than DAHDI's default few blocks, and an underrun or overrun would cut the signal.
-    let deep = DahdiBufferInfo::new(
-        BufPolicy::Immediate,
-        BufPolicy::Immediate,
-        32,
-        BLOCK as c_int,
-    )
-    .ctx("buffer settings")?;
-    for ch in [&tx, &rx] {
-        ch.set_blocksize(BLOCK as c_int)
-            .ctx("DAHDI_SET_BLOCKSIZE")?;
-        ch.set_bufinfo(&deep).ctx("DAHDI_SET_BUFINFO")?;
-    }
+    deep_buffers(&tx)?;
+    deep_buffers(&rx)?;
     let signal = pattern((from << 8 | to) as u32, BLOCKS * BLOCK);
     let start = Instant::now();
     thread::scope(|s| {
@@ -411,7 +318,7 @@ fn check_hook_events(report: &mut Report) {
         "ring 2 -> RINGOFFHOOK on 26",
     ];
     let steps: [fn(&Channel, &Channel) -> Outcome; 3] = [check_offhook, check_onhook, check_ring];
-    if !NAMES.into_iter().any(Report::wanted) {
+    if !NAMES.iter().any(|name| report.wanted(name)) {
         return;
     }
     let channels = open(FXS_PORT).and_then(|port| Ok((port, open(PHONE)?)));
@@ -542,7 +449,7 @@ fn check_unsupported() -> Outcome {
 }
 
 fn main() -> ExitCode {
-    let mut report = Report::default();
+    let mut report = Report::new(std::env::args().nth(1));
     report.run("GETVERSION", check_version);
     report.run("params FXOKS on 2", || {
         check_params(FXS_PORT, 1, SigType::FxoKs)
@@ -568,13 +475,5 @@ fn main() -> ExitCode {
     report.run("HDLC 48 -> 24", || check_hdlc(DCHAN_PBX, DCHAN_GW));
     report.run("SPANSTAT", check_spanstat);
     report.run("ENOTTY -> Unsupported", check_unsupported);
-    println!(
-        "vm-driver-ffi: {} passed, {} failed",
-        report.passed, report.failed
-    );
-    if report.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    report.finish("vm-driver-ffi")
 }

@@ -340,11 +340,28 @@ impl Optionals {
     }
 }
 
-/// Reads servedUserNr and basicService, the head of every SS-MWI argument.
-fn decode_head(r: &mut Reader<'_>) -> Result<(PartyNumber, BasicService), ber::Error> {
+/// Decodes the argument SEQUENCE of every SS-MWI invoke (ECMA-242 §7): servedUserNr,
+/// basicService, then the optional elements.
+fn decode_arg(buf: &[u8]) -> Result<(PartyNumber, BasicService, Optionals), ber::Error> {
+    let mut r = Reader::new(buf).read_tag(Tag::SEQUENCE)?.reader()?;
     let served = PartyNumber::decode(r.read()?)?;
     let service = BasicService::from_value(r.read_enumerated()?);
-    Ok((served, service))
+    Ok((served, service, Optionals::decode(&mut r)?))
+}
+
+/// Appends the argument SEQUENCE of an SS-MWI invoke: servedUserNr, basicService, then what
+/// `optionals` writes.
+fn encode_arg(
+    w: &mut Writer,
+    served: &PartyNumber,
+    service: BasicService,
+    optionals: impl FnOnce(&mut Writer),
+) {
+    w.constructed(Tag::SEQUENCE, |w| {
+        served.encode(w);
+        w.integer(Tag::ENUMERATED, service.value());
+        optionals(w);
+    });
 }
 
 /// MWIActivateArg (ECMA-242 §7): lamp on for `served_user_nr`.
@@ -382,9 +399,7 @@ impl MwiActivateArg {
 
     /// Decodes the argument TLV (a SEQUENCE).
     pub fn decode(buf: &[u8]) -> Result<MwiActivateArg, ber::Error> {
-        let mut r = Reader::new(buf).read_tag(Tag::SEQUENCE)?.reader()?;
-        let (served_user_nr, basic_service) = decode_head(&mut r)?;
-        let o = Optionals::decode(&mut r)?;
+        let (served_user_nr, basic_service, o) = decode_arg(buf)?;
         Ok(MwiActivateArg {
             served_user_nr,
             basic_service,
@@ -398,9 +413,7 @@ impl MwiActivateArg {
 
     /// Appends the BER encoding.
     pub fn encode(&self, w: &mut Writer) {
-        w.constructed(Tag::SEQUENCE, |w| {
-            self.served_user_nr.encode(w);
-            w.integer(Tag::ENUMERATED, self.basic_service.value());
+        encode_arg(w, &self.served_user_nr, self.basic_service, |w| {
             Optionals::encode(
                 w,
                 &self.msg_centre_id,
@@ -441,9 +454,7 @@ impl MwiDeactivateArg {
 
     /// Decodes the argument TLV (a SEQUENCE).
     pub fn decode(buf: &[u8]) -> Result<MwiDeactivateArg, ber::Error> {
-        let mut r = Reader::new(buf).read_tag(Tag::SEQUENCE)?.reader()?;
-        let (served_user_nr, basic_service) = decode_head(&mut r)?;
-        let o = Optionals::decode(&mut r)?;
+        let (served_user_nr, basic_service, o) = decode_arg(buf)?;
         Ok(MwiDeactivateArg {
             served_user_nr,
             basic_service,
@@ -453,9 +464,7 @@ impl MwiDeactivateArg {
 
     /// Appends the BER encoding.
     pub fn encode(&self, w: &mut Writer) {
-        w.constructed(Tag::SEQUENCE, |w| {
-            self.served_user_nr.encode(w);
-            w.integer(Tag::ENUMERATED, self.basic_service.value());
+        encode_arg(w, &self.served_user_nr, self.basic_service, |w| {
             if let Some(m) = &self.msg_centre_id {
                 m.encode(w);
             }

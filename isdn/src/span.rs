@@ -834,11 +834,7 @@ impl Span {
             }
             return;
         }
-        let answers: Vec<Vec<u8>> = msg
-            .facility
-            .iter()
-            .flat_map(|f| self.answer_facility(f))
-            .collect();
+        let answers = self.answer_facilities(msg);
         let mut rc = Message::release_complete(
             cr,
             Some(Cause::new(
@@ -868,11 +864,7 @@ impl Span {
             }
             return;
         }
-        let answers: Vec<Vec<u8>> = msg
-            .facility
-            .iter()
-            .flat_map(|f| self.answer_facility(f))
-            .collect();
+        let answers = self.answer_facilities(msg);
         for a in answers {
             self.send_message(now, &Message::new_facility(CallReference::Dummy, &a));
         }
@@ -909,19 +901,17 @@ impl Span {
         }
     }
 
-    /// Answers to the invokes of one received Facility IE: a ReturnResult or ReturnError for
-    /// MWIInterrogate, a Reject for every other invoke. Results and errors addressed to us are
-    /// not answered.
-    fn answer_facility(&self, content: &[u8]) -> Vec<Vec<u8>> {
-        let Ok(facility) = Facility::parse(content) else {
-            return Vec::new();
-        };
+    /// Answers to the invokes of every Facility IE of `msg`, as Facility IE contents: a
+    /// ReturnResult or ReturnError for MWIInterrogate, a Reject for every other invoke. Results
+    /// and errors addressed to us, and Facility IEs that do not parse, are not answered.
+    fn answer_facilities(&self, msg: &Message<'_>) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
-        for component in &facility.components {
+        let facilities = msg.facility.iter().filter_map(|f| Facility::parse(f).ok());
+        for component in facilities.flat_map(|f| f.components) {
             let Component::Invoke(invoke) = component else {
                 continue;
             };
-            match MwiInvoke::from_invoke(invoke) {
+            match MwiInvoke::from_invoke(&invoke) {
                 Ok(MwiInvoke::Interrogate(arg)) => {
                     out.push(self.interrogate(invoke.invoke_id, &arg));
                 }

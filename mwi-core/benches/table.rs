@@ -17,9 +17,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use clock::{now_ns, spin_for};
 use criterion::{black_box, Criterion};
 use mwi_core::table::{Reader, TableConfig, Writer};
 use mwi_core::MwiState;
+
+#[path = "../src/bin/mwi-table/clock.rs"]
+mod clock;
 
 const LATENCY_COUNT: u32 = 20_000;
 const HOT_GAP_US: u32 = 20;
@@ -27,19 +31,6 @@ const COLD_COUNT: u32 = 1_000;
 const COLD_GAP_US: u32 = 2_000;
 const THROUGHPUT_COUNT: u32 = 2_000_000;
 const DGRAM_THROUGHPUT_COUNT: u32 = 200_000;
-
-fn now_ns() -> u64 {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
-        t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
-    })
-}
-
-fn spin_for(d: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < d {
-        std::hint::spin_loop();
-    }
-}
 
 fn pin(pid: u32, cpu: usize) {
     // Not `available_parallelism`: that reflects this thread's affinity, already narrowed.

@@ -13,6 +13,10 @@ use mwi_core::table::{Reader, TableConfig, Writer};
 use mwi_core::MwiState;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use text::format_state;
+
+#[path = "../src/bin/mwi-table/text.rs"]
+mod text;
 
 const NUMBERS: u32 = 500;
 
@@ -114,18 +118,6 @@ fn finish(
         }
     }
     (view, stats)
-}
-
-fn format_state(s: &MwiState) -> String {
-    format!(
-        "{} {} {} {} {} {}",
-        if s.waiting { "yes" } else { "no" },
-        s.class.header_name(),
-        s.new,
-        s.old,
-        s.urgent_new,
-        s.urgent_old
-    )
 }
 
 /// The table as a fresh reader sees it now.

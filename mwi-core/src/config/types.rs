@@ -454,13 +454,6 @@ fn default_true() -> bool {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Number(String);
 
-impl Number {
-    /// The number as written.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 impl FromStr for Number {
     type Err = String;
 
@@ -476,23 +469,10 @@ impl FromStr for Number {
     }
 }
 
-impl fmt::Display for Number {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// A `cptone` value: the name of a tone plan, built-in (`fxs::plans::builtin_names`: the
 /// DAHDI zones of facts/tones.md plus `us-dahdi`) or a `[[tone_plan]]` of the file. Default `us`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CpTone(String);
-
-impl CpTone {
-    /// The plan name, e.g. `"us"`.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 impl Default for CpTone {
     fn default() -> Self {
@@ -506,12 +486,6 @@ impl FromStr for CpTone {
     fn from_str(s: &str) -> Result<Self, String> {
         // Existence is checked against the built-in and custom plans after parsing.
         Ok(Self(s.to_owned()))
-    }
-}
-
-impl fmt::Display for CpTone {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -629,11 +603,6 @@ pub enum PartyNumberKind {
 pub struct Pattern(String);
 
 impl Pattern {
-    /// The pattern as written.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// Whether `number` matches this pattern.
     pub fn matches(&self, number: &str) -> bool {
         number.len() == self.0.len()
@@ -656,12 +625,6 @@ impl FromStr for Pattern {
                 "bad pattern {s:?}: expected 1 to 32 digits or '.' (any digit), e.g. \"2...\""
             ))
         }
-    }
-}
-
-impl fmt::Display for Pattern {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -795,7 +758,32 @@ macro_rules! deserialize_from_str {
     )*};
 }
 
-deserialize_from_str!(ListenSpec, ServerSpec, Cidr, Number, CpTone, Pattern);
+deserialize_from_str!(ListenSpec, ServerSpec, Cidr);
+
+/// Implements `as_str`, `Display` and `Deserialize` (through its `FromStr`, which checks the
+/// value) for a newtype that keeps a string as written in the file.
+macro_rules! string_newtype {
+    ($t:ty, $doc:literal) => {
+        impl $t {
+            #[doc = $doc]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        deserialize_from_str!($t);
+    };
+}
+
+string_newtype!(Number, "The number as written.");
+string_newtype!(CpTone, "The plan name, e.g. `\"us\"`.");
+string_newtype!(Pattern, "The pattern as written.");
 
 /// Implements `as_str`, `NAMES`, `FromStr`, `Display` and `Deserialize` for an enum of keywords,
 /// so that an unknown keyword is an error naming the key and the accepted values.

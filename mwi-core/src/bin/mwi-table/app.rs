@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use mwi_core::table::{Reader, TableConfig, Writer};
 use mwi_core::{MessageClass, MwiState};
 
+use crate::clock::{now_ns, spin_for};
+use crate::text::format_state;
+
 /// The number whose state marks the end of a `write --sentinel` stream.
 const SENTINEL: &str = "999999";
 
@@ -22,21 +25,6 @@ fn stream_state(i: u32, r: u32) -> MwiState {
         old: i,
         urgent_new: r % 3,
         urgent_old: 0,
-    }
-}
-
-/// CLOCK_MONOTONIC in ns; the same clock in every process of the machine.
-fn now_ns() -> u64 {
-    // CLOCK_MONOTONIC cannot fail on Linux.
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
-        t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
-    })
-}
-
-fn spin_for(d: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < d {
-        std::hint::spin_loop();
     }
 }
 
@@ -77,18 +65,6 @@ impl Args {
             snapshot: self.0.get("snapshot").map(PathBuf::from),
         })
     }
-}
-
-fn format_state(s: &MwiState) -> String {
-    format!(
-        "{} {} {} {} {} {}",
-        if s.waiting { "yes" } else { "no" },
-        s.class.header_name(),
-        s.new,
-        s.old,
-        s.urgent_new,
-        s.urgent_old
-    )
 }
 
 fn dump(a: &Args) -> Result<(), String> {

@@ -19,6 +19,10 @@
 
 #[cfg(not(loom))]
 mod app;
+#[cfg(not(loom))]
+mod clock;
+#[cfg(not(loom))]
+mod text;
 
 #[cfg(not(loom))]
 fn main() -> std::process::ExitCode {

@@ -66,12 +66,7 @@ fn check_bursts(b: &Bursts) {
     );
 
     // After MWI off: plain dial tone from the first sample, no gap.
-    phone.onhook();
-    phone.set_mwi(false, 0);
-    let from = phone.heard.len();
-    phone.offhook();
-    phone.run_for(2000);
-    let dial = &phone.heard[from..];
+    let dial = phone.hearing_after_mwi_off(2000);
     let segs = segments(b.law, dial);
     assert_eq!(segs.len(), 1, "{}: dial tone has gaps: {segs:?}", b.plan);
     assert!(segs[0].0);
@@ -147,10 +142,7 @@ fn il_ten_long_bursts() {
 #[test]
 fn uk_alternates_without_gaps() {
     let law = Law::Alaw;
-    let mut phone = Phone::new("uk", law, VmwiMode::None);
-    phone.set_mwi(true, 1);
-    phone.offhook();
-    phone.run_for(6000);
+    let phone = Phone::hearing_stutter("uk", law, 6000);
     let heard = &phone.heard;
     assert_eq!(segments(law, heard).len(), 1, "no silence in uk stutter");
     let peak = law.peak_for_dbm0(-10.0);
@@ -178,21 +170,13 @@ fn uk_alternates_without_gaps() {
 #[test]
 fn de_stutter_is_continuous_two_tone() {
     let law = Law::Alaw;
-    let mut phone = Phone::new("de", law, VmwiMode::None);
-    phone.set_mwi(true, 1);
-    phone.offhook();
-    phone.run_for(3000);
+    let mut phone = Phone::hearing_stutter("de", law, 3000);
     let heard = phone.heard.clone();
     assert_eq!(segments(law, &heard).len(), 1);
     for second in heard.chunks_exact(8000) {
         assert_freqs(law, second, &[400.0, 425.0], -10.0);
     }
-    phone.onhook();
-    phone.set_mwi(false, 0);
-    let from = phone.heard.len();
-    phone.offhook();
-    phone.run_for(2000);
-    let dial = &phone.heard[from..];
+    let dial = phone.hearing_after_mwi_off(2000);
     assert_eq!(segments(law, dial).len(), 1);
     assert_freqs(law, &dial[..8000], &[425.0], -10.0);
     assert_freqs(law, &dial[8000..16000], &[425.0], -10.0);

@@ -69,10 +69,7 @@ fn mwi_at_offhook_is_what_counts() {
 #[test]
 fn first_digit_stops_the_tone_blocks_continue() {
     for ev in [LineEvent::Digit('5'), LineEvent::PulseStart] {
-        let mut phone = Phone::new("us", Law::Mulaw, VmwiMode::None);
-        phone.set_mwi(true, 1);
-        phone.offhook();
-        phone.run_for(510);
+        let mut phone = Phone::hearing_stutter("us", Law::Mulaw, 510);
         phone.event(ev);
         let at = phone.heard.len();
         phone.run_for(1000);
@@ -159,10 +156,7 @@ fn waveform_is_phase_continuous() {
     }
     let sine = |f: f64, n: usize| (2.0 * PI * f * n as f64 / 8000.0).sin();
     for law in [Law::Mulaw, Law::Alaw] {
-        let mut phone = Phone::new("us", law, VmwiMode::None);
-        phone.set_mwi(true, 1);
-        phone.offhook();
-        phone.run_for(3000);
+        let phone = Phone::hearing_stutter("us", law, 3000);
         let a = law.peak_for_dbm0(-13.0);
         check(
             law,
@@ -182,10 +176,7 @@ fn waveform_is_phase_continuous() {
             "us stutter",
         );
 
-        let mut phone = Phone::new("uk", law, VmwiMode::None);
-        phone.set_mwi(true, 1);
-        phone.offhook();
-        phone.run_for(5000);
+        let phone = Phone::hearing_stutter("uk", law, 5000);
         let a = law.peak_for_dbm0(-10.0);
         check(
             law,
@@ -414,13 +405,8 @@ fn fsk_unsupported_is_reported_once_and_mwi_goes_on_with_tone() {
     // DAHDI_ONHOOKTRANSFER answered ENOTTY
     phone.line.vmwi_result(false);
     phone.drain();
-    let notices: Vec<_> = phone
-        .seen
-        .iter()
-        .filter(|s| matches!(s, Seen::Notice(_)))
-        .collect();
     assert_eq!(
-        notices,
+        phone.notices(),
         [&Seen::Notice(Notice::VmwiUnsupported(VmwiMode::Fsk))]
     );
     assert!(phone.seen.contains(&Seen::StopAudio { at_ms: 3000 }));
@@ -457,13 +443,8 @@ fn mwi_change_during_a_spill_is_sent_after_it() {
     phone.run_for(3100); // first spill (on) under way since 3000 ms
     phone.set_mwi(false, 0);
     phone.run_for(2000);
-    let notices: Vec<_> = phone
-        .seen
-        .iter()
-        .filter(|s| matches!(s, Seen::Notice(_)))
-        .collect();
     assert_eq!(
-        notices,
+        phone.notices(),
         [
             &Seen::Notice(Notice::SpillSent { on: true }),
             &Seen::Notice(Notice::SpillSent { on: false }),

@@ -64,6 +64,16 @@ impl Phone {
         Self::with_plan(plan, vmwi)
     }
 
+    /// A phone on `plan` with MWI on that goes off-hook and listens for `ms` ms: the stutter
+    /// tone is in `heard` from its first sample.
+    pub fn hearing_stutter(plan: &str, law: Law, ms: u64) -> Self {
+        let mut phone = Self::new(plan, law, VmwiMode::None);
+        phone.set_mwi(true, 1);
+        phone.offhook();
+        phone.run_for(ms);
+        phone
+    }
+
     pub fn with_plan(plan: Arc<CompiledPlan>, vmwi: VmwiMode) -> Self {
         let law = plan.law();
         Self {
@@ -98,6 +108,16 @@ impl Phone {
     pub fn set_mwi(&mut self, waiting: bool, count: u32) {
         self.line.set_mwi(waiting, count, self.now);
         self.drain();
+    }
+
+    /// Hang up, clear MWI, lift again and listen for `ms` ms: what was heard since lifting.
+    pub fn hearing_after_mwi_off(&mut self, ms: u64) -> &[i16] {
+        self.onhook();
+        self.set_mwi(false, 0);
+        let from = self.heard.len();
+        self.offhook();
+        self.run_for(ms);
+        &self.heard[from..]
     }
 
     /// Lift or replace the handset without the line being told (a missed event).
@@ -156,6 +176,14 @@ impl Phone {
             }
             self.line.hook_state(self.offhook, self.now);
         }
+    }
+
+    /// The notices the line gave, in order.
+    pub fn notices(&self) -> Vec<&Seen> {
+        self.seen
+            .iter()
+            .filter(|s| matches!(s, Seen::Notice(_)))
+            .collect()
     }
 
     pub fn writes(&self) -> usize {

@@ -82,6 +82,21 @@ fn run_until_send(ua: &mut Ua<MemorySink>, limit: u64) -> (u64, Vec<Message>) {
     panic!("no timer left");
 }
 
+/// Serves the UA's timers due up to `limit` ms, dropping what it sends; the time of the last
+/// timer served (0 if none was due).
+fn serve_timers_until(ua: &mut Ua<MemorySink>, limit: u64) -> u64 {
+    let mut now = 0;
+    while let Some(at) = ua.poll_timeout() {
+        if at > limit {
+            break;
+        }
+        now = at;
+        ua.handle_timeout(now);
+        let _ = sent(ua);
+    }
+    now
+}
+
 fn reply(ua: &mut Ua<MemorySink>, now: u64, req: &Message, code: u16, extra: &[(&str, &str)]) {
     let mut rsp = req.response(code, "Reason", "srvtag");
     for (k, v) in extra {
@@ -254,15 +269,7 @@ fn timeout_backs_off_with_jitter_and_asks_for_resolution() {
     let mut ua = ua(config(&["8000"]));
     ua.handle_timeout(0);
     let _ = one(&mut ua);
-    let mut now = 0;
-    while let Some(at) = ua.poll_timeout() {
-        if at > 32_000 {
-            break;
-        }
-        now = at;
-        ua.handle_timeout(now);
-        let _ = sent(&mut ua);
-    }
+    let now = serve_timers_until(&mut ua, 32_000);
     assert_eq!(now, 32_000, "Timer F");
     assert!(ua.take_reresolve());
     let retry = ua.poll_timeout().unwrap();
@@ -501,15 +508,7 @@ fn options_ping_reports_down_after_failures() {
     assert_eq!(o.method(), "OPTIONS");
     reply(&mut ua, 3, &o, 200, &[]);
     assert_eq!(ua.status().server_state, "up");
-    let mut now = 0;
-    while let Some(at) = ua.poll_timeout() {
-        if at > 200_000 {
-            break;
-        }
-        now = at;
-        ua.handle_timeout(now);
-        let _ = sent(&mut ua);
-    }
+    let now = serve_timers_until(&mut ua, 200_000);
     assert!(now > 120_000);
     assert_eq!(ua.status().server_state, "down");
 }

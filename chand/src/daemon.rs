@@ -94,11 +94,6 @@ impl From<TableError> for DaemonError {
     }
 }
 
-/// The table as chand opens it ([`TableConfig::for_config`]).
-pub fn table_config(cfg: &Config) -> TableConfig {
-    TableConfig::for_config(cfg)
-}
-
 /// The control socket of a config: `<[state] runtime_dir>/chand.sock`.
 pub fn control_path(cfg: &Config) -> PathBuf {
     cfg.state.runtime_dir.join("chand.sock")

@@ -67,7 +67,7 @@ options_interval = 0
 [[fxs]]
 channel = 1
 number = "8000"'
-"$sipd_bin" run --config "$work/sipd/dahdi-mwi.toml" 2>"$work/sipd.log" &
+"$sipd_bin" run --allow-root --config "$work/sipd/dahdi-mwi.toml" 2>"$work/sipd.log" &
 pids+=($!)
 
 # --- Kamailio, one UDP worker, stateless 200 ------------------------------------------------
@@ -159,7 +159,7 @@ port = $vport
 expires = 3600
 options_interval = 0
 $fxs"
-    "$sipd_bin" run --config "$dir/dahdi-mwi.toml" 2>"$dir.log" &
+    "$sipd_bin" run --allow-root --config "$dir/dahdi-mwi.toml" 2>"$dir.log" &
     local pid=$!
     pids+=("$pid")
     local deadline=$((SECONDS + 60 + n / 50))

@@ -127,16 +127,10 @@ impl Daemon {
                 }
             }
         }
-        let mut table = TableConfig {
-            path: cfg.table.path.clone(),
-            capacity: cfg.table.capacity,
-            snapshot: Some(cfg.state.dir.join(SNAPSHOT_FILE)),
-            ..TableConfig::default()
-        };
-        if let Ok(gid) = TableConfig::gid_of("dahdi-mwi") {
-            table.group = Some(gid);
-        }
-        let writer = Writer::open(&table)
+        // systemd's StateDirectory= makes it; a hand start may not have it yet.
+        std::fs::create_dir_all(&cfg.state.dir)
+            .map_err(|e| format!("state directory {}: {e}", cfg.state.dir.display()))?;
+        let writer = Writer::open(&TableConfig::for_config(cfg))
             .map_err(|e| format!("MWI table {}: {e}", cfg.table.path.display()))?;
         let snapshots = Snapshotter::new(cfg.state.dir.join(SNAPSHOT_FILE), Duration::from_secs(5));
         std::fs::create_dir_all(&cfg.state.runtime_dir)

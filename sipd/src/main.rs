@@ -83,12 +83,9 @@ fn main() -> ExitCode {
 /// `sipd run`: bind, tell systemd we are ready, drop capabilities, loop.
 fn run(cfg: &Config, log_level: Option<log::LevelFilter>, allow_root: bool) -> ExitCode {
     service::init_logging("sipd", log_level.unwrap_or(cfg.log.level.filter()));
-    // sipd.service runs as its own user; as root (tests, hand starts) only warn unless
-    // --allow-root says it is intended.
-    if !allow_root && nix::unistd::geteuid().is_root() {
-        log::warn!(
-            "running as root; sipd.service runs as dahdi-mwi-sip (--allow-root silences this)"
-        );
+    if let Err(e) = service::refuse_root("sipd", allow_root) {
+        log::error!("{e}");
+        return ExitCode::FAILURE;
     }
     let mut systemd = service::Systemd::new();
     let mut daemon = match sipd::daemon::Daemon::new(cfg) {

@@ -16,6 +16,25 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 
+/// The numbers sipd subscribes for: every FXS port with `mwi = true`, then every `[[pri]]`
+/// served-user pattern that names one number (no `.`); a wildcard pattern cannot be subscribed
+/// and is served by unsolicited NOTIFYs only.
+fn subscribed_numbers(c: &Config) -> Vec<String> {
+    let mut numbers: Vec<String> = c
+        .fxs
+        .iter()
+        .filter(|f| f.mwi)
+        .map(|f| f.number.to_string())
+        .collect();
+    for n in c.pri.iter().flat_map(|p| &p.numbers).map(|p| p.to_string()) {
+        let taken_by_fxs = c.fxs.iter().any(|f| f.number.as_str() == n);
+        if !n.contains('.') && !taken_by_fxs && !numbers.contains(&n) {
+            numbers.push(n);
+        }
+    }
+    numbers
+}
+
 /// Where a message goes or comes from: address and transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Dest {
@@ -100,12 +119,7 @@ impl UaConfig {
             expires: m.expires,
             unsolicited: m.unsolicited,
             allow: m.allow.clone(),
-            mwi_numbers: c
-                .fxs
-                .iter()
-                .filter(|f| f.mwi)
-                .map(|f| f.number.to_string())
-                .collect(),
+            mwi_numbers: subscribed_numbers(c),
             no_mwi_numbers: c
                 .fxs
                 .iter()
@@ -1258,4 +1272,33 @@ fn record_route(m: &Message) -> Vec<String> {
 /// The message as text for debug logs (body included, like `debug ccsip messages`).
 fn show(m: &Message) -> String {
     String::from_utf8_lossy(&m.to_bytes()).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscribes_fxs_numbers_and_literal_pri_numbers() {
+        let cfg = Config::from_str(
+            r#"
+            [mwi_server]
+            server = "ipv4:127.0.0.1"
+            [[fxs]]
+            channel = 2
+            number = "8000"
+            [[fxs]]
+            channel = 3
+            number = "8001"
+            mwi = false
+            [[pri]]
+            span = 1
+            dchannel = 24
+            numbers = ["2001", "3...", "8000", "2001"]
+            "#,
+            "test.toml",
+        )
+        .expect("valid config");
+        assert_eq!(subscribed_numbers(&cfg), ["8000", "2001"]);
+    }
 }

@@ -110,7 +110,7 @@ pub struct ConfigFile {
 impl ConfigFile {
     /// The shared table as both daemons open it.
     pub fn table_config(&self) -> TableConfig {
-        chand::daemon::table_config(&self.config)
+        TableConfig::for_config(&self.config)
     }
 
     /// Become the table's writer (standing in for sipd).
@@ -264,7 +264,11 @@ impl Sipd {
     /// [`Sipd::start`] with the sipd binary at `bin`.
     pub fn start_with(bin: &Path, env: &Env, cfg: &ConfigFile) -> Self {
         let config = cfg.path.display().to_string();
-        let daemon = Daemon::spawn(bin, &["run", "--config", &config], &env.log_path("sipd"));
+        let daemon = Daemon::spawn(
+            bin,
+            &["run", "--config", &config, "--allow-root"],
+            &env.log_path("sipd"),
+        );
         let mut sipd = Self {
             daemon,
             config: cfg.config.clone(),

@@ -806,7 +806,11 @@ impl Sipd {
         let path = config.path.display().to_string();
         let bin = binary("sipd");
         let started = Instant::now();
-        let daemon = Daemon::spawn(&bin, &["run", "--config", &path], &env.log_path("sipd"));
+        let daemon = Daemon::spawn(
+            &bin,
+            &["run", "--config", &path, "--allow-root"],
+            &env.log_path("sipd"),
+        );
         Self {
             daemon,
             config,

@@ -132,7 +132,8 @@ impl Sipd {
             Command::new(env!("CARGO_BIN_EXE_sipd"))
                 .arg("run")
                 .arg("--config")
-                .arg(&config),
+                .arg(&config)
+                .arg("--allow-root"),
             &dir.join("sipd.log"),
         );
         Self {

@@ -117,7 +117,7 @@ fn start_sipd(env: &Env, cfg: &ConfigFile, out: &Out) -> Result<Daemon, String> 
     let config = cfg.path.display().to_string();
     let mut sipd = Daemon::spawn(
         &binary_path("sipd"),
-        &["run", "--config", &config],
+        &["run", "--config", &config, "--allow-root"],
         &env.log_path("sipd"),
     );
     std::thread::sleep(Duration::from_millis(300));

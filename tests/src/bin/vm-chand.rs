@@ -53,7 +53,7 @@ use dahdi_mwi_tests::vmcheck::{
 use driver_ffi::{Channel, Flush, Hook, IoMode, ReadOutcome, Readiness};
 use fxs::Law;
 use mwi_core::config::Config;
-use mwi_core::table::Writer;
+use mwi_core::table::{TableConfig, Writer};
 use mwi_core::MwiState;
 use serde_json::Value;
 
@@ -169,7 +169,7 @@ impl Install {
 
     /// The shared table as a writer (standing in for sipd).
     fn writer(&self) -> Result<Writer, String> {
-        Writer::open(&chand::daemon::table_config(&self.config))
+        Writer::open(&TableConfig::for_config(&self.config))
             .map_err(|e| format!("open the MWI table as its writer: {e}"))
     }
 

@@ -16,7 +16,7 @@ use chand::backend::dahdi::DahdiBackend;
 use chand::backend::sim::SimBackend;
 use chand::backend::Backend;
 use chand::{control, daemon, daemon::Daemon};
-use log::{error, warn};
+use log::{error, info, warn};
 use mwi_core::config::{
     self, check_config_command, take_config_option, Config, Number, EXIT_USAGE,
 };
@@ -177,6 +177,20 @@ fn run(config: &Path, log_level: Option<log::LevelFilter>, allow_root: bool) -> 
             return ExitCode::FAILURE;
         }
     };
+    if cfg.dahdi.realtime_priority > 0 {
+        // Only the loop thread: the table's notifier thread keeps the normal scheduler.
+        match driver_ffi::sched::set_realtime(cfg.dahdi.realtime_priority as i32) {
+            Ok(()) => info!(
+                "event loop under SCHED_FIFO priority {}",
+                cfg.dahdi.realtime_priority
+            ),
+            Err(e) => warn!(
+                "realtime_priority = {}: SCHED_FIFO refused ({e}); chand needs CAP_SYS_NICE \
+                 (the systemd unit grants it); running with the normal scheduler",
+                cfg.dahdi.realtime_priority
+            ),
+        }
+    }
     // Real-time scheduling is the only privilege chand may still use after start-up.
     if let Err(e) = service::drop_capabilities(&[caps::Capability::CAP_SYS_NICE]) {
         warn!("dropping capabilities: {e}");

@@ -35,6 +35,7 @@ mod error;
 mod event;
 mod info;
 mod io;
+pub mod sched;
 pub mod sys;
 mod types;
 

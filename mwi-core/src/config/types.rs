@@ -367,6 +367,18 @@ pub struct Dahdi {
     /// `sim_dir = "/run/dahdi-mwi/sim"`: where the sim back-end's sockets live (sim only).
     #[serde(default = "default_sim_dir")]
     pub sim_dir: PathBuf,
+    /// `realtime_priority = 0`: run chand's event loop (which paces the 20 ms audio blocks)
+    /// under `SCHED_FIFO` at this priority, 1..=99, when chand holds `CAP_SYS_NICE`; 0 (the
+    /// default) keeps the normal scheduler.
+    #[serde(default, deserialize_with = "de_realtime_priority")]
+    pub realtime_priority: u32,
+}
+
+/// Allowed range of `[dahdi] realtime_priority` (sched(7): SCHED_FIFO priorities 1..=99; 0 = off).
+pub const REALTIME_PRIORITY_RANGE: std::ops::RangeInclusive<u32> = 0..=99;
+
+fn de_realtime_priority<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "realtime_priority", REALTIME_PRIORITY_RANGE)
 }
 
 impl Default for Dahdi {
@@ -374,6 +386,7 @@ impl Default for Dahdi {
         Self {
             backend: Backend::default(),
             sim_dir: default_sim_dir(),
+            realtime_priority: 0,
         }
     }
 }

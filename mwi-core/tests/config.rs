@@ -227,6 +227,16 @@ fn expires_must_be_in_range() {
         err(&format!("{BASE}[table]\ncapacity = 0\n")),
         "4:12: capacity = 0 is out of range 1..=16777216"
     );
+    assert_eq!(
+        err(&format!("{BASE}[dahdi]\nrealtime_priority = 100\n")),
+        "4:21: realtime_priority = 100 is out of range 0..=99"
+    );
+    assert_eq!(
+        ok(&format!("{BASE}[dahdi]\nrealtime_priority = 50\n"))
+            .dahdi
+            .realtime_priority,
+        50
+    );
 }
 
 const TWO_PORTS: &str =

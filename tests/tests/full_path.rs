@@ -3,7 +3,8 @@
 //! chand (sim back-end) → a sim phone hears the stutter dial tone AND libpri, the PBX on the
 //! D-channel socket, decodes MWIActivate; then the way back to plain dial tone and
 //! MWIDeactivate. And Kamailio as the MWI server: a PUBLISH makes it NOTIFY the subscribed
-//! sipd, and the phone hears the stutter tone. And each daemon survives the other's restart.
+//! sipd for a phone's port and a PBX's served user: the phone hears the stutter tone and
+//! libpri decodes MWIActivate. And each daemon survives the other's restart.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -39,11 +40,13 @@ impl Rig {
         Self::with_mwi_server(
             "[mwi_server]\nserver = \"ipv4:127.0.0.1\"\nunsolicited = true\n\
              allow = [\"127.0.0.1/32\"]\noptions_interval = 0\n",
+            "2...",
         )
     }
 
-    /// sipd with this `[mwi_server]` (and `[sip.auth]` user1/password1).
-    fn with_mwi_server(mwi_server: &str) -> Self {
+    /// sipd with this `[mwi_server]` (and `[sip.auth]` user1/password1); span 1 serves the
+    /// one served-user pattern `pri_numbers` (a literal number is one sipd subscribes for).
+    fn with_mwi_server(mwi_server: &str, pri_numbers: &str) -> Self {
         let env = Env::new();
         let port = free_udp_port();
         let cfg = env.write_config(&format!(
@@ -52,7 +55,7 @@ impl Rig {
              {mwi_server}\
              [[fxs]]\nchannel = 1\nnumber = \"8000\"\ncptone = \"us\"\n\
              [[fxs]]\nchannel = 2\nnumber = \"8009\"\nmwi = false\n\
-             [[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = [\"2...\"]\n"
+             [[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = [\"{pri_numbers}\"]\n"
         ));
         let sipd = Sipd::start(&env, &cfg);
         let mut chand = Chand::start(&env, &cfg);
@@ -254,41 +257,68 @@ fn notify_from_sipp_gives_stutter_tone_and_qsig_mwi() {
     rig.assert_dial_tone();
 }
 
+/// Kamailio as the MWI server: sipd subscribes for the FXS port 8000 and for the PRI served
+/// user 2001 (a literal `[[pri]]` number); a PUBLISH for each makes Kamailio NOTIFY sipd, and
+/// in the same run the phone hears the stutter and libpri decodes MWIActivate for 2001, then
+/// the next PUBLISHes give plain dial tone and MWIDeactivate.
 #[test]
-fn kamailio_publish_reaches_the_subscribed_sipd_and_the_phone() {
+fn kamailio_publish_reaches_the_subscribed_sipd_the_phone_and_the_pbx() {
     let k = Kamailio::start(Options::new(Algorithm::Md5));
-    let mut rig = Rig::with_mwi_server(&format!(
-        "[mwi_server]\nserver = \"ipv4:127.0.0.1\"\nport = {}\ntransport = \"udp\"\n\
-         expires = 60\noptions_interval = 0\n",
-        k.port()
-    ));
+    let mut rig = Rig::with_mwi_server(
+        &format!(
+            "[mwi_server]\nserver = \"ipv4:127.0.0.1\"\nport = {}\ntransport = \"udp\"\n\
+             expires = 60\noptions_interval = 0\n",
+            k.port()
+        ),
+        "2001",
+    );
     let active = wait_for(WAIT, || {
         rig.sipd.status().is_ok_and(|st| {
             st["numbers"].as_array().is_some_and(|a| {
-                a.iter()
-                    .any(|n| n["number"] == "8000" && n["subscription"] == "active")
+                ["8000", "2001"].iter().all(|num| {
+                    a.iter()
+                        .any(|n| n["number"] == *num && n["subscription"] == "active")
+                })
             })
         })
     });
     assert!(
         active,
-        "sipd's subscription for 8000 never became active: {:?}\nsipd:\n{}\nKamailio:\n{}",
+        "sipd's subscriptions for 8000 and 2001 never both became active: {:?}\nsipd:\n{}\n\
+         Kamailio:\n{}",
         rig.sipd.status(),
         rig.sipd.daemon.log(),
         k.log()
     );
 
     assert_eq!(k.publish("8000", &kamailio::summary("8000", 2, 1)), 200);
+    assert_eq!(k.publish("2001", &kamailio::summary("2001", 4, 2)), 200);
+    rig.wait_decoded(1);
+    let d = &rig.pbx.decoded[0];
+    assert_eq!(d.op(), "activate", "{d:?}");
+    assert_eq!(d.get("servedUserNr.unknownPartyNumber"), Some("2001"));
+    assert_eq!(d.nb_of_messages(), Some(4));
     rig.chand.wait_port_mwi("8000", true);
     let p = rig.chand.port_status("8000");
     assert_eq!((&p["new"], &p["old"]), (&2.into(), &1.into()), "{p}");
     rig.assert_stutter();
 
     assert_eq!(k.publish("8000", &kamailio::summary("8000", 0, 3)), 200);
+    assert_eq!(k.publish("2001", &kamailio::summary("2001", 0, 6)), 200);
+    rig.wait_decoded(2);
+    let d = &rig.pbx.decoded[1];
+    assert_eq!(d.op(), "deactivate", "{d:?}");
+    assert_eq!(d.get("servedUserNr.unknownPartyNumber"), Some("2001"));
     rig.chand.wait_port_mwi("8000", false);
     rig.assert_dial_tone();
     let n = rig.sipd_number("8000");
     assert_eq!((&n["mwi"], &n["old"]), (&false.into(), &3.into()), "{n}");
+    let n = rig.sipd_number("2001");
+    assert_eq!(
+        (&n["mwi"], &n["old"], &n["subscription"]),
+        (&false.into(), &6.into(), &"active".into()),
+        "{n}"
+    );
 }
 
 /// Each daemon keeps working while the other restarts: chand keeps the lamp and tone while

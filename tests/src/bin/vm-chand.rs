@@ -8,7 +8,8 @@
 //! | FXS port, channel 2 (`fxoks`) | channel 26 (`fxsks`) | the phone: hook and audio through driver-ffi |
 //! | D-channel 24 (`dchan`, user side) | D-channel 48 (`dchan`) | libpri 1.6 as the PBX, network side (tests/peers/libpri-pbx.c `dahdi:48`) |
 //!
-//! Each chand run has its own table, state and runtime dirs under /tmp. `vm-chand fxs`:
+//! Each chand run has its own table, state and runtime dirs under /tmp; in `fxs` and `pri` this
+//! program writes the table itself (standing in for sipd). `vm-chand fxs`:
 //! 1. `cptone = "us"`: MWI on in the table, the phone goes off-hook and measures the GR-506
 //!    stutter tone in the real DAHDI audio (Goertzel levels of 350 and 440 Hz, burst and gap
 //!    lengths in 1 ms frames); MWI off gives plain dial tone; `chand status --json` shows the port.
@@ -28,8 +29,15 @@
 //! Under TCG a vCPU can stall for several ms; a tone check whose audio was cut is repeated up to
 //! 5 times, and every disturbed attempt is printed (`# ... disturbed`), with a closing count.
 //!
+//! `vm-chand e2e`: the whole path. sipd (unsolicited mode, UDP 127.0.0.1:5060, NOTIFYs allowed
+//! from 127.0.0.1) and chand (FXS port 8000 on 2, PRI span 1 with `numbers = ["2..."]`) share
+//! one table; this program is the voice mail and sends NOTIFYs over loopback UDP. `yes` for
+//! 2001 → libpri decodes MWIActivate with nbOfMessages; `yes` for 8000 → the phone measures the
+//! stutter tone as above; `no` for both → MWIDeactivate and plain dial tone.
+//!
 //! Usage: `vm-chand fxs|pri|all [CHAND_BINARY] [RESYNC_NUMBERS]` (default: `chand` next to this
-//! program, 1000 numbers, at most 1000: the resync numbers are 2000..=2999, pattern `2...`).
+//! program, 1000 numbers, at most 1000: the resync numbers are 2000..=2999, pattern `2...`);
+//! `vm-chand e2e [CHAND_BINARY] [SIPD_BINARY]` (default: both next to this program).
 //! The libpri peer is compiled with gcc inside the guest (host / is read-only there) into /tmp.
 //!
 //! Channel layout and PASS/FAIL report: [`dahdi_mwi_tests::vmcheck`].
@@ -38,6 +46,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,6 +55,7 @@ use std::time::{Duration, Instant};
 
 use dahdi_mwi_tests::daemon::{profile_dir, wait_for, workspace_dir, Daemon};
 use dahdi_mwi_tests::libpri::Decoded;
+use dahdi_mwi_tests::sip::{Summary, VoiceMail};
 use dahdi_mwi_tests::tone::{describe_tones, Recording};
 use dahdi_mwi_tests::vmcheck::{
     deep_buffers, drain_events, ms, Context, Outcome, Report, BLOCK, DCHAN_GW, FXS_PORT, PHONE,
@@ -62,6 +72,8 @@ const PBX_CHANNEL: &str = "dahdi:48";
 /// The FXS port's number and a served user behind the PBX (pattern `2...`).
 const FXS_NUMBER: &str = "8000";
 const PRI_NUMBER: &str = "2001";
+/// sipd's UDP port in `vm-chand e2e` (loopback of the guest, where nothing else listens).
+const SIP_PORT: u16 = 5060;
 /// Resync numbers are `2000 + i`; the pattern `2...` allows 1000 of them.
 const RESYNC_MAX: usize = 1000;
 /// The D-channel's bit rate: one 64 kbit/s timeslot.
@@ -112,13 +124,19 @@ struct Install {
     dir: PathBuf,
     config_path: PathBuf,
     config: Config,
-    log: PathBuf,
 }
 
 impl Install {
     /// A fresh installation `name` with an FXS port on channel 2 playing `plan` (none: no FXS
-    /// port) and PRI span 1 (D-channel 24, user side, `numbers = ["2..."]`) using `transport`.
-    fn new(name: &str, plan: Option<&str>, transport: &str) -> Result<Self, String> {
+    /// port) and PRI span 1 (D-channel 24, user side, `numbers = ["2..."]`) using `transport`;
+    /// with `sip_port`, sipd's part too: unsolicited NOTIFYs from 127.0.0.1 over UDP to
+    /// 127.0.0.1:`sip_port`.
+    fn new(
+        name: &str,
+        plan: Option<&str>,
+        transport: &str,
+        sip_port: Option<u16>,
+    ) -> Result<Self, String> {
         let dir = PathBuf::from(format!("/tmp/vm-chand/{name}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -127,8 +145,14 @@ impl Install {
                 "[[fxs]]\nchannel = {FXS_PORT}\nnumber = \"{FXS_NUMBER}\"\ncptone = \"{plan}\"\n"
             )
         });
+        let (sip, unsolicited) = sip_port.map_or_else(Default::default, |port| {
+            (
+                format!("[sip]\nlisten = [\"udp:127.0.0.1:{port}\"]\n"),
+                "unsolicited = true\nallow = [\"127.0.0.1/32\"]\noptions_interval = 0\n".to_owned(),
+            )
+        });
         let text = format!(
-            "[mwi_server]\nserver = \"ipv4:127.0.0.1\"\n\
+            "{sip}[mwi_server]\nserver = \"ipv4:127.0.0.1\"\n{unsolicited}\
              [dahdi]\nbackend = \"kernel\"\n\
              {fxs}\
              [[pri]]\nspan = 1\ndchannel = {DCHAN_GW}\nside = \"user\"\nnumbers = [\"2...\"]\n\
@@ -145,7 +169,6 @@ impl Install {
             .map_err(|e| format!("{}: {e}", config_path.display()))?;
         Ok(Self {
             name: name.to_owned(),
-            log: dir.join("chand.log"),
             dir,
             config_path,
             config,
@@ -156,7 +179,7 @@ impl Install {
     /// round trip to the host, which would slow chand's event loop) to the job folder as
     /// `vm-chand-NAME.*.log`.
     fn keep_logs(&self) {
-        for log in ["chand.log", "libpri.log", "libpri.stderr"] {
+        for log in ["chand.log", "sipd.log", "libpri.log", "libpri.stderr"] {
             let from = self.dir.join(log);
             if from.exists() {
                 let to = job_dir().join(format!("vm-chand-{}.{log}", self.name));
@@ -175,31 +198,48 @@ impl Install {
 
     /// `chand run --config FILE --allow-root`, once its control socket answers.
     fn start(&self, bin: &Path) -> Result<Daemon, String> {
+        self.start_daemon(bin, "chand", || self.status().is_ok())
+    }
+
+    /// `sipd run --config FILE --allow-root`, once its status socket answers.
+    fn start_sipd(&self, bin: &Path) -> Result<Daemon, String> {
+        self.start_daemon(bin, "sipd", || {
+            sipd::daemon::query_status(&self.config).is_ok()
+        })
+    }
+
+    /// `NAME run --config FILE --allow-root` logging to `NAME.log`, once `up` holds.
+    fn start_daemon(
+        &self,
+        bin: &Path,
+        name: &str,
+        up: impl Fn() -> bool,
+    ) -> Result<Daemon, String> {
         let config = self.config_path.display().to_string();
-        let mut chand = Daemon::spawn(
+        let mut daemon = Daemon::spawn(
             bin,
             &["run", "--config", &config, "--allow-root"],
-            &self.log,
+            &self.dir.join(format!("{name}.log")),
         );
         let start = Instant::now();
-        let up = wait_for(Duration::from_secs(20), || {
-            chand.exited().is_some() || self.status().is_ok()
+        let answered = wait_for(Duration::from_secs(20), || {
+            daemon.exited().is_some() || up()
         });
-        if let Some(st) = chand.exited() {
-            return Err(format!("chand exited ({st}); log:\n{}", chand.log()));
+        if let Some(st) = daemon.exited() {
+            return Err(format!("{name} exited ({st}); log:\n{}", daemon.log()));
         }
-        if !up {
+        if !answered {
             return Err(format!(
-                "chand's control socket did not answer within 20 s; log:\n{}",
-                chand.log()
+                "{name}'s socket did not answer within 20 s; log:\n{}",
+                daemon.log()
             ));
         }
         println!(
-            "# chand ({}) answering after {}",
+            "# {name} ({}) answering after {}",
             self.name,
             ms(start.elapsed())
         );
-        Ok(chand)
+        Ok(daemon)
     }
 
     /// `status json` over the control socket.
@@ -264,6 +304,61 @@ fn lamp<'a>(st: &'a Value, number: &str) -> Option<&'a Value> {
         .as_array()?
         .iter()
         .find(|l| l["number"] == number)
+}
+
+/// Where the MWI news comes from: the shared table written by this program (standing in for
+/// sipd), or sipd itself fed unsolicited NOTIFYs.
+trait Source {
+    /// Makes `state` the news for `number`.
+    fn publish(&mut self, number: &str, state: MwiState) -> Result<(), String>;
+    /// What a latency is counted from, e.g. `the table write`.
+    fn origin(&self) -> &'static str;
+}
+
+impl Source for Writer {
+    fn publish(&mut self, number: &str, state: MwiState) -> Result<(), String> {
+        Writer::publish(self, number, state)
+            .map(drop)
+            .map_err(|e| format!("publish: {e}"))
+    }
+
+    fn origin(&self) -> &'static str {
+        "the table write"
+    }
+}
+
+/// A scripted voice-mail server sending unsolicited NOTIFYs (RFC 3842) over loopback UDP to
+/// sipd at `sipd`; each must be answered 200 OK.
+struct Notifier {
+    vm: VoiceMail,
+    sipd: SocketAddr,
+}
+
+impl Source for Notifier {
+    fn publish(&mut self, number: &str, state: MwiState) -> Result<(), String> {
+        let summary = Summary {
+            number: number.to_owned(),
+            waiting: state.waiting,
+            new: state.new,
+            old: state.old,
+        };
+        let text = self.vm.notify_text(&summary, self.sipd);
+        let answer = self
+            .vm
+            .send(&text, self.sipd, Duration::from_secs(5))
+            .map_err(|e| format!("NOTIFY for {number} to sipd: {e}"))?;
+        if answer == "SIP/2.0 200 OK" {
+            Ok(())
+        } else {
+            Err(format!(
+                "sipd answered the NOTIFY for {number} with {answer}"
+            ))
+        }
+    }
+
+    fn origin(&self) -> &'static str {
+        "sending the NOTIFY"
+    }
 }
 
 /// The phone on channel 26: hook switch and what it hears.
@@ -521,8 +616,51 @@ fn listen_checked(phone: &Phone, inst: &Install, exp: &Expected, what: &str) -> 
     Err(disturbed.join(" | "))
 }
 
-/// MWI on for 8000 in the table, off-hook, the stutter tone of `plan` measured from channel 26;
-/// with `plain`, then MWI off and plain dial tone (checked whatever the stutter check gave).
+/// MWI on (2 new) or off (2 old) for 8000 through `source`, and chand's port taking it.
+fn set_port_mwi(inst: &Install, source: &mut dyn Source, on: bool) -> Result<(), String> {
+    let state = if on {
+        MwiState::voice(true, 2, 0)
+    } else {
+        MwiState::voice(false, 0, 2)
+    };
+    source.publish(FXS_NUMBER, state)?;
+    inst.wait_status(Duration::from_secs(5), |st| {
+        fxs_port(st).is_some_and(|p| p["mwi"] == on)
+    })
+    .map(drop)
+    .map_err(|e| format!("chand did not take MWI {on} for {FXS_NUMBER}: {e}"))
+}
+
+/// MWI on for 8000 through `source`, off-hook, the stutter tone of `plan` measured from
+/// channel 26 (the check `name`).
+fn fxs_stutter(
+    phone: &Phone,
+    inst: &Install,
+    source: &mut dyn Source,
+    plan: &str,
+    name: &str,
+) -> Outcome {
+    let exp = expected(plan)?;
+    set_port_mwi(inst, source, true)?;
+    listen_checked(phone, inst, &exp, name)
+}
+
+/// MWI off for 8000 through `source`, off-hook, plain dial tone of `plan` (the check `name`).
+fn fxs_plain(
+    phone: &Phone,
+    inst: &Install,
+    source: &mut dyn Source,
+    plan: &str,
+    name: &str,
+) -> Outcome {
+    let mut exp = expected(plan)?;
+    set_port_mwi(inst, source, false)?;
+    exp.bursts.clear();
+    listen_checked(phone, inst, &exp, name)
+}
+
+/// [`fxs_stutter`] with the table as the source; with `plain`, then [`fxs_plain`] (checked
+/// whatever the stutter check gave).
 fn fxs_checks(report: &mut Report, inst: &Install, writer: &mut Writer, plan: &str, plain: bool) {
     let stutter = format!("FXS stutter ({plan}) from the real DAHDI audio of 2 -> 26");
     let phone = match Phone::open() {
@@ -532,34 +670,10 @@ fn fxs_checks(report: &mut Report, inst: &Install, writer: &mut Writer, plan: &s
             return;
         }
     };
-    let mut set_mwi = |on: bool| {
-        let state = if on {
-            MwiState::voice(true, 2, 0)
-        } else {
-            MwiState::voice(false, 0, 2)
-        };
-        writer
-            .publish(FXS_NUMBER, state)
-            .map_err(|e| format!("publish: {e}"))?;
-        inst.wait_status(Duration::from_secs(5), |st| {
-            fxs_port(st).is_some_and(|p| p["mwi"] == on)
-        })
-        .map(drop)
-        .map_err(|e| format!("chand did not take MWI {on} for {FXS_NUMBER}: {e}"))
-    };
-    let outcome = expected(plan).and_then(|exp| {
-        set_mwi(true)?;
-        listen_checked(&phone, inst, &exp, &stutter)
-    });
-    report.record(&stutter, outcome);
+    report.record(&stutter, fxs_stutter(&phone, inst, writer, plan, &stutter));
     if plain {
         let name = format!("FXS MWI off -> plain dial tone ({plan})");
-        let outcome = expected(plan).and_then(|mut exp| {
-            set_mwi(false)?;
-            exp.bursts.clear();
-            listen_checked(&phone, inst, &exp, &name)
-        });
-        report.record(&name, outcome);
+        report.record(&name, fxs_plain(&phone, inst, writer, plan, &name));
     }
 }
 
@@ -723,20 +837,15 @@ fn fields(d: &Decoded) -> String {
         .join(" ")
 }
 
-/// libpri on 48 brings the link up with chand on 24 and decodes MWIActivate and
-/// MWIDeactivate for 2001 published in the table.
-fn pri_checks(
-    report: &mut Report,
-    inst: &Install,
-    writer: &mut Writer,
-    peer: &Path,
-    transport: &str,
-) {
+/// libpri on 48 brings the link up with chand on 24 (the check `PRI link up (TRANSPORT)`);
+/// the PBX once it is up.
+fn pbx_up(report: &mut Report, inst: &Install, peer: &Path, transport: &str) -> Option<Pbx> {
+    let name = format!("PRI link up ({transport})");
     let mut pbx = match Pbx::spawn(inst, peer, false) {
         Ok(p) => p,
         Err(e) => {
-            report.record(&format!("PRI link up ({transport})"), Err(e));
-            return;
+            report.record(&name, Err(e));
+            return None;
         }
     };
     let start = Instant::now();
@@ -758,75 +867,92 @@ fn pri_checks(
             ms(t_up)
         ))
     })();
-    if !report.record(&format!("PRI link up ({transport})"), up) {
-        return;
+    report.record(&name, up).then_some(pbx)
+}
+
+/// 2001 on (3 new, 1 old) through `source`: libpri decodes MWIActivate with nbOfMessages 3 as
+/// its first invoke.
+fn pri_activate(pbx: &mut Pbx, source: &mut dyn Source) -> Outcome {
+    let t = Instant::now();
+    source.publish(PRI_NUMBER, MwiState::voice(true, 3, 1))?;
+    if !pbx.wait(Duration::from_secs(10), None, |p| !p.decoded.is_empty()) {
+        return Err(format!(
+            "libpri decoded nothing within 10 s:\n{}",
+            pbx.tail(30)
+        ));
     }
+    let d = &pbx.decoded[0];
+    check_activate(d, PRI_NUMBER, 3)?;
+    Ok(format!(
+        "libpri decoded {} ({} after {})",
+        fields(d),
+        ms(t.elapsed()),
+        source.origin()
+    ))
+}
+
+/// 2001 off through `source`: libpri decodes MWIDeactivate as its second and last invoke, and
+/// chand's lamp is no longer pending.
+fn pri_deactivate(pbx: &mut Pbx, inst: &Install, source: &mut dyn Source) -> Outcome {
+    let t = Instant::now();
+    source.publish(PRI_NUMBER, MwiState::voice(false, 0, 4))?;
+    if !pbx.wait(Duration::from_secs(10), None, |p| p.decoded.len() >= 2) {
+        return Err(format!("no second invoke within 10 s:\n{}", pbx.tail(30)));
+    }
+    let latency = t.elapsed();
+    let d = pbx.decoded[1].clone();
+    if d.op() != "deactivate"
+        || d.get("servedUserNr.unknownPartyNumber") != Some(PRI_NUMBER)
+        || d.get("basicService") != Some("1")
+        || d.nb_of_messages().is_some()
+    {
+        return Err(format!(
+            "want MWIDeactivate servedUserNr {PRI_NUMBER}: {:?}",
+            d.fields
+        ));
+    }
+    let st = inst
+        .wait_status(Duration::from_secs(5), |st| {
+            lamp(st, PRI_NUMBER).is_some_and(|l| l["pending"] == false)
+        })
+        .map_err(|e| format!("lamp still pending: {e}"))?;
+    // Anything sent twice would show up now.
+    pbx.wait(Duration::from_millis(300), None, |_| false);
+    if pbx.decoded.len() != 2 {
+        return Err(format!(
+            "{} invokes decoded, want 2: {:?}",
+            pbx.decoded.len(),
+            pbx.decoded
+        ));
+    }
+    let l = lamp(&st, PRI_NUMBER).cloned().unwrap_or_default();
+    let frames = pri_span(&st).map_or(Value::Null, |s| s["frames_out"].clone());
+    Ok(format!(
+        "libpri decoded {} ({} after {}); chand lamp {l}, frames out {frames}",
+        fields(&d),
+        ms(latency),
+        source.origin()
+    ))
+}
+
+/// [`pbx_up`], then [`pri_activate`] and [`pri_deactivate`] with the table as the source.
+fn pri_checks(
+    report: &mut Report,
+    inst: &Install,
+    writer: &mut Writer,
+    peer: &Path,
+    transport: &str,
+) {
+    let Some(mut pbx) = pbx_up(report, inst, peer, transport) else {
+        return;
+    };
     report.record(
         &format!("PRI MWIActivate {PRI_NUMBER} ({transport})"),
-        (|| {
-            let t = Instant::now();
-            writer
-                .publish(PRI_NUMBER, MwiState::voice(true, 3, 1))
-                .map_err(|e| format!("publish: {e}"))?;
-            if !pbx.wait(Duration::from_secs(10), None, |p| !p.decoded.is_empty()) {
-                return Err(format!(
-                    "libpri decoded nothing within 10 s:\n{}",
-                    pbx.tail(30)
-                ));
-            }
-            let d = &pbx.decoded[0];
-            check_activate(d, PRI_NUMBER, 3)?;
-            Ok(format!(
-                "libpri decoded {} ({} after the table write)",
-                fields(d),
-                ms(t.elapsed())
-            ))
-        })(),
+        pri_activate(&mut pbx, writer),
     );
     report.record(
         &format!("PRI MWIDeactivate {PRI_NUMBER} ({transport})"),
-        (|| {
-            let t = Instant::now();
-            writer
-                .publish(PRI_NUMBER, MwiState::voice(false, 0, 4))
-                .map_err(|e| format!("publish: {e}"))?;
-            if !pbx.wait(Duration::from_secs(10), None, |p| p.decoded.len() >= 2) {
-                return Err(format!("no second invoke within 10 s:\n{}", pbx.tail(30)));
-            }
-            let latency = t.elapsed();
-            let d = pbx.decoded[1].clone();
-            if d.op() != "deactivate"
-                || d.get("servedUserNr.unknownPartyNumber") != Some(PRI_NUMBER)
-                || d.get("basicService") != Some("1")
-                || d.nb_of_messages().is_some()
-            {
-                return Err(format!(
-                    "want MWIDeactivate servedUserNr {PRI_NUMBER}: {:?}",
-                    d.fields
-                ));
-            }
-            let st = inst
-                .wait_status(Duration::from_secs(5), |st| {
-                    lamp(st, PRI_NUMBER).is_some_and(|l| l["pending"] == false)
-                })
-                .map_err(|e| format!("lamp still pending: {e}"))?;
-            // Anything sent twice would show up now.
-            pbx.wait(Duration::from_millis(300), None, |_| false);
-            if pbx.decoded.len() != 2 {
-                return Err(format!(
-                    "{} invokes decoded, want 2: {:?}",
-                    pbx.decoded.len(),
-                    pbx.decoded
-                ));
-            }
-            let l = lamp(&st, PRI_NUMBER).cloned().unwrap_or_default();
-            let frames = pri_span(&st).map_or(Value::Null, |s| s["frames_out"].clone());
-            Ok(format!(
-                "libpri decoded {} ({} after the table write); chand lamp {l}, frames out {frames}",
-                fields(&d),
-                ms(latency)
-            ))
-        })(),
+        pri_deactivate(&mut pbx, inst, writer),
     );
 }
 
@@ -957,7 +1083,7 @@ fn resync_checks(
     transport: &str,
 ) {
     let name = format!("PRI resync of {count} lamps ({transport})");
-    let inst = match Install::new(&format!("resync-{transport}"), None, transport) {
+    let inst = match Install::new(&format!("resync-{transport}"), None, transport, None) {
         Ok(i) => i,
         Err(e) => {
             report.record(&name, Err(e));
@@ -1098,7 +1224,7 @@ fn launch(
     plan: Option<&str>,
     transport: &str,
 ) -> Option<(Install, Writer, Daemon)> {
-    let run = Install::new(name, plan, transport).and_then(|inst| {
+    let run = Install::new(name, plan, transport, None).and_then(|inst| {
         let writer = inst.writer()?;
         let chand = inst.start(chand_bin)?;
         Ok((inst, writer, chand))
@@ -1126,7 +1252,7 @@ fn fxs_part(report: &mut Report, chand_bin: &Path) {
                 status_check(&inst, chand_bin),
             );
         }
-        stop(report, &inst, chand);
+        stop(report, &inst, "chand", chand);
     }
     println!(
         "# FXS audio continuity: {} of {} off-hooks heard the tone cut or shifted (dropouts \
@@ -1137,20 +1263,21 @@ fn fxs_part(report: &mut Report, chand_bin: &Path) {
 }
 
 /// The PRI part: the exchange with libpri in both transports, then the resyncs.
-fn pri_part(report: &mut Report, chand_bin: &Path, count: usize) {
+/// [`build_peer`] into /tmp as the check `build libpri-pbx (gcc in the guest)`.
+fn peer(report: &mut Report) -> Option<PathBuf> {
     let t = Instant::now();
-    let peer = match build_peer(Path::new("/tmp")) {
-        Ok(p) => {
-            report.record(
-                "build libpri-pbx (gcc in the guest)",
-                Ok(format!("{} in {}", p.display(), ms(t.elapsed()))),
-            );
-            p
-        }
-        Err(e) => {
-            report.record("build libpri-pbx (gcc in the guest)", Err(e));
-            return;
-        }
+    let built = build_peer(Path::new("/tmp"));
+    let outcome = built
+        .as_ref()
+        .map(|p| format!("{} in {}", p.display(), ms(t.elapsed())))
+        .map_err(Clone::clone);
+    report.record("build libpri-pbx (gcc in the guest)", outcome);
+    built.ok()
+}
+
+fn pri_part(report: &mut Report, chand_bin: &Path, count: usize) {
+    let Some(peer) = peer(report) else {
+        return;
     };
     for transport in ["setup", "facility"] {
         let name = format!("pri-{transport}");
@@ -1159,54 +1286,117 @@ fn pri_part(report: &mut Report, chand_bin: &Path, count: usize) {
             continue;
         };
         pri_checks(report, &inst, &mut writer, &peer, transport);
-        stop(report, &inst, chand);
+        stop(report, &inst, "chand", chand);
     }
     for transport in ["setup", "facility"] {
         resync_checks(report, chand_bin, &peer, count, transport);
     }
 }
 
-/// SIGTERM to chand, which must exit 0; its logs go to the job folder.
-fn stop(report: &mut Report, inst: &Install, mut chand: Daemon) {
-    let st = chand.stop();
+/// SIGTERM to the daemon `name`, which must exit 0; the logs go to the job folder.
+fn stop(report: &mut Report, inst: &Install, name: &str, mut daemon: Daemon) {
+    let st = daemon.stop();
     inst.keep_logs();
     report.record(
-        &format!("chand stops on SIGTERM ({})", inst.name),
+        &format!("{name} stops on SIGTERM ({})", inst.name),
         if st.success() {
             Ok(format!("{st}"))
         } else {
-            Err(format!("{st}; log:\n{}", chand.log()))
+            Err(format!("{st}; log:\n{}", daemon.log()))
         },
     );
 }
 
+/// The whole path on the real DAHDI modules: a scripted voice mail sends unsolicited NOTIFYs
+/// over loopback UDP to sipd, which writes the shared table; chand (kernel back-end) reads it
+/// and drives the FXS port on channel 2 (the phone on 26 hears the stutter tone) and the PRI
+/// D-channel 24 (libpri on 48 decodes MWIActivate for 2001); then `Messages-Waiting: no`
+/// gives MWIDeactivate and plain dial tone.
+fn e2e_part(report: &mut Report, chand_bin: &Path, sipd_bin: &Path) {
+    let Some(peer) = peer(report) else {
+        return;
+    };
+    let name = "e2e";
+    let started = Install::new(name, Some("us"), "setup", Some(SIP_PORT)).and_then(|inst| {
+        let sipd = inst.start_sipd(sipd_bin)?;
+        let chand = inst.start(chand_bin)?;
+        let phone = Phone::open()?;
+        let vm = VoiceMail::bind().map_err(|e| format!("voice mail's UDP socket: {e}"))?;
+        let notifier = Notifier {
+            vm,
+            sipd: SocketAddr::from(([127, 0, 0, 1], SIP_PORT)),
+        };
+        Ok((inst, sipd, chand, phone, notifier))
+    });
+    let (inst, sipd, chand, phone, mut notifier) = match started {
+        Ok(r) => r,
+        Err(e) => {
+            report.record("sipd and chand run (e2e)", Err(e));
+            return;
+        }
+    };
+    if let Some(mut pbx) = pbx_up(report, &inst, &peer, name) {
+        report.record(
+            &format!("NOTIFY {PRI_NUMBER} yes -> sipd -> chand -> libpri MWIActivate"),
+            pri_activate(&mut pbx, &mut notifier),
+        );
+        let stutter = format!("NOTIFY {FXS_NUMBER} yes -> sipd -> chand -> stutter (us) on 26");
+        report.record(
+            &stutter,
+            fxs_stutter(&phone, &inst, &mut notifier, "us", &stutter),
+        );
+        report.record(
+            &format!("NOTIFY {PRI_NUMBER} no -> sipd -> chand -> libpri MWIDeactivate"),
+            pri_deactivate(&mut pbx, &inst, &mut notifier),
+        );
+        let plain = format!("NOTIFY {FXS_NUMBER} no -> sipd -> chand -> plain dial tone on 26");
+        report.record(
+            &plain,
+            fxs_plain(&phone, &inst, &mut notifier, "us", &plain),
+        );
+    }
+    stop(report, &inst, "chand", chand);
+    stop(report, &inst, "sipd", sipd);
+}
+
 fn main() -> ExitCode {
     let usage = || {
-        eprintln!("usage: vm-chand fxs|pri|all [CHAND_BINARY] [RESYNC_NUMBERS 1..={RESYNC_MAX}]");
+        eprintln!(
+            "usage: vm-chand fxs|pri|all [CHAND_BINARY] [RESYNC_NUMBERS 1..={RESYNC_MAX}]\n       \
+             vm-chand e2e [CHAND_BINARY] [SIPD_BINARY]"
+        );
         ExitCode::from(2)
     };
     let mut args = std::env::args().skip(1);
-    let (fxs, pri) = match args.next().as_deref() {
-        Some("fxs") => (true, false),
-        Some("pri") => (false, true),
-        Some("all") => (true, true),
+    let (fxs, pri, e2e) = match args.next().as_deref() {
+        Some("fxs") => (true, false, false),
+        Some("pri") => (false, true, false),
+        Some("all") => (true, true, false),
+        Some("e2e") => (false, false, true),
         _ => return usage(),
     };
     let chand_bin = args
         .next()
         .map_or_else(|| profile_dir().join("chand"), PathBuf::from);
-    let count: usize = match args.next().map(|a| a.parse()) {
-        None => RESYNC_MAX,
-        Some(Ok(n)) if (1..=RESYNC_MAX).contains(&n) => n,
-        Some(_) => return usage(),
-    };
     let mut report = Report::default();
     let started = Instant::now();
-    if fxs {
-        fxs_part(&mut report, &chand_bin);
-    }
-    if pri {
-        pri_part(&mut report, &chand_bin, count);
+    if e2e {
+        let sipd_bin = args
+            .next()
+            .map_or_else(|| profile_dir().join("sipd"), PathBuf::from);
+        e2e_part(&mut report, &chand_bin, &sipd_bin);
+    } else {
+        let count: usize = match args.next().map(|a| a.parse()) {
+            None => RESYNC_MAX,
+            Some(Ok(n)) if (1..=RESYNC_MAX).contains(&n) => n,
+            Some(_) => return usage(),
+        };
+        if fxs {
+            fxs_part(&mut report, &chand_bin);
+        }
+        if pri {
+            pri_part(&mut report, &chand_bin, count);
+        }
     }
     println!("# vm-chand took {}", ms(started.elapsed()));
     report.finish("vm-chand")

@@ -327,6 +327,7 @@ impl Daemon {
             for entry in changed.drain(..) {
                 let number = entry.number.as_str().to_owned();
                 debug!(
+                    number:% = number;
                     "table: {number} {:?} (version {})",
                     entry.state, entry.version
                 );
@@ -356,6 +357,7 @@ impl Daemon {
         {
             if p.cfg.mwi {
                 info!(
+                    channel = p.cfg.channel, number:% = number;
                     "FXS channel {} ({number}): MWI {}",
                     p.cfg.channel,
                     on_off(state.waiting)
@@ -371,6 +373,7 @@ impl Daemon {
             .find(|s| s.cfg.numbers.iter().any(|pat| pat.matches(number)))
         {
             info!(
+                span = s.cfg.span, number:% = number;
                 "span {} ({number}): MWI {}",
                 s.cfg.span,
                 on_off(state.waiting)
@@ -379,7 +382,7 @@ impl Daemon {
             drive_span(s);
             return;
         }
-        debug!("{number}: no FXS port or PRI span serves this number");
+        debug!(number:% = number; "{number}: no FXS port or PRI span serves this number");
     }
 
     fn service_port(&mut self, i: usize) {
@@ -390,13 +393,13 @@ impl Daemon {
         loop {
             match p.chan.poll_event() {
                 Ok(Some(ev)) => {
-                    debug!("FXS channel {}: {ev:?}", p.cfg.channel);
+                    debug!(channel = p.cfg.channel; "FXS channel {}: {ev:?}", p.cfg.channel);
                     p.line.handle_event(line_event(ev), now_ms);
                     drive_port(p, now_ms);
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    error!("FXS channel {}: {e}", p.cfg.channel);
+                    error!(channel = p.cfg.channel; "FXS channel {}: {e}", p.cfg.channel);
                     break;
                 }
             }
@@ -411,19 +414,22 @@ impl Daemon {
             let now = Instant::now();
             match s.chan.poll_event() {
                 Ok(Some(DChannelEvent::LinkUp)) => {
-                    info!("span {}: layer 1 up", s.cfg.span);
+                    info!(span = s.cfg.span; "span {}: layer 1 up", s.cfg.span);
                     s.layer1_up = true;
                     s.span.start(now);
                 }
                 Ok(Some(DChannelEvent::LinkDown)) => {
-                    warn!("span {}: layer 1 down", s.cfg.span);
+                    warn!(span = s.cfg.span; "span {}: layer 1 down", s.cfg.span);
                     s.layer1_up = false;
                     s.span.link_lost(now);
                 }
                 Ok(Some(DChannelEvent::Frame(f))) => s.span.handle_frame(now, &f),
                 Ok(None) => break,
                 Err(e) => {
-                    error!("span {}: D-channel {}: {e}", s.cfg.span, s.cfg.dchannel);
+                    error!(
+                        span = s.cfg.span, channel = s.cfg.dchannel;
+                        "span {}: D-channel {}: {e}", s.cfg.span, s.cfg.dchannel
+                    );
                     break;
                 }
             }
@@ -465,7 +471,7 @@ impl Daemon {
         }
         match state {
             Some(s) => {
-                info!("manual override: {number} MWI {}", on_off(s.waiting));
+                info!(number:% = number; "manual override: {number} MWI {}", on_off(s.waiting));
                 self.overrides.insert(number.to_owned(), s);
                 self.route(number, s);
                 Ok(format!("{number}: MWI {} (manual)\n", on_off(s.waiting)))
@@ -474,6 +480,7 @@ impl Daemon {
                 self.overrides.remove(number);
                 let s = self.table_state.get(number).copied().unwrap_or_default();
                 info!(
+                    number:% = number;
                     "manual override of {number} reset: MWI {}",
                     on_off(s.waiting)
                 );
@@ -649,7 +656,7 @@ fn drive_port(p: &mut Port, now_ms: u64) {
         let answer = match action {
             fxs::Action::Write(block) => {
                 if let Err(e) = chan.write_audio(block) {
-                    warn!("FXS channel {}: audio: {e}", cfg.channel);
+                    warn!(channel = cfg.channel; "FXS channel {}: audio: {e}", cfg.channel);
                 }
                 None
             }
@@ -661,7 +668,7 @@ fn drive_port(p: &mut Port, now_ms: u64) {
             fxs::Action::CheckHook => match chan.off_hook() {
                 Ok(off) => Some(Answer::Hook(off)),
                 Err(e) => {
-                    warn!("FXS channel {}: hook state: {e}", cfg.channel);
+                    warn!(channel = cfg.channel; "FXS channel {}: hook state: {e}", cfg.channel);
                     None
                 }
             },
@@ -686,11 +693,12 @@ fn drive_port(p: &mut Port, now_ms: u64) {
             fxs::Action::Notice(n) => {
                 match n {
                     fxs::Notice::VmwiUnsupported(mode) => warn!(
+                        channel = cfg.channel;
                         "FXS channel {}: visual MWI '{mode}' is not supported by this port's \
                          driver; MWI carries on with the stutter dial tone alone",
                         cfg.channel
                     ),
-                    other => info!("FXS channel {}: {other:?}", cfg.channel),
+                    other => info!(channel = cfg.channel; "FXS channel {}: {other:?}", cfg.channel),
                 }
                 None
             }
@@ -717,7 +725,7 @@ fn vmwi_ok(result: Result<(), BackendError>) -> bool {
 
 fn report(channel: u32, result: Result<(), BackendError>) {
     if let Err(e) = result {
-        warn!("FXS channel {channel}: {e}");
+        warn!(channel = channel; "FXS channel {channel}: {e}");
     }
 }
 
@@ -726,15 +734,20 @@ fn drive_span(s: &mut Pri) {
     while let Some(frame) = s.span.poll_transmit() {
         if s.layer1_up {
             if let Err(e) = s.chan.send_frame(&frame) {
-                warn!("span {}: send: {e}", s.cfg.span);
+                warn!(span = s.cfg.span; "span {}: send: {e}", s.cfg.span);
             }
         }
     }
     while let Some(ev) = s.span.poll_event() {
         match ev {
-            SpanEvent::LinkUp => info!("span {}: Q.921 link established", s.cfg.span),
-            SpanEvent::LinkDown => warn!("span {}: Q.921 link released", s.cfg.span),
+            SpanEvent::LinkUp => {
+                info!(span = s.cfg.span; "span {}: Q.921 link established", s.cfg.span)
+            }
+            SpanEvent::LinkDown => {
+                warn!(span = s.cfg.span; "span {}: Q.921 link released", s.cfg.span)
+            }
             SpanEvent::Confirmed { number, lamp } => info!(
+                span = s.cfg.span, number:% = number;
                 "span {} ({number}): PBX confirmed lamp {}",
                 s.cfg.span,
                 lamp_name(Some(lamp))
@@ -744,11 +757,14 @@ fn drive_span(s: &mut Pri) {
                 cause,
                 retry_in,
             } => warn!(
+                span = s.cfg.span, number:% = number;
                 "span {} ({number}): delivery failed, cause {cause}; retry in {} ms",
                 s.cfg.span,
                 retry_in.as_millis()
             ),
-            SpanEvent::LinkError(e) => debug!("span {}: Q.921 MDL-ERROR {e:?}", s.cfg.span),
+            SpanEvent::LinkError(e) => {
+                debug!(span = s.cfg.span; "span {}: Q.921 MDL-ERROR {e:?}", s.cfg.span)
+            }
         }
     }
 }

@@ -734,6 +734,7 @@ impl<S: MwiSink> Ua<S> {
             }
         };
         log::debug!(
+            call_id = msg.call_id().unwrap_or_default();
             "SIP recv from {} ({:?}):\n{}",
             src.addr,
             src.transport,
@@ -829,6 +830,7 @@ impl<S: MwiSink> Ua<S> {
         }
         if !self.allowed(src) {
             log::warn!(
+                call_id = req.call_id().unwrap_or_default();
                 "unsolicited NOTIFY from {} refused: source not in [mwi_server] allow",
                 src.addr
             );
@@ -845,7 +847,7 @@ impl<S: MwiSink> Ua<S> {
             return req.response(481, "Call Leg/Transaction Does Not Exist", tag);
         };
         if let Some(s) = summary {
-            self.publish(&number, s.state());
+            self.publish(&number, s.state(), req.call_id().unwrap_or_default());
         }
         req.response(200, "OK", tag)
     }
@@ -866,8 +868,10 @@ impl<S: MwiSink> Ua<S> {
         self.cfg.pri_patterns.iter().any(|p| p.matches(number))
     }
 
-    fn publish(&mut self, number: &str, state: MwiState) {
+    /// Records `state` for `number`, news of the NOTIFY `call_id` (named in the log only).
+    fn publish(&mut self, number: &str, state: MwiState, call_id: &str) {
         log::info!(
+            number:% = number, call_id = call_id;
             "MWI {number}: {} {}/{} ({}/{})",
             if state.waiting { "ON" } else { "OFF" },
             state.new,
@@ -877,7 +881,7 @@ impl<S: MwiSink> Ua<S> {
         );
         self.states.insert(number.to_owned(), state);
         if let Err(e) = self.sink.publish(number, state) {
-            log::error!("MWI {number}: cannot record state: {e}");
+            log::error!(number:% = number; "MWI {number}: cannot record state: {e}");
         }
     }
 
@@ -916,7 +920,7 @@ impl<S: MwiSink> Ua<S> {
             }
         }
         if let Some(s) = summary {
-            self.publish(&number, s.state());
+            self.publish(&number, s.state(), req.call_id().unwrap_or_default());
         }
         match value.as_str() {
             "active" | "pending" => {
@@ -949,7 +953,10 @@ impl<S: MwiSink> Ua<S> {
                     },
                     _ => self.backoff(u32::MAX),
                 };
-                log::info!("subscription {number}: terminated ({reason}); new one in {delay} ms");
+                log::info!(
+                    number:% = number, call_id = self.subs[i].usage.call_id.as_str();
+                    "subscription {number}: terminated ({reason}); new one in {delay} ms"
+                );
                 self.end_subscription(i, SubState::Terminated(reason));
                 self.reschedule(Owner::Sub(i), Some(now + delay));
             }
@@ -1099,7 +1106,10 @@ impl<S: MwiSink> Ua<S> {
                 sub.state = SubState::Pending;
             }
             sub.usage.expires_at = Some(now + u64::from(granted) * 1000);
-            log::info!("subscription {number}: {code}, expires {granted} s");
+            log::info!(
+                number:% = number, call_id = self.subs[i].usage.call_id.as_str();
+                "subscription {number}: {code}, expires {granted} s"
+            );
             let at = now + self.refresh_in(granted);
             self.reschedule(Owner::Sub(i), Some(at));
             return;
@@ -1143,7 +1153,10 @@ impl<S: MwiSink> Ua<S> {
                 self.backoff(self.subs[i].usage.failures)
             }
         };
-        log::warn!("subscription {number}: {code}; new subscription in {delay} ms");
+        log::warn!(
+            number:% = number, call_id = self.subs[i].usage.call_id.as_str();
+            "subscription {number}: {code}; new subscription in {delay} ms"
+        );
         self.end_subscription(i, SubState::Terminated(reason));
         self.reschedule(Owner::Sub(i), Some(now + delay));
     }

@@ -204,6 +204,30 @@ fn notify_over_udp_gives_stutter_tone_and_qsig_mwi() {
         (&false.into(), &3.into(), &"unsolicited".into()),
         "{n}"
     );
+
+    // The log lines carry their structured fields (the journal's NUMBER, CHANNEL, SPAN,
+    // CALL_ID), shown on stderr as key=value after the message.
+    let sipd_log = rig.sipd.daemon.log();
+    assert_logged(&sipd_log, &["MWI 8000: ON 2/1", " number=8000 call_id="]);
+    assert_logged(&sipd_log, &["MWI 2001: OFF 0/3", " number=2001 call_id="]);
+    let chand_log = rig.chand.daemon.log();
+    assert_logged(
+        &chand_log,
+        &["FXS channel 1 (8000): MWI ON", " channel=1 number=8000"],
+    );
+    assert_logged(
+        &chand_log,
+        &["span 1 (2001): MWI ON", " span=1 number=2001"],
+    );
+    assert_logged(&chand_log, &["Q.921 link established", " span=1"]);
+}
+
+/// Some line of `log` holds every one of `parts`.
+fn assert_logged(log: &str, parts: &[&str]) {
+    assert!(
+        log.lines().any(|l| parts.iter().all(|p| l.contains(p))),
+        "no line with {parts:?} in:\n{log}"
+    );
 }
 
 #[test]
@@ -318,6 +342,10 @@ fn kamailio_publish_reaches_the_subscribed_sipd_the_phone_and_the_pbx() {
         (&n["mwi"], &n["old"], &n["subscription"]),
         (&false.into(), &6.into(), &"active".into()),
         "{n}"
+    );
+    assert_logged(
+        &rig.sipd.daemon.log(),
+        &["subscription 2001: 2", " number=2001 call_id="],
     );
 }
 

@@ -58,6 +58,7 @@ expect=(
     "/usr/lib/sysusers.d/dahdi-mwi.conf 644" "/usr/lib/tmpfiles.d/dahdi-mwi.conf 644"
     "/lib/udev/rules.d/60-dahdi-mwi.rules 644"
     "/usr/share/man/man8/chand.8.gz 644" "/usr/share/man/man8/sipd.8.gz 644"
+    "/usr/share/man/man5/dahdi-mwi.toml.5.gz 644"
     "/usr/share/doc/dahdi-mwi/README.md 644" "/usr/share/doc/dahdi-mwi/copyright 644"
     "/usr/share/doc/dahdi-mwi/examples/dahdi-mwi.toml 644"
 )
@@ -114,11 +115,14 @@ for e in "dahdi-mwi-sip sipd" "dahdi-mwi-chan chand"; do
 done
 echo "40-package: sipd/chand check-config on /etc/dahdi-mwi/dahdi-mwi.toml: OK"
 
-for page in chand sipd; do
-    warnings=$(MANWIDTH=80 timeout 30 man --warnings -l "/usr/share/man/man8/$page.8.gz" 2>&1 >/dev/null)
+for e in "man8/chand.8 chand check-config" "man8/sipd.8 sipd check-config" \
+         "man5/dahdi-mwi.toml.5 [mwi_server]"; do
+    read -r page expect <<<"$e"
+    file=/usr/share/man/$page.gz
+    warnings=$(MANWIDTH=80 timeout 30 man --warnings -l "$file" 2>&1 >/dev/null)
     [[ -z $warnings ]] || fail "man $page: $warnings"
-    MANWIDTH=80 timeout 30 man -l "/usr/share/man/man8/$page.8.gz" 2>/dev/null | grep -q "$page check-config" ||
-        fail "man $page does not render its synopsis"
+    MANWIDTH=80 timeout 30 man -l "$file" 2>/dev/null | grep -qF "$expect" ||
+        fail "man $page does not render '$expect'"
 done
 echo "40-package: man pages render without warnings"
 

@@ -35,9 +35,14 @@
 //! 2001 → libpri decodes MWIActivate with nbOfMessages; `yes` for 8000 → the phone measures the
 //! stutter tone as above; `no` for both → MWIDeactivate and plain dial tone.
 //!
+//! `vm-chand journal`: sipd and chand as in `e2e`, but logging to the guest's own
+//! systemd-journald as under systemd (stdout and stderr on its stream socket, JOURNAL_STREAM
+//! set); after NOTIFYs for 8000 and 2001, `journalctl -o json` must show their MWI lines sent
+//! natively with the fields NUMBER, CHANNEL, SPAN and CALL_ID.
+//!
 //! Usage: `vm-chand fxs|pri|all [CHAND_BINARY] [RESYNC_NUMBERS]` (default: `chand` next to this
 //! program, 1000 numbers, at most 1000: the resync numbers are 2000..=2999, pattern `2...`);
-//! `vm-chand e2e [CHAND_BINARY] [SIPD_BINARY]` (default: both next to this program).
+//! `vm-chand e2e|journal [CHAND_BINARY] [SIPD_BINARY]` (default: both next to this program).
 //! The libpri peer is compiled with gcc inside the guest (host / is read-only there) into /tmp.
 //!
 //! Channel layout and PASS/FAIL report: [`dahdi_mwi_tests::vmcheck`].
@@ -124,6 +129,9 @@ struct Install {
     dir: PathBuf,
     config_path: PathBuf,
     config: Config,
+    /// Start the daemons with stdout and stderr on journald (see [`Install::start_daemon`])
+    /// instead of a log file.
+    journal: bool,
 }
 
 impl Install {
@@ -172,6 +180,7 @@ impl Install {
             dir,
             config_path,
             config,
+            journal: false,
         })
     }
 
@@ -208,7 +217,8 @@ impl Install {
         })
     }
 
-    /// `NAME run --config FILE --allow-root` logging to `NAME.log`, once `up` holds.
+    /// `NAME run --config FILE --allow-root` logging to `NAME.log` (with `journal`: to
+    /// journald, as systemd starts a unit), once `up` holds.
     fn start_daemon(
         &self,
         bin: &Path,
@@ -216,11 +226,26 @@ impl Install {
         up: impl Fn() -> bool,
     ) -> Result<Daemon, String> {
         let config = self.config_path.display().to_string();
-        let mut daemon = Daemon::spawn(
-            bin,
-            &["run", "--config", &config, "--allow-root"],
-            &self.dir.join(format!("{name}.log")),
-        );
+        let run = ["run", "--config", &config, "--allow-root"];
+        let log = self.dir.join(format!("{name}.log"));
+        let mut daemon = if self.journal {
+            // systemd-cat connects stdout and stderr to journald but, unlike systemd, does not
+            // set JOURNAL_STREAM (systemd.exec(5)), by which the daemon knows it: the shell
+            // sets it to stderr's device:inode, then becomes the daemon.
+            let bin = bin.display().to_string();
+            let mut args = vec![
+                "-t",
+                name,
+                "sh",
+                "-c",
+                r#"export JOURNAL_STREAM="$(stat -L -c %d:%i /proc/self/fd/2)"; exec "$0" "$@""#,
+                &bin,
+            ];
+            args.extend(run);
+            Daemon::spawn(Path::new("systemd-cat"), &args, &log)
+        } else {
+            Daemon::spawn(bin, &run, &log)
+        };
         let start = Instant::now();
         let answered = wait_for(Duration::from_secs(20), || {
             daemon.exited().is_some() || up()
@@ -1359,20 +1384,194 @@ fn e2e_part(report: &mut Report, chand_bin: &Path, sipd_bin: &Path) {
     stop(report, &inst, "sipd", sipd);
 }
 
+/// systemd-journald of the guest (its /run is the guest's own tmpfs); killed when dropped.
+struct Journald(Child);
+
+impl Journald {
+    /// Starts /lib/systemd/systemd-journald once its stream socket exists. journald asks for
+    /// its cgroup at start-up, so the cgroup2 file system is mounted first if it is not.
+    fn start() -> Result<Self, String> {
+        if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            let st = Command::new("mount")
+                .args(["-t", "cgroup2", "cgroup2", "/sys/fs/cgroup"])
+                .status()
+                .map_err(|e| format!("mount cgroup2: {e}"))?;
+            if !st.success() {
+                return Err(format!("mount -t cgroup2 /sys/fs/cgroup: {st}"));
+            }
+        }
+        let stderr = File::create(job_dir().join("vm-chand-journald.log"))
+            .map_err(|e| format!("journald's log: {e}"))?;
+        let child = Command::new("/lib/systemd/systemd-journald")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| format!("start systemd-journald (package systemd): {e}"))?;
+        let mut journald = Self(child);
+        let up = wait_for(Duration::from_secs(10), || {
+            Path::new("/run/systemd/journal/stdout").exists()
+        });
+        if let Ok(Some(st)) = journald.0.try_wait() {
+            return Err(format!("systemd-journald exited: {st}"));
+        }
+        if !up {
+            return Err("systemd-journald: no /run/systemd/journal/stdout after 10 s".into());
+        }
+        Ok(journald)
+    }
+
+    /// Every entry so far, as `journalctl -o json` gives them (field name → string).
+    fn entries() -> Result<Vec<Value>, String> {
+        let out = Command::new("journalctl")
+            .args(["-o", "json", "--no-pager"])
+            .output()
+            .map_err(|e| format!("journalctl: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "journalctl: {}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).map_err(|e| format!("journal entry {l}: {e}")))
+            .collect()
+    }
+}
+
+impl Drop for Journald {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits up to 5 s for a journal entry of `ident` that the daemon sent itself (native
+/// protocol, `_TRANSPORT=journal`) whose MESSAGE holds `message` and which has every field of
+/// `fields` (a value of `None`: any non-empty value).
+fn journal_entry(ident: &str, message: &str, fields: &[(&str, Option<&str>)]) -> Outcome {
+    let matches = |e: &Value| {
+        e["SYSLOG_IDENTIFIER"] == ident
+            && e["_TRANSPORT"] == "journal"
+            && e["MESSAGE"].as_str().is_some_and(|m| m.contains(message))
+    };
+    let mut last = Vec::new();
+    let mut found = None;
+    wait_for(Duration::from_secs(5), || {
+        last = Journald::entries().unwrap_or_default();
+        found = last.iter().find(|e| matches(e)).cloned();
+        found.is_some()
+    });
+    let e = found.ok_or_else(|| {
+        let theirs: Vec<String> = last
+            .iter()
+            .filter(|e| e["SYSLOG_IDENTIFIER"] == ident)
+            .map(|e| format!("[{}] {}", e["_TRANSPORT"], e["MESSAGE"]))
+            .collect();
+        format!(
+            "no native journal entry of {ident} with {message:?}; its entries:\n{}",
+            theirs.join("\n")
+        )
+    })?;
+    let mut shown = Vec::new();
+    for (k, want) in fields {
+        let got = e[*k].as_str().unwrap_or("");
+        let ok = match want {
+            Some(w) => got == *w,
+            None => !got.is_empty(),
+        };
+        if !ok {
+            return Err(format!("{k} = {:?}, want {want:?}: entry {e}", e[*k]));
+        }
+        shown.push(format!("{k}={got}"));
+    }
+    Ok(format!(
+        "MESSAGE={} {} PRIORITY={}",
+        e["MESSAGE"],
+        shown.join(" "),
+        e["PRIORITY"]
+    ))
+}
+
+/// sipd and chand started as systemd would start them, logging to journald: their MWI lines
+/// carry the structured fields NUMBER, CHANNEL, SPAN and CALL_ID (issue 7 item 6).
+fn journal_part(report: &mut Report, chand_bin: &Path, sipd_bin: &Path) {
+    let name = "journal";
+    let started = Journald::start().and_then(|journald| {
+        let mut inst = Install::new(name, Some("us"), "setup", Some(SIP_PORT))?;
+        inst.journal = true;
+        let sipd = inst.start_sipd(sipd_bin)?;
+        let chand = inst.start(chand_bin)?;
+        Ok((journald, inst, sipd, chand))
+    });
+    let (_journald, inst, sipd, chand) = match started {
+        Ok(r) => r,
+        Err(e) => {
+            report.record("journald, sipd and chand run (journal)", Err(e));
+            return;
+        }
+    };
+    let sent = VoiceMail::bind()
+        .map_err(|e| format!("voice mail's UDP socket: {e}"))
+        .and_then(|vm| {
+            let mut notifier = Notifier {
+                vm,
+                sipd: SocketAddr::from(([127, 0, 0, 1], SIP_PORT)),
+            };
+            notifier.publish(PRI_NUMBER, MwiState::voice(true, 3, 1))?;
+            set_port_mwi(&inst, &mut notifier, true)
+        });
+    if report.record(
+        "NOTIFYs for 8000 and 2001 reach chand (journal)",
+        sent.map(|()| "chand's port 8000 shows MWI on".into()),
+    ) {
+        let channel = FXS_PORT.to_string();
+        report.record(
+            "journal: sipd's MWI line has NUMBER and CALL_ID",
+            journal_entry(
+                "sipd",
+                "MWI 8000: ON",
+                &[("NUMBER", Some(FXS_NUMBER)), ("CALL_ID", None)],
+            ),
+        );
+        report.record(
+            "journal: chand's FXS MWI line has CHANNEL and NUMBER",
+            journal_entry(
+                "chand",
+                "(8000): MWI ON",
+                &[("CHANNEL", Some(&channel)), ("NUMBER", Some(FXS_NUMBER))],
+            ),
+        );
+        report.record(
+            "journal: chand's span MWI line has SPAN and NUMBER",
+            journal_entry(
+                "chand",
+                "(2001): MWI ON",
+                &[("SPAN", Some("1")), ("NUMBER", Some(PRI_NUMBER))],
+            ),
+        );
+    }
+    stop(report, &inst, "chand", chand);
+    stop(report, &inst, "sipd", sipd);
+}
+
 fn main() -> ExitCode {
     let usage = || {
         eprintln!(
             "usage: vm-chand fxs|pri|all [CHAND_BINARY] [RESYNC_NUMBERS 1..={RESYNC_MAX}]\n       \
-             vm-chand e2e [CHAND_BINARY] [SIPD_BINARY]"
+             vm-chand e2e|journal [CHAND_BINARY] [SIPD_BINARY]"
         );
         ExitCode::from(2)
     };
     let mut args = std::env::args().skip(1);
-    let (fxs, pri, e2e) = match args.next().as_deref() {
-        Some("fxs") => (true, false, false),
-        Some("pri") => (false, true, false),
-        Some("all") => (true, true, false),
-        Some("e2e") => (false, false, true),
+    let mode = args.next();
+    let (fxs, pri) = match mode.as_deref() {
+        Some("fxs") => (true, false),
+        Some("pri") => (false, true),
+        Some("all") => (true, true),
+        Some("e2e" | "journal") => (false, false),
         _ => return usage(),
     };
     let chand_bin = args
@@ -1380,11 +1579,15 @@ fn main() -> ExitCode {
         .map_or_else(|| profile_dir().join("chand"), PathBuf::from);
     let mut report = Report::default();
     let started = Instant::now();
-    if e2e {
+    if !(fxs || pri) {
         let sipd_bin = args
             .next()
             .map_or_else(|| profile_dir().join("sipd"), PathBuf::from);
-        e2e_part(&mut report, &chand_bin, &sipd_bin);
+        if mode.as_deref() == Some("e2e") {
+            e2e_part(&mut report, &chand_bin, &sipd_bin);
+        } else {
+            journal_part(&mut report, &chand_bin, &sipd_bin);
+        }
     } else {
         let count: usize = match args.next().map(|a| a.parse()) {
             None => RESYNC_MAX,

@@ -47,6 +47,18 @@ pub struct Decoded {
 }
 
 impl Decoded {
+    /// Parses a peer line `MWI k=v k=v ...`; `None` for any other line. Words without `=` are
+    /// skipped.
+    pub fn from_line(line: &str) -> Option<Self> {
+        let fields = line
+            .strip_prefix("MWI ")?
+            .split(' ')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        Some(Self { fields })
+    }
+
     /// `activate`, `deactivate` or `interrogate`.
     pub fn op(&self) -> &str {
         self.get("op").unwrap_or("")
@@ -69,6 +81,18 @@ impl Decoded {
     pub fn nb_of_messages(&self) -> Option<u16> {
         self.get("nbOfMessages").and_then(|v| v.parse().ok())
     }
+}
+
+/// The octets of a peer line `RX <hex>` (a frame libpri received, address to FCS exclusive);
+/// `None` for any other line. Pairs that are not hex digits are skipped, a trailing odd digit
+/// ignored.
+pub fn rx_frame(line: &str) -> Option<Vec<u8>> {
+    let hex = line.strip_prefix("RX ")?;
+    Some(
+        (0..hex.len() / 2)
+            .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+            .collect(),
+    )
 }
 
 /// libpri's node type for the side it plays.
@@ -139,18 +163,10 @@ impl LibpriPbx {
             self.dchan_up = true;
         } else if line == "DCHAN_DOWN" {
             self.dchan_up = false;
-        } else if let Some(rest) = line.strip_prefix("MWI ") {
-            let fields = rest
-                .split(' ')
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect();
-            self.decoded.push(Decoded { fields });
-        } else if let Some(hex) = line.strip_prefix("RX ") {
-            let bytes = (0..hex.len() / 2)
-                .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
-                .collect();
-            self.frames_rx.push(bytes);
+        } else if let Some(d) = Decoded::from_line(&line) {
+            self.decoded.push(d);
+        } else if let Some(frame) = rx_frame(&line) {
+            self.frames_rx.push(frame);
         }
         self.log.push(line);
     }

@@ -170,22 +170,11 @@ impl Cadence {
     pub fn summary(&self) -> String {
         let mut out = String::new();
         if !self.bursts.is_empty() {
-            let range = |v: Vec<usize>| {
-                let (lo, hi) = (
-                    v.iter().min().copied().unwrap_or(0),
-                    v.iter().max().copied().unwrap_or(0),
-                );
-                if lo == hi {
-                    format!("{lo}")
-                } else {
-                    format!("{lo}..{hi}")
-                }
-            };
             out += &format!(
                 "{} burst(s), on {} ms / off {} ms",
                 self.bursts.len(),
-                range(self.bursts.iter().map(|b| b.on_ms).collect()),
-                range(self.bursts.iter().map(|b| b.off_ms).collect()),
+                range(self.bursts.iter().map(|b| b.on_ms)),
+                range(self.bursts.iter().map(|b| b.off_ms)),
             );
         }
         match self.steady {
@@ -244,5 +233,21 @@ pub fn listen(phone: &Phone, law: Law, wall: Duration) -> (Recording, Vec<String
             Ok(ToPhone::Event(e)) => events.push(e),
             Err(_) => return (rec, events),
         }
+    }
+}
+
+/// The spread of `v` (e.g. burst lengths in ms) as `lo..hi`, or `lo` when all are equal; `0`
+/// when empty.
+pub fn range(v: impl IntoIterator<Item = usize>) -> String {
+    let (lo, hi) = v
+        .into_iter()
+        .fold(None, |acc: Option<(usize, usize)>, x| {
+            Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
+        })
+        .unwrap_or((0, 0));
+    if lo == hi {
+        format!("{lo}")
+    } else {
+        format!("{lo}..{hi}")
     }
 }

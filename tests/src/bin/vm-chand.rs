@@ -59,9 +59,9 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use dahdi_mwi_tests::daemon::{profile_dir, wait_for, workspace_dir, Daemon};
-use dahdi_mwi_tests::libpri::Decoded;
+use dahdi_mwi_tests::libpri::{rx_frame, Decoded};
 use dahdi_mwi_tests::sip::{Summary, VoiceMail};
-use dahdi_mwi_tests::tone::{describe_tones, Recording};
+use dahdi_mwi_tests::tone::{describe_tones, range, Recording};
 use dahdi_mwi_tests::vmcheck::{
     deep_buffers, drain_events, ms, Context, Outcome, Report, BLOCK, DCHAN_GW, FXS_PORT, PHONE,
 };
@@ -497,19 +497,6 @@ fn levels(rec: &Recording, freqs: &[f64], from: usize, to: usize) -> Vec<f64> {
     freqs.iter().map(|&f| rec.level(f, from, to)).collect()
 }
 
-fn range(v: impl Iterator<Item = usize>) -> String {
-    let v: Vec<usize> = v.collect();
-    let (lo, hi) = (
-        v.iter().min().copied().unwrap_or(0),
-        v.iter().max().copied().unwrap_or(0),
-    );
-    if lo == hi {
-        format!("{lo}")
-    } else {
-        format!("{lo}..{hi}")
-    }
-}
-
 /// Checks a recording against the plan's stutter tone (or, with no bursts expected, plain
 /// dial tone) and describes what was measured.
 fn check_tone(rec: &Recording, exp: &Expected) -> Outcome {
@@ -787,13 +774,8 @@ impl Pbx {
             self.dchan_up.get_or_insert(at);
         } else if line == "DCHAN_DOWN" {
             self.dchan_up = None;
-        } else if let Some(rest) = line.strip_prefix("MWI ") {
-            let fields = rest
-                .split(' ')
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect();
-            self.decoded.push(Decoded { fields });
+        } else if let Some(d) = Decoded::from_line(&line) {
+            self.decoded.push(d);
         }
         self.log.push((at, line));
     }
@@ -1029,12 +1011,6 @@ fn line_bits(frame: &[u8]) -> usize {
     (frame.len() + 2 + 1) * 8 + stuffed
 }
 
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .filter_map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect()
-}
-
 /// An I-frame: control field bit 0 is 0 (Q.921 §3.4.2), control after the 2-octet address.
 fn is_i_frame(frame: &[u8]) -> bool {
     frame.get(2).is_some_and(|c| c & 1 == 0)
@@ -1059,7 +1035,7 @@ impl Throughput {
             .log
             .iter()
             .enumerate()
-            .filter_map(|(i, (at, l))| Some((i, *at, hex(l.strip_prefix("RX ")?))))
+            .filter_map(|(i, (at, l))| Some((i, *at, rx_frame(l)?)))
             .collect();
         let last_mwi = pbx
             .log

@@ -15,7 +15,7 @@ use chand::backend::sim::peer::Phone;
 use dahdi_mwi_tests::daemon::{wait_for, workspace_dir};
 use dahdi_mwi_tests::env::{Chand, ConfigFile, Env, Sipd};
 use dahdi_mwi_tests::kamailio::{self, Algorithm, Kamailio, Options};
-use dahdi_mwi_tests::libpri::{LibpriPbx, LibpriSide};
+use dahdi_mwi_tests::libpri::{Decoded, LibpriPbx, LibpriSide};
 use dahdi_mwi_tests::sip::{free_udp_port, send_tcp, Summary, VoiceMail};
 use dahdi_mwi_tests::tone::{listen, record, Recording};
 use dahdi_mwi_tests::tshark;
@@ -85,6 +85,30 @@ impl Rig {
             self.chand.daemon.log(),
             self.sipd.daemon.log()
         );
+    }
+
+    /// Waits for libpri's `nth` decoded invoke (1-based), checks its `op` and servedUserNr;
+    /// returns it for further checks.
+    fn decoded(&mut self, nth: usize, op: &str, served: &str) -> Decoded {
+        self.wait_decoded(nth);
+        let d = self.pbx.decoded[nth - 1].clone();
+        assert_eq!(d.op(), op, "{d:?}");
+        assert_eq!(d.get("servedUserNr.unknownPartyNumber"), Some(served));
+        d
+    }
+
+    /// chand lights port 8000 with `new`/`old` messages and the phone hears the stutter.
+    fn assert_port_on(&mut self, new: u32, old: u32) {
+        self.chand.wait_port_mwi("8000", true);
+        let p = self.chand.port_status("8000");
+        assert_eq!((&p["new"], &p["old"]), (&new.into(), &old.into()), "{p}");
+        self.assert_stutter();
+    }
+
+    /// chand turns port 8000 off and the phone hears plain dial tone.
+    fn assert_port_off(&mut self) {
+        self.chand.wait_port_mwi("8000", false);
+        self.assert_dial_tone();
     }
 
     /// Off-hook for `ms`, then on-hook.
@@ -170,25 +194,15 @@ fn notify_over_udp_gives_stutter_tone_and_qsig_mwi() {
     assert_eq!(over_tcp(&mut vm, "8000", true, 2), "SIP/2.0 200 OK");
     assert!(over_tcp(&mut vm, "7777", true, 1).starts_with("SIP/2.0 481"));
 
-    rig.wait_decoded(1);
-    let d = &rig.pbx.decoded[0];
-    assert_eq!(d.op(), "activate", "{d:?}");
-    assert_eq!(d.get("servedUserNr.unknownPartyNumber"), Some("2001"));
+    let d = rig.decoded(1, "activate", "2001");
     assert_eq!(d.get("basicService"), Some("1"));
     assert_eq!(d.nb_of_messages(), Some(3));
-    rig.chand.wait_port_mwi("8000", true);
-    let p = rig.chand.port_status("8000");
-    assert_eq!((&p["new"], &p["old"]), (&2.into(), &1.into()), "{p}");
-    rig.assert_stutter();
+    rig.assert_port_on(2, 1);
 
     assert_eq!(send(&mut vm, "8000", false, 0, 3), "SIP/2.0 200 OK");
     assert_eq!(send(&mut vm, "2001", false, 0, 3), "SIP/2.0 200 OK");
-    rig.wait_decoded(2);
-    let d = &rig.pbx.decoded[1];
-    assert_eq!(d.op(), "deactivate", "{d:?}");
-    assert_eq!(d.get("servedUserNr.unknownPartyNumber"), Some("2001"));
-    rig.chand.wait_port_mwi("8000", false);
-    rig.assert_dial_tone();
+    rig.decoded(2, "deactivate", "2001");
+    rig.assert_port_off();
     rig.pbx.pump();
     let v = tshark::decode(&rig.pbx.frames_rx);
     assert_eq!(
@@ -266,19 +280,13 @@ fn notify_from_sipp_gives_stutter_tone_and_qsig_mwi() {
         );
     };
     run(&rig, "8000;yes;4;0\n2002;yes;5;1\n");
-    rig.wait_decoded(1);
-    let d = &rig.pbx.decoded[0];
-    assert_eq!(d.op(), "activate", "{d:?}");
-    assert_eq!(d.get("servedUserNr.unknownPartyNumber"), Some("2002"));
+    let d = rig.decoded(1, "activate", "2002");
     assert_eq!(d.nb_of_messages(), Some(5));
-    rig.chand.wait_port_mwi("8000", true);
-    rig.assert_stutter();
+    rig.assert_port_on(4, 0);
 
     run(&rig, "8000;no;0;4\n2002;no;0;6\n");
-    rig.wait_decoded(2);
-    assert_eq!(rig.pbx.decoded[1].op(), "deactivate");
-    rig.chand.wait_port_mwi("8000", false);
-    rig.assert_dial_tone();
+    rig.decoded(2, "deactivate", "2002");
+    rig.assert_port_off();
 }
 
 /// Kamailio as the MWI server: sipd subscribes for the FXS port 8000 and for the PRI served
@@ -317,24 +325,14 @@ fn kamailio_publish_reaches_the_subscribed_sipd_the_phone_and_the_pbx() {
 
     assert_eq!(k.publish("8000", &kamailio::summary("8000", 2, 1)), 200);
     assert_eq!(k.publish("2001", &kamailio::summary("2001", 4, 2)), 200);
-    rig.wait_decoded(1);
-    let d = &rig.pbx.decoded[0];
-    assert_eq!(d.op(), "activate", "{d:?}");
-    assert_eq!(d.get("servedUserNr.unknownPartyNumber"), Some("2001"));
+    let d = rig.decoded(1, "activate", "2001");
     assert_eq!(d.nb_of_messages(), Some(4));
-    rig.chand.wait_port_mwi("8000", true);
-    let p = rig.chand.port_status("8000");
-    assert_eq!((&p["new"], &p["old"]), (&2.into(), &1.into()), "{p}");
-    rig.assert_stutter();
+    rig.assert_port_on(2, 1);
 
     assert_eq!(k.publish("8000", &kamailio::summary("8000", 0, 3)), 200);
     assert_eq!(k.publish("2001", &kamailio::summary("2001", 0, 6)), 200);
-    rig.wait_decoded(2);
-    let d = &rig.pbx.decoded[1];
-    assert_eq!(d.op(), "deactivate", "{d:?}");
-    assert_eq!(d.get("servedUserNr.unknownPartyNumber"), Some("2001"));
-    rig.chand.wait_port_mwi("8000", false);
-    rig.assert_dial_tone();
+    rig.decoded(2, "deactivate", "2001");
+    rig.assert_port_off();
     let n = rig.sipd_number("8000");
     assert_eq!((&n["mwi"], &n["old"]), (&false.into(), &3.into()), "{n}");
     let n = rig.sipd_number("2001");
@@ -376,8 +374,7 @@ fn each_daemon_survives_the_others_restart() {
     rig.assert_stutter();
     rig.sipd = Sipd::start(&rig.env, &rig.cfg);
     assert_eq!(send("8000", false, 0), "SIP/2.0 200 OK");
-    rig.chand.wait_port_mwi("8000", false);
-    rig.assert_dial_tone();
+    rig.assert_port_off();
 
     rig.chand.daemon.crash();
     assert!(rig.pbx.wait_exit(WAIT), "libpri sees chand go");
@@ -387,10 +384,7 @@ fn each_daemon_survives_the_others_restart() {
         &dchan_socket_path(&rig.env.sim_dir, 24),
         LibpriSide::Network,
     );
-    rig.wait_decoded(1);
-    let d = &rig.pbx.decoded[0];
-    assert_eq!(d.op(), "activate", "{d:?}");
-    assert_eq!(d.get("servedUserNr.unknownPartyNumber"), Some("2001"));
+    let d = rig.decoded(1, "activate", "2001");
     assert_eq!(
         d.nb_of_messages(),
         Some(6),

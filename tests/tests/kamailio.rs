@@ -14,6 +14,19 @@ use dahdi_mwi_tests::kamailio::{
 };
 use mwi_core::MwiState;
 
+/// One `#[test]` per row `name => call;`: a shared test body run for one transport (and
+/// digest algorithm), each its own test so they run in parallel and fail by name.
+macro_rules! cases {
+    ($($name:ident => $call:expr;)+) => {
+        $(
+            #[test]
+            fn $name() {
+                $call;
+            }
+        )+
+    };
+}
+
 fn register_with_digest(alg: Algorithm) {
     let k = Kamailio::start(Options::new(alg));
     let mut c = SipClient::new(k.addr()).expect("client socket");
@@ -203,6 +216,25 @@ fn subscribed(rx: &[Received], from: usize, number: &str, proto: &str) -> bool {
         })
 }
 
+/// sipd started on `setup` against `k`, waited on (up to `timeout`, else a panic saying `what`)
+/// until every number of `setup` has a SUBSCRIBE over `setup.transport` answered by a NOTIFY
+/// it accepted; with what Kamailio received by then.
+fn start_subscribed(
+    k: &Kamailio,
+    setup: &SipdSetup,
+    what: &str,
+    timeout: Duration,
+) -> (Sipd, Vec<Received>) {
+    let mut s = Sipd::start(k, setup);
+    let rx = wait_rx(k, &mut s, what, timeout, |rx| {
+        setup
+            .numbers
+            .iter()
+            .all(|n| subscribed(rx, 0, n, setup.transport))
+    });
+    (s, rx)
+}
+
 fn voice(new: u32, old: u32) -> MwiState {
     MwiState::voice(new > 0, new, old)
 }
@@ -256,24 +288,11 @@ fn sipd_registers(alg: Algorithm, transport: &'static str) {
     assert!(ok, "sipd status does not say registered: {st:?}");
 }
 
-#[test]
-fn sipd_register_md5_udp() {
-    sipd_registers(Algorithm::Md5, "udp");
-}
-
-#[test]
-fn sipd_register_sha256_udp() {
-    sipd_registers(Algorithm::Sha256, "udp");
-}
-
-#[test]
-fn sipd_register_md5_tcp() {
-    sipd_registers(Algorithm::Md5, "tcp");
-}
-
-#[test]
-fn sipd_register_sha256_tcp() {
-    sipd_registers(Algorithm::Sha256, "tcp");
+cases! {
+    sipd_register_md5_udp => sipd_registers(Algorithm::Md5, "udp");
+    sipd_register_sha256_udp => sipd_registers(Algorithm::Sha256, "udp");
+    sipd_register_md5_tcp => sipd_registers(Algorithm::Md5, "tcp");
+    sipd_register_sha256_tcp => sipd_registers(Algorithm::Sha256, "tcp");
 }
 
 /// The first NOTIFY of a fresh presentity has no body: sipd answers 200, the subscription is
@@ -283,15 +302,13 @@ fn sipd_first_notify_without_body(transport: &'static str) {
     let numbers = ["8000", "8001"];
     let mut setup = SipdSetup::new(&numbers);
     setup.transport = transport;
-    let mut s = Sipd::start(&k, &setup);
-    let reader = s.reader();
-    wait_rx(
+    let (mut s, _) = start_subscribed(
         &k,
-        &mut s,
+        &setup,
         "a SUBSCRIBE and an accepted NOTIFY per number",
         Duration::from_secs(10),
-        |rx| numbers.iter().all(|n| subscribed(rx, 0, n, transport)),
     );
+    let reader = s.reader();
     eprintln!(
         "{transport}: sipd start to first NOTIFY accepted for {} numbers: {:?}",
         numbers.len(),
@@ -325,14 +342,9 @@ fn sipd_first_notify_without_body(transport: &'static str) {
     assert!(ok, "sipd status: every number active: {st:#?}");
 }
 
-#[test]
-fn sipd_first_notify_without_body_udp() {
-    sipd_first_notify_without_body("udp");
-}
-
-#[test]
-fn sipd_first_notify_without_body_tcp() {
-    sipd_first_notify_without_body("tcp");
+cases! {
+    sipd_first_notify_without_body_udp => sipd_first_notify_without_body("udp");
+    sipd_first_notify_without_body_tcp => sipd_first_notify_without_body("tcp");
 }
 
 /// PUBLISH → NOTIFY → the state in the shared table, for several numbers, and a change.
@@ -341,15 +353,13 @@ fn sipd_publish_reaches_table(transport: &'static str) {
     let numbers = ["8000", "8001", "8002", "8003"];
     let mut setup = SipdSetup::new(&numbers);
     setup.transport = transport;
-    let mut s = Sipd::start(&k, &setup);
-    let reader = s.reader();
-    wait_rx(
+    let (mut s, _) = start_subscribed(
         &k,
-        &mut s,
+        &setup,
         "every number subscribed",
         Duration::from_secs(10),
-        |rx| numbers.iter().all(|n| subscribed(rx, 0, n, transport)),
     );
+    let reader = s.reader();
     let counts = [(2, 8), (0, 3), (5, 0), (1, 1)];
     let t0 = Instant::now();
     for (n, (new, old)) in numbers.iter().zip(counts) {
@@ -370,14 +380,9 @@ fn sipd_publish_reaches_table(transport: &'static str) {
     s.wait_table(&reader, &k, "8002", voice(5, 0), Duration::from_secs(1));
 }
 
-#[test]
-fn sipd_publish_reaches_table_udp() {
-    sipd_publish_reaches_table("udp");
-}
-
-#[test]
-fn sipd_publish_reaches_table_tcp() {
-    sipd_publish_reaches_table("tcp");
+cases! {
+    sipd_publish_reaches_table_udp => sipd_publish_reaches_table("udp");
+    sipd_publish_reaches_table_tcp => sipd_publish_reaches_table("tcp");
 }
 
 /// With Expires 10, sipd refreshes within the dialog (same Call-ID, higher CSeq) before the
@@ -387,13 +392,11 @@ fn sipd_refreshes(transport: &'static str) {
     let mut setup = SipdSetup::new(&["8000"]);
     setup.transport = transport;
     setup.expires = 10;
-    let mut s = Sipd::start(&k, &setup);
-    let rx = wait_rx(
+    let (mut s, rx) = start_subscribed(
         &k,
-        &mut s,
+        &setup,
         "the initial subscription",
         Duration::from_secs(10),
-        |rx| subscribed(rx, 0, "8000", transport),
     );
     let first = rx
         .iter()
@@ -426,14 +429,9 @@ fn sipd_refreshes(transport: &'static str) {
     );
 }
 
-#[test]
-fn sipd_refreshes_udp() {
-    sipd_refreshes("udp");
-}
-
-#[test]
-fn sipd_refreshes_tcp() {
-    sipd_refreshes("tcp");
+cases! {
+    sipd_refreshes_udp => sipd_refreshes("udp");
+    sipd_refreshes_tcp => sipd_refreshes("tcp");
 }
 
 /// Kamailio restarted (subscriptions and presentities lost): sipd's refresh gets 481, it
@@ -445,15 +443,13 @@ fn sipd_resubscribes_after_restart(transport: &'static str) {
     let mut setup = SipdSetup::new(&numbers);
     setup.transport = transport;
     setup.expires = 10;
-    let mut s = Sipd::start(&k, &setup);
-    let reader = s.reader();
-    wait_rx(
+    let (mut s, _) = start_subscribed(
         &k,
-        &mut s,
+        &setup,
         "every number subscribed",
         Duration::from_secs(10),
-        |rx| numbers.iter().all(|n| subscribed(rx, 0, n, transport)),
     );
+    let reader = s.reader();
     assert_eq!(k.publish("8000", &summary("8000", 3, 0)), 200);
     assert_eq!(k.publish("8001", &summary("8001", 0, 0)), 200);
     s.wait_table(&reader, &k, "8000", voice(3, 0), Duration::from_secs(5));
@@ -500,14 +496,9 @@ fn sipd_resubscribes_after_restart(transport: &'static str) {
     s.wait_table(&reader, &k, "8001", voice(1, 0), Duration::from_secs(5));
 }
 
-#[test]
-fn sipd_resubscribes_after_restart_udp() {
-    sipd_resubscribes_after_restart("udp");
-}
-
-#[test]
-fn sipd_resubscribes_after_restart_tcp() {
-    sipd_resubscribes_after_restart("tcp");
+cases! {
+    sipd_resubscribes_after_restart_udp => sipd_resubscribes_after_restart("udp");
+    sipd_resubscribes_after_restart_tcp => sipd_resubscribes_after_restart("tcp");
 }
 
 /// Kamailio challenges SUBSCRIBE too (SHA-256): sipd answers the challenge and the
@@ -518,20 +509,13 @@ fn sipd_subscribe_challenged(transport: &'static str) {
     let k = Kamailio::start(opts);
     let mut setup = SipdSetup::new(&["8000", "8001"]);
     setup.transport = transport;
-    let mut s = Sipd::start(&k, &setup);
-    let reader = s.reader();
-    let rx = wait_rx(
+    let (mut s, rx) = start_subscribed(
         &k,
-        &mut s,
+        &setup,
         "both numbers subscribed",
         Duration::from_secs(10),
-        |rx| {
-            setup
-                .numbers
-                .iter()
-                .all(|n| subscribed(rx, 0, n, transport))
-        },
     );
+    let reader = s.reader();
     for n in &setup.numbers {
         let subs: Vec<&Received> = rx
             .iter()
@@ -551,14 +535,9 @@ fn sipd_subscribe_challenged(transport: &'static str) {
     s.wait_table(&reader, &k, "8001", voice(7, 2), Duration::from_secs(5));
 }
 
-#[test]
-fn sipd_subscribe_challenged_udp() {
-    sipd_subscribe_challenged("udp");
-}
-
-#[test]
-fn sipd_subscribe_challenged_tcp() {
-    sipd_subscribe_challenged("tcp");
+cases! {
+    sipd_subscribe_challenged_udp => sipd_subscribe_challenged("udp");
+    sipd_subscribe_challenged_tcp => sipd_subscribe_challenged("tcp");
 }
 
 /// A nonce that expires (2 s) before the registration refresh (expires 6 s): Kamailio answers
@@ -614,15 +593,13 @@ fn sipd_hundred_numbers_udp() {
     let k = Kamailio::start(Options::new(Algorithm::Md5));
     let numbers: Vec<String> = (8100..8200).map(|n| n.to_string()).collect();
     let refs: Vec<&str> = numbers.iter().map(String::as_str).collect();
-    let mut s = Sipd::start(&k, &SipdSetup::new(&refs));
-    let reader = s.reader();
-    wait_rx(
+    let (mut s, _) = start_subscribed(
         &k,
-        &mut s,
+        &SipdSetup::new(&refs),
         "100 numbers subscribed",
         Duration::from_secs(20),
-        |rx| numbers.iter().all(|n| subscribed(rx, 0, n, "udp")),
     );
+    let reader = s.reader();
     eprintln!(
         "udp: sipd start to 100 subscriptions with an accepted NOTIFY: {:?}",
         s.started.elapsed()
@@ -701,12 +678,7 @@ fn sipd_unsolicited_notify(transport: &'static str) {
     );
 }
 
-#[test]
-fn sipd_unsolicited_notify_udp() {
-    sipd_unsolicited_notify("udp");
-}
-
-#[test]
-fn sipd_unsolicited_notify_tcp() {
-    sipd_unsolicited_notify("tcp");
+cases! {
+    sipd_unsolicited_notify_udp => sipd_unsolicited_notify("udp");
+    sipd_unsolicited_notify_tcp => sipd_unsolicited_notify("tcp");
 }

@@ -216,17 +216,16 @@ fn subscribed(rx: &[Received], from: usize, number: &str, proto: &str) -> bool {
         })
 }
 
-/// sipd started on `setup` against `k`, waited on (up to `timeout`, else a panic saying `what`)
-/// until every number of `setup` has a SUBSCRIBE over `setup.transport` answered by a NOTIFY
-/// it accepted; with what Kamailio received by then.
-fn start_subscribed(
-    k: &Kamailio,
-    setup: &SipdSetup,
-    what: &str,
-    timeout: Duration,
-) -> (Sipd, Vec<Received>) {
+/// sipd started on `setup` against `k`, waited on (up to `timeout`, else a panic with both
+/// logs) until every number of `setup` has a SUBSCRIBE over `setup.transport` answered by a
+/// NOTIFY it accepted; with what Kamailio received by then.
+fn start_subscribed(k: &Kamailio, setup: &SipdSetup, timeout: Duration) -> (Sipd, Vec<Received>) {
     let mut s = Sipd::start(k, setup);
-    let rx = wait_rx(k, &mut s, what, timeout, |rx| {
+    let what = format!(
+        "a SUBSCRIBE over {} answered by an accepted NOTIFY for each of {:?}",
+        setup.transport, setup.numbers
+    );
+    let rx = wait_rx(k, &mut s, &what, timeout, |rx| {
         setup
             .numbers
             .iter()
@@ -302,12 +301,7 @@ fn sipd_first_notify_without_body(transport: &'static str) {
     let numbers = ["8000", "8001"];
     let mut setup = SipdSetup::new(&numbers);
     setup.transport = transport;
-    let (mut s, _) = start_subscribed(
-        &k,
-        &setup,
-        "a SUBSCRIBE and an accepted NOTIFY per number",
-        Duration::from_secs(10),
-    );
+    let (mut s, _) = start_subscribed(&k, &setup, Duration::from_secs(10));
     let reader = s.reader();
     eprintln!(
         "{transport}: sipd start to first NOTIFY accepted for {} numbers: {:?}",
@@ -353,12 +347,7 @@ fn sipd_publish_reaches_table(transport: &'static str) {
     let numbers = ["8000", "8001", "8002", "8003"];
     let mut setup = SipdSetup::new(&numbers);
     setup.transport = transport;
-    let (mut s, _) = start_subscribed(
-        &k,
-        &setup,
-        "every number subscribed",
-        Duration::from_secs(10),
-    );
+    let (mut s, _) = start_subscribed(&k, &setup, Duration::from_secs(10));
     let reader = s.reader();
     let counts = [(2, 8), (0, 3), (5, 0), (1, 1)];
     let t0 = Instant::now();
@@ -392,12 +381,7 @@ fn sipd_refreshes(transport: &'static str) {
     let mut setup = SipdSetup::new(&["8000"]);
     setup.transport = transport;
     setup.expires = 10;
-    let (mut s, rx) = start_subscribed(
-        &k,
-        &setup,
-        "the initial subscription",
-        Duration::from_secs(10),
-    );
+    let (mut s, rx) = start_subscribed(&k, &setup, Duration::from_secs(10));
     let first = rx
         .iter()
         .find(|r| r.is_request("SUBSCRIBE"))
@@ -443,12 +427,7 @@ fn sipd_resubscribes_after_restart(transport: &'static str) {
     let mut setup = SipdSetup::new(&numbers);
     setup.transport = transport;
     setup.expires = 10;
-    let (mut s, _) = start_subscribed(
-        &k,
-        &setup,
-        "every number subscribed",
-        Duration::from_secs(10),
-    );
+    let (mut s, _) = start_subscribed(&k, &setup, Duration::from_secs(10));
     let reader = s.reader();
     assert_eq!(k.publish("8000", &summary("8000", 3, 0)), 200);
     assert_eq!(k.publish("8001", &summary("8001", 0, 0)), 200);
@@ -509,12 +488,7 @@ fn sipd_subscribe_challenged(transport: &'static str) {
     let k = Kamailio::start(opts);
     let mut setup = SipdSetup::new(&["8000", "8001"]);
     setup.transport = transport;
-    let (mut s, rx) = start_subscribed(
-        &k,
-        &setup,
-        "both numbers subscribed",
-        Duration::from_secs(10),
-    );
+    let (mut s, rx) = start_subscribed(&k, &setup, Duration::from_secs(10));
     let reader = s.reader();
     for n in &setup.numbers {
         let subs: Vec<&Received> = rx
@@ -593,12 +567,7 @@ fn sipd_hundred_numbers_udp() {
     let k = Kamailio::start(Options::new(Algorithm::Md5));
     let numbers: Vec<String> = (8100..8200).map(|n| n.to_string()).collect();
     let refs: Vec<&str> = numbers.iter().map(String::as_str).collect();
-    let (mut s, _) = start_subscribed(
-        &k,
-        &SipdSetup::new(&refs),
-        "100 numbers subscribed",
-        Duration::from_secs(20),
-    );
+    let (mut s, _) = start_subscribed(&k, &SipdSetup::new(&refs), Duration::from_secs(20));
     let reader = s.reader();
     eprintln!(
         "udp: sipd start to 100 subscriptions with an accepted NOTIFY: {:?}",

@@ -173,9 +173,11 @@ fn wait_decoded(pbx: &mut LibpriPbx, count: usize, chand: &Chand) {
     );
 }
 
+/// `d` is an SS-MWI `op` for `number`, speech, with `messages` as nbOfMessages (MWIDeactivate
+/// carries none).
 #[track_caller]
-fn assert_activate(d: &Decoded, number: &str, messages: Option<u16>) {
-    assert_eq!(d.op(), "activate", "{d:?}");
+fn assert_invoke(d: &Decoded, op: &str, number: &str, messages: Option<u16>) {
+    assert_eq!(d.op(), op, "{d:?}");
     assert_eq!(
         d.get("servedUserNr.unknownPartyNumber"),
         Some(number),
@@ -186,15 +188,13 @@ fn assert_activate(d: &Decoded, number: &str, messages: Option<u16>) {
 }
 
 #[track_caller]
+fn assert_activate(d: &Decoded, number: &str, messages: Option<u16>) {
+    assert_invoke(d, "activate", number, messages);
+}
+
+#[track_caller]
 fn assert_deactivate(d: &Decoded, number: &str) {
-    assert_eq!(d.op(), "deactivate", "{d:?}");
-    assert_eq!(
-        d.get("servedUserNr.unknownPartyNumber"),
-        Some(number),
-        "{d:?}"
-    );
-    assert_eq!(d.get("basicService"), Some("1"), "speech: {d:?}");
-    assert_eq!(d.nb_of_messages(), None, "{d:?}");
+    assert_invoke(d, "deactivate", number, None);
 }
 
 /// tshark decodes every frame chand sent to `pbx` cleanly; returns how many carried QSIG.

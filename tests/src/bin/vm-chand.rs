@@ -58,8 +58,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use dahdi_mwi_tests::daemon::{profile_dir, wait_for, workspace_dir, Daemon};
-use dahdi_mwi_tests::libpri::{rx_frame, Decoded};
+use dahdi_mwi_tests::daemon::{profile_dir, wait_for, Daemon};
+use dahdi_mwi_tests::libpri::{build_peer, rx_frame, Decoded};
 use dahdi_mwi_tests::sip::{Summary, VoiceMail};
 use dahdi_mwi_tests::tone::{describe_tones, range, Recording};
 use dahdi_mwi_tests::vmcheck::{
@@ -98,28 +98,6 @@ const ONHOOK_WAIT: Duration = Duration::from_secs(4);
 /// The job folder (results stay there), or the current directory outside the VM tier.
 fn job_dir() -> PathBuf {
     std::env::var_os("VM_JOB").map_or_else(|| PathBuf::from("."), PathBuf::from)
-}
-
-/// Compiles tests/peers/libpri-pbx.c with gcc into `dir` (the host's target dir is read-only
-/// in the guest).
-fn build_peer(dir: &Path) -> Result<PathBuf, String> {
-    let src = workspace_dir().join("tests/peers/libpri-pbx.c");
-    let out = dir.join("libpri-pbx");
-    let result = Command::new("gcc")
-        .args(["-Wall", "-Wextra", "-Werror", "-O1", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .arg("-lpri")
-        .output()
-        .map_err(|e| format!("run gcc: {e} (scripts/install-deps installs it)"))?;
-    if !result.status.success() {
-        return Err(format!(
-            "gcc {} failed (libpri-dev installed?): {}",
-            src.display(),
-            String::from_utf8_lossy(&result.stderr)
-        ));
-    }
-    Ok(out)
 }
 
 /// One chand installation: table, state and runtime dirs under /tmp (guest tmpfs), the config
@@ -643,36 +621,26 @@ fn set_port_mwi(inst: &Install, source: &mut dyn Source, on: bool) -> Result<(),
     .map_err(|e| format!("chand did not take MWI {on} for {FXS_NUMBER}: {e}"))
 }
 
-/// MWI on for 8000 through `source`, off-hook, the stutter tone of `plan` measured from
-/// channel 26 (the check `name`).
-fn fxs_stutter(
+/// MWI `on` (or off) for 8000 through `source`, off-hook, then from channel 26 the stutter
+/// tone of `plan` (on) or its plain dial tone (off, no bursts) (the check `name`).
+fn fxs_tone(
     phone: &Phone,
     inst: &Install,
     source: &mut dyn Source,
     plan: &str,
-    name: &str,
-) -> Outcome {
-    let exp = expected(plan)?;
-    set_port_mwi(inst, source, true)?;
-    listen_checked(phone, inst, &exp, name)
-}
-
-/// MWI off for 8000 through `source`, off-hook, plain dial tone of `plan` (the check `name`).
-fn fxs_plain(
-    phone: &Phone,
-    inst: &Install,
-    source: &mut dyn Source,
-    plan: &str,
+    on: bool,
     name: &str,
 ) -> Outcome {
     let mut exp = expected(plan)?;
-    set_port_mwi(inst, source, false)?;
-    exp.bursts.clear();
+    set_port_mwi(inst, source, on)?;
+    if !on {
+        exp.bursts.clear();
+    }
     listen_checked(phone, inst, &exp, name)
 }
 
-/// [`fxs_stutter`] with the table as the source; with `plain`, then [`fxs_plain`] (checked
-/// whatever the stutter check gave).
+/// [`fxs_tone`] on with the table as the source; with `plain`, then off (checked whatever the
+/// stutter check gave).
 fn fxs_checks(report: &mut Report, inst: &Install, writer: &mut Writer, plan: &str, plain: bool) {
     let stutter = format!("FXS stutter ({plan}) from the real DAHDI audio of 2 -> 26");
     let phone = match Phone::open() {
@@ -682,10 +650,13 @@ fn fxs_checks(report: &mut Report, inst: &Install, writer: &mut Writer, plan: &s
             return;
         }
     };
-    report.record(&stutter, fxs_stutter(&phone, inst, writer, plan, &stutter));
+    report.record(
+        &stutter,
+        fxs_tone(&phone, inst, writer, plan, true, &stutter),
+    );
     if plain {
         let name = format!("FXS MWI off -> plain dial tone ({plan})");
-        report.record(&name, fxs_plain(&phone, inst, writer, plan, &name));
+        report.record(&name, fxs_tone(&phone, inst, writer, plan, false, &name));
     }
 }
 
@@ -1264,10 +1235,12 @@ fn fxs_part(report: &mut Report, chand_bin: &Path) {
 }
 
 /// The PRI part: the exchange with libpri in both transports, then the resyncs.
-/// [`build_peer`] into /tmp as the check `build libpri-pbx (gcc in the guest)`.
+/// [`build_peer`] into /tmp (the host's target dir is read-only in the guest) as the check
+/// `build libpri-pbx (gcc in the guest)`.
 fn peer(report: &mut Report) -> Option<PathBuf> {
     let t = Instant::now();
-    let built = build_peer(Path::new("/tmp"));
+    let out = PathBuf::from("/tmp/libpri-pbx");
+    let built = build_peer(&out).map(|()| out);
     let outcome = built
         .as_ref()
         .map(|p| format!("{} in {}", p.display(), ms(t.elapsed())))
@@ -1344,7 +1317,7 @@ fn e2e_part(report: &mut Report, chand_bin: &Path, sipd_bin: &Path) {
         let stutter = format!("NOTIFY {FXS_NUMBER} yes -> sipd -> chand -> stutter (us) on 26");
         report.record(
             &stutter,
-            fxs_stutter(&phone, &inst, &mut notifier, "us", &stutter),
+            fxs_tone(&phone, &inst, &mut notifier, "us", true, &stutter),
         );
         report.record(
             &format!("NOTIFY {PRI_NUMBER} no -> sipd -> chand -> libpri MWIDeactivate"),
@@ -1353,7 +1326,7 @@ fn e2e_part(report: &mut Report, chand_bin: &Path, sipd_bin: &Path) {
         let plain = format!("NOTIFY {FXS_NUMBER} no -> sipd -> chand -> plain dial tone on 26");
         report.record(
             &plain,
-            fxs_plain(&phone, &inst, &mut notifier, "us", &plain),
+            fxs_tone(&phone, &inst, &mut notifier, "us", false, &plain),
         );
     }
     stop(report, &inst, "chand", chand);

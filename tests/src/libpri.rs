@@ -16,27 +16,40 @@ use crate::daemon::{profile_dir, workspace_dir};
 pub fn peer_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let src = workspace_dir().join("tests/peers/libpri-pbx.c");
         let dir = profile_dir().join("e2e-peers");
         std::fs::create_dir_all(&dir).expect("peer build dir");
         // Build under a private name, then rename: test binaries build it concurrently.
         let tmp = dir.join(format!("libpri-pbx.{}", std::process::id()));
         let out = dir.join("libpri-pbx");
-        let status = Command::new("gcc")
-            .args(["-Wall", "-Wextra", "-Werror", "-O1", "-o"])
-            .arg(&tmp)
-            .arg(&src)
-            .arg("-lpri")
-            .status()
-            .expect("gcc must be installed to build the libpri test peer (scripts/install-deps)");
-        assert!(
-            status.success(),
-            "building {} failed: is libpri-dev installed (scripts/install-deps)?",
-            src.display()
-        );
+        build_peer(&tmp).unwrap_or_else(|e| panic!("{e}"));
         std::fs::rename(&tmp, &out).expect("install the libpri peer");
         out
     })
+}
+
+/// Compiles tests/peers/libpri-pbx.c with gcc (`-Wall -Wextra -Werror`, `-lpri`) into the
+/// executable `out`. Errors: gcc missing, or the build failed (its stderr; libpri-dev missing).
+pub fn build_peer(out: &Path) -> Result<(), String> {
+    let src = workspace_dir().join("tests/peers/libpri-pbx.c");
+    let result = Command::new("gcc")
+        .args(["-Wall", "-Wextra", "-Werror", "-O1", "-o"])
+        .arg(out)
+        .arg(&src)
+        .arg("-lpri")
+        .output()
+        .map_err(|e| {
+            format!(
+                "gcc must be installed to build the libpri test peer: {e} (scripts/install-deps)"
+            )
+        })?;
+    if !result.status.success() {
+        return Err(format!(
+            "building {} failed: is libpri-dev installed (scripts/install-deps)?\n{}",
+            src.display(),
+            String::from_utf8_lossy(&result.stderr)
+        ));
+    }
+    Ok(())
 }
 
 /// An SS-MWI invoke as libpri decoded it (an `MWI` line of the peer).

@@ -175,6 +175,24 @@ fn wait_decoded(pbx: &mut LibpriPbx, count: usize, chand: &Chand) {
 
 /// `d` is an SS-MWI `op` for `number`, speech, with `messages` as nbOfMessages (MWIDeactivate
 /// carries none).
+/// `chand mwi NUMBER ACTION` on the command line, which must succeed.
+#[track_caller]
+fn mwi_cli(chand: &Chand, number: &str, action: &str) {
+    let (ok, out, err) = chand.cli(&["mwi", number, action]);
+    assert!(ok, "chand mwi {number} {action}: {out}{err}");
+}
+
+/// chand's status shows FXS port `number` with `mwi` set by `source` (`manual`, `server`).
+#[track_caller]
+fn assert_port(chand: &Chand, number: &str, mwi: bool, source: &str) {
+    let p = chand.port_status(number);
+    assert_eq!(
+        (&p["mwi"], &p["source"]),
+        (&mwi.into(), &source.into()),
+        "{p}"
+    );
+}
+
 #[track_caller]
 fn assert_invoke(d: &Decoded, op: &str, number: &str, messages: Option<u16>) {
     assert_eq!(d.op(), op, "{d:?}");
@@ -356,8 +374,7 @@ fn manual_override_reset_and_status_json() {
     assert_activate(&pbx.decoded[0], "2101", Some(2));
 
     // Manual off wins over the table, and later table news is held back while it lasts.
-    let (ok, out, err) = rig.chand.cli(&["mwi", "2101", "off"]);
-    assert!(ok, "chand mwi 2101 off: {out}{err}");
+    mwi_cli(&rig.chand, "2101", "off");
     wait_decoded(&mut pbx, 2, &rig.chand);
     assert_deactivate(&pbx.decoded[1], "2101");
     rig.publish("2101", MwiState::voice(true, 5, 0));
@@ -370,20 +387,13 @@ fn manual_override_reset_and_status_json() {
     assert_eq!(lamp(&st, 1, "2101")["wanted"], false, "{st}");
 
     // Reset: back to the table's state, with its count.
-    let (ok, out, err) = rig.chand.cli(&["mwi", "2101", "reset"]);
-    assert!(ok, "chand mwi 2101 reset: {out}{err}");
+    mwi_cli(&rig.chand, "2101", "reset");
     wait_decoded(&mut pbx, 3, &rig.chand);
     assert_activate(&pbx.decoded[2], "2101", Some(5));
 
     // An FXS port: manual on gives the stutter tone; reset gives the table's state back.
-    let (ok, out, err) = rig.chand.cli(&["mwi", "8001", "on"]);
-    assert!(ok, "chand mwi 8001 on: {out}{err}");
-    let p = rig.chand.port_status("8001");
-    assert_eq!(
-        (&p["mwi"], &p["source"]),
-        (&Value::Bool(true), &"manual".into()),
-        "{p}"
-    );
+    mwi_cli(&rig.chand, "8001", "on");
+    assert_port(&rig.chand, "8001", true, "manual");
     let phone = Phone::connect(&rig.env.sim_dir, 1, WAIT).unwrap();
     phone.off_hook().unwrap();
     let heard = record(&phone, fxs::Law::Mulaw, 700).unwrap();
@@ -394,14 +404,8 @@ fn manual_override_reset_and_status_json() {
         heard.segments()
     );
     phone.on_hook().unwrap();
-    let (ok, out, err) = rig.chand.cli(&["mwi", "8001", "reset"]);
-    assert!(ok, "chand mwi 8001 reset: {out}{err}");
-    let p = rig.chand.port_status("8001");
-    assert_eq!(
-        (&p["mwi"], &p["source"]),
-        (&Value::Bool(false), &"server".into()),
-        "{p}"
-    );
+    mwi_cli(&rig.chand, "8001", "reset");
+    assert_port(&rig.chand, "8001", false, "server");
 
     // A number nobody serves is refused.
     let (ok, out, err) = rig.chand.cli(&["mwi", "9999", "on"]);

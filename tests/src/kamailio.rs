@@ -197,6 +197,16 @@ impl Kamailio {
     /// and contact is lost, as after a server restart.
     pub fn restart(&mut self) {
         self.stop();
+        // The main process is gone, but its children may hold the listening sockets a little
+        // longer: a new instance on the same port would fail to bind.
+        let addr = self.addr();
+        let free = wait_for(START_TIMEOUT, || {
+            TcpListener::bind(addr).is_ok() && UdpSocket::bind(addr).is_ok()
+        });
+        assert!(
+            free,
+            "port {addr} still in use {START_TIMEOUT:?} after Kamailio stopped"
+        );
         self.spawn();
     }
 

@@ -784,12 +784,7 @@ fn line_config(p: &config::Fxs, plans: &mut fxs::TonePlans) -> Result<fxs::LineC
             p.cptone.as_str()
         )
     })?;
-    let vmwi = p
-        .vmwi
-        .as_str()
-        .parse()
-        .map_err(|e| format!("FXS channel {}: {e}", p.channel))?;
-    Ok(fxs::LineConfig { plan, vmwi })
+    Ok(fxs::LineConfig { plan, vmwi: p.vmwi })
 }
 
 fn span_config(p: &config::Pri) -> SpanConfig {

@@ -59,9 +59,9 @@ pub enum Hook {
     OffHook,
 }
 
-/// Visual message-waiting indication of a port (`vmwi` in the configuration).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// Visual message-waiting indication of a port (`vmwi` in the configuration; mwi-core's
+/// `config::Vmwi` is this type).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum VmwiMode {
     /// Stutter tone only.
     #[default]
@@ -115,13 +115,22 @@ impl fmt::Display for UnknownVmwiMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unknown vmwi mode {:?} (expected none, fsk, rpas, lrev, hvdc or neon)",
+            "unknown vmwi {:?}: expected one of none, fsk, rpas, lrev, hvdc, neon",
             self.0
         )
     }
 }
 
 impl std::error::Error for UnknownVmwiMode {}
+
+/// Read from its keyword (through [`FromStr`], so an unknown one gets [`UnknownVmwiMode`]).
+impl<'de> Deserialize<'de> for VmwiMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
 
 impl FromStr for VmwiMode {
     type Err = UnknownVmwiMode;

@@ -25,6 +25,7 @@
 //! assert_eq!(line.poll_timeout(), Some(30)); // next block written 20 ms later
 //! ```
 
+pub mod dtmf;
 pub mod fsk;
 pub mod gen;
 pub mod law;

@@ -29,8 +29,8 @@ pub struct Reader {
 
 /// Slot reads one [`Reader::poll`] spends on rescanning and on retrying busy slots; the rest
 /// waits for the next poll. Together with [`SPIN_BUDGET`] it bounds a poll's cost (about
-/// 0.2 ms) even when a hostile writer keeps every slot mid-write.
-pub const SCAN_BUDGET: usize = 16_384;
+/// 0.1 ms in a release build) even when a hostile writer keeps every slot mid-write.
+pub const SCAN_BUDGET: usize = 4096;
 
 /// Extra read attempts one [`Reader::poll`] spends, over all slots, waiting out writes in
 /// progress; once spent, a slot found mid-write is queued as busy after a single attempt.

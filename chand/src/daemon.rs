@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,9 @@ const TABLE_POLLS: usize = 16;
 
 /// When the table is read again after a slot was found mid-write.
 const TABLE_RETRY: Duration = Duration::from_millis(10);
+
+/// When opening the table is tried again after it failed.
+const TABLE_REOPEN: Duration = Duration::from_secs(1);
 
 /// Why `chand run` stopped before or while running.
 #[derive(Debug)]
@@ -126,7 +129,14 @@ pub struct Daemon {
     control: ControlServer,
     signals: SignalFd,
     backend_name: &'static str,
-    _notifier: mwi_core::table::Notifier,
+    /// The running configuration, for reloads ([`Daemon::reload`]).
+    cfg: Config,
+    /// The file SIGHUP reloads, `None` if the daemon was not told ([`Daemon::watch_config`]).
+    config_path: Option<PathBuf>,
+    reload_requested: bool,
+    table_cfg: TableConfig,
+    waker: Arc<Waker>,
+    notifier: mwi_core::table::Notifier,
     /// Read the table again at this time (a slot was busy, or news was left over).
     table_retry: Option<Instant>,
     stop: bool,
@@ -137,12 +147,14 @@ impl Daemon {
     /// socket, and apply the table's current state to every line and span (a restarted chand
     /// rebuilds everything from the table).
     ///
-    /// SIGTERM and SIGINT are blocked in the calling thread (and the threads it starts) and
-    /// received through a signalfd: they stop [`Daemon::run`].
+    /// SIGTERM, SIGINT and SIGHUP are blocked in the calling thread (and the threads it
+    /// starts) and received through a signalfd: the first two stop [`Daemon::run`], SIGHUP
+    /// reloads the configuration ([`Daemon::reload`]).
     pub fn new(cfg: &Config, backend: &mut dyn Backend) -> Result<Self, DaemonError> {
         let mut mask = SigSet::empty();
         mask.add(Signal::SIGTERM);
         mask.add(Signal::SIGINT);
+        mask.add(Signal::SIGHUP);
         mask.thread_block().map_err(io::Error::from)?;
         let signals =
             SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK).map_err(io::Error::from)?;
@@ -191,12 +203,10 @@ impl Daemon {
             });
         }
 
-        let reader = Reader::open(&TableConfig::for_config(cfg))?;
+        let table_cfg = TableConfig::for_config(cfg);
+        let reader = Reader::open(&table_cfg)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let notifier = reader.spawn_notifier(NOTIFIER_SPIN, move || {
-            // A failed wake only delays the news to the next loop turn.
-            let _ = waker.wake();
-        })?;
+        let notifier = spawn_notifier(&reader, &waker)?;
 
         let mut control = ControlServer::bind(&control_path(cfg))?;
         control.register(poll.registry(), CONTROL)?;
@@ -217,7 +227,12 @@ impl Daemon {
             control,
             signals,
             backend_name: cfg.dahdi.backend.as_str(),
-            _notifier: notifier,
+            cfg: cfg.clone(),
+            config_path: None,
+            reload_requested: false,
+            table_cfg,
+            waker,
+            notifier,
             table_retry: None,
             stop: false,
         };
@@ -229,6 +244,11 @@ impl Daemon {
             daemon.table_state.len()
         );
         Ok(daemon)
+    }
+
+    /// Reload the configuration from `path` on SIGHUP.
+    pub fn watch_config(&mut self, path: &Path) {
+        self.config_path = Some(path.to_path_buf());
     }
 
     /// Run until SIGTERM or SIGINT. `on_tick` is called once per loop turn (e.g. to feed the
@@ -253,6 +273,10 @@ impl Daemon {
                     Token(t) => self.service_control(t),
                 }
             }
+            if std::mem::take(&mut self.reload_requested) {
+                self.reload();
+            }
+            self.control.expire(self.poll.registry(), Instant::now());
             self.handle_timeouts();
             on_tick(self.clock.elapsed());
         }
@@ -286,7 +310,12 @@ impl Daemon {
 
     fn handle_timeouts(&mut self) {
         let now = Instant::now();
-        if self.table_retry.is_some_and(|t| t <= now) {
+        // A truncated or replaced region is looked for once a loop turn (fstat + stat).
+        let due = match self.table_retry {
+            Some(t) => t <= now,
+            None => self.reader.check().is_err(),
+        };
+        if due {
             self.read_table();
         }
         let now_ms = self.now_ms();
@@ -306,8 +335,144 @@ impl Daemon {
 
     fn read_signals(&mut self) {
         while let Ok(Some(sig)) = self.signals.read_signal() {
-            info!("signal {} received", sig.ssi_signo);
-            self.stop = true;
+            if sig.ssi_signo == Signal::SIGHUP as u32 {
+                info!("SIGHUP: reloading the configuration");
+                self.reload_requested = true;
+            } else {
+                info!("signal {} received: stopping", sig.ssi_signo);
+                self.stop = true;
+            }
+        }
+    }
+
+    /// Re-read the configuration file ([`Daemon::watch_config`]) and apply what can change
+    /// without closing a channel: the number and `mwi` of each FXS port, the `numbers`
+    /// patterns of each PRI span; every number is then routed again, manual overrides
+    /// included. An invalid file changes nothing (its error, with file:line:column, is
+    /// logged). Everything else (channels added or removed, tone plans, law, vmwi, span
+    /// sides and transports, `[dahdi]`, `[table]`, `[state]`) is logged as needing a restart.
+    pub fn reload(&mut self) {
+        let Some(path) = self.config_path.clone() else {
+            warn!("reload: chand was started without a configuration file to reload");
+            return;
+        };
+        let new = match Config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                error!("reload: {e}; keeping the running configuration");
+                return;
+            }
+        };
+        let mut restart = Vec::new();
+        let now_ms = self.now_ms();
+        for p in &mut self.ports {
+            let Some(n) = new.fxs.iter().find(|n| n.channel == p.cfg.channel) else {
+                restart.push(format!("FXS channel {} removed", p.cfg.channel));
+                continue;
+            };
+            let rest = config::Fxs {
+                number: p.cfg.number.clone(),
+                mwi: p.cfg.mwi,
+                ..n.clone()
+            };
+            if rest != p.cfg {
+                restart.push(format!("FXS channel {} (law, cptone, vmwi)", p.cfg.channel));
+            }
+            if p.cfg.mwi && !n.mwi {
+                p.line.set_mwi(false, 0, now_ms);
+                drive_port(p, now_ms);
+            }
+            p.cfg.number = n.number.clone();
+            p.cfg.mwi = n.mwi;
+        }
+        for s in &mut self.spans {
+            let Some(n) = new.pri.iter().find(|n| n.span == s.cfg.span) else {
+                restart.push(format!("PRI span {} removed", s.cfg.span));
+                continue;
+            };
+            let rest = config::Pri {
+                numbers: s.cfg.numbers.clone(),
+                ..n.clone()
+            };
+            if rest != s.cfg {
+                restart.push(format!("PRI span {} (all but numbers)", s.cfg.span));
+            }
+            s.cfg.numbers = n.numbers.clone();
+        }
+        let added_fxs = new
+            .fxs
+            .iter()
+            .filter(|n| !self.ports.iter().any(|p| p.cfg.channel == n.channel))
+            .map(|n| format!("FXS channel {} added", n.channel));
+        let added_pri = new
+            .pri
+            .iter()
+            .filter(|n| !self.spans.iter().any(|s| s.cfg.span == n.span))
+            .map(|n| format!("PRI span {} added", n.span));
+        restart.extend(added_fxs.chain(added_pri).collect::<Vec<_>>());
+        let old = &self.cfg;
+        for (changed, what) in [
+            (new.dahdi != old.dahdi, "[dahdi]"),
+            (new.table != old.table, "[table]"),
+            (new.state != old.state, "[state]"),
+            (new.tone_plan != old.tone_plan, "[[tone_plan]]"),
+        ] {
+            if changed {
+                restart.push(what.to_owned());
+            }
+        }
+        let mut numbers: Vec<String> = self
+            .table_state
+            .keys()
+            .chain(self.overrides.keys())
+            .cloned()
+            .chain(self.ports.iter().map(|p| p.cfg.number.as_str().to_owned()))
+            .collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        for number in &numbers {
+            let (state, _) = self.effective(number);
+            self.route(number, state);
+        }
+        self.cfg = new;
+        if restart.is_empty() {
+            info!(
+                "configuration {} reloaded: numbers and MWI routing applied",
+                path.display()
+            );
+        } else {
+            warn!(
+                "configuration {} reloaded: numbers and MWI routing applied; these changes \
+                 need a restart of chand: {}",
+                path.display(),
+                restart.join(", ")
+            );
+        }
+    }
+
+    /// The region was truncated, removed or replaced: open it again (a new one is created
+    /// from the snapshot if sipd has not yet). The numbers' last states stay as they are until
+    /// the new region's first rescan delivers newer ones, so no lamp is lost meanwhile.
+    /// Returns whether the new region is open; if not, [`TABLE_REOPEN`] later it is tried again.
+    fn reopen_table(&mut self, why: &TableError) -> bool {
+        warn!("{why}; opening the shared MWI table again");
+        let reopened = Reader::open(&self.table_cfg).and_then(|r| {
+            let n = spawn_notifier(&r, &self.waker)
+                .map_err(|e| TableError::Config(format!("notifier thread: {e}")))?;
+            Ok((r, n))
+        });
+        match reopened {
+            Ok((reader, notifier)) => {
+                self.reader = reader;
+                self.notifier = notifier;
+                info!("MWI table {} opened again", self.table_cfg.path.display());
+                true
+            }
+            Err(e) => {
+                error!("{e}; trying again in {} s", TABLE_REOPEN.as_secs());
+                self.table_retry = Some(Instant::now() + TABLE_REOPEN);
+                false
+            }
         }
     }
 
@@ -318,6 +483,12 @@ impl Daemon {
     /// (`busy`) or news left over is taken up again after [`TABLE_RETRY`].
     fn read_table(&mut self) {
         self.table_retry = None;
+        // Pages of a truncated region fault when touched: check before reading.
+        if let Err(e) = self.reader.check() {
+            if !self.reopen_table(&e) {
+                return;
+            }
+        }
         let mut changed = Vec::new();
         for _ in 0..TABLE_POLLS {
             let summary = self.reader.poll(&mut changed);
@@ -446,7 +617,12 @@ impl Daemon {
         }
     }
 
+    /// One turn of control connection `token`: its single request read and answered, or
+    /// more of a pending answer written.
     fn service_control(&mut self, token: usize) {
+        if self.control.flush(self.poll.registry(), token) {
+            return;
+        }
         let request = match self.control.read(token) {
             Ok(Some(r)) => r,
             Ok(None) => return,
@@ -459,7 +635,17 @@ impl Daemon {
         let answer = match request {
             Request::Status { json: false } => Ok(self.status_text()),
             Request::Status { json: true } => Ok(self.status_json().to_string() + "\n"),
-            Request::Mwi { number, state } => self.manual(&number, state),
+            Request::Mwi { number, state } => {
+                let peer = self.control.peer(token);
+                info!(
+                    number:% = number, uid = peer.uid, pid = peer.pid;
+                    "control: uid {} (pid {}) asks: mwi {number} {}",
+                    peer.uid,
+                    peer.pid,
+                    state.map_or("reset", |s| if s.waiting { "on" } else { "off" })
+                );
+                self.manual(&number, state)
+            }
         };
         self.control.answer(self.poll.registry(), token, answer);
     }
@@ -640,6 +826,15 @@ impl Daemon {
             "pri": spans,
         })
     }
+}
+
+/// A notifier thread of `reader` that wakes the event loop.
+fn spawn_notifier(reader: &Reader, waker: &Arc<Waker>) -> io::Result<mwi_core::table::Notifier> {
+    let waker = Arc::clone(waker);
+    reader.spawn_notifier(NOTIFIER_SPIN, move || {
+        // A failed wake only delays the news to the next loop turn.
+        let _ = waker.wake();
+    })
 }
 
 /// Perform what the line asks for, feeding back the answers it waits for.

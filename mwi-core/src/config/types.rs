@@ -82,10 +82,16 @@ pub struct Limits {
     /// `tcp_connections = 1024`: TCP connections open at once, inbound and outbound, 1..=1000000
     /// (further ones are accepted and closed at once). sipd also keeps it below its open-file
     /// limit.
-    #[serde(default = "default_tcp_connections", deserialize_with = "de_tcp_connections")]
+    #[serde(
+        default = "default_tcp_connections",
+        deserialize_with = "de_tcp_connections"
+    )]
     pub tcp_connections: u32,
     /// `tcp_per_source = 32`: TCP connections from one IP address, 1..=65535.
-    #[serde(default = "default_tcp_per_source", deserialize_with = "de_tcp_per_source")]
+    #[serde(
+        default = "default_tcp_per_source",
+        deserialize_with = "de_tcp_per_source"
+    )]
     pub tcp_per_source: u32,
     /// `tcp_buffer = 131072`: octets a TCP connection may have waiting to be read or written,
     /// 65536..=16777216 (at least one message of the largest size); a peer that does not read

@@ -147,7 +147,7 @@ impl Sipd {
     /// The daemon's status, `None` while it is not answering.
     pub fn status(&self) -> Option<UaStatus> {
         let cfg = Config::load(&self.config).ok()?;
-        sipd::daemon::query_status(&cfg).ok()
+        sipd::daemon::query_status(&cfg).ok().map(|s| s.ua)
     }
 
     /// The daemon's debug log so far.

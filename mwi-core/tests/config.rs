@@ -542,3 +542,46 @@ fn bad_tone_plans_are_rejected_where_they_are() {
     );
     assert!(err(&format!("{BASE}{PLAN}volume = 3\n")).starts_with("7:1: unknown field `volume`"));
 }
+
+#[test]
+fn sip_limits_have_defaults_ranges_and_a_numbers_bound() {
+    let d = ok(BASE).sip.limits;
+    assert_eq!(d, Limits::default());
+    assert_eq!(
+        (
+            d.tcp_connections,
+            d.tcp_per_source,
+            d.tcp_buffer,
+            d.transactions
+        ),
+        (1024, 32, 131_072, 8192)
+    );
+    assert_eq!(
+        (d.rate, d.burst, d.udp_rcvbuf, d.udp_sndbuf, d.numbers),
+        (200, 400, 1 << 20, 1 << 20, 10_000)
+    );
+    let c = ok(&format!(
+        "[sip.limits]\ntcp_connections = 10\ntcp_per_source = 2\ntcp_buffer = 65536\n\
+         transactions = 16\nrate = 5\nburst = 1\nudp_rcvbuf = 4096\nudp_sndbuf = 8192\nnumbers = 1\n{BASE}"
+    ));
+    assert_eq!(c.sip.limits.tcp_per_source, 2);
+    assert_eq!(c.sip.limits.udp_sndbuf, 8192);
+    assert_eq!(
+        err(&format!("[sip.limits]\ntcp_buffer = 100\n{BASE}")),
+        "2:14: tcp_buffer = 100 is out of range 65536..=16777216"
+    );
+    assert_eq!(
+        err(&format!("[sip.limits]\nrate = 0\n{BASE}")),
+        "2:8: rate = 0 is out of range 1..=1000000"
+    );
+    assert!(
+        err(&format!("[sip.limits]\nbogus = 1\n{BASE}")).starts_with("2:1: unknown field `bogus`")
+    );
+    assert_eq!(
+        err(&format!(
+            "[sip.limits]\nnumbers = 1\n{BASE}[[fxs]]\nchannel = 1\nnumber = \"100\"\n\
+             [[fxs]]\nchannel = 2\nnumber = \"101\"\n"
+        )),
+        "2:11: numbers = 1, but the [[fxs]] ports and [[pri]] numbers give 2"
+    );
+}

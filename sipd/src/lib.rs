@@ -8,6 +8,7 @@
 
 pub mod daemon;
 pub mod digest;
+pub mod limits;
 pub mod resolve;
 pub mod sink;
 pub mod status;

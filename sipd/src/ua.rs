@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 
+mod reload;
+
 /// The numbers sipd subscribes for: every FXS port with `mwi = true`, then every `[[pri]]`
 /// served-user pattern that names one number (no `.`); a wildcard pattern cannot be subscribed
 /// and is served by unsolicited NOTIFYs only.

@@ -59,6 +59,9 @@ pub struct Sip {
     /// absent = sipd cannot answer a challenge.
     #[serde(default)]
     pub auth: Option<Auth>,
+    /// `[sip.limits]`: resource bounds under hostile load. Default: see [`Limits`].
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 impl Default for Sip {
@@ -66,8 +69,127 @@ impl Default for Sip {
         Self {
             listen: default_listen(),
             auth: None,
+            limits: Limits::default(),
         }
     }
+}
+
+/// `[sip.limits]`: what one peer or a flood may take from sipd. Each bound is shown in
+/// `sipd status` with its current use and how often it refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// `tcp_connections = 1024`: TCP connections open at once, inbound and outbound, 1..=1000000
+    /// (further ones are accepted and closed at once). sipd also keeps it below its open-file
+    /// limit.
+    #[serde(
+        default = "default_tcp_connections",
+        deserialize_with = "de_tcp_connections"
+    )]
+    pub tcp_connections: u32,
+    /// `tcp_per_source = 32`: TCP connections from one IP address, 1..=65535.
+    #[serde(
+        default = "default_tcp_per_source",
+        deserialize_with = "de_tcp_per_source"
+    )]
+    pub tcp_per_source: u32,
+    /// `tcp_buffer = 131072`: octets a TCP connection may have waiting to be read or written,
+    /// 65536..=16777216 (at least one message of the largest size); a peer that does not read
+    /// its responses is dropped.
+    #[serde(default = "default_tcp_buffer", deserialize_with = "de_tcp_buffer")]
+    pub tcp_buffer: u32,
+    /// `transactions = 8192`: server transactions (each keeps its response for retransmission,
+    /// RFC 3261 §17.2) at once, 16..=1000000; a new request over it is answered 503.
+    #[serde(default = "default_transactions", deserialize_with = "de_transactions")]
+    pub transactions: u32,
+    /// `rate = 200`: requests per second from one IP address, 1..=1000000 (the MWI server and
+    /// registrar are not limited); more are answered 503 with Retry-After (once a second per
+    /// source) and otherwise dropped.
+    #[serde(default = "default_rate", deserialize_with = "de_rate")]
+    pub rate: u32,
+    /// `burst = 400`: requests one IP address may send at once above `rate`, 1..=1000000.
+    #[serde(default = "default_burst", deserialize_with = "de_rate_burst")]
+    pub burst: u32,
+    /// `udp_rcvbuf = 1048576`: SO_RCVBUF of the UDP sockets, octets, 4096..=268435456 (the
+    /// kernel caps it at net.core.rmem_max).
+    #[serde(default = "default_udp_buf", deserialize_with = "de_udp_rcvbuf")]
+    pub udp_rcvbuf: u32,
+    /// `udp_sndbuf = 1048576`: SO_SNDBUF of the UDP sockets, octets, 4096..=268435456 (capped
+    /// at net.core.wmem_max).
+    #[serde(default = "default_udp_buf", deserialize_with = "de_udp_sndbuf")]
+    pub udp_sndbuf: u32,
+    /// `numbers = 10000`: numbers sipd serves (`[[fxs]]` numbers and `[[pri]]` patterns),
+    /// 1..=1000000.
+    #[serde(default = "default_numbers", deserialize_with = "de_numbers")]
+    pub numbers: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            tcp_connections: default_tcp_connections(),
+            tcp_per_source: default_tcp_per_source(),
+            tcp_buffer: default_tcp_buffer(),
+            transactions: default_transactions(),
+            rate: default_rate(),
+            burst: default_burst(),
+            udp_rcvbuf: default_udp_buf(),
+            udp_sndbuf: default_udp_buf(),
+            numbers: default_numbers(),
+        }
+    }
+}
+
+fn default_tcp_connections() -> u32 {
+    1024
+}
+fn default_tcp_per_source() -> u32 {
+    32
+}
+fn default_tcp_buffer() -> u32 {
+    131_072
+}
+fn default_transactions() -> u32 {
+    8192
+}
+fn default_rate() -> u32 {
+    200
+}
+fn default_burst() -> u32 {
+    400
+}
+fn default_udp_buf() -> u32 {
+    1 << 20
+}
+fn default_numbers() -> u32 {
+    10_000
+}
+fn de_tcp_connections<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "tcp_connections", 1..=1_000_000)
+}
+fn de_tcp_per_source<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "tcp_per_source", 1..=65_535)
+}
+fn de_tcp_buffer<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "tcp_buffer", 65_536..=16_777_216)
+}
+fn de_transactions<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "transactions", 16..=1_000_000)
+}
+fn de_rate<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "rate", 1..=1_000_000)
+}
+fn de_rate_burst<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "burst", 1..=1_000_000)
+}
+fn de_udp_rcvbuf<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "udp_rcvbuf", 4096..=268_435_456)
+}
+fn de_udp_sndbuf<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "udp_sndbuf", 4096..=268_435_456)
+}
+fn de_numbers<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "numbers", 1..=1_000_000)
 }
 
 fn default_listen() -> Vec<ListenSpec> {

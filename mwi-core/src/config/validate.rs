@@ -62,6 +62,14 @@ fn check_sip(c: &Config) -> Option<Violation> {
             ));
         }
     }
+    let numbers = c.fxs.len() + c.pri.iter().map(|p| p.numbers.len()).sum::<usize>();
+    let limit = c.sip.limits.numbers;
+    if numbers > limit as usize {
+        return Some(at(
+            vec![Key("sip"), Key("limits"), Key("numbers")],
+            format!("numbers = {limit}, but the [[fxs]] ports and [[pri]] numbers give {numbers}"),
+        ));
+    }
     None
 }
 

@@ -36,8 +36,6 @@ pub mod toneplan;
 pub use fsk::FskStandard;
 pub use gen::{CompiledPlan, ToneGen, ToneKind, TonePlans};
 pub use law::{Block, Law, BLOCK_MS, BLOCK_SAMPLES, SAMPLE_RATE};
-pub use line::{
-    Action, FxsLine, Hook, LineConfig, LineEvent, LineStatus, Notice, VmwiMode,
-};
+pub use line::{Action, FxsLine, Hook, LineConfig, LineEvent, LineStatus, Notice, VmwiMode};
 pub use plans::{cptone, CustomPlan, PlanError, TonePlan};
 pub use toneplan::{Mix, ParseError, ParseErrorKind, ToneElement, ToneSeq};

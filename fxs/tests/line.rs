@@ -170,20 +170,14 @@ fn lrev_sets_vmwi_on_change_and_unsupported_is_reported_once() {
         .collect();
     assert_eq!(
         vmwi,
-        [
-            &Seen::SetVmwi { count: 3 },
-            &Seen::SetVmwi { count: 0 },
-        ]
+        [&Seen::SetVmwi { count: 3 }, &Seen::SetVmwi { count: 0 },]
     );
     phone.line.vmwi_result(true);
     assert_eq!(phone.line.status().vmwi_supported, Some(true));
 
     let mut phone = Phone::new("us", Law::Mulaw, VmwiMode::Neon);
     phone.set_mwi(true, 0);
-    assert_eq!(
-        phone.seen,
-        [Seen::SetVmwi { count: 1 }]
-    );
+    assert_eq!(phone.seen, [Seen::SetVmwi { count: 1 }]);
     // The driver answers ENOTTY: one notice, then no more VMWI actions, stutter tone still plays.
     phone.line.vmwi_result(false);
     phone.line.vmwi_result(false);

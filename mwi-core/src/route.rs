@@ -120,13 +120,14 @@ pub enum NotServed {
     },
 }
 
-impl fmt::Display for NotServed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl NotServed {
+    /// Why `number` is not served, in a sentence for a log line or a refused `chand mwi`.
+    pub fn explain(self, number: &str) -> String {
         match self {
-            Self::NoRoute => f.write_str("no FXS port or [[pri]] span serves it"),
-            Self::MwiDisabled { channel } => write!(
-                f,
-                "it is the number of FXS channel {channel}, which has mwi = false"
+            Self::NoRoute => format!("no FXS port or PRI span serves {number}"),
+            Self::MwiDisabled { channel } => format!(
+                "{number} is not served: it is the number of FXS channel {channel}, which has \
+                 mwi = false (a NOTIFY for it gets 481)"
             ),
         }
     }
@@ -371,7 +372,11 @@ mod tests {
         let a = pats(&["2...", "8009"]);
         let b = pats(&["20..", "3..."]);
         Router::new(
-            [fxs(1, "8000", true), fxs(2, "8009", false), fxs(3, "2001", true)],
+            [
+                fxs(1, "8000", true),
+                fxs(2, "8009", false),
+                fxs(3, "2001", true),
+            ],
             [
                 PriClaim {
                     span: 1,
@@ -440,8 +445,13 @@ mod tests {
             "span 1 lists 8009 literally, but FXS channel 2 has it with mwi = false"
         );
         assert_eq!(
-            NotServed::MwiDisabled { channel: 2 }.to_string(),
-            "it is the number of FXS channel 2, which has mwi = false"
+            NotServed::MwiDisabled { channel: 2 }.explain("8009"),
+            "8009 is not served: it is the number of FXS channel 2, which has mwi = false (a \
+             NOTIFY for it gets 481)"
+        );
+        assert_eq!(
+            NotServed::NoRoute.explain("4000"),
+            "no FXS port or PRI span serves 4000"
         );
     }
 
@@ -464,7 +474,11 @@ mod tests {
         let later = MwiState { new: 5, ..on };
         assert_eq!(m.table_update("2002", later), None, "held by the override");
 
-        assert_eq!(m.manual("2002", None), Ok((pri1, later)), "reset: latest table");
+        assert_eq!(
+            m.manual("2002", None),
+            Ok((pri1, later)),
+            "reset: latest table"
+        );
         assert_eq!(m.effective("2002"), (later, Source::Server));
         assert_eq!(m.overrides().count(), 0);
         assert_eq!(m.table_len(), 1);
@@ -484,7 +498,11 @@ mod tests {
         assert_eq!(m.manual("4000", Some(on)), Err(NotServed::NoRoute));
         assert_eq!(m.manual("4000", None), Err(NotServed::NoRoute));
         assert_eq!(m.overrides().count(), 0);
-        assert_eq!(m.table_update("8009", on), None, "not served: kept, not routed");
+        assert_eq!(
+            m.table_update("8009", on),
+            None,
+            "not served: kept, not routed"
+        );
         assert_eq!(m.effective("8009"), (on, Source::Server));
     }
 

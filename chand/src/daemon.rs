@@ -7,10 +7,10 @@
 //! [`mio::Waker`], and from manual overrides (`chand mwi NUMBER on|off|reset`) received on the
 //! control socket ([`crate::control`]).
 //!
-//! A number goes to the FXS port configured with it (when that port has `mwi = true`), else to
-//! the first `[[pri]]` span one of whose `numbers` patterns matches it (design.md).
+//! Where a number goes, and what a manual override does, is decided by the routing core
+//! ([`mwi_core::route::Routing`], the rule sipd's 481 and check-config use too); the loop
+//! delivers what it answers.
 
-use std::collections::HashMap;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -22,14 +22,13 @@ use log::{debug, error, info, warn};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use mwi_core::config::{self, Config};
+use mwi_core::route::{Route, Routing};
 use mwi_core::table::{Reader, TableConfig, TableError};
 use mwi_core::MwiState;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use crate::backend::{
-    Backend, BackendError, DChannel, DChannelEvent, FxsChannel, FxsEvent, RingCommand,
-};
+use crate::backend::{Backend, BackendError, DChannel, DChannelEvent, FxsChannel, RingCommand};
 use crate::control::{ControlServer, Request};
 
 const WAKER: Token = Token(0);
@@ -122,10 +121,9 @@ pub struct Daemon {
     ports: Vec<Port>,
     spans: Vec<Pri>,
     reader: Reader,
-    /// Last state of each number from the table.
-    table_state: HashMap<String, MwiState>,
-    /// `chand mwi NUMBER on|off`, until `reset`.
-    overrides: HashMap<String, MwiState>,
+    /// The routing rule with the last table state of each number and the `chand mwi NUMBER
+    /// on|off` overrides (until `reset`).
+    routing: Routing,
     control: ControlServer,
     signals: SignalFd,
     backend_name: &'static str,
@@ -222,8 +220,7 @@ impl Daemon {
             ports,
             spans,
             reader,
-            table_state: HashMap::new(),
-            overrides: HashMap::new(),
+            routing: Routing::new(cfg.router()),
             control,
             signals,
             backend_name: cfg.dahdi.backend.as_str(),
@@ -241,7 +238,7 @@ impl Daemon {
             "chand ready: {} FXS port(s), {} PRI span(s), {} number(s) in the table",
             daemon.ports.len(),
             daemon.spans.len(),
-            daemon.table_state.len()
+            daemon.routing.table_len()
         );
         Ok(daemon)
     }
@@ -502,10 +499,7 @@ impl Daemon {
                     "table: {number} {:?} (version {})",
                     entry.state, entry.version
                 );
-                self.table_state.insert(number.clone(), entry.state);
-                if !self.overrides.contains_key(&number) {
-                    self.route(&number, entry.state);
-                }
+                self.route(&number, entry.state);
             }
             if summary.busy > 0 {
                 self.table_retry = Some(Instant::now() + TABLE_RETRY);
@@ -517,16 +511,30 @@ impl Daemon {
         self.table_retry = Some(Instant::now());
     }
 
-    /// Give `state` to the line or span that serves `number`.
+    /// The table has `state` for `number`: deliver it where the number routes, unless an
+    /// override holds it.
     fn route(&mut self, number: &str, state: MwiState) {
-        let now = Instant::now();
-        let now_ms = self.now_ms();
-        if let Some(p) = self
-            .ports
-            .iter_mut()
-            .find(|p| p.cfg.number.as_str() == number)
-        {
-            if p.cfg.mwi {
+        match self.routing.table_update(number, state) {
+            Some(route) => self.deliver(route, number, state),
+            None => debug!(
+                number:% = number;
+                "{number}: not delivered ({})",
+                match self.routing.router().route(number) {
+                    Ok(_) => "a manual override holds it".to_owned(),
+                    Err(why) => why.explain(number),
+                }
+            ),
+        }
+    }
+
+    /// Give `state` to the line or span `route` names.
+    fn deliver(&mut self, route: Route, number: &str, state: MwiState) {
+        match route {
+            Route::Fxs { index, .. } => {
+                let now_ms = self.now_ms();
+                let Some(p) = self.ports.get_mut(index) else {
+                    return;
+                };
                 info!(
                     channel = p.cfg.channel, number:% = number;
                     "FXS channel {} ({number}): MWI {}",
@@ -536,24 +544,20 @@ impl Daemon {
                 p.line.set_mwi(state.waiting, state.new, now_ms);
                 drive_port(p, now_ms);
             }
-            return;
+            Route::Pri { index, .. } => {
+                let Some(s) = self.spans.get_mut(index) else {
+                    return;
+                };
+                info!(
+                    span = s.cfg.span, number:% = number;
+                    "span {} ({number}): MWI {}",
+                    s.cfg.span,
+                    on_off(state.waiting)
+                );
+                s.span.set_lamp(Instant::now(), number, lamp_of(&state));
+                drive_span(s);
+            }
         }
-        if let Some(s) = self
-            .spans
-            .iter_mut()
-            .find(|s| s.cfg.numbers.iter().any(|pat| pat.matches(number)))
-        {
-            info!(
-                span = s.cfg.span, number:% = number;
-                "span {} ({number}): MWI {}",
-                s.cfg.span,
-                on_off(state.waiting)
-            );
-            s.span.set_lamp(now, number, lamp_of(&state));
-            drive_span(s);
-            return;
-        }
-        debug!(number:% = number; "{number}: no FXS port or PRI span serves this number");
     }
 
     fn service_port(&mut self, i: usize) {
@@ -565,7 +569,7 @@ impl Daemon {
             match p.chan.poll_event() {
                 Ok(Some(ev)) => {
                     debug!(channel = p.cfg.channel; "FXS channel {}: {ev:?}", p.cfg.channel);
-                    p.line.handle_event(line_event(ev), now_ms);
+                    p.line.handle_event(ev, now_ms);
                     drive_port(p, now_ms);
                 }
                 Ok(None) => break,
@@ -650,53 +654,32 @@ impl Daemon {
         self.control.answer(self.poll.registry(), token, answer);
     }
 
-    /// `chand mwi NUMBER on|off|reset`: `Some(state)` overrides the table until a reset.
+    /// `chand mwi NUMBER on|off|reset`: `Some(state)` overrides the table until a reset; the
+    /// state goes where the number routes.
+    ///
+    /// Errors: the number routes nowhere (no FXS port or PRI span, or an FXS port with
+    /// `mwi = false`): refused, nothing changes.
     fn manual(&mut self, number: &str, state: Option<MwiState>) -> Result<String, String> {
-        if !self.serves(number) {
-            return Err(format!("no FXS port or PRI span serves {number}"));
-        }
-        match state {
-            Some(s) => {
-                info!(number:% = number; "manual override: {number} MWI {}", on_off(s.waiting));
-                self.overrides.insert(number.to_owned(), s);
-                self.route(number, s);
-                Ok(format!("{number}: MWI {} (manual)\n", on_off(s.waiting)))
-            }
-            None => {
-                self.overrides.remove(number);
-                let s = self.table_state.get(number).copied().unwrap_or_default();
-                info!(
-                    number:% = number;
-                    "manual override of {number} reset: MWI {}",
-                    on_off(s.waiting)
-                );
-                self.route(number, s);
-                Ok(format!(
-                    "{number}: MWI {} (from the voice-mail server)\n",
-                    on_off(s.waiting)
-                ))
-            }
-        }
-    }
-
-    fn serves(&self, number: &str) -> bool {
-        self.ports
-            .iter()
-            .any(|p| p.cfg.mwi && p.cfg.number.as_str() == number)
-            || self
-                .spans
-                .iter()
-                .any(|s| s.cfg.numbers.iter().any(|pat| pat.matches(number)))
-    }
-
-    fn effective(&self, number: &str) -> (MwiState, &'static str) {
-        match self.overrides.get(number) {
-            Some(s) => (*s, "manual"),
-            None => (
-                self.table_state.get(number).copied().unwrap_or_default(),
-                "server",
-            ),
-        }
+        let (route, s) = self
+            .routing
+            .manual(number, state)
+            .map_err(|why| why.explain(number))?;
+        let answer = if state.is_some() {
+            info!(number:% = number; "manual override: {number} MWI {}", on_off(s.waiting));
+            format!("{number}: MWI {} (manual)\n", on_off(s.waiting))
+        } else {
+            info!(
+                number:% = number;
+                "manual override of {number} reset: MWI {}",
+                on_off(s.waiting)
+            );
+            format!(
+                "{number}: MWI {} (from the voice-mail server)\n",
+                on_off(s.waiting)
+            )
+        };
+        self.deliver(route, number, s);
+        Ok(answer)
     }
 
     /// `chand status`: one block per FXS port and per span.
@@ -705,7 +688,8 @@ impl Daemon {
         let mut out = format!("chand: backend {}\n", self.backend_name);
         for p in &self.ports {
             let st = p.line.status();
-            let (mwi, source) = self.effective(p.cfg.number.as_str());
+            let (mwi, source) = self.routing.effective(p.cfg.number.as_str());
+            let source = source.as_str();
             let _ =
                 writeln!(
                 out,
@@ -765,7 +749,7 @@ impl Daemon {
             .iter()
             .map(|p| {
                 let st = p.line.status();
-                let (mwi, source) = self.effective(p.cfg.number.as_str());
+                let (mwi, source) = self.routing.effective(p.cfg.number.as_str());
                 json!({
                     "channel": p.cfg.channel,
                     "number": p.cfg.number.as_str(),
@@ -774,7 +758,7 @@ impl Daemon {
                     "mwi": mwi.waiting,
                     "new": mwi.new,
                     "old": mwi.old,
-                    "source": source,
+                    "source": source.as_str(),
                     "tone_plan": st.plan,
                     "playing": st.playing.map(|t| format!("{t:?}")),
                     "vmwi": st.vmwi.to_string(),
@@ -820,8 +804,8 @@ impl Daemon {
             .collect();
         json!({
             "backend": self.backend_name,
-            "numbers_in_table": self.table_state.len(),
-            "overrides": self.overrides.keys().collect::<Vec<_>>(),
+            "numbers_in_table": self.routing.table_len(),
+            "overrides": self.routing.overrides().collect::<Vec<_>>(),
             "fxs": ports,
             "pri": spans,
         })
@@ -968,11 +952,7 @@ fn drive_span(s: &mut Pri) {
 ///
 /// Errors: the port's `cptone` names no plan (check-config rejects such a file).
 fn line_config(p: &config::Fxs, plans: &mut fxs::TonePlans) -> Result<fxs::LineConfig, String> {
-    let law = match p.law {
-        config::Law::Mulaw => fxs::Law::Mulaw,
-        config::Law::Alaw => fxs::Law::Alaw,
-    };
-    let plan = plans.compiled(p.cptone.as_str(), law).ok_or_else(|| {
+    let plan = plans.compiled(p.cptone.as_str(), p.law).ok_or_else(|| {
         format!(
             "FXS channel {}: no tone plan {:?}",
             p.channel,
@@ -999,15 +979,6 @@ fn span_config(p: &config::Pri) -> SpanConfig {
     };
     c.message_count = p.message_count;
     c
-}
-
-fn line_event(ev: FxsEvent) -> fxs::LineEvent {
-    match ev {
-        FxsEvent::OffHook => fxs::LineEvent::OffHook,
-        FxsEvent::OnHook => fxs::LineEvent::OnHook,
-        FxsEvent::Flash => fxs::LineEvent::Flash,
-        FxsEvent::Digit(d) => fxs::LineEvent::Digit(char::from(d)),
-    }
 }
 
 /// The lamp for a state: nbOfMessages is the new-message count when the server gave one.

@@ -2,7 +2,9 @@
 
 use std::net::IpAddr;
 
+use fxs::{Law, VmwiMode};
 use mwi_core::config::*;
+use mwi_core::route::{NotServed, Route};
 
 const BASE: &str = "[mwi_server]\nserver = \"ipv4:192.0.2.10\"\n";
 
@@ -92,7 +94,7 @@ level = "debug"
     assert_eq!((f.channel, f.number.as_str(), f.mwi), (2, "8000", false));
     assert_eq!(
         (f.cptone.as_str(), f.vmwi, f.law),
-        ("de", Vmwi::Neon, Law::Alaw)
+        ("de", VmwiMode::Neon, Law::Alaw)
     );
     let p = &c.pri[0];
     assert_eq!((p.span, p.dchannel, p.side), (1, 24, Side::Network));
@@ -129,7 +131,7 @@ fn defaults_fill_what_an_admin_omits() {
     assert!(f.mwi);
     assert_eq!(
         (f.cptone.as_str(), f.vmwi, f.law),
-        ("us", Vmwi::None, Law::Mulaw)
+        ("us", VmwiMode::None, Law::Mulaw)
     );
     assert_eq!(c.state.dir, std::path::Path::new("/var/lib/dahdi-mwi"));
     assert_eq!(c.table.capacity, 65536);
@@ -249,6 +251,49 @@ fn a_number_on_two_fxs_ports_is_rejected() {
         err(&format!("{BASE}{}", TWO_PORTS.replace("8001", "8000"))),
         "8:10: number 8000 is on two FXS ports (also channel 1)"
     );
+}
+
+#[test]
+fn a_number_twice_in_pri_numbers_is_rejected() {
+    let two = |a: &str, b: &str| {
+        format!(
+            "{BASE}[[pri]]\nspan = 1\ndchannel = 24\nnumbers = [{a}]\n\
+             [[pri]]\nspan = 2\ndchannel = 48\nnumbers = [{b}]\n"
+        )
+    };
+    ok(&two("\"2...\", \"2001\"", "\"20..\", \"3...\""));
+    assert_eq!(
+        err(&two("\"2...\", \"2001\"", "\"3...\", \"2001\"")),
+        "10:20: number 2001 is claimed twice in [[pri]] numbers (also span 1): the second claim \
+         would never be used"
+    );
+    assert_eq!(
+        err(&two("\"2...\", \"2...\"", "\"3...\"")),
+        "6:20: pattern \"2...\" is claimed twice in [[pri]] numbers (also span 1): the second \
+         claim would never be used"
+    );
+}
+
+/// The file's routing rule: the FXS line first (also with `mwi = false`, which keeps its number
+/// unserved), then the first span whose pattern matches.
+#[test]
+fn router_follows_the_file() {
+    let c = ok(&format!(
+        "{BASE}[[fxs]]\nchannel = 1\nnumber = \"2001\"\n\
+         [[fxs]]\nchannel = 2\nnumber = \"2002\"\nmwi = false\n\
+         [[pri]]\nspan = 2\ndchannel = 48\nnumbers = [\"2...\"]\n"
+    ));
+    let r = c.router();
+    assert_eq!(
+        r.route("2001"),
+        Ok(Route::Fxs {
+            index: 0,
+            channel: 1
+        })
+    );
+    assert_eq!(r.route("2002"), Err(NotServed::MwiDisabled { channel: 2 }));
+    assert_eq!(r.route("2003"), Ok(Route::Pri { index: 0, span: 2 }));
+    assert_eq!(r.route("3000"), Err(NotServed::NoRoute));
 }
 
 #[test]

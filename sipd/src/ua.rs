@@ -10,7 +10,8 @@ use crate::digest::Challenge;
 use crate::summary::Summary;
 use crate::transaction::{TimerValues, Transactions, Transmit, TxEvent, TxKey, MAGIC_COOKIE};
 use crate::wire::{self, addr_uri, param, uri_user, Message, ACCEPT, AGENT, ALLOW, EVENT};
-use mwi_core::config::{Cidr, Config, Pattern, Transport};
+use mwi_core::config::{Cidr, Config, Transport};
+use mwi_core::route::Router;
 use mwi_core::{MwiSink, MwiState};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
@@ -84,10 +85,8 @@ pub struct UaConfig {
     pub allow: Vec<Cidr>,
     /// Numbers of FXS lines with `mwi = true`: one subscription each.
     pub mwi_numbers: Vec<String>,
-    /// Numbers of FXS lines with `mwi = false` (a NOTIFY for them gets 481).
-    pub no_mwi_numbers: Vec<String>,
-    /// Served-user patterns of PRI spans.
-    pub pri_patterns: Vec<Pattern>,
+    /// Which numbers are served (mwi_core::route): a NOTIFY for any other gets 481.
+    pub router: Router,
     /// `[sip.auth]` username, password and optional realm.
     pub auth: Option<(String, String, Option<String>)>,
     /// `[registrar]`: host, port, transport, expires.
@@ -122,13 +121,7 @@ impl UaConfig {
             unsolicited: m.unsolicited,
             allow: m.allow.clone(),
             mwi_numbers: subscribed_numbers(c),
-            no_mwi_numbers: c
-                .fxs
-                .iter()
-                .filter(|f| !f.mwi)
-                .map(|f| f.number.to_string())
-                .collect(),
-            pri_patterns: c.pri.iter().flat_map(|p| p.numbers.clone()).collect(),
+            router: c.router(),
             auth: c
                 .sip
                 .auth
@@ -859,15 +852,10 @@ impl<S: MwiSink> Ua<S> {
         self.mwi_addrs.iter().any(|a| a.ip() == ip) || self.cfg.allow.iter().any(|c| c.contains(ip))
     }
 
-    /// Whether `number` has an MWI-enabled FXS line or matches a PRI span (design.md: FXS first).
+    /// Whether `number` routes to an FXS line or a PRI span (mwi_core::route; reference 000:
+    /// 481 for a port without MWI).
     fn serves(&self, number: &str) -> bool {
-        if self.cfg.mwi_numbers.iter().any(|n| n == number) {
-            return true;
-        }
-        if self.cfg.no_mwi_numbers.iter().any(|n| n == number) {
-            return false;
-        }
-        self.cfg.pri_patterns.iter().any(|p| p.matches(number))
+        self.cfg.router.route(number).is_ok()
     }
 
     /// Records `state` for `number`, news of the NOTIFY `call_id` (named in the log only).

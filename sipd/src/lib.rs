@@ -11,6 +11,7 @@ pub mod digest;
 pub mod limits;
 pub mod resolve;
 pub mod sink;
+pub mod snapshot;
 pub mod status;
 pub mod summary;
 pub mod transaction;

@@ -8,6 +8,8 @@
 
 pub mod daemon;
 pub mod digest;
+pub mod guard;
+pub mod nonces;
 pub mod resolve;
 pub mod sink;
 pub mod status;

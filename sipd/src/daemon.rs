@@ -584,7 +584,7 @@ impl Daemon {
         loop {
             match self.status.accept() {
                 Ok((stream, _)) => {
-                    let json = serde_json::to_vec(&self.ua.status()).unwrap_or_default();
+                    let json = serde_json::to_vec(&self.ua.status(self.now())).unwrap_or_default();
                     // A status client reads the whole answer; a blocking write of a few
                     // kilobytes to a local socket does not stall the loop.
                     let mut std_stream: std::os::unix::net::UnixStream = stream.into();

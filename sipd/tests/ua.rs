@@ -1,8 +1,9 @@
 //! The sans-IO user agent against a scripted voice-mail server: subscriptions, digest,
 //! refresh, failures, unsolicited NOTIFY, OPTIONS, REGISTER. No sockets; time is injected.
 
-use mwi_core::config::Transport;
+use mwi_core::config::{Block, Transport, UnsolicitedTransport};
 use mwi_core::{MessageClass, MwiState};
+use sipd::guard::GuardConfig;
 use sipd::sink::MemorySink;
 use sipd::transaction::Transmit;
 use sipd::ua::{Backoff, Dest, Ua, UaConfig};
@@ -29,6 +30,9 @@ fn config(numbers: &[&str]) -> UaConfig {
         expires: 3600,
         unsolicited: false,
         allow: vec!["198.51.100.0/24".parse().unwrap()],
+        unsolicited_transport: UnsolicitedTransport::Any,
+        notify_auth: false,
+        block: GuardConfig::from_config(&Block::default()),
         mwi_numbers: numbers.iter().map(|s| s.to_string()).collect(),
         no_mwi_numbers: vec!["8009".into()],
         pri_patterns: vec!["2...".parse().unwrap()],
@@ -181,14 +185,14 @@ fn digest_retry_then_bodyless_notify_then_state() {
     let auth = sub.header("Authorization").unwrap();
     assert!(auth.contains("algorithm=SHA-256") && auth.contains("nc=00000001"));
     assert!(auth.contains("username=\"user1\""));
-    assert_eq!(ua.status().numbers[0].subscription, "pending");
+    assert_eq!(ua.status(0).numbers[0].subscription, "pending");
 
     // Kamailio's first NOTIFY has no body: state unknown, nothing recorded.
     let n = notify(&sub, 1, "active;expires=3600", "");
     let r = deliver(&mut ua, 20, &n, server());
     assert_eq!(r.code(), Some(200));
     assert!(ua.sink().states.is_empty());
-    assert_eq!(ua.status().numbers[0].subscription, "active");
+    assert_eq!(ua.status(0).numbers[0].subscription, "active");
 
     let n = notify(
         &sub,
@@ -213,7 +217,7 @@ fn digest_retry_then_bodyless_notify_then_state() {
     let n = notify(&sub, 3, "active;expires=3400", "");
     deliver(&mut ua, 40, &n, server());
     assert_eq!(ua.sink().states["8000"], st);
-    let s = ua.status();
+    let s = ua.status(0);
     assert!(s.numbers[0].mwi && s.numbers[0].known);
 }
 
@@ -254,7 +258,7 @@ fn refresh_failure_481_starts_a_new_subscription() {
     let (at, mut out) = run_until_send(&mut ua, 3_600_000);
     let refresh = out.remove(0);
     reply(&mut ua, at + 5, &refresh, 481, &[]);
-    assert!(ua.status().numbers[0]
+    assert!(ua.status(0).numbers[0]
         .subscription
         .starts_with("terminated"));
     let (next, mut out) = run_until_send(&mut ua, at + 1005);
@@ -278,7 +282,7 @@ fn timeout_backs_off_with_jitter_and_asks_for_resolution() {
         "{retry}"
     );
     assert_eq!(
-        ua.status().numbers[0].subscription,
+        ua.status(0).numbers[0].subscription,
         "terminated;reason=timeout"
     );
 }
@@ -435,7 +439,7 @@ fn unsolicited_mode_routes_and_refuses() {
     };
     assert_eq!(deliver(&mut ua, 6, &n, vm()).code(), Some(200));
     assert!(!ua.sink().states["8001"].waiting);
-    let st = ua.status();
+    let st = ua.status(0);
     assert!(st.unsolicited);
     assert!(st.numbers.iter().any(|n| n.number == "2345" && n.mwi));
 }
@@ -507,10 +511,10 @@ fn options_ping_reports_down_after_failures() {
     let o = one(&mut ua);
     assert_eq!(o.method(), "OPTIONS");
     reply(&mut ua, 3, &o, 200, &[]);
-    assert_eq!(ua.status().server_state, "up");
+    assert_eq!(ua.status(0).server_state, "up");
     let now = serve_timers_until(&mut ua, 200_000);
     assert!(now > 120_000);
-    assert_eq!(ua.status().server_state, "down");
+    assert_eq!(ua.status(0).server_state, "down");
 }
 
 #[test]
@@ -547,7 +551,7 @@ fn register_with_md5_digest() {
         sent(&mut ua).is_empty(),
         "same nonce refused again: wrong password, no loop"
     );
-    assert!(ua.status().registration.starts_with("failed"));
+    assert!(ua.status(0).registration.starts_with("failed"));
     let (at, mut out) = run_until_send(&mut ua, 100_000);
     let r3 = out.remove(0);
     reply(
@@ -557,7 +561,7 @@ fn register_with_md5_digest() {
         200,
         &[("Contact", "<sip:user1@192.0.2.1:5060>;expires=300")],
     );
-    assert_eq!(ua.status().registration, "registered");
+    assert_eq!(ua.status(0).registration, "registered");
     let (refresh, _) = run_until_send(&mut ua, at + 300_000);
     assert!(refresh > at + 100_000);
 }
@@ -570,7 +574,7 @@ fn refused_subscriptions_back_off_long() {
         let s = one(&mut ua);
         reply(&mut ua, 1, &s, code, &[]);
         assert_eq!(
-            ua.status().numbers[0].subscription,
+            ua.status(0).numbers[0].subscription,
             format!("terminated;reason={code}")
         );
         // Backoff at its cap (600 s here), with jitter: 300..600 s.
@@ -595,11 +599,11 @@ fn pending_then_probation_with_retry_after() {
     let sub = subscribed(&mut ua);
     let n = notify(&sub, 1, "pending;expires=3600", "");
     assert_eq!(deliver(&mut ua, 20, &n, server()).code(), Some(200));
-    assert_eq!(ua.status().numbers[0].subscription, "pending");
+    assert_eq!(ua.status(0).numbers[0].subscription, "pending");
     let n = notify(&sub, 2, "terminated;reason=probation;retry-after=90", "");
     assert_eq!(deliver(&mut ua, 30, &n, server()).code(), Some(200));
     assert_eq!(
-        ua.status().numbers[0].subscription,
+        ua.status(0).numbers[0].subscription,
         "terminated;reason=probation"
     );
     let (at, out) = run_until_send(&mut ua, 200_000);
@@ -631,7 +635,7 @@ fn stale_nonce_on_refresh_is_answered_with_the_new_nonce() {
     );
     assert_eq!(again.call_id(), refresh.call_id(), "still the same dialog");
     reply(&mut ua, at + 2, &again, 200, &[("Expires", "3600")]);
-    assert_eq!(ua.status().numbers[0].subscription, "pending");
+    assert_eq!(ua.status(0).numbers[0].subscription, "pending");
 }
 
 #[test]

@@ -2,11 +2,13 @@
 //! only the subscription's dialog changes a lamp (no To tag → 481; an older CSeq → 500, lamp
 //! kept); an `allow` rule for 127.0.0.1 matches on a `udp:[::]` socket; a source that keeps
 //! failing is blocked (no answer, listed by `sipd status --json`, logged once when the block
-//! starts and once when it ends) while a good source is still answered.
+//! starts and once when it ends) while a good source is still answered; with `notify_auth` a
+//! NOTIFY changes state only with the right digest answer.
 
 mod common;
 
 use common::{wait_for, Sipd};
+use sipd::digest::Challenge;
 use sipd::wire::Message;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::Command;
@@ -126,15 +128,16 @@ fn subscribed_mode_takes_state_only_in_the_dialog_and_in_cseq_order() {
 }
 
 /// An unsolicited sipd whose MWI server is elsewhere (TEST-NET-1, never contacted), so only
-/// the `allow` rule admits 127.0.0.1; `extra` appended to the config.
+/// the `allow` rule admits 127.0.0.1; `extra` goes at the end of `[mwi_server]` (it may open
+/// further tables).
 fn unsolicited_sipd(dir: &std::path::Path, ips: &[&str], extra: &str) -> Sipd {
     let sipd = Sipd::start_on(
         dir,
         ips,
         &format!(
             "[mwi_server]\nserver = \"ipv4:192.0.2.10\"\nunsolicited = true\n\
-             allow = [\"127.0.0.1/32\"]\noptions_interval = 0\n\
-             [[fxs]]\nchannel = 1\nnumber = \"8000\"\n{extra}"
+             allow = [\"127.0.0.1/32\"]\noptions_interval = 0\n{extra}\
+             [[fxs]]\nchannel = 1\nnumber = \"8000\"\n"
         ),
     );
     wait_for(10, "sipd status socket", || sipd.status());
@@ -228,5 +231,49 @@ fn a_repeat_offender_is_blocked_listed_and_lifted() {
     assert_eq!(log.matches("unblocking 127.0.0.3").count(), 1, "{log}");
     let n = notify("bad-after", "x", None, 1, OFF);
     assert_eq!(code(ask(&bad, to, &n)), Some(403));
+    assert!(sipd.status().expect("status").blocked.is_empty());
+}
+
+#[test]
+fn notify_auth_challenges_and_refuses_wrong_passwords() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sipd = unsolicited_sipd(
+        dir.path(),
+        &["127.0.0.1"],
+        "notify_auth = true\n[sip.auth]\nusername = \"user1\"\npassword = \"password1\"\n\
+         [sip.block]\nfailures = 2\n",
+    );
+    let to: SocketAddr = ([127, 0, 0, 1], sipd.port).into();
+    let vm = socket("127.0.0.1");
+    let n = notify("auth-1", "vmtag", None, 1, ON);
+    let ch = ask(&vm, to, &n).expect("a challenge");
+    assert_eq!(ch.code(), Some(401));
+    assert_eq!(
+        sipd.table_state("8000"),
+        None,
+        "nothing before authentication"
+    );
+    let c = Challenge::parse(ch.header("WWW-Authenticate").expect("challenge")).expect("digest");
+    let mut signed = notify("auth-1", "vmtag", None, 2, ON);
+    let auth = c.answer(
+        "user1",
+        "password1",
+        "NOTIFY",
+        "sip:8000@127.0.0.1",
+        1,
+        "cn",
+    );
+    signed.set("Authorization", auth);
+    assert_eq!(code(ask(&vm, to, &signed)), Some(200));
+    assert_eq!(sipd.table_state("8000").map(|s| s.waiting), Some(true));
+    // Wrong answers are refused (401) and change nothing; they never block the allowed server
+    // (a forged source could otherwise lock it out).
+    for i in 0..3 {
+        let mut guess = notify(&format!("guess-{i}"), "vmtag", None, 1, OFF);
+        let auth = c.answer("user1", "wrong", "NOTIFY", "sip:8000@127.0.0.1", 1, "cn");
+        guess.set("Authorization", auth);
+        assert_eq!(code(ask(&vm, to, &guess)), Some(401), "guess {i}");
+    }
+    assert_eq!(sipd.table_state("8000").map(|s| s.waiting), Some(true));
     assert!(sipd.status().expect("status").blocked.is_empty());
 }

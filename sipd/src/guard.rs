@@ -86,15 +86,23 @@ pub struct Guard {
 impl Guard {
     /// An empty table.
     pub fn new(cfg: GuardConfig) -> Self {
-        Self {
-            cfg: GuardConfig {
-                capacity: cfg.capacity.max(1),
-                ..cfg
-            },
+        let mut g = Self {
+            cfg,
             entries: HashMap::new(),
             watched: BTreeSet::new(),
             ends: BTreeSet::new(),
-        }
+        };
+        g.set_config(cfg);
+        g
+    }
+
+    /// New rules (a reloaded `[sip.block]`): current blocks run to their end; failures count
+    /// under the new rules from here on.
+    pub fn set_config(&mut self, cfg: GuardConfig) {
+        self.cfg = GuardConfig {
+            capacity: cfg.capacity.max(1),
+            ..cfg
+        };
     }
 
     /// The verdict on a message from `ip` at `now`; counts it when dropped. A block that ended
@@ -298,6 +306,23 @@ mod tests {
         assert!(g.failure(2, mapped, "403"));
         assert_eq!(g.check(3, v4), Verdict::Drop);
         assert_eq!(g.blocked(3)[0].source, BAD);
+    }
+
+    #[test]
+    fn new_rules_keep_running_blocks() {
+        let mut g = guard(16);
+        let ip: IpAddr = BAD.parse().unwrap();
+        for t in 0..3 {
+            g.failure(t, ip, "403");
+        }
+        g.set_config(GuardConfig {
+            failures: 0,
+            ..GuardConfig::from_config(&mwi_core::config::Block::default())
+        });
+        assert_eq!(g.check(10, ip), Verdict::Drop, "the block runs to its end");
+        let other: IpAddr = "192.0.2.67".parse().unwrap();
+        assert!(!g.failure(11, other, "403") && !g.failure(12, other, "403"));
+        assert!(!g.failure(13, other, "403"), "blocking is off now");
     }
 
     #[test]

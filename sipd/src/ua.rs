@@ -12,11 +12,14 @@ use crate::nonces::{Nonces, Use};
 use crate::summary::Summary;
 use crate::transaction::{TimerValues, Transactions, Transmit, TxEvent, TxKey, MAGIC_COOKIE};
 use crate::wire::{self, addr_uri, param, uri_user, Message, ACCEPT, AGENT, ALLOW, EVENT};
-use mwi_core::config::{Cidr, Config, Pattern, Transport, UnsolicitedTransport, EXPIRES_RANGE};
+use mwi_core::config::{Cidr, Config, Transport, UnsolicitedTransport, EXPIRES_RANGE};
+use mwi_core::route::Router;
 use mwi_core::{MwiSink, MwiState};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
+
+mod reload;
 
 /// The numbers sipd subscribes for: every FXS port with `mwi = true`, then every `[[pri]]`
 /// served-user pattern that names one number (no `.`); a wildcard pattern cannot be subscribed
@@ -90,10 +93,8 @@ pub struct UaConfig {
     pub block: GuardConfig,
     /// Numbers of FXS lines with `mwi = true`: one subscription each.
     pub mwi_numbers: Vec<String>,
-    /// Numbers of FXS lines with `mwi = false` (a NOTIFY for them gets 481).
-    pub no_mwi_numbers: Vec<String>,
-    /// Served-user patterns of PRI spans.
-    pub pri_patterns: Vec<Pattern>,
+    /// Which numbers are served (mwi_core::route): a NOTIFY for any other gets 481.
+    pub router: Router,
     /// `[sip.auth]` username, password and optional realm.
     pub auth: Option<(String, String, Option<String>)>,
     /// `[registrar]`: host, port, transport, expires.
@@ -131,13 +132,7 @@ impl UaConfig {
             notify_auth: m.notify_auth,
             block: GuardConfig::from_config(&c.sip.block),
             mwi_numbers: subscribed_numbers(c),
-            no_mwi_numbers: c
-                .fxs
-                .iter()
-                .filter(|f| !f.mwi)
-                .map(|f| f.number.to_string())
-                .collect(),
-            pri_patterns: c.pri.iter().flat_map(|p| p.numbers.clone()).collect(),
+            router: c.router(),
             auth: c
                 .sip
                 .auth
@@ -1061,15 +1056,10 @@ impl<S: MwiSink> Ua<S> {
                 .any(|c| c.contains(ip) || c.contains(v4))
     }
 
-    /// Whether `number` has an MWI-enabled FXS line or matches a PRI span (design.md: FXS first).
+    /// Whether `number` routes to an FXS line or a PRI span (mwi_core::route; reference 000:
+    /// 481 for a port without MWI).
     fn serves(&self, number: &str) -> bool {
-        if self.cfg.mwi_numbers.iter().any(|n| n == number) {
-            return true;
-        }
-        if self.cfg.no_mwi_numbers.iter().any(|n| n == number) {
-            return false;
-        }
-        self.cfg.pri_patterns.iter().any(|p| p.matches(number))
+        self.cfg.router.route(number).is_ok()
     }
 
     /// Records `state` for `number`, news of the NOTIFY `call_id` (named in the log only).

@@ -2,6 +2,7 @@
 //! refresh, failures, unsolicited NOTIFY, OPTIONS, REGISTER. No sockets; time is injected.
 
 use mwi_core::config::{Block, Transport, UnsolicitedTransport};
+use mwi_core::route::{FxsClaim, Pattern, PriClaim, Router};
 use mwi_core::{MessageClass, MwiState};
 use sipd::digest::{Algorithm, Challenge};
 use sipd::guard::GuardConfig;
@@ -22,7 +23,13 @@ fn server() -> Dest {
     }
 }
 
+/// FXS lines with `numbers` (MWI on) and 8009 (MWI off); a PRI span serving `2...`.
 fn config(numbers: &[&str]) -> UaConfig {
+    let pri: Vec<Pattern> = vec!["2...".parse().unwrap()];
+    let fxs = numbers
+        .iter()
+        .map(|&number| (number, true))
+        .chain([("8009", false)]);
     UaConfig {
         mwi_spec: "ipv4:192.0.2.10".into(),
         mwi_host: "192.0.2.10".into(),
@@ -35,8 +42,17 @@ fn config(numbers: &[&str]) -> UaConfig {
         notify_auth: false,
         block: GuardConfig::from_config(&Block::default()),
         mwi_numbers: numbers.iter().map(|s| s.to_string()).collect(),
-        no_mwi_numbers: vec!["8009".into()],
-        pri_patterns: vec!["2...".parse().unwrap()],
+        router: Router::new(
+            fxs.enumerate().map(|(i, (number, mwi))| FxsClaim {
+                channel: i as u32 + 1,
+                number,
+                mwi,
+            }),
+            [PriClaim {
+                span: 1,
+                numbers: &pri,
+            }],
+        ),
         auth: Some(("user1".into(), "password1".into(), None)),
         registrar: None,
         options_interval: 0,

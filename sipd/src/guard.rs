@@ -17,7 +17,7 @@ pub const CAPACITY: usize = 4096;
 
 /// Blocking rules (`[sip.block]`), in milliseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GuardConfig {
+pub struct BlockRules {
     /// Failures within `window` that block a source; 0 = never block.
     pub failures: u32,
     /// Window the failures must fall in, ms.
@@ -28,7 +28,7 @@ pub struct GuardConfig {
     pub capacity: usize,
 }
 
-impl GuardConfig {
+impl BlockRules {
     /// The rules of a validated `[sip.block]` table, with the default [`CAPACITY`].
     pub fn from_config(b: &mwi_core::config::Block) -> Self {
         Self {
@@ -74,8 +74,8 @@ struct Entry {
 }
 
 /// The table of watched and blocked sources.
-pub struct Guard {
-    cfg: GuardConfig,
+pub struct Blocklist {
+    cfg: BlockRules,
     entries: HashMap<IpAddr, Entry>,
     /// Watched (not blocked) entries by `touched`.
     watched: BTreeSet<(u64, IpAddr)>,
@@ -83,9 +83,9 @@ pub struct Guard {
     ends: BTreeSet<(u64, IpAddr)>,
 }
 
-impl Guard {
+impl Blocklist {
     /// An empty table.
-    pub fn new(cfg: GuardConfig) -> Self {
+    pub fn new(cfg: BlockRules) -> Self {
         let mut g = Self {
             cfg,
             entries: HashMap::new(),
@@ -98,8 +98,8 @@ impl Guard {
 
     /// New rules (a reloaded `[sip.block]`): current blocks run to their end; failures count
     /// under the new rules from here on.
-    pub fn set_config(&mut self, cfg: GuardConfig) {
-        self.cfg = GuardConfig {
+    pub fn set_config(&mut self, cfg: BlockRules) {
+        self.cfg = BlockRules {
             capacity: cfg.capacity.max(1),
             ..cfg
         };
@@ -257,8 +257,8 @@ impl Guard {
 mod tests {
     use super::*;
 
-    fn guard(capacity: usize) -> Guard {
-        Guard::new(GuardConfig {
+    fn guard(capacity: usize) -> Blocklist {
+        Blocklist::new(BlockRules {
             failures: 3,
             window: 10_000,
             duration: 60_000,
@@ -315,9 +315,9 @@ mod tests {
         for t in 0..3 {
             g.failure(t, ip, "403");
         }
-        g.set_config(GuardConfig {
+        g.set_config(BlockRules {
             failures: 0,
-            ..GuardConfig::from_config(&mwi_core::config::Block::default())
+            ..BlockRules::from_config(&mwi_core::config::Block::default())
         });
         assert_eq!(g.check(10, ip), Verdict::Drop, "the block runs to its end");
         let other: IpAddr = "192.0.2.67".parse().unwrap();
@@ -327,9 +327,9 @@ mod tests {
 
     #[test]
     fn zero_failures_never_blocks() {
-        let mut g = Guard::new(GuardConfig {
+        let mut g = Blocklist::new(BlockRules {
             failures: 0,
-            ..GuardConfig::from_config(&mwi_core::config::Block::default())
+            ..BlockRules::from_config(&mwi_core::config::Block::default())
         });
         let ip: IpAddr = BAD.parse().unwrap();
         for t in 0..100 {

@@ -7,7 +7,7 @@
 //! proxy in RFC 3261 terms); in-dialog requests carry the dialog's route set as Route headers.
 
 use crate::digest::{Algorithm, Challenge, Credentials};
-use crate::guard::{BlockedSource, Guard, GuardConfig, Verdict};
+use crate::guard::{BlockRules, BlockedSource, Blocklist, Verdict};
 use crate::nonces::{Nonces, Use};
 use crate::summary::Summary;
 use crate::transaction::{TimerValues, Transactions, Transmit, TxEvent, TxKey, MAGIC_COOKIE};
@@ -17,7 +17,7 @@ use mwi_core::route::Router;
 use mwi_core::{MwiSink, MwiState};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 mod reload;
 
@@ -90,7 +90,7 @@ pub struct UaConfig {
     /// `[mwi_server] notify_auth`: challenge inbound NOTIFYs with `auth`'s credentials.
     pub notify_auth: bool,
     /// `[sip.block]`: when a failing source is blocked.
-    pub block: GuardConfig,
+    pub block: BlockRules,
     /// Numbers of FXS lines with `mwi = true`: one subscription each.
     pub mwi_numbers: Vec<String>,
     /// Which numbers are served (mwi_core::route): a NOTIFY for any other gets 481.
@@ -130,7 +130,7 @@ impl UaConfig {
             allow: m.allow.clone(),
             unsolicited_transport: m.unsolicited_transport,
             notify_auth: m.notify_auth,
-            block: GuardConfig::from_config(&c.sip.block),
+            block: BlockRules::from_config(&c.sip.block),
             mwi_numbers: subscribed_numbers(c),
             router: c.router(),
             auth: c
@@ -337,7 +337,7 @@ pub struct Ua<S: MwiSink> {
     next_slot: u64,
     states: HashMap<String, MwiState>,
     reresolve: bool,
-    guard: Guard,
+    blocks: Blocklist,
     nonces: Nonces,
 }
 
@@ -363,7 +363,7 @@ impl<S: MwiSink> Ua<S> {
             next_slot: 0,
             states: HashMap::new(),
             reresolve: false,
-            guard: Guard::new(cfg.block),
+            blocks: Blocklist::new(cfg.block),
             nonces: Nonces::default(),
             cfg,
         };
@@ -698,7 +698,7 @@ impl<S: MwiSink> Ua<S> {
             Owner::Options => at,
             _ => at.max(self.next_slot),
         });
-        [own, self.tx.poll_timeout(), self.guard.poll_timeout()]
+        [own, self.tx.poll_timeout(), self.blocks.poll_timeout()]
             .into_iter()
             .flatten()
             .min()
@@ -706,7 +706,7 @@ impl<S: MwiSink> Ua<S> {
 
     /// Run timers due at `now`.
     pub fn handle_timeout(&mut self, now: u64) {
-        self.guard.handle_timeout(now);
+        self.blocks.handle_timeout(now);
         self.tx.handle_timeout(now);
         self.drain_tx_events(now);
         while let Some(&(at, owner)) = self.schedule.first() {
@@ -787,10 +787,16 @@ impl<S: MwiSink> Ua<S> {
         Some(t)
     }
 
+    /// Whether messages from `ip` are to be dropped unanswered at `now` (`[sip.block]`); a
+    /// `true` counts one dropped message. The daemon asks before anything else may answer.
+    pub fn blocked(&mut self, now: u64, ip: IpAddr) -> bool {
+        self.blocks.check(now, ip) == Verdict::Drop
+    }
+
     /// One received datagram or framed TCP message from `src`.
     /// A message from a blocked source ([`crate::guard`]) is dropped before it is parsed.
     pub fn handle_message(&mut self, now: u64, bytes: &[u8], src: Dest) {
-        if self.guard.check(now, src.addr.ip()) == Verdict::Drop {
+        if self.blocked(now, src.addr.ip()) {
             return;
         }
         let msg = match Message::parse(bytes) {
@@ -856,7 +862,7 @@ impl<S: MwiSink> Ua<S> {
     /// source must not lock out the peers sipd trusts.
     fn strike(&mut self, now: u64, src: Dest, why: &str) {
         if !self.allowed(src) {
-            self.guard.failure(now, src.addr.ip(), why);
+            self.blocks.failure(now, src.addr.ip(), why);
         }
     }
 
@@ -1499,7 +1505,7 @@ impl<S: MwiSink> Ua<S> {
                 Some((_, _, s)) => s.clone(),
             },
             numbers,
-            blocked: self.guard.blocked(now),
+            blocked: self.blocks.blocked(now),
         }
     }
 }
@@ -1563,7 +1569,7 @@ mod tests {
             [[pri]]
             span = 1
             dchannel = 24
-            numbers = ["2001", "3...", "8000", "2001"]
+            numbers = ["2001", "3...", "8000"]
             "#,
             "test.toml",
         )

@@ -5,7 +5,7 @@ use mwi_core::config::{Block, Transport, UnsolicitedTransport};
 use mwi_core::route::{FxsClaim, Pattern, PriClaim, Router};
 use mwi_core::{MessageClass, MwiState};
 use sipd::digest::{Algorithm, Challenge};
-use sipd::guard::GuardConfig;
+use sipd::guard::BlockRules;
 use sipd::sink::MemorySink;
 use sipd::transaction::Transmit;
 use sipd::ua::{Backoff, Dest, Ua, UaConfig};
@@ -40,7 +40,7 @@ fn config(numbers: &[&str]) -> UaConfig {
         allow: vec!["198.51.100.0/24".parse().unwrap()],
         unsolicited_transport: UnsolicitedTransport::Any,
         notify_auth: false,
-        block: GuardConfig::from_config(&Block::default()),
+        block: BlockRules::from_config(&Block::default()),
         mwi_numbers: numbers.iter().map(|s| s.to_string()).collect(),
         router: Router::new(
             fxs.enumerate().map(|(i, (number, mwi))| FxsClaim {
@@ -878,7 +878,7 @@ fn stranger() -> Dest {
 fn a_failing_source_is_blocked_silently_then_lifted() {
     let mut cfg = config(&["8000"]);
     cfg.unsolicited = true;
-    cfg.block = GuardConfig {
+    cfg.block = BlockRules {
         failures: 5,
         window: 60_000,
         duration: 600_000,

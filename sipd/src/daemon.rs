@@ -9,14 +9,15 @@
 
 use crate::limits::{BurstLog, Gauge, Guard, LimitsStatus, Verdict};
 use crate::resolve;
+use crate::snapshot::{SnapshotStatus, SnapshotWorker};
 use crate::ua::{Dest, Ua, UaConfig, UaStatus};
 use crate::wire;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use mio::net::{TcpListener, TcpStream, UdpSocket, UnixListener};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use mwi_core::config::{Config, Limits, ServerSpec, Transport};
-use mwi_core::table::{save_snapshot, Entry, TableConfig, Writer, SNAPSHOT_FILE};
+use mwi_core::table::{TableConfig, Writer, SNAPSHOT_FILE};
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -28,7 +29,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 const WAKER: Token = Token(0);
@@ -55,10 +55,6 @@ const TICK: Duration = Duration::from_secs(1);
 const RESERVED_FDS: u64 = 64;
 /// Wait before accepting again after the process or system ran out of files (ms).
 const ACCEPT_RETRY: u64 = 200;
-/// Least time between two snapshot writes.
-const SNAPSHOT_EVERY: Duration = Duration::from_secs(5);
-/// Longest wait of the snapshot writer between retries of a failed save.
-const SNAPSHOT_RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// The file name of the status socket in `[state] runtime_dir`.
 pub const STATUS_SOCKET: &str = "sipd.sock";
@@ -71,6 +67,8 @@ pub struct SipdStatus {
     pub ua: UaStatus,
     /// Use, bound and refusals of each `[sip.limits]` key.
     pub limits: LimitsStatus,
+    /// The on-disk snapshot of the table (`[state] dir`).
+    pub snapshot: SnapshotStatus,
 }
 
 /// Raise the soft RLIMIT_NOFILE to the hard limit; returns the soft limit in force.
@@ -151,118 +149,6 @@ struct Conn {
     wbuf: Vec<u8>,
     connected: bool,
     last_used: u64,
-}
-
-/// Writes snapshots of the table on a helper thread: a save (write, fsync, rename, fsync of
-/// the directory) never blocks the SIP receive path. The loop hands over a copy of the entries
-/// at most once per [`SNAPSHOT_EVERY`]; the channel holds one copy, so a slow disk coalesces
-/// changes instead of queueing them. A failed save is retried with backoff, logged once.
-struct SnapshotWorker {
-    tx: Option<Sender<Vec<Entry>>>,
-    thread: Option<JoinHandle<()>>,
-    handed_generation: u64,
-    last_handed: Option<Instant>,
-}
-
-impl SnapshotWorker {
-    fn start(path: PathBuf) -> Result<Self, String> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let thread = std::thread::Builder::new()
-            .name("snapshot".into())
-            .spawn(move || Self::work(&path, &rx))
-            .map_err(|e| format!("snapshot thread: {e}"))?;
-        Ok(Self {
-            tx: Some(tx),
-            thread: Some(thread),
-            handed_generation: 0,
-            last_handed: None,
-        })
-    }
-
-    fn work(path: &Path, rx: &Receiver<Vec<Entry>>) {
-        let mut job: Option<Vec<Entry>> = None;
-        let mut failures = 0u32;
-        loop {
-            let wait = match failures {
-                0 => None,
-                n => Some(
-                    Duration::from_secs(1 << n.saturating_sub(1).min(6)).min(SNAPSHOT_RETRY_MAX),
-                ),
-            };
-            let next = match wait {
-                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                Some(w) => rx.recv_timeout(w),
-            };
-            match next {
-                Ok(entries) => job = Some(entries),
-                Err(RecvTimeoutError::Timeout) => {}
-                // The daemon stopped: one last try of what is pending, then end.
-                Err(RecvTimeoutError::Disconnected) if failures == 0 => return,
-                Err(RecvTimeoutError::Disconnected) => {
-                    if let Some(entries) = job.take() {
-                        let _ = save_snapshot(path, entries.into_iter());
-                    }
-                    return;
-                }
-            }
-            // Coalesce: only the newest copy is worth writing.
-            while let Ok(entries) = rx.try_recv() {
-                job = Some(entries);
-            }
-            let Some(entries) = &job else { continue };
-            match save_snapshot(path, entries.iter().copied()) {
-                Ok(()) => {
-                    if failures > 0 {
-                        log::info!("MWI snapshot saved again after {failures} failure(s)");
-                    }
-                    failures = 0;
-                    job = None;
-                }
-                Err(e) => {
-                    if failures == 0 {
-                        log::warn!("MWI snapshot: {e}; retrying with backoff");
-                    }
-                    failures = failures.saturating_add(1);
-                }
-            }
-        }
-    }
-
-    /// When the next hand-over is due, `None` while the snapshot is current.
-    fn deadline(&self, now: Instant, writer: &Writer) -> Option<Instant> {
-        (writer.generation() != self.handed_generation).then(|| {
-            self.last_handed
-                .map_or(now, |t| (t + SNAPSHOT_EVERY).max(now))
-        })
-    }
-
-    /// Hand a copy of the table to the writer thread if due. A busy writer keeps the copy it
-    /// has; this one is tried again after [`SNAPSHOT_EVERY`].
-    fn poll(&mut self, now: Instant, writer: &Writer) {
-        if !self.deadline(now, writer).is_some_and(|d| d <= now) {
-            return;
-        }
-        let Some(tx) = &self.tx else { return };
-        let generation = writer.generation();
-        self.last_handed = Some(now);
-        match tx.try_send(writer.entries().collect()) {
-            Ok(()) => self.handed_generation = generation,
-            Err(TrySendError::Full(_)) => log::debug!("MWI snapshot writer busy; later"),
-            Err(TrySendError::Disconnected(_)) => log::warn!("MWI snapshot writer is gone"),
-        }
-    }
-
-    /// At shutdown: hand over the last changes and wait for the writer to finish.
-    fn finish(&mut self, writer: &Writer) {
-        if let Some(tx) = self.tx.take() {
-            if writer.generation() != self.handed_generation {
-                let _ = tx.send_timeout(writer.entries().collect(), Duration::from_secs(5));
-            }
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 /// A running sipd.
@@ -1156,6 +1042,7 @@ impl Daemon {
                     let st = SipdStatus {
                         ua: self.ua.status(self.now()),
                         limits: self.limits_status(),
+                        snapshot: self.snapshots.status(Instant::now()),
                     };
                     let json = serde_json::to_vec(&st).unwrap_or_default();
                     // A status client reads the whole answer; a blocking write of a few

@@ -13,6 +13,7 @@ pub mod limits;
 pub mod nonces;
 pub mod resolve;
 pub mod sink;
+pub mod snapshot;
 pub mod status;
 pub mod summary;
 pub mod transaction;

@@ -11,9 +11,9 @@
 //! ([`mwi_core::route::Routing`], the rule sipd's 481 and check-config use too); the loop
 //! delivers what it answers.
 //!
-//! The loop is here; what it does for each source lives beside it: [`port`] drives FXS lines,
-//! [`span`] PRI spans, [`table`] takes the shared table's news and delivers it, [`control`]
-//! answers the control socket (status from [`crate::status`]), [`reload`] applies SIGHUP.
+//! The loop is here; what it does for each source lives beside it: `port` drives FXS lines,
+//! `span` PRI spans, `table` takes the shared table's news and delivers it, `control` answers
+//! the control socket (status from [`crate::status`]), `reload` applies SIGHUP.
 
 mod control;
 mod port;

@@ -58,6 +58,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use chand::status::{ChandStatus, LampStatus, PortStatus, SpanStatus};
 use dahdi_mwi_tests::daemon::{profile_dir, wait_for, Daemon};
 use dahdi_mwi_tests::libpri::{build_peer, rx_frame, Decoded};
 use dahdi_mwi_tests::sip::{Summary, VoiceMail};
@@ -246,27 +247,25 @@ impl Install {
     }
 
     /// `status json` over the control socket.
-    fn status(&self) -> Result<Value, String> {
-        let text =
-            chand::control::request(&chand::daemon::control_path(&self.config), "status json")
-                .map_err(|e| format!("chand status: {e}"))?;
-        serde_json::from_str(&text).map_err(|e| format!("status JSON {text:?}: {e}"))
+    fn status(&self) -> Result<ChandStatus, String> {
+        chand::control::query_status(&chand::daemon::control_path(&self.config))
+            .map_err(|e| format!("chand status: {e}"))
     }
 
     /// Waits up to `timeout` for `cond` on `status json`; the last status either way.
     fn wait_status(
         &self,
         timeout: Duration,
-        cond: impl Fn(&Value) -> bool,
-    ) -> Result<Value, String> {
-        let mut last = Value::Null;
+        cond: impl Fn(&ChandStatus) -> bool,
+    ) -> Result<ChandStatus, String> {
+        let mut last = Err(String::new());
         if wait_for(timeout, || {
-            last = self.status().unwrap_or(Value::Null);
-            cond(&last)
+            last = self.status();
+            last.as_ref().is_ok_and(&cond)
         }) {
-            Ok(last)
+            last
         } else {
-            Err(format!("last status {last}"))
+            Err(format!("last status {last:?}"))
         }
     }
 
@@ -291,22 +290,16 @@ impl Install {
     }
 }
 
-fn fxs_port(st: &Value) -> Option<&Value> {
-    st["fxs"]
-        .as_array()?
-        .iter()
-        .find(|p| p["number"] == FXS_NUMBER)
+fn fxs_port(st: &ChandStatus) -> Option<&PortStatus> {
+    st.port(FXS_NUMBER)
 }
 
-fn pri_span(st: &Value) -> Option<&Value> {
-    st["pri"].as_array()?.iter().find(|p| p["span"] == 1)
+fn pri_span(st: &ChandStatus) -> Option<&SpanStatus> {
+    st.span(1)
 }
 
-fn lamp<'a>(st: &'a Value, number: &str) -> Option<&'a Value> {
-    pri_span(st)?["lamps"]
-        .as_array()?
-        .iter()
-        .find(|l| l["number"] == number)
+fn lamp<'a>(st: &'a ChandStatus, number: &str) -> Option<&'a LampStatus> {
+    pri_span(st)?.lamp(number)
 }
 
 /// Where the MWI news comes from: the shared table written by this program (standing in for
@@ -418,7 +411,7 @@ impl Phone {
         self.ch.hook(Hook::OnHook).ctx("DAHDI_HOOK(ONHOOK) on 26")?;
         let start = Instant::now();
         inst.wait_status(ONHOOK_WAIT, |st| {
-            fxs_port(st).is_some_and(|p| p["hook"] == "on-hook")
+            fxs_port(st).is_some_and(|p| p.hook == "on-hook")
         })
         .map_err(|e| format!("chand did not see on-hook within {ONHOOK_WAIT:?}: {e}"))?;
         Ok(start.elapsed())
@@ -561,12 +554,7 @@ fn port_glitches(inst: &Install) -> String {
         .and_then(|st| fxs_port(&st).cloned())
         .map_or_else(
             || "unknown".into(),
-            |p| {
-                format!(
-                    "late_blocks {} underruns {}",
-                    p["late_blocks"], p["underruns"]
-                )
-            },
+            |p| format!("late_blocks {} underruns {}", p.late_blocks, p.underruns),
         )
 }
 
@@ -615,7 +603,7 @@ fn set_port_mwi(inst: &Install, source: &mut dyn Source, on: bool) -> Result<(),
     };
     source.publish(FXS_NUMBER, state)?;
     inst.wait_status(Duration::from_secs(5), |st| {
-        fxs_port(st).is_some_and(|p| p["mwi"] == on)
+        fxs_port(st).is_some_and(|p| p.mwi == on)
     })
     .map(drop)
     .map_err(|e| format!("chand did not take MWI {on} for {FXS_NUMBER}: {e}"))
@@ -663,23 +651,19 @@ fn fxs_checks(report: &mut Report, inst: &Install, writer: &mut Writer, plan: &s
 /// `chand status --json` (the command line) shows the port with its state.
 fn status_check(inst: &Install, bin: &Path) -> Outcome {
     let text = inst.cli(bin, &["status", "--json"])?;
-    let st: Value = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
-    let p = fxs_port(&st).ok_or_else(|| format!("no port {FXS_NUMBER} in {st}"))?;
-    let want = [
-        ("channel", Value::from(FXS_PORT)),
-        ("hook", Value::from("on-hook")),
-        ("mwi", Value::from(false)),
-        ("tone_plan", Value::from("us")),
-    ];
-    for (k, v) in &want {
-        if &p[*k] != v {
-            return Err(format!("port {k} = {}, want {v}: {p}", p[*k]));
-        }
+    let st: ChandStatus = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
+    let p = fxs_port(&st).ok_or_else(|| format!("no port {FXS_NUMBER} in {st:?}"))?;
+    let got = (p.channel, p.hook.as_str(), p.mwi, p.tone_plan.as_str());
+    let want = (FXS_PORT as u32, "on-hook", false, "us");
+    if got != want {
+        return Err(format!(
+            "port (channel, hook, mwi, tone_plan) = {got:?}, want {want:?}: {p:?}"
+        ));
     }
-    if st["backend"] != "kernel" {
-        return Err(format!("backend {}, want kernel", st["backend"]));
+    if st.backend != "kernel" {
+        return Err(format!("backend {}, want kernel", st.backend));
     }
-    Ok(format!("backend kernel; port {p}"))
+    Ok(format!("backend kernel; port {p:?}"))
 }
 
 /// One line libpri-pbx printed, stamped when it arrived.
@@ -836,7 +820,7 @@ fn pbx_up(report: &mut Report, inst: &Install, peer: &Path, transport: &str) -> 
         }
         let t_up = start.elapsed();
         inst.wait_status(Duration::from_secs(5), |st| {
-            pri_span(st).is_some_and(|s| s["link_up"] == true)
+            pri_span(st).is_some_and(|s| s.link_up)
         })
         .map_err(|e| format!("libpri up but chand's link is not: {e}"))?;
         Ok(format!(
@@ -891,7 +875,7 @@ fn pri_deactivate(pbx: &mut Pbx, inst: &Install, source: &mut dyn Source) -> Out
     }
     let st = inst
         .wait_status(Duration::from_secs(5), |st| {
-            lamp(st, PRI_NUMBER).is_some_and(|l| l["pending"] == false)
+            lamp(st, PRI_NUMBER).is_some_and(|l| !l.pending)
         })
         .map_err(|e| format!("lamp still pending: {e}"))?;
     // Anything sent twice would show up now.
@@ -903,10 +887,10 @@ fn pri_deactivate(pbx: &mut Pbx, inst: &Install, source: &mut dyn Source) -> Out
             pbx.decoded
         ));
     }
-    let l = lamp(&st, PRI_NUMBER).cloned().unwrap_or_default();
-    let frames = pri_span(&st).map_or(Value::Null, |s| s["frames_out"].clone());
+    let l = lamp(&st, PRI_NUMBER);
+    let frames = pri_span(&st).map(|s| s.frames_out);
     Ok(format!(
-        "libpri decoded {} ({} after {}); chand lamp {l}, frames out {frames}",
+        "libpri decoded {} ({} after {}); chand lamp {l:?}, frames out {frames:?}",
         fields(&d),
         ms(latency),
         source.origin()
@@ -1062,7 +1046,7 @@ fn resync_checks(
             return;
         }
     };
-    let result = (|| -> Result<(Pbx, Value, String), String> {
+    let result = (|| -> Result<(Pbx, SpanStatus, String), String> {
         let mut writer = inst.writer()?;
         for i in 0..count {
             writer
@@ -1074,9 +1058,7 @@ fn resync_checks(
         }
         let mut chand = inst.start(chand_bin)?;
         inst.wait_status(Duration::from_secs(10), |st| {
-            pri_span(st)
-                .and_then(|s| s["lamps"].as_array())
-                .is_some_and(|l| l.len() == count)
+            pri_span(st).is_some_and(|s| s.lamps.len() == count)
         })
         .map_err(|e| format!("chand does not hold {count} lamps: {e}"))?;
         let cpu = |pid: u32| cpu_time(pid).unwrap_or_default();
@@ -1105,17 +1087,18 @@ fn resync_checks(
         // Late duplicates, if any, arrive now.
         pbx.wait(Duration::from_millis(500), None, |_| false);
         let st = inst.status()?;
-        let span = pri_span(&st).cloned().unwrap_or_default();
+        let span = pri_span(&st).cloned();
         chand.stop();
+        let span = span.ok_or_else(|| format!("no span 1 in chand status {st:?}"))?;
         if !done {
             return Err(format!(
                 "libpri decoded {} of {count} invokes in {}; chand's span: frames_out {}, \
                  retransmissions {}, queue {}; libpri's last lines:\n{}",
                 pbx.decoded.len(),
                 ms(elapsed),
-                span["frames_out"],
-                span["retransmissions"],
-                span["queue_depth"],
+                span.frames_out,
+                span.retransmissions,
+                span.queue_depth,
                 pbx.tail(20)
             ));
         }
@@ -1155,8 +1138,8 @@ fn resync_checks(
                 2000 + count - 1,
                 pbx.decoded.len(),
                 pbx.decoded.len() - got.len(),
-                span["frames_out"],
-                span["retransmissions"]
+                span.frames_out,
+                span.retransmissions
             ))
         })(),
     );

@@ -3,6 +3,7 @@
 //! time in, frames, timers and events out.
 
 pub mod ber;
+pub mod dump;
 pub mod q921;
 pub mod q931;
 pub mod qsig;

@@ -18,6 +18,11 @@ pub fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
+/// libpri's minimal MWIActivate SETUP, Q.921 header included (docs/qsig.md).
+pub const GOLDEN_SETUP: &str =
+    "0001 0000 08 020001 05 0402a880 1801ac 1c1f 9f aa06800100820100 8b0100
+    a111 020101 020150 3009 800431323334 0a0101 6c0600803230303070058031323334";
+
 /// Call reference 1, sent by the side that allocated it (Q.931 §4.3, flag 0).
 pub const CR1: CallReference = CallReference::Call {
     value: 1,

@@ -5,6 +5,7 @@
 use crate::resolve;
 use crate::ua::{Dest, Ua, UaConfig};
 use crate::wire;
+use crossbeam_channel::{Receiver, Sender};
 use mio::net::{TcpListener, TcpStream, UdpSocket, UnixListener};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -17,7 +18,6 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -63,8 +63,8 @@ pub struct Daemon {
     ua: Ua<Writer>,
     snapshots: Snapshotter,
     start: Instant,
-    resolved_tx: mpsc::Sender<(Role, Vec<SocketAddr>)>,
-    resolved_rx: mpsc::Receiver<(Role, Vec<SocketAddr>)>,
+    resolved_tx: Sender<(Role, Vec<SocketAddr>)>,
+    resolved_rx: Receiver<(Role, Vec<SocketAddr>)>,
     /// Servers to locate: role, spec, configured port, transport, last resolution (ms).
     servers: Vec<(Role, ServerSpec, u16, Transport, Option<u64>)>,
     locals_fixed: bool,
@@ -160,7 +160,7 @@ impl Daemon {
         if let Some(r) = &cfg.registrar {
             servers.push((Role::Registrar, r.server.clone(), r.port, r.transport, None));
         }
-        let (resolved_tx, resolved_rx) = mpsc::channel();
+        let (resolved_tx, resolved_rx) = crossbeam_channel::unbounded();
         Ok(Self {
             poll,
             waker,

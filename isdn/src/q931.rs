@@ -698,7 +698,7 @@ impl<'a> Message<'a> {
     /// SETUP of a call-independent signalling connection (ECMA-165 §7.1): bearer capability
     /// `04 02 a8 80`, channel identification `18 01 ac`, one Facility IE, optional calling and
     /// called party numbers. With the facility of [`crate::qsig::MwiInvoke::facility`] and
-    /// numbers as in facts/qsig.md, the bytes equal libpri's.
+    /// numbers as in docs/qsig.md, the bytes equal libpri's.
     pub fn setup_cis(
         call_reference: CallReference,
         facility: &'a [u8],

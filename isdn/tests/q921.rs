@@ -35,7 +35,7 @@ fn kinds(fs: &[Vec<u8>]) -> Vec<Kind> {
 
 #[test]
 fn golden_i_frame_from_libpri_parses() {
-    // facts/qsig.md: user-side I frame carrying a CISC SETUP.
+    // docs/qsig.md: user-side I frame carrying a CISC SETUP.
     let f = [0x00, 0x01, 0x00, 0x00, 0x08, 0x02, 0x00, 0x01, 0x05];
     let r = Repr::parse_bytes(&f).unwrap();
     assert_eq!(r.kind, Kind::I { ns: 0, nr: 0 });

@@ -1,5 +1,6 @@
-//! `sipd status` text output, in the shape of `show sip-ua mwi` (reference 000): server,
-//! expires, port, transport, unsolicited, resolved addresses, then one line per number.
+//! `sipd status` text output, in the shape of `show sip-ua mwi` (the gateway we model,
+//! docs/sip.md): server, expires, port, transport, unsolicited, resolved addresses, then one
+//! line per number.
 
 use crate::ua::UaStatus;
 use std::fmt::Write as _;

@@ -33,7 +33,7 @@ pub struct Config {
     pub pri: Vec<Pri>,
     /// `[[tone_plan]]`: custom tone plans (`name`, `dial`, `stutter`, optional `dialrecall`,
     /// `level_dbm0`, `fsk`) that `cptone` may name besides the built-in ones; the tone strings
-    /// use the grammar of `fxs::toneplan` (facts/tones.md).
+    /// use the grammar of `fxs::toneplan` (docs/tones.md).
     #[serde(default)]
     pub tone_plan: Vec<fxs::CustomPlan>,
     /// `[state]`: where the daemons keep state.
@@ -117,7 +117,7 @@ pub struct Registrar {
     pub expires: u32,
 }
 
-/// `[mwi_server]`: the voice-mail server (Cisco `mwi-server`, reference 000).
+/// `[mwi_server]`: the voice-mail server (the modelled gateway's `mwi-server`, docs/sip.md).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MwiServer {
@@ -156,9 +156,9 @@ fn default_sip_port() -> u16 {
     DEFAULT_SIP_PORT
 }
 
-/// Default `expires` of `[mwi_server]` and `[registrar]`, seconds (reference 000).
+/// Default `expires` of `[mwi_server]` and `[registrar]`, seconds (docs/sip.md).
 pub const DEFAULT_EXPIRES: u32 = 3600;
-/// Allowed range of `expires`, seconds (reference 000: "Range is from 1 to 999999").
+/// Allowed range of `expires`, seconds (docs/sip.md: 1..=999999).
 pub const EXPIRES_RANGE: std::ops::RangeInclusive<u32> = 1..=999_999;
 /// Allowed range of `options_failures`.
 pub const OPTIONS_FAILURES_RANGE: std::ops::RangeInclusive<u32> = 1..=100;
@@ -444,11 +444,11 @@ pub struct Fxs {
     pub channel: u32,
     /// `number = "8000"`: the phone's number (mailbox), digits with an optional leading `+`.
     pub number: Number,
-    /// `mwi = true`: false = a NOTIFY for this number gets 481 (reference 000). Default true.
+    /// `mwi = true`: false = a NOTIFY for this number gets 481 (docs/sip.md). Default true.
     #[serde(default = "default_true")]
     pub mwi: bool,
     /// `cptone = "us"`: the tone plan of the stutter dial tone: a built-in zone (country code
-    /// of facts/tones.md) or a `[[tone_plan]]` name. Default us.
+    /// of docs/tones.md) or a `[[tone_plan]]` name. Default us.
     #[serde(default)]
     pub cptone: CpTone,
     /// `vmwi = "none"`: the visual indicator (lamp). Default none.
@@ -483,7 +483,7 @@ impl FromStr for Number {
 }
 
 /// A `cptone` value: the name of a tone plan, built-in (`fxs::plans::builtin_names`: the
-/// DAHDI zones of facts/tones.md plus `us-dahdi`) or a `[[tone_plan]]` of the file. Default `us`.
+/// DAHDI zones of docs/tones.md plus `us-dahdi`) or a `[[tone_plan]]` of the file. Default `us`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CpTone(String);
 

@@ -249,7 +249,7 @@ pub fn resync_checks(
         let secs = t.window.as_secs_f64();
         Ok(format!(
             "{count} MWI in {:.3} s from DCHAN_UP to the last decoded = {:.1} MWI/s (libpri as sender: \
-             77.2 MWI/s, facts/perf.md); window first I-frame after DCHAN_UP -> frame of the last MWI {:.3} s: {} \
+             77.2 MWI/s, docs/perf.md); window first I-frame after DCHAN_UP -> frame of the last MWI {:.3} s: {} \
              frames ({} I) {} octets from chand = {} bits on the line with FCS, flags and bit \
              stuffing = {:.3} s at 64 kbit/s; line-rate fraction {:.1}% (goal >= 80%: {}); {:.1} \
              octets/frame, {:.1} MWI/s in the window; {cpu_note}",

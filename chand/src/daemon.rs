@@ -8,7 +8,7 @@
 //! control socket ([`crate::control`]).
 //!
 //! A number goes to the FXS port configured with it (when that port has `mwi = true`), else to
-//! the first `[[pri]]` span one of whose `numbers` patterns matches it (design.md).
+//! the first `[[pri]]` span one of whose `numbers` patterns matches it (ARCHITECTURE.md).
 
 use std::collections::HashMap;
 use std::io;

@@ -857,7 +857,7 @@ impl<S: MwiSink> Ua<S> {
         self.mwi_addrs.iter().any(|a| a.ip() == ip) || self.cfg.allow.iter().any(|c| c.contains(ip))
     }
 
-    /// Whether `number` has an MWI-enabled FXS line or matches a PRI span (design.md: FXS first).
+    /// Whether `number` has an MWI-enabled FXS line or matches a PRI span (ARCHITECTURE.md: FXS first).
     fn serves(&self, number: &str) -> bool {
         if self.cfg.mwi_numbers.iter().any(|n| n == number) {
             return true;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{hex, CR1, GOLDEN_SETUP};
+use common::{hex, repr, CR1, GOLDEN_SETUP};
 
 use isdn::dump::Frame;
 use isdn::q921::{Kind, Repr};
@@ -12,15 +12,7 @@ use isdn::qsig::{self, Apdu, BasicService, MwiActivateArg, MwiInvoke, PartyNumbe
 use isdn::rose::{Component, Facility, InvokeProblem, Problem};
 
 fn frame(cr: bool, kind: Kind, pf: bool, info: &[u8]) -> String {
-    Repr {
-        sapi: 0,
-        cr,
-        tei: 0,
-        kind,
-        pf,
-        info,
-    }
-    .to_string()
+    repr(cr, kind, pf, info).to_string()
 }
 
 #[test]

@@ -1,22 +1,14 @@
 //! Q.921 LAPD: frame formats and every multiple-frame procedure, including frame loss.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::repr;
 use isdn::q921::{
     Config, Error, Event, Kind, Lapd, MdlError, Packet, Repr, SendError, Side, State, N201,
 };
 use proptest::prelude::*;
-
-fn repr(cr: bool, kind: Kind, pf: bool, info: &[u8]) -> Repr<'_> {
-    Repr {
-        sapi: 0,
-        cr,
-        tei: 0,
-        kind,
-        pf,
-        info,
-    }
-}
 
 /// Frames sent by `side` as a command / response, parsed.
 fn frames(l: &mut Lapd) -> Vec<Vec<u8>> {

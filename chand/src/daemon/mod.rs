@@ -50,7 +50,7 @@ const CONTROL_CONN: usize = 16;
 const PORT_BASE: usize = 1 << 20;
 const SPAN_BASE: usize = 2 << 20;
 
-/// How long the table notifier spins before it sleeps on the futex (reference: facts/perf.md,
+/// How long the table notifier spins before it sleeps on the futex (docs/perf.md:
 /// a wake-up costs 20-30 µs here; a short spin catches bursts without burning a core).
 const NOTIFIER_SPIN: Duration = Duration::from_micros(50);
 

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use isdn::dump::Frame;
 use isdn::span::{Lamp, PartyNumberType, Span, SpanConfig, SpanEvent, Transport};
 use log::{debug, error, info, warn};
 use mio::unix::SourceFd;
@@ -68,7 +69,10 @@ impl Daemon {
                     s.layer1_up = false;
                     s.span.link_lost(now);
                 }
-                Ok(Some(DChannelEvent::Frame(f))) => s.span.handle_frame(now, &f),
+                Ok(Some(DChannelEvent::Frame(f))) => {
+                    debug!(span = s.cfg.span; "span {}: <- {}", s.cfg.span, Frame(&f));
+                    s.span.handle_frame(now, &f)
+                }
                 Ok(None) => break,
                 Err(e) => {
                     error!(
@@ -87,6 +91,7 @@ impl Daemon {
 pub(super) fn drive_span(s: &mut Pri) {
     while let Some(frame) = s.span.poll_transmit() {
         if s.layer1_up {
+            debug!(span = s.cfg.span; "span {}: -> {}", s.cfg.span, Frame(&frame));
             if let Err(e) = s.chan.send_frame(&frame) {
                 warn!(span = s.cfg.span; "span {}: send: {e}", s.cfg.span);
             }

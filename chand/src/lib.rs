@@ -1,4 +1,5 @@
 //! chand, the dahdi-mwi channel daemon: FXS ports and QSIG PRI spans, on DAHDI or the sim back-end.
+#![forbid(unsafe_code)]
 
 pub mod backend;
 pub mod control;

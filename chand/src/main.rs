@@ -7,6 +7,7 @@
 //! chand check-config [--config FILE]
 //! ```
 //! FILE defaults to `/etc/dahdi-mwi/dahdi-mwi.toml`.
+#![forbid(unsafe_code)]
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -17,10 +18,10 @@ use chand::backend::sim::SimBackend;
 use chand::backend::Backend;
 use chand::{control, daemon, daemon::Daemon};
 use log::{error, info, warn};
-use mwi_core::config::{
-    self, check_config_command, take_config_option, Config, Number, EXIT_USAGE,
+use mwi_config::{
+    self as config, check_config_command, take_config_option, Config, Number, EXIT_USAGE,
 };
-use mwi_core::service;
+use mwi_service as service;
 
 const USAGE: &str = "usage:
   chand run [--config FILE] [--log-level LEVEL] [--allow-root]
@@ -130,7 +131,7 @@ fn parse_run(config: PathBuf, opts: &[&str]) -> Result<Command, String> {
                 let level = it.next().ok_or("--log-level needs a LEVEL")?;
                 log_level = Some(
                     level
-                        .parse::<mwi_core::config::LogLevel>()
+                        .parse::<mwi_config::LogLevel>()
                         .map_err(|e| format!("--log-level: {e}"))?
                         .filter(),
                 );
@@ -277,7 +278,7 @@ mod tests {
     }
 
     fn default() -> PathBuf {
-        PathBuf::from(mwi_core::config::DEFAULT_CONFIG_PATH)
+        PathBuf::from(mwi_config::DEFAULT_CONFIG_PATH)
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::fmt;
 
 use isdn::span::{Lamp, Span};
-use mwi_core::config;
+use mwi_config as config;
 use mwi_core::route::Source;
 use mwi_core::MwiState;
 use serde::{Deserialize, Serialize};

@@ -11,7 +11,7 @@ use chand::backend::{Backend, DChannel, DChannelEvent, FxsChannel, RingCommand};
 use fxs::{LineEvent, BLOCK_MS, BLOCK_SAMPLES};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use mwi_core::config::Config;
+use mwi_config::Config;
 
 const WAIT: Duration = Duration::from_secs(5);
 

@@ -24,6 +24,7 @@
 //! assert_eq!(blocks, 3); // the block due now and `line::LEAD_MS` (40 ms) ahead
 //! assert_eq!(line.poll_timeout(), Some(30)); // next block written 20 ms later
 //! ```
+#![forbid(unsafe_code)]
 
 pub mod dtmf;
 pub mod fsk;

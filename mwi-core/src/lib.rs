@@ -1,11 +1,10 @@
-//! What sipd and chand share: the MWI state of a number, the configuration schema with its
-//! validation, the routing rule (which FXS port or PRI span a number goes to), and the
-//! shared-memory MWI table that carries state from sipd to chand.
+//! What sipd and chand share about a number: its message-waiting state ([`MwiState`]) and
+//! where it goes ([`route`]: an FXS port, a PRI span, or not served). The configuration, the
+//! shared-memory table and the service plumbing are crates of their own (mwi-config,
+//! mwi-table, mwi-service; ARCHITECTURE.md).
+#![forbid(unsafe_code)]
 
-pub mod config;
 pub mod mwi;
 pub mod route;
-pub mod service;
-pub mod table;
 
 pub use mwi::{MessageClass, MwiSink, MwiState};

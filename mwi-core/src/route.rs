@@ -46,6 +46,26 @@ impl Pattern {
     }
 }
 
+/// Read from the config file through [`FromStr`], so a bad pattern is a config error at its
+/// file:line:column.
+impl<'de> serde::Deserialize<'de> for Pattern {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // A visitor, not String::deserialize then parse: the error is then raised while the
+        // element is read, so it carries the element's position, not the array's.
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Pattern;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number pattern such as \"2...\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Pattern, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
+}
+
 impl FromStr for Pattern {
     type Err = String;
 

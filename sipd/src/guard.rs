@@ -30,7 +30,7 @@ pub struct BlockRules {
 
 impl BlockRules {
     /// The rules of a validated `[sip.block]` table, with the default [`CAPACITY`].
-    pub fn from_config(b: &mwi_core::config::Block) -> Self {
+    pub fn from_config(b: &mwi_config::Block) -> Self {
         Self {
             failures: b.failures,
             window: u64::from(b.window) * 1000,
@@ -317,7 +317,7 @@ mod tests {
         }
         g.set_config(BlockRules {
             failures: 0,
-            ..BlockRules::from_config(&mwi_core::config::Block::default())
+            ..BlockRules::from_config(&mwi_config::Block::default())
         });
         assert_eq!(g.check(10, ip), Verdict::Drop, "the block runs to its end");
         let other: IpAddr = "192.0.2.67".parse().unwrap();
@@ -329,7 +329,7 @@ mod tests {
     fn zero_failures_never_blocks() {
         let mut g = Blocklist::new(BlockRules {
             failures: 0,
-            ..BlockRules::from_config(&mwi_core::config::Block::default())
+            ..BlockRules::from_config(&mwi_config::Block::default())
         });
         let ip: IpAddr = BAD.parse().unwrap();
         for t in 0..100 {

@@ -5,6 +5,7 @@
 //! Protocol logic is sans-IO: [`wire`] (messages), [`summary`] (bodies), [`transaction`]
 //! (RFC 3261 §17), [`digest`] (RFC 7616/8760), [`subscription`] (RFC 6665) take bytes and time
 //! and return bytes, timers and events; only the daemon touches sockets.
+#![forbid(unsafe_code)]
 
 pub mod daemon;
 pub mod digest;

@@ -4,7 +4,7 @@
 //! the rest over the bound is dropped. Also the counters `sipd status` shows for every bound.
 
 use crate::wire::{self, Message};
-use mwi_core::config::Limits;
+use mwi_config::Limits;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;

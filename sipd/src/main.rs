@@ -5,9 +5,10 @@
 //! sipd check-config [--config FILE]   validate the configuration
 //! sipd status [--json] [--config FILE]  what the running daemon knows
 //! ```
+#![forbid(unsafe_code)]
 
-use mwi_core::config::{check_config_command, take_config_option, Config, LogLevel, EXIT_USAGE};
-use mwi_core::service;
+use mwi_config::{check_config_command, take_config_option, Config, LogLevel, EXIT_USAGE};
+use mwi_service as service;
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
-use mwi_core::table::{Entry, SnapshotHealth, Snapshotter, Writer};
+use mwi_table::{Entry, SnapshotHealth, Snapshotter, Writer};
 use serde::{Deserialize, Serialize};
 
 /// Least time between two hand-overs of the table to the writer thread.

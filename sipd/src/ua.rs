@@ -12,7 +12,7 @@ use crate::nonces::{Nonces, Use};
 use crate::summary::Summary;
 use crate::transaction::{TimerValues, Transactions, Transmit, TxEvent, TxKey, MAGIC_COOKIE};
 use crate::wire::{self, addr_uri, param, uri_user, Message, ACCEPT, AGENT, ALLOW, EVENT};
-use mwi_core::config::{Cidr, Config, Transport, UnsolicitedTransport, EXPIRES_RANGE};
+use mwi_config::{Cidr, Config, Transport, UnsolicitedTransport, EXPIRES_RANGE};
 use mwi_core::route::Router;
 use mwi_core::{MwiSink, MwiState};
 use serde::{Deserialize, Serialize};
@@ -115,9 +115,9 @@ pub struct UaConfig {
 impl UaConfig {
     /// The user-agent settings of a validated configuration.
     pub fn from_config(c: &Config) -> Self {
-        let host = |s: &mwi_core::config::ServerSpec| match s {
-            mwi_core::config::ServerSpec::Ipv4(a) => a.to_string(),
-            mwi_core::config::ServerSpec::Dns(h) => h.clone(),
+        let host = |s: &mwi_config::ServerSpec| match s {
+            mwi_config::ServerSpec::Ipv4(a) => a.to_string(),
+            mwi_config::ServerSpec::Dns(h) => h.clone(),
         };
         let m = &c.mwi_server;
         Self {

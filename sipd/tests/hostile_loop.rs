@@ -7,7 +7,7 @@
 mod common;
 
 use common::{wait_for, Sipd};
-use mwi_core::config::Config;
+use mwi_config::Config;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use sipd::daemon::SipdStatus;

@@ -1,7 +1,7 @@
 //! The sans-IO user agent against a scripted voice-mail server: subscriptions, digest,
 //! refresh, failures, unsolicited NOTIFY, OPTIONS, REGISTER. No sockets; time is injected.
 
-use mwi_core::config::{Block, Transport, UnsolicitedTransport};
+use mwi_config::{Block, Transport, UnsolicitedTransport};
 use mwi_core::route::{FxsClaim, Pattern, PriClaim, Router};
 use mwi_core::{MessageClass, MwiState};
 use sipd::digest::{Algorithm, Challenge};

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chand::status::{ChandStatus, PortStatus};
-use mwi_core::config::Config;
-use mwi_core::table::{TableConfig, TableError, Writer};
+use mwi_config::Config;
+use mwi_table::{TableConfig, TableError, Writer};
 use serde_json::Value;
 
 use crate::daemon::{binary, wait_for, Daemon};

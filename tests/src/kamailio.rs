@@ -18,8 +18,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use md5::{Digest as _, Md5};
-use mwi_core::table::Reader;
 use mwi_core::MwiState;
+use mwi_table::Reader;
 use sha2::Sha256;
 
 use crate::daemon::{binary, wait_for, Daemon};

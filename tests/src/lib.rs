@@ -1,6 +1,7 @@
 //! End-to-end test helpers for dahdi-mwi: the daemons as child processes in isolated temp
 //! installations ([`env`], [`daemon`]), what a sim phone hears ([`tone`]), and PBXs on the sim
 //! D-channel socket: libpri ([`libpri`]) and a small QSIG PBX on the isdn crate ([`pbx`]).
+#![forbid(unsafe_code)]
 
 pub mod daemon;
 pub mod env;

@@ -18,8 +18,8 @@ use dahdi_mwi_tests::pbx::{QsigPbx, Via};
 use dahdi_mwi_tests::tone::record;
 use dahdi_mwi_tests::tshark;
 use isdn::q921::Side;
-use mwi_core::table::Writer;
 use mwi_core::MwiState;
+use mwi_table::Writer;
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -25,7 +25,7 @@ use driver_ffi::{
     BufPolicy, Channel, DahdiBufferInfo, DahdiRingCadence, Event, Flush, Hook, IoMode, Law,
     ReadOutcome, VmwiType, WriteOutcome, MAX_FRAME_LEN,
 };
-use mwi_core::config;
+use mwi_config as config;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 

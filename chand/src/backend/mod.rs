@@ -22,7 +22,7 @@ use std::fmt;
 use std::os::fd::AsRawFd;
 
 use fxs::{Block, LineEvent};
-use mwi_core::config;
+use mwi_config as config;
 
 /// A ring command for an FXS port (dahdi/user.h `DAHDI_HOOK` with `DAHDI_RING`/`DAHDI_RINGOFF`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! The loop only moves bytes and time: channel events go into the sans-IO cores
 //! ([`fxs::FxsLine`], [`isdn::span::Span`]), and what they ask for (audio blocks, Q.921 frames,
 //! ioctls) goes back out through the [`crate::backend`] channels. MWI state comes from the
-//! shared table ([`mwi_core::table::Reader`]), woken by its futex notifier through a
+//! shared table ([`mwi_table::Reader`]), woken by its futex notifier through a
 //! [`mio::Waker`], and from manual overrides (`chand mwi NUMBER on|off|reset`) received on the
 //! control socket ([`crate::control`]).
 //!
@@ -30,9 +30,9 @@ use std::time::{Duration, Instant};
 use log::info;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
-use mwi_core::config::Config;
+use mwi_config::Config;
 use mwi_core::route::Routing;
-use mwi_core::table::{Reader, TableConfig, TableError};
+use mwi_table::{Reader, TableConfig, TableError};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
@@ -131,7 +131,7 @@ pub struct Daemon {
     reload_requested: bool,
     table_cfg: TableConfig,
     waker: Arc<Waker>,
-    notifier: mwi_core::table::Notifier,
+    notifier: mwi_table::Notifier,
     /// Read the table again at this time (a slot was busy, or news was left over).
     table_retry: Option<Instant>,
     stop: bool,
@@ -322,7 +322,7 @@ impl Daemon {
 }
 
 /// A notifier thread of `reader` that wakes the event loop.
-fn spawn_notifier(reader: &Reader, waker: &Arc<Waker>) -> io::Result<mwi_core::table::Notifier> {
+fn spawn_notifier(reader: &Reader, waker: &Arc<Waker>) -> io::Result<mwi_table::Notifier> {
     let waker = Arc::clone(waker);
     reader.spawn_notifier(NOTIFIER_SPIN, move || {
         // A failed wake only delays the news to the next loop turn.

@@ -4,7 +4,7 @@
 use log::{debug, error, info, warn};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
-use mwi_core::config;
+use mwi_config as config;
 
 use super::{Daemon, DaemonError};
 use crate::backend::{Backend, BackendError, FxsChannel, RingCommand};

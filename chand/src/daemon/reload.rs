@@ -2,7 +2,7 @@
 //! (numbers, `mwi`, PRI `numbers` patterns) applied.
 
 use log::{error, info, warn};
-use mwi_core::config::{self, Config};
+use mwi_config::{self as config, Config};
 use mwi_core::route::{FxsClaim, PriClaim, Router};
 
 use super::port::drive_port;

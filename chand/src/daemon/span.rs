@@ -8,7 +8,7 @@ use isdn::span::{Lamp, PartyNumberType, Span, SpanConfig, SpanEvent, Transport};
 use log::{debug, error, info, warn};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
-use mwi_core::config;
+use mwi_config as config;
 use mwi_core::MwiState;
 
 use super::{Daemon, DaemonError};

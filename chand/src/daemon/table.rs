@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use log::{debug, error, info, warn};
 use mwi_core::route::Route;
-use mwi_core::table::{Reader, TableError};
 use mwi_core::MwiState;
+use mwi_table::{Reader, TableError};
 
 use super::port::drive_port;
 use super::span::{drive_span, lamp_of};

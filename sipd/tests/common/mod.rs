@@ -3,9 +3,9 @@
 //! the test loudly.
 #![allow(dead_code)]
 
-use mwi_core::config::Config;
-use mwi_core::table::{Reader, TableConfig};
+use mwi_config::Config;
 use mwi_core::MwiState;
+use mwi_table::{Reader, TableConfig};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use sipd::ua::UaStatus;

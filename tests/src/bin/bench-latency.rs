@@ -18,6 +18,7 @@
 //! Daemons log at `warn`. The daemons are taken from this binary's directory; build them in
 //! the same profile first: `cargo build --release -p chand -p sipd -p dahdi-mwi-tests --bin
 //! chand --bin sipd --bin bench-latency && target/release/bench-latency`.
+#![forbid(unsafe_code)]
 
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;

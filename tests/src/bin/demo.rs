@@ -11,6 +11,7 @@
 //! [`DEADLINE`].
 //!
 //! Usage: `demo [--png PATH]`.
+#![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

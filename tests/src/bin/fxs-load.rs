@@ -21,6 +21,7 @@
 //! `--realtime PRIO` sets `[dahdi] realtime_priority` (chand's event loop under `SCHED_FIFO`;
 //! default 0, the config's default) and puts the phone threads under `SCHED_FIFO` one below it,
 //! so that the phones' own scheduling delays on a busy machine do not pass for chand's.
+#![forbid(unsafe_code)]
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -33,7 +34,7 @@ use chand::status::ChandStatus;
 use dahdi_mwi_tests::daemon::profile_dir;
 use dahdi_mwi_tests::env::{Chand, ConfigFile, Env, NO_SIP_SERVER};
 use fxs::line::LEAD_MS;
-use mwi_core::config::Config;
+use mwi_config::Config;
 use mwi_core::MwiState;
 
 /// One audio block, ms (160 samples at 8 kHz).

@@ -19,6 +19,7 @@
 //! Usage: `soak [--seconds N] [--rate R] [--numbers K] [--kill-every S] [--flap-every S]`
 //! (defaults 3600, 1000, 10000, 240, 180). Build first:
 //! `cargo build --release -p chand -p sipd -p dahdi-mwi-tests --bin chand --bin sipd --bin soak`.
+#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -32,7 +33,7 @@ use dahdi_mwi_tests::env::{Chand, ConfigFile, Env, Sipd};
 use dahdi_mwi_tests::pbx::QsigPbx;
 use dahdi_mwi_tests::sip::{free_udp_port, Summary};
 use isdn::q921::Side;
-use mwi_core::table::Reader;
+use mwi_table::Reader;
 
 struct Args {
     seconds: u64,

@@ -4,6 +4,7 @@
 //! `vm-driver-ffi [SUBSTRING]` runs only the checks whose name contains SUBSTRING.
 //!
 //! Timings quoted below are those of docs/dahdi.md.
+#![forbid(unsafe_code)]
 
 use dahdi_mwi_tests::vmcheck::{
     deep_buffers, drain_events, ms, Context, Outcome, Report, BCHAN_FAR, BCHAN_GW, BLOCK, DCHAN_GW,

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use dahdi_mwi_tests::daemon::{wait_for, Daemon};
 use dahdi_mwi_tests::sip::{Summary, VoiceMail};
 use dahdi_mwi_tests::vmcheck::{ms, Report, DCHAN_GW, FXS_PORT};
-use mwi_core::config::Config;
-use mwi_core::table::{TableConfig, Writer};
+use mwi_config::Config;
 use mwi_core::MwiState;
+use mwi_table::{TableConfig, Writer};
 use serde_json::Value;
 
 /// The FXS port's number and a served user behind the PBX (pattern `2...`).

@@ -11,8 +11,8 @@ use dahdi_mwi_tests::vmcheck::{
 };
 use driver_ffi::{Channel, Flush, Hook, IoMode, ReadOutcome, Readiness};
 use fxs::Law;
-use mwi_core::table::Writer;
 use mwi_core::MwiState;
+use mwi_table::Writer;
 use serde_json::Value;
 
 use crate::common::{fxs_port, launch, stop, Install, Source, FXS_NUMBER};

@@ -47,6 +47,7 @@
 //!
 //! Channel layout and PASS/FAIL report: [`dahdi_mwi_tests::vmcheck`].
 //! Configs, chand's and libpri's logs are left in the job folder (`$VM_JOB`).
+#![forbid(unsafe_code)]
 
 mod common;
 mod e2e;

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use dahdi_mwi_tests::libpri::{build_peer, Decoded};
 use dahdi_mwi_tests::vmcheck::{ms, Outcome, Report};
-use mwi_core::table::Writer;
 use mwi_core::MwiState;
+use mwi_table::Writer;
 use serde_json::Value;
 
 use crate::common::{lamp, launch, pri_span, stop, Install, Source, PRI_NUMBER};

@@ -1,7 +1,7 @@
 //! The shipped `dahdi-mwi.toml.example` loads, validates, and says what the sample
 //! configuration of the gateway we model says (docs/sip.md).
 
-use mwi_core::config::*;
+use mwi_config::*;
 
 #[test]
 fn example_is_the_reference_sample() {

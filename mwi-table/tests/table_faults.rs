@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use mwi_core::table::{
+use mwi_core::MwiState;
+use mwi_table::{
     save_snapshot, Reader, Snapshotter, TableConfig, TableError, Writer, RETRY_MAX, RETRY_MIN,
 };
-use mwi_core::MwiState;
 
 fn cfg(path: PathBuf) -> TableConfig {
     TableConfig {

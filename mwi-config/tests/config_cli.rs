@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mwi_core::config::{check_config_command, take_config_option, DEFAULT_CONFIG_PATH};
+use mwi_config::{check_config_command, take_config_option, DEFAULT_CONFIG_PATH};
 
 fn args(a: &[&str]) -> Vec<OsString> {
     a.iter().map(OsString::from).collect()

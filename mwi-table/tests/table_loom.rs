@@ -12,7 +12,7 @@
 use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use mwi_core::table::protocol::{
+use mwi_table::protocol::{
     ring_push, ring_read, wake_register, wake_signal, wake_unregister, Notice, RingRead, SlotCell,
     SlotRead, SLOT_WORDS,
 };

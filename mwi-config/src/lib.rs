@@ -6,6 +6,7 @@
 //!
 //! Every section and key an admin may omit has a default (documented on its field); unknown keys
 //! are errors, so a typo never silently falls back to a default.
+#![forbid(unsafe_code)]
 
 mod cli;
 mod error;
@@ -18,7 +19,7 @@ pub use cli::{check_config_command, take_config_option, EXIT_USAGE};
 pub use error::ConfigError;
 pub use types::*;
 
-use crate::route::{FxsClaim, PriClaim, Router};
+use mwi_core::route::{FxsClaim, PriClaim, Router};
 
 /// Where both daemons look for the configuration when no `--config` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/dahdi-mwi/dahdi-mwi.toml";
@@ -50,7 +51,7 @@ impl Config {
         }
     }
 
-    /// The routing rule of this configuration (crate::route): its `[[fxs]]` lines and
+    /// The routing rule of this configuration (mwi_core::route): its `[[fxs]]` lines and
     /// `[[pri]]` spans in file order.
     pub fn router(&self) -> Router {
         Router::new(self.fxs_claims(), self.pri_claims())

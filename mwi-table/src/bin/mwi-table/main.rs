@@ -14,7 +14,7 @@
 //! last round. `follow` applies every change a `Reader` reports to its own map until it has
 //! seen the sentinel, no slot is busy and the ring is drained, then prints that map (one
 //! `NUMBER STATE` line each, sorted) and a `# stats` line. `bench-*` send timestamps (CLOCK_MONOTONIC, ns) to a reader.
-
+#![forbid(unsafe_code)]
 #![allow(unexpected_cfgs)]
 
 #[cfg(not(loom))]

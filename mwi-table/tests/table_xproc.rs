@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mwi_core::table::{Reader, TableConfig, Writer};
 use mwi_core::MwiState;
+use mwi_table::{Reader, TableConfig, Writer};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use text::format_state;
@@ -294,10 +294,10 @@ fn region_mode_and_group() {
 /// costs one snapshot write per interval.
 #[test]
 fn snapshot_survives_a_reboot_and_is_coalesced() {
-    use mwi_core::table::Snapshotter;
+    use mwi_table::Snapshotter;
     let region = Region::new(64);
     let state = tempfile::tempdir().unwrap();
-    let snap = state.path().join(mwi_core::table::SNAPSHOT_FILE);
+    let snap = state.path().join(mwi_table::SNAPSHOT_FILE);
     let mut cfg = region.config();
     cfg.snapshot = Some(snap.clone());
     let mut w = Writer::open(&cfg).unwrap();

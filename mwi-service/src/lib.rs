@@ -1,6 +1,7 @@
 //! What both daemons do to run as services: logging to the journal (with structured fields)
 //! or to stderr, readiness, status and watchdog notifications to systemd (sd_notify(3)), and
 //! privileges: refuse to run as root unless told to, drop the capabilities no longer needed.
+#![forbid(unsafe_code)]
 
 use std::io::Write;
 use std::time::{Duration, Instant};

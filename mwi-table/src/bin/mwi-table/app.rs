@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use mwi_core::table::{Reader, TableConfig, Writer};
 use mwi_core::{MessageClass, MwiState};
+use mwi_table::{Reader, TableConfig, Writer};
 
 use crate::clock::{now_ns, spin_for};
 use crate::text::format_state;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{Entry, Number, TableError, Writer};
-use crate::mwi::{MessageClass, MwiState};
+use mwi_core::mwi::{MessageClass, MwiState};
 
 const HEADER: &str = "# dahdi-mwi MWI table snapshot 1";
 

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use fxs::{Law, VmwiMode};
 use serde::{Deserialize, Deserializer};
 
-use crate::route::Pattern;
+use mwi_core::route::Pattern;
 
 /// The whole configuration file.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -925,7 +925,7 @@ macro_rules! deserialize_from_str {
     )*};
 }
 
-deserialize_from_str!(ListenSpec, ServerSpec, Cidr, Pattern);
+deserialize_from_str!(ListenSpec, ServerSpec, Cidr);
 
 /// Implements `as_str`, `Display` and `Deserialize` (through its `FromStr`, which checks the
 /// value) for a newtype that keeps a string as written in the file.

@@ -67,7 +67,7 @@ pub use writer::{Published, Writer};
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::mwi::{MessageClass, MwiState};
+use mwi_core::mwi::{MessageClass, MwiState};
 use protocol::{SlotCell, SlotRead, SLOT_WORDS};
 
 /// Group shared by sipd's and chand's users (systemd/dahdi-mwi.sysusers), given to the region.
@@ -123,7 +123,7 @@ impl TableConfig {
     /// The table as both daemons open it for `cfg`: `[table] path` and `capacity`, the
     /// snapshot in `[state] dir`, and the group [`GROUP`] when it exists, so sipd's and
     /// chand's users share the region.
-    pub fn for_config(cfg: &crate::config::Config) -> Self {
+    pub fn for_config(cfg: &mwi_config::Config) -> Self {
         Self {
             path: cfg.table.path.clone(),
             capacity: cfg.table.capacity,

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use clock::{now_ns, spin_for};
 use criterion::{black_box, Criterion};
-use mwi_core::table::{Reader, TableConfig, Writer};
 use mwi_core::MwiState;
+use mwi_table::{Reader, TableConfig, Writer};
 
 #[path = "../src/bin/mwi-table/clock.rs"]
 mod clock;

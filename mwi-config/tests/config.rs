@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use fxs::{Law, VmwiMode};
-use mwi_core::config::*;
+use mwi_config::*;
 use mwi_core::route::{NotServed, Route};
 
 const BASE: &str = "[mwi_server]\nserver = \"ipv4:192.0.2.10\"\n";

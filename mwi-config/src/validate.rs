@@ -12,7 +12,7 @@ use toml_edit::{ImDocument, Item, Table, Value};
 use fxs::PlanError;
 
 use super::{Config, Span};
-use crate::route::{self, Claimant};
+use mwi_core::route::{self, Claimant};
 use Seg::{Index, Key};
 
 /// One step of a key path.
@@ -314,7 +314,7 @@ fn check_pri(c: &Config) -> Option<Violation> {
     None
 }
 
-/// A number claimed twice (crate::route::double_claim): reported at the second claim.
+/// A number claimed twice (mwi_core::route::double_claim): reported at the second claim.
 fn check_claims(c: &Config) -> Option<Violation> {
     let d = route::double_claim(c.fxs_claims(), c.pri_claims())?;
     let (path, what) = match d.second {

@@ -8,7 +8,7 @@ use super::protocol::{
 };
 use super::region::Region;
 use super::{encode, entry_of, probe, Entry, Number, Probe, TableConfig, TableError};
-use crate::mwi::{MwiSink, MwiState};
+use mwi_core::mwi::{MwiSink, MwiState};
 
 /// The writer handle of the table: exactly one per region (an OFD lock on the file enforces
 /// it), used from one thread (`publish` takes `&mut self`).
@@ -316,7 +316,7 @@ impl MwiSink for Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::Reader;
+    use crate::Reader;
 
     fn cfg(dir: &tempfile::TempDir) -> TableConfig {
         TableConfig {

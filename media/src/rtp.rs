@@ -35,13 +35,27 @@ impl Codec {
     }
 }
 
-/// Re-encodes G.711 octets of law `from` into law `to` through the 16-bit linear sample (the
+/// Re-encodes G.711 octets of one law into the other through the 16-bit linear sample (the
 /// mapping of G.711 Tables 1 and 2; µ-law ↔ A-law is not one-to-one, so a round trip may move a
-/// sample by one step). Octets are left as they are when the laws match.
-pub fn transcode(from: Law, to: Law, octets: &mut [u8]) {
-    if from != to {
+/// sample by one step). A 256-entry table, built once per direction of a call.
+#[derive(Clone)]
+pub struct Transcoder {
+    table: [u8; 256],
+}
+
+impl Transcoder {
+    /// The table from law `from` to law `to`; `None` when they match (octets then pass
+    /// untouched).
+    pub fn new(from: Law, to: Law) -> Option<Self> {
+        (from != to).then(|| Self {
+            table: std::array::from_fn(|o| to.encode(from.decode(o as u8))),
+        })
+    }
+
+    /// Re-encodes `octets` in place.
+    pub fn apply(&self, octets: &mut [u8]) {
         for o in octets {
-            *o = to.encode(from.decode(*o));
+            *o = self.table[usize::from(*o)];
         }
     }
 }
@@ -251,7 +265,10 @@ mod tests {
         let b = Identity::random().expect("getrandom");
         assert_ne!((a.ssrc, a.cname), (b.ssrc, b.cname));
         let mut octets = [Law::Mulaw.encode(1000), Law::Mulaw.silence()];
-        transcode(Law::Mulaw, Law::Alaw, &mut octets);
+        Transcoder::new(Law::Mulaw, Law::Alaw)
+            .expect("laws differ")
+            .apply(&mut octets);
+        assert!(Transcoder::new(Law::Alaw, Law::Alaw).is_none());
         assert_eq!(
             octets,
             [

@@ -25,7 +25,7 @@ use sansio::{Core, Timers};
 use crate::event::{self, Payload, Received};
 use crate::jitter::{JitterBuffer, JitterStats};
 use crate::rtcp::{self, Block, SenderInfo};
-use crate::rtp::{transcode, Codec, Identity, Seq, Sequence};
+use crate::rtp::{Codec, Identity, Seq, Sequence, Transcoder};
 use crate::FRAME;
 
 /// Longest audio payload taken, in octets (200 ms, the play-out buffer's largest delay).
@@ -207,6 +207,10 @@ pub struct Stream {
     /// When the last block came and its timestamp (the RTP clock of sender reports).
     last_block: Option<(Instant, u32)>,
     marker: bool,
+    /// Line law → codec law, when they differ.
+    to_wire: Option<Transcoder>,
+    /// Codec law → line law, when they differ.
+    from_wire: Option<Transcoder>,
     sender: event::Sender,
     event_ts: u32,
     /// Timestamp just past the last event sent, so a new one never reuses its timestamp.
@@ -263,6 +267,8 @@ impl Stream {
             next_ts: id.timestamp,
             last_block: None,
             marker: true,
+            to_wire: Transcoder::new(config.line, config.codec.law()),
+            from_wire: Transcoder::new(config.codec.law(), config.line),
             sender: event::Sender::new(EVENT_VOLUME),
             event_ts: id.timestamp,
             event_end: None,
@@ -320,7 +326,9 @@ impl Stream {
             return;
         }
         let mut payload = *block;
-        transcode(self.config.line, self.config.codec.law(), &mut payload);
+        if let Some(t) = &self.to_wire {
+            t.apply(&mut payload);
+        }
         let marker = std::mem::take(&mut self.marker);
         self.send_rtp(self.config.codec.payload_type(), marker, ts, &payload);
     }
@@ -383,15 +391,15 @@ impl Stream {
         self.timers
             .set(Timer::Silence, now + self.config.remote_timeout);
         if audio {
-            let law = self.config.codec.law();
-            if law == self.config.line {
-                self.jitter.handle_packet(now, packet.timestamp(), payload);
-            } else {
-                self.scratch.clear();
-                self.scratch.extend_from_slice(payload);
-                transcode(law, self.config.line, &mut self.scratch);
-                self.jitter
-                    .handle_packet(now, packet.timestamp(), &self.scratch);
+            match &self.from_wire {
+                None => self.jitter.handle_packet(now, packet.timestamp(), payload),
+                Some(t) => {
+                    self.scratch.clear();
+                    self.scratch.extend_from_slice(payload);
+                    t.apply(&mut self.scratch);
+                    self.jitter
+                        .handle_packet(now, packet.timestamp(), &self.scratch);
+                }
             }
         } else {
             match Payload::parse(payload) {
@@ -870,11 +878,12 @@ mod tests {
         let first =
             RtpPacket::parse(&wire.borrow()[0]).map(|p| (p.payload_type(), p.payload().to_vec()));
         let mut expected = tone(Law::Mulaw)(1);
-        transcode(Law::Mulaw, Law::Alaw, &mut expected);
+        let table = |from, to| Transcoder::new(from, to).expect("laws differ");
+        table(Law::Mulaw, Law::Alaw).apply(&mut expected);
         assert_eq!(first.expect("rtp"), (8, expected.to_vec()));
         let mut through = call.sent_a[..FRAME * 40].to_vec();
-        transcode(Law::Mulaw, Law::Alaw, &mut through);
-        transcode(Law::Alaw, Law::Mulaw, &mut through);
+        table(Law::Mulaw, Law::Alaw).apply(&mut through);
+        table(Law::Alaw, Law::Mulaw).apply(&mut through);
         assert!(contains(&call.heard_b, &through));
     }
 

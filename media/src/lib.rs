@@ -6,6 +6,10 @@
 //! - [`jitter`]: the play-out buffer: RTP payloads in, one 20 ms block per tick out, adaptive
 //!   delay from the RFC 3550 §6.4.1 interarrival jitter, losses concealed by [`plc`].
 //! - [`plc`]: packet-loss concealment after ITU-T G.711 Appendix I (pitch-period repetition).
+//! - [`rtp`]: RTP (RFC 3550 §5): codecs, our random identity, receive sequence accounting.
+//! - [`rtcp`]: RTCP (RFC 3550 §6): SR/RR/SDES/BYE compounds, round-trip time, the interval.
+//! - [`stream`]: the media core of one call leg, all of the above between the channel's
+//!   20 ms blocks and the RTP/RTCP sockets.
 //!
 //! G.711 passes through untouched when the line's law is the codec's: samples are decoded only
 //! to conceal a loss.
@@ -14,6 +18,9 @@
 pub mod event;
 pub mod jitter;
 pub mod plc;
+pub mod rtcp;
+pub mod rtp;
+pub mod stream;
 
 /// Samples per second of G.711 and of RFC 4733 events on it (RFC 3551 §4.5.14).
 pub const RATE: u32 = 8000;

@@ -37,6 +37,21 @@ pub struct Local {
     pub version: u64,
 }
 
+impl Local {
+    /// Our usual side: telephone-event on payload type 101 (the common choice for RFC 4733 §7's
+    /// dynamic type), [`DEFAULT_PTIME_MS`], version 1 of session `session_id`.
+    pub fn new(rtp: SocketAddr, codecs: Vec<Codec>, session_id: u64) -> Self {
+        Self {
+            rtp,
+            codecs,
+            telephone_event_pt: 101,
+            ptime_ms: DEFAULT_PTIME_MS,
+            session_id,
+            version: 1,
+        }
+    }
+}
+
 /// Why an SDP body was not taken. Each maps to 488 Not Acceptable Here (RFC 3261 §21.4.26)
 /// for an offer, or to ending the call for an answer; [`Error::to_string`] is the reason for
 /// the log and a Warning header (RFC 3261 §20.43, code 304/305).
@@ -313,14 +328,11 @@ mod tests {
     }
 
     fn local() -> Local {
-        Local {
-            rtp: "192.0.2.1:10000".parse().unwrap(),
-            codecs: vec![Codec::Pcmu, Codec::Pcma],
-            telephone_event_pt: 101,
-            ptime_ms: 20,
-            session_id: 7,
-            version: 1,
-        }
+        Local::new(
+            "192.0.2.1:10000".parse().unwrap(),
+            vec![Codec::Pcmu, Codec::Pcma],
+            7,
+        )
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod guard;
 pub mod limits;
 pub mod nonces;
 pub mod resolve;
+pub mod sdp;
 pub mod sink;
 pub mod snapshot;
 pub mod status;

@@ -43,7 +43,7 @@ enum Role {
 struct Conn {
     stream: TcpStream,
     peer: SocketAddr,
-    rbuf: Vec<u8>,
+    framer: wire::Framer,
     wbuf: Vec<u8>,
     connected: bool,
     last_used: u64,
@@ -69,6 +69,8 @@ pub struct Daemon {
     servers: Vec<(Role, ServerSpec, u16, Transport, Option<u64>)>,
     locals_fixed: bool,
     signals: SignalFd,
+    /// `[sip] max_message_size`, octets: the bound of every TCP framer.
+    max_message: usize,
 }
 
 impl Daemon {
@@ -179,6 +181,7 @@ impl Daemon {
             servers,
             locals_fixed: false,
             signals,
+            max_message: usize::try_from(cfg.sip.max_message_size).unwrap_or(usize::MAX),
         })
     }
 
@@ -279,7 +282,7 @@ impl Daemon {
     /// Errors: the poll failed.
     pub fn run(&mut self, mut tick: impl FnMut()) -> Result<(), String> {
         let mut events = Events::with_capacity(256);
-        let mut buf = vec![0u8; wire::MAX_MESSAGE + 1];
+        let mut buf = vec![0u8; wire::MAX_DATAGRAM + 1];
         let now = self.now();
         self.resolve(now, false);
         loop {
@@ -386,7 +389,7 @@ impl Daemon {
             Conn {
                 stream,
                 peer,
-                rbuf: Vec::new(),
+                framer: wire::Framer::new(self.max_message),
                 wbuf: Vec::new(),
                 connected,
                 last_used: now,
@@ -433,37 +436,31 @@ impl Daemon {
                     close = Some(true);
                 }
             }
-            if close.is_none() {
-                loop {
-                    match c.stream.read(buf) {
-                        Ok(0) => {
-                            close = Some(false);
-                            break;
-                        }
-                        Ok(n) => c.rbuf.extend_from_slice(buf.get(..n).unwrap_or_default()),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) if e.kind() == io::ErrorKind::NotConnected => break,
-                        Err(e) => {
-                            log::debug!("tcp {}: {e}", c.peer);
-                            close = Some(true);
-                            break;
+            while close.is_none() {
+                match c.stream.read(buf) {
+                    Ok(0) => close = Some(false),
+                    Ok(n) => {
+                        // Every complete message out after each read: the framer holds at
+                        // most one incomplete message, however fast the peer sends.
+                        c.framer.push(buf.get(..n).unwrap_or_default());
+                        loop {
+                            match c.framer.next_message() {
+                                Ok(Some(m)) => messages.push(m),
+                                Ok(None) => break,
+                                Err(why) => {
+                                    log::warn!("tcp {}: {why}; closing", c.peer);
+                                    close = Some(true);
+                                    break;
+                                }
+                            }
                         }
                     }
-                }
-                // Several messages per read, and partial ones kept for the next read.
-                loop {
-                    match wire::frame(&c.rbuf) {
-                        Ok(Some(n)) => {
-                            let rest = c.rbuf.split_off(n);
-                            messages.push(std::mem::replace(&mut c.rbuf, rest));
-                        }
-                        Ok(None) => break,
-                        Err(why) => {
-                            log::warn!("tcp {}: {why}; closing", c.peer);
-                            close = Some(true);
-                            break;
-                        }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => break,
+                    Err(e) => {
+                        log::debug!("tcp {}: {e}", c.peer);
+                        close = Some(true);
                     }
                 }
             }
@@ -475,9 +472,6 @@ impl Daemon {
                 transport: Transport::Tcp,
             };
             for m in messages {
-                if m.iter().all(|&b| b == b'\r' || b == b'\n') {
-                    continue;
-                }
                 self.ua.handle_message(now, &m, dest);
             }
         }

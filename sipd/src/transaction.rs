@@ -219,9 +219,23 @@ impl<D: Clone> Transactions<D> {
     /// A request arrived from `src`. Returns it for the TU when it starts a new transaction;
     /// `None` for a retransmission (the last response, if any, is queued again) or a request
     /// that cannot be keyed.
-    pub fn on_request(&mut self, req: Message, src: D, reliable: bool) -> Option<(TxKey, Message)> {
+    ///
+    /// A request matching a transaction (RFC 3261 §17.2.3) but from another source than the
+    /// one that started it is dropped: resending the cached response there would make sipd a
+    /// reflector for whoever forges the source address (issue 11: no reflection).
+    pub fn on_request(&mut self, req: Message, src: D, reliable: bool) -> Option<(TxKey, Message)>
+    where
+        D: PartialEq + std::fmt::Debug,
+    {
         let key = server_key(&req)?;
         if let Some(tx) = self.servers.get(&key) {
+            if tx.dest != src {
+                log::debug!(
+                    "request of a transaction of {:?} from {src:?}: another source; dropped",
+                    tx.dest
+                );
+                return None;
+            }
             if let Some(bytes) = &tx.last_response {
                 self.transmits.push_back(Transmit {
                     dest: tx.dest.clone(),
@@ -481,6 +495,20 @@ mod tests {
         assert_eq!(t.poll_timeout(), Some(32020));
         t.handle_timeout(32020);
         assert!(t.on_request(req, 7u8, false).is_some(), "a new transaction");
+    }
+
+    #[test]
+    fn a_retransmission_from_another_source_gets_nothing() {
+        let mut t = Transactions::new(TimerValues::default());
+        let req = request("z9hG4bKr1");
+        let (key, got) = t.on_request(req.clone(), 7u8, false).unwrap();
+        t.respond(20, &key, &got.response(405, "Method Not Allowed", "t"));
+        assert_eq!(t.poll_transmit().map(|x| x.dest), Some(7));
+        assert!(t.on_request(req.clone(), 8u8, false).is_none());
+        assert_eq!(t.poll_transmit(), None, "no resend to a forged source");
+        assert!(t.on_request(req, 7u8, false).is_none());
+        assert_eq!(t.poll_transmit().map(|x| x.dest), Some(7), "the real source still");
+        assert_eq!(t.counts(), (0, 1));
     }
 
     #[test]

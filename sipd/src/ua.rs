@@ -9,7 +9,7 @@
 use crate::digest::Challenge;
 use crate::summary::Summary;
 use crate::transaction::{TimerValues, Transactions, Transmit, TxEvent, TxKey, MAGIC_COOKIE};
-use crate::wire::{self, addr_uri, param, uri_user, Message, ACCEPT, AGENT, ALLOW, EVENT};
+use crate::wire::{self, addr_uri, param, uri_user, Defect, Message, ACCEPT, ALLOW, EVENT};
 use mwi_core::config::{Cidr, Config, Pattern, Transport};
 use mwi_core::{MwiSink, MwiState};
 use serde::{Deserialize, Serialize};
@@ -101,6 +101,10 @@ pub struct UaConfig {
     /// Minimum gap between two SUBSCRIBE/REGISTER sends, ms: 10,000 numbers never start or
     /// refresh in one burst.
     pub pace: u64,
+    /// `[sip] user_agent`: the value of `User-Agent` (requests) and `Server` (responses).
+    pub user_agent: String,
+    /// `[sip] max_message_size`, octets: a longer request gets 413 (RFC 3261 §21.4.11).
+    pub max_message_size: usize,
 }
 
 impl UaConfig {
@@ -141,6 +145,8 @@ impl UaConfig {
             timers: TimerValues::default(),
             backoff: Backoff::default(),
             pace: 10,
+            user_agent: c.sip.user_agent.clone(),
+            max_message_size: usize::try_from(c.sip.max_message_size).unwrap_or(usize::MAX),
         }
     }
 }
@@ -294,7 +300,8 @@ pub struct Ua<S: MwiSink> {
 }
 
 impl<S: MwiSink> Ua<S> {
-    /// A user agent that writes states into `sink`; `seed` seeds tags, branches and jitter.
+    /// A user agent that writes states into `sink`; `seed` seeds the jitter of timers only:
+    /// Call-IDs, tags, branches and cnonces come from the OS CSPRNG ([`secret_token`]).
     /// Nothing is sent until [`Self::set_mwi_addrs`] gives the server address.
     pub fn new(cfg: UaConfig, sink: S, seed: u64, local: HashMap<Transport, SocketAddr>) -> Self {
         let mut ua = Self {
@@ -387,14 +394,10 @@ impl<S: MwiSink> Ua<S> {
         })
     }
 
-    fn token(&mut self, len: usize) -> String {
-        (0..len).map(|_| self.rng.alphanumeric()).collect()
-    }
-
     fn new_usage(&mut self, expires: u32) -> Usage {
         Usage {
-            call_id: self.token(20),
-            from_tag: self.token(10),
+            call_id: secret_token(20),
+            from_tag: secret_token(10),
             to_tag: None,
             cseq: 0,
             remote_target: None,
@@ -455,7 +458,7 @@ impl<S: MwiSink> Ua<S> {
         };
         format!(
             "SIP/2.0/{t} {local};branch={MAGIC_COOKIE}{};rport",
-            self.token(16)
+            secret_token(16)
         )
     }
 
@@ -485,7 +488,7 @@ impl<S: MwiSink> Ua<S> {
         let Some((user, pass, _)) = self.cfg.auth.clone() else {
             return;
         };
-        let cnonce = self.token(16);
+        let cnonce = secret_token(16);
         let auth = match which {
             Owner::Sub(i) => &mut self.subs[i].usage.auth,
             Owner::Register => match &mut self.register {
@@ -565,7 +568,7 @@ impl<S: MwiSink> Ua<S> {
         req.push("Event", EVENT);
         req.push("Accept", ACCEPT);
         req.push("Expires", u.expires.to_string());
-        req.push("User-Agent", AGENT);
+        req.push("User-Agent", self.cfg.user_agent.clone());
         self.authorize(&mut req, Owner::Sub(i));
         self.dialogs.insert(self.subs[i].usage.call_id.clone(), i);
         self.send(now, &req, dest, Purpose::Subscribe(i));
@@ -596,7 +599,7 @@ impl<S: MwiSink> Ua<S> {
         req.push("CSeq", format!("{} REGISTER", u.cseq));
         req.push("Contact", contact);
         req.push("Expires", u.expires.to_string());
-        req.push("User-Agent", AGENT);
+        req.push("User-Agent", self.cfg.user_agent.clone());
         self.authorize(&mut req, Owner::Register);
         self.send(now, &req, Dest { addr, transport }, Purpose::Register);
     }
@@ -607,8 +610,8 @@ impl<S: MwiSink> Ua<S> {
         };
         let transport = dest.transport;
         let via = self.via(transport);
-        let tag = self.token(10);
-        let call_id = self.token(20);
+        let tag = secret_token(10);
+        let call_id = secret_token(20);
         let uri = Self::host_uri(&self.cfg.mwi_host, self.cfg.mwi_port, transport, None);
         let local = self
             .local
@@ -623,7 +626,7 @@ impl<S: MwiSink> Ua<S> {
         req.push("Call-ID", call_id);
         req.push("CSeq", "1 OPTIONS");
         req.push("Accept", ACCEPT);
-        req.push("User-Agent", AGENT);
+        req.push("User-Agent", self.cfg.user_agent.clone());
         self.send(now, &req, dest, Purpose::Options);
     }
 
@@ -710,28 +713,16 @@ impl<S: MwiSink> Ua<S> {
         Some(t)
     }
 
-    /// One received datagram or framed TCP message from `src`.
+    /// One received datagram or framed TCP message from `src`. A message longer than
+    /// `max_message_size` is refused before it is parsed (413 or a drop).
     pub fn handle_message(&mut self, now: u64, bytes: &[u8], src: Dest) {
+        if bytes.len() > self.cfg.max_message_size {
+            let defect = Message::oversize(bytes, self.cfg.max_message_size);
+            return self.refuse(&defect, src);
+        }
         let msg = match Message::parse(bytes) {
             Ok(m) => m,
-            Err(defect) => {
-                let tag = self.token(10);
-                match defect.response(&tag) {
-                    Some(rsp) => {
-                        log::info!(
-                            "SIP from {}: {defect}; answering {}",
-                            src.addr,
-                            rsp.summary()
-                        );
-                        self.tx.push_direct(Transmit {
-                            dest: src,
-                            bytes: rsp.to_bytes(),
-                        });
-                    }
-                    None => log::info!("SIP from {}: {defect}; dropped", src.addr),
-                }
-                return;
-            }
+            Err(defect) => return self.refuse(&defect, src),
         };
         log::debug!(
             call_id = msg.call_id().unwrap_or_default();
@@ -753,6 +744,23 @@ impl<S: MwiSink> Ua<S> {
         }
     }
 
+    /// Answer (outside any transaction, RFC 3261 §8.2) or drop a request that failed the
+    /// checks of [`Message::parse`]. An answer longer than the maximum message size (an
+    /// oversize request's headers copied back) is dropped too.
+    fn refuse(&mut self, defect: &Defect, src: Dest) {
+        let rsp = defect.response(&secret_token(10)).map(|mut rsp| {
+            rsp.push("Server", self.cfg.user_agent.clone());
+            rsp
+        });
+        match rsp.map(|r| (r.summary(), r.to_bytes())) {
+            Some((what, bytes)) if bytes.len() <= self.cfg.max_message_size => {
+                log::info!("SIP from {}: {defect}; answering {what}", src.addr);
+                self.tx.push_direct(Transmit { dest: src, bytes });
+            }
+            _ => log::info!("SIP from {}: {defect}; dropped", src.addr),
+        }
+    }
+
     fn handle_request(&mut self, now: u64, msg: Message, src: Dest) {
         if msg.method() == "ACK" {
             return;
@@ -761,8 +769,9 @@ impl<S: MwiSink> Ua<S> {
         let Some((key, req)) = self.tx.on_request(msg, src, reliable) else {
             return;
         };
-        let tag = self.token(10);
-        let rsp = self.answer(now, &req, src, &tag);
+        let tag = secret_token(10);
+        let mut rsp = self.answer(now, &req, src, &tag);
+        rsp.push("Server", self.cfg.user_agent.clone());
         self.tx.respond(now, &key, &rsp);
     }
 
@@ -945,7 +954,7 @@ impl<S: MwiSink> Ua<S> {
                     // RFC 6665 §4.1.3: retry at once after deactivated/timeout.
                     "deactivated" | "timeout" => self.rng.u64(0..=1000),
                     "probation" | "giveup" => match retry_after {
-                        Some(s) => s * 1000,
+                        Some(s) => s.saturating_mul(1000),
                         None => {
                             self.subs[i].usage.failures += 1;
                             self.backoff(self.subs[i].usage.failures)
@@ -958,7 +967,7 @@ impl<S: MwiSink> Ua<S> {
                     "subscription {number}: terminated ({reason}); new one in {delay} ms"
                 );
                 self.end_subscription(i, SubState::Terminated(reason));
-                self.reschedule(Owner::Sub(i), Some(now + delay));
+                self.reschedule(Owner::Sub(i), Some(now.saturating_add(delay)));
             }
             _ => return req.response(400, "Bad Request (unknown Subscription-State)", tag),
         }
@@ -1143,7 +1152,7 @@ impl<S: MwiSink> Ua<S> {
             .and_then(|v| v.split(';').next())
             .and_then(|v| v.trim().parse::<u64>().ok());
         let delay = match (code, retry_after) {
-            (_, Some(s)) => s * 1000,
+            (_, Some(s)) => s.saturating_mul(1000),
             // The dialog is gone: a new subscription at once.
             (481, None) => self.rng.u64(0..=1000),
             // The server will not change its mind soon.
@@ -1158,7 +1167,7 @@ impl<S: MwiSink> Ua<S> {
             "subscription {number}: {code}; new subscription in {delay} ms"
         );
         self.end_subscription(i, SubState::Terminated(reason));
-        self.reschedule(Owner::Sub(i), Some(now + delay));
+        self.reschedule(Owner::Sub(i), Some(now.saturating_add(delay)));
     }
 
     fn register_result(&mut self, now: u64, code: u16, rsp: Option<&Message>) {
@@ -1210,7 +1219,7 @@ impl<S: MwiSink> Ua<S> {
         };
         let delay = self.backoff(failures);
         log::warn!("REGISTER failed with {code}; retry in {delay} ms");
-        self.reschedule(Owner::Register, Some(now + delay));
+        self.reschedule(Owner::Register, Some(now.saturating_add(delay)));
     }
 
     /// What `sipd status` shows.
@@ -1275,6 +1284,25 @@ impl<S: MwiSink> Ua<S> {
 }
 
 /// Every Record-Route entry of `m`, in order.
+/// `len` characters of `[A-Za-z0-9]` from the OS CSPRNG (getrandom), about 5.95 bits each:
+/// Call-IDs, tags, branches and cnonces must not be guessable by a peer (RFC 3261 §8.1.1.4,
+/// §19.3, §8.1.1.7; RFC 2617 §3.2.2 cnonce), whatever seeds the timer jitter.
+///
+/// Panics when the kernel has no random source, which leaves no safe way to talk SIP.
+pub fn secret_token(len: usize) -> String {
+    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        getrandom::fill(&mut buf).expect("the OS random source (getrandom(2)) failed");
+        // 248 = 4 * 62: octets above it are dropped so that every character is equally likely.
+        let fresh = buf.iter().filter(|&&b| b < 248);
+        out.extend(fresh.map(|&b| char::from(ALPHABET[usize::from(b % 62)])));
+        out.truncate(len);
+    }
+    out
+}
+
 fn record_route(m: &Message) -> Vec<String> {
     m.headers("Record-Route")
         .flat_map(wire::split_list)

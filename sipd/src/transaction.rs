@@ -507,7 +507,11 @@ mod tests {
         assert!(t.on_request(req.clone(), 8u8, false).is_none());
         assert_eq!(t.poll_transmit(), None, "no resend to a forged source");
         assert!(t.on_request(req, 7u8, false).is_none());
-        assert_eq!(t.poll_transmit().map(|x| x.dest), Some(7), "the real source still");
+        assert_eq!(
+            t.poll_transmit().map(|x| x.dest),
+            Some(7),
+            "the real source still"
+        );
         assert_eq!(t.counts(), (0, 1));
     }
 

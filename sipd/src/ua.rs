@@ -718,11 +718,11 @@ impl<S: MwiSink> Ua<S> {
     pub fn handle_message(&mut self, now: u64, bytes: &[u8], src: Dest) {
         if bytes.len() > self.cfg.max_message_size {
             let defect = Message::oversize(bytes, self.cfg.max_message_size);
-            return self.refuse(&defect, src);
+            return self.refuse(&defect, bytes.len(), src);
         }
         let msg = match Message::parse(bytes) {
             Ok(m) => m,
-            Err(defect) => return self.refuse(&defect, src),
+            Err(defect) => return self.refuse(&defect, bytes.len(), src),
         };
         log::debug!(
             call_id = msg.call_id().unwrap_or_default();
@@ -732,7 +732,7 @@ impl<S: MwiSink> Ua<S> {
             show(&msg)
         );
         if msg.is_request() {
-            self.handle_request(now, msg, src);
+            self.handle_request(now, msg, bytes.len(), src);
         } else {
             if !self.tx.on_response(now, msg) {
                 log::debug!(
@@ -744,14 +744,13 @@ impl<S: MwiSink> Ua<S> {
         }
     }
 
-    /// Answer (outside any transaction, RFC 3261 §8.2) or drop a request that failed the
-    /// checks of [`Message::parse`]. An answer longer than the maximum message size (an
-    /// oversize request's headers copied back) is dropped too.
-    fn refuse(&mut self, defect: &Defect, src: Dest) {
-        let rsp = defect.response(&secret_token(10)).map(|mut rsp| {
-            rsp.push("Server", self.cfg.user_agent.clone());
-            rsp
-        });
+    /// Answer (outside any transaction, RFC 3261 §8.2) or drop a request of `len` octets that
+    /// failed the checks of [`Message::parse`]. An answer longer than the maximum message size
+    /// (an oversize request's headers copied back) is dropped too.
+    fn refuse(&mut self, defect: &Defect, len: usize, src: Dest) {
+        let rsp = defect
+            .response(&secret_token(10))
+            .map(|rsp| self.finish(rsp, len));
         match rsp.map(|r| (r.summary(), r.to_bytes())) {
             Some((what, bytes)) if bytes.len() <= self.cfg.max_message_size => {
                 log::info!("SIP from {}: {defect}; answering {what}", src.addr);
@@ -761,7 +760,15 @@ impl<S: MwiSink> Ua<S> {
         }
     }
 
-    fn handle_request(&mut self, now: u64, msg: Message, src: Dest) {
+    /// A response as sent: `Server` added, then trimmed to [`AMPLIFICATION`] times the
+    /// `len` octets of the request it answers.
+    fn finish(&self, mut rsp: Message, len: usize) -> Message {
+        rsp.push("Server", self.cfg.user_agent.clone());
+        rsp.trim_to(len.saturating_mul(AMPLIFICATION));
+        rsp
+    }
+
+    fn handle_request(&mut self, now: u64, msg: Message, len: usize, src: Dest) {
         if msg.method() == "ACK" {
             return;
         }
@@ -770,8 +777,8 @@ impl<S: MwiSink> Ua<S> {
             return;
         };
         let tag = secret_token(10);
-        let mut rsp = self.answer(now, &req, src, &tag);
-        rsp.push("Server", self.cfg.user_agent.clone());
+        let rsp = self.answer(now, &req, src, &tag);
+        let rsp = self.finish(rsp, len);
         self.tx.respond(now, &key, &rsp);
     }
 
@@ -1284,6 +1291,10 @@ impl<S: MwiSink> Ua<S> {
 }
 
 /// Every Record-Route entry of `m`, in order.
+/// The largest ratio of a response's octets to its request's: a forged source gains little
+/// by reflecting off sipd (issue 11).
+pub const AMPLIFICATION: usize = 2;
+
 /// `len` characters of `[A-Za-z0-9]` from the OS CSPRNG (getrandom), about 5.95 bits each:
 /// Call-IDs, tags, branches and cnonces must not be guessable by a peer (RFC 3261 §8.1.1.4,
 /// §19.3, §8.1.1.7; RFC 2617 §3.2.2 cnonce), whatever seeds the timer jitter.

@@ -597,6 +597,33 @@ impl Message {
         rsp
     }
 
+    /// Shrink a bodiless response to at most `limit` octets when it is longer: optional header
+    /// fields go first, the last added first, then the detail of the reason phrase
+    /// (`Bad Request (missing From header)` → `Bad Request`). Via, From, To, Call-ID and CSeq
+    /// stay (RFC 3261 §8.2.6.2). This keeps the answer to a small, perhaps forged, request
+    /// from being much larger than it (issue 11: no reflection).
+    pub fn trim_to(&mut self, limit: usize) {
+        const KEEP: [&str; 5] = ["Via", "From", "To", "Call-ID", "CSeq"];
+        let mut len = self.to_bytes().len();
+        while len > limit {
+            let optional = self
+                .headers
+                .iter()
+                .rposition(|h| !KEEP.iter().any(|k| h.name.eq_ignore_ascii_case(k)));
+            let Some(i) = optional else {
+                break;
+            };
+            let h = self.headers.remove(i);
+            // "Name: value\r\n".
+            len -= h.name.len() + h.value.len() + 4;
+        }
+        if let StartLine::Response { reason, .. } = &mut self.start {
+            if let Some((plain, _)) = reason.split_once(" (").filter(|_| len > limit) {
+                *reason = plain.to_owned();
+            }
+        }
+    }
+
     /// Serialise with CRLF line ends and a `Content-Length` equal to the body length.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut s = String::with_capacity(512 + self.body.len());
@@ -795,7 +822,7 @@ impl Framer {
             length = Some(n);
         }
         let length = length.ok_or(FrameError::NoContentLength)?;
-        let total = body_start.checked_add(length).unwrap_or(usize::MAX);
+        let total = body_start.saturating_add(length);
         if total > self.max {
             return Err(FrameError::TooLarge {
                 octets: total,
@@ -877,7 +904,10 @@ enum UriDefect {
 /// RFC 3966 §3 (`telephone-uri`).
 fn check_uri(uri: &str) -> Result<(), UriDefect> {
     let (scheme, rest) = uri.split_once(':').ok_or(UriDefect::Syntax)?;
-    let scheme_ok = scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+    let scheme_ok = scheme
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic())
         && scheme
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
@@ -948,7 +978,7 @@ fn is_sip_uri(rest: &str) -> bool {
     let mut params = hostpart.split(';');
     params.next().is_some_and(is_hostport)
         && uri_params(params, |n| uri_chars(n, PARAM_UNRESERVED))
-        && headers.is_none_or(|q| {
+        && headers.map_or(true, |q| {
             q.split('&').all(|h| {
                 h.split_once('=').is_some_and(|(n, v)| {
                     !n.is_empty() && uri_chars(n, HNV_UNRESERVED) && uri_chars(v, HNV_UNRESERVED)
@@ -1035,13 +1065,17 @@ fn is_via(via: &str) -> bool {
         return false;
     };
     // `COLON = SWS ":" SWS`: spaces around the port's colon are allowed, nowhere else.
-    let sent_by = sent_by.split(':').map(str::trim).collect::<Vec<_>>().join(":");
+    let sent_by = sent_by
+        .split(':')
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(":");
     let head_ok = name.trim().eq_ignore_ascii_case("SIP")
         && version.trim() == "2.0"
         && is_token(transport)
         && !sent_by.contains(char::is_whitespace)
         && is_hostport(&sent_by);
-    head_ok && params.is_none_or(|p| p.split(';').all(is_via_param))
+    head_ok && params.map_or(true, |p| p.split(';').all(is_via_param))
 }
 
 /// One `via-params` element (RFC 3261 §20.42, RFC 3581 §3).
@@ -1222,7 +1256,14 @@ mod tests {
             frame_all(no_len.as_bytes(), 9, 65_536),
             Err(FrameError::NoContentLength)
         );
-        for bad in ["+23", "-1", "0x17", "23 4", "", "99999999999999999999999999"] {
+        for bad in [
+            "+23",
+            "-1",
+            "0x17",
+            "23 4",
+            "",
+            "99999999999999999999999999",
+        ] {
             let text = NOTIFY.replace("Content-Length: 23", &format!("Content-Length: {bad}"));
             assert_eq!(
                 frame_all(text.as_bytes(), 64, 65_536),
@@ -1402,12 +1443,41 @@ mod tests {
         assert_eq!(rsp.code(), Some(413));
         assert!(rsp.to_bytes().len() < 1024);
         assert!(d.response("t").unwrap().header("Via").is_some());
-        assert!(Message::oversize(&[b'x'; 2000], 1024).response("t").is_none());
+        assert!(Message::oversize(&[b'x'; 2000], 1024)
+            .response("t")
+            .is_none());
         let no_via = big.replace(
             "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds\r\n",
             "",
         );
-        assert!(Message::oversize(no_via.as_bytes(), 1024).response("t").is_none());
+        assert!(Message::oversize(no_via.as_bytes(), 1024)
+            .response("t")
+            .is_none());
+    }
+
+    #[test]
+    fn trim_keeps_the_dialog_headers() {
+        let m = Message::parse(NOTIFY.as_bytes()).unwrap();
+        let mut r = m.response(400, "Bad Request (something long)", "t");
+        r.push("Allow", ALLOW);
+        r.push("Server", "dahdi-mwi");
+        let full = r.to_bytes().len();
+        let mut same = r.clone();
+        same.trim_to(full);
+        assert_eq!(same, r);
+        let mut less = r.clone();
+        less.trim_to(full - 1);
+        assert_eq!(less.header("Server"), None);
+        assert_eq!(less.header("Allow"), Some(ALLOW));
+        assert!(less.to_bytes().len() < full);
+        let mut least = r.clone();
+        least.trim_to(10);
+        assert_eq!(least.code(), Some(400));
+        assert!(
+            matches!(&least.start, StartLine::Response { reason, .. } if reason == "Bad Request")
+        );
+        let names: Vec<_> = least.headers.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["Via", "To", "From", "Call-ID", "CSeq"]);
     }
 
     #[test]

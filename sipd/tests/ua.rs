@@ -42,6 +42,8 @@ fn config(numbers: &[&str]) -> UaConfig {
             max: 600_000,
         },
         pace: 10,
+        user_agent: "dahdi-mwi".into(),
+        max_message_size: 65_536,
     }
 }
 

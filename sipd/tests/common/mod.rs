@@ -104,6 +104,12 @@ impl Sipd {
 
     /// [`Sipd::start`] listening on UDP and TCP of every address in `ips` (one free port).
     pub fn start_on(dir: &Path, ips: &[&str], extra: &str) -> Self {
+        Self::start_with(dir, ips, "", extra)
+    }
+
+    /// [`Sipd::start_on`] with `sip_keys` (lines such as `max_message_size = 2048`) added to
+    /// the `[sip]` section.
+    pub fn start_with(dir: &Path, ips: &[&str], sip_keys: &str, extra: &str) -> Self {
         let port = free_port();
         let d = dir.display();
         let listen: Vec<String> = ips
@@ -118,7 +124,7 @@ impl Sipd {
             })
             .collect();
         let text = format!(
-            "[sip]\nlisten = [{}]\n\
+            "[sip]\nlisten = [{}]\n{sip_keys}\
              [dahdi]\nbackend = \"sim\"\nsim_dir = \"{d}/sim\"\n\
              [state]\ndir = \"{d}/state\"\nruntime_dir = \"{d}/run\"\n\
              [table]\npath = \"{d}/table\"\n[log]\nlevel = \"debug\"\n{extra}",

@@ -291,3 +291,27 @@ fn a_retransmission_from_another_source_is_not_answered() {
     assert_eq!(buf[..n], first[..], "the cached answer, again");
     assert!(start.elapsed() < Duration::from_secs(1));
 }
+
+/// The Server header is `[sip] user_agent`, and by default names no version (a scan such as
+/// svmap learned `dahdi-mwi-sipd/0.1.0` before).
+#[test]
+fn the_server_header_is_configured_and_names_no_version() {
+    for (keys, want) in [
+        ("", "dahdi-mwi"),
+        ("user_agent = \"Lab GW (test)\"\n", "Lab GW (test)"),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sipd = start(dir.path(), keys);
+        // A request of ordinary size: its answer is not trimmed.
+        let pad = format!("Subject:{}", "s".repeat(200));
+        let rsp = udp(
+            &sipd,
+            "127.0.0.1:0",
+            tiny("OPTIONS", &pad, "").as_bytes(),
+            Duration::from_secs(3),
+        )
+        .expect("an answer");
+        let m = Message::parse(&rsp).expect("valid answer");
+        assert_eq!(m.header("Server"), Some(want));
+    }
+}

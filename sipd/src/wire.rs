@@ -1455,6 +1455,21 @@ mod tests {
             .is_none());
     }
 
+    /// A message of the largest size made of the smallest header lines (or one Via list of
+    /// thousands of elements) parses in time linear in its size.
+    #[test]
+    fn many_headers_cost_linear_time() {
+        let start = std::time::Instant::now();
+        let lines = "X-a: b\r\n".repeat(8000);
+        let many = NOTIFY.replace("Event:", &format!("{lines}Event:"));
+        assert!(many.len() > 64_000);
+        assert!(Message::parse(many.as_bytes()).is_ok());
+        let vias = ", SIP/2.0/UDP h;branch=z9hG4bKv".repeat(2000);
+        let long_via = NOTIFY.replace("hds\r\n", &format!("hds{vias}\r\n"));
+        assert!(Message::parse(long_via.as_bytes()).is_ok());
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    }
+
     #[test]
     fn trim_keeps_the_dialog_headers() {
         let m = Message::parse(NOTIFY.as_bytes()).unwrap();

@@ -301,7 +301,7 @@ pub struct Ua<S: MwiSink> {
 
 impl<S: MwiSink> Ua<S> {
     /// A user agent that writes states into `sink`; `seed` seeds the jitter of timers only:
-    /// Call-IDs, tags, branches and cnonces come from the OS CSPRNG ([`secret_token`]).
+    /// Call-IDs, tags, branches and cnonces come from the OS CSPRNG (getrandom).
     /// Nothing is sent until [`Self::set_mwi_addrs`] gives the server address.
     pub fn new(cfg: UaConfig, sink: S, seed: u64, local: HashMap<Transport, SocketAddr>) -> Self {
         let mut ua = Self {
@@ -1293,14 +1293,14 @@ impl<S: MwiSink> Ua<S> {
 /// Every Record-Route entry of `m`, in order.
 /// The largest ratio of a response's octets to its request's: a forged source gains little
 /// by reflecting off sipd (issue 11).
-pub const AMPLIFICATION: usize = 2;
+const AMPLIFICATION: usize = 2;
 
 /// `len` characters of `[A-Za-z0-9]` from the OS CSPRNG (getrandom), about 5.95 bits each:
 /// Call-IDs, tags, branches and cnonces must not be guessable by a peer (RFC 3261 §8.1.1.4,
 /// §19.3, §8.1.1.7; RFC 2617 §3.2.2 cnonce), whatever seeds the timer jitter.
 ///
 /// Panics when the kernel has no random source, which leaves no safe way to talk SIP.
-pub fn secret_token(len: usize) -> String {
+fn secret_token(len: usize) -> String {
     const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];

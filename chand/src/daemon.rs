@@ -7,13 +7,13 @@
 //! [`mio::Waker`], and from manual overrides (`chand mwi NUMBER on|off|reset`) received on the
 //! control socket ([`crate::control`]).
 //!
-//! A number goes to the FXS port configured with it (when that port has `mwi = true`), else to
-//! the first `[[pri]]` span one of whose `numbers` patterns matches it (design.md).
+//! Where a number goes, and what a manual override does, is decided by the routing core
+//! ([`mwi_core::route::Routing`], the rule sipd's 481 and check-config use too); the loop
+//! delivers what it answers.
 
-use std::collections::HashMap;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,14 +22,13 @@ use log::{debug, error, info, warn};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use mwi_core::config::{self, Config};
+use mwi_core::route::{Route, Routing};
 use mwi_core::table::{Reader, TableConfig, TableError};
 use mwi_core::MwiState;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use crate::backend::{
-    Backend, BackendError, DChannel, DChannelEvent, FxsChannel, FxsEvent, RingCommand,
-};
+use crate::backend::{Backend, BackendError, DChannel, DChannelEvent, FxsChannel, RingCommand};
 use crate::control::{ControlServer, Request};
 
 const WAKER: Token = Token(0);
@@ -50,6 +49,9 @@ const TABLE_POLLS: usize = 16;
 
 /// When the table is read again after a slot was found mid-write.
 const TABLE_RETRY: Duration = Duration::from_millis(10);
+
+/// When opening the table is tried again after it failed.
+const TABLE_REOPEN: Duration = Duration::from_secs(1);
 
 /// Why `chand run` stopped before or while running.
 #[derive(Debug)]
@@ -119,14 +121,20 @@ pub struct Daemon {
     ports: Vec<Port>,
     spans: Vec<Pri>,
     reader: Reader,
-    /// Last state of each number from the table.
-    table_state: HashMap<String, MwiState>,
-    /// `chand mwi NUMBER on|off`, until `reset`.
-    overrides: HashMap<String, MwiState>,
+    /// The routing rule with the last table state of each number and the `chand mwi NUMBER
+    /// on|off` overrides (until `reset`).
+    routing: Routing,
     control: ControlServer,
     signals: SignalFd,
     backend_name: &'static str,
-    _notifier: mwi_core::table::Notifier,
+    /// The running configuration, for reloads ([`Daemon::reload`]).
+    cfg: Config,
+    /// The file SIGHUP reloads, `None` if the daemon was not told ([`Daemon::watch_config`]).
+    config_path: Option<PathBuf>,
+    reload_requested: bool,
+    table_cfg: TableConfig,
+    waker: Arc<Waker>,
+    notifier: mwi_core::table::Notifier,
     /// Read the table again at this time (a slot was busy, or news was left over).
     table_retry: Option<Instant>,
     stop: bool,
@@ -137,12 +145,14 @@ impl Daemon {
     /// socket, and apply the table's current state to every line and span (a restarted chand
     /// rebuilds everything from the table).
     ///
-    /// SIGTERM and SIGINT are blocked in the calling thread (and the threads it starts) and
-    /// received through a signalfd: they stop [`Daemon::run`].
+    /// SIGTERM, SIGINT and SIGHUP are blocked in the calling thread (and the threads it
+    /// starts) and received through a signalfd: the first two stop [`Daemon::run`], SIGHUP
+    /// reloads the configuration ([`Daemon::reload`]).
     pub fn new(cfg: &Config, backend: &mut dyn Backend) -> Result<Self, DaemonError> {
         let mut mask = SigSet::empty();
         mask.add(Signal::SIGTERM);
         mask.add(Signal::SIGINT);
+        mask.add(Signal::SIGHUP);
         mask.thread_block().map_err(io::Error::from)?;
         let signals =
             SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK).map_err(io::Error::from)?;
@@ -191,12 +201,10 @@ impl Daemon {
             });
         }
 
-        let reader = Reader::open(&TableConfig::for_config(cfg))?;
+        let table_cfg = TableConfig::for_config(cfg);
+        let reader = Reader::open(&table_cfg)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let notifier = reader.spawn_notifier(NOTIFIER_SPIN, move || {
-            // A failed wake only delays the news to the next loop turn.
-            let _ = waker.wake();
-        })?;
+        let notifier = spawn_notifier(&reader, &waker)?;
 
         let mut control = ControlServer::bind(&control_path(cfg))?;
         control.register(poll.registry(), CONTROL)?;
@@ -212,12 +220,16 @@ impl Daemon {
             ports,
             spans,
             reader,
-            table_state: HashMap::new(),
-            overrides: HashMap::new(),
+            routing: Routing::new(cfg.router()),
             control,
             signals,
             backend_name: cfg.dahdi.backend.as_str(),
-            _notifier: notifier,
+            cfg: cfg.clone(),
+            config_path: None,
+            reload_requested: false,
+            table_cfg,
+            waker,
+            notifier,
             table_retry: None,
             stop: false,
         };
@@ -226,9 +238,14 @@ impl Daemon {
             "chand ready: {} FXS port(s), {} PRI span(s), {} number(s) in the table",
             daemon.ports.len(),
             daemon.spans.len(),
-            daemon.table_state.len()
+            daemon.routing.table_len()
         );
         Ok(daemon)
+    }
+
+    /// Reload the configuration from `path` on SIGHUP.
+    pub fn watch_config(&mut self, path: &Path) {
+        self.config_path = Some(path.to_path_buf());
     }
 
     /// Run until SIGTERM or SIGINT. `on_tick` is called once per loop turn (e.g. to feed the
@@ -253,6 +270,10 @@ impl Daemon {
                     Token(t) => self.service_control(t),
                 }
             }
+            if std::mem::take(&mut self.reload_requested) {
+                self.reload();
+            }
+            self.control.expire(self.poll.registry(), Instant::now());
             self.handle_timeouts();
             on_tick(self.clock.elapsed());
         }
@@ -286,7 +307,12 @@ impl Daemon {
 
     fn handle_timeouts(&mut self) {
         let now = Instant::now();
-        if self.table_retry.is_some_and(|t| t <= now) {
+        // A truncated or replaced region is looked for once a loop turn (fstat + stat).
+        let due = match self.table_retry {
+            Some(t) => t <= now,
+            None => self.reader.check().is_err(),
+        };
+        if due {
             self.read_table();
         }
         let now_ms = self.now_ms();
@@ -306,8 +332,144 @@ impl Daemon {
 
     fn read_signals(&mut self) {
         while let Ok(Some(sig)) = self.signals.read_signal() {
-            info!("signal {} received", sig.ssi_signo);
-            self.stop = true;
+            if sig.ssi_signo == Signal::SIGHUP as u32 {
+                info!("SIGHUP: reloading the configuration");
+                self.reload_requested = true;
+            } else {
+                info!("signal {} received: stopping", sig.ssi_signo);
+                self.stop = true;
+            }
+        }
+    }
+
+    /// Re-read the configuration file ([`Daemon::watch_config`]) and apply what can change
+    /// without closing a channel: the number and `mwi` of each FXS port, the `numbers`
+    /// patterns of each PRI span; every number is then routed again, manual overrides
+    /// included. An invalid file changes nothing (its error, with file:line:column, is
+    /// logged). Everything else (channels added or removed, tone plans, law, vmwi, span
+    /// sides and transports, `[dahdi]`, `[table]`, `[state]`) is logged as needing a restart.
+    pub fn reload(&mut self) {
+        let Some(path) = self.config_path.clone() else {
+            warn!("reload: chand was started without a configuration file to reload");
+            return;
+        };
+        let new = match Config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                error!("reload: {e}; keeping the running configuration");
+                return;
+            }
+        };
+        let mut restart = Vec::new();
+        let now_ms = self.now_ms();
+        for p in &mut self.ports {
+            let Some(n) = new.fxs.iter().find(|n| n.channel == p.cfg.channel) else {
+                restart.push(format!("FXS channel {} removed", p.cfg.channel));
+                continue;
+            };
+            let rest = config::Fxs {
+                number: p.cfg.number.clone(),
+                mwi: p.cfg.mwi,
+                ..n.clone()
+            };
+            if rest != p.cfg {
+                restart.push(format!("FXS channel {} (law, cptone, vmwi)", p.cfg.channel));
+            }
+            if p.cfg.mwi && !n.mwi {
+                p.line.set_mwi(false, 0, now_ms);
+                drive_port(p, now_ms);
+            }
+            p.cfg.number = n.number.clone();
+            p.cfg.mwi = n.mwi;
+        }
+        for s in &mut self.spans {
+            let Some(n) = new.pri.iter().find(|n| n.span == s.cfg.span) else {
+                restart.push(format!("PRI span {} removed", s.cfg.span));
+                continue;
+            };
+            let rest = config::Pri {
+                numbers: s.cfg.numbers.clone(),
+                ..n.clone()
+            };
+            if rest != s.cfg {
+                restart.push(format!("PRI span {} (all but numbers)", s.cfg.span));
+            }
+            s.cfg.numbers = n.numbers.clone();
+        }
+        let added_fxs = new
+            .fxs
+            .iter()
+            .filter(|n| !self.ports.iter().any(|p| p.cfg.channel == n.channel))
+            .map(|n| format!("FXS channel {} added", n.channel));
+        let added_pri = new
+            .pri
+            .iter()
+            .filter(|n| !self.spans.iter().any(|s| s.cfg.span == n.span))
+            .map(|n| format!("PRI span {} added", n.span));
+        restart.extend(added_fxs.chain(added_pri).collect::<Vec<_>>());
+        let old = &self.cfg;
+        for (changed, what) in [
+            (new.dahdi != old.dahdi, "[dahdi]"),
+            (new.table != old.table, "[table]"),
+            (new.state != old.state, "[state]"),
+            (new.tone_plan != old.tone_plan, "[[tone_plan]]"),
+        ] {
+            if changed {
+                restart.push(what.to_owned());
+            }
+        }
+        let mut numbers: Vec<String> = self
+            .table_state
+            .keys()
+            .chain(self.overrides.keys())
+            .cloned()
+            .chain(self.ports.iter().map(|p| p.cfg.number.as_str().to_owned()))
+            .collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        for number in &numbers {
+            let (state, _) = self.effective(number);
+            self.route(number, state);
+        }
+        self.cfg = new;
+        if restart.is_empty() {
+            info!(
+                "configuration {} reloaded: numbers and MWI routing applied",
+                path.display()
+            );
+        } else {
+            warn!(
+                "configuration {} reloaded: numbers and MWI routing applied; these changes \
+                 need a restart of chand: {}",
+                path.display(),
+                restart.join(", ")
+            );
+        }
+    }
+
+    /// The region was truncated, removed or replaced: open it again (a new one is created
+    /// from the snapshot if sipd has not yet). The numbers' last states stay as they are until
+    /// the new region's first rescan delivers newer ones, so no lamp is lost meanwhile.
+    /// Returns whether the new region is open; if not, [`TABLE_REOPEN`] later it is tried again.
+    fn reopen_table(&mut self, why: &TableError) -> bool {
+        warn!("{why}; opening the shared MWI table again");
+        let reopened = Reader::open(&self.table_cfg).and_then(|r| {
+            let n = spawn_notifier(&r, &self.waker)
+                .map_err(|e| TableError::Config(format!("notifier thread: {e}")))?;
+            Ok((r, n))
+        });
+        match reopened {
+            Ok((reader, notifier)) => {
+                self.reader = reader;
+                self.notifier = notifier;
+                info!("MWI table {} opened again", self.table_cfg.path.display());
+                true
+            }
+            Err(e) => {
+                error!("{e}; trying again in {} s", TABLE_REOPEN.as_secs());
+                self.table_retry = Some(Instant::now() + TABLE_REOPEN);
+                false
+            }
         }
     }
 
@@ -318,6 +480,12 @@ impl Daemon {
     /// (`busy`) or news left over is taken up again after [`TABLE_RETRY`].
     fn read_table(&mut self) {
         self.table_retry = None;
+        // Pages of a truncated region fault when touched: check before reading.
+        if let Err(e) = self.reader.check() {
+            if !self.reopen_table(&e) {
+                return;
+            }
+        }
         let mut changed = Vec::new();
         for _ in 0..TABLE_POLLS {
             let summary = self.reader.poll(&mut changed);
@@ -331,10 +499,7 @@ impl Daemon {
                     "table: {number} {:?} (version {})",
                     entry.state, entry.version
                 );
-                self.table_state.insert(number.clone(), entry.state);
-                if !self.overrides.contains_key(&number) {
-                    self.route(&number, entry.state);
-                }
+                self.route(&number, entry.state);
             }
             if summary.busy > 0 {
                 self.table_retry = Some(Instant::now() + TABLE_RETRY);
@@ -346,16 +511,30 @@ impl Daemon {
         self.table_retry = Some(Instant::now());
     }
 
-    /// Give `state` to the line or span that serves `number`.
+    /// The table has `state` for `number`: deliver it where the number routes, unless an
+    /// override holds it.
     fn route(&mut self, number: &str, state: MwiState) {
-        let now = Instant::now();
-        let now_ms = self.now_ms();
-        if let Some(p) = self
-            .ports
-            .iter_mut()
-            .find(|p| p.cfg.number.as_str() == number)
-        {
-            if p.cfg.mwi {
+        match self.routing.table_update(number, state) {
+            Some(route) => self.deliver(route, number, state),
+            None => debug!(
+                number:% = number;
+                "{number}: not delivered ({})",
+                match self.routing.router().route(number) {
+                    Ok(_) => "a manual override holds it".to_owned(),
+                    Err(why) => why.explain(number),
+                }
+            ),
+        }
+    }
+
+    /// Give `state` to the line or span `route` names.
+    fn deliver(&mut self, route: Route, number: &str, state: MwiState) {
+        match route {
+            Route::Fxs { index, .. } => {
+                let now_ms = self.now_ms();
+                let Some(p) = self.ports.get_mut(index) else {
+                    return;
+                };
                 info!(
                     channel = p.cfg.channel, number:% = number;
                     "FXS channel {} ({number}): MWI {}",
@@ -365,24 +544,20 @@ impl Daemon {
                 p.line.set_mwi(state.waiting, state.new, now_ms);
                 drive_port(p, now_ms);
             }
-            return;
+            Route::Pri { index, .. } => {
+                let Some(s) = self.spans.get_mut(index) else {
+                    return;
+                };
+                info!(
+                    span = s.cfg.span, number:% = number;
+                    "span {} ({number}): MWI {}",
+                    s.cfg.span,
+                    on_off(state.waiting)
+                );
+                s.span.set_lamp(Instant::now(), number, lamp_of(&state));
+                drive_span(s);
+            }
         }
-        if let Some(s) = self
-            .spans
-            .iter_mut()
-            .find(|s| s.cfg.numbers.iter().any(|pat| pat.matches(number)))
-        {
-            info!(
-                span = s.cfg.span, number:% = number;
-                "span {} ({number}): MWI {}",
-                s.cfg.span,
-                on_off(state.waiting)
-            );
-            s.span.set_lamp(now, number, lamp_of(&state));
-            drive_span(s);
-            return;
-        }
-        debug!(number:% = number; "{number}: no FXS port or PRI span serves this number");
     }
 
     fn service_port(&mut self, i: usize) {
@@ -394,7 +569,7 @@ impl Daemon {
             match p.chan.poll_event() {
                 Ok(Some(ev)) => {
                     debug!(channel = p.cfg.channel; "FXS channel {}: {ev:?}", p.cfg.channel);
-                    p.line.handle_event(line_event(ev), now_ms);
+                    p.line.handle_event(ev, now_ms);
                     drive_port(p, now_ms);
                 }
                 Ok(None) => break,
@@ -446,7 +621,12 @@ impl Daemon {
         }
     }
 
+    /// One turn of control connection `token`: its single request read and answered, or
+    /// more of a pending answer written.
     fn service_control(&mut self, token: usize) {
+        if self.control.flush(self.poll.registry(), token) {
+            return;
+        }
         let request = match self.control.read(token) {
             Ok(Some(r)) => r,
             Ok(None) => return,
@@ -459,58 +639,47 @@ impl Daemon {
         let answer = match request {
             Request::Status { json: false } => Ok(self.status_text()),
             Request::Status { json: true } => Ok(self.status_json().to_string() + "\n"),
-            Request::Mwi { number, state } => self.manual(&number, state),
+            Request::Mwi { number, state } => {
+                let peer = self.control.peer(token);
+                info!(
+                    number:% = number, uid = peer.uid, pid = peer.pid;
+                    "control: uid {} (pid {}) asks: mwi {number} {}",
+                    peer.uid,
+                    peer.pid,
+                    state.map_or("reset", |s| if s.waiting { "on" } else { "off" })
+                );
+                self.manual(&number, state)
+            }
         };
         self.control.answer(self.poll.registry(), token, answer);
     }
 
-    /// `chand mwi NUMBER on|off|reset`: `Some(state)` overrides the table until a reset.
+    /// `chand mwi NUMBER on|off|reset`: `Some(state)` overrides the table until a reset; the
+    /// state goes where the number routes.
+    ///
+    /// Errors: the number routes nowhere (no FXS port or PRI span, or an FXS port with
+    /// `mwi = false`): refused, nothing changes.
     fn manual(&mut self, number: &str, state: Option<MwiState>) -> Result<String, String> {
-        if !self.serves(number) {
-            return Err(format!("no FXS port or PRI span serves {number}"));
-        }
-        match state {
-            Some(s) => {
-                info!(number:% = number; "manual override: {number} MWI {}", on_off(s.waiting));
-                self.overrides.insert(number.to_owned(), s);
-                self.route(number, s);
-                Ok(format!("{number}: MWI {} (manual)\n", on_off(s.waiting)))
-            }
-            None => {
-                self.overrides.remove(number);
-                let s = self.table_state.get(number).copied().unwrap_or_default();
-                info!(
-                    number:% = number;
-                    "manual override of {number} reset: MWI {}",
-                    on_off(s.waiting)
-                );
-                self.route(number, s);
-                Ok(format!(
-                    "{number}: MWI {} (from the voice-mail server)\n",
-                    on_off(s.waiting)
-                ))
-            }
-        }
-    }
-
-    fn serves(&self, number: &str) -> bool {
-        self.ports
-            .iter()
-            .any(|p| p.cfg.mwi && p.cfg.number.as_str() == number)
-            || self
-                .spans
-                .iter()
-                .any(|s| s.cfg.numbers.iter().any(|pat| pat.matches(number)))
-    }
-
-    fn effective(&self, number: &str) -> (MwiState, &'static str) {
-        match self.overrides.get(number) {
-            Some(s) => (*s, "manual"),
-            None => (
-                self.table_state.get(number).copied().unwrap_or_default(),
-                "server",
-            ),
-        }
+        let (route, s) = self
+            .routing
+            .manual(number, state)
+            .map_err(|why| why.explain(number))?;
+        let answer = if state.is_some() {
+            info!(number:% = number; "manual override: {number} MWI {}", on_off(s.waiting));
+            format!("{number}: MWI {} (manual)\n", on_off(s.waiting))
+        } else {
+            info!(
+                number:% = number;
+                "manual override of {number} reset: MWI {}",
+                on_off(s.waiting)
+            );
+            format!(
+                "{number}: MWI {} (from the voice-mail server)\n",
+                on_off(s.waiting)
+            )
+        };
+        self.deliver(route, number, s);
+        Ok(answer)
     }
 
     /// `chand status`: one block per FXS port and per span.
@@ -519,7 +688,8 @@ impl Daemon {
         let mut out = format!("chand: backend {}\n", self.backend_name);
         for p in &self.ports {
             let st = p.line.status();
-            let (mwi, source) = self.effective(p.cfg.number.as_str());
+            let (mwi, source) = self.routing.effective(p.cfg.number.as_str());
+            let source = source.as_str();
             let _ =
                 writeln!(
                 out,
@@ -579,7 +749,7 @@ impl Daemon {
             .iter()
             .map(|p| {
                 let st = p.line.status();
-                let (mwi, source) = self.effective(p.cfg.number.as_str());
+                let (mwi, source) = self.routing.effective(p.cfg.number.as_str());
                 json!({
                     "channel": p.cfg.channel,
                     "number": p.cfg.number.as_str(),
@@ -588,7 +758,7 @@ impl Daemon {
                     "mwi": mwi.waiting,
                     "new": mwi.new,
                     "old": mwi.old,
-                    "source": source,
+                    "source": source.as_str(),
                     "tone_plan": st.plan,
                     "playing": st.playing.map(|t| format!("{t:?}")),
                     "vmwi": st.vmwi.to_string(),
@@ -634,12 +804,21 @@ impl Daemon {
             .collect();
         json!({
             "backend": self.backend_name,
-            "numbers_in_table": self.table_state.len(),
-            "overrides": self.overrides.keys().collect::<Vec<_>>(),
+            "numbers_in_table": self.routing.table_len(),
+            "overrides": self.routing.overrides().collect::<Vec<_>>(),
             "fxs": ports,
             "pri": spans,
         })
     }
+}
+
+/// A notifier thread of `reader` that wakes the event loop.
+fn spawn_notifier(reader: &Reader, waker: &Arc<Waker>) -> io::Result<mwi_core::table::Notifier> {
+    let waker = Arc::clone(waker);
+    reader.spawn_notifier(NOTIFIER_SPIN, move || {
+        // A failed wake only delays the news to the next loop turn.
+        let _ = waker.wake();
+    })
 }
 
 /// Perform what the line asks for, feeding back the answers it waits for.
@@ -773,11 +952,7 @@ fn drive_span(s: &mut Pri) {
 ///
 /// Errors: the port's `cptone` names no plan (check-config rejects such a file).
 fn line_config(p: &config::Fxs, plans: &mut fxs::TonePlans) -> Result<fxs::LineConfig, String> {
-    let law = match p.law {
-        config::Law::Mulaw => fxs::Law::Mulaw,
-        config::Law::Alaw => fxs::Law::Alaw,
-    };
-    let plan = plans.compiled(p.cptone.as_str(), law).ok_or_else(|| {
+    let plan = plans.compiled(p.cptone.as_str(), p.law).ok_or_else(|| {
         format!(
             "FXS channel {}: no tone plan {:?}",
             p.channel,
@@ -804,15 +979,6 @@ fn span_config(p: &config::Pri) -> SpanConfig {
     };
     c.message_count = p.message_count;
     c
-}
-
-fn line_event(ev: FxsEvent) -> fxs::LineEvent {
-    match ev {
-        FxsEvent::OffHook => fxs::LineEvent::OffHook,
-        FxsEvent::OnHook => fxs::LineEvent::OnHook,
-        FxsEvent::Flash => fxs::LineEvent::Flash,
-        FxsEvent::Digit(d) => fxs::LineEvent::Digit(char::from(d)),
-    }
 }
 
 /// The lamp for a state: nbOfMessages is the new-message count when the server gave one.

@@ -8,8 +8,10 @@
 
 pub mod daemon;
 pub mod digest;
+pub mod limits;
 pub mod resolve;
 pub mod sink;
+pub mod snapshot;
 pub mod status;
 pub mod summary;
 pub mod transaction;

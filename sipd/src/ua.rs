@@ -10,11 +10,14 @@ use crate::digest::Challenge;
 use crate::summary::Summary;
 use crate::transaction::{TimerValues, Transactions, Transmit, TxEvent, TxKey, MAGIC_COOKIE};
 use crate::wire::{self, addr_uri, param, uri_user, Defect, Message, ACCEPT, ALLOW, EVENT};
-use mwi_core::config::{Cidr, Config, Pattern, Transport};
+use mwi_core::config::{Cidr, Config, Transport};
+use mwi_core::route::Router;
 use mwi_core::{MwiSink, MwiState};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
+
+mod reload;
 
 /// The numbers sipd subscribes for: every FXS port with `mwi = true`, then every `[[pri]]`
 /// served-user pattern that names one number (no `.`); a wildcard pattern cannot be subscribed
@@ -82,10 +85,8 @@ pub struct UaConfig {
     pub allow: Vec<Cidr>,
     /// Numbers of FXS lines with `mwi = true`: one subscription each.
     pub mwi_numbers: Vec<String>,
-    /// Numbers of FXS lines with `mwi = false` (a NOTIFY for them gets 481).
-    pub no_mwi_numbers: Vec<String>,
-    /// Served-user patterns of PRI spans.
-    pub pri_patterns: Vec<Pattern>,
+    /// Which numbers are served (mwi_core::route): a NOTIFY for any other gets 481.
+    pub router: Router,
     /// `[sip.auth]` username, password and optional realm.
     pub auth: Option<(String, String, Option<String>)>,
     /// `[registrar]`: host, port, transport, expires.
@@ -124,13 +125,7 @@ impl UaConfig {
             unsolicited: m.unsolicited,
             allow: m.allow.clone(),
             mwi_numbers: subscribed_numbers(c),
-            no_mwi_numbers: c
-                .fxs
-                .iter()
-                .filter(|f| !f.mwi)
-                .map(|f| f.number.to_string())
-                .collect(),
-            pri_patterns: c.pri.iter().flat_map(|p| p.numbers.clone()).collect(),
+            router: c.router(),
             auth: c
                 .sip
                 .auth
@@ -396,8 +391,8 @@ impl<S: MwiSink> Ua<S> {
 
     fn new_usage(&mut self, expires: u32) -> Usage {
         Usage {
-            call_id: secret_token(20),
-            from_tag: secret_token(10),
+            call_id: wire::secret_token(20),
+            from_tag: wire::secret_token(10),
             to_tag: None,
             cseq: 0,
             remote_target: None,
@@ -458,7 +453,7 @@ impl<S: MwiSink> Ua<S> {
         };
         format!(
             "SIP/2.0/{t} {local};branch={MAGIC_COOKIE}{};rport",
-            secret_token(16)
+            wire::secret_token(16)
         )
     }
 
@@ -488,7 +483,7 @@ impl<S: MwiSink> Ua<S> {
         let Some((user, pass, _)) = self.cfg.auth.clone() else {
             return;
         };
-        let cnonce = secret_token(16);
+        let cnonce = wire::secret_token(16);
         let auth = match which {
             Owner::Sub(i) => &mut self.subs[i].usage.auth,
             Owner::Register => match &mut self.register {
@@ -610,8 +605,8 @@ impl<S: MwiSink> Ua<S> {
         };
         let transport = dest.transport;
         let via = self.via(transport);
-        let tag = secret_token(10);
-        let call_id = secret_token(20);
+        let tag = wire::secret_token(10);
+        let call_id = wire::secret_token(20);
         let uri = Self::host_uri(&self.cfg.mwi_host, self.cfg.mwi_port, transport, None);
         let local = self
             .local
@@ -749,7 +744,7 @@ impl<S: MwiSink> Ua<S> {
     /// (an oversize request's headers copied back) is dropped too.
     fn refuse(&mut self, defect: &Defect, len: usize, src: Dest) {
         let rsp = defect
-            .response(&secret_token(10))
+            .response(&wire::secret_token(10))
             .map(|rsp| self.finish(rsp, len));
         match rsp.map(|r| (r.summary(), r.to_bytes())) {
             Some((what, bytes)) if bytes.len() <= self.cfg.max_message_size => {
@@ -760,11 +755,11 @@ impl<S: MwiSink> Ua<S> {
         }
     }
 
-    /// A response as sent: `Server` added, then trimmed to [`AMPLIFICATION`] times the
+    /// A response as sent: `Server` added, then trimmed to [`wire::AMPLIFICATION`] times the
     /// `len` octets of the request it answers.
     fn finish(&self, mut rsp: Message, len: usize) -> Message {
         rsp.push("Server", self.cfg.user_agent.clone());
-        rsp.trim_to(len.saturating_mul(AMPLIFICATION));
+        rsp.trim_to(len.saturating_mul(wire::AMPLIFICATION));
         rsp
     }
 
@@ -776,7 +771,7 @@ impl<S: MwiSink> Ua<S> {
         let Some((key, req)) = self.tx.on_request(msg, src, reliable) else {
             return;
         };
-        let tag = secret_token(10);
+        let tag = wire::secret_token(10);
         let rsp = self.answer(now, &req, src, &tag);
         let rsp = self.finish(rsp, len);
         self.tx.respond(now, &key, &rsp);
@@ -873,15 +868,10 @@ impl<S: MwiSink> Ua<S> {
         self.mwi_addrs.iter().any(|a| a.ip() == ip) || self.cfg.allow.iter().any(|c| c.contains(ip))
     }
 
-    /// Whether `number` has an MWI-enabled FXS line or matches a PRI span (design.md: FXS first).
+    /// Whether `number` routes to an FXS line or a PRI span (mwi_core::route; reference 000:
+    /// 481 for a port without MWI).
     fn serves(&self, number: &str) -> bool {
-        if self.cfg.mwi_numbers.iter().any(|n| n == number) {
-            return true;
-        }
-        if self.cfg.no_mwi_numbers.iter().any(|n| n == number) {
-            return false;
-        }
-        self.cfg.pri_patterns.iter().any(|p| p.matches(number))
+        self.cfg.router.route(number).is_ok()
     }
 
     /// Records `state` for `number`, news of the NOTIFY `call_id` (named in the log only).
@@ -1291,29 +1281,6 @@ impl<S: MwiSink> Ua<S> {
 }
 
 /// Every Record-Route entry of `m`, in order.
-/// The largest ratio of a response's octets to its request's: a forged source gains little
-/// by reflecting off sipd (issue 11).
-const AMPLIFICATION: usize = 2;
-
-/// `len` characters of `[A-Za-z0-9]` from the OS CSPRNG (getrandom), about 5.95 bits each:
-/// Call-IDs, tags, branches and cnonces must not be guessable by a peer (RFC 3261 §8.1.1.4,
-/// §19.3, §8.1.1.7; RFC 2617 §3.2.2 cnonce), whatever seeds the timer jitter.
-///
-/// Panics when the kernel has no random source, which leaves no safe way to talk SIP.
-fn secret_token(len: usize) -> String {
-    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut out = String::with_capacity(len);
-    let mut buf = [0u8; 64];
-    while out.len() < len {
-        getrandom::fill(&mut buf).expect("the OS random source (getrandom(2)) failed");
-        // 248 = 4 * 62: octets above it are dropped so that every character is equally likely.
-        let fresh = buf.iter().filter(|&&b| b < 248);
-        out.extend(fresh.map(|&b| char::from(ALPHABET[usize::from(b % 62)])));
-        out.truncate(len);
-    }
-    out
-}
-
 fn record_route(m: &Message) -> Vec<String> {
     m.headers("Record-Route")
         .flat_map(wire::split_list)

@@ -1098,6 +1098,29 @@ fn is_via_param(p: &str) -> bool {
         }
 }
 
+/// The largest ratio of a response's octets to its request's: a forged source gains little
+/// by reflecting off sipd (issue 11).
+pub const AMPLIFICATION: usize = 2;
+
+/// `len` characters of `[A-Za-z0-9]` from the OS CSPRNG (getrandom), about 5.95 bits each:
+/// Call-IDs, tags, branches and cnonces must not be guessable by a peer (RFC 3261 §8.1.1.4,
+/// §19.3, §8.1.1.7; RFC 2617 §3.2.2 cnonce), whatever seeds the timer jitter.
+///
+/// Panics when the kernel has no random source, which leaves no safe way to talk SIP.
+pub fn secret_token(len: usize) -> String {
+    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        getrandom::fill(&mut buf).expect("the OS random source (getrandom(2)) failed");
+        // 248 = 4 * 62: octets above it are dropped so that every character is equally likely.
+        let fresh = buf.iter().filter(|&&b| b < 248);
+        out.extend(fresh.map(|&b| char::from(ALPHABET[usize::from(b % 62)])));
+        out.truncate(len);
+    }
+    out
+}
+
 /// RFC 3261 §25.1 `token`.
 fn is_token(s: &str) -> bool {
     !s.is_empty()

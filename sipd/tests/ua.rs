@@ -2,6 +2,7 @@
 //! refresh, failures, unsolicited NOTIFY, OPTIONS, REGISTER. No sockets; time is injected.
 
 use mwi_core::config::Transport;
+use mwi_core::route::{FxsClaim, Pattern, PriClaim, Router};
 use mwi_core::{MessageClass, MwiState};
 use sipd::sink::MemorySink;
 use sipd::transaction::Transmit;
@@ -20,7 +21,13 @@ fn server() -> Dest {
     }
 }
 
+/// FXS lines with `numbers` (MWI on) and 8009 (MWI off); a PRI span serving `2...`.
 fn config(numbers: &[&str]) -> UaConfig {
+    let pri: Vec<Pattern> = vec!["2...".parse().unwrap()];
+    let fxs = numbers
+        .iter()
+        .map(|&number| (number, true))
+        .chain([("8009", false)]);
     UaConfig {
         mwi_spec: "ipv4:192.0.2.10".into(),
         mwi_host: "192.0.2.10".into(),
@@ -30,8 +37,17 @@ fn config(numbers: &[&str]) -> UaConfig {
         unsolicited: false,
         allow: vec!["198.51.100.0/24".parse().unwrap()],
         mwi_numbers: numbers.iter().map(|s| s.to_string()).collect(),
-        no_mwi_numbers: vec!["8009".into()],
-        pri_patterns: vec!["2...".parse().unwrap()],
+        router: Router::new(
+            fxs.enumerate().map(|(i, (number, mwi))| FxsClaim {
+                channel: i as u32 + 1,
+                number,
+                mwi,
+            }),
+            [PriClaim {
+                span: 1,
+                numbers: &pri,
+            }],
+        ),
         auth: Some(("user1".into(), "password1".into(), None)),
         registrar: None,
         options_interval: 0,

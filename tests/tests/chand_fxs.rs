@@ -433,3 +433,26 @@ fn first_digit_on_hook_and_flash() {
     phone.on_hook().unwrap();
     assert_tone_stops(&phone, us.law, "on-hook after flash", false);
 }
+
+/// Regression: a driver's write underrun reaches the line's counter (it was dropped on the way
+/// and read 0 on hardware); the sim phone reports one with `Eunderrun`. Shown in both status forms.
+#[test]
+fn underruns_are_counted_and_shown() {
+    let env = Env::new();
+    let cfg = env.write_config(&config_sections());
+    let mut chand = Chand::start(&env, &cfg);
+    let us = &PORTS[0];
+    let phone = Phone::connect(&env.sim_dir, us.channel, WAIT).unwrap();
+    assert_eq!(chand.port_status(us.number)["underruns"], 0);
+    phone.off_hook().unwrap();
+    phone.underrun().unwrap();
+    phone.underrun().unwrap();
+    chand.wait_status("2 underruns", WAIT, |st| st["fxs"][0]["underruns"] == 2);
+    let (ok, text, err) = chand.cli(&["status"]);
+    assert!(ok, "{err}");
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("number {}:", us.number)))
+        .unwrap_or_else(|| panic!("no port {} in {text}", us.number));
+    assert!(line.contains("underruns 2,"), "{line}");
+}

@@ -79,6 +79,9 @@ const SPANS: [Span; 4] = [
 fn sections(spans: &[Span]) -> String {
     let mut s = NO_SIP_SERVER.to_owned();
     s += "[[fxs]]\nchannel = 1\nnumber = \"8001\"\ncptone = \"us\"\n";
+    // A phone without MWI whose number span 1's pattern (21..) also matches: it keeps the
+    // number, which is then served nowhere (mwi_core::route).
+    s += "[[fxs]]\nchannel = 2\nnumber = \"2199\"\nmwi = false\n";
     for p in spans {
         s += &format!(
             "[[pri]]\nspan = {}\ndchannel = {}\nside = \"{}\"\nmwi_transport = \"{}\"\n\
@@ -411,6 +414,14 @@ fn manual_override_reset_and_status_json() {
     let (ok, out, err) = rig.chand.cli(&["mwi", "9999", "on"]);
     assert!(!ok, "chand mwi 9999 on must fail: {out}");
     assert!(err.contains("no FXS port or PRI span serves 9999"), "{err}");
+    // Regression: an FXS port with mwi = false keeps its number from span 1's 21.. pattern;
+    // `chand mwi` used to answer "ON (manual)" and deliver nothing.
+    let (ok, out, err) = rig.chand.cli(&["mwi", "2199", "on"]);
+    assert!(!ok, "chand mwi 2199 on must fail: {out}");
+    assert!(
+        err.contains("FXS channel 2, which has mwi = false"),
+        "{err}"
+    );
 
     // The whole status document.
     rig.wait_settled(1);

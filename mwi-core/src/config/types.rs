@@ -5,7 +5,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use fxs::{Law, VmwiMode};
 use serde::{Deserialize, Deserializer};
+
+use crate::route::Pattern;
 
 /// The whole configuration file.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -71,6 +74,9 @@ pub struct Sip {
     /// §20.35, §20.41): 1 to 128 printable ASCII characters. The default names no version.
     #[serde(default = "default_user_agent", deserialize_with = "de_user_agent")]
     pub user_agent: String,
+    /// `[sip.limits]`: resource bounds under hostile load. Default: see [`Limits`].
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 impl Default for Sip {
@@ -80,6 +86,7 @@ impl Default for Sip {
             auth: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             user_agent: default_user_agent(),
+            limits: Limits::default(),
         }
     }
 }
@@ -116,6 +123,124 @@ fn de_user_agent<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
              leading or trailing space"
         )))
     }
+}
+
+/// `[sip.limits]`: what one peer or a flood may take from sipd. Each bound is shown in
+/// `sipd status` with its current use and how often it refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// `tcp_connections = 1024`: TCP connections open at once, inbound and outbound, 1..=1000000
+    /// (further ones are accepted and closed at once). sipd also keeps it below its open-file
+    /// limit.
+    #[serde(
+        default = "default_tcp_connections",
+        deserialize_with = "de_tcp_connections"
+    )]
+    pub tcp_connections: u32,
+    /// `tcp_per_source = 32`: TCP connections from one IP address, 1..=65535.
+    #[serde(
+        default = "default_tcp_per_source",
+        deserialize_with = "de_tcp_per_source"
+    )]
+    pub tcp_per_source: u32,
+    /// `tcp_buffer = 131072`: octets a TCP connection may have waiting to be read or written,
+    /// 65536..=16777216 (at least one message of the largest size); a peer that does not read
+    /// its responses is dropped.
+    #[serde(default = "default_tcp_buffer", deserialize_with = "de_tcp_buffer")]
+    pub tcp_buffer: u32,
+    /// `transactions = 8192`: server transactions (each keeps its response for retransmission,
+    /// RFC 3261 §17.2) at once, 16..=1000000; a new request over it is answered 503.
+    #[serde(default = "default_transactions", deserialize_with = "de_transactions")]
+    pub transactions: u32,
+    /// `rate = 200`: requests per second from one IP address, 1..=1000000 (the MWI server and
+    /// registrar are not limited); more are answered 503 with Retry-After (once a second per
+    /// source) and otherwise dropped.
+    #[serde(default = "default_rate", deserialize_with = "de_rate")]
+    pub rate: u32,
+    /// `burst = 400`: requests one IP address may send at once above `rate`, 1..=1000000.
+    #[serde(default = "default_burst", deserialize_with = "de_rate_burst")]
+    pub burst: u32,
+    /// `udp_rcvbuf = 1048576`: SO_RCVBUF of the UDP sockets, octets, 4096..=268435456 (the
+    /// kernel caps it at net.core.rmem_max).
+    #[serde(default = "default_udp_buf", deserialize_with = "de_udp_rcvbuf")]
+    pub udp_rcvbuf: u32,
+    /// `udp_sndbuf = 1048576`: SO_SNDBUF of the UDP sockets, octets, 4096..=268435456 (capped
+    /// at net.core.wmem_max).
+    #[serde(default = "default_udp_buf", deserialize_with = "de_udp_sndbuf")]
+    pub udp_sndbuf: u32,
+    /// `numbers = 10000`: numbers sipd serves (`[[fxs]]` numbers and `[[pri]]` patterns),
+    /// 1..=1000000.
+    #[serde(default = "default_numbers", deserialize_with = "de_numbers")]
+    pub numbers: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            tcp_connections: default_tcp_connections(),
+            tcp_per_source: default_tcp_per_source(),
+            tcp_buffer: default_tcp_buffer(),
+            transactions: default_transactions(),
+            rate: default_rate(),
+            burst: default_burst(),
+            udp_rcvbuf: default_udp_buf(),
+            udp_sndbuf: default_udp_buf(),
+            numbers: default_numbers(),
+        }
+    }
+}
+
+fn default_tcp_connections() -> u32 {
+    1024
+}
+fn default_tcp_per_source() -> u32 {
+    32
+}
+fn default_tcp_buffer() -> u32 {
+    131_072
+}
+fn default_transactions() -> u32 {
+    8192
+}
+fn default_rate() -> u32 {
+    200
+}
+fn default_burst() -> u32 {
+    400
+}
+fn default_udp_buf() -> u32 {
+    1 << 20
+}
+fn default_numbers() -> u32 {
+    10_000
+}
+fn de_tcp_connections<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "tcp_connections", 1..=1_000_000)
+}
+fn de_tcp_per_source<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "tcp_per_source", 1..=65_535)
+}
+fn de_tcp_buffer<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "tcp_buffer", 65_536..=16_777_216)
+}
+fn de_transactions<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "transactions", 16..=1_000_000)
+}
+fn de_rate<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "rate", 1..=1_000_000)
+}
+fn de_rate_burst<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "burst", 1..=1_000_000)
+}
+fn de_udp_rcvbuf<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "udp_rcvbuf", 4096..=268_435_456)
+}
+fn de_udp_sndbuf<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "udp_sndbuf", 4096..=268_435_456)
+}
+fn de_numbers<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "numbers", 1..=1_000_000)
 }
 
 fn default_listen() -> Vec<ListenSpec> {
@@ -499,10 +624,12 @@ pub struct Fxs {
     /// of facts/tones.md) or a `[[tone_plan]]` name. Default us.
     #[serde(default)]
     pub cptone: CpTone,
-    /// `vmwi = "none"`: the visual indicator (lamp). Default none.
+    /// `vmwi = "none"`: the visual indicator (lamp): `none`, `fsk`, `rpas` (FSK generated by
+    /// chand), `lrev`, `hvdc`, `neon` (dahdi/user.h `DAHDI_VMWI_*`, done by the driver).
+    /// Default none.
     #[serde(default)]
-    pub vmwi: Vmwi,
-    /// `law = "mulaw"`: the line's companding law. Default mulaw.
+    pub vmwi: VmwiMode,
+    /// `law = "mulaw"`: the line's companding law (ITU-T G.711), `mulaw` or `alaw`. Default mulaw.
     #[serde(default)]
     pub law: Law,
 }
@@ -548,20 +675,6 @@ impl FromStr for CpTone {
         // Existence is checked against the built-in and custom plans after parsing.
         Ok(Self(s.to_owned()))
     }
-}
-
-/// Visual message-waiting indication of an FXS port: `none`, `fsk`, `rpas` (FSK generated by
-/// chand), `lrev`, `hvdc`, `neon` (dahdi/user.h `DAHDI_VMWI_*`, done by the driver).
-pub use fxs::VmwiMode as Vmwi;
-
-/// Companding law of a line's audio (ITU-T G.711).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Law {
-    /// µ-law (the default; North America, Japan).
-    #[default]
-    Mulaw,
-    /// A-law (Europe and most of the world).
-    Alaw,
 }
 
 /// `[[pri]]`: one QSIG PRI span towards a PBX.
@@ -642,37 +755,6 @@ pub enum PartyNumberKind {
     Private,
     /// `publicPartyNumber`.
     Public,
-}
-
-/// A number pattern: digits, and `.` for any one digit (`"2..."` = 4-digit numbers starting
-/// with 2). A number matches when it has the same length and every position matches.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Pattern(String);
-
-impl Pattern {
-    /// Whether `number` matches this pattern.
-    pub fn matches(&self, number: &str) -> bool {
-        number.len() == self.0.len()
-            && self
-                .0
-                .bytes()
-                .zip(number.bytes())
-                .all(|(p, n)| n.is_ascii_digit() && (p == b'.' || p == n))
-    }
-}
-
-impl FromStr for Pattern {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        if (1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(format!(
-                "bad pattern {s:?}: expected 1 to 32 digits or '.' (any digit), e.g. \"2...\""
-            ))
-        }
-    }
 }
 
 /// `[state]`.
@@ -805,7 +887,7 @@ macro_rules! deserialize_from_str {
     )*};
 }
 
-deserialize_from_str!(ListenSpec, ServerSpec, Cidr);
+deserialize_from_str!(ListenSpec, ServerSpec, Cidr, Pattern);
 
 /// Implements `as_str`, `Display` and `Deserialize` (through its `FromStr`, which checks the
 /// value) for a newtype that keeps a string as written in the file.
@@ -830,7 +912,6 @@ macro_rules! string_newtype {
 
 string_newtype!(Number, "The number as written.");
 string_newtype!(CpTone, "The plan name, e.g. `\"us\"`.");
-string_newtype!(Pattern, "The pattern as written.");
 
 /// Implements `as_str`, `NAMES`, `FromStr`, `Display` and `Deserialize` for an enum of keywords,
 /// so that an unknown keyword is an error naming the key and the accepted values.
@@ -875,7 +956,6 @@ macro_rules! keyword_enum {
 
 keyword_enum!(Transport, "transport", { Udp => "udp", Tcp => "tcp" });
 keyword_enum!(Backend, "backend", { Kernel => "kernel", Sim => "sim" });
-keyword_enum!(Law, "law", { Mulaw => "mulaw", Alaw => "alaw" });
 keyword_enum!(SpanType, "span_type", { T1 => "t1", E1 => "e1" });
 keyword_enum!(Side, "side", { User => "user", Network => "network" });
 keyword_enum!(MwiTransport, "mwi_transport", { Setup => "setup", Facility => "facility" });

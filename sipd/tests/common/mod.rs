@@ -104,12 +104,35 @@ impl Sipd {
 
     /// [`Sipd::start`] listening on UDP and TCP of every address in `ips` (one free port).
     pub fn start_on(dir: &Path, ips: &[&str], extra: &str) -> Self {
-        Self::start_with(dir, ips, "", extra)
+        Self::launch(dir, ips, "", extra, &[], &[])
     }
 
     /// [`Sipd::start_on`] with `sip_keys` (lines such as `max_message_size = 2048`) added to
     /// the `[sip]` section.
     pub fn start_with(dir: &Path, ips: &[&str], sip_keys: &str, extra: &str) -> Self {
+        Self::launch(dir, ips, sip_keys, extra, &[], &[])
+    }
+
+    /// [`Sipd::start_on`] with sipd run by the command line `launcher` (e.g. `prlimit
+    /// --nofile=1024:1024`; empty: directly) and with `env` added to its environment.
+    pub fn start_via(
+        dir: &Path,
+        ips: &[&str],
+        extra: &str,
+        launcher: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::launch(dir, ips, "", extra, launcher, env)
+    }
+
+    fn launch(
+        dir: &Path,
+        ips: &[&str],
+        sip_keys: &str,
+        extra: &str,
+        launcher: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let port = free_port();
         let d = dir.display();
         let listen: Vec<String> = ips
@@ -133,9 +156,18 @@ impl Sipd {
         let config = dir.join("dahdi-mwi.toml");
         std::fs::write(&config, text).expect("config");
         std::fs::create_dir_all(dir.join("state")).expect("state dir");
+        let sipd = env!("CARGO_BIN_EXE_sipd");
+        let mut cmd = match launcher.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(sipd);
+                c
+            }
+            None => Command::new(sipd),
+        };
         let proc = Proc::spawn(
             "sipd",
-            Command::new(env!("CARGO_BIN_EXE_sipd"))
+            cmd.envs(env.iter().copied())
                 .arg("run")
                 .arg("--config")
                 .arg(&config)
@@ -153,7 +185,7 @@ impl Sipd {
     /// The daemon's status, `None` while it is not answering.
     pub fn status(&self) -> Option<UaStatus> {
         let cfg = Config::load(&self.config).ok()?;
-        sipd::daemon::query_status(&cfg).ok()
+        sipd::daemon::query_status(&cfg).ok().map(|s| s.ua)
     }
 
     /// The daemon's debug log so far.
@@ -172,4 +204,39 @@ impl Sipd {
         .ok()?;
         reader.lookup(number).ok()?.map(|e| e.state)
     }
+}
+
+/// Whether sipd on `port` of 127.0.0.1 answers an out-of-dialog OPTIONS over UDP with 200
+/// within `timeout` (the liveness probe of the hostile-input tests, RFC 3261 §11).
+pub fn options_answered(port: u16, timeout: Duration) -> bool {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(timeout)).expect("timeout");
+    let local = sock.local_addr().expect("addr");
+    let branch = format!("z9hG4bKprobe{}", local.port());
+    let req = format!(
+        "OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch={branch}\r\n\
+         Max-Forwards: 70\r\n\
+         To: <sip:127.0.0.1:{port}>\r\n\
+         From: <sip:probe@{local}>;tag=probe\r\n\
+         Call-ID: {branch}@127.0.0.1\r\n\
+         CSeq: 1 OPTIONS\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    sock.send_to(req.as_bytes(), ("127.0.0.1", port))
+        .expect("send");
+    let mut buf = [0u8; 4096];
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        match sock.recv(&mut buf) {
+            Ok(n) => {
+                let text = String::from_utf8_lossy(&buf[..n]);
+                if text.starts_with("SIP/2.0 200") && text.contains(&branch) {
+                    return true;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    false
 }

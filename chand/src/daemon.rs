@@ -22,7 +22,7 @@ use log::{debug, error, info, warn};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use mwi_core::config::{self, Config};
-use mwi_core::route::{Route, Routing};
+use mwi_core::route::{FxsClaim, PriClaim, Route, Router, Routing};
 use mwi_core::table::{Reader, TableConfig, TableError};
 use mwi_core::MwiState;
 use nix::sys::signal::{SigSet, Signal};
@@ -418,18 +418,33 @@ impl Daemon {
                 restart.push(what.to_owned());
             }
         }
+        // The rule of the channels chand runs (a reload adds or removes none), so the indices
+        // of its routes stay those of self.ports and self.spans.
+        let router = Router::new(
+            self.ports.iter().map(|p| FxsClaim {
+                channel: p.cfg.channel,
+                number: p.cfg.number.as_str(),
+                mwi: p.cfg.mwi,
+            }),
+            self.spans.iter().map(|s| PriClaim {
+                span: s.cfg.span,
+                numbers: &s.cfg.numbers,
+            }),
+        );
+        self.routing.set_router(router);
         let mut numbers: Vec<String> = self
-            .table_state
-            .keys()
-            .chain(self.overrides.keys())
-            .cloned()
-            .chain(self.ports.iter().map(|p| p.cfg.number.as_str().to_owned()))
+            .routing
+            .numbers()
+            .chain(self.ports.iter().map(|p| p.cfg.number.as_str()))
+            .map(str::to_owned)
             .collect();
         numbers.sort_unstable();
         numbers.dedup();
         for number in &numbers {
-            let (state, _) = self.effective(number);
-            self.route(number, state);
+            if let Ok(route) = self.routing.router().route(number) {
+                let (state, _) = self.routing.effective(number);
+                self.deliver(route, number, state);
+            }
         }
         self.cfg = new;
         if restart.is_empty() {

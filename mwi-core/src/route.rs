@@ -296,6 +296,21 @@ impl Routing {
         &self.router
     }
 
+    /// Routes by `router` from now on (a reloaded configuration), keeping every number's table
+    /// state and override.
+    pub fn set_router(&mut self, router: Router) {
+        self.router = router;
+    }
+
+    /// Every number with table state or an override, in no particular order (a number with
+    /// both comes twice).
+    pub fn numbers(&self) -> impl Iterator<Item = &str> {
+        self.table
+            .keys()
+            .map(String::as_str)
+            .chain(self.overrides())
+    }
+
     /// The table has `state` for `number`. `Some(route)`: deliver `state` there now; `None`:
     /// the number is not served, or an override holds it (the state is kept for its reset).
     pub fn table_update(&mut self, number: &str, state: MwiState) -> Option<Route> {

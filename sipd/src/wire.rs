@@ -1,6 +1,8 @@
 //! The SIP message layer: a [`Message`] view of one SIP message (RFC 3261 §7), the checks rsip 0.4
 //! leaves out (compact header names, required headers, CSeq method, Content-Length, LF-only line
-//! ends), and the responses that name the defect of a rejected request.
+//! ends, the SIP version, the Via and Request-URI grammar), the responses that name the defect of
+//! a rejected request, the TCP stream [`Framer`] (RFC 3261 §18.3) and the secrets sipd puts in
+//! messages ([`secret_token`]).
 //!
 //! Parsing goes in two steps: [`Message::parse`] normalises the bytes (line ends to CRLF, folded
 //! lines unfolded, compact names expanded, RFC 3261 §7.3.3) and then hands the normalised text to

@@ -1,7 +1,8 @@
 //! Hostile bytes on the wire against the real sipd on loopback (issue 11, items 1 and 4):
 //! a TCP Content-Length that wraps the size arithmetic, oversize UDP and TCP messages,
 //! another SIP version, a bad Via, a bad Request-URI, the size of the answers strangers get
-//! (amplification), and a retransmission from a forged source. After each attack the daemon
+//! (amplification, the rate limit's 503 included), a retransmission from a forged source, and
+//! the configured Server header. After each attack the daemon
 //! is alive and answers OPTIONS.
 
 mod common;
@@ -314,4 +315,28 @@ fn the_server_header_is_configured_and_names_no_version() {
         let m = Message::parse(&rsp).expect("valid answer");
         assert_eq!(m.header("Server"), Some(want));
     }
+}
+
+/// The 503 of the rate limit ([sip.limits]) is no larger than twice the request either.
+#[test]
+fn the_rate_limit_503_is_at_most_twice_the_request() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sipd = Sipd::start_with(
+        dir.path(),
+        &["127.0.0.1"],
+        "",
+        &format!("{CONFIG}[sip.limits]\nrate = 1\nburst = 1\n"),
+    );
+    wait_for(10, "sipd status socket", || sipd.status());
+    assert_eq!(answer(&sipd, &tiny("OPTIONS", "", "")).0, 200);
+    let req = tiny("OPTIONS", "", "");
+    let rsp = udp(&sipd, "127.0.0.1:0", req.as_bytes(), Duration::from_secs(3)).expect("a 503");
+    assert!(rsp.starts_with(b"SIP/2.0 503 "));
+    let ratio = rsp.len() as f64 / req.len() as f64;
+    println!(
+        "503: request {} octets, answer {} octets, ratio {ratio:.2}",
+        req.len(),
+        rsp.len()
+    );
+    assert!(ratio <= 2.0, "{ratio:.2}");
 }

@@ -170,7 +170,8 @@ fn unknown_keys_are_rejected_where_they_are() {
     assert_eq!(
         err(&format!("{BASE}expirse = 60\n")),
         "3:1: unknown field `expirse`, expected one of `server`, `port`, `transport`, `expires`, \
-         `unsolicited`, `allow`, `options_interval`, `options_failures`"
+         `unsolicited`, `allow`, `unsolicited_transport`, `notify_auth`, `options_interval`, \
+         `options_failures`"
     );
     assert!(err(&format!("[foo]\n{BASE}")).starts_with("1:2: unknown field `foo`"));
     assert!(err(&format!(
@@ -617,6 +618,55 @@ fn sip_message_size_and_user_agent() {
         "a".repeat(129)
     ))
     .starts_with("2:14: "));
+}
+
+#[test]
+fn notify_trust_and_block_keys() {
+    let c = ok(BASE);
+    assert_eq!(
+        c.mwi_server.unsolicited_transport,
+        UnsolicitedTransport::Any
+    );
+    assert!(!c.mwi_server.notify_auth);
+    assert_eq!(
+        c.sip.block,
+        Block {
+            failures: 5,
+            window: 60,
+            duration: 600
+        }
+    );
+    let c = ok(&format!(
+        "[sip]\n[sip.block]\nfailures = 0\nwindow = 10\nduration = 30\n\
+         [sip.auth]\nusername = \"u\"\npassword = \"p\"\n\
+         {BASE}unsolicited_transport = \"tcp\"\nnotify_auth = true\n"
+    ));
+    assert_eq!(
+        c.mwi_server.unsolicited_transport,
+        UnsolicitedTransport::Tcp
+    );
+    assert!(c.mwi_server.notify_auth);
+    assert_eq!((c.sip.block.failures, c.sip.block.window), (0, 10));
+    assert_eq!(
+        err(&format!("{BASE}unsolicited_transport = \"udp\"\n")),
+        "3:25: unknown unsolicited_transport \"udp\": expected one of any, tcp"
+    );
+    assert_eq!(
+        err(&format!("{BASE}notify_auth = true\n")),
+        "3:15: notify_auth = true needs [sip.auth] credentials to check"
+    );
+    assert_eq!(
+        err(&format!("[sip.block]\nfailures = 101\n{BASE}")),
+        "2:12: failures = 101 is out of range 0..=100"
+    );
+    assert_eq!(
+        err(&format!("[sip.block]\nwindow = 0\n{BASE}")),
+        "2:10: window = 0 is out of range 1..=86400"
+    );
+    assert_eq!(
+        err(&format!("[sip.block]\nduration = 604801\n{BASE}")),
+        "2:12: duration = 604801 is out of range 1..=604800"
+    );
 }
 
 #[test]

@@ -579,8 +579,12 @@ impl Daemon {
         self.conn_event(now, token, buf)
     }
 
-    /// Pass an inbound message through the guard to the user agent.
+    /// Pass an inbound message through the guard to the user agent. A source blocked by
+    /// `[sip.block]` gets nothing, not even the rate limit's 503.
     fn admit(&mut self, now: u64, bytes: &[u8], src: Dest) {
+        if self.ua.blocked(now, src.addr.ip()) {
+            return;
+        }
         match self
             .guard
             .check(now, src.addr.ip(), bytes, self.ua.server_transactions())
@@ -1032,7 +1036,7 @@ impl Daemon {
             match self.status.accept() {
                 Ok((stream, _)) => {
                     let st = SipdStatus {
-                        ua: self.ua.status(),
+                        ua: self.ua.status(self.now()),
                         limits: self.limits_status(),
                         snapshot: self.snapshots.status(Instant::now()),
                     };

@@ -8,7 +8,9 @@
 
 pub mod daemon;
 pub mod digest;
+pub mod guard;
 pub mod limits;
+pub mod nonces;
 pub mod resolve;
 pub mod sink;
 pub mod snapshot;

@@ -220,22 +220,17 @@ impl<D: Clone> Transactions<D> {
     /// `None` for a retransmission (the last response, if any, is queued again) or a request
     /// that cannot be keyed.
     ///
-    /// A request matching a transaction (RFC 3261 §17.2.3) but from another source than the
-    /// one that started it is dropped: resending the cached response there would make sipd a
-    /// reflector for whoever forges the source address (issue 11: no reflection).
+    /// The source is part of the key, beyond the matching rules of RFC 3261 §17.2.3: a
+    /// retransmission matches only from the address that started the transaction, so a
+    /// cached response is never sent anywhere else (issue 11: no reflection to a forged
+    /// source), and a request from elsewhere with the same branch is a transaction of its own
+    /// (a stranger cannot capture another peer's transaction by reusing its branch).
     pub fn on_request(&mut self, req: Message, src: D, reliable: bool) -> Option<(TxKey, Message)>
     where
-        D: PartialEq + std::fmt::Debug,
+        D: std::fmt::Debug,
     {
-        let key = server_key(&req)?;
+        let key = format!("{}\u{0}{src:?}", server_key(&req)?);
         if let Some(tx) = self.servers.get(&key) {
-            if tx.dest != src {
-                log::debug!(
-                    "request of a transaction of {:?} from {src:?}: another source; dropped",
-                    tx.dest
-                );
-                return None;
-            }
             if let Some(bytes) = &tx.last_response {
                 self.transmits.push_back(Transmit {
                     dest: tx.dest.clone(),
@@ -498,21 +493,24 @@ mod tests {
     }
 
     #[test]
-    fn a_retransmission_from_another_source_gets_nothing() {
+    fn a_cached_response_goes_only_to_the_source_of_the_request() {
         let mut t = Transactions::new(TimerValues::default());
         let req = request("z9hG4bKr1");
         let (key, got) = t.on_request(req.clone(), 7u8, false).unwrap();
         t.respond(20, &key, &got.response(405, "Method Not Allowed", "t"));
         assert_eq!(t.poll_transmit().map(|x| x.dest), Some(7));
-        assert!(t.on_request(req.clone(), 8u8, false).is_none());
-        assert_eq!(t.poll_transmit(), None, "no resend to a forged source");
+        let (other, _) = t
+            .on_request(req.clone(), 8u8, false)
+            .expect("from another source: a new transaction");
+        assert_ne!(other, key);
+        assert_eq!(t.poll_transmit(), None, "no resend to another source");
         assert!(t.on_request(req, 7u8, false).is_none());
         assert_eq!(
             t.poll_transmit().map(|x| x.dest),
             Some(7),
             "the real source still"
         );
-        assert_eq!(t.counts(), (0, 1));
+        assert_eq!(t.counts(), (0, 2));
     }
 
     #[test]

@@ -74,6 +74,9 @@ pub struct Sip {
     /// §20.35, §20.41): 1 to 128 printable ASCII characters. The default names no version.
     #[serde(default = "default_user_agent", deserialize_with = "de_user_agent")]
     pub user_agent: String,
+    /// `[sip.block]`: sources that fail repeatedly are ignored for a while.
+    #[serde(default)]
+    pub block: Block,
     /// `[sip.limits]`: resource bounds under hostile load. Default: see [`Limits`].
     #[serde(default)]
     pub limits: Limits,
@@ -86,6 +89,7 @@ impl Default for Sip {
             auth: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             user_agent: default_user_agent(),
+            block: Block::default(),
             limits: Limits::default(),
         }
     }
@@ -122,6 +126,39 @@ fn de_user_agent<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
             "user_agent = {v:?}: expected 1 to 128 printable ASCII characters without \
              leading or trailing space"
         )))
+    }
+}
+
+/// `[sip.block]`: a source (IP address) with `failures` failed or forbidden requests (400,
+/// 401 with wrong credentials, 403, 481 from a stranger) within `window` seconds is ignored,
+/// without any answer, for `duration` seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Block {
+    /// `failures = 5`: failed requests that block a source, 0..=100; 0 = never block.
+    #[serde(
+        default = "default_block_failures",
+        deserialize_with = "de_block_failures"
+    )]
+    pub failures: u32,
+    /// `window = 60`: seconds in which the failures must fall, 1..=86400.
+    #[serde(default = "default_block_window", deserialize_with = "de_block_window")]
+    pub window: u32,
+    /// `duration = 600`: seconds a source stays blocked, 1..=604800.
+    #[serde(
+        default = "default_block_duration",
+        deserialize_with = "de_block_duration"
+    )]
+    pub duration: u32,
+}
+
+impl Default for Block {
+    fn default() -> Self {
+        Self {
+            failures: default_block_failures(),
+            window: default_block_window(),
+            duration: default_block_duration(),
+        }
     }
 }
 
@@ -189,6 +226,37 @@ impl Default for Limits {
             numbers: default_numbers(),
         }
     }
+}
+
+/// Allowed range of `[sip.block] failures` (0 = off).
+pub const BLOCK_FAILURES_RANGE: std::ops::RangeInclusive<u32> = 0..=100;
+/// Allowed range of `[sip.block] window`, seconds.
+pub const BLOCK_WINDOW_RANGE: std::ops::RangeInclusive<u32> = 1..=86_400;
+/// Allowed range of `[sip.block] duration`, seconds (up to a week).
+pub const BLOCK_DURATION_RANGE: std::ops::RangeInclusive<u32> = 1..=604_800;
+
+fn default_block_failures() -> u32 {
+    5
+}
+
+fn default_block_window() -> u32 {
+    60
+}
+
+fn default_block_duration() -> u32 {
+    600
+}
+
+fn de_block_failures<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "failures", BLOCK_FAILURES_RANGE)
+}
+
+fn de_block_window<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "window", BLOCK_WINDOW_RANGE)
+}
+
+fn de_block_duration<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "duration", BLOCK_DURATION_RANGE)
 }
 
 fn default_tcp_connections() -> u32 {
@@ -312,6 +380,14 @@ pub struct MwiServer {
     /// only the addresses `server` resolves to.
     #[serde(default)]
     pub allow: Vec<Cidr>,
+    /// `unsolicited_transport = "any"`: `any` or `tcp`; `tcp` refuses (403) an unsolicited
+    /// NOTIFY that came over UDP, whose source address is easily forged (default any).
+    #[serde(default)]
+    pub unsolicited_transport: UnsolicitedTransport,
+    /// `notify_auth = false`: true = challenge every inbound NOTIFY with 401 and accept it only
+    /// with `[sip.auth]`'s credentials (RFC 3261 §22.2); needs `[sip.auth]`.
+    #[serde(default)]
+    pub notify_auth: bool,
     /// `options_interval = 60`: seconds between OPTIONS pings to the server; 0 = no pings
     /// (default 60).
     #[serde(default = "default_options_interval")]
@@ -379,6 +455,16 @@ pub enum Transport {
     #[default]
     Udp,
     /// TCP.
+    Tcp,
+}
+
+/// `[mwi_server] unsolicited_transport`: which transports may carry an unsolicited NOTIFY.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum UnsolicitedTransport {
+    /// UDP and TCP (the default).
+    #[default]
+    Any,
+    /// TCP only.
     Tcp,
 }
 
@@ -955,6 +1041,7 @@ macro_rules! keyword_enum {
 }
 
 keyword_enum!(Transport, "transport", { Udp => "udp", Tcp => "tcp" });
+keyword_enum!(UnsolicitedTransport, "unsolicited_transport", { Any => "any", Tcp => "tcp" });
 keyword_enum!(Backend, "backend", { Kernel => "kernel", Sim => "sim" });
 keyword_enum!(SpanType, "span_type", { T1 => "t1", E1 => "e1" });
 keyword_enum!(Side, "side", { User => "user", Network => "network" });

@@ -65,6 +65,12 @@ fn check_sip(c: &Config) -> Option<Violation> {
             ));
         }
     }
+    if c.mwi_server.notify_auth && c.sip.auth.is_none() {
+        return Some(at(
+            vec![Key("mwi_server"), Key("notify_auth")],
+            "notify_auth = true needs [sip.auth] credentials to check".into(),
+        ));
+    }
     let numbers = c.fxs.len() + c.pri.iter().map(|p| p.numbers.len()).sum::<usize>();
     let limit = c.sip.limits.numbers;
     if numbers > limit as usize {

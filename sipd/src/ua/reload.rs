@@ -27,6 +27,7 @@ impl<S: MwiSink> Ua<S> {
             || old.auth != cfg.auth;
         let options_changed = old.options_interval != cfg.options_interval;
         let registrar_changed = old.registrar != cfg.registrar;
+        self.blocks.set_config(cfg.block);
         self.cfg = cfg;
 
         // Old index → new index of every subscription kept.

@@ -15,6 +15,8 @@ use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use mwi_core::MwiState;
 
+use crate::status::ChandStatus;
+
 /// Longest request line, octets; a longer one closes the connection.
 const MAX_REQUEST: usize = 256;
 
@@ -314,6 +316,20 @@ pub fn request(path: &Path, line: &str) -> io::Result<String> {
         Some(e) => Err(io::Error::other(e.trim_end().to_owned())),
         None => Ok(answer),
     }
+}
+
+/// `status json` of the daemon listening on `path`, parsed.
+///
+/// Errors: those of [`request`], or an answer that is not a [`ChandStatus`] (e.g. from a chand
+/// of another version; [`io::ErrorKind::InvalidData`], with the answer).
+pub fn query_status(path: &Path) -> io::Result<ChandStatus> {
+    let answer = request(path, "status json")?;
+    serde_json::from_str(&answer).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("bad status answer: {e}: {answer}"),
+        )
+    })
 }
 
 #[cfg(test)]

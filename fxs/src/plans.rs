@@ -1,5 +1,5 @@
 //! Tone plans: dial, stutter (message-waiting) and dial-recall tones per country, the built-in
-//! zones of DAHDI's `zonedata.c` (facts/tones.md §2.2) and custom plans from the configuration.
+//! zones of DAHDI's `zonedata.c` (docs/tones.md) and custom plans from the configuration.
 
 use std::fmt;
 

@@ -2,12 +2,11 @@
 //! (delivery and `chand mwi`) and check-config (numbers claimed twice) share. Sans-IO: built
 //! from the configuration, asked with a number, it answers; it never touches a channel.
 //!
-//! The rule (design.md, "A NOTIFY names a number"): an FXS line configured with the number takes
-//! it; else the first `[[pri]]` span one of whose `numbers` patterns matches; else the number is
-//! not served and sipd answers 481. An FXS line with `mwi = false` still takes its number, so that
-//! number is not served even when a PRI pattern matches it: reference 000 answers 481 for a
-//! voice port without MWI ("If the voice port does not have MWI enabled, the voice gateway
-//! returns a 481"), and a PBX behind a PRI is not where that phone is.
+//! The rule (ARCHITECTURE.md): an FXS line configured with the number takes it; else the first
+//! `[[pri]]` span one of whose `numbers` patterns matches; else the number is not served and
+//! sipd answers 481. An FXS line with `mwi = false` still takes its number, so that number is not
+//! served even when a PRI pattern matches it: the gateway we model answers 481 for a voice port
+//! without MWI (docs/sip.md), and a PBX behind a PRI is not where that phone is.
 //!
 //! [`Routing`] adds the state around the rule: the last state of each number from the shared
 //! table and the manual overrides (`chand mwi NUMBER on|off|reset`). An override applies where

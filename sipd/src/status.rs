@@ -1,6 +1,6 @@
-//! `sipd status` text output, in the shape of `show sip-ua mwi` (reference 000): server,
-//! expires, port, transport, unsolicited, resolved addresses, then one line per number, then
-//! the blocked sources (`[sip.block]`) with the time left.
+//! `sipd status` text output, in the shape of `show sip-ua mwi` (the gateway we model,
+//! docs/sip.md): server, expires, port, transport, unsolicited, resolved addresses, then one
+//! line per number, then the blocked sources (`[sip.block]`) with the time left.
 
 use crate::ua::UaStatus;
 use std::fmt::Write as _;

@@ -1082,7 +1082,7 @@ impl<S: MwiSink> Ua<S> {
                 .any(|c| c.contains(ip) || c.contains(v4))
     }
 
-    /// Whether `number` routes to an FXS line or a PRI span (mwi_core::route; reference 000:
+    /// Whether `number` routes to an FXS line or a PRI span (mwi_core::route; docs/sip.md:
     /// 481 for a port without MWI).
     fn serves(&self, number: &str) -> bool {
         self.cfg.router.route(number).is_ok()

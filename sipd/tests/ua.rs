@@ -453,7 +453,7 @@ fn unsolicited_mode_routes_and_refuses() {
         deliver(&mut ua, 2, &unsolicited("2345", on), vm()).code(),
         Some(200)
     );
-    // Unknown number and a port without MWI: 481 as the reference gateway does.
+    // Unknown number and a port without MWI: 481 as the gateway we model does (docs/sip.md).
     let r = deliver(&mut ua, 3, &unsolicited("9999", on), vm());
     assert_eq!(r.code(), Some(481));
     assert_eq!(

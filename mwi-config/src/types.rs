@@ -62,6 +62,18 @@ pub struct Sip {
     /// absent = sipd cannot answer a challenge.
     #[serde(default)]
     pub auth: Option<Auth>,
+    /// `max_message_size = 65536`: the longest SIP message sipd accepts, octets, in
+    /// [`MAX_MESSAGE_SIZE_RANGE`]. A longer UDP request gets 413, a longer TCP message closes
+    /// the connection (RFC 3261 §18.1.1, §21.4.11).
+    #[serde(
+        default = "default_max_message_size",
+        deserialize_with = "de_max_message_size"
+    )]
+    pub max_message_size: u32,
+    /// `user_agent = "dahdi-mwi"`: the `User-Agent` and `Server` header value (RFC 3261
+    /// §20.35, §20.41): 1 to 128 printable ASCII characters. The default names no version.
+    #[serde(default = "default_user_agent", deserialize_with = "de_user_agent")]
+    pub user_agent: String,
     /// `[sip.block]`: sources that fail repeatedly are ignored for a while.
     #[serde(default)]
     pub block: Block,
@@ -75,9 +87,45 @@ impl Default for Sip {
         Self {
             listen: default_listen(),
             auth: None,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            user_agent: default_user_agent(),
             block: Block::default(),
             limits: Limits::default(),
         }
+    }
+}
+
+/// Default `[sip] max_message_size`, octets: 64 KiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: u32 = 65_536;
+/// Allowed range of `[sip] max_message_size`, octets.
+pub const MAX_MESSAGE_SIZE_RANGE: std::ops::RangeInclusive<u32> = 1024..=1_048_576;
+/// Default `[sip] user_agent`.
+pub const DEFAULT_USER_AGENT: &str = "dahdi-mwi";
+
+fn default_max_message_size() -> u32 {
+    DEFAULT_MAX_MESSAGE_SIZE
+}
+
+fn de_max_message_size<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "max_message_size", MAX_MESSAGE_SIZE_RANGE)
+}
+
+fn default_user_agent() -> String {
+    DEFAULT_USER_AGENT.to_owned()
+}
+
+/// A header value sipd sends as is: printable ASCII (no CR, LF or other control character,
+/// which would end or split the header), no leading or trailing space, 1..=128 characters.
+fn de_user_agent<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let v = String::deserialize(d)?;
+    let printable = v.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if printable && (1..=128).contains(&v.len()) && v.trim() == v {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "user_agent = {v:?}: expected 1 to 128 printable ASCII characters without \
+             leading or trailing space"
+        )))
     }
 }
 

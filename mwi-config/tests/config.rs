@@ -590,6 +590,37 @@ fn bad_tone_plans_are_rejected_where_they_are() {
 }
 
 #[test]
+fn sip_message_size_and_user_agent() {
+    let c = ok(BASE);
+    assert_eq!(c.sip.max_message_size, 65_536);
+    assert_eq!(c.sip.user_agent, "dahdi-mwi");
+    let c = ok(&format!(
+        "[sip]\nmax_message_size = 1024\nuser_agent = \"PBX (lab)\"\n{BASE}"
+    ));
+    assert_eq!(
+        (c.sip.max_message_size, c.sip.user_agent.as_str()),
+        (1024, "PBX (lab)")
+    );
+    assert_eq!(
+        err(&format!("[sip]\nmax_message_size = 1023\n{BASE}")),
+        "2:20: max_message_size = 1023 is out of range 1024..=1048576"
+    );
+    assert_eq!(
+        err(&format!("[sip]\nmax_message_size = 1048577\n{BASE}")),
+        "2:20: max_message_size = 1048577 is out of range 1024..=1048576"
+    );
+    for bad in ["", " x", "x\\r\\nVia: evil", "t\\u00e9l", "\\u0007"] {
+        let e = err(&format!("[sip]\nuser_agent = \"{bad}\"\n{BASE}"));
+        assert!(e.starts_with("2:14: user_agent = "), "{bad:?}: {e}");
+    }
+    assert!(err(&format!(
+        "[sip]\nuser_agent = \"{}\"\n{BASE}",
+        "a".repeat(129)
+    ))
+    .starts_with("2:14: "));
+}
+
+#[test]
 fn notify_trust_and_block_keys() {
     let c = ok(BASE);
     assert_eq!(

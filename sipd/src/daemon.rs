@@ -44,7 +44,7 @@ pub const UDP_BATCH: usize = 64;
 /// Connections accepted from one listener per turn.
 pub const ACCEPT_BATCH: usize = 32;
 /// Octets read from one TCP connection per turn.
-pub const TCP_BATCH: usize = 2 * (wire::MAX_MESSAGE + 1);
+pub const TCP_BATCH: usize = 2 * (wire::MAX_DATAGRAM + 1);
 /// Status clients answered per turn.
 const STATUS_BATCH: usize = 8;
 /// Longest wait for events: the loop turns at least this often so that `WATCHDOG=1` keeps
@@ -145,7 +145,7 @@ fn numbers_of(cfg: &Config) -> usize {
 struct Conn {
     stream: TcpStream,
     peer: SocketAddr,
-    rbuf: Vec<u8>,
+    framer: wire::Framer,
     wbuf: Vec<u8>,
     connected: bool,
     last_used: u64,
@@ -299,7 +299,7 @@ impl Daemon {
             status,
             status_path,
             ua,
-            guard: Guard::new(&cfg.sip.limits, seed.rotate_left(17)),
+            guard: Guard::new(&cfg.sip.limits),
             snapshots,
             start: Instant::now(),
             resolved_tx,
@@ -488,7 +488,7 @@ impl Daemon {
     /// Errors: the poll failed.
     pub fn run(&mut self, mut tick: impl FnMut()) -> Result<(), String> {
         let mut events = Events::with_capacity(256);
-        let mut buf = vec![0u8; wire::MAX_MESSAGE + 1];
+        let mut buf = vec![0u8; wire::MAX_DATAGRAM + 1];
         let now = self.now();
         self.resolve(now, false);
         loop {
@@ -598,7 +598,7 @@ impl Daemon {
                         src.addr
                     );
                 }
-                if let Some(rsp) = self.guard.reject(bytes) {
+                if let Some(rsp) = self.guard.reject(bytes, &self.config.sip.user_agent) {
                     self.send(now, dest_bytes(src, rsp));
                 }
             }
@@ -693,7 +693,7 @@ impl Daemon {
             Conn {
                 stream,
                 peer,
-                rbuf: Vec::new(),
+                framer: wire::Framer::new(max_message_size(&self.config)),
                 wbuf: Vec::new(),
                 connected,
                 last_used: now,
@@ -761,8 +761,21 @@ impl Daemon {
                     Ok(n) => {
                         c.last_used = now;
                         budget -= n;
-                        c.rbuf.extend_from_slice(buf.get(..n).unwrap_or_default());
                         more = budget == 0;
+                        // Every complete message out after each read: the framer holds at
+                        // most one incomplete message, however fast the peer sends.
+                        c.framer.push(buf.get(..n).unwrap_or_default());
+                        loop {
+                            match c.framer.next_message() {
+                                Ok(Some(m)) => messages.push(m),
+                                Ok(None) => break,
+                                Err(why) => {
+                                    log::warn!("tcp {}: {why}; closing", c.peer);
+                                    close = Some(true);
+                                    break;
+                                }
+                            }
+                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -773,25 +786,11 @@ impl Daemon {
                     }
                 }
             }
-            // Several messages per read, and partial ones kept for the next read.
-            while close.is_none() {
-                match wire::frame(&c.rbuf) {
-                    Ok(Some(n)) => {
-                        let rest = c.rbuf.split_off(n);
-                        messages.push(std::mem::replace(&mut c.rbuf, rest));
-                    }
-                    Ok(None) => break,
-                    Err(why) => {
-                        log::warn!("tcp {}: {why}; closing", c.peer);
-                        close = Some(true);
-                    }
-                }
-            }
-            if close.is_none() && c.rbuf.len() > cap {
+            if close.is_none() && c.framer.buffered() > cap {
                 log::warn!(
                     "tcp {}: {} octets unframed (tcp_buffer); closing",
                     c.peer,
-                    c.rbuf.len()
+                    c.framer.buffered()
                 );
                 close = Some(true);
             }
@@ -803,9 +802,6 @@ impl Daemon {
                 transport: Transport::Tcp,
             };
             for m in messages {
-                if m.iter().all(|&b| b == b'\r' || b == b'\n') {
-                    continue;
-                }
                 self.admit(now, &m, dest);
             }
         }
@@ -1000,7 +996,7 @@ impl Daemon {
                 current: self
                     .conns
                     .values()
-                    .map(|c| c.rbuf.len().max(c.wbuf.len()))
+                    .map(|c| c.framer.buffered().max(c.wbuf.len()))
                     .max()
                     .unwrap_or(0) as u64,
                 limit: l.tcp_buffer.into(),
@@ -1096,4 +1092,9 @@ pub fn query_status(cfg: &Config) -> Result<SipdStatus, String> {
     s.read_to_end(&mut text)
         .map_err(|e| format!("reading status: {e}"))?;
     serde_json::from_slice(&text).map_err(|e| format!("bad status answer: {e}"))
+}
+
+/// `[sip] max_message_size` in octets: the bound of every TCP framer.
+fn max_message_size(cfg: &Config) -> usize {
+    usize::try_from(cfg.sip.max_message_size).unwrap_or(usize::MAX)
 }

@@ -100,7 +100,6 @@ pub struct Guard {
     exempt: Vec<IpAddr>,
     buckets: HashMap<IpAddr, Bucket>,
     overflow: Bucket,
-    rng: fastrand::Rng,
     /// Requests refused by the rate limit.
     pub refused_rate: u64,
     /// Requests refused by the transaction bound.
@@ -108,9 +107,8 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// A guard with the `rate`, `burst` and `transactions` of `limits`; `seed` seeds the To
-    /// tags of its 503 answers.
-    pub fn new(limits: &Limits, seed: u64) -> Self {
+    /// A guard with the `rate`, `burst` and `transactions` of `limits`.
+    pub fn new(limits: &Limits) -> Self {
         let mut g = Self {
             rate: 0,
             burst: 0,
@@ -122,7 +120,6 @@ impl Guard {
                 at: 0,
                 last_reject: None,
             },
-            rng: fastrand::Rng::with_seed(seed),
             refused_rate: 0,
             refused_transactions: 0,
         };
@@ -217,17 +214,19 @@ impl Guard {
         verdict
     }
 
-    /// The 503 answer to a rejected request, `None` when `bytes` is not a request that can be
-    /// answered (unparsable, or an ACK: RFC 3261 §17.2.1 gives it no response).
-    pub fn reject(&mut self, bytes: &[u8]) -> Option<Vec<u8>> {
+    /// The 503 answer to a rejected request, with `server` (`[sip] user_agent`) as its Server
+    /// header and at most [`wire::AMPLIFICATION`] times the request's size; `None` when `bytes`
+    /// is not a request that can be answered (unparsable, or an ACK: RFC 3261 §17.2.1 gives
+    /// it no response).
+    pub fn reject(&self, bytes: &[u8], server: &str) -> Option<Vec<u8>> {
         let req = Message::parse(bytes).ok()?;
         if !req.is_request() || req.method() == "ACK" {
             return None;
         }
-        let tag: String = (0..10).map(|_| self.rng.alphanumeric()).collect();
-        let mut rsp = req.response(503, "Service Unavailable", &tag);
+        let mut rsp = req.response(503, "Service Unavailable", &wire::secret_token(10));
         rsp.push("Retry-After", RETRY_AFTER.to_string());
-        rsp.push("Server", wire::AGENT);
+        rsp.push("Server", server);
+        rsp.trim_to(bytes.len().saturating_mul(wire::AMPLIFICATION));
         Some(rsp.to_bytes())
     }
 }
@@ -284,7 +283,7 @@ mod tests {
 
     #[test]
     fn a_source_gets_its_burst_then_its_rate_then_one_503_a_second() {
-        let mut g = Guard::new(&limits(10, 5, 100), 1);
+        let mut g = Guard::new(&limits(10, 5, 100));
         let a: IpAddr = "192.0.2.1".parse().expect("ip");
         for _ in 0..5 {
             assert_eq!(g.check(0, a, OPTIONS, 0), Verdict::Admit);
@@ -306,7 +305,7 @@ mod tests {
 
     #[test]
     fn the_server_is_exempt_from_the_rate_but_not_from_the_transaction_bound() {
-        let mut g = Guard::new(&limits(1, 1, 16), 1);
+        let mut g = Guard::new(&limits(1, 1, 16));
         let server: IpAddr = "192.0.2.10".parse().expect("ip");
         g.set_exempt(vec![server]);
         for t in 0..100 {
@@ -320,8 +319,8 @@ mod tests {
 
     #[test]
     fn the_503_carries_retry_after_and_an_ack_gets_nothing() {
-        let mut g = Guard::new(&Limits::default(), 1);
-        let rsp = g.reject(OPTIONS).expect("a 503");
+        let g = Guard::new(&Limits::default());
+        let rsp = g.reject(OPTIONS, "lab").expect("a 503");
         let m = Message::parse(&rsp).expect("parsable");
         assert_eq!(m.summary(), "503 Service Unavailable (OPTIONS)");
         assert_eq!(m.header("Retry-After"), Some("1"));
@@ -329,13 +328,13 @@ mod tests {
         let ack = String::from_utf8_lossy(OPTIONS)
             .replace("OPTIONS sip", "ACK sip")
             .replace("1 OPTIONS", "1 ACK");
-        assert_eq!(g.reject(ack.as_bytes()), None);
-        assert_eq!(g.reject(b"\x00junk"), None);
+        assert_eq!(g.reject(ack.as_bytes(), "lab"), None);
+        assert_eq!(g.reject(b"\x00junk", "lab"), None);
     }
 
     #[test]
     fn spoofed_sources_share_one_bucket_beyond_the_bound() {
-        let mut g = Guard::new(&limits(1, 1, 100), 1);
+        let mut g = Guard::new(&limits(1, 1, 100));
         for i in 0..MAX_SOURCES as u32 {
             let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
             assert_eq!(g.check(0, ip, OPTIONS, 0), Verdict::Admit);

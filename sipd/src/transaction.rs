@@ -219,8 +219,17 @@ impl<D: Clone> Transactions<D> {
     /// A request arrived from `src`. Returns it for the TU when it starts a new transaction;
     /// `None` for a retransmission (the last response, if any, is queued again) or a request
     /// that cannot be keyed.
-    pub fn on_request(&mut self, req: Message, src: D, reliable: bool) -> Option<(TxKey, Message)> {
-        let key = server_key(&req)?;
+    ///
+    /// The source is part of the key, beyond the matching rules of RFC 3261 §17.2.3: a
+    /// retransmission matches only from the address that started the transaction, so a
+    /// cached response is never sent anywhere else (issue 11: no reflection to a forged
+    /// source), and a request from elsewhere with the same branch is a transaction of its own
+    /// (a stranger cannot capture another peer's transaction by reusing its branch).
+    pub fn on_request(&mut self, req: Message, src: D, reliable: bool) -> Option<(TxKey, Message)>
+    where
+        D: std::fmt::Debug,
+    {
+        let key = format!("{}\u{0}{src:?}", server_key(&req)?);
         if let Some(tx) = self.servers.get(&key) {
             if let Some(bytes) = &tx.last_response {
                 self.transmits.push_back(Transmit {
@@ -481,6 +490,27 @@ mod tests {
         assert_eq!(t.poll_timeout(), Some(32020));
         t.handle_timeout(32020);
         assert!(t.on_request(req, 7u8, false).is_some(), "a new transaction");
+    }
+
+    #[test]
+    fn a_cached_response_goes_only_to_the_source_of_the_request() {
+        let mut t = Transactions::new(TimerValues::default());
+        let req = request("z9hG4bKr1");
+        let (key, got) = t.on_request(req.clone(), 7u8, false).unwrap();
+        t.respond(20, &key, &got.response(405, "Method Not Allowed", "t"));
+        assert_eq!(t.poll_transmit().map(|x| x.dest), Some(7));
+        let (other, _) = t
+            .on_request(req.clone(), 8u8, false)
+            .expect("from another source: a new transaction");
+        assert_ne!(other, key);
+        assert_eq!(t.poll_transmit(), None, "no resend to another source");
+        assert!(t.on_request(req, 7u8, false).is_none());
+        assert_eq!(
+            t.poll_transmit().map(|x| x.dest),
+            Some(7),
+            "the real source still"
+        );
+        assert_eq!(t.counts(), (0, 2));
     }
 
     #[test]

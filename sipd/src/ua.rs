@@ -11,7 +11,7 @@ use crate::guard::{BlockRules, BlockedSource, Blocklist, Verdict};
 use crate::nonces::{Nonces, Use};
 use crate::summary::Summary;
 use crate::transaction::{TimerValues, Transactions, Transmit, TxEvent, TxKey, MAGIC_COOKIE};
-use crate::wire::{self, addr_uri, param, uri_user, Message, ACCEPT, AGENT, ALLOW, EVENT};
+use crate::wire::{self, addr_uri, param, uri_user, Defect, Message, ACCEPT, ALLOW, EVENT};
 use mwi_config::{Cidr, Config, Transport, UnsolicitedTransport, EXPIRES_RANGE};
 use mwi_core::route::Router;
 use mwi_core::{MwiSink, MwiState};
@@ -110,6 +110,10 @@ pub struct UaConfig {
     /// Minimum gap between two SUBSCRIBE/REGISTER sends, ms: 10,000 numbers never start or
     /// refresh in one burst.
     pub pace: u64,
+    /// `[sip] user_agent`: the value of `User-Agent` (requests) and `Server` (responses).
+    pub user_agent: String,
+    /// `[sip] max_message_size`, octets: a longer request gets 413 (RFC 3261 §21.4.11).
+    pub max_message_size: usize,
 }
 
 impl UaConfig {
@@ -147,6 +151,8 @@ impl UaConfig {
             timers: TimerValues::default(),
             backoff: Backoff::default(),
             pace: 10,
+            user_agent: c.sip.user_agent.clone(),
+            max_message_size: usize::try_from(c.sip.max_message_size).unwrap_or(usize::MAX),
         }
     }
 }
@@ -342,7 +348,8 @@ pub struct Ua<S: MwiSink> {
 }
 
 impl<S: MwiSink> Ua<S> {
-    /// A user agent that writes states into `sink`; `seed` seeds tags, branches and jitter.
+    /// A user agent that writes states into `sink`; `seed` seeds the jitter of timers only:
+    /// Call-IDs, tags, branches and cnonces come from the OS CSPRNG (getrandom).
     /// Nothing is sent until [`Self::set_mwi_addrs`] gives the server address.
     pub fn new(cfg: UaConfig, sink: S, seed: u64, local: HashMap<Transport, SocketAddr>) -> Self {
         let mut ua = Self {
@@ -437,14 +444,10 @@ impl<S: MwiSink> Ua<S> {
         })
     }
 
-    fn token(&mut self, len: usize) -> String {
-        (0..len).map(|_| self.rng.alphanumeric()).collect()
-    }
-
     fn new_usage(&mut self, expires: u32) -> Usage {
         Usage {
-            call_id: self.token(20),
-            from_tag: self.token(10),
+            call_id: wire::secret_token(20),
+            from_tag: wire::secret_token(10),
             to_tag: None,
             cseq: 0,
             remote_target: None,
@@ -518,7 +521,7 @@ impl<S: MwiSink> Ua<S> {
         };
         format!(
             "SIP/2.0/{t} {local};branch={MAGIC_COOKIE}{};rport",
-            self.token(16)
+            wire::secret_token(16)
         )
     }
 
@@ -548,7 +551,7 @@ impl<S: MwiSink> Ua<S> {
         let Some((user, pass, _)) = self.cfg.auth.clone() else {
             return;
         };
-        let cnonce = self.token(16);
+        let cnonce = wire::secret_token(16);
         let auth = match which {
             Owner::Sub(i) => &mut self.subs[i].usage.auth,
             Owner::Register => match &mut self.register {
@@ -629,7 +632,7 @@ impl<S: MwiSink> Ua<S> {
         req.push("Event", EVENT);
         req.push("Accept", ACCEPT);
         req.push("Expires", u.expires.to_string());
-        req.push("User-Agent", AGENT);
+        req.push("User-Agent", self.cfg.user_agent.clone());
         self.authorize(&mut req, Owner::Sub(i));
         self.dialogs.insert(self.subs[i].usage.call_id.clone(), i);
         self.send(now, &req, dest, Purpose::Subscribe(i));
@@ -661,7 +664,7 @@ impl<S: MwiSink> Ua<S> {
         req.push("CSeq", format!("{} REGISTER", u.cseq));
         req.push("Contact", contact);
         req.push("Expires", u.expires.to_string());
-        req.push("User-Agent", AGENT);
+        req.push("User-Agent", self.cfg.user_agent.clone());
         self.authorize(&mut req, Owner::Register);
         self.send(now, &req, Dest { addr, transport }, Purpose::Register);
     }
@@ -672,8 +675,8 @@ impl<S: MwiSink> Ua<S> {
         };
         let transport = dest.transport;
         let via = self.via(transport);
-        let tag = self.token(10);
-        let call_id = self.token(20);
+        let tag = wire::secret_token(10);
+        let call_id = wire::secret_token(20);
         let uri = Self::host_uri(&self.cfg.mwi_host, self.cfg.mwi_port, transport, None);
         let local = self
             .local
@@ -688,7 +691,7 @@ impl<S: MwiSink> Ua<S> {
         req.push("Call-ID", call_id);
         req.push("CSeq", "1 OPTIONS");
         req.push("Accept", ACCEPT);
-        req.push("User-Agent", AGENT);
+        req.push("User-Agent", self.cfg.user_agent.clone());
         self.send(now, &req, dest, Purpose::Options);
     }
 
@@ -793,30 +796,22 @@ impl<S: MwiSink> Ua<S> {
         self.blocks.check(now, ip) == Verdict::Drop
     }
 
-    /// One received datagram or framed TCP message from `src`.
-    /// A message from a blocked source ([`crate::guard`]) is dropped before it is parsed.
+    /// One received datagram or framed TCP message from `src`. A message from a blocked source
+    /// ([`crate::guard`]) is dropped before it is parsed; one longer than `max_message_size`
+    /// is refused before it is parsed (413 or a drop).
     pub fn handle_message(&mut self, now: u64, bytes: &[u8], src: Dest) {
         if self.blocked(now, src.addr.ip()) {
             return;
         }
-        let msg = match Message::parse(bytes) {
+        let parsed = if bytes.len() > self.cfg.max_message_size {
+            Err(Message::oversize(bytes, self.cfg.max_message_size))
+        } else {
+            Message::parse(bytes)
+        };
+        let msg = match parsed {
             Ok(m) => m,
             Err(defect) => {
-                let tag = self.token(10);
-                match defect.response(&tag) {
-                    Some(rsp) => {
-                        log::info!(
-                            "SIP from {}: {defect}; answering {}",
-                            src.addr,
-                            rsp.summary()
-                        );
-                        self.tx.push_direct(Transmit {
-                            dest: src,
-                            bytes: rsp.to_bytes(),
-                        });
-                    }
-                    None => log::info!("SIP from {}: {defect}; dropped", src.addr),
-                }
+                self.refuse(&defect, bytes.len(), src);
                 self.strike(now, src, &defect.to_string());
                 return;
             }
@@ -829,7 +824,7 @@ impl<S: MwiSink> Ua<S> {
             show(&msg)
         );
         if msg.is_request() {
-            self.handle_request(now, msg, src);
+            self.handle_request(now, msg, bytes.len(), src);
         } else {
             if !self.tx.on_response(now, msg) {
                 log::debug!(
@@ -841,7 +836,31 @@ impl<S: MwiSink> Ua<S> {
         }
     }
 
-    fn handle_request(&mut self, now: u64, msg: Message, src: Dest) {
+    /// Answer (outside any transaction, RFC 3261 §8.2) or drop a request of `len` octets that
+    /// failed the checks of [`Message::parse`]. An answer longer than the maximum message size
+    /// (an oversize request's headers copied back) is dropped too.
+    fn refuse(&mut self, defect: &Defect, len: usize, src: Dest) {
+        let rsp = defect
+            .response(&wire::secret_token(10))
+            .map(|rsp| self.finish(rsp, len));
+        match rsp.map(|r| (r.summary(), r.to_bytes())) {
+            Some((what, bytes)) if bytes.len() <= self.cfg.max_message_size => {
+                log::info!("SIP from {}: {defect}; answering {what}", src.addr);
+                self.tx.push_direct(Transmit { dest: src, bytes });
+            }
+            _ => log::info!("SIP from {}: {defect}; dropped", src.addr),
+        }
+    }
+
+    /// A response as sent: `Server` added, then trimmed to [`wire::AMPLIFICATION`] times the
+    /// `len` octets of the request it answers.
+    fn finish(&self, mut rsp: Message, len: usize) -> Message {
+        rsp.push("Server", self.cfg.user_agent.clone());
+        rsp.trim_to(len.saturating_mul(wire::AMPLIFICATION));
+        rsp
+    }
+
+    fn handle_request(&mut self, now: u64, msg: Message, len: usize, src: Dest) {
         if msg.method() == "ACK" {
             return;
         }
@@ -849,11 +868,12 @@ impl<S: MwiSink> Ua<S> {
         let Some((key, req)) = self.tx.on_request(msg, src, reliable) else {
             return;
         };
-        let tag = self.token(10);
+        let tag = wire::secret_token(10);
         let (rsp, strike) = self.answer(now, &req, src, &tag);
         if strike {
             self.strike(now, src, &rsp.summary());
         }
+        let rsp = self.finish(rsp, len);
         self.tx.respond(now, &key, &rsp);
     }
 
@@ -1026,7 +1046,7 @@ impl<S: MwiSink> Ua<S> {
                 }
             }
         };
-        let nonce = self.token(24);
+        let nonce = wire::secret_token(24);
         self.nonces.issue(now, nonce.clone());
         let reason = match &fault {
             Some(why) => {
@@ -1183,7 +1203,7 @@ impl<S: MwiSink> Ua<S> {
                     "subscription {number}: terminated ({reason}); new one in {delay} ms"
                 );
                 self.end_subscription(i, SubState::Terminated(reason));
-                self.reschedule(Owner::Sub(i), Some(now + delay));
+                self.reschedule(Owner::Sub(i), Some(now.saturating_add(delay)));
             }
             _ => {}
         }
@@ -1387,7 +1407,7 @@ impl<S: MwiSink> Ua<S> {
             "subscription {number}: {code}; new subscription in {delay} ms"
         );
         self.end_subscription(i, SubState::Terminated(reason));
-        self.reschedule(Owner::Sub(i), Some(now + delay));
+        self.reschedule(Owner::Sub(i), Some(now.saturating_add(delay)));
     }
 
     fn register_result(&mut self, now: u64, code: u16, rsp: Option<&Message>) {
@@ -1445,7 +1465,7 @@ impl<S: MwiSink> Ua<S> {
         let failures = u.failures;
         let delay = self.retry_delay(failures, rsp.and_then(retry_after));
         log::warn!("REGISTER failed with {code}; retry in {delay} ms");
-        self.reschedule(Owner::Register, Some(now + delay));
+        self.reschedule(Owner::Register, Some(now.saturating_add(delay)));
     }
 
     /// What `sipd status` shows at `now` (ms, the clock of the other calls).

@@ -1,6 +1,8 @@
 //! The SIP message layer: a [`Message`] view of one SIP message (RFC 3261 §7), the checks rsip 0.4
 //! leaves out (compact header names, required headers, CSeq method, Content-Length, LF-only line
-//! ends), and the responses that name the defect of a rejected request.
+//! ends, the SIP version, the Via and Request-URI grammar), the responses that name the defect of
+//! a rejected request, the TCP stream [`Framer`] (RFC 3261 §18.3) and the secrets sipd puts in
+//! messages ([`secret_token`]).
 //!
 //! Parsing goes in two steps: [`Message::parse`] normalises the bytes (line ends to CRLF, folded
 //! lines unfolded, compact names expanded, RFC 3261 §7.3.3) and then hands the normalised text to
@@ -87,9 +89,9 @@ const CANONICAL: &[&str] = &[
     "Record-Route",
 ];
 
-/// The longest message accepted (octets). A UDP datagram cannot be longer; TCP framing enforces
-/// the same bound so one peer cannot make us buffer without limit.
-pub const MAX_MESSAGE: usize = 65_535;
+/// The largest UDP payload (octets, RFC 768 length field): a receive buffer one octet longer
+/// tells a full datagram from a truncated one.
+pub const MAX_DATAGRAM: usize = 65_535;
 
 /// The first line of a message (RFC 3261 §7.1, §7.2).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,6 +146,13 @@ pub enum Defect {
     BadRequest(Box<Message>, String),
     /// A method this user agent does not implement (501).
     NotImplemented(Box<Message>),
+    /// A request of another SIP version than 2.0 (505, RFC 3261 §8.2.2 via §21.5.7).
+    VersionNotSupported(Box<Message>),
+    /// A Request-URI of a scheme other than sip, sips or tel (416, RFC 3261 §8.2.2.1).
+    UnsupportedScheme(Box<Message>),
+    /// A request longer than the configured maximum message size (413, RFC 3261 §21.4.11);
+    /// the number is that maximum, octets.
+    TooLarge(Box<Message>, usize),
 }
 
 /// Methods sipd accepts as a server (RFC 3261 §20.5 `Allow`).
@@ -152,8 +161,6 @@ pub const ALLOW: &str = "NOTIFY, OPTIONS";
 pub const ACCEPT: &str = "application/simple-message-summary";
 /// The event package sipd handles (RFC 3842 §3).
 pub const EVENT: &str = "message-summary";
-/// Value of `User-Agent` and `Server`.
-pub const AGENT: &str = concat!("dahdi-mwi-sipd/", env!("CARGO_PKG_VERSION"));
 
 impl Defect {
     /// The response naming this defect, or `None` when the message must be dropped.
@@ -169,6 +176,13 @@ impl Defect {
                 rsp.push("Allow", ALLOW);
                 Some(rsp)
             }
+            Self::VersionNotSupported(req) => {
+                Some(req.response(505, "Version Not Supported", to_tag))
+            }
+            Self::UnsupportedScheme(req) => {
+                Some(req.response(416, "Unsupported URI Scheme", to_tag))
+            }
+            Self::TooLarge(req, _) => Some(req.response(413, "Request Entity Too Large", to_tag)),
         }
     }
 }
@@ -181,6 +195,13 @@ impl std::fmt::Display for Defect {
             Self::NoVia => f.write_str("request without Via"),
             Self::BadRequest(_, why) => write!(f, "bad request: {why}"),
             Self::NotImplemented(req) => write!(f, "method {} not implemented", req.method()),
+            Self::VersionNotSupported(_) => f.write_str("request of another SIP version"),
+            Self::UnsupportedScheme(req) => write!(
+                f,
+                "unsupported Request-URI scheme in {}",
+                req.uri().unwrap_or_default()
+            ),
+            Self::TooLarge(_, max) => write!(f, "request longer than {max} octets"),
         }
     }
 }
@@ -280,20 +301,35 @@ impl Message {
     /// Parse and validate one message (one UDP datagram or one framed TCP message).
     ///
     /// Accepts CRLF and LF-only line ends and folded header lines; expands compact names; checks
-    /// the start line and URI with rsip; for a request, checks Via, From, To, Call-ID, CSeq
-    /// (number and method equal to the request method), Max-Forwards and Content-Length
-    /// (equal to the body length). Errors: [`Defect`].
+    /// the start line (SIP/2.0 only: another version is [`Defect::VersionNotSupported`]) and,
+    /// for a request, the Request-URI (RFC 3261 §19.1.1, RFC 3966), every Via (§20.42), From,
+    /// To, Call-ID, CSeq (number and method equal to the request method), Max-Forwards and
+    /// Content-Length (1*DIGIT; octets past it are discarded, a shorter body is a defect,
+    /// §18.3); rsip checks the typed headers it knows. The size limit is the transport's
+    /// ([`Message::oversize`], [`Framer`]). Errors: [`Defect`].
     pub fn parse(bytes: &[u8]) -> Result<Self, Defect> {
         let msg = Self::normalise(bytes)?;
         msg.check()?;
         Ok(msg)
     }
 
+    /// The defect of a message longer than the maximum of `max` octets (RFC 3261 §21.4.11):
+    /// [`Defect::TooLarge`] when its header section reads as a request with a Via (it gets
+    /// 413), a drop otherwise.
+    pub fn oversize(bytes: &[u8], max: usize) -> Defect {
+        match Self::normalise(bytes) {
+            Ok(m) if m.is_request() && m.header("Via").is_some() => {
+                Defect::TooLarge(Box::new(m), max)
+            }
+            Err(Defect::BadRequest(m, _) | Defect::VersionNotSupported(m)) => {
+                Defect::TooLarge(m, max)
+            }
+            Ok(_) | Err(_) => Defect::Unreadable("longer than the maximum message size"),
+        }
+    }
+
     /// Split the bytes into start line, headers and body without checking any header.
     fn normalise(bytes: &[u8]) -> Result<Self, Defect> {
-        if bytes.len() > MAX_MESSAGE {
-            return Err(Defect::Unreadable("longer than 65535 octets"));
-        }
         // Keep-alives (RFC 5626 §3.5.1: CRLF) and leading blank lines are skipped
         // (RFC 3261 §7.5).
         let start = bytes
@@ -305,11 +341,11 @@ impl Message {
             head_end(bytes).ok_or(Defect::Unreadable("no end of headers"))?;
         let head = std::str::from_utf8(bytes.get(..head_len).unwrap_or_default())
             .map_err(|_| Defect::Unreadable("header section not UTF-8"))?;
-        let body = bytes.get(body_start..).unwrap_or_default().to_vec();
+        let mut body = bytes.get(body_start..).unwrap_or_default().to_vec();
 
         let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
         let first = lines.next().ok_or(Defect::Unreadable("no start line"))?;
-        let start = parse_start(first).ok_or(Defect::Unreadable("bad start line"))?;
+        let (start, sip_2_0) = parse_start(first).ok_or(Defect::Unreadable("bad start line"))?;
 
         let mut headers: Vec<Header> = Vec::new();
         let mut bad_line = None;
@@ -335,11 +371,25 @@ impl Message {
         for h in &mut headers {
             h.value = h.value.trim().to_owned();
         }
+        // RFC 3261 §18.3: octets of a datagram past Content-Length are not part of the message.
+        let length = headers
+            .iter()
+            .find(|h| h.name == "Content-Length")
+            .and_then(|h| content_length(&h.value));
+        if let Some(n) = length.filter(|&n| n < body.len()) {
+            body.truncate(n);
+        }
         let msg = Self {
             start,
             headers,
             body,
         };
+        if !sip_2_0 {
+            return Err(match msg.header("Via") {
+                Some(_) => Defect::VersionNotSupported(Box::new(msg)),
+                None => Defect::NoVia,
+            });
+        }
         if let Some(why) = bad_line {
             return Err(msg.defect(why.to_owned()));
         }
@@ -372,15 +422,15 @@ impl Message {
             return bad("malformed CSeq header".into());
         };
         if let Some(lenv) = self.header("Content-Length") {
-            match lenv.parse::<usize>() {
-                Ok(n) if n == self.body.len() => {}
-                Ok(n) => {
+            match content_length(lenv) {
+                Some(n) if n == self.body.len() => {}
+                Some(n) => {
                     return bad(format!(
                         "Content-Length {n} but body of {} octets",
                         self.body.len()
                     ))
                 }
-                Err(_) => return bad("malformed Content-Length header".into()),
+                None => return bad("malformed Content-Length header".into()),
             }
         }
         let StartLine::Request { method, .. } = &self.start else {
@@ -399,8 +449,16 @@ impl Message {
             Some(Err(_)) => return bad("malformed Max-Forwards header".into()),
             Some(Ok(_)) => {}
         }
-        if self.top_via_branch().is_none() {
+        if self.top_via_branch().is_none() || !self.headers("Via").flat_map(split_list).all(is_via)
+        {
             return bad("malformed Via header".into());
+        }
+        match self.uri().map(check_uri) {
+            Some(Err(UriDefect::Scheme)) => {
+                return Err(Defect::UnsupportedScheme(Box::new(self.clone())))
+            }
+            Some(Err(UriDefect::Syntax)) => return bad("malformed Request-URI".into()),
+            Some(Ok(())) | None => {}
         }
         self.check_rsip()
     }
@@ -538,8 +596,37 @@ impl Message {
                 rsp.push("To", to);
             }
         }
-        rsp.push("Server", AGENT);
         rsp
+    }
+
+    /// Shrink a bodiless response to at most `limit` octets when it is longer: optional header
+    /// fields go first, the last added first, then the detail of the reason phrase
+    /// (`Bad Request (missing From header)` → `Bad Request`). Via, From, To, Call-ID and CSeq
+    /// stay (RFC 3261 §8.2.6.2), and so does the header field the status code requires
+    /// ([`required_header`]): such a response may stay longer than `limit`. This keeps the
+    /// answer to a small, perhaps forged, request from being much larger than it (issue 11:
+    /// no reflection).
+    pub fn trim_to(&mut self, limit: usize) {
+        const KEEP: [&str; 5] = ["Via", "From", "To", "Call-ID", "CSeq"];
+        let required = self.code().and_then(required_header);
+        let mut len = self.to_bytes().len();
+        while len > limit {
+            let optional = self.headers.iter().rposition(|h| {
+                !KEEP.iter().any(|k| h.name.eq_ignore_ascii_case(k))
+                    && required.map_or(true, |r| !h.name.eq_ignore_ascii_case(r))
+            });
+            let Some(i) = optional else {
+                break;
+            };
+            let h = self.headers.remove(i);
+            // "Name: value\r\n".
+            len -= h.name.len() + h.value.len() + 4;
+        }
+        if let StartLine::Response { reason, .. } = &mut self.start {
+            if let Some((plain, _)) = reason.split_once(" (").filter(|_| len > limit) {
+                *reason = plain.to_owned();
+            }
+        }
     }
 
     /// Serialise with CRLF line ends and a `Content-Length` equal to the body length.
@@ -575,44 +662,200 @@ impl Message {
     }
 }
 
-/// Stream framing (RFC 3261 §18.3): the length of the first complete message in `buf`,
-/// `Ok(None)` when more octets are needed. Leading CRLF keep-alives (RFC 5626 §3.5.1) count as
-/// part of the frame and [`Message::parse`] skips them; a frame of only keep-alives is returned
-/// as such. Errors (the connection must be closed): no or a bad `Content-Length` once the
-/// header section is complete, or a message longer than [`MAX_MESSAGE`].
-pub fn frame(buf: &[u8]) -> Result<Option<usize>, &'static str> {
-    let skip = buf
-        .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(buf.len());
-    if skip > 0 && (skip == buf.len() || buf.get(skip - 1) == Some(&b'\n')) {
-        return Ok(Some(skip));
+/// Why a stream could not be framed; the connection must be closed (RFC 3261 §18.3: the
+/// stream is out of step once a message boundary is unknown).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FrameError {
+    /// The message (header section, or header section plus Content-Length) is longer than the
+    /// maximum: `octets` (saturated at `usize::MAX` when the sum does not fit) and `max`.
+    TooLarge {
+        /// Octets the message claims or has so far.
+        octets: usize,
+        /// The configured maximum message size.
+        max: usize,
+    },
+    /// A complete header section without Content-Length (mandatory on a stream, §20.14).
+    NoContentLength,
+    /// A Content-Length that is not 1*DIGIT, or two that differ.
+    BadContentLength,
+    /// A header section that is not UTF-8.
+    NotUtf8,
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::TooLarge { octets, max } if *octets == usize::MAX => {
+                write!(f, "Content-Length beyond any size (maximum {max} octets)")
+            }
+            Self::TooLarge { octets, max } => {
+                write!(f, "message of {octets} octets or more (maximum {max})")
+            }
+            Self::NoContentLength => f.write_str("no Content-Length on a stream transport"),
+            Self::BadContentLength => f.write_str("malformed or conflicting Content-Length"),
+            Self::NotUtf8 => f.write_str("header section not UTF-8"),
+        }
     }
-    let rest = buf.get(skip..).unwrap_or_default();
-    let Some((head_len, body_start)) = head_end(rest) else {
-        return if rest.len() > MAX_MESSAGE {
-            Err("header section longer than 65535 octets")
-        } else {
-            Ok(None)
+}
+
+/// Stream framing (RFC 3261 §18.3), sans-IO: received octets in with [`Framer::push`],
+/// whole messages out with [`Framer::next_message`]. Leading CRLF keep-alives (RFC 5626
+/// §3.5.1) are skipped. Every length from the wire is checked against the maximum message
+/// size before it is used, and the search for the end of the header section resumes where
+/// it stopped, so a peer that sends one octet at a time costs linear time.
+#[derive(Clone, Debug)]
+pub struct Framer {
+    buf: Vec<u8>,
+    /// Octets of `buf` already handed out.
+    start: usize,
+    /// Octets after `start` already searched for the end of the header section.
+    scanned: usize,
+    /// Length of the message at `start` once its header section has been read.
+    need: Option<usize>,
+    max: usize,
+}
+
+impl Framer {
+    /// A framer for messages of at most `max` octets (`[sip] max_message_size`).
+    pub fn new(max: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            start: 0,
+            scanned: 0,
+            need: None,
+            max,
+        }
+    }
+
+    /// Append received octets. The caller takes every complete message out before the next
+    /// push, so the buffer never holds more than one incomplete message (≤ max) plus one push.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Octets held that are not yet part of a returned message.
+    pub fn buffered(&self) -> usize {
+        self.buf.len().saturating_sub(self.start)
+    }
+
+    /// The next complete message, `Ok(None)` when more octets are needed. Errors: see
+    /// [`FrameError`]; the framer must not be used after one.
+    pub fn next_message(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+        let pending = self.buf.get(self.start..).unwrap_or_default();
+        let skip = pending
+            .iter()
+            .position(|&b| b != b'\r' && b != b'\n')
+            .unwrap_or(pending.len());
+        if skip > 0 {
+            // Only between messages: a message under way never starts with CR or LF.
+            self.start += skip;
+            self.scanned = 0;
+        }
+        let rest = self.buf.get(self.start..).unwrap_or_default();
+        if rest.is_empty() {
+            if self.buf.capacity() > 4096 {
+                // After a large message, an idle connection gives its buffer back.
+                self.buf = Vec::new();
+                self.start = 0;
+            }
+            return Ok(None);
+        }
+        let total = match self.need {
+            Some(total) => total,
+            None => {
+                let total = self.header_section()?;
+                self.need = total;
+                match total {
+                    Some(total) => total,
+                    None => return Ok(None),
+                }
+            }
         };
-    };
-    let head = std::str::from_utf8(rest.get(..head_len).unwrap_or_default())
-        .map_err(|_| "header section not UTF-8")?;
-    let length = head
-        .split('\n')
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .find(|(n, _)| long_name(n.trim()) == "Content-Length")
-        .ok_or("no Content-Length on a stream transport")?
-        .1
-        .trim()
-        .parse::<usize>()
-        .map_err(|_| "malformed Content-Length")?;
-    let total = body_start + length;
-    if total > MAX_MESSAGE {
-        return Err("message longer than 65535 octets");
+        let rest = self.buf.get(self.start..).unwrap_or_default();
+        let Some(msg) = rest.get(..total) else {
+            return Ok(None);
+        };
+        let msg = msg.to_vec();
+        self.start += total;
+        self.scanned = 0;
+        self.need = None;
+        Ok(Some(msg))
     }
-    Ok((rest.len() >= total).then_some(skip + total))
+
+    /// The length of the message at `start` from its header section, `Ok(None)` while the
+    /// header section is incomplete.
+    fn header_section(&mut self) -> Result<Option<usize>, FrameError> {
+        let rest = self.buf.get(self.start..).unwrap_or_default();
+        // The end-of-headers pattern is at most 3 octets, so 2 already-scanned ones suffice.
+        let from = self.scanned.saturating_sub(2);
+        let Some((head_len, body_start)) = rest
+            .get(from..)
+            .and_then(head_end)
+            .map(|(h, b)| (from + h, from + b))
+        else {
+            self.scanned = rest.len();
+            return if rest.len() > self.max {
+                Err(FrameError::TooLarge {
+                    octets: rest.len(),
+                    max: self.max,
+                })
+            } else {
+                Ok(None)
+            };
+        };
+        let head = std::str::from_utf8(rest.get(..head_len).unwrap_or_default())
+            .map_err(|_| FrameError::NotUtf8)?;
+        let mut length = None;
+        for line in head.split('\n').skip(1) {
+            if line.starts_with([' ', '\t']) {
+                continue;
+            }
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            if long_name(name.trim()) != "Content-Length" {
+                continue;
+            }
+            let n = content_length(value.trim()).ok_or(FrameError::BadContentLength)?;
+            if length.is_some_and(|l| l != n) {
+                return Err(FrameError::BadContentLength);
+            }
+            length = Some(n);
+        }
+        let length = length.ok_or(FrameError::NoContentLength)?;
+        let total = body_start.saturating_add(length);
+        if total > self.max {
+            return Err(FrameError::TooLarge {
+                octets: total,
+                max: self.max,
+            });
+        }
+        Ok(Some(total))
+    }
+}
+
+/// The header field a response of status `code` that sipd sends must carry: WWW-Authenticate
+/// in a 401 (RFC 3261 §21.4.2), Allow in a 405 (§21.4.6), Accept in a 415 (§21.4.13),
+/// Unsupported in a 420 (§8.2.2.3).
+pub fn required_header(code: u16) -> Option<&'static str> {
+    Some(match code {
+        401 => "WWW-Authenticate",
+        405 => "Allow",
+        415 => "Accept",
+        420 => "Unsupported",
+        _ => return None,
+    })
+}
+
+/// RFC 3261 §20.14 `Content-Length = 1*DIGIT`, `None` when malformed or beyond `usize`.
+fn content_length(value: &str) -> Option<usize> {
+    (!value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| value.parse().ok())
+        .flatten()
 }
 
 /// Octets of the header section and start of the body: the first empty line ends the headers,
@@ -633,26 +876,267 @@ fn head_end(bytes: &[u8]) -> Option<(usize, usize)> {
     None
 }
 
-fn parse_start(line: &str) -> Option<StartLine> {
+/// The start line and whether its version is SIP/2.0. A request line is split at its first
+/// and last space, so a Request-URI with a space in it reaches [`check_uri`] and gets 400; a
+/// request of another `SIP/x.y` gets 505 (RFC 3261 §7.1, §8.2.2); anything else is not SIP.
+fn parse_start(line: &str) -> Option<(StartLine, bool)> {
     if let Some(rest) = line.strip_prefix("SIP/2.0 ") {
         let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
         let code: u16 = code.parse().ok()?;
-        return (100..=699).contains(&code).then(|| StartLine::Response {
-            code,
-            reason: reason.to_owned(),
+        return (100..=699).contains(&code).then(|| {
+            let start = StartLine::Response {
+                code,
+                reason: reason.to_owned(),
+            };
+            (start, true)
         });
     }
-    let mut parts = line.split(' ');
-    let method = parts.next()?;
-    let uri = parts.next()?;
-    let version = parts.next()?;
-    if parts.next().is_some() || !is_token(method) || uri.is_empty() || version != "SIP/2.0" {
+    let (method, rest) = line.split_once(' ')?;
+    let (uri, version) = rest.rsplit_once(' ')?;
+    let (major, minor) = version
+        .get(..4)
+        .filter(|p| p.eq_ignore_ascii_case("SIP/"))
+        .and_then(|_| version.get(4..))?
+        .split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !is_token(method) || uri.is_empty() || !digits(major) || !digits(minor) {
         return None;
     }
-    Some(StartLine::Request {
+    let start = StartLine::Request {
         method: method.to_owned(),
         uri: uri.to_owned(),
+    };
+    Some((start, major == "2" && minor == "0"))
+}
+
+/// What is wrong with a Request-URI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum UriDefect {
+    /// Not `scheme:…` of RFC 3261 §19.1.1 / RFC 3966 grammar (400).
+    Syntax,
+    /// A well-formed scheme other than sip, sips or tel (416).
+    Scheme,
+}
+
+/// Check a Request-URI against the grammar of RFC 3261 §25.1 (`SIP-URI`, `SIPS-URI`) or
+/// RFC 3966 §3 (`telephone-uri`).
+fn check_uri(uri: &str) -> Result<(), UriDefect> {
+    let (scheme, rest) = uri.split_once(':').ok_or(UriDefect::Syntax)?;
+    let scheme_ok = scheme
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    if !scheme_ok {
+        return Err(UriDefect::Syntax);
+    }
+    let ok = if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
+        is_sip_uri(rest)
+    } else if scheme.eq_ignore_ascii_case("tel") {
+        is_tel_uri(rest)
+    } else {
+        return Err(UriDefect::Scheme);
+    };
+    ok.then_some(()).ok_or(UriDefect::Syntax)
+}
+
+/// RFC 3261 §25.1 `unreserved` and `escaped` characters, plus `extra`.
+fn uri_chars(s: &str, extra: &[u8]) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'%' {
+            let hex = |j: usize| b.get(j).is_some_and(u8::is_ascii_hexdigit);
+            if !hex(i + 1) || !hex(i + 2) {
+                return false;
+            }
+            i += 3;
+            continue;
+        }
+        if !(c.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&c) || extra.contains(&c)) {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// RFC 3261 §25.1 `param-unreserved` (with `unreserved` and `escaped`: `paramchar`).
+const PARAM_UNRESERVED: &[u8] = b"[]/:&+$";
+/// RFC 3261 §25.1 `hnv-unreserved` (URI headers).
+const HNV_UNRESERVED: &[u8] = b"[]/?:+$";
+
+/// `name[=value]` URI parameters after `;`: a non-empty name of `name_chars`, a non-empty
+/// value of `paramchar` when `=` is there.
+fn uri_params<'a>(mut params: impl Iterator<Item = &'a str>, name_ok: fn(&str) -> bool) -> bool {
+    params.all(|p| {
+        let (name, value) = p.split_once('=').unwrap_or((p, "x"));
+        !name.is_empty() && name_ok(name) && !value.is_empty() && uri_chars(value, PARAM_UNRESERVED)
     })
+}
+
+/// The part of a SIP-URI after `sip:`: `[userinfo "@"] hostport uri-parameters [headers]`.
+fn is_sip_uri(rest: &str) -> bool {
+    let (userinfo, after) = match rest.split_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, rest),
+    };
+    if let Some(u) = userinfo {
+        let (user, password) = u.split_once(':').unwrap_or((u, ""));
+        if user.is_empty() || !uri_chars(user, b"&=+$,;?/") || !uri_chars(password, b"&=+$,") {
+            return false;
+        }
+    }
+    let (hostpart, headers) = match after.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (after, None),
+    };
+    let mut params = hostpart.split(';');
+    params.next().is_some_and(is_hostport)
+        && uri_params(params, |n| uri_chars(n, PARAM_UNRESERVED))
+        && headers.map_or(true, |q| {
+            q.split('&').all(|h| {
+                h.split_once('=').is_some_and(|(n, v)| {
+                    !n.is_empty() && uri_chars(n, HNV_UNRESERVED) && uri_chars(v, HNV_UNRESERVED)
+                })
+            })
+        })
+}
+
+/// The part of a tel URI after `tel:` (RFC 3966 §3): a global number (`+` and digits) or a
+/// local one (hex digits, `*`, `#`), visual separators `-.()`, then `;name[=value]`.
+fn is_tel_uri(rest: &str) -> bool {
+    let mut parts = rest.split(';');
+    let number = parts.next().unwrap_or_default();
+    let visual = |b: u8| b"-.()".contains(&b);
+    let number_ok = match number.strip_prefix('+') {
+        Some(global) => {
+            global.bytes().any(|b| b.is_ascii_digit())
+                && global.bytes().all(|b| b.is_ascii_digit() || visual(b))
+        }
+        None => {
+            let dial = |b: u8| b.is_ascii_hexdigit() || b == b'*' || b == b'#';
+            number.bytes().any(dial) && number.bytes().all(|b| dial(b) || visual(b))
+        }
+    };
+    number_ok
+        && uri_params(parts, |n| {
+            n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// RFC 3261 §25.1 `host`: a hostname, an IPv4 address or a bracketed IPv6 reference.
+fn is_host(h: &str) -> bool {
+    if let Some(v6) = h.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        return v6.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    if h.parse::<std::net::Ipv4Addr>().is_ok() {
+        return true;
+    }
+    let name = h.strip_suffix('.').unwrap_or(h);
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    name.split('.').all(label_ok)
+        && name
+            .rsplit('.')
+            .next()
+            .is_some_and(|top| top.starts_with(|c: char| c.is_ascii_alphabetic()))
+}
+
+/// RFC 3261 §25.1 `port = 1*DIGIT`, here also within 0..=65535.
+fn is_port(p: &str) -> bool {
+    (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
+}
+
+/// RFC 3261 §25.1 `hostport = host [ ":" port ]`.
+fn is_hostport(s: &str) -> bool {
+    let split = if s.starts_with('[') {
+        s.find(']').map(|i| i + 1)
+    } else {
+        Some(s.find(':').unwrap_or(s.len()))
+    };
+    let Some((host, port)) = split.and_then(|i| Some((s.get(..i)?, s.get(i..)?))) else {
+        return false;
+    };
+    is_host(host) && (port.is_empty() || port.strip_prefix(':').is_some_and(is_port))
+}
+
+/// One `via-parm` (RFC 3261 §20.42, §25.1): `SIP/2.0/transport sent-by *(;via-params)`, with
+/// `received` an IP address, `rport` empty or a port (RFC 3581 §3), `ttl` 0..=255, `maddr` a
+/// host, and every other parameter `token [= (token / host / quoted-string)]`.
+fn is_via(via: &str) -> bool {
+    let (head, params) = match via.split_once(';') {
+        Some((h, p)) => (h, Some(p)),
+        None => (via, None),
+    };
+    let mut proto = head.splitn(3, '/');
+    let (Some(name), Some(version), Some(rest)) = (proto.next(), proto.next(), proto.next()) else {
+        return false;
+    };
+    let Some((transport, sent_by)) = rest.trim_start().split_once([' ', '\t']) else {
+        return false;
+    };
+    // `COLON = SWS ":" SWS`: spaces around the port's colon are allowed, nowhere else.
+    let sent_by = sent_by
+        .split(':')
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(":");
+    let head_ok = name.trim().eq_ignore_ascii_case("SIP")
+        && version.trim() == "2.0"
+        && is_token(transport)
+        && !sent_by.contains(char::is_whitespace)
+        && is_hostport(&sent_by);
+    head_ok && params.map_or(true, |p| p.split(';').all(is_via_param))
+}
+
+/// One `via-params` element (RFC 3261 §20.42, RFC 3581 §3).
+fn is_via_param(p: &str) -> bool {
+    let (name, value) = match p.split_once('=') {
+        Some((n, v)) => (n.trim(), Some(v.trim())),
+        None => (p.trim(), None),
+    };
+    let quoted = |v: &str| v.len() >= 2 && v.starts_with('"') && v.ends_with('"');
+    is_token(name)
+        && match (name.to_ascii_lowercase().as_str(), value) {
+            ("received", Some(v)) => v.parse::<std::net::IpAddr>().is_ok(),
+            ("rport", Some(v)) => is_port(v),
+            ("ttl", Some(v)) => v.len() <= 3 && v.parse::<u8>().is_ok(),
+            ("maddr", Some(v)) => is_host(v),
+            ("branch", Some(v)) => is_token(v),
+            ("received" | "ttl" | "maddr" | "branch", None) => false,
+            (_, Some(v)) => is_token(v) || is_host(v) || quoted(v),
+            (_, None) => true,
+        }
+}
+
+/// The largest ratio of a response's octets to its request's: a forged source gains little
+/// by reflecting off sipd (issue 11).
+pub const AMPLIFICATION: usize = 2;
+
+/// `len` characters of `[A-Za-z0-9]` from the OS CSPRNG (getrandom), about 5.95 bits each:
+/// Call-IDs, tags, branches and cnonces must not be guessable by a peer (RFC 3261 §8.1.1.4,
+/// §19.3, §8.1.1.7; RFC 2617 §3.2.2 cnonce), whatever seeds the timer jitter.
+///
+/// Panics when the kernel has no random source, which leaves no safe way to talk SIP.
+pub fn secret_token(len: usize) -> String {
+    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        getrandom::fill(&mut buf).expect("the OS random source (getrandom(2)) failed");
+        // 248 = 4 * 62: octets above it are dropped so that every character is equally likely.
+        let fresh = buf.iter().filter(|&&b| b < 248);
+        out.extend(fresh.map(|&b| char::from(ALPHABET[usize::from(b % 62)])));
+        out.truncate(len);
+    }
+    out
 }
 
 /// RFC 3261 §25.1 `token`.
@@ -774,21 +1258,288 @@ mod tests {
         assert_eq!(parsed.method(), "NOTIFY");
     }
 
-    #[test]
-    fn frames_a_stream() {
-        let one = NOTIFY.as_bytes();
-        let mut two = one.to_vec();
-        two.extend_from_slice(one);
-        assert_eq!(frame(&two), Ok(Some(one.len())));
-        for cut in 0..one.len() {
-            assert_eq!(frame(&one[..cut]), Ok(None), "cut at {cut}");
+    /// Every message `framer` gives for `input` pushed in chunks of `chunk` octets.
+    fn frame_all(input: &[u8], chunk: usize, max: usize) -> Result<Vec<Vec<u8>>, FrameError> {
+        let mut framer = Framer::new(max);
+        let mut out = Vec::new();
+        for c in input.chunks(chunk) {
+            framer.push(c);
+            while let Some(m) = framer.next_message()? {
+                out.push(m);
+            }
         }
-        assert_eq!(frame(b"\r\n\r\n"), Ok(Some(4)));
-        assert_eq!(frame(b"\r\nNOTIFY"), Ok(Some(2)));
-        let no_len = NOTIFY.replace("Content-Length: 23\r\n", "");
-        assert!(frame(no_len.as_bytes()).is_err());
+        Ok(out)
+    }
+
+    #[test]
+    fn frames_a_stream_in_any_chunking() {
+        let one = NOTIFY.as_bytes();
+        let mut stream = b"\r\n\r\n".to_vec();
+        stream.extend_from_slice(one);
+        stream.extend_from_slice(b"\r\n");
+        stream.extend_from_slice(one);
+        for chunk in [1, 2, 3, 7, 100, stream.len()] {
+            let got = frame_all(&stream, chunk, 65_536).unwrap();
+            assert_eq!(got, vec![one.to_vec(), one.to_vec()], "chunks of {chunk}");
+        }
+        let mut framer = Framer::new(65_536);
+        framer.push(&one[..one.len() - 1]);
+        assert_eq!(framer.next_message(), Ok(None));
+        assert_eq!(framer.buffered(), one.len() - 1);
         let compact = NOTIFY.replace("Content-Length: 23", "l: 23");
-        assert_eq!(frame(compact.as_bytes()), Ok(Some(compact.len())));
+        assert_eq!(frame_all(compact.as_bytes(), 5, 65_536).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn framing_errors_close_the_stream() {
+        let no_len = NOTIFY.replace("Content-Length: 23\r\n", "");
+        assert_eq!(
+            frame_all(no_len.as_bytes(), 9, 65_536),
+            Err(FrameError::NoContentLength)
+        );
+        for bad in [
+            "+23",
+            "-1",
+            "0x17",
+            "23 4",
+            "",
+            "99999999999999999999999999",
+        ] {
+            let text = NOTIFY.replace("Content-Length: 23", &format!("Content-Length: {bad}"));
+            assert_eq!(
+                frame_all(text.as_bytes(), 64, 65_536),
+                Err(FrameError::BadContentLength),
+                "{bad:?}"
+            );
+        }
+        let twice = NOTIFY.replace("Content-Length: 23", "Content-Length: 23\r\nl: 0");
+        assert_eq!(
+            frame_all(twice.as_bytes(), 64, 65_536),
+            Err(FrameError::BadContentLength)
+        );
+        let huge = NOTIFY.replace("Content-Length: 23", "Content-Length: 1000000");
+        assert!(matches!(
+            frame_all(huge.as_bytes(), 64, 65_536),
+            Err(FrameError::TooLarge { octets, max: 65_536 }) if octets > 1_000_000
+        ));
+        assert!(matches!(
+            frame_all(NOTIFY.as_bytes(), 64, 100),
+            Err(FrameError::TooLarge { max: 100, .. })
+        ));
+        let endless = vec![b'a'; 70_000];
+        assert!(matches!(
+            frame_all(&endless, 4096, 65_536),
+            Err(FrameError::TooLarge { max: 65_536, .. })
+        ));
+    }
+
+    /// The issue 11 case: header length + Content-Length wraps a 64-bit size. Before the
+    /// fix the debug build panicked on the addition and the release build framed 0-octet
+    /// messages forever.
+    #[test]
+    fn a_wrapping_content_length_is_refused() {
+        let head = "OPTIONS sip:x@h SIP/2.0\r\nContent-Length: ";
+        let blank = "\r\n\r\n";
+        let wrap = usize::MAX - (head.len() + 20 + blank.len()) + 1;
+        let text = format!("{head}{wrap:020}{blank}");
+        assert_eq!(
+            frame_all(text.as_bytes(), 7, 65_536),
+            Err(FrameError::TooLarge {
+                octets: usize::MAX,
+                max: 65_536
+            })
+        );
+    }
+
+    #[test]
+    fn a_slow_drip_costs_linear_time() {
+        let mut framer = Framer::new(65_536);
+        let start = std::time::Instant::now();
+        for _ in 0..60_000 {
+            framer.push(b"a");
+            assert_eq!(framer.next_message(), Ok(None));
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    fn parse_err(text: &str) -> Defect {
+        Message::parse(text.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn another_sip_version_gets_505() {
+        for version in ["SIP/3.0", "SIP/1.0", "sip/2.1"] {
+            let text = NOTIFY.replace("SIP/2.0\r\nVia", &format!("{version}\r\nVia"));
+            assert_eq!(rejection(&text).0, 505, "{version}");
+        }
+        let not_sip = NOTIFY.replace("SIP/2.0\r\nVia", "HTTP/1.1\r\nVia");
+        assert!(matches!(parse_err(&not_sip), Defect::Unreadable(_)));
+        let lower = NOTIFY.replace("SIP/2.0\r\nVia", "sip/2.0\r\nVia");
+        assert!(Message::parse(lower.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_bad_request_uri_gets_400_and_another_scheme_416() {
+        let uri = "sip:8000@192.0.2.1:5060";
+        for bad in [
+            "foo",
+            "sip:",
+            "sip:@h",
+            "sip:8000@",
+            "sip:8000@ho st",
+            "sip:8000@h:99999",
+            "sip:8000@h;;",
+            "sip:8000@h?x",
+            "<sip:8000@h>",
+            "sip:8000@[::1",
+            "sip:80%zz@h",
+            "sip:8000@-h",
+            "sip:8000@192.0.2.300",
+            "tel:",
+            "tel:+",
+            "tel:12;=",
+        ] {
+            let text = NOTIFY.replace(uri, bad);
+            assert_eq!(
+                rejection(&text),
+                (400, "Bad Request (malformed Request-URI)".into()),
+                "{bad}"
+            );
+        }
+        // rsip 0.4 refuses IPv6 references and global numbers in URIs; the grammar here
+        // accepts them.
+        assert_eq!(check_uri("sip:8000@[2001:db8::1]:5061;lr"), Ok(()));
+        assert_eq!(check_uri("tel:+1-201-555-0123"), Ok(()));
+        for scheme in ["http://x", "mailto:a@b"] {
+            assert_eq!(rejection(&NOTIFY.replace(uri, scheme)).0, 416, "{scheme}");
+        }
+        for good in [
+            "sip:8000@h",
+            "SIP:8000@h.example.com.",
+            "sips:8000:pw@192.0.2.1:5061;transport=tcp;lr",
+            "sip:%38000;phone-context=x@h?subject=a&b=c",
+            "sip:h",
+            "tel:8000;phone-context=example.com",
+        ] {
+            let text = NOTIFY.replace(uri, good);
+            let r = Message::parse(text.as_bytes());
+            assert!(r.is_ok(), "{good}: {:?}", r.map_err(|e| e.to_string()));
+        }
+    }
+
+    #[test]
+    fn a_bad_via_gets_400() {
+        let via = "SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds";
+        for bad in [
+            "garbage;branch=z9hG4bK1",
+            "SIP/2.0/UDP ;branch=z9hG4bKx",
+            "SIP/3.0/UDP h;branch=z9hG4bKx",
+            "SIP/2.0/UDP h:99999;branch=z9hG4bKx",
+            "SIP/2.0/UDP [::1;branch=z9hG4bKx",
+            "SIP/2.0/UDP h h;branch=z9hG4bKx",
+            "SIP/2.0/UDP h;branch=z9hG4bKx;rport=abc",
+            "SIP/2.0/UDP h;branch=z9hG4bKx;received=h",
+            "SIP/2.0/UDP h;branch=z9hG4bKx;ttl=256",
+            "SIP/2.0/U@P h;branch=z9hG4bKx",
+            "SIP/2.0/UDP h;branch=z9hG4bKx, garbage",
+        ] {
+            let text = NOTIFY.replace(via, bad);
+            assert_eq!(
+                rejection(&text),
+                (400, "Bad Request (malformed Via header)".into()),
+                "{bad}"
+            );
+        }
+        for good in [
+            "SIP/2.0/TCP h;branch=z9hG4bKx;rport;received=192.0.2.1",
+            "SIP / 2.0 / UDP h : 5060 ;branch=z9hG4bKx",
+            "SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bKx;received=2001:db8::2;rport=5060",
+            "SIP/2.0/UDP h;branch=z9hG4bKx;x-a=\"q r\";maddr=192.0.2.1;ttl=16",
+            "SIP/2.0/UDP h;branch=z9hG4bKx, SIP/2.0/TLS p.example.com:5061;branch=z9hG4bKy",
+        ] {
+            let text = NOTIFY.replace(via, good);
+            let r = Message::parse(text.as_bytes());
+            assert!(r.is_ok(), "{good}: {:?}", r.map_err(|e| e.to_string()));
+        }
+    }
+
+    #[test]
+    fn datagram_octets_past_content_length_are_discarded() {
+        let extra = format!("{NOTIFY}trailing junk");
+        let m = Message::parse(extra.as_bytes()).unwrap();
+        assert_eq!(m.body, b"Messages-Waiting: yes\r\n");
+        let signed = NOTIFY.replace("Content-Length: 23", "Content-Length: +23");
+        assert_eq!(
+            rejection(&signed).1,
+            "Bad Request (malformed Content-Length header)"
+        );
+    }
+
+    #[test]
+    fn an_oversize_request_gets_413_when_it_can_be_answered() {
+        let big = format!("{NOTIFY}{}", "x".repeat(2000)).replace("Content-Length: 23", "l: 2023");
+        let d = Message::oversize(big.as_bytes(), 1024);
+        assert!(matches!(d, Defect::TooLarge(_, 1024)), "{d}");
+        let rsp = d.response("t").unwrap();
+        assert_eq!(rsp.code(), Some(413));
+        assert!(rsp.to_bytes().len() < 1024);
+        assert!(d.response("t").unwrap().header("Via").is_some());
+        assert!(Message::oversize(&[b'x'; 2000], 1024)
+            .response("t")
+            .is_none());
+        let no_via = big.replace(
+            "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds\r\n",
+            "",
+        );
+        assert!(Message::oversize(no_via.as_bytes(), 1024)
+            .response("t")
+            .is_none());
+    }
+
+    /// A message of the largest size made of the smallest header lines (or one Via list of
+    /// thousands of elements) parses in time linear in its size.
+    #[test]
+    fn many_headers_cost_linear_time() {
+        let start = std::time::Instant::now();
+        let lines = "X-a: b\r\n".repeat(8000);
+        let many = NOTIFY.replace("Event:", &format!("{lines}Event:"));
+        assert!(many.len() > 64_000);
+        assert!(Message::parse(many.as_bytes()).is_ok());
+        let vias = ", SIP/2.0/UDP h;branch=z9hG4bKv".repeat(2000);
+        let long_via = NOTIFY.replace("hds\r\n", &format!("hds{vias}\r\n"));
+        assert!(Message::parse(long_via.as_bytes()).is_ok());
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn trim_keeps_the_dialog_headers() {
+        let m = Message::parse(NOTIFY.as_bytes()).unwrap();
+        let mut r = m.response(400, "Bad Request (something long)", "t");
+        r.push("Allow", ALLOW);
+        r.push("Server", "dahdi-mwi");
+        let full = r.to_bytes().len();
+        let mut same = r.clone();
+        same.trim_to(full);
+        assert_eq!(same, r);
+        let mut challenge = m.response(401, "Unauthorized", "t");
+        challenge.push("WWW-Authenticate", "Digest realm=\"r\", nonce=\"n\"");
+        challenge.push("Server", "dahdi-mwi");
+        challenge.trim_to(10);
+        assert!(challenge.header("WWW-Authenticate").is_some());
+        assert_eq!(challenge.header("Server"), None);
+        let mut less = r.clone();
+        less.trim_to(full - 1);
+        assert_eq!(less.header("Server"), None);
+        assert_eq!(less.header("Allow"), Some(ALLOW));
+        assert!(less.to_bytes().len() < full);
+        let mut least = r.clone();
+        least.trim_to(10);
+        assert_eq!(least.code(), Some(400));
+        assert!(
+            matches!(&least.start, StartLine::Response { reason, .. } if reason == "Bad Request")
+        );
+        let names: Vec<_> = least.headers.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["Via", "To", "From", "Call-ID", "CSeq"]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{wait_for, Sipd};
-use sipd::wire::{frame, Message};
+use sipd::wire::{Framer, Message};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
@@ -41,21 +41,19 @@ fn notify(branch: &str, body: &str, transport: &str) -> Message {
 
 /// Read framed responses from `s` until `count` arrived.
 fn read_responses(s: &mut TcpStream, count: usize) -> Vec<Message> {
-    let mut buf = Vec::new();
+    let mut framer = Framer::new(65_536);
     let mut out = Vec::new();
     let mut chunk = [0u8; 4096];
     while out.len() < count {
-        while let Ok(Some(n)) = frame(&buf) {
-            let rest = buf.split_off(n);
-            out.push(Message::parse(&buf).expect("valid response"));
-            buf = rest;
+        while let Some(m) = framer.next_message().expect("framed response") {
+            out.push(Message::parse(&m).expect("valid response"));
         }
         if out.len() >= count {
             break;
         }
         let n = s.read(&mut chunk).expect("response in time");
         assert!(n > 0, "connection closed early");
-        buf.extend_from_slice(&chunk[..n]);
+        framer.push(&chunk[..n]);
     }
     out
 }

@@ -63,6 +63,8 @@ fn config(numbers: &[&str]) -> UaConfig {
             max: 600_000,
         },
         pace: 10,
+        user_agent: "dahdi-mwi".into(),
+        max_message_size: 65_536,
     }
 }
 
@@ -192,6 +194,27 @@ fn subscribe_carries_event_accept_expires() {
     assert_eq!(s.header("Expires"), Some("3600"));
     assert!(s.header("Contact").unwrap().contains(LOCAL));
     assert!(s.top_via_branch().unwrap().starts_with("z9hG4bK"));
+}
+
+/// Call-ID, tags and branches come from the OS CSPRNG, not from the jitter seed: two user
+/// agents with the same seed pick different ones. The configured User-Agent is sent.
+#[test]
+fn secrets_do_not_follow_the_seed() {
+    let mut cfg = config(&["8000"]);
+    cfg.user_agent = "lab gw".into();
+    let first: Vec<Message> = (0..2)
+        .map(|_| {
+            let mut ua = ua(cfg.clone());
+            ua.handle_timeout(0);
+            one(&mut ua)
+        })
+        .collect();
+    let [a, b] = &first[..] else { unreachable!() };
+    assert_ne!(a.call_id(), b.call_id());
+    assert_ne!(a.from_tag(), b.from_tag());
+    assert_ne!(a.top_via_branch(), b.top_via_branch());
+    assert_eq!(a.call_id().unwrap().len(), 20);
+    assert_eq!(a.header("User-Agent"), Some("lab gw"));
 }
 
 #[test]

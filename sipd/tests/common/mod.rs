@@ -104,7 +104,13 @@ impl Sipd {
 
     /// [`Sipd::start`] listening on UDP and TCP of every address in `ips` (one free port).
     pub fn start_on(dir: &Path, ips: &[&str], extra: &str) -> Self {
-        Self::start_via(dir, ips, extra, &[], &[])
+        Self::launch(dir, ips, "", extra, &[], &[])
+    }
+
+    /// [`Sipd::start_on`] with `sip_keys` (lines such as `max_message_size = 2048`) added to
+    /// the `[sip]` section.
+    pub fn start_with(dir: &Path, ips: &[&str], sip_keys: &str, extra: &str) -> Self {
+        Self::launch(dir, ips, sip_keys, extra, &[], &[])
     }
 
     /// [`Sipd::start_on`] with sipd run by the command line `launcher` (e.g. `prlimit
@@ -112,6 +118,17 @@ impl Sipd {
     pub fn start_via(
         dir: &Path,
         ips: &[&str],
+        extra: &str,
+        launcher: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::launch(dir, ips, "", extra, launcher, env)
+    }
+
+    fn launch(
+        dir: &Path,
+        ips: &[&str],
+        sip_keys: &str,
         extra: &str,
         launcher: &[&str],
         env: &[(&str, &str)],
@@ -130,7 +147,7 @@ impl Sipd {
             })
             .collect();
         let text = format!(
-            "[sip]\nlisten = [{}]\n\
+            "[sip]\nlisten = [{}]\n{sip_keys}\
              [dahdi]\nbackend = \"sim\"\nsim_dir = \"{d}/sim\"\n\
              [state]\ndir = \"{d}/state\"\nruntime_dir = \"{d}/run\"\n\
              [table]\npath = \"{d}/table\"\n[log]\nlevel = \"debug\"\n{extra}",

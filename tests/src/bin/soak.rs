@@ -108,7 +108,11 @@ struct Server {
     sent: u64,
     retransmitted: u64,
     answered: u64,
-    refused: u64,
+    /// Final responses other than 200, by status line.
+    refused: HashMap<String, u64>,
+    /// NOTIFYs refused with 5xx, sent again (as a new transaction) at the instant given
+    /// unless a newer NOTIFY for the number went out meanwhile.
+    retry: Vec<(Instant, u32, bool)>,
 }
 
 impl Server {
@@ -174,8 +178,21 @@ impl Server {
                 if text.starts_with("SIP/2.0 200") {
                     self.answered += 1;
                 } else {
-                    self.refused += 1;
+                    let status = text.lines().next().unwrap_or_default().to_owned();
+                    *self.refused.entry(status).or_default() += 1;
+                    if text.starts_with("SIP/2.0 5") {
+                        let waiting = self.last.get(&p.number).copied().unwrap_or(false);
+                        self.retry
+                            .push((now + Duration::from_secs(1), p.number, waiting));
+                    }
                 }
+            }
+        }
+        let due: Vec<_> = self.retry.iter().filter(|r| r.0 <= now).copied().collect();
+        self.retry.retain(|r| r.0 > now);
+        for (_, number, waiting) in due {
+            if !self.newest.contains_key(&number) && self.last.get(&number) == Some(&waiting) {
+                let _ = self.send(now, number, waiting);
             }
         }
         for p in self.pending.values_mut() {
@@ -275,7 +292,8 @@ fn run(a: &Args) -> Result<bool, String> {
         sent: 0,
         retransmitted: 0,
         answered: 0,
-        refused: 0,
+        refused: HashMap::new(),
+        retry: Vec::new(),
     };
     let start = Instant::now();
     let end = start + Duration::from_secs(a.seconds);
@@ -347,7 +365,7 @@ fn run(a: &Args) -> Result<bool, String> {
     pbx.down.store(false, Ordering::Relaxed);
     // Drain: every NOTIFY answered, then give chand and the PBX time to settle.
     let drain_end = Instant::now() + Duration::from_secs(60);
-    while !vm.pending.is_empty() && Instant::now() < drain_end {
+    while (!vm.pending.is_empty() || !vm.retry.is_empty()) && Instant::now() < drain_end {
         vm.service(Instant::now());
         std::thread::sleep(tick);
     }
@@ -384,7 +402,7 @@ fn run(a: &Args) -> Result<bool, String> {
     let warm = rss.iter().find(|r| r.0 >= 60).or(rss.first()).copied();
     let last = rss.last().copied();
     println!(
-        "soak: {} s, {} NOTIFYs sent ({:.0}/s), {} answered, {} refused, {} retransmissions, \
+        "soak: {} s, {} NOTIFYs sent ({:.0}/s), {} answered, refused {:?}, {} retransmissions, \
          {} unanswered; {kills} kills, {flaps} link flaps; {} numbers checked: {table_wrong} \
          wrong in the table, {pbx_wrong} wrong at the PBX; RSS after warm-up {:?} kB, at the \
          end {:?} kB (sipd, chand; both daemons restarted by the kills)",

@@ -14,7 +14,6 @@ pub mod limits;
 pub mod nonces;
 pub mod resolve;
 pub mod sdp;
-pub mod sink;
 pub mod snapshot;
 pub mod status;
 pub mod summary;

@@ -10,7 +10,7 @@
 use crate::limits::{BurstLog, Gauge, Guard, LimitsStatus, Verdict};
 use crate::resolve;
 use crate::snapshot::{SnapshotStatus, SnapshotWorker};
-use crate::ua::{Dest, Ua, UaConfig, UaStatus};
+use crate::ua::{Dest, Ua, UaConfig, UaEvent, UaStatus};
 use crate::wire;
 use crossbeam_channel::{Receiver, Sender};
 use mio::net::{TcpListener, TcpStream, UdpSocket, UnixListener};
@@ -22,6 +22,7 @@ use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{getsockopt, setsockopt, sockopt};
+use sansio::Core;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Read, Write};
@@ -53,6 +54,9 @@ const TICK: Duration = Duration::from_secs(1);
 /// Open files kept free of TCP connections: status clients, the table, snapshots, DNS
 /// sockets and helper threads always have one.
 const RESERVED_FDS: u64 = 64;
+/// How often the MWI table file is checked for truncation or replacement
+/// ([`Writer::check`]).
+const TABLE_CHECK: Duration = Duration::from_secs(1);
 /// Wait before accepting again after the process or system ran out of files (ms).
 const ACCEPT_RETRY: u64 = 200;
 
@@ -163,7 +167,11 @@ pub struct Daemon {
     next_token: usize,
     status: UnixListener,
     status_path: PathBuf,
-    ua: Ua<Writer>,
+    ua: Ua,
+    /// The shared MWI table: the daemon applies the UA's events to it.
+    writer: Writer,
+    /// When the table file is checked next.
+    table_check_at: Instant,
     guard: Guard,
     snapshots: SnapshotWorker,
     start: Instant,
@@ -284,7 +292,8 @@ impl Daemon {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(0);
-        let ua = Ua::new(UaConfig::from_config(cfg), writer, seed, local);
+        let start = Instant::now();
+        let ua = Ua::new(start, UaConfig::from_config(cfg), seed, local);
         let (resolved_tx, resolved_rx) = crossbeam_channel::unbounded();
         let nofile = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft);
         let mut d = Self {
@@ -299,9 +308,11 @@ impl Daemon {
             status,
             status_path,
             ua,
+            writer,
+            table_check_at: start + TABLE_CHECK,
             guard: Guard::new(&cfg.sip.limits),
             snapshots,
-            start: Instant::now(),
+            start,
             resolved_tx,
             resolved_rx,
             servers: servers_of(cfg),
@@ -344,6 +355,37 @@ impl Daemon {
 
     fn now(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
+    }
+
+    /// The instant of `now` (ms since start, the loop's clock), for the user agent.
+    fn instant(&self, now: u64) -> Instant {
+        self.start + Duration::from_millis(now)
+    }
+
+    /// Apply the user agent's MWI changes to the shared table; a failed write is logged and
+    /// the state kept by the writer for the next re-publication.
+    fn apply_events(&mut self) {
+        while let Some(UaEvent::Mwi { number, state, .. }) = self.ua.poll_event() {
+            if let Err(e) = self.writer.publish(&number, state) {
+                log::error!(number:% = number; "MWI {number}: cannot record state: {e}");
+            }
+        }
+    }
+
+    /// Every [`TABLE_CHECK`]: a truncated, removed or replaced table file is re-created and
+    /// every number's last state published into it again ([`Writer::check`], issue 11).
+    fn check_table(&mut self, now: Instant) {
+        if now < self.table_check_at {
+            return;
+        }
+        self.table_check_at = now + TABLE_CHECK;
+        if let Err(e) = self.writer.check() {
+            log::error!(
+                "MWI table {}: cannot re-open it: {e}; trying again in {} s",
+                self.config.table.path.display(),
+                TABLE_CHECK.as_secs()
+            );
+        }
     }
 
     /// Start lookups, off the event loop: the first one of each server, failed ones whose
@@ -430,8 +472,8 @@ impl Daemon {
                 self.fix_locals(addrs[0]);
             }
             match role {
-                Role::Mwi => self.ua.set_mwi_addrs(now, addrs),
-                Role::Registrar => self.ua.set_registrar_addrs(now, addrs),
+                Role::Mwi => self.ua.set_mwi_addrs(self.instant(now), addrs),
+                Role::Registrar => self.ua.set_registrar_addrs(self.instant(now), addrs),
             }
             let exempt = self
                 .servers
@@ -533,11 +575,12 @@ impl Daemon {
             }
             self.take_resolutions(now);
             let now = self.now();
-            self.ua.handle_timeout(now);
+            self.ua.handle_timeout(self.instant(now));
             let force = self.ua.take_reresolve();
             self.resolve(now, force);
             self.flush(now);
-            self.snapshots.poll(Instant::now(), self.ua.sink());
+            self.snapshots.poll(Instant::now(), &self.writer);
+            self.check_table(Instant::now());
             self.close_idle(now);
             tick();
         }
@@ -546,9 +589,12 @@ impl Daemon {
     /// How long the loop may sleep: until the next timer, at most [`TICK`].
     fn wait(&self) -> Duration {
         let now = self.now();
-        let mut wake = self.ua.poll_timeout();
+        let mut wake = self
+            .ua
+            .poll_timeout()
+            .map(|at| at.saturating_duration_since(self.start).as_millis() as u64);
         let mut at = |ms: u64| wake = Some(wake.map_or(ms, |w| w.min(ms)));
-        if let Some(d) = self.snapshots.deadline(Instant::now(), self.ua.sink()) {
+        if let Some(d) = self.snapshots.deadline(Instant::now(), &self.writer) {
             at(now + d.saturating_duration_since(Instant::now()).as_millis() as u64);
         }
         for s in &self.servers {
@@ -582,14 +628,14 @@ impl Daemon {
     /// Pass an inbound message through the guard to the user agent. A source blocked by
     /// `[sip.block]` gets nothing, not even the rate limit's 503.
     fn admit(&mut self, now: u64, bytes: &[u8], src: Dest) {
-        if self.ua.blocked(now, src.addr.ip()) {
+        if self.ua.blocked(self.instant(now), src.addr.ip()) {
             return;
         }
         match self
             .guard
             .check(now, src.addr.ip(), bytes, self.ua.server_transactions())
         {
-            Verdict::Admit => self.ua.handle_message(now, bytes, src),
+            Verdict::Admit => self.ua.handle_message(self.instant(now), bytes, src),
             Verdict::Reject => {
                 if self.rate_burst.refuse(now) {
                     log::warn!(
@@ -719,7 +765,7 @@ impl Daemon {
             }
             log::debug!("tcp {} closed", c.peer);
             if failed {
-                let now = self.now();
+                let now = self.instant(self.now());
                 self.ua.transport_error(
                     now,
                     Dest {
@@ -857,6 +903,7 @@ impl Daemon {
 
     /// Send everything the user agent queued.
     fn flush(&mut self, now: u64) {
+        self.apply_events();
         while let Some(t) = self.ua.poll_transmit() {
             self.send(now, t);
         }
@@ -881,7 +928,7 @@ impl Daemon {
                 if let Err(e) = sock.send_to(&t.bytes, t.dest.addr) {
                     log::debug!("udp send to {}: {e}", t.dest.addr);
                     if e.kind() != io::ErrorKind::WouldBlock {
-                        self.ua.transport_error(now, t.dest);
+                        self.ua.transport_error(self.instant(now), t.dest);
                     }
                 }
             }
@@ -890,7 +937,7 @@ impl Daemon {
                     Some(&tok) => tok,
                     None if self.conns.len() >= self.conn_limit => {
                         log::warn!("tcp connect {}: tcp_connections reached", t.dest.addr);
-                        self.ua.transport_error(now, t.dest);
+                        self.ua.transport_error(self.instant(now), t.dest);
                         return;
                     }
                     None => match TcpStream::connect(t.dest.addr) {
@@ -903,7 +950,7 @@ impl Daemon {
                         }
                         Err(e) => {
                             log::warn!("tcp connect {}: {e}", t.dest.addr);
-                            self.ua.transport_error(now, t.dest);
+                            self.ua.transport_error(self.instant(now), t.dest);
                             return;
                         }
                     },
@@ -955,7 +1002,9 @@ impl Daemon {
             }
         }
         self.guard.set_limits(&limits);
-        let relocate = self.ua.reconfigure(now, UaConfig::from_config(&cfg));
+        let relocate = self
+            .ua
+            .reconfigure(self.instant(now), UaConfig::from_config(&cfg));
         if relocate {
             self.servers = servers_of(&cfg);
             self.locals_fixed = false;
@@ -1036,7 +1085,7 @@ impl Daemon {
             match self.status.accept() {
                 Ok((stream, _)) => {
                     let st = SipdStatus {
-                        ua: self.ua.status(self.now()),
+                        ua: self.ua.status(Instant::now()),
                         limits: self.limits_status(),
                         snapshot: self.snapshots.status(Instant::now()),
                     };
@@ -1076,7 +1125,7 @@ fn source(ip: IpAddr) -> IpAddr {
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.status_path);
-        self.snapshots.finish(self.ua.sink());
+        self.snapshots.finish(&self.writer);
     }
 }
 

@@ -1,15 +1,17 @@
-//! The non-INVITE transaction layer (RFC 3261 §17.1.2 client, §17.2.2 server), sans-IO.
+//! The non-INVITE transaction layer (RFC 3261 §17.1.2 client, §17.2.2 server), sans-IO on the
+//! [`sansio::Core`] contract.
 //!
-//! Time is a millisecond clock supplied by the caller (`now`); the layer never reads a clock.
-//! Output is pulled: [`Transactions::poll_transmit`] for datagrams/segments to send,
-//! [`Transactions::poll_event`] for what the transaction user must know (responses, timeouts),
-//! [`Transactions::poll_timeout`] for the next instant to call [`Transactions::handle_timeout`].
+//! Time is an [`Instant`] supplied by the caller, first in every call; the layer never reads a
+//! clock. Output is pulled: [`Core::poll_transmit`] for datagrams/segments to send,
+//! [`Core::poll_event`] for what the transaction user must know (responses, timeouts),
+//! [`Core::poll_timeout`] for the next instant to call [`Core::handle_timeout`].
 //!
 //! Matching (RFC 3261 §17.1.3, §17.2.3): responses by the topmost Via `branch` and the CSeq
 //! method; requests by branch, sent-by and method when the branch starts with the magic cookie
 //! `z9hG4bK`, else (RFC 2543 peers) by Call-ID, CSeq, From tag and the whole topmost Via.
 
 use crate::wire::{param, Message};
+use sansio::{Core, Duration, Instant, Timers};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 /// RFC 3261 magic cookie that starts every RFC 3261 branch (§8.1.1.7).
@@ -59,9 +61,23 @@ pub enum TxEvent {
     TransportError(TxKey),
 }
 
+/// The timers of RFC 3261 §17.1.2.2 and §17.2.2, one table per transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    /// Client: retransmit the request (unreliable transports).
+    E,
+    /// Client: give up waiting for a final response.
+    F,
+    /// Client: end the Completed state.
+    K,
+    /// Server: end the Completed state.
+    J,
+}
+
+/// Where a client transaction stands; Trying and Proceeding carry the interval of Timer E.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ClientState {
-    Trying,
+    Trying { interval: Duration },
     Proceeding,
     Completed,
 }
@@ -71,47 +87,39 @@ struct Client<D> {
     dest: D,
     bytes: Vec<u8>,
     reliable: bool,
-    /// Timer E: next retransmission instant and the interval that led to it.
-    timer_e: Option<(u64, u64)>,
-    timer_f: u64,
-    timer_k: Option<u64>,
+    timers: Timers<Timer>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a server transaction stands; Proceeding and Completed own the last response, resent
+/// for every retransmitted request.
 enum ServerState {
     Trying,
-    Proceeding,
-    Completed,
+    Proceeding(Vec<u8>),
+    Completed(Vec<u8>),
 }
 
 struct Server<D> {
     state: ServerState,
     dest: D,
-    last_response: Option<Vec<u8>>,
     reliable: bool,
-    timer_j: Option<u64>,
+    timers: Timers<Timer>,
 }
 
 /// All client and server non-INVITE transactions of one user agent.
 pub struct Transactions<D> {
-    timers_values: TimerValues,
+    values: TimerValues,
     clients: HashMap<TxKey, Client<D>>,
     servers: HashMap<TxKey, Server<D>>,
     transmits: VecDeque<Transmit<D>>,
     events: VecDeque<TxEvent>,
-    /// Every armed timer: (instant, is-server, key), so that finding and firing the due ones
-    /// costs O(log n) with thousands of live transactions.
-    timers: BTreeSet<(u64, bool, TxKey)>,
+    /// Every transaction with a timer running, by its earliest deadline: (instant, is-server,
+    /// key), so that finding the due ones costs O(log n) with thousands of live transactions.
+    due: BTreeSet<(Instant, bool, TxKey)>,
 }
 
-impl<D> Client<D> {
-    /// The earliest armed timer of this transaction.
-    fn deadline(&self) -> Option<u64> {
-        match self.state {
-            ClientState::Completed => self.timer_k,
-            _ => Some(self.timer_e.map_or(self.timer_f, |e| e.0.min(self.timer_f))),
-        }
-    }
+/// `ms` milliseconds.
+fn ms(ms: u64) -> Duration {
+    Duration::from_millis(ms)
 }
 
 /// The client transaction key of a request or response: branch and CSeq method.
@@ -142,14 +150,14 @@ pub fn server_key(req: &Message) -> Option<TxKey> {
 
 impl<D: Clone> Transactions<D> {
     /// An empty layer with the given timer values.
-    pub fn new(timers: TimerValues) -> Self {
+    pub fn new(values: TimerValues) -> Self {
         Self {
-            timers_values: timers,
+            values,
             clients: HashMap::new(),
             servers: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            timers: BTreeSet::new(),
+            due: BTreeSet::new(),
         }
     }
 
@@ -158,7 +166,7 @@ impl<D: Clone> Transactions<D> {
     /// when the request has no branch or a transaction with that key exists.
     pub fn send_request(
         &mut self,
-        now: u64,
+        now: Instant,
         req: &Message,
         dest: D,
         reliable: bool,
@@ -172,26 +180,29 @@ impl<D: Clone> Transactions<D> {
             dest: dest.clone(),
             bytes: bytes.clone(),
         });
-        let t1 = self.timers_values.t1;
+        let t1 = ms(self.values.t1);
+        let mut timers = Timers::new();
+        if !reliable {
+            timers.set(Timer::E, now + t1);
+        }
+        timers.set(Timer::F, now + 64 * t1);
         self.clients.insert(
             key.clone(),
             Client {
-                state: ClientState::Trying,
+                state: ClientState::Trying { interval: t1 },
                 dest,
                 bytes,
                 reliable,
-                timer_e: (!reliable).then_some((now + t1, t1)),
-                timer_f: now + 64 * t1,
-                timer_k: None,
+                timers,
             },
         );
-        self.index_client(&key, None);
+        self.refile(false, &key, None);
         Some(key)
     }
 
     /// A response arrived. Returns `false` when no client transaction matches (the caller may
     /// log and drop it, RFC 3261 §18.1.2). Retransmitted finals are absorbed.
-    pub fn on_response(&mut self, now: u64, rsp: Message) -> bool {
+    pub fn on_response(&mut self, now: Instant, rsp: Message) -> bool {
         let Some(key) = client_key(&rsp) else {
             return false;
         };
@@ -199,19 +210,20 @@ impl<D: Clone> Transactions<D> {
             return false;
         };
         let code = rsp.code().unwrap_or(0);
-        let before = tx.deadline();
+        let before = tx.timers.next();
         match tx.state {
             ClientState::Completed => return true,
-            _ if code < 200 => {
-                tx.state = ClientState::Proceeding;
-            }
+            _ if code < 200 => tx.state = ClientState::Proceeding,
             _ => {
                 tx.state = ClientState::Completed;
-                tx.timer_e = None;
-                tx.timer_k = (!tx.reliable).then_some(now + self.timers_values.t4);
+                tx.timers.cancel(Timer::E);
+                tx.timers.cancel(Timer::F);
+                if !tx.reliable {
+                    tx.timers.set(Timer::K, now + ms(self.values.t4));
+                }
             }
         }
-        self.index_client(&key, before);
+        self.refile(false, &key, before);
         self.events.push_back(TxEvent::Response(key, Box::new(rsp)));
         true
     }
@@ -231,7 +243,7 @@ impl<D: Clone> Transactions<D> {
     {
         let key = format!("{}\u{0}{src:?}", server_key(&req)?);
         if let Some(tx) = self.servers.get(&key) {
-            if let Some(bytes) = &tx.last_response {
+            if let ServerState::Proceeding(bytes) | ServerState::Completed(bytes) = &tx.state {
                 self.transmits.push_back(Transmit {
                     dest: tx.dest.clone(),
                     bytes: bytes.clone(),
@@ -244,9 +256,8 @@ impl<D: Clone> Transactions<D> {
             Server {
                 state: ServerState::Trying,
                 dest: src,
-                last_response: None,
                 reliable,
-                timer_j: None,
+                timers: Timers::new(),
             },
         );
         Some((key, req))
@@ -255,11 +266,11 @@ impl<D: Clone> Transactions<D> {
     /// The TU answers the server transaction `key`. Responses after the final one are ignored.
     /// The response goes to the request's source (for UDP the caller applies RFC 3581 `rport`
     /// and `received` when it builds `src`).
-    pub fn respond(&mut self, now: u64, key: &TxKey, rsp: &Message) {
+    pub fn respond(&mut self, now: Instant, key: &TxKey, rsp: &Message) {
         let Some(tx) = self.servers.get_mut(key) else {
             return;
         };
-        if tx.state == ServerState::Completed {
+        if matches!(tx.state, ServerState::Completed(_)) {
             return;
         }
         let bytes = rsp.to_bytes();
@@ -267,16 +278,14 @@ impl<D: Clone> Transactions<D> {
             dest: tx.dest.clone(),
             bytes: bytes.clone(),
         });
-        tx.last_response = Some(bytes);
         if rsp.code().unwrap_or(0) < 200 {
-            tx.state = ServerState::Proceeding;
+            tx.state = ServerState::Proceeding(bytes);
         } else if tx.reliable {
             self.servers.remove(key);
         } else {
-            tx.state = ServerState::Completed;
-            let j = now + 64 * self.timers_values.t1;
-            tx.timer_j = Some(j);
-            self.timers.insert((j, true, key.clone()));
+            tx.state = ServerState::Completed(bytes);
+            tx.timers.set(Timer::J, now + 64 * ms(self.values.t1));
+            self.refile(true, key, None);
         }
     }
 
@@ -287,12 +296,12 @@ impl<D: Clone> Transactions<D> {
         D: PartialEq,
     {
         let events = &mut self.events;
-        let timers = &mut self.timers;
+        let due = &mut self.due;
         self.clients.retain(|key, tx| {
             let hit = tx.dest == *dest;
             if hit {
-                if let Some(at) = tx.deadline() {
-                    timers.remove(&(at, false, key.clone()));
+                if let Some(at) = tx.timers.next() {
+                    due.remove(&(at, false, key.clone()));
                 }
                 events.push_back(TxEvent::TransportError(key.clone()));
             }
@@ -306,15 +315,23 @@ impl<D: Clone> Transactions<D> {
         self.transmits.push_back(t);
     }
 
-    /// Re-file client `key` in the timer index (its old deadline was `before`); a client with
-    /// no timer left is gone.
-    fn index_client(&mut self, key: &TxKey, before: Option<u64>) {
+    /// Re-file transaction `key` in the index of deadlines (its old earliest deadline was
+    /// `before`); a transaction with no timer left is gone.
+    fn refile(&mut self, server: bool, key: &TxKey, before: Option<Instant>) {
         if let Some(at) = before {
-            self.timers.remove(&(at, false, key.clone()));
+            self.due.remove(&(at, server, key.clone()));
         }
-        match self.clients.get(key).map(Client::deadline) {
+        let next = if server {
+            self.servers.get(key).map(|t| t.timers.next())
+        } else {
+            self.clients.get(key).map(|t| t.timers.next())
+        };
+        match next {
             Some(Some(at)) => {
-                self.timers.insert((at, false, key.clone()));
+                self.due.insert((at, server, key.clone()));
+            }
+            Some(None) if server => {
+                self.servers.remove(key);
             }
             Some(None) => {
                 self.clients.remove(key);
@@ -323,67 +340,89 @@ impl<D: Clone> Transactions<D> {
         }
     }
 
-    /// The earliest instant at which [`Self::handle_timeout`] has work.
-    pub fn poll_timeout(&self) -> Option<u64> {
-        self.timers.first().map(|t| t.0)
-    }
-
-    /// Fire every timer due at `now`: Timer E retransmits (doubling up to T2; at T2 once a
-    /// provisional came), Timer F times out, Timers K and J end transactions.
-    pub fn handle_timeout(&mut self, now: u64) {
-        let t2 = self.timers_values.t2;
-        while let Some((at, server, key)) = self.timers.first().cloned() {
-            if at > now {
-                break;
+    /// Runs the due timers of client `key`: Timer E retransmits (doubling up to T2; at T2 once
+    /// a provisional came), Timer F times out, Timer K ends the transaction.
+    fn client_timeout(&mut self, now: Instant, key: TxKey) {
+        let Some(tx) = self.clients.get_mut(&key) else {
+            return;
+        };
+        let (mut e, mut f, mut k) = (false, false, false);
+        while let Some(t) = tx.timers.pop_due(now) {
+            match t {
+                Timer::E => e = true,
+                Timer::F => f = true,
+                Timer::K | Timer::J => k = true,
             }
-            self.timers.remove(&(at, server, key.clone()));
-            if server {
-                self.servers.remove(&key);
-                continue;
-            }
-            let Some(tx) = self.clients.get_mut(&key) else {
-                continue;
-            };
-            if tx.state == ClientState::Completed {
-                // Timer K.
-                self.clients.remove(&key);
-                continue;
-            }
-            if tx.timer_f <= now {
-                self.clients.remove(&key);
-                self.events.push_back(TxEvent::Timeout(key));
-                continue;
-            }
-            if let Some((e_at, interval)) = tx.timer_e {
-                if e_at <= now {
-                    self.transmits.push_back(Transmit {
-                        dest: tx.dest.clone(),
-                        bytes: tx.bytes.clone(),
-                    });
-                    let next = match tx.state {
-                        ClientState::Proceeding => t2,
-                        _ => (interval * 2).min(t2),
-                    };
-                    tx.timer_e = Some((now + next, next));
-                }
-            }
-            self.index_client(&key, None);
         }
-    }
-
-    /// Next message to send.
-    pub fn poll_transmit(&mut self) -> Option<Transmit<D>> {
-        self.transmits.pop_front()
-    }
-
-    /// Next event for the transaction user.
-    pub fn poll_event(&mut self) -> Option<TxEvent> {
-        self.events.pop_front()
+        if k {
+            self.clients.remove(&key);
+            return;
+        }
+        if f {
+            self.clients.remove(&key);
+            self.events.push_back(TxEvent::Timeout(key));
+            return;
+        }
+        if e {
+            self.transmits.push_back(Transmit {
+                dest: tx.dest.clone(),
+                bytes: tx.bytes.clone(),
+            });
+            let t2 = ms(self.values.t2);
+            let next = match tx.state {
+                ClientState::Trying { interval } => {
+                    let next = (interval * 2).min(t2);
+                    tx.state = ClientState::Trying { interval: next };
+                    next
+                }
+                _ => t2,
+            };
+            tx.timers.set(Timer::E, now + next);
+        }
+        self.refile(false, &key, None);
     }
 
     /// Live client and server transactions.
     pub fn counts(&self) -> (usize, usize) {
         (self.clients.len(), self.servers.len())
+    }
+}
+
+impl<D: Clone> Core for Transactions<D> {
+    type Transmit = Transmit<D>;
+    type Event = TxEvent;
+
+    /// Fires every timer due at `now`; Timer J ends a server transaction.
+    fn handle_timeout(&mut self, now: Instant) {
+        while let Some((at, server, key)) = self.due.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.due.remove(&(at, server, key.clone()));
+            if !server {
+                self.client_timeout(now, key);
+                continue;
+            }
+            if let Some(tx) = self.servers.get_mut(&key) {
+                while tx.timers.pop_due(now).is_some() {}
+                self.refile(true, &key, None);
+            }
+        }
+    }
+
+    /// Next message to send.
+    fn poll_transmit(&mut self) -> Option<Transmit<D>> {
+        self.transmits.pop_front()
+    }
+
+    /// Next event for the transaction user.
+    fn poll_event(&mut self) -> Option<TxEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest instant at which [`Core::handle_timeout`] has work.
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.due.first().map(|t| t.0)
     }
 }
 
@@ -395,6 +434,19 @@ pub fn is_rfc3261_branch(via: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::LazyLock;
+
+    static T0: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+    /// The instant `n` ms after the tests' origin.
+    fn clock(n: u64) -> Instant {
+        *T0 + Duration::from_millis(n)
+    }
+
+    /// Milliseconds from the tests' origin to `i`.
+    fn since(i: Instant) -> u64 {
+        i.duration_since(*T0).as_millis() as u64
+    }
 
     fn request(branch: &str) -> Message {
         let mut m = Message::request("SUBSCRIBE", "sip:8000@127.0.0.1");
@@ -414,15 +466,17 @@ mod tests {
     #[test]
     fn client_retransmits_on_timer_e_and_times_out_on_f() {
         let mut t = Transactions::new(TimerValues::default());
-        let key = t.send_request(0, &request("z9hG4bK1"), 1u8, false).unwrap();
+        let key = t
+            .send_request(clock(0), &request("z9hG4bK1"), 1u8, false)
+            .unwrap();
         assert_eq!(drain(&mut t), 1);
         let mut sends = Vec::new();
-        let mut now = 0;
+        let mut now = clock(0);
         while let Some(at) = t.poll_timeout() {
             now = at;
             t.handle_timeout(now);
             if drain(&mut t) > 0 {
-                sends.push(now);
+                sends.push(since(now));
             }
         }
         // E: 500, 1500, 3500, 7500, then every 4 s until F at 32 s.
@@ -430,7 +484,7 @@ mod tests {
             sends,
             vec![500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]
         );
-        assert_eq!(now, 32000);
+        assert_eq!(since(now), 32000);
         assert_eq!(t.poll_event(), Some(TxEvent::Timeout(key)));
     }
 
@@ -438,35 +492,35 @@ mod tests {
     fn provisional_sets_e_to_t2_and_final_absorbs_retransmissions() {
         let mut t = Transactions::new(TimerValues::default());
         let req = request("z9hG4bK2");
-        let key = t.send_request(0, &req, 1u8, false).unwrap();
+        let key = t.send_request(clock(0), &req, 1u8, false).unwrap();
         drain(&mut t);
-        assert!(t.on_response(100, req.response(100, "Trying", "")));
-        t.handle_timeout(500);
+        assert!(t.on_response(clock(100), req.response(100, "Trying", "")));
+        t.handle_timeout(clock(500));
         assert_eq!(drain(&mut t), 1);
-        assert_eq!(t.poll_timeout(), Some(4500));
+        assert_eq!(t.poll_timeout(), Some(clock(4500)));
         let ok = req.response(200, "OK", "x");
-        assert!(t.on_response(600, ok.clone()));
-        assert!(t.on_response(700, ok));
+        assert!(t.on_response(clock(600), ok.clone()));
+        assert!(t.on_response(clock(700), ok));
         let events: Vec<_> = std::iter::from_fn(|| t.poll_event()).collect();
         assert_eq!(events.len(), 2, "100 and the first 200 only");
         assert!(
             matches!(&events[1], TxEvent::Response(k, r) if *k == key && r.code() == Some(200))
         );
         // Timer K = T4 keeps the transaction to absorb retransmissions, then ends it.
-        assert_eq!(t.poll_timeout(), Some(5600));
-        t.handle_timeout(5600);
+        assert_eq!(t.poll_timeout(), Some(clock(5600)));
+        t.handle_timeout(clock(5600));
         assert_eq!(t.counts(), (0, 0));
-        assert!(!t.on_response(5700, req.response(200, "OK", "x")));
+        assert!(!t.on_response(clock(5700), req.response(200, "OK", "x")));
     }
 
     #[test]
     fn reliable_client_never_retransmits() {
         let mut t = Transactions::new(TimerValues::default());
         let req = request("z9hG4bK3");
-        t.send_request(0, &req, 1u8, true).unwrap();
+        t.send_request(clock(0), &req, 1u8, true).unwrap();
         drain(&mut t);
-        assert_eq!(t.poll_timeout(), Some(32000));
-        assert!(t.on_response(10, req.response(202, "Accepted", "x")));
+        assert_eq!(t.poll_timeout(), Some(clock(32000)));
+        assert!(t.on_response(clock(10), req.response(202, "Accepted", "x")));
         assert_eq!(t.counts(), (0, 0));
     }
 
@@ -482,13 +536,13 @@ mod tests {
         let (key, got) = t.on_request(req.clone(), 7u8, false).unwrap();
         assert!(t.on_request(req.clone(), 7u8, false).is_none());
         assert_eq!(drain(&mut t), 0, "nothing to resend before the TU answers");
-        t.respond(20, &key, &got.response(200, "OK", "t"));
+        t.respond(clock(20), &key, &got.response(200, "OK", "t"));
         assert_eq!(drain(&mut t), 1);
         assert!(t.on_request(req.clone(), 7u8, false).is_none());
         let again = t.poll_transmit().unwrap();
         assert!(again.bytes.starts_with(b"SIP/2.0 200 OK"));
-        assert_eq!(t.poll_timeout(), Some(32020));
-        t.handle_timeout(32020);
+        assert_eq!(t.poll_timeout(), Some(clock(32020)));
+        t.handle_timeout(clock(32020));
         assert!(t.on_request(req, 7u8, false).is_some(), "a new transaction");
     }
 
@@ -497,7 +551,11 @@ mod tests {
         let mut t = Transactions::new(TimerValues::default());
         let req = request("z9hG4bKr1");
         let (key, got) = t.on_request(req.clone(), 7u8, false).unwrap();
-        t.respond(20, &key, &got.response(405, "Method Not Allowed", "t"));
+        t.respond(
+            clock(20),
+            &key,
+            &got.response(405, "Method Not Allowed", "t"),
+        );
         assert_eq!(t.poll_transmit().map(|x| x.dest), Some(7));
         let (other, _) = t
             .on_request(req.clone(), 8u8, false)

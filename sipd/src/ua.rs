@@ -7,19 +7,22 @@
 //! proxy in RFC 3261 terms); in-dialog requests carry the dialog's route set as Route headers.
 
 use crate::digest::{Algorithm, Challenge, Credentials};
-use crate::guard::{BlockRules, BlockedSource, Blocklist, Verdict};
+use crate::guard::{BlockRules, Blocklist, Verdict};
 use crate::nonces::{Nonces, Use};
 use crate::summary::Summary;
 use crate::transaction::{TimerValues, Transactions, Transmit, TxEvent, TxKey, MAGIC_COOKIE};
 use crate::wire::{self, addr_uri, param, uri_user, Defect, Message, ACCEPT, ALLOW, EVENT};
 use mwi_config::{Cidr, Config, Transport, UnsolicitedTransport, EXPIRES_RANGE};
 use mwi_core::route::Router;
-use mwi_core::{MwiSink, MwiState};
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use mwi_core::MwiState;
+use sansio::{Core, Duration, Instant, Timers};
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
 mod reload;
+mod status;
+
+pub use status::{NumberStatus, UaStatus};
 
 /// The numbers sipd subscribes for: every FXS port with `mwi = true`, then every `[[pri]]`
 /// served-user pattern that names one number (no `.`); a wildcard pattern cannot be subscribed
@@ -255,7 +258,6 @@ struct Subscription {
     number: String,
     state: SubState,
     usage: Usage,
-    due: Option<u64>,
     /// Whether the usage's dialog is established (a refresh is in-dialog).
     established: bool,
 }
@@ -275,57 +277,29 @@ enum Owner {
     Options,
 }
 
-/// The status of one number, as `sipd status` shows it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct NumberStatus {
-    /// The number.
-    pub number: String,
-    /// `Messages-Waiting: yes`.
-    pub mwi: bool,
-    /// New messages.
-    pub new: u32,
-    /// Old messages.
-    pub old: u32,
-    /// Urgent new messages.
-    pub urgent_new: u32,
-    /// Urgent old messages.
-    pub urgent_old: u32,
-    /// Whether a state was ever learned.
-    pub known: bool,
-    /// Subscription state (`active`, `pending`, `terminated;reason=…`, `unsolicited`).
-    pub subscription: String,
+/// What the user agent reports to the daemon, which applies it (the shared table, the
+/// snapshot).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UaEvent {
+    /// A NOTIFY (RFC 3842 message-summary) set the state of `number`; `call_id` names the
+    /// NOTIFY in logs.
+    Mwi {
+        /// The number, as configured.
+        number: String,
+        /// Its message-waiting state.
+        state: MwiState,
+        /// The Call-ID of the NOTIFY.
+        call_id: String,
+    },
 }
 
-/// Status of the user agent (`sipd status`, like `show sip-ua mwi`).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct UaStatus {
-    /// `[mwi_server] server` as configured (`ipv4:…` or `dns:…`).
-    pub server: String,
-    /// Resolved server addresses.
-    pub addresses: Vec<String>,
-    /// Requested expiry, s.
-    pub expires: u32,
-    /// Server port.
-    pub port: u16,
-    /// `udp` or `tcp`.
-    pub transport: String,
-    /// Unsolicited mode.
-    pub unsolicited: bool,
-    /// OPTIONS ping verdict: `up`, `down` or `unknown`.
-    pub server_state: String,
-    /// Registration state: `none`, `registered`, `registering`, `failed`.
-    pub registration: String,
-    /// Every number with a known state or a subscription.
-    pub numbers: Vec<NumberStatus>,
-    /// Sources blocked by `[sip.block]`, the first to be lifted first.
-    #[serde(default)]
-    pub blocked: Vec<BlockedSource>,
-}
-
-/// The user agent.
-pub struct Ua<S: MwiSink> {
+/// The user agent, a [`sansio::Core`]: MWI changes come out of [`Core::poll_event`].
+pub struct Ua {
     cfg: UaConfig,
-    sink: S,
+    /// The instant of [`Ua::new`]: the origin of the millisecond clock of pacing, blocking and
+    /// nonce lifetimes.
+    origin: Instant,
+    events: VecDeque<UaEvent>,
     rng: fastrand::Rng,
     tx: Transactions<Dest>,
     /// Local address per transport, for Via and Contact.
@@ -335,9 +309,10 @@ pub struct Ua<S: MwiSink> {
     subs: Vec<Subscription>,
     dialogs: HashMap<String, usize>,
     purposes: HashMap<TxKey, Purpose>,
-    schedule: BTreeSet<(u64, Owner)>,
-    register: Option<(Usage, Option<u64>, String)>,
-    options_due: Option<u64>,
+    /// The refresh, retry, registration and OPTIONS ping timers; the transactions and the
+    /// block list keep their own.
+    timers: Timers<Owner>,
+    register: Option<(Usage, String)>,
     options_failed: u32,
     server_up: Option<bool>,
     next_slot: u64,
@@ -347,24 +322,29 @@ pub struct Ua<S: MwiSink> {
     nonces: Nonces,
 }
 
-impl<S: MwiSink> Ua<S> {
-    /// A user agent that writes states into `sink`; `seed` seeds the jitter of timers only:
-    /// Call-IDs, tags, branches and cnonces come from the OS CSPRNG (getrandom).
-    /// Nothing is sent until [`Self::set_mwi_addrs`] gives the server address.
-    pub fn new(cfg: UaConfig, sink: S, seed: u64, local: HashMap<Transport, SocketAddr>) -> Self {
+impl Ua {
+    /// A user agent started at `now`; `seed` seeds the jitter of timers only: Call-IDs, tags,
+    /// branches and cnonces come from the OS CSPRNG (getrandom). Nothing is sent until
+    /// [`Self::set_mwi_addrs`] gives the server address.
+    pub fn new(
+        now: Instant,
+        cfg: UaConfig,
+        seed: u64,
+        local: HashMap<Transport, SocketAddr>,
+    ) -> Self {
         let mut ua = Self {
             tx: Transactions::new(cfg.timers),
             rng: fastrand::Rng::with_seed(seed),
-            sink,
+            origin: now,
+            events: VecDeque::new(),
             local,
             mwi_addrs: Vec::new(),
             registrar_addrs: Vec::new(),
             subs: Vec::new(),
             dialogs: HashMap::new(),
             purposes: HashMap::new(),
-            schedule: BTreeSet::new(),
+            timers: Timers::new(),
             register: None,
-            options_due: None,
             options_failed: 0,
             server_up: None,
             next_slot: 0,
@@ -382,30 +362,25 @@ impl<S: MwiSink> Ua<S> {
                     number,
                     state: SubState::Idle,
                     usage,
-                    due: None,
                     established: false,
                 });
             }
         }
         if let Some((_, _, _, expires)) = ua.cfg.registrar {
-            ua.register = Some((ua.new_usage(expires), None, "registering".into()));
+            ua.register = Some((ua.new_usage(expires), "registering".into()));
         }
         ua
     }
 
-    /// The MWI sink (tests read what was published).
-    pub fn sink(&self) -> &S {
-        &self.sink
-    }
-
     /// Addresses of the MWI server (from `ipv4:` or DNS). The first is used; subscriptions and
     /// the OPTIONS ping start (spread by the pace) once one is known.
-    pub fn set_mwi_addrs(&mut self, now: u64, addrs: Vec<SocketAddr>) {
+    pub fn set_mwi_addrs(&mut self, now: Instant, addrs: Vec<SocketAddr>) {
+        let now = self.ms(now);
         let first = self.mwi_addrs.is_empty() && !addrs.is_empty();
         self.mwi_addrs = addrs;
         if first {
             for i in 0..self.subs.len() {
-                if self.subs[i].due.is_none() && self.subs[i].state == SubState::Idle {
+                if !self.timers.is_running(Owner::Sub(i)) && self.subs[i].state == SubState::Idle {
                     self.reschedule(Owner::Sub(i), Some(now));
                 }
             }
@@ -422,7 +397,8 @@ impl<S: MwiSink> Ua<S> {
     }
 
     /// Addresses of the registrar; REGISTER starts once one is known.
-    pub fn set_registrar_addrs(&mut self, now: u64, addrs: Vec<SocketAddr>) {
+    pub fn set_registrar_addrs(&mut self, now: Instant, addrs: Vec<SocketAddr>) {
+        let now = self.ms(now);
         let first = self.registrar_addrs.is_empty() && !addrs.is_empty();
         self.registrar_addrs = addrs;
         if first && self.register.is_some() {
@@ -462,22 +438,26 @@ impl<S: MwiSink> Ua<S> {
         }
     }
 
+    /// Starts timer `owner` at `at` (ms on the UA's clock), or stops it.
     fn reschedule(&mut self, owner: Owner, at: Option<u64>) {
-        let slot = match owner {
-            Owner::Sub(i) => &mut self.subs[i].due,
-            Owner::Register => match &mut self.register {
-                Some((_, due, _)) => due,
-                None => return,
-            },
-            Owner::Options => &mut self.options_due,
-        };
-        if let Some(old) = slot.take() {
-            self.schedule.remove(&(old, owner));
+        if owner == Owner::Register && self.register.is_none() {
+            return;
         }
-        *slot = at;
-        if let Some(at) = at {
-            self.schedule.insert((at, owner));
+        match at {
+            Some(at) => self.timers.set(owner, self.instant(at)),
+            None => self.timers.cancel(owner),
         }
+    }
+
+    /// `now` as milliseconds since the UA's origin: the clock of its pacing arithmetic, of
+    /// [`Blocklist`] and of [`Nonces`].
+    fn ms(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.origin).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The instant `ms` milliseconds after the UA's origin.
+    fn instant(&self, ms: u64) -> Instant {
+        self.origin + Duration::from_millis(ms)
     }
 
     fn backoff(&mut self, failures: u32) -> u64 {
@@ -555,7 +535,7 @@ impl<S: MwiSink> Ua<S> {
         let auth = match which {
             Owner::Sub(i) => &mut self.subs[i].usage.auth,
             Owner::Register => match &mut self.register {
-                Some((u, _, _)) => &mut u.auth,
+                Some((u, _)) => &mut u.auth,
                 None => return,
             },
             Owner::Options => return,
@@ -577,7 +557,7 @@ impl<S: MwiSink> Ua<S> {
 
     fn send(&mut self, now: u64, req: &Message, dest: Dest, purpose: Purpose) {
         let reliable = dest.transport == Transport::Tcp;
-        if let Some(key) = self.tx.send_request(now, req, dest, reliable) {
+        if let Some(key) = self.tx.send_request(self.instant(now), req, dest, reliable) {
             self.purposes.insert(key, purpose);
         }
     }
@@ -648,7 +628,7 @@ impl<S: MwiSink> Ua<S> {
         };
         let via = self.via(transport);
         let contact = self.contact(&user, transport);
-        let Some((u, _, state)) = &mut self.register else {
+        let Some((u, state)) = &mut self.register else {
             return;
         };
         u.cseq += 1;
@@ -695,41 +675,33 @@ impl<S: MwiSink> Ua<S> {
         self.send(now, &req, dest, Purpose::Options);
     }
 
-    /// The earliest time [`Self::handle_timeout`] must run.
-    pub fn poll_timeout(&self) -> Option<u64> {
-        let own = self.schedule.first().map(|&(at, owner)| match owner {
-            Owner::Options => at,
-            _ => at.max(self.next_slot),
-        });
-        [own, self.tx.poll_timeout(), self.blocks.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
-    }
-
-    /// Run timers due at `now`.
-    pub fn handle_timeout(&mut self, now: u64) {
-        self.blocks.handle_timeout(now);
-        self.tx.handle_timeout(now);
-        self.drain_tx_events(now);
-        while let Some(&(at, owner)) = self.schedule.first() {
+    /// Runs the timers due at `now`: the block list's, the transactions', then subscription
+    /// refreshes and retries, REGISTER and the OPTIONS ping.
+    fn run_timers(&mut self, instant: Instant) {
+        self.blocks.handle_timeout(self.ms(instant));
+        self.tx.handle_timeout(instant);
+        self.drain_tx_events(self.ms(instant));
+        let now = self.ms(instant);
+        loop {
             // SUBSCRIBE and REGISTER wait for their pacing slot where they are.
-            if at > now || (owner != Owner::Options && now < self.next_slot) {
+            let owner = if self
+                .timers
+                .get(Owner::Options)
+                .is_some_and(|at| at <= instant)
+            {
+                self.timers.cancel(Owner::Options);
+                Owner::Options
+            } else if now < self.next_slot {
                 break;
-            }
-            self.schedule.remove(&(at, owner));
-            match owner {
-                Owner::Sub(i) => self.subs[i].due = None,
-                Owner::Register => {
-                    if let Some((_, due, _)) = &mut self.register {
-                        *due = None;
-                    }
+            } else {
+                match self.timers.pop_due(instant) {
+                    Some(owner) => owner,
+                    None => break,
                 }
-                Owner::Options => self.options_due = None,
-            }
+            };
             let capped = match owner {
                 Owner::Sub(i) => Some(self.subs[i].usage.next_send(now)),
-                Owner::Register => self.register.as_ref().map(|(u, _, _)| u.next_send(now)),
+                Owner::Register => self.register.as_ref().map(|(u, _)| u.next_send(now)),
                 Owner::Options => None,
             };
             if let Some(at) = capped.filter(|&at| at > now) {
@@ -772,37 +744,25 @@ impl<S: MwiSink> Ua<S> {
 
     /// The transport could not reach `dest` (TCP connect/write failure, ICMP unreachable):
     /// every client transaction to it fails.
-    pub fn transport_error(&mut self, now: u64, dest: Dest) {
+    pub fn transport_error(&mut self, now: Instant, dest: Dest) {
         self.tx.transport_error(&dest);
-        self.drain_tx_events(now);
-    }
-
-    /// Next message to send (requests, retransmissions and responses alike), logged at debug
-    /// level like `debug ccsip messages`.
-    pub fn poll_transmit(&mut self) -> Option<Transmit<Dest>> {
-        let t = self.tx.poll_transmit()?;
-        log::debug!(
-            "SIP send to {} ({:?}):\n{}",
-            t.dest.addr,
-            t.dest.transport,
-            String::from_utf8_lossy(&t.bytes)
-        );
-        Some(t)
+        self.drain_tx_events(self.ms(now));
     }
 
     /// Whether messages from `ip` are to be dropped unanswered at `now` (`[sip.block]`); a
     /// `true` counts one dropped message. The daemon asks before anything else may answer.
-    pub fn blocked(&mut self, now: u64, ip: IpAddr) -> bool {
-        self.blocks.check(now, ip) == Verdict::Drop
+    pub fn blocked(&mut self, now: Instant, ip: IpAddr) -> bool {
+        self.blocks.check(self.ms(now), ip) == Verdict::Drop
     }
 
     /// One received datagram or framed TCP message from `src`. A message from a blocked source
     /// ([`crate::guard`]) is dropped before it is parsed; one longer than `max_message_size`
     /// is refused before it is parsed (413 or a drop).
-    pub fn handle_message(&mut self, now: u64, bytes: &[u8], src: Dest) {
-        if self.blocked(now, src.addr.ip()) {
+    pub fn handle_message(&mut self, instant: Instant, bytes: &[u8], src: Dest) {
+        if self.blocked(instant, src.addr.ip()) {
             return;
         }
+        let now = self.ms(instant);
         let parsed = if bytes.len() > self.cfg.max_message_size {
             Err(Message::oversize(bytes, self.cfg.max_message_size))
         } else {
@@ -826,7 +786,7 @@ impl<S: MwiSink> Ua<S> {
         if msg.is_request() {
             self.handle_request(now, msg, bytes.len(), src);
         } else {
-            if !self.tx.on_response(now, msg) {
+            if !self.tx.on_response(instant, msg) {
                 log::debug!(
                     "SIP from {}: response matches no transaction; dropped",
                     src.addr
@@ -874,7 +834,7 @@ impl<S: MwiSink> Ua<S> {
             self.strike(now, src, &rsp.summary());
         }
         let rsp = self.finish(rsp, len);
-        self.tx.respond(now, &key, &rsp);
+        self.tx.respond(self.instant(now), &key, &rsp);
     }
 
     /// A failed or forbidden request from `src` (`why`: the answer or the defect) counts
@@ -1100,9 +1060,11 @@ impl<S: MwiSink> Ua<S> {
             state.urgent_old
         );
         self.states.insert(number.to_owned(), state);
-        if let Err(e) = self.sink.publish(number, state) {
-            log::error!(number:% = number; "MWI {number}: cannot record state: {e}");
-        }
+        self.events.push_back(UaEvent::Mwi {
+            number: number.to_owned(),
+            state,
+            call_id: call_id.to_owned(),
+        });
     }
 
     /// NOTIFY within subscription `i` (RFC 6665 §4.1.3).
@@ -1293,7 +1255,7 @@ impl<S: MwiSink> Ua<S> {
         let auth = match owner {
             Owner::Sub(i) => &mut self.subs[i].usage.auth,
             Owner::Register => match &mut self.register {
-                Some((u, _, _)) => &mut u.auth,
+                Some((u, _)) => &mut u.auth,
                 None => return false,
             },
             Owner::Options => return false,
@@ -1413,7 +1375,7 @@ impl<S: MwiSink> Ua<S> {
     fn register_result(&mut self, now: u64, code: u16, rsp: Option<&Message>) {
         if (200..300).contains(&code) {
             let rsp = rsp.expect("2xx carries a response");
-            let Some((u, _, state)) = &mut self.register else {
+            let Some((u, state)) = &mut self.register else {
                 return;
             };
             // RFC 3261 §10.2.4: the Contact's expires parameter, else Expires.
@@ -1435,7 +1397,7 @@ impl<S: MwiSink> Ua<S> {
         let retry_now = match (code, rsp) {
             (401 | 407, Some(r)) => self.take_challenge(Owner::Register, code, r),
             (423, Some(r)) => match (&mut self.register, r) {
-                (Some((u, _, _)), r) => match raised_expires(r, u.expires) {
+                (Some((u, _)), r) => match raised_expires(r, u.expires) {
                     Some(min) => {
                         u.expires = min;
                         true
@@ -1446,7 +1408,7 @@ impl<S: MwiSink> Ua<S> {
             },
             _ => false,
         };
-        let Some((u, _, state)) = &mut self.register else {
+        let Some((u, state)) = &mut self.register else {
             return;
         };
         if retry_now && u.retries < MAX_IMMEDIATE_RETRIES {
@@ -1467,66 +1429,49 @@ impl<S: MwiSink> Ua<S> {
         log::warn!("REGISTER failed with {code}; retry in {delay} ms");
         self.reschedule(Owner::Register, Some(now.saturating_add(delay)));
     }
+}
 
-    /// What `sipd status` shows at `now` (ms, the clock of the other calls).
-    pub fn status(&self, now: u64) -> UaStatus {
-        let mut numbers: Vec<NumberStatus> = Vec::new();
-        let entry = |number: &str, state: Option<&MwiState>, sub: String| {
-            let s = state.copied().unwrap_or_default();
-            NumberStatus {
-                number: number.to_owned(),
-                mwi: s.waiting,
-                new: s.new,
-                old: s.old,
-                urgent_new: s.urgent_new,
-                urgent_old: s.urgent_old,
-                known: state.is_some(),
-                subscription: sub,
-            }
+impl Core for Ua {
+    type Transmit = Transmit<Dest>;
+    type Event = UaEvent;
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.run_timers(now);
+    }
+
+    /// Next message to send (requests, retransmissions and responses alike), logged at debug
+    /// level like `debug ccsip messages`.
+    fn poll_transmit(&mut self) -> Option<Transmit<Dest>> {
+        let t = self.tx.poll_transmit()?;
+        log::debug!(
+            "SIP send to {} ({:?}):\n{}",
+            t.dest.addr,
+            t.dest.transport,
+            String::from_utf8_lossy(&t.bytes)
+        );
+        Some(t)
+    }
+
+    fn poll_event(&mut self) -> Option<UaEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest of the UA's own timers (SUBSCRIBE and REGISTER not before the pacing
+    /// slot), the transactions' and the block list's.
+    fn poll_timeout(&self) -> Option<Instant> {
+        let paced = self
+            .timers
+            .next()
+            .map(|at| at.max(self.instant(self.next_slot)));
+        let own = match self.timers.get(Owner::Options) {
+            Some(ping) => Some(paced.map_or(ping, |p| p.min(ping))),
+            None => paced,
         };
-        for sub in &self.subs {
-            numbers.push(entry(
-                &sub.number,
-                self.states.get(&sub.number),
-                sub.state.to_string(),
-            ));
-        }
-        let mut others: Vec<_> = self
-            .states
-            .iter()
-            .filter(|(n, _)| !self.subs.iter().any(|s| &s.number == *n))
-            .collect();
-        others.sort_by(|a, b| a.0.cmp(b.0));
-        for (n, s) in others {
-            numbers.push(entry(n, Some(s), "unsolicited".into()));
-        }
-        if self.cfg.unsolicited {
-            for n in &self.cfg.mwi_numbers {
-                if !self.states.contains_key(n) {
-                    numbers.push(entry(n, None, "unsolicited".into()));
-                }
-            }
-        }
-        UaStatus {
-            server: self.cfg.mwi_spec.clone(),
-            addresses: self.mwi_addrs.iter().map(|a| a.to_string()).collect(),
-            expires: self.cfg.expires,
-            port: self.cfg.mwi_port,
-            transport: self.cfg.mwi_transport.to_string(),
-            unsolicited: self.cfg.unsolicited,
-            server_state: match self.server_up {
-                None => "unknown",
-                Some(true) => "up",
-                Some(false) => "down",
-            }
-            .into(),
-            registration: match &self.register {
-                None => "none".into(),
-                Some((_, _, s)) => s.clone(),
-            },
-            numbers,
-            blocked: self.blocks.blocked(now),
-        }
+        let blocks = self.blocks.poll_timeout().map(|ms| self.instant(ms));
+        [own, self.tx.poll_timeout(), blocks]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 

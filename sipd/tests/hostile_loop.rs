@@ -1,8 +1,9 @@
 //! The real sipd on loopback under hostile load (issue 11, items 2, 3 and 9): 1,500 idle TCP
 //! connections at a 1024-file limit, the per-source connection bound, a peer that never reads
 //! its responses, a 3 s junk flood over UDP while OPTIONS from another source keep being
-//! answered and `WATCHDOG=1` keeps coming, and SIGHUP with a valid and an invalid file. After
-//! each: sipd alive and idle again.
+//! answered and `WATCHDOG=1` keeps coming, and SIGHUP with a valid and an invalid file; the
+//! MWI table file removed under a running sipd (item 8). After each: sipd
+//! alive and idle again.
 
 mod common;
 
@@ -436,5 +437,43 @@ fn sighup_applies_a_valid_file_and_keeps_the_running_one_on_an_invalid_file() {
     let st = status(&sipd).expect("status after a bad reload");
     assert_eq!(st.limits.rate.limit, 77);
     assert_eq!(sipd.table_state("8000").map(|s| s.new), Some(3));
+    assert_idle(&mut sipd);
+}
+
+/// Issue 11 item 8: sipd checks its table file once a second; a removed file is re-created and
+/// every number's last state is back in it within 2 s.
+#[test]
+fn a_removed_table_file_gets_every_state_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sipd = started(Sipd::start(dir.path(), SERVER));
+    let vm = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    vm.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    vm.send_to(
+        &notify(
+            "t1",
+            "8000",
+            "Messages-Waiting: yes\r\nVoice-Message: 4/2\r\n",
+        ),
+        ("127.0.0.1", sipd.port),
+    )
+    .expect("send");
+    let mut buf = [0u8; 4096];
+    let n = vm.recv(&mut buf).expect("answer");
+    assert_eq!(Message::parse(&buf[..n]).expect("valid").code(), Some(200));
+    assert_eq!(sipd.table_state("8000").map(|s| s.new), Some(4));
+    let path = Config::load(&sipd.config).expect("config").table.path;
+
+    std::fs::remove_file(&path).expect("remove the table");
+    let t = Instant::now();
+    wait_for(2, "the state in a new table file", || {
+        sipd.table_state("8000").filter(|s| s.new == 4)
+    });
+    eprintln!("removed table re-created in {:?}", t.elapsed());
+    assert!(
+        sipd.log().contains("re-opened with 1 numbers"),
+        "{}",
+        sipd.log()
+    );
     assert_idle(&mut sipd);
 }

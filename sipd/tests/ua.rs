@@ -4,13 +4,13 @@
 use mwi_config::{Block, Transport, UnsolicitedTransport};
 use mwi_core::route::{FxsClaim, Pattern, PriClaim, Router};
 use mwi_core::{MessageClass, MwiState};
+use sansio::{Core, Duration, Instant};
 use sipd::digest::{Algorithm, Challenge};
 use sipd::guard::BlockRules;
-use sipd::sink::MemorySink;
 use sipd::transaction::Transmit;
-use sipd::ua::{Backoff, Dest, Ua, UaConfig};
+use sipd::ua::{Backoff, Dest, Ua, UaConfig, UaEvent, UaStatus};
 use sipd::wire::Message;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
 const SERVER: &str = "192.0.2.10:5060";
@@ -68,32 +68,105 @@ fn config(numbers: &[&str]) -> UaConfig {
     }
 }
 
-fn ua(cfg: UaConfig) -> Ua<MemorySink> {
+/// What the UA published, read from its [`UaEvent`]s: the latest state per number and how
+/// many MWI events came.
+#[derive(Default)]
+struct Published {
+    states: BTreeMap<String, MwiState>,
+    writes: u64,
+}
+
+/// The UA under test on a millisecond clock (the tests' times are ms after `t0`), its MWI
+/// events collected after every call.
+struct TestUa {
+    ua: Ua,
+    t0: Instant,
+    published: Published,
+}
+
+impl TestUa {
+    fn at(&self, ms: u64) -> Instant {
+        self.t0 + Duration::from_millis(ms)
+    }
+
+    fn collect(&mut self) {
+        while let Some(UaEvent::Mwi { number, state, .. }) = self.ua.poll_event() {
+            self.published.states.insert(number, state);
+            self.published.writes += 1;
+        }
+    }
+
+    fn sink(&self) -> &Published {
+        &self.published
+    }
+
+    fn handle_timeout(&mut self, now: u64) {
+        self.ua.handle_timeout(self.at(now));
+        self.collect();
+    }
+
+    fn poll_timeout(&self) -> Option<u64> {
+        let at = self.ua.poll_timeout()?;
+        Some(at.duration_since(self.t0).as_millis() as u64)
+    }
+
+    fn handle_message(&mut self, now: u64, bytes: &[u8], src: Dest) {
+        self.ua.handle_message(self.at(now), bytes, src);
+        self.collect();
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit<Dest>> {
+        self.ua.poll_transmit()
+    }
+
+    fn set_mwi_addrs(&mut self, now: u64, addrs: Vec<SocketAddr>) {
+        self.ua.set_mwi_addrs(self.at(now), addrs);
+    }
+
+    fn set_registrar_addrs(&mut self, now: u64, addrs: Vec<SocketAddr>) {
+        self.ua.set_registrar_addrs(self.at(now), addrs);
+    }
+
+    fn status(&self, now: u64) -> UaStatus {
+        self.ua.status(self.at(now))
+    }
+
+    fn take_reresolve(&mut self) -> bool {
+        self.ua.take_reresolve()
+    }
+}
+
+fn ua(cfg: UaConfig) -> TestUa {
     let local: SocketAddr = LOCAL.parse().unwrap();
-    let mut ua = Ua::new(
-        cfg,
-        MemorySink::default(),
-        7,
-        HashMap::from([(Transport::Udp, local), (Transport::Tcp, local)]),
-    );
+    let t0 = Instant::now();
+    let mut ua = TestUa {
+        ua: Ua::new(
+            t0,
+            cfg,
+            7,
+            HashMap::from([(Transport::Udp, local), (Transport::Tcp, local)]),
+        ),
+        t0,
+        published: Published::default(),
+    };
     ua.set_mwi_addrs(0, vec![SERVER.parse().unwrap()]);
     ua
 }
 
-fn sent(ua: &mut Ua<MemorySink>) -> Vec<Message> {
+fn sent(ua: &mut TestUa) -> Vec<Message> {
     std::iter::from_fn(|| ua.poll_transmit())
         .map(|t: Transmit<Dest>| Message::parse(&t.bytes).expect("sipd sends valid SIP"))
         .collect()
 }
 
-fn one(ua: &mut Ua<MemorySink>) -> Message {
+fn one(ua: &mut TestUa) -> Message {
     let mut v = sent(ua);
     assert_eq!(v.len(), 1, "{v:#?}");
     v.remove(0)
 }
 
 /// Run timers until sipd sends something (or `limit` ms pass); returns the time and messages.
-fn run_until_send(ua: &mut Ua<MemorySink>, limit: u64) -> (u64, Vec<Message>) {
+fn run_until_send(ua: &mut TestUa, limit: u64) -> (u64, Vec<Message>) {
     while let Some(at) = ua.poll_timeout() {
         assert!(at <= limit, "nothing sent before {limit} ms");
         ua.handle_timeout(at);
@@ -107,7 +180,7 @@ fn run_until_send(ua: &mut Ua<MemorySink>, limit: u64) -> (u64, Vec<Message>) {
 
 /// Serves the UA's timers due up to `limit` ms, dropping what it sends; the time of the last
 /// timer served (0 if none was due).
-fn serve_timers_until(ua: &mut Ua<MemorySink>, limit: u64) -> u64 {
+fn serve_timers_until(ua: &mut TestUa, limit: u64) -> u64 {
     let mut now = 0;
     while let Some(at) = ua.poll_timeout() {
         if at > limit {
@@ -120,7 +193,7 @@ fn serve_timers_until(ua: &mut Ua<MemorySink>, limit: u64) -> u64 {
     now
 }
 
-fn reply(ua: &mut Ua<MemorySink>, now: u64, req: &Message, code: u16, extra: &[(&str, &str)]) {
+fn reply(ua: &mut TestUa, now: u64, req: &Message, code: u16, extra: &[(&str, &str)]) {
     let mut rsp = req.response(code, "Reason", "srvtag");
     for (k, v) in extra {
         rsp.push(k, *v);
@@ -153,14 +226,14 @@ fn notify(sub: &Message, cseq: u32, state: &str, body: &str) -> Message {
     n
 }
 
-fn deliver(ua: &mut Ua<MemorySink>, now: u64, m: &Message, from: Dest) -> Message {
+fn deliver(ua: &mut TestUa, now: u64, m: &Message, from: Dest) -> Message {
     ua.handle_message(now, &m.to_bytes(), from);
     one(ua)
 }
 
 /// Drive the UA to an active subscription for 8000 through a 401 challenge; returns the
 /// accepted SUBSCRIBE.
-fn subscribed(ua: &mut Ua<MemorySink>) -> Message {
+fn subscribed(ua: &mut TestUa) -> Message {
     ua.handle_timeout(0);
     let first = one(ua);
     assert_eq!(first.method(), "SUBSCRIBE");
@@ -340,7 +413,7 @@ fn terminated_notify_resubscribes() {
     assert_eq!(deliver(&mut ua, 2000, &n, server()).code(), Some(481));
 }
 
-fn many(n: usize) -> Ua<MemorySink> {
+fn many(n: usize) -> TestUa {
     let numbers: Vec<String> = (0..n).map(|i| format!("{}", 100_000 + i)).collect();
     let refs: Vec<&str> = numbers.iter().map(String::as_str).collect();
     let mut cfg = config(&refs);
@@ -404,7 +477,7 @@ fn refreshes_spread_out() {
     assert!(max_per_second(&refreshes) <= 10);
 }
 
-fn unsolicited_ua() -> Ua<MemorySink> {
+fn unsolicited_ua() -> TestUa {
     let mut cfg = config(&["8000", "8001"]);
     cfg.unsolicited = true;
     ua(cfg)
@@ -837,7 +910,7 @@ fn unsolicited_notify_can_be_limited_to_tcp() {
     assert!(ua.sink().states["8000"].waiting);
 }
 
-fn auth_ua() -> Ua<MemorySink> {
+fn auth_ua() -> TestUa {
     let mut cfg = config(&["8000"]);
     cfg.unsolicited = true;
     cfg.notify_auth = true;
@@ -984,9 +1057,9 @@ fn strangers_481s_and_garbage_count_too() {
 /// Runs `minutes` of simulated time with `answer` as the server; the SUBSCRIBE/REGISTER
 /// requests sipd sent in each minute.
 fn per_minute(
-    ua: &mut Ua<MemorySink>,
+    ua: &mut TestUa,
     minutes: usize,
-    mut answer: impl FnMut(&mut Ua<MemorySink>, u64, &Message),
+    mut answer: impl FnMut(&mut TestUa, u64, &Message),
 ) -> Vec<u32> {
     let mut counts = vec![0u32; minutes];
     let end = minutes as u64 * 60_000;

@@ -3,20 +3,21 @@
 //! subscription locally; every learned MWI state is kept.
 
 use super::{Owner, Purpose, SubState, Subscription, Ua, UaConfig};
-use mwi_core::MwiSink;
+use sansio::Instant;
 
-impl<S: MwiSink> Ua<S> {
+impl Ua {
     /// Live server transactions, each holding its response for retransmissions (RFC 3261
     /// §17.2): what `[sip.limits] transactions` bounds.
     pub fn server_transactions(&self) -> usize {
         self.tx.counts().1
     }
 
-    /// Apply `cfg` at `now` (ms). A change of the MWI server (host, port, transport), the
+    /// Apply `cfg` at `now`. A change of the MWI server (host, port, transport), the
     /// registrar, `expires`, `unsolicited` or the credentials starts every subscription anew;
     /// otherwise only added and removed numbers change. Returns whether the server addresses
     /// were forgotten, so the daemon must locate the servers again (RFC 3263).
-    pub fn reconfigure(&mut self, now: u64, cfg: UaConfig) -> bool {
+    pub fn reconfigure(&mut self, now: Instant, cfg: UaConfig) -> bool {
+        let now = self.ms(now);
         let old = &self.cfg;
         let server_moved = (old.mwi_host.as_str(), old.mwi_port, old.mwi_transport)
             != (cfg.mwi_host.as_str(), cfg.mwi_port, cfg.mwi_transport)
@@ -59,7 +60,6 @@ impl<S: MwiSink> Ua<S> {
                         number,
                         state: SubState::Idle,
                         usage,
-                        due: None,
                         established: false,
                     });
                     fresh.push(j);
@@ -69,14 +69,20 @@ impl<S: MwiSink> Ua<S> {
         for s in old_subs.into_iter().flatten() {
             log::info!("{}: no longer served; subscription ended", s.number);
         }
-        let remap = |o: Owner| match o {
-            Owner::Sub(i) => moved.get(i).copied().flatten().map(Owner::Sub),
-            other => Some(other),
-        };
-        self.schedule = std::mem::take(&mut self.schedule)
+        let old = std::mem::take(&mut self.timers);
+        let kept = moved
+            .iter()
+            .enumerate()
+            .filter_map(|(i, j)| j.map(|j| (Owner::Sub(i), Owner::Sub(j))));
+        for (from, to) in [Owner::Register, Owner::Options]
             .into_iter()
-            .filter_map(|(at, o)| remap(o).map(|o| (at, o)))
-            .collect();
+            .map(|o| (o, o))
+            .chain(kept)
+        {
+            if let Some(at) = old.get(from) {
+                self.timers.set(to, at);
+            }
+        }
         self.dialogs = std::mem::take(&mut self.dialogs)
             .into_iter()
             .filter_map(|(call_id, i)| moved.get(i).copied().flatten().map(|j| (call_id, j)))
@@ -96,7 +102,7 @@ impl<S: MwiSink> Ua<S> {
         if registrar_changed {
             self.reschedule(Owner::Register, None);
             let expires = self.cfg.registrar.as_ref().map(|r| r.3);
-            self.register = expires.map(|e| (self.new_usage(e), None, "registering".into()));
+            self.register = expires.map(|e| (self.new_usage(e), "registering".into()));
         }
         if server_moved {
             // Requests go nowhere until the new addresses are known; set_mwi_addrs then

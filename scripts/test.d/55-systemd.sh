@@ -21,4 +21,4 @@ trap 'rm -f "$resolved"' EXIT
 sed -e "s|@CHECK@|$PWD/tests/vm/systemd/check.sh|g" -e "s|@DEB@|$(realpath "$deb")|g" \
     tests/vm/systemd/suite.list >"$resolved"
 # systemd, journald and both daemons: more than the chroot mode's 512 MiB.
-VM_MEM=${VM_MEM:-1024} tests/vm/run.sh -s -f "$resolved" -T 120 -t 480
+VM_MEM=${VM_MEM:-1024} tests/vm/run.sh -s -f "$resolved" -T 120 -t 600

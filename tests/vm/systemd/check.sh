@@ -189,6 +189,8 @@ check_sandbox() {
                 --inh-caps=-all -- "$@"
         }
         as_root_inside() { nsenter -t "$pid" -m -- "$@"; }
+        # A denial proves nothing if the daemon (and its namespace) went away meanwhile.
+        gone() { [[ ! -e /proc/$pid/ns/mnt ]] && fail "$d (pid $pid) exited during the check"; }
         for path in /etc /usr /var/lib /var/log /opt "$VM_JOB"; do
             [[ -d $path ]] || continue
             touch "$path/$probe" && rm -f "$path/$probe" ||
@@ -201,6 +203,7 @@ check_sandbox() {
                 rm -f "$path/$probe"
                 fail "$d: ${user[$d]} wrote $path"
             fi
+            gone || true
         done
         for path in /root /home; do
             if as_root_inside touch "$path/$probe" 2>/dev/null; then
@@ -208,7 +211,7 @@ check_sandbox() {
             fi
         done
         for path in /var/lib/dahdi-mwi /run/dahdi-mwi; do
-            as_daemon touch "$path/$probe" || fail "$d: ${user[$d]} cannot write its own $path"
+            as_daemon touch "$path/$probe" || gone || fail "$d: ${user[$d]} cannot write its own $path"
             rm -f "$path/$probe"
         done
         as_daemon touch "/tmp/$probe" || fail "$d: no private /tmp"

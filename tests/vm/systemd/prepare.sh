@@ -37,6 +37,7 @@ RUNNER
 
 # Units of the host that only slow the boot or wait for what this machine lacks.
 for unit in timers.target systemd-timesyncd.service systemd-pstore.service \
-    systemd-firstboot.service proc-sys-fs-binfmt_misc.automount systemd-binfmt.service; do
+    systemd-firstboot.service proc-sys-fs-binfmt_misc.automount systemd-binfmt.service \
+    systemd-update-utmp.service; do
     ln -sf /dev/null "$units/$unit"
 done

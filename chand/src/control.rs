@@ -9,16 +9,40 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use mwi_core::MwiState;
 
+use crate::status::ChandStatus;
+
 /// Longest request line, octets; a longer one closes the connection.
 const MAX_REQUEST: usize = 256;
 
-/// Most control connections open at once.
-const MAX_CONNECTIONS: usize = 64;
+/// Most control connections open at once; more are closed as soon as accepted.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// Most connections accepted per loop turn: a connect flood costs the loop a bounded time
+/// before the channels get their turn.
+pub const ACCEPTS_PER_TURN: usize = 16;
+
+/// How long a connection may take to send its request and read its answer; a client that
+/// stalls (never sends, never reads) is closed after it, freeing its place.
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Largest answer kept for a client that reads slowly; a longer one is cut (status of a few
+/// thousand ports fits).
+const MAX_ANSWER: usize = 1 << 20;
+
+/// The client at the other end of a control connection (SO_PEERCRED, unix(7)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// Its user id.
+    pub uid: u32,
+    /// Its process id.
+    pub pid: i32,
+}
 
 /// A request to the daemon.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,11 +97,16 @@ impl Request {
 struct Conn {
     stream: UnixStream,
     buf: Vec<u8>,
+    peer: Peer,
+    /// The answer not yet written (once the request is answered).
+    out: Option<Vec<u8>>,
+    deadline: Instant,
 }
 
 /// The listening socket and its connections, driven by the daemon's mio loop.
 pub struct ControlServer {
     listener: UnixListener,
+    token: Token,
     conns: HashMap<usize, Conn>,
     next: usize,
 }
@@ -98,6 +127,7 @@ impl ControlServer {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
         Ok(Self {
             listener,
+            token: Token(usize::MAX),
             conns: HashMap::new(),
             next: 0,
         })
@@ -105,20 +135,30 @@ impl ControlServer {
 
     /// Register the listener for readability under `token`.
     pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        self.token = token;
         registry.register(&mut self.listener, token, Interest::READABLE)
     }
 
-    /// Accept every pending connection, giving each a token in `first..limit`.
+    /// Accept up to [`ACCEPTS_PER_TURN`] pending connections, giving each a token in
+    /// `first..limit`; past [`MAX_CONNECTIONS`] open ones, a new connection is closed at once.
+    /// Connections left pending are accepted next turn (the listener stays readable).
     pub fn accept(&mut self, registry: &Registry, first: usize, limit: usize) -> io::Result<()> {
-        loop {
+        for _ in 0..ACCEPTS_PER_TURN {
             let (mut stream, _) = match self.listener.accept() {
                 Ok(c) => c,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) => return Err(e),
             };
             if self.conns.len() >= MAX_CONNECTIONS {
+                log::debug!("control socket: {MAX_CONNECTIONS} connections open, one refused");
                 continue;
             }
+            let cred =
+                nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials)?;
+            let peer = Peer {
+                uid: cred.uid(),
+                pid: cred.pid(),
+            };
             let span = limit - first;
             let mut token = first + self.next % span;
             while self.conns.contains_key(&token) {
@@ -132,8 +172,34 @@ impl ControlServer {
                 Conn {
                     stream,
                     buf: Vec::new(),
+                    peer,
+                    out: None,
+                    deadline: Instant::now() + CONNECTION_TIMEOUT,
                 },
             );
+        }
+        // The listener is edge-triggered: wake again for what is still pending.
+        registry.reregister(&mut self.listener, self.token, Interest::READABLE)
+    }
+
+    /// The client of connection `token` (uid 0, pid 0 if there is no such connection).
+    pub fn peer(&self, token: usize) -> Peer {
+        self.conns
+            .get(&token)
+            .map_or(Peer { uid: 0, pid: 0 }, |c| c.peer)
+    }
+
+    /// Close every connection whose [`CONNECTION_TIMEOUT`] has passed at `now`.
+    pub fn expire(&mut self, registry: &Registry, now: Instant) {
+        let late: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.deadline <= now)
+            .map(|(t, _)| *t)
+            .collect();
+        for token in late {
+            log::debug!("control connection timed out");
+            self.close(registry, token);
         }
     }
 
@@ -171,19 +237,53 @@ impl ControlServer {
         }
     }
 
-    /// Send the answer to connection `token` and close it. Answers are small (a few KiB per
-    /// hundred ports), so one non-blocking write normally takes it whole.
+    /// Send the answer to connection `token`, closing it once written. What the socket does
+    /// not take at once is written as the client reads ([`ControlServer::flush`]); the loop
+    /// never waits for a client.
     pub fn answer(&mut self, registry: &Registry, token: usize, answer: Result<String, String>) {
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let mut text = match answer {
+            Ok(t) => t,
+            Err(e) => format!("error: {e}\n"),
+        }
+        .into_bytes();
+        text.truncate(MAX_ANSWER);
+        conn.out = Some(text);
+        if !self.flush(registry, token) {
+            return;
+        }
         if let Some(conn) = self.conns.get_mut(&token) {
-            let text = match answer {
-                Ok(t) => t,
-                Err(e) => format!("error: {e}\n"),
-            };
-            // The socket is non-blocking: wait for room briefly rather than cut the answer.
-            let _ = set_blocking_briefly(&conn.stream);
-            let _ = conn.stream.write_all(text.as_bytes());
+            if let Err(e) = registry.reregister(&mut conn.stream, Token(token), Interest::WRITABLE)
+            {
+                log::debug!("control connection: {e}");
+                self.close(registry, token);
+            }
+        }
+    }
+
+    /// Write more of connection `token`'s pending answer; closes the connection when it is
+    /// all written or the client is gone. Returns whether an answer is still pending.
+    pub fn flush(&mut self, registry: &Registry, token: usize) -> bool {
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return false;
+        };
+        let Some(out) = &mut conn.out else {
+            return false;
+        };
+        while !out.is_empty() {
+            match conn.stream.write(out) {
+                Ok(0) => break,
+                Ok(n) => {
+                    out.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(_) => break,
+            }
         }
         self.close(registry, token);
+        false
     }
 
     /// Forget connection `token`.
@@ -192,21 +292,6 @@ impl ControlServer {
             let _ = registry.deregister(&mut conn.stream);
         }
     }
-}
-
-/// Make `stream` blocking with a 100 ms send timeout, for writing one answer.
-fn set_blocking_briefly(stream: &UnixStream) -> io::Result<()> {
-    use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    use std::os::fd::AsRawFd;
-    nix::sys::socket::setsockopt(
-        stream,
-        nix::sys::socket::sockopt::SendTimeout,
-        &nix::sys::time::TimeVal::new(0, 100_000),
-    )?;
-    let fd = stream.as_raw_fd();
-    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
-    fcntl(fd, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
-    Ok(())
 }
 
 /// Send one request to the daemon listening on `path` and return its answer.
@@ -231,6 +316,20 @@ pub fn request(path: &Path, line: &str) -> io::Result<String> {
         Some(e) => Err(io::Error::other(e.trim_end().to_owned())),
         None => Ok(answer),
     }
+}
+
+/// `status json` of the daemon listening on `path`, parsed.
+///
+/// Errors: those of [`request`], or an answer that is not a [`ChandStatus`] (e.g. from a chand
+/// of another version; [`io::ErrorKind::InvalidData`], with the answer).
+pub fn query_status(path: &Path) -> io::Result<ChandStatus> {
+    let answer = request(path, "status json")?;
+    serde_json::from_str(&answer).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("bad status answer: {e}: {answer}"),
+        )
+    })
 }
 
 #[cfg(test)]

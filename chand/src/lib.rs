@@ -3,3 +3,4 @@
 pub mod backend;
 pub mod control;
 pub mod daemon;
+pub mod status;

@@ -191,10 +191,13 @@ fn run(config: &Path, log_level: Option<log::LevelFilter>, allow_root: bool) -> 
             ),
         }
     }
-    // Real-time scheduling is the only privilege chand may still use after start-up.
-    if let Err(e) = service::drop_capabilities(&[caps::Capability::CAP_SYS_NICE]) {
-        warn!("dropping capabilities: {e}");
+    // CAP_SYS_NICE served only to set SCHED_FIFO above: nothing later needs a privilege
+    // (a reload does not change the priority), so none is kept.
+    match service::drop_capabilities(&[]) {
+        Ok(()) => info!("all capabilities dropped"),
+        Err(e) => warn!("dropping capabilities: {e}"),
     }
+    daemon.watch_config(config);
     systemd.ready(&format!(
         "{} FXS port(s), {} PRI span(s)",
         cfg.fxs.len(),

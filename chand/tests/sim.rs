@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use chand::backend::sim::peer::{Pbx, Phone, ToPhone};
 use chand::backend::sim::{dchan_socket_path, fxs_socket_path, SimBackend};
-use chand::backend::{
-    Backend, DChannel, DChannelEvent, FxsChannel, FxsEvent, RingCommand, BLOCK_MS, BLOCK_SAMPLES,
-};
+use chand::backend::{Backend, DChannel, DChannelEvent, FxsChannel, RingCommand};
+use fxs::{LineEvent, BLOCK_MS, BLOCK_SAMPLES};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use mwi_core::config::Config;
@@ -63,7 +62,7 @@ impl Loop {
     }
 }
 
-fn fxs_event(l: &mut Loop, ch: &mut impl FxsChannel) -> FxsEvent {
+fn fxs_event(l: &mut Loop, ch: &mut impl FxsChannel) -> LineEvent {
     l.next(|| ch.poll_event().unwrap())
 }
 
@@ -86,29 +85,32 @@ fn phone_events_reach_chand() {
 
     let phone = Phone::connect(dir.path(), 2, WAIT).unwrap();
     phone.off_hook().unwrap();
-    assert_eq!(fxs_event(&mut l, &mut fxs), FxsEvent::OffHook);
+    assert_eq!(fxs_event(&mut l, &mut fxs), LineEvent::OffHook);
     phone.digit('5').unwrap();
     phone.digit('#').unwrap();
     phone.flash().unwrap();
-    assert_eq!(fxs_event(&mut l, &mut fxs), FxsEvent::Digit(b'5'));
-    assert_eq!(fxs_event(&mut l, &mut fxs), FxsEvent::Digit(b'#'));
-    assert_eq!(fxs_event(&mut l, &mut fxs), FxsEvent::Flash);
+    assert_eq!(fxs_event(&mut l, &mut fxs), LineEvent::Digit('5'));
+    assert_eq!(fxs_event(&mut l, &mut fxs), LineEvent::Digit('#'));
+    assert_eq!(fxs_event(&mut l, &mut fxs), LineEvent::Flash);
     // Nonsense and repeated hook states are dropped, as DAHDI never reports them.
     phone.send_event("dance").unwrap();
     phone.off_hook().unwrap();
     phone.on_hook().unwrap();
-    assert_eq!(fxs_event(&mut l, &mut fxs), FxsEvent::OnHook);
+    assert_eq!(fxs_event(&mut l, &mut fxs), LineEvent::OnHook);
     phone.flash().unwrap();
     phone.off_hook().unwrap();
-    assert_eq!(fxs_event(&mut l, &mut fxs), FxsEvent::OffHook);
+    assert_eq!(fxs_event(&mut l, &mut fxs), LineEvent::OffHook);
     l.quiet(|| fxs.poll_event().unwrap());
+    // The phone heard a gap: reported as DAHDI reports a write underrun.
+    phone.underrun().unwrap();
+    assert_eq!(fxs_event(&mut l, &mut fxs), LineEvent::WriteUnderrun);
 
     // Unplugging an off-hook phone hangs up; the next phone is accepted.
     drop(phone);
-    assert_eq!(fxs_event(&mut l, &mut fxs), FxsEvent::OnHook);
+    assert_eq!(fxs_event(&mut l, &mut fxs), LineEvent::OnHook);
     let phone = Phone::connect(dir.path(), 2, WAIT).unwrap();
     phone.off_hook().unwrap();
-    assert_eq!(fxs_event(&mut l, &mut fxs), FxsEvent::OffHook);
+    assert_eq!(fxs_event(&mut l, &mut fxs), LineEvent::OffHook);
 }
 
 #[test]
@@ -123,7 +125,7 @@ fn audio_blocks_flow_at_the_callers_pace() {
     );
     let phone = Phone::connect(dir.path(), 1, WAIT).unwrap();
     phone.off_hook().unwrap();
-    assert_eq!(fxs_event(&mut l, &mut fxs), FxsEvent::OffHook);
+    assert_eq!(fxs_event(&mut l, &mut fxs), LineEvent::OffHook);
 
     // The caller's 20 ms timer: one block per tick.
     const BLOCKS: u8 = 10;
@@ -246,7 +248,7 @@ fn backend_opens_the_configured_channels() {
     let phone = Phone::connect(sim_dir, 1, WAIT).unwrap();
     let pbx = Pbx::connect(sim_dir, 24, WAIT).unwrap();
     phone.off_hook().unwrap();
-    assert_eq!(lf.next(|| fxs.poll_event().unwrap()), FxsEvent::OffHook);
+    assert_eq!(lf.next(|| fxs.poll_event().unwrap()), LineEvent::OffHook);
     assert_eq!(ld.next(|| d.poll_event().unwrap()), DChannelEvent::LinkUp);
     fxs.set_vmwi(1).unwrap();
     assert_eq!(event(&phone), "vmwi 1");

@@ -638,7 +638,7 @@ zero_default!(
 mod tests {
     use super::*;
 
-    /// Sizes and request numbers from facts/dahdi-api.md (computed on x86_64 from user.h);
+    /// Sizes and request numbers of dahdi/user.h on x86_64 (docs/dahdi.md);
     /// the full check against the header is tests/header_check.rs.
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     #[test]

@@ -10,8 +10,7 @@ use std::f64::consts::PI;
 
 use serde::Deserialize;
 
-use crate::gen::{Block, BLOCK_SAMPLES, SAMPLE_RATE};
-use crate::law::Law;
+use crate::law::{Block, Law, BLOCK_SAMPLES, SAMPLE_RATE};
 
 /// MDMF message type "Message Waiting Notification" (GR-30; EN 300 659-3 "Message Waiting Indicator").
 pub const MDMF_MWI: u8 = 0x82;

@@ -9,19 +9,11 @@
 //! the phase runs on, so a shared component continues without a click.
 
 use std::f64::consts::PI;
+use std::sync::Arc;
 
-use crate::law::Law;
-use crate::plans::TonePlan;
+use crate::law::{Block, Law, SAMPLE_RATE};
+use crate::plans::{CustomPlan, PlanError, TonePlan};
 use crate::toneplan::{Mix, ToneElement, ToneSeq};
-
-/// Sample rate of DAHDI channels, Hz.
-pub const SAMPLE_RATE: u32 = 8000;
-/// Samples in one block (`DAHDI_SET_BLOCKSIZE 160`).
-pub const BLOCK_SAMPLES: usize = 160;
-/// Duration of one block, ms.
-pub const BLOCK_MS: u64 = 20;
-/// One block of G.711 codes.
-pub type Block = [u8; BLOCK_SAMPLES];
 
 /// Modulation depth of `f1*f2` elements (Asterisk's fixed 90 %).
 const AM_DEPTH: f64 = 0.9;
@@ -261,9 +253,61 @@ fn copy_wrapped(table: &[u8], mut start: usize, dst: &mut [u8]) {
     }
 }
 
+/// The plans a daemon knows: the built-ins plus the custom plans of its configuration, and the
+/// plans compiled so far (one per plan name and law, shared by all ports that use it).
+#[derive(Clone, Debug, Default)]
+pub struct TonePlans {
+    custom: Vec<TonePlan>,
+    compiled: Vec<Arc<CompiledPlan>>,
+}
+
+impl TonePlans {
+    /// Validate the custom plans of a configuration.
+    ///
+    /// Errors: the first [`PlanError`] found (malformed string, bad level, duplicate name).
+    pub fn new(custom: &[CustomPlan]) -> Result<Self, PlanError> {
+        let mut plans: Vec<TonePlan> = Vec::with_capacity(custom.len());
+        for c in custom {
+            if TonePlan::builtin(&c.name).is_some() || plans.iter().any(|p| p.name == c.name) {
+                return Err(PlanError::DuplicateName(c.name.clone()));
+            }
+            plans.push(TonePlan::custom(c)?);
+        }
+        Ok(Self {
+            custom: plans,
+            compiled: Vec::new(),
+        })
+    }
+
+    /// The plan `name` compiled in `law`, compiled on first use and shared afterwards
+    /// (a port's `LineConfig::plan`); `None` if the name is unknown.
+    pub fn compiled(&mut self, name: &str, law: Law) -> Option<Arc<CompiledPlan>> {
+        if let Some(p) = self
+            .compiled
+            .iter()
+            .find(|p| p.name() == name && p.law() == law)
+        {
+            return Some(Arc::clone(p));
+        }
+        let plan = Arc::new(CompiledPlan::new(&self.cptone(name)?, law));
+        self.compiled.push(Arc::clone(&plan));
+        Some(plan)
+    }
+
+    /// The plan a port's `cptone` names: a custom plan or a built-in one; `None` if unknown.
+    pub fn cptone(&self, name: &str) -> Option<TonePlan> {
+        self.custom
+            .iter()
+            .find(|p| p.name == name)
+            .cloned()
+            .or_else(|| TonePlan::builtin(name))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::law::BLOCK_SAMPLES;
     use crate::plans::cptone;
 
     #[test]
@@ -322,5 +366,44 @@ mod tests {
         g.fill(&plan, &mut b);
         assert!(b.iter().all(|&c| c == 0xFF));
         assert_eq!(g.samples(), 480);
+    }
+
+    #[test]
+    fn custom_plans() {
+        let c = CustomPlan {
+            name: "lab".into(),
+            dial: "425".into(),
+            stutter: "425/320,0/20".into(),
+            dialrecall: None,
+            level_dbm0: Some(-12.0),
+            fsk: None,
+        };
+        let mut plans = TonePlans::new(std::slice::from_ref(&c)).unwrap();
+        assert_eq!(plans.cptone("lab").unwrap().level_dbm0, -12.0);
+        let a = plans.compiled("lab", Law::Alaw).unwrap();
+        let b = plans.compiled("lab", Law::Alaw).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let u = plans.compiled("lab", Law::Mulaw).unwrap();
+        assert!(!Arc::ptr_eq(&a, &u));
+        assert!(plans.compiled("xx", Law::Alaw).is_none());
+        assert_eq!(plans.cptone("de").unwrap().name, "de");
+        assert!(plans.cptone("xx").is_none());
+        let dup = CustomPlan {
+            name: "us".into(),
+            ..c.clone()
+        };
+        assert_eq!(
+            TonePlans::new(&[dup]).unwrap_err(),
+            PlanError::DuplicateName("us".into())
+        );
+        let bad = CustomPlan {
+            stutter: "425/320 0/20".into(),
+            ..c
+        };
+        let e = TonePlans::new(&[bad]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "tone plan \"lab\", stutter: tone string, column 9: expected ',' or end of string after an element, found '0' (missing comma?)"
+        );
     }
 }

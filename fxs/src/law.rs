@@ -1,4 +1,5 @@
-//! G.711 companding (ITU-T G.711 µ-law and A-law) and the dBm0 scale of the digital side.
+//! G.711 audio as DAHDI channels carry it: the companding law (ITU-T G.711 µ-law and A-law),
+//! the dBm0 scale of the digital side, and the 20 ms block every FXS port reads and writes.
 //!
 //! Linear samples are 16-bit two's complement (`i16`). µ-law works on 14 bits and A-law on 13 bits;
 //! the encoders drop the low bits, the decoders return the reconstruction value scaled back to 16 bits.
@@ -6,7 +7,19 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// The companding law of a port (dahdi/user.h `DAHDI_LAW_MULAW 1`, `DAHDI_LAW_ALAW 2`).
+use serde::Deserialize;
+
+/// Sample rate of DAHDI channels, Hz.
+pub const SAMPLE_RATE: u32 = 8000;
+/// Samples (octets) in one block (`DAHDI_SET_BLOCKSIZE 160`).
+pub const BLOCK_SAMPLES: usize = 160;
+/// Duration of one block, ms.
+pub const BLOCK_MS: u64 = 20;
+/// One block of G.711 codes in the port's law: what a back-end writes to the channel at once.
+pub type Block = [u8; BLOCK_SAMPLES];
+
+/// The companding law of a port (`[[fxs]] law`; dahdi/user.h `DAHDI_LAW_MULAW 1`,
+/// `DAHDI_LAW_ALAW 2`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Law {
     /// G.711 µ-law (North America, Japan).
@@ -75,22 +88,29 @@ impl Law {
     }
 }
 
-impl fmt::Display for Law {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Law::Mulaw => "ulaw",
+impl Law {
+    /// The keyword of `[[fxs]] law`: `mulaw` or `alaw`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Law::Mulaw => "mulaw",
             Law::Alaw => "alaw",
-        })
+        }
     }
 }
 
-/// Error for an unknown law name.
+impl fmt::Display for Law {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Error for an unknown law keyword.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnknownLaw(pub String);
 
 impl fmt::Display for UnknownLaw {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown law {:?} (expected ulaw or alaw)", self.0)
+        write!(f, "unknown law {:?}: expected one of mulaw, alaw", self.0)
     }
 }
 
@@ -98,13 +118,22 @@ impl std::error::Error for UnknownLaw {}
 
 impl FromStr for Law {
     type Err = UnknownLaw;
-    /// `ulaw`/`mulaw`/`µlaw` or `alaw` (case-insensitive).
+    /// `mulaw` or `alaw`, exactly as the configuration writes them.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "ulaw" | "mulaw" | "µlaw" => Ok(Law::Mulaw),
+        match s {
+            "mulaw" => Ok(Law::Mulaw),
             "alaw" => Ok(Law::Alaw),
             _ => Err(UnknownLaw(s.to_owned())),
         }
+    }
+}
+
+/// Read from its keyword (through [`FromStr`], so an unknown one gets [`UnknownLaw`]).
+impl<'de> Deserialize<'de> for Law {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -13,7 +13,7 @@
 //! let plan = Arc::new(CompiledPlan::new(&cptone("us").unwrap(), Law::Mulaw));
 //! let mut line = FxsLine::new(LineConfig { plan, vmwi: VmwiMode::None }, 0);
 //! line.set_mwi(true, 2, 0);
-//! line.handle_event(LineEvent::from_dahdi(2).unwrap(), 10); // DAHDI_EVENT_RINGOFFHOOK
+//! line.handle_event(LineEvent::OffHook, 10);
 //! let mut blocks = 0;
 //! while let Some(action) = line.poll_action() {
 //!     if let Action::Write(block) = action {
@@ -25,6 +25,7 @@
 //! assert_eq!(line.poll_timeout(), Some(30)); // next block written 20 ms later
 //! ```
 
+pub mod dtmf;
 pub mod fsk;
 pub mod gen;
 pub mod law;
@@ -34,10 +35,8 @@ pub mod plans;
 pub mod toneplan;
 
 pub use fsk::FskStandard;
-pub use gen::{Block, CompiledPlan, ToneGen, ToneKind, BLOCK_MS, BLOCK_SAMPLES, SAMPLE_RATE};
-pub use law::Law;
-pub use line::{
-    Action, FxsLine, Hook, LineConfig, LineEvent, LineStatus, Notice, VmwiMode, VmwiType,
-};
-pub use plans::{cptone, CustomPlan, PlanError, TonePlan, TonePlans};
+pub use gen::{CompiledPlan, ToneGen, ToneKind, TonePlans};
+pub use law::{Block, Law, BLOCK_MS, BLOCK_SAMPLES, SAMPLE_RATE};
+pub use line::{Action, FxsLine, Hook, LineConfig, LineEvent, LineStatus, Notice, VmwiMode};
+pub use plans::{cptone, CustomPlan, PlanError, TonePlan};
 pub use toneplan::{Mix, ParseError, ParseErrorKind, ToneElement, ToneSeq};

@@ -28,8 +28,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::fsk::{mdmf_mwi_message, render_spill, spill_ms};
-use crate::gen::{Block, CompiledPlan, ToneGen, ToneKind, BLOCK_MS, BLOCK_SAMPLES};
-use crate::law::Law;
+use crate::gen::{CompiledPlan, ToneGen, ToneKind};
+use crate::law::{Block, Law, BLOCK_MS, BLOCK_SAMPLES};
 
 /// Minimum time between hang-up and an on-hook FSK spill, ms.
 pub const SPILL_AFTER_ONHOOK_MS: u64 = 3000;
@@ -59,8 +59,7 @@ pub enum Hook {
     OffHook,
 }
 
-/// Visual message-waiting indication of a port (`vmwi` in the configuration; mwi-core's
-/// `config::Vmwi` is this type).
+/// Visual message-waiting indication of a port (`[[fxs]] vmwi` in the configuration).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum VmwiMode {
     /// Stutter tone only.
@@ -79,14 +78,10 @@ pub enum VmwiMode {
 }
 
 impl VmwiMode {
-    /// The `DAHDI_VMWI_CONFIG` type for the modes the driver performs; `None` for the others.
-    pub fn dahdi_type(self) -> Option<VmwiType> {
-        match self {
-            VmwiMode::Lrev => Some(VmwiType::Lrev),
-            VmwiMode::Hvdc => Some(VmwiType::Hvdc),
-            VmwiMode::Neon => Some(VmwiType::Hvac),
-            VmwiMode::None | VmwiMode::Fsk | VmwiMode::Rpas => None,
-        }
+    /// Whether the port's driver shows the indicator (`lrev`, `hvdc`, `neon`: dahdi/user.h
+    /// `DAHDI_VMWI_CONFIG` then `DAHDI_VMWI`), rather than chand's own FSK audio or nothing.
+    pub fn driver_lamp(self) -> bool {
+        matches!(self, VmwiMode::Lrev | VmwiMode::Hvdc | VmwiMode::Neon)
     }
 
     fn uses_fsk(self) -> bool {
@@ -147,48 +142,6 @@ impl FromStr for VmwiMode {
     }
 }
 
-/// `struct dahdi_vmwi_info.vmwi_type` bits (dahdi/user.h).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum VmwiType {
-    /// `DAHDI_VMWI_LREV` = 1.
-    Lrev,
-    /// `DAHDI_VMWI_HVDC` = 2.
-    Hvdc,
-    /// `DAHDI_VMWI_HVAC` = 4.
-    Hvac,
-}
-
-impl VmwiType {
-    /// The value for `struct dahdi_vmwi_info.vmwi_type`.
-    pub fn dahdi_value(self) -> u32 {
-        match self {
-            VmwiType::Lrev => 1,
-            VmwiType::Hvdc => 2,
-            VmwiType::Hvac => 4,
-        }
-    }
-}
-
-/// DAHDI event codes the line understands (dahdi/user.h `DAHDI_EVENT_*`).
-pub mod dahdi_event {
-    /// `DAHDI_EVENT_ONHOOK`.
-    pub const ONHOOK: i32 = 1;
-    /// `DAHDI_EVENT_RINGOFFHOOK` (off-hook on an FXS port).
-    pub const RINGOFFHOOK: i32 = 2;
-    /// `DAHDI_EVENT_WINKFLASH` (hook flash on an FXS port).
-    pub const WINKFLASH: i32 = 3;
-    /// `DAHDI_EVENT_PULSE_START`.
-    pub const PULSE_START: i32 = 14;
-    /// `DAHDI_EVENT_WRITE_UNDERRUN`.
-    pub const WRITE_UNDERRUN: i32 = 30;
-    /// `DAHDI_EVENT_PULSEDIGIT` flag (`| digit`).
-    pub const PULSEDIGIT: i32 = 1 << 16;
-    /// `DAHDI_EVENT_DTMFDOWN` flag (`| digit`).
-    pub const DTMFDOWN: i32 = 1 << 17;
-    /// `DAHDI_EVENT_DTMFUP` flag (`| digit`).
-    pub const DTMFUP: i32 = 1 << 18;
-}
-
 /// An input event of the line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LineEvent {
@@ -202,27 +155,9 @@ pub enum LineEvent {
     Digit(char),
     /// A pulse digit has begun (`DAHDI_EVENT_PULSE_START`).
     PulseStart,
-    /// The driver ran out of audio to send (`DAHDI_EVENT_WRITE_UNDERRUN`).
+    /// The driver ran out of audio to send (`DAHDI_EVENT_WRITE_UNDERRUN`; sim `Eunderrun`):
+    /// counted in [`LineStatus::underruns`].
     WriteUnderrun,
-}
-
-impl LineEvent {
-    /// Map a `DAHDI_GETEVENT` code; `None` for events the line does not use (e.g. `DTMFUP`).
-    pub fn from_dahdi(code: i32) -> Option<LineEvent> {
-        use dahdi_event::*;
-        let digit = || char::from_u32((code & 0xFFFF) as u32);
-        match code {
-            ONHOOK => Some(LineEvent::OnHook),
-            RINGOFFHOOK => Some(LineEvent::OffHook),
-            WINKFLASH => Some(LineEvent::Flash),
-            PULSE_START => Some(LineEvent::PulseStart),
-            WRITE_UNDERRUN => Some(LineEvent::WriteUnderrun),
-            c if c & !0xFFFF == PULSEDIGIT || c & !0xFFFF == DTMFDOWN => {
-                digit().map(LineEvent::Digit)
-            }
-            _ => None,
-        }
-    }
 }
 
 /// Something the line wants logged or shown once.
@@ -247,11 +182,10 @@ pub enum Action<'a> {
     Write(&'a Block),
     /// Stop the audio: discard what is queued for writing (`DAHDI_FLUSH` `DAHDI_FLUSH_WRITE`).
     StopAudio,
-    /// Configure the driver's visual indicator and set the count (`DAHDI_VMWI_CONFIG` with
-    /// `vmwi_type`, then `DAHDI_VMWI` with `count`; 0 = off). Answer with [`FxsLine::vmwi_result`].
+    /// Set the count of the driver's visual indicator (`DAHDI_VMWI` with `count`; 0 = off;
+    /// the back-end configured the port's [`VmwiMode`] when it opened the channel). Answer with
+    /// [`FxsLine::vmwi_result`].
     SetVmwi {
-        /// Indicator type.
-        vmwi_type: VmwiType,
         /// Number of waiting messages, 0 = off.
         count: u32,
     },
@@ -440,14 +374,12 @@ impl FxsLine {
         self.mwi = waiting;
         self.count = new_messages;
         let visual = if waiting { new_messages.max(1) } else { 0 };
-        if let Some(vmwi_type) = self.vmwi.dahdi_type() {
-            if self.vmwi_supported != Some(false) && self.vmwi_count_sent != Some(visual) {
-                self.vmwi_count_sent = Some(visual);
-                self.push(Action::SetVmwi {
-                    vmwi_type,
-                    count: visual,
-                });
-            }
+        if self.vmwi.driver_lamp()
+            && self.vmwi_supported != Some(false)
+            && self.vmwi_count_sent != Some(visual)
+        {
+            self.vmwi_count_sent = Some(visual);
+            self.push(Action::SetVmwi { count: visual });
         }
         self.schedule_spill(now_ms);
     }

@@ -1,14 +1,11 @@
 //! Tone plans: dial, stutter (message-waiting) and dial-recall tones per country, the built-in
-//! zones of DAHDI's `zonedata.c` (facts/tones.md §2.2) and custom plans from the configuration.
+//! zones of DAHDI's `zonedata.c` (docs/tones.md) and custom plans from the configuration.
 
 use std::fmt;
-use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::fsk::FskStandard;
-use crate::gen::CompiledPlan;
-use crate::law::Law;
 use crate::toneplan::{ParseError, ToneSeq};
 
 /// Level per frequency component of the plans taken from DAHDI, dBm0 (libtonezone `LEVEL -10`).
@@ -566,58 +563,7 @@ pub fn builtin_description(name: &str) -> Option<&'static str> {
     ZONES.iter().find(|z| z.name == name).map(|z| z.description)
 }
 
-/// The plans a daemon knows: the built-ins plus the custom plans of its configuration, and the
-/// plans compiled so far (one per plan name and law, shared by all ports that use it).
-#[derive(Clone, Debug, Default)]
-pub struct TonePlans {
-    custom: Vec<TonePlan>,
-    compiled: Vec<Arc<CompiledPlan>>,
-}
-
-impl TonePlans {
-    /// Validate the custom plans of a configuration.
-    ///
-    /// Errors: the first [`PlanError`] found (malformed string, bad level, duplicate name).
-    pub fn new(custom: &[CustomPlan]) -> Result<Self, PlanError> {
-        let mut plans: Vec<TonePlan> = Vec::with_capacity(custom.len());
-        for c in custom {
-            if TonePlan::builtin(&c.name).is_some() || plans.iter().any(|p| p.name == c.name) {
-                return Err(PlanError::DuplicateName(c.name.clone()));
-            }
-            plans.push(TonePlan::custom(c)?);
-        }
-        Ok(Self {
-            custom: plans,
-            compiled: Vec::new(),
-        })
-    }
-
-    /// The plan `name` compiled in `law`, compiled on first use and shared afterwards
-    /// (a port's `LineConfig::plan`); `None` if the name is unknown.
-    pub fn compiled(&mut self, name: &str, law: Law) -> Option<Arc<CompiledPlan>> {
-        if let Some(p) = self
-            .compiled
-            .iter()
-            .find(|p| p.name() == name && p.law() == law)
-        {
-            return Some(Arc::clone(p));
-        }
-        let plan = Arc::new(CompiledPlan::new(&self.cptone(name)?, law));
-        self.compiled.push(Arc::clone(&plan));
-        Some(plan)
-    }
-
-    /// The plan a port's `cptone` names: a custom plan or a built-in one; `None` if unknown.
-    pub fn cptone(&self, name: &str) -> Option<TonePlan> {
-        self.custom
-            .iter()
-            .find(|p| p.name == name)
-            .cloned()
-            .or_else(|| TonePlan::builtin(name))
-    }
-}
-
-/// The built-in plan for a `cptone` name, or `None` (custom plans: [`TonePlans::cptone`]).
+/// The built-in plan for a `cptone` name, or `None` (custom plans: [`crate::TonePlans::cptone`]).
 pub fn cptone(name: &str) -> Option<TonePlan> {
     TonePlan::builtin(name)
 }
@@ -635,44 +581,5 @@ mod tests {
             assert!(p.dialrecall.is_some());
             assert!(builtin_description(n).is_some());
         }
-    }
-
-    #[test]
-    fn custom_plans() {
-        let c = CustomPlan {
-            name: "lab".into(),
-            dial: "425".into(),
-            stutter: "425/320,0/20".into(),
-            dialrecall: None,
-            level_dbm0: Some(-12.0),
-            fsk: None,
-        };
-        let mut plans = TonePlans::new(std::slice::from_ref(&c)).unwrap();
-        assert_eq!(plans.cptone("lab").unwrap().level_dbm0, -12.0);
-        let a = plans.compiled("lab", Law::Alaw).unwrap();
-        let b = plans.compiled("lab", Law::Alaw).unwrap();
-        assert!(Arc::ptr_eq(&a, &b));
-        let u = plans.compiled("lab", Law::Mulaw).unwrap();
-        assert!(!Arc::ptr_eq(&a, &u));
-        assert!(plans.compiled("xx", Law::Alaw).is_none());
-        assert_eq!(plans.cptone("de").unwrap().name, "de");
-        assert!(plans.cptone("xx").is_none());
-        let dup = CustomPlan {
-            name: "us".into(),
-            ..c.clone()
-        };
-        assert_eq!(
-            TonePlans::new(&[dup]).unwrap_err(),
-            PlanError::DuplicateName("us".into())
-        );
-        let bad = CustomPlan {
-            stutter: "425/320 0/20".into(),
-            ..c
-        };
-        let e = TonePlans::new(&[bad]).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "tone plan \"lab\", stutter: tone string, column 9: expected ',' or end of string after an element, found '0' (missing comma?)"
-        );
     }
 }

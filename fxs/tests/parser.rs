@@ -4,7 +4,7 @@ use fxs::toneplan::{MAX_DURATION_MS, MAX_FREQ_HZ};
 use fxs::{cptone, Mix, ParseErrorKind, ToneElement, ToneSeq};
 use proptest::prelude::*;
 
-/// dahdi-tools zonedata.c, zone 10 (nz), exactly as written (facts/tones.md §2.2).
+/// dahdi-tools zonedata.c, zone 10 (nz), exactly as written (docs/tones.md).
 const NZ_STUTTER_ZONEDATA: &str = "!400/100!0/100,!400/100,!0/100,!400/100,!0/100,!400/100!0/100,!400/100,!0/100,!400/100,!0/100,400";
 const NZ_DIALRECALL_ZONEDATA: &str = "!400/100!0/100,!400/100,!0/100,!400/100,!0/100,400";
 

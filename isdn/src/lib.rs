@@ -2,7 +2,10 @@
 //! call-independent signalling, ROSE/BER and the ECMA-242 MWI operations. No I/O: frames and
 //! time in, frames, timers and events out.
 
+#![forbid(unsafe_code)]
+
 pub mod ber;
+pub mod dump;
 pub mod q921;
 pub mod q931;
 pub mod qsig;

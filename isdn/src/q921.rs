@@ -318,6 +318,49 @@ impl<'a> Repr<'a> {
     }
 }
 
+/// One line in the manner of libpri's `q921_dump` and tshark's LAPD summary: frame type with
+/// its sequence numbers, then address, P/F bit and information length, e.g.
+/// `I N(S)=3 N(R)=5 SAPI=0 TEI=0 C/R=0 P=0 len=31`, `RR N(R)=4 SAPI=0 TEI=0 C/R=1 P/F=1`,
+/// `SABME SAPI=0 TEI=0 C/R=0 P=1`. The bit is named P on frames that are always commands (I,
+/// SABME, DISC, UI), F on frames that are always responses (DM, UA, FRMR) and P/F otherwise:
+/// which one a supervisory frame carries depends on the sender's side (Q.921 Table 1),
+/// which a frame alone does not tell.
+impl fmt::Display for Repr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (name, bit) = match self.kind {
+            Kind::I { .. } => ("I", "P"),
+            Kind::Rr { .. } => ("RR", "P/F"),
+            Kind::Rnr { .. } => ("RNR", "P/F"),
+            Kind::Rej { .. } => ("REJ", "P/F"),
+            Kind::Sabme => ("SABME", "P"),
+            Kind::Disc => ("DISC", "P"),
+            Kind::Ui => ("UI", "P"),
+            Kind::Dm => ("DM", "F"),
+            Kind::Ua => ("UA", "F"),
+            Kind::Frmr => ("FRMR", "F"),
+            Kind::Xid => ("XID", "P/F"),
+        };
+        f.write_str(name)?;
+        match self.kind {
+            Kind::I { ns, nr } => write!(f, " N(S)={ns} N(R)={nr}")?,
+            Kind::Rr { nr } | Kind::Rnr { nr } | Kind::Rej { nr } => write!(f, " N(R)={nr}")?,
+            _ => {}
+        }
+        write!(
+            f,
+            " SAPI={} TEI={} C/R={} {bit}={}",
+            self.sapi,
+            self.tei,
+            u8::from(self.cr),
+            u8::from(self.pf)
+        )?;
+        if matches!(self.kind, Kind::I { .. }) || !self.info.is_empty() {
+            write!(f, " len={}", self.info.len())?;
+        }
+        Ok(())
+    }
+}
+
 /// Data-link parameters (Q.921 §5.9). Defaults are those of a PRI: T200 1 s, N200 3,
 /// T203 10 s, k 7.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

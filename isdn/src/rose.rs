@@ -423,6 +423,74 @@ impl<'a> Component<'a> {
     }
 }
 
+/// A local code as its number, a global one as `oid:` and the OID's content octets in hex.
+impl fmt::Display for Code<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Code::Local(v) => write!(f, "{v}"),
+            Code::Global(oid) => {
+                f.write_str("oid:")?;
+                oid.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
+        }
+    }
+}
+
+/// The problem family and code in X.880's terms, e.g. `invoke/UnrecognizedOperation`.
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::General(p) => write!(f, "general/{p:?}"),
+            Problem::Invoke(p) => write!(f, "invoke/{p:?}"),
+            Problem::ReturnResult(p) => write!(f, "returnResult/{p:?}"),
+            Problem::ReturnError(p) => write!(f, "returnError/{p:?}"),
+        }
+    }
+}
+
+/// One line per APDU, operation and error codes as numbers and BER values by their length,
+/// e.g. `invoke id=1 op=80 arg(11)`, `returnResult id=1 op=80 result(2)`,
+/// `returnError id=1 error=1018`, `reject id=1 problem=invoke/UnrecognizedOperation`.
+/// [`crate::qsig::Apdu`] names and decodes the SS-MWI operations.
+impl fmt::Display for Component<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Component::Invoke(i) => {
+                write!(f, "invoke id={}", i.invoke_id)?;
+                if let Some(l) = i.linked_id {
+                    write!(f, " linked={l}")?;
+                }
+                write!(f, " op={}", i.operation)?;
+                match i.argument {
+                    Some(a) => write!(f, " arg({})", a.len()),
+                    None => Ok(()),
+                }
+            }
+            Component::ReturnResult(r) => {
+                write!(f, "returnResult id={}", r.invoke_id)?;
+                match &r.result {
+                    Some(o) => write!(f, " op={} result({})", o.operation, o.result.len()),
+                    None => Ok(()),
+                }
+            }
+            Component::ReturnError(e) => {
+                write!(f, "returnError id={} error={}", e.invoke_id, e.error)?;
+                match e.parameter {
+                    Some(p) => write!(f, " parameter({})", p.len()),
+                    None => Ok(()),
+                }
+            }
+            Component::Reject(r) => {
+                match r.invoke_id {
+                    Some(id) => write!(f, "reject id={id}")?,
+                    None => f.write_str("reject id=none")?,
+                }
+                write!(f, " problem={}", r.problem)
+            }
+        }
+    }
+}
+
 /// NetworkFacilityExtension entity type (ECMA-165 §8.1.2, `EntityType ENUMERATED`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntityType {

@@ -1,22 +1,14 @@
 //! Q.921 LAPD: frame formats and every multiple-frame procedure, including frame loss.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::repr;
 use isdn::q921::{
     Config, Error, Event, Kind, Lapd, MdlError, Packet, Repr, SendError, Side, State, N201,
 };
 use proptest::prelude::*;
-
-fn repr(cr: bool, kind: Kind, pf: bool, info: &[u8]) -> Repr<'_> {
-    Repr {
-        sapi: 0,
-        cr,
-        tei: 0,
-        kind,
-        pf,
-        info,
-    }
-}
 
 /// Frames sent by `side` as a command / response, parsed.
 fn frames(l: &mut Lapd) -> Vec<Vec<u8>> {
@@ -35,7 +27,7 @@ fn kinds(fs: &[Vec<u8>]) -> Vec<Kind> {
 
 #[test]
 fn golden_i_frame_from_libpri_parses() {
-    // facts/qsig.md: user-side I frame carrying a CISC SETUP.
+    // docs/qsig.md: user-side I frame carrying a CISC SETUP.
     let f = [0x00, 0x01, 0x00, 0x00, 0x08, 0x02, 0x00, 0x01, 0x05];
     let r = Repr::parse_bytes(&f).unwrap();
     assert_eq!(r.kind, Kind::I { ns: 0, nr: 0 });

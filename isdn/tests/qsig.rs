@@ -1,8 +1,8 @@
-//! SS-MWI encoding against the golden frames of libpri 1.6 (facts/qsig.md), and decoding back.
+//! SS-MWI encoding against the golden frames of libpri 1.6 (docs/qsig.md), and decoding back.
 
 mod common;
 
-use common::{calling, hex};
+use common::{calling, hex, GOLDEN_SETUP};
 
 use isdn::ber::{GeneralizedTime, Writer};
 use isdn::q931::{CallReference, Message, MessageType, PartyNumberIe};
@@ -11,10 +11,6 @@ use isdn::qsig::{
     MwiInterrogateResElt, MwiInvoke, PartyNumber, PrivateTypeOfNumber, PublicTypeOfNumber,
 };
 use isdn::rose::{Code, Component, Facility, Interpretation, NetworkFacilityExtension};
-
-/// libpri's minimal MWIActivate SETUP, Q.921 header included.
-const GOLDEN_SETUP: &str = "0001 0000 08 020001 05 0402a880 1801ac 1c1f 9f aa06800100820100 8b0100
-    a111 020101 020150 3009 800431323334 0a0101 6c0600803230303070058031323334";
 
 fn minimal_arg() -> MwiActivateArg {
     MwiActivateArg::new(PartyNumber::Unknown("1234".into()), BasicService::Speech)

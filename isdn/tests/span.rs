@@ -197,7 +197,7 @@ fn setup_is_the_golden_frame() {
     r.connect();
     r.sent.clear();
     r.set("1234", Lamp::on(Some(3)));
-    // facts/qsig.md, MWIActivate with minimal arguments, from the user side.
+    // docs/qsig.md, MWIActivate with minimal arguments, from the user side.
     let golden = "0001000008020001050402a8801801ac1c1f9faa068001008201008b0100a111020101020150\
                   30098004313233340a01016c0600803230303070058031323334";
     let first_i = r

@@ -2,7 +2,9 @@
 
 use std::net::IpAddr;
 
+use fxs::{Law, VmwiMode};
 use mwi_core::config::*;
+use mwi_core::route::{NotServed, Route};
 
 const BASE: &str = "[mwi_server]\nserver = \"ipv4:192.0.2.10\"\n";
 
@@ -92,7 +94,7 @@ level = "debug"
     assert_eq!((f.channel, f.number.as_str(), f.mwi), (2, "8000", false));
     assert_eq!(
         (f.cptone.as_str(), f.vmwi, f.law),
-        ("de", Vmwi::Neon, Law::Alaw)
+        ("de", VmwiMode::Neon, Law::Alaw)
     );
     let p = &c.pri[0];
     assert_eq!((p.span, p.dchannel, p.side), (1, 24, Side::Network));
@@ -129,7 +131,7 @@ fn defaults_fill_what_an_admin_omits() {
     assert!(f.mwi);
     assert_eq!(
         (f.cptone.as_str(), f.vmwi, f.law),
-        ("us", Vmwi::None, Law::Mulaw)
+        ("us", VmwiMode::None, Law::Mulaw)
     );
     assert_eq!(c.state.dir, std::path::Path::new("/var/lib/dahdi-mwi"));
     assert_eq!(c.table.capacity, 65536);
@@ -168,7 +170,8 @@ fn unknown_keys_are_rejected_where_they_are() {
     assert_eq!(
         err(&format!("{BASE}expirse = 60\n")),
         "3:1: unknown field `expirse`, expected one of `server`, `port`, `transport`, `expires`, \
-         `unsolicited`, `allow`, `options_interval`, `options_failures`"
+         `unsolicited`, `allow`, `unsolicited_transport`, `notify_auth`, `options_interval`, \
+         `options_failures`"
     );
     assert!(err(&format!("[foo]\n{BASE}")).starts_with("1:2: unknown field `foo`"));
     assert!(err(&format!(
@@ -249,6 +252,49 @@ fn a_number_on_two_fxs_ports_is_rejected() {
         err(&format!("{BASE}{}", TWO_PORTS.replace("8001", "8000"))),
         "8:10: number 8000 is on two FXS ports (also channel 1)"
     );
+}
+
+#[test]
+fn a_number_twice_in_pri_numbers_is_rejected() {
+    let two = |a: &str, b: &str| {
+        format!(
+            "{BASE}[[pri]]\nspan = 1\ndchannel = 24\nnumbers = [{a}]\n\
+             [[pri]]\nspan = 2\ndchannel = 48\nnumbers = [{b}]\n"
+        )
+    };
+    ok(&two("\"2...\", \"2001\"", "\"20..\", \"3...\""));
+    assert_eq!(
+        err(&two("\"2...\", \"2001\"", "\"3...\", \"2001\"")),
+        "10:20: number 2001 is claimed twice in [[pri]] numbers (also span 1): the second claim \
+         would never be used"
+    );
+    assert_eq!(
+        err(&two("\"2...\", \"2...\"", "\"3...\"")),
+        "6:20: pattern \"2...\" is claimed twice in [[pri]] numbers (also span 1): the second \
+         claim would never be used"
+    );
+}
+
+/// The file's routing rule: the FXS line first (also with `mwi = false`, which keeps its number
+/// unserved), then the first span whose pattern matches.
+#[test]
+fn router_follows_the_file() {
+    let c = ok(&format!(
+        "{BASE}[[fxs]]\nchannel = 1\nnumber = \"2001\"\n\
+         [[fxs]]\nchannel = 2\nnumber = \"2002\"\nmwi = false\n\
+         [[pri]]\nspan = 2\ndchannel = 48\nnumbers = [\"2...\"]\n"
+    ));
+    let r = c.router();
+    assert_eq!(
+        r.route("2001"),
+        Ok(Route::Fxs {
+            index: 0,
+            channel: 1
+        })
+    );
+    assert_eq!(r.route("2002"), Err(NotServed::MwiDisabled { channel: 2 }));
+    assert_eq!(r.route("2003"), Ok(Route::Pri { index: 0, span: 2 }));
+    assert_eq!(r.route("3000"), Err(NotServed::NoRoute));
 }
 
 #[test]
@@ -541,4 +587,96 @@ fn bad_tone_plans_are_rejected_where_they_are() {
         "4:8: tone plan \"de\" is a built-in plan's name"
     );
     assert!(err(&format!("{BASE}{PLAN}volume = 3\n")).starts_with("7:1: unknown field `volume`"));
+}
+
+#[test]
+fn notify_trust_and_block_keys() {
+    let c = ok(BASE);
+    assert_eq!(
+        c.mwi_server.unsolicited_transport,
+        UnsolicitedTransport::Any
+    );
+    assert!(!c.mwi_server.notify_auth);
+    assert_eq!(
+        c.sip.block,
+        Block {
+            failures: 5,
+            window: 60,
+            duration: 600
+        }
+    );
+    let c = ok(&format!(
+        "[sip]\n[sip.block]\nfailures = 0\nwindow = 10\nduration = 30\n\
+         [sip.auth]\nusername = \"u\"\npassword = \"p\"\n\
+         {BASE}unsolicited_transport = \"tcp\"\nnotify_auth = true\n"
+    ));
+    assert_eq!(
+        c.mwi_server.unsolicited_transport,
+        UnsolicitedTransport::Tcp
+    );
+    assert!(c.mwi_server.notify_auth);
+    assert_eq!((c.sip.block.failures, c.sip.block.window), (0, 10));
+    assert_eq!(
+        err(&format!("{BASE}unsolicited_transport = \"udp\"\n")),
+        "3:25: unknown unsolicited_transport \"udp\": expected one of any, tcp"
+    );
+    assert_eq!(
+        err(&format!("{BASE}notify_auth = true\n")),
+        "3:15: notify_auth = true needs [sip.auth] credentials to check"
+    );
+    assert_eq!(
+        err(&format!("[sip.block]\nfailures = 101\n{BASE}")),
+        "2:12: failures = 101 is out of range 0..=100"
+    );
+    assert_eq!(
+        err(&format!("[sip.block]\nwindow = 0\n{BASE}")),
+        "2:10: window = 0 is out of range 1..=86400"
+    );
+    assert_eq!(
+        err(&format!("[sip.block]\nduration = 604801\n{BASE}")),
+        "2:12: duration = 604801 is out of range 1..=604800"
+    );
+}
+
+#[test]
+fn sip_limits_have_defaults_ranges_and_a_numbers_bound() {
+    let d = ok(BASE).sip.limits;
+    assert_eq!(d, Limits::default());
+    assert_eq!(
+        (
+            d.tcp_connections,
+            d.tcp_per_source,
+            d.tcp_buffer,
+            d.transactions
+        ),
+        (1024, 32, 131_072, 8192)
+    );
+    assert_eq!(
+        (d.rate, d.burst, d.udp_rcvbuf, d.udp_sndbuf, d.numbers),
+        (200, 400, 1 << 20, 1 << 20, 10_000)
+    );
+    let c = ok(&format!(
+        "[sip.limits]\ntcp_connections = 10\ntcp_per_source = 2\ntcp_buffer = 65536\n\
+         transactions = 16\nrate = 5\nburst = 1\nudp_rcvbuf = 4096\nudp_sndbuf = 8192\nnumbers = 1\n{BASE}"
+    ));
+    assert_eq!(c.sip.limits.tcp_per_source, 2);
+    assert_eq!(c.sip.limits.udp_sndbuf, 8192);
+    assert_eq!(
+        err(&format!("[sip.limits]\ntcp_buffer = 100\n{BASE}")),
+        "2:14: tcp_buffer = 100 is out of range 65536..=16777216"
+    );
+    assert_eq!(
+        err(&format!("[sip.limits]\nrate = 0\n{BASE}")),
+        "2:8: rate = 0 is out of range 1..=1000000"
+    );
+    assert!(
+        err(&format!("[sip.limits]\nbogus = 1\n{BASE}")).starts_with("2:1: unknown field `bogus`")
+    );
+    assert_eq!(
+        err(&format!(
+            "[sip.limits]\nnumbers = 1\n{BASE}[[fxs]]\nchannel = 1\nnumber = \"100\"\n\
+             [[fxs]]\nchannel = 2\nnumber = \"101\"\n"
+        )),
+        "2:11: numbers = 1, but the [[fxs]] ports and [[pri]] numbers give 2"
+    );
 }

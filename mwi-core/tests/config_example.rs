@@ -1,5 +1,5 @@
-//! The shipped `dahdi-mwi.toml.example` loads, validates, and says what reference 000's sample
-//! configuration says.
+//! The shipped `dahdi-mwi.toml.example` loads, validates, and says what the sample
+//! configuration of the gateway we model says (docs/sip.md).
 
 use mwi_core::config::*;
 

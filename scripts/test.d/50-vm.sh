@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# VM tier: the real DAHDI kernel modules in qemu (tests/vm/, facts/dahdi-vm.md). Builds the
+# VM tier: the real DAHDI kernel modules in qemu (tests/vm/, docs/dahdi.md). Builds the
 # binaries named in tests/vm/suite.list and the VM pieces (cached), then runs every
 # command of the list in one boot. Exits non-zero when any command fails or the VM does not finish.
 set -euo pipefail

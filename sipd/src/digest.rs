@@ -21,7 +21,8 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    fn parse(s: &str) -> Option<Self> {
+    /// The algorithm a header names (case-insensitive), `None` for one not implemented.
+    pub fn parse(s: &str) -> Option<Self> {
         [Self::Md5, Self::Md5Sess, Self::Sha256, Self::Sha256Sess]
             .into_iter()
             .find(|a| a.name().eq_ignore_ascii_case(s))
@@ -222,6 +223,148 @@ impl Challenge {
     }
 }
 
+/// Why an `Authorization` does not pass a challenge (RFC 3261 §22.4, the server side).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VerifyError {
+    /// Not a `Digest` answer, or malformed.
+    Syntax,
+    /// A parameter is missing or differs from the challenge (`username`, `realm`, `nonce`,
+    /// `algorithm`, `qop`, `nc`, `cnonce`, `uri`).
+    Mismatch(&'static str),
+    /// `response` is wrong: wrong password (or a forgery).
+    WrongResponse,
+}
+
+impl std::fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Syntax => f.write_str("malformed Authorization"),
+            Self::Mismatch(p) => write!(f, "Authorization with a wrong or missing {p}"),
+            Self::WrongResponse => f.write_str("wrong digest response"),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+/// The parameters of an `Authorization`/`Proxy-Authorization` value (RFC 7616 §3.4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    params: Vec<(String, String)>,
+}
+
+impl Credentials {
+    /// Parse an `Authorization`/`Proxy-Authorization` value. Errors: not `Digest`, or
+    /// malformed ([`VerifyError::Syntax`]).
+    pub fn parse(value: &str) -> Result<Self, VerifyError> {
+        let value = value.trim_start();
+        let (scheme, rest) = value.split_once(char::is_whitespace).unwrap_or((value, ""));
+        if !scheme.eq_ignore_ascii_case("Digest") {
+            return Err(VerifyError::Syntax);
+        }
+        let params = auth_params(rest).map_err(|_| VerifyError::Syntax)?;
+        Ok(Self { params })
+    }
+
+    /// The value of parameter `name` (lower case), unquoted.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Challenge {
+    /// A challenge sipd issues (RFC 7616 §3.3): `qop=auth`, not stale.
+    pub fn issue(realm: &str, nonce: &str, algorithm: Algorithm) -> Self {
+        Self {
+            realm: realm.to_owned(),
+            nonce: nonce.to_owned(),
+            opaque: None,
+            algorithm,
+            qop_auth: true,
+            stale: false,
+        }
+    }
+
+    /// The `WWW-Authenticate` value of this challenge.
+    pub fn header(&self) -> String {
+        let mut out = format!(
+            "Digest realm=\"{}\", nonce=\"{}\", algorithm={}",
+            quote(&self.realm),
+            quote(&self.nonce),
+            self.algorithm.name()
+        );
+        if self.qop_auth {
+            out.push_str(", qop=\"auth\"");
+        }
+        if let Some(o) = &self.opaque {
+            let _ = write!(out, ", opaque=\"{}\"", quote(o));
+        }
+        if self.stale {
+            out.push_str(", stale=true");
+        }
+        out
+    }
+
+    /// Check `cred` against this challenge for `method` with the expected `username` and
+    /// `password` (RFC 3261 §22.4, RFC 7616 §3.4): same realm, nonce and algorithm, `qop=auth`
+    /// when offered, and the right `response`. Returns the nonce count (`nc`, 0 without qop).
+    /// Errors: [`VerifyError`].
+    pub fn verify(
+        &self,
+        cred: &Credentials,
+        username: &str,
+        password: &str,
+        method: &str,
+    ) -> Result<u32, VerifyError> {
+        let need = |name: &'static str| cred.get(name).ok_or(VerifyError::Mismatch(name));
+        if need("username")? != username {
+            return Err(VerifyError::Mismatch("username"));
+        }
+        if need("realm")? != self.realm {
+            return Err(VerifyError::Mismatch("realm"));
+        }
+        if need("nonce")? != self.nonce {
+            return Err(VerifyError::Mismatch("nonce"));
+        }
+        let algorithm = cred
+            .get("algorithm")
+            .map_or(Some(Algorithm::Md5), Algorithm::parse);
+        if algorithm != Some(self.algorithm) {
+            return Err(VerifyError::Mismatch("algorithm"));
+        }
+        let uri = need("uri")?;
+        let (nc, cnonce) = match cred.get("qop") {
+            Some(q) if q.eq_ignore_ascii_case("auth") => (
+                u32::from_str_radix(need("nc")?, 16).map_err(|_| VerifyError::Mismatch("nc"))?,
+                need("cnonce")?,
+            ),
+            Some(_) => return Err(VerifyError::Mismatch("qop")),
+            None if self.qop_auth => return Err(VerifyError::Mismatch("qop")),
+            None => (0, cred.get("cnonce").unwrap_or("")),
+        };
+        let expected = self.answer(username, password, method, uri, nc, cnonce);
+        let expected = Credentials::parse(&expected)?;
+        let (Some(want), Some(got)) = (expected.get("response"), cred.get("response")) else {
+            return Err(VerifyError::Mismatch("response"));
+        };
+        // Compare every byte whatever the first difference, so timing tells nothing.
+        let same = want.len() == got.len()
+            && want
+                .bytes()
+                .zip(got.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b.to_ascii_lowercase()))
+                == 0;
+        if same {
+            Ok(nc)
+        } else {
+            Err(VerifyError::WrongResponse)
+        }
+    }
+}
+
 fn quote(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
@@ -291,6 +434,47 @@ mod tests {
             cnonce,
         );
         assert_eq!(response_of(&a), "8ca523f5e9506fed4657c9700eebdbec");
+    }
+
+    #[test]
+    fn issued_challenge_verifies_its_own_answer() {
+        for alg in [Algorithm::Md5, Algorithm::Sha256] {
+            let c = Challenge::issue("sipd", "n0nce", alg);
+            assert_eq!(Challenge::parse(&c.header()), Ok(c.clone()));
+            let answer = c.answer("user1", "pw", "NOTIFY", "sip:8000@h", 3, "cn");
+            let cred = Credentials::parse(&answer).unwrap();
+            assert_eq!(c.verify(&cred, "user1", "pw", "NOTIFY"), Ok(3));
+            assert_eq!(
+                c.verify(&cred, "user1", "other", "NOTIFY"),
+                Err(VerifyError::WrongResponse)
+            );
+            assert_eq!(
+                c.verify(&cred, "user2", "pw", "NOTIFY"),
+                Err(VerifyError::Mismatch("username"))
+            );
+            assert_eq!(
+                c.verify(&cred, "user1", "pw", "SUBSCRIBE"),
+                Err(VerifyError::WrongResponse)
+            );
+            let other = Challenge::issue("sipd", "other", alg);
+            assert_eq!(
+                other.verify(&cred, "user1", "pw", "NOTIFY"),
+                Err(VerifyError::Mismatch("nonce"))
+            );
+        }
+        // qop was offered: an answer without it (RFC 2069 style) is refused.
+        let mut old = Challenge::issue("sipd", "n", Algorithm::Md5);
+        old.qop_auth = false;
+        let cred = Credentials::parse(&old.answer("u", "p", "NOTIFY", "sip:x", 1, "c")).unwrap();
+        let c = Challenge::issue("sipd", "n", Algorithm::Md5);
+        assert_eq!(
+            c.verify(&cred, "u", "p", "NOTIFY"),
+            Err(VerifyError::Mismatch("qop"))
+        );
+        assert_eq!(
+            Credentials::parse("Basic dXNlcg=="),
+            Err(VerifyError::Syntax)
+        );
     }
 
     #[test]

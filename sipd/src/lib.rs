@@ -8,8 +8,12 @@
 
 pub mod daemon;
 pub mod digest;
+pub mod guard;
+pub mod limits;
+pub mod nonces;
 pub mod resolve;
 pub mod sink;
+pub mod snapshot;
 pub mod status;
 pub mod summary;
 pub mod transaction;

@@ -9,6 +9,7 @@
 use mwi_core::config::{check_config_command, take_config_option, Config, LogLevel, EXIT_USAGE};
 use mwi_core::service;
 use std::ffi::OsString;
+use std::path::Path;
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
@@ -61,14 +62,15 @@ fn main() -> ExitCode {
         }
     };
     match cmd.as_str() {
-        "run" => run(&cfg, log_level, allow_root),
+        "run" => run(&cfg, &path, log_level, allow_root),
         "status" => match sipd::daemon::query_status(&cfg) {
             Ok(st) if json => {
                 println!("{}", serde_json::to_string_pretty(&st).unwrap_or_default());
                 ExitCode::SUCCESS
             }
             Ok(st) => {
-                print!("{}", sipd::status::render(&st));
+                print!("{}", sipd::status::render(&st.ua));
+                print!("{}", sipd::limits::render(&st.limits));
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -80,15 +82,24 @@ fn main() -> ExitCode {
     }
 }
 
-/// `sipd run`: bind, tell systemd we are ready, drop capabilities, loop.
-fn run(cfg: &Config, log_level: Option<log::LevelFilter>, allow_root: bool) -> ExitCode {
+/// `sipd run`: raise the open-file limit, bind, tell systemd we are ready, drop capabilities,
+/// loop.
+fn run(
+    cfg: &Config,
+    path: &Path,
+    log_level: Option<log::LevelFilter>,
+    allow_root: bool,
+) -> ExitCode {
     service::init_logging("sipd", log_level.unwrap_or(cfg.log.level.filter()));
     if let Err(e) = service::refuse_root("sipd", allow_root) {
         log::error!("{e}");
         return ExitCode::FAILURE;
     }
+    if let Err(e) = sipd::daemon::raise_nofile_limit() {
+        log::warn!("{e}");
+    }
     let mut systemd = service::Systemd::new();
-    let mut daemon = match sipd::daemon::Daemon::new(cfg) {
+    let mut daemon = match sipd::daemon::Daemon::new(cfg, path) {
         Ok(d) => d,
         Err(e) => {
             log::error!("{e}");

@@ -76,6 +76,21 @@ pub fn parse_srv_response(bytes: &[u8], id: u16) -> Result<Vec<SrvTarget>, Strin
     Ok(out)
 }
 
+/// First delay before resolving again after a lookup found no address, ms.
+pub const RETRY_BASE: u64 = 1000;
+/// Longest delay between two failed lookups of one server, ms.
+pub const RETRY_MAX: u64 = 300_000;
+
+/// Delay before the next lookup after `failures` consecutive failed ones (1 or more), ms:
+/// [`RETRY_BASE`] doubled per failure up to [`RETRY_MAX`], scaled by `jitter` (clamped to
+/// 0.5..=1.0) so that many boxes restarted together do not query in step (RFC 5626 §4.5
+/// style). Never zero: a dead name server is never asked in a tight loop.
+pub fn retry_delay(failures: u32, jitter: f64) -> u64 {
+    let shift = failures.saturating_sub(1).min(20);
+    let full = RETRY_BASE.saturating_mul(1 << shift).min(RETRY_MAX);
+    ((full as f64) * jitter.clamp(0.5, 1.0)) as u64
+}
+
 /// The name servers of `/etc/resolv.conf` (port 53).
 pub fn system_nameservers() -> Vec<SocketAddr> {
     std::fs::read_to_string("/etc/resolv.conf")
@@ -163,6 +178,18 @@ mod tests {
             ));
         }
         m.to_vec().unwrap()
+    }
+
+    #[test]
+    fn failed_lookups_back_off_exponentially_with_jitter_and_a_cap() {
+        assert_eq!(retry_delay(1, 1.0), 1000);
+        assert_eq!(retry_delay(2, 1.0), 2000);
+        assert_eq!(retry_delay(4, 0.5), 4000);
+        assert_eq!(retry_delay(9, 1.0), 256_000);
+        assert_eq!(retry_delay(10, 1.0), RETRY_MAX);
+        assert_eq!(retry_delay(u32::MAX, 1.0), RETRY_MAX);
+        assert_eq!(retry_delay(0, 0.0), 500);
+        assert!((1..40).all(|f| retry_delay(f, 0.75) >= 750));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! `sipd status` text output, in the shape of `show sip-ua mwi` (reference 000): server,
-//! expires, port, transport, unsolicited, resolved addresses, then one line per number.
+//! `sipd status` text output, in the shape of `show sip-ua mwi` (the gateway we model,
+//! docs/sip.md): server, expires, port, transport, unsolicited, resolved addresses, then one
+//! line per number, then the blocked sources (`[sip.block]`) with the time left.
 
 use crate::ua::UaStatus;
 use std::fmt::Write as _;
@@ -38,12 +39,21 @@ pub fn render(st: &UaStatus) -> String {
         }
         let _ = writeln!(s, " subscription {}", n.subscription);
     }
+    let _ = writeln!(s, "Blocked sources: {}", st.blocked.len());
+    for b in &st.blocked {
+        let _ = writeln!(
+            s,
+            "blocked {} for {} s more ({} messages dropped; last failure: {})",
+            b.source, b.remaining, b.dropped, b.reason
+        );
+    }
     s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guard::BlockedSource;
     use crate::ua::NumberStatus;
 
     #[test]
@@ -67,10 +77,20 @@ mod tests {
                 known: true,
                 subscription: "unsolicited".into(),
             }],
+            blocked: vec![BlockedSource {
+                source: "203.0.113.9".into(),
+                remaining: 42,
+                reason: "403 Forbidden (source not allowed) (NOTIFY)".into(),
+                dropped: 7,
+            }],
         };
         let text = render(&st);
         assert!(text.contains("MWI server: dns:vm.example.com\nMWI expires: 60\nMWI port: 5060\n"));
         assert!(text.contains("MWI transport type: UDP\nMWI unsolicited\n"));
         assert!(text.contains("endpoint 8000 mwi status ON messages 2/8 (0/2)"));
+        assert!(text.contains(
+            "Blocked sources: 1\nblocked 203.0.113.9 for 42 s more (7 messages dropped; last \
+             failure: 403 Forbidden (source not allowed) (NOTIFY))\n"
+        ));
     }
 }

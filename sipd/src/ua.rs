@@ -6,15 +6,20 @@
 //! Requests sipd sends always go to the resolved MWI server (or registrar) address (an outbound
 //! proxy in RFC 3261 terms); in-dialog requests carry the dialog's route set as Route headers.
 
-use crate::digest::Challenge;
+use crate::digest::{Algorithm, Challenge, Credentials};
+use crate::guard::{BlockRules, BlockedSource, Blocklist, Verdict};
+use crate::nonces::{Nonces, Use};
 use crate::summary::Summary;
 use crate::transaction::{TimerValues, Transactions, Transmit, TxEvent, TxKey, MAGIC_COOKIE};
 use crate::wire::{self, addr_uri, param, uri_user, Message, ACCEPT, AGENT, ALLOW, EVENT};
-use mwi_core::config::{Cidr, Config, Pattern, Transport};
+use mwi_core::config::{Cidr, Config, Transport, UnsolicitedTransport, EXPIRES_RANGE};
+use mwi_core::route::Router;
 use mwi_core::{MwiSink, MwiState};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+
+mod reload;
 
 /// The numbers sipd subscribes for: every FXS port with `mwi = true`, then every `[[pri]]`
 /// served-user pattern that names one number (no `.`); a wildcard pattern cannot be subscribed
@@ -80,12 +85,16 @@ pub struct UaConfig {
     pub unsolicited: bool,
     /// Sources allowed to send NOTIFY outside a subscription (besides the MWI server itself).
     pub allow: Vec<Cidr>,
+    /// `[mwi_server] unsolicited_transport`: `Tcp` refuses unsolicited NOTIFYs over UDP.
+    pub unsolicited_transport: UnsolicitedTransport,
+    /// `[mwi_server] notify_auth`: challenge inbound NOTIFYs with `auth`'s credentials.
+    pub notify_auth: bool,
+    /// `[sip.block]`: when a failing source is blocked.
+    pub block: BlockRules,
     /// Numbers of FXS lines with `mwi = true`: one subscription each.
     pub mwi_numbers: Vec<String>,
-    /// Numbers of FXS lines with `mwi = false` (a NOTIFY for them gets 481).
-    pub no_mwi_numbers: Vec<String>,
-    /// Served-user patterns of PRI spans.
-    pub pri_patterns: Vec<Pattern>,
+    /// Which numbers are served (mwi_core::route): a NOTIFY for any other gets 481.
+    pub router: Router,
     /// `[sip.auth]` username, password and optional realm.
     pub auth: Option<(String, String, Option<String>)>,
     /// `[registrar]`: host, port, transport, expires.
@@ -119,14 +128,11 @@ impl UaConfig {
             expires: m.expires,
             unsolicited: m.unsolicited,
             allow: m.allow.clone(),
+            unsolicited_transport: m.unsolicited_transport,
+            notify_auth: m.notify_auth,
+            block: BlockRules::from_config(&c.sip.block),
             mwi_numbers: subscribed_numbers(c),
-            no_mwi_numbers: c
-                .fxs
-                .iter()
-                .filter(|f| !f.mwi)
-                .map(|f| f.number.to_string())
-                .collect(),
-            pri_patterns: c.pri.iter().flat_map(|p| p.numbers.clone()).collect(),
+            router: c.router(),
             auth: c
                 .sip
                 .auth
@@ -184,6 +190,19 @@ struct AuthState {
     failed: bool,
 }
 
+/// Requests of one usage sent at once after a 401/407/423, in a row, before the next one
+/// waits for the backoff: a server that challenges forever (`stale=true` with a new nonce each
+/// time) or raises Min-Expires forever cannot make a tight loop.
+const MAX_IMMEDIATE_RETRIES: u32 = 3;
+/// Most requests of one usage (new transactions, not retransmissions) in [`SEND_WINDOW`].
+const MAX_SENDS: usize = 6;
+/// The window of [`MAX_SENDS`], ms.
+const SEND_WINDOW: u64 = 60_000;
+/// Retry-After values are honoured within this range, s (RFC 3261 §20.33 sets no bound).
+const RETRY_AFTER: std::ops::RangeInclusive<u64> = 1..=3600;
+/// The realm of sipd's own challenges when `[sip.auth]` names none.
+const DEFAULT_REALM: &str = "dahdi-mwi";
+
 /// One client dialog usage: a subscription or the registration binding.
 #[derive(Clone, Debug)]
 struct Usage {
@@ -200,6 +219,30 @@ struct Usage {
     expires: u32,
     /// When the current subscription/binding ends.
     expires_at: Option<u64>,
+    /// The CSeq of the last request accepted from the remote side (RFC 3261 §12.2.2).
+    remote_cseq: Option<u32>,
+    /// Requests sent at once after a 401/407/423 since the last final answer.
+    retries: u32,
+    /// Times of the last [`MAX_SENDS`] requests, oldest first (kept across new dialogs).
+    sends: VecDeque<u64>,
+}
+
+impl Usage {
+    /// The earliest time the next request may go out: at most [`MAX_SENDS`] per
+    /// [`SEND_WINDOW`], whatever the server answers.
+    fn next_send(&self, now: u64) -> u64 {
+        match self.sends.front() {
+            Some(&first) if self.sends.len() >= MAX_SENDS => now.max(first + SEND_WINDOW),
+            _ => now,
+        }
+    }
+
+    fn record_send(&mut self, now: u64) {
+        if self.sends.len() >= MAX_SENDS {
+            self.sends.pop_front();
+        }
+        self.sends.push_back(now);
+    }
 }
 
 struct Subscription {
@@ -268,6 +311,9 @@ pub struct UaStatus {
     pub registration: String,
     /// Every number with a known state or a subscription.
     pub numbers: Vec<NumberStatus>,
+    /// Sources blocked by `[sip.block]`, the first to be lifted first.
+    #[serde(default)]
+    pub blocked: Vec<BlockedSource>,
 }
 
 /// The user agent.
@@ -291,6 +337,8 @@ pub struct Ua<S: MwiSink> {
     next_slot: u64,
     states: HashMap<String, MwiState>,
     reresolve: bool,
+    blocks: Blocklist,
+    nonces: Nonces,
 }
 
 impl<S: MwiSink> Ua<S> {
@@ -315,6 +363,8 @@ impl<S: MwiSink> Ua<S> {
             next_slot: 0,
             states: HashMap::new(),
             reresolve: false,
+            blocks: Blocklist::new(cfg.block),
+            nonces: Nonces::default(),
             cfg,
         };
         if !ua.cfg.unsolicited {
@@ -403,6 +453,9 @@ impl<S: MwiSink> Ua<S> {
             failures: 0,
             expires,
             expires_at: None,
+            remote_cseq: None,
+            retries: 0,
+            sends: VecDeque::new(),
         }
     }
 
@@ -433,6 +486,16 @@ impl<S: MwiSink> Ua<S> {
             .saturating_mul(1 << shift)
             .min(self.cfg.backoff.max);
         d / 2 + self.rng.u64(0..=d / 2)
+    }
+
+    /// The delay before a new attempt after the `failures`-th failure in a row: the backoff,
+    /// or the server's Retry-After (s) when that is longer, capped to [`RETRY_AFTER`] (a
+    /// `Retry-After: 0` makes no tight loop, a huge one no endless wait).
+    fn retry_delay(&mut self, failures: u32, retry_after: Option<u64>) -> u64 {
+        let backoff = self.backoff(failures);
+        retry_after.map_or(backoff, |s| {
+            (s.clamp(*RETRY_AFTER.start(), *RETRY_AFTER.end()) * 1000).max(backoff)
+        })
     }
 
     /// When to refresh a usage that lasts `secs`: at 55..85 % of it (random), so refreshes of
@@ -542,6 +605,7 @@ impl<S: MwiSink> Ua<S> {
         }
         let u = &mut sub.usage;
         u.cseq += 1;
+        u.record_send(now);
         let uri = match (sub.established, &u.remote_target) {
             (true, Some(t)) => t.clone(),
             _ => target,
@@ -585,6 +649,7 @@ impl<S: MwiSink> Ua<S> {
             return;
         };
         u.cseq += 1;
+        u.record_send(now);
         *state = "registering".into();
         let aor = Self::host_uri(&host, port, Transport::Udp, Some(&user));
         let mut req = Message::request("REGISTER", &Self::host_uri(&host, port, transport, None));
@@ -633,14 +698,15 @@ impl<S: MwiSink> Ua<S> {
             Owner::Options => at,
             _ => at.max(self.next_slot),
         });
-        match (own, self.tx.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [own, self.tx.poll_timeout(), self.blocks.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Run timers due at `now`.
     pub fn handle_timeout(&mut self, now: u64) {
+        self.blocks.handle_timeout(now);
         self.tx.handle_timeout(now);
         self.drain_tx_events(now);
         while let Some(&(at, owner)) = self.schedule.first() {
@@ -658,6 +724,15 @@ impl<S: MwiSink> Ua<S> {
                 }
                 Owner::Options => self.options_due = None,
             }
+            let capped = match owner {
+                Owner::Sub(i) => Some(self.subs[i].usage.next_send(now)),
+                Owner::Register => self.register.as_ref().map(|(u, _, _)| u.next_send(now)),
+                Owner::Options => None,
+            };
+            if let Some(at) = capped.filter(|&at| at > now) {
+                self.reschedule(owner, Some(at));
+                continue;
+            }
             match owner {
                 Owner::Sub(i) => {
                     self.next_slot = now + self.cfg.pace;
@@ -671,8 +746,10 @@ impl<S: MwiSink> Ua<S> {
                         // A new subscription is a new dialog: fresh Call-ID and tag.
                         self.dialogs.remove(&sub.usage.call_id);
                         let (expires, failures) = (sub.usage.expires, sub.usage.failures);
+                        let sends = std::mem::take(&mut sub.usage.sends);
                         let mut fresh = self.new_usage(expires);
                         fresh.failures = failures;
+                        fresh.sends = sends;
                         self.subs[i].usage = fresh;
                     }
                     self.send_subscribe(now, i);
@@ -710,8 +787,18 @@ impl<S: MwiSink> Ua<S> {
         Some(t)
     }
 
+    /// Whether messages from `ip` are to be dropped unanswered at `now` (`[sip.block]`); a
+    /// `true` counts one dropped message. The daemon asks before anything else may answer.
+    pub fn blocked(&mut self, now: u64, ip: IpAddr) -> bool {
+        self.blocks.check(now, ip) == Verdict::Drop
+    }
+
     /// One received datagram or framed TCP message from `src`.
+    /// A message from a blocked source ([`crate::guard`]) is dropped before it is parsed.
     pub fn handle_message(&mut self, now: u64, bytes: &[u8], src: Dest) {
+        if self.blocked(now, src.addr.ip()) {
+            return;
+        }
         let msg = match Message::parse(bytes) {
             Ok(m) => m,
             Err(defect) => {
@@ -730,6 +817,7 @@ impl<S: MwiSink> Ua<S> {
                     }
                     None => log::info!("SIP from {}: {defect}; dropped", src.addr),
                 }
+                self.strike(now, src, &defect.to_string());
                 return;
             }
         };
@@ -762,16 +850,29 @@ impl<S: MwiSink> Ua<S> {
             return;
         };
         let tag = self.token(10);
-        let rsp = self.answer(now, &req, src, &tag);
+        let (rsp, strike) = self.answer(now, &req, src, &tag);
+        if strike {
+            self.strike(now, src, &rsp.summary());
+        }
         self.tx.respond(now, &key, &rsp);
     }
 
-    /// The response to a new request.
-    fn answer(&mut self, now: u64, req: &Message, src: Dest, tag: &str) -> Message {
+    /// A failed or forbidden request from `src` (`why`: the answer or the defect) counts
+    /// towards blocking it, unless it is the MWI server or an `allow` source: a forged UDP
+    /// source must not lock out the peers sipd trusts.
+    fn strike(&mut self, now: u64, src: Dest, why: &str) {
+        if !self.allowed(src) {
+            self.blocks.failure(now, src.addr.ip(), why);
+        }
+    }
+
+    /// The response to a new request, and whether it counts as a failure of its source
+    /// (400, 401 with wrong credentials, 403, 481 out of any dialog).
+    fn answer(&mut self, now: u64, req: &Message, src: Dest, tag: &str) -> (Message, bool) {
         if let Some(required) = req.header("Require") {
             let mut rsp = req.response(420, "Bad Extension", tag);
             rsp.push("Unsupported", required);
-            return rsp;
+            return (rsp, false);
         }
         match req.method() {
             "OPTIONS" => {
@@ -780,24 +881,72 @@ impl<S: MwiSink> Ua<S> {
                 rsp.push("Accept", ACCEPT);
                 rsp.push("Allow-Events", EVENT);
                 rsp.push("Supported", "");
-                rsp
+                (rsp, false)
             }
             "NOTIFY" => self.answer_notify(now, req, src, tag),
             _ => {
                 let mut rsp = req.response(405, "Method Not Allowed", tag);
                 rsp.push("Allow", ALLOW);
-                rsp
+                (rsp, false)
             }
         }
     }
 
-    fn answer_notify(&mut self, now: u64, req: &Message, src: Dest, tag: &str) -> Message {
+    /// The subscription whose dialog `req` is in (RFC 3261 §12.2.2, RFC 6665 §4.1.3): same
+    /// Call-ID, To tag = the subscription's From tag, and From tag = the notifier's tag once
+    /// known (the first NOTIFY may come before the SUBSCRIBE's 2xx and then creates the dialog,
+    /// RFC 6665 §4.1.2.4).
+    fn dialog_of(&self, req: &Message) -> Option<usize> {
+        let i = *self.dialogs.get(req.call_id()?)?;
+        let u = &self.subs[i].usage;
+        let local = req.to_tag() == Some(u.from_tag.as_str());
+        let remote = u.to_tag.is_none() || req.from_tag() == u.to_tag.as_deref();
+        (local && remote).then_some(i)
+    }
+
+    fn answer_notify(&mut self, now: u64, req: &Message, src: Dest, tag: &str) -> (Message, bool) {
         let event = req.header("Event").unwrap_or("");
         let package = event.split(';').next().unwrap_or("").trim();
         if !package.eq_ignore_ascii_case(EVENT) {
             let mut rsp = req.response(489, "Bad Event", tag);
             rsp.push("Allow-Events", EVENT);
-            return rsp;
+            return (rsp, false);
+        }
+        let dialog = self.dialog_of(req);
+        if dialog.is_none() {
+            // With subscriptions, state comes only inside a subscription's dialog (RFC 6665
+            // §4.1.3): no source, however trusted, changes it from outside.
+            if !self.cfg.unsolicited {
+                return (req.response(481, "Subscription Does Not Exist", tag), true);
+            }
+            if self.cfg.unsolicited_transport == UnsolicitedTransport::Tcp
+                && src.transport != Transport::Tcp
+            {
+                log::warn!(
+                    call_id = req.call_id().unwrap_or_default();
+                    "unsolicited NOTIFY from {} refused: not over TCP \
+                     ([mwi_server] unsolicited_transport)",
+                    src.addr
+                );
+                return (
+                    req.response(403, "Forbidden (unsolicited NOTIFY only over TCP)", tag),
+                    true,
+                );
+            }
+            if !self.allowed(src) {
+                log::warn!(
+                    call_id = req.call_id().unwrap_or_default();
+                    "unsolicited NOTIFY from {} refused: source not in [mwi_server] allow",
+                    src.addr
+                );
+                return (
+                    req.response(403, "Forbidden (source not allowed)", tag),
+                    true,
+                );
+            }
+        }
+        if let Err(refusal) = self.authenticate(now, req, tag) {
+            return refusal;
         }
         if !req.body.is_empty() {
             let ctype = req.header("Content-Type").unwrap_or("");
@@ -805,7 +954,7 @@ impl<S: MwiSink> Ua<S> {
             if !media.eq_ignore_ascii_case(ACCEPT) {
                 let mut rsp = req.response(415, "Unsupported Media Type", tag);
                 rsp.push("Accept", ACCEPT);
-                return rsp;
+                return (rsp, false);
             }
         }
         let summary = if req.body.is_empty() {
@@ -813,28 +962,11 @@ impl<S: MwiSink> Ua<S> {
         } else {
             match Summary::parse(&req.body) {
                 Ok(s) => Some(s),
-                Err(e) => return req.response(400, &format!("Bad Request ({e})"), tag),
+                Err(e) => return (req.response(400, &format!("Bad Request ({e})"), tag), true),
             }
         };
-        let dialog = req
-            .call_id()
-            .and_then(|c| self.dialogs.get(c).copied())
-            .filter(|&i| req.to_tag() == Some(self.subs[i].usage.from_tag.as_str()));
         if let Some(i) = dialog {
             return self.notify_in_dialog(now, req, i, summary, tag);
-        }
-        // With subscriptions, a NOTIFY of an unknown dialog (or from a stranger) ends there
-        // (RFC 6665 §4.1.3); only `allow` sources may still send out-of-dialog NOTIFY.
-        if !self.cfg.unsolicited && (req.to_tag().is_some() || !self.allowed(src)) {
-            return req.response(481, "Subscription Does Not Exist", tag);
-        }
-        if !self.allowed(src) {
-            log::warn!(
-                call_id = req.call_id().unwrap_or_default();
-                "unsolicited NOTIFY from {} refused: source not in [mwi_server] allow",
-                src.addr
-            );
-            return req.response(403, "Forbidden (source not allowed)", tag);
         }
         let number = req.uri().and_then(uri_user).map(str::to_owned).or_else(|| {
             summary
@@ -844,28 +976,96 @@ impl<S: MwiSink> Ua<S> {
                 .map(str::to_owned)
         });
         let Some(number) = number.filter(|n| self.serves(n)) else {
-            return req.response(481, "Call Leg/Transaction Does Not Exist", tag);
+            return (
+                req.response(481, "Call Leg/Transaction Does Not Exist", tag),
+                false,
+            );
         };
         if let Some(s) = summary {
             self.publish(&number, s.state(), req.call_id().unwrap_or_default());
         }
-        req.response(200, "OK", tag)
+        (req.response(200, "OK", tag), false)
     }
 
+    /// With `notify_auth`, the digest check of an inbound request (RFC 3261 §22.2, §22.4):
+    /// `Ok` when its Authorization answers a fresh nonce of ours with `[sip.auth]`'s
+    /// credentials; else the 401 to send (with `stale=true` for a right answer to an old
+    /// nonce), and whether it counts as a failure (wrong credentials, a replay, garbage).
+    fn authenticate(&mut self, now: u64, req: &Message, tag: &str) -> Result<(), (Message, bool)> {
+        if !self.cfg.notify_auth {
+            return Ok(());
+        }
+        let Some((user, pass, realm)) = self.cfg.auth.clone() else {
+            return Ok(());
+        };
+        let realm = realm.unwrap_or_else(|| DEFAULT_REALM.to_owned());
+        let (stale, fault) = match req.header("Authorization").map(Credentials::parse) {
+            None => (false, None),
+            Some(Err(e)) => (false, Some(e.to_string())),
+            Some(Ok(cred)) => {
+                let nonce = cred.get("nonce").unwrap_or_default();
+                let algorithm = cred
+                    .get("algorithm")
+                    .map_or(Some(Algorithm::Md5), Algorithm::parse);
+                let verdict = match algorithm {
+                    None => Err("unsupported digest algorithm".to_owned()),
+                    Some(a) => Challenge::issue(&realm, nonce, a)
+                        .verify(&cred, &user, &pass, req.method())
+                        .map_err(|e| e.to_string()),
+                };
+                match verdict {
+                    Ok(_) if cred.get("uri") != req.uri() => {
+                        (false, Some("Authorization for another URI".to_owned()))
+                    }
+                    Ok(nc) => match self.nonces.take(now, nonce, nc) {
+                        Use::Fresh => return Ok(()),
+                        Use::Stale => (true, None),
+                        Use::Replay => (false, Some("replayed nonce count".to_owned())),
+                    },
+                    Err(e) => (false, Some(e)),
+                }
+            }
+        };
+        let nonce = self.token(24);
+        self.nonces.issue(now, nonce.clone());
+        let reason = match &fault {
+            Some(why) => {
+                log::warn!(
+                    call_id = req.call_id().unwrap_or_default();
+                    "{} refused: {why}",
+                    req.method()
+                );
+                format!("Unauthorized ({why})")
+            }
+            None => "Unauthorized".to_owned(),
+        };
+        let mut rsp = req.response(401, &reason, tag);
+        // RFC 8760 §2.4: one challenge per algorithm, the preferred first.
+        for a in [Algorithm::Sha256, Algorithm::Md5] {
+            let mut c = Challenge::issue(&realm, &nonce, a);
+            c.stale = stale;
+            rsp.push("WWW-Authenticate", c.header());
+        }
+        Err((rsp, fault.is_some()))
+    }
+
+    /// Whether `src` is the MWI server or in `allow`; an IPv4-mapped IPv6 source (a NOTIFY
+    /// over IPv4 on a `[::]` socket) also matches as the IPv4 address it carries.
     fn allowed(&self, src: Dest) -> bool {
         let ip = src.addr.ip();
-        self.mwi_addrs.iter().any(|a| a.ip() == ip) || self.cfg.allow.iter().any(|c| c.contains(ip))
+        let v4 = ip.to_canonical();
+        self.mwi_addrs.iter().any(|a| a.ip().to_canonical() == v4)
+            || self
+                .cfg
+                .allow
+                .iter()
+                .any(|c| c.contains(ip) || c.contains(v4))
     }
 
-    /// Whether `number` has an MWI-enabled FXS line or matches a PRI span (design.md: FXS first).
+    /// Whether `number` routes to an FXS line or a PRI span (mwi_core::route; docs/sip.md:
+    /// 481 for a port without MWI).
     fn serves(&self, number: &str) -> bool {
-        if self.cfg.mwi_numbers.iter().any(|n| n == number) {
-            return true;
-        }
-        if self.cfg.no_mwi_numbers.iter().any(|n| n == number) {
-            return false;
-        }
-        self.cfg.pri_patterns.iter().any(|p| p.matches(number))
+        self.cfg.router.route(number).is_ok()
     }
 
     /// Records `state` for `number`, news of the NOTIFY `call_id` (named in the log only).
@@ -893,9 +1093,12 @@ impl<S: MwiSink> Ua<S> {
         i: usize,
         summary: Option<Summary>,
         tag: &str,
-    ) -> Message {
+    ) -> (Message, bool) {
         let Some(ss) = req.header("Subscription-State") else {
-            return req.response(400, "Bad Request (missing Subscription-State header)", tag);
+            return (
+                req.response(400, "Bad Request (missing Subscription-State header)", tag),
+                true,
+            );
         };
         let value = ss
             .split(';')
@@ -903,6 +1106,31 @@ impl<S: MwiSink> Ua<S> {
             .unwrap_or("")
             .trim()
             .to_ascii_lowercase();
+        if !matches!(value.as_str(), "active" | "pending" | "terminated") {
+            return (
+                req.response(400, "Bad Request (unknown Subscription-State)", tag),
+                true,
+            );
+        }
+        // RFC 3261 §12.2.2: a request older than the last one accepted in the dialog is out of
+        // order (an equal CSeq with a new branch is no retransmission either).
+        let cseq = req.cseq().map_or(0, |(n, _)| n);
+        if self.subs[i]
+            .usage
+            .remote_cseq
+            .is_some_and(|last| cseq <= last)
+        {
+            log::warn!(
+                call_id = req.call_id().unwrap_or_default();
+                "NOTIFY with CSeq {cseq} after CSeq {} in the dialog: out of order, refused",
+                self.subs[i].usage.remote_cseq.unwrap_or_default()
+            );
+            return (
+                req.response(500, "Server Internal Error (CSeq out of order)", tag),
+                false,
+            );
+        }
+        self.subs[i].usage.remote_cseq = Some(cseq);
         let sub_expires = param(ss, "expires").and_then(|v| v.parse::<u32>().ok());
         let reason = param(ss, "reason").map(str::to_ascii_lowercase);
         let retry_after = param(ss, "retry-after").and_then(|v| v.parse::<u64>().ok());
@@ -944,13 +1172,10 @@ impl<S: MwiSink> Ua<S> {
                 let delay = match reason.as_str() {
                     // RFC 6665 §4.1.3: retry at once after deactivated/timeout.
                     "deactivated" | "timeout" => self.rng.u64(0..=1000),
-                    "probation" | "giveup" => match retry_after {
-                        Some(s) => s * 1000,
-                        None => {
-                            self.subs[i].usage.failures += 1;
-                            self.backoff(self.subs[i].usage.failures)
-                        }
-                    },
+                    "probation" | "giveup" => {
+                        self.subs[i].usage.failures += 1;
+                        self.retry_delay(self.subs[i].usage.failures, retry_after)
+                    }
                     _ => self.backoff(u32::MAX),
                 };
                 log::info!(
@@ -960,9 +1185,9 @@ impl<S: MwiSink> Ua<S> {
                 self.end_subscription(i, SubState::Terminated(reason));
                 self.reschedule(Owner::Sub(i), Some(now + delay));
             }
-            _ => return req.response(400, "Bad Request (unknown Subscription-State)", tag),
+            _ => {}
         }
-        req.response(200, "OK", tag)
+        (req.response(200, "OK", tag), false)
     }
 
     fn end_subscription(&mut self, i: usize, state: SubState) {
@@ -1086,6 +1311,7 @@ impl<S: MwiSink> Ua<S> {
             let sub = &mut self.subs[i];
             sub.usage.auth.failed = false;
             sub.usage.failures = 0;
+            sub.usage.retries = 0;
             if sub.usage.to_tag.is_none() {
                 sub.usage.to_tag = rsp.to_tag().map(str::to_owned);
                 // The UAC's route set is the Record-Route of the 2xx, reversed (§12.1.2).
@@ -1116,41 +1342,44 @@ impl<S: MwiSink> Ua<S> {
         }
         let retry_now = match (code, rsp) {
             (401 | 407, Some(r)) => self.take_challenge(Owner::Sub(i), code, r),
-            (423, Some(r)) => match r.header("Min-Expires").and_then(|v| v.parse::<u32>().ok()) {
-                Some(min) if min > self.subs[i].usage.expires => {
+            (423, Some(r)) => match raised_expires(r, self.subs[i].usage.expires) {
+                Some(min) => {
                     self.subs[i].usage.expires = min;
                     true
                 }
-                _ => false,
+                None => false,
             },
             _ => false,
         };
-        if retry_now {
+        if retry_now && self.subs[i].usage.retries < MAX_IMMEDIATE_RETRIES {
+            self.subs[i].usage.retries += 1;
             if !self.subs[i].established {
                 self.subs[i].state = SubState::Idle;
             }
-            self.send_subscribe(now, i);
+            let at = self.subs[i].usage.next_send(now);
+            if at > now {
+                self.reschedule(Owner::Sub(i), Some(at));
+            } else {
+                self.send_subscribe(now, i);
+            }
             return;
         }
+        self.subs[i].usage.retries = 0;
         // RFC 6665 §4.1.2.2: a failed refresh (481, 408, ...) ends the subscription.
         let reason = match code {
             408 => "timeout".to_owned(),
             481 => "481".to_owned(),
             _ => format!("{code}"),
         };
-        let retry_after = rsp
-            .and_then(|r| r.header("Retry-After"))
-            .and_then(|v| v.split(';').next())
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let retry_after = rsp.and_then(retry_after);
         let delay = match (code, retry_after) {
-            (_, Some(s)) => s * 1000,
-            // The dialog is gone: a new subscription at once.
-            (481, None) => self.rng.u64(0..=1000),
+            // The dialog of a refresh is gone: a new subscription at once.
+            (481, None) if self.subs[i].established => self.rng.u64(0..=1000),
             // The server will not change its mind soon.
             (403 | 404 | 489, None) => self.backoff(u32::MAX),
             _ => {
                 self.subs[i].usage.failures += 1;
-                self.backoff(self.subs[i].usage.failures)
+                self.retry_delay(self.subs[i].usage.failures, retry_after)
             }
         };
         log::warn!(
@@ -1176,6 +1405,7 @@ impl<S: MwiSink> Ua<S> {
                 .unwrap_or(u.expires);
             u.auth.failed = false;
             u.failures = 0;
+            u.retries = 0;
             *state = "registered".into();
             log::info!("registered, expires {granted} s");
             let at = now + self.refresh_in(granted.max(1));
@@ -1184,37 +1414,42 @@ impl<S: MwiSink> Ua<S> {
         }
         let retry_now = match (code, rsp) {
             (401 | 407, Some(r)) => self.take_challenge(Owner::Register, code, r),
-            (423, Some(r)) => {
-                let min = r.header("Min-Expires").and_then(|v| v.parse::<u32>().ok());
-                match (&mut self.register, min) {
-                    (Some((u, _, _)), Some(m)) if m > u.expires => {
-                        u.expires = m;
+            (423, Some(r)) => match (&mut self.register, r) {
+                (Some((u, _, _)), r) => match raised_expires(r, u.expires) {
+                    Some(min) => {
+                        u.expires = min;
                         true
                     }
-                    _ => false,
-                }
-            }
+                    None => false,
+                },
+                (None, _) => false,
+            },
             _ => false,
         };
-        if retry_now {
-            self.send_register(now);
+        let Some((u, _, state)) = &mut self.register else {
+            return;
+        };
+        if retry_now && u.retries < MAX_IMMEDIATE_RETRIES {
+            u.retries += 1;
+            let at = u.next_send(now);
+            if at > now {
+                self.reschedule(Owner::Register, Some(at));
+            } else {
+                self.send_register(now);
+            }
             return;
         }
-        let failures = match &mut self.register {
-            Some((u, _, state)) => {
-                u.failures += 1;
-                *state = format!("failed ({code})");
-                u.failures
-            }
-            None => return,
-        };
-        let delay = self.backoff(failures);
+        u.retries = 0;
+        u.failures += 1;
+        *state = format!("failed ({code})");
+        let failures = u.failures;
+        let delay = self.retry_delay(failures, rsp.and_then(retry_after));
         log::warn!("REGISTER failed with {code}; retry in {delay} ms");
         self.reschedule(Owner::Register, Some(now + delay));
     }
 
-    /// What `sipd status` shows.
-    pub fn status(&self) -> UaStatus {
+    /// What `sipd status` shows at `now` (ms, the clock of the other calls).
+    pub fn status(&self, now: u64) -> UaStatus {
         let mut numbers: Vec<NumberStatus> = Vec::new();
         let entry = |number: &str, state: Option<&MwiState>, sub: String| {
             let s = state.copied().unwrap_or_default();
@@ -1270,6 +1505,33 @@ impl<S: MwiSink> Ua<S> {
                 Some((_, _, s)) => s.clone(),
             },
             numbers,
+            blocked: self.blocks.blocked(now),
+        }
+    }
+}
+
+/// The Retry-After of a response, s (RFC 3261 §20.33: a number, then optional comment and
+/// parameters).
+fn retry_after(rsp: &Message) -> Option<u64> {
+    rsp.header("Retry-After")
+        .and_then(|v| v.split([';', '(']).next())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+/// The Min-Expires of a 423 (RFC 3261 §10.2.8, RFC 6665 §4.1.2.1) when it is above `current`
+/// and within the configurable range; else `None` (the request failed, retry after backoff).
+fn raised_expires(rsp: &Message, current: u32) -> Option<u32> {
+    let min = rsp.header("Min-Expires")?.trim();
+    match min.parse::<u32>() {
+        Ok(m) if m > current && EXPIRES_RANGE.contains(&m) => Some(m),
+        Ok(m) if m <= current => None,
+        _ => {
+            log::warn!(
+                "423 with Min-Expires {min} out of range {}..={}: not followed",
+                EXPIRES_RANGE.start(),
+                EXPIRES_RANGE.end()
+            );
+            None
         }
     }
 }
@@ -1307,7 +1569,7 @@ mod tests {
             [[pri]]
             span = 1
             dchannel = 24
-            numbers = ["2001", "3...", "8000", "2001"]
+            numbers = ["2001", "3...", "8000"]
             "#,
             "test.toml",
         )

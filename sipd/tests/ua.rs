@@ -1,8 +1,11 @@
 //! The sans-IO user agent against a scripted voice-mail server: subscriptions, digest,
 //! refresh, failures, unsolicited NOTIFY, OPTIONS, REGISTER. No sockets; time is injected.
 
-use mwi_core::config::Transport;
+use mwi_core::config::{Block, Transport, UnsolicitedTransport};
+use mwi_core::route::{FxsClaim, Pattern, PriClaim, Router};
 use mwi_core::{MessageClass, MwiState};
+use sipd::digest::{Algorithm, Challenge};
+use sipd::guard::BlockRules;
 use sipd::sink::MemorySink;
 use sipd::transaction::Transmit;
 use sipd::ua::{Backoff, Dest, Ua, UaConfig};
@@ -20,7 +23,13 @@ fn server() -> Dest {
     }
 }
 
+/// FXS lines with `numbers` (MWI on) and 8009 (MWI off); a PRI span serving `2...`.
 fn config(numbers: &[&str]) -> UaConfig {
+    let pri: Vec<Pattern> = vec!["2...".parse().unwrap()];
+    let fxs = numbers
+        .iter()
+        .map(|&number| (number, true))
+        .chain([("8009", false)]);
     UaConfig {
         mwi_spec: "ipv4:192.0.2.10".into(),
         mwi_host: "192.0.2.10".into(),
@@ -29,9 +38,21 @@ fn config(numbers: &[&str]) -> UaConfig {
         expires: 3600,
         unsolicited: false,
         allow: vec!["198.51.100.0/24".parse().unwrap()],
+        unsolicited_transport: UnsolicitedTransport::Any,
+        notify_auth: false,
+        block: BlockRules::from_config(&Block::default()),
         mwi_numbers: numbers.iter().map(|s| s.to_string()).collect(),
-        no_mwi_numbers: vec!["8009".into()],
-        pri_patterns: vec!["2...".parse().unwrap()],
+        router: Router::new(
+            fxs.enumerate().map(|(i, (number, mwi))| FxsClaim {
+                channel: i as u32 + 1,
+                number,
+                mwi,
+            }),
+            [PriClaim {
+                span: 1,
+                numbers: &pri,
+            }],
+        ),
         auth: Some(("user1".into(), "password1".into(), None)),
         registrar: None,
         options_interval: 0,
@@ -181,14 +202,14 @@ fn digest_retry_then_bodyless_notify_then_state() {
     let auth = sub.header("Authorization").unwrap();
     assert!(auth.contains("algorithm=SHA-256") && auth.contains("nc=00000001"));
     assert!(auth.contains("username=\"user1\""));
-    assert_eq!(ua.status().numbers[0].subscription, "pending");
+    assert_eq!(ua.status(0).numbers[0].subscription, "pending");
 
     // Kamailio's first NOTIFY has no body: state unknown, nothing recorded.
     let n = notify(&sub, 1, "active;expires=3600", "");
     let r = deliver(&mut ua, 20, &n, server());
     assert_eq!(r.code(), Some(200));
     assert!(ua.sink().states.is_empty());
-    assert_eq!(ua.status().numbers[0].subscription, "active");
+    assert_eq!(ua.status(0).numbers[0].subscription, "active");
 
     let n = notify(
         &sub,
@@ -213,7 +234,7 @@ fn digest_retry_then_bodyless_notify_then_state() {
     let n = notify(&sub, 3, "active;expires=3400", "");
     deliver(&mut ua, 40, &n, server());
     assert_eq!(ua.sink().states["8000"], st);
-    let s = ua.status();
+    let s = ua.status(0);
     assert!(s.numbers[0].mwi && s.numbers[0].known);
 }
 
@@ -254,7 +275,7 @@ fn refresh_failure_481_starts_a_new_subscription() {
     let (at, mut out) = run_until_send(&mut ua, 3_600_000);
     let refresh = out.remove(0);
     reply(&mut ua, at + 5, &refresh, 481, &[]);
-    assert!(ua.status().numbers[0]
+    assert!(ua.status(0).numbers[0]
         .subscription
         .starts_with("terminated"));
     let (next, mut out) = run_until_send(&mut ua, at + 1005);
@@ -278,7 +299,7 @@ fn timeout_backs_off_with_jitter_and_asks_for_resolution() {
         "{retry}"
     );
     assert_eq!(
-        ua.status().numbers[0].subscription,
+        ua.status(0).numbers[0].subscription,
         "terminated;reason=timeout"
     );
 }
@@ -409,7 +430,7 @@ fn unsolicited_mode_routes_and_refuses() {
         deliver(&mut ua, 2, &unsolicited("2345", on), vm()).code(),
         Some(200)
     );
-    // Unknown number and a port without MWI: 481 as the reference gateway does.
+    // Unknown number and a port without MWI: 481 as the gateway we model does (docs/sip.md).
     let r = deliver(&mut ua, 3, &unsolicited("9999", on), vm());
     assert_eq!(r.code(), Some(481));
     assert_eq!(
@@ -435,7 +456,7 @@ fn unsolicited_mode_routes_and_refuses() {
     };
     assert_eq!(deliver(&mut ua, 6, &n, vm()).code(), Some(200));
     assert!(!ua.sink().states["8001"].waiting);
-    let st = ua.status();
+    let st = ua.status(0);
     assert!(st.unsolicited);
     assert!(st.numbers.iter().any(|n| n.number == "2345" && n.mwi));
 }
@@ -507,10 +528,10 @@ fn options_ping_reports_down_after_failures() {
     let o = one(&mut ua);
     assert_eq!(o.method(), "OPTIONS");
     reply(&mut ua, 3, &o, 200, &[]);
-    assert_eq!(ua.status().server_state, "up");
+    assert_eq!(ua.status(0).server_state, "up");
     let now = serve_timers_until(&mut ua, 200_000);
     assert!(now > 120_000);
-    assert_eq!(ua.status().server_state, "down");
+    assert_eq!(ua.status(0).server_state, "down");
 }
 
 #[test]
@@ -547,7 +568,7 @@ fn register_with_md5_digest() {
         sent(&mut ua).is_empty(),
         "same nonce refused again: wrong password, no loop"
     );
-    assert!(ua.status().registration.starts_with("failed"));
+    assert!(ua.status(0).registration.starts_with("failed"));
     let (at, mut out) = run_until_send(&mut ua, 100_000);
     let r3 = out.remove(0);
     reply(
@@ -557,7 +578,7 @@ fn register_with_md5_digest() {
         200,
         &[("Contact", "<sip:user1@192.0.2.1:5060>;expires=300")],
     );
-    assert_eq!(ua.status().registration, "registered");
+    assert_eq!(ua.status(0).registration, "registered");
     let (refresh, _) = run_until_send(&mut ua, at + 300_000);
     assert!(refresh > at + 100_000);
 }
@@ -570,7 +591,7 @@ fn refused_subscriptions_back_off_long() {
         let s = one(&mut ua);
         reply(&mut ua, 1, &s, code, &[]);
         assert_eq!(
-            ua.status().numbers[0].subscription,
+            ua.status(0).numbers[0].subscription,
             format!("terminated;reason={code}")
         );
         // Backoff at its cap (600 s here), with jitter: 300..600 s.
@@ -595,11 +616,11 @@ fn pending_then_probation_with_retry_after() {
     let sub = subscribed(&mut ua);
     let n = notify(&sub, 1, "pending;expires=3600", "");
     assert_eq!(deliver(&mut ua, 20, &n, server()).code(), Some(200));
-    assert_eq!(ua.status().numbers[0].subscription, "pending");
+    assert_eq!(ua.status(0).numbers[0].subscription, "pending");
     let n = notify(&sub, 2, "terminated;reason=probation;retry-after=90", "");
     assert_eq!(deliver(&mut ua, 30, &n, server()).code(), Some(200));
     assert_eq!(
-        ua.status().numbers[0].subscription,
+        ua.status(0).numbers[0].subscription,
         "terminated;reason=probation"
     );
     let (at, out) = run_until_send(&mut ua, 200_000);
@@ -631,7 +652,7 @@ fn stale_nonce_on_refresh_is_answered_with_the_new_nonce() {
     );
     assert_eq!(again.call_id(), refresh.call_id(), "still the same dialog");
     reply(&mut ua, at + 2, &again, 200, &[("Expires", "3600")]);
-    assert_eq!(ua.status().numbers[0].subscription, "pending");
+    assert_eq!(ua.status(0).numbers[0].subscription, "pending");
 }
 
 #[test]
@@ -655,4 +676,416 @@ fn refresh_follows_the_record_route_set() {
     let routes: Vec<&str> = refresh.headers("Route").collect();
     assert_eq!(routes, ["<sip:p1.example;lr>", "<sip:p2.example;lr>"]);
     assert_eq!(refresh.uri(), Some("sip:vm@192.0.2.99"));
+}
+
+// NOTIFY trust (RFC 6665 §4.1.3, RFC 3261 §12.2.2) and source blocking.
+
+fn udp(addr: &str) -> Dest {
+    Dest {
+        addr: addr.parse().unwrap(),
+        transport: Transport::Udp,
+    }
+}
+
+const ON: &str = "Messages-Waiting: yes\r\nVoice-Message: 1/0\r\n";
+const OFF: &str = "Messages-Waiting: no\r\n";
+
+#[test]
+fn subscribed_mode_takes_state_only_inside_the_dialog() {
+    let mut ua = ua(config(&["8000"]));
+    let sub = subscribed(&mut ua);
+    // Regression: a NOTIFY from the MWI server's own address without a To tag (no dialog) was
+    // answered 200 and lit the lamp.
+    let mut n = notify(&sub, 1, "active", ON);
+    n.set("To", "<sip:8000@192.0.2.1>");
+    assert_eq!(deliver(&mut ua, 20, &n, server()).code(), Some(481));
+    // Nor from an `allow` source, which only counts with `unsolicited = true`.
+    let u = unsolicited("8000", ON);
+    assert_eq!(deliver(&mut ua, 21, &u, vm()).code(), Some(481));
+    // Right tags, another Call-ID.
+    let mut n = notify(&sub, 1, "active", ON);
+    n.set("Call-ID", "forged");
+    n.set("Via", format!("SIP/2.0/UDP {SERVER};branch=z9hG4bKforged"));
+    assert_eq!(deliver(&mut ua, 22, &n, server()).code(), Some(481));
+    // Right Call-ID and To tag, another notifier tag once the dialog knows "srvtag".
+    let forged = String::from_utf8(notify(&sub, 1, "active", ON).to_bytes())
+        .unwrap()
+        .replace("tag=srvtag", "tag=intruder")
+        .replace("z9hG4bKn1", "z9hG4bKx1");
+    ua.handle_message(23, forged.as_bytes(), server());
+    assert_eq!(one(&mut ua).code(), Some(481));
+    assert!(
+        ua.sink().states.is_empty(),
+        "no state from outside the dialog"
+    );
+    // The dialog's own NOTIFY is taken.
+    let n = notify(&sub, 2, "active", ON);
+    assert_eq!(deliver(&mut ua, 24, &n, server()).code(), Some(200));
+    assert!(ua.sink().states["8000"].waiting);
+}
+
+#[test]
+fn out_of_order_cseq_gets_500_and_changes_nothing() {
+    let mut ua = ua(config(&["8000"]));
+    let sub = subscribed(&mut ua);
+    let n3 = notify(&sub, 3, "active", ON);
+    assert_eq!(deliver(&mut ua, 20, &n3, server()).code(), Some(200));
+    // Regression: CSeq 2 after CSeq 3 won.
+    let n2 = notify(&sub, 2, "active", OFF);
+    assert_eq!(deliver(&mut ua, 21, &n2, server()).code(), Some(500));
+    assert!(ua.sink().states["8000"].waiting);
+    // An equal CSeq in a new transaction is out of order too.
+    let mut again = notify(&sub, 3, "active", OFF);
+    again.set("Via", format!("SIP/2.0/UDP {SERVER};branch=z9hG4bKother"));
+    assert_eq!(deliver(&mut ua, 22, &again, server()).code(), Some(500));
+    // A terminated NOTIFY out of order ends nothing either.
+    let t = notify(&sub, 1, "terminated;reason=noresource", "");
+    assert_eq!(deliver(&mut ua, 23, &t, server()).code(), Some(500));
+    assert_ne!(
+        ua.status(23).numbers[0].subscription,
+        "terminated;reason=noresource"
+    );
+    let n4 = notify(&sub, 4, "active", OFF);
+    assert_eq!(deliver(&mut ua, 24, &n4, server()).code(), Some(200));
+    assert!(!ua.sink().states["8000"].waiting);
+}
+
+#[test]
+fn first_notify_ahead_of_the_2xx_creates_the_dialog() {
+    let mut ua = ua(config(&["8000"]));
+    ua.handle_timeout(0);
+    let s = one(&mut ua);
+    let n = notify(&s, 1, "active;expires=3600", ON);
+    assert_eq!(deliver(&mut ua, 5, &n, server()).code(), Some(200));
+    assert!(ua.sink().states["8000"].waiting);
+    // Its From tag is now the remote tag: another notifier is refused.
+    let forged = String::from_utf8(notify(&s, 2, "active", OFF).to_bytes())
+        .unwrap()
+        .replace("tag=srvtag", "tag=fork2");
+    ua.handle_message(6, forged.as_bytes(), server());
+    assert_eq!(one(&mut ua).code(), Some(481));
+    assert!(ua.sink().states["8000"].waiting);
+    reply(&mut ua, 7, &s, 200, &[("Expires", "3600")]);
+    assert_eq!(ua.status(7).numbers[0].subscription, "active");
+    let n = notify(&s, 3, "active", OFF);
+    assert_eq!(deliver(&mut ua, 8, &n, server()).code(), Some(200));
+    assert!(!ua.sink().states["8000"].waiting);
+}
+
+#[test]
+fn ipv4_mapped_sources_match_ipv4_rules() {
+    let mut ua = unsolicited_ua();
+    // Regression: on a `udp:[::]:5060` socket 198.51.100.7 arrives as ::ffff:198.51.100.7
+    // and got 403 despite allow = ["198.51.100.0/24"].
+    let mapped = udp("[::ffff:198.51.100.7]:5060");
+    assert_eq!(
+        deliver(&mut ua, 1, &unsolicited("8000", ON), mapped).code(),
+        Some(200)
+    );
+    // The MWI server's own address too.
+    let server_mapped = udp("[::ffff:192.0.2.10]:5060");
+    assert_eq!(
+        deliver(&mut ua, 2, &unsolicited("8001", ON), server_mapped).code(),
+        Some(200)
+    );
+    let stranger = udp("[::ffff:203.0.113.5]:5060");
+    let mut n = unsolicited("8000", OFF);
+    n.set("Call-ID", "stranger");
+    assert_eq!(deliver(&mut ua, 3, &n, stranger).code(), Some(403));
+    assert!(ua.sink().states["8000"].waiting);
+}
+
+#[test]
+fn unsolicited_notify_can_be_limited_to_tcp() {
+    let mut cfg = config(&["8000"]);
+    cfg.unsolicited = true;
+    cfg.unsolicited_transport = UnsolicitedTransport::Tcp;
+    let mut ua = ua(cfg);
+    let r = deliver(&mut ua, 1, &unsolicited("8000", ON), vm());
+    assert_eq!(r.code(), Some(403));
+    assert!(ua.sink().states.is_empty());
+    let tcp = Dest {
+        transport: Transport::Tcp,
+        ..vm()
+    };
+    let mut n = unsolicited("8000", ON);
+    n.set("Via", "SIP/2.0/TCP 198.51.100.7:5060;branch=z9hG4bKtcp");
+    assert_eq!(deliver(&mut ua, 2, &n, tcp).code(), Some(200));
+    assert!(ua.sink().states["8000"].waiting);
+}
+
+fn auth_ua() -> Ua<MemorySink> {
+    let mut cfg = config(&["8000"]);
+    cfg.unsolicited = true;
+    cfg.notify_auth = true;
+    ua(cfg)
+}
+
+/// `n` in a new transaction with an Authorization answering the first challenge of `rsp`.
+fn answered(n: &Message, rsp: &Message, password: &str, nc: u32, branch: &str) -> Message {
+    let c = Challenge::parse(rsp.header("WWW-Authenticate").unwrap()).unwrap();
+    let mut n = n.clone();
+    n.set(
+        "Via",
+        format!("SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK{branch}"),
+    );
+    let auth = c.answer("user1", password, "NOTIFY", n.uri().unwrap(), nc, "cn0nce");
+    n.set("Authorization", auth);
+    n
+}
+
+#[test]
+fn notify_auth_challenges_then_accepts_the_right_answer_once() {
+    let mut ua = auth_ua();
+    let n = unsolicited("8000", ON);
+    let ch = deliver(&mut ua, 1, &n, vm());
+    assert_eq!(ch.code(), Some(401));
+    let algs: Vec<_> = ch
+        .headers("WWW-Authenticate")
+        .map(|h| Challenge::parse(h).unwrap().algorithm)
+        .collect();
+    assert_eq!(algs, [Algorithm::Sha256, Algorithm::Md5]);
+    assert!(ua.sink().states.is_empty(), "nothing before authentication");
+    // Wrong password: 401 again, nothing changes.
+    let bad = answered(&n, &ch, "guess", 1, "b1");
+    assert_eq!(deliver(&mut ua, 2, &bad, vm()).code(), Some(401));
+    assert!(ua.sink().states.is_empty());
+    let good = answered(&n, &ch, "password1", 1, "g1");
+    assert_eq!(deliver(&mut ua, 3, &good, vm()).code(), Some(200));
+    assert!(ua.sink().states["8000"].waiting);
+    // The same answer replayed in a new transaction (same nonce count): refused.
+    let mut replay = good.clone();
+    replay.set("Via", "SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKreplay");
+    replay.body = OFF.as_bytes().to_vec();
+    assert_eq!(deliver(&mut ua, 4, &replay, vm()).code(), Some(401));
+    assert!(ua.sink().states["8000"].waiting);
+    // A right answer to an expired nonce: 401 stale=true.
+    let late = answered(&n, &ch, "password1", 2, "late");
+    let r = deliver(&mut ua, 400_000, &late, vm());
+    assert_eq!(r.code(), Some(401));
+    assert!(
+        Challenge::parse(r.header("WWW-Authenticate").unwrap())
+            .unwrap()
+            .stale
+    );
+}
+
+fn stranger() -> Dest {
+    udp("203.0.113.5:5060")
+}
+
+#[test]
+fn a_failing_source_is_blocked_silently_then_lifted() {
+    let mut cfg = config(&["8000"]);
+    cfg.unsolicited = true;
+    cfg.block = BlockRules {
+        failures: 5,
+        window: 60_000,
+        duration: 600_000,
+        capacity: 16,
+    };
+    let mut ua = ua(cfg);
+    for i in 0..5u64 {
+        let mut n = unsolicited("8000", ON);
+        n.set("Call-ID", format!("scan{i}"));
+        n.set("Via", format!("SIP/2.0/UDP 203.0.113.5;branch=z9hG4bKs{i}"));
+        assert_eq!(deliver(&mut ua, i * 1000, &n, stranger()).code(), Some(403));
+    }
+    // Blocked: no answer at all, even to a request that would pass, and to garbage.
+    let mut o = unsolicited("8000", "");
+    o.start = sipd::wire::StartLine::Request {
+        method: "OPTIONS".into(),
+        uri: "sip:192.0.2.1".into(),
+    };
+    o.set("CSeq", "1 OPTIONS");
+    ua.handle_message(5_000, &o.to_bytes(), stranger());
+    ua.handle_message(5_001, b"garbage", stranger());
+    assert!(sent(&mut ua).is_empty(), "a blocked source gets no answer");
+    let st = ua.status(5_000);
+    assert_eq!(st.blocked.len(), 1);
+    assert_eq!(st.blocked[0].source, "203.0.113.5");
+    assert_eq!(st.blocked[0].remaining, 599);
+    assert_eq!(st.blocked[0].dropped, 2);
+    // The allowed server is still answered, and never blocked by its own faults.
+    for i in 0..10 {
+        let mut n = unsolicited("8000", "Messages-Waiting: perhaps\r\n");
+        n.set(
+            "Via",
+            format!("SIP/2.0/UDP 198.51.100.7;branch=z9hG4bKv{i}"),
+        );
+        assert_eq!(deliver(&mut ua, 6_000 + i, &n, vm()).code(), Some(400));
+    }
+    assert_eq!(
+        deliver(&mut ua, 7_000, &unsolicited("8000", ON), vm()).code(),
+        Some(200)
+    );
+    assert_eq!(ua.status(7_000).blocked.len(), 1);
+    // The block ends on time (a timer wakes the UA for it) and the source is answered again.
+    let wakes: Vec<u64> = std::iter::from_fn(|| {
+        let at = ua.poll_timeout().filter(|&at| at <= 604_000)?;
+        ua.handle_timeout(at);
+        Some(at)
+    })
+    .collect();
+    assert_eq!(wakes.last(), Some(&604_000), "{wakes:?}");
+    assert!(ua.status(604_000).blocked.is_empty());
+    assert_eq!(deliver(&mut ua, 604_001, &o, stranger()).code(), Some(200));
+}
+
+#[test]
+fn strangers_481s_and_garbage_count_too() {
+    let mut cfg = config(&["8000"]);
+    cfg.block.failures = 3;
+    let mut ua = ua(cfg);
+    let sub = subscribed(&mut ua);
+    for i in 0..2u32 {
+        let mut n = notify(&sub, 10 + i, "active", ON);
+        n.set("Call-ID", format!("guess{i}"));
+        assert_eq!(deliver(&mut ua, 20, &n, stranger()).code(), Some(481));
+    }
+    let garbage = b"NOTIFY sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKq\r\n\r\n";
+    ua.handle_message(21, garbage, stranger());
+    while ua.poll_transmit().is_some() {}
+    assert_eq!(ua.status(22).blocked.len(), 1);
+    // The MWI server's stale NOTIFYs (481) never block it.
+    for i in 0..5u32 {
+        let mut n = notify(&sub, 10 + i, "active", ON);
+        n.set("Call-ID", format!("old{i}"));
+        assert_eq!(deliver(&mut ua, 30, &n, server()).code(), Some(481));
+    }
+    assert_eq!(ua.status(31).blocked.len(), 1);
+}
+
+// Server abuse (issue 11 item 7): whatever the server answers, few requests per minute.
+
+/// Runs `minutes` of simulated time with `answer` as the server; the SUBSCRIBE/REGISTER
+/// requests sipd sent in each minute.
+fn per_minute(
+    ua: &mut Ua<MemorySink>,
+    minutes: usize,
+    mut answer: impl FnMut(&mut Ua<MemorySink>, u64, &Message),
+) -> Vec<u32> {
+    let mut counts = vec![0u32; minutes];
+    let end = minutes as u64 * 60_000;
+    let mut now = 0;
+    loop {
+        loop {
+            let out = sent(ua);
+            if out.is_empty() {
+                break;
+            }
+            for m in out {
+                if m.is_request() && matches!(m.method(), "SUBSCRIBE" | "REGISTER") {
+                    counts[(now / 60_000) as usize] += 1;
+                    answer(ua, now, &m);
+                }
+            }
+        }
+        match ua.poll_timeout() {
+            Some(at) if at < end => {
+                now = now.max(at);
+                ua.handle_timeout(now);
+            }
+            _ => return counts,
+        }
+    }
+}
+
+/// At most 6 requests in every minute, and sipd keeps trying.
+fn assert_paced(what: &str, counts: &[u32]) {
+    assert!(
+        counts.iter().all(|&c| c <= 6),
+        "{what}: requests per minute {counts:?}"
+    );
+    assert!(
+        counts.iter().sum::<u32>() >= 3,
+        "{what}: sipd must keep trying: {counts:?}"
+    );
+}
+
+#[test]
+fn endless_423_is_paced_and_min_expires_capped() {
+    let mut ua = ua(config(&["8000"]));
+    let counts = per_minute(&mut ua, 10, |ua, now, m| {
+        reply(ua, now, m, 423, &[("Min-Expires", "4294967295")]);
+    });
+    assert_paced("423 Min-Expires: 4294967295", &counts);
+    // A server raising Min-Expires by one each time.
+    let mut ua2 = self::ua(config(&["8000"]));
+    let counts = per_minute(&mut ua2, 10, |ua, now, m| {
+        let asked: u32 = m.header("Expires").unwrap().parse().unwrap();
+        reply(
+            ua,
+            now,
+            m,
+            423,
+            &[("Min-Expires", &(asked + 1).to_string())],
+        );
+    });
+    assert_paced("423 Min-Expires: Expires + 1", &counts);
+}
+
+#[test]
+fn endless_stale_401_is_paced() {
+    let mut ua = ua(config(&["8000"]));
+    let mut nonce = 0;
+    let counts = per_minute(&mut ua, 10, |ua, now, m| {
+        nonce += 1;
+        let ch = format!("Digest realm=\"vm\", nonce=\"n{nonce}\", qop=\"auth\", stale=true");
+        reply(ua, now, m, 401, &[("WWW-Authenticate", &ch)]);
+    });
+    assert_paced("401 stale=true", &counts);
+}
+
+#[test]
+fn retry_after_zero_huge_and_redirects_are_paced() {
+    for (code, retry) in [
+        (503, Some("0")),
+        (503, Some("18446744073709551615")),
+        (302, None),
+    ] {
+        let mut ua = ua(config(&["8000"]));
+        let counts = per_minute(&mut ua, 130, |ua, now, m| match retry {
+            Some(r) => reply(ua, now, m, code, &[("Retry-After", r)]),
+            None => reply(ua, now, m, code, &[("Contact", "<sip:8000@192.0.2.99>")]),
+        });
+        // A huge Retry-After is capped at an hour: sipd still tries again.
+        assert_paced(&format!("{code} {retry:?}"), &counts);
+    }
+}
+
+#[test]
+fn endless_deactivation_is_paced() {
+    let mut ua = ua(config(&["8000"]));
+    let mut cseq = 0;
+    let counts = per_minute(&mut ua, 10, |ua, now, m| {
+        reply(ua, now, m, 200, &[("Expires", "3600")]);
+        cseq += 1;
+        let n = notify(m, cseq, "terminated;reason=deactivated", "");
+        ua.handle_message(now, &n.to_bytes(), server());
+    });
+    assert_paced("terminated;reason=deactivated", &counts);
+}
+
+#[test]
+fn endless_register_challenges_are_paced() {
+    let mut cfg = config(&[]);
+    cfg.registrar = Some(("192.0.2.20".into(), 5060, Transport::Udp, 600));
+    let mut ua = ua(cfg);
+    ua.set_registrar_addrs(0, vec!["192.0.2.20:5060".parse().unwrap()]);
+    let mut round = 0;
+    let counts = per_minute(&mut ua, 10, |ua, now, m| {
+        round += 1;
+        let mut rsp = if round % 2 == 0 {
+            m.response(423, "Interval Too Brief", "regtag")
+        } else {
+            let mut r = m.response(401, "Unauthorized", "regtag");
+            let ch = format!("Digest realm=\"reg\", nonce=\"r{round}\", stale=true");
+            r.push("WWW-Authenticate", ch);
+            r
+        };
+        rsp.push("Min-Expires", "4294967295");
+        ua.handle_message(now, &rsp.to_bytes(), udp("192.0.2.20:5060"));
+    });
+    assert_paced("REGISTER 401 stale / 423", &counts);
 }

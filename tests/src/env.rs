@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chand::status::{ChandStatus, PortStatus};
 use mwi_core::config::Config;
 use mwi_core::table::{TableConfig, TableError, Writer};
 use serde_json::Value;
@@ -185,34 +186,37 @@ impl Chand {
     }
 
     /// `status json`, parsed.
-    pub fn status(&self) -> Value {
-        let text = self
-            .request("status json")
-            .unwrap_or_else(|e| panic!("chand status: {e}; log:\n{}", self.daemon.log()));
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("status JSON: {e}: {text}"))
+    pub fn status(&self) -> ChandStatus {
+        chand::control::query_status(&self.control)
+            .unwrap_or_else(|e| panic!("chand status: {e}; log:\n{}", self.daemon.log()))
     }
 
-    /// The `fxs` entry of `status json` for `number`.
-    pub fn port_status(&self, number: &str) -> Value {
+    /// The FXS port of `number` in `status json`.
+    pub fn port_status(&self, number: &str) -> PortStatus {
         let st = self.status();
-        st["fxs"]
-            .as_array()
-            .and_then(|ports| ports.iter().find(|p| p["number"] == number))
+        st.port(number)
             .cloned()
-            .unwrap_or_else(|| panic!("no FXS port {number} in {st}"))
+            .unwrap_or_else(|| panic!("no FXS port {number} in {st:#?}"))
     }
 
     /// Wait until `cond` holds of `status json`; panics with the status and log otherwise.
-    pub fn wait_status(&mut self, what: &str, timeout: Duration, cond: impl Fn(&Value) -> bool) {
-        let mut last = Value::Null;
+    pub fn wait_status(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        cond: impl Fn(&ChandStatus) -> bool,
+    ) {
+        let mut last = None;
         let ok = wait_for(timeout, || {
             self.daemon.assert_running();
-            last = self.status();
-            cond(&last)
+            let st = self.status();
+            let met = cond(&st);
+            last = Some(st);
+            met
         });
         assert!(
             ok,
-            "timed out waiting for {what}; last status {last:#}; log:\n{}",
+            "timed out waiting for {what}; last status {last:#?}; log:\n{}",
             self.daemon.log()
         );
     }
@@ -222,11 +226,7 @@ impl Chand {
         self.wait_status(
             &format!("port {number} mwi {mwi}"),
             Duration::from_secs(5),
-            |st| {
-                st["fxs"]
-                    .as_array()
-                    .is_some_and(|p| p.iter().any(|p| p["number"] == number && p["mwi"] == mwi))
-            },
+            |st| st.port(number).is_some_and(|p| p.mwi == mwi),
         );
     }
 

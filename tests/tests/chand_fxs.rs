@@ -285,7 +285,7 @@ fn stutter_then_dial_tone_for_six_plans() {
     });
     for (p, rec) in PORTS.iter().zip(&heard) {
         // Late blocks (fxs: more than 100 ms late are dropped) explain a broken cadence.
-        let late = chand.port_status(p.number)["late_blocks"].clone();
+        let late = chand.port_status(p.number).late_blocks;
         eprintln!(
             "figure: {} stutter: {}; steady {}; late blocks {late}",
             p.cptone,
@@ -299,7 +299,7 @@ fn stutter_then_dial_tone_for_six_plans() {
         }
     }
     let st = chand.port_status("8001");
-    assert_eq!(st["hook"], "off-hook", "{st}");
+    assert_eq!(st.hook, "off-hook", "{st:?}");
 
     // MWI off: hang up, off-hook again, plain dial tone.
     for (p, phone) in PORTS.iter().zip(&phones) {
@@ -371,8 +371,8 @@ fn first_digit_on_hook_and_flash() {
     phone.digit('5').unwrap();
     assert_tone_stops(&phone, us.law, "first digit", true);
     let st = chand.port_status(us.number);
-    assert_eq!(st["hook"], "off-hook", "{st}");
-    assert!(st["playing"].is_null(), "{st}");
+    assert_eq!(st.hook, "off-hook", "{st:?}");
+    assert!(st.playing.is_none(), "{st:?}");
     // More digits change nothing.
     phone.digit('1').unwrap();
     assert_tone_stops(&phone, us.law, "second digit", true);
@@ -389,7 +389,7 @@ fn first_digit_on_hook_and_flash() {
     );
     phone.on_hook().unwrap();
     assert_tone_stops(&phone, us.law, "on-hook", false);
-    chand.wait_status("on-hook", WAIT, |st| st["fxs"][0]["hook"] == "on-hook");
+    chand.wait_status("on-hook", WAIT, |st| st.fxs[0].hook == "on-hook");
 
     // Flash during dial tone: recall dial tone (us: 3 bursts of 100/100, then steady).
     writer
@@ -432,4 +432,27 @@ fn first_digit_on_hook_and_flash() {
     eprintln!("figure: us flash: recall {}", c.summary());
     phone.on_hook().unwrap();
     assert_tone_stops(&phone, us.law, "on-hook after flash", false);
+}
+
+/// Regression: a driver's write underrun reaches the line's counter (it was dropped on the way
+/// and read 0 on hardware); the sim phone reports one with `Eunderrun`. Shown in both status forms.
+#[test]
+fn underruns_are_counted_and_shown() {
+    let env = Env::new();
+    let cfg = env.write_config(&config_sections());
+    let mut chand = Chand::start(&env, &cfg);
+    let us = &PORTS[0];
+    let phone = Phone::connect(&env.sim_dir, us.channel, WAIT).unwrap();
+    assert_eq!(chand.port_status(us.number).underruns, 0);
+    phone.off_hook().unwrap();
+    phone.underrun().unwrap();
+    phone.underrun().unwrap();
+    chand.wait_status("2 underruns", WAIT, |st| st.fxs[0].underruns == 2);
+    let (ok, text, err) = chand.cli(&["status"]);
+    assert!(ok, "{err}");
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("number {}:", us.number)))
+        .unwrap_or_else(|| panic!("no port {} in {text}", us.number));
+    assert!(line.contains("underruns 2,"), "{line}");
 }

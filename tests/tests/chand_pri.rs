@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chand::backend::sim::dchan_socket_path;
 use chand::backend::sim::peer::Phone;
+use chand::status::{ChandStatus, LampStatus, SpanStatus};
 use dahdi_mwi_tests::env::{Chand, Env, NO_SIP_SERVER};
 use dahdi_mwi_tests::libpri::{Decoded, LibpriPbx, LibpriSide};
 use dahdi_mwi_tests::pbx::{QsigPbx, Via};
@@ -19,7 +20,6 @@ use dahdi_mwi_tests::tshark;
 use isdn::q921::Side;
 use mwi_core::table::Writer;
 use mwi_core::MwiState;
-use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -79,6 +79,9 @@ const SPANS: [Span; 4] = [
 fn sections(spans: &[Span]) -> String {
     let mut s = NO_SIP_SERVER.to_owned();
     s += "[[fxs]]\nchannel = 1\nnumber = \"8001\"\ncptone = \"us\"\n";
+    // A phone without MWI whose number span 1's pattern (21..) also matches: it keeps the
+    // number, which is then served nowhere (mwi_core::route).
+    s += "[[fxs]]\nchannel = 2\nnumber = \"2199\"\nmwi = false\n";
     for p in spans {
         s += &format!(
             "[[pri]]\nspan = {}\ndchannel = {}\nside = \"{}\"\nmwi_transport = \"{}\"\n\
@@ -126,9 +129,7 @@ impl Rig {
         );
         let n = span.span;
         self.chand
-            .wait_status(&format!("span {n} link up"), WAIT, |st| {
-                pri(st, n)["link_up"] == true
-            });
+            .wait_status(&format!("span {n} link up"), WAIT, |st| pri(st, n).link_up);
         pbx
     }
 
@@ -141,23 +142,20 @@ impl Rig {
         self.chand
             .wait_status(&format!("span {n} settled"), WAIT * 3, |st| {
                 let p = pri(st, n);
-                p["link_up"] == true && p["queue_depth"] == 0 && p["in_flight"] == 0
+                p.link_up && p.queue_depth == 0 && p.in_flight == 0
             });
     }
 }
 
-fn pri(st: &Value, span: u32) -> &Value {
-    st["pri"]
-        .as_array()
-        .and_then(|a| a.iter().find(|p| p["span"] == span))
-        .unwrap_or_else(|| panic!("no span {span} in {st}"))
+fn pri(st: &ChandStatus, span: u32) -> &SpanStatus {
+    st.span(span)
+        .unwrap_or_else(|| panic!("no span {span} in {st:#?}"))
 }
 
-fn lamp<'a>(st: &'a Value, span: u32, number: &str) -> &'a Value {
-    pri(st, span)["lamps"]
-        .as_array()
-        .and_then(|a| a.iter().find(|l| l["number"] == number))
-        .unwrap_or_else(|| panic!("no lamp {number} on span {span} in {st}"))
+fn lamp<'a>(st: &'a ChandStatus, span: u32, number: &str) -> &'a LampStatus {
+    pri(st, span)
+        .lamp(number)
+        .unwrap_or_else(|| panic!("no lamp {number} on span {span} in {st:#?}"))
 }
 
 /// Wait until libpri has decoded `count` invokes.
@@ -186,11 +184,7 @@ fn mwi_cli(chand: &Chand, number: &str, action: &str) {
 #[track_caller]
 fn assert_port(chand: &Chand, number: &str, mwi: bool, source: &str) {
     let p = chand.port_status(number);
-    assert_eq!(
-        (&p["mwi"], &p["source"]),
-        (&mwi.into(), &source.into()),
-        "{p}"
-    );
+    assert_eq!((p.mwi, p.source.as_str()), (mwi, source), "{p:?}");
 }
 
 #[track_caller]
@@ -249,11 +243,11 @@ fn libpri_decodes_activate_and_deactivate_on_both_sides_and_transports() {
     let st = rig.chand.status();
     for (s, pbx) in SPANS.iter().zip(&mut pbxs) {
         let l = lamp(&st, s.span, &s.number(1));
-        assert_eq!(l["confirmed"], false, "span {}: {l}", s.span);
-        assert_eq!(l["pending"], false, "span {}: {l}", s.span);
+        assert_eq!(l.confirmed, Some(false), "span {}: {l:?}", s.span);
+        assert!(!l.pending, "span {}: {l:?}", s.span);
         let p = pri(&st, s.span);
-        assert_eq!(p["side"], s.side);
-        assert_eq!(p["transport"], s.transport);
+        assert_eq!(p.side, s.side);
+        assert_eq!(p.transport, s.transport);
         pbx.pump();
         assert_eq!(pbx.decoded.len(), 2, "one invoke each: {:?}", pbx.decoded);
         let qsig = assert_tshark_clean(&format!("span {}", s.span), pbx);
@@ -293,7 +287,7 @@ fn fifty_numbers_flipping_while_the_pbx_is_away_arrive_as_final_states() {
 
     pbx.disconnect();
     rig.chand
-        .wait_status("layer 1 down", WAIT, |st| pri(st, 1)["layer1_up"] == false);
+        .wait_status("layer 1 down", WAIT, |st| !pri(st, 1).layer1_up);
     for round in 0..4 {
         for (i, n) in numbers.iter().enumerate() {
             rig.publish(n, flip(round, i as u32));
@@ -339,7 +333,7 @@ fn restarted_chand_rebuilds_from_the_table() {
 
     rig.chand = Chand::start(&rig.env, &rig.cfg);
     let st = rig.chand.status();
-    assert_eq!(st["numbers_in_table"], 4, "{st}");
+    assert_eq!(st.numbers_in_table, 4, "{st:#?}");
     let mut pbx = rig.libpri(span);
     rig.wait_settled(span.span);
     pbx.wait(Duration::from_millis(500), |_| false);
@@ -360,7 +354,7 @@ fn restarted_chand_rebuilds_from_the_table() {
         ("2103", true),
         ("2104", true),
     ] {
-        assert_eq!(lamp(&st, 1, n)["confirmed"], on, "{n}: {st}");
+        assert_eq!(lamp(&st, 1, n).confirmed, Some(on), "{n}: {st:#?}");
     }
 }
 
@@ -382,9 +376,9 @@ fn manual_override_reset_and_status_json() {
     assert_eq!(pbx.decoded.len(), 2, "override holds: {:?}", pbx.decoded);
     let (ok, out, err) = rig.chand.cli(&["status", "--json"]);
     assert!(ok, "chand status --json: {out}{err}");
-    let st: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(st["overrides"], serde_json::json!(["2101"]), "{st}");
-    assert_eq!(lamp(&st, 1, "2101")["wanted"], false, "{st}");
+    let st: ChandStatus = serde_json::from_str(&out).unwrap();
+    assert_eq!(st.overrides, ["2101"], "{st:#?}");
+    assert!(!lamp(&st, 1, "2101").wanted, "{st:#?}");
 
     // Reset: back to the table's state, with its count.
     mwi_cli(&rig.chand, "2101", "reset");
@@ -411,48 +405,62 @@ fn manual_override_reset_and_status_json() {
     let (ok, out, err) = rig.chand.cli(&["mwi", "9999", "on"]);
     assert!(!ok, "chand mwi 9999 on must fail: {out}");
     assert!(err.contains("no FXS port or PRI span serves 9999"), "{err}");
+    // Regression: an FXS port with mwi = false keeps its number from span 1's 21.. pattern;
+    // `chand mwi` used to answer "ON (manual)" and deliver nothing.
+    let (ok, out, err) = rig.chand.cli(&["mwi", "2199", "on"]);
+    assert!(!ok, "chand mwi 2199 on must fail: {out}");
+    assert!(
+        err.contains("FXS channel 2, which has mwi = false"),
+        "{err}"
+    );
 
     // The whole status document.
     rig.wait_settled(1);
     let (ok, out, err) = rig.chand.cli(&["status", "--json"]);
     assert!(ok, "{err}");
-    let st: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(st["backend"], "sim");
-    assert_eq!(st["numbers_in_table"], 1);
-    assert_eq!(st["overrides"], serde_json::json!([]));
-    let port = &st["fxs"][0];
-    for (k, v) in [
-        ("channel", Value::from(1)),
-        ("number", "8001".into()),
-        ("mwi_enabled", true.into()),
-        ("hook", "on-hook".into()),
-        ("mwi", false.into()),
-        ("source", "server".into()),
-        ("tone_plan", "us".into()),
-        ("vmwi", "none".into()),
-        ("underruns", 0.into()),
-    ] {
-        assert_eq!(port[k], v, "fxs.{k} in {port}");
-    }
+    let st: ChandStatus = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (st.backend.as_str(), st.numbers_in_table, st.overrides.len()),
+        ("sim", 1, 0),
+        "{st:#?}"
+    );
+    let port = &st.fxs[0];
+    assert_eq!(
+        (
+            port.channel,
+            port.number.as_str(),
+            port.mwi_enabled,
+            port.hook.as_str(),
+            port.mwi,
+            port.source.as_str(),
+            port.tone_plan.as_str(),
+            port.vmwi.as_str(),
+            port.underruns,
+        ),
+        (1, "8001", true, "on-hook", false, "server", "us", "none", 0),
+        "{port:#?}"
+    );
     let span1 = pri(&st, 1);
-    for (k, v) in [
-        ("dchannel", Value::from(24)),
-        ("side", "user".into()),
-        ("transport", "setup".into()),
-        ("layer1_up", true.into()),
-        ("link_up", true.into()),
-        ("queue_depth", 0.into()),
-        ("in_flight", 0.into()),
-        ("retransmissions", 0.into()),
-    ] {
-        assert_eq!(span1[k], v, "pri.{k} in {span1}");
-    }
-    assert!(span1["frames_out"].as_u64().unwrap() >= 3, "{span1}");
+    assert_eq!(
+        (
+            span1.dchannel,
+            span1.side.as_str(),
+            span1.transport.as_str(),
+            span1.layer1_up,
+            span1.link_up,
+            span1.queue_depth,
+            span1.in_flight,
+            span1.retransmissions,
+        ),
+        (24, "user", "setup", true, true, 0, 0, 0),
+        "{span1:#?}"
+    );
+    assert!(span1.frames_out >= 3, "{span1:#?}");
     let l = lamp(&st, 1, "2101");
     assert_eq!(
-        (&l["wanted"], &l["messages"], &l["confirmed"], &l["pending"]),
-        (&true.into(), &5.into(), &true.into(), &false.into()),
-        "{l}"
+        (l.wanted, l.messages, l.confirmed, l.pending),
+        (true, Some(5), Some(true), false),
+        "{l:?}"
     );
     let (ok, text, _) = rig.chand.cli(&["status"]);
     assert!(ok);
@@ -500,7 +508,7 @@ fn own_q921_pbx_decodes_both_sides_and_transports() {
         });
         assert!(
             ok,
-            "span {}: received {:?}; chand status {:#}; chand log:\n{}",
+            "span {}: received {:?}; chand status {:#?}; chand log:\n{}",
             s.span,
             pbx.received,
             rig.chand.status(),
@@ -541,10 +549,10 @@ fn own_q921_pbx_decodes_both_sides_and_transports() {
         let st = rig.chand.status();
         let p = pri(&st, n);
         assert!(
-            p["queue_depth"] == 0 && p["in_flight"] == 0,
-            "span {n} settled: {p}"
+            p.queue_depth == 0 && p.in_flight == 0,
+            "span {n} settled: {p:?}"
         );
-        assert_eq!(lamp(&st, n, &s.number(8))["confirmed"], true, "{p}");
+        assert_eq!(lamp(&st, n, &s.number(8)).confirmed, Some(true), "{p:?}");
         let frames: Vec<Vec<u8>> = pbx.frames_in.iter().map(|(_, f)| f.clone()).collect();
         let v = tshark::decode(&frames);
         assert_eq!(v.lapd, frames.len(), "span {n}: every frame is LAPD");

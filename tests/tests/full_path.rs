@@ -61,7 +61,7 @@ impl Rig {
         let mut chand = Chand::start(&env, &cfg);
         let mut pbx = LibpriPbx::spawn(&dchan_socket_path(&env.sim_dir, 24), LibpriSide::Network);
         assert!(pbx.wait(WAIT, |p| p.dchan_up), "libpri:\n{}", pbx.tail(40));
-        chand.wait_status("span 1 link up", WAIT, |st| st["pri"][0]["link_up"] == true);
+        chand.wait_status("span 1 link up", WAIT, |st| st.pri[0].link_up);
         let phone = Phone::connect(&env.sim_dir, 1, WAIT).unwrap();
         Self {
             env,
@@ -101,7 +101,7 @@ impl Rig {
     fn assert_port_on(&mut self, new: u32, old: u32) {
         self.chand.wait_port_mwi("8000", true);
         let p = self.chand.port_status("8000");
-        assert_eq!((&p["new"], &p["old"]), (&new.into(), &old.into()), "{p}");
+        assert_eq!((p.new, p.old), (new, old), "{p:?}");
         self.assert_stutter();
     }
 
@@ -392,6 +392,6 @@ fn each_daemon_survives_the_others_restart() {
     );
     rig.phone = Phone::connect(&rig.env.sim_dir, 1, WAIT).unwrap();
     let p = rig.chand.port_status("8000");
-    assert_eq!(p["mwi"], false, "{p}");
+    assert!(!p.mwi, "{p:?}");
     rig.assert_dial_tone();
 }

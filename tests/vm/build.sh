@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the pieces of the DAHDI VM tier (facts/dahdi-vm.md), each cached under tests/vm/build/
+# Build the pieces of the DAHDI VM tier (docs/dahdi.md), each cached under tests/vm/build/
 # and keyed on its inputs, so a warm re-run only checks keys:
 #   1. the kernel that Debian's linux-image-amd64 depends on, downloaded and unpacked with
 #      dpkg-deb -x (never installed into the host's /boot or /lib/modules);

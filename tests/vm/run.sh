@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run a list of test commands inside one qemu VM with the real DAHDI modules and two back-to-back
-# dahdi_dynamic_loc spans (facts/dahdi-vm.md), and report pass/fail per command.
+# dahdi_dynamic_loc spans (docs/dahdi.md), and report pass/fail per command.
 #
 # usage: tests/vm/run.sh [-f LIST]... [-c COMMAND]... [-C SYSTEM_CONF] [-T SECONDS] [-t SECONDS] [-s]
 #   -f LIST      file with one shell command per line ('#' comments and blank lines skipped)
@@ -76,7 +76,7 @@ boot() {
     left=$((total - ($(date +%s) - start_s)))
     ((left > 0)) || return 124
     : >"$console"
-    # TCG only: /dev/kvm on these machines cannot run Debian's kernel (facts/dahdi-vm.md).
+    # TCG only: /dev/kvm on these machines cannot run Debian's kernel (docs/dahdi.md).
     # cryptomgr.notests: the crypto self-tests are where TCG hangs were seen, and slow to boot.
     timeout -k 10 "$left" qemu-system-x86_64 \
         -machine q35 -accel tcg,thread=multi -cpu max -nodefaults -no-reboot \

@@ -29,10 +29,9 @@ use mwi_core::config;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
-use crate::backend::{
-    AudioBlock, Backend, BackendError, DChannel, DChannelEvent, FxsChannel, FxsEvent, RingCommand,
-    BLOCK_SAMPLES,
-};
+use fxs::{Block, LineEvent, VmwiMode, BLOCK_SAMPLES};
+
+use crate::backend::{Backend, BackendError, DChannel, DChannelEvent, FxsChannel, RingCommand};
 
 /// Octets per read/write block of an FXS port: 160 samples of G.711 = 20 ms.
 const FXS_BLOCKSIZE: i32 = BLOCK_SAMPLES as i32;
@@ -152,13 +151,17 @@ fn open_checked(
     Ok((ch, params))
 }
 
-/// What a DAHDI event on an FXS port means for chand.
-fn fxs_event(ev: Event) -> Option<FxsEvent> {
+/// The one translation of a DAHDI event on an FXS port into the line core's event (as
+/// Asterisk's `dahdievent_to_analogevent`); `None` for events the line has no use for
+/// (dahdi/user.h `DAHDI_EVENT_*`: e.g. `DTMFUP`, `READ_OVERRUN`, alarms).
+fn line_event(ev: Event) -> Option<LineEvent> {
     match ev {
-        Event::RingOffHook => Some(FxsEvent::OffHook),
-        Event::OnHook => Some(FxsEvent::OnHook),
-        Event::WinkFlash => Some(FxsEvent::Flash),
-        Event::DtmfDown(d) | Event::PulseDigit(d) => Some(FxsEvent::Digit(d)),
+        Event::RingOffHook => Some(LineEvent::OffHook),
+        Event::OnHook => Some(LineEvent::OnHook),
+        Event::WinkFlash => Some(LineEvent::Flash),
+        Event::DtmfDown(d) | Event::PulseDigit(d) => Some(LineEvent::Digit(char::from(d))),
+        Event::PulseStart => Some(LineEvent::PulseStart),
+        Event::WriteUnderrun => Some(LineEvent::WriteUnderrun),
         _ => None,
     }
 }
@@ -198,17 +201,17 @@ impl DahdiFxs {
         )
         .map_err(&at)?;
         ch.set_law(match port.law {
-            config::Law::Mulaw => Law::Mulaw,
-            config::Law::Alaw => Law::Alaw,
+            fxs::Law::Mulaw => Law::Mulaw,
+            fxs::Law::Alaw => Law::Alaw,
         })
         .map_err(&at)?;
         ch.buffer_events(true).map_err(&at)?;
         let vmwi_type = match port.vmwi {
-            config::Vmwi::Lrev => Some(VmwiType::LREV),
-            config::Vmwi::Hvdc => Some(VmwiType::HVDC),
-            config::Vmwi::Neon => Some(VmwiType::HVAC),
+            VmwiMode::Lrev => Some(VmwiType::LREV),
+            VmwiMode::Hvdc => Some(VmwiType::HVDC),
+            VmwiMode::Neon => Some(VmwiType::HVAC),
             // FSK and RP-AS are audio that chand writes itself; no driver indicator.
-            config::Vmwi::None | config::Vmwi::Fsk | config::Vmwi::Rpas => None,
+            VmwiMode::None | VmwiMode::Fsk | VmwiMode::Rpas => None,
         };
         if let Some(kind) = vmwi_type {
             match ch.vmwi_config(kind) {
@@ -240,7 +243,7 @@ impl DahdiFxs {
     fn note_ignored(&self, ev: Event) {
         match ev {
             Event::Removed => log::error!("DAHDI channel {}: device removed", self.channel),
-            Event::ReadOverrun | Event::WriteUnderrun => {
+            Event::ReadOverrun => {
                 log::trace!("DAHDI channel {}: {ev:?}", self.channel)
             }
             other => log::debug!("DAHDI channel {}: ignored {other:?}", self.channel),
@@ -255,7 +258,7 @@ impl AsRawFd for DahdiFxs {
 }
 
 impl FxsChannel for DahdiFxs {
-    fn poll_event(&mut self) -> Result<Option<FxsEvent>, BackendError> {
+    fn poll_event(&mut self) -> Result<Option<LineEvent>, BackendError> {
         loop {
             let ev = match self.watch.take()? {
                 Some(ev) => ev,
@@ -265,14 +268,14 @@ impl FxsChannel for DahdiFxs {
                     ReadOutcome::WouldBlock => return Ok(None),
                 },
             };
-            match fxs_event(ev) {
-                Some(fxs) => return Ok(Some(fxs)),
+            match line_event(ev) {
+                Some(line) => return Ok(Some(line)),
                 None => self.note_ignored(ev),
             }
         }
     }
 
-    fn write_audio(&mut self, block: &AudioBlock) -> Result<bool, BackendError> {
+    fn write_audio(&mut self, block: &Block) -> Result<bool, BackendError> {
         loop {
             match self.ch.write(block)? {
                 WriteOutcome::Written(_) => return Ok(true),
@@ -474,27 +477,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fxs_events_map() {
-        assert_eq!(fxs_event(Event::RingOffHook), Some(FxsEvent::OffHook));
-        assert_eq!(fxs_event(Event::OnHook), Some(FxsEvent::OnHook));
-        assert_eq!(fxs_event(Event::WinkFlash), Some(FxsEvent::Flash));
-        assert_eq!(
-            fxs_event(Event::DtmfDown(b'7')),
-            Some(FxsEvent::Digit(b'7'))
-        );
-        assert_eq!(
-            fxs_event(Event::PulseDigit(b'0')),
-            Some(FxsEvent::Digit(b'0'))
-        );
+    fn dahdi_events_map_to_line_events() {
+        for (ev, line) in [
+            (Event::RingOffHook, LineEvent::OffHook),
+            (Event::OnHook, LineEvent::OnHook),
+            (Event::WinkFlash, LineEvent::Flash),
+            (Event::DtmfDown(b'7'), LineEvent::Digit('7')),
+            (Event::PulseDigit(b'0'), LineEvent::Digit('0')),
+            (Event::PulseStart, LineEvent::PulseStart),
+            // Dropped before this translation existed: underruns read 0 on hardware.
+            (Event::WriteUnderrun, LineEvent::WriteUnderrun),
+        ] {
+            assert_eq!(line_event(ev), Some(line), "{ev:?}");
+        }
         for ignored in [
             Event::DtmfUp(b'7'),
-            Event::WriteUnderrun,
             Event::ReadOverrun,
             Event::RingerOn,
             Event::HookComplete,
             Event::Alarm,
         ] {
-            assert_eq!(fxs_event(ignored), None, "{ignored:?}");
+            assert_eq!(line_event(ignored), None, "{ignored:?}");
         }
     }
 

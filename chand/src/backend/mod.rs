@@ -9,7 +9,11 @@
 //! (with `mio::unix::SourceFd`) for readability. The fd stays the same for the channel's life.
 //! Registrations are edge-triggered, so on every readable event the loop calls `poll_event`
 //! until it returns `Ok(None)`. Nothing here keeps time: the caller's timers pace audio
-//! (one [`BLOCK_SAMPLES`] block every [`BLOCK_MS`]) and protocol timers.
+//! (one [`fxs::Block`] every [`fxs::BLOCK_MS`]) and protocol timers.
+//!
+//! One vocabulary per boundary: an FXS port reports what the phone and the driver did as the
+//! line core's own [`LineEvent`] (the DAHDI back-end translates `DAHDI_EVENT_*` in one function,
+//! as Asterisk's `dahdievent_to_analogevent` does), and takes the line core's [`Block`].
 
 pub mod dahdi;
 pub mod sim;
@@ -17,30 +21,8 @@ pub mod sim;
 use std::fmt;
 use std::os::fd::AsRawFd;
 
+use fxs::{Block, LineEvent};
 use mwi_core::config;
-
-/// Samples in one audio block: 20 ms at 8000 samples/s, one octet per sample (G.711).
-pub const BLOCK_SAMPLES: usize = 160;
-
-/// Duration of one audio block, ms.
-pub const BLOCK_MS: u64 = 20;
-
-/// One audio block: [`BLOCK_SAMPLES`] G.711 samples in the line's law (`[[fxs]] law`).
-pub type AudioBlock = [u8; BLOCK_SAMPLES];
-
-/// Something the phone did on an FXS port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FxsEvent {
-    /// The phone went off-hook (DAHDI `DAHDI_EVENT_RINGOFFHOOK` on an FXS port).
-    OffHook,
-    /// The phone went on-hook (`DAHDI_EVENT_ONHOOK`).
-    OnHook,
-    /// A hook flash (`DAHDI_EVENT_WINKFLASH`).
-    Flash,
-    /// A dialled digit, as its ASCII character: `b'0'..=b'9'`, `b'*'`, `b'#'`, `b'A'..=b'D'`
-    /// (DTMF; DAHDI `DAHDI_EVENT_DTMFDOWN` / `DAHDI_EVENT_PULSEDIGIT` carry the same character).
-    Digit(u8),
-}
 
 /// A ring command for an FXS port (dahdi/user.h `DAHDI_HOOK` with `DAHDI_RING`/`DAHDI_RINGOFF`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,12 +95,12 @@ impl From<std::io::Error> for BackendError {
 pub trait FxsChannel: AsRawFd {
     /// The next event, `Ok(None)` when there is none now. Call until `Ok(None)` after the fd
     /// turned readable.
-    fn poll_event(&mut self) -> Result<Option<FxsEvent>, BackendError>;
+    fn poll_event(&mut self) -> Result<Option<LineEvent>, BackendError>;
 
     /// Send one 20 ms block of audio to the phone. `Ok(false)` when the line took nothing (no
     /// room in the channel's buffers, or no phone): the block is dropped, the caller's 20 ms
     /// timer carries on with the next one.
-    fn write_audio(&mut self, block: &AudioBlock) -> Result<bool, BackendError>;
+    fn write_audio(&mut self, block: &Block) -> Result<bool, BackendError>;
 
     /// Start or stop ringing.
     fn ring(&mut self, command: RingCommand) -> Result<(), BackendError>;

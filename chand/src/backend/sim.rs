@@ -7,7 +7,8 @@
 //!   alarm); then the next queued connection is accepted.
 //! - FXS channel `N`: `<sim_dir>/fxs-N.sock`; the peer is the phone. Every packet starts with a
 //!   tag octet: `E` + ASCII text is an event, `A` + samples is audio. Phone to chand:
-//!   `Eoffhook`, `Eonhook`, `Eflash`, `Edigit 5`. Chand to phone: `A` + one 20 ms block
+//!   `Eoffhook`, `Eonhook`, `Eflash`, `Edigit 5`, and `Eunderrun` (the phone heard a gap in the
+//!   audio: the sim's stand-in for the driver's `DAHDI_EVENT_WRITE_UNDERRUN`). Chand to phone: `A` + one 20 ms block
 //!   ([`BLOCK_SAMPLES`] samples in the line's law) per [`FxsChannel::write_audio`], and
 //!   `Evmwi 3`, `Evmwi 0`, `Ering`, `Eringoff`. A phone that connects is told the line's
 //!   current lamp and ring state; a phone that disconnects while off-hook has hung up.
@@ -34,10 +35,9 @@ use nix::sys::socket::{
     UnixAddr,
 };
 
-use super::{
-    AudioBlock, Backend, BackendError, DChannel, DChannelEvent, FxsChannel, FxsEvent, RingCommand,
-    BLOCK_SAMPLES,
-};
+use fxs::{Block, LineEvent, BLOCK_SAMPLES};
+
+use super::{Backend, BackendError, DChannel, DChannelEvent, FxsChannel, RingCommand};
 
 /// Tag octet of an event packet on an FXS socket.
 pub const EVENT_TAG: u8 = b'E';
@@ -255,13 +255,14 @@ pub struct SimFxs {
 }
 
 /// Parse the text of a phone's event packet (after the `E` tag).
-fn parse_phone_event(text: &[u8]) -> Option<FxsEvent> {
+fn parse_phone_event(text: &[u8]) -> Option<LineEvent> {
     match text {
-        b"offhook" => Some(FxsEvent::OffHook),
-        b"onhook" => Some(FxsEvent::OnHook),
-        b"flash" => Some(FxsEvent::Flash),
+        b"offhook" => Some(LineEvent::OffHook),
+        b"onhook" => Some(LineEvent::OnHook),
+        b"flash" => Some(LineEvent::Flash),
+        b"underrun" => Some(LineEvent::WriteUnderrun),
         [b'd', b'i', b'g', b'i', b't', b' ', d] if d.is_ascii_digit() || b"*#ABCD".contains(d) => {
-            Some(FxsEvent::Digit(*d))
+            Some(LineEvent::Digit(char::from(*d)))
         }
         _ => None,
     }
@@ -281,20 +282,24 @@ impl SimFxs {
     }
 
     /// Apply a phone event to the line state; `None` when it changes nothing (DAHDI reports
-    /// no off-hook while off-hook, and no flash or digit on-hook).
-    fn hook_filter(&mut self, ev: FxsEvent) -> Option<FxsEvent> {
+    /// no off-hook while off-hook, and no flash or digit on-hook). Underruns always pass: the
+    /// driver reports them whatever the hook state.
+    fn hook_filter(&mut self, ev: LineEvent) -> Option<LineEvent> {
         match ev {
-            FxsEvent::OffHook if !self.off_hook => {
+            LineEvent::WriteUnderrun => Some(ev),
+            LineEvent::OffHook if !self.off_hook => {
                 self.off_hook = true;
                 // Ring trip: going off-hook stops the ringing.
                 self.ringing = false;
                 Some(ev)
             }
-            FxsEvent::OnHook if self.off_hook => {
+            LineEvent::OnHook if self.off_hook => {
                 self.off_hook = false;
                 Some(ev)
             }
-            FxsEvent::Flash | FxsEvent::Digit(_) if self.off_hook => Some(ev),
+            LineEvent::Flash | LineEvent::Digit(_) | LineEvent::PulseStart if self.off_hook => {
+                Some(ev)
+            }
             _ => None,
         }
     }
@@ -307,7 +312,7 @@ impl AsRawFd for SimFxs {
 }
 
 impl FxsChannel for SimFxs {
-    fn poll_event(&mut self) -> Result<Option<FxsEvent>, BackendError> {
+    fn poll_event(&mut self) -> Result<Option<LineEvent>, BackendError> {
         loop {
             match self.endpoint.poll(&mut self.buf)? {
                 None => return Ok(None),
@@ -320,7 +325,7 @@ impl FxsChannel for SimFxs {
                     }
                 }
                 Some(Happening::Disconnected) => {
-                    if let Some(ev) = self.hook_filter(FxsEvent::OnHook) {
+                    if let Some(ev) = self.hook_filter(LineEvent::OnHook) {
                         return Ok(Some(ev));
                     }
                 }
@@ -345,7 +350,7 @@ impl FxsChannel for SimFxs {
         }
     }
 
-    fn write_audio(&mut self, block: &AudioBlock) -> Result<bool, BackendError> {
+    fn write_audio(&mut self, block: &Block) -> Result<bool, BackendError> {
         let mut packet = [0u8; 1 + BLOCK_SAMPLES];
         packet[0] = AUDIO_TAG;
         packet[1..].copy_from_slice(block);
@@ -442,11 +447,15 @@ mod tests {
 
     #[test]
     fn phone_events_parse() {
-        assert_eq!(parse_phone_event(b"offhook"), Some(FxsEvent::OffHook));
-        assert_eq!(parse_phone_event(b"onhook"), Some(FxsEvent::OnHook));
-        assert_eq!(parse_phone_event(b"flash"), Some(FxsEvent::Flash));
-        assert_eq!(parse_phone_event(b"digit 5"), Some(FxsEvent::Digit(b'5')));
-        assert_eq!(parse_phone_event(b"digit #"), Some(FxsEvent::Digit(b'#')));
+        assert_eq!(parse_phone_event(b"offhook"), Some(LineEvent::OffHook));
+        assert_eq!(parse_phone_event(b"onhook"), Some(LineEvent::OnHook));
+        assert_eq!(parse_phone_event(b"flash"), Some(LineEvent::Flash));
+        assert_eq!(parse_phone_event(b"digit 5"), Some(LineEvent::Digit('5')));
+        assert_eq!(parse_phone_event(b"digit #"), Some(LineEvent::Digit('#')));
+        assert_eq!(
+            parse_phone_event(b"underrun"),
+            Some(LineEvent::WriteUnderrun)
+        );
         for bad in [
             &b""[..],
             b"digit",

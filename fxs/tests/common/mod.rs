@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use fxs::{cptone, Action, CompiledPlan, FxsLine, Law, LineConfig, LineEvent, VmwiMode, VmwiType};
+use fxs::{cptone, Action, CompiledPlan, FxsLine, Law, LineConfig, LineEvent, VmwiMode};
 
 /// An action as recorded by the phone (writes keep the index of their first sample in `heard`).
 #[derive(Clone, Debug, PartialEq)]
@@ -18,7 +18,6 @@ pub enum Seen {
         at_ms: u64,
     },
     SetVmwi {
-        vmwi_type: VmwiType,
         count: u32,
     },
     CheckHook {
@@ -157,7 +156,7 @@ impl Phone {
                         }
                     }
                     Action::StopAudio => Seen::StopAudio { at_ms },
-                    Action::SetVmwi { vmwi_type, count } => Seen::SetVmwi { vmwi_type, count },
+                    Action::SetVmwi { count } => Seen::SetVmwi { count },
                     Action::CheckHook => {
                         check = true;
                         Seen::CheckHook { at_ms }

@@ -4,6 +4,7 @@
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
+use isdn::q921::{Kind, Repr};
 use isdn::q931::{CallReference, NumberingPlan, PartyNumberIe, Presentation, TypeOfNumber};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,23 @@ pub fn hex(s: &str) -> Vec<u8> {
         .chunks(2)
         .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
         .collect()
+}
+
+/// libpri's minimal MWIActivate SETUP, Q.921 header included (docs/qsig.md).
+pub const GOLDEN_SETUP: &str =
+    "0001 0000 08 020001 05 0402a880 1801ac 1c1f 9f aa06800100820100 8b0100
+    a111 020101 020150 3009 800431323334 0a0101 6c0600803230303070058031323334";
+
+/// A frame of SAPI 0, TEI 0 (a PRI's data link).
+pub fn repr(cr: bool, kind: Kind, pf: bool, info: &[u8]) -> Repr<'_> {
+    Repr {
+        sapi: 0,
+        cr,
+        tei: 0,
+        kind,
+        pf,
+        info,
+    }
 }
 
 /// Call reference 1, sent by the side that allocated it (Q.931 §4.3, flag 0).

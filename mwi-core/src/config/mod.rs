@@ -18,6 +18,8 @@ pub use cli::{check_config_command, take_config_option, EXIT_USAGE};
 pub use error::ConfigError;
 pub use types::*;
 
+use crate::route::{FxsClaim, PriClaim, Router};
+
 /// Where both daemons look for the configuration when no `--config` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/dahdi-mwi/dahdi-mwi.toml";
 
@@ -46,5 +48,26 @@ impl Config {
                 v.message,
             )),
         }
+    }
+
+    /// The routing rule of this configuration (crate::route): its `[[fxs]]` lines and
+    /// `[[pri]]` spans in file order.
+    pub fn router(&self) -> Router {
+        Router::new(self.fxs_claims(), self.pri_claims())
+    }
+
+    fn fxs_claims(&self) -> impl Iterator<Item = FxsClaim<'_>> {
+        self.fxs.iter().map(|f| FxsClaim {
+            channel: f.channel,
+            number: f.number.as_str(),
+            mwi: f.mwi,
+        })
+    }
+
+    fn pri_claims(&self) -> impl Iterator<Item = PriClaim<'_>> {
+        self.pri.iter().map(|p| PriClaim {
+            span: p.span,
+            numbers: &p.numbers,
+        })
     }
 }

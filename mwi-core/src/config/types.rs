@@ -5,7 +5,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use fxs::{Law, VmwiMode};
 use serde::{Deserialize, Deserializer};
+
+use crate::route::Pattern;
 
 /// The whole configuration file.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -33,7 +36,7 @@ pub struct Config {
     pub pri: Vec<Pri>,
     /// `[[tone_plan]]`: custom tone plans (`name`, `dial`, `stutter`, optional `dialrecall`,
     /// `level_dbm0`, `fsk`) that `cptone` may name besides the built-in ones; the tone strings
-    /// use the grammar of `fxs::toneplan` (facts/tones.md).
+    /// use the grammar of `fxs::toneplan` (docs/tones.md).
     #[serde(default)]
     pub tone_plan: Vec<fxs::CustomPlan>,
     /// `[state]`: where the daemons keep state.
@@ -59,6 +62,12 @@ pub struct Sip {
     /// absent = sipd cannot answer a challenge.
     #[serde(default)]
     pub auth: Option<Auth>,
+    /// `[sip.block]`: sources that fail repeatedly are ignored for a while.
+    #[serde(default)]
+    pub block: Block,
+    /// `[sip.limits]`: resource bounds under hostile load. Default: see [`Limits`].
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 impl Default for Sip {
@@ -66,8 +75,192 @@ impl Default for Sip {
         Self {
             listen: default_listen(),
             auth: None,
+            block: Block::default(),
+            limits: Limits::default(),
         }
     }
+}
+
+/// `[sip.block]`: a source (IP address) with `failures` failed or forbidden requests (400,
+/// 401 with wrong credentials, 403, 481 from a stranger) within `window` seconds is ignored,
+/// without any answer, for `duration` seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Block {
+    /// `failures = 5`: failed requests that block a source, 0..=100; 0 = never block.
+    #[serde(
+        default = "default_block_failures",
+        deserialize_with = "de_block_failures"
+    )]
+    pub failures: u32,
+    /// `window = 60`: seconds in which the failures must fall, 1..=86400.
+    #[serde(default = "default_block_window", deserialize_with = "de_block_window")]
+    pub window: u32,
+    /// `duration = 600`: seconds a source stays blocked, 1..=604800.
+    #[serde(
+        default = "default_block_duration",
+        deserialize_with = "de_block_duration"
+    )]
+    pub duration: u32,
+}
+
+impl Default for Block {
+    fn default() -> Self {
+        Self {
+            failures: default_block_failures(),
+            window: default_block_window(),
+            duration: default_block_duration(),
+        }
+    }
+}
+
+/// `[sip.limits]`: what one peer or a flood may take from sipd. Each bound is shown in
+/// `sipd status` with its current use and how often it refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// `tcp_connections = 1024`: TCP connections open at once, inbound and outbound, 1..=1000000
+    /// (further ones are accepted and closed at once). sipd also keeps it below its open-file
+    /// limit.
+    #[serde(
+        default = "default_tcp_connections",
+        deserialize_with = "de_tcp_connections"
+    )]
+    pub tcp_connections: u32,
+    /// `tcp_per_source = 32`: TCP connections from one IP address, 1..=65535.
+    #[serde(
+        default = "default_tcp_per_source",
+        deserialize_with = "de_tcp_per_source"
+    )]
+    pub tcp_per_source: u32,
+    /// `tcp_buffer = 131072`: octets a TCP connection may have waiting to be read or written,
+    /// 65536..=16777216 (at least one message of the largest size); a peer that does not read
+    /// its responses is dropped.
+    #[serde(default = "default_tcp_buffer", deserialize_with = "de_tcp_buffer")]
+    pub tcp_buffer: u32,
+    /// `transactions = 8192`: server transactions (each keeps its response for retransmission,
+    /// RFC 3261 §17.2) at once, 16..=1000000; a new request over it is answered 503.
+    #[serde(default = "default_transactions", deserialize_with = "de_transactions")]
+    pub transactions: u32,
+    /// `rate = 200`: requests per second from one IP address, 1..=1000000 (the MWI server and
+    /// registrar are not limited); more are answered 503 with Retry-After (once a second per
+    /// source) and otherwise dropped.
+    #[serde(default = "default_rate", deserialize_with = "de_rate")]
+    pub rate: u32,
+    /// `burst = 400`: requests one IP address may send at once above `rate`, 1..=1000000.
+    #[serde(default = "default_burst", deserialize_with = "de_rate_burst")]
+    pub burst: u32,
+    /// `udp_rcvbuf = 1048576`: SO_RCVBUF of the UDP sockets, octets, 4096..=268435456 (the
+    /// kernel caps it at net.core.rmem_max).
+    #[serde(default = "default_udp_buf", deserialize_with = "de_udp_rcvbuf")]
+    pub udp_rcvbuf: u32,
+    /// `udp_sndbuf = 1048576`: SO_SNDBUF of the UDP sockets, octets, 4096..=268435456 (capped
+    /// at net.core.wmem_max).
+    #[serde(default = "default_udp_buf", deserialize_with = "de_udp_sndbuf")]
+    pub udp_sndbuf: u32,
+    /// `numbers = 10000`: numbers sipd serves (`[[fxs]]` numbers and `[[pri]]` patterns),
+    /// 1..=1000000.
+    #[serde(default = "default_numbers", deserialize_with = "de_numbers")]
+    pub numbers: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            tcp_connections: default_tcp_connections(),
+            tcp_per_source: default_tcp_per_source(),
+            tcp_buffer: default_tcp_buffer(),
+            transactions: default_transactions(),
+            rate: default_rate(),
+            burst: default_burst(),
+            udp_rcvbuf: default_udp_buf(),
+            udp_sndbuf: default_udp_buf(),
+            numbers: default_numbers(),
+        }
+    }
+}
+
+/// Allowed range of `[sip.block] failures` (0 = off).
+pub const BLOCK_FAILURES_RANGE: std::ops::RangeInclusive<u32> = 0..=100;
+/// Allowed range of `[sip.block] window`, seconds.
+pub const BLOCK_WINDOW_RANGE: std::ops::RangeInclusive<u32> = 1..=86_400;
+/// Allowed range of `[sip.block] duration`, seconds (up to a week).
+pub const BLOCK_DURATION_RANGE: std::ops::RangeInclusive<u32> = 1..=604_800;
+
+fn default_block_failures() -> u32 {
+    5
+}
+
+fn default_block_window() -> u32 {
+    60
+}
+
+fn default_block_duration() -> u32 {
+    600
+}
+
+fn de_block_failures<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "failures", BLOCK_FAILURES_RANGE)
+}
+
+fn de_block_window<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "window", BLOCK_WINDOW_RANGE)
+}
+
+fn de_block_duration<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "duration", BLOCK_DURATION_RANGE)
+}
+
+fn default_tcp_connections() -> u32 {
+    1024
+}
+fn default_tcp_per_source() -> u32 {
+    32
+}
+fn default_tcp_buffer() -> u32 {
+    131_072
+}
+fn default_transactions() -> u32 {
+    8192
+}
+fn default_rate() -> u32 {
+    200
+}
+fn default_burst() -> u32 {
+    400
+}
+fn default_udp_buf() -> u32 {
+    1 << 20
+}
+fn default_numbers() -> u32 {
+    10_000
+}
+fn de_tcp_connections<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "tcp_connections", 1..=1_000_000)
+}
+fn de_tcp_per_source<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "tcp_per_source", 1..=65_535)
+}
+fn de_tcp_buffer<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "tcp_buffer", 65_536..=16_777_216)
+}
+fn de_transactions<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "transactions", 16..=1_000_000)
+}
+fn de_rate<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "rate", 1..=1_000_000)
+}
+fn de_rate_burst<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "burst", 1..=1_000_000)
+}
+fn de_udp_rcvbuf<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "udp_rcvbuf", 4096..=268_435_456)
+}
+fn de_udp_sndbuf<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "udp_sndbuf", 4096..=268_435_456)
+}
+fn de_numbers<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_in_range(d, "numbers", 1..=1_000_000)
 }
 
 fn default_listen() -> Vec<ListenSpec> {
@@ -117,7 +310,7 @@ pub struct Registrar {
     pub expires: u32,
 }
 
-/// `[mwi_server]`: the voice-mail server (Cisco `mwi-server`, reference 000).
+/// `[mwi_server]`: the voice-mail server (the modelled gateway's `mwi-server`, docs/sip.md).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MwiServer {
@@ -139,6 +332,14 @@ pub struct MwiServer {
     /// only the addresses `server` resolves to.
     #[serde(default)]
     pub allow: Vec<Cidr>,
+    /// `unsolicited_transport = "any"`: `any` or `tcp`; `tcp` refuses (403) an unsolicited
+    /// NOTIFY that came over UDP, whose source address is easily forged (default any).
+    #[serde(default)]
+    pub unsolicited_transport: UnsolicitedTransport,
+    /// `notify_auth = false`: true = challenge every inbound NOTIFY with 401 and accept it only
+    /// with `[sip.auth]`'s credentials (RFC 3261 §22.2); needs `[sip.auth]`.
+    #[serde(default)]
+    pub notify_auth: bool,
     /// `options_interval = 60`: seconds between OPTIONS pings to the server; 0 = no pings
     /// (default 60).
     #[serde(default = "default_options_interval")]
@@ -156,9 +357,9 @@ fn default_sip_port() -> u16 {
     DEFAULT_SIP_PORT
 }
 
-/// Default `expires` of `[mwi_server]` and `[registrar]`, seconds (reference 000).
+/// Default `expires` of `[mwi_server]` and `[registrar]`, seconds (docs/sip.md).
 pub const DEFAULT_EXPIRES: u32 = 3600;
-/// Allowed range of `expires`, seconds (reference 000: "Range is from 1 to 999999").
+/// Allowed range of `expires`, seconds (docs/sip.md: 1..=999999).
 pub const EXPIRES_RANGE: std::ops::RangeInclusive<u32> = 1..=999_999;
 /// Allowed range of `options_failures`.
 pub const OPTIONS_FAILURES_RANGE: std::ops::RangeInclusive<u32> = 1..=100;
@@ -206,6 +407,16 @@ pub enum Transport {
     #[default]
     Udp,
     /// TCP.
+    Tcp,
+}
+
+/// `[mwi_server] unsolicited_transport`: which transports may carry an unsolicited NOTIFY.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum UnsolicitedTransport {
+    /// UDP and TCP (the default).
+    #[default]
+    Any,
+    /// TCP only.
     Tcp,
 }
 
@@ -444,17 +655,19 @@ pub struct Fxs {
     pub channel: u32,
     /// `number = "8000"`: the phone's number (mailbox), digits with an optional leading `+`.
     pub number: Number,
-    /// `mwi = true`: false = a NOTIFY for this number gets 481 (reference 000). Default true.
+    /// `mwi = true`: false = a NOTIFY for this number gets 481 (docs/sip.md). Default true.
     #[serde(default = "default_true")]
     pub mwi: bool,
     /// `cptone = "us"`: the tone plan of the stutter dial tone: a built-in zone (country code
-    /// of facts/tones.md) or a `[[tone_plan]]` name. Default us.
+    /// of docs/tones.md) or a `[[tone_plan]]` name. Default us.
     #[serde(default)]
     pub cptone: CpTone,
-    /// `vmwi = "none"`: the visual indicator (lamp). Default none.
+    /// `vmwi = "none"`: the visual indicator (lamp): `none`, `fsk`, `rpas` (FSK generated by
+    /// chand), `lrev`, `hvdc`, `neon` (dahdi/user.h `DAHDI_VMWI_*`, done by the driver).
+    /// Default none.
     #[serde(default)]
-    pub vmwi: Vmwi,
-    /// `law = "mulaw"`: the line's companding law. Default mulaw.
+    pub vmwi: VmwiMode,
+    /// `law = "mulaw"`: the line's companding law (ITU-T G.711), `mulaw` or `alaw`. Default mulaw.
     #[serde(default)]
     pub law: Law,
 }
@@ -483,7 +696,7 @@ impl FromStr for Number {
 }
 
 /// A `cptone` value: the name of a tone plan, built-in (`fxs::plans::builtin_names`: the
-/// DAHDI zones of facts/tones.md plus `us-dahdi`) or a `[[tone_plan]]` of the file. Default `us`.
+/// DAHDI zones of docs/tones.md plus `us-dahdi`) or a `[[tone_plan]]` of the file. Default `us`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CpTone(String);
 
@@ -500,20 +713,6 @@ impl FromStr for CpTone {
         // Existence is checked against the built-in and custom plans after parsing.
         Ok(Self(s.to_owned()))
     }
-}
-
-/// Visual message-waiting indication of an FXS port: `none`, `fsk`, `rpas` (FSK generated by
-/// chand), `lrev`, `hvdc`, `neon` (dahdi/user.h `DAHDI_VMWI_*`, done by the driver).
-pub use fxs::VmwiMode as Vmwi;
-
-/// Companding law of a line's audio (ITU-T G.711).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Law {
-    /// µ-law (the default; North America, Japan).
-    #[default]
-    Mulaw,
-    /// A-law (Europe and most of the world).
-    Alaw,
 }
 
 /// `[[pri]]`: one QSIG PRI span towards a PBX.
@@ -594,37 +793,6 @@ pub enum PartyNumberKind {
     Private,
     /// `publicPartyNumber`.
     Public,
-}
-
-/// A number pattern: digits, and `.` for any one digit (`"2..."` = 4-digit numbers starting
-/// with 2). A number matches when it has the same length and every position matches.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Pattern(String);
-
-impl Pattern {
-    /// Whether `number` matches this pattern.
-    pub fn matches(&self, number: &str) -> bool {
-        number.len() == self.0.len()
-            && self
-                .0
-                .bytes()
-                .zip(number.bytes())
-                .all(|(p, n)| n.is_ascii_digit() && (p == b'.' || p == n))
-    }
-}
-
-impl FromStr for Pattern {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        if (1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(format!(
-                "bad pattern {s:?}: expected 1 to 32 digits or '.' (any digit), e.g. \"2...\""
-            ))
-        }
-    }
 }
 
 /// `[state]`.
@@ -757,7 +925,7 @@ macro_rules! deserialize_from_str {
     )*};
 }
 
-deserialize_from_str!(ListenSpec, ServerSpec, Cidr);
+deserialize_from_str!(ListenSpec, ServerSpec, Cidr, Pattern);
 
 /// Implements `as_str`, `Display` and `Deserialize` (through its `FromStr`, which checks the
 /// value) for a newtype that keeps a string as written in the file.
@@ -782,7 +950,6 @@ macro_rules! string_newtype {
 
 string_newtype!(Number, "The number as written.");
 string_newtype!(CpTone, "The plan name, e.g. `\"us\"`.");
-string_newtype!(Pattern, "The pattern as written.");
 
 /// Implements `as_str`, `NAMES`, `FromStr`, `Display` and `Deserialize` for an enum of keywords,
 /// so that an unknown keyword is an error naming the key and the accepted values.
@@ -826,8 +993,8 @@ macro_rules! keyword_enum {
 }
 
 keyword_enum!(Transport, "transport", { Udp => "udp", Tcp => "tcp" });
+keyword_enum!(UnsolicitedTransport, "unsolicited_transport", { Any => "any", Tcp => "tcp" });
 keyword_enum!(Backend, "backend", { Kernel => "kernel", Sim => "sim" });
-keyword_enum!(Law, "law", { Mulaw => "mulaw", Alaw => "alaw" });
 keyword_enum!(SpanType, "span_type", { T1 => "t1", E1 => "e1" });
 keyword_enum!(Side, "side", { User => "user", Network => "network" });
 keyword_enum!(MwiTransport, "mwi_transport", { Setup => "setup", Facility => "facility" });

@@ -1,4 +1,5 @@
-//! Rules that span several keys (duplicates, channel layout), checked after parsing.
+//! Rules that span several keys (duplicates, channel layout, numbers claimed twice), checked
+//! after parsing.
 //!
 //! A broken rule is reported at a key path (`fxs[1].number`); [`locate`] turns the path into a
 //! byte span of the file with toml_edit's span-preserving document.
@@ -11,6 +12,7 @@ use toml_edit::{ImDocument, Item, Table, Value};
 use fxs::PlanError;
 
 use super::{Config, Span};
+use crate::route::{self, Claimant};
 use Seg::{Index, Key};
 
 /// One step of a key path.
@@ -40,6 +42,7 @@ pub(crate) fn check(c: &Config) -> Option<Violation> {
         .or_else(|| check_spans(c))
         .or_else(|| check_fxs(c))
         .or_else(|| check_pri(c))
+        .or_else(|| check_claims(c))
 }
 
 fn check_sip(c: &Config) -> Option<Violation> {
@@ -61,6 +64,20 @@ fn check_sip(c: &Config) -> Option<Violation> {
                 ),
             ));
         }
+    }
+    if c.mwi_server.notify_auth && c.sip.auth.is_none() {
+        return Some(at(
+            vec![Key("mwi_server"), Key("notify_auth")],
+            "notify_auth = true needs [sip.auth] credentials to check".into(),
+        ));
+    }
+    let numbers = c.fxs.len() + c.pri.iter().map(|p| p.numbers.len()).sum::<usize>();
+    let limit = c.sip.limits.numbers;
+    if numbers > limit as usize {
+        return Some(at(
+            vec![Key("sip"), Key("limits"), Key("numbers")],
+            format!("numbers = {limit}, but the [[fxs]] ports and [[pri]] numbers give {numbers}"),
+        ));
     }
     None
 }
@@ -168,7 +185,6 @@ fn check_spans(c: &Config) -> Option<Violation> {
 
 fn check_fxs(c: &Config) -> Option<Violation> {
     let mut channels: HashMap<u32, usize> = HashMap::new();
-    let mut numbers: HashMap<&str, usize> = HashMap::new();
     for (i, f) in c.fxs.iter().enumerate() {
         let path = |k| vec![Key("fxs"), Index(i), Key(k)];
         if f.channel == 0 {
@@ -183,15 +199,6 @@ fn check_fxs(c: &Config) -> Option<Violation> {
                 format!(
                     "channel {} is on two FXS ports (also number {})",
                     f.channel, c.fxs[first].number
-                ),
-            ));
-        }
-        if let Some(first) = numbers.insert(f.number.as_str(), i) {
-            return Some(at(
-                path("number"),
-                format!(
-                    "number {} is on two FXS ports (also channel {})",
-                    f.number, c.fxs[first].channel
                 ),
             ));
         }
@@ -305,6 +312,37 @@ fn check_pri(c: &Config) -> Option<Violation> {
         }
     }
     None
+}
+
+/// A number claimed twice (crate::route::double_claim): reported at the second claim.
+fn check_claims(c: &Config) -> Option<Violation> {
+    let d = route::double_claim(c.fxs_claims(), c.pri_claims())?;
+    let (path, what) = match d.second {
+        Claimant::Fxs { index } => (
+            vec![Key("fxs"), Index(index), Key("number")],
+            format!("number {}", d.number),
+        ),
+        Claimant::Pri { index, pattern } => (
+            vec![Key("pri"), Index(index), Key("numbers"), Index(pattern)],
+            if d.number.contains('.') {
+                format!("pattern {:?}", d.number)
+            } else {
+                format!("number {}", d.number)
+            },
+        ),
+    };
+    let message = match d.first {
+        Claimant::Fxs { index } => format!(
+            "{what} is on two FXS ports (also channel {})",
+            c.fxs[index].channel
+        ),
+        Claimant::Pri { index, .. } => format!(
+            "{what} is claimed twice in [[pri]] numbers (also span {}): the second claim would \
+             never be used",
+            c.pri[index].span
+        ),
+    };
+    Some(at(path, message))
 }
 
 /// Byte span in `text` of the value at `path` (or of the nearest enclosing item that has one).

@@ -56,9 +56,11 @@ mod snapshot;
 mod writer;
 
 #[cfg(not(loom))]
-pub use reader::{Notifier, PollSummary, Reader};
+pub use reader::{Notifier, PollSummary, Reader, SCAN_BUDGET, SPIN_BUDGET};
 #[cfg(not(loom))]
-pub use snapshot::{load_snapshot, save_snapshot, Snapshotter};
+pub use snapshot::{
+    load_snapshot, save_snapshot, SnapshotHealth, Snapshotter, RETRY_MAX, RETRY_MIN,
+};
 #[cfg(not(loom))]
 pub use writer::{Published, Writer};
 
@@ -191,6 +193,22 @@ pub enum TableError {
         /// What is wrong.
         why: String,
     },
+    /// An existing region file is not trusted: a symbolic link, not a regular file, owned by
+    /// another user outside the table's group, or writable beyond [`MODE`].
+    Refused {
+        /// The region file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The region file was truncated, removed or replaced by another process while open
+    /// (`Reader::check`, `Writer::check`): re-open it.
+    Replaced {
+        /// The region file.
+        path: PathBuf,
+        /// What happened to it.
+        why: String,
+    },
     /// Another process holds the writer lock.
     WriterBusy {
         /// The region file.
@@ -234,6 +252,12 @@ impl fmt::Display for TableError {
                 expected.1
             ),
             Self::NotATable { path } => write!(f, "{} exists and is not an MWI table", path.display()),
+            Self::Refused { path, why } => write!(
+                f,
+                "MWI table {} refused: {why}; remove it (sipd or chand creates it again)",
+                path.display()
+            ),
+            Self::Replaced { path, why } => write!(f, "MWI table {}: {why}", path.display()),
             Self::Corrupt { path, why } => write!(f, "MWI table {} is corrupt: {why}", path.display()),
             Self::WriterBusy { path, pid } => {
                 write!(f, "MWI table {} already has a writer (pid {pid}); only one sipd may run", path.display())

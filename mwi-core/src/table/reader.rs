@@ -1,5 +1,6 @@
 //! The reader (chand; any number of them).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -17,18 +18,32 @@ pub struct Reader {
     region: Arc<Region>,
     tail: u64,
     epoch: u32,
-    rescan: bool,
+    /// Next slot of a rescan in progress.
+    rescan: Option<usize>,
     delivered: Vec<u64>,
-    busy: Vec<u32>,
+    busy: VecDeque<u32>,
+    /// `queued[slot]`: the slot is in `busy`.
+    queued: Vec<bool>,
     notices: Vec<Notice>,
 }
+
+/// Slot reads one [`Reader::poll`] spends on rescanning and on retrying busy slots; the rest
+/// waits for the next poll. Together with [`SPIN_BUDGET`] it bounds a poll's cost (about
+/// 0.1 ms in a release build) even when a hostile writer keeps every slot mid-write.
+pub const SCAN_BUDGET: usize = 4096;
+
+/// Extra read attempts one [`Reader::poll`] spends, over all slots, waiting out writes in
+/// progress; once spent, a slot found mid-write is queued as busy after a single attempt.
+pub const SPIN_BUDGET: u32 = 1024;
 
 /// What one [`Reader::poll`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PollSummary {
     /// Entries appended to the output.
     pub delivered: usize,
-    /// The whole table was read (first poll, ring overflow, or a writer restart).
+    /// A read of the whole table (first poll, ring overflow, or a writer restart) finished
+    /// in this poll; a rescan larger than [`SCAN_BUDGET`] slots spans several polls, with
+    /// [`Reader::has_news`] `true` in between.
     pub rescanned: bool,
     /// The ring had overflowed (a cause of `rescanned`).
     pub overflowed: bool,
@@ -56,9 +71,10 @@ impl Reader {
             region: Arc::new(region),
             tail,
             epoch,
-            rescan: true,
+            rescan: Some(0),
             delivered: vec![0; slots],
-            busy: Vec::new(),
+            busy: VecDeque::new(),
+            queued: vec![false; slots],
             notices: Vec::new(),
         })
     }
@@ -89,13 +105,26 @@ impl Reader {
     /// `true` if [`Reader::poll`] has something to look at (cheap: two loads).
     pub fn has_news(&self) -> bool {
         let h = self.region.header();
-        self.rescan
+        self.rescan.is_some()
             || h.head.0.load(Ordering::Acquire) != self.tail
             || h.meta.writer_epoch.load(Ordering::Acquire) != self.epoch
     }
 
+    /// Whether the region is still the file at its path, whole; see [`Writer::check`]. Call
+    /// it before polling after a pause (e.g. each loop turn): pages of a truncated file fault
+    /// when touched.
+    ///
+    /// Errors: [`TableError::Replaced`]: open a new [`Reader`] (its first poll rescans).
+    ///
+    /// [`Writer::check`]: super::Writer::check
+    pub fn check(&self) -> Result<(), TableError> {
+        self.region.check()
+    }
+
     /// Append the entries that changed since the last poll to `out` (cleared first), at most
-    /// one per slot, each with its latest state. Never blocks.
+    /// one per slot, each with its latest state. Never blocks, and costs at most
+    /// [`SCAN_BUDGET`] slot reads beyond the ring's notices and [`SPIN_BUDGET`] retries: a
+    /// rescan or a long busy list carries on at the next poll.
     ///
     /// A rescan reads slots one after another, so it can see a later write to one slot and miss
     /// an earlier write to another; the ring announces that write, so a consumer that needs
@@ -108,48 +137,74 @@ impl Reader {
         if epoch != self.epoch {
             // A (re)started writer may have completed slots without notices.
             self.epoch = epoch;
-            self.rescan = true;
+            self.rescan = Some(0);
         }
         match ring_read(&h.head.0, self.region.ring(), self.tail, &mut self.notices) {
             RingRead::Notices { next } => self.tail = next,
             RingRead::Overflow { next } => {
                 self.tail = next;
-                self.rescan = true;
+                self.rescan = Some(0);
                 summary.overflowed = true;
             }
         }
-        if self.rescan {
-            self.rescan = false;
-            summary.rescanned = true;
+        let mut spin = SPIN_BUDGET;
+        let mut budget = SCAN_BUDGET;
+        if self.rescan == Some(0) {
+            // The rescan reads every slot, busy ones included.
             self.busy.clear();
-            for i in 0..self.delivered.len() {
-                self.deliver(i as u32, out);
+            self.queued.fill(false);
+        }
+        // `deliver` skips versions already delivered, so repeats cost one slot read.
+        for i in 0..self.notices.len() {
+            let n = self.notices[i];
+            if (n.slot as usize) < self.delivered.len()
+                && n.version != self.delivered[n.slot as usize] as u32
+            {
+                self.deliver(n.slot, out, &mut spin);
             }
-        } else {
-            // `deliver` skips versions already delivered, so repeats cost one slot read.
-            for slot in std::mem::take(&mut self.busy) {
-                self.deliver(slot, out);
+        }
+        let retries = self.busy.len().min(budget);
+        for _ in 0..retries {
+            if let Some(slot) = self.busy.pop_front() {
+                self.queued[slot as usize] = false;
+                self.deliver(slot, out, &mut spin);
             }
-            for i in 0..self.notices.len() {
-                let n = self.notices[i];
-                if (n.slot as usize) < self.delivered.len()
-                    && n.version != self.delivered[n.slot as usize] as u32
-                {
-                    self.deliver(n.slot, out);
-                }
+        }
+        budget -= retries;
+        if let Some(start) = self.rescan {
+            let end = (start + budget).min(self.delivered.len());
+            for i in start..end {
+                self.deliver(i as u32, out, &mut spin);
             }
-            self.busy.sort_unstable();
-            self.busy.dedup();
+            if end == self.delivered.len() {
+                self.rescan = None;
+                summary.rescanned = true;
+            } else {
+                self.rescan = Some(end);
+            }
         }
         summary.delivered = out.len();
         summary.busy = self.busy.len();
         summary
     }
 
-    fn deliver(&mut self, slot: u32, out: &mut Vec<Entry>) {
-        let read = self.region.slots()[slot as usize].read(READ_ATTEMPTS);
+    /// Read `slot` and deliver it if its version is new; a slot mid-write is retried while
+    /// `spin` lasts, then queued as busy (once).
+    fn deliver(&mut self, slot: u32, out: &mut Vec<Entry>, spin: &mut u32) {
+        let cell = &self.region.slots()[slot as usize];
+        let mut read = cell.try_read();
+        if read == SlotRead::Busy && *spin > 0 {
+            let attempts = READ_ATTEMPTS.min(*spin);
+            *spin -= attempts;
+            read = cell.read(attempts);
+        }
         match read {
-            SlotRead::Busy => self.busy.push(slot),
+            SlotRead::Busy => {
+                if !self.queued[slot as usize] {
+                    self.queued[slot as usize] = true;
+                    self.busy.push_back(slot);
+                }
+            }
             SlotRead::Empty => {}
             SlotRead::Stable { seq, .. } => {
                 let version = seq / 2;

@@ -16,7 +16,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -197,6 +197,59 @@ fn io_err(path: &Path, what: &str, e: io::Error) -> TableError {
     }
 }
 
+fn refused(path: &Path, why: String) -> TableError {
+    TableError::Refused {
+        path: path.to_path_buf(),
+        why,
+    }
+}
+
+/// Refuse an existing region another user could have planted or could change under us: not a
+/// regular file, owned by neither this user nor `group`, or with mode bits beyond [`MODE`].
+fn verify_owner(file: &File, path: &Path, group: Option<u32>) -> Result<(), TableError> {
+    let m = file.metadata().map_err(|e| io_err(path, "fstat", e))?;
+    if !m.file_type().is_file() {
+        return Err(refused(path, "it is not a regular file".into()));
+    }
+    let euid = nix::unistd::geteuid().as_raw();
+    if m.uid() != euid && group != Some(m.gid()) {
+        return Err(refused(
+            path,
+            format!(
+                "it is owned by uid {} gid {}, neither this user (uid {euid}) nor the table's \
+                 group{}",
+                m.uid(),
+                m.gid(),
+                group.map(|g| format!(" (gid {g})")).unwrap_or_default()
+            ),
+        ));
+    }
+    let extra = m.mode() & 0o7777 & !MODE;
+    if extra != 0 {
+        return Err(refused(
+            path,
+            format!(
+                "its mode {:04o} grants {extra:04o} beyond {MODE:04o}",
+                m.mode() & 0o7777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Allocate every page of the region now (posix_fallocate), so that a full tmpfs fails here
+/// with ENOSPC instead of a SIGBUS at the first touch of an unbacked page.
+fn allocate(file: &File, geometry: Geometry, path: &Path) -> Result<(), TableError> {
+    let len = geometry.len() as libc::off_t;
+    nix::fcntl::posix_fallocate(file.as_raw_fd(), 0, len).map_err(|e| {
+        io_err(
+            path,
+            &format!("allocate {len} octets (is its file system full?)"),
+            e.into(),
+        )
+    })
+}
+
 fn ofd_lock(file: &File, byte: i64, kind: i32, wait: bool) -> nix::Result<()> {
     let lock = libc::flock {
         l_type: kind as libc::c_short,
@@ -253,9 +306,14 @@ impl RawHeader {
 
 impl Region {
     /// Open the region at `cfg.path`, creating and initialising it if it does not exist (or if
-    /// its creator died before finishing). Whoever wins the `O_CREAT|O_EXCL` race sets mode 0660
-    /// and the group; initialisation itself happens under an OFD lock on byte 0, so a process
-    /// that opens the file while another initialises it waits, then validates.
+    /// its creator died before finishing). Whoever wins the `O_CREAT|O_EXCL|O_NOFOLLOW` race
+    /// sets mode 0660 and the group; initialisation itself happens under an OFD lock on byte 0,
+    /// so a process that opens the file while another initialises it waits, then validates.
+    ///
+    /// An existing file is opened with `O_NOFOLLOW` and refused ([`TableError::Refused`]) if it
+    /// is a symbolic link or not a regular file, if neither this user nor the configured group
+    /// owns it, or if its mode grants more than [`MODE`]. Its pages are allocated up front
+    /// (posix_fallocate), so a full tmpfs is an error here rather than a SIGBUS later.
     pub(crate) fn open(cfg: &TableConfig) -> Result<Opened, TableError> {
         let geometry = Geometry::new(cfg.capacity, cfg.ring_capacity)?;
         let path = &cfg.path;
@@ -264,7 +322,7 @@ impl Region {
             .write(true)
             .create_new(true)
             .mode(MODE)
-            .custom_flags(libc::O_CLOEXEC)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
             .open(path);
         let file = match created {
             Ok(file) => {
@@ -277,12 +335,19 @@ impl Region {
                 }
                 file
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => OpenOptions::new()
-                .read(true)
-                .write(true)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(path)
-                .map_err(|e| io_err(path, "open", e))?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+                    .open(path)
+                    .map_err(|e| match e.raw_os_error() {
+                        Some(libc::ELOOP) => refused(path, "it is a symbolic link".into()),
+                        _ => io_err(path, "open", e),
+                    })?;
+                verify_owner(&file, path, cfg.group)?;
+                file
+            }
             Err(e) => return Err(io_err(path, "create", e)),
         };
         ofd_lock(&file, INIT_LOCK_BYTE, libc::F_WRLCK, true)
@@ -293,6 +358,38 @@ impl Region {
             opened.region.unlock_init()?;
         }
         Ok(opened)
+    }
+
+    /// Whether the file behind the mapping is still the region at its path, full size: a
+    /// cheap check (fstat + stat) for a region truncated, removed or replaced by another
+    /// process. Pages past a truncation fault (SIGBUS) when touched, so callers check before
+    /// reading after a pause, and re-open the region on an error.
+    ///
+    /// Errors: [`TableError::Replaced`] saying what happened.
+    pub(crate) fn check(&self) -> Result<(), TableError> {
+        let replaced = |why: String| TableError::Replaced {
+            path: self.path.clone(),
+            why,
+        };
+        let m = self
+            .file
+            .metadata()
+            .map_err(|e| io_err(&self.path, "fstat", e))?;
+        if m.nlink() == 0 {
+            return Err(replaced("the file was removed".into()));
+        }
+        if m.len() != self.geometry.len() as u64 {
+            return Err(replaced(format!(
+                "the file was truncated to {} octets (the region has {})",
+                m.len(),
+                self.geometry.len()
+            )));
+        }
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(now) if (now.dev(), now.ino()) == (m.dev(), m.ino()) => Ok(()),
+            Ok(_) => Err(replaced("another file took its place".into())),
+            Err(e) => Err(replaced(format!("its path cannot be read: {e}"))),
+        }
     }
 
     fn unlock_init(&self) -> Result<(), TableError> {
@@ -340,6 +437,7 @@ impl Region {
                         why: format!("size {size} octets, the header implies {}", geometry.len()),
                     });
                 }
+                allocate(&file, geometry, path)?;
                 let region = Self::map(file, geometry, path)?;
                 return Ok(Opened {
                     region,
@@ -352,6 +450,7 @@ impl Region {
         file.set_len(0).map_err(|e| io_err(path, "truncate", e))?;
         file.set_len(geometry.len() as u64)
             .map_err(|e| io_err(path, "size", e))?;
+        allocate(&file, geometry, path)?;
         let region = Self::map(file, geometry, path)?;
         let m = &region.header().meta;
         m.magic.store(MAGIC, Ordering::Relaxed);
@@ -464,6 +563,12 @@ impl Region {
             }),
             Err(e) => Err(io_err(&self.path, "lock (writer)", e.into())),
         }
+    }
+
+    /// Release the writer lock (before re-opening a region that was truncated under us).
+    pub(crate) fn unlock_writer(&self) -> Result<(), TableError> {
+        ofd_lock(&self.file, WRITER_LOCK_BYTE, libc::F_UNLCK, false)
+            .map_err(|e| io_err(&self.path, "unlock (writer)", e.into()))
     }
 
     fn futex_word(&self) -> *const u32 {

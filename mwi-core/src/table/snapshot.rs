@@ -3,8 +3,9 @@
 //! Format: UTF-8 text, a header line, then one line per number:
 //! `NUMBER yes|no CLASS NEW OLD URGENT_NEW URGENT_OLD` with CLASS the [`MessageClass`] code.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -21,10 +22,23 @@ fn io_err(path: &Path, what: &str, e: io::Error) -> TableError {
     }
 }
 
+/// Mode of a new snapshot: sipd reads and writes it, its group (chand) may read it to create
+/// the region after a reboot. An existing snapshot keeps its mode.
+const MODE: u32 = 0o640;
+
+/// First wait before a failed save is tried again; doubled after each further failure.
+pub const RETRY_MIN: Duration = Duration::from_secs(1);
+/// Longest wait between tries of a failing save.
+pub const RETRY_MAX: Duration = Duration::from_secs(60);
+
 /// Write `entries` to `path` atomically: write `path.tmp`, fsync it, rename it over `path`,
 /// fsync the directory. A crash at any point leaves the old or the new snapshot, never a mix.
 ///
-/// Errors: [`TableError::Io`].
+/// The temporary file is created with `O_CREAT|O_EXCL|O_NOFOLLOW`, mode 0640 or that of the
+/// existing snapshot, so a symbolic link planted at `path.tmp` is never followed; a stale
+/// temporary file (a crash mid-save) is removed first.
+///
+/// Errors: [`TableError::Io`] naming the file and the step (e.g. `write` with ENOSPC).
 pub fn save_snapshot(path: &Path, entries: impl Iterator<Item = Entry>) -> Result<(), TableError> {
     let mut text = String::from(HEADER);
     text.push('\n');
@@ -44,12 +58,23 @@ pub fn save_snapshot(path: &Path, entries: impl Iterator<Item = Entry>) -> Resul
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let mut f = File::create(&tmp).map_err(|e| io_err(&tmp, "create", e))?;
-    f.write_all(text.as_bytes())
-        .map_err(|e| io_err(&tmp, "write", e))?;
-    f.sync_all().map_err(|e| io_err(&tmp, "fsync", e))?;
+    let mode = std::fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.file_type().is_file())
+        .map_or(MODE, |m| m.permissions().mode() & 0o777);
+    let mut f = create_exclusive(&tmp, mode)?;
+    let written = f
+        .write_all(text.as_bytes())
+        .map_err(|e| io_err(&tmp, "write", e))
+        .and_then(|()| f.sync_all().map_err(|e| io_err(&tmp, "fsync", e)));
     drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| io_err(path, "rename", e))?;
+    if let Err(e) =
+        written.and_then(|()| std::fs::rename(&tmp, path).map_err(|e| io_err(path, "rename", e)))
+    {
+        // A partial temporary file only takes space the next try needs.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -57,6 +82,30 @@ pub fn save_snapshot(path: &Path, entries: impl Iterator<Item = Entry>) -> Resul
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io_err(dir, "fsync directory", e))
+}
+
+/// `O_CREAT|O_EXCL|O_NOFOLLOW` create of `tmp` with `mode` (chmod'ed past the umask); a file
+/// or link already there (left by a crash) is unlinked once and the create tried again.
+fn create_exclusive(tmp: &Path, mode: u32) -> Result<File, TableError> {
+    let open = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(tmp)
+    };
+    let f = match open() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(tmp).map_err(|e| io_err(tmp, "remove stale temporary file", e))?;
+            open()
+        }
+        r => r,
+    }
+    .map_err(|e| io_err(tmp, "create", e))?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| io_err(tmp, &format!("chmod {mode:o}"), e))?;
+    Ok(f)
 }
 
 fn parse_line(line: &str) -> Option<(Number, MwiState)> {
@@ -106,16 +155,40 @@ pub fn load_snapshot(path: &Path) -> Result<Vec<(Number, MwiState)>, TableError>
     Ok(out)
 }
 
+/// How the snapshot is doing, for the daemons' status (`Snapshotter::health`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotHealth {
+    /// Snapshots written so far.
+    pub saves: u64,
+    /// Failed saves so far (all episodes).
+    pub failures: u64,
+    /// The error of the last failed save while saves are failing, `None` once one succeeds.
+    pub failing: Option<String>,
+    /// When the current failure episode began (its first failed save).
+    pub failing_since: Option<Instant>,
+    /// When the next try of a failing save is due.
+    pub retry_at: Option<Instant>,
+}
+
 /// Keeps the snapshot of a [`Writer`]'s table current, at most one write per `min_interval`:
 /// a burst of changes costs one write. Sans-IO timing: the owner's event loop asks
 /// [`Snapshotter::deadline`] when to call [`Snapshotter::poll`].
+///
+/// A failed save (ENOSPC, EROFS, EMFILE, ...) is tried again after [`RETRY_MIN`], doubling up
+/// to [`RETRY_MAX`] while it keeps failing, and never sooner: a full disk costs one try per
+/// back-off, not a busy loop. The first failure of an episode is logged as a warning, the
+/// recovery as info; [`Snapshotter::health`] shows the state in between.
+///
+/// The writer-free methods ([`Snapshotter::deadline_for`], [`Snapshotter::save_entries`]) let
+/// a worker thread own the `Snapshotter` and save copies of the entries it is sent.
 #[derive(Debug)]
 pub struct Snapshotter {
     path: PathBuf,
     min_interval: Duration,
     saved_generation: u64,
     last_save: Option<Instant>,
-    saves: u64,
+    backoff: Duration,
+    health: SnapshotHealth,
 }
 
 impl Snapshotter {
@@ -127,52 +200,107 @@ impl Snapshotter {
             min_interval,
             saved_generation: 0,
             last_save: None,
-            saves: 0,
+            backoff: RETRY_MIN,
+            health: SnapshotHealth::default(),
         }
     }
 
     /// When the next save is due (`now` or later), `None` if the snapshot is current.
     pub fn deadline(&self, now: Instant, writer: &Writer) -> Option<Instant> {
-        if writer.generation() == self.saved_generation {
-            return None;
-        }
-        Some(
-            self.last_save
-                .map_or(now, |t| (t + self.min_interval).max(now)),
-        )
+        self.deadline_for(now, writer.generation())
     }
 
-    /// Save if a save is due at `now`; returns whether it saved.
+    /// [`Snapshotter::deadline`] for a table at `generation` ([`Writer::generation`]).
+    pub fn deadline_for(&self, now: Instant, generation: u64) -> Option<Instant> {
+        if generation == self.saved_generation {
+            return None;
+        }
+        let due = self
+            .last_save
+            .map_or(now, |t| (t + self.min_interval).max(now));
+        Some(self.health.retry_at.map_or(due, |r| r.max(due)))
+    }
+
+    /// Save if a save is due at `now`; returns whether it saved. A failed save is logged (once
+    /// per episode), shown by [`Snapshotter::health`] and tried again after the back-off, so
+    /// it is not an error here.
     ///
-    /// Errors: [`TableError::Io`] (the snapshot stays due).
+    /// Errors: none today; the `Result` is kept for callers that log errors.
     pub fn poll(&mut self, now: Instant, writer: &Writer) -> Result<bool, TableError> {
         match self.deadline(now, writer) {
-            Some(due) if due <= now => self.save(now, writer).map(|()| true),
+            Some(due) if due <= now => Ok(self
+                .save_entries(now, writer.generation(), writer.entries())
+                .is_ok()),
             _ => Ok(false),
         }
     }
 
-    /// Save now if anything changed since the last save (at shutdown); returns whether it saved.
+    /// Save now if anything changed since the last save (at shutdown), back-off or not;
+    /// returns whether it saved.
     ///
     /// Errors: [`TableError::Io`].
     pub fn flush(&mut self, writer: &Writer) -> Result<bool, TableError> {
         if writer.generation() == self.saved_generation {
             return Ok(false);
         }
-        self.save(Instant::now(), writer).map(|()| true)
+        self.save_entries(Instant::now(), writer.generation(), writer.entries())
+            .map(|()| true)
     }
 
-    fn save(&mut self, now: Instant, writer: &Writer) -> Result<(), TableError> {
-        let generation = writer.generation();
-        save_snapshot(&self.path, writer.entries())?;
-        self.saved_generation = generation;
-        self.last_save = Some(now);
-        self.saves += 1;
-        Ok(())
+    /// Save `entries`, the table at `generation`, now; on failure schedule the next try
+    /// (back-off) and log the start of a failure episode, on success its end.
+    ///
+    /// Errors: [`TableError::Io`] of this try.
+    pub fn save_entries(
+        &mut self,
+        now: Instant,
+        generation: u64,
+        entries: impl Iterator<Item = Entry>,
+    ) -> Result<(), TableError> {
+        match save_snapshot(&self.path, entries) {
+            Ok(()) => {
+                if let Some(since) = self.health.failing_since {
+                    log::info!(
+                        "MWI snapshot {}: saved again after failing for {} s",
+                        self.path.display(),
+                        now.saturating_duration_since(since).as_secs()
+                    );
+                }
+                self.saved_generation = generation;
+                self.last_save = Some(now);
+                self.backoff = RETRY_MIN;
+                self.health.saves += 1;
+                self.health.failing = None;
+                self.health.failing_since = None;
+                self.health.retry_at = None;
+                Ok(())
+            }
+            Err(e) => {
+                if self.health.failing_since.is_none() {
+                    log::warn!(
+                        "MWI snapshot: {e}; the table itself is intact, trying again every {} \
+                         to {} s",
+                        RETRY_MIN.as_secs(),
+                        RETRY_MAX.as_secs()
+                    );
+                    self.health.failing_since = Some(now);
+                }
+                self.health.failures += 1;
+                self.health.failing = Some(e.to_string());
+                self.health.retry_at = Some(now + self.backoff);
+                self.backoff = (self.backoff * 2).min(RETRY_MAX);
+                Err(e)
+            }
+        }
     }
 
     /// Snapshots written so far.
     pub fn saves(&self) -> u64 {
-        self.saves
+        self.health.saves
+    }
+
+    /// Saves, failures and the current failure, for status output.
+    pub fn health(&self) -> &SnapshotHealth {
+        &self.health
     }
 }

@@ -1,5 +1,6 @@
 //! The single writer (sipd).
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use super::protocol::{
@@ -14,6 +15,10 @@ use crate::mwi::{MwiSink, MwiState};
 pub struct Writer {
     region: Region,
     generation: u64,
+    cfg: TableConfig,
+    /// Every number's last published state, kept off the region so that a region truncated
+    /// or replaced by another process can be rebuilt ([`Writer::check`]).
+    last: HashMap<Number, MwiState>,
 }
 
 /// What [`Writer::publish`] did.
@@ -124,6 +129,15 @@ fn repair(region: &Region) -> usize {
     repaired
 }
 
+/// Every number in `region`, in slot order, as the writer reads its own slots.
+fn region_entries(region: &Region) -> impl Iterator<Item = Entry> + '_ {
+    region
+        .slots()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, cell)| entry_of(i as u32, own_read(cell)))
+}
+
 /// Load `cfg.snapshot` (if any) into a region this process just initialised.
 pub(crate) fn load_into_fresh(region: &Region, cfg: &TableConfig) -> Result<(), TableError> {
     let Some(path) = &cfg.snapshot else {
@@ -155,6 +169,23 @@ impl Writer {
     ///
     /// Errors: [`TableError::WriterBusy`] if another writer lives; the errors of opening.
     pub fn open(cfg: &TableConfig) -> Result<Self, TableError> {
+        let (region, fresh) = Self::take(cfg)?;
+        let last = region_entries(&region)
+            .map(|e| (e.number, e.state))
+            .collect();
+        let writer = Self {
+            region,
+            generation: u64::from(!fresh),
+            cfg: cfg.clone(),
+            last,
+        };
+        writer.signal();
+        Ok(writer)
+    }
+
+    /// Open the region, take the writer lock, finish a fresh region or repair a used one, and
+    /// announce the new writer (epoch bump). Also returns whether the region was created.
+    fn take(cfg: &TableConfig) -> Result<(Region, bool), TableError> {
         let opened = Region::open(cfg)?;
         let region = opened.region;
         region.lock_writer()?;
@@ -172,12 +203,39 @@ impl Writer {
         let meta = &region.header().meta;
         meta.writer_pid.store(std::process::id(), Ordering::Relaxed);
         meta.writer_epoch.fetch_add(1, Ordering::Release);
-        let writer = Self {
-            region,
-            generation: u64::from(!opened.fresh),
+        Ok((region, opened.fresh))
+    }
+
+    /// Check that the region is still the file at its path, whole (call it on a timer, e.g.
+    /// once a second). If another process truncated, removed or replaced it, log that, open
+    /// (or create) the region at the path again and publish every number's last state into
+    /// it, so no lamp is lost; returns `true` then.
+    ///
+    /// Errors: those of [`Writer::open`] if the region cannot be re-opened (the old mapping is
+    /// gone; call again later); [`TableError::Full`] if the new region is too small.
+    pub fn check(&mut self) -> Result<bool, TableError> {
+        let Err(e) = self.region.check() else {
+            return Ok(false);
         };
-        writer.signal();
-        Ok(writer)
+        log::warn!("{e}; re-opening it and publishing the last state of every number again");
+        // The OFD writer lock of the old file description would block a re-open of the same
+        // (truncated) file: release it first. Until the re-open succeeds the old mapping stays.
+        self.region.unlock_writer()?;
+        self.region = Self::take(&self.cfg)?.0;
+        let last: Vec<(Number, MwiState)> = self.last.iter().map(|(n, s)| (*n, *s)).collect();
+        for (number, state) in last {
+            let p = store(&self.region, &number, state)?;
+            if p.changed {
+                self.announce(p);
+            }
+        }
+        self.signal();
+        log::info!(
+            "MWI table {} re-opened with {} numbers",
+            self.region.path().display(),
+            self.last.len()
+        );
+        Ok(true)
     }
 
     fn signal(&self) {
@@ -195,19 +253,25 @@ impl Writer {
         let number = Number::new(number)?;
         let p = store(&self.region, &number, state)?;
         if p.changed {
-            let h = self.region.header();
-            ring_push(
-                &h.head.0,
-                self.region.ring(),
-                Notice {
-                    slot: p.slot,
-                    version: p.version as u32,
-                },
-            );
+            self.last.insert(number, state);
+            self.announce(p);
             self.signal();
-            self.generation += 1;
         }
         Ok(p)
+    }
+
+    /// Push the notice of a changed slot on the ring.
+    fn announce(&mut self, p: Published) {
+        let h = self.region.header();
+        ring_push(
+            &h.head.0,
+            self.region.ring(),
+            Notice {
+                slot: p.slot,
+                version: p.version as u32,
+            },
+        );
+        self.generation += 1;
     }
 
     /// The current state of `number`, if it has one.
@@ -221,11 +285,7 @@ impl Writer {
 
     /// Every number in the table, in slot order.
     pub fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
-        self.region
-            .slots()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, cell)| entry_of(i as u32, own_read(cell)))
+        region_entries(&self.region)
     }
 
     /// Changes made through this handle (plus one if the region existed before it, whose

@@ -104,6 +104,18 @@ impl Sipd {
 
     /// [`Sipd::start`] listening on UDP and TCP of every address in `ips` (one free port).
     pub fn start_on(dir: &Path, ips: &[&str], extra: &str) -> Self {
+        Self::start_via(dir, ips, extra, &[], &[])
+    }
+
+    /// [`Sipd::start_on`] with sipd run by the command line `launcher` (e.g. `prlimit
+    /// --nofile=1024:1024`; empty: directly) and with `env` added to its environment.
+    pub fn start_via(
+        dir: &Path,
+        ips: &[&str],
+        extra: &str,
+        launcher: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let port = free_port();
         let d = dir.display();
         let listen: Vec<String> = ips
@@ -127,9 +139,18 @@ impl Sipd {
         let config = dir.join("dahdi-mwi.toml");
         std::fs::write(&config, text).expect("config");
         std::fs::create_dir_all(dir.join("state")).expect("state dir");
+        let sipd = env!("CARGO_BIN_EXE_sipd");
+        let mut cmd = match launcher.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(sipd);
+                c
+            }
+            None => Command::new(sipd),
+        };
         let proc = Proc::spawn(
             "sipd",
-            Command::new(env!("CARGO_BIN_EXE_sipd"))
+            cmd.envs(env.iter().copied())
                 .arg("run")
                 .arg("--config")
                 .arg(&config)
@@ -147,7 +168,7 @@ impl Sipd {
     /// The daemon's status, `None` while it is not answering.
     pub fn status(&self) -> Option<UaStatus> {
         let cfg = Config::load(&self.config).ok()?;
-        sipd::daemon::query_status(&cfg).ok()
+        sipd::daemon::query_status(&cfg).ok().map(|s| s.ua)
     }
 
     /// The daemon's debug log so far.

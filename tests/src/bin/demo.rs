@@ -287,7 +287,7 @@ fn run(png: &std::path::Path) -> Result<(), String> {
             out.say("sipd", &format!("answers: {answer}"));
         }
         pbx.expect(PBX_USER, waiting)?;
-        let reached = wait_for(STEP, || chand.port_status(PHONE)["mwi"] == waiting);
+        let reached = wait_for(STEP, || chand.port_status(PHONE).mwi == waiting);
         if !reached {
             return Err(format!("chand's port {PHONE} never showed mwi {waiting}"));
         }

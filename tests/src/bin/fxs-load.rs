@@ -29,12 +29,12 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use chand::backend::sim::peer::{Phone, ToPhone};
+use chand::status::ChandStatus;
 use dahdi_mwi_tests::daemon::profile_dir;
 use dahdi_mwi_tests::env::{Chand, ConfigFile, Env, NO_SIP_SERVER};
 use fxs::line::LEAD_MS;
 use mwi_core::config::Config;
 use mwi_core::MwiState;
-use serde_json::Value;
 
 /// One audio block, ms (160 samples at 8 kHz).
 const BLOCK_MS: u64 = 20;
@@ -292,13 +292,7 @@ fn run(args: &Args) -> Result<bool, String> {
     let pid = chand.daemon.pid();
     let ports = args.ports;
     chand.wait_status("MWI on every even port", WAIT, |st| {
-        st["fxs"].as_array().is_some_and(|p| {
-            p.len() == ports as usize
-                && p.iter().all(|p| {
-                    let ch = p["channel"].as_u64().unwrap_or(0) as u32;
-                    p["mwi"] == mwi_on(ch)
-                })
-        })
+        st.fxs.len() == ports as usize && st.fxs.iter().all(|p| p.mwi == mwi_on(p.channel))
     });
 
     // Every phone connects, then all go off-hook together and listen until the same end.
@@ -367,14 +361,11 @@ fn run(args: &Args) -> Result<bool, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let st: Value =
+    let st: ChandStatus =
         serde_json::from_slice(&out.stdout).map_err(|e| format!("chand status --json: {e}"))?;
-    let fxs = st["fxs"]
-        .as_array()
-        .ok_or(format!("no fxs ports in chand status: {st}"))?;
-    let sum = |k: &str| fxs.iter().map(|p| p[k].as_u64().unwrap_or(0)).sum::<u64>();
-    let (late, underruns) = (sum("late_blocks"), sum("underruns"));
-    let offhook = fxs.iter().filter(|p| p["hook"] == "off-hook").count();
+    let late = st.fxs.iter().map(|p| p.late_blocks).sum::<u64>();
+    let underruns = st.fxs.iter().map(|p| p.underruns).sum::<u64>();
+    let offhook = st.fxs.iter().filter(|p| p.hook == "off-hook").count();
     drop(phones);
     println!("load after: {}", loadavg());
     for e in &errors {

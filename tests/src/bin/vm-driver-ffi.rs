@@ -3,7 +3,7 @@
 //! tests/vm/system.conf (channel layout and PASS/FAIL report: [`dahdi_mwi_tests::vmcheck`]).
 //! `vm-driver-ffi [SUBSTRING]` runs only the checks whose name contains SUBSTRING.
 //!
-//! Timings quoted below are those of facts/dahdi-vm.md.
+//! Timings quoted below are those of docs/dahdi.md.
 
 use dahdi_mwi_tests::vmcheck::{
     deep_buffers, drain_events, ms, Context, Outcome, Report, BCHAN_FAR, BCHAN_GW, BLOCK, DCHAN_GW,

@@ -135,6 +135,11 @@ impl Phone {
         self.send_event("flash")
     }
 
+    /// `Eunderrun`: the audio ran dry at the phone (the sim's `DAHDI_EVENT_WRITE_UNDERRUN`).
+    pub fn underrun(&self) -> io::Result<()> {
+        self.send_event("underrun")
+    }
+
     /// `Edigit D`, D one of `0-9 * # A-D`.
     pub fn digit(&self, digit: char) -> io::Result<()> {
         self.send_event(&format!("digit {digit}"))

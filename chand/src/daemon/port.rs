@@ -1,0 +1,167 @@
+//! FXS ports: each DAHDI channel's events into its [`fxs::FxsLine`], and what the line asks
+//! for (audio blocks, hook checks, ringing, visual MWI ioctls) out through the back-end.
+
+use log::{debug, error, info, warn};
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+use mwi_core::config;
+
+use super::{Daemon, DaemonError};
+use crate::backend::{Backend, BackendError, FxsChannel, RingCommand};
+
+/// One FXS port: its configuration, its channel and its line core.
+pub(super) struct Port {
+    pub(super) cfg: config::Fxs,
+    chan: Box<dyn FxsChannel>,
+    pub(super) line: fxs::FxsLine,
+}
+
+impl Port {
+    /// Open port `p` through `backend` and register its channel as `token`.
+    ///
+    /// Errors: the channel cannot be opened or registered, or its `cptone` names no plan.
+    pub(super) fn open(
+        p: &config::Fxs,
+        backend: &mut dyn Backend,
+        registry: &Registry,
+        token: Token,
+        plans: &mut fxs::TonePlans,
+    ) -> Result<Self, DaemonError> {
+        let chan = backend.open_fxs(p).map_err(|error| DaemonError::Channel {
+            what: format!("FXS channel {}", p.channel),
+            error,
+        })?;
+        registry.register(&mut SourceFd(&chan.as_raw_fd()), token, Interest::READABLE)?;
+        let line = fxs::FxsLine::new(line_config(p, plans).map_err(DaemonError::Config)?, 0);
+        Ok(Self {
+            cfg: p.clone(),
+            chan,
+            line,
+        })
+    }
+}
+
+impl Daemon {
+    /// Take every pending event of port `i`'s channel into its line.
+    pub(super) fn service_port(&mut self, i: usize) {
+        let now_ms = self.now_ms();
+        let Some(p) = self.ports.get_mut(i) else {
+            return;
+        };
+        loop {
+            match p.chan.poll_event() {
+                Ok(Some(ev)) => {
+                    debug!(channel = p.cfg.channel; "FXS channel {}: {ev:?}", p.cfg.channel);
+                    p.line.handle_event(ev, now_ms);
+                    drive_port(p, now_ms);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    error!(channel = p.cfg.channel; "FXS channel {}: {e}", p.cfg.channel);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Perform what the line asks for, feeding back the answers it waits for.
+pub(super) fn drive_port(p: &mut Port, now_ms: u64) {
+    enum Answer {
+        Vmwi(bool),
+        Hook(bool),
+    }
+    loop {
+        let Port { cfg, chan, line } = &mut *p;
+        let Some(action) = line.poll_action() else {
+            return;
+        };
+        let answer = match action {
+            fxs::Action::Write(block) => {
+                if let Err(e) = chan.write_audio(block) {
+                    warn!(channel = cfg.channel; "FXS channel {}: audio: {e}", cfg.channel);
+                }
+                None
+            }
+            fxs::Action::StopAudio => {
+                report(cfg.channel, chan.flush_audio());
+                None
+            }
+            fxs::Action::SetVmwi { count, .. } => Some(Answer::Vmwi(vmwi_ok(chan.set_vmwi(count)))),
+            fxs::Action::CheckHook => match chan.off_hook() {
+                Ok(off) => Some(Answer::Hook(off)),
+                Err(e) => {
+                    warn!(channel = cfg.channel; "FXS channel {}: hook state: {e}", cfg.channel);
+                    None
+                }
+            },
+            fxs::Action::SetRpasCadence => Some(Answer::Vmwi(vmwi_ok(
+                chan.set_cadence(Some(&fxs::line::RPAS_CADENCE_MS)),
+            ))),
+            fxs::Action::RestoreCadence => {
+                report(cfg.channel, chan.set_cadence(None));
+                None
+            }
+            fxs::Action::Ring => {
+                report(cfg.channel, chan.ring(RingCommand::Ring));
+                None
+            }
+            fxs::Action::RingOff => {
+                report(cfg.channel, chan.ring(RingCommand::RingOff));
+                None
+            }
+            fxs::Action::OnHookTransfer { ms } => {
+                Some(Answer::Vmwi(vmwi_ok(chan.onhook_transfer(ms))))
+            }
+            fxs::Action::Notice(n) => {
+                match n {
+                    fxs::Notice::VmwiUnsupported(mode) => warn!(
+                        channel = cfg.channel;
+                        "FXS channel {}: visual MWI '{mode}' is not supported by this port's \
+                         driver; MWI carries on with the stutter dial tone alone",
+                        cfg.channel
+                    ),
+                    other => info!(channel = cfg.channel; "FXS channel {}: {other:?}", cfg.channel),
+                }
+                None
+            }
+        };
+        match answer {
+            Some(Answer::Vmwi(ok)) => line.vmwi_result(ok),
+            Some(Answer::Hook(off)) => line.hook_state(off, now_ms),
+            None => {}
+        }
+    }
+}
+
+/// `true` unless the driver said it cannot; other errors are logged and count as done.
+fn vmwi_ok(result: Result<(), BackendError>) -> bool {
+    match result {
+        Ok(()) => true,
+        Err(BackendError::Unsupported { .. }) => false,
+        Err(e) => {
+            warn!("visual MWI: {e}");
+            true
+        }
+    }
+}
+
+fn report(channel: u32, result: Result<(), BackendError>) {
+    if let Err(e) = result {
+        warn!(channel = channel; "FXS channel {channel}: {e}");
+    }
+}
+
+/// The line setup of port `p`, with its tone plan compiled once per plan and law.
+///
+/// Errors: the port's `cptone` names no plan (check-config rejects such a file).
+fn line_config(p: &config::Fxs, plans: &mut fxs::TonePlans) -> Result<fxs::LineConfig, String> {
+    let plan = plans.compiled(p.cptone.as_str(), p.law).ok_or_else(|| {
+        format!(
+            "FXS channel {}: no tone plan {:?}",
+            p.channel,
+            p.cptone.as_str()
+        )
+    })?;
+    Ok(fxs::LineConfig { plan, vmwi: p.vmwi })
+}

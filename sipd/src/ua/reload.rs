@@ -1,0 +1,122 @@
+//! A reloaded configuration applied to a running user agent (SIGHUP): subscriptions of numbers
+//! that stay are kept as they are, new numbers are subscribed, dropped numbers end their
+//! subscription locally; every learned MWI state is kept.
+
+use super::{Owner, Purpose, SubState, Subscription, Ua, UaConfig};
+use mwi_core::MwiSink;
+
+impl<S: MwiSink> Ua<S> {
+    /// Live server transactions, each holding its response for retransmissions (RFC 3261
+    /// §17.2): what `[sip.limits] transactions` bounds.
+    pub fn server_transactions(&self) -> usize {
+        self.tx.counts().1
+    }
+
+    /// Apply `cfg` at `now` (ms). A change of the MWI server (host, port, transport), the
+    /// registrar, `expires`, `unsolicited` or the credentials starts every subscription anew;
+    /// otherwise only added and removed numbers change. Returns whether the server addresses
+    /// were forgotten, so the daemon must locate the servers again (RFC 3263).
+    pub fn reconfigure(&mut self, now: u64, cfg: UaConfig) -> bool {
+        let old = &self.cfg;
+        let server_moved = (old.mwi_host.as_str(), old.mwi_port, old.mwi_transport)
+            != (cfg.mwi_host.as_str(), cfg.mwi_port, cfg.mwi_transport)
+            || old.registrar != cfg.registrar;
+        let renew = server_moved
+            || old.expires != cfg.expires
+            || old.unsolicited != cfg.unsolicited
+            || old.auth != cfg.auth;
+        let options_changed = old.options_interval != cfg.options_interval;
+        let registrar_changed = old.registrar != cfg.registrar;
+        self.blocks.set_config(cfg.block);
+        self.cfg = cfg;
+
+        // Old index → new index of every subscription kept.
+        let wanted: Vec<String> = if self.cfg.unsolicited {
+            Vec::new()
+        } else {
+            self.cfg.mwi_numbers.clone()
+        };
+        let mut old_subs: Vec<Option<Subscription>> = std::mem::take(&mut self.subs)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut moved = vec![None; old_subs.len()];
+        let mut fresh = Vec::new();
+        for number in wanted {
+            let j = self.subs.len();
+            let kept = old_subs
+                .iter()
+                .position(|s| s.as_ref().is_some_and(|s| s.number == number))
+                .filter(|_| !renew);
+            match kept.and_then(|i| old_subs[i].take().map(|s| (i, s))) {
+                Some((i, s)) => {
+                    moved[i] = Some(j);
+                    self.subs.push(s);
+                }
+                None => {
+                    let usage = self.new_usage(self.cfg.expires);
+                    self.subs.push(Subscription {
+                        number,
+                        state: SubState::Idle,
+                        usage,
+                        due: None,
+                        established: false,
+                    });
+                    fresh.push(j);
+                }
+            }
+        }
+        for s in old_subs.into_iter().flatten() {
+            log::info!("{}: no longer served; subscription ended", s.number);
+        }
+        let remap = |o: Owner| match o {
+            Owner::Sub(i) => moved.get(i).copied().flatten().map(Owner::Sub),
+            other => Some(other),
+        };
+        self.schedule = std::mem::take(&mut self.schedule)
+            .into_iter()
+            .filter_map(|(at, o)| remap(o).map(|o| (at, o)))
+            .collect();
+        self.dialogs = std::mem::take(&mut self.dialogs)
+            .into_iter()
+            .filter_map(|(call_id, i)| moved.get(i).copied().flatten().map(|j| (call_id, j)))
+            .collect();
+        self.purposes = std::mem::take(&mut self.purposes)
+            .into_iter()
+            .filter_map(|(k, p)| match p {
+                Purpose::Subscribe(i) => moved
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .map(|j| (k, Purpose::Subscribe(j))),
+                other => Some((k, other)),
+            })
+            .collect();
+
+        if registrar_changed {
+            self.reschedule(Owner::Register, None);
+            let expires = self.cfg.registrar.as_ref().map(|r| r.3);
+            self.register = expires.map(|e| (self.new_usage(e), None, "registering".into()));
+        }
+        if server_moved {
+            // Requests go nowhere until the new addresses are known; set_mwi_addrs then
+            // schedules every idle subscription.
+            self.mwi_addrs.clear();
+            self.registrar_addrs.clear();
+            self.server_up = None;
+            self.options_failed = 0;
+            self.reschedule(Owner::Options, None);
+            return true;
+        }
+        if !self.mwi_addrs.is_empty() {
+            for j in fresh {
+                self.reschedule(Owner::Sub(j), Some(now));
+            }
+            if options_changed {
+                let at = (self.cfg.options_interval > 0).then_some(now);
+                self.reschedule(Owner::Options, at);
+            }
+        }
+        false
+    }
+}

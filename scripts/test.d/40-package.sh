@@ -9,9 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-# Exposure scores measured when the units were last hardened (systemd 252); a unit scoring
-# more than SCORE + 0.2 is a sandboxing regression.
-declare -A recorded=([chand]=1.0 [sipd]=1.4)
+# Exposure scores measured when the units were last hardened (systemd 252; capset allowed, as
+# the daemons drop their capabilities at start-up); more than SCORE + 0.2 is a regression.
+declare -A recorded=([chand]=1.1 [sipd]=1.6)
 
 pkg=dahdi-mwi
 users=(dahdi-mwi-sip dahdi-mwi-chan)

@@ -147,7 +147,8 @@ if [[ ! -e $ddir/.done ]]; then
 fi
 
 # --- 3. initramfs -----------------------------------------------------------------------------
-base_mods=(virtio_pci 9pnet_virtio 9p)
+# overlay: the writable root of init's systemd mode (tests/vm/systemd/).
+base_mods=(virtio_pci 9pnet_virtio 9p overlay)
 ikey=$(key "$kver-$image_ver" "$dkey" "$(sha256sum "$here/init" /bin/busybox "$0" | cut -c1-64)")
 initrd=$build/initramfs/$ikey.img
 if [[ ! -e $initrd ]]; then

@@ -2,12 +2,14 @@
 # Run a list of test commands inside one qemu VM with the real DAHDI modules and two back-to-back
 # dahdi_dynamic_loc spans (docs/dahdi.md), and report pass/fail per command.
 #
-# usage: tests/vm/run.sh [-f LIST]... [-c COMMAND]... [-C SYSTEM_CONF] [-T SECONDS] [-t SECONDS]
+# usage: tests/vm/run.sh [-f LIST]... [-c COMMAND]... [-C SYSTEM_CONF] [-T SECONDS] [-t SECONDS] [-s]
 #   -f LIST      file with one shell command per line ('#' comments and blank lines skipped)
 #   -c COMMAND   one shell command (repeatable); commands run in the given order, one boot
 #   -C FILE      dahdi system.conf for the guest (default: tests/vm/system.conf)
 #   -T SECONDS   time limit per command (default 120)
 #   -t SECONDS   time limit of the whole VM run, boot included (default 300)
+#   -s           systemd mode: the commands run under the host's systemd as PID 1, on an
+#                overlay of the host's / (tests/vm/systemd/README.md)
 #
 # Every command runs as root in a chroot into the host's / (read-only), so host-built binaries
 # run unchanged, with cwd and $VM_JOB = the job folder (read-write, shared with the host);
@@ -22,11 +24,12 @@ build=${VM_BUILD_DIR:-$here/build}
 conf=$here/system.conf
 per_test=120 total=300 boot_limit=${VM_BOOT_LIMIT:-120}
 cmds=()
+mode=chroot
 
-usage() { sed -n '5,11s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+usage() { sed -n '5,13s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 die() { echo "vm-run: ERROR: $*" >&2; exit 1; }
 
-while getopts 'f:c:C:T:t:h' opt; do
+while getopts 'f:c:C:T:t:sh' opt; do
     case $opt in
         f) [[ -r $OPTARG ]] || die "cannot read $OPTARG"
            while IFS= read -r line || [[ -n $line ]]; do
@@ -36,6 +39,7 @@ while getopts 'f:c:C:T:t:h' opt; do
         C) conf=$(realpath "$OPTARG") ;;
         T) per_test=$OPTARG ;;
         t) total=$OPTARG ;;
+        s) mode=systemd ;;
         *) usage ;;
     esac
 done
@@ -78,7 +82,7 @@ boot() {
         -machine q35 -accel tcg,thread=multi -cpu max -nodefaults -no-reboot \
         -display none -monitor none -serial stdio -m "${VM_MEM:-512}" -smp 2 \
         -kernel "$KERNEL" -initrd "$INITRD" \
-        -append "console=ttyS0 panic=-1 loglevel=4 cryptomgr.notests=1 vmtest.job=$job vmtest.keep=$(cd "$here/../.." && pwd) vmtest.timeout=$per_test" \
+        -append "console=ttyS0 panic=-1 loglevel=4 cryptomgr.notests=1 vmtest.job=$job vmtest.keep=$(cd "$here/../.." && pwd) vmtest.timeout=$per_test vmtest.mode=$mode" \
         -virtfs local,path=/,mount_tag=hostroot,readonly=on,security_model=none,multidevs=remap \
         -virtfs "local,path=$job,mount_tag=job,security_model=none" \
         </dev/null >"$console" 2>&1 &

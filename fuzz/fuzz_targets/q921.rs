@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use sansio::Core;
 use isdn::q921::{Config, Lapd, Repr, Side};
 use isdn::span::{Lamp, Span, SpanConfig, Transport};
 use libfuzzer_sys::fuzz_target;

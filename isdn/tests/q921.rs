@@ -9,6 +9,7 @@ use isdn::q921::{
     Config, Error, Event, Kind, Lapd, MdlError, Packet, Repr, SendError, Side, State, N201,
 };
 use proptest::prelude::*;
+use sansio::Core;
 
 /// Frames sent by `side` as a command / response, parsed.
 fn frames(l: &mut Lapd) -> Vec<Vec<u8>> {

@@ -9,6 +9,7 @@ use isdn::qsig::{self, BasicService, MwiDeactivateArg, MwiInvoke, PartyNumber};
 use isdn::rose::{Code, Component, Facility, Invoke};
 use isdn::span::{Lamp, Resync, Span, SpanConfig, SpanEvent, Transport};
 use proptest::prelude::*;
+use sansio::Core;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Answer {

@@ -430,3 +430,31 @@ fn rpas_cadence_refused_rings_nothing() {
     phone.run_for(10_000);
     assert_eq!(phone.writes(), 0);
 }
+
+/// Tone, hang-up, RP-AS and FSK spill, an off-hook cutting a spill short: what the phone sees
+/// and hears, with or without spurious timeouts.
+fn rpas_trace(spurious: bool) -> (Vec<Seen>, Vec<u8>) {
+    let mut phone = Phone::new("us", Law::Mulaw, VmwiMode::Rpas);
+    phone.spurious = spurious;
+    phone.set_mwi(true, 2);
+    phone.offhook();
+    phone.run_for(1000);
+    phone.event(LineEvent::Digit('5'));
+    phone.run_for(100);
+    phone.onhook();
+    phone.run_for(4300);
+    phone.offhook(); // during the spill
+    phone.run_for(200);
+    phone.onhook();
+    phone.set_mwi(false, 0);
+    phone.run_for(8000);
+    (phone.seen, phone.codes)
+}
+
+/// A spurious timeout (before anything is due, or twice at the same instant) changes nothing.
+#[test]
+fn spurious_timeouts_change_nothing() {
+    let reference = rpas_trace(false);
+    assert!(reference.0.iter().any(|s| matches!(s, Seen::Ring { .. })));
+    assert_eq!(rpas_trace(true), reference);
+}

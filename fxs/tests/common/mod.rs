@@ -58,6 +58,9 @@ pub struct Phone {
     /// The raw G.711 codes written.
     pub codes: Vec<u8>,
     pub seen: Vec<Seen>,
+    /// Add spurious timeouts: one before each due timer (nothing may come out of it) and a
+    /// second one at the instant of each due timer.
+    pub spurious: bool,
 }
 
 impl Phone {
@@ -91,6 +94,7 @@ impl Phone {
             heard: Vec::new(),
             codes: Vec::new(),
             seen: Vec::new(),
+            spurious: false,
         }
     }
 
@@ -151,8 +155,19 @@ impl Phone {
             if t > end {
                 break;
             }
+            if self.spurious && t > self.now {
+                self.line.handle_timeout(self.at(self.now));
+                assert_eq!(
+                    self.line.poll_action(),
+                    None,
+                    "action from an early timeout"
+                );
+            }
             self.now = self.now.max(t);
             self.line.handle_timeout(self.at(self.now));
+            if self.spurious {
+                self.line.handle_timeout(self.at(self.now));
+            }
             self.drain();
         }
         self.now = end;

@@ -5,10 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use sansio::Core;
 use isdn::q921::{Config, Lapd, Repr, Side};
 use isdn::span::{Lamp, Span, SpanConfig, Transport};
 use libfuzzer_sys::fuzz_target;
+use sansio::Core;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(r) = Repr::parse_bytes(data) {

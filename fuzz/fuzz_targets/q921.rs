@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use isdn::q921::{Config, Lapd, Repr, Side};
 use isdn::span::{Lamp, Span, SpanConfig, Transport};
 use libfuzzer_sys::fuzz_target;
+use sansio::Core;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(r) = Repr::parse_bytes(data) {

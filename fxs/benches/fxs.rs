@@ -2,11 +2,13 @@
 #![allow(missing_docs)] // criterion_group! generates an undocumented public function
 use std::hint::black_box;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use fxs::{
     cptone, Action, CompiledPlan, FxsLine, Law, LineConfig, LineEvent, ToneGen, ToneKind, VmwiMode,
 };
+use sansio::Core;
 
 fn generation(c: &mut Criterion) {
     let mut g = c.benchmark_group("tone_block_160");
@@ -49,20 +51,22 @@ fn generation(c: &mut Criterion) {
 }
 
 fn line_tick(c: &mut Criterion) {
+    const BLOCK: Duration = Duration::from_millis(fxs::BLOCK_MS);
+    let t0 = Instant::now();
     let plan = Arc::new(CompiledPlan::new(&cptone("us").expect("plan"), Law::Mulaw));
     let mut line = FxsLine::new(
         LineConfig {
             plan: plan.clone(),
             vmwi: VmwiMode::Fsk,
         },
-        0,
+        t0,
     );
-    line.set_mwi(true, 1, 0);
-    line.handle_event(LineEvent::OffHook, 0);
-    let mut now = 0u64;
+    line.set_mwi(t0, true, 1);
+    line.handle_event(t0, LineEvent::OffHook);
+    let mut now = t0;
     c.bench_function("line_tick_offhook", |b| {
         b.iter(|| {
-            now = line.poll_timeout().unwrap_or(now + 20);
+            now = line.poll_timeout().unwrap_or(now + BLOCK);
             line.handle_timeout(now);
             while let Some(a) = line.poll_action() {
                 if let Action::Write(block) = a {
@@ -78,17 +82,17 @@ fn line_tick(c: &mut Criterion) {
                     plan: plan.clone(),
                     vmwi: VmwiMode::None,
                 },
-                0,
+                t0,
             );
-            l.set_mwi(true, 1, 0);
-            l.handle_event(LineEvent::OffHook, 0);
+            l.set_mwi(t0, true, 1);
+            l.handle_event(t0, LineEvent::OffHook);
             l
         })
         .collect();
-    let mut now = 0u64;
+    let mut now = t0;
     c.bench_function("tick_240_offhook_lines", |b| {
         b.iter(|| {
-            now += 20;
+            now += BLOCK;
             for l in &mut lines {
                 l.handle_timeout(now);
                 while let Some(a) = l.poll_action() {

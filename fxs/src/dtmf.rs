@@ -23,8 +23,11 @@
 //!   [`END_WINDOWS`] windows without it (a 40 ms pause always yields them).
 
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::f32::consts::PI;
 use std::time::{Duration, Instant};
+
+use sansio::Core;
 
 use crate::law::Law;
 
@@ -222,11 +225,6 @@ impl DtmfDetector {
         }
     }
 
-    /// The next event, oldest first.
-    pub fn poll_event(&mut self) -> Option<DtmfEvent> {
-        self.events.pop_front()
-    }
-
     /// Turns window `k`'s accumulator into its spectrum and restarts it.
     fn finish(&mut self, k: usize) -> Spectrum {
         let w = self.windows[k];
@@ -356,6 +354,29 @@ impl DtmfDetector {
         let turn = (now.im[i] * prev.re[i] - now.re[i] * prev.im[i])
             .atan2(now.re[i] * prev.re[i] + now.im[i] * prev.im[i]);
         wrap(turn - self.bins[i].hop_turn) * RATE / (2.0 * PI * HOP as f32)
+    }
+}
+
+/// Audio in ([`DtmfDetector::handle_audio`]), digits out ([`Core::poll_event`]). The receiver
+/// keeps no timer (event times come from the sample count) and sends nothing.
+impl Core for DtmfDetector {
+    type Transmit = Infallible;
+    type Event = DtmfEvent;
+
+    /// No timer runs: nothing to do.
+    fn handle_timeout(&mut self, _now: Instant) {}
+
+    fn poll_transmit(&mut self) -> Option<Infallible> {
+        None
+    }
+
+    /// The next event, oldest first.
+    fn poll_event(&mut self) -> Option<DtmfEvent> {
+        self.events.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
     }
 }
 

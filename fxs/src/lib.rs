@@ -3,17 +3,22 @@
 //! (stutter dial tone on off-hook when a message is waiting) and visual MWI (DAHDI VMWI
 //! ioctls, on-hook FSK MDMF spill with optional RP-AS).
 //!
-//! No sockets, devices or threads: chand's event loop feeds events and the time (u64 ms) to an
-//! [`FxsLine`] and performs the [`Action`]s it returns:
+//! No sockets, devices or threads: chand's event loop feeds events and the time (an `Instant`,
+//! first, as every core of the `sansio` contract) to an [`FxsLine`] and performs the
+//! [`Action`]s it returns:
 //!
 //! ```
 //! use std::sync::Arc;
+//! use std::time::{Duration, Instant};
+//! use sansio::Core;
 //! use fxs::{cptone, Action, CompiledPlan, FxsLine, Law, LineConfig, LineEvent, VmwiMode};
 //!
 //! let plan = Arc::new(CompiledPlan::new(&cptone("us").unwrap(), Law::Mulaw));
-//! let mut line = FxsLine::new(LineConfig { plan, vmwi: VmwiMode::None }, 0);
-//! line.set_mwi(true, 2, 0);
-//! line.handle_event(LineEvent::OffHook, 10);
+//! let t0 = Instant::now();
+//! let ms = |n| t0 + Duration::from_millis(n);
+//! let mut line = FxsLine::new(LineConfig { plan, vmwi: VmwiMode::None }, t0);
+//! line.set_mwi(t0, true, 2);
+//! line.handle_event(ms(10), LineEvent::OffHook);
 //! let mut blocks = 0;
 //! while let Some(action) = line.poll_action() {
 //!     if let Action::Write(block) = action {
@@ -22,7 +27,7 @@
 //!     }
 //! }
 //! assert_eq!(blocks, 3); // the block due now and `line::LEAD_MS` (40 ms) ahead
-//! assert_eq!(line.poll_timeout(), Some(30)); // next block written 20 ms later
+//! assert_eq!(line.poll_timeout(), Some(ms(30))); // next block written 20 ms later
 //! ```
 #![forbid(unsafe_code)]
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use fxs::dtmf::{DtmfDetector, DtmfEvent};
 use fxs::Law;
+use sansio::Core;
 
 const ROWS: [f64; 4] = [697.0, 770.0, 852.0, 941.0];
 const COLS: [f64; 4] = [1209.0, 1336.0, 1477.0, 1633.0];

@@ -7,6 +7,7 @@ use std::f64::consts::PI;
 use common::*;
 use fxs::line::LEAD_MS;
 use fxs::{Hook, Law, LineEvent, Notice, ToneKind, VmwiMode};
+use sansio::Core;
 
 #[test]
 fn mwi_at_offhook_is_what_counts() {
@@ -63,14 +64,14 @@ fn onhook_stops_audio() {
     assert_eq!(writes, 51 + (LEAD_MS / 20) as usize);
     phone.onhook();
     assert_eq!(phone.seen.last(), Some(&Seen::StopAudio { at_ms: 1000 }));
-    assert_eq!(phone.line.poll_timeout(), None);
+    assert_eq!(phone.timeout_ms(), None);
     phone.run_for(5000);
     assert_eq!(phone.writes(), writes);
     assert_eq!(phone.line.status().hook, Hook::OnHook);
     // a flash or digit on-hook does nothing
     phone.event(LineEvent::Flash);
     phone.event(LineEvent::Digit('1'));
-    assert_eq!(phone.line.poll_timeout(), None);
+    assert_eq!(phone.timeout_ms(), None);
 }
 
 #[test]
@@ -79,23 +80,23 @@ fn blocks_are_paced_and_late_ones_counted() {
     phone.offhook();
     // Off-hook writes the block due now and LEAD_MS ahead: blocks for 0, 20 and 40 ms.
     assert_eq!(phone.writes(), 3);
-    assert_eq!(phone.line.poll_timeout(), Some(20));
+    assert_eq!(phone.timeout_ms(), Some(20));
     // The loop oversleeps by 50 ms: the blocks for 60, 80 and 100 ms come at once; none is
     // more than one block period past its play-out time.
     phone.now = 70;
-    phone.line.handle_timeout(70);
+    phone.line.handle_timeout(phone.at(70));
     phone.drain();
     assert_eq!(phone.writes(), 6);
     assert_eq!(phone.line.status().late_blocks, 0);
     // 1 s stall: at most 5 blocks are written, the rest dropped and counted.
     phone.now = 1070;
-    phone.line.handle_timeout(1070);
+    phone.line.handle_timeout(phone.at(1070));
     phone.drain();
     assert_eq!(phone.writes(), 11);
     // 50 due up to 1110 ms: 45 dropped, 5 written (1020..=1100 ms), those for 1020 and
     // 1040 ms more than 20 ms past their play-out time.
     assert_eq!(phone.line.status().late_blocks, 45 + 2);
-    assert_eq!(phone.line.poll_timeout(), Some(1080));
+    assert_eq!(phone.timeout_ms(), Some(1080));
     phone.event(LineEvent::WriteUnderrun);
     assert_eq!(phone.line.status().underruns, 1);
 }
@@ -244,7 +245,7 @@ fn fsk_spill_waits_three_seconds_after_hangup_and_rechecks_hook() {
     assert!(seen.contains(&Seen::Notice(Notice::SpillSent { on: true })));
     assert_eq!(phone.line.status().spills_sent, 1);
     // nothing more to send: the line idles
-    assert_eq!(phone.line.poll_timeout(), None);
+    assert_eq!(phone.timeout_ms(), None);
 }
 
 /// asterisk issue #928: the phone was lifted but the event not yet seen when the spill is due.
@@ -362,7 +363,7 @@ fn fsk_unsupported_is_reported_once_and_mwi_goes_on_with_tone() {
     phone.set_mwi(true, 1);
     phone.run_for(10_000);
     assert_eq!(phone.writes(), writes, "no more spills");
-    assert_eq!(phone.line.poll_timeout(), None);
+    assert_eq!(phone.timeout_ms(), None);
     phone.offhook();
     phone.run_for(100);
     assert_eq!(phone.line.status().playing, Some(ToneKind::Stutter));
@@ -410,10 +411,10 @@ fn rpas_cadence_refused_rings_nothing() {
     let mut phone = Phone::new("de", Law::Alaw, VmwiMode::Rpas);
     phone.set_mwi(true, 1);
     phone.run_for(2999);
-    phone.line.handle_timeout(3000);
+    phone.line.handle_timeout(phone.at(3000));
     // The back-end performs CheckHook (answered on-hook), then SetRpasCadence fails with ENOTTY.
     assert_eq!(phone.line.poll_action(), Some(fxs::Action::CheckHook));
-    phone.line.hook_state(false, 3000);
+    phone.line.hook_state(phone.at(3000), false);
     assert_eq!(phone.line.poll_action(), Some(fxs::Action::SetRpasCadence));
     phone.line.vmwi_result(false);
     phone.now = 3000;
@@ -428,4 +429,32 @@ fn rpas_cadence_refused_rings_nothing() {
         .contains(&Seen::Notice(Notice::VmwiUnsupported(VmwiMode::Rpas))));
     phone.run_for(10_000);
     assert_eq!(phone.writes(), 0);
+}
+
+/// Tone, hang-up, RP-AS and FSK spill, an off-hook cutting a spill short: what the phone sees
+/// and hears, with or without spurious timeouts.
+fn rpas_trace(spurious: bool) -> (Vec<Seen>, Vec<u8>) {
+    let mut phone = Phone::new("us", Law::Mulaw, VmwiMode::Rpas);
+    phone.spurious = spurious;
+    phone.set_mwi(true, 2);
+    phone.offhook();
+    phone.run_for(1000);
+    phone.event(LineEvent::Digit('5'));
+    phone.run_for(100);
+    phone.onhook();
+    phone.run_for(4300);
+    phone.offhook(); // during the spill
+    phone.run_for(200);
+    phone.onhook();
+    phone.set_mwi(false, 0);
+    phone.run_for(8000);
+    (phone.seen, phone.codes)
+}
+
+/// A spurious timeout (before anything is due, or twice at the same instant) changes nothing.
+#[test]
+fn spurious_timeouts_change_nothing() {
+    let reference = rpas_trace(false);
+    assert!(reference.0.iter().any(|s| matches!(s, Seen::Ring { .. })));
+    assert_eq!(rpas_trace(true), reference);
 }

@@ -21,6 +21,7 @@ use isdn::span::{Lamp, Span, SpanConfig, SpanEvent, Transport};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use sansio::Core;
 
 use common::{text2pcap, tshark};
 

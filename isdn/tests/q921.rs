@@ -9,6 +9,7 @@ use isdn::q921::{
     Config, Error, Event, Kind, Lapd, MdlError, Packet, Repr, SendError, Side, State, N201,
 };
 use proptest::prelude::*;
+use sansio::Core;
 
 /// Frames sent by `side` as a command / response, parsed.
 fn frames(l: &mut Lapd) -> Vec<Vec<u8>> {
@@ -669,4 +670,70 @@ fn lost_sabme_and_lost_ua_are_retried() {
     assert!(l.user.is_established() && l.net.is_established());
     // The peer reports the repeated SABME (MDL-ERROR F) but no reset: nothing was outstanding.
     assert_eq!(l.net_events, vec![Event::LinkUp, Event::Error(MdlError::F)]);
+}
+
+/// The frames and events of the lossy-line scenario, with `spurious` extra
+/// [`Core::handle_timeout`] calls: at the start, at an instant before the next deadline (a
+/// fraction of the way there) before each tick, and a second time at the instant of the tick.
+type Trace = (Vec<(bool, Vec<u8>)>, Vec<Event>, Vec<Event>);
+
+fn lossy_trace(losses: &[bool], count: u8, fractions: &[u32], spurious: bool) -> Trace {
+    let mut l = Link::new();
+    let mut log = Vec::new();
+    if spurious {
+        l.user.handle_timeout(l.now);
+        l.net.handle_timeout(l.now);
+    }
+    l.up();
+    for i in 0..count {
+        l.user.send(l.now, vec![i]).unwrap();
+    }
+    let mut n = 0usize;
+    let mut lossy = |_: bool, _: &[u8]| {
+        n += 1;
+        losses.get(n - 1).copied().unwrap_or(false)
+    };
+    l.pump_with(&mut lossy);
+    for step in 0..200 {
+        if l.user.outstanding() == 0 && l.user.is_established() && l.net.is_established() {
+            break;
+        }
+        if spurious {
+            let next = [l.user.poll_timeout(), l.net.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .expect("a timer runs");
+            let f = fractions.get(step).copied().unwrap_or(0);
+            let at = l.now + next.saturating_duration_since(l.now) * f / 1000;
+            for side in [&mut l.user, &mut l.net] {
+                side.handle_timeout(at);
+                assert_eq!(side.poll_transmit(), None, "frame from an early timeout");
+                assert_eq!(side.poll_event(), None, "event from an early timeout");
+            }
+        }
+        l.tick();
+        if spurious {
+            l.user.handle_timeout(l.now);
+            l.net.handle_timeout(l.now);
+        }
+        l.pump_with(&mut lossy);
+        log.append(&mut l.log);
+    }
+    log.append(&mut l.log);
+    (log, l.user_events, l.net_events)
+}
+
+proptest! {
+    /// A spurious timeout (before anything is due, or twice at the same instant) changes
+    /// nothing: the same frames and events as with timeouts exactly at the deadlines.
+    #[test]
+    fn spurious_timeouts_change_nothing(
+        losses in proptest::collection::vec(any::<bool>(), 0..40),
+        count in 1u8..20,
+        fractions in proptest::collection::vec(0u32..1000, 0..200),
+    ) {
+        let reference = lossy_trace(&losses, count, &fractions, false);
+        prop_assert_eq!(lossy_trace(&losses, count, &fractions, true), reference);
+    }
 }

@@ -9,6 +9,7 @@ use isdn::qsig::{self, BasicService, MwiDeactivateArg, MwiInvoke, PartyNumber};
 use isdn::rose::{Code, Component, Facility, Invoke};
 use isdn::span::{Lamp, Resync, Span, SpanConfig, SpanEvent, Transport};
 use proptest::prelude::*;
+use sansio::Core;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Answer {
@@ -605,5 +606,93 @@ proptest! {
             }
             r.set(&format!("{}", i % 5), Lamp::on(Some(i as u16)));
         }
+    }
+}
+
+/// One step of a span scenario.
+#[derive(Clone, Debug)]
+enum Step {
+    Set(u8, bool),
+    Answer(u8),
+    Reconnect,
+    Tick(u32),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (0u8..4, any::<bool>()).prop_map(|(n, on)| Step::Set(n, on)),
+        (0u8..4).prop_map(Step::Answer),
+        Just(Step::Reconnect),
+        (0u32..1000).prop_map(Step::Tick),
+    ]
+}
+
+/// The frames the span sent, its events and the messages the PBX received over `steps`.
+/// With `spurious`, every tick is preceded by a [`Core::handle_timeout`] at a fraction of
+/// the way to the next deadline (nothing due yet: nothing may come out) and followed by a
+/// second one at the same instant.
+fn span_trace(steps: &[Step], spurious: bool) -> (Vec<Vec<u8>>, Vec<SpanEvent>, Vec<Vec<u8>>) {
+    let mut r = Rig::user();
+    if spurious {
+        r.span.handle_timeout(r.now);
+    }
+    r.connect();
+    for s in steps {
+        match *s {
+            Step::Set(n, on) => {
+                let lamp = if on {
+                    Lamp::on(Some(u16::from(n)))
+                } else {
+                    Lamp::off()
+                };
+                r.set(&format!("10{n}"), lamp);
+            }
+            Step::Answer(a) => {
+                r.pbx.answer = match a {
+                    0 => Answer::Silent,
+                    1 => Answer::Connect,
+                    2 => Answer::Disconnect(cause::TEMPORARY_FAILURE),
+                    _ => Answer::ReleaseComplete(cause::NORMAL_CLEARING),
+                }
+            }
+            Step::Reconnect => {
+                r.disconnect();
+                r.connect();
+            }
+            Step::Tick(f) => {
+                let Some(next) = [r.span.poll_timeout(), r.pbx.lapd.poll_timeout()]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                else {
+                    continue;
+                };
+                if spurious {
+                    let at = r.now + next.saturating_duration_since(r.now) * f / 1000;
+                    r.span.handle_timeout(at);
+                    assert_eq!(r.span.poll_transmit(), None, "frame from an early timeout");
+                    assert_eq!(r.span.poll_event(), None, "event from an early timeout");
+                }
+                r.now = r.now.max(next);
+                r.span.handle_timeout(r.now);
+                if spurious {
+                    r.span.handle_timeout(r.now);
+                }
+                r.pbx.lapd.handle_timeout(r.now);
+                r.pump();
+            }
+        }
+    }
+    (r.sent, r.events, r.pbx.messages)
+}
+
+proptest! {
+    /// A spurious timeout (before anything is due, or twice at the same instant) changes
+    /// nothing: the same frames, events and PBX messages as with timeouts exactly at the
+    /// deadlines, through T303/T308/T310 expiries, backoff and link loss.
+    #[test]
+    fn spurious_timeouts_change_nothing(steps in proptest::collection::vec(step(), 0..60)) {
+        let reference = span_trace(&steps, false);
+        prop_assert_eq!(span_trace(&steps, true), reference);
     }
 }

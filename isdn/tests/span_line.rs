@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use isdn::q921::{self, Lapd, Side};
 use isdn::q931::{cause, Cause, Location, Message, MessageType};
 use isdn::span::{Lamp, Span, SpanConfig, SpanEvent};
+use sansio::Core;
 
 /// D-channel bit rate (PRI time slot 24 / 16).
 const BITS_PER_SECOND: u64 = 64_000;

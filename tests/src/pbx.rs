@@ -14,6 +14,7 @@ use isdn::q921::{Config, Event, Lapd, Side};
 use isdn::q931::{cause, CallReference, Cause, Location, Message, MessageType};
 use isdn::qsig::{self, MwiInvoke, PartyNumber, DUMMY_RES};
 use isdn::rose::{Component, Facility};
+use sansio::Core;
 
 /// How an invoke reached the PBX (ECMA-165 §7.1 / §7.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -35,6 +35,7 @@ use mwi_core::route::Routing;
 use mwi_table::{Reader, TableConfig, TableError};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use sansio::Core;
 
 use self::port::{drive_port, Port};
 use self::span::{drive_span, Pri};
@@ -259,10 +260,6 @@ impl Daemon {
         Ok(())
     }
 
-    fn now_ms(&self) -> u64 {
-        self.clock.elapsed().as_millis() as u64
-    }
-
     /// Until the earliest line or span timer (and at most one second, for `on_tick`).
     fn next_timeout(&self) -> Option<Duration> {
         let now = Instant::now();
@@ -271,8 +268,8 @@ impl Daemon {
             until = until.min(t);
         }
         for p in &self.ports {
-            if let Some(ms) = p.line.poll_timeout() {
-                until = until.min(self.clock + Duration::from_millis(ms));
+            if let Some(t) = p.line.poll_timeout() {
+                until = until.min(t);
             }
         }
         for s in &self.spans {
@@ -293,11 +290,10 @@ impl Daemon {
         if due {
             self.read_table();
         }
-        let now_ms = self.now_ms();
         for p in &mut self.ports {
-            if p.line.poll_timeout().is_some_and(|t| t <= now_ms) {
-                p.line.handle_timeout(now_ms);
-                drive_port(p, now_ms);
+            if p.line.poll_timeout().is_some_and(|t| t <= now) {
+                p.line.handle_timeout(now);
+                drive_port(p, now);
             }
         }
         for s in &mut self.spans {

@@ -1,6 +1,8 @@
 //! FXS ports: each DAHDI channel's events into its [`fxs::FxsLine`], and what the line asks
 //! for (audio blocks, hook checks, ringing, visual MWI ioctls) out through the back-end.
 
+use std::time::Instant;
+
 use log::{debug, error, info, warn};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
@@ -32,7 +34,8 @@ impl Port {
             error,
         })?;
         registry.register(&mut SourceFd(&chan.as_raw_fd()), token, Interest::READABLE)?;
-        let line = fxs::FxsLine::new(line_config(p, plans).map_err(DaemonError::Config)?, 0);
+        let config = line_config(p, plans).map_err(DaemonError::Config)?;
+        let line = fxs::FxsLine::new(config, Instant::now());
         Ok(Self {
             cfg: p.clone(),
             chan,
@@ -44,7 +47,7 @@ impl Port {
 impl Daemon {
     /// Take every pending event of port `i`'s channel into its line.
     pub(super) fn service_port(&mut self, i: usize) {
-        let now_ms = self.now_ms();
+        let now = Instant::now();
         let Some(p) = self.ports.get_mut(i) else {
             return;
         };
@@ -52,8 +55,8 @@ impl Daemon {
             match p.chan.poll_event() {
                 Ok(Some(ev)) => {
                     debug!(channel = p.cfg.channel; "FXS channel {}: {ev:?}", p.cfg.channel);
-                    p.line.handle_event(ev, now_ms);
-                    drive_port(p, now_ms);
+                    p.line.handle_event(now, ev);
+                    drive_port(p, now);
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -66,7 +69,7 @@ impl Daemon {
 }
 
 /// Perform what the line asks for, feeding back the answers it waits for.
-pub(super) fn drive_port(p: &mut Port, now_ms: u64) {
+pub(super) fn drive_port(p: &mut Port, now: Instant) {
     enum Answer {
         Vmwi(bool),
         Hook(bool),
@@ -128,7 +131,7 @@ pub(super) fn drive_port(p: &mut Port, now_ms: u64) {
         };
         match answer {
             Some(Answer::Vmwi(ok)) => line.vmwi_result(ok),
-            Some(Answer::Hook(off)) => line.hook_state(off, now_ms),
+            Some(Answer::Hook(off)) => line.hook_state(now, off),
             None => {}
         }
     }

@@ -1,6 +1,8 @@
 //! SIGHUP: the configuration file read again, and what can change without closing a channel
 //! (numbers, `mwi`, PRI `numbers` patterns) applied.
 
+use std::time::Instant;
+
 use log::{error, info, warn};
 use mwi_config::{self as config, Config};
 use mwi_core::route::{FxsClaim, PriClaim, Router};
@@ -28,7 +30,7 @@ impl Daemon {
             }
         };
         let mut restart = Vec::new();
-        let now_ms = self.now_ms();
+        let now = Instant::now();
         for p in &mut self.ports {
             let Some(n) = new.fxs.iter().find(|n| n.channel == p.cfg.channel) else {
                 restart.push(format!("FXS channel {} removed", p.cfg.channel));
@@ -43,8 +45,8 @@ impl Daemon {
                 restart.push(format!("FXS channel {} (law, cptone, vmwi)", p.cfg.channel));
             }
             if p.cfg.mwi && !n.mwi {
-                p.line.set_mwi(false, 0, now_ms);
-                drive_port(p, now_ms);
+                p.line.set_mwi(now, false, 0);
+                drive_port(p, now);
             }
             p.cfg.number = n.number.clone();
             p.cfg.mwi = n.mwi;

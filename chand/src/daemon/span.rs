@@ -10,6 +10,7 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use mwi_config as config;
 use mwi_core::MwiState;
+use sansio::Core;
 
 use super::{Daemon, DaemonError};
 use crate::backend::{Backend, DChannel, DChannelEvent};

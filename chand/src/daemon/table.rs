@@ -98,7 +98,7 @@ impl Daemon {
     pub(super) fn deliver(&mut self, route: Route, number: &str, state: MwiState) {
         match route {
             Route::Fxs { index, .. } => {
-                let now_ms = self.now_ms();
+                let now = Instant::now();
                 let Some(p) = self.ports.get_mut(index) else {
                     return;
                 };
@@ -108,8 +108,8 @@ impl Daemon {
                     p.cfg.channel,
                     on_off(state.waiting)
                 );
-                p.line.set_mwi(state.waiting, state.new, now_ms);
-                drive_port(p, now_ms);
+                p.line.set_mwi(now, state.waiting, state.new);
+                drive_port(p, now);
             }
             Route::Pri { index, .. } => {
                 let Some(s) = self.spans.get_mut(index) else {

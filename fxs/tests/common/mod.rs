@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
+use std::time::{Duration, Instant};
+
 use fxs::{cptone, Action, CompiledPlan, FxsLine, Law, LineConfig, LineEvent, VmwiMode};
+use sansio::Core;
 
 /// An action as recorded by the phone (writes keep the index of their first sample in `heard`).
 #[derive(Clone, Debug, PartialEq)]
@@ -45,6 +48,9 @@ pub enum Seen {
 pub struct Phone {
     pub line: FxsLine,
     pub law: Law,
+    /// The instant of ms 0.
+    pub t0: Instant,
+    /// Time since `t0`, ms.
     pub now: u64,
     pub offhook: bool,
     /// Everything written to the line, decoded to linear, in order.
@@ -52,6 +58,9 @@ pub struct Phone {
     /// The raw G.711 codes written.
     pub codes: Vec<u8>,
     pub seen: Vec<Seen>,
+    /// Add spurious timeouts: one before each due timer (nothing may come out of it) and a
+    /// second one at the instant of each due timer.
+    pub spurious: bool,
 }
 
 impl Phone {
@@ -75,14 +84,17 @@ impl Phone {
 
     pub fn with_plan(plan: Arc<CompiledPlan>, vmwi: VmwiMode) -> Self {
         let law = plan.law();
+        let t0 = Instant::now();
         Self {
-            line: FxsLine::new(LineConfig { plan, vmwi }, 0),
+            line: FxsLine::new(LineConfig { plan, vmwi }, t0),
             law,
+            t0,
             now: 0,
             offhook: false,
             heard: Vec::new(),
             codes: Vec::new(),
             seen: Vec::new(),
+            spurious: false,
         }
     }
 
@@ -92,7 +104,7 @@ impl Phone {
             LineEvent::OnHook => self.offhook = false,
             _ => {}
         }
-        self.line.handle_event(ev, self.now);
+        self.line.handle_event(self.at(self.now), ev);
         self.drain();
     }
 
@@ -105,8 +117,20 @@ impl Phone {
     }
 
     pub fn set_mwi(&mut self, waiting: bool, count: u32) {
-        self.line.set_mwi(waiting, count, self.now);
+        self.line.set_mwi(self.at(self.now), waiting, count);
         self.drain();
+    }
+
+    /// The instant `ms` ms after `t0`.
+    pub fn at(&self, ms: u64) -> Instant {
+        self.t0 + Duration::from_millis(ms)
+    }
+
+    /// The line's next timeout, ms after `t0`.
+    pub fn timeout_ms(&self) -> Option<u64> {
+        self.line
+            .poll_timeout()
+            .map(|t| u64::try_from((t - self.t0).as_millis()).expect("test times fit"))
     }
 
     /// Hang up, clear MWI, lift again and listen for `ms` ms: what was heard since lifting.
@@ -127,12 +151,23 @@ impl Phone {
     /// Let `ms` ms pass, serving the line's timers like an event loop.
     pub fn run_for(&mut self, ms: u64) {
         let end = self.now + ms;
-        while let Some(t) = self.line.poll_timeout() {
+        while let Some(t) = self.timeout_ms() {
             if t > end {
                 break;
             }
+            if self.spurious && t > self.now {
+                self.line.handle_timeout(self.at(self.now));
+                assert_eq!(
+                    self.line.poll_action(),
+                    None,
+                    "action from an early timeout"
+                );
+            }
             self.now = self.now.max(t);
-            self.line.handle_timeout(self.now);
+            self.line.handle_timeout(self.at(self.now));
+            if self.spurious {
+                self.line.handle_timeout(self.at(self.now));
+            }
             self.drain();
         }
         self.now = end;
@@ -173,7 +208,7 @@ impl Phone {
             if !check {
                 return;
             }
-            self.line.hook_state(self.offhook, self.now);
+            self.line.hook_state(self.at(self.now), self.offhook);
         }
     }
 

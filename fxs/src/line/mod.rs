@@ -1,0 +1,543 @@
+//! The FXS line state machine: hook events, MWI and time in; audio blocks, VMWI and on-hook
+//! data actions out. Sans-IO: the channel back-end performs the actions.
+//!
+//! Behaviour:
+//! - Off-hook (`DAHDI_EVENT_RINGOFFHOOK`) with message waiting at that moment: stutter dial tone
+//!   (the plan's stutter, which usually ends in steady dial tone); without: dial tone. A later MWI
+//!   change does not alter the tone being played.
+//! - The first digit (`DTMFDOWN`, `PULSEDIGIT`, `PULSE_START`) stops the tone: the line then
+//!   writes silence blocks while it stays off-hook.
+//! - Hook flash (`WINKFLASH`) while off-hook: our choice is to play the plan's recall dial tone
+//!   (`DAHDI_TONE_DIALRECALL`, e.g. 3 bursts then steady in `us`) regardless of MWI, or dial tone
+//!   for a plan without one; the flash restarts the tone from its beginning.
+//! - On-hook (`ONHOOK`): audio stops.
+//! - One block (160 samples, 20 ms) is due every 20 ms from the moment of off-hook.
+//! - Visual MWI: `lrev`/`hvdc`/`neon` as [`Action::SetVmwi`] on every change of the count;
+//!   `fsk`/`rpas` as an on-hook MDMF spill, only on an on-hook line at least 3 s after hang-up, with
+//!   the hook state re-checked ([`Action::CheckHook`]) just before (asterisk issue #928: a spill sent
+//!   to an off-hook phone is heard as a screech); `rpas` first rings a 250 ms ring pulse alerting
+//!   signal and waits 500 ms (EN 300 659-1 RP-AS). An unsupported answer from the back-end
+//!   ([`FxsLine::vmwi_result`]) is reported once ([`Notice::VmwiUnsupported`]); MWI then carries on
+//!   with the stutter tone alone.
+
+//!
+//! The line follows the `sansio` contract: time is an [`Instant`] passed first; the block
+//! clock and the spill timers live in one [`Timers`] table. Its output stays one ordered
+//! queue, drained by [`FxsLine::poll_action`], because the back-end must perform writes and
+//! ioctls in order (`DAHDI_FLUSH` before the next tone's blocks, `DAHDI_ONHOOKTRANSFER` before
+//! the spill's blocks, the RP-AS cadence before the ring); `poll_action` hands a block out
+//! without copying it. [`Core::poll_transmit`] (the blocks) and [`Core::poll_event`] (the other
+//! actions) are views of the head of that same queue, so a loop that asks both until both are
+//! `None` sees the same order.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sansio::{Core, Timers};
+
+use crate::fsk::{mdmf_mwi_message, render_spill, spill_ms};
+use crate::gen::{CompiledPlan, ToneGen, ToneKind};
+use crate::law::{Block, BLOCK_MS, BLOCK_SAMPLES};
+
+mod types;
+
+pub use types::{
+    Action, Hook, LineConfig, LineEvent, LineStatus, Notice, UnknownVmwiMode, VmwiMode,
+};
+
+/// Minimum time between hang-up and an on-hook FSK spill, ms.
+pub const SPILL_AFTER_ONHOOK_MS: u64 = 3000;
+/// Ring pulse alerting signal length, ms (`DAHDI_SETCADENCE {250, 10000}`).
+pub const RPAS_RING_MS: u64 = 250;
+/// Pause between the end of the RP-AS and the FSK data, ms.
+pub const RPAS_PAUSE_MS: u64 = 500;
+/// Ring cadence for the RP-AS, ms on / ms off (`struct dahdi_ring_cadence`, as chan_dahdi).
+pub const RPAS_CADENCE_MS: [u32; 2] = [250, 10_000];
+/// Margin added to the spill length for `DAHDI_ONHOOKTRANSFER`, ms.
+pub const ONHOOK_TRANSFER_MARGIN_MS: u32 = 100;
+/// How long the line waits for the answer to [`Action::CheckHook`] before retrying, ms.
+pub const HOOK_CHECK_TIMEOUT_MS: u64 = 1000;
+/// Most blocks written at once when the event loop is late; older ones are dropped (and counted).
+pub const MAX_CATCHUP_BLOCKS: u64 = 5;
+/// How far ahead of its play-out time a block is written, ms: two blocks of slack in the port's
+/// driver buffers (chand sets 4), so that an event loop woken late, or a driver that takes
+/// audio in timer ticks of several ms, does not cut the tone.
+pub const LEAD_MS: u64 = 2 * BLOCK_MS;
+
+const BLOCK: Duration = Duration::from_millis(BLOCK_MS);
+const LEAD: Duration = Duration::from_millis(LEAD_MS);
+const SPILL_AFTER_ONHOOK: Duration = Duration::from_millis(SPILL_AFTER_ONHOOK_MS);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Audio {
+    Off,
+    Tone(ToneGen),
+    Silence,
+    Fsk { next: usize },
+}
+
+/// Where an on-hook spill is; the phases that wait run [`Timer::Spill`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Spill {
+    Idle,
+    /// Until [`SPILL_AFTER_ONHOOK_MS`] after hang-up.
+    Waiting,
+    /// [`Action::CheckHook`] asked, up to [`HOOK_CHECK_TIMEOUT_MS`].
+    HookCheck {
+        rpas_next: bool,
+    },
+    /// Ringing the RP-AS for [`RPAS_RING_MS`].
+    Rpas,
+    /// The [`RPAS_PAUSE_MS`] after the RP-AS.
+    RpasPause,
+    Sending {
+        on: bool,
+    },
+}
+
+/// The line's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    /// The write time of the next audio block (its play-out time less [`LEAD_MS`]); runs
+    /// exactly while audio plays.
+    Block,
+    /// The end of the current [`Spill`] phase.
+    Spill,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Queued {
+    Write,
+    WriteFsk(usize),
+    Other(Action<'static>),
+}
+
+/// One FXS port.
+#[derive(Debug)]
+pub struct FxsLine {
+    plan: Arc<CompiledPlan>,
+    vmwi: VmwiMode,
+    hook: Hook,
+    onhook_since: Instant,
+    audio: Audio,
+    /// The audio clock: write time of the next block, meaningful while audio plays (then
+    /// [`Timer::Block`] runs at this instant).
+    next_write: Instant,
+    timers: Timers<Timer>,
+    mwi: bool,
+    count: u32,
+    vmwi_count_sent: Option<u32>,
+    vmwi_supported: Option<bool>,
+    spill: Spill,
+    spill_sent: Option<bool>,
+    spill_blocks: Vec<Block>,
+    queue: VecDeque<Queued>,
+    block: Block,
+    underruns: u64,
+    late_blocks: u64,
+    spills_sent: u64,
+    spills_aborted: u64,
+}
+
+impl FxsLine {
+    /// A port, assumed on-hook since `now` (the back-end may correct it with
+    /// [`FxsLine::hook_state`]), with no message waiting.
+    pub fn new(config: LineConfig, now: Instant) -> Self {
+        let silence = config.plan.law().silence();
+        Self {
+            plan: config.plan,
+            vmwi: config.vmwi,
+            hook: Hook::OnHook,
+            onhook_since: now,
+            audio: Audio::Off,
+            next_write: now,
+            timers: Timers::new(),
+            mwi: false,
+            count: 0,
+            vmwi_count_sent: None,
+            vmwi_supported: None,
+            spill: Spill::Idle,
+            spill_sent: None,
+            spill_blocks: Vec::new(),
+            queue: VecDeque::with_capacity(2 * MAX_CATCHUP_BLOCKS as usize + 8),
+            block: [silence; BLOCK_SAMPLES],
+            underruns: 0,
+            late_blocks: 0,
+            spills_sent: 0,
+            spills_aborted: 0,
+        }
+    }
+
+    /// Feed one event at `now`. Drain [`FxsLine::poll_action`] afterwards.
+    pub fn handle_event(&mut self, now: Instant, event: LineEvent) {
+        match event {
+            LineEvent::OffHook => self.off_hook(now),
+            LineEvent::OnHook => self.on_hook(now),
+            LineEvent::Flash => {
+                if self.hook == Hook::OffHook {
+                    self.audio = Audio::Tone(ToneGen::new(ToneKind::DialRecall));
+                }
+            }
+            LineEvent::Digit(_) | LineEvent::PulseStart => {
+                if matches!(self.audio, Audio::Tone(_)) {
+                    self.audio = Audio::Silence;
+                }
+            }
+            LineEvent::WriteUnderrun => self.underruns += 1,
+        }
+    }
+
+    /// The hook state read by the back-end at `now` (answer to [`Action::CheckHook`], or at
+    /// start-up). A difference from what the line believed counts as the missed event.
+    pub fn hook_state(&mut self, now: Instant, off_hook: bool) {
+        match (off_hook, self.hook) {
+            (true, Hook::OnHook) => self.off_hook(now),
+            (false, Hook::OffHook) => self.on_hook(now),
+            _ => {}
+        }
+        if let Spill::HookCheck { rpas_next } = self.spill {
+            if off_hook || now < self.onhook_since + SPILL_AFTER_ONHOOK {
+                self.set_spill(Spill::Idle, None);
+                self.schedule_spill(now);
+            } else if rpas_next {
+                self.push(Action::SetRpasCadence);
+                self.push(Action::Ring);
+                self.set_spill(Spill::Rpas, Some(now + Duration::from_millis(RPAS_RING_MS)));
+            } else {
+                self.start_spill(now);
+            }
+        }
+    }
+
+    /// New MWI state of the port's number at `now`: `waiting` and the number of new messages.
+    /// Does not change a tone already playing (the state at off-hook counts).
+    pub fn set_mwi(&mut self, now: Instant, waiting: bool, new_messages: u32) {
+        self.mwi = waiting;
+        self.count = new_messages;
+        let visual = if waiting { new_messages.max(1) } else { 0 };
+        if self.vmwi.driver_lamp()
+            && self.vmwi_supported != Some(false)
+            && self.vmwi_count_sent != Some(visual)
+        {
+            self.vmwi_count_sent = Some(visual);
+            self.push(Action::SetVmwi { count: visual });
+        }
+        self.schedule_spill(now);
+    }
+
+    /// The back-end's answer to a visual-MWI action ([`Action::SetVmwi`], or the ioctls of an
+    /// FSK spill: `DAHDI_SETCADENCE`, `DAHDI_ONHOOKTRANSFER`): `false` = unsupported (ENOTTY,
+    /// EINVAL). The first `false` is reported once as [`Notice::VmwiUnsupported`], any spill in
+    /// progress stops, and no further visual-MWI action is produced for this port.
+    pub fn vmwi_result(&mut self, supported: bool) {
+        if supported {
+            if self.vmwi_supported.is_none() {
+                self.vmwi_supported = Some(true);
+            }
+            return;
+        }
+        if self.vmwi_supported == Some(false) {
+            return;
+        }
+        self.vmwi_supported = Some(false);
+        self.push(Action::Notice(Notice::VmwiUnsupported(self.vmwi)));
+        match self.spill {
+            Spill::Rpas => {
+                // The cadence was refused: the ring queued behind it must not go out.
+                self.queue.retain(|q| *q != Queued::Other(Action::Ring));
+                self.push(Action::RingOff);
+                self.push(Action::RestoreCadence);
+            }
+            Spill::Sending { .. } => self.stop_audio(),
+            _ => {}
+        }
+        self.set_spill(Spill::Idle, None);
+    }
+
+    /// The next action, in order; `None` when there is nothing more to do for now.
+    /// Never allocates: tone blocks are generated into the line's own buffer.
+    pub fn poll_action(&mut self) -> Option<Action<'_>> {
+        loop {
+            match self.queue.pop_front()? {
+                Queued::Other(a) => return Some(a),
+                Queued::WriteFsk(i) => {
+                    if let Some(b) = self.spill_blocks.get(i) {
+                        self.block = *b;
+                        return Some(Action::Write(&self.block));
+                    }
+                }
+                Queued::Write => match &mut self.audio {
+                    Audio::Tone(g) => {
+                        g.fill(&self.plan, &mut self.block);
+                        return Some(Action::Write(&self.block));
+                    }
+                    Audio::Silence => {
+                        self.block = [self.plan.law().silence(); BLOCK_SAMPLES];
+                        return Some(Action::Write(&self.block));
+                    }
+                    Audio::Off | Audio::Fsk { .. } => {}
+                },
+            }
+        }
+    }
+
+    /// State and counters for `chand status`.
+    pub fn status(&self) -> LineStatus {
+        LineStatus {
+            plan: self.plan.name().to_owned(),
+            law: self.plan.law(),
+            hook: self.hook,
+            mwi: self.mwi,
+            count: self.count,
+            vmwi: self.vmwi,
+            vmwi_supported: self.vmwi_supported,
+            playing: match self.audio {
+                Audio::Tone(g) => Some(g.kind()),
+                _ => None,
+            },
+            underruns: self.underruns,
+            late_blocks: self.late_blocks,
+            spills_sent: self.spills_sent,
+            spills_aborted: self.spills_aborted,
+        }
+    }
+
+    /// Whether the head of the queue is a block to write (`Some(true)`), another action
+    /// (`Some(false)`) or nothing; writes of audio that has stopped are dropped on the way.
+    fn head_is_write(&mut self) -> Option<bool> {
+        loop {
+            let live = match self.queue.front()? {
+                Queued::Other(_) => return Some(false),
+                Queued::WriteFsk(i) => *i < self.spill_blocks.len(),
+                Queued::Write => matches!(self.audio, Audio::Tone(_) | Audio::Silence),
+            };
+            if live {
+                return Some(true);
+            }
+            self.queue.pop_front();
+        }
+    }
+
+    fn push(&mut self, a: Action<'static>) {
+        self.queue.push_back(Queued::Other(a));
+    }
+
+    fn drop_writes(&mut self) {
+        self.queue
+            .retain(|q| !matches!(q, Queued::Write | Queued::WriteFsk(_)));
+    }
+
+    /// Enter spill phase `spill`, its timer running until `until` (stopped for `None`).
+    fn set_spill(&mut self, spill: Spill, until: Option<Instant>) {
+        self.spill = spill;
+        match until {
+            Some(at) => self.timers.set(Timer::Spill, at),
+            None => self.timers.cancel(Timer::Spill),
+        }
+    }
+
+    /// Start playing `audio` with its first block due for play-out at `now`.
+    fn start_audio(&mut self, now: Instant, audio: Audio) {
+        self.audio = audio;
+        // An Instant closer than LEAD_MS to the clock's origin only shortens the first lead.
+        self.next_write = now.checked_sub(LEAD).unwrap_or(now);
+        self.timers.set(Timer::Block, self.next_write);
+        self.emit_due_blocks(now);
+    }
+
+    /// Stop the audio: queued blocks go, the driver's buffer is flushed.
+    fn stop_audio(&mut self) {
+        self.drop_writes();
+        self.audio = Audio::Off;
+        self.timers.cancel(Timer::Block);
+        self.push(Action::StopAudio);
+    }
+
+    fn off_hook(&mut self, now: Instant) {
+        if self.hook == Hook::OffHook {
+            return;
+        }
+        self.hook = Hook::OffHook;
+        match self.spill {
+            Spill::Rpas => self.push(Action::RestoreCadence),
+            Spill::Sending { .. } => {
+                self.stop_audio();
+                self.push(Action::Notice(Notice::SpillAborted));
+                self.spills_aborted += 1;
+            }
+            _ => {}
+        }
+        self.set_spill(Spill::Idle, None);
+        let kind = if self.mwi {
+            ToneKind::Stutter
+        } else {
+            ToneKind::Dial
+        };
+        self.start_audio(now, Audio::Tone(ToneGen::new(kind)));
+    }
+
+    fn on_hook(&mut self, now: Instant) {
+        if self.hook == Hook::OnHook {
+            return;
+        }
+        self.hook = Hook::OnHook;
+        self.onhook_since = now;
+        if self.audio != Audio::Off {
+            self.stop_audio();
+        }
+        self.schedule_spill(now);
+    }
+
+    fn wants_spill(&self) -> bool {
+        self.vmwi.uses_fsk()
+            && self.vmwi_supported != Some(false)
+            && self.hook == Hook::OnHook
+            && self.spill_sent != Some(self.mwi)
+    }
+
+    fn schedule_spill(&mut self, now: Instant) {
+        if self.spill == Spill::Idle && self.wants_spill() {
+            let at = now.max(self.onhook_since + SPILL_AFTER_ONHOOK);
+            self.set_spill(Spill::Waiting, Some(at));
+        }
+    }
+
+    fn start_spill(&mut self, now: Instant) {
+        let on = self.mwi;
+        self.spill_blocks = render_spill(self.plan.fsk(), self.plan.law(), &mdmf_mwi_message(on));
+        self.push(Action::OnHookTransfer {
+            ms: spill_ms(self.spill_blocks.len()) + ONHOOK_TRANSFER_MARGIN_MS,
+        });
+        self.set_spill(Spill::Sending { on }, None);
+        self.start_audio(now, Audio::Fsk { next: 0 });
+    }
+
+    /// Queue every block whose write time has come (at most [`MAX_CATCHUP_BLOCKS`]; older
+    /// ones are dropped and counted late).
+    fn emit_due_blocks(&mut self, now: Instant) {
+        if self.audio == Audio::Off || now < self.next_write {
+            return;
+        }
+        let behind = (now - self.next_write).as_nanos() / BLOCK.as_nanos();
+        let due = u64::try_from(behind).unwrap_or(u64::MAX).saturating_add(1);
+        if due > MAX_CATCHUP_BLOCKS {
+            let dropped = due - MAX_CATCHUP_BLOCKS;
+            self.late_blocks += dropped;
+            // `dropped` blocks of 20 ms fit in the gap just measured.
+            self.next_write += BLOCK * u32::try_from(dropped).unwrap_or(u32::MAX);
+        }
+        while self.next_write <= now {
+            if now - self.next_write >= BLOCK + LEAD {
+                self.late_blocks += 1;
+            }
+            self.next_write += BLOCK;
+            if let Audio::Fsk { next } = self.audio {
+                self.queue.push_back(Queued::WriteFsk(next));
+                if next + 1 < self.spill_blocks.len() {
+                    self.audio = Audio::Fsk { next: next + 1 };
+                } else {
+                    self.finish_spill(now + LEAD);
+                    return;
+                }
+            } else {
+                self.queue.push_back(Queued::Write);
+            }
+        }
+        self.timers.set(Timer::Block, self.next_write);
+    }
+
+    fn finish_spill(&mut self, now: Instant) {
+        if let Spill::Sending { on } = self.spill {
+            self.spill_sent = Some(on);
+            self.spills_sent += 1;
+            self.push(Action::Notice(Notice::SpillSent { on }));
+        }
+        self.audio = Audio::Off;
+        self.timers.cancel(Timer::Block);
+        self.set_spill(Spill::Idle, None);
+        self.schedule_spill(now);
+    }
+
+    /// The end of the current spill phase.
+    fn spill_timeout(&mut self, now: Instant) {
+        match self.spill {
+            Spill::Waiting => {
+                if self.wants_spill() {
+                    self.push(Action::CheckHook);
+                    let rpas_next = self.vmwi == VmwiMode::Rpas;
+                    self.await_hook_check(now, rpas_next);
+                } else {
+                    self.set_spill(Spill::Idle, None);
+                }
+            }
+            Spill::HookCheck { .. } => {
+                // No answer from the back-end: try again later rather than send blind.
+                self.set_spill(Spill::Waiting, Some(now + SPILL_AFTER_ONHOOK));
+            }
+            Spill::Rpas => {
+                self.push(Action::RingOff);
+                self.push(Action::RestoreCadence);
+                let until = now + Duration::from_millis(RPAS_PAUSE_MS);
+                self.set_spill(Spill::RpasPause, Some(until));
+            }
+            Spill::RpasPause => {
+                self.push(Action::CheckHook);
+                self.await_hook_check(now, false);
+            }
+            Spill::Idle | Spill::Sending { .. } => {}
+        }
+    }
+
+    fn await_hook_check(&mut self, now: Instant, rpas_next: bool) {
+        let deadline = now + Duration::from_millis(HOOK_CHECK_TIMEOUT_MS);
+        self.set_spill(Spill::HookCheck { rpas_next }, Some(deadline));
+    }
+}
+
+/// Audio blocks out ([`Core::poll_transmit`]), the other actions out ([`Core::poll_event`]);
+/// both from the head of the one ordered queue of [`FxsLine::poll_action`] (module doc).
+impl Core for FxsLine {
+    type Transmit = Block;
+    /// Never [`Action::Write`]: blocks come from [`Core::poll_transmit`].
+    type Event = Action<'static>;
+
+    /// Queue the blocks that are due and run the spill timer if due at `now`; an early, late
+    /// or repeated call does only what is due, once.
+    fn handle_timeout(&mut self, now: Instant) {
+        while let Some(timer) = self.timers.pop_due(now) {
+            match timer {
+                Timer::Block => self.emit_due_blocks(now),
+                Timer::Spill => self.spill_timeout(now),
+            }
+        }
+    }
+
+    /// The next block to write, if a block heads the queue.
+    fn poll_transmit(&mut self) -> Option<Block> {
+        if self.head_is_write()? {
+            match self.poll_action() {
+                Some(Action::Write(b)) => return Some(*b),
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// The next action other than a write, if one heads the queue.
+    fn poll_event(&mut self) -> Option<Action<'static>> {
+        if self.head_is_write()? {
+            return None;
+        }
+        match self.queue.pop_front()? {
+            Queued::Other(a) => Some(a),
+            Queued::Write | Queued::WriteFsk(_) => None,
+        }
+    }
+
+    /// When [`Core::handle_timeout`] must run next: the next block's write time or the end of
+    /// the spill phase; `None` while neither runs.
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+}

@@ -1,0 +1,197 @@
+//! Delivering one served user's state: the invoke, its SETUP or FACILITY, the call's timers
+//! (Q.931 §5.1, §5.3), confirmation and the backoff after a failure.
+
+use std::time::{Duration, Instant};
+
+use crate::q931::{cause, CallReference, Cause, Location, Message, PartyNumberIe, Presentation};
+use crate::qsig::{
+    BasicService, MwiActivateArg, MwiDeactivateArg, MwiInvoke, PartyNumber, PrivateTypeOfNumber,
+    PublicTypeOfNumber,
+};
+
+use super::{
+    Call, CallPhase, FacilitySent, Lamp, PartyNumberType, Span, SpanEvent, Timer, Transport,
+};
+
+impl Span {
+    pub(super) fn party_number(&self, digits: &str) -> PartyNumber {
+        let digits = digits.to_owned();
+        match self.cfg.party_number {
+            PartyNumberType::Unknown => PartyNumber::Unknown(digits),
+            PartyNumberType::Private => PartyNumber::Private {
+                ton: PrivateTypeOfNumber::Local,
+                digits,
+            },
+            PartyNumberType::Public => PartyNumber::Public {
+                ton: PublicTypeOfNumber::Unknown,
+                digits,
+            },
+        }
+    }
+
+    pub(super) fn invoke_for(&self, number: &str, lamp: Lamp) -> MwiInvoke {
+        let served = self.party_number(number);
+        if lamp.on {
+            let mut arg = MwiActivateArg::new(served, BasicService::Speech);
+            if self.cfg.message_count {
+                arg.nb_of_messages = lamp.messages;
+            }
+            MwiInvoke::Activate(arg)
+        } else {
+            MwiInvoke::Deactivate(MwiDeactivateArg::new(served, BasicService::Speech))
+        }
+    }
+
+    pub(super) fn take_invoke_id(&mut self) -> i64 {
+        let id = self.next_invoke_id;
+        // QSIG invokeIds are 16-bit signed; stay positive and non-zero.
+        self.next_invoke_id = if id >= 32767 { 1 } else { id + 1 };
+        id
+    }
+
+    /// A free 15-bit call reference value (Q.931 §4.3), never 0 (the global call reference).
+    pub(super) fn take_call_reference(&mut self) -> u16 {
+        loop {
+            let cr = self.next_cr;
+            self.next_cr = if cr >= 0x7fff { 1 } else { cr + 1 };
+            if !self.calls.contains_key(&cr) {
+                return cr;
+            }
+        }
+    }
+
+    pub(super) fn deliver(&mut self, now: Instant, number: String, lamp: Lamp) {
+        let invoke_id = self.take_invoke_id();
+        let facility = self.invoke_for(&number, lamp).facility(invoke_id);
+        match self.cfg.transport {
+            Transport::Setup => {
+                let value = self.take_call_reference();
+                let calling = self.cfg.calling_number.as_deref().map(|d| PartyNumberIe {
+                    presentation: Some(Presentation {
+                        indicator: 0,
+                        screening: 0,
+                    }),
+                    ..PartyNumberIe::unknown(d)
+                });
+                let msg = Message::setup_cis(
+                    CallReference::Call { value, flag: false },
+                    &facility,
+                    calling,
+                    Some(PartyNumberIe::unknown(&number)),
+                )
+                .to_vec();
+                if self.lapd.send(now, msg).is_ok() {
+                    self.calls.insert(
+                        value,
+                        Call {
+                            number,
+                            lamp,
+                            phase: CallPhase::Initiated { proceeding: false },
+                        },
+                    );
+                    self.timers.set(Timer::Call(value), now + self.cfg.t303);
+                } else {
+                    self.requeue(&number);
+                }
+            }
+            Transport::Facility => {
+                let msg = Message::new_facility(CallReference::Dummy, &facility).to_vec();
+                if self.lapd.send(now, msg).is_ok() {
+                    let payload = self.lapd.stats().payloads_queued;
+                    self.facilities.push_back(FacilitySent {
+                        payload,
+                        number,
+                        lamp,
+                    });
+                } else {
+                    self.requeue(&number);
+                }
+            }
+        }
+    }
+
+    /// Forget call `value` and stop its timer, so that a later call on the same call reference
+    /// never sees it expire.
+    pub(super) fn end_call(&mut self, value: u16) -> Option<Call> {
+        self.timers.cancel(Timer::Call(value));
+        self.calls.remove(&value)
+    }
+
+    /// A delivery could not be handed to the link: keep it dirty for the next link up.
+    pub(super) fn requeue(&mut self, number: &str) {
+        if let Some(e) = self.entries.get_mut(number) {
+            e.in_flight = false;
+            e.dirty = true;
+        }
+    }
+
+    pub(super) fn confirm(&mut self, number: &str, lamp: Lamp) {
+        let Some(e) = self.entries.get_mut(number) else {
+            return;
+        };
+        e.in_flight = false;
+        e.confirmed = Some(lamp);
+        e.backoff = Duration::ZERO;
+        if e.wanted != lamp {
+            e.dirty = true;
+        }
+        self.events.push_back(SpanEvent::Confirmed {
+            number: number.to_owned(),
+            lamp,
+        });
+        self.enqueue(number);
+    }
+
+    pub(super) fn fail(&mut self, now: Instant, number: &str, cause: u8) {
+        let Some(e) = self.entries.get_mut(number) else {
+            return;
+        };
+        e.in_flight = false;
+        e.dirty = true;
+        e.backoff = if e.backoff.is_zero() {
+            self.cfg.retry_initial
+        } else {
+            e.backoff.saturating_mul(2).min(self.cfg.retry_max)
+        };
+        self.timers.set(Timer::Retry(e.id), now + e.backoff);
+        self.events.push_back(SpanEvent::Failed {
+            number: number.to_owned(),
+            cause,
+            retry_in: e.backoff,
+        });
+    }
+
+    pub(super) fn send_message(&mut self, now: Instant, msg: &Message<'_>) {
+        // Only fails while the link is down, when nothing may be sent anyway.
+        let _ = self.lapd.send(now, msg.to_vec());
+    }
+
+    pub(super) fn call_timeout(&mut self, now: Instant, value: u16) {
+        let Some(call) = self.calls.get_mut(&value) else {
+            return;
+        };
+        let cr = CallReference::Call { value, flag: false };
+        match call.phase {
+            CallPhase::Initiated { .. } => {
+                // T303 / T310 expiry: clear the call (Q.931 §5.1.1, §5.1.3) and retry later.
+                let Some(call) = self.end_call(value) else {
+                    return;
+                };
+                let cause = Cause::new(Location::User, cause::RECOVERY_ON_TIMER_EXPIRY);
+                self.send_message(now, &Message::release_complete(cr, Some(cause)));
+                self.fail(now, &call.number, cause::RECOVERY_ON_TIMER_EXPIRY);
+            }
+            CallPhase::Releasing { retried: false } => {
+                // First T308 expiry: RELEASE again (Q.931 §5.3.4).
+                call.phase = CallPhase::Releasing { retried: true };
+                self.timers.set(Timer::Call(value), now + self.cfg.t308);
+                let cause = Cause::new(Location::User, cause::NORMAL_CLEARING);
+                self.send_message(now, &Message::release(cr, Some(cause)));
+            }
+            CallPhase::Releasing { retried: true } => {
+                // Second T308 expiry: release the call reference.
+                self.end_call(value);
+            }
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! What the PBX sends on a span: answers to our deliveries, its own calls and connectionless
+//! FACILITY messages (Q.931 §5.8, ECMA-165 §7, ECMA-242 §6.3).
+
+use std::time::Instant;
+
+use crate::q931::{
+    call_state, cause, CallReference, Cause, Location, Message, MessageType, Verdict,
+};
+use crate::qsig::{
+    self, BasicService, MwiDeactivateArg, MwiInterrogateRes, MwiInterrogateResElt, MwiInvoke,
+};
+use crate::rose::{self, Component, Facility};
+
+use super::{Call, CallPhase, Span, Timer};
+
+impl Span {
+    pub(super) fn on_message(&mut self, now: Instant, bytes: &[u8]) {
+        // Q.931 §5.8.1-5.8.3: messages with a bad header are ignored.
+        let Ok(msg) = Message::parse(bytes) else {
+            return;
+        };
+        let verdict = msg.check();
+        match msg.call_reference {
+            CallReference::Dummy => self.on_dummy(now, &msg, verdict),
+            CallReference::Call { value: 0, .. } => {}
+            CallReference::Call { value, flag: true } => {
+                self.on_our_call(now, value, &msg, verdict)
+            }
+            CallReference::Call { value, flag: false } => {
+                self.on_their_call(now, value, &msg, verdict)
+            }
+        }
+    }
+
+    fn status_reply(&mut self, now: Instant, cr: CallReference, value: u8, diag: u8, state: u8) {
+        let diag = [diag];
+        let cause = Cause {
+            diagnostics: &diag,
+            ..Cause::new(Location::User, value)
+        };
+        self.send_message(now, &Message::status(cr, cause, state));
+    }
+
+    /// Messages on a call reference we allocated (flag set: sent to the originator).
+    fn on_our_call(&mut self, now: Instant, value: u16, msg: &Message<'_>, verdict: Verdict) {
+        let cr = CallReference::Call { value, flag: false };
+        let Some(call) = self.calls.get(&value) else {
+            self.unknown_call_reference(now, cr, msg);
+            return;
+        };
+        let state = match call.phase {
+            CallPhase::Initiated { proceeding: false } => call_state::CALL_INITIATED,
+            CallPhase::Initiated { proceeding: true } => call_state::OUTGOING_CALL_PROCEEDING,
+            CallPhase::Releasing { .. } => call_state::RELEASE_REQUEST,
+        };
+        if verdict.is_fatal() && msg.message_type != MessageType::ReleaseComplete {
+            if let Some((c, d)) = verdict.cause() {
+                self.status_reply(now, cr, c, d, state);
+            }
+            return;
+        }
+        let initiated = matches!(call.phase, CallPhase::Initiated { .. });
+        let cause_value = msg.cause.map(|c| c.value);
+        match msg.message_type {
+            MessageType::CallProceeding | MessageType::Alerting if initiated => {
+                if let Some(c) = self.calls.get_mut(&value) {
+                    c.phase = CallPhase::Initiated { proceeding: true };
+                    self.timers.set(Timer::Call(value), now + self.cfg.t310);
+                }
+            }
+            MessageType::Connect if initiated => {
+                // Delivered; clear the signalling connection (ECMA-165 §7.1.4, Q.931 §5.3).
+                if let Some(c) = self.calls.get_mut(&value) {
+                    c.phase = CallPhase::Releasing { retried: false };
+                    self.timers.set(Timer::Call(value), now + self.cfg.t308);
+                    let (n, l) = (c.number.clone(), c.lamp);
+                    let cause = Cause::new(Location::User, cause::NORMAL_CLEARING);
+                    self.send_message(now, &Message::release(cr, Some(cause)));
+                    self.confirm(&n, l);
+                }
+            }
+            MessageType::ReleaseComplete => {
+                if let Some(c) = self.end_call(value) {
+                    if initiated {
+                        self.confirm(&c.number, c.lamp);
+                    }
+                }
+            }
+            MessageType::Release | MessageType::Disconnect => {
+                let answer = if msg.message_type == MessageType::Release {
+                    Message::release_complete(cr, None)
+                } else {
+                    Message::release(cr, Some(Cause::new(Location::User, cause::NORMAL_CLEARING)))
+                };
+                self.send_message(now, &answer);
+                let Some(c) = self.end_call(value) else {
+                    return;
+                };
+                if msg.message_type == MessageType::Disconnect {
+                    // Wait for RELEASE COMPLETE under T308 like any release we start.
+                    self.calls.insert(
+                        value,
+                        Call {
+                            number: c.number.clone(),
+                            lamp: c.lamp,
+                            phase: CallPhase::Releasing { retried: false },
+                        },
+                    );
+                    self.timers.set(Timer::Call(value), now + self.cfg.t308);
+                }
+                if initiated {
+                    match cause_value {
+                        Some(v) if is_temporary(v) => self.fail(now, &c.number, v),
+                        _ => self.confirm(&c.number, c.lamp),
+                    }
+                }
+            }
+            MessageType::Status => {
+                if msg.call_state == Some(call_state::NULL) {
+                    // The PBX has no such call (Q.931 §5.8.11): clear it and retry.
+                    if let Some(c) = self.end_call(value) {
+                        if initiated {
+                            self.fail(now, &c.number, cause_value.unwrap_or(0));
+                        }
+                    }
+                }
+            }
+            MessageType::StatusEnquiry => {
+                self.status_reply(now, cr, cause::RESPONSE_TO_STATUS_ENQUIRY, 0, state);
+            }
+            MessageType::Facility => {}
+            other => {
+                let v = other.value();
+                self.status_reply(now, cr, cause::MESSAGE_NOT_COMPATIBLE_WITH_STATE, v, state);
+            }
+        }
+    }
+
+    /// Messages on a call reference the PBX allocated: we keep no call state for those, an
+    /// inbound SETUP is answered at once with RELEASE COMPLETE.
+    fn on_their_call(&mut self, now: Instant, value: u16, msg: &Message<'_>, verdict: Verdict) {
+        let cr = CallReference::Call { value, flag: true };
+        if msg.message_type != MessageType::Setup {
+            self.unknown_call_reference(now, cr, msg);
+            return;
+        }
+        if verdict.is_fatal() {
+            if let Some((c, d)) = verdict.cause() {
+                let diag = [d];
+                let cause = Cause {
+                    diagnostics: &diag,
+                    ..Cause::new(Location::User, c)
+                };
+                self.send_message(now, &Message::release_complete(cr, Some(cause)));
+            }
+            return;
+        }
+        let answers = self.answer_facilities(msg);
+        let mut rc = Message::release_complete(
+            cr,
+            Some(Cause::new(
+                Location::User,
+                if answers.is_empty() {
+                    cause::FACILITY_NOT_IMPLEMENTED
+                } else {
+                    cause::NORMAL_CLEARING
+                },
+            )),
+        );
+        rc.facility = answers.iter().map(Vec::as_slice).collect();
+        self.send_message(now, &rc);
+    }
+
+    /// Connectionless messages (dummy call reference, ECMA-165 §7.3).
+    fn on_dummy(&mut self, now: Instant, msg: &Message<'_>, verdict: Verdict) {
+        if msg.message_type != MessageType::Facility || verdict.is_fatal() {
+            if let MessageType::Other(t) = msg.message_type {
+                self.status_reply(
+                    now,
+                    CallReference::Dummy,
+                    cause::MESSAGE_TYPE_NONEXISTENT,
+                    t,
+                    call_state::NULL,
+                );
+            }
+            return;
+        }
+        let answers = self.answer_facilities(msg);
+        for a in answers {
+            self.send_message(now, &Message::new_facility(CallReference::Dummy, &a));
+        }
+    }
+
+    /// Q.931 §5.8.3.2: a message on a call reference we do not know.
+    fn unknown_call_reference(&mut self, now: Instant, cr: CallReference, msg: &Message<'_>) {
+        match msg.message_type {
+            MessageType::ReleaseComplete => {}
+            MessageType::Status => {
+                if msg.call_state.is_some_and(|s| s != call_state::NULL) {
+                    let cause = Cause::new(Location::User, cause::INVALID_CALL_REFERENCE);
+                    self.send_message(now, &Message::release_complete(cr, Some(cause)));
+                }
+            }
+            MessageType::StatusEnquiry => self.status_reply(
+                now,
+                cr,
+                cause::RESPONSE_TO_STATUS_ENQUIRY,
+                0,
+                call_state::NULL,
+            ),
+            MessageType::Other(t) => self.status_reply(
+                now,
+                cr,
+                cause::MESSAGE_TYPE_NONEXISTENT,
+                t,
+                call_state::NULL,
+            ),
+            _ => {
+                let cause = Cause::new(Location::User, cause::INVALID_CALL_REFERENCE);
+                self.send_message(now, &Message::release_complete(cr, Some(cause)));
+            }
+        }
+    }
+
+    /// Answers to the invokes of every Facility IE of `msg`, as Facility IE contents: a
+    /// ReturnResult or ReturnError for MWIInterrogate, a Reject for every other invoke. Results
+    /// and errors addressed to us, and Facility IEs that do not parse, are not answered.
+    fn answer_facilities(&self, msg: &Message<'_>) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let facilities = msg.facility.iter().filter_map(|f| Facility::parse(f).ok());
+        for component in facilities.flat_map(|f| f.components) {
+            let Component::Invoke(invoke) = component else {
+                continue;
+            };
+            match MwiInvoke::from_invoke(&invoke) {
+                Ok(MwiInvoke::Interrogate(arg)) => {
+                    out.push(self.interrogate(invoke.invoke_id, &arg));
+                }
+                Ok(_) => out.push(qsig::reject_facility(
+                    Some(invoke.invoke_id),
+                    rose::Problem::Invoke(rose::InvokeProblem::UnrecognizedOperation),
+                )),
+                Err(e) => out.push(qsig::reject_facility(
+                    Some(invoke.invoke_id),
+                    e.reject_problem(),
+                )),
+            }
+        }
+        out
+    }
+
+    /// MWIInterrogate (ECMA-242 §6.3) from the engine's state: a result element when the lamp
+    /// is on, ReturnError notAvailable when it is off, invalidServedUserNr for unknown users.
+    fn interrogate(&self, invoke_id: i64, arg: &MwiDeactivateArg) -> Vec<u8> {
+        match self.entries.get(arg.served_user_nr.digits()) {
+            Some(e) if e.wanted.on => {
+                let res = MwiInterrogateRes(vec![MwiInterrogateResElt {
+                    basic_service: BasicService::Speech,
+                    msg_centre_id: None,
+                    nb_of_messages: if self.cfg.message_count {
+                        e.wanted.messages
+                    } else {
+                        None
+                    },
+                    originating_nr: None,
+                    timestamp: None,
+                    priority: None,
+                }]);
+                qsig::return_result_facility(invoke_id, qsig::MWI_INTERROGATE, &res.to_vec())
+            }
+            Some(_) => qsig::return_error_facility(invoke_id, rose::error::NOT_AVAILABLE),
+            None => qsig::return_error_facility(invoke_id, rose::error::INVALID_SERVED_USER_NR),
+        }
+    }
+}
+
+/// Q.850 class "resource unavailable" (causes 32..=47): the PBX may accept later.
+fn is_temporary(cause: u8) -> bool {
+    (32..=47).contains(&cause)
+}

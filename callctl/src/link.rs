@@ -105,7 +105,7 @@ impl std::fmt::Display for SendError {
 
 impl std::error::Error for SendError {}
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
     Keepalive,
 }

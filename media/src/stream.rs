@@ -179,7 +179,7 @@ pub struct Stats {
     pub queue_overflow: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
     Report,
     Silence,

@@ -8,11 +8,14 @@
 //! - Output: [`Core::poll_transmit`] (bytes or frames to send), [`Core::poll_event`] (what the
 //!   daemon must apply: an MWI change, a digit, a call state), [`Core::poll_timeout`] (when to
 //!   call [`Core::handle_timeout`] next). The event loop drains the polls after every input.
-//! - Timers live in one [`Timers`] table per core. A timeout that comes early, late or twice
-//!   is harmless: [`Timers::pop_due`] hands out only what is due, once.
+//! - Timers live in one [`Timers`] table per core (keys: an enum of the core's timers, or ids).
+//!   A timeout that comes early, late or twice is harmless: [`Timers::pop_due`] hands out only
+//!   what is due, once.
 //!
 //! This is the shape of quinn-proto's `Connection` and str0m's `Rtc`; ARCHITECTURE.md says why.
 #![forbid(unsafe_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use std::time::{Duration, Instant};
 
@@ -35,21 +38,24 @@ pub trait Core {
 }
 
 /// A core's timers: at most one deadline per key (e.g. an enum `T200`, `T203`, or a transaction
-/// id). Few timers per core, so a small vector beats a heap.
+/// or subscription id). Cores may run thousands (one backoff per number, one per transaction),
+/// so deadlines are kept ordered: every operation is O(log n).
 #[derive(Clone, Debug)]
 pub struct Timers<K> {
-    entries: Vec<(K, Instant)>,
+    by_key: BTreeMap<K, Instant>,
+    by_deadline: BTreeSet<(Instant, K)>,
 }
 
 impl<K> Default for Timers<K> {
     fn default() -> Self {
         Self {
-            entries: Vec::new(),
+            by_key: BTreeMap::new(),
+            by_deadline: BTreeSet::new(),
         }
     }
 }
 
-impl<K: Copy + Eq> Timers<K> {
+impl<K: Copy + Ord> Timers<K> {
     /// No timer running.
     pub fn new() -> Self {
         Self::default()
@@ -57,42 +63,54 @@ impl<K: Copy + Eq> Timers<K> {
 
     /// Starts (or restarts) timer `key` to expire at `at`.
     pub fn set(&mut self, key: K, at: Instant) {
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
-            Some(entry) => entry.1 = at,
-            None => self.entries.push((key, at)),
+        if let Some(old) = self.by_key.insert(key, at) {
+            self.by_deadline.remove(&(old, key));
         }
+        self.by_deadline.insert((at, key));
     }
 
     /// Stops timer `key`; stopping a timer that does not run is a no-op.
     pub fn cancel(&mut self, key: K) {
-        self.entries.retain(|(k, _)| *k != key);
+        if let Some(old) = self.by_key.remove(&key) {
+            self.by_deadline.remove(&(old, key));
+        }
     }
 
     /// When timer `key` expires, if it runs.
     pub fn get(&self, key: K) -> Option<Instant> {
-        self.entries.iter().find(|(k, _)| *k == key).map(|e| e.1)
+        self.by_key.get(&key).copied()
     }
 
     /// Whether timer `key` runs.
     pub fn is_running(&self, key: K) -> bool {
-        self.get(key).is_some()
+        self.by_key.contains_key(&key)
     }
 
     /// The earliest deadline of all running timers.
     pub fn next(&self) -> Option<Instant> {
-        self.entries.iter().map(|e| e.1).min()
+        self.by_deadline.first().map(|e| e.0)
     }
 
-    /// Removes and returns the timer whose deadline is earliest among those due at `now`;
-    /// `None` when none is due. Call it in a loop from `handle_timeout`.
+    /// Removes and returns the timer whose deadline is earliest among those due at `now`
+    /// (ties in key order); `None` when none is due. Call it in a loop from `handle_timeout`.
     pub fn pop_due(&mut self, now: Instant) -> Option<K> {
-        let (i, _) = self
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.1 <= now)
-            .min_by_key(|(_, e)| e.1)?;
-        Some(self.entries.swap_remove(i).0)
+        let &(at, key) = self.by_deadline.first()?;
+        if at > now {
+            return None;
+        }
+        self.by_deadline.remove(&(at, key));
+        self.by_key.remove(&key);
+        Some(key)
+    }
+
+    /// How many timers run.
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// Whether no timer runs.
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
     }
 }
 
@@ -100,7 +118,7 @@ impl<K: Copy + Eq> Timers<K> {
 mod tests {
     use super::*;
 
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
     enum T {
         A,
         B,
@@ -123,6 +141,30 @@ mod tests {
         assert_eq!(t.pop_due(ms(25)), Some(T::C));
         assert_eq!(t.pop_due(ms(25)), None); // twice: nothing
         assert_eq!(t.next(), None);
+    }
+
+    #[test]
+    fn many_timers_stay_ordered() {
+        let t0 = Instant::now();
+        let at = |k: u32| t0 + Duration::from_millis(u64::from((k * 7919) % 10_000));
+        let mut t = Timers::new();
+        for k in 0..10_000u32 {
+            t.set(k, at(k));
+        }
+        for k in (0..10_000u32).step_by(2) {
+            t.cancel(k);
+        }
+        assert_eq!(t.len(), 5_000);
+        let mut last = t0;
+        let mut n = 0;
+        while let Some(k) = t.pop_due(t0 + Duration::from_secs(10)) {
+            assert_eq!(k % 2, 1);
+            assert!(at(k) >= last, "deadline order");
+            last = at(k);
+            n += 1;
+        }
+        assert_eq!(n, 5_000);
+        assert!(t.is_empty());
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub enum TxEvent {
 }
 
 /// The timers of RFC 3261 §17.1.2.2 and §17.2.2, one table per transaction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
     /// Client: retransmit the request (unreliable transports).
     E,

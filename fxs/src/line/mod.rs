@@ -97,7 +97,7 @@ enum Spill {
 }
 
 /// The line's timers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
     /// The write time of the next audio block (its play-out time less [`LEAD_MS`]); runs
     /// exactly while audio plays.

@@ -243,7 +243,7 @@ impl Lapd {
 }
 
 /// The timers of one entity (Q.921 §5.9).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
     /// T200: acknowledgement, retransmission, establishment and release (§5.9.1).
     T200,

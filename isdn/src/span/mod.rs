@@ -403,7 +403,7 @@ impl Span {
 }
 
 /// The Q.931 timers of the span's calls and the backoff of its numbers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
     /// T303, T310 or T308 of the call with this call reference value, by its phase.
     Call(u16),

@@ -26,6 +26,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod digitmap;
 pub mod dtmf;
 pub mod fsk;
 pub mod gen;

@@ -34,6 +34,7 @@ pub mod law;
 pub mod line;
 pub mod measure;
 pub mod plans;
+pub mod ring;
 pub mod toneplan;
 
 pub use fsk::FskStandard;

@@ -96,8 +96,8 @@ fn check_timing(c: &Capture) {
     let off = c
         .rings
         .iter()
-        .filter(|r| !r.1 && r.0 < first)
-        .last()
+        .rev()
+        .find(|r| !r.1 && r.0 < first)
         .unwrap()
         .0;
     let next = c.rings.iter().find(|r| r.1 && r.0 > first).unwrap().0;

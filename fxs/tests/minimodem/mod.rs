@@ -1,5 +1,6 @@
 //! Decoding FSK audio with an independent decoder, Debian's minimodem (1200 bit/s, 8-N-1, the
 //! standard's mark and space frequencies), for the tests of on-hook spills.
+#![allow(dead_code)] // each test binary uses a different part of the helper
 
 use std::io::Write;
 use std::path::Path;

@@ -31,6 +31,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod digitmap;
 pub mod dtmf;
 pub mod fsk;
 pub mod gen;
@@ -38,6 +39,7 @@ pub mod law;
 pub mod line;
 pub mod measure;
 pub mod plans;
+pub mod ring;
 pub mod toneplan;
 
 pub use fsk::FskStandard;

@@ -440,7 +440,7 @@ pub enum DigitMapEvent {
 }
 
 /// The collector's one timer: which of the two inter-digit timers runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum DigitTimer {
     Short,
     Long,

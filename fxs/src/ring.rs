@@ -277,7 +277,7 @@ pub enum AlertEvent {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum AlertTimer {
     /// The current cadence value ends.
     Cadence,

@@ -126,12 +126,17 @@ fn harness_subscribe_then_publish() {
     );
     assert!(n.body().contains("Voice-Message: 2/8"), "{}", n.text);
 
+    // Kamailio logs our 200 to its NOTIFY when it handles it, which may be a moment after we
+    // read the NOTIFY: wait for that log line rather than racing it.
+    let logged = wait_for(Duration::from_secs(5), || {
+        k.received().iter().any(|r| r.is_reply(200, "NOTIFY"))
+    });
     let rx = k.received();
+    assert!(logged, "no 200 to the NOTIFY in Kamailio's log: {rx:?}");
     assert!(rx
         .iter()
         .any(|r| r.is_request("SUBSCRIBE") && r.expires == Some(60)));
     assert!(rx.iter().any(|r| r.is_request("PUBLISH")));
-    assert!(rx.iter().any(|r| r.is_reply(200, "NOTIFY")), "{rx:?}");
 }
 
 #[test]

@@ -1,0 +1,197 @@
+//! Locating the MWI server and the registrar (RFC 3263) on helper threads: when to look up
+//! again, taking the answers, and the local addresses they imply.
+
+use super::Daemon;
+use crate::resolve;
+use mwi_config::{Config, ServerSpec, Transport};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which server a resolution is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Role {
+    Mwi,
+    Registrar,
+}
+
+/// A server to locate and the state of its lookups.
+pub(super) struct Server {
+    pub(super) role: Role,
+    pub(super) spec: ServerSpec,
+    pub(super) port: u16,
+    pub(super) transport: Transport,
+    /// When the last lookup started (ms).
+    pub(super) last: Option<u64>,
+    pub(super) in_flight: bool,
+    pub(super) failures: u32,
+    /// When a failed lookup is tried again (ms).
+    pub(super) retry_at: Option<u64>,
+    pub(super) addrs: Vec<SocketAddr>,
+}
+
+pub(super) fn servers_of(cfg: &Config) -> Vec<Server> {
+    let mut out = vec![(
+        Role::Mwi,
+        &cfg.mwi_server.server,
+        cfg.mwi_server.port,
+        cfg.mwi_server.transport,
+    )];
+    if let Some(r) = &cfg.registrar {
+        out.push((Role::Registrar, &r.server, r.port, r.transport));
+    }
+    out.into_iter()
+        .map(|(role, spec, port, transport)| Server {
+            role,
+            spec: spec.clone(),
+            port,
+            transport,
+            last: None,
+            in_flight: false,
+            failures: 0,
+            retry_at: None,
+            addrs: Vec::new(),
+        })
+        .collect()
+}
+
+/// Least time between two resolutions of the same server after request failures (ms).
+const RERESOLVE_GAP: u64 = 30_000;
+
+impl Daemon {
+    /// Start lookups, off the event loop: the first one of each server, failed ones whose
+    /// retry time came, and (`force`, after request failures) any not done in the last
+    /// [`RERESOLVE_GAP`]. At most one lookup per server is in flight.
+    pub(super) fn resolve(&mut self, now: u64, force: bool) {
+        for (i, s) in self.servers.iter_mut().enumerate() {
+            let due = match (s.last, s.retry_at) {
+                _ if s.in_flight => false,
+                (None, _) => true,
+                (_, Some(at)) => at <= now,
+                (Some(l), None) => force && now >= l + RERESOLVE_GAP,
+            };
+            if !due {
+                continue;
+            }
+            s.last = Some(now);
+            s.retry_at = None;
+            let port = s.port;
+            match s.spec.clone() {
+                ServerSpec::Ipv4(a) => {
+                    let _ = self
+                        .resolved_tx
+                        .send((i, vec![SocketAddr::new(IpAddr::V4(a), port)]));
+                    let _ = self.waker.wake();
+                }
+                ServerSpec::Dns(host) => {
+                    let tx = self.resolved_tx.clone();
+                    let waker = Arc::clone(&self.waker);
+                    let transport = s.transport;
+                    let spawned =
+                        std::thread::Builder::new()
+                            .name("resolve".into())
+                            .spawn(move || {
+                                let ns = resolve::system_nameservers();
+                                let addrs = resolve::locate(
+                                    &host,
+                                    port,
+                                    transport,
+                                    &ns,
+                                    Duration::from_secs(3),
+                                );
+                                let _ = tx.send((i, addrs));
+                                let _ = waker.wake();
+                            });
+                    match spawned {
+                        Ok(_) => s.in_flight = true,
+                        Err(e) => {
+                            s.failures = s.failures.saturating_add(1);
+                            let delay =
+                                resolve::retry_delay(s.failures, 0.5 + self.rng.f64() / 2.0);
+                            s.retry_at = Some(now + delay);
+                            log::warn!("resolver thread: {e}; retry in {delay} ms");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn take_resolutions(&mut self, now: u64) {
+        while let Ok((i, addrs)) = self.resolved_rx.try_recv() {
+            let Some(s) = self.servers.get_mut(i) else {
+                continue;
+            };
+            s.in_flight = false;
+            if addrs.is_empty() {
+                s.failures = s.failures.saturating_add(1);
+                let delay = resolve::retry_delay(s.failures, 0.5 + self.rng.f64() / 2.0);
+                s.retry_at = Some(now + delay);
+                log::warn!(
+                    "{:?} server {}: no address found ({} failure(s)); next lookup in {delay} ms",
+                    s.role,
+                    s.spec,
+                    s.failures
+                );
+                continue;
+            }
+            s.failures = 0;
+            s.addrs.clone_from(&addrs);
+            let role = s.role;
+            log::info!("{role:?} server resolved to {addrs:?}");
+            if !self.locals_fixed {
+                self.fix_locals(addrs[0]);
+            }
+            match role {
+                Role::Mwi => self.ua.set_mwi_addrs(self.instant(now), addrs),
+                Role::Registrar => self.ua.set_registrar_addrs(self.instant(now), addrs),
+            }
+            let exempt = self
+                .servers
+                .iter()
+                .flat_map(|s| s.addrs.iter().map(SocketAddr::ip))
+                .collect();
+            self.guard.set_exempt(exempt);
+        }
+    }
+
+    /// Listening on 0.0.0.0 or [::]: put the address the kernel routes to the server from in
+    /// Via and Contact.
+    fn fix_locals(&mut self, server: SocketAddr) {
+        self.locals_fixed = true;
+        let ports: Vec<(Transport, SocketAddr)> = self
+            .udp
+            .iter()
+            .filter_map(|(_, s)| s.local_addr().ok().map(|a| (Transport::Udp, a)))
+            .chain(
+                self.listeners
+                    .iter()
+                    .filter_map(|(_, l)| l.local_addr().ok().map(|a| (Transport::Tcp, a))),
+            )
+            .collect();
+        for t in [Transport::Udp, Transport::Tcp] {
+            let same_family = ports
+                .iter()
+                .find(|(pt, a)| *pt == t && a.is_ipv4() == server.is_ipv4())
+                .or_else(|| ports.iter().find(|(pt, _)| *pt == t));
+            let Some(&(_, mut addr)) = same_family else {
+                continue;
+            };
+            if addr.ip().is_unspecified() {
+                let any: SocketAddr = if server.is_ipv4() {
+                    "0.0.0.0:0".parse().expect("literal")
+                } else {
+                    "[::]:0".parse().expect("literal")
+                };
+                if let Some(ip) = std::net::UdpSocket::bind(any)
+                    .and_then(|s| s.connect(server).and_then(|()| s.local_addr()))
+                    .ok()
+                    .map(|a| a.ip())
+                {
+                    addr.set_ip(ip);
+                }
+            }
+            self.ua.set_local(t, addr);
+        }
+    }
+}

@@ -1,0 +1,475 @@
+//! The sipd event loop: mio sockets (UDP and TCP on every `[sip] listen` address, IPv4 and
+//! IPv6), the status socket, signals, name resolution and snapshot writes on helper threads.
+//! It only moves bytes and timers; everything SIP happens in [`Ua`], admission in [`Guard`].
+//!
+//! Fairness: each readiness event is served in a bounded batch ([`UDP_BATCH`] datagrams,
+//! [`ACCEPT_BATCH`] accepts, [`TCP_BATCH`] octets per connection); mio is edge-triggered, so a
+//! socket left with work is remembered and served again on the next turn without waiting for
+//! a new event, after timers, signals, status and the watchdog had theirs.
+
+use crate::limits::{BurstLog, Guard, Verdict};
+use crate::snapshot::SnapshotWorker;
+use crate::ua::{Dest, Ua, UaConfig, UaEvent};
+use crate::wire;
+use crossbeam_channel::{Receiver, Sender};
+use mio::net::{TcpListener, TcpStream, UdpSocket, UnixListener};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use mwi_config::{Config, Transport};
+use mwi_table::{TableConfig, Writer, SNAPSHOT_FILE};
+use nix::sys::resource::{getrlimit, Resource};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use sansio::Core;
+use std::collections::{BTreeSet, HashMap};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+mod locate;
+mod reload;
+mod rlimit;
+mod status;
+mod tcp;
+mod udp;
+
+use locate::{servers_of, Server};
+use tcp::Conn;
+use udp::set_udp_buffers;
+
+pub use rlimit::raise_nofile_limit;
+pub use status::{query_status, SipdStatus, STATUS_SOCKET};
+pub use tcp::{ACCEPT_BATCH, TCP_BATCH};
+pub use udp::UDP_BATCH;
+
+const WAKER: Token = Token(0);
+const STATUS: Token = Token(1);
+const SIGNAL: Token = Token(2);
+const FIRST_SOCKET: usize = 3;
+/// Longest wait for events: the loop turns at least this often so that `WATCHDOG=1` keeps
+/// coming (half of `WatchdogSec=` is far longer).
+const TICK: Duration = Duration::from_secs(1);
+/// How often the MWI table file is checked for truncation or replacement
+/// ([`Writer::check`]).
+const TABLE_CHECK: Duration = Duration::from_secs(1);
+
+/// Numbers a configuration serves (`[sip.limits] numbers` bounds them).
+fn numbers_of(cfg: &Config) -> usize {
+    cfg.fxs.len() + cfg.pri.iter().map(|p| p.numbers.len()).sum::<usize>()
+}
+
+/// A running sipd.
+pub struct Daemon {
+    poll: Poll,
+    waker: Arc<Waker>,
+    udp: Vec<(Token, UdpSocket)>,
+    listeners: Vec<(Token, TcpListener)>,
+    conns: HashMap<Token, Conn>,
+    by_peer: HashMap<SocketAddr, Token>,
+    per_source: HashMap<IpAddr, u32>,
+    next_token: usize,
+    status: UnixListener,
+    status_path: PathBuf,
+    ua: Ua,
+    /// The shared MWI table: the daemon applies the UA's events to it.
+    writer: Writer,
+    /// When the table file is checked next.
+    table_check_at: Instant,
+    guard: Guard,
+    snapshots: SnapshotWorker,
+    start: Instant,
+    resolved_tx: Sender<(usize, Vec<SocketAddr>)>,
+    resolved_rx: Receiver<(usize, Vec<SocketAddr>)>,
+    servers: Vec<Server>,
+    locals_fixed: bool,
+    signals: SignalFd,
+    /// The configuration file, read again on SIGHUP.
+    config_path: PathBuf,
+    /// The running configuration.
+    config: Config,
+    /// `tcp_connections` lowered to fit the open-file limit.
+    conn_limit: usize,
+    nofile: u64,
+    /// Sockets with work left after their batch, served next turn.
+    pending: BTreeSet<Token>,
+    accept_retry_at: Option<u64>,
+    refused_conns: u64,
+    refused_per_source: u64,
+    dropped_full: u64,
+    conn_burst: BurstLog,
+    source_burst: BurstLog,
+    full_burst: BurstLog,
+    rate_burst: BurstLog,
+    fd_burst: BurstLog,
+    rng: fastrand::Rng,
+}
+
+impl Daemon {
+    /// Bind every listen address, open the MWI table and the status socket; `config_path` is
+    /// where `cfg` came from (read again on SIGHUP).
+    ///
+    /// Errors: a bind or table error, as a message for the administrator.
+    pub fn new(cfg: &Config, config_path: &Path) -> Result<Self, String> {
+        let poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
+        // SIGTERM/SIGINT end the loop cleanly (snapshot saved, status socket removed), SIGHUP
+        // reloads the configuration. Blocked before any helper thread exists, so every thread
+        // inherits the mask.
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGTERM);
+        mask.add(Signal::SIGINT);
+        mask.add(Signal::SIGHUP);
+        mask.thread_block()
+            .map_err(|e| format!("blocking signals: {e}"))?;
+        let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(|e| format!("signalfd: {e}"))?;
+        poll.registry()
+            .register(
+                &mut SourceFd(&signals.as_raw_fd()),
+                SIGNAL,
+                Interest::READABLE,
+            )
+            .map_err(|e| format!("signalfd: {e}"))?;
+        let waker =
+            Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| format!("waker: {e}"))?);
+        let mut next_token = FIRST_SOCKET;
+        let mut udp = Vec::new();
+        let mut listeners = Vec::new();
+        let mut local = HashMap::new();
+        for spec in &cfg.sip.listen {
+            let token = Token(next_token);
+            next_token += 1;
+            match spec.transport {
+                Transport::Udp => {
+                    let mut s = UdpSocket::bind(spec.addr)
+                        .map_err(|e| format!("cannot listen on {spec}: {e}"))?;
+                    set_udp_buffers(&s, &cfg.sip.limits);
+                    let addr = s.local_addr().map_err(|e| e.to_string())?;
+                    poll.registry()
+                        .register(&mut s, token, Interest::READABLE)
+                        .map_err(|e| e.to_string())?;
+                    local.entry(Transport::Udp).or_insert(addr);
+                    log::info!("listening on udp:{addr}");
+                    udp.push((token, s));
+                }
+                Transport::Tcp => {
+                    let mut l = TcpListener::bind(spec.addr)
+                        .map_err(|e| format!("cannot listen on {spec}: {e}"))?;
+                    let addr = l.local_addr().map_err(|e| e.to_string())?;
+                    poll.registry()
+                        .register(&mut l, token, Interest::READABLE)
+                        .map_err(|e| e.to_string())?;
+                    local.entry(Transport::Tcp).or_insert(addr);
+                    log::info!("listening on tcp:{addr}");
+                    listeners.push((token, l));
+                }
+            }
+        }
+        // systemd's StateDirectory= makes it; a hand start may not have it yet.
+        std::fs::create_dir_all(&cfg.state.dir)
+            .map_err(|e| format!("state directory {}: {e}", cfg.state.dir.display()))?;
+        let writer = Writer::open(&TableConfig::for_config(cfg))
+            .map_err(|e| format!("MWI table {}: {e}", cfg.table.path.display()))?;
+        let snapshots = SnapshotWorker::start(cfg.state.dir.join(SNAPSHOT_FILE))?;
+        std::fs::create_dir_all(&cfg.state.runtime_dir)
+            .map_err(|e| format!("runtime directory {}: {e}", cfg.state.runtime_dir.display()))?;
+        let status_path = cfg.state.runtime_dir.join(STATUS_SOCKET);
+        let _ = std::fs::remove_file(&status_path);
+        let mut status = UnixListener::bind(&status_path)
+            .map_err(|e| format!("status socket {}: {e}", status_path.display()))?;
+        poll.registry()
+            .register(&mut status, STATUS, Interest::READABLE)
+            .map_err(|e| e.to_string())?;
+
+        let seed = u64::from(std::process::id())
+            ^ Instant::now().elapsed().as_nanos() as u64
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+        let start = Instant::now();
+        let ua = Ua::new(start, UaConfig::from_config(cfg), seed, local);
+        let (resolved_tx, resolved_rx) = crossbeam_channel::unbounded();
+        let nofile = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft);
+        let mut d = Self {
+            poll,
+            waker,
+            udp,
+            listeners,
+            conns: HashMap::new(),
+            by_peer: HashMap::new(),
+            per_source: HashMap::new(),
+            next_token,
+            status,
+            status_path,
+            ua,
+            writer,
+            table_check_at: start + TABLE_CHECK,
+            guard: Guard::new(&cfg.sip.limits),
+            snapshots,
+            start,
+            resolved_tx,
+            resolved_rx,
+            servers: servers_of(cfg),
+            locals_fixed: false,
+            signals,
+            config_path: config_path.to_owned(),
+            config: cfg.clone(),
+            conn_limit: 0,
+            nofile,
+            pending: BTreeSet::new(),
+            accept_retry_at: None,
+            refused_conns: 0,
+            refused_per_source: 0,
+            dropped_full: 0,
+            conn_burst: BurstLog::default(),
+            source_burst: BurstLog::default(),
+            full_burst: BurstLog::default(),
+            rate_burst: BurstLog::default(),
+            fd_burst: BurstLog::default(),
+            rng: fastrand::Rng::with_seed(seed.rotate_left(31)),
+        };
+        d.set_conn_limit();
+        Ok(d)
+    }
+
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    /// The instant of `now` (ms since start, the loop's clock), for the user agent.
+    fn instant(&self, now: u64) -> Instant {
+        self.start + Duration::from_millis(now)
+    }
+
+    /// Apply the user agent's MWI changes to the shared table; a failed write is logged and
+    /// the state kept by the writer for the next re-publication.
+    fn apply_events(&mut self) {
+        while let Some(UaEvent::Mwi { number, state, .. }) = self.ua.poll_event() {
+            if let Err(e) = self.writer.publish(&number, state) {
+                log::error!(number:% = number; "MWI {number}: cannot record state: {e}");
+            }
+        }
+    }
+
+    /// Every [`TABLE_CHECK`]: a truncated, removed or replaced table file is re-created and
+    /// every number's last state published into it again ([`Writer::check`], issue 11).
+    fn check_table(&mut self, now: Instant) {
+        if now < self.table_check_at {
+            return;
+        }
+        self.table_check_at = now + TABLE_CHECK;
+        if let Err(e) = self.writer.check() {
+            log::error!(
+                "MWI table {}: cannot re-open it: {e}; trying again in {} s",
+                self.config.table.path.display(),
+                TABLE_CHECK.as_secs()
+            );
+        }
+    }
+
+    /// Run until SIGTERM or SIGINT (`Ok`) or an unrecoverable error, calling `tick` on every
+    /// turn of the loop (at least once per [`TICK`]: the systemd watchdog ping).
+    ///
+    /// Errors: the poll failed.
+    pub fn run(&mut self, mut tick: impl FnMut()) -> Result<(), String> {
+        let mut events = Events::with_capacity(256);
+        let mut buf = vec![0u8; wire::MAX_DATAGRAM + 1];
+        let now = self.now();
+        self.resolve(now, false);
+        loop {
+            let timeout = if self.pending.is_empty() {
+                self.wait()
+            } else {
+                Duration::ZERO
+            };
+            match self.poll.poll(&mut events, Some(timeout)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("poll: {e}")),
+            }
+            let now = self.now();
+            let mut ready = std::mem::take(&mut self.pending);
+            for ev in events.iter() {
+                match ev.token() {
+                    WAKER => {}
+                    SIGNAL => {
+                        while let Ok(Some(info)) = self.signals.read_signal() {
+                            if info.ssi_signo == Signal::SIGHUP as u32 {
+                                self.reload(now);
+                            } else {
+                                log::info!("signal {}: stopping", info.ssi_signo);
+                                return Ok(());
+                            }
+                        }
+                    }
+                    t => {
+                        ready.insert(t);
+                    }
+                }
+            }
+            if self.accept_retry_at.is_some_and(|t| t <= now) {
+                self.accept_retry_at = None;
+                ready.extend(self.listeners.iter().map(|(t, _)| *t));
+            }
+            for t in ready {
+                if self.serve(now, t, &mut buf) {
+                    self.pending.insert(t);
+                }
+            }
+            self.take_resolutions(now);
+            let now = self.now();
+            self.ua.handle_timeout(self.instant(now));
+            let force = self.ua.take_reresolve();
+            self.resolve(now, force);
+            self.flush(now);
+            self.snapshots.poll(Instant::now(), &self.writer);
+            self.check_table(Instant::now());
+            self.close_idle(now);
+            tick();
+        }
+    }
+
+    /// How long the loop may sleep: until the next timer, at most [`TICK`].
+    fn wait(&self) -> Duration {
+        let now = self.now();
+        let mut wake = self
+            .ua
+            .poll_timeout()
+            .map(|at| at.saturating_duration_since(self.start).as_millis() as u64);
+        let mut at = |ms: u64| wake = Some(wake.map_or(ms, |w| w.min(ms)));
+        if let Some(d) = self.snapshots.deadline(Instant::now(), &self.writer) {
+            at(now + d.saturating_duration_since(Instant::now()).as_millis() as u64);
+        }
+        for s in &self.servers {
+            if let Some(r) = s.retry_at {
+                at(r);
+            }
+        }
+        if let Some(r) = self.accept_retry_at {
+            at(r);
+        }
+        wake.map_or(TICK, |w| {
+            Duration::from_millis(w.saturating_sub(now)).min(TICK)
+        })
+    }
+
+    /// Serve one ready socket a bounded batch; true when it may have more (its batch ran out
+    /// before the socket ran dry).
+    fn serve(&mut self, now: u64, token: Token, buf: &mut [u8]) -> bool {
+        if token == STATUS {
+            return self.serve_status();
+        }
+        if let Some(i) = self.udp.iter().position(|(t, _)| *t == token) {
+            return self.serve_udp(now, i, buf);
+        }
+        if let Some(i) = self.listeners.iter().position(|(t, _)| *t == token) {
+            return self.serve_accept(now, i);
+        }
+        self.conn_event(now, token, buf)
+    }
+
+    /// Pass an inbound message through the guard to the user agent. A source blocked by
+    /// `[sip.block]` gets nothing, not even the rate limit's 503.
+    fn admit(&mut self, now: u64, bytes: &[u8], src: Dest) {
+        if self.ua.blocked(self.instant(now), src.addr.ip()) {
+            return;
+        }
+        match self
+            .guard
+            .check(now, src.addr.ip(), bytes, self.ua.server_transactions())
+        {
+            Verdict::Admit => self.ua.handle_message(self.instant(now), bytes, src),
+            Verdict::Reject => {
+                if self.rate_burst.refuse(now) {
+                    log::warn!(
+                        "SIP from {}: over the request rate or transaction bound; answering 503 \
+                         once a second, dropping the rest",
+                        src.addr
+                    );
+                }
+                if let Some(rsp) = self.guard.reject(bytes, &self.config.sip.user_agent) {
+                    self.send(now, dest_bytes(src, rsp));
+                }
+            }
+            Verdict::Drop => {}
+        }
+    }
+
+    /// Send everything the user agent queued.
+    fn flush(&mut self, now: u64) {
+        self.apply_events();
+        while let Some(t) = self.ua.poll_transmit() {
+            self.send(now, t);
+        }
+    }
+
+    /// Send one message: a datagram, or onto its TCP connection (opened if needed).
+    fn send(&mut self, now: u64, t: crate::transaction::Transmit<Dest>) {
+        match t.dest.transport {
+            Transport::Udp => {
+                let sock = self
+                    .udp
+                    .iter()
+                    .find(|(_, s)| {
+                        s.local_addr()
+                            .is_ok_and(|a| a.is_ipv4() == t.dest.addr.is_ipv4())
+                    })
+                    .or_else(|| self.udp.first());
+                let Some((_, sock)) = sock else {
+                    log::warn!("no UDP socket to send to {}", t.dest.addr);
+                    return;
+                };
+                if let Err(e) = sock.send_to(&t.bytes, t.dest.addr) {
+                    log::debug!("udp send to {}: {e}", t.dest.addr);
+                    if e.kind() != io::ErrorKind::WouldBlock {
+                        self.ua.transport_error(self.instant(now), t.dest);
+                    }
+                }
+            }
+            Transport::Tcp => {
+                let token = match self.by_peer.get(&t.dest.addr) {
+                    Some(&tok) => tok,
+                    None if self.conns.len() >= self.conn_limit => {
+                        log::warn!("tcp connect {}: tcp_connections reached", t.dest.addr);
+                        self.ua.transport_error(self.instant(now), t.dest);
+                        return;
+                    }
+                    None => match TcpStream::connect(t.dest.addr) {
+                        Ok(s) => {
+                            self.add_conn(now, s, t.dest.addr, false);
+                            match self.by_peer.get(&t.dest.addr) {
+                                Some(&tok) => tok,
+                                None => return,
+                            }
+                        }
+                        Err(e) => {
+                            log::warn!("tcp connect {}: {e}", t.dest.addr);
+                            self.ua.transport_error(self.instant(now), t.dest);
+                            return;
+                        }
+                    },
+                };
+                if let Some(c) = self.conns.get_mut(&token) {
+                    c.wbuf.extend_from_slice(&t.bytes);
+                    c.last_used = now;
+                }
+                self.write_conn(now, token);
+            }
+        }
+    }
+}
+
+/// A message to `dest`.
+fn dest_bytes(dest: Dest, bytes: Vec<u8>) -> crate::transaction::Transmit<Dest> {
+    crate::transaction::Transmit { dest, bytes }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.status_path);
+        self.snapshots.finish(&self.writer);
+    }
+}

@@ -1,0 +1,54 @@
+//! SIGHUP: the configuration read again and applied to the running daemon.
+
+use super::locate::servers_of;
+use super::udp::set_udp_buffers;
+use super::{numbers_of, Daemon};
+use crate::ua::UaConfig;
+use mwi_config::Config;
+
+impl Daemon {
+    /// SIGHUP: read the configuration file again; a valid one is applied (numbers, server,
+    /// limits), an invalid one is logged with its file:line:column and the running one kept.
+    /// Listen addresses and the table and state paths need a restart.
+    pub(super) fn reload(&mut self, now: u64) {
+        let cfg = match Config::load(&self.config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!("reload: {e}; keeping the running configuration");
+                return;
+            }
+        };
+        let old = &self.config;
+        if cfg.sip.listen != old.sip.listen || cfg.table != old.table || cfg.state != old.state {
+            log::warn!(
+                "reload: [sip] listen, [table] and [state] changes take effect at the next start"
+            );
+        }
+        let limits = cfg.sip.limits;
+        if (limits.udp_rcvbuf, limits.udp_sndbuf)
+            != (old.sip.limits.udp_rcvbuf, old.sip.limits.udp_sndbuf)
+        {
+            for (_, s) in &self.udp {
+                set_udp_buffers(s, &limits);
+            }
+        }
+        self.guard.set_limits(&limits);
+        let relocate = self
+            .ua
+            .reconfigure(self.instant(now), UaConfig::from_config(&cfg));
+        if relocate {
+            self.servers = servers_of(&cfg);
+            self.locals_fixed = false;
+            self.guard.set_exempt(Vec::new());
+        }
+        self.config = cfg;
+        self.set_conn_limit();
+        self.resolve(now, false);
+        self.flush(now);
+        log::info!(
+            "reload: {} applied ({} number(s))",
+            self.config_path.display(),
+            numbers_of(&self.config)
+        );
+    }
+}

@@ -1,0 +1,535 @@
+//! The message-waiting user agent, sans-IO: per-number subscriptions (RFC 6665, RFC 3842),
+//! unsolicited NOTIFY, REGISTER (RFC 3261 §10) with digest, OPTIONS answered and sent as a
+//! keep-alive ping. Bytes, sources and a millisecond clock go in; bytes to send, the next wake-up
+//! time and MWI states (through [`MwiSink`]) come out.
+//!
+//! Requests sipd sends always go to the resolved MWI server (or registrar) address (an outbound
+//! proxy in RFC 3261 terms); in-dialog requests carry the dialog's route set as Route headers.
+
+use crate::guard::{Blocklist, Verdict};
+use crate::nonces::Nonces;
+use crate::transaction::{Transactions, Transmit, TxEvent, TxKey, MAGIC_COOKIE};
+use crate::wire::{self, Defect, Message, ALLOW};
+use mwi_config::Transport;
+use mwi_core::MwiState;
+use sansio::{Core, Duration, Instant, Timers};
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+
+mod auth;
+mod config;
+mod notify;
+mod options;
+mod registration;
+mod reload;
+mod status;
+mod subscription;
+mod usage;
+
+use subscription::Subscription;
+use usage::Usage;
+
+pub use config::{Backoff, UaConfig};
+pub use status::{NumberStatus, UaStatus};
+pub use subscription::SubState;
+
+/// Where a message goes or comes from: address and transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Dest {
+    /// Remote address.
+    pub addr: SocketAddr,
+    /// UDP or TCP.
+    pub transport: Transport,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    Subscribe(usize),
+    Register,
+    Options,
+}
+
+/// A timer owner in the schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Owner {
+    Sub(usize),
+    Register,
+    Options,
+}
+
+/// What the user agent reports to the daemon, which applies it (the shared table, the
+/// snapshot).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UaEvent {
+    /// A NOTIFY (RFC 3842 message-summary) set the state of `number`; `call_id` names the
+    /// NOTIFY in logs.
+    Mwi {
+        /// The number, as configured.
+        number: String,
+        /// Its message-waiting state.
+        state: MwiState,
+        /// The Call-ID of the NOTIFY.
+        call_id: String,
+    },
+}
+
+/// The user agent, a [`sansio::Core`]: MWI changes come out of [`Core::poll_event`].
+pub struct Ua {
+    cfg: UaConfig,
+    /// The instant of [`Ua::new`]: the origin of the millisecond clock of pacing, blocking and
+    /// nonce lifetimes.
+    origin: Instant,
+    events: VecDeque<UaEvent>,
+    rng: fastrand::Rng,
+    tx: Transactions<Dest>,
+    /// Local address per transport, for Via and Contact.
+    local: HashMap<Transport, SocketAddr>,
+    mwi_addrs: Vec<SocketAddr>,
+    registrar_addrs: Vec<SocketAddr>,
+    subs: Vec<Subscription>,
+    dialogs: HashMap<String, usize>,
+    purposes: HashMap<TxKey, Purpose>,
+    /// The refresh, retry, registration and OPTIONS ping timers; the transactions and the
+    /// block list keep their own.
+    timers: Timers<Owner>,
+    register: Option<(Usage, String)>,
+    options_failed: u32,
+    server_up: Option<bool>,
+    next_slot: u64,
+    states: HashMap<String, MwiState>,
+    reresolve: bool,
+    blocks: Blocklist,
+    nonces: Nonces,
+}
+
+impl Ua {
+    /// A user agent started at `now`; `seed` seeds the jitter of timers only: Call-IDs, tags,
+    /// branches and cnonces come from the OS CSPRNG (getrandom). Nothing is sent until
+    /// [`Self::set_mwi_addrs`] gives the server address.
+    pub fn new(
+        now: Instant,
+        cfg: UaConfig,
+        seed: u64,
+        local: HashMap<Transport, SocketAddr>,
+    ) -> Self {
+        let mut ua = Self {
+            tx: Transactions::new(cfg.timers),
+            rng: fastrand::Rng::with_seed(seed),
+            origin: now,
+            events: VecDeque::new(),
+            local,
+            mwi_addrs: Vec::new(),
+            registrar_addrs: Vec::new(),
+            subs: Vec::new(),
+            dialogs: HashMap::new(),
+            purposes: HashMap::new(),
+            timers: Timers::new(),
+            register: None,
+            options_failed: 0,
+            server_up: None,
+            next_slot: 0,
+            states: HashMap::new(),
+            reresolve: false,
+            blocks: Blocklist::new(cfg.block),
+            nonces: Nonces::default(),
+            cfg,
+        };
+        if !ua.cfg.unsolicited {
+            let numbers = ua.cfg.mwi_numbers.clone();
+            for number in numbers {
+                let usage = ua.new_usage(ua.cfg.expires);
+                ua.subs.push(Subscription {
+                    number,
+                    state: SubState::Idle,
+                    usage,
+                    established: false,
+                });
+            }
+        }
+        if let Some((_, _, _, expires)) = ua.cfg.registrar {
+            ua.register = Some((ua.new_usage(expires), "registering".into()));
+        }
+        ua
+    }
+
+    /// Addresses of the MWI server (from `ipv4:` or DNS). The first is used; subscriptions and
+    /// the OPTIONS ping start (spread by the pace) once one is known.
+    pub fn set_mwi_addrs(&mut self, now: Instant, addrs: Vec<SocketAddr>) {
+        let now = self.ms(now);
+        let first = self.mwi_addrs.is_empty() && !addrs.is_empty();
+        self.mwi_addrs = addrs;
+        if first {
+            for i in 0..self.subs.len() {
+                if !self.timers.is_running(Owner::Sub(i)) && self.subs[i].state == SubState::Idle {
+                    self.reschedule(Owner::Sub(i), Some(now));
+                }
+            }
+            if self.cfg.options_interval > 0 {
+                self.reschedule(Owner::Options, Some(now));
+            }
+        }
+    }
+
+    /// The local address (for Via and Contact) of `transport`: the daemon learns it from the
+    /// route to the server when it listens on an unspecified address.
+    pub fn set_local(&mut self, transport: Transport, addr: SocketAddr) {
+        self.local.insert(transport, addr);
+    }
+
+    /// Addresses of the registrar; REGISTER starts once one is known.
+    pub fn set_registrar_addrs(&mut self, now: Instant, addrs: Vec<SocketAddr>) {
+        let now = self.ms(now);
+        let first = self.registrar_addrs.is_empty() && !addrs.is_empty();
+        self.registrar_addrs = addrs;
+        if first && self.register.is_some() {
+            self.reschedule(Owner::Register, Some(now));
+        }
+    }
+
+    /// Whether the daemon should resolve the servers again (set after timeouts and transport
+    /// failures; cleared by this call).
+    pub fn take_reresolve(&mut self) -> bool {
+        std::mem::take(&mut self.reresolve)
+    }
+
+    /// The destination of requests to the MWI server.
+    fn mwi_dest(&self) -> Option<Dest> {
+        self.mwi_addrs.first().map(|&addr| Dest {
+            addr,
+            transport: self.cfg.mwi_transport,
+        })
+    }
+
+    /// Starts timer `owner` at `at` (ms on the UA's clock), or stops it.
+    fn reschedule(&mut self, owner: Owner, at: Option<u64>) {
+        if owner == Owner::Register && self.register.is_none() {
+            return;
+        }
+        match at {
+            Some(at) => self.timers.set(owner, self.instant(at)),
+            None => self.timers.cancel(owner),
+        }
+    }
+
+    /// `now` as milliseconds since the UA's origin: the clock of its pacing arithmetic, of
+    /// [`Blocklist`] and of [`Nonces`].
+    fn ms(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.origin).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The instant `ms` milliseconds after the UA's origin.
+    fn instant(&self, ms: u64) -> Instant {
+        self.origin + Duration::from_millis(ms)
+    }
+
+    fn via(&mut self, transport: Transport) -> String {
+        let local = self
+            .local
+            .get(&transport)
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "0.0.0.0:5060".into());
+        let t = match transport {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        };
+        format!(
+            "SIP/2.0/{t} {local};branch={MAGIC_COOKIE}{};rport",
+            wire::secret_token(16)
+        )
+    }
+
+    fn contact(&self, user: &str, transport: Transport) -> String {
+        let local = self
+            .local
+            .get(&transport)
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "0.0.0.0:5060".into());
+        match transport {
+            Transport::Udp => format!("<sip:{user}@{local}>"),
+            Transport::Tcp => format!("<sip:{user}@{local};transport=tcp>"),
+        }
+    }
+
+    fn host_uri(host: &str, port: u16, transport: Transport, user: Option<&str>) -> String {
+        let user = user.map(|u| format!("{u}@")).unwrap_or_default();
+        let t = match transport {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+        };
+        format!("sip:{user}{host}:{port}{t}")
+    }
+
+    fn send(&mut self, now: u64, req: &Message, dest: Dest, purpose: Purpose) {
+        let reliable = dest.transport == Transport::Tcp;
+        if let Some(key) = self.tx.send_request(self.instant(now), req, dest, reliable) {
+            self.purposes.insert(key, purpose);
+        }
+    }
+
+    /// Runs the timers due at `now`: the block list's, the transactions', then subscription
+    /// refreshes and retries, REGISTER and the OPTIONS ping.
+    fn run_timers(&mut self, instant: Instant) {
+        self.blocks.handle_timeout(self.ms(instant));
+        self.tx.handle_timeout(instant);
+        self.drain_tx_events(self.ms(instant));
+        let now = self.ms(instant);
+        loop {
+            // SUBSCRIBE and REGISTER wait for their pacing slot where they are.
+            let owner = if self
+                .timers
+                .get(Owner::Options)
+                .is_some_and(|at| at <= instant)
+            {
+                self.timers.cancel(Owner::Options);
+                Owner::Options
+            } else if now < self.next_slot {
+                break;
+            } else {
+                match self.timers.pop_due(instant) {
+                    Some(owner) => owner,
+                    None => break,
+                }
+            };
+            let capped = match owner {
+                Owner::Sub(i) => Some(self.subs[i].usage.next_send(now)),
+                Owner::Register => self.register.as_ref().map(|(u, _)| u.next_send(now)),
+                Owner::Options => None,
+            };
+            if let Some(at) = capped.filter(|&at| at > now) {
+                self.reschedule(owner, Some(at));
+                continue;
+            }
+            match owner {
+                Owner::Sub(i) => {
+                    self.next_slot = now + self.cfg.pace;
+                    let sub = &mut self.subs[i];
+                    if sub.usage.expires_at.is_some_and(|e| e <= now) {
+                        // Refreshes failed until the end: start a new subscription.
+                        sub.established = false;
+                        sub.usage.expires_at = None;
+                    }
+                    if !sub.established {
+                        // A new subscription is a new dialog: fresh Call-ID and tag.
+                        self.dialogs.remove(&sub.usage.call_id);
+                        let (expires, failures) = (sub.usage.expires, sub.usage.failures);
+                        let sends = std::mem::take(&mut sub.usage.sends);
+                        let mut fresh = self.new_usage(expires);
+                        fresh.failures = failures;
+                        fresh.sends = sends;
+                        self.subs[i].usage = fresh;
+                    }
+                    self.send_subscribe(now, i);
+                }
+                Owner::Register => {
+                    self.next_slot = now + self.cfg.pace;
+                    self.send_register(now);
+                }
+                Owner::Options => {
+                    self.send_options(now);
+                    let every = u64::from(self.cfg.options_interval) * 1000;
+                    self.reschedule(Owner::Options, Some(now + every));
+                }
+            }
+        }
+    }
+
+    /// The transport could not reach `dest` (TCP connect/write failure, ICMP unreachable):
+    /// every client transaction to it fails.
+    pub fn transport_error(&mut self, now: Instant, dest: Dest) {
+        self.tx.transport_error(&dest);
+        self.drain_tx_events(self.ms(now));
+    }
+
+    /// Whether messages from `ip` are to be dropped unanswered at `now` (`[sip.block]`); a
+    /// `true` counts one dropped message. The daemon asks before anything else may answer.
+    pub fn blocked(&mut self, now: Instant, ip: IpAddr) -> bool {
+        self.blocks.check(self.ms(now), ip) == Verdict::Drop
+    }
+
+    /// One received datagram or framed TCP message from `src`. A message from a blocked source
+    /// ([`crate::guard`]) is dropped before it is parsed; one longer than `max_message_size`
+    /// is refused before it is parsed (413 or a drop).
+    pub fn handle_message(&mut self, instant: Instant, bytes: &[u8], src: Dest) {
+        if self.blocked(instant, src.addr.ip()) {
+            return;
+        }
+        let now = self.ms(instant);
+        let parsed = if bytes.len() > self.cfg.max_message_size {
+            Err(Message::oversize(bytes, self.cfg.max_message_size))
+        } else {
+            Message::parse(bytes)
+        };
+        let msg = match parsed {
+            Ok(m) => m,
+            Err(defect) => {
+                self.refuse(&defect, bytes.len(), src);
+                self.strike(now, src, &defect.to_string());
+                return;
+            }
+        };
+        log::debug!(
+            call_id = msg.call_id().unwrap_or_default();
+            "SIP recv from {} ({:?}):\n{}",
+            src.addr,
+            src.transport,
+            show(&msg)
+        );
+        if msg.is_request() {
+            self.handle_request(now, msg, bytes.len(), src);
+        } else {
+            if !self.tx.on_response(instant, msg) {
+                log::debug!(
+                    "SIP from {}: response matches no transaction; dropped",
+                    src.addr
+                );
+            }
+            self.drain_tx_events(now);
+        }
+    }
+
+    /// Answer (outside any transaction, RFC 3261 §8.2) or drop a request of `len` octets that
+    /// failed the checks of [`Message::parse`]. An answer longer than the maximum message size
+    /// (an oversize request's headers copied back) is dropped too.
+    fn refuse(&mut self, defect: &Defect, len: usize, src: Dest) {
+        let rsp = defect
+            .response(&wire::secret_token(10))
+            .map(|rsp| self.finish(rsp, len));
+        match rsp.map(|r| (r.summary(), r.to_bytes())) {
+            Some((what, bytes)) if bytes.len() <= self.cfg.max_message_size => {
+                log::info!("SIP from {}: {defect}; answering {what}", src.addr);
+                self.tx.push_direct(Transmit { dest: src, bytes });
+            }
+            _ => log::info!("SIP from {}: {defect}; dropped", src.addr),
+        }
+    }
+
+    /// A response as sent: `Server` added, then trimmed to [`wire::AMPLIFICATION`] times the
+    /// `len` octets of the request it answers.
+    fn finish(&self, mut rsp: Message, len: usize) -> Message {
+        rsp.push("Server", self.cfg.user_agent.clone());
+        rsp.trim_to(len.saturating_mul(wire::AMPLIFICATION));
+        rsp
+    }
+
+    fn handle_request(&mut self, now: u64, msg: Message, len: usize, src: Dest) {
+        if msg.method() == "ACK" {
+            return;
+        }
+        let reliable = src.transport == Transport::Tcp;
+        let Some((key, req)) = self.tx.on_request(msg, src, reliable) else {
+            return;
+        };
+        let tag = wire::secret_token(10);
+        let (rsp, strike) = self.answer(now, &req, src, &tag);
+        if strike {
+            self.strike(now, src, &rsp.summary());
+        }
+        let rsp = self.finish(rsp, len);
+        self.tx.respond(self.instant(now), &key, &rsp);
+    }
+
+    /// A failed or forbidden request from `src` (`why`: the answer or the defect) counts
+    /// towards blocking it, unless it is the MWI server or an `allow` source: a forged UDP
+    /// source must not lock out the peers sipd trusts.
+    fn strike(&mut self, now: u64, src: Dest, why: &str) {
+        if !self.allowed(src) {
+            self.blocks.failure(now, src.addr.ip(), why);
+        }
+    }
+
+    /// The response to a new request, and whether it counts as a failure of its source
+    /// (400, 401 with wrong credentials, 403, 481 out of any dialog).
+    fn answer(&mut self, now: u64, req: &Message, src: Dest, tag: &str) -> (Message, bool) {
+        if let Some(required) = req.header("Require") {
+            let mut rsp = req.response(420, "Bad Extension", tag);
+            rsp.push("Unsupported", required);
+            return (rsp, false);
+        }
+        match req.method() {
+            "OPTIONS" => (options::answer(req, tag), false),
+            "NOTIFY" => self.answer_notify(now, req, src, tag),
+            _ => {
+                let mut rsp = req.response(405, "Method Not Allowed", tag);
+                rsp.push("Allow", ALLOW);
+                (rsp, false)
+            }
+        }
+    }
+
+    fn drain_tx_events(&mut self, now: u64) {
+        while let Some(ev) = self.tx.poll_event() {
+            let (key, rsp) = match ev {
+                TxEvent::Response(k, r) => (k, Some(r)),
+                TxEvent::Timeout(k) | TxEvent::TransportError(k) => {
+                    // Try the next resolved address (RFC 3263 §4.3) and locate again.
+                    if !self.mwi_addrs.is_empty() {
+                        self.mwi_addrs.rotate_left(1);
+                    }
+                    self.reresolve = true;
+                    (k, None)
+                }
+            };
+            let code = rsp.as_ref().and_then(|r| r.code()).unwrap_or(408);
+            if code < 200 {
+                continue;
+            }
+            let Some(purpose) = self.purposes.remove(&key) else {
+                continue;
+            };
+            match purpose {
+                Purpose::Subscribe(i) => self.subscribe_result(now, i, code, rsp.as_deref()),
+                Purpose::Register => self.register_result(now, code, rsp.as_deref()),
+                Purpose::Options => self.options_result(code),
+            }
+        }
+    }
+}
+
+impl Core for Ua {
+    type Transmit = Transmit<Dest>;
+    type Event = UaEvent;
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.run_timers(now);
+    }
+
+    /// Next message to send (requests, retransmissions and responses alike), logged at debug
+    /// level like `debug ccsip messages`.
+    fn poll_transmit(&mut self) -> Option<Transmit<Dest>> {
+        let t = self.tx.poll_transmit()?;
+        log::debug!(
+            "SIP send to {} ({:?}):\n{}",
+            t.dest.addr,
+            t.dest.transport,
+            String::from_utf8_lossy(&t.bytes)
+        );
+        Some(t)
+    }
+
+    fn poll_event(&mut self) -> Option<UaEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest of the UA's own timers (SUBSCRIBE and REGISTER not before the pacing
+    /// slot), the transactions' and the block list's.
+    fn poll_timeout(&self) -> Option<Instant> {
+        let paced = self
+            .timers
+            .next()
+            .map(|at| at.max(self.instant(self.next_slot)));
+        let own = match self.timers.get(Owner::Options) {
+            Some(ping) => Some(paced.map_or(ping, |p| p.min(ping))),
+            None => paced,
+        };
+        let blocks = self.blocks.poll_timeout().map(|ms| self.instant(ms));
+        [own, self.tx.poll_timeout(), blocks]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// The message as text for debug logs (body included, like `debug ccsip messages`).
+fn show(m: &Message) -> String {
+    String::from_utf8_lossy(&m.to_bytes()).into_owned()
+}

@@ -53,7 +53,7 @@ impl Local {
 }
 
 /// Why an SDP body was not taken. Each maps to 488 Not Acceptable Here (RFC 3261 §21.4.26)
-/// for an offer, or to ending the call for an answer; [`Error::to_string`] is the reason for
+/// for an offer, or to ending the call for an answer; its `Display` text is the reason for
 /// the log and a Warning header (RFC 3261 §20.43, code 304/305).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {

@@ -5,8 +5,8 @@
 //! flags, no FCS: what a DAHDI HDLC channel or the sim D-channel socket carries) and [`Repr`]
 //! parses and emits every frame type. [`Lapd`] is the data-link state machine: it takes received
 //! frames, layer-3 payloads and the current time, and returns frames to transmit
-//! ([`Lapd::poll_transmit`]), events ([`Lapd::poll_event`]) and the next deadline
-//! ([`Lapd::poll_timeout`]).
+//! (`poll_transmit`), events (`poll_event`) and the next deadline (`poll_timeout`) through
+//! `sansio::Core`.
 //!
 //! Modules: `frame` (the wire format), `link` (the state machine).
 
@@ -172,7 +172,7 @@ impl std::error::Error for SendError {}
 /// Counters of one data link, for status and benchmarks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Frames handed to [`Lapd::poll_transmit`].
+    /// Frames handed to `poll_transmit`.
     pub frames_out: u64,
     /// Octets of those frames (without FCS).
     pub octets_out: u64,

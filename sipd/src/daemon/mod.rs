@@ -271,7 +271,7 @@ impl Daemon {
     }
 
     /// Run until SIGTERM or SIGINT (`Ok`) or an unrecoverable error, calling `tick` on every
-    /// turn of the loop (at least once per [`TICK`]: the systemd watchdog ping).
+    /// turn of the loop (at least once a second: the systemd watchdog ping).
     ///
     /// Errors: the poll failed.
     pub fn run(&mut self, mut tick: impl FnMut()) -> Result<(), String> {

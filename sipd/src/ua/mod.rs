@@ -1,7 +1,8 @@
 //! The message-waiting user agent, sans-IO: per-number subscriptions (RFC 6665, RFC 3842),
 //! unsolicited NOTIFY, REGISTER (RFC 3261 §10) with digest, OPTIONS answered and sent as a
-//! keep-alive ping. Bytes, sources and a millisecond clock go in; bytes to send, the next wake-up
-//! time and MWI states (through [`MwiSink`]) come out.
+//! keep-alive ping, on the `sansio` contract: bytes, sources and the time ([`Instant`] first) go
+//! in; bytes to send, the next wake-up time and MWI changes ([`UaEvent::Mwi`], which the daemon
+//! writes into the shared table) come out.
 //!
 //! Requests sipd sends always go to the resolved MWI server (or registrar) address (an outbound
 //! proxy in RFC 3261 terms); in-dialog requests carry the dialog's route set as Route headers.

@@ -48,8 +48,12 @@ pub struct LimitsStatus {
     pub tcp_per_source: Gauge,
     /// Largest TCP buffer now, octets; refused: connections dropped for a full buffer.
     pub tcp_buffer: Gauge,
-    /// Server transactions.
+    /// Server transactions; refused: requests answered 503 for want of room.
     pub transactions: Gauge,
+    /// Answered server transactions ended before their Timer J to make room (a late
+    /// retransmission of their request is then handled as a new request).
+    #[serde(default)]
+    pub transactions_evicted: u64,
     /// Sources tracked by the rate limit; limit: requests per second per source.
     pub rate: Gauge,
     /// SO_RCVBUF the kernel granted (smallest over the UDP sockets), octets.
@@ -75,8 +79,13 @@ pub fn render(l: &LimitsStatus) -> String {
     ]
     .iter()
     .map(|(name, g)| {
+        let evicted = if *name == "transactions" {
+            format!(", evicted {}", l.transactions_evicted)
+        } else {
+            String::new()
+        };
         format!(
-            "limit {name}: {}/{}, refused {}\n",
+            "limit {name}: {}/{}, refused {}{evicted}\n",
             g.current, g.limit, g.refused
         )
     })

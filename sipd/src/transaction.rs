@@ -382,6 +382,29 @@ impl<D: Clone> Transactions<D> {
         self.refile(false, &key, None);
     }
 
+    /// Ends the answered (Completed) server transaction whose Timer J expires first, the
+    /// oldest: its only remaining job is to absorb retransmissions of a request already
+    /// answered, so a full table sheds it before refusing new requests; a retransmission that
+    /// comes after is handled as a new request. Returns whether one was ended.
+    pub fn evict_completed_server(&mut self) -> bool {
+        let oldest = self
+            .due
+            .iter()
+            .filter(|(_, server, _)| *server)
+            .find(|(_, _, key)| {
+                self.servers
+                    .get(key)
+                    .is_some_and(|tx| matches!(tx.state, ServerState::Completed(_)))
+            })
+            .cloned();
+        let Some(entry) = oldest else {
+            return false;
+        };
+        self.due.remove(&entry);
+        self.servers.remove(&entry.2);
+        true
+    }
+
     /// Live client and server transactions.
     pub fn counts(&self) -> (usize, usize) {
         (self.clients.len(), self.servers.len())
@@ -569,6 +592,31 @@ mod tests {
             "the real source still"
         );
         assert_eq!(t.counts(), (0, 2));
+    }
+
+    #[test]
+    fn a_full_table_sheds_the_oldest_answered_transaction_only() {
+        let mut t = Transactions::new(TimerValues::default());
+        let mut keys = Vec::new();
+        for i in 0..3u64 {
+            let (key, req) = t
+                .on_request(request(&format!("z9hG4bKe{i}")), 1u8, false)
+                .unwrap();
+            t.respond(clock(10 * i), &key, &req.response(200, "OK", "t"));
+            keys.push(key);
+        }
+        // Not answered yet: never shed.
+        let (open, _) = t.on_request(request("z9hG4bKopen"), 1u8, false).unwrap();
+        drain(&mut t);
+        assert!(t.evict_completed_server());
+        assert_eq!(t.counts(), (0, 3));
+        // The oldest went: its retransmission is a new request now; the next is still cached.
+        assert!(t.on_request(request("z9hG4bKe0"), 1u8, false).is_some());
+        assert!(t.on_request(request("z9hG4bKe1"), 1u8, false).is_none());
+        assert!(t.evict_completed_server());
+        assert!(t.evict_completed_server());
+        assert!(!t.evict_completed_server(), "only unanswered ones are left");
+        assert!(t.servers.contains_key(&open));
     }
 
     #[test]

@@ -99,6 +99,8 @@ pub struct Daemon {
     refused_conns: u64,
     refused_per_source: u64,
     dropped_full: u64,
+    /// Answered server transactions ended early to make room ([`Ua::evict_completed_transaction`]).
+    evicted_transactions: u64,
     conn_burst: BurstLog,
     source_burst: BurstLog,
     full_burst: BurstLog,
@@ -224,6 +226,7 @@ impl Daemon {
             refused_conns: 0,
             refused_per_source: 0,
             dropped_full: 0,
+            evicted_transactions: 0,
             conn_burst: BurstLog::default(),
             source_burst: BurstLog::default(),
             full_burst: BurstLog::default(),
@@ -376,6 +379,15 @@ impl Daemon {
     fn admit(&mut self, now: u64, bytes: &[u8], src: Dest) {
         if self.ua.blocked(self.instant(now), src.addr.ip()) {
             return;
+        }
+        // A full transaction table first sheds the oldest answered transaction: at a sustained
+        // rate R over UDP, Timer J (32 s) keeps 32·R answered transactions, and only requests
+        // the table cannot make room for are refused.
+        if !bytes.starts_with(b"SIP/")
+            && self.ua.server_transactions() >= self.guard.transactions()
+            && self.ua.evict_completed_transaction()
+        {
+            self.evicted_transactions += 1;
         }
         match self
             .guard

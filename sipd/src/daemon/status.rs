@@ -65,6 +65,7 @@ impl Daemon {
                 limit: self.guard.transactions() as u64,
                 refused: self.guard.refused_transactions,
             },
+            transactions_evicted: self.evicted_transactions,
             rate: Gauge {
                 current: self.guard.sources() as u64,
                 limit: l.rate.into(),

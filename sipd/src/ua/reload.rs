@@ -12,6 +12,12 @@ impl Ua {
         self.tx.counts().1
     }
 
+    /// Ends the oldest answered server transaction (`Transactions::evict_completed_server`)
+    /// to make room; whether there was one.
+    pub fn evict_completed_transaction(&mut self) -> bool {
+        self.tx.evict_completed_server()
+    }
+
     /// Apply `cfg` at `now`. A change of the MWI server (host, port, transport), the
     /// registrar, `expires`, `unsolicited` or the credentials starts every subscription anew;
     /// otherwise only added and removed numbers change. Returns whether the server addresses

@@ -282,10 +282,12 @@ impl Daemon {
 
     fn handle_timeouts(&mut self) {
         let now = Instant::now();
-        // A truncated or replaced region is looked for once a loop turn (fstat + stat).
+        // Once a loop turn (at least once a second): a truncated or replaced region (fstat +
+        // stat, before any read of it), and news the notifier did not wake us for (a starved
+        // notifier thread on a loaded machine left a change unread for 5 s in a test run).
         let due = match self.table_retry {
             Some(t) => t <= now,
-            None => self.reader.check().is_err(),
+            None => self.reader.check().is_err() || self.reader.has_news(),
         };
         if due {
             self.read_table();

@@ -64,6 +64,10 @@ const TABLE_RETRY: Duration = Duration::from_millis(10);
 /// When opening the table is tried again after it failed.
 const TABLE_REOPEN: Duration = Duration::from_secs(1);
 
+/// How often the loop looks for a truncated or replaced region (fstat + stat: two syscalls,
+/// too many for every turn of a loop that turns for each port's 20 ms block).
+const TABLE_CHECK: Duration = Duration::from_secs(1);
+
 /// Why `chand run` stopped before or while running.
 #[derive(Debug)]
 pub enum DaemonError {
@@ -135,6 +139,8 @@ pub struct Daemon {
     notifier: mwi_table::Notifier,
     /// Read the table again at this time (a slot was busy, or news was left over).
     table_retry: Option<Instant>,
+    /// When the region was last checked against its path ([`TABLE_CHECK`]).
+    table_checked: Instant,
     stop: bool,
 }
 
@@ -210,6 +216,7 @@ impl Daemon {
             waker,
             notifier,
             table_retry: None,
+            table_checked: Instant::now(),
             stop: false,
         };
         daemon.read_table();
@@ -282,12 +289,16 @@ impl Daemon {
 
     fn handle_timeouts(&mut self) {
         let now = Instant::now();
-        // Once a loop turn (at least once a second): a truncated or replaced region (fstat +
-        // stat, before any read of it), and news the notifier did not wake us for (a starved
-        // notifier thread on a loaded machine left a change unread for 5 s in a test run).
+        // Once a second a truncated or replaced region (checked before any read of it); once a
+        // loop turn (at least once a second) news the notifier did not wake us for: a starved
+        // notifier thread on a loaded machine left a change unread for 5 s in a test run.
+        let check = now >= self.table_checked + TABLE_CHECK;
+        if check {
+            self.table_checked = now;
+        }
         let due = match self.table_retry {
             Some(t) => t <= now,
-            None => self.reader.check().is_err() || self.reader.has_news(),
+            None => (check && self.reader.check().is_err()) || self.reader.has_news(),
         };
         if due {
             self.read_table();

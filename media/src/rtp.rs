@@ -8,30 +8,15 @@
 
 use fxs::Law;
 
-/// The static payload types of G.711 (RFC 3551 §6 Table 4), 8000 Hz, one octet per sample.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Codec {
-    /// PCMU, payload type 0 (µ-law).
-    Pcmu,
-    /// PCMA, payload type 8 (A-law).
-    Pcma,
-}
+/// The codecs of a call: the vocabulary of the call-control protocol (`callctl::Codec`), so the
+/// daemons and the media path name them one way.
+pub use callctl::Codec;
 
-impl Codec {
-    /// The RTP payload type (RFC 3551 §6).
-    pub fn payload_type(self) -> u8 {
-        match self {
-            Self::Pcmu => 0,
-            Self::Pcma => 8,
-        }
-    }
-
-    /// The companding law of the payload octets.
-    pub fn law(self) -> Law {
-        match self {
-            Self::Pcmu => Law::Mulaw,
-            Self::Pcma => Law::Alaw,
-        }
+/// The companding law of `codec`'s payload octets.
+pub fn law_of(codec: Codec) -> Law {
+    match codec {
+        Codec::Pcmu => Law::Mulaw,
+        Codec::Pcma => Law::Alaw,
     }
 }
 
@@ -277,6 +262,6 @@ mod tests {
             ]
         );
         assert_eq!(Codec::Pcma.payload_type(), 8);
-        assert_eq!(Codec::Pcmu.law(), Law::Mulaw);
+        assert_eq!(law_of(Codec::Pcmu), Law::Mulaw);
     }
 }

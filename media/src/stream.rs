@@ -25,7 +25,7 @@ use sansio::{Core, Timers};
 use crate::event::{self, Payload, Received};
 use crate::jitter::{JitterBuffer, JitterStats};
 use crate::rtcp::{self, Block, SenderInfo};
-use crate::rtp::{Codec, Identity, Seq, Sequence, Transcoder};
+use crate::rtp::{law_of, Codec, Identity, Seq, Sequence, Transcoder};
 use crate::FRAME;
 
 /// Longest audio payload taken, in octets (200 ms, the play-out buffer's largest delay).
@@ -267,8 +267,8 @@ impl Stream {
             next_ts: id.timestamp,
             last_block: None,
             marker: true,
-            to_wire: Transcoder::new(config.line, config.codec.law()),
-            from_wire: Transcoder::new(config.codec.law(), config.line),
+            to_wire: Transcoder::new(config.line, law_of(config.codec)),
+            from_wire: Transcoder::new(law_of(config.codec), config.line),
             sender: event::Sender::new(EVENT_VOLUME),
             event_ts: id.timestamp,
             event_end: None,

@@ -22,9 +22,7 @@ pub struct Dahdi {
 /// Allowed range of `[dahdi] realtime_priority` (sched(7): SCHED_FIFO priorities 1..=99; 0 = off).
 pub const REALTIME_PRIORITY_RANGE: std::ops::RangeInclusive<u32> = 0..=99;
 
-fn de_realtime_priority<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    de_in_range(d, "realtime_priority", REALTIME_PRIORITY_RANGE)
-}
+ranged! { de_realtime_priority: "realtime_priority" in REALTIME_PRIORITY_RANGE; }
 
 impl Default for Dahdi {
     fn default() -> Self {

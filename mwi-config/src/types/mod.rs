@@ -10,6 +10,17 @@ use serde::{Deserialize, Deserializer};
 
 use mwi_core::route::Pattern;
 
+/// `fn NAME(d) -> u32` for serde's `deserialize_with`: key `KEY` read as a whole number within
+/// `RANGE`, else the error `KEY = v is out of range LO..=HI` at the value (one line per key,
+/// instead of one three-line function each).
+macro_rules! ranged {
+    ($($name:ident: $key:literal in $range:expr;)*) => {$(
+        fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+            de_in_range(d, $key, $range)
+        }
+    )*};
+}
+
 mod dahdi;
 mod sip;
 mod state;

@@ -58,9 +58,7 @@ fn default_max_message_size() -> u32 {
     DEFAULT_MAX_MESSAGE_SIZE
 }
 
-fn de_max_message_size<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    de_in_range(d, "max_message_size", MAX_MESSAGE_SIZE_RANGE)
-}
+ranged! { de_max_message_size: "max_message_size" in MAX_MESSAGE_SIZE_RANGE; }
 
 fn default_user_agent() -> String {
     DEFAULT_USER_AGENT.to_owned()
@@ -199,17 +197,11 @@ fn default_block_duration() -> u32 {
     600
 }
 
-fn de_block_failures<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    de_in_range(d, "failures", BLOCK_FAILURES_RANGE)
-}
+ranged! { de_block_failures: "failures" in BLOCK_FAILURES_RANGE; }
 
-fn de_block_window<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    de_in_range(d, "window", BLOCK_WINDOW_RANGE)
-}
+ranged! { de_block_window: "window" in BLOCK_WINDOW_RANGE; }
 
-fn de_block_duration<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    de_in_range(d, "duration", BLOCK_DURATION_RANGE)
-}
+ranged! { de_block_duration: "duration" in BLOCK_DURATION_RANGE; }
 
 fn default_tcp_connections() -> u32 {
     1024
@@ -235,32 +227,16 @@ fn default_udp_buf() -> u32 {
 fn default_numbers() -> u32 {
     10_000
 }
-fn de_tcp_connections<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    de_in_range(d, "tcp_connections", 1..=1_000_000)
-}
-fn de_tcp_per_source<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    de_in_range(d, "tcp_per_source", 1..=65_535)
-}
-fn de_tcp_buffer<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    de_in_range(d, "tcp_buffer", 65_536..=16_777_216)
-}
-fn de_transactions<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    de_in_range(d, "transactions", 16..=1_000_000)
-}
-fn de_rate<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    de_in_range(d, "rate", 1..=1_000_000)
-}
-fn de_rate_burst<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    de_in_range(d, "burst", 1..=1_000_000)
-}
-fn de_udp_rcvbuf<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    de_in_range(d, "udp_rcvbuf", 4096..=268_435_456)
-}
-fn de_udp_sndbuf<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    de_in_range(d, "udp_sndbuf", 4096..=268_435_456)
-}
-fn de_numbers<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    de_in_range(d, "numbers", 1..=1_000_000)
+ranged! {
+    de_tcp_connections: "tcp_connections" in 1..=1_000_000;
+    de_tcp_per_source: "tcp_per_source" in 1..=65_535;
+    de_tcp_buffer: "tcp_buffer" in 65_536..=16_777_216;
+    de_transactions: "transactions" in 16..=1_000_000;
+    de_rate: "rate" in 1..=1_000_000;
+    de_rate_burst: "burst" in 1..=1_000_000;
+    de_udp_rcvbuf: "udp_rcvbuf" in 4096..=268_435_456;
+    de_udp_sndbuf: "udp_sndbuf" in 4096..=268_435_456;
+    de_numbers: "numbers" in 1..=1_000_000;
 }
 
 fn default_listen() -> Vec<ListenSpec> {
@@ -376,13 +352,9 @@ fn default_options_failures() -> u32 {
     3
 }
 
-fn de_expires<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    de_in_range(d, "expires", EXPIRES_RANGE)
-}
+ranged! { de_expires: "expires" in EXPIRES_RANGE; }
 
-fn de_options_failures<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    de_in_range(d, "options_failures", OPTIONS_FAILURES_RANGE)
-}
+ranged! { de_options_failures: "options_failures" in OPTIONS_FAILURES_RANGE; }
 
 /// A SIP transport.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -50,9 +50,7 @@ fn default_capacity() -> u32 {
     65536
 }
 
-fn de_capacity<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    de_in_range(d, "capacity", CAPACITY_RANGE)
-}
+ranged! { de_capacity: "capacity" in CAPACITY_RANGE; }
 
 fn default_table_path() -> PathBuf {
     PathBuf::from("/dev/shm/dahdi-mwi")

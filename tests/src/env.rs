@@ -32,6 +32,8 @@ pub struct Env {
     /// `[log] level` of the config and chand's `--log-level` (default `debug`, so a failing
     /// test's log shows everything).
     pub log_level: &'static str,
+    /// `[table] capacity` (default 4096: small and quick to scan; a load test sets more).
+    pub table_capacity: u32,
 }
 
 impl Default for Env {
@@ -58,6 +60,7 @@ impl Env {
             state_dir: p.join("state"),
             runtime_dir: p.join("run"),
             log_level: "debug",
+            table_capacity: 4096,
             dir,
         }
     }
@@ -74,12 +77,13 @@ impl Env {
             "{sections}\n\
              [dahdi]\nbackend = \"sim\"\nsim_dir = \"{}\"\n\
              [state]\ndir = \"{}\"\nruntime_dir = \"{}\"\n\
-             [table]\npath = \"{}\"\ncapacity = 4096\n\
+             [table]\npath = \"{}\"\ncapacity = {}\n\
              [log]\nlevel = \"{}\"\n",
             self.sim_dir.display(),
             self.state_dir.display(),
             self.runtime_dir.display(),
             self.table_path.display(),
+            self.table_capacity,
             self.log_level,
         )
     }

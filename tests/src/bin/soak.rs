@@ -264,7 +264,9 @@ fn rss_kb(pid: u32) -> u64 {
 
 fn run(a: &Args) -> Result<bool, String> {
     let mut env = Env::new();
-    env.log_level = "warn";
+    env.log_level = "info";
+    // Room for every served user twice over: a full table refuses new numbers.
+    env.table_capacity = (a.numbers.saturating_mul(2)).clamp(4096, 1 << 24);
     let port = free_udp_port();
     let sip: SocketAddr = ([127, 0, 0, 1], port).into();
     let cfg: ConfigFile = env.write_config(&format!(
@@ -417,5 +419,16 @@ fn run(a: &Args) -> Result<bool, String> {
         warm.map(|r| (r.1, r.2)),
         last.map(|r| (r.1, r.2)),
     );
-    Ok(table_wrong == 0 && pbx_wrong == 0 && vm.pending.is_empty())
+    let ok = table_wrong == 0 && pbx_wrong == 0 && vm.pending.is_empty();
+    if !ok {
+        // Keep the installation (config, logs, table, snapshot) for a post-mortem.
+        println!(
+            "soak: failed; installation kept in {}",
+            env.path().display()
+        );
+        drop(sipd);
+        drop(chand);
+        std::mem::forget(env);
+    }
+    Ok(ok)
 }

@@ -139,12 +139,7 @@ impl Ua {
             let numbers = ua.cfg.mwi_numbers.clone();
             for number in numbers {
                 let usage = ua.new_usage(ua.cfg.expires);
-                ua.subs.push(Subscription {
-                    number,
-                    state: SubState::Idle,
-                    usage,
-                    established: false,
-                });
+                ua.subs.push(Subscription::idle(number, usage));
             }
         }
         if let Some((_, _, _, expires)) = ua.cfg.registrar {

@@ -2,7 +2,7 @@
 //! that stay are kept as they are, new numbers are subscribed, dropped numbers end their
 //! subscription locally; every learned MWI state is kept.
 
-use super::{Owner, Purpose, SubState, Subscription, Ua, UaConfig};
+use super::{Owner, Purpose, Subscription, Ua, UaConfig};
 use sansio::Instant;
 
 impl Ua {
@@ -62,12 +62,7 @@ impl Ua {
                 }
                 None => {
                     let usage = self.new_usage(self.cfg.expires);
-                    self.subs.push(Subscription {
-                        number,
-                        state: SubState::Idle,
-                        usage,
-                        established: false,
-                    });
+                    self.subs.push(Subscription::idle(number, usage));
                     fresh.push(j);
                 }
             }

@@ -42,6 +42,18 @@ pub(super) struct Subscription {
     pub(super) established: bool,
 }
 
+impl Subscription {
+    /// A subscription of `number` not yet sent, on `usage`.
+    pub(super) fn idle(number: String, usage: Usage) -> Self {
+        Self {
+            number,
+            state: SubState::Idle,
+            usage,
+            established: false,
+        }
+    }
+}
+
 impl Ua {
     pub(super) fn send_subscribe(&mut self, now: u64, i: usize) {
         let Some(dest) = self.mwi_dest() else {

@@ -251,6 +251,18 @@ fn check_fxs(c: &Config) -> Option<Violation> {
                 format!("FXS channel {} is not on any [[span]]", f.channel),
             ));
         }
+        if f.register && c.registrar.is_none() {
+            return Some(at(
+                path("register"),
+                "register = true needs a [registrar] section to register at".into(),
+            ));
+        }
+        if f.register && f.auth.is_none() && c.sip.auth.is_none() {
+            return Some(at(
+                path("register"),
+                "register = true needs credentials: [fxs.auth] or [sip.auth]".into(),
+            ));
+        }
     }
     None
 }

@@ -711,3 +711,109 @@ fn sip_limits_have_defaults_ranges_and_a_numbers_bound() {
         "2:11: numbers = 1, but the [[fxs]] ports and [[pri]] numbers give 2"
     );
 }
+
+#[test]
+fn call_keys_load_and_default() {
+    let c = ok(&format!(
+        r#"{BASE}
+[sip.proxy]
+server = "ipv4:192.0.2.20"
+transport = "tcp"
+[sip.auth]
+username = "u"
+password = "p"
+[registrar]
+server = "ipv4:192.0.2.20"
+[media]
+address = "192.0.2.5"
+rtp_ports = "16384-16483"
+codecs = ["pcma"]
+dscp = 34
+[[fxs]]
+channel = 2
+number = "8000"
+dial_plan = "(*xx|[2-9]xxx|x.T)"
+voicemail = "*98"
+register = true
+caller_id = "v23"
+[[fxs]]
+channel = 3
+number = "8001"
+"#
+    ));
+    let p = c.sip.proxy.as_ref().expect("[sip.proxy]");
+    assert_eq!((p.port, p.transport), (5060, Transport::Tcp));
+    assert_eq!(
+        c.media.address,
+        Some("192.0.2.5".parse::<IpAddr>().unwrap())
+    );
+    let ports: Vec<u16> = c.media.rtp_ports.rtp_ports().collect();
+    assert_eq!(
+        (ports[0], ports[ports.len() - 1], ports.len()),
+        (16384, 16482, 50)
+    );
+    assert_eq!(c.media.codecs, [callctl::Codec::Pcma]);
+    assert_eq!(c.media.dscp, 34);
+    let f = &c.fxs[0];
+    assert_eq!(f.dial_plan.as_str(), "(*xx|[2-9]xxx|x.T)");
+    assert_eq!(f.voicemail.as_ref().map(Pilot::as_str), Some("*98"));
+    assert!(f.register);
+    assert_eq!(f.caller_id, Some(CallerIdMode::V23));
+    let d = &c.fxs[1];
+    assert_eq!(d.dial_plan.as_str(), "x.T");
+    assert_eq!(
+        (d.voicemail.as_ref(), d.register, d.caller_id),
+        (None, false, None)
+    );
+    assert_eq!(
+        Media::default().codecs,
+        [callctl::Codec::Pcmu, callctl::Codec::Pcma]
+    );
+    assert_eq!(Media::default().rtp_ports.to_string(), "10000-20000");
+}
+
+#[test]
+fn bad_call_keys_are_rejected_where_written() {
+    let fxs = "[[fxs]]\nchannel = 2\nnumber = \"8000\"\n";
+    for (text, want) in [
+        (
+            "[media]\nrtp_ports = \"80-90\"\n",
+            "bad port range \"80-90\": ports below 1024",
+        ),
+        (
+            "[media]\nrtp_ports = \"10001-10001\"\n",
+            "holds no even RTP port",
+        ),
+        ("[media]\ncodecs = [\"g729\"]\n", "unknown codec \"g729\""),
+        ("[media]\ncodecs = [\"pcmu\", \"pcmu\"]\n", "listed twice"),
+        ("[media]\ncodecs = []\n", "codecs is empty"),
+        ("[media]\ndscp = 64\n", "dscp = 64 is out of range 0..=63"),
+        (
+            &format!("{fxs}dial_plan = \"(2xx\"\n"),
+            "bad dial_plan \"(2xx\"",
+        ),
+        (
+            &format!("{fxs}voicemail = \"*9a\"\n"),
+            "bad voicemail pilot \"*9a\"",
+        ),
+        (
+            &format!("{fxs}caller_id = \"fsk\"\n"),
+            "unknown caller_id \"fsk\"",
+        ),
+        (&format!("{fxs}register = true\n"), "needs a [registrar]"),
+    ] {
+        let e = err(&format!("{BASE}{text}"));
+        assert!(e.contains(want), "{text:?}: {e}");
+        assert!(
+            e.starts_with(char::is_numeric),
+            "{text:?} has no position: {e}"
+        );
+    }
+    let e = err(&format!(
+        "{BASE}[registrar]\nserver = \"ipv4:192.0.2.20\"\n{fxs}register = true\n"
+    ));
+    assert!(
+        e.starts_with("8:") && e.contains("[fxs.auth] or [sip.auth]"),
+        "{e}"
+    );
+}

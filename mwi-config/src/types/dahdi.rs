@@ -102,6 +102,28 @@ pub struct Fxs {
     /// `law = "mulaw"`: the line's companding law (ITU-T G.711), `mulaw` or `alaw`. Default mulaw.
     #[serde(default)]
     pub law: Law,
+    /// `dial_plan = "(*xx|[2-9]xxx|x.T)"`: when the dialled digits are complete (an MGCP
+    /// digit map, RFC 3435 §2.1.5; docs/calls.md). Default `x.T`: any digits, sent after the
+    /// inter-digit timer.
+    #[serde(default)]
+    pub dial_plan: DialPlan,
+    /// `voicemail = "*98"`: digits that call this port's mailbox at the voice-mail server;
+    /// absent = none.
+    #[serde(default)]
+    pub voicemail: Option<Pilot>,
+    /// `register = false`: true = sipd registers `number` at `[registrar]` (RFC 3261 §10) so
+    /// INVITEs for it reach this port; needs `[registrar]`.
+    #[serde(default)]
+    pub register: bool,
+    /// `[fxs.auth]`: this port's own digest credentials for REGISTER and INVITE; absent =
+    /// `[sip.auth]`.
+    #[serde(default)]
+    pub auth: Option<Auth>,
+    /// `caller_id = "bell202"`: on-hook caller ID before answering: `none`, `bell202`
+    /// (GR-30), `v23` (ETSI EN 300 659-1) or `dtmf`; absent = the FSK standard of the port's
+    /// tone plan.
+    #[serde(default)]
+    pub caller_id: Option<CallerIdMode>,
 }
 
 fn default_true() -> bool {

@@ -21,14 +21,6 @@ macro_rules! ranged {
     )*};
 }
 
-mod dahdi;
-mod sip;
-mod state;
-
-pub use dahdi::*;
-pub use sip::*;
-pub use state::*;
-
 /// The whole configuration file.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,6 +42,9 @@ pub struct Config {
     /// `[[fxs]]`: analog phone ports.
     #[serde(default)]
     pub fxs: Vec<Fxs>,
+    /// `[media]`: RTP for calls on FXS ports. Default: see [`Media`].
+    #[serde(default)]
+    pub media: Media,
     /// `[[pri]]`: QSIG PRI spans towards PBXs.
     #[serde(default)]
     pub pri: Vec<Pri>,
@@ -191,3 +186,14 @@ keyword_enum!(PartyNumberKind, "party_number", {
 keyword_enum!(LogLevel, "level", {
     Error => "error", Warn => "warn", Info => "info", Debug => "debug", Trace => "trace",
 });
+
+// After the macros above, which the section modules use.
+mod calls;
+mod dahdi;
+mod sip;
+mod state;
+
+pub use calls::*;
+pub use dahdi::*;
+pub use sip::*;
+pub use state::*;

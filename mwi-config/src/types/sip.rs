@@ -26,6 +26,9 @@ pub struct Sip {
     /// §20.35, §20.41): 1 to 128 printable ASCII characters. The default names no version.
     #[serde(default = "default_user_agent", deserialize_with = "de_user_agent")]
     pub user_agent: String,
+    /// `[sip.proxy]`: where calls from FXS ports go; absent = ports cannot place calls.
+    #[serde(default)]
+    pub proxy: Option<Proxy>,
     /// `[sip.block]`: sources that fail repeatedly are ignored for a while.
     #[serde(default)]
     pub block: Block,
@@ -39,6 +42,7 @@ impl Default for Sip {
         Self {
             listen: default_listen(),
             auth: None,
+            proxy: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             user_agent: default_user_agent(),
             block: Block::default(),
@@ -329,7 +333,7 @@ pub struct MwiServer {
     pub options_failures: u32,
 }
 
-fn default_sip_port() -> u16 {
+pub(super) fn default_sip_port() -> u16 {
     DEFAULT_SIP_PORT
 }
 

@@ -27,6 +27,14 @@ pub enum ToneKind {
     Stutter,
     /// Recall dial tone (after a hook flash); falls back to dial tone if the plan has none.
     DialRecall,
+    /// Ringback: the called party is alerted.
+    Ringback,
+    /// Busy: the called party is busy (Q.850 cause 17).
+    Busy,
+    /// Reorder (congestion): the call failed for another reason.
+    Reorder,
+    /// Receiver off-hook (howler): the handset was left off-hook after a call.
+    Howler,
 }
 
 /// One element, compiled: a table (or silence) and a length in samples (`None` = continuous).
@@ -53,6 +61,8 @@ pub struct CompiledPlan {
     dial: CompiledSeq,
     stutter: CompiledSeq,
     dialrecall: Option<CompiledSeq>,
+    /// Ringback, busy, reorder, howler.
+    call: [CompiledSeq; 4],
 }
 
 fn gcd(a: u32, b: u32) -> u32 {
@@ -116,6 +126,8 @@ impl CompiledPlan {
         let dial = compile(&plan.dial);
         let stutter = compile(&plan.stutter);
         let dialrecall = plan.dialrecall.as_ref().map(&mut compile);
+        let c = &plan.call;
+        let call = [&c.ringback, &c.busy, &c.reorder, &c.howler].map(&mut compile);
         Self {
             name: plan.name.clone(),
             law,
@@ -124,6 +136,7 @@ impl CompiledPlan {
             dial,
             stutter,
             dialrecall,
+            call,
         }
     }
 
@@ -157,6 +170,10 @@ impl CompiledPlan {
             ToneKind::Dial => &self.dial,
             ToneKind::Stutter => &self.stutter,
             ToneKind::DialRecall => self.dialrecall.as_ref().unwrap_or(&self.dial),
+            ToneKind::Ringback => &self.call[0],
+            ToneKind::Busy => &self.call[1],
+            ToneKind::Reorder => &self.call[2],
+            ToneKind::Howler => &self.call[3],
         }
     }
 }
@@ -330,8 +347,9 @@ mod tests {
     #[test]
     fn tables_are_shared_between_tones() {
         let plan = CompiledPlan::new(&cptone("us").unwrap(), Law::Mulaw);
-        // dial, stutter and dialrecall all use 350+440 only.
-        assert_eq!(plan.tables.len(), 1);
+        // dial, stutter and dialrecall share 350+440; busy and reorder share 480+620; ringback
+        // 440+480 and howler 1400+2060 have one each.
+        assert_eq!(plan.tables.len(), 4);
     }
 
     #[test]

@@ -31,6 +31,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod calltones;
 pub mod digitmap;
 pub mod dtmf;
 pub mod fsk;

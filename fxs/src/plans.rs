@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use crate::calltones::CallProgress;
 use crate::fsk::FskStandard;
 use crate::toneplan::{ParseError, ToneSeq};
 
@@ -422,6 +423,8 @@ pub struct TonePlan {
     pub stutter: ToneSeq,
     /// Recall dial tone after a hook flash (`DAHDI_TONE_DIALRECALL`); `None`: dial tone is used.
     pub dialrecall: Option<ToneSeq>,
+    /// Ringback, busy, reorder and howler (by `dahdi_zone`; docs/calls.md).
+    pub call: CallProgress,
     /// Level of each frequency component (of the carrier for `*`), dBm0.
     pub level_dbm0: f64,
     /// Modulation of the on-hook FSK message-waiting spill.
@@ -512,6 +515,7 @@ impl TonePlan {
             dial: parse("dial", z.dial)?,
             stutter: parse("stutter", z.stutter)?,
             dialrecall: Some(parse("dialrecall", z.dialrecall)?),
+            call: CallProgress::for_zone(Some(z.dahdi_zone)),
             level_dbm0: if z.name == "us" {
                 GR506_LEVEL_DBM0
             } else {
@@ -547,6 +551,7 @@ impl TonePlan {
                 .as_deref()
                 .map(|s| parse_field(&c.name, "dialrecall", s))
                 .transpose()?,
+            call: CallProgress::for_zone(None),
             level_dbm0: level,
             fsk: c.fsk.unwrap_or(FskStandard::V23),
         })

@@ -74,6 +74,8 @@ enum Audio {
     Off,
     Tone(ToneGen),
     Silence,
+    /// A call's audio, block by block from the owner ([`Action::PullMedia`]).
+    Media,
     Fsk { next: usize },
 }
 
@@ -188,6 +190,44 @@ impl FxsLine {
         }
     }
 
+    /// Play `kind` of the port's plan from its start at `now`, if the phone is off-hook (a call's
+    /// progress tones: ringback, busy, reorder, howler).
+    pub fn play(&mut self, now: Instant, kind: ToneKind) {
+        self.play_audio(now, Audio::Tone(ToneGen::new(kind)));
+    }
+
+    /// Send silence from `now` while the phone is off-hook (a call waits for its next step).
+    pub fn play_silence(&mut self, now: Instant) {
+        self.play_audio(now, Audio::Silence);
+    }
+
+    /// Ask for the call's audio from `now` on, one [`Action::PullMedia`] per block, while the
+    /// phone is off-hook.
+    pub fn play_media(&mut self, now: Instant) {
+        self.play_audio(now, Audio::Media);
+    }
+
+    /// Whether the phone is off-hook, as the line last knew it.
+    pub fn is_off_hook(&self) -> bool {
+        self.hook == Hook::OffHook
+    }
+
+    /// Switch an off-hook line's audio to `audio`, keeping its block clock (a change of tone
+    /// mid-block is heard at the next block); an idle clock starts at `now`.
+    fn play_audio(&mut self, now: Instant, audio: Audio) {
+        if self.hook != Hook::OffHook {
+            return;
+        }
+        if self.audio == Audio::Off {
+            self.start_audio(now, audio);
+        } else {
+            self.queue
+                .retain(|q| *q != Queued::Other(Action::PullMedia));
+            self.audio = audio;
+            self.emit_due_blocks(now);
+        }
+    }
+
     /// The hook state read by the back-end at `now` (answer to [`Action::CheckHook`], or at
     /// start-up). A difference from what the line believed counts as the missed event.
     pub fn hook_state(&mut self, now: Instant, off_hook: bool) {
@@ -276,7 +316,7 @@ impl FxsLine {
                         self.block = [self.plan.law().silence(); BLOCK_SAMPLES];
                         return Some(Action::Write(&self.block));
                     }
-                    Audio::Off | Audio::Fsk { .. } => {}
+                    Audio::Off | Audio::Media | Audio::Fsk { .. } => {}
                 },
             }
         }
@@ -324,8 +364,12 @@ impl FxsLine {
     }
 
     fn drop_writes(&mut self) {
-        self.queue
-            .retain(|q| !matches!(q, Queued::Write | Queued::WriteFsk(_)));
+        self.queue.retain(|q| {
+            !matches!(
+                q,
+                Queued::Write | Queued::WriteFsk(_) | Queued::Other(Action::PullMedia)
+            )
+        });
     }
 
     /// Enter spill phase `spill`, its timer running until `until` (stopped for `None`).
@@ -440,6 +484,8 @@ impl FxsLine {
                     self.finish_spill(now + LEAD);
                     return;
                 }
+            } else if self.audio == Audio::Media {
+                self.push(Action::PullMedia);
             } else {
                 self.queue.push_back(Queued::Write);
             }

@@ -165,6 +165,9 @@ pub enum Action<'a> {
         /// Duration, ms.
         ms: u32,
     },
+    /// Write the call's next block now: the owner takes it from the call's media stream
+    /// (the line keeps the 20 ms clock while [`super::FxsLine::play_media`] is on).
+    PullMedia,
     /// Log or record this.
     Notice(Notice),
 }

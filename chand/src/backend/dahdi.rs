@@ -172,9 +172,14 @@ pub struct DahdiFxs {
     channel: u32,
     ch: Channel,
     watch: Watch,
-    /// Phone audio is read into this and dropped.
+    /// Phone audio is read into this.
     rx: Vec<u8>,
+    /// The phone's whole blocks not yet taken ([`FxsChannel::take_audio`]).
+    audio_in: std::collections::VecDeque<Block>,
 }
+
+/// Blocks of the phone's audio kept for [`FxsChannel::take_audio`] (100 ms).
+const AUDIO_KEPT: usize = 5;
 
 impl DahdiFxs {
     /// Opens and sets up the port of `[[fxs]]` `port` (see the module documentation).
@@ -232,6 +237,7 @@ impl DahdiFxs {
             ch,
             watch,
             rx: vec![0; BLOCK_SAMPLES],
+            audio_in: std::collections::VecDeque::with_capacity(AUDIO_KEPT),
         })
     }
 
@@ -263,7 +269,15 @@ impl FxsChannel for DahdiFxs {
             let ev = match self.watch.take()? {
                 Some(ev) => ev,
                 None => match self.ch.read(&mut self.rx)? {
-                    ReadOutcome::Data(_) => continue,
+                    ReadOutcome::Data(n) => {
+                        if let Ok(block) = Block::try_from(&self.rx[..n.min(self.rx.len())]) {
+                            if self.audio_in.len() == AUDIO_KEPT {
+                                self.audio_in.pop_front();
+                            }
+                            self.audio_in.push_back(block);
+                        }
+                        continue;
+                    }
                     ReadOutcome::Event(ev) => ev,
                     ReadOutcome::WouldBlock => return Ok(None),
                 },
@@ -273,6 +287,10 @@ impl FxsChannel for DahdiFxs {
                 None => self.note_ignored(ev),
             }
         }
+    }
+
+    fn take_audio(&mut self) -> Option<Block> {
+        self.audio_in.pop_front()
     }
 
     fn write_audio(&mut self, block: &Block) -> Result<bool, BackendError> {

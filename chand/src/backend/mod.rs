@@ -97,6 +97,11 @@ pub trait FxsChannel: AsRawFd {
     /// turned readable.
     fn poll_event(&mut self) -> Result<Option<LineEvent>, BackendError>;
 
+    /// The oldest 20 ms block of the phone's audio (its voice and its in-band DTMF) that
+    /// `poll_event` read and kept, `None` when none is kept. At most a few blocks are kept;
+    /// older ones are dropped (a loop that drains after every readiness event never loses one).
+    fn take_audio(&mut self) -> Option<Block>;
+
     /// Send one 20 ms block of audio to the phone. `Ok(false)` when the line took nothing (no
     /// room in the channel's buffers, or no phone): the block is dropped, the caller's 20 ms
     /// timer carries on with the next one.

@@ -13,7 +13,11 @@
 //!   `Evmwi 3`, `Evmwi 0`, `Ering`, `Eringoff`. A phone that connects is told the line's
 //!   current lamp and ring state; a phone that disconnects while off-hook has hung up.
 //!
-//! Packets a peer should not send (unknown events, audio from the phone, oversized frames) are
+//! The phone sends `A` + one block every 20 ms while off-hook (its voice and in-band DTMF);
+//! chand keeps the last few for [`FxsChannel::take_audio`].
+//!
+//! Packets a peer should not send (unknown events, audio while on-hook or not a whole block,
+//! oversized frames) are
 //! logged at debug level and dropped. An empty packet cannot be told from a disconnection
 //! (`recv` returns 0 for both) and counts as one.
 //!
@@ -21,6 +25,7 @@
 
 pub mod peer;
 
+use std::collections::VecDeque;
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -47,6 +52,9 @@ pub const AUDIO_TAG: u8 = b'A';
 /// Largest packet read from a peer, octets: above any Q.921 frame (N201 = 260 octets of
 /// information, Q.921 §5.9.3) and any FXS packet.
 const MAX_PACKET: usize = 4096;
+
+/// Blocks of the phone's audio kept for [`FxsChannel::take_audio`] (100 ms).
+const AUDIO_KEPT: usize = 5;
 
 /// `<sim_dir>/fxs-<channel>.sock`.
 pub fn fxs_socket_path(sim_dir: &Path, channel: u32) -> PathBuf {
@@ -80,6 +88,7 @@ impl SimBackend {
             ringing: false,
             vmwi: 0,
             buf: vec![0; MAX_PACKET],
+            audio_in: VecDeque::with_capacity(AUDIO_KEPT),
         })
     }
 
@@ -252,6 +261,8 @@ pub struct SimFxs {
     /// New messages shown by the lamp; 0 = off.
     vmwi: u32,
     buf: Vec<u8>,
+    /// The phone's audio blocks not yet taken ([`FxsChannel::take_audio`]).
+    audio_in: VecDeque<Block>,
 }
 
 /// Parse the text of a phone's event packet (after the `E` tag).
@@ -332,6 +343,16 @@ impl FxsChannel for SimFxs {
                 Some(Happening::Packet(n)) => {
                     let event = match self.buf.get(..n) {
                         Some([EVENT_TAG, text @ ..]) => parse_phone_event(text),
+                        Some([AUDIO_TAG, samples @ ..]) if self.off_hook => {
+                            if let Ok(block) = Block::try_from(samples) {
+                                if self.audio_in.len() == AUDIO_KEPT {
+                                    self.audio_in.pop_front();
+                                }
+                                self.audio_in.push_back(block);
+                                continue;
+                            }
+                            None
+                        }
                         _ => None,
                     };
                     match event {
@@ -348,6 +369,10 @@ impl FxsChannel for SimFxs {
                 }
             }
         }
+    }
+
+    fn take_audio(&mut self) -> Option<Block> {
+        self.audio_in.pop_front()
     }
 
     fn write_audio(&mut self, block: &Block) -> Result<bool, BackendError> {

@@ -15,6 +15,7 @@
 //! `span` PRI spans, `table` takes the shared table's news and delivers it, `control` answers
 //! the control socket (status from [`crate::status`]), `reload` applies SIGHUP.
 
+mod calls;
 mod control;
 mod port;
 mod reload;
@@ -37,7 +38,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use sansio::Core;
 
-use self::port::{drive_port, Port};
+use self::port::Port;
 use self::span::{drive_span, Pri};
 use crate::backend::{Backend, BackendError};
 use crate::control::ControlServer;
@@ -45,11 +46,16 @@ use crate::control::ControlServer;
 const WAKER: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const CONTROL: Token = Token(2);
+const CALLCTL: Token = Token(3);
+const CALLCTL_PEER: Token = Token(4);
 /// Tokens from here on are control connections.
 const CONTROL_CONN: usize = 16;
 /// FXS port `i` is `Token(PORT_BASE + i)`, PRI span `i` is `Token(SPAN_BASE + i)`.
 const PORT_BASE: usize = 1 << 20;
 const SPAN_BASE: usize = 2 << 20;
+/// The RTP socket of FXS port `i`'s call is `Token(MEDIA_BASE + 2 * i)`, its RTCP socket the
+/// next token.
+const MEDIA_BASE: usize = 3 << 20;
 
 /// How long the table notifier spins before it sleeps on the futex (docs/perf.md:
 /// a wake-up costs 20-30 µs here; a short spin catches bursts without burning a core).
@@ -127,6 +133,10 @@ pub struct Daemon {
     /// on|off` overrides (until `reset`).
     routing: Routing,
     control: ControlServer,
+    /// The call-control socket to sipd (docs/calls.md).
+    calls: calls::CallServer,
+    /// Where the next RTP port search starts in `[media] rtp_ports`.
+    rtp_cursor: usize,
     signals: SignalFd,
     backend_name: &'static str,
     /// The running configuration, for reloads ([`Daemon::reload`]).
@@ -193,6 +203,17 @@ impl Daemon {
 
         let mut control = ControlServer::bind(&control_path(cfg))?;
         control.register(poll.registry(), CONTROL)?;
+        let channels = cfg
+            .fxs
+            .iter()
+            .filter_map(|p| u16::try_from(p.channel).ok())
+            .collect();
+        let calls = calls::CallServer::bind(&calls::callctl_path(cfg), channels, clock)?;
+        poll.registry().register(
+            &mut SourceFd(&calls.listener_fd()),
+            CALLCTL,
+            Interest::READABLE,
+        )?;
         poll.registry().register(
             &mut SourceFd(&signals.as_raw_fd()),
             SIGNALS,
@@ -207,6 +228,8 @@ impl Daemon {
             reader,
             routing: Routing::new(cfg.router()),
             control,
+            calls,
+            rtp_cursor: 0,
             signals,
             backend_name: cfg.dahdi.backend.as_str(),
             cfg: cfg.clone(),
@@ -251,6 +274,11 @@ impl Daemon {
                     WAKER => self.read_table(),
                     SIGNALS => self.read_signals(),
                     CONTROL => self.accept_control(),
+                    CALLCTL => self.accept_callctl(),
+                    CALLCTL_PEER => self.read_callctl(),
+                    Token(t) if t >= MEDIA_BASE => {
+                        self.service_media(t - MEDIA_BASE, Instant::now())
+                    }
                     Token(t) if t >= SPAN_BASE => self.service_span(t - SPAN_BASE),
                     Token(t) if t >= PORT_BASE => self.service_port(t - PORT_BASE),
                     Token(t) => self.service_control(t),
@@ -274,8 +302,23 @@ impl Daemon {
         if let Some(t) = self.table_retry {
             until = until.min(t);
         }
+        if self.calls.has_more() {
+            until = now;
+        }
+        if let Some(t) = self.calls.poll_timeout() {
+            until = until.min(t);
+        }
         for p in &self.ports {
-            if let Some(t) = p.line.poll_timeout() {
+            let stream = p.leg.as_ref().and_then(|l| l.stream.as_ref());
+            for t in [
+                p.line.poll_timeout(),
+                p.call.poll_timeout(),
+                p.alerting.poll_timeout(),
+                stream.and_then(|s| s.poll_timeout()),
+            ]
+            .into_iter()
+            .flatten()
+            {
                 until = until.min(t);
             }
         }
@@ -303,11 +346,23 @@ impl Daemon {
         if due {
             self.read_table();
         }
-        for p in &mut self.ports {
+        if self.calls.has_more() {
+            self.read_callctl();
+        }
+        self.calls.handle_timeout(now);
+        self.link_events(now);
+        for i in 0..self.ports.len() {
+            let p = &mut self.ports[i];
+            if p.call.poll_timeout().is_some_and(|t| t <= now) {
+                p.call.handle_timeout(now);
+            }
+            if let Some(leg) = &mut p.leg {
+                leg.flush(now);
+            }
             if p.line.poll_timeout().is_some_and(|t| t <= now) {
                 p.line.handle_timeout(now);
-                drive_port(p, now);
             }
+            self.apply_call(i, now);
         }
         for s in &mut self.spans {
             if s.span.poll_timeout().is_some_and(|t| t <= now) {
@@ -315,6 +370,33 @@ impl Daemon {
                 drive_span(s);
             }
         }
+    }
+
+    fn accept_callctl(&mut self) {
+        let now = Instant::now();
+        if self.calls.accept(now) {
+            if let Some(fd) = self.calls.peer_fd() {
+                if let Err(e) = self.poll.registry().register(
+                    &mut SourceFd(&fd),
+                    CALLCTL_PEER,
+                    Interest::READABLE,
+                ) {
+                    log::warn!("call control: {e}");
+                }
+            }
+        }
+        self.link_events(now);
+    }
+
+    fn read_callctl(&mut self) {
+        let now = Instant::now();
+        if let Some(gone) = self.calls.read(now) {
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut SourceFd(&gone.as_raw_fd()));
+        }
+        self.link_events(now);
     }
 
     fn read_signals(&mut self) {

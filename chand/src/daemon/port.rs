@@ -8,14 +8,25 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use mwi_config as config;
 
+use super::calls::{phone_audio, phone_event, Leg, PortCall};
 use super::{Daemon, DaemonError};
 use crate::backend::{Backend, BackendError, FxsChannel, RingCommand};
 
-/// One FXS port: its configuration, its channel and its line core.
+/// One FXS port: its configuration, its channel, its line core and its call.
 pub(super) struct Port {
     pub(super) cfg: config::Fxs,
-    chan: Box<dyn FxsChannel>,
+    pub(super) chan: Box<dyn FxsChannel>,
     pub(super) line: fxs::FxsLine,
+    /// The call state (docs/calls.md).
+    pub(super) call: PortCall,
+    /// The in-band DTMF receiver on the phone's audio (ITU-T Q.24).
+    pub(super) dtmf: fxs::dtmf::DtmfDetector,
+    /// Ringing and caller ID of an incoming call.
+    pub(super) alerting: fxs::ring::Alerting,
+    /// The zone's ring cadence (`DAHDI_SETCADENCE` while an incoming call rings).
+    pub(super) alerting_cadence: fxs::ring::RingCadence,
+    /// The call's RTP/RTCP sockets and media stream.
+    pub(super) leg: Option<Leg>,
 }
 
 impl Port {
@@ -35,11 +46,45 @@ impl Port {
         })?;
         registry.register(&mut SourceFd(&chan.as_raw_fd()), token, Interest::READABLE)?;
         let config = line_config(p, plans).map_err(DaemonError::Config)?;
+        let zone = plans.cptone(p.cptone.as_str()).and_then(|t| t.dahdi_zone);
+        // Zones without a cadence of their own ring as DAHDI's default, us (2 s on, 4 s off).
+        let cadence = zone
+            .and_then(fxs::ring::RingCadence::for_zone)
+            .or_else(|| fxs::ring::RingCadence::for_zone(0))
+            .ok_or_else(|| DaemonError::Config("no ring cadence for zone 0".into()))?;
+        let standard = match p.caller_id {
+            Some(config::CallerIdMode::Bell202) => fxs::FskStandard::Bell202,
+            Some(config::CallerIdMode::V23) => fxs::FskStandard::V23,
+            _ => config.plan.fsk(),
+        };
+        let send_cid = match p.caller_id {
+            Some(config::CallerIdMode::None) => false,
+            Some(config::CallerIdMode::Dtmf) => {
+                warn!(
+                    channel = p.channel;
+                    "FXS channel {}: caller_id = \"dtmf\" is not implemented; no caller ID",
+                    p.channel
+                );
+                false
+            }
+            _ => true,
+        };
+        let call = PortCall::new(
+            p.dial_plan.map().clone(),
+            fxs::digitmap::DigitTiming::default(),
+            p.voicemail.as_ref().map(|v| v.as_str().to_owned()),
+            send_cid,
+        );
         let line = fxs::FxsLine::new(config, Instant::now());
         Ok(Self {
             cfg: p.clone(),
             chan,
             line,
+            call,
+            dtmf: fxs::dtmf::DtmfDetector::new(p.law),
+            alerting: fxs::ring::Alerting::new(cadence.clone(), standard, p.law),
+            alerting_cadence: cadence,
+            leg: None,
         })
     }
 }
@@ -48,15 +93,16 @@ impl Daemon {
     /// Take every pending event of port `i`'s channel into its line.
     pub(super) fn service_port(&mut self, i: usize) {
         let now = Instant::now();
-        let Some(p) = self.ports.get_mut(i) else {
-            return;
-        };
         loop {
+            let Some(p) = self.ports.get_mut(i) else {
+                return;
+            };
             match p.chan.poll_event() {
                 Ok(Some(ev)) => {
                     debug!(channel = p.cfg.channel; "FXS channel {}: {ev:?}", p.cfg.channel);
                     p.line.handle_event(now, ev);
-                    drive_port(p, now);
+                    phone_event(p, now, ev);
+                    self.apply_call(i, now);
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -65,6 +111,10 @@ impl Daemon {
                 }
             }
         }
+        if let Some(p) = self.ports.get_mut(i) {
+            phone_audio(p, now);
+        }
+        self.apply_call(i, now);
     }
 }
 
@@ -75,13 +125,29 @@ pub(super) fn drive_port(p: &mut Port, now: Instant) {
         Hook(bool),
     }
     loop {
-        let Port { cfg, chan, line } = &mut *p;
+        let Port {
+            cfg,
+            chan,
+            line,
+            leg,
+            ..
+        } = &mut *p;
         let Some(action) = line.poll_action() else {
             return;
         };
         let answer = match action {
             fxs::Action::Write(block) => {
                 if let Err(e) = chan.write_audio(block) {
+                    warn!(channel = cfg.channel; "FXS channel {}: audio: {e}", cfg.channel);
+                }
+                None
+            }
+            fxs::Action::PullMedia => {
+                let block = match leg.as_mut().and_then(|l| l.stream.as_mut()) {
+                    Some(s) => s.pull_audio(now),
+                    None => [cfg.law.silence(); fxs::BLOCK_SAMPLES],
+                };
+                if let Err(e) = chan.write_audio(&block) {
                     warn!(channel = cfg.channel; "FXS channel {}: audio: {e}", cfg.channel);
                 }
                 None

@@ -76,7 +76,9 @@ enum Audio {
     Silence,
     /// A call's audio, block by block from the owner ([`Action::PullMedia`]).
     Media,
-    Fsk { next: usize },
+    Fsk {
+        next: usize,
+    },
 }
 
 /// Where an on-hook spill is; the phases that wait run [`Timer::Spill`].

@@ -140,6 +140,14 @@ impl Phone {
         self.send_event("underrun")
     }
 
+    /// One 20 ms block of the phone's audio (160 samples in the line's law), as a phone
+    /// off-hook sends every 20 ms: its voice and its in-band DTMF.
+    pub fn send_audio(&self, block: &[u8]) -> io::Result<()> {
+        let mut packet = vec![AUDIO_TAG];
+        packet.extend_from_slice(block);
+        self.client.send(&packet)
+    }
+
     /// `Edigit D`, D one of `0-9 * # A-D`.
     pub fn digit(&self, digit: char) -> io::Result<()> {
         self.send_event(&format!("digit {digit}"))

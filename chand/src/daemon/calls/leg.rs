@@ -1,0 +1,164 @@
+//! The media of one call: its RTP/RTCP socket pair in `[media] rtp_ports` (RFC 3550 §11: RTP
+//! on an even port, RTCP on the next) and its [`media::stream::Stream`] once sipd gave the
+//! far end's address.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant, SystemTime};
+
+use callctl::{CallId, Media};
+use log::{info, warn};
+use media::stream::{Config, Event, Socket, Stream};
+use mio::net::UdpSocket;
+use mwi_config::Media as MediaConfig;
+use nix::sys::socket::{setsockopt, sockopt};
+use sansio::Core;
+
+/// Datagrams read per socket per readiness event.
+pub const BATCH: usize = 32;
+/// RTP silence after which the far end counts as gone (logged; sipd ends the call by SIP).
+const REMOTE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One call's sockets and stream.
+pub struct Leg {
+    /// The call.
+    pub call: CallId,
+    /// RTP socket (even port).
+    pub rtp: UdpSocket,
+    /// RTCP socket (RTP + 1).
+    pub rtcp: UdpSocket,
+    /// Our RTP address, for `MediaReady`.
+    pub local: SocketAddr,
+    /// The stream, once sipd sent the far end's media.
+    pub stream: Option<Stream>,
+    buf: Vec<u8>,
+}
+
+impl Leg {
+    /// Bind an RTP/RTCP pair in `cfg.rtp_ports`, trying the even ports from `cursor` on (and
+    /// advancing it, so consecutive calls do not reuse a port just closed); ports in use are
+    /// skipped. DSCP from `cfg.dscp` (IP_TOS / IPV6_TCLASS, RFC 2474 §3).
+    pub fn bind(call: CallId, cfg: &MediaConfig, cursor: &mut usize) -> io::Result<Self> {
+        let ip = cfg.address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let ports: Vec<u16> = cfg.rtp_ports.rtp_ports().collect();
+        for k in 0..ports.len() {
+            let port = ports[(*cursor + k) % ports.len()];
+            let Ok(rtp) = std::net::UdpSocket::bind(SocketAddr::new(ip, port)) else {
+                continue;
+            };
+            let Ok(rtcp) = std::net::UdpSocket::bind(SocketAddr::new(ip, port + 1)) else {
+                continue;
+            };
+            *cursor = (*cursor + k + 1) % ports.len();
+            let tos = (cfg.dscp as i32) << 2;
+            for s in [&rtp, &rtcp] {
+                s.set_nonblocking(true)?;
+                let set = if ip.is_ipv4() {
+                    setsockopt(s, sockopt::IpTos, &tos)
+                } else {
+                    setsockopt(s, sockopt::Ipv6TClass, &tos)
+                };
+                if let Err(e) = set {
+                    warn!("call {call}: DSCP {} not set: {e}", cfg.dscp);
+                }
+            }
+            let local = rtp.local_addr()?;
+            return Ok(Self {
+                call,
+                rtp: UdpSocket::from_std(rtp),
+                rtcp: UdpSocket::from_std(rtcp),
+                local,
+                stream: None,
+                buf: vec![0; 2048],
+            });
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("no free RTP/RTCP port pair in {}", cfg.rtp_ports),
+        ))
+    }
+
+    /// Start (or, on a re-INVITE, restart) the stream towards `media` at `now`.
+    pub fn start(&mut self, now: Instant, media: &Media, law: fxs::Law) {
+        let rtcp = SocketAddr::new(media.remote_rtp.ip(), media.remote_rtp.port() + 1);
+        let config = Config {
+            codec: media.codec,
+            line: law,
+            telephone_event: media.telephone_event_pt,
+            remote_rtp: media.remote_rtp,
+            remote_rtcp: rtcp,
+            latch: true,
+            remote_timeout: REMOTE_TIMEOUT,
+            wallclock: SystemTime::now(),
+        };
+        if let Some(old) = &mut self.stream {
+            old.close(now);
+        }
+        match Stream::new(now, config) {
+            Ok(s) => self.stream = Some(s),
+            Err(e) => warn!("call {}: no media stream: {e}", self.call),
+        }
+        self.flush(now);
+    }
+
+    /// Read what the sockets hold (at most [`BATCH`] each) into the stream.
+    pub fn read(&mut self, now: Instant, which: Socket) {
+        for _ in 0..BATCH {
+            let sock = match which {
+                Socket::Rtp => &self.rtp,
+                Socket::Rtcp => &self.rtcp,
+            };
+            let (n, src) = match sock.recv_from(&mut self.buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    warn!("call {}: {which:?} socket: {e}", self.call);
+                    break;
+                }
+            };
+            if let Some(s) = &mut self.stream {
+                match which {
+                    Socket::Rtp => s.handle_rtp(now, src, &self.buf[..n]),
+                    Socket::Rtcp => s.handle_rtcp(now, src, &self.buf[..n]),
+                }
+            }
+        }
+        self.flush(now);
+    }
+
+    /// Send the stream's datagrams and log its events.
+    pub fn flush(&mut self, now: Instant) {
+        let Some(s) = &mut self.stream else { return };
+        if s.poll_timeout().is_some_and(|t| t <= now) {
+            s.handle_timeout(now);
+        }
+        while let Some(t) = s.poll_transmit() {
+            let sock = match t.socket {
+                Socket::Rtp => &self.rtp,
+                Socket::Rtcp => &self.rtcp,
+            };
+            if let Err(e) = sock.send_to(&t.bytes, t.dest) {
+                warn!("call {}: send to {}: {e}", self.call, t.dest);
+            }
+        }
+        while let Some(ev) = s.poll_event() {
+            match ev {
+                Event::Digit { key, duration } => {
+                    info!(
+                        "call {}: RFC 4733 digit {key} ({duration:?}) from the far end",
+                        self.call
+                    )
+                }
+                other => info!("call {}: media: {other:?}", self.call),
+            }
+        }
+    }
+
+    /// Close the stream (RTCP BYE) at `now`.
+    pub fn close(&mut self, now: Instant) {
+        if let Some(s) = &mut self.stream {
+            s.close(now);
+        }
+        self.flush(now);
+    }
+}

@@ -1,0 +1,378 @@
+//! Calls on FXS ports (docs/calls.md): the call-control socket to sipd ([`server`]), the call
+//! state of each port ([`phone`], sans-IO) and the media of each call ([`leg`]). The loop
+//! moves bytes: phone audio into the DTMF receiver and the media stream, link events into the
+//! ports' call cores, and what those ask for out to the channel, the link and the sockets.
+//! MWI is not touched here: a call never changes a lamp or the table.
+
+mod leg;
+mod phone;
+mod server;
+
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use callctl::link::{Event, SendError};
+use callctl::wire::Message;
+use callctl::{CallId, Cause, Digits};
+use fxs::dtmf::DtmfEvent;
+use fxs::ring::{AlertEvent, CallTime};
+use fxs::{LineEvent, BLOCK_SAMPLES};
+use log::{info, warn};
+use media::stream::Socket;
+use mio::{Interest, Registry, Token};
+use mwi_config::{Config, Media as MediaConfig};
+use sansio::Core;
+
+pub(super) use self::leg::Leg;
+pub(super) use self::phone::{Out, Phase, PortCall};
+pub(super) use self::server::CallServer;
+
+use super::port::Port;
+use super::{Daemon, MEDIA_BASE};
+use crate::backend::RingCommand;
+
+/// The call-control socket of a config: `<[state] runtime_dir>/callctl.sock`.
+pub fn callctl_path(cfg: &Config) -> PathBuf {
+    cfg.state.runtime_dir.join("callctl.sock")
+}
+
+impl Daemon {
+    /// Take the link's events: calls for the ports, lost calls torn down.
+    pub(super) fn link_events(&mut self, now: Instant) {
+        while let Some(ev) = self.calls.poll_event() {
+            match ev {
+                Event::PeerUp { epoch, .. } => info!("call control: sipd up (epoch {epoch:x})"),
+                Event::PeerDown => info!("call control: sipd down"),
+                Event::CallsLost { calls, reason } => {
+                    for call in calls {
+                        info!(call_id = call.to_string(); "call {call}: lost with sipd ({reason:?})");
+                        if let Some(i) = self.port_of_call(call) {
+                            self.ports[i].call.lost(now);
+                            self.apply_call(i, now);
+                        }
+                    }
+                }
+                Event::Call(msg) => self.call_message(now, msg),
+                Event::Rejected(e) => warn!("call control: packet rejected: {e}"),
+            }
+        }
+    }
+
+    fn call_message(&mut self, now: Instant, msg: Message) {
+        let i = match &msg {
+            Message::Incoming { port, .. } => self
+                .ports
+                .iter()
+                .position(|p| p.cfg.channel == u32::from(*port)),
+            m => m.call().and_then(|c| self.port_of_call(c)),
+        };
+        let Some(i) = i else {
+            if let Message::Incoming { call, .. } = msg {
+                // The link checked the port against our Hello; a reload may have removed it.
+                self.send_call(
+                    now,
+                    Message::Hangup {
+                        call,
+                        cause: Cause::SUBSCRIBER_ABSENT,
+                    },
+                );
+            }
+            return;
+        };
+        info!(
+            channel = self.ports[i].cfg.channel, call_id = msg.call().map(|c| c.to_string());
+            "FXS channel {}: {msg}", self.ports[i].cfg.channel
+        );
+        self.ports[i].call.message(now, msg);
+        self.apply_call(i, now);
+    }
+
+    fn port_of_call(&self, call: CallId) -> Option<usize> {
+        self.ports.iter().position(|p| p.call.call() == Some(call))
+    }
+
+    fn send_call(&mut self, now: Instant, msg: Message) {
+        if let Err(e) = self.calls.send(now, msg.clone()) {
+            warn!("call control: {msg} not sent: {e}");
+        }
+    }
+
+    /// Perform what port `i`'s call core asks for, then drive its line.
+    pub(super) fn apply_call(&mut self, i: usize, now: Instant) {
+        let registry = self.poll.registry();
+        let media_cfg = &self.cfg.media;
+        let Some(p) = self.ports.get_mut(i) else {
+            return;
+        };
+        while let Some(out) = p.call.poll() {
+            match out {
+                Out::Send(msg) => {
+                    if let Err(e) = self.calls.send(now, msg.clone()) {
+                        warn!(channel = p.cfg.channel; "FXS channel {}: {msg} not sent: {e}", p.cfg.channel);
+                    }
+                }
+                Out::Dial(digits) => {
+                    let result = dial(
+                        p,
+                        &mut self.calls,
+                        media_cfg,
+                        &mut self.rtp_cursor,
+                        registry,
+                        i,
+                        now,
+                        &digits,
+                    );
+                    if let Err(cause) = &result {
+                        warn!(channel = p.cfg.channel; "FXS channel {}: {digits} not dialled (cause {cause})", p.cfg.channel);
+                    }
+                    p.call.dialled(now, result);
+                }
+                Out::OpenMedia(call) => {
+                    match open_leg(p, media_cfg, &mut self.rtp_cursor, registry, i, call) {
+                        Ok(local) => {
+                            let _ = self.calls.send(
+                                now,
+                                Message::MediaReady {
+                                    call,
+                                    local_rtp: local,
+                                },
+                            );
+                        }
+                        Err(()) => p.call.message(
+                            now,
+                            Message::Hangup {
+                                call,
+                                cause: Cause::SUBSCRIBER_ABSENT,
+                            },
+                        ),
+                    }
+                }
+                Out::Tone(kind) => p.line.play(now, kind),
+                Out::Silence => p.line.play_silence(now),
+                Out::StartMedia(media) => {
+                    if let Some(leg) = &mut p.leg {
+                        leg.start(now, &media, p.cfg.law);
+                        p.line.play_media(now);
+                    }
+                }
+                Out::StopMedia => close_leg(p, registry, now),
+                Out::Ring(cid) => {
+                    let cid = cid.map(|mut c| {
+                        c.time = Some(utc_now());
+                        c
+                    });
+                    report(
+                        p.cfg.channel,
+                        p.chan.set_cadence(Some(p.alerting_cadence.values())),
+                    );
+                    p.alerting.start(now, cid.as_ref());
+                }
+                Out::StopRing => {
+                    p.alerting.stop(now);
+                    drive_alerting(p, now);
+                    report(p.cfg.channel, p.chan.set_cadence(None));
+                }
+            }
+        }
+        drive_alerting(p, now);
+        super::port::drive_port(p, now);
+    }
+
+    /// Readable RTP or RTCP socket of port `t / 2`.
+    pub(super) fn service_media(&mut self, t: usize, now: Instant) {
+        let which = if t % 2 == 0 {
+            Socket::Rtp
+        } else {
+            Socket::Rtcp
+        };
+        if let Some(leg) = self.ports.get_mut(t / 2).and_then(|p| p.leg.as_mut()) {
+            leg.read(now, which);
+        }
+    }
+}
+
+/// Port `p`'s phone events and audio at `now`: hook changes and digits into its call core,
+/// the audio into the DTMF receiver and, in a connected call, into the media stream.
+pub(super) fn phone_event(p: &mut Port, now: Instant, ev: LineEvent) {
+    match ev {
+        LineEvent::OffHook => p.call.off_hook(now),
+        LineEvent::OnHook => p.call.on_hook(),
+        LineEvent::Digit(d) => p.call.digit(now, d),
+        _ => {}
+    }
+}
+
+/// The phone's audio blocks kept by the channel: DTMF detection, then the media stream.
+pub(super) fn phone_audio(p: &mut Port, now: Instant) {
+    let law = p.cfg.law;
+    while let Some(block) = p.chan.take_audio() {
+        let mut linear = [0i16; BLOCK_SAMPLES];
+        for (l, c) in linear.iter_mut().zip(block.iter()) {
+            *l = law.decode(*c);
+        }
+        p.dtmf.handle_audio(now, &linear);
+        let in_call = p.call.phase() == Phase::Connected;
+        while let Some(ev) = p.dtmf.poll_event() {
+            let stream = p
+                .leg
+                .as_mut()
+                .and_then(|l| l.stream.as_mut())
+                .filter(|_| in_call);
+            match (ev, stream) {
+                (DtmfEvent::Begin { digit, .. }, Some(s)) => {
+                    info!(channel = p.cfg.channel; "FXS channel {}: digit {digit} in the call", p.cfg.channel);
+                    s.send_digit_begin(now, digit);
+                }
+                (DtmfEvent::End { .. }, Some(s)) => s.send_digit_end(now),
+                (DtmfEvent::Begin { digit, .. }, None) => {
+                    p.line.handle_event(now, LineEvent::Digit(digit));
+                    p.call.digit(now, digit);
+                }
+                (DtmfEvent::End { .. }, None) => {}
+            }
+        }
+        if in_call {
+            if let Some(leg) = &mut p.leg {
+                if let Some(s) = &mut leg.stream {
+                    s.handle_audio(now, &block);
+                }
+                leg.flush(now);
+            }
+        }
+    }
+}
+
+/// Dial `digits` on port `p`: a call id, the RTP pair, `Dial` and `MediaReady`.
+#[allow(clippy::too_many_arguments)]
+fn dial(
+    p: &mut Port,
+    server: &mut CallServer,
+    media: &MediaConfig,
+    cursor: &mut usize,
+    registry: &Registry,
+    i: usize,
+    now: Instant,
+    digits: &str,
+) -> Result<CallId, Cause> {
+    let digits = Digits::try_from(digits).map_err(|_| Cause::INVALID_NUMBER_FORMAT)?;
+    let call = server.new_call_id().ok_or(Cause::CONGESTION)?;
+    let port = u16::try_from(p.cfg.channel).map_err(|_| Cause::INTERWORKING)?;
+    server
+        .send(now, Message::Dial { call, port, digits })
+        .map_err(|e| match e {
+            SendError::TooManyCalls => Cause::CONGESTION,
+            _ => Cause::NETWORK_OUT_OF_ORDER,
+        })?;
+    info!(channel = p.cfg.channel, call_id = call.to_string(); "FXS channel {}: call {call} dialled", p.cfg.channel);
+    match open_leg(p, media, cursor, registry, i, call) {
+        Ok(local_rtp) => {
+            let _ = server.send(now, Message::MediaReady { call, local_rtp });
+            Ok(call)
+        }
+        Err(()) => {
+            let _ = server.send(
+                now,
+                Message::Hangup {
+                    call,
+                    cause: Cause::NO_CIRCUIT,
+                },
+            );
+            Err(Cause::NO_CIRCUIT)
+        }
+    }
+}
+
+/// Bind port `i`'s RTP pair for `call` and register it.
+fn open_leg(
+    p: &mut Port,
+    media: &MediaConfig,
+    cursor: &mut usize,
+    registry: &Registry,
+    i: usize,
+    call: CallId,
+) -> Result<std::net::SocketAddr, ()> {
+    let mut leg = Leg::bind(call, media, cursor).map_err(|e| {
+        warn!(channel = p.cfg.channel, call_id = call.to_string(); "FXS channel {}: call {call}: {e}", p.cfg.channel);
+    })?;
+    let rtp = registry.register(&mut leg.rtp, Token(MEDIA_BASE + 2 * i), Interest::READABLE);
+    let rtcp = registry.register(
+        &mut leg.rtcp,
+        Token(MEDIA_BASE + 2 * i + 1),
+        Interest::READABLE,
+    );
+    if let Err(e) = rtp.and(rtcp) {
+        warn!(channel = p.cfg.channel; "FXS channel {}: call {call}: {e}", p.cfg.channel);
+        return Err(());
+    }
+    let local = leg.local;
+    p.leg = Some(leg);
+    Ok(local)
+}
+
+fn close_leg(p: &mut Port, registry: &Registry, now: Instant) {
+    if let Some(mut leg) = p.leg.take() {
+        leg.close(now);
+        let _ = registry.deregister(&mut leg.rtp);
+        let _ = registry.deregister(&mut leg.rtcp);
+        info!(channel = p.cfg.channel, call_id = leg.call.to_string(); "FXS channel {}: call {} media closed", p.cfg.channel, leg.call);
+    }
+}
+
+/// Perform the ringing and caller ID of port `p` due at `now`.
+pub(super) fn drive_alerting(p: &mut Port, now: Instant) {
+    if p.alerting.poll_timeout().is_some_and(|t| t <= now) {
+        p.alerting.handle_timeout(now);
+    }
+    while let Some(ev) = p.alerting.poll_event() {
+        match ev {
+            AlertEvent::Ring(on) => report(
+                p.cfg.channel,
+                p.chan.ring(if on {
+                    RingCommand::Ring
+                } else {
+                    RingCommand::RingOff
+                }),
+            ),
+            AlertEvent::OnHookTransfer { ms } => report(p.cfg.channel, p.chan.onhook_transfer(ms)),
+            AlertEvent::CallerIdSkipped { spill_ms } => warn!(
+                channel = p.cfg.channel;
+                "FXS channel {}: caller ID ({spill_ms} ms) does not fit the ring cadence", p.cfg.channel
+            ),
+        }
+    }
+    while let Some(block) = p.alerting.poll_transmit() {
+        if let Err(e) = p.chan.write_audio(&block) {
+            warn!(channel = p.cfg.channel; "FXS channel {}: caller ID: {e}", p.cfg.channel);
+        }
+    }
+}
+
+fn report(channel: u32, result: Result<(), crate::backend::BackendError>) {
+    if let Err(e) = result {
+        warn!(channel = channel; "FXS channel {channel}: {e}");
+    }
+}
+
+/// The date and time of caller ID (MDMF parameter 0x01), in UTC: chand reads no time zone.
+fn utc_now() -> CallTime {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (H. Hinnant's days_from_civil, inverted).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    CallTime {
+        month,
+        day,
+        hour: (rem / 3600) as u8,
+        minute: (rem % 3600 / 60) as u8,
+    }
+}

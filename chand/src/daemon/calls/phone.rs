@@ -83,7 +83,6 @@ pub struct PortCall {
     /// The end of the current busy/reorder (then howler) or howler (then silence).
     tone_until: Option<Instant>,
     howling: bool,
-    since: Option<Instant>,
     out: VecDeque<Out>,
 }
 
@@ -106,7 +105,6 @@ impl PortCall {
             collector: None,
             tone_until: None,
             howling: false,
-            since: None,
             out: VecDeque::new(),
         }
     }
@@ -119,16 +117,6 @@ impl PortCall {
     /// The call on the port, if any.
     pub fn call(&self) -> Option<CallId> {
         self.call
-    }
-
-    /// The digits dialled so far (while dialling).
-    pub fn digits(&self) -> &str {
-        self.collector.as_ref().map_or("", |c| c.digits())
-    }
-
-    /// When the call was answered (for its duration).
-    pub fn connected_since(&self) -> Option<Instant> {
-        self.since
     }
 
     /// The phone went off-hook at `now`.
@@ -145,7 +133,6 @@ impl PortCall {
                     self.out.push_back(Out::Send(Message::Answered { call }));
                 }
                 self.phase = Phase::Connected;
-                self.since = Some(now);
             }
             _ => {}
         }
@@ -230,9 +217,6 @@ impl PortCall {
                     self.phase,
                     Phase::Proceeding | Phase::Ringback | Phase::Connected
                 ) {
-                    if self.phase != Phase::Connected {
-                        self.since = Some(now);
-                    }
                     self.phase = Phase::Connected;
                     self.out.push_back(Out::StartMedia(media));
                 }
@@ -280,7 +264,6 @@ impl PortCall {
         self.collector = None;
         self.tone_until = None;
         self.howling = false;
-        self.since = None;
     }
 
     fn dial(&mut self, digits: String) {

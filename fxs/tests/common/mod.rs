@@ -12,6 +12,9 @@ use sansio::Core;
 /// An action as recorded by the phone (writes keep the index of their first sample in `heard`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Seen {
+    PullMedia {
+        at_ms: u64,
+    },
     Write {
         at_ms: u64,
         sample: usize,
@@ -202,6 +205,7 @@ impl Phone {
                     Action::RingOff => Seen::RingOff { at_ms },
                     Action::OnHookTransfer { ms } => Seen::OnHookTransfer { at_ms, ms },
                     Action::Notice(n) => Seen::Notice(n),
+                    Action::PullMedia => Seen::PullMedia { at_ms },
                 };
                 self.seen.push(s);
             }

@@ -200,26 +200,24 @@ impl PortCall {
                 self.out.push_back(Out::Send(Message::Alerting { call }));
             }
             _ if msg.call() != self.call || self.call.is_none() => {}
-            Message::Ringback { .. } => {
-                if self.phase == Phase::Proceeding {
-                    self.phase = Phase::Ringback;
-                    self.out.push_back(Out::Tone(ToneKind::Ringback));
-                }
+            Message::Ringback { .. } if self.phase == Phase::Proceeding => {
+                self.phase = Phase::Ringback;
+                self.out.push_back(Out::Tone(ToneKind::Ringback));
             }
-            Message::EarlyMedia { media, .. } => {
-                if matches!(self.phase, Phase::Proceeding | Phase::Ringback) {
-                    self.phase = Phase::Ringback;
-                    self.out.push_back(Out::StartMedia(media));
-                }
+            Message::EarlyMedia { media, .. }
+                if matches!(self.phase, Phase::Proceeding | Phase::Ringback) =>
+            {
+                self.phase = Phase::Ringback;
+                self.out.push_back(Out::StartMedia(media));
             }
-            Message::Connected { media, .. } | Message::Modify { media, .. } => {
+            Message::Connected { media, .. } | Message::Modify { media, .. }
                 if matches!(
                     self.phase,
                     Phase::Proceeding | Phase::Ringback | Phase::Connected
-                ) {
-                    self.phase = Phase::Connected;
-                    self.out.push_back(Out::StartMedia(media));
-                }
+                ) =>
+            {
+                self.phase = Phase::Connected;
+                self.out.push_back(Out::StartMedia(media));
             }
             Message::Hangup { cause, .. } => self.ended(now, cause),
             Message::Error { .. } => self.ended(now, Cause::TEMPORARY_FAILURE),

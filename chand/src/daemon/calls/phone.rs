@@ -330,3 +330,125 @@ impl PortCall {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port() -> PortCall {
+        let map = "(*xx|[2-9]xxx|x.T)".parse().unwrap();
+        PortCall::new(map, DigitTiming::default(), Some("*98".into()), true)
+    }
+
+    fn outs(p: &mut PortCall) -> Vec<Out> {
+        std::iter::from_fn(|| p.poll()).collect()
+    }
+
+    #[test]
+    fn digits_dial_then_ringback_connected_and_on_hook_hangs_up() {
+        let t = Instant::now();
+        let mut p = port();
+        p.off_hook(t);
+        for d in "200".chars() {
+            p.digit(t, d);
+        }
+        assert!(outs(&mut p).is_empty());
+        p.digit(t, '1');
+        // 2001 completes [2-9]xxx but may still grow as x.T: the short timer decides.
+        assert!(outs(&mut p).is_empty());
+        p.handle_timeout(t + DigitTiming::default().short);
+        assert_eq!(outs(&mut p), [Out::Silence, Out::Dial("2001".into())]);
+        let call = CallId(3);
+        p.dialled(t, Ok(call));
+        p.message(t, Message::Ringback { call });
+        assert_eq!(outs(&mut p), [Out::Tone(ToneKind::Ringback)]);
+        p.on_hook();
+        let hangup = Message::Hangup {
+            call,
+            cause: Cause::NORMAL_CLEARING,
+        };
+        assert_eq!(outs(&mut p), [Out::StopMedia, Out::Send(hangup)]);
+        assert_eq!(p.phase(), Phase::Idle);
+    }
+
+    #[test]
+    fn the_pilot_dials_at_once_and_busy_then_howler_then_silence() {
+        let t = Instant::now();
+        let mut p = port();
+        p.off_hook(t);
+        for d in "*98".chars() {
+            p.digit(t, d);
+        }
+        assert_eq!(outs(&mut p), [Out::Silence, Out::Dial("*98".into())]);
+        let call = CallId(1);
+        p.dialled(t, Ok(call));
+        p.message(
+            t,
+            Message::Hangup {
+                call,
+                cause: Cause::USER_BUSY,
+            },
+        );
+        assert_eq!(outs(&mut p), [Out::StopMedia, Out::Tone(ToneKind::Busy)]);
+        let t1 = t + FAILED_TONE;
+        assert_eq!(p.poll_timeout(), Some(t1));
+        p.handle_timeout(t1);
+        assert_eq!(outs(&mut p), [Out::Tone(ToneKind::Howler)]);
+        p.handle_timeout(t1 + HOWLER_TONE);
+        assert_eq!(outs(&mut p), [Out::Silence]);
+        assert_eq!(p.poll_timeout(), None);
+    }
+
+    #[test]
+    fn no_digit_and_failed_dial_give_reorder() {
+        let t = Instant::now();
+        let mut p = port();
+        p.off_hook(t);
+        p.handle_timeout(t + DigitTiming::default().long);
+        assert_eq!(outs(&mut p), [Out::Tone(ToneKind::Reorder)]);
+        p.on_hook();
+        p.off_hook(t);
+        for d in "*12".chars() {
+            p.digit(t, d);
+        }
+        assert_eq!(outs(&mut p), [Out::Silence, Out::Dial("*12".into())]);
+        p.dialled(t, Err(Cause::NETWORK_OUT_OF_ORDER));
+        assert_eq!(outs(&mut p), [Out::Tone(ToneKind::Reorder)]);
+    }
+
+    #[test]
+    fn incoming_rings_answers_and_a_busy_port_refuses() {
+        let t = Instant::now();
+        let mut p = port();
+        let call = CallId(CallId::SIPD_BIT | 1);
+        let incoming = |call| Message::Incoming {
+            call,
+            port: 1,
+            number: "5551234".try_into().unwrap(),
+            name: "ALICE".try_into().unwrap(),
+            privacy: Privacy::Allowed,
+        };
+        p.message(t, incoming(call));
+        let o = outs(&mut p);
+        assert_eq!(o[0], Out::OpenMedia(call));
+        assert!(
+            matches!(&o[1], Out::Ring(Some(c)) if c.number == Presentation::Available("5551234".into()))
+        );
+        assert_eq!(o[2], Out::Send(Message::Alerting { call }));
+        let other = CallId(CallId::SIPD_BIT | 2);
+        p.message(t, incoming(other));
+        let busy = Message::Hangup {
+            call: other,
+            cause: Cause::USER_BUSY,
+        };
+        assert_eq!(outs(&mut p), [Out::Send(busy)]);
+        p.off_hook(t);
+        let answered = Message::Answered { call };
+        assert_eq!(
+            outs(&mut p),
+            [Out::StopRing, Out::Silence, Out::Send(answered)]
+        );
+        p.lost(t);
+        assert_eq!(outs(&mut p), [Out::StopMedia, Out::Tone(ToneKind::Reorder)]);
+    }
+}

@@ -1,37 +1,64 @@
 //! `chand`: the dahdi-mwi channel daemon's command line.
 //!
-//! ```text
-//! chand run [--config FILE] [--log-level LEVEL] [--allow-root]
-//! chand status [--json] [--config FILE]
-//! chand mwi NUMBER on|off|reset [--config FILE]
-//! chand check-config [--config FILE]
-//! ```
-//! FILE defaults to `/etc/dahdi-mwi/dahdi-mwi.toml`.
+//!
+//! `chand --help` and the man page chand(8) give the command line; [`Cli`] defines it.
 #![forbid(unsafe_code)]
 
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use chand::backend::dahdi::DahdiBackend;
 use chand::backend::sim::SimBackend;
 use chand::backend::Backend;
 use chand::{control, daemon, daemon::Daemon};
+use clap::{Parser, Subcommand, ValueEnum};
 use log::{error, info, warn};
 use mwi_config::{
-    self as config, check_config_command, take_config_option, Config, Number, EXIT_USAGE,
+    self as config, check_config, print_completions, Config, ConfigArg, Number, RunArgs, Shell,
 };
 use mwi_service as service;
 
-const USAGE: &str = "usage:
-  chand run [--config FILE] [--log-level LEVEL] [--allow-root]
-  chand status [--json] [--config FILE]
-  chand mwi NUMBER on|off|reset [--config FILE]
-  chand check-config [--config FILE]
-FILE defaults to /etc/dahdi-mwi/dahdi-mwi.toml";
+/// The dahdi-mwi channel daemon: drives the FXS ports and PRI D-channels from the shared MWI
+/// table, and the calls on them.
+#[derive(Parser, Debug)]
+#[command(name = "chand", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug, PartialEq, Eq)]
+enum Command {
+    /// Run the daemon.
+    Run(RunArgs),
+    /// Validate the configuration file and exit.
+    CheckConfig(ConfigArg),
+    /// Print the state of every port and span of the running daemon.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Override a number's MWI by hand, or give it back to the voice-mail server.
+    Mwi {
+        /// The number (1 to 32 digits, optionally after '+').
+        number: Number,
+        /// What to do.
+        action: MwiAction,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Print the shell completion script.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: Shell,
+    },
+}
 
 /// What `chand mwi NUMBER ...` does to the number's MWI state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum MwiAction {
     /// Set message waiting.
     On,
@@ -50,100 +77,6 @@ impl MwiAction {
             Self::Reset => "reset",
         }
     }
-}
-
-/// A parsed command line.
-#[derive(Debug, PartialEq, Eq)]
-enum Command {
-    Run {
-        config: PathBuf,
-        /// `--log-level`: overrides `[log] level`.
-        log_level: Option<log::LevelFilter>,
-        /// `--allow-root`: run even as root.
-        allow_root: bool,
-    },
-    Status {
-        json: bool,
-        config: PathBuf,
-    },
-    Mwi {
-        number: Number,
-        action: MwiAction,
-        config: PathBuf,
-    },
-    /// The arguments after `check-config`, for [`check_config_command`].
-    CheckConfig(Vec<OsString>),
-    Help,
-}
-
-/// Parse the arguments after the program name.
-fn parse(args: &[OsString]) -> Result<Command, String> {
-    let Some(sub) = args.first() else {
-        return Err("no command given".into());
-    };
-    let rest = &args[1..];
-    let sub = sub.to_str().unwrap_or("");
-    if sub == "check-config" {
-        return Ok(Command::CheckConfig(rest.to_vec()));
-    }
-    let (config, rest) = take_config_option(rest)?;
-    let rest: Vec<&str> = rest
-        .iter()
-        .map(|a| {
-            a.to_str()
-                .ok_or_else(|| format!("argument {a:?} is not UTF-8"))
-        })
-        .collect::<Result<_, _>>()?;
-    match (sub, rest.as_slice()) {
-        ("help" | "--help" | "-h", []) => Ok(Command::Help),
-        ("run", opts) => parse_run(config, opts),
-        ("status", []) => Ok(Command::Status {
-            json: false,
-            config,
-        }),
-        ("status", ["--json"]) => Ok(Command::Status { json: true, config }),
-        ("mwi", [number, action]) => Ok(Command::Mwi {
-            number: number.parse()?,
-            action: match *action {
-                "on" => MwiAction::On,
-                "off" => MwiAction::Off,
-                "reset" => MwiAction::Reset,
-                _ => return Err(format!("mwi: {action:?} is not on, off or reset")),
-            },
-            config,
-        }),
-        ("status" | "mwi" | "help" | "--help" | "-h", _) => {
-            Err(format!("{sub}: unexpected arguments {rest:?}"))
-        }
-        _ => Err(format!("unknown command {sub:?}")),
-    }
-}
-
-/// The options of `chand run`.
-fn parse_run(config: PathBuf, opts: &[&str]) -> Result<Command, String> {
-    let mut log_level = None;
-    let mut allow_root = false;
-    let mut it = opts.iter();
-    while let Some(opt) = it.next() {
-        match *opt {
-            "--allow-root" => allow_root = true,
-            "--log-level" => {
-                let level = it.next().ok_or("--log-level needs a LEVEL")?;
-                log_level = Some(
-                    level
-                        .parse::<mwi_config::LogLevel>()
-                        .map_err(|e| format!("--log-level: {e}"))?
-                        .filter(),
-                );
-            }
-            other => return Err(format!("run: unexpected argument {other:?}")),
-        }
-    }
-    Ok(Command::Run {
-        config,
-        log_level,
-        allow_root,
-    })
 }
 
 /// `chand run`: load the config, open the channels and the table, serve until SIGTERM.
@@ -237,73 +170,69 @@ fn ask(config: &Path, line: &str) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    match parse(&args) {
-        Ok(Command::CheckConfig(rest)) => check_config_command("chand", &rest),
-        Ok(Command::Help) => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
+    match Cli::parse().command {
+        Command::Run(a) => run(
+            &a.config.path,
+            a.log_level.map(|l| l.filter()),
+            a.allow_root,
+        ),
+        Command::CheckConfig(c) => check_config(&c.path),
+        Command::Status { json, config } => {
+            ask(&config.path, if json { "status json" } else { "status" })
         }
-        Ok(Command::Run {
-            config,
-            log_level,
-            allow_root,
-        }) => run(&config, log_level, allow_root),
-        Ok(Command::Status { json, config }) => {
-            ask(&config, if json { "status json" } else { "status" })
-        }
-        Ok(Command::Mwi {
+        Command::Mwi {
             number,
             action,
             config,
-        }) => ask(&config, &format!("mwi {number} {}", action.as_str())),
-        Err(e) => {
-            eprintln!("chand: {e}\n{USAGE}");
-            ExitCode::from(EXIT_USAGE)
-        }
+        } => ask(&config.path, &format!("mwi {number} {}", action.as_str())),
+        Command::Completions { shell } => print_completions::<Cli>(shell),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn p(args: &str) -> Result<Command, String> {
-        parse(
-            &args
-                .split_whitespace()
-                .map(OsString::from)
-                .collect::<Vec<_>>(),
-        )
+        Cli::try_parse_from(std::iter::once("chand").chain(args.split_whitespace()))
+            .map(|c| c.command)
+            .map_err(|e| e.to_string())
     }
 
-    fn default() -> PathBuf {
-        PathBuf::from(mwi_config::DEFAULT_CONFIG_PATH)
+    fn config(path: &str) -> ConfigArg {
+        ConfigArg {
+            path: PathBuf::from(path),
+        }
+    }
+
+    fn default() -> ConfigArg {
+        config(mwi_config::DEFAULT_CONFIG_PATH)
     }
 
     #[test]
     fn parses_every_command() {
         assert_eq!(
             p("run --config /x.toml"),
-            Ok(Command::Run {
-                config: "/x.toml".into(),
+            Ok(Command::Run(RunArgs {
+                config: config("/x.toml"),
                 log_level: None,
                 allow_root: false,
-            })
+            }))
         );
         assert_eq!(
             p("run --log-level debug --allow-root"),
-            Ok(Command::Run {
+            Ok(Command::Run(RunArgs {
                 config: default(),
-                log_level: Some(log::LevelFilter::Debug),
+                log_level: Some(mwi_config::LogLevel::Debug),
                 allow_root: true,
-            })
+            }))
         );
         assert_eq!(
             p("status --json --config=/x.toml"),
             Ok(Command::Status {
                 json: true,
-                config: "/x.toml".into()
+                config: config("/x.toml")
             })
         );
         assert_eq!(
@@ -322,28 +251,45 @@ mod tests {
             })
         );
         assert_eq!(
-            p("check-config --config a.toml"),
-            Ok(Command::CheckConfig(vec![
-                "--config".into(),
-                "a.toml".into()
-            ]))
+            p("check-config -c a.toml"),
+            Ok(Command::CheckConfig(config("a.toml")))
         );
-        assert_eq!(p("--help"), Ok(Command::Help));
     }
 
     #[test]
     fn rejects_bad_command_lines() {
-        assert!(p("").unwrap_err().contains("no command"));
-        assert!(p("start").unwrap_err().contains("unknown command"));
-        assert!(p("mwi 8000 blink")
-            .unwrap_err()
-            .contains("not on, off or reset"));
-        assert!(p("mwi 80x0 on").unwrap_err().contains("bad number"));
-        assert!(p("status --yaml").unwrap_err().contains("unexpected"));
-        assert!(p("run --config").unwrap_err().contains("needs a FILE"));
-        assert!(p("run --log-level loud")
-            .unwrap_err()
-            .contains("--log-level"));
-        assert!(p("run -c a -c b").unwrap_err().contains("twice"));
+        for (args, why) in [
+            ("", "Usage: chand <COMMAND>"),
+            ("start", "unrecognized subcommand 'start'"),
+            ("mwi 8000 blink", "invalid value 'blink'"),
+            ("mwi 80x0 on", "bad number"),
+            ("status --yaml", "unexpected argument '--yaml'"),
+            ("run --config", "a value is required for '--config <FILE>'"),
+            ("run --log-level loud", "unknown level \"loud\""),
+            ("run -c a -c b", "cannot be used multiple times"),
+        ] {
+            let e = p(args).expect_err(args);
+            assert!(e.contains(why), "{args:?}: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod man {
+    use super::Cli;
+
+    #[test]
+    fn man_page_synopsis_is_the_parser() {
+        let page = include_str!("../../man/chand.8");
+        let synopsis = page
+            .split(".SH SYNOPSIS\n")
+            .nth(1)
+            .and_then(|s| s.split(".SH ").next());
+        let want = mwi_config::man_synopsis::<Cli>();
+        assert_eq!(
+            synopsis,
+            Some(want.as_str()),
+            "man/chand.8's SYNOPSIS must read:\n{want}"
+        );
     }
 }

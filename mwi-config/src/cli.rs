@@ -1,66 +1,41 @@
-//! The `check-config` command line, shared by `sipd check-config` and `chand check-config`.
+//! The command-line pieces sipd and chand share (parsed with clap): `--config FILE`, the
+//! options of `run`, `check-config`, and `completions SHELL`.
 
-use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::{Config, DEFAULT_CONFIG_PATH};
+use clap::{Args, CommandFactory};
+use clap_complete::Shell;
 
-/// Exit status of a command-line usage error (an unknown option, a missing value).
-pub const EXIT_USAGE: u8 = 2;
+use super::{Config, LogLevel, DEFAULT_CONFIG_PATH};
 
-/// Parse `--config FILE` (also `--config=FILE`, `-c FILE`) out of `args`.
-///
-/// Returns the config path ([`DEFAULT_CONFIG_PATH`] when absent) and the other arguments in
-/// order; an error for `--config` without a value or given twice.
-pub fn take_config_option(args: &[OsString]) -> Result<(PathBuf, Vec<OsString>), String> {
-    let mut path = None;
-    let mut rest = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let value = match a.to_str() {
-            Some("--config" | "-c") => Some(
-                it.next()
-                    .cloned()
-                    .ok_or_else(|| format!("{} needs a FILE", a.to_string_lossy()))?,
-            ),
-            Some(s) => s.strip_prefix("--config=").map(OsString::from),
-            None => None,
-        };
-        match value {
-            Some(_) if path.is_some() => return Err("--config is given twice".into()),
-            Some(v) => path = Some(PathBuf::from(v)),
-            None => rest.push(a.clone()),
-        }
-    }
-    Ok((
-        path.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH)),
-        rest,
-    ))
+/// `--config FILE` (also `-c FILE`, `--config=FILE`).
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct ConfigArg {
+    /// The configuration file.
+    #[arg(short = 'c', long = "config", value_name = "FILE", default_value = DEFAULT_CONFIG_PATH)]
+    pub path: PathBuf,
 }
 
-/// `DAEMON check-config [--config FILE]`: `args` are the arguments after `check-config`.
-///
-/// Loads and validates the file; prints `OK` on stdout and exits 0, or prints the error
-/// (`FILE:LINE:COLUMN: RULE`) on stderr and exits 1. A usage error prints
-/// `DAEMON check-config: ...` and exits [`EXIT_USAGE`].
-pub fn check_config_command(daemon: &str, args: &[OsString]) -> ExitCode {
-    let path = match take_config_option(args) {
-        Ok((path, rest)) if rest.is_empty() => path,
-        Ok((_, rest)) => {
-            eprintln!(
-                "{daemon} check-config: unexpected argument {:?}\nusage: {daemon} check-config [--config FILE]",
-                rest[0]
-            );
-            return ExitCode::from(EXIT_USAGE);
-        }
-        Err(e) => {
-            eprintln!("{daemon} check-config: {e}\nusage: {daemon} check-config [--config FILE]");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    match Config::load(&path) {
+/// The options of `DAEMON run`.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct RunArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub config: ConfigArg,
+    /// Log at this level instead of `[log] level`: error, warn, info, debug or trace.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<LogLevel>,
+    /// Run even as root (the daemons refuse to by default).
+    #[arg(long)]
+    pub allow_root: bool,
+}
+
+/// `DAEMON check-config [--config FILE]`: loads and validates the file; prints `OK` on stdout
+/// and exits 0, or prints the error (`FILE:LINE:COLUMN: RULE`) on stderr and exits 1.
+pub fn check_config(path: &Path) -> ExitCode {
+    match Config::load(path) {
         Ok(_) => {
             // A closed stdout (e.g. `| true`) must not turn a valid file into a failure.
             let _ = writeln!(std::io::stdout(), "OK");
@@ -71,4 +46,60 @@ pub fn check_config_command(daemon: &str, args: &[OsString]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `DAEMON completions SHELL`: prints the completion script of `C`'s command line for `shell`
+/// (bash, zsh, fish, elvish, powershell) on stdout.
+pub fn print_completions<C: CommandFactory>(shell: Shell) -> ExitCode {
+    let mut cmd = C::command();
+    let name = cmd.get_name().to_owned();
+    clap_complete::generate(shell, &mut cmd, name, &mut std::io::stdout());
+    ExitCode::SUCCESS
+}
+
+/// The SYNOPSIS section of `C`'s man page, in roff (man(7)): one paragraph per subcommand
+/// (`help` aside), `.br` between them. The man pages must hold exactly this text (a test in
+/// each daemon compares them), so the synopsis and the parser cannot drift apart.
+pub fn man_synopsis<C: CommandFactory>() -> String {
+    let mut cmd = C::command();
+    cmd.build();
+    let bin = cmd.get_name().to_owned();
+    let mut paragraphs = Vec::new();
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let mut lines = vec![format!(".B {} {}", bin, roff(sub.get_name()))];
+        for arg in sub.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            let value = arg
+                .get_value_names()
+                .and_then(|v| v.first())
+                .map_or_else(|| id.to_uppercase(), |v| v.to_string());
+            let choices: Vec<String> = arg
+                .get_possible_values()
+                .iter()
+                .filter(|v| !v.is_hide_set())
+                .map(|v| v.get_name().to_owned())
+                .collect();
+            match arg.get_long() {
+                None if choices.is_empty() => lines.push(format!(".I {value}")),
+                None => lines.push(format!(".BR {}", choices.join(" | "))),
+                Some(long) if !arg.get_action().takes_values() => {
+                    lines.push(format!(".RB [ \\-\\-{} ]", roff(long)));
+                }
+                Some(long) => {
+                    lines.push(format!(".RB [ \\-\\-{}", roff(long)));
+                    lines.push(format!(".IR {value} ]"));
+                }
+            }
+        }
+        paragraphs.push(lines.join("\n"));
+    }
+    paragraphs.join("\n.br\n") + "\n"
+}
+
+/// `s` with its hyphens escaped for roff.
+fn roff(s: &str) -> String {
+    s.replace('-', "\\-")
 }

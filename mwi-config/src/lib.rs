@@ -15,7 +15,8 @@ mod validate;
 
 use std::path::Path;
 
-pub use cli::{check_config_command, take_config_option, EXIT_USAGE};
+pub use clap_complete::Shell;
+pub use cli::{check_config, man_synopsis, print_completions, ConfigArg, RunArgs};
 pub use error::ConfigError;
 pub use types::*;
 

@@ -1,28 +1,8 @@
-//! `check-config`: the shared command line of `sipd check-config` and `chand check-config`.
+//! `check-config`'s exit status, shared by `sipd check-config` and `chand check-config`.
 
-use std::ffi::OsString;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mwi_config::{check_config_command, take_config_option, DEFAULT_CONFIG_PATH};
-
-fn args(a: &[&str]) -> Vec<OsString> {
-    a.iter().map(OsString::from).collect()
-}
-
-#[test]
-fn config_option_forms() {
-    let (p, rest) = take_config_option(&args(&["--json", "--config", "/a.toml"])).unwrap();
-    assert_eq!((p, rest), (PathBuf::from("/a.toml"), args(&["--json"])));
-    let (p, _) = take_config_option(&args(&["--config=/b.toml"])).unwrap();
-    assert_eq!(p, PathBuf::from("/b.toml"));
-    let (p, _) = take_config_option(&args(&["-c", "/c.toml"])).unwrap();
-    assert_eq!(p, PathBuf::from("/c.toml"));
-    let (p, _) = take_config_option(&[]).unwrap();
-    assert_eq!(p, PathBuf::from(DEFAULT_CONFIG_PATH));
-    assert!(take_config_option(&args(&["--config"])).is_err());
-    assert!(take_config_option(&args(&["-c", "a", "--config=b"])).is_err());
-}
+use mwi_config::check_config;
 
 #[test]
 fn exit_status_tells_good_from_broken() {
@@ -35,18 +15,10 @@ fn exit_status_tells_good_from_broken() {
         "[mwi_server]\nserver = \"ipv4:192.0.2.10\"\nexpires = 0\n",
     )
     .unwrap();
-    let good = good.to_str().unwrap();
-    let bad = bad.to_str().unwrap();
+    assert_eq!(check_config(&good), ExitCode::SUCCESS);
+    assert_eq!(check_config(&bad), ExitCode::FAILURE);
     assert_eq!(
-        check_config_command("t", &args(&["--config", good])),
-        ExitCode::SUCCESS
-    );
-    assert_eq!(
-        check_config_command("t", &args(&["--config", bad])),
+        check_config(&dir.path().join("absent.toml")),
         ExitCode::FAILURE
-    );
-    assert_eq!(
-        check_config_command("t", &args(&["--config", good, "x"])),
-        ExitCode::from(2)
     );
 }

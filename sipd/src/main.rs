@@ -1,85 +1,84 @@
 //! sipd: the dahdi-mwi SIP daemon.
 //!
-//! ```text
-//! sipd run [--config FILE] [--log-level LEVEL] [--allow-root]   run the daemon
-//! sipd check-config [--config FILE]   validate the configuration
-//! sipd status [--json] [--config FILE]  what the running daemon knows
-//! ```
+//! `sipd --help` and the man page sipd(8) give the command line; [`Cli`] defines it.
 #![forbid(unsafe_code)]
 
-use mwi_config::{check_config_command, take_config_option, Config, LogLevel, EXIT_USAGE};
+use clap::{Parser, Subcommand};
+use mwi_config::{check_config, print_completions, Config, ConfigArg, RunArgs, Shell};
 use mwi_service as service;
-use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
 
-fn usage() -> ExitCode {
-    eprintln!(
-        "usage: sipd run [--config FILE] [--log-level LEVEL] [--allow-root]\n       \
-         sipd check-config [--config FILE]\n       sipd status [--json] [--config FILE]"
-    );
-    ExitCode::from(EXIT_USAGE)
+/// The dahdi-mwi SIP daemon: subscribes to message-summary (RFC 3842) at the voice-mail
+/// server and writes what it hears to the shared MWI table.
+#[derive(Parser, Debug)]
+#[command(name = "sipd", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daemon.
+    Run(RunArgs),
+    /// Validate the configuration file and exit.
+    CheckConfig(ConfigArg),
+    /// Print what the running daemon knows.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Print the shell completion script.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: Shell,
+    },
 }
 
 fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let Some(cmd) = args.first().and_then(|a| a.to_str()).map(str::to_owned) else {
-        return usage();
-    };
-    let rest = args.get(1..).unwrap_or_default();
-    if cmd == "check-config" {
-        return check_config_command("sipd", rest);
-    }
-    let (path, extra) = match take_config_option(rest) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("sipd {cmd}: {e}");
-            return usage();
-        }
-    };
-    let mut json = false;
-    let mut allow_root = false;
-    let mut log_level = None;
-    let mut it = extra.iter().map(|a| a.to_str().unwrap_or(""));
-    while let Some(a) = it.next() {
-        match (cmd.as_str(), a) {
-            ("status", "--json") => json = true,
-            ("run", "--allow-root") => allow_root = true,
-            ("run", "--log-level") => match it.next().map(str::parse::<LogLevel>) {
-                Some(Ok(l)) => log_level = Some(l.filter()),
-                _ => {
-                    eprintln!("sipd run: --log-level needs error|warn|info|debug|trace");
-                    return usage();
-                }
-            },
-            _ => return usage(),
-        }
-    }
-    let cfg = match Config::load(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match cmd.as_str() {
-        "run" => run(&cfg, &path, log_level, allow_root),
-        "status" => match sipd::daemon::query_status(&cfg) {
-            Ok(st) if json => {
-                println!("{}", serde_json::to_string_pretty(&st).unwrap_or_default());
-                ExitCode::SUCCESS
-            }
-            Ok(st) => {
-                print!("{}", sipd::status::render(&st.ua));
-                print!("{}", sipd::limits::render(&st.limits));
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("sipd status: {e}");
-                ExitCode::FAILURE
-            }
+    match Cli::parse().command {
+        Command::Run(a) => match load(&a.config.path) {
+            Some(cfg) => run(
+                &cfg,
+                &a.config.path,
+                a.log_level.map(|l| l.filter()),
+                a.allow_root,
+            ),
+            None => ExitCode::FAILURE,
         },
-        _ => usage(),
+        Command::CheckConfig(c) => check_config(&c.path),
+        Command::Status { json, config } => match load(&config.path) {
+            Some(cfg) => status(&cfg, json),
+            None => ExitCode::FAILURE,
+        },
+        Command::Completions { shell } => print_completions::<Cli>(shell),
+    }
+}
+
+fn load(path: &Path) -> Option<Config> {
+    Config::load(path).map_err(|e| eprintln!("{e}")).ok()
+}
+
+/// `sipd status`: ask the running daemon.
+fn status(cfg: &Config, json: bool) -> ExitCode {
+    match sipd::daemon::query_status(cfg) {
+        Ok(st) if json => {
+            println!("{}", serde_json::to_string_pretty(&st).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Ok(st) => {
+            print!("{}", sipd::status::render(&st.ua));
+            print!("{}", sipd::limits::render(&st.limits));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sipd status: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -124,5 +123,25 @@ fn run(
             log::error!("{e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod man {
+    use super::Cli;
+
+    #[test]
+    fn man_page_synopsis_is_the_parser() {
+        let page = include_str!("../../man/sipd.8");
+        let synopsis = page
+            .split(".SH SYNOPSIS\n")
+            .nth(1)
+            .and_then(|s| s.split(".SH ").next());
+        let want = mwi_config::man_synopsis::<Cli>();
+        assert_eq!(
+            synopsis,
+            Some(want.as_str()),
+            "man/sipd.8's SYNOPSIS must read:\n{want}"
+        );
     }
 }

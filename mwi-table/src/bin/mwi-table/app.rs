@@ -1,9 +1,11 @@
 //! The commands of `mwi-table` (see main.rs).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -28,47 +30,108 @@ fn stream_state(i: u32, r: u32) -> MwiState {
     }
 }
 
-struct Args(HashMap<String, String>);
+/// Inspects the shared MWI table and drives it from a separate process (tests, benchmarks).
+#[derive(Parser, Debug)]
+#[command(name = "mwi-table", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-impl Args {
-    fn parse(args: &[String]) -> Result<Self, String> {
-        let mut map = HashMap::new();
-        let mut it = args.iter();
-        while let Some(k) = it.next() {
-            let key = k
-                .strip_prefix("--")
-                .ok_or_else(|| format!("unexpected argument {k:?}"))?;
-            if key == "sentinel" {
-                map.insert(key.to_string(), String::new());
-                continue;
-            }
-            let v = it.next().ok_or_else(|| format!("--{key} needs a value"))?;
-            map.insert(key.to_string(), v.clone());
-        }
-        Ok(Self(map))
-    }
+/// Which table to open.
+#[derive(clap::Args, Debug)]
+struct TableArgs {
+    /// The table file.
+    #[arg(long, value_name = "P")]
+    path: Option<PathBuf>,
+    /// Slots (numbers) in the table.
+    #[arg(long, value_name = "N")]
+    capacity: Option<u32>,
+    /// Entries of the ring of change notices.
+    #[arg(long, value_name = "N")]
+    ring: Option<u32>,
+    /// The snapshot file that keeps the table across reboots.
+    #[arg(long, value_name = "P")]
+    snapshot: Option<PathBuf>,
+}
 
-    fn num<T: std::str::FromStr>(&self, key: &str, default: Option<T>) -> Result<T, String> {
-        match self.0.get(key) {
-            Some(v) => v.parse().map_err(|_| format!("--{key}: bad value {v:?}")),
-            None => default.ok_or_else(|| format!("--{key} is required")),
-        }
-    }
-
-    fn table(&self) -> Result<TableConfig, String> {
+impl TableArgs {
+    fn config(&self) -> TableConfig {
         let d = TableConfig::default();
-        Ok(TableConfig {
-            path: self.0.get("path").map_or(d.path, PathBuf::from),
-            capacity: self.num("capacity", Some(d.capacity))?,
-            ring_capacity: self.num("ring", Some(d.ring_capacity))?,
+        TableConfig {
+            path: self.path.clone().unwrap_or(d.path),
+            capacity: self.capacity.unwrap_or(d.capacity),
+            ring_capacity: self.ring.unwrap_or(d.ring_capacity),
             group: None,
-            snapshot: self.0.get("snapshot").map(PathBuf::from),
-        })
+            snapshot: self.snapshot.clone(),
+        }
     }
 }
 
-fn dump(a: &Args) -> Result<(), String> {
-    let r = Reader::open(&a.table()?).map_err(|e| e.to_string())?;
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print every number's state and slot version.
+    Dump(TableArgs),
+    /// Publish rounds FROM..FROM+ROUNDS of states for numbers 1000..1000+NUMBERS.
+    Write {
+        #[command(flatten)]
+        table: TableArgs,
+        /// How many numbers.
+        #[arg(long)]
+        numbers: u32,
+        /// The first round.
+        #[arg(long, default_value_t = 0)]
+        from: u32,
+        /// How many rounds.
+        #[arg(long)]
+        rounds: u32,
+        /// Then publish number 999999 with `new` = the last round.
+        #[arg(long)]
+        sentinel: bool,
+    },
+    /// Apply every change until the sentinel is seen, then print the map and statistics.
+    Follow {
+        #[command(flatten)]
+        table: TableArgs,
+        /// Give up after this many ms.
+        #[arg(long, default_value_t = 20_000)]
+        timeout_ms: u64,
+    },
+    /// Publish COUNT timestamped updates over NUMBERS numbers, GAP_US apart.
+    BenchWrite {
+        #[command(flatten)]
+        table: TableArgs,
+        /// How many updates.
+        #[arg(long)]
+        count: u32,
+        /// Over how many numbers.
+        #[arg(long, default_value_t = 1)]
+        numbers: u32,
+        /// Gap between updates, µs (spun, so exact).
+        #[arg(long, default_value_t = 0)]
+        gap_us: u64,
+    },
+    /// Send COUNT timestamped 16-octet datagrams to SOCKET, GAP_US apart.
+    BenchDgram {
+        /// The Unix datagram socket.
+        #[arg(long)]
+        socket: PathBuf,
+        /// How many datagrams.
+        #[arg(long)]
+        count: u64,
+        /// Gap between datagrams, µs (spun, so exact).
+        #[arg(long, default_value_t = 0)]
+        gap_us: u64,
+    },
+    /// Print the shell completion script.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+fn dump(table: &TableArgs) -> Result<(), String> {
+    let r = Reader::open(&table.config()).map_err(|e| e.to_string())?;
     let mut out = std::io::stdout().lock();
     for e in r.entries() {
         writeln!(
@@ -83,11 +146,14 @@ fn dump(a: &Args) -> Result<(), String> {
     Ok(())
 }
 
-fn write_stream(a: &Args) -> Result<(), String> {
-    let mut w = Writer::open(&a.table()?).map_err(|e| e.to_string())?;
-    let numbers: u32 = a.num("numbers", None)?;
-    let from: u32 = a.num("from", Some(0))?;
-    let rounds: u32 = a.num("rounds", None)?;
+fn write_stream(
+    table: &TableArgs,
+    numbers: u32,
+    from: u32,
+    rounds: u32,
+    sentinel: bool,
+) -> Result<(), String> {
+    let mut w = Writer::open(&table.config()).map_err(|e| e.to_string())?;
     println!("writing");
     for r in from..from.saturating_add(rounds) {
         for i in 0..numbers {
@@ -95,7 +161,7 @@ fn write_stream(a: &Args) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
         }
     }
-    if a.0.contains_key("sentinel") {
+    if sentinel {
         let last = from.saturating_add(rounds).saturating_sub(1);
         w.publish(SENTINEL, MwiState::voice(true, last, 0))
             .map_err(|e| e.to_string())?;
@@ -103,9 +169,9 @@ fn write_stream(a: &Args) -> Result<(), String> {
     Ok(())
 }
 
-fn follow(a: &Args) -> Result<(), String> {
-    let mut r = Reader::open(&a.table()?).map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + Duration::from_millis(a.num("timeout-ms", Some(20_000))?);
+fn follow(table: &TableArgs, timeout_ms: u64) -> Result<(), String> {
+    let mut r = Reader::open(&table.config()).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
     let mut view = BTreeMap::new();
     let (mut polls, mut rescans, mut overflows, mut delivered) = (0u64, 0u64, 0u64, 0u64);
     let mut out = Vec::new();
@@ -152,11 +218,9 @@ fn follow(a: &Args) -> Result<(), String> {
 
 /// Publish `count` updates over `numbers` numbers, each carrying the send time (ns) in
 /// `new`/`old` and its index in `urgent_new`, `gap-us` apart (spinning, so the gap is exact).
-fn bench_write(a: &Args) -> Result<(), String> {
-    let mut w = Writer::open(&a.table()?).map_err(|e| e.to_string())?;
-    let count: u32 = a.num("count", None)?;
-    let numbers: u32 = a.num("numbers", Some(1))?;
-    let gap = Duration::from_micros(a.num("gap-us", Some(0))?);
+fn bench_write(table: &TableArgs, count: u32, numbers: u32, gap_us: u64) -> Result<(), String> {
+    let mut w = Writer::open(&table.config()).map_err(|e| e.to_string())?;
+    let gap = Duration::from_micros(gap_us);
     let names: Vec<String> = (0..numbers).map(|i| (1000 + i).to_string()).collect();
     let start = Instant::now();
     for k in 0..count {
@@ -184,17 +248,15 @@ fn bench_write(a: &Args) -> Result<(), String> {
 }
 
 /// Send `count` datagrams of 16 octets (send time ns, index) to `socket`, `gap-us` apart.
-fn bench_dgram(a: &Args) -> Result<(), String> {
-    let path: String = a.num("socket", None)?;
-    let count: u64 = a.num("count", None)?;
-    let gap = Duration::from_micros(a.num("gap-us", Some(0))?);
+fn bench_dgram(path: &Path, count: u64, gap_us: u64) -> Result<(), String> {
+    let gap = Duration::from_micros(gap_us);
     let sock = UnixDatagram::unbound().map_err(|e| e.to_string())?;
     for k in 0..count {
         let mut buf = [0u8; 16];
         buf[..8].copy_from_slice(&now_ns().to_le_bytes());
         buf[8..].copy_from_slice(&k.to_le_bytes());
-        sock.send_to(&buf, &path)
-            .map_err(|e| format!("send to {path}: {e}"))?;
+        sock.send_to(&buf, path)
+            .map_err(|e| format!("send to {}: {e}", path.display()))?;
         if !gap.is_zero() {
             spin_for(gap);
         }
@@ -203,23 +265,37 @@ fn bench_dgram(a: &Args) -> Result<(), String> {
 }
 
 pub(crate) fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().collect();
-    let Some(cmd) = argv.get(1) else {
-        eprintln!("usage: mwi-table dump|write|follow|bench-write|bench-dgram [--option value]...");
-        return ExitCode::from(2);
+    let result = match Cli::parse().command {
+        Command::Dump(table) => dump(&table),
+        Command::Write {
+            table,
+            numbers,
+            from,
+            rounds,
+            sentinel,
+        } => write_stream(&table, numbers, from, rounds, sentinel),
+        Command::Follow { table, timeout_ms } => follow(&table, timeout_ms),
+        Command::BenchWrite {
+            table,
+            count,
+            numbers,
+            gap_us,
+        } => bench_write(&table, count, numbers, gap_us),
+        Command::BenchDgram {
+            socket,
+            count,
+            gap_us,
+        } => bench_dgram(&socket, count, gap_us),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "mwi-table", &mut std::io::stdout());
+            Ok(())
+        }
     };
-    let result = Args::parse(&argv[2..]).and_then(|a| match cmd.as_str() {
-        "dump" => dump(&a),
-        "write" => write_stream(&a),
-        "follow" => follow(&a),
-        "bench-write" => bench_write(&a),
-        "bench-dgram" => bench_dgram(&a),
-        _ => Err(format!("unknown command {cmd:?}")),
-    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("mwi-table {cmd}: {e}");
+            eprintln!("mwi-table: {e}");
             ExitCode::FAILURE
         }
     }

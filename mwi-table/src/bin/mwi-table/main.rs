@@ -1,13 +1,7 @@
 //! `mwi-table`: inspect the shared MWI table, and drive it from a separate process for the
-//! cross-process tests (mwi-core/tests/table_xproc.rs) and benchmarks (mwi-core/benches).
+//! cross-process tests (mwi-table/tests/table_xproc.rs) and benchmarks (mwi-table/benches).
 //!
-//! ```text
-//! mwi-table dump   [--path P] [--capacity N] [--ring N]
-//! mwi-table write  [table opts] --numbers N --from R --rounds K [--sentinel]
-//! mwi-table follow [table opts] [--timeout-ms T]
-//! mwi-table bench-write [table opts] --count N --numbers K --gap-us G
-//! mwi-table bench-dgram --socket P --count N --gap-us G
-//! ```
+//! `mwi-table --help` gives the command line.
 //!
 //! `write` publishes, for rounds R..R+K and numbers 0..N, the state `stream_state(i, r)` of
 //! number `1000 + i` in round `r`, then (with `--sentinel`) number `999999` with `new` = the

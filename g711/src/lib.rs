@@ -1,22 +1,17 @@
-//! G.711 audio as DAHDI channels carry it: the companding law (ITU-T G.711 µ-law and A-law),
-//! the dBm0 scale of the digital side, and the 20 ms block every FXS port reads and writes.
+//! G.711 (ITU-T) companding, the one law type of the workspace: [`Law`] (µ-law or A-law) with
+//! its encoder and decoder and the dBm0 scale of the digital side. The FXS line core, the
+//! configuration, media and the DAHDI binding all use this type; DAHDI's "span default law"
+//! is the absence of a law (`Option<Law>`) where the binding sets one.
 //!
 //! Linear samples are 16-bit two's complement (`i16`). µ-law works on 14 bits and A-law on 13 bits;
 //! the encoders drop the low bits, the decoders return the reconstruction value scaled back to 16 bits.
+
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::Deserialize;
-
-/// Sample rate of DAHDI channels, Hz.
-pub const SAMPLE_RATE: u32 = 8000;
-/// Samples (octets) in one block (`DAHDI_SET_BLOCKSIZE 160`).
-pub const BLOCK_SAMPLES: usize = 160;
-/// Duration of one block, ms.
-pub const BLOCK_MS: u64 = 20;
-/// One block of G.711 codes in the port's law: what a back-end writes to the channel at once.
-pub type Block = [u8; BLOCK_SAMPLES];
 
 /// The companding law of a port (`[[fxs]] law`; dahdi/user.h `DAHDI_LAW_MULAW 1`,
 /// `DAHDI_LAW_ALAW 2`).

@@ -6,8 +6,10 @@ use crate::sys::{
     self, DahdiBufferInfo, DahdiEchoCanParam, DahdiEchoCanParams, DahdiParams, DahdiSpanInfo, Pod,
     Request,
 };
-use crate::{Error, Event, Flush, Hook, Law, Result};
+use crate::types::law_to_raw;
+use crate::{Error, Event, Flush, Hook, Result};
 use bitflags::bitflags;
+use g711::Law;
 use libc::c_int;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -346,13 +348,14 @@ impl Channel {
         span_status(self.fd.as_fd(), 0)
     }
 
-    /// dahdi/user.h `DAHDI_SETLAW`: companding law of reads/writes until close.
-    pub fn set_law(&self, law: Law) -> Result<()> {
+    /// dahdi/user.h `DAHDI_SETLAW`: companding law of reads/writes until close; `None` is
+    /// `DAHDI_LAW_DEFAULT`, the span's default law.
+    pub fn set_law(&self, law: Option<Law>) -> Result<()> {
         set_int(
             self.fd.as_fd(),
             "DAHDI_SETLAW",
             sys::DAHDI_SETLAW,
-            law.to_raw(),
+            law_to_raw(law),
         )
     }
 

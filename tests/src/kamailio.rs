@@ -24,6 +24,7 @@ use sha2::Sha256;
 
 use crate::daemon::{binary, wait_for, Daemon};
 use crate::env::{ConfigFile, Env};
+use crate::sip::free_port;
 
 /// Where the Debian package `kamailio-sqlite-modules` keeps the sqlite schema.
 pub const SQLITE_SCHEMA_DIR: &str = "/usr/share/kamailio/db_sqlite";
@@ -476,18 +477,6 @@ pub fn create_accounts_db(path: &Path, accounts: &[(String, String)]) {
         "sqlite3 failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// A loopback port free for both UDP and TCP right now.
-pub fn free_port() -> u16 {
-    for _ in 0..100 {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket");
-        let port = udp.local_addr().expect("local address").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no loopback port free for both UDP and TCP");
 }
 
 /// A SIP message as text, with header lookup by name (case-insensitive, compact forms not

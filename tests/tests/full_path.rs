@@ -57,7 +57,7 @@ impl Rig {
              [[fxs]]\nchannel = 2\nnumber = \"8009\"\nmwi = false\n\
              [[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = [\"{pri_numbers}\"]\n"
         ));
-        let sipd = Sipd::start(&env, &cfg);
+        let sipd = Sipd::start_in(&env, &cfg);
         let mut chand = Chand::start(&env, &cfg);
         let mut pbx = LibpriPbx::spawn(&dchan_socket_path(&env.sim_dir, 24), LibpriSide::Network);
         assert!(pbx.wait(WAIT, |p| p.dchan_up), "libpri:\n{}", pbx.tail(40));
@@ -151,7 +151,7 @@ impl Rig {
     }
 
     fn sipd_number(&self, number: &str) -> serde_json::Value {
-        let st = self.sipd.status().unwrap();
+        let st = self.sipd.status_json().unwrap();
         st["numbers"]
             .as_array()
             .and_then(|a| a.iter().find(|n| n["number"] == number))
@@ -305,7 +305,7 @@ fn kamailio_publish_reaches_the_subscribed_sipd_the_phone_and_the_pbx() {
         "2001",
     );
     let active = wait_for(WAIT, || {
-        rig.sipd.status().is_ok_and(|st| {
+        rig.sipd.status_json().is_ok_and(|st| {
             st["numbers"].as_array().is_some_and(|a| {
                 ["8000", "2001"].iter().all(|num| {
                     a.iter()
@@ -318,7 +318,7 @@ fn kamailio_publish_reaches_the_subscribed_sipd_the_phone_and_the_pbx() {
         active,
         "sipd's subscriptions for 8000 and 2001 never both became active: {:?}\nsipd:\n{}\n\
          Kamailio:\n{}",
-        rig.sipd.status(),
+        rig.sipd.status_json(),
         rig.sipd.daemon.log(),
         k.log()
     );
@@ -372,7 +372,7 @@ fn each_daemon_survives_the_others_restart() {
 
     rig.sipd.daemon.crash();
     rig.assert_stutter();
-    rig.sipd = Sipd::start(&rig.env, &rig.cfg);
+    rig.sipd = Sipd::start_in(&rig.env, &rig.cfg);
     assert_eq!(send("8000", false, 0), "SIP/2.0 200 OK");
     rig.assert_port_off();
 

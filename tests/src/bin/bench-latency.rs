@@ -144,7 +144,7 @@ fn run(count: usize) -> Result<(), String> {
          [[fxs]]\nchannel = 1\nnumber = \"8000\"\nvmwi = \"neon\"\n\
          [[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = [\"2...\"]\n"
     ));
-    let _sipd = Sipd::start_with(&binary_path("sipd"), &env, &cfg);
+    let _sipd = Sipd::start_in_with(&binary_path("sipd"), &env, &cfg);
     let _chand = Chand::start_with(&binary_path("chand"), &env, &cfg);
     let mut pbx =
         QsigPbx::connect(&env.sim_dir, 24, Side::Network, WAIT).map_err(|e| format!("PBX: {e}"))?;

@@ -278,7 +278,7 @@ fn run(a: &Args) -> Result<bool, String> {
          [[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = [\"2....\"]\n"
     ));
     let (sipd_bin, chand_bin) = (binary_path("sipd"), binary_path("chand"));
-    let mut sipd = Sipd::start_with(&sipd_bin, &env, &cfg);
+    let mut sipd = Sipd::start_in_with(&sipd_bin, &env, &cfg);
     let mut chand = Chand::start_with(&chand_bin, &env, &cfg);
     let pbx = start_pbx(env.sim_dir.clone());
 
@@ -323,7 +323,7 @@ fn run(a: &Args) -> Result<bool, String> {
             if kills % 2 == 1 {
                 sipd.daemon.crash();
                 std::thread::sleep(Duration::from_secs(2));
-                sipd = Sipd::start_with(&sipd_bin, &env, &cfg);
+                sipd = Sipd::start_in_with(&sipd_bin, &env, &cfg);
                 println!(
                     "{:>5} s: sipd killed and restarted",
                     start.elapsed().as_secs()

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chand::status::{ChandStatus, PortStatus};
 use mwi_config::Config;
@@ -268,7 +268,11 @@ pub struct Sipd {
     pub dir: PathBuf,
     /// The port of its first `[sip] listen` entry (0 if the config names none).
     pub port: u16,
+    /// When the process was started (after any build).
+    pub started: Instant,
     parsed: Config,
+    /// The installation it owns, if any: dropped after the daemon, with its temp dir.
+    home: Option<Env>,
 }
 
 impl Sipd {
@@ -290,6 +294,21 @@ impl Sipd {
             "sipd did not answer status within {START_TIMEOUT:?}; log:\n{}",
             sipd.daemon.log()
         );
+        sipd
+    }
+
+    /// Start sipd on `cfg` in the installation `env`, which it keeps (see [`Sipd::start_in`]),
+    /// without waiting for it.
+    pub fn start_owning(env: Env, cfg: &ConfigFile) -> Self {
+        let mut sipd = Self::spawn(
+            &binary("sipd"),
+            &[],
+            &[],
+            env.path(),
+            &cfg.path,
+            cfg.config.clone(),
+        );
+        sipd.home = Some(env);
         sipd
     }
 
@@ -380,13 +399,16 @@ impl Sipd {
             .arg("--config")
             .arg(config)
             .arg("--allow-root");
+        let started = Instant::now();
         let daemon = Daemon::spawn_command("sipd", &mut cmd, &dir.join("sipd.log"));
         Self {
             daemon,
             config: config.to_owned(),
             dir: dir.to_owned(),
             port: parsed.sip.listen.first().map_or(0, |l| l.addr.port()),
+            started,
             parsed,
+            home: None,
         }
     }
 
@@ -408,9 +430,14 @@ impl Sipd {
         self.daemon.log()
     }
 
+    /// The shared table as sipd opens it.
+    pub fn table_config(&self) -> TableConfig {
+        TableConfig::for_config(&self.parsed)
+    }
+
     /// The state of `number` in the shared MWI table, as chand would read it.
     pub fn table_state(&self, number: &str) -> Option<MwiState> {
-        let reader = Reader::open(&TableConfig::for_config(&self.parsed)).ok()?;
+        let reader = Reader::open(&self.table_config()).ok()?;
         reader.lookup(number).ok()?.map(|e| e.state)
     }
 }

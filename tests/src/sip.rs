@@ -185,14 +185,6 @@ pub fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
         })
 }
 
-/// A free UDP port on 127.0.0.1 (bound, then released: for a daemon's `listen`).
-pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("a free UDP port on loopback")
-}
-
 /// A loopback port free for both UDP and TCP right now.
 pub fn free_port() -> u16 {
     for _ in 0..100 {

@@ -28,7 +28,7 @@ use chand::backend::sim::peer::{Phone, ToPhone};
 use dahdi_mwi_tests::daemon::binary_path;
 use dahdi_mwi_tests::env::{Chand, Env, Sipd};
 use dahdi_mwi_tests::pbx::QsigPbx;
-use dahdi_mwi_tests::sip::{free_udp_port, Summary, VoiceMail};
+use dahdi_mwi_tests::sip::{free_port, Summary, VoiceMail};
 use isdn::q921::Side;
 
 const WARMUP: usize = 200;
@@ -135,7 +135,7 @@ fn drain(socket: &UdpSocket) {
 fn run(count: usize) -> Result<(), String> {
     let mut env = Env::new();
     env.log_level = "warn";
-    let port = free_udp_port();
+    let port = free_port();
     let sip: SocketAddr = ([127, 0, 0, 1], port).into();
     let cfg = env.write_config(&format!(
         "[sip]\nlisten = [\"udp:127.0.0.1:{port}\"]\n\

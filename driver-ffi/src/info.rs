@@ -5,7 +5,9 @@ use crate::sys::{
     DahdiToneDefHeader, DahdiVersionInfo, DAHDI_MAX_BLOCKSIZE, DAHDI_MAX_BUF_SPACE,
     DAHDI_MAX_CADENCE, DAHDI_MAX_NUM_BUFS, DAHDI_TONE_ZONE_MAX,
 };
-use crate::{Alarms, BufPolicy, Error, Law, Result, SigType};
+use crate::types::law_from_raw;
+use crate::{Alarms, BufPolicy, Error, Result, SigType};
+use g711::Law;
 use libc::{c_char, c_int};
 
 /// The text of a NUL-terminated C char array (lossy UTF-8; the whole array if no NUL).
@@ -41,9 +43,10 @@ impl DahdiParams {
         SigType::from_raw(self.sigtype)
     }
 
-    /// The current law (`curlaw`), `None` if DAHDI reports something unknown.
+    /// The current law (`curlaw`): `None` for the span's default (`DAHDI_LAW_DEFAULT`) or a
+    /// value dahdi/user.h does not define.
     pub fn law(&self) -> Option<Law> {
-        Law::from_raw(self.curlaw)
+        law_from_raw(self.curlaw)
     }
 
     /// The channel's alarms (`chan_alarms`).

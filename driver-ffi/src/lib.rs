@@ -47,4 +47,4 @@ pub use sys::{
     DahdiBufferInfo, DahdiEchoCanParam, DahdiEchoCanParams, DahdiParams, DahdiRingCadence,
     DahdiSpanInfo, DahdiToneDef, DahdiToneDefHeader, DahdiVersionInfo, DahdiVmwiInfo,
 };
-pub use types::{Alarms, BufPolicy, Flush, Hook, Law, Polarity, SigType, Tone, VmwiType};
+pub use types::{Alarms, BufPolicy, Flush, Hook, Polarity, SigType, Tone, VmwiType};

@@ -2,6 +2,7 @@
 //! policies, tones, flush selectors, VMWI methods.
 
 use crate::sys;
+use g711::Law;
 use libc::c_int;
 
 /// A channel's configured signalling, dahdi/user.h `DAHDI_SIG_*` (`dahdi_params.sigtype`).
@@ -174,35 +175,23 @@ impl Hook {
     }
 }
 
-/// Companding law of a channel, dahdi/user.h `DAHDI_LAW_*` (`DAHDI_SETLAW`, `curlaw`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Law {
-    /// `DAHDI_LAW_DEFAULT`: the span's default.
-    Default,
-    /// `DAHDI_LAW_MULAW`: G.711 µ-law.
-    Mulaw,
-    /// `DAHDI_LAW_ALAW`: G.711 A-law.
-    Alaw,
+/// The `DAHDI_LAW_*` value of `DAHDI_SETLAW` (dahdi/user.h): `None`, no law of our own, is
+/// `DAHDI_LAW_DEFAULT`, the span's default.
+pub(crate) fn law_to_raw(law: Option<Law>) -> c_int {
+    match law {
+        None => sys::DAHDI_LAW_DEFAULT,
+        Some(Law::Mulaw) => sys::DAHDI_LAW_MULAW,
+        Some(Law::Alaw) => sys::DAHDI_LAW_ALAW,
+    }
 }
 
-impl Law {
-    /// The `DAHDI_LAW_*` value.
-    pub fn to_raw(self) -> c_int {
-        match self {
-            Law::Default => sys::DAHDI_LAW_DEFAULT,
-            Law::Mulaw => sys::DAHDI_LAW_MULAW,
-            Law::Alaw => sys::DAHDI_LAW_ALAW,
-        }
-    }
-
-    /// Decodes a `DAHDI_LAW_*` value (`dahdi_params.curlaw`); `None` if unknown.
-    pub fn from_raw(raw: c_int) -> Option<Law> {
-        match raw {
-            sys::DAHDI_LAW_DEFAULT => Some(Law::Default),
-            sys::DAHDI_LAW_MULAW => Some(Law::Mulaw),
-            sys::DAHDI_LAW_ALAW => Some(Law::Alaw),
-            _ => None,
-        }
+/// The law of a `DAHDI_LAW_*` value (`dahdi_params.curlaw`): `None` for `DAHDI_LAW_DEFAULT`
+/// and for a value dahdi/user.h does not define.
+pub(crate) fn law_from_raw(raw: c_int) -> Option<Law> {
+    match raw {
+        sys::DAHDI_LAW_MULAW => Some(Law::Mulaw),
+        sys::DAHDI_LAW_ALAW => Some(Law::Alaw),
+        _ => None,
     }
 }
 
@@ -368,14 +357,22 @@ mod tests {
     fn raw_values() {
         assert_eq!(Hook::Ring.to_raw(), 5);
         assert_eq!(Hook::RingOff.to_raw(), 6);
-        assert_eq!(Law::Alaw.to_raw(), 2);
-        assert_eq!(Law::from_raw(1), Some(Law::Mulaw));
-        assert_eq!(Law::from_raw(7), None);
         assert_eq!(Tone::Stutter.to_raw(), 10);
         assert_eq!(Tone::Stop.to_raw(), -1);
         assert_eq!(Flush::ALL.bits(), 7);
         assert_eq!(BufPolicy::HalfFull.to_raw(), 2);
         assert_eq!(Polarity::Reverse.to_raw(), 1);
         assert_eq!((VmwiType::LREV | VmwiType::HVAC).bits(), 5);
+    }
+
+    #[test]
+    fn law_raw_values() {
+        assert_eq!(law_to_raw(None), 0);
+        assert_eq!(law_to_raw(Some(Law::Mulaw)), 1);
+        assert_eq!(law_to_raw(Some(Law::Alaw)), 2);
+        assert_eq!(law_from_raw(1), Some(Law::Mulaw));
+        assert_eq!(law_from_raw(2), Some(Law::Alaw));
+        assert_eq!(law_from_raw(0), None);
+        assert_eq!(law_from_raw(7), None);
     }
 }

@@ -2,7 +2,7 @@
 //! Debian's dahdi-source (`/usr/src/dahdi.tar.bz2`), compiles a C probe with gcc that prints
 //! every constant, ioctl number, struct size, field offset and field size that `sys` defines,
 //! and compares each one with the Rust value. Any mismatch fails the test; so does a missing
-//! dahdi-source or gcc, and so does an item of `src/sys.rs` this file does not check.
+//! dahdi-source or gcc, and so does an item of `src/sys/` this file does not check.
 
 use driver_ffi::sys::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -340,10 +340,14 @@ fn checks() -> Vec<Check> {
     all
 }
 
-/// Every `pub const` and `pub struct` name declared in src/sys.rs.
+/// Every `pub const` and `pub struct` name declared in the files of src/sys/.
 fn declared_items() -> (BTreeSet<String>, BTreeSet<String>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sys.rs");
-    let src = std::fs::read_to_string(&path).expect("read src/sys.rs");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sys");
+    let mut src = String::new();
+    for entry in std::fs::read_dir(&dir).expect("read src/sys/") {
+        let path = entry.expect("read src/sys/").path();
+        src += &std::fs::read_to_string(&path).expect("read a file of src/sys/");
+    }
     let mut consts = BTreeSet::new();
     let mut structs = BTreeSet::new();
     for line in src.lines() {
@@ -467,7 +471,7 @@ fn every_sys_item_is_checked() {
     }
     assert!(
         missing.is_empty(),
-        "items of src/sys.rs not compared with user.h (add them to tests/header_check.rs): {missing:?}"
+        "items of src/sys/ not compared with user.h (add them to tests/header_check.rs): {missing:?}"
     );
     assert!(
         consts.len() > 100 && structs.len() == 10,

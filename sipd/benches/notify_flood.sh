@@ -88,7 +88,7 @@ kamailio -f "$work/kamailio.cfg" -DD -E -m 64 -M 8 -Y "$work" -w "$work" >"$work
 pids+=($!)
 sleep 2
 
-sed 's/EXPECT/200/' sipd/tests/sipp/unsolicited.xml >"$work/notify.xml"
+sed 's/EXPECT/200/' tests/scenarios/unsolicited.xml >"$work/notify.xml"
 
 flood() { # name port -> calls per second (0 failures) on stdout
     local name=$1 port=$2 start end

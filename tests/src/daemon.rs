@@ -104,21 +104,29 @@ impl Daemon {
         let name = binary
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let mut cmd = Command::new(binary);
+        cmd.args(args);
+        Self::spawn_command(&name, &mut cmd, log)
+    }
+
+    /// Start `cmd` (program, arguments, environment set by the caller) as `name`, stdin
+    /// closed, stderr and stdout appended to `log`. Panics, naming the program, when it cannot
+    /// be started: a missing peer fails the test loudly.
+    pub fn spawn_command(name: &str, cmd: &mut Command, log: &Path) -> Self {
         let out = File::options()
             .create(true)
             .append(true)
             .open(log)
             .unwrap_or_else(|e| panic!("log file {}: {e}", log.display()));
         let err = out.try_clone().expect("dup log fd");
-        let child = Command::new(binary)
-            .args(args)
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+            .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}; is it installed?"));
         Self {
-            name,
+            name: name.to_owned(),
             child,
             log: log.to_path_buf(),
         }
@@ -137,6 +145,11 @@ impl Daemon {
     /// The exit status if the daemon has exited.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()
+    }
+
+    /// Wait for the exit (a peer that ends by itself, e.g. a SIPp scenario).
+    pub fn wait(&mut self) -> ExitStatus {
+        self.child.wait().expect("wait for the process")
     }
 
     /// Panic with the log if the daemon has exited.
@@ -192,4 +205,15 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Poll `f` every 10 ms until it returns `Some`, at most `secs` seconds, and return that;
+/// panics naming `what` otherwise.
+pub fn wait_some<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let mut value = None;
+    wait_for(Duration::from_secs(secs), || {
+        value = f();
+        value.is_some()
+    });
+    value.unwrap_or_else(|| panic!("timed out after {secs} s waiting for {what}"))
 }

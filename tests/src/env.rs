@@ -3,14 +3,18 @@
 //! without sharing anything.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use chand::status::{ChandStatus, PortStatus};
 use mwi_config::Config;
-use mwi_table::{TableConfig, TableError, Writer};
+use mwi_core::MwiState;
+use mwi_table::{Reader, TableConfig, TableError, Writer};
 use serde_json::Value;
+use sipd::ua::UaStatus;
 
 use crate::daemon::{binary, wait_for, Daemon};
+use crate::sip::free_port;
 
 /// How long a daemon gets to come up.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -251,35 +255,39 @@ impl Chand {
     }
 }
 
-/// A running `sipd run --config FILE`.
+/// A running `sipd run --config FILE --allow-root`, stopped when dropped: the one sipd
+/// launcher of every suite. Either in an installation of this module ([`Sipd::start_in`]) or
+/// alone in a directory, with a config of its own `[sip] listen` on a free loopback port and
+/// the sections under test ([`Sipd::start`] and its variants).
 pub struct Sipd {
     /// The process.
     pub daemon: Daemon,
-    config: Config,
+    /// The config file it runs with.
+    pub config: PathBuf,
+    /// The directory holding the config and the log.
+    pub dir: PathBuf,
+    /// The port of its first `[sip] listen` entry (0 if the config names none).
+    pub port: u16,
+    /// When the process was started (after any build).
+    pub started: Instant,
+    parsed: Config,
+    /// The installation it owns, if any: dropped after the daemon, with its temp dir.
+    home: Option<Env>,
 }
 
 impl Sipd {
     /// Start sipd (built first, see [`binary`]) on `cfg` and wait until its status socket
     /// answers.
-    pub fn start(env: &Env, cfg: &ConfigFile) -> Self {
-        Self::start_with(&binary("sipd"), env, cfg)
+    pub fn start_in(env: &Env, cfg: &ConfigFile) -> Self {
+        Self::start_in_with(&binary("sipd"), env, cfg)
     }
 
-    /// [`Sipd::start`] with the sipd binary at `bin`.
-    pub fn start_with(bin: &Path, env: &Env, cfg: &ConfigFile) -> Self {
-        let config = cfg.path.display().to_string();
-        let daemon = Daemon::spawn(
-            bin,
-            &["run", "--config", &config, "--allow-root"],
-            &env.log_path("sipd"),
-        );
-        let mut sipd = Self {
-            daemon,
-            config: cfg.config.clone(),
-        };
+    /// [`Sipd::start_in`] with the sipd binary at `bin`.
+    pub fn start_in_with(bin: &Path, env: &Env, cfg: &ConfigFile) -> Self {
+        let mut sipd = Self::spawn(bin, &[], &[], env.path(), &cfg.path, cfg.config.clone());
         let up = wait_for(START_TIMEOUT, || {
             sipd.daemon.assert_running();
-            sipd.status().is_ok()
+            sipd.status_json().is_ok()
         });
         assert!(
             up,
@@ -289,11 +297,147 @@ impl Sipd {
         sipd
     }
 
+    /// Start sipd on `cfg` in the installation `env`, which it keeps (see [`Sipd::start_in`]),
+    /// without waiting for it.
+    pub fn start_owning(env: Env, cfg: &ConfigFile) -> Self {
+        let mut sipd = Self::spawn(
+            &binary("sipd"),
+            &[],
+            &[],
+            env.path(),
+            &cfg.path,
+            cfg.config.clone(),
+        );
+        sipd.home = Some(env);
+        sipd
+    }
+
+    /// Write a config (`[sip] listen` on a free port of 127.0.0.1, `extra` appended: the
+    /// sections under test) into `dir` and start `sipd run` with debug logging to
+    /// `dir/sipd.log`, without waiting for it.
+    pub fn start(dir: &Path, extra: &str) -> Self {
+        Self::start_on(dir, &["127.0.0.1"], extra)
+    }
+
+    /// [`Sipd::start`] listening on UDP and TCP of every address in `ips` (one free port).
+    pub fn start_on(dir: &Path, ips: &[&str], extra: &str) -> Self {
+        Self::launch(dir, ips, "", extra, &[], &[])
+    }
+
+    /// [`Sipd::start_on`] with `sip_keys` (lines such as `max_message_size = 2048`) added to
+    /// the `[sip]` section.
+    pub fn start_with(dir: &Path, ips: &[&str], sip_keys: &str, extra: &str) -> Self {
+        Self::launch(dir, ips, sip_keys, extra, &[], &[])
+    }
+
+    /// [`Sipd::start_on`] with sipd run by the command line `launcher` (e.g. `prlimit
+    /// --nofile=1024:1024`; empty: directly) and with `vars` added to its environment.
+    pub fn start_via(
+        dir: &Path,
+        ips: &[&str],
+        extra: &str,
+        launcher: &[&str],
+        vars: &[(&str, &str)],
+    ) -> Self {
+        Self::launch(dir, ips, "", extra, launcher, vars)
+    }
+
+    fn launch(
+        dir: &Path,
+        ips: &[&str],
+        sip_keys: &str,
+        extra: &str,
+        launcher: &[&str],
+        vars: &[(&str, &str)],
+    ) -> Self {
+        let port = free_port();
+        let d = dir.display();
+        let listen: Vec<String> = ips
+            .iter()
+            .flat_map(|ip| {
+                let a = if ip.contains(':') {
+                    format!("[{ip}]:{port}")
+                } else {
+                    format!("{ip}:{port}")
+                };
+                [format!("\"udp:{a}\""), format!("\"tcp:{a}\"")]
+            })
+            .collect();
+        let text = format!(
+            "[sip]\nlisten = [{}]\n{sip_keys}\
+             [dahdi]\nbackend = \"sim\"\nsim_dir = \"{d}/sim\"\n\
+             [state]\ndir = \"{d}/state\"\nruntime_dir = \"{d}/run\"\n\
+             [table]\npath = \"{d}/table\"\n[log]\nlevel = \"debug\"\n{extra}",
+            listen.join(", ")
+        );
+        let config = dir.join("dahdi-mwi.toml");
+        let parsed = Config::from_str(&text, config.display().to_string())
+            .unwrap_or_else(|e| panic!("test config does not parse: {e}\n{text}"));
+        std::fs::write(&config, text).expect("config");
+        std::fs::create_dir_all(dir.join("state")).expect("state dir");
+        Self::spawn(&binary("sipd"), launcher, vars, dir, &config, parsed)
+    }
+
+    fn spawn(
+        bin: &Path,
+        launcher: &[&str],
+        vars: &[(&str, &str)],
+        dir: &Path,
+        config: &Path,
+        parsed: Config,
+    ) -> Self {
+        let mut cmd = match launcher.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        cmd.envs(vars.iter().copied())
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .arg("--allow-root");
+        let started = Instant::now();
+        let daemon = Daemon::spawn_command("sipd", &mut cmd, &dir.join("sipd.log"));
+        Self {
+            daemon,
+            config: config.to_owned(),
+            dir: dir.to_owned(),
+            port: parsed.sip.listen.first().map_or(0, |l| l.addr.port()),
+            started,
+            parsed,
+            home: None,
+        }
+    }
+
+    /// The daemon's status, typed; `None` while it is not answering.
+    pub fn status(&self) -> Option<UaStatus> {
+        sipd::daemon::query_status(&self.parsed).ok().map(|s| s.ua)
+    }
+
     /// `sipd status --json`, as JSON.
     ///
     /// Errors: sipd is not running or did not answer.
-    pub fn status(&self) -> Result<Value, String> {
-        let st = sipd::daemon::query_status(&self.config)?;
+    pub fn status_json(&self) -> Result<Value, String> {
+        let st = sipd::daemon::query_status(&self.parsed)?;
         serde_json::to_value(st).map_err(|e| e.to_string())
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        self.daemon.log()
+    }
+
+    /// The shared table as sipd opens it.
+    pub fn table_config(&self) -> TableConfig {
+        TableConfig::for_config(&self.parsed)
+    }
+
+    /// The state of `number` in the shared MWI table, as chand would read it.
+    pub fn table_state(&self, number: &str) -> Option<MwiState> {
+        let reader = Reader::open(&self.table_config()).ok()?;
+        reader.lookup(number).ok()?.map(|e| e.state)
     }
 }

@@ -22,8 +22,9 @@ use mwi_core::MwiState;
 use mwi_table::Reader;
 use sha2::Sha256;
 
-use crate::daemon::{binary, wait_for, Daemon};
-use crate::env::{ConfigFile, Env};
+use crate::daemon::{wait_for, Daemon};
+use crate::env::{Env, Sipd};
+use crate::sip::free_port;
 
 /// Where the Debian package `kamailio-sqlite-modules` keeps the sqlite schema.
 pub const SQLITE_SCHEMA_DIR: &str = "/usr/share/kamailio/db_sqlite";
@@ -478,18 +479,6 @@ pub fn create_accounts_db(path: &Path, accounts: &[(String, String)]) {
     );
 }
 
-/// A loopback port free for both UDP and TCP right now.
-pub fn free_port() -> u16 {
-    for _ in 0..100 {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket");
-        let port = udp.local_addr().expect("local address").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no loopback port free for both UDP and TCP");
-}
-
 /// A SIP message as text, with header lookup by name (case-insensitive, compact forms not
 /// expanded: Kamailio does not send them).
 #[derive(Clone, Debug)]
@@ -771,23 +760,10 @@ impl SipdSetup {
     }
 }
 
-/// The real sipd binary (`sipd run --config FILE`) in its own installation (temp dir: config,
-/// MWI table, state and runtime dirs, log), pointed at a [`Kamailio`]. Stopped when dropped.
-pub struct Sipd {
-    /// The process.
-    pub daemon: Daemon,
-    /// The config it runs with.
-    pub config: ConfigFile,
-    /// The UDP/TCP port it listens on (127.0.0.1).
-    pub port: u16,
-    /// When the process was started (after any build).
-    pub started: Instant,
-    env: Env,
-}
-
 impl Sipd {
-    /// Write the config and start sipd (built first if needed; panics if it cannot be).
-    pub fn start(k: &Kamailio, setup: &SipdSetup) -> Self {
+    /// Write the config of `setup` against `k` into a new installation and start sipd there
+    /// (built first if needed; panics if it cannot be), without waiting for it.
+    pub fn start_against(k: &Kamailio, setup: &SipdSetup) -> Self {
         let env = Env::new();
         let port = free_port();
         let kport = k.port();
@@ -813,50 +789,13 @@ impl Sipd {
             );
         }
         let config = env.write_config(&sections);
-        let path = config.path.display().to_string();
-        let bin = binary("sipd");
-        let started = Instant::now();
-        let daemon = Daemon::spawn(
-            &bin,
-            &["run", "--config", &path, "--allow-root"],
-            &env.log_path("sipd"),
-        );
-        Self {
-            daemon,
-            config,
-            port,
-            started,
-            env,
-        }
-    }
-
-    /// The installation's temp dir.
-    pub fn dir(&self) -> &Path {
-        self.env.path()
-    }
-
-    /// Everything sipd logged.
-    pub fn log(&self) -> String {
-        self.daemon.log()
-    }
-
-    /// `sipd status --json --config FILE`, parsed; `None` while the daemon does not answer.
-    pub fn status(&self) -> Option<serde_json::Value> {
-        let out = Command::new(binary("sipd"))
-            .args(["status", "--json", "--config"])
-            .arg(&self.config.path)
-            .output()
-            .ok()?;
-        if !out.status.success() {
-            return None;
-        }
-        serde_json::from_slice(&out.stdout).ok()
+        Sipd::start_owning(env, &config)
     }
 
     /// The MWI table sipd writes, opened as a reader once sipd has created it. Panics with
     /// the log if that does not happen within [`START_TIMEOUT`].
     pub fn reader(&mut self) -> Reader {
-        let tc = self.config.table_config();
+        let tc = self.table_config();
         let mut reader = None;
         let ok = wait_for(START_TIMEOUT, || {
             self.daemon.assert_running();

@@ -1,6 +1,7 @@
 //! End-to-end test helpers for dahdi-mwi: the daemons as child processes in isolated temp
 //! installations ([`env`], [`daemon`]), what a sim phone hears ([`tone`]), and PBXs on the sim
-//! D-channel socket: libpri ([`libpri`]) and a small QSIG PBX on the isdn crate ([`pbx`]).
+//! D-channel socket: libpri ([`libpri`]) and a small QSIG PBX on the isdn crate ([`pbx`]); SIP
+//! peers: a scripted voice-mail server ([`sip`]), SIPp ([`sipp`]) and Kamailio ([`kamailio`]).
 #![forbid(unsafe_code)]
 
 pub mod baresip;
@@ -12,6 +13,7 @@ pub mod libpri;
 pub mod pbx;
 pub mod plot;
 pub mod sip;
+pub mod sipp;
 pub mod tone;
 pub mod tshark;
 pub mod vmcheck;

@@ -1,8 +1,9 @@
 //! A scripted voice-mail server on loopback UDP: it sends unsolicited NOTIFYs with
-//! message-summary bodies (RFC 3842 §5.2) and reads the answers' status lines.
+//! message-summary bodies (RFC 3842 §5.2) and reads the answers' status lines; free loopback
+//! ports and an OPTIONS liveness probe for every suite.
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::time::{Duration, Instant};
 
 /// The message-waiting news of one NOTIFY.
@@ -184,10 +185,49 @@ pub fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
         })
 }
 
-/// A free UDP port on 127.0.0.1 (bound, then released: for a daemon's `listen`).
-pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("a free UDP port on loopback")
+/// A loopback port free for both UDP and TCP right now.
+pub fn free_port() -> u16 {
+    for _ in 0..100 {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket");
+        let port = udp.local_addr().expect("local address").port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no loopback port free for both UDP and TCP");
+}
+
+/// Whether a SIP server on `port` of 127.0.0.1 answers an out-of-dialog OPTIONS over UDP with
+/// 200 within `timeout` (the liveness probe of the hostile-input tests, RFC 3261 §11).
+pub fn options_answered(port: u16, timeout: Duration) -> bool {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(timeout)).expect("timeout");
+    let local = sock.local_addr().expect("addr");
+    let branch = format!("z9hG4bKprobe{}", local.port());
+    let req = format!(
+        "OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch={branch}\r\n\
+         Max-Forwards: 70\r\n\
+         To: <sip:127.0.0.1:{port}>\r\n\
+         From: <sip:probe@{local}>;tag=probe\r\n\
+         Call-ID: {branch}@127.0.0.1\r\n\
+         CSeq: 1 OPTIONS\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    sock.send_to(req.as_bytes(), ("127.0.0.1", port))
+        .expect("send");
+    let mut buf = [0u8; 4096];
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        match sock.recv(&mut buf) {
+            Ok(n) => {
+                let text = String::from_utf8_lossy(&buf[..n]);
+                if text.starts_with("SIP/2.0 200") && text.contains(&branch) {
+                    return true;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    false
 }

@@ -7,16 +7,16 @@
 //! libpri decodes MWIActivate. And each daemon survives the other's restart.
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::Duration;
 
 use chand::backend::sim::dchan_socket_path;
 use chand::backend::sim::peer::Phone;
-use dahdi_mwi_tests::daemon::{wait_for, workspace_dir};
+use dahdi_mwi_tests::daemon::wait_for;
 use dahdi_mwi_tests::env::{Chand, ConfigFile, Env, Sipd};
 use dahdi_mwi_tests::kamailio::{self, Algorithm, Kamailio, Options};
 use dahdi_mwi_tests::libpri::{Decoded, LibpriPbx, LibpriSide};
-use dahdi_mwi_tests::sip::{free_udp_port, send_tcp, Summary, VoiceMail};
+use dahdi_mwi_tests::sip::{free_port, send_tcp, Summary, VoiceMail};
+use dahdi_mwi_tests::sipp;
 use dahdi_mwi_tests::tone::{listen, record, Recording};
 use dahdi_mwi_tests::tshark;
 use fxs::Law;
@@ -48,7 +48,7 @@ impl Rig {
     /// one served-user pattern `pri_numbers` (a literal number is one sipd subscribes for).
     fn with_mwi_server(mwi_server: &str, pri_numbers: &str) -> Self {
         let env = Env::new();
-        let port = free_udp_port();
+        let port = free_port();
         let cfg = env.write_config(&format!(
             "[sip]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\n\
              [sip.auth]\nusername = \"user1\"\npassword = \"password1\"\n\
@@ -57,7 +57,7 @@ impl Rig {
              [[fxs]]\nchannel = 2\nnumber = \"8009\"\nmwi = false\n\
              [[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = [\"{pri_numbers}\"]\n"
         ));
-        let sipd = Sipd::start(&env, &cfg);
+        let sipd = Sipd::start_in(&env, &cfg);
         let mut chand = Chand::start(&env, &cfg);
         let mut pbx = LibpriPbx::spawn(&dchan_socket_path(&env.sim_dir, 24), LibpriSide::Network);
         assert!(pbx.wait(WAIT, |p| p.dchan_up), "libpri:\n{}", pbx.tail(40));
@@ -151,7 +151,7 @@ impl Rig {
     }
 
     fn sipd_number(&self, number: &str) -> serde_json::Value {
-        let st = self.sipd.status().unwrap();
+        let st = self.sipd.status_json().unwrap();
         st["numbers"]
             .as_array()
             .and_then(|a| a.iter().find(|n| n["number"] == number))
@@ -247,35 +247,33 @@ fn assert_logged(log: &str, parts: &[&str]) {
 #[test]
 fn notify_from_sipp_gives_stutter_tone_and_qsig_mwi() {
     let mut rig = Rig::new();
-    let scenario = workspace_dir().join("tests/scenarios/unsolicited-notify.xml");
+    let scenario = sipp::scenario("unsolicited-notify.xml");
     let run = |rig: &Rig, lines: &str| {
         let csv = rig.env.path().join("notifies.csv");
         std::fs::write(&csv, format!("SEQUENTIAL\n{lines}")).unwrap();
         let calls = lines.lines().count().to_string();
-        let out = Command::new("sipp")
-            .arg("-sf")
-            .arg(&scenario)
-            .arg("-inf")
-            .arg(&csv)
-            .args(["-m", &calls, "-l", "1", "-r", "10", "-i", "127.0.0.1", "-p"])
-            .arg(free_udp_port().to_string())
-            .args([
-                "-timeout",
-                "20s",
-                "-timeout_error",
-                "-nostdin",
-                "-trace_err",
-            ])
-            .arg(rig.sip.to_string())
-            .current_dir(rig.env.path())
-            .output()
-            .expect("sipp must be installed (sip-tester, scripts/install-deps)");
+        let port = free_port().to_string();
+        let sip = rig.sip.to_string();
+        let args = [
+            "-sf",
+            scenario.to_str().expect("scenario path"),
+            "-inf",
+            csv.to_str().expect("csv path"),
+            "-m",
+            &calls,
+            "-l",
+            "1",
+            "-r",
+            "10",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            &sip,
+        ];
         assert!(
-            out.status.success(),
-            "sipp failed ({}):\n{}\n{}\nsipd:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
+            sipp::run(rig.env.path(), "notify", &args),
+            "sipp failed (its log above); sipd:\n{}",
             rig.sipd.daemon.log()
         );
     };
@@ -305,7 +303,7 @@ fn kamailio_publish_reaches_the_subscribed_sipd_the_phone_and_the_pbx() {
         "2001",
     );
     let active = wait_for(WAIT, || {
-        rig.sipd.status().is_ok_and(|st| {
+        rig.sipd.status_json().is_ok_and(|st| {
             st["numbers"].as_array().is_some_and(|a| {
                 ["8000", "2001"].iter().all(|num| {
                     a.iter()
@@ -318,7 +316,7 @@ fn kamailio_publish_reaches_the_subscribed_sipd_the_phone_and_the_pbx() {
         active,
         "sipd's subscriptions for 8000 and 2001 never both became active: {:?}\nsipd:\n{}\n\
          Kamailio:\n{}",
-        rig.sipd.status(),
+        rig.sipd.status_json(),
         rig.sipd.daemon.log(),
         k.log()
     );
@@ -372,7 +370,7 @@ fn each_daemon_survives_the_others_restart() {
 
     rig.sipd.daemon.crash();
     rig.assert_stutter();
-    rig.sipd = Sipd::start(&rig.env, &rig.cfg);
+    rig.sipd = Sipd::start_in(&rig.env, &rig.cfg);
     assert_eq!(send("8000", false, 0), "SIP/2.0 200 OK");
     rig.assert_port_off();
 

@@ -8,9 +8,10 @@
 use std::time::{Duration, Instant};
 
 use dahdi_mwi_tests::daemon::wait_for;
+use dahdi_mwi_tests::env::Sipd;
 use dahdi_mwi_tests::kamailio::{
     authorization, challenge_params, summary, Algorithm, Kamailio, Options, Received, SipClient,
-    Sipd, SipdSetup,
+    SipdSetup,
 };
 use mwi_core::MwiState;
 
@@ -225,7 +226,7 @@ fn subscribed(rx: &[Received], from: usize, number: &str, proto: &str) -> bool {
 /// logs) until every number of `setup` has a SUBSCRIBE over `setup.transport` answered by a
 /// NOTIFY it accepted; with what Kamailio received by then.
 fn start_subscribed(k: &Kamailio, setup: &SipdSetup, timeout: Duration) -> (Sipd, Vec<Received>) {
-    let mut s = Sipd::start(k, setup);
+    let mut s = Sipd::start_against(k, setup);
     let what = format!(
         "a SUBSCRIBE over {} answered by an accepted NOTIFY for each of {:?}",
         setup.transport, setup.numbers
@@ -248,7 +249,7 @@ fn sipd_registers(alg: Algorithm, transport: &'static str) {
     let mut setup = SipdSetup::new(&["8000"]);
     setup.register = true;
     setup.transport = transport;
-    let mut s = Sipd::start(&k, &setup);
+    let mut s = Sipd::start_against(&k, &setup);
     let contact = format!("127.0.0.1:{}", s.port);
     let mut contacts = Vec::new();
     let ok = wait_for(Duration::from_secs(10), || {
@@ -285,7 +286,7 @@ fn sipd_registers(alg: Algorithm, transport: &'static str) {
     );
     let mut st = None;
     let ok = wait_for(Duration::from_secs(5), || {
-        st = s.status();
+        st = s.status_json().ok();
         st.as_ref()
             .is_some_and(|st| st["registration"] == "registered")
     });
@@ -328,7 +329,7 @@ fn sipd_first_notify_without_body(transport: &'static str) {
     }
     let mut st = None;
     let ok = wait_for(Duration::from_secs(5), || {
-        st = s.status();
+        st = s.status_json().ok();
         st.as_ref().is_some_and(|st| {
             numbers.iter().all(|n| {
                 st["numbers"].as_array().is_some_and(|a| {
@@ -529,7 +530,7 @@ fn sipd_register_refresh_with_stale_nonce_udp() {
     let mut setup = SipdSetup::new(&["8000"]);
     setup.register = true;
     setup.register_expires = 6;
-    let mut s = Sipd::start(&k, &setup);
+    let mut s = Sipd::start_against(&k, &setup);
     let authorized = |rx: &[Received]| {
         rx.iter()
             .filter(|r| r.is_request("REGISTER") && !r.authorization.is_empty())
@@ -551,7 +552,7 @@ fn sipd_register_refresh_with_stale_nonce_udp() {
     let contact = format!("127.0.0.1:{}", s.port);
     let mut st = None;
     let ok = wait_for(Duration::from_secs(3), || {
-        st = s.status();
+        st = s.status_json().ok();
         st.as_ref()
             .is_some_and(|st| st["registration"] == "registered")
             && k.contacts()
@@ -601,7 +602,7 @@ fn sipd_unsolicited_notify(transport: &'static str) {
     let mut setup = SipdSetup::new(&["8000", "8001"]);
     setup.transport = transport;
     setup.unsolicited = true;
-    let mut s = Sipd::start(&k, &setup);
+    let mut s = Sipd::start_against(&k, &setup);
     let reader = s.reader();
     let t = if transport == "tcp" {
         ";transport=tcp"

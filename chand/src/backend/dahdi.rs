@@ -22,8 +22,8 @@ use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, RawFd};
 
 use driver_ffi::{
-    BufPolicy, Channel, DahdiBufferInfo, DahdiRingCadence, Event, Flush, Hook, IoMode, Law,
-    ReadOutcome, VmwiType, WriteOutcome, MAX_FRAME_LEN,
+    BufPolicy, Channel, DahdiBufferInfo, DahdiRingCadence, Event, Flush, Hook, IoMode, ReadOutcome,
+    VmwiType, WriteOutcome, MAX_FRAME_LEN,
 };
 use mwi_config as config;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
@@ -205,11 +205,7 @@ impl DahdiFxs {
             .map_err(&at)?,
         )
         .map_err(&at)?;
-        ch.set_law(match port.law {
-            fxs::Law::Mulaw => Law::Mulaw,
-            fxs::Law::Alaw => Law::Alaw,
-        })
-        .map_err(&at)?;
+        ch.set_law(Some(port.law)).map_err(&at)?;
         ch.buffer_events(true).map_err(&at)?;
         let vmwi_type = match port.vmwi {
             VmwiMode::Lrev => Some(VmwiType::LREV),

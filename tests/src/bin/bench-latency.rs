@@ -28,7 +28,7 @@ use chand::backend::sim::peer::{Phone, ToPhone};
 use dahdi_mwi_tests::daemon::binary_path;
 use dahdi_mwi_tests::env::{Chand, Env, Sipd};
 use dahdi_mwi_tests::pbx::QsigPbx;
-use dahdi_mwi_tests::sip::{free_udp_port, Summary, VoiceMail};
+use dahdi_mwi_tests::sip::{free_port, Summary, VoiceMail};
 use isdn::q921::Side;
 
 const WARMUP: usize = 200;
@@ -135,7 +135,7 @@ fn drain(socket: &UdpSocket) {
 fn run(count: usize) -> Result<(), String> {
     let mut env = Env::new();
     env.log_level = "warn";
-    let port = free_udp_port();
+    let port = free_port();
     let sip: SocketAddr = ([127, 0, 0, 1], port).into();
     let cfg = env.write_config(&format!(
         "[sip]\nlisten = [\"udp:127.0.0.1:{port}\"]\n\
@@ -144,7 +144,7 @@ fn run(count: usize) -> Result<(), String> {
          [[fxs]]\nchannel = 1\nnumber = \"8000\"\nvmwi = \"neon\"\n\
          [[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = [\"2...\"]\n"
     ));
-    let _sipd = Sipd::start_with(&binary_path("sipd"), &env, &cfg);
+    let _sipd = Sipd::start_in_with(&binary_path("sipd"), &env, &cfg);
     let _chand = Chand::start_with(&binary_path("chand"), &env, &cfg);
     let mut pbx =
         QsigPbx::connect(&env.sim_dir, 24, Side::Network, WAIT).map_err(|e| format!("PBX: {e}"))?;

@@ -26,7 +26,7 @@ use dahdi_mwi_tests::daemon::{binary_path, profile_dir, wait_for, Daemon};
 use dahdi_mwi_tests::env::{Chand, ConfigFile, Env};
 use dahdi_mwi_tests::pbx::{QsigPbx, Received};
 use dahdi_mwi_tests::plot;
-use dahdi_mwi_tests::sip::{free_udp_port, Summary, VoiceMail};
+use dahdi_mwi_tests::sip::{free_port, Summary, VoiceMail};
 use dahdi_mwi_tests::tone::{describe_tones, record, Recording};
 use fxs::Law;
 use isdn::q921::Side;
@@ -231,7 +231,7 @@ fn run(png: &std::path::Path) -> Result<(), String> {
     };
     let env = Env::new();
     let vm = VoiceMail::bind().map_err(|e| format!("voice-mail socket: {e}"))?;
-    let port = free_udp_port();
+    let port = free_port();
     let sipd_addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let sections = CONFIG
         .replace("{port}", &port.to_string())

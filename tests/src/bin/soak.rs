@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use dahdi_mwi_tests::daemon::binary_path;
 use dahdi_mwi_tests::env::{Chand, ConfigFile, Env, Sipd};
 use dahdi_mwi_tests::pbx::QsigPbx;
-use dahdi_mwi_tests::sip::{free_udp_port, Summary};
+use dahdi_mwi_tests::sip::{free_port, Summary};
 use isdn::q921::Side;
 use mwi_table::Reader;
 
@@ -267,7 +267,7 @@ fn run(a: &Args) -> Result<bool, String> {
     env.log_level = "info";
     // Room for every served user twice over: a full table refuses new numbers.
     env.table_capacity = (a.numbers.saturating_mul(2)).clamp(4096, 1 << 24);
-    let port = free_udp_port();
+    let port = free_port();
     let sip: SocketAddr = ([127, 0, 0, 1], port).into();
     let cfg: ConfigFile = env.write_config(&format!(
         "[sip]\nlisten = [\"udp:127.0.0.1:{port}\"]\n\
@@ -278,7 +278,7 @@ fn run(a: &Args) -> Result<bool, String> {
          [[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = [\"2....\"]\n"
     ));
     let (sipd_bin, chand_bin) = (binary_path("sipd"), binary_path("chand"));
-    let mut sipd = Sipd::start_with(&sipd_bin, &env, &cfg);
+    let mut sipd = Sipd::start_in_with(&sipd_bin, &env, &cfg);
     let mut chand = Chand::start_with(&chand_bin, &env, &cfg);
     let pbx = start_pbx(env.sim_dir.clone());
 
@@ -323,7 +323,7 @@ fn run(a: &Args) -> Result<bool, String> {
             if kills % 2 == 1 {
                 sipd.daemon.crash();
                 std::thread::sleep(Duration::from_secs(2));
-                sipd = Sipd::start_with(&sipd_bin, &env, &cfg);
+                sipd = Sipd::start_in_with(&sipd_bin, &env, &cfg);
                 println!(
                     "{:>5} s: sipd killed and restarted",
                     start.elapsed().as_secs()

@@ -3,9 +3,9 @@
 //! extensions, crack a password. Nothing may be learnt beyond "a SIP device is here", and sipd
 //! stays healthy throughout. A missing tool fails the test.
 
-mod common;
-
-use common::{options_answered, Sipd};
+use dahdi_mwi_tests::daemon::wait_some;
+use dahdi_mwi_tests::env::Sipd;
+use dahdi_mwi_tests::sip::options_answered;
 use std::process::Command;
 use std::time::Duration;
 
@@ -48,10 +48,7 @@ fn run(tool: &str, args: &[&str], port: u16) -> String {
 }
 
 fn assert_healthy(sipd: &mut Sipd, after: &str) {
-    assert!(
-        sipd.proc.child.try_wait().expect("wait").is_none(),
-        "sipd exited after {after}"
-    );
+    assert!(sipd.daemon.exited().is_none(), "sipd exited after {after}");
     assert!(
         options_answered(sipd.port, Duration::from_secs(2)),
         "sipd does not answer OPTIONS after {after}"
@@ -63,7 +60,7 @@ fn assert_healthy(sipd: &mut Sipd, after: &str) {
 fn sipvicious_learns_nothing_and_sipd_stays_healthy() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut sipd = start(dir.path());
-    common::wait_for(10, "sipd answering OPTIONS", || {
+    wait_some(10, "sipd answering OPTIONS", || {
         options_answered(sipd.port, Duration::from_millis(300)).then_some(())
     });
 

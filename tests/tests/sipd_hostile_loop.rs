@@ -5,9 +5,8 @@
 //! MWI table file removed under a running sipd (item 8). After each: sipd
 //! alive and idle again.
 
-mod common;
-
-use common::{wait_for, Sipd};
+use dahdi_mwi_tests::daemon::{binary, wait_some as wait_for};
+use dahdi_mwi_tests::env::Sipd;
 use mwi_config::Config;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -88,12 +87,12 @@ fn cpu_ticks(pid: u32) -> u64 {
 /// sipd is alive and idle: under 5 % of a core over 2 s (clock ticks are 10 ms).
 fn assert_idle(sipd: &mut Sipd) {
     assert!(
-        sipd.proc.child.try_wait().expect("wait").is_none(),
+        sipd.daemon.exited().is_none(),
         "sipd died; log:\n{}",
         sipd.log()
     );
     std::thread::sleep(Duration::from_millis(500));
-    let pid = sipd.proc.child.id();
+    let pid = sipd.daemon.pid();
     let before = cpu_ticks(pid);
     std::thread::sleep(Duration::from_secs(2));
     let used = cpu_ticks(pid) - before;
@@ -195,7 +194,7 @@ fn idle_tcp_connections_at_1024_files_leave_status_and_options_working() {
     assert!(st.limits.tcp_connections.limit <= 1024 - 64);
     assert!(st2.limits.tcp_connections.current <= st2.limits.tcp_connections.limit);
     // The text form too, as an administrator runs it.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipd"))
+    let out = std::process::Command::new(binary("sipd"))
         .args(["status", "--config"])
         .arg(&sipd.config)
         .output()
@@ -369,7 +368,7 @@ fn sighup_applies_a_valid_file_and_keeps_the_running_one_on_an_invalid_file() {
         &["prlimit", "--nofile=512:2048"],
         &[],
     ));
-    let pid = sipd.proc.child.id();
+    let pid = sipd.daemon.pid();
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
     let line = limits
         .lines()

@@ -3,11 +3,13 @@
 
 use crate::io::{self, RawIo, ReadOutcome, WriteOutcome};
 use crate::sys::{
-    self, DahdiBufferInfo, DahdiEchoCanParam, DahdiEchoCanParams, DahdiParams, DahdiRingCadence,
-    DahdiSpanInfo, DahdiToneDef, DahdiToneDefHeader, DahdiVersionInfo, DahdiVmwiInfo, Pod, Request,
+    self, DahdiBufferInfo, DahdiEchoCanParam, DahdiEchoCanParams, DahdiParams, DahdiSpanInfo, Pod,
+    Request,
 };
-use crate::{Error, Event, Flush, Hook, Law, Polarity, Result, Tone, VmwiType};
+use crate::types::law_to_raw;
+use crate::{Error, Event, Flush, Hook, Result};
 use bitflags::bitflags;
+use g711::Law;
 use libc::c_int;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -16,6 +18,11 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
+
+mod control;
+mod line;
+
+pub use control::Control;
 
 /// The generic channel device: open it, then bind a channel with `DAHDI_SPECIFY`.
 pub const CHANNEL_DEVICE: &str = "/dev/dahdi/channel";
@@ -341,13 +348,14 @@ impl Channel {
         span_status(self.fd.as_fd(), 0)
     }
 
-    /// dahdi/user.h `DAHDI_SETLAW`: companding law of reads/writes until close.
-    pub fn set_law(&self, law: Law) -> Result<()> {
+    /// dahdi/user.h `DAHDI_SETLAW`: companding law of reads/writes until close; `None` is
+    /// `DAHDI_LAW_DEFAULT`, the span's default law.
+    pub fn set_law(&self, law: Option<Law>) -> Result<()> {
         set_int(
             self.fd.as_fd(),
             "DAHDI_SETLAW",
             sys::DAHDI_SETLAW,
-            law.to_raw(),
+            law_to_raw(law),
         )
     }
 
@@ -381,103 +389,6 @@ impl Channel {
             "DAHDI_HDLCFCSMODE",
             sys::DAHDI_HDLCFCSMODE,
             on_off(on),
-        )
-    }
-
-    /// dahdi/user.h `DAHDI_SENDTONE`: play a tone of the channel's zone ([`Tone::Stop`]
-    /// stops). Writing audio stops the tone.
-    pub fn send_tone(&self, tone: Tone) -> Result<()> {
-        set_int(
-            self.fd.as_fd(),
-            "DAHDI_SENDTONE",
-            sys::DAHDI_SENDTONE,
-            tone.to_raw(),
-        )
-    }
-
-    /// dahdi/user.h `DAHDI_SETTONEZONE`: select tone zone `zone` (as loaded by
-    /// `loadzone=` or [`Control::load_zone`]; `DAHDI_TONE_ZONE_DEFAULT` = the default zone).
-    pub fn set_tone_zone(&self, zone: c_int) -> Result<()> {
-        set_int(
-            self.fd.as_fd(),
-            "DAHDI_SETTONEZONE",
-            sys::DAHDI_SETTONEZONE,
-            zone,
-        )
-    }
-
-    /// dahdi/user.h `DAHDI_SETCADENCE`: ring cadence of an FXS port; `None` restores the
-    /// zone's cadence.
-    pub fn set_cadence(&self, cadence: Option<&DahdiRingCadence>) -> Result<()> {
-        match cadence {
-            Some(c) => {
-                let mut c = *c;
-                ioctl_arg(
-                    self.fd.as_fd(),
-                    "DAHDI_SETCADENCE",
-                    sys::DAHDI_SETCADENCE,
-                    &mut c,
-                )
-            }
-            None => {
-                // SAFETY: DAHDI_SETCADENCE with a NULL argument is defined by dahdi-base.c
-                // ("Reset to default"): the kernel checks for NULL and dereferences nothing.
-                let rc = unsafe {
-                    libc::ioctl(
-                        self.fd.as_raw_fd(),
-                        sys::DAHDI_SETCADENCE,
-                        std::ptr::null_mut::<DahdiRingCadence>(),
-                    )
-                };
-                if rc < 0 {
-                    Err(Error::ioctl("DAHDI_SETCADENCE", Errno::last()))
-                } else {
-                    Ok(())
-                }
-            }
-        }
-    }
-
-    /// dahdi/user.h `DAHDI_ONHOOKTRANSFER`: pass audio to an on-hook FXS line for `ms`
-    /// milliseconds (to send FSK CLIP/VMWI; chan_dahdi uses 3000).
-    /// [`Error::Unsupported`] if the card driver lacks it.
-    pub fn onhook_transfer(&self, ms: c_int) -> Result<()> {
-        set_int(
-            self.fd.as_fd(),
-            "DAHDI_ONHOOKTRANSFER",
-            sys::DAHDI_ONHOOKTRANSFER,
-            ms,
-        )
-    }
-
-    /// dahdi/user.h `DAHDI_SETPOLARITY`: line polarity of an FXS port.
-    /// [`Error::Unsupported`] if the card driver lacks it.
-    pub fn set_polarity(&self, polarity: Polarity) -> Result<()> {
-        set_int(
-            self.fd.as_fd(),
-            "DAHDI_SETPOLARITY",
-            sys::DAHDI_SETPOLARITY,
-            polarity.to_raw(),
-        )
-    }
-
-    /// dahdi/user.h `DAHDI_VMWI`: message waiting on an FXS port: `messages` waiting, 0 =
-    /// indicator off. Implemented by the card driver ([`Error::Unsupported`] otherwise).
-    pub fn vmwi(&self, messages: c_int) -> Result<()> {
-        set_int(self.fd.as_fd(), "DAHDI_VMWI", sys::DAHDI_VMWI, messages)
-    }
-
-    /// dahdi/user.h `DAHDI_VMWI_CONFIG`: how an FXS port shows message waiting. `EINVAL` on
-    /// non-FXS channels, [`Error::Unsupported`] if the card driver lacks it.
-    pub fn vmwi_config(&self, kind: VmwiType) -> Result<()> {
-        let mut info = DahdiVmwiInfo {
-            vmwi_type: kind.bits(),
-        };
-        ioctl_arg(
-            self.fd.as_fd(),
-            "DAHDI_VMWI_CONFIG",
-            sys::DAHDI_VMWI_CONFIG,
-            &mut info,
         )
     }
 
@@ -536,55 +447,6 @@ impl Channel {
     }
 }
 
-fn load_zone(
-    fd: BorrowedFd<'_>,
-    header: &DahdiToneDefHeader,
-    tones: &[DahdiToneDef],
-) -> Result<()> {
-    const MAX_TONES: usize = 128;
-    if tones.len() > MAX_TONES {
-        return Err(Error::InvalidArgument {
-            what: "a tone zone has at most 128 tone definitions",
-        });
-    }
-    // Header and tones as one contiguous, int-aligned buffer: both structs consist of c_int
-    // and c_char[40] only, so their sizes are multiples of 4 and no padding sits between them.
-    const H: usize = size_of::<DahdiToneDefHeader>() / size_of::<c_int>();
-    const T: usize = size_of::<DahdiToneDef>() / size_of::<c_int>();
-    let mut buf: Vec<c_int> = vec![0; H + T * tones.len()];
-    let mut h = *header;
-    h.count = tones.len() as c_int;
-    // SAFETY: `buf` holds H + T*len c_ints, exactly size_of header + len * size_of tone
-    // octets, c_int-aligned (the alignment of both structs); source and destination are
-    // distinct allocations and the copied types are plain integers.
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            &h as *const DahdiToneDefHeader as *const c_int,
-            buf.as_mut_ptr(),
-            H,
-        );
-        std::ptr::copy_nonoverlapping(
-            tones.as_ptr() as *const c_int,
-            buf.as_mut_ptr().add(H),
-            T * tones.len(),
-        );
-    }
-    // SAFETY: `buf` starts with a `dahdi_tone_def_header` (the size the request encodes) whose
-    // `count` equals the number of `dahdi_tone_def` that follow it in `buf`; dahdi-base.c
-    // (dahdi_ioctl_loadzone) reads the header and then exactly `count` definitions.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), sys::DAHDI_LOADZONE, buf.as_mut_ptr()) };
-    if rc < 0 {
-        Err(Error::ioctl("DAHDI_LOADZONE", Errno::last()))
-    } else {
-        Ok(())
-    }
-}
-
-const _: () = assert!(size_of::<DahdiToneDefHeader>() % size_of::<c_int>() == 0);
-const _: () = assert!(size_of::<DahdiToneDef>() % size_of::<c_int>() == 0);
-const _: () = assert!(std::mem::align_of::<DahdiToneDefHeader>() == std::mem::align_of::<c_int>());
-const _: () = assert!(std::mem::align_of::<DahdiToneDef>() == std::mem::align_of::<c_int>());
-
 impl RawIo for Channel {
     fn raw_read(&self, buf: &mut [u8]) -> std::result::Result<usize, c_int> {
         nix::unistd::read(self.fd.as_raw_fd(), buf).map_err(|_| Errno::last_raw())
@@ -617,76 +479,11 @@ impl From<Channel> for OwnedFd {
     }
 }
 
-/// The DAHDI control device ([`CTL_DEVICE`]): span status, version, channel parameters by
-/// number, tone zones.
-#[derive(Debug)]
-pub struct Control {
-    fd: OwnedFd,
-}
-
-impl Control {
-    /// Opens [`CTL_DEVICE`].
-    pub fn open() -> Result<Control> {
-        Control::open_path(CTL_DEVICE)
-    }
-
-    /// Opens `path` as the control device.
-    pub fn open_path(path: impl AsRef<Path>) -> Result<Control> {
-        open_device(path.as_ref(), IoMode::Blocking).map(|fd| Control { fd })
-    }
-
-    /// dahdi/user.h `DAHDI_SPANSTAT`: status of span `spanno` (1-based); `EINVAL` if there is
-    /// no such span.
-    pub fn span_status(&self, spanno: c_int) -> Result<DahdiSpanInfo> {
-        span_status(self.fd.as_fd(), spanno)
-    }
-
-    /// dahdi/user.h `DAHDI_GETVERSION` (a ctl-device ioctl): DAHDI version and echo
-    /// cancellers.
-    pub fn version(&self) -> Result<DahdiVersionInfo> {
-        get_struct(
-            self.fd.as_fd(),
-            "DAHDI_GETVERSION",
-            sys::DAHDI_GETVERSION,
-            DahdiVersionInfo::default(),
-        )
-    }
-
-    /// dahdi/user.h `DAHDI_GET_PARAMS` for channel `channo` (the ctl fd is not bound to one).
-    pub fn params(&self, channo: c_int) -> Result<DahdiParams> {
-        get_struct(
-            self.fd.as_fd(),
-            "DAHDI_GET_PARAMS",
-            sys::DAHDI_GET_PARAMS,
-            DahdiParams {
-                channo,
-                ..DahdiParams::default()
-            },
-        )
-    }
-
-    /// dahdi/user.h `DAHDI_LOADZONE` (a ctl-device ioctl): load a tone zone, `header`
-    /// followed by `tones` (`header.count` is set to `tones.len()`, at most 128).
-    pub fn load_zone(&self, header: &DahdiToneDefHeader, tones: &[DahdiToneDef]) -> Result<()> {
-        load_zone(self.fd.as_fd(), header, tones)
-    }
-}
-
-impl AsFd for Control {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
-impl AsRawFd for Control {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::{DahdiToneDef, DahdiToneDefHeader};
+    use crate::{Polarity, VmwiType};
     use std::io::Write as _;
 
     /// /dev/null answers every ioctl with ENOTTY, like a DAHDI channel whose driver lacks a

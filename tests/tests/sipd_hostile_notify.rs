@@ -5,9 +5,8 @@
 //! starts and once when it ends) while a good source is still answered; with `notify_auth` a
 //! NOTIFY changes state only with the right digest answer.
 
-mod common;
-
-use common::{wait_for, Sipd};
+use dahdi_mwi_tests::daemon::{binary, wait_some as wait_for};
+use dahdi_mwi_tests::env::Sipd;
 use sipd::digest::Challenge;
 use sipd::wire::Message;
 use std::net::{SocketAddr, UdpSocket};
@@ -161,7 +160,7 @@ fn ipv4_allow_rule_matches_on_an_ipv6_any_socket() {
 
 /// `sipd status ARGS` of `sipd`'s config: its standard output.
 fn status(sipd: &Sipd, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_sipd"))
+    let out = Command::new(binary("sipd"))
         .arg("status")
         .args(args)
         .arg("--config")

@@ -2,9 +2,8 @@
 //! Content-Length across partial reads and with several messages in one read, connection
 //! reuse, LF-only line ends, and a stream without Content-Length closed.
 
-mod common;
-
-use common::{wait_for, Sipd};
+use dahdi_mwi_tests::daemon::wait_some as wait_for;
+use dahdi_mwi_tests::env::Sipd;
 use sipd::wire::{Framer, Message};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};

@@ -5,9 +5,8 @@
 //! the configured Server header. After each attack the daemon
 //! is alive and answers OPTIONS.
 
-mod common;
-
-use common::{wait_for, Sipd};
+use dahdi_mwi_tests::daemon::wait_some as wait_for;
+use dahdi_mwi_tests::env::Sipd;
 use sipd::wire::Message;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, UdpSocket};
@@ -137,7 +136,7 @@ fn a_wrapping_content_length_over_tcp_closes_the_connection() {
     let got = s.read(&mut buf).expect("an answer over TCP");
     assert!(buf[..got].starts_with(b"SIP/2.0 200 OK\r\n"));
     drop(s);
-    let pid = sipd.proc.child.id();
+    let pid = sipd.daemon.pid();
     let before = cpu_time(pid);
     std::thread::sleep(Duration::from_secs(2));
     let used = cpu_time(pid) - before;

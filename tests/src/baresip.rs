@@ -14,7 +14,7 @@ use fxs::Law;
 use serde_json::Value;
 
 use crate::daemon::{wait_for, Daemon};
-use crate::sip::free_udp_port;
+use crate::sip::free_port;
 use crate::tone::Recording;
 
 /// Where the Debian package keeps baresip's modules.
@@ -51,11 +51,11 @@ impl Baresip {
             .status()
             .expect("sox is missing: install the Debian package sox (scripts/install-deps)");
         assert!(sox.success(), "sox could not write {}", tone.display());
-        let sip: SocketAddr = format!("127.0.0.1:{}", free_udp_port())
+        let sip: SocketAddr = format!("127.0.0.1:{}", free_port())
             .parse()
             .expect("loopback address");
-        let ctrl_port = free_udp_port();
-        let rtp = free_udp_port() & !1;
+        let ctrl_port = free_port();
+        let rtp = free_port() & !1;
         let config = format!(
             "poll_method epoll\n\
              sip_listen {sip}\n\

@@ -43,6 +43,24 @@ pub(crate) fn check(c: &Config) -> Option<Violation> {
         .or_else(|| check_fxs(c))
         .or_else(|| check_pri(c))
         .or_else(|| check_claims(c))
+        .or_else(|| check_capacity(c))
+}
+
+/// `[table] capacity` below the numbers served (mwi_core::route::served_count): a NOTIFY for a
+/// number beyond it would find the table full (sipd answers 500 with Retry-After).
+fn check_capacity(c: &Config) -> Option<Violation> {
+    let served = route::served_count(c.fxs_claims(), c.pri_claims());
+    let capacity = c.table.capacity;
+    (served > u64::from(capacity)).then(|| {
+        at(
+            vec![Key("table"), Key("capacity")],
+            format!(
+                "capacity = {capacity}, but the [[fxs]] ports and [[pri]] numbers serve \
+                 {served}{} numbers: raise it to at least that",
+                if served == u64::MAX { " or more" } else { "" }
+            ),
+        )
+    })
 }
 
 fn check_sip(c: &Config) -> Option<Violation> {

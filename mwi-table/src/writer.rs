@@ -283,6 +283,16 @@ impl Writer {
         }
     }
 
+    /// Slots of the region: the most numbers it holds.
+    pub fn capacity(&self) -> usize {
+        self.region.geometry().capacity as usize
+    }
+
+    /// Slots not yet taken by a number ([`Writer::capacity`] minus [`Writer::len`]).
+    pub fn free(&self) -> usize {
+        self.capacity().saturating_sub(self.len())
+    }
+
     /// Every number in the table, in slot order.
     pub fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
         region_entries(&self.region)

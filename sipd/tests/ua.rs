@@ -1185,3 +1185,56 @@ fn endless_register_challenges_are_paced() {
     });
     assert_paced("REGISTER 401 stale / 423", &counts);
 }
+
+#[test]
+fn a_full_table_gets_500_with_retry_after_and_loses_nothing() {
+    let mut ua = unsolicited_ua();
+    let on = "Messages-Waiting: yes\r\n";
+    // 2345 is in the table from before; 9999 (not served) is left out of the user agent.
+    ua.ua.restore_states([
+        ("2345".to_owned(), MwiState::default()),
+        ("9999".to_owned(), MwiState::default()),
+    ]);
+    ua.ua.set_table_room(1);
+    assert_eq!(
+        deliver(&mut ua, 1, &unsolicited("8000", on), vm()).code(),
+        Some(200)
+    );
+    let r = deliver(&mut ua, 2, &unsolicited("8001", on), vm());
+    assert_eq!(r.code(), Some(500));
+    assert_eq!(r.header("Retry-After"), Some("60"));
+    assert!(!ua.sink().states.contains_key("8001"));
+    // Numbers with a slot keep being served.
+    assert_eq!(
+        deliver(&mut ua, 3, &unsolicited("2345", on), vm()).code(),
+        Some(200)
+    );
+    assert_eq!(
+        deliver(&mut ua, 4, &unsolicited("8000", ""), vm()).code(),
+        Some(200)
+    );
+    assert_eq!(ua.ua.table_refused(), 1);
+    let st = ua.status(4);
+    assert!(!st.numbers.iter().any(|n| n.number == "9999"));
+    // The notifier's retry after room was made.
+    ua.ua.set_table_room(1);
+    let again = unsolicited("8001", "Messages-Waiting: yes\r\nVoice-Message: 1/0\r\n");
+    assert_eq!(deliver(&mut ua, 5, &again, vm()).code(), Some(200));
+    assert!(ua.sink().states["8001"].waiting);
+}
+
+#[test]
+fn a_full_table_refuses_an_in_dialog_notify_before_its_cseq_counts() {
+    let mut ua = ua(config(&["8000"]));
+    let sub = subscribed(&mut ua);
+    ua.ua.set_table_room(0);
+    let n2 = notify(&sub, 2, "active", ON);
+    let r = deliver(&mut ua, 20, &n2, server());
+    assert_eq!((r.code(), r.header("Retry-After")), (Some(500), Some("60")));
+    assert!(!ua.sink().states.contains_key("8000"));
+    ua.ua.set_table_room(1);
+    let mut retry = notify(&sub, 2, "active", ON);
+    retry.set("Via", format!("SIP/2.0/UDP {SERVER};branch=z9hG4bKretry"));
+    assert_eq!(deliver(&mut ua, 21, &retry, server()).code(), Some(200));
+    assert!(ua.sink().states["8000"].waiting);
+}

@@ -25,6 +25,7 @@ mod registration;
 mod reload;
 mod status;
 mod subscription;
+mod table;
 mod usage;
 
 use subscription::Subscription;
@@ -33,6 +34,7 @@ use usage::Usage;
 pub use config::{Backoff, UaConfig};
 pub use status::{NumberStatus, UaStatus};
 pub use subscription::SubState;
+pub use table::TABLE_FULL_RETRY_AFTER;
 
 /// Where a message goes or comes from: address and transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -101,6 +103,7 @@ pub struct Ua {
     reresolve: bool,
     blocks: Blocklist,
     nonces: Nonces,
+    table: table::TableRoom,
 }
 
 impl Ua {
@@ -133,6 +136,7 @@ impl Ua {
             reresolve: false,
             blocks: Blocklist::new(cfg.block),
             nonces: Nonces::default(),
+            table: table::TableRoom::default(),
             cfg,
         };
         if !ua.cfg.unsolicited {

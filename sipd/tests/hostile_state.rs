@@ -1,0 +1,107 @@
+//! The lamps' state across faults, against the real sipd on loopback (issue 11 item 8): a
+//! table with no slot left for a number answers its NOTIFY 500 with Retry-After (the notifier
+//! tries again; nothing is lost silently).
+
+mod common;
+
+use common::{wait_for, Sipd};
+use mwi_config::Config;
+use sipd::daemon::{query_status, SipdStatus};
+use sipd::wire::Message;
+use std::net::UdpSocket;
+use std::path::Path;
+use std::time::Duration;
+
+const ON: &str = "Messages-Waiting: yes\r\nVoice-Message: 2/0\r\n";
+
+/// Unsolicited mode from 127.0.0.1 with FXS ports for `numbers`, the table holding `capacity`.
+fn start(dir: &Path, capacity: u32, numbers: &[&str]) -> Sipd {
+    let ports: String = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("[[fxs]]\nchannel = {}\nnumber = \"{n}\"\n", i + 1))
+        .collect();
+    let sipd = Sipd::start_with_table(
+        dir,
+        &format!("capacity = {capacity}\n"),
+        &format!(
+            "[mwi_server]\nserver = \"ipv4:127.0.0.1\"\nunsolicited = true\n\
+             allow = [\"127.0.0.1/32\"]\noptions_interval = 0\n{ports}"
+        ),
+    );
+    wait_for(10, "sipd status socket", || sipd.status());
+    sipd
+}
+
+/// Send an unsolicited NOTIFY for `number` (`n` tells the transactions apart) and return the
+/// final response.
+fn notify(sipd: &Sipd, number: &str, n: u32) -> Message {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    let mut m = Message::request("NOTIFY", &format!("sip:{number}@127.0.0.1"));
+    let local = sock.local_addr().expect("addr");
+    m.push(
+        "Via",
+        format!("SIP/2.0/UDP {local};branch=z9hG4bKst{number}x{n}"),
+    );
+    m.push("Max-Forwards", "70");
+    m.push("From", "<sip:vm@127.0.0.1>;tag=vm");
+    m.push("To", format!("<sip:{number}@127.0.0.1>"));
+    m.push("Call-ID", format!("state-{number}-{n}"));
+    m.push("CSeq", format!("{n} NOTIFY"));
+    m.push("Event", "message-summary");
+    m.push("Content-Type", "application/simple-message-summary");
+    m.body = ON.as_bytes().to_vec();
+    sock.send_to(&m.to_bytes(), ("127.0.0.1", sipd.port))
+        .expect("send");
+    let mut buf = [0u8; 65_536];
+    loop {
+        let len = sock.recv(&mut buf).expect("an answer within 3 s");
+        let r = Message::parse(&buf[..len]).expect("sipd sends valid SIP");
+        if r.code().is_some_and(|c| c >= 200) {
+            return r;
+        }
+    }
+}
+
+fn full_status(sipd: &Sipd) -> SipdStatus {
+    query_status(&Config::load(&sipd.config).expect("config")).expect("status")
+}
+
+#[test]
+fn a_full_table_answers_500_with_retry_after_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sipd = start(dir.path(), 2, &["8000", "8001"]);
+    assert_eq!(notify(&sipd, "8000", 1).code(), Some(200));
+    assert_eq!(notify(&sipd, "8001", 1).code(), Some(200));
+    sipd.proc.stop();
+    // 8001 is no longer served but still holds its slot: 8002 finds the table full.
+    let mut sipd = start(dir.path(), 2, &["8000", "8002"]);
+    for n in 1..=3 {
+        let r = notify(&sipd, "8002", n);
+        assert_eq!(r.code(), Some(500), "{r:?}");
+        assert_eq!(r.header("Retry-After"), Some("60"));
+    }
+    assert_eq!(sipd.table_state("8002"), None);
+    // A number with a slot is still served.
+    assert_eq!(notify(&sipd, "8000", 2).code(), Some(200));
+    let st = full_status(&sipd);
+    assert_eq!(
+        (st.limits.table.current, st.limits.table.limit),
+        (2, 2),
+        "{:?}",
+        st.limits
+    );
+    assert_eq!(st.limits.table.refused, 3);
+    let log = sipd.log();
+    assert_eq!(
+        log.matches("MWI 8002: the table is full").count(),
+        1,
+        "one log line per number per minute:\n{log}"
+    );
+    assert!(
+        sipd.proc.child.try_wait().expect("wait").is_none(),
+        "sipd alive"
+    );
+}

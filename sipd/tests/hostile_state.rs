@@ -1,12 +1,14 @@
 //! The lamps' state across faults, against the real sipd on loopback (issue 11 item 8): a
 //! table with no slot left for a number answers its NOTIFY 500 with Retry-After (the notifier
-//! tries again; nothing is lost silently).
+//! tries again; nothing is lost silently), and a restarted sipd shows every lamp as the table
+//! holds it.
 
 mod common;
 
 use common::{wait_for, Sipd};
 use mwi_config::Config;
 use sipd::daemon::{query_status, SipdStatus};
+use sipd::ua::UaStatus;
 use sipd::wire::Message;
 use std::net::UdpSocket;
 use std::path::Path;
@@ -67,6 +69,27 @@ fn notify(sipd: &Sipd, number: &str, n: u32) -> Message {
 
 fn full_status(sipd: &Sipd) -> SipdStatus {
     query_status(&Config::load(&sipd.config).expect("config")).expect("status")
+}
+
+fn lamp(st: &UaStatus, number: &str) -> Option<(bool, bool)> {
+    st.numbers
+        .iter()
+        .find(|n| n.number == number)
+        .map(|n| (n.mwi, n.known))
+}
+
+#[test]
+fn a_restarted_sipd_shows_the_lamps_the_table_holds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sipd = start(dir.path(), 16, &["8000", "8001"]);
+    assert_eq!(notify(&sipd, "8000", 1).code(), Some(200));
+    assert_eq!(lamp(&sipd.status().unwrap(), "8000"), Some((true, true)));
+    sipd.proc.stop();
+    // Regression: after a restart status said "mwi status OFF (state unknown)".
+    let sipd = start(dir.path(), 16, &["8000", "8001"]);
+    let st = sipd.status().expect("status");
+    assert_eq!(lamp(&st, "8000"), Some((true, true)), "{st:#?}");
+    assert_eq!(lamp(&st, "8001"), Some((false, false)));
 }
 
 #[test]

@@ -5,7 +5,7 @@ use mwi_config::{Block, Transport, UnsolicitedTransport};
 use mwi_core::route::{FxsClaim, Pattern, PriClaim, Router};
 use mwi_core::{MessageClass, MwiState};
 use sansio::{Core, Duration, Instant};
-use sipd::digest::{Algorithm, Challenge};
+use sipd::digest::{Algorithm, Challenge, Credentials};
 use sipd::guard::BlockRules;
 use sipd::transaction::Transmit;
 use sipd::ua::{Backoff, Dest, Ua, UaConfig, UaEvent, UaStatus};
@@ -234,6 +234,14 @@ fn deliver(ua: &mut TestUa, now: u64, m: &Message, from: Dest) -> Message {
 /// Drive the UA to an active subscription for 8000 through a 401 challenge; returns the
 /// accepted SUBSCRIBE.
 fn subscribed(ua: &mut TestUa) -> Message {
+    let second = challenged(ua);
+    reply(ua, 10, &second, 200, &[("Expires", "3600")]);
+    assert!(sent(ua).is_empty());
+    second
+}
+
+/// The SUBSCRIBE for 8000 that answers a SHA-256 qop=auth 401 challenge (realm vm, nonce n1).
+fn challenged(ua: &mut TestUa) -> Message {
     ua.handle_timeout(0);
     let first = one(ua);
     assert_eq!(first.method(), "SUBSCRIBE");
@@ -247,10 +255,7 @@ fn subscribed(ua: &mut TestUa) -> Message {
             "Digest realm=\"vm\", nonce=\"n1\", qop=\"auth\", algorithm=SHA-256",
         )],
     );
-    let second = one(ua);
-    reply(ua, 10, &second, 200, &[("Expires", "3600")]);
-    assert!(sent(ua).is_empty());
-    second
+    one(ua)
 }
 
 #[test]
@@ -1237,4 +1242,96 @@ fn a_full_table_refuses_an_in_dialog_notify_before_its_cseq_counts() {
     retry.set("Via", format!("SIP/2.0/UDP {SERVER};branch=z9hG4bKretry"));
     assert_eq!(deliver(&mut ua, 21, &retry, server()).code(), Some(200));
     assert!(ua.sink().states["8000"].waiting);
+}
+
+/// The Authentication-Info a server that knows `password` sends for `req`'s answer to the
+/// challenge of [`challenged`], announcing `nextnonce`.
+fn authentication_info(req: &Message, password: &str, nextnonce: &str) -> String {
+    let cred = Credentials::parse(req.header("Authorization").unwrap()).unwrap();
+    let ch =
+        Challenge::parse("Digest realm=\"vm\", nonce=\"n1\", qop=auth, algorithm=SHA-256").unwrap();
+    let (uri, cnonce) = (cred.get("uri").unwrap(), cred.get("cnonce").unwrap());
+    let rspauth = ch.rspauth("user1", password, uri, 1, cnonce);
+    format!("nextnonce=\"{nextnonce}\", qop=auth, rspauth=\"{rspauth}\", cnonce=\"{cnonce}\", nc=00000001")
+}
+
+#[test]
+fn a_right_rspauth_is_accepted_and_its_nextnonce_used() {
+    let mut ua = ua(config(&["8000"]));
+    let sub = challenged(&mut ua);
+    let info = authentication_info(&sub, "password1", "n2");
+    reply(
+        &mut ua,
+        10,
+        &sub,
+        200,
+        &[("Expires", "3600"), ("Authentication-Info", &info)],
+    );
+    assert_eq!(ua.status(10).numbers[0].subscription, "pending");
+    let (_, mut out) = run_until_send(&mut ua, 4_000_000);
+    let refresh = out.remove(0);
+    let auth = refresh.header("Authorization").unwrap();
+    assert!(
+        auth.contains("nonce=\"n2\"") && auth.contains("nc=00000001"),
+        "{auth}"
+    );
+}
+
+#[test]
+fn a_wrong_rspauth_is_a_failure_retried_with_backoff() {
+    let mut first = ua(config(&["8000"]));
+    let sub = challenged(&mut first);
+    // Signed with another password: the 2xx does not come from who knows ours.
+    let info = authentication_info(&sub, "guess", "n2");
+    reply(
+        &mut first,
+        10,
+        &sub,
+        200,
+        &[("Expires", "3600"), ("Authentication-Info", &info)],
+    );
+    assert_eq!(
+        first.status(10).numbers[0].subscription,
+        "terminated;reason=not authentic"
+    );
+    // Back-off (base 30 s here, with jitter), not at once; the nextnonce is not taken.
+    let (at, mut out) = run_until_send(&mut first, 100_000);
+    assert!(at >= 15_000, "retry at {at} ms");
+    let again = out.remove(0);
+    assert_eq!(again.method(), "SUBSCRIBE");
+    assert!(!again
+        .header("Authorization")
+        .is_some_and(|a| a.contains("nonce=\"n2\"")));
+    // A qop=auth answer with an Authentication-Info lacking rspauth is no proof either.
+    let mut ua2 = ua(config(&["8000"]));
+    let sub = challenged(&mut ua2);
+    reply(
+        &mut ua2,
+        10,
+        &sub,
+        200,
+        &[("Authentication-Info", "nextnonce=\"n3\"")],
+    );
+    assert_eq!(
+        ua2.status(10).numbers[0].subscription,
+        "terminated;reason=not authentic"
+    );
+}
+
+#[test]
+fn a_register_2xx_with_a_wrong_rspauth_is_not_a_registration() {
+    let mut cfg = config(&[]);
+    cfg.registrar = Some(("192.0.2.20".into(), 5060, Transport::Udp, 600));
+    let mut ua = ua(cfg);
+    ua.set_registrar_addrs(0, vec!["192.0.2.20:5060".parse().unwrap()]);
+    ua.handle_timeout(0);
+    let r = one(&mut ua);
+    let challenge = "Digest realm=\"vm\", nonce=\"n1\", qop=auth, algorithm=SHA-256";
+    reply(&mut ua, 1, &r, 401, &[("WWW-Authenticate", challenge)]);
+    let r2 = one(&mut ua);
+    let info = authentication_info(&r2, "guess", "n2");
+    reply(&mut ua, 2, &r2, 200, &[("Authentication-Info", &info)]);
+    assert_eq!(ua.status(2).registration, "failed (not authentic)");
+    let (at, _) = run_until_send(&mut ua, 100_000);
+    assert!(at >= 15_000, "retry at {at} ms");
 }

@@ -264,6 +264,39 @@ fn a_capacity_below_the_numbers_served_is_rejected() {
     );
 }
 
+#[test]
+fn password_or_password_file() {
+    let auth = |keys: &str| format!("[sip.auth]\nusername = \"u\"\n{keys}{BASE}");
+    let a = ok(&auth("password_file = \"sip-password\"\n"))
+        .sip
+        .auth
+        .unwrap();
+    assert_eq!(
+        (a.password.as_str(), a.password_file.as_deref()),
+        ("", Some(std::path::Path::new("sip-password")))
+    );
+    assert_eq!(
+        ok(&auth("password = \"p\"\n")).sip.auth.unwrap().password,
+        "p"
+    );
+    assert_eq!(
+        err(&auth("password = \"p\"\npassword_file = \"/etc/x\"\n")),
+        "4:17: password_file and password are exclusive: give one"
+    );
+    assert_eq!(
+        err(&auth("password_file = \"\"\n")),
+        "3:17: password_file is empty"
+    );
+    assert_eq!(err(&auth("")), "1:1: needs a password or a password_file");
+    let port = "[[fxs]]\nchannel = 1\nnumber = \"8000\"\n[fxs.auth]\nusername = \"8000\"\n";
+    assert_eq!(
+        err(&format!(
+            "{BASE}{port}password = \"p\"\npassword_file = \"f\"\n"
+        )),
+        "9:17: password_file and password are exclusive: give one"
+    );
+}
+
 const TWO_PORTS: &str =
     "[[fxs]]\nchannel = 1\nnumber = \"8000\"\n[[fxs]]\nchannel = 2\nnumber = \"8001\"\n";
 

@@ -10,7 +10,7 @@
 use mwi_config::{check_config_command, take_config_option, Config, LogLevel, EXIT_USAGE};
 use mwi_service as service;
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
@@ -99,6 +99,14 @@ fn run(
     if let Err(e) = sipd::daemon::raise_nofile_limit() {
         log::warn!("{e}");
     }
+    // Only sipd reads a password_file (chand loads the same configuration without it).
+    let mut cfg = cfg.clone();
+    let credentials = std::env::var_os(sipd::secret::CREDENTIALS_DIRECTORY).map(PathBuf::from);
+    if let Err(e) = sipd::secret::read_passwords(&mut cfg, credentials.as_deref()) {
+        log::error!("{e}");
+        return ExitCode::FAILURE;
+    }
+    let cfg = &cfg;
     let mut systemd = service::Systemd::new();
     let mut daemon = match sipd::daemon::Daemon::new(cfg, path) {
         Ok(d) => d,

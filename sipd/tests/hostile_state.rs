@@ -1,11 +1,13 @@
 //! The lamps' state across faults, against the real sipd on loopback (issue 11 item 8): a
 //! table with no slot left for a number answers its NOTIFY 500 with Retry-After (the notifier
 //! tries again; nothing is lost silently), and a restarted sipd shows every lamp as the table
-//! holds it.
+//! holds it. Secrets (issue 11 item 6): sipd registers at a SIPp registrar with the password
+//! from a `password_file` in `$CREDENTIALS_DIRECTORY`, and a missing file is a start error
+//! naming the path.
 
 mod common;
 
-use common::{wait_for, Sipd};
+use common::{free_port, scenario, sipp, wait_for, Sipd};
 use mwi_config::Config;
 use sipd::daemon::{query_status, SipdStatus};
 use sipd::ua::UaStatus;
@@ -126,5 +128,88 @@ fn a_full_table_answers_500_with_retry_after_and_keeps_the_rest() {
     assert!(
         sipd.proc.child.try_wait().expect("wait").is_none(),
         "sipd alive"
+    );
+}
+
+/// `[sip.auth]` of user1 with `password_file = "{file}"` and a `[registrar]` on `port`.
+fn registering(file: &str, port: u16) -> String {
+    format!(
+        "[mwi_server]\nserver = \"ipv4:127.0.0.1\"\nunsolicited = true\n\
+         options_interval = 0\n[[fxs]]\nchannel = 1\nnumber = \"8000\"\n\
+         [registrar]\nserver = \"ipv4:127.0.0.1\"\nport = {port}\nexpires = 600\n\
+         [sip.auth]\nusername = \"user1\"\npassword_file = \"{file}\"\n"
+    )
+}
+
+#[test]
+fn sipd_registers_with_the_password_from_its_credentials_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let creds = dir.path().join("credentials");
+    std::fs::create_dir(&creds).expect("credentials dir");
+    std::fs::write(creds.join("sip-password"), "s3cret-from-file\n").expect("password");
+    let text = std::fs::read_to_string(scenario("registrar_auth.xml")).expect("scenario");
+    let sf = dir.path().join("registrar.xml");
+    std::fs::write(&sf, text.replace("PASSWORD", "s3cret-from-file")).expect("scenario");
+    let port = free_port();
+    let registrar = std::thread::spawn({
+        let (dir, port) = (dir.path().to_owned(), port.to_string());
+        move || {
+            let sf = sf.to_str().expect("path").to_owned();
+            sipp(
+                &dir,
+                "registrar",
+                &["-sf", &sf, "-i", "127.0.0.1", "-p", &port, "-m", "1"],
+            )
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let creds = creds.to_str().expect("path");
+    let sipd = Sipd::start_via(
+        dir.path(),
+        &["127.0.0.1"],
+        &registering("sip-password", port),
+        &[],
+        &[("CREDENTIALS_DIRECTORY", creds)],
+    );
+    assert!(
+        registrar.join().expect("sipp thread"),
+        "the SIPp registrar did not accept the password"
+    );
+    wait_for(10, "registered", || {
+        sipd.status().filter(|s| s.registration == "registered")
+    });
+    assert!(
+        !sipd.log().contains("s3cret"),
+        "the password is never logged"
+    );
+}
+
+#[test]
+fn a_missing_password_file_is_a_start_error_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("no-such-password");
+    let mut sipd = Sipd::start(dir.path(), &registering(missing.to_str().unwrap(), 5999));
+    let status = wait_for(10, "sipd to exit", || {
+        sipd.proc.child.try_wait().expect("wait")
+    });
+    assert!(!status.success());
+    let log = sipd.log();
+    assert!(
+        log.contains(&format!(
+            "[sip.auth] password_file {}: No such file or directory",
+            missing.display()
+        )),
+        "{log}"
+    );
+    // A relative name without $CREDENTIALS_DIRECTORY says what it needs.
+    let mut sipd = Sipd::start(dir.path(), &registering("sip-password", 5999));
+    let status = wait_for(10, "sipd to exit", || {
+        sipd.proc.child.try_wait().expect("wait")
+    });
+    assert!(!status.success());
+    assert!(
+        sipd.log().contains("needs $CREDENTIALS_DIRECTORY"),
+        "{}",
+        sipd.log()
     );
 }

@@ -5,40 +5,10 @@
 
 mod common;
 
-use common::{free_port, wait_for, Proc, Sipd};
+use common::{free_port, scenario, sipp, wait_for, Sipd};
 use mwi_core::MwiState;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sipp")
-        .join(name)
-}
-
-/// Run SIPp to completion (bounded by its own -timeout) and return whether every call passed.
-fn sipp(dir: &Path, name: &str, args: &[&str]) -> bool {
-    let log = dir.join(format!("sipp-{name}.log"));
-    let mut p = Proc::spawn(
-        "sipp",
-        Command::new("sipp")
-            .args(args)
-            .args(["-timeout", "20s", "-timeout_error", "-nostdin"])
-            .arg("-trace_err")
-            .arg("-error_file")
-            .arg(dir.join(format!("sipp-{name}.err"))),
-        &log,
-    );
-    let status = p.child.wait().expect("sipp exit status");
-    if !status.success() {
-        eprintln!(
-            "sipp {name}: {status}\n{}\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default(),
-            std::fs::read_to_string(dir.join(format!("sipp-{name}.err"))).unwrap_or_default()
-        );
-    }
-    status.success()
-}
 
 #[test]
 fn sipd_subscribes_to_a_sipp_voicemail_server() {

@@ -247,3 +247,34 @@ pub fn options_answered(port: u16, timeout: Duration) -> bool {
     }
     false
 }
+
+/// A SIPp scenario of sipd/tests/sipp.
+pub fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
+}
+
+/// Run SIPp to completion (bounded by its own -timeout) and return whether every call passed.
+pub fn sipp(dir: &Path, name: &str, args: &[&str]) -> bool {
+    let log = dir.join(format!("sipp-{name}.log"));
+    let mut p = Proc::spawn(
+        "sipp",
+        Command::new("sipp")
+            .args(args)
+            .args(["-timeout", "20s", "-timeout_error", "-nostdin"])
+            .arg("-trace_err")
+            .arg("-error_file")
+            .arg(dir.join(format!("sipp-{name}.err"))),
+        &log,
+    );
+    let status = p.child.wait().expect("sipp exit status");
+    if !status.success() {
+        eprintln!(
+            "sipp {name}: {status}\n{}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default(),
+            std::fs::read_to_string(dir.join(format!("sipp-{name}.err"))).unwrap_or_default()
+        );
+    }
+    status.success()
+}

@@ -3,17 +3,25 @@
 //! tries again; nothing is lost silently), and a restarted sipd shows every lamp as the table
 //! holds it. Secrets (issue 11 item 6): sipd registers at a SIPp registrar with the password
 //! from a `password_file` in `$CREDENTIALS_DIRECTORY`, and a missing file is a start error
-//! naming the path.
+//! naming the path. Server faults (issue 11 item 7): when the MWI server's SRV records give two
+//! targets and the first stops answering OPTIONS, the subscriptions move to the second.
 
 mod common;
 
-use common::{free_port, scenario, sipp, wait_for, Sipd};
+use common::{free_port, scenario, sipp, wait_for, Proc, Sipd};
+use hickory_proto::op::{Message as Dns, MessageType};
+use hickory_proto::rr::rdata::SRV;
+use hickory_proto::rr::{Name, RData, Record};
 use mwi_config::Config;
+use mwi_core::MwiState;
 use sipd::daemon::{query_status, SipdStatus};
 use sipd::ua::UaStatus;
 use sipd::wire::Message;
 use std::net::UdpSocket;
 use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 const ON: &str = "Messages-Waiting: yes\r\nVoice-Message: 2/0\r\n";
@@ -212,4 +220,129 @@ fn a_missing_password_file_is_a_start_error_naming_it() {
         "{}",
         sipd.log()
     );
+}
+
+/// A name server on 127.0.0.1 answering every query with SRV records for `targets`
+/// (priority, port; target 127.0.0.1) until `stop`; returns its address.
+fn fake_dns(targets: Vec<(u16, u16)>, stop: Arc<AtomicBool>) -> std::net::SocketAddr {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let addr = sock.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while !stop.load(Ordering::Relaxed) {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            let q = Dns::from_vec(&buf[..n]).expect("a DNS query");
+            let mut a = Dns::new();
+            a.set_id(q.id()).set_message_type(MessageType::Response);
+            a.add_query(q.queries()[0].clone());
+            for &(priority, port) in &targets {
+                a.add_answer(Record::from_rdata(
+                    q.queries()[0].name().clone(),
+                    60,
+                    RData::SRV(SRV::new(
+                        priority,
+                        0,
+                        port,
+                        Name::from_ascii("127.0.0.1.").unwrap(),
+                    )),
+                ));
+            }
+            sock.send_to(&a.to_vec().expect("encode"), from)
+                .expect("send");
+        }
+    });
+    addr
+}
+
+/// A voice-mail server that answers SUBSCRIBE 200 and ignores everything else (OPTIONS
+/// included) until `stop`; returns its port and the count of SUBSCRIBEs it answered.
+fn silent_vm(stop: Arc<AtomicBool>) -> (u16, Arc<std::sync::atomic::AtomicU32>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let port = sock.local_addr().expect("addr").port();
+    let count = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = Arc::clone(&count);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 65_536];
+        while !stop.load(Ordering::Relaxed) {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            let Ok(m) = Message::parse(&buf[..n]) else {
+                continue;
+            };
+            if m.is_request() && m.method() == "SUBSCRIBE" {
+                seen.fetch_add(1, Ordering::Relaxed);
+                let mut r = m.response(200, "OK", "silentvm");
+                r.push("Expires", "3600");
+                sock.send_to(&r.to_bytes(), from).expect("send");
+            }
+        }
+    });
+    (port, count)
+}
+
+#[test]
+fn options_down_moves_the_subscriptions_to_the_next_srv_target() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (first, subscribes) = silent_vm(Arc::clone(&stop));
+    let second = free_port();
+    let dns = fake_dns(vec![(10, first), (20, second)], Arc::clone(&stop));
+    // The second target: SIPp's voice-mail server (-aa answers the OPTIONS pings).
+    let sf = scenario("vm_server.xml");
+    let mut vm = Proc::spawn(
+        "sipp",
+        Command::new("sipp")
+            .arg("-sf")
+            .arg(&sf)
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &second.to_string(),
+                "-m",
+                "1",
+                "-aa",
+            ])
+            .args(["-timeout", "90s", "-timeout_error", "-nostdin"]),
+        &dir.path().join("sipp-second.log"),
+    );
+    let sipd = Sipd::start_via(
+        dir.path(),
+        &["127.0.0.1"],
+        "[mwi_server]\nserver = \"dns:vm.test\"\noptions_interval = 1\n\
+         options_failures = 1\n[[fxs]]\nchannel = 1\nnumber = \"8000\"\n",
+        &[],
+        &[("SIPD_NAMESERVERS", &dns.to_string())],
+    );
+    wait_for(10, "the SUBSCRIBE at the first target", || {
+        (subscribes.load(Ordering::Relaxed) > 0).then_some(())
+    });
+    let st = sipd.status().expect("status");
+    assert_eq!(st.target, format!("127.0.0.1:{first}"), "{st:?}");
+    // Timer F (32 s) ends the first unanswered OPTIONS: down, move to the second target.
+    let lamp = MwiState {
+        waiting: true,
+        new: 3,
+        old: 1,
+        urgent_new: 1,
+        ..MwiState::default()
+    };
+    wait_for(60, "the lamp from the second target", || {
+        (sipd.table_state("8000") == Some(lamp)).then_some(())
+    });
+    let st = sipd.status().expect("status");
+    assert_eq!(st.target, format!("127.0.0.1:{second}"), "{st:?}");
+    assert_eq!(st.failovers, 1);
+    assert_eq!(st.numbers[0].subscription, "active", "{st:?}");
+    assert_eq!(sipd.log().matches("subscriptions move to").count(), 1);
+    let status = wait_for(20, "SIPp to finish", || vm.child.try_wait().expect("wait"));
+    assert!(status.success(), "SIPp's voice-mail scenario failed");
+    stop.store(true, Ordering::Relaxed);
 }

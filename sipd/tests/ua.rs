@@ -1335,3 +1335,67 @@ fn a_register_2xx_with_a_wrong_rspauth_is_not_a_registration() {
     let (at, _) = run_until_send(&mut ua, 100_000);
     assert!(at >= 15_000, "retry at {at} ms");
 }
+
+#[test]
+fn options_down_moves_subscriptions_to_the_next_target() {
+    let mut cfg = config(&["8000"]);
+    cfg.options_interval = 10;
+    cfg.options_failures = 2;
+    let mut ua = ua(cfg);
+    let a: SocketAddr = SERVER.parse().unwrap();
+    let b: SocketAddr = "192.0.2.11:5060".parse().unwrap();
+    ua.set_mwi_addrs(0, vec![a, b]);
+    ua.handle_timeout(0);
+    let mut out: Vec<(u64, SocketAddr, Message)> = Vec::new();
+    let mut now = 0;
+    // A answers the SUBSCRIBE and then nothing: the OPTIONS pings time out (Timer F, 32 s).
+    while now <= 60_000 {
+        while let Some(t) = ua.poll_transmit() {
+            let m = Message::parse(&t.bytes).unwrap();
+            if m.method() == "SUBSCRIBE" && t.dest.addr == a {
+                reply(&mut ua, now, &m, 200, &[("Expires", "3600")]);
+            }
+            out.push((now, t.dest.addr, m));
+        }
+        match ua.poll_timeout() {
+            Some(at) => now = at,
+            None => break,
+        }
+        ua.handle_timeout(now);
+    }
+    let subscribes: Vec<_> = out
+        .iter()
+        .filter(|(_, _, m)| m.method() == "SUBSCRIBE" && m.is_request())
+        .map(|(at, to, m)| (*at, *to, m.call_id().unwrap().to_owned()))
+        .collect();
+    assert_eq!(subscribes[0].1, a);
+    // The second OPTIONS (sent at 10 s) times out at 42 s: down, move to B at once.
+    let moved = subscribes
+        .iter()
+        .find(|s| s.1 == b)
+        .expect("a SUBSCRIBE to B");
+    assert!((42_000..43_000).contains(&moved.0), "{subscribes:?}");
+    assert_ne!(moved.2, subscribes[0].2, "a new dialog at the new target");
+    // New pings go to B (retransmissions of the old ones still go to A).
+    let old: Vec<_> = out
+        .iter()
+        .filter(|(at, _, _)| *at <= moved.0)
+        .map(|(_, _, m)| m.call_id().unwrap().to_owned())
+        .collect();
+    let new_pings: Vec<_> = out
+        .iter()
+        .filter(|(_, _, m)| {
+            m.method() == "OPTIONS" && !old.contains(&m.call_id().unwrap().to_owned())
+        })
+        .map(|(_, to, _)| *to)
+        .collect();
+    assert!(
+        !new_pings.is_empty() && new_pings.iter().all(|to| *to == b),
+        "{new_pings:?}"
+    );
+    let st = ua.status(now);
+    assert_eq!((st.target.as_str(), st.failovers), ("192.0.2.11:5060", 1));
+    // A new lookup with A first keeps B in use.
+    ua.set_mwi_addrs(now, vec![a, b]);
+    assert_eq!(ua.status(now).target, "192.0.2.11:5060");
+}

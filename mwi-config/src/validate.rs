@@ -43,6 +43,24 @@ pub(crate) fn check(c: &Config) -> Option<Violation> {
         .or_else(|| check_fxs(c))
         .or_else(|| check_pri(c))
         .or_else(|| check_claims(c))
+        .or_else(|| check_capacity(c))
+}
+
+/// `[table] capacity` below the numbers served (mwi_core::route::served_count): a NOTIFY for a
+/// number beyond it would find the table full (sipd answers 500 with Retry-After).
+fn check_capacity(c: &Config) -> Option<Violation> {
+    let served = route::served_count(c.fxs_claims(), c.pri_claims());
+    let capacity = c.table.capacity;
+    (served > u64::from(capacity)).then(|| {
+        at(
+            vec![Key("table"), Key("capacity")],
+            format!(
+                "capacity = {capacity}, but the [[fxs]] ports and [[pri]] numbers serve \
+                 {served}{} numbers: raise it to at least that",
+                if served == u64::MAX { " or more" } else { "" }
+            ),
+        )
+    })
 }
 
 fn check_sip(c: &Config) -> Option<Violation> {
@@ -65,6 +83,14 @@ fn check_sip(c: &Config) -> Option<Violation> {
             ));
         }
     }
+    if let Some(v) = c
+        .sip
+        .auth
+        .as_ref()
+        .and_then(|a| check_auth(a, vec![Key("sip"), Key("auth")]))
+    {
+        return Some(v);
+    }
     if c.mwi_server.notify_auth && c.sip.auth.is_none() {
         return Some(at(
             vec![Key("mwi_server"), Key("notify_auth")],
@@ -80,6 +106,18 @@ fn check_sip(c: &Config) -> Option<Violation> {
         ));
     }
     None
+}
+
+/// `password` and `password_file` of the credentials at `path`: exactly one is given.
+fn check_auth(a: &super::Auth, mut path: Vec<Seg>) -> Option<Violation> {
+    let message = match (a.password.is_empty(), &a.password_file) {
+        (true, None) => return Some(at(path, "needs a password or a password_file".into())),
+        (false, Some(_)) => "password_file and password are exclusive: give one",
+        (true, Some(f)) if f.as_os_str().is_empty() => "password_file is empty",
+        _ => return None,
+    };
+    path.push(Key("password_file"));
+    Some(at(path, message.into()))
 }
 
 fn check_tone_plans(c: &Config) -> Option<Violation> {
@@ -250,6 +288,13 @@ fn check_fxs(c: &Config) -> Option<Violation> {
                 path("channel"),
                 format!("FXS channel {} is not on any [[span]]", f.channel),
             ));
+        }
+        if let Some(v) = f
+            .auth
+            .as_ref()
+            .and_then(|a| check_auth(a, vec![Key("fxs"), Index(i), Key("auth")]))
+        {
+            return Some(v);
         }
         if f.register && c.registrar.is_none() {
             return Some(at(

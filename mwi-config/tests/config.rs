@@ -242,6 +242,61 @@ fn expires_must_be_in_range() {
     );
 }
 
+#[test]
+fn a_capacity_below_the_numbers_served_is_rejected() {
+    let pri = "[[pri]]\nspan = 1\ndchannel = 24\nnumbers = [\"2...\", \"21..\", \"3..\"]\n";
+    let file = |capacity: u32| format!("{BASE}[table]\ncapacity = {capacity}\n{TWO_PORTS}{pri}");
+    // 2... (1000, 21.. inside it), 3.. (100), FXS 8000 and 8001.
+    assert_eq!(ok(&file(1102)).table.capacity, 1102);
+    assert_eq!(
+        err(&file(1101)),
+        "4:12: capacity = 1101, but the [[fxs]] ports and [[pri]] numbers serve 1102 numbers: \
+         raise it to at least that"
+    );
+    let all = format!(
+        "[[pri]]\nspan = 1\ndchannel = 24\nnumbers = [\"{}\"]\n",
+        ".".repeat(32)
+    );
+    assert_eq!(
+        err(&format!("{BASE}{all}")),
+        "1:1: capacity = 65536, but the [[fxs]] ports and [[pri]] numbers serve \
+         18446744073709551615 or more numbers: raise it to at least that"
+    );
+}
+
+#[test]
+fn password_or_password_file() {
+    let auth = |keys: &str| format!("[sip.auth]\nusername = \"u\"\n{keys}{BASE}");
+    let a = ok(&auth("password_file = \"sip-password\"\n"))
+        .sip
+        .auth
+        .unwrap();
+    assert_eq!(
+        (a.password.as_str(), a.password_file.as_deref()),
+        ("", Some(std::path::Path::new("sip-password")))
+    );
+    assert_eq!(
+        ok(&auth("password = \"p\"\n")).sip.auth.unwrap().password,
+        "p"
+    );
+    assert_eq!(
+        err(&auth("password = \"p\"\npassword_file = \"/etc/x\"\n")),
+        "4:17: password_file and password are exclusive: give one"
+    );
+    assert_eq!(
+        err(&auth("password_file = \"\"\n")),
+        "3:17: password_file is empty"
+    );
+    assert_eq!(err(&auth("")), "1:1: needs a password or a password_file");
+    let port = "[[fxs]]\nchannel = 1\nnumber = \"8000\"\n[fxs.auth]\nusername = \"8000\"\n";
+    assert_eq!(
+        err(&format!(
+            "{BASE}{port}password = \"p\"\npassword_file = \"f\"\n"
+        )),
+        "9:17: password_file and password are exclusive: give one"
+    );
+}
+
 const TWO_PORTS: &str =
     "[[fxs]]\nchannel = 1\nnumber = \"8000\"\n[[fxs]]\nchannel = 2\nnumber = \"8001\"\n";
 

@@ -44,6 +44,23 @@ impl Pattern {
     pub fn is_literal(&self) -> bool {
         !self.0.contains('.')
     }
+
+    /// How many numbers the pattern matches: 10 to the power of its `.` count, saturating at
+    /// `u64::MAX` (20 or more `.`).
+    pub fn count(&self) -> u64 {
+        let dots = self.0.bytes().filter(|&b| b == b'.').count() as u32;
+        10u64.checked_pow(dots).unwrap_or(u64::MAX)
+    }
+
+    /// Whether every number `other` matches also matches this pattern.
+    pub fn covers(&self, other: &Pattern) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .bytes()
+                .zip(other.0.bytes())
+                .all(|(p, o)| p == b'.' || p == o)
+    }
 }
 
 /// Read from the config file through [`FromStr`], so a bad pattern is a config error at its
@@ -271,6 +288,36 @@ pub fn double_claim<'a>(
     None
 }
 
+/// How many numbers a configuration serves, each at most once, saturating at `u64::MAX`: the
+/// numbers of the FXS lines with MWI that no PRI pattern matches, plus the count of every PRI
+/// pattern that no other pattern covers (an identical pattern counts once). Patterns that only
+/// partly overlap (`"2.3."` and `"2..4"`) count their common numbers twice, so the result is an
+/// upper bound of the table slots the numbers can take; an FXS line without MWI inside a
+/// pattern is counted with the pattern.
+pub fn served_count<'a>(
+    fxs: impl IntoIterator<Item = FxsClaim<'a>>,
+    pri: impl IntoIterator<Item = PriClaim<'a>>,
+) -> u64 {
+    let patterns: Vec<&Pattern> = pri.into_iter().flat_map(|p| p.numbers).collect();
+    let mut count = 0u64;
+    for (i, p) in patterns.iter().enumerate() {
+        let covered = patterns
+            .iter()
+            .enumerate()
+            .any(|(j, q)| j != i && q.covers(p) && (j < i || !p.covers(q)));
+        if !covered {
+            count = count.saturating_add(p.count());
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for f in fxs {
+        if f.mwi && seen.insert(f.number) && !patterns.iter().any(|p| p.matches(f.number)) {
+            count = count.saturating_add(1);
+        }
+    }
+    count
+}
+
 /// Whose state a number shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Source {
@@ -387,6 +434,25 @@ impl Routing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn served_count_counts_each_number_once() {
+        let a = pats(&["2...", "21..", "2...", "8009", "3.5", "3.5."]);
+        let b = pats(&["2.3.", "2..4"]);
+        let all = pats(&["................................"]);
+        assert_eq!(a[0].count(), 1000);
+        assert_eq!(all[0].count(), u64::MAX);
+        assert!(a[0].covers(&a[1]) && !a[1].covers(&a[0]) && !a[4].covers(&a[5]));
+        let pri = |numbers| PriClaim { span: 1, numbers };
+        // 2... (21.. and the second 2... inside it), 8009, 3.5, 3.5.; FXS 8000 (2001 is in 2...).
+        assert_eq!(
+            served_count([fxs(1, "8000", true), fxs(2, "2001", true)], [pri(&a[..])]),
+            1000 + 1 + 10 + 100 + 1
+        );
+        // Partial overlaps count twice: an upper bound.
+        assert_eq!(served_count([fxs(1, "9", false)], [pri(&b[..])]), 200);
+        assert_eq!(served_count([], [pri(&all[..])]), u64::MAX);
+    }
 
     fn pats(p: &[&str]) -> Vec<Pattern> {
         p.iter().map(|s| s.parse().unwrap()).collect()

@@ -283,6 +283,16 @@ impl Writer {
         }
     }
 
+    /// Slots of the region: the most numbers it holds.
+    pub fn capacity(&self) -> usize {
+        self.region.geometry().capacity as usize
+    }
+
+    /// Slots not yet taken by a number ([`Writer::capacity`] minus [`Writer::len`]).
+    pub fn free(&self) -> usize {
+        self.capacity().saturating_sub(self.len())
+    }
+
     /// Every number in the table, in slot order.
     pub fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
         region_entries(&self.region)
@@ -410,9 +420,11 @@ mod tests {
             ..cfg(&dir)
         };
         let mut w = Writer::open(&cfg).unwrap();
+        assert_eq!((w.capacity(), w.free()), (3, 3));
         for n in ["1", "2", "3"] {
             assert!(w.publish(n, MwiState::voice(true, 1, 0)).unwrap().changed);
         }
+        assert_eq!(w.free(), 0);
         let e = w.publish("4", MwiState::default()).unwrap_err();
         assert!(matches!(e, TableError::Full { capacity: 3 }), "{e}");
         // Known numbers still update; the same state again changes nothing.

@@ -16,6 +16,7 @@ pub mod limits;
 pub mod nonces;
 pub mod resolve;
 pub mod sdp;
+pub mod secret;
 pub mod snapshot;
 pub mod status;
 pub mod summary;

@@ -62,6 +62,10 @@ pub struct LimitsStatus {
     pub udp_sndbuf: Gauge,
     /// Numbers served.
     pub numbers: Gauge,
+    /// Numbers in the shared MWI table and its `[table] capacity`; refused: NOTIFYs answered
+    /// 500 with Retry-After because the table had no slot for their number.
+    #[serde(default)]
+    pub table: Gauge,
 }
 
 /// The `[sip.limits]` part of `sipd status` as text, one bound per line:
@@ -76,6 +80,7 @@ pub fn render(l: &LimitsStatus) -> String {
         ("udp_rcvbuf", l.udp_rcvbuf),
         ("udp_sndbuf", l.udp_sndbuf),
         ("numbers", l.numbers),
+        ("table", l.table),
     ]
     .iter()
     .map(|(name, g)| {
@@ -377,6 +382,6 @@ mod tests {
         };
         let text = render(&l);
         assert!(text.starts_with("limit tcp_connections: 3/1024, refused 7\n"));
-        assert_eq!(text.lines().count(), 8);
+        assert_eq!(text.lines().count(), 9);
     }
 }

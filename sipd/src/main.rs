@@ -6,7 +6,7 @@
 use clap::{Parser, Subcommand};
 use mwi_config::{check_config, print_completions, Config, ConfigArg, RunArgs, Shell};
 use mwi_service as service;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// The dahdi-mwi SIP daemon: subscribes to message-summary (RFC 3842) at the voice-mail
@@ -98,6 +98,14 @@ fn run(
     if let Err(e) = sipd::daemon::raise_nofile_limit() {
         log::warn!("{e}");
     }
+    // Only sipd reads a password_file (chand loads the same configuration without it).
+    let mut cfg = cfg.clone();
+    let credentials = std::env::var_os(sipd::secret::CREDENTIALS_DIRECTORY).map(PathBuf::from);
+    if let Err(e) = sipd::secret::read_passwords(&mut cfg, credentials.as_deref()) {
+        log::error!("{e}");
+        return ExitCode::FAILURE;
+    }
+    let cfg = &cfg;
     let mut systemd = service::Systemd::new();
     let mut daemon = match sipd::daemon::Daemon::new(cfg, path) {
         Ok(d) => d,

@@ -91,6 +91,28 @@ pub fn retry_delay(failures: u32, jitter: f64) -> u64 {
     ((full as f64) * jitter.clamp(0.5, 1.0)) as u64
 }
 
+/// The environment variable naming the name servers sipd asks for SRV records instead of
+/// those of `/etc/resolv.conf`: `ADDRESS:PORT` entries separated by commas (a resolver of its
+/// own for SIP, or a test's).
+pub const NAMESERVERS_ENV: &str = "SIPD_NAMESERVERS";
+
+/// The name servers of [`NAMESERVERS_ENV`] when set (an entry that is no `ADDRESS:PORT` is
+/// logged and skipped), else of `/etc/resolv.conf`.
+pub fn nameservers() -> Vec<SocketAddr> {
+    let Ok(list) = std::env::var(NAMESERVERS_ENV) else {
+        return system_nameservers();
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .filter_map(|e| {
+            e.parse()
+                .map_err(|err| log::warn!("{NAMESERVERS_ENV}: {e:?} skipped: {err}"))
+                .ok()
+        })
+        .collect()
+}
+
 /// The name servers of `/etc/resolv.conf` (port 53).
 pub fn system_nameservers() -> Vec<SocketAddr> {
     std::fs::read_to_string("/etc/resolv.conf")

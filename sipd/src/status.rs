@@ -16,6 +16,11 @@ pub fn render(st: &UaStatus) -> String {
         let _ = writeln!(s, "MWI unsolicited");
     }
     let _ = writeln!(s, "MWI server state: {}", st.server_state);
+    let _ = writeln!(
+        s,
+        "MWI target: {} (moved {} time(s) after OPTIONS failures)",
+        st.target, st.failovers
+    );
     let _ = writeln!(s, "MWI ipaddr cnt {}:", st.addresses.len());
     for (i, a) in st.addresses.iter().enumerate() {
         let _ = writeln!(s, "MWI ipaddr idx {i}: {a}");
@@ -66,6 +71,8 @@ mod tests {
             transport: "udp".into(),
             unsolicited: true,
             server_state: "up".into(),
+            target: "192.168.1.30:5060".into(),
+            failovers: 1,
             registration: "none".into(),
             numbers: vec![NumberStatus {
                 number: "8000".into(),
@@ -87,6 +94,7 @@ mod tests {
         let text = render(&st);
         assert!(text.contains("MWI server: dns:vm.example.com\nMWI expires: 60\nMWI port: 5060\n"));
         assert!(text.contains("MWI transport type: UDP\nMWI unsolicited\n"));
+        assert!(text.contains("MWI target: 192.168.1.30:5060 (moved 1 time(s) after OPTIONS"));
         assert!(text.contains("endpoint 8000 mwi status ON messages 2/8 (0/2)"));
         assert!(text.contains(
             "Blocked sources: 1\nblocked 203.0.113.9 for 42 s more (7 messages dropped; last \

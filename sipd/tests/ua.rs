@@ -5,7 +5,7 @@ use mwi_config::{Block, Transport, UnsolicitedTransport};
 use mwi_core::route::{FxsClaim, Pattern, PriClaim, Router};
 use mwi_core::{MessageClass, MwiState};
 use sansio::{Core, Duration, Instant};
-use sipd::digest::{Algorithm, Challenge};
+use sipd::digest::{Algorithm, Challenge, Credentials};
 use sipd::guard::BlockRules;
 use sipd::transaction::Transmit;
 use sipd::ua::{Backoff, Dest, Ua, UaConfig, UaEvent, UaStatus};
@@ -234,6 +234,14 @@ fn deliver(ua: &mut TestUa, now: u64, m: &Message, from: Dest) -> Message {
 /// Drive the UA to an active subscription for 8000 through a 401 challenge; returns the
 /// accepted SUBSCRIBE.
 fn subscribed(ua: &mut TestUa) -> Message {
+    let second = challenged(ua);
+    reply(ua, 10, &second, 200, &[("Expires", "3600")]);
+    assert!(sent(ua).is_empty());
+    second
+}
+
+/// The SUBSCRIBE for 8000 that answers a SHA-256 qop=auth 401 challenge (realm vm, nonce n1).
+fn challenged(ua: &mut TestUa) -> Message {
     ua.handle_timeout(0);
     let first = one(ua);
     assert_eq!(first.method(), "SUBSCRIBE");
@@ -247,10 +255,7 @@ fn subscribed(ua: &mut TestUa) -> Message {
             "Digest realm=\"vm\", nonce=\"n1\", qop=\"auth\", algorithm=SHA-256",
         )],
     );
-    let second = one(ua);
-    reply(ua, 10, &second, 200, &[("Expires", "3600")]);
-    assert!(sent(ua).is_empty());
-    second
+    one(ua)
 }
 
 #[test]
@@ -1184,4 +1189,213 @@ fn endless_register_challenges_are_paced() {
         ua.handle_message(now, &rsp.to_bytes(), udp("192.0.2.20:5060"));
     });
     assert_paced("REGISTER 401 stale / 423", &counts);
+}
+
+#[test]
+fn a_full_table_gets_500_with_retry_after_and_loses_nothing() {
+    let mut ua = unsolicited_ua();
+    let on = "Messages-Waiting: yes\r\n";
+    // 2345 is in the table from before; 9999 (not served) is left out of the user agent.
+    ua.ua.restore_states([
+        ("2345".to_owned(), MwiState::default()),
+        ("9999".to_owned(), MwiState::default()),
+    ]);
+    ua.ua.set_table_room(1);
+    assert_eq!(
+        deliver(&mut ua, 1, &unsolicited("8000", on), vm()).code(),
+        Some(200)
+    );
+    let r = deliver(&mut ua, 2, &unsolicited("8001", on), vm());
+    assert_eq!(r.code(), Some(500));
+    assert_eq!(r.header("Retry-After"), Some("60"));
+    assert!(!ua.sink().states.contains_key("8001"));
+    // Numbers with a slot keep being served.
+    assert_eq!(
+        deliver(&mut ua, 3, &unsolicited("2345", on), vm()).code(),
+        Some(200)
+    );
+    assert_eq!(
+        deliver(&mut ua, 4, &unsolicited("8000", ""), vm()).code(),
+        Some(200)
+    );
+    assert_eq!(ua.ua.table_refused(), 1);
+    let st = ua.status(4);
+    assert!(!st.numbers.iter().any(|n| n.number == "9999"));
+    // The notifier's retry after room was made.
+    ua.ua.set_table_room(1);
+    let again = unsolicited("8001", "Messages-Waiting: yes\r\nVoice-Message: 1/0\r\n");
+    assert_eq!(deliver(&mut ua, 5, &again, vm()).code(), Some(200));
+    assert!(ua.sink().states["8001"].waiting);
+}
+
+#[test]
+fn a_full_table_refuses_an_in_dialog_notify_before_its_cseq_counts() {
+    let mut ua = ua(config(&["8000"]));
+    let sub = subscribed(&mut ua);
+    ua.ua.set_table_room(0);
+    let n2 = notify(&sub, 2, "active", ON);
+    let r = deliver(&mut ua, 20, &n2, server());
+    assert_eq!((r.code(), r.header("Retry-After")), (Some(500), Some("60")));
+    assert!(!ua.sink().states.contains_key("8000"));
+    ua.ua.set_table_room(1);
+    let mut retry = notify(&sub, 2, "active", ON);
+    retry.set("Via", format!("SIP/2.0/UDP {SERVER};branch=z9hG4bKretry"));
+    assert_eq!(deliver(&mut ua, 21, &retry, server()).code(), Some(200));
+    assert!(ua.sink().states["8000"].waiting);
+}
+
+/// The Authentication-Info a server that knows `password` sends for `req`'s answer to the
+/// challenge of [`challenged`], announcing `nextnonce`.
+fn authentication_info(req: &Message, password: &str, nextnonce: &str) -> String {
+    let cred = Credentials::parse(req.header("Authorization").unwrap()).unwrap();
+    let ch =
+        Challenge::parse("Digest realm=\"vm\", nonce=\"n1\", qop=auth, algorithm=SHA-256").unwrap();
+    let (uri, cnonce) = (cred.get("uri").unwrap(), cred.get("cnonce").unwrap());
+    let rspauth = ch.rspauth("user1", password, uri, 1, cnonce);
+    format!("nextnonce=\"{nextnonce}\", qop=auth, rspauth=\"{rspauth}\", cnonce=\"{cnonce}\", nc=00000001")
+}
+
+#[test]
+fn a_right_rspauth_is_accepted_and_its_nextnonce_used() {
+    let mut ua = ua(config(&["8000"]));
+    let sub = challenged(&mut ua);
+    let info = authentication_info(&sub, "password1", "n2");
+    reply(
+        &mut ua,
+        10,
+        &sub,
+        200,
+        &[("Expires", "3600"), ("Authentication-Info", &info)],
+    );
+    assert_eq!(ua.status(10).numbers[0].subscription, "pending");
+    let (_, mut out) = run_until_send(&mut ua, 4_000_000);
+    let refresh = out.remove(0);
+    let auth = refresh.header("Authorization").unwrap();
+    assert!(
+        auth.contains("nonce=\"n2\"") && auth.contains("nc=00000001"),
+        "{auth}"
+    );
+}
+
+#[test]
+fn a_wrong_rspauth_is_a_failure_retried_with_backoff() {
+    let mut first = ua(config(&["8000"]));
+    let sub = challenged(&mut first);
+    // Signed with another password: the 2xx does not come from who knows ours.
+    let info = authentication_info(&sub, "guess", "n2");
+    reply(
+        &mut first,
+        10,
+        &sub,
+        200,
+        &[("Expires", "3600"), ("Authentication-Info", &info)],
+    );
+    assert_eq!(
+        first.status(10).numbers[0].subscription,
+        "terminated;reason=not authentic"
+    );
+    // Back-off (base 30 s here, with jitter), not at once; the nextnonce is not taken.
+    let (at, mut out) = run_until_send(&mut first, 100_000);
+    assert!(at >= 15_000, "retry at {at} ms");
+    let again = out.remove(0);
+    assert_eq!(again.method(), "SUBSCRIBE");
+    assert!(!again
+        .header("Authorization")
+        .is_some_and(|a| a.contains("nonce=\"n2\"")));
+    // A qop=auth answer with an Authentication-Info lacking rspauth is no proof either.
+    let mut ua2 = ua(config(&["8000"]));
+    let sub = challenged(&mut ua2);
+    reply(
+        &mut ua2,
+        10,
+        &sub,
+        200,
+        &[("Authentication-Info", "nextnonce=\"n3\"")],
+    );
+    assert_eq!(
+        ua2.status(10).numbers[0].subscription,
+        "terminated;reason=not authentic"
+    );
+}
+
+#[test]
+fn a_register_2xx_with_a_wrong_rspauth_is_not_a_registration() {
+    let mut cfg = config(&[]);
+    cfg.registrar = Some(("192.0.2.20".into(), 5060, Transport::Udp, 600));
+    let mut ua = ua(cfg);
+    ua.set_registrar_addrs(0, vec!["192.0.2.20:5060".parse().unwrap()]);
+    ua.handle_timeout(0);
+    let r = one(&mut ua);
+    let challenge = "Digest realm=\"vm\", nonce=\"n1\", qop=auth, algorithm=SHA-256";
+    reply(&mut ua, 1, &r, 401, &[("WWW-Authenticate", challenge)]);
+    let r2 = one(&mut ua);
+    let info = authentication_info(&r2, "guess", "n2");
+    reply(&mut ua, 2, &r2, 200, &[("Authentication-Info", &info)]);
+    assert_eq!(ua.status(2).registration, "failed (not authentic)");
+    let (at, _) = run_until_send(&mut ua, 100_000);
+    assert!(at >= 15_000, "retry at {at} ms");
+}
+
+#[test]
+fn options_down_moves_subscriptions_to_the_next_target() {
+    let mut cfg = config(&["8000"]);
+    cfg.options_interval = 10;
+    cfg.options_failures = 2;
+    let mut ua = ua(cfg);
+    let a: SocketAddr = SERVER.parse().unwrap();
+    let b: SocketAddr = "192.0.2.11:5060".parse().unwrap();
+    ua.set_mwi_addrs(0, vec![a, b]);
+    ua.handle_timeout(0);
+    let mut out: Vec<(u64, SocketAddr, Message)> = Vec::new();
+    let mut now = 0;
+    // A answers the SUBSCRIBE and then nothing: the OPTIONS pings time out (Timer F, 32 s).
+    while now <= 60_000 {
+        while let Some(t) = ua.poll_transmit() {
+            let m = Message::parse(&t.bytes).unwrap();
+            if m.method() == "SUBSCRIBE" && t.dest.addr == a {
+                reply(&mut ua, now, &m, 200, &[("Expires", "3600")]);
+            }
+            out.push((now, t.dest.addr, m));
+        }
+        match ua.poll_timeout() {
+            Some(at) => now = at,
+            None => break,
+        }
+        ua.handle_timeout(now);
+    }
+    let subscribes: Vec<_> = out
+        .iter()
+        .filter(|(_, _, m)| m.method() == "SUBSCRIBE" && m.is_request())
+        .map(|(at, to, m)| (*at, *to, m.call_id().unwrap().to_owned()))
+        .collect();
+    assert_eq!(subscribes[0].1, a);
+    // The second OPTIONS (sent at 10 s) times out at 42 s: down, move to B at once.
+    let moved = subscribes
+        .iter()
+        .find(|s| s.1 == b)
+        .expect("a SUBSCRIBE to B");
+    assert!((42_000..43_000).contains(&moved.0), "{subscribes:?}");
+    assert_ne!(moved.2, subscribes[0].2, "a new dialog at the new target");
+    // New pings go to B (retransmissions of the old ones still go to A).
+    let old: Vec<_> = out
+        .iter()
+        .filter(|(at, _, _)| *at <= moved.0)
+        .map(|(_, _, m)| m.call_id().unwrap().to_owned())
+        .collect();
+    let new_pings: Vec<_> = out
+        .iter()
+        .filter(|(_, _, m)| {
+            m.method() == "OPTIONS" && !old.contains(&m.call_id().unwrap().to_owned())
+        })
+        .map(|(_, to, _)| *to)
+        .collect();
+    assert!(
+        !new_pings.is_empty() && new_pings.iter().all(|to| *to == b),
+        "{new_pings:?}"
+    );
+    let st = ua.status(now);
+    assert_eq!((st.target.as_str(), st.failovers), ("192.0.2.11:5060", 1));
+    // A new lookup with A first keeps B in use.
+    ua.set_mwi_addrs(now, vec![a, b]);
+    assert_eq!(ua.status(now).target, "192.0.2.11:5060");
 }

@@ -321,13 +321,19 @@ impl Sipd {
 
     /// [`Sipd::start`] listening on UDP and TCP of every address in `ips` (one free port).
     pub fn start_on(dir: &Path, ips: &[&str], extra: &str) -> Self {
-        Self::launch(dir, ips, "", extra, &[], &[])
+        Self::launch(dir, ips, "", "", extra, &[], &[])
+    }
+
+    /// [`Sipd::start`] with `table_keys` (lines such as `capacity = 2`) added to the `[table]`
+    /// section.
+    pub fn start_with_table(dir: &Path, table_keys: &str, extra: &str) -> Self {
+        Self::launch(dir, &["127.0.0.1"], "", table_keys, extra, &[], &[])
     }
 
     /// [`Sipd::start_on`] with `sip_keys` (lines such as `max_message_size = 2048`) added to
     /// the `[sip]` section.
     pub fn start_with(dir: &Path, ips: &[&str], sip_keys: &str, extra: &str) -> Self {
-        Self::launch(dir, ips, sip_keys, extra, &[], &[])
+        Self::launch(dir, ips, sip_keys, "", extra, &[], &[])
     }
 
     /// [`Sipd::start_on`] with sipd run by the command line `launcher` (e.g. `prlimit
@@ -339,13 +345,14 @@ impl Sipd {
         launcher: &[&str],
         vars: &[(&str, &str)],
     ) -> Self {
-        Self::launch(dir, ips, "", extra, launcher, vars)
+        Self::launch(dir, ips, "", "", extra, launcher, vars)
     }
 
     fn launch(
         dir: &Path,
         ips: &[&str],
         sip_keys: &str,
+        table_keys: &str,
         extra: &str,
         launcher: &[&str],
         vars: &[(&str, &str)],
@@ -367,7 +374,7 @@ impl Sipd {
             "[sip]\nlisten = [{}]\n{sip_keys}\
              [dahdi]\nbackend = \"sim\"\nsim_dir = \"{d}/sim\"\n\
              [state]\ndir = \"{d}/state\"\nruntime_dir = \"{d}/run\"\n\
-             [table]\npath = \"{d}/table\"\n[log]\nlevel = \"debug\"\n{extra}",
+             [table]\npath = \"{d}/table\"\n{table_keys}[log]\nlevel = \"debug\"\n{extra}",
             listen.join(", ")
         );
         let config = dir.join("dahdi-mwi.toml");

@@ -266,8 +266,16 @@ pub const DEFAULT_SIP_PORT: u16 = 5060;
 pub struct Auth {
     /// `username = "user1"`.
     pub username: String,
-    /// `password = "password1"`.
+    /// `password = "password1"`; empty when the password comes from `password_file`.
+    #[serde(default)]
     pub password: String,
+    /// `password_file = "sip-password"`: the password is the content of this file (one
+    /// trailing newline removed), read by sipd only, at start and on reload, so that chand,
+    /// which reads the configuration too, never needs access to it. A relative name is looked
+    /// up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`, systemd.exec(5)). Exclusive
+    /// with `password`. This crate keeps the path; sipd fills `password` from the file.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
     /// `realm = "example.com"`: answer only challenges of this realm; absent = any realm.
     #[serde(default)]
     pub realm: Option<String>,

@@ -91,7 +91,7 @@ impl Daemon {
                         std::thread::Builder::new()
                             .name("resolve".into())
                             .spawn(move || {
-                                let ns = resolve::system_nameservers();
+                                let ns = resolve::nameservers();
                                 let addrs = resolve::locate(
                                     &host,
                                     port,

@@ -192,7 +192,14 @@ impl Daemon {
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(0);
         let start = Instant::now();
-        let ua = Ua::new(start, UaConfig::from_config(cfg), seed, local);
+        let mut ua = Ua::new(start, UaConfig::from_config(cfg), seed, local);
+        // The lamps as the table holds them (restored from the snapshot if it was gone).
+        ua.restore_states(
+            writer
+                .entries()
+                .map(|e| (e.number.as_str().to_owned(), e.state)),
+        );
+        ua.set_table_room(writer.free());
         let (resolved_tx, resolved_rx) = crossbeam_channel::unbounded();
         let nofile = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft);
         let mut d = Self {
@@ -255,6 +262,7 @@ impl Daemon {
                 log::error!(number:% = number; "MWI {number}: cannot record state: {e}");
             }
         }
+        self.ua.set_table_room(self.writer.free());
     }
 
     /// Every [`TABLE_CHECK`]: a truncated, removed or replaced table file is re-created and

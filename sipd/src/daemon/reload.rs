@@ -3,15 +3,21 @@
 use super::locate::servers_of;
 use super::udp::set_udp_buffers;
 use super::{numbers_of, Daemon};
+use crate::secret::{read_passwords, CREDENTIALS_DIRECTORY};
 use crate::ua::UaConfig;
 use mwi_config::Config;
+use std::path::PathBuf;
 
 impl Daemon {
     /// SIGHUP: read the configuration file again; a valid one is applied (numbers, server,
     /// limits), an invalid one is logged with its file:line:column and the running one kept.
     /// Listen addresses and the table and state paths need a restart.
     pub(super) fn reload(&mut self, now: u64) {
-        let cfg = match Config::load(&self.config_path) {
+        let credentials = std::env::var_os(CREDENTIALS_DIRECTORY).map(PathBuf::from);
+        let loaded = Config::load(&self.config_path)
+            .map_err(|e| e.to_string())
+            .and_then(|mut c| read_passwords(&mut c, credentials.as_deref()).map(|()| c));
+        let cfg = match loaded {
             Ok(c) => c,
             Err(e) => {
                 log::error!("reload: {e}; keeping the running configuration");

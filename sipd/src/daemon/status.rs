@@ -86,6 +86,11 @@ impl Daemon {
                 limit: l.numbers.into(),
                 refused: 0,
             },
+            table: Gauge {
+                current: self.writer.len() as u64,
+                limit: self.writer.capacity() as u64,
+                refused: self.ua.table_refused(),
+            },
         }
     }
 

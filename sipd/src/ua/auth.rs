@@ -1,9 +1,19 @@
 //! Client-side digest (RFC 3261 §22.2, RFC 7616): answering a 401/407 challenge to a
-//! SUBSCRIBE or REGISTER and keeping the nonce count.
+//! SUBSCRIBE or REGISTER, keeping the nonce count, and checking the server's
+//! Authentication-Info on the 2xx (RFC 2617 §3.2.3, RFC 3261 §20.6).
 
+use super::subscription::SubState;
 use super::{Owner, Ua};
-use crate::digest::Challenge;
+use crate::digest::{same_hex, AuthInfo, Challenge};
 use crate::wire::{self, Message};
+
+/// What the last request of a usage answered: the input of the `rspauth` its 2xx may carry.
+#[derive(Clone, Debug)]
+pub(super) struct Sent {
+    nc: u32,
+    cnonce: String,
+    uri: String,
+}
 
 /// Authentication progress of one client request sequence (a subscription or the registration).
 #[derive(Clone, Debug, Default)]
@@ -14,6 +24,8 @@ pub(super) struct AuthState {
     pub(super) nc: u32,
     /// The last request carried an answer to `challenge` and was challenged again.
     pub(super) failed: bool,
+    /// The answer the last request carried, if any.
+    pub(super) sent: Option<Sent>,
 }
 
 impl Ua {
@@ -23,14 +35,10 @@ impl Ua {
             return;
         };
         let cnonce = wire::secret_token(16);
-        let auth = match which {
-            Owner::Sub(i) => &mut self.subs[i].usage.auth,
-            Owner::Register => match &mut self.register {
-                Some((u, _)) => &mut u.auth,
-                None => return,
-            },
-            Owner::Options => return,
+        let Some(auth) = self.auth_state(which) else {
+            return;
         };
+        auth.sent = None;
         let Some((ch, proxy)) = &auth.challenge else {
             return;
         };
@@ -38,6 +46,11 @@ impl Ua {
         let method = req.method().to_owned();
         let uri = req.uri().unwrap_or("").to_owned();
         let value = ch.answer(&user, &pass, &method, &uri, auth.nc, &cnonce);
+        auth.sent = Some(Sent {
+            nc: auth.nc,
+            cnonce,
+            uri,
+        });
         let name = if *proxy {
             "Proxy-Authorization"
         } else {
@@ -66,13 +79,8 @@ impl Ua {
                 None
             }
         });
-        let auth = match owner {
-            Owner::Sub(i) => &mut self.subs[i].usage.auth,
-            Owner::Register => match &mut self.register {
-                Some((u, _)) => &mut u.auth,
-                None => return false,
-            },
-            Owner::Options => return false,
+        let Some(auth) = self.auth_state(owner) else {
+            return false;
         };
         let Some(c) = challenge else {
             return false;
@@ -94,5 +102,91 @@ impl Ua {
         auth.failed = true;
         auth.challenge = Some((c, proxy));
         true
+    }
+
+    /// Whether the 2xx `rsp` to `owner`'s last request is authentic: with no
+    /// Authentication-Info (RFC 3261 §20.6 makes it optional) or with one whose `rspauth`,
+    /// `cnonce` and `nc` match the qop=auth answer sent (RFC 2617 §3.2.3). An authentic
+    /// `nextnonce` is used for the next request, from nonce count 1. Errors: why it is not.
+    pub(super) fn authentic(&mut self, owner: Owner, rsp: &Message) -> Result<(), String> {
+        let Some(value) = rsp.header("Authentication-Info") else {
+            return Ok(());
+        };
+        let info = AuthInfo::parse(value).map_err(|e| format!("Authentication-Info: {e}"))?;
+        let Some((user, pass, _)) = self.cfg.auth.clone() else {
+            return Ok(());
+        };
+        let Some(auth) = self.auth_state(owner) else {
+            return Ok(());
+        };
+        if let (Some((ch, _)), Some(sent)) = (&auth.challenge, &auth.sent) {
+            if ch.qop_auth {
+                let rspauth = info
+                    .rspauth
+                    .as_deref()
+                    .ok_or("Authentication-Info without rspauth for a qop=auth answer")?;
+                if info.cnonce.as_deref().is_some_and(|c| c != sent.cnonce)
+                    || info.nc.is_some_and(|n| n != sent.nc)
+                {
+                    return Err("Authentication-Info for another cnonce or nc".into());
+                }
+                let want = ch.rspauth(&user, &pass, &sent.uri, sent.nc, &sent.cnonce);
+                if !same_hex(&want, rspauth) {
+                    return Err(
+                        "wrong rspauth: the server does not prove it knows the password".into(),
+                    );
+                }
+            }
+        }
+        if let (Some(next), Some((ch, _))) = (info.nextnonce, &mut auth.challenge) {
+            if next != ch.nonce {
+                ch.nonce = next;
+                auth.nc = 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// A 2xx to `owner`'s request that is not authentic (`why`): logged and treated as a
+    /// failure, retried with back-off; the subscription or registration is not accepted.
+    pub(super) fn not_authentic(&mut self, now: u64, owner: Owner, why: &str) {
+        let failures = match owner {
+            Owner::Sub(i) => &mut self.subs[i].usage.failures,
+            Owner::Register => match &mut self.register {
+                Some((u, _)) => &mut u.failures,
+                None => return,
+            },
+            Owner::Options => return,
+        };
+        *failures += 1;
+        let failures = *failures;
+        let delay = self.retry_delay(failures, None);
+        match owner {
+            Owner::Sub(i) => {
+                let number = self.subs[i].number.clone();
+                log::warn!(
+                    number:% = number, call_id = self.subs[i].usage.call_id.as_str();
+                    "subscription {number}: 2xx not authentic ({why}); new subscription in \
+                     {delay} ms"
+                );
+                self.end_subscription(i, SubState::Terminated("not authentic".into()));
+            }
+            _ => {
+                log::warn!("REGISTER: 2xx not authentic ({why}); retry in {delay} ms");
+                if let Some((_, state)) = &mut self.register {
+                    *state = "failed (not authentic)".into();
+                }
+            }
+        }
+        self.reschedule(owner, Some(now.saturating_add(delay)));
+    }
+
+    /// The authentication state of `owner`'s requests.
+    fn auth_state(&mut self, owner: Owner) -> Option<&mut AuthState> {
+        match owner {
+            Owner::Sub(i) => Some(&mut self.subs[i].usage.auth),
+            Owner::Register => self.register.as_mut().map(|(u, _)| &mut u.auth),
+            Owner::Options => None,
+        }
     }
 }

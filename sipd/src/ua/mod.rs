@@ -19,12 +19,14 @@ use std::net::{IpAddr, SocketAddr};
 
 mod auth;
 mod config;
+mod failover;
 mod notify;
 mod options;
 mod registration;
 mod reload;
 mod status;
 mod subscription;
+mod table;
 mod usage;
 
 use subscription::Subscription;
@@ -33,6 +35,7 @@ use usage::Usage;
 pub use config::{Backoff, UaConfig};
 pub use status::{NumberStatus, UaStatus};
 pub use subscription::SubState;
+pub use table::TABLE_FULL_RETRY_AFTER;
 
 /// Where a message goes or comes from: address and transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -101,6 +104,8 @@ pub struct Ua {
     reresolve: bool,
     blocks: Blocklist,
     nonces: Nonces,
+    table: table::TableRoom,
+    failover: failover::Failover,
 }
 
 impl Ua {
@@ -133,6 +138,8 @@ impl Ua {
             reresolve: false,
             blocks: Blocklist::new(cfg.block),
             nonces: Nonces::default(),
+            table: table::TableRoom::default(),
+            failover: failover::Failover::default(),
             cfg,
         };
         if !ua.cfg.unsolicited {
@@ -153,7 +160,7 @@ impl Ua {
     pub fn set_mwi_addrs(&mut self, now: Instant, addrs: Vec<SocketAddr>) {
         let now = self.ms(now);
         let first = self.mwi_addrs.is_empty() && !addrs.is_empty();
-        self.mwi_addrs = addrs;
+        self.mwi_addrs = self.keep_current(addrs);
         if first {
             for i in 0..self.subs.len() {
                 if !self.timers.is_running(Owner::Sub(i)) && self.subs[i].state == SubState::Idle {
@@ -258,6 +265,7 @@ impl Ua {
     fn send(&mut self, now: u64, req: &Message, dest: Dest, purpose: Purpose) {
         let reliable = dest.transport == Transport::Tcp;
         if let Some(key) = self.tx.send_request(self.instant(now), req, dest, reliable) {
+            self.sent_to(key.clone(), dest.addr);
             self.purposes.insert(key, purpose);
         }
     }
@@ -457,10 +465,7 @@ impl Ua {
             let (key, rsp) = match ev {
                 TxEvent::Response(k, r) => (k, Some(r)),
                 TxEvent::Timeout(k) | TxEvent::TransportError(k) => {
-                    // Try the next resolved address (RFC 3263 §4.3) and locate again.
-                    if !self.mwi_addrs.is_empty() {
-                        self.mwi_addrs.rotate_left(1);
-                    }
+                    // Locate again; the request itself moves on in `transaction_ended`.
                     self.reresolve = true;
                     (k, None)
                 }
@@ -472,10 +477,11 @@ impl Ua {
             let Some(purpose) = self.purposes.remove(&key) else {
                 continue;
             };
+            self.transaction_ended(&key, rsp.is_none(), purpose == Purpose::Options);
             match purpose {
                 Purpose::Subscribe(i) => self.subscribe_result(now, i, code, rsp.as_deref()),
                 Purpose::Register => self.register_result(now, code, rsp.as_deref()),
-                Purpose::Options => self.options_result(code),
+                Purpose::Options => self.options_result(now, code),
             }
         }
     }

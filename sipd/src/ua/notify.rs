@@ -110,6 +110,9 @@ impl Ua {
             );
         };
         if let Some(s) = summary {
+            if let Some(refusal) = self.table_refusal(now, req, &number, tag) {
+                return refusal;
+            }
             self.publish(&number, s.state(), req.call_id().unwrap_or_default());
         }
         (req.response(200, "OK", tag), false)
@@ -259,6 +262,13 @@ impl Ua {
                 req.response(500, "Server Internal Error (CSeq out of order)", tag),
                 false,
             );
+        }
+        if summary.is_some() {
+            let number = self.subs[i].number.clone();
+            // Refused before anything changes: the notifier's next try gets a higher CSeq.
+            if let Some(refusal) = self.table_refusal(now, req, &number, tag) {
+                return refusal;
+            }
         }
         self.subs[i].usage.remote_cseq = Some(cseq);
         let sub_expires = param(ss, "expires").and_then(|v| v.parse::<u32>().ok());

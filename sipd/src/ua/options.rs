@@ -31,10 +31,13 @@ impl Ua {
         self.send(now, &req, dest, Purpose::Options);
     }
 
-    pub(super) fn options_result(&mut self, code: u16) {
+    pub(super) fn options_result(&mut self, now: u64, code: u16) {
         if code == 408 {
             self.options_failed += 1;
             if self.options_failed >= self.cfg.options_failures && self.server_up != Some(false) {
+                if self.fail_over(now) {
+                    return;
+                }
                 log::warn!(
                     "MWI server {} down: {} OPTIONS without answer",
                     self.cfg.mwi_host,

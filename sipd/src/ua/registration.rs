@@ -40,6 +40,9 @@ impl Ua {
     pub(super) fn register_result(&mut self, now: u64, code: u16, rsp: Option<&Message>) {
         if (200..300).contains(&code) {
             let rsp = rsp.expect("2xx carries a response");
+            if let Err(why) = self.authentic(Owner::Register, rsp) {
+                return self.not_authentic(now, Owner::Register, &why);
+            }
             let Some((u, state)) = &mut self.register else {
                 return;
             };

@@ -45,6 +45,12 @@ pub struct UaStatus {
     pub unsolicited: bool,
     /// OPTIONS ping verdict: `up`, `down` or `unknown`.
     pub server_state: String,
+    /// The resolved address requests go to now (empty before resolution).
+    #[serde(default)]
+    pub target: String,
+    /// Moves to the next resolved address after an OPTIONS "down" verdict.
+    #[serde(default)]
+    pub failovers: u64,
     /// Registration state: `none`, `registered`, `registering`, `failed`.
     pub registration: String,
     /// Every number with a known state or a subscription.
@@ -107,6 +113,12 @@ impl Ua {
                 Some(false) => "down",
             }
             .into(),
+            target: self
+                .mwi_addrs
+                .first()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            failovers: self.failovers(),
             registration: match &self.register {
                 None => "none".into(),
                 Some((_, s)) => s.clone(),

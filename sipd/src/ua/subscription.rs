@@ -129,6 +129,9 @@ impl Ua {
         let number = self.subs[i].number.clone();
         if (200..300).contains(&code) {
             let rsp = rsp.expect("2xx carries a response");
+            if let Err(why) = self.authentic(Owner::Sub(i), rsp) {
+                return self.not_authentic(now, Owner::Sub(i), &why);
+            }
             let granted = rsp
                 .header("Expires")
                 .and_then(|e| e.parse::<u32>().ok())

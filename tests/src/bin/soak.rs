@@ -265,8 +265,9 @@ fn rss_kb(pid: u32) -> u64 {
 fn run(a: &Args) -> Result<bool, String> {
     let mut env = Env::new();
     env.log_level = "info";
-    // Room for every served user twice over: a full table refuses new numbers.
-    env.table_capacity = (a.numbers.saturating_mul(2)).clamp(4096, 1 << 24);
+    // Room for every served user twice over, and at least the 10,000 numbers of the pattern
+    // "2....": check-config refuses a capacity below the numbers served.
+    env.table_capacity = (a.numbers.saturating_mul(2)).clamp(10_000, 1 << 24);
     let port = free_port();
     let sip: SocketAddr = ([127, 0, 0, 1], port).into();
     let cfg: ConfigFile = env.write_config(&format!(

@@ -39,7 +39,7 @@
 //! keeps a copy on disk with a [`Snapshotter`] (write to temp, fsync, rename, at most one write
 //! per interval); whichever daemon creates the region (e.g. after a reboot) loads that copy.
 //!
-//! All `unsafe` code of the table is in `region.rs`.
+//! All `unsafe` code of the table is in the `region` module.
 
 #![allow(unexpected_cfgs)]
 

@@ -3,7 +3,7 @@
 //!
 //! | offset | size | contents |
 //! | --- | --- | --- |
-//! | 0 | 128 | [`Meta`]: magic, layout version, state, capacity, slot count, ring capacity, numbers used, layout hash, writer epoch and pid, creating build |
+//! | 0 | 128 | [`Meta`]: magic, layout version, state, capacity, slot count, ring capacity, numbers used, layout hash, writer epoch and pid, creating build, initialisation stamp |
 //! | 128 | 64 | ring head (notices ever pushed) |
 //! | 192 | 64 | wake sequence (the futex word) and sleeper count |
 //! | 256 | 128 | [`JournalCell`]: the slot write in progress |
@@ -35,6 +35,10 @@ pub(crate) struct Meta {
     pub(crate) writer_epoch: AtomicU32,
     pub(crate) writer_pid: AtomicU32,
     pub(super) build: [AtomicU64; BUILD_LEN / 8],
+    /// Stamp of the initialisation (wall-clock nanoseconds, never 0 once set): a process whose
+    /// mapping still works after another one re-initialised the same file sees another
+    /// stamp. In the header's padding, so regions of earlier builds (stamp 0) stay valid.
+    pub(super) created: AtomicU64,
 }
 
 #[repr(C, align(64))]

@@ -3,6 +3,7 @@
 //! of the mapped file is in [`layout`].
 
 mod layout;
+mod sigbus;
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -33,6 +34,18 @@ pub(crate) struct Region {
     geometry: Geometry,
     file: File,
     path: PathBuf,
+    /// The mapping's entry in the SIGBUS handler's list.
+    guard: sigbus::Guard,
+    /// The header's initialisation stamp when this process mapped it.
+    created: u64,
+}
+
+/// A new, non-zero initialisation stamp (wall-clock nanoseconds).
+fn init_stamp() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (now.as_nanos() as u64).max(1)
 }
 
 // SAFETY: the mapping is plain shared memory accessed only through atomics (`Header`,
@@ -45,6 +58,7 @@ unsafe impl Sync for Region {}
 
 impl Drop for Region {
     fn drop(&mut self) {
+        self.guard.release();
         // SAFETY: `base`/`len` are exactly what `mmap` returned in `Region::map`, and no reference
         // into the mapping outlives `self` (they all borrow from it).
         let r = unsafe { munmap(self.base.cast(), self.geometry.len()) };
@@ -195,10 +209,12 @@ impl Region {
         Ok(opened)
     }
 
-    /// Whether the file behind the mapping is still the region at its path, full size: a
-    /// cheap check (fstat + stat) for a region truncated, removed or replaced by another
-    /// process. Pages past a truncation fault (SIGBUS) when touched, so callers check before
-    /// reading after a pause, and re-open the region on an error.
+    /// Whether the file behind the mapping is still the region at its path, full size, as this
+    /// process mapped it (same initialisation stamp), and no page of the mapping vanished
+    /// under an access: a cheap check (fstat + stat + two loads) for a region truncated,
+    /// re-initialised, removed or replaced by another process. A page past a truncation
+    /// reads as zeroes once touched (the SIGBUS handler of `sigbus`), so callers re-open the
+    /// region on an error.
     ///
     /// Errors: [`TableError::Replaced`] saying what happened.
     pub(crate) fn check(&self) -> Result<(), TableError> {
@@ -210,8 +226,15 @@ impl Region {
             .file
             .metadata()
             .map_err(|e| io_err(&self.path, "fstat", e))?;
-        if m.nlink() == 0 {
-            return Err(replaced("the file was removed".into()));
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(now) if (now.dev(), now.ino()) != (m.dev(), m.ino()) => {
+                return Err(replaced("another file took its place".into()));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(replaced("the file was removed".into()));
+            }
+            Err(e) => return Err(replaced(format!("its path cannot be read: {e}"))),
         }
         if m.len() != self.geometry.len() as u64 {
             return Err(replaced(format!(
@@ -220,11 +243,20 @@ impl Region {
                 self.geometry.len()
             )));
         }
-        match std::fs::symlink_metadata(&self.path) {
-            Ok(now) if (now.dev(), now.ino()) == (m.dev(), m.ino()) => Ok(()),
-            Ok(_) => Err(replaced("another file took its place".into())),
-            Err(e) => Err(replaced(format!("its path cannot be read: {e}"))),
+        if self.guard.damaged() {
+            return Err(replaced(
+                "it was truncated and grown again while mapped (an access faulted)".into(),
+            ));
         }
+        let created = self.header().meta.created.load(Ordering::Acquire);
+        if created != self.created {
+            return Err(replaced(format!(
+                "another process re-initialised it after it was truncated (stamp {created:x}, \
+                 mapped {:x})",
+                self.created
+            )));
+        }
+        Ok(())
     }
 
     fn unlock_init(&self) -> Result<(), TableError> {
@@ -273,7 +305,8 @@ impl Region {
                     });
                 }
                 allocate(&file, geometry, path)?;
-                let region = Self::map(file, geometry, path)?;
+                let mut region = Self::map(file, geometry, path)?;
+                region.created = region.header().meta.created.load(Ordering::Acquire);
                 return Ok(Opened {
                     region,
                     fresh: false,
@@ -286,8 +319,10 @@ impl Region {
         file.set_len(geometry.len() as u64)
             .map_err(|e| io_err(path, "size", e))?;
         allocate(&file, geometry, path)?;
-        let region = Self::map(file, geometry, path)?;
+        let mut region = Self::map(file, geometry, path)?;
+        region.created = init_stamp();
         let m = &region.header().meta;
+        m.created.store(region.created, Ordering::Release);
         m.magic.store(MAGIC, Ordering::Relaxed);
         m.layout_version.store(LAYOUT_VERSION, Ordering::Relaxed);
         m.capacity.store(geometry.capacity, Ordering::Relaxed);
@@ -325,8 +360,9 @@ impl Region {
             .ok_or_else(|| TableError::Config("empty region".into()))?;
         // SAFETY: a fresh shared mapping of a file we hold open, at an address of the kernel's
         // choosing; its size was checked (or set) to `geometry.len()` under the init lock, so
-        // every access below stays within the file and cannot fault with SIGBUS. The file is
-        // only ever resized while uninitialised and under that lock.
+        // every access below stays within the file. Our processes only resize it while
+        // uninitialised and under that lock; if another process truncates it, a touched page
+        // past the end is replaced by a zero page (`sigbus`) instead of killing us.
         let ptr = unsafe {
             mmap(
                 None,
@@ -338,12 +374,28 @@ impl Region {
             )
         }
         .map_err(|e| io_err(path, "mmap", e.into()))?;
+        let guard = match sigbus::Guard::register(ptr.as_ptr() as usize, len.get()) {
+            Ok(guard) => guard,
+            Err(e) => {
+                // SAFETY: the mapping made just above, not yet referenced by anything.
+                let _ = unsafe { munmap(ptr, len.get()) };
+                return Err(e);
+            }
+        };
         Ok(Self {
             base: ptr.cast(),
             geometry,
             file,
             path: path.to_path_buf(),
+            guard,
+            created: 0,
         })
+    }
+
+    /// Whether a page of the mapping vanished under an access (SIGBUS, the file was truncated)
+    /// and reads as zeroes now: re-open the region. One atomic load.
+    pub(crate) fn damaged(&self) -> bool {
+        self.guard.damaged()
     }
 
     pub(crate) fn geometry(&self) -> Geometry {

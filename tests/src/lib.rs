@@ -14,3 +14,4 @@ pub mod sip;
 pub mod tone;
 pub mod tshark;
 pub mod vmcheck;
+pub mod vmload;

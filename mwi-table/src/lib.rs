@@ -39,7 +39,8 @@
 //! keeps a copy on disk with a [`Snapshotter`] (write to temp, fsync, rename, at most one write
 //! per interval); whichever daemon creates the region (e.g. after a reboot) loads that copy.
 //!
-//! All `unsafe` code of the table is in `region.rs`.
+//! All `unsafe` code of the table is in the `region` module, including the SIGBUS handler that
+//! lets both daemons survive a region truncated by another process (`Writer::check`).
 
 #![allow(unexpected_cfgs)]
 
@@ -56,7 +57,7 @@ mod snapshot;
 mod writer;
 
 #[cfg(not(loom))]
-pub use reader::{Notifier, PollSummary, Reader, SCAN_BUDGET, SPIN_BUDGET};
+pub use reader::{Notifier, PollSummary, Reader, NOTIFIER_SLEEP, SCAN_BUDGET, SPIN_BUDGET};
 #[cfg(not(loom))]
 pub use snapshot::{
     load_snapshot, save_snapshot, SnapshotHealth, Snapshotter, RETRY_MAX, RETRY_MIN,

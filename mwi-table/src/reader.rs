@@ -36,6 +36,11 @@ pub const SCAN_BUDGET: usize = 4096;
 /// progress; once spent, a slot found mid-write is queued as busy after a single attempt.
 pub const SPIN_BUDGET: u32 = 1024;
 
+/// Longest futex sleep of the [`Notifier`] thread between looks at its stop flag: a wake-up
+/// cannot reach it once the region's file was truncated (the futex is keyed by the file's
+/// page, which is gone), so it must notice a stop by itself.
+pub const NOTIFIER_SLEEP: Duration = Duration::from_secs(1);
+
 /// What one [`Reader::poll`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PollSummary {
@@ -119,6 +124,13 @@ impl Reader {
     /// [`Writer::check`]: super::Writer::check
     pub fn check(&self) -> Result<(), TableError> {
         self.region.check()
+    }
+
+    /// Whether the SIGBUS handler replaced pages of the region (the file was truncated under
+    /// an access): it reads as empty now, so [`Reader::check`] fails; open a new [`Reader`].
+    /// One atomic load.
+    pub fn is_damaged(&self) -> bool {
+        self.region.damaged()
     }
 
     /// Append the entries that changed since the last poll to `out` (cleared first), at most
@@ -261,8 +273,9 @@ impl Reader {
     /// may share one call), for an event loop that cannot sleep on the futex itself: pass
     /// `move || waker.wake()` with a `mio::Waker`, and [`Reader::poll`] on its token. The
     /// thread spins at most `spin` after each call before sleeping on the futex. Stopped and
-    /// joined when the [`Notifier`] is dropped. Changes made before the thread started are not
-    /// announced: poll once after spawning it.
+    /// joined when the [`Notifier`] is dropped (left to end by itself within
+    /// [`NOTIFIER_SLEEP`] if the region is damaged). Changes made before the thread started
+    /// are not announced: poll once after spawning it.
     ///
     /// Errors: the thread could not be spawned.
     pub fn spawn_notifier<F>(&self, spin: Duration, wake: F) -> std::io::Result<Notifier>
@@ -294,7 +307,7 @@ fn notifier_loop(region: &Region, stop: &AtomicBool, spin: Duration, wake: impl 
         } else {
             let v = wake_register(&w.seq, &w.sleepers);
             if v == seen && !stop.load(Ordering::Acquire) {
-                region.futex_wait(v, None);
+                region.futex_wait(v, Some(NOTIFIER_SLEEP));
             }
             wake_unregister(&w.sleepers);
             w.seq.load(Ordering::SeqCst)
@@ -321,6 +334,11 @@ impl Drop for Notifier {
         // Bump the word so a notifier about to sleep sees a change, and wake it if asleep.
         w.seq.fetch_add(1, Ordering::SeqCst);
         self.region.futex_wake();
+        if self.region.damaged() {
+            // The wake-up cannot reach a thread asleep on the vanished page; joining would
+            // hold the caller's loop for up to NOTIFIER_SLEEP. The thread sees `stop` then.
+            return;
+        }
         if let Some(t) = self.thread.take() {
             if t.join().is_err() {
                 log::warn!("MWI table notifier thread panicked");

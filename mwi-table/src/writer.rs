@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use super::protocol::{
     repair_action, ring_push, wake_signal, JournalRecord, Notice, SlotCell, SlotRead,
@@ -16,9 +17,13 @@ pub struct Writer {
     region: Region,
     generation: u64,
     cfg: TableConfig,
-    /// Every number's last published state, kept off the region so that a region truncated
-    /// or replaced by another process can be rebuilt ([`Writer::check`]).
-    last: HashMap<Number, MwiState>,
+    /// Every number's entry as last published, kept off the region so that a region truncated
+    /// or replaced by another process can be rebuilt ([`Writer::check`]), and so that a copy
+    /// (the snapshot) never comes from a damaged region.
+    last: HashMap<Number, Entry>,
+    /// Since when the region has been found gone and not yet re-opened, and the failed
+    /// re-opens since (each outage is logged once).
+    outage: Option<(Instant, u32)>,
 }
 
 /// What [`Writer::publish`] did.
@@ -170,14 +175,13 @@ impl Writer {
     /// Errors: [`TableError::WriterBusy`] if another writer lives; the errors of opening.
     pub fn open(cfg: &TableConfig) -> Result<Self, TableError> {
         let (region, fresh) = Self::take(cfg)?;
-        let last = region_entries(&region)
-            .map(|e| (e.number, e.state))
-            .collect();
+        let last = region_entries(&region).map(|e| (e.number, e)).collect();
         let writer = Self {
             region,
             generation: u64::from(!fresh),
             cfg: cfg.clone(),
             last,
+            outage: None,
         };
         writer.signal();
         Ok(writer)
@@ -206,36 +210,87 @@ impl Writer {
         Ok((region, opened.fresh))
     }
 
-    /// Check that the region is still the file at its path, whole (call it on a timer, e.g.
-    /// once a second). If another process truncated, removed or replaced it, log that, open
-    /// (or create) the region at the path again and publish every number's last state into
-    /// it, so no lamp is lost; returns `true` then.
+    /// Check that the region is still the file at its path, whole, undamaged and ours (call
+    /// it on a timer, e.g. once a second, and whenever [`Writer::is_damaged`]). If another
+    /// process truncated, removed, replaced or re-initialised it, open (or create) the region
+    /// at the path again and publish every number's last state into it, so no lamp is lost;
+    /// returns `true` then. Each outage is logged once with its reason (a warning), the first
+    /// failed re-open as an error, and the recovery.
     ///
-    /// Errors: those of [`Writer::open`] if the region cannot be re-opened (the old mapping is
-    /// gone; call again later); [`TableError::Full`] if the new region is too small.
+    /// Errors: those of [`Writer::open`] if the region cannot be re-opened (the old mapping
+    /// stays; call again later); [`TableError::Full`] if the new region is too small.
     pub fn check(&mut self) -> Result<bool, TableError> {
-        let Err(e) = self.region.check() else {
-            return Ok(false);
+        let (since, failures) = match self.outage {
+            Some(outage) => outage,
+            None => {
+                let Err(e) = self.region.check() else {
+                    return Ok(false);
+                };
+                log::warn!(
+                    "{e}; re-opening it and publishing the last state of every number again"
+                );
+                (Instant::now(), 0)
+            }
         };
-        log::warn!("{e}; re-opening it and publishing the last state of every number again");
+        match self.reopen() {
+            Ok(()) => {
+                self.outage = None;
+                log::info!(
+                    "MWI table {} re-opened with {} numbers after {} ms",
+                    self.region.path().display(),
+                    self.last.len(),
+                    since.elapsed().as_millis()
+                );
+                Ok(true)
+            }
+            Err(e) => {
+                if failures == 0 {
+                    log::error!("{e}; trying again at each check until it works");
+                } else {
+                    log::debug!("{e} (re-open attempt {})", failures + 1);
+                }
+                self.outage = Some((since, failures.saturating_add(1)));
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether the SIGBUS handler replaced pages of the region (the file was truncated under
+    /// an access): what is written now is lost until [`Writer::check`] re-opens the region.
+    /// One atomic load.
+    pub fn is_damaged(&self) -> bool {
+        self.region.damaged()
+    }
+
+    /// Open the region at the path again, become its writer and publish every number's last
+    /// state into it.
+    fn reopen(&mut self) -> Result<(), TableError> {
         // The OFD writer lock of the old file description would block a re-open of the same
         // (truncated) file: release it first. Until the re-open succeeds the old mapping stays.
         self.region.unlock_writer()?;
         self.region = Self::take(&self.cfg)?.0;
-        let last: Vec<(Number, MwiState)> = self.last.iter().map(|(n, s)| (*n, *s)).collect();
-        for (number, state) in last {
-            let p = store(&self.region, &number, state)?;
+        let last: Vec<Entry> = self.last.values().copied().collect();
+        for e in last {
+            let p = store(&self.region, &e.number, e.state)?;
+            self.remember(e.number, e.state, p);
             if p.changed {
                 self.announce(p);
             }
         }
         self.signal();
-        log::info!(
-            "MWI table {} re-opened with {} numbers",
-            self.region.path().display(),
-            self.last.len()
+        Ok(())
+    }
+
+    fn remember(&mut self, number: Number, state: MwiState, p: Published) {
+        self.last.insert(
+            number,
+            Entry {
+                slot: p.slot,
+                version: p.version,
+                number,
+                state,
+            },
         );
-        Ok(true)
     }
 
     fn signal(&self) {
@@ -253,7 +308,7 @@ impl Writer {
         let number = Number::new(number)?;
         let p = store(&self.region, &number, state)?;
         if p.changed {
-            self.last.insert(number, state);
+            self.remember(number, state, p);
             self.announce(p);
             self.signal();
         }
@@ -274,13 +329,11 @@ impl Writer {
         self.generation += 1;
     }
 
-    /// The current state of `number`, if it has one.
+    /// The current state of `number`, if it has one (from the writer's memory, which a
+    /// damaged region cannot change).
     pub fn get(&self, number: &str) -> Option<MwiState> {
         let number = Number::new(number).ok()?;
-        match probe(self.region.slots(), &number, own_read) {
-            Probe::Found(e) => Some(e.state),
-            Probe::Vacant(_) | Probe::Busy => None,
-        }
+        self.last.get(&number).map(|e| e.state)
     }
 
     /// Slots of the region: the most numbers it holds.
@@ -293,9 +346,13 @@ impl Writer {
         self.capacity().saturating_sub(self.len())
     }
 
-    /// Every number in the table, in slot order.
+    /// Every number in the table, in slot order, as this writer published it: from its
+    /// memory, not the region, so a copy (the snapshot) taken while another process truncated
+    /// the region is still whole.
     pub fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
-        region_entries(&self.region)
+        let mut all: Vec<Entry> = self.last.values().copied().collect();
+        all.sort_unstable_by_key(|e| e.slot);
+        all.into_iter()
     }
 
     /// Changes made through this handle (plus one if the region existed before it, whose

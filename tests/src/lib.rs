@@ -17,3 +17,4 @@ pub mod sipp;
 pub mod tone;
 pub mod tshark;
 pub mod vmcheck;
+pub mod vmload;

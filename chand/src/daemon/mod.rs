@@ -151,6 +151,8 @@ pub struct Daemon {
     table_retry: Option<Instant>,
     /// When the region was last checked against its path ([`TABLE_CHECK`]).
     table_checked: Instant,
+    /// Since when the region has been gone and not yet opened again (logged once).
+    table_outage: Option<Instant>,
     stop: bool,
 }
 
@@ -240,6 +242,7 @@ impl Daemon {
             notifier,
             table_retry: None,
             table_checked: Instant::now(),
+            table_outage: None,
             stop: false,
         };
         daemon.read_table();
@@ -341,7 +344,11 @@ impl Daemon {
         }
         let due = match self.table_retry {
             Some(t) => t <= now,
-            None => (check && self.reader.check().is_err()) || self.reader.has_news(),
+            None => {
+                (check && self.reader.check().is_err())
+                    || self.reader.is_damaged()
+                    || self.reader.has_news()
+            }
         };
         if due {
             self.read_table();

@@ -14,12 +14,18 @@ use super::{spawn_notifier, Daemon, TABLE_POLLS, TABLE_REOPEN, TABLE_RETRY};
 use crate::status::on_off;
 
 impl Daemon {
-    /// The region was truncated, removed or replaced: open it again (a new one is created
-    /// from the snapshot if sipd has not yet). The numbers' last states stay as they are until
-    /// the new region's first rescan delivers newer ones, so no lamp is lost meanwhile.
-    /// Returns whether the new region is open; if not, [`TABLE_REOPEN`] later it is tried again.
+    /// The region was truncated, removed or replaced (or flagged damaged by the SIGBUS
+    /// handler): open it again (a new one is created from the snapshot if sipd has not yet).
+    /// The numbers' last states stay as they are until the new region's first rescan delivers
+    /// newer ones, so no lamp is lost meanwhile. Returns whether the new region is open; if
+    /// not, [`TABLE_REOPEN`] later it is tried again. Each outage is logged once with its
+    /// reason, its first failed re-open as an error, and its end.
     fn reopen_table(&mut self, why: &TableError) -> bool {
-        warn!("{why}; opening the shared MWI table again");
+        let first = self.table_outage.is_none();
+        let since = *self.table_outage.get_or_insert_with(Instant::now);
+        if first {
+            warn!("{why}; opening the shared MWI table again");
+        }
         let reopened = Reader::open(&self.table_cfg).and_then(|r| {
             let n = spawn_notifier(&r, &self.waker)
                 .map_err(|e| TableError::Config(format!("notifier thread: {e}")))?;
@@ -29,11 +35,20 @@ impl Daemon {
             Ok((reader, notifier)) => {
                 self.reader = reader;
                 self.notifier = notifier;
-                info!("MWI table {} opened again", self.table_cfg.path.display());
+                self.table_outage = None;
+                info!(
+                    "MWI table {} opened again after {} ms",
+                    self.table_cfg.path.display(),
+                    since.elapsed().as_millis()
+                );
                 true
             }
             Err(e) => {
-                error!("{e}; trying again in {} s", TABLE_REOPEN.as_secs());
+                if first {
+                    error!("{e}; trying again every {} s", TABLE_REOPEN.as_secs());
+                } else {
+                    debug!("{e}; trying again in {} s", TABLE_REOPEN.as_secs());
+                }
                 self.table_retry = Some(Instant::now() + TABLE_REOPEN);
                 false
             }

@@ -265,19 +265,16 @@ impl Daemon {
         self.ua.set_table_room(self.writer.free());
     }
 
-    /// Every [`TABLE_CHECK`]: a truncated, removed or replaced table file is re-created and
-    /// every number's last state published into it again ([`Writer::check`], issue 11).
+    /// Every [`TABLE_CHECK`], and at once when the SIGBUS handler flagged the mapping damaged:
+    /// a truncated, removed or replaced table file is re-created and every number's last state
+    /// published into it again ([`Writer::check`], issue 11; it logs each outage once).
     fn check_table(&mut self, now: Instant) {
-        if now < self.table_check_at {
+        if now < self.table_check_at && !self.writer.is_damaged() {
             return;
         }
         self.table_check_at = now + TABLE_CHECK;
         if let Err(e) = self.writer.check() {
-            log::error!(
-                "MWI table {}: cannot re-open it: {e}; trying again in {} s",
-                self.config.table.path.display(),
-                TABLE_CHECK.as_secs()
-            );
+            log::debug!("MWI table still not re-opened: {e}");
         }
     }
 

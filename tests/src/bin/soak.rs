@@ -22,7 +22,7 @@
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,7 +31,8 @@ use std::time::{Duration, Instant};
 use dahdi_mwi_tests::daemon::binary_path;
 use dahdi_mwi_tests::env::{Chand, ConfigFile, Env, Sipd};
 use dahdi_mwi_tests::pbx::QsigPbx;
-use dahdi_mwi_tests::sip::{free_port, Summary};
+use dahdi_mwi_tests::sip::free_port;
+use dahdi_mwi_tests::vmload::VoiceMailLoad;
 use isdn::q921::Side;
 use mwi_table::Reader;
 
@@ -83,125 +84,6 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("soak: {e}");
             ExitCode::FAILURE
-        }
-    }
-}
-
-/// One NOTIFY transaction of the voice-mail server.
-struct Pending {
-    number: u32,
-    text: String,
-    next: Instant,
-    interval: Duration,
-}
-
-/// The voice-mail server: sends, retransmits, matches answers by branch.
-struct Server {
-    socket: UdpSocket,
-    to: SocketAddr,
-    seq: u64,
-    pending: HashMap<String, Pending>,
-    /// Branch of the newest NOTIFY per number.
-    newest: HashMap<u32, String>,
-    /// Last state sent per number.
-    last: HashMap<u32, bool>,
-    sent: u64,
-    retransmitted: u64,
-    answered: u64,
-    /// Final responses other than 200, by status line.
-    refused: HashMap<String, u64>,
-    /// NOTIFYs refused with 5xx, sent again (as a new transaction) at the instant given
-    /// unless a newer NOTIFY for the number went out meanwhile.
-    retry: Vec<(Instant, u32, bool)>,
-}
-
-impl Server {
-    fn send(&mut self, now: Instant, number: u32, waiting: bool) -> Result<(), String> {
-        self.seq += 1;
-        let me = self.socket.local_addr().map_err(|e| e.to_string())?;
-        let branch = format!("z9hG4bK-soak-{}", self.seq);
-        let body = Summary {
-            number: number.to_string(),
-            waiting,
-            new: u32::from(waiting) * (1 + number % 5),
-            old: 0,
-        }
-        .body(me);
-        let text = format!(
-            "NOTIFY sip:{number}@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch={branch}\r\n\
-             Max-Forwards: 70\r\nFrom: <sip:voicemail@{ip}>;tag=soak\r\n\
-             To: <sip:{number}@{ip}>\r\nCall-ID: soak-{seq}@{ip}\r\nCSeq: 1 NOTIFY\r\n\
-             Event: message-summary\r\nSubscription-State: active\r\n\
-             Content-Type: application/simple-message-summary\r\nContent-Length: {len}\r\n\r\n{body}",
-            to = self.to,
-            ip = me.ip(),
-            seq = self.seq,
-            len = body.len(),
-        );
-        if let Some(old) = self.newest.insert(number, branch.clone()) {
-            self.pending.remove(&old);
-        }
-        self.last.insert(number, waiting);
-        let _ = self.socket.send_to(text.as_bytes(), self.to);
-        self.sent += 1;
-        self.pending.insert(
-            branch,
-            Pending {
-                number,
-                text,
-                next: now + Duration::from_millis(500),
-                interval: Duration::from_millis(500),
-            },
-        );
-        Ok(())
-    }
-
-    /// Read every answer waiting; retransmit what is due (Timer E, T2 = 4 s).
-    fn service(&mut self, now: Instant) {
-        let mut buf = [0u8; 4096];
-        while let Ok((n, _)) = self.socket.recv_from(&mut buf) {
-            let text = String::from_utf8_lossy(&buf[..n]);
-            let Some(branch) = text
-                .split("branch=")
-                .nth(1)
-                .and_then(|b| b.split([';', '\r', '\n']).next())
-            else {
-                continue;
-            };
-            if text.starts_with("SIP/2.0 1") {
-                continue;
-            }
-            if let Some(p) = self.pending.remove(branch) {
-                if self.newest.get(&p.number).is_some_and(|b| b == branch) {
-                    self.newest.remove(&p.number);
-                }
-                if text.starts_with("SIP/2.0 200") {
-                    self.answered += 1;
-                } else {
-                    let status = text.lines().next().unwrap_or_default().to_owned();
-                    *self.refused.entry(status).or_default() += 1;
-                    if text.starts_with("SIP/2.0 5") {
-                        let waiting = self.last.get(&p.number).copied().unwrap_or(false);
-                        self.retry
-                            .push((now + Duration::from_secs(1), p.number, waiting));
-                    }
-                }
-            }
-        }
-        let due: Vec<_> = self.retry.iter().filter(|r| r.0 <= now).copied().collect();
-        self.retry.retain(|r| r.0 > now);
-        for (_, number, waiting) in due {
-            if !self.newest.contains_key(&number) && self.last.get(&number) == Some(&waiting) {
-                let _ = self.send(now, number, waiting);
-            }
-        }
-        for p in self.pending.values_mut() {
-            if p.next <= now {
-                let _ = self.socket.send_to(p.text.as_bytes(), self.to);
-                self.retransmitted += 1;
-                p.interval = (p.interval * 2).min(Duration::from_secs(4));
-                p.next = now + p.interval;
-            }
         }
     }
 }
@@ -283,21 +165,7 @@ fn run(a: &Args) -> Result<bool, String> {
     let mut chand = Chand::start_with(&chand_bin, &env, &cfg);
     let pbx = start_pbx(env.sim_dir.clone());
 
-    let socket = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    socket.set_nonblocking(true).map_err(|e| e.to_string())?;
-    let mut vm = Server {
-        socket,
-        to: sip,
-        seq: 0,
-        pending: HashMap::new(),
-        newest: HashMap::new(),
-        last: HashMap::new(),
-        sent: 0,
-        retransmitted: 0,
-        answered: 0,
-        refused: HashMap::new(),
-        retry: Vec::new(),
-    };
+    let mut vm = VoiceMailLoad::bind(sip)?;
     let start = Instant::now();
     let end = start + Duration::from_secs(a.seconds);
     let mut next_kill = start + Duration::from_secs(a.kill_every);
@@ -368,7 +236,7 @@ fn run(a: &Args) -> Result<bool, String> {
     pbx.down.store(false, Ordering::Relaxed);
     // Drain: every NOTIFY answered, then give chand and the PBX time to settle.
     let drain_end = Instant::now() + Duration::from_secs(60);
-    while (!vm.pending.is_empty() || !vm.retry.is_empty()) && Instant::now() < drain_end {
+    while (vm.pending() > 0 || vm.retrying() > 0) && Instant::now() < drain_end {
         vm.service(Instant::now());
         std::thread::sleep(tick);
     }
@@ -415,12 +283,12 @@ fn run(a: &Args) -> Result<bool, String> {
         vm.answered,
         vm.refused,
         vm.retransmitted,
-        vm.pending.len(),
+        vm.pending(),
         vm.last.len(),
         warm.map(|r| (r.1, r.2)),
         last.map(|r| (r.1, r.2)),
     );
-    let ok = table_wrong == 0 && pbx_wrong == 0 && vm.pending.is_empty();
+    let ok = table_wrong == 0 && pbx_wrong == 0 && vm.pending() == 0;
     if !ok {
         // Keep the installation (config, logs, table, snapshot) for a post-mortem.
         println!(

@@ -1,158 +1,32 @@
 //! The shared mapping: file creation and the creation race, header validation, the mmap, the
-//! writer lock and the futex. This file holds all the `unsafe` code of the table.
-//!
-//! Layout (little-endian, offsets in octets):
-//!
-//! | offset | size | contents |
-//! | --- | --- | --- |
-//! | 0 | 128 | [`Meta`]: magic, layout version, state, capacity, slot count, ring capacity, numbers used, layout hash, writer epoch and pid, creating build |
-//! | 128 | 64 | ring head (notices ever pushed) |
-//! | 192 | 64 | wake sequence (the futex word) and sleeper count |
-//! | 256 | 128 | [`JournalCell`]: the slot write in progress |
-//! | 384 | 8 × ring capacity | ring entries ([`super::protocol::Notice`] packed) |
-//! | … | 64 × slot count | slots ([`SlotCell`]), 64-aligned |
+//! writer lock and the futex. This module holds all the `unsafe` code of the table; the layout
+//! of the mapped file is in [`layout`].
+
+mod layout;
+mod sigbus;
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use nix::fcntl::{fcntl, FcntlArg};
 use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
 
-use super::protocol::{JournalCell, SlotCell};
+use super::protocol::SlotCell;
 use super::{TableConfig, TableError, LAYOUT_VERSION, MODE};
-
-/// `b"DAHDIMWI"` as a little-endian word.
-pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"DAHDIMWI");
-const STATE_READY: u32 = 1;
-const BUILD_LEN: usize = 64;
+use layout::{build_id, layout_hash, RawHeader, BUILD_LEN, MAGIC, STATE_READY};
+pub(crate) use layout::{Geometry, Header};
 
 /// Byte of the file locked (OFD lock) while a process initialises or validates the header.
 const INIT_LOCK_BYTE: i64 = 0;
 /// Byte of the file locked (OFD lock) for as long as the single writer lives.
 const WRITER_LOCK_BYTE: i64 = 1;
-
-#[repr(C, align(64))]
-pub(crate) struct Meta {
-    magic: AtomicU64,
-    layout_version: AtomicU32,
-    state: AtomicU32,
-    capacity: AtomicU32,
-    slot_count: AtomicU32,
-    ring_capacity: AtomicU32,
-    pub(crate) used: AtomicU32,
-    layout_hash: AtomicU64,
-    pub(crate) writer_epoch: AtomicU32,
-    pub(crate) writer_pid: AtomicU32,
-    build: [AtomicU64; BUILD_LEN / 8],
-}
-
-#[repr(C, align(64))]
-pub(crate) struct Line<T>(pub(crate) T);
-
-#[repr(C)]
-pub(crate) struct Wake {
-    pub(crate) seq: AtomicU32,
-    pub(crate) sleepers: AtomicU32,
-}
-
-#[repr(C)]
-pub(crate) struct Header {
-    pub(crate) meta: Meta,
-    pub(crate) head: Line<AtomicU64>,
-    pub(crate) wake: Line<Wake>,
-    pub(crate) journal: JournalCell,
-}
-
-const HEADER_SIZE: usize = std::mem::size_of::<Header>();
-const SLOT_SIZE: usize = std::mem::size_of::<SlotCell>();
-// The layout table above is a promise to other builds: keep it true.
-const _: () = assert!(HEADER_SIZE == 384 && SLOT_SIZE == 64 && std::mem::size_of::<Meta>() == 128);
-
-/// Hash of the layout's shape: field offsets and sizes, so any change to them that forgot to
-/// bump [`LAYOUT_VERSION`] still shows up as a mismatch.
-pub(crate) fn layout_hash() -> u64 {
-    let shape: [usize; 12] = [
-        HEADER_SIZE,
-        SLOT_SIZE,
-        std::mem::size_of::<JournalCell>(),
-        std::mem::offset_of!(Meta, layout_version),
-        std::mem::offset_of!(Meta, state),
-        std::mem::offset_of!(Meta, capacity),
-        std::mem::offset_of!(Meta, layout_hash),
-        std::mem::offset_of!(Meta, build),
-        std::mem::offset_of!(Header, head),
-        std::mem::offset_of!(Header, wake),
-        std::mem::offset_of!(Header, journal),
-        LAYOUT_VERSION as usize,
-    ];
-    let mut h =
-        super::fnv1a(b"dahdi-mwi table: seqlock slots, u64 notice ring, futex wake, fnv1a probe");
-    for v in shape {
-        h = super::fnv1a_continue(h, &(v as u64).to_le_bytes());
-    }
-    h
-}
-
-/// The build string stored in the header by the creator, e.g. `mwi-core 0.1.0 layout 1/…`.
-pub(crate) fn build_id() -> String {
-    format!(
-        "mwi-core {} layout {}/{:016x}",
-        env!("CARGO_PKG_VERSION"),
-        LAYOUT_VERSION,
-        layout_hash()
-    )
-}
-
-/// Sizes derived from the configured capacity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Geometry {
-    pub(crate) capacity: u32,
-    pub(crate) slot_count: u32,
-    pub(crate) ring_capacity: u32,
-}
-
-impl Geometry {
-    pub(crate) fn new(capacity: u32, ring_capacity: u32) -> Result<Self, TableError> {
-        if !(1..=super::MAX_CAPACITY).contains(&capacity) {
-            return Err(TableError::Config(format!(
-                "capacity {capacity} outside 1..={}",
-                super::MAX_CAPACITY
-            )));
-        }
-        if !(2..=1 << 24).contains(&ring_capacity) || !ring_capacity.is_power_of_two() {
-            return Err(TableError::Config(format!(
-                "ring capacity {ring_capacity} is not a power of two in 2..=16777216"
-            )));
-        }
-        // Load factor at most 3/4 keeps linear-probe chains short.
-        let slot_count = (u64::from(capacity) * 4 / 3 + 1).next_power_of_two() as u32;
-        Ok(Self {
-            capacity,
-            slot_count,
-            ring_capacity,
-        })
-    }
-
-    fn ring_offset(&self) -> usize {
-        HEADER_SIZE
-    }
-
-    fn slots_offset(&self) -> usize {
-        let end = self.ring_offset() + 8 * self.ring_capacity as usize;
-        end.next_multiple_of(SLOT_SIZE)
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.slots_offset() + SLOT_SIZE * self.slot_count as usize
-    }
-}
 
 /// A mapped, validated table region.
 pub(crate) struct Region {
@@ -160,6 +34,18 @@ pub(crate) struct Region {
     geometry: Geometry,
     file: File,
     path: PathBuf,
+    /// The mapping's entry in the SIGBUS handler's list.
+    guard: sigbus::Guard,
+    /// The header's initialisation stamp when this process mapped it.
+    created: u64,
+}
+
+/// A new, non-zero initialisation stamp (wall-clock nanoseconds).
+fn init_stamp() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (now.as_nanos() as u64).max(1)
 }
 
 // SAFETY: the mapping is plain shared memory accessed only through atomics (`Header`,
@@ -172,6 +58,7 @@ unsafe impl Sync for Region {}
 
 impl Drop for Region {
     fn drop(&mut self) {
+        self.guard.release();
         // SAFETY: `base`/`len` are exactly what `mmap` returned in `Region::map`, and no reference
         // into the mapping outlives `self` (they all borrow from it).
         let r = unsafe { munmap(self.base.cast(), self.geometry.len()) };
@@ -266,44 +153,6 @@ fn ofd_lock(file: &File, byte: i64, kind: i32, wait: bool) -> nix::Result<()> {
     fcntl(file.as_raw_fd(), arg).map(drop)
 }
 
-/// Header fields as read from the file before mapping it.
-struct RawHeader {
-    magic: u64,
-    version: u32,
-    state: u32,
-    capacity: u32,
-    slot_count: u32,
-    ring_capacity: u32,
-    hash: u64,
-    build: String,
-}
-
-impl RawHeader {
-    fn read(file: &File) -> io::Result<Option<Self>> {
-        let mut buf = [0u8; std::mem::size_of::<Meta>()];
-        let n = file.read_at(&mut buf, 0)?;
-        if n < buf.len() {
-            return Ok(None);
-        }
-        let u32_at =
-            |off: usize| u32::from_le_bytes([buf[off], buf[off + 1], buf[off + 2], buf[off + 3]]);
-        let u64_at = |off: usize| u64::from(u32_at(off)) | (u64::from(u32_at(off + 4)) << 32);
-        let b = std::mem::offset_of!(Meta, build);
-        let build = &buf[b..b + BUILD_LEN];
-        let build_end = build.iter().position(|&c| c == 0).unwrap_or(BUILD_LEN);
-        Ok(Some(Self {
-            magic: u64_at(std::mem::offset_of!(Meta, magic)),
-            version: u32_at(std::mem::offset_of!(Meta, layout_version)),
-            state: u32_at(std::mem::offset_of!(Meta, state)),
-            capacity: u32_at(std::mem::offset_of!(Meta, capacity)),
-            slot_count: u32_at(std::mem::offset_of!(Meta, slot_count)),
-            ring_capacity: u32_at(std::mem::offset_of!(Meta, ring_capacity)),
-            hash: u64_at(std::mem::offset_of!(Meta, layout_hash)),
-            build: String::from_utf8_lossy(&build[..build_end]).into_owned(),
-        }))
-    }
-}
-
 impl Region {
     /// Open the region at `cfg.path`, creating and initialising it if it does not exist (or if
     /// its creator died before finishing). Whoever wins the `O_CREAT|O_EXCL|O_NOFOLLOW` race
@@ -360,10 +209,12 @@ impl Region {
         Ok(opened)
     }
 
-    /// Whether the file behind the mapping is still the region at its path, full size: a
-    /// cheap check (fstat + stat) for a region truncated, removed or replaced by another
-    /// process. Pages past a truncation fault (SIGBUS) when touched, so callers check before
-    /// reading after a pause, and re-open the region on an error.
+    /// Whether the file behind the mapping is still the region at its path, full size, as this
+    /// process mapped it (same initialisation stamp), and no page of the mapping vanished
+    /// under an access: a cheap check (fstat + stat + two loads) for a region truncated,
+    /// re-initialised, removed or replaced by another process. A page past a truncation
+    /// reads as zeroes once touched (the SIGBUS handler of `sigbus`), so callers re-open the
+    /// region on an error.
     ///
     /// Errors: [`TableError::Replaced`] saying what happened.
     pub(crate) fn check(&self) -> Result<(), TableError> {
@@ -375,8 +226,15 @@ impl Region {
             .file
             .metadata()
             .map_err(|e| io_err(&self.path, "fstat", e))?;
-        if m.nlink() == 0 {
-            return Err(replaced("the file was removed".into()));
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(now) if (now.dev(), now.ino()) != (m.dev(), m.ino()) => {
+                return Err(replaced("another file took its place".into()));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(replaced("the file was removed".into()));
+            }
+            Err(e) => return Err(replaced(format!("its path cannot be read: {e}"))),
         }
         if m.len() != self.geometry.len() as u64 {
             return Err(replaced(format!(
@@ -385,11 +243,20 @@ impl Region {
                 self.geometry.len()
             )));
         }
-        match std::fs::symlink_metadata(&self.path) {
-            Ok(now) if (now.dev(), now.ino()) == (m.dev(), m.ino()) => Ok(()),
-            Ok(_) => Err(replaced("another file took its place".into())),
-            Err(e) => Err(replaced(format!("its path cannot be read: {e}"))),
+        if self.guard.damaged() {
+            return Err(replaced(
+                "it was truncated and grown again while mapped (an access faulted)".into(),
+            ));
         }
+        let created = self.header().meta.created.load(Ordering::Acquire);
+        if created != self.created {
+            return Err(replaced(format!(
+                "another process re-initialised it after it was truncated (stamp {created:x}, \
+                 mapped {:x})",
+                self.created
+            )));
+        }
+        Ok(())
     }
 
     fn unlock_init(&self) -> Result<(), TableError> {
@@ -438,7 +305,8 @@ impl Region {
                     });
                 }
                 allocate(&file, geometry, path)?;
-                let region = Self::map(file, geometry, path)?;
+                let mut region = Self::map(file, geometry, path)?;
+                region.created = region.header().meta.created.load(Ordering::Acquire);
                 return Ok(Opened {
                     region,
                     fresh: false,
@@ -451,8 +319,10 @@ impl Region {
         file.set_len(geometry.len() as u64)
             .map_err(|e| io_err(path, "size", e))?;
         allocate(&file, geometry, path)?;
-        let region = Self::map(file, geometry, path)?;
+        let mut region = Self::map(file, geometry, path)?;
+        region.created = init_stamp();
         let m = &region.header().meta;
+        m.created.store(region.created, Ordering::Release);
         m.magic.store(MAGIC, Ordering::Relaxed);
         m.layout_version.store(LAYOUT_VERSION, Ordering::Relaxed);
         m.capacity.store(geometry.capacity, Ordering::Relaxed);
@@ -490,8 +360,9 @@ impl Region {
             .ok_or_else(|| TableError::Config("empty region".into()))?;
         // SAFETY: a fresh shared mapping of a file we hold open, at an address of the kernel's
         // choosing; its size was checked (or set) to `geometry.len()` under the init lock, so
-        // every access below stays within the file and cannot fault with SIGBUS. The file is
-        // only ever resized while uninitialised and under that lock.
+        // every access below stays within the file. Our processes only resize it while
+        // uninitialised and under that lock; if another process truncates it, a touched page
+        // past the end is replaced by a zero page (`sigbus`) instead of killing us.
         let ptr = unsafe {
             mmap(
                 None,
@@ -503,12 +374,28 @@ impl Region {
             )
         }
         .map_err(|e| io_err(path, "mmap", e.into()))?;
+        let guard = match sigbus::Guard::register(ptr.as_ptr() as usize, len.get()) {
+            Ok(guard) => guard,
+            Err(e) => {
+                // SAFETY: the mapping made just above, not yet referenced by anything.
+                let _ = unsafe { munmap(ptr, len.get()) };
+                return Err(e);
+            }
+        };
         Ok(Self {
             base: ptr.cast(),
             geometry,
             file,
             path: path.to_path_buf(),
+            guard,
+            created: 0,
         })
+    }
+
+    /// Whether a page of the mapping vanished under an access (SIGBUS, the file was truncated)
+    /// and reads as zeroes now: re-open the region. One atomic load.
+    pub(crate) fn damaged(&self) -> bool {
+        self.guard.damaged()
     }
 
     pub(crate) fn geometry(&self) -> Geometry {

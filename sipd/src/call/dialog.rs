@@ -1,0 +1,181 @@
+//! What both directions share: Via and Contact, in-dialog requests (RFC 3261 §12.2.1.1),
+//! BYE (§15) out and in, CANCEL in (§9.2), ACK in (§13.3.1.4, §17.2.1).
+
+use super::{CallId, Calls, Direction, State, Timer};
+use crate::transaction::MAGIC_COOKIE;
+use crate::ua::Dest;
+use crate::wire::{self, Message};
+use callctl::wire::Message as Ctl;
+use callctl::Cause;
+use mwi_config::Transport;
+use sansio::Instant;
+
+impl Calls {
+    /// A topmost Via with a fresh branch (RFC 3261 §8.1.1.7) and `rport` (RFC 3581).
+    pub(super) fn via(&self, t: Transport) -> String {
+        let name = match t {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        };
+        format!(
+            "SIP/2.0/{name} {};branch={MAGIC_COOKIE}{};rport",
+            self.local_addr(t),
+            wire::secret_token(16)
+        )
+    }
+
+    /// Our Contact for `user` (RFC 3261 §8.1.1.8): where the peer sends in-dialog requests.
+    pub(super) fn contact(&self, user: &str, t: Transport) -> String {
+        let tail = match t {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+        };
+        format!("<sip:{user}@{}{tail}>", self.local_addr(t))
+    }
+
+    /// A request within call `id`'s dialog (RFC 3261 §12.2.1.1): Request-URI the remote
+    /// target, the route set as Route, the next local CSeq (the same one for an ACK).
+    pub(super) fn in_dialog(&mut self, id: CallId, method: &str) -> Option<(Message, Dest)> {
+        let via = self.via(self.calls.get(&id)?.dest.transport);
+        let ua = self.cfg.user_agent.clone();
+        let c = self.calls.get_mut(&id)?;
+        if method != "ACK" {
+            c.local_cseq += 1;
+        }
+        let mut req = Message::request(method, &c.remote_target);
+        req.push("Via", via);
+        req.push("Max-Forwards", "70");
+        req.push("From", format!("{};tag={}", c.local_uri, c.local_tag));
+        let to = match &c.remote_tag {
+            Some(tag) => format!("{};tag={tag}", c.remote_uri),
+            None => c.remote_uri.clone(),
+        };
+        req.push("To", to);
+        req.push("Call-ID", c.call_id.clone());
+        req.push("CSeq", format!("{} {method}", c.local_cseq));
+        for r in &c.route {
+            req.push("Route", r.clone());
+        }
+        req.push("User-Agent", ua);
+        Some((req, c.dest))
+    }
+
+    /// Ends a confirmed dialog with BYE (RFC 3261 §15.1.1); the call is gone when the BYE's
+    /// transaction ends.
+    pub(super) fn send_bye(&mut self, now: Instant, id: CallId) {
+        let Some((bye, dest)) = self.in_dialog(id, "BYE") else {
+            return;
+        };
+        if let Some(key) = self
+            .tx
+            .send_request(now, &bye, dest, dest.transport == Transport::Tcp)
+        {
+            self.pending.insert(key, id);
+        }
+        if let Some(c) = self.calls.get(&id) {
+            c.note(format_args!("BYE sent"));
+        }
+        self.linger(now, id);
+    }
+
+    /// BYE or CANCEL from the peer, as a non-INVITE server transaction.
+    pub(super) fn on_bye_or_cancel(&mut self, now: Instant, msg: Message, src: Dest) {
+        let reliable = src.transport == Transport::Tcp;
+        let Some((key, req)) = self.tx.on_request(msg, src, reliable) else {
+            return;
+        };
+        let id = self.find(&req);
+        let code = match (req.method(), id) {
+            ("BYE", Some(id)) => {
+                self.bye_received(now, id);
+                200
+            }
+            ("CANCEL", Some(id)) if self.cancel_received(now, id, &req) => 200,
+            _ => 481,
+        };
+        let reason = if code == 200 {
+            "OK"
+        } else {
+            "Call/Transaction Does Not Exist"
+        };
+        let mut rsp = req.response(code, reason, &wire::secret_token(10));
+        rsp.push("Server", self.cfg.user_agent.clone());
+        if code == 481 {
+            log::info!(
+                call_id = req.call_id().unwrap_or_default();
+                "calls: {} from {} matches no call; 481",
+                req.method(),
+                src.addr
+            );
+        }
+        self.tx.respond(now, &key, &rsp);
+    }
+
+    /// The call of an in-dialog request or of a CANCEL: by Call-ID, and the tags where the
+    /// dialog has them (RFC 3261 §12.2.2).
+    pub(super) fn find(&self, req: &Message) -> Option<CallId> {
+        let id = *self.by_sip.get(req.call_id()?)?;
+        let c = self.calls.get(&id)?;
+        let tags_match = req
+            .to_tag()
+            .map_or(req.method() == "CANCEL", |t| t == c.local_tag)
+            && c.remote_tag
+                .as_deref()
+                .map_or(true, |t| Some(t) == req.from_tag());
+        tags_match.then_some(id)
+    }
+
+    fn bye_received(&mut self, now: Instant, id: CallId) {
+        if let Some(c) = self.calls.get(&id) {
+            c.note(format_args!("BYE from the peer"));
+        }
+        self.hangup_chand(now, id, Cause::NORMAL_CLEARING);
+        self.remove(id);
+    }
+
+    /// CANCEL of a ringing incoming call (RFC 3261 §9.2): 487 to the INVITE. `false` when
+    /// there is nothing to cancel (the CANCEL gets 481).
+    fn cancel_received(&mut self, now: Instant, id: CallId, cancel: &Message) -> bool {
+        let Some(c) = self.calls.get(&id) else {
+            return false;
+        };
+        let same_branch =
+            c.request.as_ref().and_then(Message::top_via_branch) == cancel.top_via_branch();
+        if c.direction != Direction::Incoming || !same_branch {
+            return false;
+        }
+        if c.state == State::Ringing {
+            c.note(format_args!("CANCEL from the peer"));
+            self.hangup_chand(now, id, Cause::NORMAL_CLEARING);
+            self.reject(now, id, 487);
+        }
+        true
+    }
+
+    /// ACK: of our 2xx (the dialog is confirmed) or of our error response (the call ends).
+    pub(super) fn on_ack(&mut self, now: Instant, ack: &Message) {
+        let Some(&id) = ack.call_id().and_then(|cid| self.by_sip.get(cid)) else {
+            log::debug!("calls: ACK matches no call; dropped");
+            return;
+        };
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if c.response.take().is_none() {
+            return;
+        }
+        self.timers.cancel((id, Timer::Retransmit));
+        self.timers.cancel((id, Timer::Give));
+        match c.state {
+            State::Answering => {
+                c.state = State::Confirmed;
+                c.note(format_args!("ACK: connected"));
+                if let Some(media) = c.media {
+                    self.tell(now, Ctl::Connected { call: id, media });
+                }
+            }
+            State::Ending => self.remove(id),
+            _ => {}
+        }
+    }
+}

@@ -72,6 +72,7 @@ impl Calls {
         {
             self.pending.insert(key, id);
         }
+        self.queue_tx();
         if let Some(c) = self.calls.get(&id) {
             c.note(format_args!("BYE sent"));
         }
@@ -85,12 +86,10 @@ impl Calls {
             return;
         };
         let id = self.find(&req);
+        let cancellable = id.filter(|&id| self.cancellable(id, &req));
         let code = match (req.method(), id) {
-            ("BYE", Some(id)) => {
-                self.bye_received(now, id);
-                200
-            }
-            ("CANCEL", Some(id)) if self.cancel_received(now, id, &req) => 200,
+            ("BYE", Some(_)) => 200,
+            ("CANCEL", Some(_)) if cancellable.is_some() => 200,
             _ => 481,
         };
         let reason = if code == 200 {
@@ -109,6 +108,12 @@ impl Calls {
             );
         }
         self.tx.respond(now, &key, &rsp);
+        self.queue_tx();
+        match (req.method(), id) {
+            ("BYE", Some(id)) => self.bye_received(now, id),
+            ("CANCEL", Some(id)) if cancellable.is_some() => self.cancel_received(now, id),
+            _ => {}
+        }
     }
 
     /// The call of an in-dialog request or of a CANCEL: by Call-ID, and the tags where the
@@ -133,23 +138,26 @@ impl Calls {
         self.remove(id);
     }
 
-    /// CANCEL of a ringing incoming call (RFC 3261 §9.2): 487 to the INVITE. `false` when
-    /// there is nothing to cancel (the CANCEL gets 481).
-    fn cancel_received(&mut self, now: Instant, id: CallId, cancel: &Message) -> bool {
+    /// Whether `cancel` names call `id`'s pending INVITE (RFC 3261 §9.2: same branch); one
+    /// that does not gets 481.
+    fn cancellable(&self, id: CallId, cancel: &Message) -> bool {
+        self.calls.get(&id).is_some_and(|c| {
+            c.direction == Direction::Incoming
+                && c.request.as_ref().and_then(Message::top_via_branch) == cancel.top_via_branch()
+        })
+    }
+
+    /// CANCEL of an incoming call: 487 to the INVITE while it rings; a CANCEL after the final
+    /// response changes nothing (§9.2).
+    fn cancel_received(&mut self, now: Instant, id: CallId) {
         let Some(c) = self.calls.get(&id) else {
-            return false;
+            return;
         };
-        let same_branch =
-            c.request.as_ref().and_then(Message::top_via_branch) == cancel.top_via_branch();
-        if c.direction != Direction::Incoming || !same_branch {
-            return false;
-        }
         if c.state == State::Ringing {
             c.note(format_args!("CANCEL from the peer"));
             self.hangup_chand(now, id, Cause::NORMAL_CLEARING);
             self.reject(now, id, 487);
         }
-        true
     }
 
     /// ACK: of our 2xx (the dialog is confirmed) or of our error response (the call ends).

@@ -30,6 +30,9 @@ mod status;
 mod uac;
 mod uas;
 
+#[cfg(test)]
+mod tests;
+
 pub use status::CallStatus;
 
 /// Digest credentials: username, password, realm (`None`: any realm).
@@ -406,6 +409,14 @@ impl Calls {
             dest,
             bytes: msg.to_bytes(),
         });
+    }
+
+    /// Moves what the BYE/CANCEL transactions send into the one queue, keeping the order
+    /// in which the calls sent it (a 200 to CANCEL before the 487, an ACK before a BYE).
+    fn queue_tx(&mut self) {
+        while let Some(t) = self.tx.poll_transmit() {
+            self.out.push_back(t);
+        }
     }
 
     fn drain_tx(&mut self, now: Instant) {

@@ -220,6 +220,7 @@ impl Calls {
         if let Some(key) = self.tx.send_request(now, &req, dest, reliable) {
             self.pending.insert(key, id);
         }
+        self.queue_tx();
         self.timers.cancel((id, Timer::Retransmit));
         self.timers.set((id, Timer::Give), now + self.t1() * 64);
     }

@@ -72,6 +72,7 @@ fn main() -> ExitCode {
             Ok(st) => {
                 print!("{}", sipd::status::render(&st.ua));
                 print!("{}", sipd::limits::render(&st.limits));
+                print!("{}", sipd::call::render(&st.calls));
                 ExitCode::SUCCESS
             }
             Err(e) => {

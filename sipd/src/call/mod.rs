@@ -23,7 +23,7 @@ use callctl::{CallId, Cause, Codec, Media, Side};
 use mwi_config::{Config, Transport};
 use sansio::{Core, Duration, Instant, Timers};
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 mod dialog;
 mod status;
@@ -33,7 +33,7 @@ mod uas;
 #[cfg(test)]
 mod tests;
 
-pub use status::CallStatus;
+pub use status::{render, CallStatus};
 
 /// Digest credentials: username, password, realm (`None`: any realm).
 pub type Credentials = (String, String, Option<String>);
@@ -208,6 +208,8 @@ pub struct Calls {
     timers: Timers<(CallId, Timer)>,
     local: HashMap<Transport, SocketAddr>,
     proxy_addrs: Vec<SocketAddr>,
+    /// Sources whose INVITEs are taken: `[sip.proxy]` and `[registrar]`.
+    trusted: Vec<IpAddr>,
     out: VecDeque<Transmit<Dest>>,
 }
 
@@ -235,6 +237,7 @@ impl Calls {
             timers: Timers::new(),
             local,
             proxy_addrs: Vec::new(),
+            trusted: Vec::new(),
             out: VecDeque::new(),
         }
     }
@@ -247,6 +250,13 @@ impl Calls {
     /// The addresses of `[sip.proxy]`; the first is used.
     pub fn set_proxy_addrs(&mut self, addrs: Vec<SocketAddr>) {
         self.proxy_addrs = addrs;
+    }
+
+    /// The addresses INVITEs are taken from (the resolved `[sip.proxy]` and `[registrar]`);
+    /// any other source gets 403, whatever number it calls, so calls cannot bypass the proxy
+    /// (toll fraud) and a scan cannot tell the ports' numbers from others.
+    pub fn set_trusted(&mut self, ips: Vec<IpAddr>) {
+        self.trusted = ips;
     }
 
     /// The callctl socket connected to chand.

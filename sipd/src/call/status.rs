@@ -3,6 +3,20 @@
 use super::{Call, Direction, State};
 use sansio::Instant;
 use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// `sipd status` text of the calls: a count, then one line per call.
+pub fn render(calls: &[CallStatus]) -> String {
+    let mut s = format!("Calls: {}\n", calls.len());
+    for c in calls {
+        let _ = writeln!(
+            s,
+            "call {} channel {} {} {} {} {} s Call-ID {}",
+            c.call, c.channel, c.direction, c.state, c.remote, c.duration_s, c.call_id
+        );
+    }
+    s
+}
 
 /// One call as `sipd status` lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -50,6 +50,7 @@ impl Harness {
         let local = HashMap::from([(Transport::Udp, "192.0.2.1:5060".parse().unwrap())]);
         let mut calls = Calls::new(now, cfg, 0x5, local);
         calls.set_proxy_addrs(vec![proxy().addr]);
+        calls.set_trusted(vec![proxy().addr.ip(), peer().addr.ip()]);
         let ports = Ports::try_from(vec![2]).unwrap();
         let chand = Link::new(now, Side::Chand, 0xc, ports, Default::default());
         let mut h = Self {
@@ -427,6 +428,12 @@ fn busy_port_unknown_number_bad_offer_and_no_chand() {
     assert_eq!(codes(&h.take_sent()), [486]);
     h.sip_in(&invite("9999", "in4", PEER_SDP), peer());
     assert_eq!(codes(&h.take_sent()), [404]);
+    let stranger = Dest {
+        addr: "198.51.100.7:5060".parse().unwrap(),
+        transport: Transport::Udp,
+    };
+    h.sip_in(&invite("8000", "in4b", PEER_SDP), stranger);
+    assert_eq!(codes(&h.take_sent()), [403], "not from the proxy");
     let video = "v=0\r\no=- 1 1 IN IP4 192.0.2.30\r\ns=-\r\nc=IN IP4 192.0.2.30\r\nt=0 0\r\n\
                  m=video 4000 RTP/AVP 96\r\n";
     h.sip_in(&invite("8000", "in5", video), peer());

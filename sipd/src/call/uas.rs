@@ -145,6 +145,9 @@ impl Calls {
             }
             return;
         }
+        if !self.trusted.contains(&src.addr.ip()) {
+            return self.refuse(&req, src, 403, &[]);
+        }
         if req.to_tag().is_some() {
             return self.refuse(&req, src, 481, &[]);
         }

@@ -72,6 +72,14 @@ pub enum UaEvent {
         /// The Call-ID of the NOTIFY.
         call_id: String,
     },
+    /// A call message (INVITE, ACK, BYE, CANCEL, or a response to one), parsed and admitted,
+    /// for the call core ([`crate::call::Calls::handle_sip`]).
+    Call {
+        /// The message.
+        msg: Box<Message>,
+        /// Where it came from.
+        src: Dest,
+    },
 }
 
 /// The user agent, a [`sansio::Core`]: MWI changes come out of [`Core::poll_event`].
@@ -370,7 +378,12 @@ impl Ua {
             src.transport,
             show(&msg)
         );
-        if msg.is_request() {
+        if matches!(msg.method(), "INVITE" | "ACK" | "BYE" | "CANCEL") {
+            self.events.push_back(UaEvent::Call {
+                msg: Box::new(msg),
+                src,
+            });
+        } else if msg.is_request() {
             self.handle_request(now, msg, bytes.len(), src);
         } else {
             if !self.tx.on_response(instant, msg) {

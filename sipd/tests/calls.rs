@@ -1,0 +1,375 @@
+//! FXS ports as SIP lines, sipd's side (issue 12), on loopback: a fake chand written with the
+//! callctl crate listens on `<runtime_dir>/callctl.sock`; SIPp plays the far end as UAS
+//! (`-rtp_echo`) and as UAC. A missing SIPp fails the tests.
+
+mod common;
+
+use callctl::link::{Event, Link};
+use callctl::wire::{Message as Ctl, Ports};
+use callctl::{CallId, Cause, Digits, Privacy, Side};
+use common::{free_port, wait_for, Proc, Sipd};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{
+    bind, listen, recv, send, setsockopt, socket, sockopt, AddressFamily, Backlog, MsgFlags,
+    SockFlag, SockType, UnixAddr,
+};
+use nix::sys::time::TimeVal;
+use sansio::Core;
+use std::collections::VecDeque;
+use std::net::UdpSocket;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// chand's end of the call-control socket, driven by a real callctl [`Link`].
+struct FakeChand {
+    _listener: OwnedFd,
+    conn: OwnedFd,
+    link: Link,
+    got: VecDeque<Ctl>,
+}
+
+impl FakeChand {
+    /// Listens in `runtime_dir` and waits (10 s at most) for sipd to connect and say Hello.
+    fn listen(runtime_dir: &Path) -> Self {
+        std::fs::create_dir_all(runtime_dir).expect("runtime dir");
+        let path = runtime_dir.join(sipd::daemon::CALLCTL_SOCKET);
+        let _ = std::fs::remove_file(&path);
+        let l = socket(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .expect("socket");
+        bind(l.as_raw_fd(), &UnixAddr::new(&path).expect("path")).expect("bind");
+        listen(&l, Backlog::new(1).expect("backlog")).expect("listen");
+        let mut fds = [PollFd::new(l.as_fd(), PollFlags::POLLIN)];
+        let n = poll(&mut fds, PollTimeout::from(10_000u16)).expect("poll");
+        assert_eq!(n, 1, "sipd did not connect to {} in 10 s", path.display());
+        let conn = rustix::net::accept(&l).expect("accept");
+        setsockopt(&conn, sockopt::ReceiveTimeout, &TimeVal::new(0, 100_000)).expect("timeout");
+        let ports = Ports::try_from(vec![2]).expect("ports");
+        let link = Link::new(
+            Instant::now(),
+            Side::Chand,
+            0xc4a2d,
+            ports,
+            Default::default(),
+        );
+        let mut c = Self {
+            _listener: l,
+            conn,
+            link,
+            got: VecDeque::new(),
+        };
+        c.flush();
+        let end = Instant::now() + Duration::from_secs(10);
+        while !c.link.peer_up() {
+            assert!(Instant::now() < end, "no Hello from sipd");
+            c.pump();
+        }
+        c
+    }
+
+    fn flush(&mut self) {
+        while let Some(p) = self.link.poll_transmit() {
+            send(self.conn.as_raw_fd(), &p, MsgFlags::MSG_NOSIGNAL).expect("send to sipd");
+        }
+    }
+
+    /// One receive (100 ms at most), the link's timers, and what it sends.
+    fn pump(&mut self) {
+        let mut buf = [0u8; 4096];
+        if let Ok(n) = recv(self.conn.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+            if n > 0 {
+                self.link.handle_packet(Instant::now(), &buf[..n]);
+            }
+        }
+        self.link.handle_timeout(Instant::now());
+        self.flush();
+        while let Some(ev) = self.link.poll_event() {
+            if let Event::Call(m) = ev {
+                eprintln!("fake chand got {m:?}");
+                self.got.push_back(m);
+            }
+        }
+    }
+
+    /// The first message sipd sends that `want` takes, within `secs`.
+    fn expect<T>(&mut self, secs: u64, what: &str, want: impl Fn(&Ctl) -> Option<T>) -> T {
+        let end = Instant::now() + Duration::from_secs(secs);
+        loop {
+            while let Some(m) = self.got.pop_front() {
+                if let Some(v) = want(&m) {
+                    return v;
+                }
+            }
+            assert!(Instant::now() < end, "fake chand: no {what} in {secs} s");
+            self.pump();
+        }
+    }
+
+    fn say(&mut self, msg: Ctl) {
+        self.link.send(Instant::now(), msg).expect("link send");
+        self.flush();
+    }
+
+    fn dial(&mut self, digits: &str) -> CallId {
+        let call = self.link.new_call_id().expect("call id");
+        self.say(Ctl::Dial {
+            call,
+            port: 2,
+            digits: Digits::try_from(digits).expect("digits"),
+        });
+        self.say(Ctl::MediaReady {
+            call,
+            local_rtp: "0.0.0.0:20000".parse().expect("addr"),
+        });
+        call
+    }
+}
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
+}
+
+/// SIPp in the background with `args`, bounded by its own -timeout.
+fn sipp(dir: &Path, name: &str, args: &[&str]) -> Proc {
+    Proc::spawn(
+        "sipp",
+        Command::new("sipp")
+            .args(args)
+            .args(["-timeout", "30s", "-timeout_error", "-nostdin", "-m", "1"])
+            .arg("-trace_err")
+            .arg("-error_file")
+            .arg(dir.join(format!("sipp-{name}.err"))),
+        &dir.join(format!("sipp-{name}.log")),
+    )
+}
+
+/// Waits for SIPp to end and says whether its call passed.
+fn passed(dir: &Path, name: &str, p: &mut Proc) -> bool {
+    let status = p.child.wait().expect("sipp exit status");
+    if !status.success() {
+        eprintln!(
+            "sipp {name}: {status}\n{}\n{}",
+            std::fs::read_to_string(dir.join(format!("sipp-{name}.log"))).unwrap_or_default(),
+            std::fs::read_to_string(dir.join(format!("sipp-{name}.err"))).unwrap_or_default()
+        );
+    }
+    status.success()
+}
+
+/// sipd with port 2 = 8000 and `[sip.proxy]` at 127.0.0.1:`proxy_port`.
+fn sipd(dir: &Path, proxy_port: u16) -> Sipd {
+    let s = Sipd::start(
+        dir,
+        &format!(
+            "[mwi_server]\nserver = \"ipv4:127.0.0.1\"\nport = 5999\nunsolicited = true\n\
+             options_interval = 0\n\
+             [sip.proxy]\nserver = \"ipv4:127.0.0.1\"\nport = {proxy_port}\n\
+             [[fxs]]\nchannel = 2\nnumber = \"8000\"\nmwi = false\n"
+        ),
+    );
+    wait_for(10, "sipd status socket", || s.status());
+    s
+}
+
+/// SIPp as the called party on a free port; returns it and its port.
+fn sipp_uas(dir: &Path, name: &str, file: &str) -> (Proc, u16) {
+    let port = free_port();
+    let media = free_port().to_string();
+    let p = sipp(
+        dir,
+        name,
+        &[
+            "-sf",
+            scenario(file).to_str().expect("path"),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-mp",
+            &media,
+            "-rtp_echo",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    (p, port)
+}
+
+#[test]
+fn outgoing_call_rings_connects_and_hangs_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut uas, port) = sipp_uas(dir.path(), "uas", "call_uas.xml");
+    let s = sipd(dir.path(), port);
+    let mut chand = FakeChand::listen(&s.dir.join("run"));
+    let call = chand.dial("5551234");
+    chand.expect(10, "Ringback", |m| {
+        matches!(m, Ctl::Ringback { call: c } if *c == call).then_some(())
+    });
+    let media = chand.expect(10, "Connected", |m| match m {
+        Ctl::Connected { call: c, media } if *c == call => Some(*media),
+        _ => None,
+    });
+    assert_eq!(media.remote_rtp.ip().to_string(), "127.0.0.1");
+    assert_ne!(media.remote_rtp.port(), 0);
+    let status = sipd::daemon::query_status(&mwi_config::Config::load(&s.config).expect("cfg"))
+        .expect("status");
+    assert_eq!(status.calls.len(), 1);
+    assert_eq!(status.calls[0].state, "connected");
+    assert_eq!(status.calls[0].channel, 2);
+    chand.say(Ctl::Hangup {
+        call,
+        cause: Cause::NORMAL_CLEARING,
+    });
+    assert!(passed(dir.path(), "uas", &mut uas), "SIPp saw no BYE");
+    assert!(s.log().contains("call_id"), "call lines carry the Call-ID");
+}
+
+#[test]
+fn busy_far_end_gives_cause_17() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut uas, port) = sipp_uas(dir.path(), "busy", "call_busy.xml");
+    let s = sipd(dir.path(), port);
+    let mut chand = FakeChand::listen(&s.dir.join("run"));
+    let call = chand.dial("5551234");
+    let cause = chand.expect(10, "Hangup", |m| match m {
+        Ctl::Hangup { call: c, cause } if *c == call => Some(*cause),
+        _ => None,
+    });
+    assert_eq!(cause, Cause::USER_BUSY);
+    assert!(passed(dir.path(), "busy", &mut uas), "SIPp saw no ACK");
+}
+
+#[test]
+fn chand_gone_mid_call_sends_bye() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut uas, port) = sipp_uas(dir.path(), "lost", "call_uas.xml");
+    let s = sipd(dir.path(), port);
+    let mut chand = FakeChand::listen(&s.dir.join("run"));
+    let call = chand.dial("5551234");
+    chand.expect(10, "Connected", |m| {
+        matches!(m, Ctl::Connected { call: c, .. } if *c == call).then_some(())
+    });
+    drop(chand);
+    assert!(passed(dir.path(), "lost", &mut uas), "SIPp saw no BYE");
+}
+
+/// SIPp calling 8000 at sipd with `file`.
+fn sipp_uac(dir: &Path, s: &Sipd, name: &str, file: &str) -> Proc {
+    let target = format!("127.0.0.1:{}", s.port);
+    let port = free_port().to_string();
+    let media = free_port().to_string();
+    sipp(
+        dir,
+        name,
+        &[
+            &target,
+            "-sf",
+            scenario(file).to_str().expect("path"),
+            "-s",
+            "8000",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-mp",
+            &media,
+        ],
+    )
+}
+
+fn incoming(chand: &mut FakeChand) -> CallId {
+    chand
+        .expect(10, "Incoming", |m| match m {
+            Ctl::Incoming {
+                call,
+                port: 2,
+                number,
+                name,
+                privacy: Privacy::Allowed,
+            } => {
+                assert_eq!(number.as_str(), "5551234");
+                Some((*call, name.as_str().to_owned()))
+            }
+            _ => None,
+        })
+        .0
+}
+
+#[test]
+fn incoming_call_rings_answers_and_ends_with_bye() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = sipd(dir.path(), 5998);
+    let mut chand = FakeChand::listen(&s.dir.join("run"));
+    let mut uac = sipp_uac(dir.path(), &s, "uac", "call_uac.xml");
+    let call = incoming(&mut chand);
+    chand.say(Ctl::Alerting { call });
+    chand.say(Ctl::MediaReady {
+        call,
+        local_rtp: "127.0.0.1:20002".parse().expect("addr"),
+    });
+    chand.say(Ctl::Answered { call });
+    chand.expect(10, "Connected", |m| {
+        matches!(m, Ctl::Connected { call: c, .. } if *c == call).then_some(())
+    });
+    chand.expect(10, "Hangup", |m| {
+        matches!(m, Ctl::Hangup { call: c, .. } if *c == call).then_some(())
+    });
+    assert!(passed(dir.path(), "uac", &mut uac));
+}
+
+#[test]
+fn cancel_while_ringing_gives_487_and_hangup() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = sipd(dir.path(), 5998);
+    let mut chand = FakeChand::listen(&s.dir.join("run"));
+    let mut uac = sipp_uac(dir.path(), &s, "cancel", "call_cancel.xml");
+    let call = incoming(&mut chand);
+    chand.say(Ctl::Alerting { call });
+    chand.expect(10, "Hangup", |m| {
+        matches!(m, Ctl::Hangup { call: c, .. } if *c == call).then_some(())
+    });
+    assert!(passed(dir.path(), "cancel", &mut uac));
+}
+
+/// The status code sipd answers a bare INVITE for `user` with.
+fn invite_code(s: &Sipd, user: &str) -> u16 {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let local = sock.local_addr().expect("addr");
+    let req = format!(
+        "INVITE sip:{user}@127.0.0.1:{port} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bKraw{user}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:x@{local}>;tag=t\r\nTo: <sip:{user}@127.0.0.1>\r\n\
+         Call-ID: raw-{user}-{}\r\nCSeq: 1 INVITE\r\nContact: <sip:x@{local}>\r\n\
+         Content-Length: 0\r\n\r\n",
+        local.port(),
+        port = s.port
+    );
+    sock.send_to(req.as_bytes(), ("127.0.0.1", s.port))
+        .expect("send");
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = sock.recv(&mut buf).expect("an answer from sipd");
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let code: u16 = text[8..11].parse().expect("status line");
+        if code >= 200 {
+            return code;
+        }
+    }
+}
+
+#[test]
+fn unknown_numbers_get_404_and_no_chand_503() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = sipd(dir.path(), 5998);
+    assert_eq!(invite_code(&s, "9999"), 404);
+    assert_eq!(invite_code(&s, "8000"), 503, "chand is not connected");
+}

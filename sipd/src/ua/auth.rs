@@ -19,14 +19,14 @@ pub(super) struct AuthState {
 impl Ua {
     /// Add an Authorization answering the usage's last challenge, if any.
     pub(super) fn authorize(&mut self, req: &mut Message, which: Owner) {
-        let Some((user, pass, _)) = self.cfg.auth.clone() else {
+        let Some((user, pass, _)) = self.credentials(which) else {
             return;
         };
         let cnonce = wire::secret_token(16);
         let auth = match which {
             Owner::Sub(i) => &mut self.subs[i].usage.auth,
-            Owner::Register => match &mut self.register {
-                Some((u, _)) => &mut u.auth,
+            Owner::Register(i) => match self.register.get_mut(i) {
+                Some(b) => &mut b.usage.auth,
                 None => return,
             },
             Owner::Options => return,
@@ -46,6 +46,15 @@ impl Ua {
         req.set(name, value);
     }
 
+    /// The credentials of `owner`'s requests: a binding's own (`[fxs.auth]`), else
+    /// `[sip.auth]`.
+    fn credentials(&self, owner: Owner) -> Option<(String, String, Option<String>)> {
+        match owner {
+            Owner::Register(i) => self.register.get(i)?.auth.clone(),
+            _ => self.cfg.auth.clone(),
+        }
+    }
+
     /// Take a 401/407 challenge for a usage; `true` when the request should be sent again.
     pub(super) fn take_challenge(&mut self, owner: Owner, code: u16, rsp: &Message) -> bool {
         let proxy = code == 407;
@@ -54,7 +63,7 @@ impl Ua {
         } else {
             "WWW-Authenticate"
         };
-        let Some(realm_cfg) = self.cfg.auth.as_ref().map(|a| a.2.clone()) else {
+        let Some(realm_cfg) = self.credentials(owner).map(|a| a.2) else {
             log::warn!("{code} challenge but no [sip.auth] credentials configured");
             return false;
         };
@@ -68,8 +77,8 @@ impl Ua {
         });
         let auth = match owner {
             Owner::Sub(i) => &mut self.subs[i].usage.auth,
-            Owner::Register => match &mut self.register {
-                Some((u, _)) => &mut u.auth,
+            Owner::Register(i) => match self.register.get_mut(i) {
+                Some(b) => &mut b.usage.auth,
                 None => return false,
             },
             Owner::Options => return false,

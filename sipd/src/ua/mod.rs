@@ -28,7 +28,6 @@ mod subscription;
 mod usage;
 
 use subscription::Subscription;
-use usage::Usage;
 
 pub use config::{Backoff, UaConfig};
 pub use status::{NumberStatus, UaStatus};
@@ -46,7 +45,7 @@ pub struct Dest {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Purpose {
     Subscribe(usize),
-    Register,
+    Register(usize),
     Options,
 }
 
@@ -54,7 +53,8 @@ enum Purpose {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Owner {
     Sub(usize),
-    Register,
+    /// The binding `registration::Binding` #index.
+    Register(usize),
     Options,
 }
 
@@ -101,7 +101,8 @@ pub struct Ua {
     /// The refresh, retry, registration and OPTIONS ping timers; the transactions and the
     /// block list keep their own.
     timers: Timers<Owner>,
-    register: Option<(Usage, String)>,
+    /// One REGISTER binding per registered address of record.
+    register: Vec<registration::Binding>,
     options_failed: u32,
     server_up: Option<bool>,
     next_slot: u64,
@@ -133,7 +134,7 @@ impl Ua {
             dialogs: HashMap::new(),
             purposes: HashMap::new(),
             timers: Timers::new(),
-            register: None,
+            register: Vec::new(),
             options_failed: 0,
             server_up: None,
             next_slot: 0,
@@ -150,9 +151,7 @@ impl Ua {
                 ua.subs.push(Subscription::idle(number, usage));
             }
         }
-        if let Some((_, _, _, expires)) = ua.cfg.registrar {
-            ua.register = Some((ua.new_usage(expires), "registering".into()));
-        }
+        ua.register = ua.bindings();
         ua
     }
 
@@ -185,8 +184,10 @@ impl Ua {
         let now = self.ms(now);
         let first = self.registrar_addrs.is_empty() && !addrs.is_empty();
         self.registrar_addrs = addrs;
-        if first && self.register.is_some() {
-            self.reschedule(Owner::Register, Some(now));
+        if first {
+            for i in 0..self.register.len() {
+                self.reschedule(Owner::Register(i), Some(now));
+            }
         }
     }
 
@@ -206,7 +207,7 @@ impl Ua {
 
     /// Starts timer `owner` at `at` (ms on the UA's clock), or stops it.
     fn reschedule(&mut self, owner: Owner, at: Option<u64>) {
-        if owner == Owner::Register && self.register.is_none() {
+        if matches!(owner, Owner::Register(i) if i >= self.register.len()) {
             return;
         }
         match at {
@@ -296,7 +297,7 @@ impl Ua {
             };
             let capped = match owner {
                 Owner::Sub(i) => Some(self.subs[i].usage.next_send(now)),
-                Owner::Register => self.register.as_ref().map(|(u, _)| u.next_send(now)),
+                Owner::Register(i) => self.register.get(i).map(|b| b.usage.next_send(now)),
                 Owner::Options => None,
             };
             if let Some(at) = capped.filter(|&at| at > now) {
@@ -324,9 +325,9 @@ impl Ua {
                     }
                     self.send_subscribe(now, i);
                 }
-                Owner::Register => {
+                Owner::Register(i) => {
                     self.next_slot = now + self.cfg.pace;
-                    self.send_register(now);
+                    self.send_register(now, i);
                 }
                 Owner::Options => {
                     self.send_options(now);
@@ -487,7 +488,7 @@ impl Ua {
             };
             match purpose {
                 Purpose::Subscribe(i) => self.subscribe_result(now, i, code, rsp.as_deref()),
-                Purpose::Register => self.register_result(now, code, rsp.as_deref()),
+                Purpose::Register(i) => self.register_result(now, i, code, rsp.as_deref()),
                 Purpose::Options => self.options_result(code),
             }
         }

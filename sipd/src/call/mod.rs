@@ -35,8 +35,7 @@ mod tests;
 
 pub use status::{render, CallStatus};
 
-/// Digest credentials: username, password, realm (`None`: any realm).
-pub type Credentials = (String, String, Option<String>);
+pub use crate::ua::Credentials;
 
 /// One `[[fxs]]` port as the call core sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -48,7 +48,7 @@ impl Ua {
 
     /// The credentials of `owner`'s requests: a binding's own (`[fxs.auth]`), else
     /// `[sip.auth]`.
-    fn credentials(&self, owner: Owner) -> Option<(String, String, Option<String>)> {
+    fn credentials(&self, owner: Owner) -> Option<super::Credentials> {
         match owner {
             Owner::Register(i) => self.register.get(i)?.auth.clone(),
             _ => self.cfg.auth.clone(),

@@ -44,6 +44,9 @@ impl Default for Backoff {
     }
 }
 
+/// Digest credentials: username, password, realm (`None`: answer any realm).
+pub type Credentials = (String, String, Option<String>);
+
 /// What the user agent needs from the configuration.
 #[derive(Clone, Debug)]
 pub struct UaConfig {
@@ -77,7 +80,7 @@ pub struct UaConfig {
     pub registrar: Option<(String, u16, Transport, u32)>,
     /// The `[[fxs]]` ports with `register = true`: number and credentials (`[fxs.auth]`,
     /// else `[sip.auth]`); each registers its number at `[registrar]` (issue 12).
-    pub lines: Vec<(String, Option<(String, String, Option<String>)>)>,
+    pub lines: Vec<(String, Option<Credentials>)>,
     /// OPTIONS ping interval, s (0: off).
     pub options_interval: u32,
     /// Consecutive OPTIONS failures after which the server is reported down.

@@ -29,7 +29,7 @@ mod usage;
 
 use subscription::Subscription;
 
-pub use config::{Backoff, UaConfig};
+pub use config::{Backoff, Credentials, UaConfig};
 pub use status::{NumberStatus, UaStatus};
 pub use subscription::SubState;
 

@@ -6,7 +6,7 @@
 //! sipd. Each binding has its own Call-ID, CSeq, challenge and backoff.
 
 use super::usage::{raised_expires, retry_after, Usage, MAX_IMMEDIATE_RETRIES};
-use super::{Dest, Owner, Purpose, Ua};
+use super::{Credentials, Dest, Owner, Purpose, Ua};
 use crate::wire::{self, param, Message};
 use mwi_config::Transport;
 
@@ -16,7 +16,7 @@ pub(super) struct Binding {
     /// The user part of the address of record.
     pub(super) user: String,
     /// Its digest credentials.
-    pub(super) auth: Option<(String, String, Option<String>)>,
+    pub(super) auth: Option<Credentials>,
     pub(super) usage: Usage,
     /// `registering`, `registered` or `failed (CODE)`, for status.
     pub(super) state: String,
@@ -29,8 +29,7 @@ impl Ua {
             return Vec::new();
         };
         let account = self.cfg.auth.clone().map(|a| (a.0.clone(), Some(a)));
-        let mut users: Vec<(String, Option<(String, String, Option<String>)>)> =
-            account.into_iter().collect();
+        let mut users: Vec<(String, Option<Credentials>)> = account.into_iter().collect();
         for line in self.cfg.lines.clone() {
             if !users.iter().any(|(u, _)| *u == line.0) {
                 users.push(line);

@@ -4,132 +4,14 @@
 
 mod common;
 
-use callctl::link::{Event, Link};
-use callctl::wire::{Message as Ctl, Ports};
-use callctl::{CallId, Cause, Digits, Privacy, Side};
+use callctl::wire::Message as Ctl;
+use callctl::{CallId, Cause, Privacy};
+use common::chand::FakeChand;
 use common::{free_port, wait_for, Proc, Sipd};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{
-    bind, listen, recv, send, setsockopt, socket, sockopt, AddressFamily, Backlog, MsgFlags,
-    SockFlag, SockType, UnixAddr,
-};
-use nix::sys::time::TimeVal;
-use sansio::Core;
-use std::collections::VecDeque;
 use std::net::UdpSocket;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-/// chand's end of the call-control socket, driven by a real callctl [`Link`].
-struct FakeChand {
-    _listener: OwnedFd,
-    conn: OwnedFd,
-    link: Link,
-    got: VecDeque<Ctl>,
-}
-
-impl FakeChand {
-    /// Listens in `runtime_dir` and waits (10 s at most) for sipd to connect and say Hello.
-    fn listen(runtime_dir: &Path) -> Self {
-        std::fs::create_dir_all(runtime_dir).expect("runtime dir");
-        let path = runtime_dir.join(sipd::daemon::CALLCTL_SOCKET);
-        let _ = std::fs::remove_file(&path);
-        let l = socket(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            SockFlag::SOCK_CLOEXEC,
-            None,
-        )
-        .expect("socket");
-        bind(l.as_raw_fd(), &UnixAddr::new(&path).expect("path")).expect("bind");
-        listen(&l, Backlog::new(1).expect("backlog")).expect("listen");
-        let mut fds = [PollFd::new(l.as_fd(), PollFlags::POLLIN)];
-        let n = poll(&mut fds, PollTimeout::from(10_000u16)).expect("poll");
-        assert_eq!(n, 1, "sipd did not connect to {} in 10 s", path.display());
-        let conn = rustix::net::accept(&l).expect("accept");
-        setsockopt(&conn, sockopt::ReceiveTimeout, &TimeVal::new(0, 100_000)).expect("timeout");
-        let ports = Ports::try_from(vec![2]).expect("ports");
-        let link = Link::new(
-            Instant::now(),
-            Side::Chand,
-            0xc4a2d,
-            ports,
-            Default::default(),
-        );
-        let mut c = Self {
-            _listener: l,
-            conn,
-            link,
-            got: VecDeque::new(),
-        };
-        c.flush();
-        let end = Instant::now() + Duration::from_secs(10);
-        while !c.link.peer_up() {
-            assert!(Instant::now() < end, "no Hello from sipd");
-            c.pump();
-        }
-        c
-    }
-
-    fn flush(&mut self) {
-        while let Some(p) = self.link.poll_transmit() {
-            send(self.conn.as_raw_fd(), &p, MsgFlags::MSG_NOSIGNAL).expect("send to sipd");
-        }
-    }
-
-    /// One receive (100 ms at most), the link's timers, and what it sends.
-    fn pump(&mut self) {
-        let mut buf = [0u8; 4096];
-        if let Ok(n) = recv(self.conn.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-            if n > 0 {
-                self.link.handle_packet(Instant::now(), &buf[..n]);
-            }
-        }
-        self.link.handle_timeout(Instant::now());
-        self.flush();
-        while let Some(ev) = self.link.poll_event() {
-            if let Event::Call(m) = ev {
-                eprintln!("fake chand got {m:?}");
-                self.got.push_back(m);
-            }
-        }
-    }
-
-    /// The first message sipd sends that `want` takes, within `secs`.
-    fn expect<T>(&mut self, secs: u64, what: &str, want: impl Fn(&Ctl) -> Option<T>) -> T {
-        let end = Instant::now() + Duration::from_secs(secs);
-        loop {
-            while let Some(m) = self.got.pop_front() {
-                if let Some(v) = want(&m) {
-                    return v;
-                }
-            }
-            assert!(Instant::now() < end, "fake chand: no {what} in {secs} s");
-            self.pump();
-        }
-    }
-
-    fn say(&mut self, msg: Ctl) {
-        self.link.send(Instant::now(), msg).expect("link send");
-        self.flush();
-    }
-
-    fn dial(&mut self, digits: &str) -> CallId {
-        let call = self.link.new_call_id().expect("call id");
-        self.say(Ctl::Dial {
-            call,
-            port: 2,
-            digits: Digits::try_from(digits).expect("digits"),
-        });
-        self.say(Ctl::MediaReady {
-            call,
-            local_rtp: "0.0.0.0:20000".parse().expect("addr"),
-        });
-        call
-    }
-}
+use std::time::Duration;
 
 fn scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -207,8 +89,8 @@ fn outgoing_call_rings_connects_and_hangs_up() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut uas, port) = sipp_uas(dir.path(), "uas", "call_uas.xml");
     let s = sipd(dir.path(), port);
-    let mut chand = FakeChand::listen(&s.dir.join("run"));
-    let call = chand.dial("5551234");
+    let mut chand = FakeChand::listen(&s.dir.join("run"), 2);
+    let call = chand.dial(2, "5551234");
     chand.expect(10, "Ringback", |m| {
         matches!(m, Ctl::Ringback { call: c } if *c == call).then_some(())
     });
@@ -236,8 +118,8 @@ fn busy_far_end_gives_cause_17() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut uas, port) = sipp_uas(dir.path(), "busy", "call_busy.xml");
     let s = sipd(dir.path(), port);
-    let mut chand = FakeChand::listen(&s.dir.join("run"));
-    let call = chand.dial("5551234");
+    let mut chand = FakeChand::listen(&s.dir.join("run"), 2);
+    let call = chand.dial(2, "5551234");
     let cause = chand.expect(10, "Hangup", |m| match m {
         Ctl::Hangup { call: c, cause } if *c == call => Some(*cause),
         _ => None,
@@ -251,8 +133,8 @@ fn chand_gone_mid_call_sends_bye() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut uas, port) = sipp_uas(dir.path(), "lost", "call_uas.xml");
     let s = sipd(dir.path(), port);
-    let mut chand = FakeChand::listen(&s.dir.join("run"));
-    let call = chand.dial("5551234");
+    let mut chand = FakeChand::listen(&s.dir.join("run"), 2);
+    let call = chand.dial(2, "5551234");
     chand.expect(10, "Connected", |m| {
         matches!(m, Ctl::Connected { call: c, .. } if *c == call).then_some(())
     });
@@ -306,7 +188,7 @@ fn incoming(chand: &mut FakeChand) -> CallId {
 fn incoming_call_rings_answers_and_ends_with_bye() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = sipd(dir.path(), 5998);
-    let mut chand = FakeChand::listen(&s.dir.join("run"));
+    let mut chand = FakeChand::listen(&s.dir.join("run"), 2);
     let mut uac = sipp_uac(dir.path(), &s, "uac", "call_uac.xml");
     let call = incoming(&mut chand);
     chand.say(Ctl::Alerting { call });
@@ -328,7 +210,7 @@ fn incoming_call_rings_answers_and_ends_with_bye() {
 fn cancel_while_ringing_gives_487_and_hangup() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = sipd(dir.path(), 5998);
-    let mut chand = FakeChand::listen(&s.dir.join("run"));
+    let mut chand = FakeChand::listen(&s.dir.join("run"), 2);
     let mut uac = sipp_uac(dir.path(), &s, "cancel", "call_cancel.xml");
     let call = incoming(&mut chand);
     chand.say(Ctl::Alerting { call });

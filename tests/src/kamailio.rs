@@ -755,6 +755,9 @@ pub struct SipdSetup {
     pub register_expires: u32,
     /// `[mwi_server] unsolicited`: no subscriptions, NOTIFYs accepted from the server.
     pub unsolicited: bool,
+    /// Appended to the config right after the last `[[fxs]]`: keys of that port, then more
+    /// sections.
+    pub extra: String,
 }
 
 impl SipdSetup {
@@ -767,6 +770,7 @@ impl SipdSetup {
             register: false,
             register_expires: 60,
             unsolicited: false,
+            extra: String::new(),
         }
     }
 }
@@ -812,6 +816,7 @@ impl Sipd {
                 i + 1
             );
         }
+        sections += &setup.extra;
         let config = env.write_config(&sections);
         let path = config.path.display().to_string();
         let bin = binary("sipd");

@@ -340,7 +340,9 @@ fn no_proxy_refuses_at_once() {
 
 /// An incoming INVITE rung on port 2; returns the call id.
 fn ring(h: &mut Harness, call_id: &str) -> CallId {
-    h.sip_in(&invite("8000", call_id, PEER_SDP), peer());
+    let rr = "Record-Route: <sip:192.0.2.20;lr>\r\nContent-Type";
+    let req = invite("8000", call_id, PEER_SDP).replacen("Content-Type", rr, 1);
+    h.sip_in(&req, peer());
     assert_eq!(codes(&h.take_sent()), [100]);
     let told = h.take_told();
     let [Ctl::Incoming {
@@ -489,4 +491,33 @@ fn a_reinvite_is_answered_and_modifies_the_media() {
         panic!("{told:?}");
     };
     assert_eq!(media.direction, MediaDirection::RecvOnly);
+}
+
+#[test]
+fn the_callee_keeps_the_route_set_and_hangs_up_with_bye() {
+    let mut h = Harness::new(true);
+    let call = ring(&mut h, "in8");
+    h.chand_says(Ctl::Alerting { call });
+    let ringing = h.take_sent().remove(0);
+    assert_eq!(ringing.header("Record-Route"), Some("<sip:192.0.2.20;lr>"));
+    h.chand_says(Ctl::MediaReady {
+        call,
+        local_rtp: "192.0.2.1:10006".parse().unwrap(),
+    });
+    h.chand_says(Ctl::Answered { call });
+    let ok = h.take_sent().remove(0);
+    assert_eq!(ok.header("Record-Route"), Some("<sip:192.0.2.20;lr>"));
+    let tag = format!(";tag={}", ok.to_tag().unwrap());
+    h.sip_in(&in_dialog("ACK", "in8", &tag, 1, "in8"), peer());
+    h.take_told();
+    h.chand_says(Ctl::Hangup {
+        call,
+        cause: Cause::NORMAL_CLEARING,
+    });
+    let bye = h.take_sent().remove(0);
+    assert_eq!(bye.uri(), Some("sip:alice@192.0.2.30:5062"));
+    assert_eq!(bye.header("Route"), Some("<sip:192.0.2.20;lr>"));
+    assert!(bye.header("From").unwrap().ends_with(&tag));
+    h.sip_in(&reply(&bye, 200, "", ""), peer());
+    assert!(h.calls.status(h.now).is_empty());
 }

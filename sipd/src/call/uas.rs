@@ -255,12 +255,17 @@ impl Calls {
             .push_back(crate::transaction::Transmit { dest, bytes });
     }
 
-    /// A response to call `id`'s INVITE with our tag (and Contact for 1xx/2xx, §12.1.1).
+    /// A response to call `id`'s INVITE with our tag (and Record-Route and Contact for
+    /// 1xx/2xx, §12.1.1).
     fn dialog_response(&self, id: CallId, code: u16) -> Option<Message> {
         let c = self.calls.get(&id)?;
         let req = c.request.as_ref()?;
         let mut rsp = Self::respond_to(req, code, &c.local_tag, &self.cfg.user_agent);
         if code < 300 {
+            // The proxies that record-route see the route set in the response (§12.1.1).
+            for rr in req.headers("Record-Route") {
+                rsp.push("Record-Route", rr.to_owned());
+            }
             let user = self
                 .cfg
                 .ports

@@ -3,6 +3,8 @@
 //! the test loudly.
 #![allow(dead_code)]
 
+pub mod chand;
+
 use mwi_config::Config;
 use mwi_core::MwiState;
 use mwi_table::{Reader, TableConfig};

@@ -2,6 +2,7 @@
 //! BYE (§15) out and in, CANCEL in (§9.2), ACK in (§13.3.1.4, §17.2.1).
 
 use super::{CallId, Calls, Direction, State, Timer};
+use crate::sdp;
 use crate::transaction::MAGIC_COOKIE;
 use crate::ua::Dest;
 use crate::wire::{self, Message};
@@ -176,10 +177,22 @@ impl Calls {
         self.timers.cancel((id, Timer::Give));
         match c.state {
             State::Answering => {
-                c.state = State::Confirmed;
-                c.note(format_args!("ACK: connected"));
-                if let Some(media) = c.media {
-                    self.tell(now, Ctl::Connected { call: id, media });
+                // Our 200 carried the offer when the INVITE had none: the ACK has the answer.
+                let answer = c.local.as_ref().map(|l| sdp::process_answer(&ack.body, l));
+                match (c.media, answer) {
+                    (Some(media), _) | (None, Some(Ok(media))) => {
+                        c.media = Some(media);
+                        c.state = State::Confirmed;
+                        c.note(format_args!("ACK: connected"));
+                        self.tell(now, Ctl::Connected { call: id, media });
+                    }
+                    (None, answer) => {
+                        c.state = State::Confirmed;
+                        let why = answer.and_then(Result::err).map(|e| e.to_string());
+                        c.note(format_args!("ACK without a usable answer: {why:?}; BYE"));
+                        self.hangup_chand(now, id, Cause::BEARER_NOT_IMPLEMENTED);
+                        self.send_bye(now, id);
+                    }
                 }
             }
             State::Ending => self.remove(id),

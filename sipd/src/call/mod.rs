@@ -246,6 +246,19 @@ impl Calls {
         self.local.insert(transport, addr);
     }
 
+    /// A configuration read again (SIGHUP): ports, proxy, codecs and limits apply to new
+    /// calls; running calls go on. Returns whether `[sip.proxy]` changed, so the daemon
+    /// locates it again (its addresses and the trusted sources are forgotten until then).
+    pub fn reconfigure(&mut self, cfg: CallsConfig) -> bool {
+        let moved = cfg.proxy != self.cfg.proxy;
+        if moved {
+            self.proxy_addrs.clear();
+            self.trusted.clear();
+        }
+        self.cfg = cfg;
+        moved
+    }
+
     /// The addresses of `[sip.proxy]`; the first is used.
     pub fn set_proxy_addrs(&mut self, addrs: Vec<SocketAddr>) {
         self.proxy_addrs = addrs;

@@ -521,3 +521,81 @@ fn the_callee_keeps_the_route_set_and_hangs_up_with_bye() {
     h.sip_in(&reply(&bye, 200, "", ""), peer());
     assert!(h.calls.status(h.now).is_empty());
 }
+
+#[test]
+fn a_reload_without_proxy_refuses_new_calls_and_keeps_running_ones() {
+    let mut h = Harness::new(true);
+    let (_, inv) = h.dial("5551234");
+    let mut cfg = h.calls.cfg.clone();
+    cfg.proxy = None;
+    assert!(h.calls.reconfigure(cfg));
+    h.sip_in(&reply(&inv, 180, "", ""), proxy());
+    assert!(matches!(h.take_told()[..], [Ctl::Ringback { .. }]));
+    let call = h.chand.new_call_id().unwrap();
+    h.chand_says(Ctl::Dial {
+        call,
+        port: 2,
+        digits: callctl::Digits::try_from("123").unwrap(),
+    });
+    assert_eq!(
+        h.take_told(),
+        [Ctl::Hangup {
+            call,
+            cause: Cause(3)
+        }]
+    );
+    let status = h.calls.status(h.now);
+    assert_eq!((status.len(), status[0].state.as_str()), (1, "proceeding"));
+    let text = render(&status);
+    assert!(
+        text.starts_with("Calls: 1\n")
+            && text.contains(" channel 2 outgoing proceeding sip:5551234@192.0.2.20 ")
+    );
+}
+
+#[test]
+fn an_invite_without_offer_gets_ours_and_the_ack_answers() {
+    let mut h = Harness::new(true);
+    h.sip_in(&invite("8000", "in9", ""), peer());
+    assert_eq!(codes(&h.take_sent()), [100]);
+    let call = match h.take_told()[..] {
+        [Ctl::Incoming { call, .. }] => call,
+        ref other => panic!("{other:?}"),
+    };
+    h.chand_says(Ctl::MediaReady {
+        call,
+        local_rtp: "192.0.2.1:10008".parse().unwrap(),
+    });
+    h.chand_says(Ctl::Answered { call });
+    let ok = h.take_sent().remove(0);
+    assert!(String::from_utf8_lossy(&ok.body).contains("m=audio 10008 RTP/AVP 0 8 101"));
+    let tag = format!(";tag={}", ok.to_tag().unwrap());
+    let ack = in_dialog("ACK", "in9", &tag, 1, "in9").replace(
+        "Content-Length: 0\r\n\r\n",
+        &format!(
+            "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{PEER_SDP}",
+            PEER_SDP.len()
+        ),
+    );
+    h.sip_in(&ack, peer());
+    let told = h.take_told();
+    let [Ctl::Connected { media, .. }] = told.as_slice() else {
+        panic!("{told:?}");
+    };
+    assert_eq!(media.codec, Codec::Pcma);
+    // The same without an answer in the ACK: BYE.
+    h.sip_in(&invite("8000", "in10", ""), peer());
+    let call = match h.take_told()[..] {
+        [Ctl::Incoming { call, .. }] => call,
+        ref other => panic!("{other:?}"),
+    };
+    h.chand_says(Ctl::MediaReady {
+        call,
+        local_rtp: "192.0.2.1:10010".parse().unwrap(),
+    });
+    h.chand_says(Ctl::Answered { call });
+    let tag = format!(";tag={}", h.take_sent()[1].to_tag().unwrap());
+    h.sip_in(&in_dialog("ACK", "in10", &tag, 1, "in10"), peer());
+    assert_eq!(h.take_sent()[0].method(), "BYE");
+    assert!(matches!(h.take_told()[..], [Ctl::Hangup { .. }]));
+}

@@ -168,9 +168,11 @@ impl Calls {
             log::warn!("calls: {} calls run already; 503", self.calls.len());
             return self.refuse(&req, src, 503, &busy);
         }
-        // The offer is checked before the port rings (RFC 3261 §13.3.1.3).
+        // The offer is checked before the port rings (RFC 3261 §13.3.1.3); an INVITE without
+        // one gets our offer in the 200 and brings its answer in the ACK (§13.2.1).
         let probe = Local::new(self.local_addr(src.transport), self.cfg.codecs.clone(), 0);
-        if let Err(e) = sdp::answer(&req.body, &probe) {
+        let offer = (!req.body.is_empty()).then(|| sdp::answer(&req.body, &probe));
+        if let Some(Err(e)) = offer {
             let warning = format!("305 sipd \"{e}\"");
             log::info!("calls: INVITE for {user}: offer refused: {e}");
             return self.refuse(&req, src, e.status(), &[("Warning", warning)]);
@@ -306,7 +308,12 @@ impl Calls {
         else {
             return;
         };
-        match sdp::answer(&req.body, local) {
+        let answered = if req.body.is_empty() {
+            Ok((sdp::offer(local, callctl::Direction::SendRecv), None))
+        } else {
+            sdp::answer(&req.body, local).map(|(body, media)| (body, Some(media)))
+        };
+        match answered {
             Ok((body, media)) => {
                 let Some(mut rsp) = self.dialog_response(id, 200) else {
                     return;
@@ -314,7 +321,7 @@ impl Calls {
                 rsp.push("Content-Type", "application/sdp");
                 rsp.body = body;
                 if let Some(c) = self.calls.get_mut(&id) {
-                    c.media = Some(media);
+                    c.media = media;
                     c.state = State::Answering;
                     c.note(format_args!("answered: 200"));
                 }

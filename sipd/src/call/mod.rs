@@ -382,7 +382,9 @@ impl Calls {
             return;
         };
         if let Err(e) = self.link.send(now, msg) {
-            log::warn!("callctl: cannot tell chand about call {id}: {e}");
+            if let Some(c) = self.calls.get(&id) {
+                c.log(log::Level::Warn, format_args!("chand not told: {e}"));
+            }
             if !matches!(e, callctl::link::SendError::UnknownCall(_)) {
                 self.chand_hangup(now, id, Cause::TEMPORARY_FAILURE);
             }
@@ -481,7 +483,14 @@ impl Calls {
 impl Call {
     /// An info log line about this call, with its Call-ID and channel.
     fn note(&self, what: std::fmt::Arguments<'_>) {
-        log::info!(
+        self.log(log::Level::Info, what);
+    }
+
+    /// A log line about this call at `level`, with its Call-ID and channel (journal fields
+    /// CALL_ID and CHANNEL, issue 12).
+    fn log(&self, level: log::Level, what: std::fmt::Arguments<'_>) {
+        log::log!(
+            level,
             call_id = self.call_id.as_str(), channel = self.port;
             "call {} ({:?}, channel {}, Call-ID {}): {what}",
             self.id, self.direction, self.port, self.call_id

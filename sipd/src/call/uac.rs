@@ -278,7 +278,7 @@ impl Calls {
             .map(|l| sdp::process_answer(&rsp.body, l));
         match early {
             Some(Ok(media)) => self.tell(now, Ctl::EarlyMedia { call: id, media }),
-            Some(Err(e)) => log::info!("calls: call {id}: early SDP not taken: {e}"),
+            Some(Err(e)) => c.note(format_args!("early SDP not taken: {e}")),
             None if code == 180 => self.tell(now, Ctl::Ringback { call: id }),
             None => {}
         }
@@ -323,7 +323,9 @@ impl Calls {
                 self.tell(now, Ctl::Connected { call: id, media });
             }
             Some(Err(e)) => {
-                log::warn!("calls: call {id}: answer not taken: {e}; BYE");
+                if let Some(c) = self.calls.get(&id) {
+                    c.log(log::Level::Warn, format_args!("answer not taken: {e}; BYE"));
+                }
                 self.hangup_chand(now, id, Cause::BEARER_NOT_IMPLEMENTED);
                 self.send_bye(now, id);
             }

@@ -126,7 +126,9 @@ impl Calls {
 
     pub(super) fn on_invite(&mut self, now: Instant, req: Message, src: Dest) {
         if let Some(&id) = req.call_id().and_then(|c| self.by_sip.get(c)) {
-            let c = &self.calls[&id];
+            let Some(c) = self.calls.get(&id) else {
+                return;
+            };
             let again = c.request.as_ref().is_some_and(|r| {
                 r.top_via_branch() == req.top_via_branch() && r.cseq() == req.cseq()
             });
@@ -328,7 +330,9 @@ impl Calls {
                 self.send_response(now, id, &rsp);
             }
             Err(e) => {
-                log::warn!("calls: call {id}: cannot answer: {e}");
+                if let Some(c) = self.calls.get(&id) {
+                    c.log(log::Level::Warn, format_args!("cannot answer: {e}"));
+                }
                 self.hangup_chand(now, id, Cause::BEARER_NOT_IMPLEMENTED);
                 self.reject(now, id, 488);
             }

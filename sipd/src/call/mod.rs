@@ -115,6 +115,19 @@ pub enum Out {
     Chand(Vec<u8>),
 }
 
+/// What the call core reports to the daemon.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallEvent {
+    /// A request refused as a failure of its source (403 to an INVITE not from the proxy),
+    /// for `[sip.block]` ([`crate::ua::Ua::strike_source`]).
+    Refused {
+        /// Where it came from.
+        src: Dest,
+        /// The answer, for the log.
+        why: String,
+    },
+}
+
 /// Which way a call goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
@@ -210,6 +223,7 @@ pub struct Calls {
     /// Sources whose INVITEs are taken: `[sip.proxy]` and `[registrar]`.
     trusted: Vec<IpAddr>,
     out: VecDeque<Transmit<Dest>>,
+    events: VecDeque<CallEvent>,
 }
 
 impl Calls {
@@ -238,6 +252,7 @@ impl Calls {
             proxy_addrs: Vec::new(),
             trusted: Vec::new(),
             out: VecDeque::new(),
+            events: VecDeque::new(),
         }
     }
 
@@ -500,7 +515,7 @@ impl Call {
 
 impl Core for Calls {
     type Transmit = Out;
-    type Event = std::convert::Infallible;
+    type Event = CallEvent;
 
     fn handle_timeout(&mut self, now: Instant) {
         self.link.handle_timeout(now);
@@ -525,8 +540,8 @@ impl Core for Calls {
         self.link.poll_transmit().map(Out::Chand)
     }
 
-    fn poll_event(&mut self) -> Option<std::convert::Infallible> {
-        None
+    fn poll_event(&mut self) -> Option<CallEvent> {
+        self.events.pop_front()
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

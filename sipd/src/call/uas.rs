@@ -121,6 +121,12 @@ impl Calls {
             src.addr,
             reason(code)
         );
+        if code == 403 {
+            self.events.push_back(super::CallEvent::Refused {
+                src,
+                why: rsp.summary(),
+            });
+        }
         self.send_sip(src, &rsp);
     }
 

@@ -7,7 +7,7 @@
 //! socket left with work is remembered and served again on the next turn without waiting for
 //! a new event, after timers, signals, status and the watchdog had theirs.
 
-use crate::call::{Calls, CallsConfig, Out};
+use crate::call::{CallEvent, Calls, CallsConfig, Out};
 use crate::limits::{BurstLog, Guard, Verdict};
 use crate::snapshot::SnapshotWorker;
 use crate::ua::{Dest, Ua, UaConfig, UaEvent};
@@ -449,6 +449,9 @@ impl Daemon {
         self.apply_events(now);
         while let Some(t) = self.ua.poll_transmit() {
             self.send(now, t);
+        }
+        while let Some(CallEvent::Refused { src, why }) = self.calls.poll_event() {
+            self.ua.strike_source(self.instant(now), src, &why);
         }
         while let Some(out) = self.calls.poll_transmit() {
             match out {

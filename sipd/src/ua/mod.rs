@@ -441,6 +441,12 @@ impl Ua {
     /// A failed or forbidden request from `src` (`why`: the answer or the defect) counts
     /// towards blocking it, unless it is the MWI server or an `allow` source: a forged UDP
     /// source must not lock out the peers sipd trusts.
+    /// A request of the call core refused as a failure of its source (an INVITE from a
+    /// source that is not the proxy): counts towards blocking it like [`Self::strike`].
+    pub fn strike_source(&mut self, now: Instant, src: Dest, why: &str) {
+        self.strike(self.ms(now), src, why);
+    }
+
     fn strike(&mut self, now: u64, src: Dest, why: &str) {
         if !self.allowed(src) {
             self.blocks.failure(now, src.addr.ip(), why);

@@ -98,6 +98,10 @@ fn busy_port_unknown_number_bad_offer_and_no_chand() {
     };
     h.sip_in(&invite("8000", "in4b", PEER_SDP), stranger);
     assert_eq!(codes(&h.take_sent()), [403], "not from the proxy");
+    assert!(matches!(
+        h.calls.poll_event(),
+        Some(CallEvent::Refused { src, .. }) if src == stranger
+    ));
     let video = "v=0\r\no=- 1 1 IN IP4 192.0.2.30\r\ns=-\r\nc=IN IP4 192.0.2.30\r\nt=0 0\r\n\
                  m=video 4000 RTP/AVP 96\r\n";
     h.sip_in(&invite("8000", "in5", video), peer());

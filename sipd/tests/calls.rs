@@ -61,10 +61,11 @@ fn sipd(dir: &Path, proxy_port: u16) -> Sipd {
     s
 }
 
-/// SIPp as the called party on a free port; returns it and its port.
-fn sipp_uas(dir: &Path, name: &str, file: &str) -> (Proc, u16) {
+/// SIPp as the called party on a free port; returns it, its SIP port and its RTP port.
+fn sipp_uas(dir: &Path, name: &str, file: &str) -> (Proc, u16, u16) {
     let port = free_port();
-    let media = free_port().to_string();
+    let rtp = free_port();
+    let media = rtp.to_string();
     let p = sipp(
         dir,
         name,
@@ -81,13 +82,13 @@ fn sipp_uas(dir: &Path, name: &str, file: &str) -> (Proc, u16) {
         ],
     );
     std::thread::sleep(Duration::from_millis(300));
-    (p, port)
+    (p, port, rtp)
 }
 
 #[test]
 fn outgoing_call_rings_connects_and_hangs_up() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut uas, port) = sipp_uas(dir.path(), "uas", "call_uas.xml");
+    let (mut uas, port, rtp) = sipp_uas(dir.path(), "uas", "call_uas.xml");
     let s = sipd(dir.path(), port);
     let mut chand = FakeChand::listen(&s.dir.join("run"), 2);
     let call = chand.dial(2, "5551234");
@@ -98,8 +99,13 @@ fn outgoing_call_rings_connects_and_hangs_up() {
         Ctl::Connected { call: c, media } if *c == call => Some(*media),
         _ => None,
     });
-    assert_eq!(media.remote_rtp.ip().to_string(), "127.0.0.1");
-    assert_ne!(media.remote_rtp.port(), 0);
+    assert_eq!(
+        media.remote_rtp,
+        ([127, 0, 0, 1], rtp).into(),
+        "SIPp's -rtp_echo socket"
+    );
+    assert_eq!(media.codec, callctl::Codec::Pcmu);
+    assert_eq!(media.telephone_event_pt, Some(101));
     let status = sipd::daemon::query_status(&mwi_config::Config::load(&s.config).expect("cfg"))
         .expect("status");
     assert_eq!(status.calls.len(), 1);
@@ -116,7 +122,7 @@ fn outgoing_call_rings_connects_and_hangs_up() {
 #[test]
 fn busy_far_end_gives_cause_17() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut uas, port) = sipp_uas(dir.path(), "busy", "call_busy.xml");
+    let (mut uas, port, _) = sipp_uas(dir.path(), "busy", "call_busy.xml");
     let s = sipd(dir.path(), port);
     let mut chand = FakeChand::listen(&s.dir.join("run"), 2);
     let call = chand.dial(2, "5551234");
@@ -131,7 +137,7 @@ fn busy_far_end_gives_cause_17() {
 #[test]
 fn chand_gone_mid_call_sends_bye() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut uas, port) = sipp_uas(dir.path(), "lost", "call_uas.xml");
+    let (mut uas, port, _) = sipp_uas(dir.path(), "lost", "call_uas.xml");
     let s = sipd(dir.path(), port);
     let mut chand = FakeChand::listen(&s.dir.join("run"), 2);
     let call = chand.dial(2, "5551234");

@@ -1,7 +1,7 @@
 //! What both directions share: Via and Contact, in-dialog requests (RFC 3261 §12.2.1.1),
 //! BYE (§15) out and in, CANCEL in (§9.2), ACK in (§13.3.1.4, §17.2.1).
 
-use super::{CallId, Calls, Direction, State, Timer};
+use super::{Call, CallId, Calls, Direction, State, Timer};
 use crate::sdp;
 use crate::transaction::MAGIC_COOKIE;
 use crate::ua::Dest;
@@ -10,6 +10,18 @@ use callctl::wire::Message as Ctl;
 use callctl::Cause;
 use mwi_config::Transport;
 use sansio::Instant;
+
+/// The far end of a dialog as its requests address it (RFC 3261 §12.2.1.1).
+pub(super) struct Far<'a> {
+    /// Request-URI: the remote target.
+    pub(super) target: &'a str,
+    /// The remote tag (To), none before the dialog exists.
+    pub(super) tag: Option<&'a str>,
+    /// The route set, as Route headers in order.
+    pub(super) route: &'a [String],
+    /// The CSeq number.
+    pub(super) cseq: u32,
+}
 
 impl Calls {
     /// A topmost Via with a fresh branch (RFC 3261 §8.1.1.7) and `rport` (RFC 3581).
@@ -37,28 +49,38 @@ impl Calls {
     /// A request within call `id`'s dialog (RFC 3261 §12.2.1.1): Request-URI the remote
     /// target, the route set as Route, the next local CSeq (the same one for an ACK).
     pub(super) fn in_dialog(&mut self, id: CallId, method: &str) -> Option<(Message, Dest)> {
-        let via = self.via(self.calls.get(&id)?.dest.transport);
-        let ua = self.cfg.user_agent.clone();
         let c = self.calls.get_mut(&id)?;
         if method != "ACK" {
             c.local_cseq += 1;
         }
-        let mut req = Message::request(method, &c.remote_target);
-        req.push("Via", via);
+        let c = self.calls.get(&id)?;
+        let far = Far {
+            target: &c.remote_target,
+            tag: c.remote_tag.as_deref(),
+            route: &c.route,
+            cseq: c.local_cseq,
+        };
+        Some((self.request_to(c, method, &far), c.dest))
+    }
+
+    /// A request of call `c`'s Call-ID and From to `far` (its dialog, or a fork's).
+    pub(super) fn request_to(&self, c: &Call, method: &str, far: &Far<'_>) -> Message {
+        let mut req = Message::request(method, far.target);
+        req.push("Via", self.via(c.dest.transport));
         req.push("Max-Forwards", "70");
         req.push("From", format!("{};tag={}", c.local_uri, c.local_tag));
-        let to = match &c.remote_tag {
+        let to = match far.tag {
             Some(tag) => format!("{};tag={tag}", c.remote_uri),
             None => c.remote_uri.clone(),
         };
         req.push("To", to);
         req.push("Call-ID", c.call_id.clone());
-        req.push("CSeq", format!("{} {method}", c.local_cseq));
-        for r in &c.route {
+        req.push("CSeq", format!("{} {method}", far.cseq));
+        for r in far.route {
             req.push("Route", r.clone());
         }
-        req.push("User-Agent", ua);
-        Some((req, c.dest))
+        req.push("User-Agent", self.cfg.user_agent.clone());
+        req
     }
 
     /// Ends a confirmed dialog with BYE (RFC 3261 §15.1.1); the call is gone when the BYE's

@@ -7,6 +7,7 @@
 //! transaction (§17.1.1.3) and `Hangup` with the RFC 3398 §8.2.6.1 cause; Timer B: `Hangup`
 //! with cause 102. chand's `Hangup`: CANCEL before the final response (§9.1), BYE after 2xx.
 
+use super::dialog::Far;
 use super::uas::{rand_u32, without_tag};
 use super::{Call, CallId, Calls, Direction, State, Timer};
 use crate::digest::Challenge;
@@ -240,6 +241,9 @@ impl Calls {
         }
         let code = rsp.code().unwrap_or(0);
         if matches!(c.state, State::Confirmed | State::Ending) {
+            if (200..300).contains(&code) && rsp.to_tag() != c.remote_tag.as_deref() {
+                return self.end_fork(now, id, &rsp);
+            }
             // A retransmitted final response: the same ACK again (§13.2.2.4, §17.1.1.2).
             if let Some(bytes) = c.ack.clone() {
                 let dest = c.dest;
@@ -331,6 +335,50 @@ impl Calls {
             }
             None => self.send_bye(now, id),
         }
+    }
+
+    /// A 2xx of a second dialog (the INVITE forked, RFC 3261 §13.2.2.4): ACKed, then ended
+    /// with BYE; the call keeps its first dialog.
+    fn end_fork(&mut self, now: Instant, id: CallId, rsp: &Message) {
+        let Some(c) = self.calls.get(&id) else {
+            return;
+        };
+        let Some((cseq, _)) = c.invite.as_ref().and_then(Message::cseq) else {
+            return;
+        };
+        let target = rsp
+            .header("Contact")
+            .map_or(c.remote_target.as_str(), addr_uri);
+        let mut route: Vec<String> = rsp
+            .headers("Record-Route")
+            .flat_map(split_list)
+            .map(str::to_owned)
+            .collect();
+        route.reverse();
+        let far = Far {
+            target,
+            tag: rsp.to_tag(),
+            route: &route,
+            cseq,
+        };
+        let ack = self.request_to(c, "ACK", &far);
+        let bye = self.request_to(
+            c,
+            "BYE",
+            &Far {
+                cseq: cseq + 1,
+                ..far
+            },
+        );
+        c.note(format_args!(
+            "2xx of a second dialog (forked INVITE): ACK and BYE"
+        ));
+        let dest = c.dest;
+        self.send_sip(dest, &ack);
+        let _ = self
+            .tx
+            .send_request(now, &bye, dest, dest.transport == Transport::Tcp);
+        self.queue_tx();
     }
 
     /// 3xx-6xx: ACK in the INVITE transaction (RFC 3261 §17.1.1.3); 401/407 once more with

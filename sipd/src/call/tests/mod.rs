@@ -226,6 +226,16 @@ fn outgoing_call_rings_connects_and_ends_with_bye() {
     // A retransmitted 200 is ACKed again.
     h.sip_in(&ok, proxy());
     assert_eq!(h.take_sent()[0].method(), "ACK");
+    // A 200 of another dialog (a fork): ACKed and ended, the call keeps its dialog.
+    let fork = ok.replace("tag=far", "tag=fork");
+    h.sip_in(&fork, proxy());
+    let sent = h.take_sent();
+    let methods: Vec<_> = sent.iter().map(|m| m.method().to_owned()).collect();
+    assert_eq!(methods, ["ACK", "BYE"]);
+    assert!(sent
+        .iter()
+        .all(|m| m.header("To").unwrap().ends_with("tag=fork")));
+    assert!(h.take_told().is_empty());
     assert_eq!(h.calls.status(h.now)[0].state, "connected");
     h.chand_says(Ctl::Hangup {
         call,

@@ -9,6 +9,7 @@
 //! events; only the daemon touches sockets.
 #![forbid(unsafe_code)]
 
+pub mod call;
 pub mod daemon;
 pub mod digest;
 pub mod guard;

@@ -73,6 +73,7 @@ fn status(cfg: &Config, json: bool) -> ExitCode {
         Ok(st) => {
             print!("{}", sipd::status::render(&st.ua));
             print!("{}", sipd::limits::render(&st.limits));
+            print!("{}", sipd::call::render(&st.calls));
             ExitCode::SUCCESS
         }
         Err(e) => {

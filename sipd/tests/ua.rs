@@ -55,6 +55,7 @@ fn config(numbers: &[&str]) -> UaConfig {
         ),
         auth: Some(("user1".into(), "password1".into(), None)),
         registrar: None,
+        lines: Vec::new(),
         options_interval: 0,
         options_failures: 3,
         timers: Default::default(),
@@ -605,9 +606,8 @@ fn options_invite_and_unknown_methods() {
         .replace("OPTIONS", "INVITE")
         .replace("u-8000-0", "inv");
     ua.handle_message(2, text.as_bytes(), vm());
-    let r = one(&mut ua);
-    assert_eq!(r.code(), Some(405));
-    assert_eq!(r.header("Allow"), Some("NOTIFY, OPTIONS"));
+    // An INVITE is the call core's (sipd::call, UaEvent::Call): the MWI agent sends nothing.
+    assert!(sent(&mut ua).is_empty());
     let text = text.replace("INVITE", "FROB");
     ua.handle_message(3, text.as_bytes(), vm());
     assert_eq!(one(&mut ua).code(), Some(501));
@@ -633,6 +633,46 @@ fn options_ping_reports_down_after_failures() {
     let now = serve_timers_until(&mut ua, 200_000);
     assert!(now > 120_000);
     assert_eq!(ua.status(0).server_state, "down");
+}
+
+/// Issue 12: each `[[fxs]]` port with `register = true` has a binding of its own, with its
+/// own credentials, beside the `[sip.auth]` account's.
+#[test]
+fn each_registering_port_has_its_own_binding_and_credentials() {
+    let mut cfg = config(&[]);
+    cfg.registrar = Some(("192.0.2.20".into(), 5060, Transport::Udp, 600));
+    cfg.lines = vec![
+        ("8000".into(), Some(("8000".into(), "pw8000".into(), None))),
+        (
+            "user1".into(),
+            Some(("user1".into(), "password1".into(), None)),
+        ),
+    ];
+    let mut ua = ua(cfg);
+    ua.set_registrar_addrs(0, vec!["192.0.2.20:5060".parse().unwrap()]);
+    let (at, mut out) = run_until_send(&mut ua, 1_000);
+    out.extend(run_until_send(&mut ua, 1_000).1);
+    assert_eq!(
+        out.len(),
+        2,
+        "user1 once (account and line), 8000: {out:#?}"
+    );
+    let to_of = |m: &Message| m.header("To").unwrap().to_owned();
+    assert!(to_of(&out[0]).contains("sip:user1@") && to_of(&out[1]).contains("sip:8000@"));
+    assert_ne!(out[0].call_id(), out[1].call_id());
+    let line = out.remove(1);
+    let challenge = [("WWW-Authenticate", "Digest realm=\"reg\", nonce=\"n8\"")];
+    reply(&mut ua, at + 1, &line, 401, &challenge);
+    let again = one(&mut ua);
+    assert!(again
+        .header("Authorization")
+        .unwrap()
+        .contains("username=\"8000\""));
+    reply(&mut ua, at + 2, &again, 200, &[]);
+    assert_eq!(
+        ua.status(0).registration,
+        "user1 registering, 8000 registered"
+    );
 }
 
 #[test]

@@ -744,6 +744,9 @@ pub struct SipdSetup {
     pub register_expires: u32,
     /// `[mwi_server] unsolicited`: no subscriptions, NOTIFYs accepted from the server.
     pub unsolicited: bool,
+    /// Appended to the config right after the last `[[fxs]]`: keys of that port, then more
+    /// sections.
+    pub extra: String,
 }
 
 impl SipdSetup {
@@ -756,6 +759,7 @@ impl SipdSetup {
             register: false,
             register_expires: 60,
             unsolicited: false,
+            extra: String::new(),
         }
     }
 }
@@ -788,6 +792,7 @@ impl Sipd {
                 i + 1
             );
         }
+        sections += &setup.extra;
         let config = env.write_config(&sections);
         Sipd::start_owning(env, &config)
     }

@@ -7,6 +7,7 @@
 pub mod baresip;
 pub mod daemon;
 pub mod env;
+pub mod fakechand;
 pub mod fsk;
 pub mod kamailio;
 pub mod libpri;

@@ -13,6 +13,7 @@ use std::time::Duration;
 pub(super) enum Role {
     Mwi,
     Registrar,
+    Proxy,
 }
 
 /// A server to locate and the state of its lookups.
@@ -39,6 +40,9 @@ pub(super) fn servers_of(cfg: &Config) -> Vec<Server> {
     )];
     if let Some(r) = &cfg.registrar {
         out.push((Role::Registrar, &r.server, r.port, r.transport));
+    }
+    if let Some(p) = &cfg.sip.proxy {
+        out.push((Role::Proxy, &p.server, p.port, p.transport));
     }
     out.into_iter()
         .map(|(role, spec, port, transport)| Server {
@@ -145,7 +149,15 @@ impl Daemon {
             match role {
                 Role::Mwi => self.ua.set_mwi_addrs(self.instant(now), addrs),
                 Role::Registrar => self.ua.set_registrar_addrs(self.instant(now), addrs),
+                Role::Proxy => self.calls.set_proxy_addrs(addrs),
             }
+            let trusted = self
+                .servers
+                .iter()
+                .filter(|s| matches!(s.role, Role::Proxy | Role::Registrar))
+                .flat_map(|s| s.addrs.iter().map(SocketAddr::ip))
+                .collect();
+            self.calls.set_trusted(trusted);
             let exempt = self
                 .servers
                 .iter()
@@ -192,6 +204,7 @@ impl Daemon {
                 }
             }
             self.ua.set_local(t, addr);
+            self.calls.set_local(t, addr);
         }
     }
 }

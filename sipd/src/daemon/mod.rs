@@ -7,6 +7,7 @@
 //! socket left with work is remembered and served again on the next turn without waiting for
 //! a new event, after timers, signals, status and the watchdog had theirs.
 
+use crate::call::{CallEvent, Calls, CallsConfig, Out};
 use crate::limits::{BurstLog, Guard, Verdict};
 use crate::snapshot::SnapshotWorker;
 use crate::ua::{Dest, Ua, UaConfig, UaEvent};
@@ -29,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod callctl;
 mod locate;
 mod reload;
 mod rlimit;
@@ -36,10 +38,12 @@ mod status;
 mod tcp;
 mod udp;
 
+use callctl::{CallCtl, CALLCTL};
 use locate::{servers_of, Server};
 use tcp::Conn;
 use udp::set_udp_buffers;
 
+pub use callctl::{CALLCTL_BATCH, CALLCTL_SOCKET};
 pub use rlimit::raise_nofile_limit;
 pub use status::{query_status, SipdStatus, STATUS_SOCKET};
 pub use tcp::{ACCEPT_BATCH, TCP_BATCH};
@@ -74,6 +78,9 @@ pub struct Daemon {
     status: UnixListener,
     status_path: PathBuf,
     ua: Ua,
+    /// The INVITE dialogs of the FXS ports and the callctl link to chand.
+    calls: Calls,
+    callctl: CallCtl,
     /// The shared MWI table: the daemon applies the UA's events to it.
     writer: Writer,
     /// When the table file is checked next.
@@ -192,6 +199,15 @@ impl Daemon {
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(0);
         let start = Instant::now();
+        let mut epoch = [0u8; 8];
+        getrandom::fill(&mut epoch).map_err(|e| format!("getrandom: {e}"))?;
+        let calls = Calls::new(
+            start,
+            CallsConfig::from_config(cfg),
+            u64::from_ne_bytes(epoch),
+            local.clone(),
+        );
+        let callctl = CallCtl::new(cfg.state.runtime_dir.join(CALLCTL_SOCKET));
         let mut ua = Ua::new(start, UaConfig::from_config(cfg), seed, local);
         // The lamps as the table holds them (restored from the snapshot if it was gone).
         ua.restore_states(
@@ -214,6 +230,8 @@ impl Daemon {
             status,
             status_path,
             ua,
+            calls,
+            callctl,
             writer,
             table_check_at: start + TABLE_CHECK,
             guard: Guard::new(&cfg.sip.limits),
@@ -256,10 +274,15 @@ impl Daemon {
 
     /// Apply the user agent's MWI changes to the shared table; a failed write is logged and
     /// the state kept by the writer for the next re-publication.
-    fn apply_events(&mut self) {
-        while let Some(UaEvent::Mwi { number, state, .. }) = self.ua.poll_event() {
-            if let Err(e) = self.writer.publish(&number, state) {
-                log::error!(number:% = number; "MWI {number}: cannot record state: {e}");
+    fn apply_events(&mut self, now: u64) {
+        while let Some(ev) = self.ua.poll_event() {
+            match ev {
+                UaEvent::Mwi { number, state, .. } => {
+                    if let Err(e) = self.writer.publish(&number, state) {
+                        log::error!(number:% = number; "MWI {number}: cannot record state: {e}");
+                    }
+                }
+                UaEvent::Call { msg, src } => self.calls.handle_sip(self.instant(now), *msg, src),
             }
         }
         self.ua.set_table_room(self.writer.free());
@@ -329,7 +352,9 @@ impl Daemon {
             }
             self.take_resolutions(now);
             let now = self.now();
+            self.callctl_connect(now);
             self.ua.handle_timeout(self.instant(now));
+            self.calls.handle_timeout(self.instant(now));
             let force = self.ua.take_reresolve();
             self.resolve(now, force);
             self.flush(now);
@@ -359,6 +384,12 @@ impl Daemon {
         if let Some(r) = self.accept_retry_at {
             at(r);
         }
+        if let Some(r) = self.callctl.deadline() {
+            at(r);
+        }
+        if let Some(t) = self.calls.poll_timeout() {
+            at(t.saturating_duration_since(self.start).as_millis() as u64);
+        }
         wake.map_or(TICK, |w| {
             Duration::from_millis(w.saturating_sub(now)).min(TICK)
         })
@@ -369,6 +400,9 @@ impl Daemon {
     fn serve(&mut self, now: u64, token: Token, buf: &mut [u8]) -> bool {
         if token == STATUS {
             return self.serve_status();
+        }
+        if token == CALLCTL {
+            return self.serve_callctl(now);
         }
         if let Some(i) = self.udp.iter().position(|(t, _)| *t == token) {
             return self.serve_udp(now, i, buf);
@@ -417,9 +451,18 @@ impl Daemon {
 
     /// Send everything the user agent queued.
     fn flush(&mut self, now: u64) {
-        self.apply_events();
+        self.apply_events(now);
         while let Some(t) = self.ua.poll_transmit() {
             self.send(now, t);
+        }
+        while let Some(CallEvent::Refused { src, why }) = self.calls.poll_event() {
+            self.ua.strike_source(self.instant(now), src, &why);
+        }
+        while let Some(out) = self.calls.poll_transmit() {
+            match out {
+                Out::Sip(t) => self.send(now, t),
+                Out::Chand(packet) => self.callctl_send(now, &packet),
+            }
         }
     }
 

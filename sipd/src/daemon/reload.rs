@@ -3,6 +3,7 @@
 use super::locate::servers_of;
 use super::udp::set_udp_buffers;
 use super::{numbers_of, Daemon};
+use crate::call::CallsConfig;
 use crate::secret::{read_passwords, CREDENTIALS_DIRECTORY};
 use crate::ua::UaConfig;
 use mwi_config::Config;
@@ -10,7 +11,8 @@ use std::path::PathBuf;
 
 impl Daemon {
     /// SIGHUP: read the configuration file again; a valid one is applied (numbers, server,
-    /// limits), an invalid one is logged with its file:line:column and the running one kept.
+    /// limits, the ports' call settings), an invalid one is logged with its file:line:column
+    /// and the running one kept.
     /// Listen addresses and the table and state paths need a restart.
     pub(super) fn reload(&mut self, now: u64) {
         let credentials = std::env::var_os(CREDENTIALS_DIRECTORY).map(PathBuf::from);
@@ -42,7 +44,8 @@ impl Daemon {
         let relocate = self
             .ua
             .reconfigure(self.instant(now), UaConfig::from_config(&cfg));
-        if relocate {
+        let proxy_moved = self.calls.reconfigure(CallsConfig::from_config(&cfg));
+        if relocate || proxy_moved {
             self.servers = servers_of(&cfg);
             self.locals_fixed = false;
             self.guard.set_exempt(Vec::new());

@@ -1,6 +1,7 @@
 //! The status socket (`sipd status`): what sipd reports, and the client that asks for it.
 
 use super::{numbers_of, Daemon};
+use crate::call::CallStatus;
 use crate::limits::{Gauge, LimitsStatus};
 use crate::snapshot::SnapshotStatus;
 use crate::ua::UaStatus;
@@ -24,6 +25,9 @@ pub struct SipdStatus {
     pub limits: LimitsStatus,
     /// The on-disk snapshot of the table (`[state] dir`).
     pub snapshot: SnapshotStatus,
+    /// The calls of the FXS ports.
+    #[serde(default)]
+    pub calls: Vec<CallStatus>,
 }
 
 /// Status clients answered per turn.
@@ -103,6 +107,7 @@ impl Daemon {
                         ua: self.ua.status(Instant::now()),
                         limits: self.limits_status(),
                         snapshot: self.snapshots.status(Instant::now()),
+                        calls: self.calls.status(Instant::now()),
                     };
                     let json = serde_json::to_vec(&st).unwrap_or_default();
                     // A status client reads the whole answer; a blocking write of a few

@@ -31,7 +31,7 @@ pub(super) struct AuthState {
 impl Ua {
     /// Add an Authorization answering the usage's last challenge, if any.
     pub(super) fn authorize(&mut self, req: &mut Message, which: Owner) {
-        let Some((user, pass, _)) = self.cfg.auth.clone() else {
+        let Some((user, pass, _)) = self.credentials(which) else {
             return;
         };
         let cnonce = wire::secret_token(16);
@@ -59,6 +59,15 @@ impl Ua {
         req.set(name, value);
     }
 
+    /// The credentials of `owner`'s requests: a binding's own (`[fxs.auth]`), else
+    /// `[sip.auth]`.
+    fn credentials(&self, owner: Owner) -> Option<super::Credentials> {
+        match owner {
+            Owner::Register(i) => self.register.get(i)?.auth.clone(),
+            _ => self.cfg.auth.clone(),
+        }
+    }
+
     /// Take a 401/407 challenge for a usage; `true` when the request should be sent again.
     pub(super) fn take_challenge(&mut self, owner: Owner, code: u16, rsp: &Message) -> bool {
         let proxy = code == 407;
@@ -67,7 +76,7 @@ impl Ua {
         } else {
             "WWW-Authenticate"
         };
-        let Some(realm_cfg) = self.cfg.auth.as_ref().map(|a| a.2.clone()) else {
+        let Some(realm_cfg) = self.credentials(owner).map(|a| a.2) else {
             log::warn!("{code} challenge but no [sip.auth] credentials configured");
             return false;
         };
@@ -152,8 +161,8 @@ impl Ua {
     pub(super) fn not_authentic(&mut self, now: u64, owner: Owner, why: &str) {
         let failures = match owner {
             Owner::Sub(i) => &mut self.subs[i].usage.failures,
-            Owner::Register => match &mut self.register {
-                Some((u, _)) => &mut u.failures,
+            Owner::Register(i) => match self.register.get_mut(i) {
+                Some(b) => &mut b.usage.failures,
                 None => return,
             },
             Owner::Options => return,
@@ -171,12 +180,13 @@ impl Ua {
                 );
                 self.end_subscription(i, SubState::Terminated("not authentic".into()));
             }
-            _ => {
+            Owner::Register(i) => {
                 log::warn!("REGISTER: 2xx not authentic ({why}); retry in {delay} ms");
-                if let Some((_, state)) = &mut self.register {
-                    *state = "failed (not authentic)".into();
+                if let Some(b) = self.register.get_mut(i) {
+                    b.state = "failed (not authentic)".into();
                 }
             }
+            Owner::Options => {}
         }
         self.reschedule(owner, Some(now.saturating_add(delay)));
     }
@@ -185,7 +195,7 @@ impl Ua {
     fn auth_state(&mut self, owner: Owner) -> Option<&mut AuthState> {
         match owner {
             Owner::Sub(i) => Some(&mut self.subs[i].usage.auth),
-            Owner::Register => self.register.as_mut().map(|(u, _)| &mut u.auth),
+            Owner::Register(i) => self.register.get_mut(i).map(|b| &mut b.usage.auth),
             Owner::Options => None,
         }
     }

@@ -44,6 +44,9 @@ impl Default for Backoff {
     }
 }
 
+/// Digest credentials: username, password, realm (`None`: answer any realm).
+pub type Credentials = (String, String, Option<String>);
+
 /// What the user agent needs from the configuration.
 #[derive(Clone, Debug)]
 pub struct UaConfig {
@@ -75,6 +78,9 @@ pub struct UaConfig {
     pub auth: Option<(String, String, Option<String>)>,
     /// `[registrar]`: host, port, transport, expires.
     pub registrar: Option<(String, u16, Transport, u32)>,
+    /// The `[[fxs]]` ports with `register = true`: number and credentials (`[fxs.auth]`,
+    /// else `[sip.auth]`); each registers its number at `[registrar]` (issue 12).
+    pub lines: Vec<(String, Option<Credentials>)>,
     /// OPTIONS ping interval, s (0: off).
     pub options_interval: u32,
     /// Consecutive OPTIONS failures after which the server is reported down.
@@ -122,6 +128,17 @@ impl UaConfig {
                 .registrar
                 .as_ref()
                 .map(|r| (host(&r.server), r.port, r.transport, r.expires)),
+            lines: c
+                .fxs
+                .iter()
+                .filter(|f| f.register)
+                .map(|f| {
+                    let auth = f.auth.as_ref().or(c.sip.auth.as_ref());
+                    let creds =
+                        auth.map(|a| (a.username.clone(), a.password.clone(), a.realm.clone()));
+                    (f.number.to_string(), creds)
+                })
+                .collect(),
             options_interval: m.options_interval,
             options_failures: m.options_failures,
             timers: TimerValues::default(),

@@ -30,9 +30,8 @@ mod table;
 mod usage;
 
 use subscription::Subscription;
-use usage::Usage;
 
-pub use config::{Backoff, UaConfig};
+pub use config::{Backoff, Credentials, UaConfig};
 pub use status::{NumberStatus, UaStatus};
 pub use subscription::SubState;
 pub use table::TABLE_FULL_RETRY_AFTER;
@@ -49,7 +48,7 @@ pub struct Dest {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Purpose {
     Subscribe(usize),
-    Register,
+    Register(usize),
     Options,
 }
 
@@ -57,7 +56,8 @@ enum Purpose {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Owner {
     Sub(usize),
-    Register,
+    /// The binding `registration::Binding` #index.
+    Register(usize),
     Options,
 }
 
@@ -74,6 +74,14 @@ pub enum UaEvent {
         state: MwiState,
         /// The Call-ID of the NOTIFY.
         call_id: String,
+    },
+    /// A call message (INVITE, ACK, BYE, CANCEL, or a response to one), parsed and admitted,
+    /// for the call core ([`crate::call::Calls::handle_sip`]).
+    Call {
+        /// The message.
+        msg: Box<Message>,
+        /// Where it came from.
+        src: Dest,
     },
 }
 
@@ -96,7 +104,8 @@ pub struct Ua {
     /// The refresh, retry, registration and OPTIONS ping timers; the transactions and the
     /// block list keep their own.
     timers: Timers<Owner>,
-    register: Option<(Usage, String)>,
+    /// One REGISTER binding per registered address of record.
+    register: Vec<registration::Binding>,
     options_failed: u32,
     server_up: Option<bool>,
     next_slot: u64,
@@ -130,7 +139,7 @@ impl Ua {
             dialogs: HashMap::new(),
             purposes: HashMap::new(),
             timers: Timers::new(),
-            register: None,
+            register: Vec::new(),
             options_failed: 0,
             server_up: None,
             next_slot: 0,
@@ -149,9 +158,7 @@ impl Ua {
                 ua.subs.push(Subscription::idle(number, usage));
             }
         }
-        if let Some((_, _, _, expires)) = ua.cfg.registrar {
-            ua.register = Some((ua.new_usage(expires), "registering".into()));
-        }
+        ua.register = ua.bindings();
         ua
     }
 
@@ -184,8 +191,10 @@ impl Ua {
         let now = self.ms(now);
         let first = self.registrar_addrs.is_empty() && !addrs.is_empty();
         self.registrar_addrs = addrs;
-        if first && self.register.is_some() {
-            self.reschedule(Owner::Register, Some(now));
+        if first {
+            for i in 0..self.register.len() {
+                self.reschedule(Owner::Register(i), Some(now));
+            }
         }
     }
 
@@ -205,7 +214,7 @@ impl Ua {
 
     /// Starts timer `owner` at `at` (ms on the UA's clock), or stops it.
     fn reschedule(&mut self, owner: Owner, at: Option<u64>) {
-        if owner == Owner::Register && self.register.is_none() {
+        if matches!(owner, Owner::Register(i) if i >= self.register.len()) {
             return;
         }
         match at {
@@ -296,7 +305,7 @@ impl Ua {
             };
             let capped = match owner {
                 Owner::Sub(i) => Some(self.subs[i].usage.next_send(now)),
-                Owner::Register => self.register.as_ref().map(|(u, _)| u.next_send(now)),
+                Owner::Register(i) => self.register.get(i).map(|b| b.usage.next_send(now)),
                 Owner::Options => None,
             };
             if let Some(at) = capped.filter(|&at| at > now) {
@@ -324,9 +333,9 @@ impl Ua {
                     }
                     self.send_subscribe(now, i);
                 }
-                Owner::Register => {
+                Owner::Register(i) => {
                     self.next_slot = now + self.cfg.pace;
-                    self.send_register(now);
+                    self.send_register(now, i);
                 }
                 Owner::Options => {
                     self.send_options(now);
@@ -378,7 +387,12 @@ impl Ua {
             src.transport,
             show(&msg)
         );
-        if msg.is_request() {
+        if matches!(msg.method(), "INVITE" | "ACK" | "BYE" | "CANCEL") {
+            self.events.push_back(UaEvent::Call {
+                msg: Box::new(msg),
+                src,
+            });
+        } else if msg.is_request() {
             self.handle_request(now, msg, bytes.len(), src);
         } else {
             if !self.tx.on_response(instant, msg) {
@@ -435,6 +449,12 @@ impl Ua {
     /// A failed or forbidden request from `src` (`why`: the answer or the defect) counts
     /// towards blocking it, unless it is the MWI server or an `allow` source: a forged UDP
     /// source must not lock out the peers sipd trusts.
+    /// A request of the call core refused as a failure of its source (an INVITE from a
+    /// source that is not the proxy): counts towards blocking it like [`Self::strike`].
+    pub fn strike_source(&mut self, now: Instant, src: Dest, why: &str) {
+        self.strike(self.ms(now), src, why);
+    }
+
     fn strike(&mut self, now: u64, src: Dest, why: &str) {
         if !self.allowed(src) {
             self.blocks.failure(now, src.addr.ip(), why);
@@ -480,7 +500,7 @@ impl Ua {
             self.transaction_ended(&key, rsp.is_none(), purpose == Purpose::Options);
             match purpose {
                 Purpose::Subscribe(i) => self.subscribe_result(now, i, code, rsp.as_deref()),
-                Purpose::Register => self.register_result(now, code, rsp.as_deref()),
+                Purpose::Register(i) => self.register_result(now, i, code, rsp.as_deref()),
                 Purpose::Options => self.options_result(now, code),
             }
         }

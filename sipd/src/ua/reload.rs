@@ -33,7 +33,7 @@ impl Ua {
             || old.unsolicited != cfg.unsolicited
             || old.auth != cfg.auth;
         let options_changed = old.options_interval != cfg.options_interval;
-        let registrar_changed = old.registrar != cfg.registrar;
+        let registrar_changed = old.registrar != cfg.registrar || old.lines != cfg.lines;
         self.blocks.set_config(cfg.block);
         self.cfg = cfg;
 
@@ -75,11 +75,8 @@ impl Ua {
             .iter()
             .enumerate()
             .filter_map(|(i, j)| j.map(|j| (Owner::Sub(i), Owner::Sub(j))));
-        for (from, to) in [Owner::Register, Owner::Options]
-            .into_iter()
-            .map(|o| (o, o))
-            .chain(kept)
-        {
+        let bindings = (0..self.register.len()).map(Owner::Register);
+        for (from, to) in bindings.chain([Owner::Options]).map(|o| (o, o)).chain(kept) {
             if let Some(at) = old.get(from) {
                 self.timers.set(to, at);
             }
@@ -101,9 +98,15 @@ impl Ua {
             .collect();
 
         if registrar_changed {
-            self.reschedule(Owner::Register, None);
-            let expires = self.cfg.registrar.as_ref().map(|r| r.3);
-            self.register = expires.map(|e| (self.new_usage(e), "registering".into()));
+            for i in 0..self.register.len() {
+                self.reschedule(Owner::Register(i), None);
+            }
+            self.register = self.bindings();
+            if !self.registrar_addrs.is_empty() {
+                for i in 0..self.register.len() {
+                    self.reschedule(Owner::Register(i), Some(now));
+                }
+            }
         }
         if server_moved {
             // Requests go nowhere until the new addresses are known; set_mwi_addrs then

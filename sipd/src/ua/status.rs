@@ -119,9 +119,14 @@ impl Ua {
                 .map(|a| a.to_string())
                 .unwrap_or_default(),
             failovers: self.failovers(),
-            registration: match &self.register {
-                None => "none".into(),
-                Some((_, s)) => s.clone(),
+            registration: match &self.register[..] {
+                [] => "none".into(),
+                [one] => one.state.clone(),
+                all => all
+                    .iter()
+                    .map(|b| format!("{} {}", b.user, b.state))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             },
             numbers,
             blocked: self.blocks.blocked(self.ms(now)),

@@ -1,0 +1,129 @@
+//! A fake chand for the call tests: chand's end of the call-control socket (it listens on
+//! `<runtime_dir>/callctl.sock`, as chand does), driven by a real callctl `Link` of chand's
+//! side. Used by the sipd call tests (tests/tests/sipd_calls.rs, calls_kamailio.rs).
+
+use callctl::link::{Event, Link};
+use callctl::wire::{Message as Ctl, Ports};
+use callctl::{CallId, Digits, Side};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{
+    bind, listen, recv, send, setsockopt, socket, sockopt, AddressFamily, Backlog, MsgFlags,
+    SockFlag, SockType, UnixAddr,
+};
+use nix::sys::time::TimeVal;
+use sansio::Core;
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// chand's end of the call-control socket, driven by a real callctl [`Link`].
+pub struct FakeChand {
+    _listener: OwnedFd,
+    conn: OwnedFd,
+    link: Link,
+    got: VecDeque<Ctl>,
+}
+
+impl FakeChand {
+    /// Listens in `runtime_dir` for a chand serving `port` and waits (10 s at most) for sipd to connect and say Hello.
+    pub fn listen(runtime_dir: &Path, port: u16) -> Self {
+        std::fs::create_dir_all(runtime_dir).expect("runtime dir");
+        let path = runtime_dir.join(sipd::daemon::CALLCTL_SOCKET);
+        let _ = std::fs::remove_file(&path);
+        let l = socket(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .expect("socket");
+        bind(l.as_raw_fd(), &UnixAddr::new(&path).expect("path")).expect("bind");
+        listen(&l, Backlog::new(1).expect("backlog")).expect("listen");
+        let mut fds = [PollFd::new(l.as_fd(), PollFlags::POLLIN)];
+        let n = poll(&mut fds, PollTimeout::from(10_000u16)).expect("poll");
+        assert_eq!(n, 1, "sipd did not connect to {} in 10 s", path.display());
+        let conn = rustix::net::accept(&l).expect("accept");
+        setsockopt(&conn, sockopt::ReceiveTimeout, &TimeVal::new(0, 100_000)).expect("timeout");
+        let ports = Ports::try_from(vec![port]).expect("ports");
+        let link = Link::new(
+            Instant::now(),
+            Side::Chand,
+            0xc4a2d,
+            ports,
+            Default::default(),
+        );
+        let mut c = Self {
+            _listener: l,
+            conn,
+            link,
+            got: VecDeque::new(),
+        };
+        c.flush();
+        let end = Instant::now() + Duration::from_secs(10);
+        while !c.link.peer_up() {
+            assert!(Instant::now() < end, "no Hello from sipd");
+            c.pump();
+        }
+        c
+    }
+
+    fn flush(&mut self) {
+        while let Some(p) = self.link.poll_transmit() {
+            send(self.conn.as_raw_fd(), &p, MsgFlags::MSG_NOSIGNAL).expect("send to sipd");
+        }
+    }
+
+    /// One receive (100 ms at most), the link's timers, and what it sends.
+    fn pump(&mut self) {
+        let mut buf = [0u8; 4096];
+        if let Ok(n) = recv(self.conn.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+            if n > 0 {
+                self.link.handle_packet(Instant::now(), &buf[..n]);
+            }
+        }
+        self.link.handle_timeout(Instant::now());
+        self.flush();
+        while let Some(ev) = self.link.poll_event() {
+            if let Event::Call(m) = ev {
+                eprintln!("fake chand got {m:?}");
+                self.got.push_back(m);
+            }
+        }
+    }
+
+    /// The first message sipd sends that `want` takes, within `secs`.
+    pub fn expect<T>(&mut self, secs: u64, what: &str, want: impl Fn(&Ctl) -> Option<T>) -> T {
+        let end = Instant::now() + Duration::from_secs(secs);
+        loop {
+            while let Some(m) = self.got.pop_front() {
+                if let Some(v) = want(&m) {
+                    return v;
+                }
+            }
+            assert!(Instant::now() < end, "fake chand: no {what} in {secs} s");
+            self.pump();
+        }
+    }
+
+    /// Sends `msg` to sipd over the link.
+    pub fn say(&mut self, msg: Ctl) {
+        self.link.send(Instant::now(), msg).expect("link send");
+        self.flush();
+    }
+
+    /// `Dial` and `MediaReady` (RTP on an unspecified address) on `port`.
+    pub fn dial(&mut self, port: u16, digits: &str) -> CallId {
+        let call = self.link.new_call_id().expect("call id");
+        self.say(Ctl::Dial {
+            call,
+            port,
+            digits: Digits::try_from(digits).expect("digits"),
+        });
+        self.say(Ctl::MediaReady {
+            call,
+            local_rtp: "0.0.0.0:20000".parse().expect("addr"),
+        });
+        call
+    }
+}

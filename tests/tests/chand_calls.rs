@@ -238,7 +238,11 @@ fn outgoing_call_dtmf_ringback_media_digit_hangup() {
         phone.off_hook().unwrap();
         s.spawn(|| talk(&phone, &voice, &stop));
         std::thread::sleep(Duration::from_millis(300));
-        press(&voice, "2001");
+        press(&voice, "20");
+        std::thread::sleep(Duration::from_millis(100));
+        let st = chand.port_status("8001").call;
+        assert_eq!((st.state.as_str(), st.number.as_str()), ("dialling", "20"));
+        press(&voice, "01");
         let call = sipd.expect("Dial 2001", |m| match m {
             Message::Dial { call, digits, .. } if digits.as_str() == "2001" => Some(*call),
             _ => None,
@@ -249,6 +253,9 @@ fn outgoing_call_dtmf_ringback_media_digit_hangup() {
 
         sipd.send(Message::Ringback { call });
         std::thread::sleep(Duration::from_millis(100));
+        let st = chand.port_status("8001").call;
+        assert_eq!(st.state, "ringback");
+        assert_eq!(st.call_id, Some(call.to_string()));
         let _ = listen(&phone, LAW, Duration::from_millis(50));
         let rec = record(&phone, LAW, 800).unwrap();
         for f in [440.0, 480.0] {
@@ -272,6 +279,19 @@ fn outgoing_call_dtmf_ringback_media_digit_hangup() {
             "1 kHz back through RTP at {l:.1} dBm0; log:\n{}",
             chand.daemon.log()
         );
+        let st = chand.port_status("8001").call;
+        let m = st.media.clone().expect("media in status");
+        assert!(
+            st.state == "connected"
+                && st.number == "2001"
+                && st.duration_s.is_some()
+                && m.packets_in >= 50
+                && m.packets_out >= 50
+                && m.lost == 0
+                && m.malformed + m.wrong_source + m.rejected == 0,
+            "status in the call: {st:?}"
+        );
+        eprintln!("figure: status in the call after 1.5 s of echo: {st}");
 
         *voice.lock().unwrap() = Voice::Silence;
         std::thread::sleep(Duration::from_millis(100));
@@ -291,7 +311,28 @@ fn outgoing_call_dtmf_ringback_media_digit_hangup() {
         });
         assert_eq!(cause, Cause::NORMAL_CLEARING);
         stop.store(true, Ordering::Relaxed);
+        let st = chand.port_status("8001").call;
+        assert_eq!((st.state.as_str(), st.call_id), ("idle", None));
+        assert_call_fields(&chand.daemon.log(), call);
     });
+}
+
+/// Every port log line naming `call` carries the fields `channel=1` and `call_id=ID`, which
+/// the journal logger turns into the journal fields CHANNEL and CALL_ID (mwi-service); the
+/// link's own lines (`call control: ...`) belong to no port.
+fn assert_call_fields(log: &str, call: CallId) {
+    let id = call.to_string();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&id) && !l.contains("call control:"))
+        .collect();
+    assert!(!lines.is_empty(), "no line of call {id}:\n{log}");
+    for l in lines {
+        assert!(
+            l.contains(" channel=1") && l.contains(&format!(" call_id={id}")),
+            "a call line without channel and call_id fields: {l}"
+        );
+    }
 }
 
 #[test]
@@ -311,6 +352,11 @@ fn incoming_call_rings_with_caller_id_and_answers() {
     sipd.expect("Alerting", |m| {
         matches!(m, Message::Alerting { .. }).then_some(())
     });
+    let st = chand.port_status("8001").call;
+    assert_eq!(
+        (st.state.as_str(), st.number.as_str(), st.call_id),
+        ("ringing", "5551234", Some(call.to_string()))
+    );
     let (rec, events) = listen(&phone, LAW, Duration::from_millis(4000));
     assert!(
         events.iter().any(|e| e == "ring"),
@@ -327,6 +373,9 @@ fn incoming_call_rings_with_caller_id_and_answers() {
     sipd.expect("Answered", |m| {
         matches!(m, Message::Answered { call: c } if *c == call).then_some(())
     });
+    let st = chand.port_status("8001").call;
+    assert_eq!((st.state.as_str(), st.duration_s), ("connected", Some(0)));
+    assert_call_fields(&chand.daemon.log(), call);
 }
 
 #[test]

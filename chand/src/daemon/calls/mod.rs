@@ -30,6 +30,7 @@ pub(super) use self::server::CallServer;
 use super::port::Port;
 use super::{Daemon, MEDIA_BASE};
 use crate::backend::RingCommand;
+use crate::status::{CallStatus, MediaStatus};
 
 /// The call-control socket of a config: `<[state] runtime_dir>/callctl.sock`.
 pub fn callctl_path(cfg: &Config) -> PathBuf {
@@ -45,11 +46,13 @@ impl Daemon {
                 Event::PeerDown => info!("call control: sipd down"),
                 Event::CallsLost { calls, reason } => {
                     for call in calls {
-                        info!(call_id = call.to_string(); "call {call}: lost with sipd ({reason:?})");
-                        if let Some(i) = self.port_of_call(call) {
-                            self.ports[i].call.lost(now);
-                            self.apply_call(i, now);
-                        }
+                        let Some(i) = self.port_of_call(call) else {
+                            continue;
+                        };
+                        let channel = self.ports[i].cfg.channel;
+                        info!(channel = channel, call_id = call.to_string(); "FXS channel {channel}: call {call}: lost with sipd ({reason:?})");
+                        self.ports[i].call.lost(now);
+                        self.apply_call(i, now);
                     }
                 }
                 Event::Call(msg) => self.call_message(now, msg),
@@ -80,7 +83,8 @@ impl Daemon {
             return;
         };
         info!(
-            channel = self.ports[i].cfg.channel, call_id = msg.call().map(|c| c.to_string());
+            channel = self.ports[i].cfg.channel,
+            call_id = msg.call().map(|c| c.to_string()).unwrap_or_default();
             "FXS channel {}: {msg}", self.ports[i].cfg.channel
         );
         self.ports[i].call.message(now, msg);
@@ -108,7 +112,8 @@ impl Daemon {
             match out {
                 Out::Send(msg) => {
                     if let Err(e) = self.calls.send(now, msg.clone()) {
-                        warn!(channel = p.cfg.channel; "FXS channel {}: {msg} not sent: {e}", p.cfg.channel);
+                        let call_id = msg.call().map(|c| c.to_string()).unwrap_or_default();
+                        warn!(channel = p.cfg.channel, call_id = call_id; "FXS channel {}: {msg} not sent: {e}", p.cfg.channel);
                     }
                 }
                 Out::Dial(digits) => {
@@ -191,6 +196,30 @@ impl Daemon {
     }
 }
 
+/// The call on port `p` at `now`, for status.
+pub(super) fn call_status(p: &Port, now: Instant) -> CallStatus {
+    let state = match p.call.phase() {
+        Phase::Idle => "idle",
+        Phase::Dialling => "dialling",
+        Phase::Proceeding => "proceeding",
+        Phase::Ringback => "ringback",
+        Phase::Ringing => "ringing",
+        Phase::Connected => "connected",
+        Phase::Failed => "failed",
+    };
+    CallStatus {
+        state: state.to_owned(),
+        call_id: p.call.call().map(|c| c.to_string()),
+        number: p.call.number().to_owned(),
+        duration_s: p.call.duration(now).map(|d| d.as_secs()),
+        media: p
+            .leg
+            .as_ref()
+            .and_then(|l| l.stream.as_ref())
+            .map(|s| MediaStatus::new(&s.stats())),
+    }
+}
+
 /// Port `p`'s phone events and audio at `now`: hook changes and digits into its call core,
 /// the audio into the DTMF receiver and, in a connected call, into the media stream.
 pub(super) fn phone_event(p: &mut Port, now: Instant, ev: LineEvent) {
@@ -220,7 +249,8 @@ pub(super) fn phone_audio(p: &mut Port, now: Instant) {
                 .filter(|_| in_call);
             match (ev, stream) {
                 (DtmfEvent::Begin { digit, .. }, Some(s)) => {
-                    info!(channel = p.cfg.channel; "FXS channel {}: digit {digit} in the call", p.cfg.channel);
+                    let call_id = p.call.call().map(|c| c.to_string()).unwrap_or_default();
+                    info!(channel = p.cfg.channel, call_id = call_id; "FXS channel {}: digit {digit} in the call", p.cfg.channel);
                     s.send_digit_begin(now, digit);
                 }
                 (DtmfEvent::End { .. }, Some(s)) => s.send_digit_end(now),
@@ -291,7 +321,7 @@ fn open_leg(
     i: usize,
     call: CallId,
 ) -> Result<std::net::SocketAddr, ()> {
-    let mut leg = Leg::bind(call, media, cursor).map_err(|e| {
+    let mut leg = Leg::bind(call, p.cfg.channel, media, cursor).map_err(|e| {
         warn!(channel = p.cfg.channel, call_id = call.to_string(); "FXS channel {}: call {call}: {e}", p.cfg.channel);
     })?;
     let rtp = registry.register(&mut leg.rtp, Token(MEDIA_BASE + 2 * i), Interest::READABLE);
@@ -301,7 +331,7 @@ fn open_leg(
         Interest::READABLE,
     );
     if let Err(e) = rtp.and(rtcp) {
-        warn!(channel = p.cfg.channel; "FXS channel {}: call {call}: {e}", p.cfg.channel);
+        warn!(channel = p.cfg.channel, call_id = call.to_string(); "FXS channel {}: call {call}: {e}", p.cfg.channel);
         return Err(());
     }
     let local = leg.local;
@@ -335,14 +365,16 @@ pub(super) fn drive_alerting(p: &mut Port, now: Instant) {
             ),
             AlertEvent::OnHookTransfer { ms } => report(p.cfg.channel, p.chan.onhook_transfer(ms)),
             AlertEvent::CallerIdSkipped { spill_ms } => warn!(
-                channel = p.cfg.channel;
+                channel = p.cfg.channel,
+                call_id = p.call.call().map(|c| c.to_string()).unwrap_or_default();
                 "FXS channel {}: caller ID ({spill_ms} ms) does not fit the ring cadence", p.cfg.channel
             ),
         }
     }
     while let Some(block) = p.alerting.poll_transmit() {
         if let Err(e) = p.chan.write_audio(&block) {
-            warn!(channel = p.cfg.channel; "FXS channel {}: caller ID: {e}", p.cfg.channel);
+            let call_id = p.call.call().map(|c| c.to_string()).unwrap_or_default();
+            warn!(channel = p.cfg.channel, call_id = call_id; "FXS channel {}: caller ID: {e}", p.cfg.channel);
         }
     }
 }

@@ -3,6 +3,7 @@
 //! D-channel socket: libpri ([`libpri`]) and a small QSIG PBX on the isdn crate ([`pbx`]).
 #![forbid(unsafe_code)]
 
+pub mod callfake;
 pub mod daemon;
 pub mod env;
 pub mod fsk;

@@ -9,7 +9,9 @@ mod phone;
 mod server;
 
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
+
+use chrono::{Datelike, Timelike};
 
 use callctl::link::{Event, SendError};
 use callctl::wire::Message;
@@ -163,7 +165,7 @@ impl Daemon {
                 Out::StopMedia => close_leg(p, registry, now),
                 Out::Ring(cid) => {
                     let cid = cid.map(|mut c| {
-                        c.time = Some(utc_now());
+                        c.time = Some(local_now());
                         c
                     });
                     report(
@@ -385,26 +387,40 @@ fn report(channel: u32, result: Result<(), crate::backend::BackendError>) {
     }
 }
 
-/// The date and time of caller ID (MDMF parameter 0x01), in UTC: chand reads no time zone.
-fn utc_now() -> CallTime {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (H. Hinnant's days_from_civil, inverted).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+/// The date and time of caller ID (MDMF parameter 0x01, GR-30 §3.1 / ETSI EN 300 659-3
+/// §5.4.1): local time, as the phone shows it, from the system's time zone (TZ or
+/// /etc/localtime, read by chrono).
+fn local_now() -> CallTime {
+    call_time(&chrono::Local::now())
+}
+
+fn call_time<T: Datelike + Timelike>(t: &T) -> CallTime {
+    // Month 1..=12, day 1..=31, hour 0..=23 and minute 0..=59 always fit a u8.
     CallTime {
-        month,
-        day,
-        hour: (rem / 3600) as u8,
-        minute: (rem % 3600 / 60) as u8,
+        month: t.month() as u8,
+        day: t.day() as u8,
+        hour: t.hour() as u8,
+        minute: t.minute() as u8,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caller_id_time_is_the_wall_clock_date_and_time() {
+        let t = chrono::NaiveDate::from_ymd_opt(2024, 12, 31)
+            .and_then(|d| d.and_hms_opt(23, 59, 30))
+            .unwrap();
+        assert_eq!(
+            call_time(&t),
+            CallTime {
+                month: 12,
+                day: 31,
+                hour: 23,
+                minute: 59
+            }
+        );
     }
 }

@@ -259,3 +259,18 @@ pub fn media(remote: SocketAddr) -> Media {
         direction: Direction::SendRecv,
     }
 }
+
+/// One RTP packet: version 2, PCMU, `ssrc`, `seq`, 20 ms of a `freq` Hz sine at -10 dBm0.
+pub fn rtp_tone(ssrc: u32, seq: u16, freq: f64) -> Vec<u8> {
+    let law = Law::Mulaw;
+    let mut p = vec![0x80, 0];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend((0..160u32).map(|i| {
+        let n = f64::from(u32::from(seq) * 160 + i);
+        let x = law.peak_for_dbm0(-10.0) * (2.0 * std::f64::consts::PI * freq * n / 8000.0).sin();
+        law.encode(x as i16)
+    }));
+    p
+}

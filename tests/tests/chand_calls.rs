@@ -2,15 +2,15 @@
 //! callctl crate on `callctl.sock` (dahdi_mwi_tests::callfake), a sim phone that sends its audio (in-band DTMF, a 1 kHz
 //! tone) every 20 ms, and an RTP echo socket standing in for the far end.
 
-use std::net::UdpSocket;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use callctl::wire::Message;
-use callctl::{CallId, Cause, Privacy, Text};
+use callctl::{CallId, Cause, Direction, Media, Privacy, Text};
 use chand::backend::sim::peer::Phone;
-use dahdi_mwi_tests::callfake::{echo, media, press, start_calls, talk, FakeSipd, Voice};
+use dahdi_mwi_tests::callfake::{echo, media, press, rtp_tone, start_calls, talk, FakeSipd, Voice};
 use dahdi_mwi_tests::env::{Chand, Env};
 use dahdi_mwi_tests::fsk::{contains, minimodem};
 use dahdi_mwi_tests::tone::{listen, record};
@@ -227,4 +227,101 @@ fn sipd_going_away_mid_call_gives_reorder_and_keeps_mwi() {
     }
     let port = chand.port_status("8001");
     assert!(port.mwi, "MWI still on after the call: {port:?}");
+}
+
+#[test]
+fn media_direction_decides_what_the_phone_hears_and_what_is_sent() {
+    let (_env, chand, phone, mut sipd, _w) = start("31400-31499");
+    let far = UdpSocket::bind("127.0.0.1:0").unwrap();
+    far.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let voice = Mutex::new(Voice::Tone(600.0));
+    let stop = AtomicBool::new(false);
+    let got = AtomicUsize::new(0);
+    phone.off_hook().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    for d in "*98".chars() {
+        phone.digit(d).unwrap();
+    }
+    let (call, local) = sipd.expect("MediaReady", |m| match m {
+        Message::MediaReady { call, local_rtp } => Some((*call, local_rtp.port())),
+        _ => None,
+    });
+    let local = SocketAddr::from(([127, 0, 0, 1], local));
+    let with = |direction| Media {
+        direction,
+        ..media(far.local_addr().unwrap())
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| talk(&phone, LAW, &voice, &stop));
+        // The far end: a 2 kHz stream towards chand, counting chand's packets.
+        s.spawn(|| {
+            let mut buf = [0u8; 2048];
+            let mut seq = 0u16;
+            while !stop.load(Ordering::Relaxed) {
+                far.send_to(&rtp_tone(0xfa2, seq, 2000.0), local).unwrap();
+                seq = seq.wrapping_add(1);
+                if far.recv_from(&mut buf).is_ok() {
+                    got.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        for (msg, hears, sends) in [
+            (
+                Message::EarlyMedia {
+                    call,
+                    media: with(Direction::RecvOnly),
+                },
+                true,
+                false,
+            ),
+            (
+                Message::Connected {
+                    call,
+                    media: with(Direction::SendOnly),
+                },
+                false,
+                true,
+            ),
+            (
+                Message::Modify {
+                    call,
+                    media: with(Direction::Inactive),
+                },
+                false,
+                false,
+            ),
+            (
+                Message::Modify {
+                    call,
+                    media: with(Direction::SendRecv),
+                },
+                true,
+                true,
+            ),
+            (
+                Message::Modify {
+                    call,
+                    media: with(Direction::RecvOnly),
+                },
+                true,
+                false,
+            ),
+        ] {
+            let what = msg.to_string();
+            sipd.send(msg);
+            std::thread::sleep(Duration::from_millis(300));
+            let _ = listen(&phone, LAW, Duration::from_millis(20));
+            got.store(0, Ordering::Relaxed);
+            let rec = record(&phone, LAW, 600).unwrap();
+            let (level, sent) = (rec.level(2000.0, 0, 600), got.load(Ordering::Relaxed));
+            eprintln!("figure: {what}: phone hears 2 kHz at {level:.1} dBm0, {sent} packets sent");
+            assert!(
+                (level > -20.0) == hears && (sent >= 15) == sends && (sent == 0) == !sends,
+                "{what}: 2 kHz at {level:.1} dBm0, {sent} packets to the far end; log:\n{}",
+                chand.daemon.log()
+            );
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use callctl::wire::{Message, MAX_PACKET};
 use callctl::{CallId, Cause, Privacy, Text};
-use dahdi_mwi_tests::callfake::{echo, media, start_calls, talk, FakeSipd, Voice, WAIT};
+use dahdi_mwi_tests::callfake::{echo, media, rtp_tone, start_calls, talk, FakeSipd, Voice, WAIT};
 use dahdi_mwi_tests::env::Chand;
 use dahdi_mwi_tests::tone::{listen, record};
 use fxs::Law;
@@ -186,20 +186,6 @@ fn rtp_port_exhaustion_gives_cause_34_and_reorder() {
     );
 }
 
-/// One RTP packet: version 2, PCMU, `ssrc`, `seq`, a 2 kHz payload at -10 dBm0.
-fn stray_rtp(ssrc: u32, seq: u16) -> Vec<u8> {
-    let mut p = vec![0x80, 0];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend((0..160).map(|i| {
-        let x = LAW.peak_for_dbm0(-10.0)
-            * (2.0 * std::f64::consts::PI * 2000.0 * f64::from(i) / 8000.0).sin();
-        LAW.encode(x as i16)
-    }));
-    p
-}
-
 #[test]
 fn stray_and_garbage_rtp_is_counted_and_never_played() {
     let (_env, chand, phones, mut sipd, _w) = start_calls("32400-32499", &[1], "");
@@ -233,7 +219,9 @@ fn stray_and_garbage_rtp_is_counted_and_never_played() {
         let rec = std::thread::scope(|s2| {
             let sender = s2.spawn(|| {
                 for k in 0..50u16 {
-                    stranger.send_to(&stray_rtp(0xbad, k), local).unwrap();
+                    stranger
+                        .send_to(&rtp_tone(0xbad, k, 2000.0), local)
+                        .unwrap();
                     stranger.send_to(b"\x80\x00garbage", local).unwrap();
                     stranger.send_to(&vec![0x80; 4000], local).unwrap();
                     echo_sock.send_to(&[0x80, 0, 0], local).unwrap();

@@ -6,7 +6,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
-use callctl::{CallId, Media};
+use callctl::{CallId, Direction, Media};
 use log::{info, warn};
 use media::stream::{Config, Event, Socket, Stream};
 use mio::net::UdpSocket;
@@ -33,6 +33,9 @@ pub struct Leg {
     pub local: SocketAddr,
     /// The stream, once sipd sent the far end's media.
     pub stream: Option<Stream>,
+    /// Which way the media flows (RFC 3264 §6.1), from the last `EarlyMedia`, `Connected` or
+    /// `Modify`.
+    pub direction: Direction,
     buf: Vec<u8>,
 }
 
@@ -77,6 +80,7 @@ impl Leg {
                 rtcp: UdpSocket::from_std(rtcp),
                 local,
                 stream: None,
+                direction: Direction::Inactive,
                 buf: vec![0; 2048],
             });
         }
@@ -88,6 +92,7 @@ impl Leg {
 
     /// Start (or, on a re-INVITE, restart) the stream towards `media` at `now`.
     pub fn start(&mut self, now: Instant, media: &Media, law: fxs::Law) {
+        self.direction = media.direction;
         let rtcp = SocketAddr::new(media.remote_rtp.ip(), media.remote_rtp.port() + 1);
         let config = Config {
             codec: media.codec,
@@ -165,6 +170,16 @@ impl Leg {
                 }
             }
         }
+    }
+
+    /// Whether the phone hears the far end (sendrecv or recvonly).
+    pub fn plays(&self) -> bool {
+        matches!(self.direction, Direction::SendRecv | Direction::RecvOnly)
+    }
+
+    /// Whether the phone's audio and digits are sent (sendrecv or sendonly).
+    pub fn sends(&self) -> bool {
+        matches!(self.direction, Direction::SendRecv | Direction::SendOnly)
     }
 
     /// Close the stream (RTCP BYE) at `now`.

@@ -159,7 +159,12 @@ impl Daemon {
                 Out::StartMedia(media) => {
                     if let Some(leg) = &mut p.leg {
                         leg.start(now, &media, p.cfg.law);
-                        p.line.play_media(now);
+                        // RFC 3264 §6.1: sendonly and inactive media is not played.
+                        if leg.plays() {
+                            p.line.play_media(now);
+                        } else {
+                            p.line.play_silence(now);
+                        }
                     }
                 }
                 Out::StopMedia => close_leg(p, registry, now),
@@ -243,12 +248,14 @@ pub(super) fn phone_audio(p: &mut Port, now: Instant) {
         }
         p.dtmf.handle_audio(now, &linear);
         let in_call = p.call.phase() == Phase::Connected;
+        // RFC 3264 §6.1: nothing is sent on recvonly or inactive media, nor in early media.
+        let sending = in_call && p.leg.as_ref().is_some_and(Leg::sends);
         while let Some(ev) = p.dtmf.poll_event() {
             let stream = p
                 .leg
                 .as_mut()
                 .and_then(|l| l.stream.as_mut())
-                .filter(|_| in_call);
+                .filter(|_| sending);
             match (ev, stream) {
                 (DtmfEvent::Begin { digit, .. }, Some(s)) => {
                     let call_id = p.call.call().map(|c| c.to_string()).unwrap_or_default();
@@ -263,13 +270,11 @@ pub(super) fn phone_audio(p: &mut Port, now: Instant) {
                 (DtmfEvent::End { .. }, None) => {}
             }
         }
-        if in_call {
-            if let Some(leg) = &mut p.leg {
-                if let Some(s) = &mut leg.stream {
-                    s.handle_audio(now, &block);
-                }
-                leg.flush(now);
+        if let Some(leg) = p.leg.as_mut().filter(|_| in_call) {
+            if let Some(s) = leg.stream.as_mut().filter(|_| sending) {
+                s.handle_audio(now, &block);
             }
+            leg.flush(now);
         }
     }
 }

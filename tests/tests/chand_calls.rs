@@ -317,7 +317,7 @@ fn media_direction_decides_what_the_phone_hears_and_what_is_sent() {
             let (level, sent) = (rec.level(2000.0, 0, 600), got.load(Ordering::Relaxed));
             eprintln!("figure: {what}: phone hears 2 kHz at {level:.1} dBm0, {sent} packets sent");
             assert!(
-                (level > -20.0) == hears && (sent >= 15) == sends && (sent == 0) == !sends,
+                (level > -20.0) == hears && (sent >= 15) == sends && (sent == 0) != sends,
                 "{what}: 2 kHz at {level:.1} dBm0, {sent} packets to the far end; log:\n{}",
                 chand.daemon.log()
             );

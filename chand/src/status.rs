@@ -59,6 +59,61 @@ pub struct PortStatus {
     pub late_blocks: u64,
     /// FSK spills written completely.
     pub spills_sent: u64,
+    /// The port's call (docs/calls.md).
+    pub call: CallStatus,
+}
+
+/// The call on an FXS port.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallStatus {
+    /// `idle`, `dialling`, `proceeding` (Dial sent), `ringback` (the far end is alerted),
+    /// `ringing` (an incoming call rings the phone), `connected` or `failed` (busy, reorder or
+    /// howler until on-hook).
+    pub state: String,
+    /// The call's callctl id (hexadecimal, as the log's `CALL_ID` field), if any.
+    pub call_id: Option<String>,
+    /// While dialling the digits so far; in a call the number dialled, or the caller's number
+    /// of an incoming call (empty when withheld).
+    pub number: String,
+    /// Seconds since the call was answered.
+    pub duration_s: Option<u64>,
+    /// The call's RTP stream, once sipd gave the far end's media.
+    pub media: Option<MediaStatus>,
+}
+
+/// The RTP stream of a call (RFC 3550 counters, [`media::stream::Stats`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaStatus {
+    /// RTP packets taken from the far end.
+    pub packets_in: u64,
+    /// RTP packets sent (audio and telephone-events).
+    pub packets_out: u64,
+    /// Cumulative packets lost from the far end (RFC 3550 §A.3; duplicates can make it
+    /// negative).
+    pub lost: i64,
+    /// Interarrival jitter of the far end's packets (RFC 3550 §6.4.1), µs.
+    pub jitter_us: u64,
+    /// Datagrams dropped as not RTP: wrong version, truncated, bad padding, oversized.
+    pub malformed: u64,
+    /// Datagrams dropped: from an address that may not send to us (RFC 3550 §8.2).
+    pub wrong_source: u64,
+    /// Packets dropped: another SSRC, or a payload type not negotiated.
+    pub rejected: u64,
+}
+
+impl MediaStatus {
+    /// The counters of `stats`.
+    pub fn new(stats: &media::stream::Stats) -> Self {
+        Self {
+            packets_in: stats.packets_received,
+            packets_out: stats.packets_sent,
+            lost: stats.lost,
+            jitter_us: (stats.playout.jitter_ms * 1000.0).round() as u64,
+            malformed: stats.malformed,
+            wrong_source: stats.wrong_source,
+            rejected: stats.wrong_ssrc + stats.wrong_pt,
+        }
+    }
 }
 
 /// One PRI span: its link and delivery queue, and the lamp of every number it serves.
@@ -124,6 +179,7 @@ impl PortStatus {
         cfg: &config::Fxs,
         line: &fxs::LineStatus,
         (mwi, source): (MwiState, Source),
+        call: CallStatus,
     ) -> Self {
         Self {
             channel: cfg.channel,
@@ -145,6 +201,7 @@ impl PortStatus {
             underruns: line.underruns,
             late_blocks: line.late_blocks,
             spills_sent: line.spills_sent,
+            call,
         }
     }
 }
@@ -197,7 +254,7 @@ impl fmt::Display for PortStatus {
         write!(
             f,
             "FXS channel {} number {}: {}, mwi {} ({} new, {} old; {}){}, tone plan {}, \
-             vmwi {} ({}), underruns {}, late blocks {}",
+             vmwi {} ({}), underruns {}, late blocks {}; call {}",
             self.channel,
             self.number,
             self.hook,
@@ -222,7 +279,36 @@ impl fmt::Display for PortStatus {
             },
             self.underruns,
             self.late_blocks,
+            self.call,
         )
+    }
+}
+
+/// `STATE [ID] [NUMBER] [N s] [RTP in N out N lost N jitter N us]`.
+impl fmt::Display for CallStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.state)?;
+        if let Some(id) = &self.call_id {
+            write!(f, " {id}")?;
+        }
+        if !self.number.is_empty() {
+            write!(f, " {}", self.number)?;
+        }
+        if let Some(d) = self.duration_s {
+            write!(f, " {d} s")?;
+        }
+        if let Some(m) = &self.media {
+            write!(
+                f,
+                " (RTP in {} out {} lost {} jitter {} us, dropped {})",
+                m.packets_in,
+                m.packets_out,
+                m.lost,
+                m.jitter_us,
+                m.malformed + m.wrong_source + m.rejected
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -320,6 +406,21 @@ mod tests {
                 underruns: 3,
                 late_blocks: 4,
                 spills_sent: 1,
+                call: CallStatus {
+                    state: "connected".into(),
+                    call_id: Some("3".into()),
+                    number: "2001".into(),
+                    duration_s: Some(12),
+                    media: Some(MediaStatus {
+                        packets_in: 600,
+                        packets_out: 601,
+                        lost: 2,
+                        jitter_us: 1500,
+                        malformed: 1,
+                        wrong_source: 0,
+                        rejected: 0,
+                    }),
+                },
             }],
             pri: vec![SpanStatus {
                 span: 1,
@@ -360,7 +461,8 @@ mod tests {
             sample().to_string(),
             "chand: backend sim\n\
              FXS channel 1 number 8000: on-hook, mwi ON (2 new, 5 old; server), playing \
-             StutterDial, tone plan us, vmwi fsk (supported), underruns 3, late blocks 4\n\
+             StutterDial, tone plan us, vmwi fsk (supported), underruns 3, late blocks 4; call \
+             connected 3 2001 12 s (RTP in 600 out 601 lost 2 jitter 1500 us, dropped 1)\n\
              PRI span 1 (D-channel 24, user side, setup): layer 1 UP, link DOWN, queue 1, \
              in flight 1, frames out 7, retransmissions 0\n  \
              2100: lamp ON (3) confirmed by PBX ON (2) (pending)\n  \
@@ -374,11 +476,15 @@ mod tests {
         st.fxs[0].mwi_enabled = false;
         st.fxs[0].playing = None;
         st.fxs[0].vmwi_supported = None;
+        st.fxs[0].call = CallStatus {
+            state: "idle".into(),
+            ..CallStatus::default()
+        };
         let text = st.to_string();
         assert!(
             text.contains(
                 "on-hook, mwi DISABLED (2 new, 5 old; server), tone plan us, vmwi fsk (untested)"
-            ),
+            ) && text.contains("late blocks 4; call idle\n"),
             "{text}"
         );
     }
@@ -395,6 +501,8 @@ mod tests {
             "\"playing\":\"StutterDial\"",
             "\"layer1_up\":true",
             "\"confirmed\":null",
+            "\"state\":\"connected\"",
+            "\"jitter_us\":1500",
         ] {
             assert!(json.contains(key), "{key} in {json}");
         }

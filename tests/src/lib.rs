@@ -1,13 +1,16 @@
 //! End-to-end test helpers for dahdi-mwi: the daemons as child processes in isolated temp
 //! installations ([`env`], [`daemon`]), what a sim phone hears ([`tone`]), and PBXs on the sim
 //! D-channel socket: libpri ([`libpri`]) and a small QSIG PBX on the isdn crate ([`pbx`]); SIP
-//! peers: a scripted voice-mail server ([`sip`]), SIPp ([`sipp`]) and Kamailio ([`kamailio`]).
+//! peers: a scripted voice-mail server ([`sip`]), SIPp ([`sipp`]), Kamailio ([`kamailio`]) and
+//! baresip ([`baresip`]); each daemon's far end of the call-control socket ([`fakechand`],
+//! [`fakesipd`]).
 #![forbid(unsafe_code)]
 
 pub mod baresip;
 pub mod daemon;
 pub mod env;
 pub mod fakechand;
+pub mod fakesipd;
 pub mod fsk;
 pub mod kamailio;
 pub mod libpri;

@@ -1,10 +1,11 @@
 //! The control socket's requests: `status [json]` answered from one [`ChandStatus`],
 //! `mwi NUMBER on|off|reset` applied through the routing core.
 
+use std::time::Instant;
+
 use log::{debug, info, warn};
 use mwi_core::MwiState;
 
-use super::port::Port;
 use super::span::Pri;
 use super::{Daemon, CONTROL_CONN, PORT_BASE};
 use crate::control::Request;
@@ -86,6 +87,7 @@ impl Daemon {
 
     /// The status of every port and span now, and of the table and overrides.
     fn status(&self) -> ChandStatus {
+        let now = Instant::now();
         ChandStatus {
             backend: self.backend_name.to_owned(),
             numbers_in_table: self.routing.table_len(),
@@ -93,11 +95,12 @@ impl Daemon {
             fxs: self
                 .ports
                 .iter()
-                .map(|Port { cfg, line, .. }| {
+                .map(|p| {
                     PortStatus::new(
-                        cfg,
-                        &line.status(),
-                        self.routing.effective(cfg.number.as_str()),
+                        &p.cfg,
+                        &p.line.status(),
+                        self.routing.effective(p.cfg.number.as_str()),
+                        super::calls::call_status(p, now),
                     )
                 })
                 .collect(),

@@ -6,7 +6,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
-use callctl::{CallId, Media};
+use callctl::{CallId, Direction, Media};
 use log::{info, warn};
 use media::stream::{Config, Event, Socket, Stream};
 use mio::net::UdpSocket;
@@ -23,6 +23,8 @@ const REMOTE_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Leg {
     /// The call.
     pub call: CallId,
+    /// The DAHDI channel of the call's port (the log's `CHANNEL` field).
+    pub channel: u32,
     /// RTP socket (even port).
     pub rtp: UdpSocket,
     /// RTCP socket (RTP + 1).
@@ -31,6 +33,9 @@ pub struct Leg {
     pub local: SocketAddr,
     /// The stream, once sipd sent the far end's media.
     pub stream: Option<Stream>,
+    /// Which way the media flows (RFC 3264 §6.1), from the last `EarlyMedia`, `Connected` or
+    /// `Modify`.
+    pub direction: Direction,
     buf: Vec<u8>,
 }
 
@@ -38,7 +43,12 @@ impl Leg {
     /// Bind an RTP/RTCP pair in `cfg.rtp_ports`, trying the even ports from `cursor` on (and
     /// advancing it, so consecutive calls do not reuse a port just closed); ports in use are
     /// skipped. DSCP from `cfg.dscp` (IP_TOS / IPV6_TCLASS, RFC 2474 §3).
-    pub fn bind(call: CallId, cfg: &MediaConfig, cursor: &mut usize) -> io::Result<Self> {
+    pub fn bind(
+        call: CallId,
+        channel: u32,
+        cfg: &MediaConfig,
+        cursor: &mut usize,
+    ) -> io::Result<Self> {
         let ip = cfg.address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let ports: Vec<u16> = cfg.rtp_ports.rtp_ports().collect();
         for k in 0..ports.len() {
@@ -59,16 +69,18 @@ impl Leg {
                     setsockopt(s, sockopt::Ipv6TClass, &tos)
                 };
                 if let Err(e) = set {
-                    warn!("call {call}: DSCP {} not set: {e}", cfg.dscp);
+                    warn!(channel = channel, call_id = call.to_string(); "FXS channel {channel}: call {call}: DSCP {} not set: {e}", cfg.dscp);
                 }
             }
             let local = rtp.local_addr()?;
             return Ok(Self {
                 call,
+                channel,
                 rtp: UdpSocket::from_std(rtp),
                 rtcp: UdpSocket::from_std(rtcp),
                 local,
                 stream: None,
+                direction: Direction::Inactive,
                 buf: vec![0; 2048],
             });
         }
@@ -80,6 +92,7 @@ impl Leg {
 
     /// Start (or, on a re-INVITE, restart) the stream towards `media` at `now`.
     pub fn start(&mut self, now: Instant, media: &Media, law: fxs::Law) {
+        self.direction = media.direction;
         let rtcp = SocketAddr::new(media.remote_rtp.ip(), media.remote_rtp.port() + 1);
         let config = Config {
             codec: media.codec,
@@ -96,7 +109,9 @@ impl Leg {
         }
         match Stream::new(now, config) {
             Ok(s) => self.stream = Some(s),
-            Err(e) => warn!("call {}: no media stream: {e}", self.call),
+            Err(e) => {
+                warn!(channel = self.channel, call_id = self.call.to_string(); "FXS channel {}: call {}: no media stream: {e}", self.channel, self.call)
+            }
         }
         self.flush(now);
     }
@@ -112,7 +127,7 @@ impl Leg {
                 Ok(r) => r,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
-                    warn!("call {}: {which:?} socket: {e}", self.call);
+                    warn!(channel = self.channel, call_id = self.call.to_string(); "FXS channel {}: call {}: {which:?} socket: {e}", self.channel, self.call);
                     break;
                 }
             };
@@ -138,20 +153,33 @@ impl Leg {
                 Socket::Rtcp => &self.rtcp,
             };
             if let Err(e) = sock.send_to(&t.bytes, t.dest) {
-                warn!("call {}: send to {}: {e}", self.call, t.dest);
+                warn!(channel = self.channel, call_id = self.call.to_string(); "FXS channel {}: call {}: send to {}: {e}", self.channel, self.call, t.dest);
             }
         }
         while let Some(ev) = s.poll_event() {
             match ev {
                 Event::Digit { key, duration } => {
                     info!(
-                        "call {}: RFC 4733 digit {key} ({duration:?}) from the far end",
-                        self.call
+                        channel = self.channel, call_id = self.call.to_string();
+                        "FXS channel {}: call {}: RFC 4733 digit {key} ({duration:?}) from the far end",
+                        self.channel, self.call
                     )
                 }
-                other => info!("call {}: media: {other:?}", self.call),
+                other => {
+                    info!(channel = self.channel, call_id = self.call.to_string(); "FXS channel {}: call {}: media: {other:?}", self.channel, self.call)
+                }
             }
         }
+    }
+
+    /// Whether the phone hears the far end (sendrecv or recvonly).
+    pub fn plays(&self) -> bool {
+        matches!(self.direction, Direction::SendRecv | Direction::RecvOnly)
+    }
+
+    /// Whether the phone's audio and digits are sent (sendrecv or sendonly).
+    pub fn sends(&self) -> bool {
+        matches!(self.direction, Direction::SendRecv | Direction::SendOnly)
     }
 
     /// Close the stream (RTCP BYE) at `now`.

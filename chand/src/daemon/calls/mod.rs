@@ -9,7 +9,9 @@ mod phone;
 mod server;
 
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
+
+use chrono::{Datelike, Timelike};
 
 use callctl::link::{Event, SendError};
 use callctl::wire::Message;
@@ -30,6 +32,7 @@ pub(super) use self::server::CallServer;
 use super::port::Port;
 use super::{Daemon, MEDIA_BASE};
 use crate::backend::RingCommand;
+use crate::status::{CallStatus, MediaStatus};
 
 /// The call-control socket of a config: `<[state] runtime_dir>/callctl.sock`.
 pub fn callctl_path(cfg: &Config) -> PathBuf {
@@ -45,11 +48,13 @@ impl Daemon {
                 Event::PeerDown => info!("call control: sipd down"),
                 Event::CallsLost { calls, reason } => {
                     for call in calls {
-                        info!(call_id = call.to_string(); "call {call}: lost with sipd ({reason:?})");
-                        if let Some(i) = self.port_of_call(call) {
-                            self.ports[i].call.lost(now);
-                            self.apply_call(i, now);
-                        }
+                        let Some(i) = self.port_of_call(call) else {
+                            continue;
+                        };
+                        let channel = self.ports[i].cfg.channel;
+                        info!(channel = channel, call_id = call.to_string(); "FXS channel {channel}: call {call}: lost with sipd ({reason:?})");
+                        self.ports[i].call.lost(now);
+                        self.apply_call(i, now);
                     }
                 }
                 Event::Call(msg) => self.call_message(now, msg),
@@ -80,7 +85,8 @@ impl Daemon {
             return;
         };
         info!(
-            channel = self.ports[i].cfg.channel, call_id = msg.call().map(|c| c.to_string());
+            channel = self.ports[i].cfg.channel,
+            call_id = msg.call().map(|c| c.to_string()).unwrap_or_default();
             "FXS channel {}: {msg}", self.ports[i].cfg.channel
         );
         self.ports[i].call.message(now, msg);
@@ -108,7 +114,8 @@ impl Daemon {
             match out {
                 Out::Send(msg) => {
                     if let Err(e) = self.calls.send(now, msg.clone()) {
-                        warn!(channel = p.cfg.channel; "FXS channel {}: {msg} not sent: {e}", p.cfg.channel);
+                        let call_id = msg.call().map(|c| c.to_string()).unwrap_or_default();
+                        warn!(channel = p.cfg.channel, call_id = call_id; "FXS channel {}: {msg} not sent: {e}", p.cfg.channel);
                     }
                 }
                 Out::Dial(digits) => {
@@ -152,13 +159,18 @@ impl Daemon {
                 Out::StartMedia(media) => {
                     if let Some(leg) = &mut p.leg {
                         leg.start(now, &media, p.cfg.law);
-                        p.line.play_media(now);
+                        // RFC 3264 §6.1: sendonly and inactive media is not played.
+                        if leg.plays() {
+                            p.line.play_media(now);
+                        } else {
+                            p.line.play_silence(now);
+                        }
                     }
                 }
                 Out::StopMedia => close_leg(p, registry, now),
                 Out::Ring(cid) => {
                     let cid = cid.map(|mut c| {
-                        c.time = Some(utc_now());
+                        c.time = Some(local_now());
                         c
                     });
                     report(
@@ -191,6 +203,30 @@ impl Daemon {
     }
 }
 
+/// The call on port `p` at `now`, for status.
+pub(super) fn call_status(p: &Port, now: Instant) -> CallStatus {
+    let state = match p.call.phase() {
+        Phase::Idle => "idle",
+        Phase::Dialling => "dialling",
+        Phase::Proceeding => "proceeding",
+        Phase::Ringback => "ringback",
+        Phase::Ringing => "ringing",
+        Phase::Connected => "connected",
+        Phase::Failed => "failed",
+    };
+    CallStatus {
+        state: state.to_owned(),
+        call_id: p.call.call().map(|c| c.to_string()),
+        number: p.call.number().to_owned(),
+        duration_s: p.call.duration(now).map(|d| d.as_secs()),
+        media: p
+            .leg
+            .as_ref()
+            .and_then(|l| l.stream.as_ref())
+            .map(|s| MediaStatus::new(&s.stats())),
+    }
+}
+
 /// Port `p`'s phone events and audio at `now`: hook changes and digits into its call core,
 /// the audio into the DTMF receiver and, in a connected call, into the media stream.
 pub(super) fn phone_event(p: &mut Port, now: Instant, ev: LineEvent) {
@@ -212,15 +248,18 @@ pub(super) fn phone_audio(p: &mut Port, now: Instant) {
         }
         p.dtmf.handle_audio(now, &linear);
         let in_call = p.call.phase() == Phase::Connected;
+        // RFC 3264 §6.1: nothing is sent on recvonly or inactive media, nor in early media.
+        let sending = in_call && p.leg.as_ref().is_some_and(Leg::sends);
         while let Some(ev) = p.dtmf.poll_event() {
             let stream = p
                 .leg
                 .as_mut()
                 .and_then(|l| l.stream.as_mut())
-                .filter(|_| in_call);
+                .filter(|_| sending);
             match (ev, stream) {
                 (DtmfEvent::Begin { digit, .. }, Some(s)) => {
-                    info!(channel = p.cfg.channel; "FXS channel {}: digit {digit} in the call", p.cfg.channel);
+                    let call_id = p.call.call().map(|c| c.to_string()).unwrap_or_default();
+                    info!(channel = p.cfg.channel, call_id = call_id; "FXS channel {}: digit {digit} in the call", p.cfg.channel);
                     s.send_digit_begin(now, digit);
                 }
                 (DtmfEvent::End { .. }, Some(s)) => s.send_digit_end(now),
@@ -231,13 +270,11 @@ pub(super) fn phone_audio(p: &mut Port, now: Instant) {
                 (DtmfEvent::End { .. }, None) => {}
             }
         }
-        if in_call {
-            if let Some(leg) = &mut p.leg {
-                if let Some(s) = &mut leg.stream {
-                    s.handle_audio(now, &block);
-                }
-                leg.flush(now);
+        if let Some(leg) = p.leg.as_mut().filter(|_| in_call) {
+            if let Some(s) = leg.stream.as_mut().filter(|_| sending) {
+                s.handle_audio(now, &block);
             }
+            leg.flush(now);
         }
     }
 }
@@ -291,7 +328,7 @@ fn open_leg(
     i: usize,
     call: CallId,
 ) -> Result<std::net::SocketAddr, ()> {
-    let mut leg = Leg::bind(call, media, cursor).map_err(|e| {
+    let mut leg = Leg::bind(call, p.cfg.channel, media, cursor).map_err(|e| {
         warn!(channel = p.cfg.channel, call_id = call.to_string(); "FXS channel {}: call {call}: {e}", p.cfg.channel);
     })?;
     let rtp = registry.register(&mut leg.rtp, Token(MEDIA_BASE + 2 * i), Interest::READABLE);
@@ -301,7 +338,7 @@ fn open_leg(
         Interest::READABLE,
     );
     if let Err(e) = rtp.and(rtcp) {
-        warn!(channel = p.cfg.channel; "FXS channel {}: call {call}: {e}", p.cfg.channel);
+        warn!(channel = p.cfg.channel, call_id = call.to_string(); "FXS channel {}: call {call}: {e}", p.cfg.channel);
         return Err(());
     }
     let local = leg.local;
@@ -335,14 +372,16 @@ pub(super) fn drive_alerting(p: &mut Port, now: Instant) {
             ),
             AlertEvent::OnHookTransfer { ms } => report(p.cfg.channel, p.chan.onhook_transfer(ms)),
             AlertEvent::CallerIdSkipped { spill_ms } => warn!(
-                channel = p.cfg.channel;
+                channel = p.cfg.channel,
+                call_id = p.call.call().map(|c| c.to_string()).unwrap_or_default();
                 "FXS channel {}: caller ID ({spill_ms} ms) does not fit the ring cadence", p.cfg.channel
             ),
         }
     }
     while let Some(block) = p.alerting.poll_transmit() {
         if let Err(e) = p.chan.write_audio(&block) {
-            warn!(channel = p.cfg.channel; "FXS channel {}: caller ID: {e}", p.cfg.channel);
+            let call_id = p.call.call().map(|c| c.to_string()).unwrap_or_default();
+            warn!(channel = p.cfg.channel, call_id = call_id; "FXS channel {}: caller ID: {e}", p.cfg.channel);
         }
     }
 }
@@ -353,26 +392,40 @@ fn report(channel: u32, result: Result<(), crate::backend::BackendError>) {
     }
 }
 
-/// The date and time of caller ID (MDMF parameter 0x01), in UTC: chand reads no time zone.
-fn utc_now() -> CallTime {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (H. Hinnant's days_from_civil, inverted).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+/// The date and time of caller ID (MDMF parameter 0x01, GR-30 §3.1 / ETSI EN 300 659-3
+/// §5.4.1): local time, as the phone shows it, from the system's time zone (TZ or
+/// /etc/localtime, read by chrono).
+fn local_now() -> CallTime {
+    call_time(&chrono::Local::now())
+}
+
+fn call_time<T: Datelike + Timelike>(t: &T) -> CallTime {
+    // Month 1..=12, day 1..=31, hour 0..=23 and minute 0..=59 always fit a u8.
     CallTime {
-        month,
-        day,
-        hour: (rem / 3600) as u8,
-        minute: (rem % 3600 / 60) as u8,
+        month: t.month() as u8,
+        day: t.day() as u8,
+        hour: t.hour() as u8,
+        minute: t.minute() as u8,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caller_id_time_is_the_wall_clock_date_and_time() {
+        let t = chrono::NaiveDate::from_ymd_opt(2024, 12, 31)
+            .and_then(|d| d.and_hms_opt(23, 59, 30))
+            .unwrap();
+        assert_eq!(
+            call_time(&t),
+            CallTime {
+                month: 12,
+                day: 31,
+                hour: 23,
+                minute: 59
+            }
+        );
     }
 }

@@ -80,6 +80,10 @@ pub struct PortCall {
     phase: Phase,
     call: Option<CallId>,
     collector: Option<DigitCollector>,
+    /// The number dialled, or the caller's number of an incoming call.
+    number: String,
+    /// When the call was answered.
+    answered: Option<Instant>,
     /// The end of the current busy/reorder (then howler) or howler (then silence).
     tone_until: Option<Instant>,
     howling: bool,
@@ -103,6 +107,8 @@ impl PortCall {
             phase: Phase::Idle,
             call: None,
             collector: None,
+            number: String::new(),
+            answered: None,
             tone_until: None,
             howling: false,
             out: VecDeque::new(),
@@ -119,6 +125,20 @@ impl PortCall {
         self.call
     }
 
+    /// The digits dialled so far while dialling, else the call's number (dialled, or the
+    /// caller's).
+    pub fn number(&self) -> &str {
+        match &self.collector {
+            Some(c) => c.digits(),
+            None => &self.number,
+        }
+    }
+
+    /// How long the call has been answered at `now`.
+    pub fn duration(&self, now: Instant) -> Option<Duration> {
+        self.answered.map(|t| now.saturating_duration_since(t))
+    }
+
     /// The phone went off-hook at `now`.
     pub fn off_hook(&mut self, now: Instant) {
         match self.phase {
@@ -133,6 +153,7 @@ impl PortCall {
                     self.out.push_back(Out::Send(Message::Answered { call }));
                 }
                 self.phase = Phase::Connected;
+                self.answered = Some(now);
             }
             _ => {}
         }
@@ -194,6 +215,10 @@ impl PortCall {
                 }
                 self.call = Some(call);
                 self.phase = Phase::Ringing;
+                self.number = match privacy {
+                    Privacy::Allowed => number.as_str().to_owned(),
+                    _ => String::new(),
+                };
                 self.out.push_back(Out::OpenMedia(call));
                 let cid = self.caller_id.then(|| caller_id(&number, &name, privacy));
                 self.out.push_back(Out::Ring(cid));
@@ -217,6 +242,7 @@ impl PortCall {
                 ) =>
             {
                 self.phase = Phase::Connected;
+                self.answered.get_or_insert(now);
                 self.out.push_back(Out::StartMedia(media));
             }
             Message::Hangup { cause, .. } => self.ended(now, cause),
@@ -260,12 +286,15 @@ impl PortCall {
         self.phase = Phase::Idle;
         self.call = None;
         self.collector = None;
+        self.number.clear();
+        self.answered = None;
         self.tone_until = None;
         self.howling = false;
     }
 
     fn dial(&mut self, digits: String) {
         self.collector = None;
+        self.number.clone_from(&digits);
         self.phase = Phase::Proceeding;
         self.out.push_back(Out::Silence);
         self.out.push_back(Out::Dial(digits));

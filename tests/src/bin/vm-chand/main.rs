@@ -40,7 +40,10 @@
 //! set); after NOTIFYs for 8000 and 2001, `journalctl -o json` must show their MWI lines sent
 //! natively with the fields NUMBER, CHANNEL, SPAN and CALL_ID.
 //!
-//! Usage: `vm-chand fxs|pri|all [CHAND_BINARY] [RESYNC_NUMBERS]` (default: `chand` next to this
+//! `vm-chand calls`: an incoming call from a fake sipd on `callctl.sock` rings port 2; the
+//! phone answers on 26 and measures the far end's RTP tone in the real DAHDI audio (calls.rs).
+//!
+//! Usage: `vm-chand calls [CHAND_BINARY]`; `vm-chand fxs|pri|all [CHAND_BINARY] [RESYNC_NUMBERS]` (default: `chand` next to this
 //! program, 1000 numbers, at most 1000: the resync numbers are 2000..=2999, pattern `2...`);
 //! `vm-chand e2e|journal [CHAND_BINARY] [SIPD_BINARY]` (default: both next to this program).
 //! The libpri peer is compiled with gcc inside the guest (host / is read-only there) into /tmp.
@@ -49,6 +52,7 @@
 //! Configs, chand's and libpri's logs are left in the job folder (`$VM_JOB`).
 #![forbid(unsafe_code)]
 
+mod calls;
 mod common;
 mod e2e;
 mod fxs;
@@ -56,6 +60,7 @@ mod journal;
 mod pri;
 mod resync;
 
+use crate::calls::calls_part;
 use crate::e2e::e2e_part;
 use crate::fxs::fxs_part;
 use crate::journal::journal_part;
@@ -73,6 +78,7 @@ fn main() -> ExitCode {
     let usage = || {
         eprintln!(
             "usage: vm-chand fxs|pri|all [CHAND_BINARY] [RESYNC_NUMBERS 1..={RESYNC_MAX}]\n       \
+             vm-chand calls [CHAND_BINARY]\n       \
              vm-chand e2e|journal [CHAND_BINARY] [SIPD_BINARY]"
         );
         ExitCode::from(2)
@@ -83,7 +89,7 @@ fn main() -> ExitCode {
         Some("fxs") => (true, false),
         Some("pri") => (false, true),
         Some("all") => (true, true),
-        Some("e2e" | "journal") => (false, false),
+        Some("e2e" | "journal" | "calls") => (false, false),
         _ => return usage(),
     };
     let chand_bin = args
@@ -91,7 +97,9 @@ fn main() -> ExitCode {
         .map_or_else(|| profile_dir().join("chand"), PathBuf::from);
     let mut report = Report::default();
     let started = Instant::now();
-    if !(fxs || pri) {
+    if mode.as_deref() == Some("calls") {
+        calls_part(&mut report, &chand_bin);
+    } else if !(fxs || pri) {
         let sipd_bin = args
             .next()
             .map_or_else(|| profile_dir().join("sipd"), PathBuf::from);

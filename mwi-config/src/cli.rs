@@ -103,3 +103,11 @@ pub fn man_synopsis<C: CommandFactory>() -> String {
 fn roff(s: &str) -> String {
     s.replace('-', "\\-")
 }
+
+/// The SYNOPSIS section of the man page `page` (roff text, up to the next `.SH`), to compare
+/// with [`man_synopsis`]; `None` when the page has none.
+pub fn synopsis_of(page: &str) -> Option<&str> {
+    page.split(".SH SYNOPSIS\n")
+        .nth(1)
+        .and_then(|s| s.split(".SH ").next())
+}

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ber;
+pub mod call;
 pub mod dump;
 pub mod q921;
 pub mod q931;

@@ -127,15 +127,16 @@ fn unknown_ies_by_comprehension_bit() {
     // 0x0f (bits 8-5 = 0000): comprehension required -> treated as missing mandatory.
     let m = Message::parse(leak("08 02 0001 5a 0f 01 00")).unwrap();
     assert_eq!(m.check(), Verdict::MandatoryMissing(0x0f));
-    // Display (0x28) is not interpreted here and not comprehension-required: act, cause 99.
-    let m = Message::parse(leak("08 02 0001 5a 28 03 414243")).unwrap();
-    assert_eq!(m.check(), Verdict::UnrecognisedIe(0x28));
+    // Keypad facility (0x2c) is not interpreted here and not comprehension-required: act,
+    // cause 99.
+    let m = Message::parse(leak("08 02 0001 5a 2c 03 414243")).unwrap();
+    assert_eq!(m.check(), Verdict::UnrecognisedIe(0x2c));
     assert!(!m.check().is_fatal());
     assert_eq!(
         m.unknown,
         vec![RawIe {
             codeset: 0,
-            id: 0x28,
+            id: 0x2c,
             content: b"ABC"
         }]
     );
@@ -291,7 +292,7 @@ fn arb_owned() -> impl Strategy<Value = Owned> {
         any::<bool>(),
         any::<bool>(),
         0u8..4,
-        proptest::option::of(0u8..128),
+        proptest::option::of(1u8..128),
     )
         .prop_map(
             |(pri, exclusive, d_channel, selection, channel)| ChannelId {
@@ -326,7 +327,7 @@ fn arb_owned() -> impl Strategy<Value = Owned> {
         // Unknown codeset-0 IEs: identifiers these messages do not interpret.
         proptest::collection::vec(
             (
-                prop_oneof![Just(0x28u8), Just(0x1e), Just(0x27), Just(0x7c), Just(0x7e)],
+                prop_oneof![Just(0x29u8), Just(0x2c), Just(0x27), Just(0x7c), Just(0x7e)],
                 proptest::collection::vec(any::<u8>(), 0..10),
             ),
             0..3,

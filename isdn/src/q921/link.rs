@@ -38,6 +38,8 @@ pub struct Lapd {
     window: VecDeque<Vec<u8>>,
     /// Payloads not yet sent (the I queue).
     queue: VecDeque<Vec<u8>>,
+    /// How many payloads at the front of `queue` came from [`Lapd::send_priority`].
+    priority: usize,
     out: VecDeque<Vec<u8>>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -82,6 +84,7 @@ impl Lapd {
             timers: Timers::new(),
             window: VecDeque::new(),
             queue: VecDeque::new(),
+            priority: 0,
             out: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -172,13 +175,36 @@ impl Lapd {
     /// established or establishing; the frame leaves as soon as the window (k) and the peer's
     /// receiver allow. Errors: [`SendError`].
     pub fn send(&mut self, now: Instant, payload: Vec<u8>) -> Result<(), SendError> {
+        self.queue_payload(now, payload, false)
+    }
+
+    /// DL-DATA request ahead of the queue: like [`Lapd::send`], but the payload goes before
+    /// every payload queued by [`Lapd::send`] and after earlier priority payloads, so call
+    /// control is not held up behind a lamp resync. It still waits for the window (k) like
+    /// any I frame. Payload numbers ([`Stats::payloads_queued`]) then no longer follow the
+    /// order of acknowledgement exactly.
+    pub fn send_priority(&mut self, now: Instant, payload: Vec<u8>) -> Result<(), SendError> {
+        self.queue_payload(now, payload, true)
+    }
+
+    fn queue_payload(
+        &mut self,
+        now: Instant,
+        payload: Vec<u8>,
+        priority: bool,
+    ) -> Result<(), SendError> {
         if payload.len() > N201 {
             return Err(SendError::TooLong);
         }
         match self.state {
             State::Established | State::TimerRecovery | State::AwaitingEstablishment => {
                 self.stats.payloads_queued += 1;
-                self.queue.push_back(payload);
+                if priority {
+                    self.queue.insert(self.priority, payload);
+                    self.priority += 1;
+                } else {
+                    self.queue.push_back(payload);
+                }
                 self.push_i_frames(now);
                 Ok(())
             }

@@ -11,10 +11,13 @@ impl MessageType {
         Some(match self {
             MessageType::Alerting => "ALERTING",
             MessageType::CallProceeding => "CALL PROCEEDING",
+            MessageType::Progress => "PROGRESS",
             MessageType::Setup => "SETUP",
             MessageType::Connect => "CONNECT",
             MessageType::ConnectAcknowledge => "CONNECT ACKNOWLEDGE",
             MessageType::Disconnect => "DISCONNECT",
+            MessageType::Restart => "RESTART",
+            MessageType::RestartAcknowledge => "RESTART ACKNOWLEDGE",
             MessageType::Release => "RELEASE",
             MessageType::ReleaseComplete => "RELEASE COMPLETE",
             MessageType::Facility => "FACILITY",
@@ -56,8 +59,23 @@ impl fmt::Display for Message<'_> {
         if let Some(state) = self.call_state {
             ies.push((0, ie::CALL_STATE, format!("CallState {state}")));
         }
-        if self.channel_id.is_some() {
-            ies.push((0, ie::CHANNEL_IDENTIFICATION, "ChannelId".into()));
+        if let Some(ch) = &self.channel_id {
+            let text = match ch.channel {
+                Some(b) => format!("ChannelId B{b}{}", if ch.exclusive { "" } else { "?" }),
+                None => "ChannelId".into(),
+            };
+            ies.push((0, ie::CHANNEL_IDENTIFICATION, text));
+        }
+        if let Some(p) = &self.progress {
+            let text = format!("Progress {}", p.description);
+            ies.push((0, ie::PROGRESS_INDICATOR, text));
+        }
+        if let Some(d) = self.display {
+            ies.push((0, ie::DISPLAY, format!("Display {d:?}")));
+        }
+        if let Some(r) = self.restart_indicator {
+            let text = format!("Restart {}", r.value());
+            ies.push((0, ie::RESTART_INDICATOR, text));
         }
         for content in &self.facility {
             ies.push((0, ie::FACILITY, format!("Facility({})", content.len())));

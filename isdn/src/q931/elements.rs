@@ -1,5 +1,5 @@
-//! The contents of the information elements SS-MWI interprets (Q.931 §4.5), and the raw form
-//! of every other one.
+//! The contents of the information elements SS-MWI and basic call interpret (Q.931 §4.5), and
+//! the raw form of every other one.
 
 use crate::ber::int_enum;
 
@@ -28,6 +28,40 @@ impl BearerCapability {
         transfer_rate: 0,
         layer1: None,
     };
+
+    /// Speech, circuit mode, 64 kbit/s, G.711 `law` in layer 1 (Q.931 §4.5.5): `04 03 80 90 a2`
+    /// (µ-law) or `.. a3` (A-law), the bearer capability of a telephone call.
+    pub const fn speech(law: Layer1) -> BearerCapability {
+        BearerCapability {
+            coding_standard: 0,
+            transfer_capability: transfer_capability::SPEECH,
+            transfer_mode: 0,
+            transfer_rate: 0x10,
+            layer1: Some(law as u8),
+        }
+    }
+
+    /// 3.1 kHz audio, circuit mode, 64 kbit/s, G.711 `law` in layer 1 (Q.931 §4.5.5):
+    /// `04 03 90 90 a2` / `.. a3`, what a modem or fax call (and some PBXs) use.
+    pub const fn audio_3k1(law: Layer1) -> BearerCapability {
+        BearerCapability {
+            transfer_capability: transfer_capability::AUDIO_3K1,
+            ..BearerCapability::speech(law)
+        }
+    }
+
+    /// Whether this is a voice call this crate can carry on a B-channel: ITU-T coding, speech
+    /// or 3.1 kHz audio, circuit mode, 64 kbit/s (Q.931 §4.5.5). Anything else is answered
+    /// with cause 65 "bearer capability not implemented".
+    pub fn is_voice(&self) -> bool {
+        self.coding_standard == 0
+            && matches!(
+                self.transfer_capability,
+                transfer_capability::SPEECH | transfer_capability::AUDIO_3K1
+            )
+            && self.transfer_mode == 0
+            && self.transfer_rate == 0x10
+    }
 
     pub(super) fn parse(c: &[u8]) -> Option<BearerCapability> {
         let o3 = *c.first()?;
@@ -63,6 +97,27 @@ impl BearerCapability {
     }
 }
 
+/// Information transfer capabilities of the bearer capability (Q.931 §4.5.5, octet 3).
+pub mod transfer_capability {
+    /// 0 speech.
+    pub const SPEECH: u8 = 0x00;
+    /// 8 unrestricted digital information.
+    pub const UNRESTRICTED_DIGITAL: u8 = 0x08;
+    /// 16 3.1 kHz audio.
+    pub const AUDIO_3K1: u8 = 0x10;
+}
+
+/// User information layer 1 protocol of the bearer capability (Q.931 §4.5.5, octet 5): the
+/// G.711 law of the B-channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Layer1 {
+    /// 2 G.711 µ-law (T1, North America and Japan).
+    MuLaw = 2,
+    /// 3 G.711 A-law (E1).
+    ALaw = 3,
+}
+
 /// Channel identification IE content (Q.931 §4.5.13), primary-rate form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ChannelId {
@@ -88,6 +143,19 @@ impl ChannelId {
         channel: None,
     };
 
+    /// PRI B-channel `channel` (Q.931 §4.5.13: `18 03 a9 83 8n` exclusive, `a1 83 8n`
+    /// preferred). The number is the timeslot: 1-23 on a T1 (24 is the D-channel), 1-15 and
+    /// 17-31 on an E1 (16 is the D-channel).
+    pub const fn b_channel(channel: u8, exclusive: bool) -> ChannelId {
+        ChannelId {
+            pri: true,
+            exclusive,
+            d_channel: false,
+            selection: 1,
+            channel: Some(channel),
+        }
+    }
+
     pub(super) fn parse(c: &[u8]) -> Option<ChannelId> {
         let o3 = *c.first()?;
         let mut i = 1;
@@ -101,11 +169,12 @@ impl ChannelId {
         let pri = o3 & 0x20 != 0;
         let channel = match c.get(i) {
             Some(&o32) if pri => {
-                // Only "channel number, B-channel units" is represented; a slot map is not.
-                if o32 & 0x10 != 0 {
+                // Only "channel number, B-channel units" (type 3) is represented; a slot map
+                // or H-channel units are not. Number 0 is no channel.
+                if o32 & 0x10 != 0 || o32 & 0x0f != 3 {
                     return None;
                 }
-                Some(c.get(i + 1)? & 0x7f)
+                Some(c.get(i + 1)? & 0x7f).filter(|&n| n != 0)
             }
             _ => None,
         };
@@ -329,3 +398,78 @@ impl RawIe<'_> {
         self.id & 0x80 != 0
     }
 }
+
+/// Progress indicator IE content (Q.931 §4.5.23).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProgressIndicator {
+    /// Coding standard, 2 bits (0 = ITU-T).
+    pub coding_standard: u8,
+    /// Where the interworking happens.
+    pub location: Location,
+    /// Progress description, 7 bits (see [`progress`](super::progress)).
+    pub description: u8,
+}
+
+impl ProgressIndicator {
+    /// ITU-T coding.
+    pub fn new(location: Location, description: u8) -> ProgressIndicator {
+        ProgressIndicator {
+            coding_standard: 0,
+            location,
+            description,
+        }
+    }
+
+    pub(super) fn parse(c: &[u8]) -> Option<ProgressIndicator> {
+        let (&o3, &o4) = (c.first()?, c.get(1)?);
+        Some(ProgressIndicator {
+            coding_standard: (o3 >> 5) & 3,
+            location: Location::from_value(o3 & 0x0f),
+            description: o4 & 0x7f,
+        })
+    }
+
+    pub(super) fn emit(&self, out: &mut Vec<u8>) {
+        out.push(0x80 | (self.coding_standard & 3) << 5 | (self.location.value() & 0x0f));
+        out.push(0x80 | (self.description & 0x7f));
+    }
+}
+
+int_enum!(
+    u8,
+    /// Class of the restart indicator IE (Q.931 §4.5.25, 3 bits).
+    RestartClass {
+        /// 0 the channels indicated in the channel identification IE.
+        Indicated = 0,
+        /// 6 the single interface.
+        SingleInterface = 6,
+        /// 7 all interfaces.
+        AllInterfaces = 7,
+    }
+);
+
+impl RestartClass {
+    pub(super) fn parse(c: &[u8]) -> Option<RestartClass> {
+        match c {
+            [o3] => Some(RestartClass::from_value(o3 & 7)),
+            _ => None,
+        }
+    }
+}
+
+/// Display IE content (Q.931 §4.5.16): IA5 characters, at most [`DISPLAY_MAX`]. A leading
+/// octet with bit 8 set (ETSI and national variants put a display type there) is skipped.
+pub(super) fn parse_display(c: &[u8]) -> Option<&str> {
+    let text = match c.first() {
+        Some(b) if b & 0x80 != 0 => &c[1..],
+        _ => c,
+    };
+    if text.len() > DISPLAY_MAX || !text.iter().all(|b| (0x20..0x7f).contains(b)) {
+        return None;
+    }
+    std::str::from_utf8(text).ok()
+}
+
+/// Longest display text accepted (Q.931 §4.5.16: 34 octets in a SETUP; 82 is the network
+/// maximum of Q.931 Table 4-3 note).
+pub const DISPLAY_MAX: usize = 82;

@@ -1,9 +1,10 @@
 //! The message: the checked header view ([`Packet`]), the parsed form ([`Message`]) and the
 //! Q.931 §5.8 verdict on it ([`Verdict`]).
 
+use super::elements::parse_display;
 use super::{
     cause, ie, BearerCapability, CallReference, Cause, ChannelId, Error, MessageType,
-    PartyNumberIe, RawIe, PROTOCOL_DISCRIMINATOR,
+    PartyNumberIe, ProgressIndicator, RawIe, RestartClass, PROTOCOL_DISCRIMINATOR,
 };
 
 /// What Q.931 §5.8 says about a received message (see [`Message::check`]).
@@ -129,10 +130,16 @@ pub struct Message<'a> {
     /// Facility IEs (`1c`), content after the length octet; decode with
     /// [`crate::rose::Facility::parse`]. Repeatable.
     pub facility: Vec<&'a [u8]>,
+    /// Progress indicator (`1e`); Q.931 allows two in a SETUP, the first is kept.
+    pub progress: Option<ProgressIndicator>,
+    /// Display (`28`), the IA5 text.
+    pub display: Option<&'a str>,
     /// Calling party number (`6c`).
     pub calling_party_number: Option<PartyNumberIe<'a>>,
     /// Called party number (`70`).
     pub called_party_number: Option<PartyNumberIe<'a>>,
+    /// Restart indicator (`79`).
+    pub restart_indicator: Option<RestartClass>,
     /// IEs this module does not interpret (other codesets and single-octet IEs included).
     pub unknown: Vec<RawIe<'a>>,
     /// Recognised IEs whose content is malformed (Q.931 §5.8.6.2 / §5.8.7.2), kept raw.
@@ -150,8 +157,11 @@ impl<'a> Message<'a> {
             call_state: None,
             channel_id: None,
             facility: Vec::new(),
+            progress: None,
+            display: None,
             calling_party_number: None,
             called_party_number: None,
+            restart_indicator: None,
             unknown: Vec::new(),
             invalid: Vec::new(),
         }
@@ -174,6 +184,40 @@ impl<'a> Message<'a> {
             calling_party_number: calling,
             called_party_number: called,
             ..Message::new(call_reference, MessageType::Setup)
+        }
+    }
+
+    /// SETUP of a basic call (Q.931 §3.1.14, §5.1.1): bearer capability, channel
+    /// identification (mandatory from the network side, optional from the user side), calling
+    /// and called party numbers.
+    pub fn setup(
+        call_reference: CallReference,
+        bearer: BearerCapability,
+        channel: Option<ChannelId>,
+        calling: Option<PartyNumberIe<'a>>,
+        called: PartyNumberIe<'a>,
+    ) -> Message<'a> {
+        Message {
+            bearer_capability: Some(bearer),
+            channel_id: channel,
+            calling_party_number: calling,
+            called_party_number: Some(called),
+            ..Message::new(call_reference, MessageType::Setup)
+        }
+    }
+
+    /// RESTART or RESTART ACKNOWLEDGE on the global call reference (Q.931 §5.5): `class`
+    /// with the channel identification of `channel` for [`RestartClass::Indicated`].
+    pub fn restart(
+        message_type: MessageType,
+        flag: bool,
+        class: RestartClass,
+        channel: Option<ChannelId>,
+    ) -> Message<'a> {
+        Message {
+            restart_indicator: Some(class),
+            channel_id: channel,
+            ..Message::new(CallReference::Call { value: 0, flag }, message_type)
         }
     }
 
@@ -296,6 +340,13 @@ impl<'a> Message<'a> {
                 ie::CALLED_PARTY_NUMBER => {
                     set_first(&mut m.called_party_number, PartyNumberIe::parse(content))
                 }
+                ie::PROGRESS_INDICATOR => {
+                    set_first(&mut m.progress, ProgressIndicator::parse(content))
+                }
+                ie::DISPLAY => set_first(&mut m.display, parse_display(content)),
+                ie::RESTART_INDICATOR => {
+                    set_first(&mut m.restart_indicator, RestartClass::parse(content))
+                }
                 _ => {
                     m.unknown.push(raw);
                     true
@@ -308,12 +359,15 @@ impl<'a> Message<'a> {
         Ok(m)
     }
 
-    /// The mandatory IEs of this message type, as far as call-independent signalling uses
-    /// them (Q.931 §3.1, ECMA-165 §7).
+    /// The mandatory IEs of this message type in both directions (Q.931 §3.1 and §3.2,
+    /// ECMA-165 §7). Channel identification, mandatory only network to user (§3.1.14), is
+    /// checked by the call state machine.
     pub fn mandatory_ies(&self) -> &'static [u8] {
         match self.message_type {
             MessageType::Setup => &[ie::BEARER_CAPABILITY],
             MessageType::Disconnect => &[ie::CAUSE],
+            MessageType::Progress => &[ie::PROGRESS_INDICATOR],
+            MessageType::Restart | MessageType::RestartAcknowledge => &[ie::RESTART_INDICATOR],
             MessageType::Status => &[ie::CAUSE, ie::CALL_STATE],
             MessageType::Facility => &[ie::FACILITY],
             _ => &[],
@@ -326,6 +380,8 @@ impl<'a> Message<'a> {
             ie::CAUSE => self.cause.is_some(),
             ie::CALL_STATE => self.call_state.is_some(),
             ie::FACILITY => !self.facility.is_empty(),
+            ie::PROGRESS_INDICATOR => self.progress.is_some(),
+            ie::RESTART_INDICATOR => self.restart_indicator.is_some(),
             _ => false,
         }
     }
@@ -398,11 +454,20 @@ impl<'a> Message<'a> {
         for f in &self.facility {
             put(ie::FACILITY, &|c| c.extend_from_slice(f));
         }
+        if let Some(p) = &self.progress {
+            put(ie::PROGRESS_INDICATOR, &|c| p.emit(c));
+        }
+        if let Some(d) = self.display {
+            put(ie::DISPLAY, &|c| c.extend_from_slice(d.as_bytes()));
+        }
         if let Some(p) = &self.calling_party_number {
             put(ie::CALLING_PARTY_NUMBER, &|c| p.emit(c));
         }
         if let Some(p) = &self.called_party_number {
             put(ie::CALLED_PARTY_NUMBER, &|c| p.emit(c));
+        }
+        if let Some(r) = self.restart_indicator {
+            put(ie::RESTART_INDICATOR, &|c| c.push(0x80 | (r.value() & 7)));
         }
         for r in self.unknown.iter().chain(&self.invalid) {
             ies.push((r.codeset, r.id, r.content.to_vec()));

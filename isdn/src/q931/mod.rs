@@ -1,4 +1,5 @@
-//! Q.931 / ECMA-143 messages for call-independent signalling on a PRI D-channel.
+//! Q.931 / ECMA-143 messages for basic call and call-independent signalling on a PRI
+//! D-channel.
 //!
 //! A message is `08` (protocol discriminator), the call reference (length octet + 0..2
 //! octets), the message type, then information elements (Q.931 §4). [`Packet`] is a checked
@@ -58,8 +59,8 @@ mod elements;
 mod message;
 
 pub use elements::{
-    BearerCapability, Cause, ChannelId, Location, NumberingPlan, PartyNumberIe, Presentation,
-    RawIe, TypeOfNumber,
+    transfer_capability, BearerCapability, Cause, ChannelId, Layer1, Location, NumberingPlan,
+    PartyNumberIe, Presentation, ProgressIndicator, RawIe, RestartClass, TypeOfNumber, DISPLAY_MAX,
 };
 pub use message::{Message, Packet, Verdict};
 
@@ -117,13 +118,15 @@ impl CallReference {
 
 int_enum!(
     u8,
-    /// Message type (Q.931 §4.4, Table 4-2). The 11 types of call-independent signalling have
-    /// names; anything else is `Other`, to be answered with STATUS cause 97.
+    /// Message type (Q.931 §4.4, Table 4-2). The types of basic call and call-independent
+    /// signalling have names; anything else is `Other`, to be answered with STATUS cause 97.
     MessageType {
         /// `01` ALERTING.
         Alerting = 0x01,
         /// `02` CALL PROCEEDING.
         CallProceeding = 0x02,
+        /// `03` PROGRESS.
+        Progress = 0x03,
         /// `05` SETUP.
         Setup = 0x05,
         /// `07` CONNECT.
@@ -132,8 +135,12 @@ int_enum!(
         ConnectAcknowledge = 0x0f,
         /// `45` DISCONNECT.
         Disconnect = 0x45,
+        /// `46` RESTART.
+        Restart = 0x46,
         /// `4d` RELEASE.
         Release = 0x4d,
+        /// `4e` RESTART ACKNOWLEDGE.
+        RestartAcknowledge = 0x4e,
         /// `5a` RELEASE COMPLETE.
         ReleaseComplete = 0x5a,
         /// `62` FACILITY.
@@ -157,14 +164,54 @@ pub mod ie {
     pub const CHANNEL_IDENTIFICATION: u8 = 0x18;
     /// Facility.
     pub const FACILITY: u8 = 0x1c;
+    /// Progress indicator.
+    pub const PROGRESS_INDICATOR: u8 = 0x1e;
+    /// Display.
+    pub const DISPLAY: u8 = 0x28;
     /// Calling party number.
     pub const CALLING_PARTY_NUMBER: u8 = 0x6c;
     /// Called party number.
     pub const CALLED_PARTY_NUMBER: u8 = 0x70;
+    /// Restart indicator.
+    pub const RESTART_INDICATOR: u8 = 0x79;
+}
+
+/// Progress descriptions of the progress indicator IE (Q.931 §4.5.23).
+pub mod progress {
+    /// 1 call is not end-to-end ISDN; further progress information may be in-band.
+    pub const NOT_END_TO_END_ISDN: u8 = 1;
+    /// 2 destination address is non-ISDN.
+    pub const DESTINATION_NON_ISDN: u8 = 2;
+    /// 3 origination address is non-ISDN (what a gateway from SIP puts in its SETUP).
+    pub const ORIGINATION_NON_ISDN: u8 = 3;
+    /// 4 call has returned to the ISDN.
+    pub const RETURNED_TO_ISDN: u8 = 4;
+    /// 8 in-band information or an appropriate pattern is now available.
+    pub const IN_BAND_AVAILABLE: u8 = 8;
 }
 
 /// Cause values used by this crate and its callers (Q.850).
 pub mod cause {
+    /// 1 unallocated (unassigned) number.
+    pub const UNALLOCATED_NUMBER: u8 = 1;
+    /// 17 user busy.
+    pub const USER_BUSY: u8 = 17;
+    /// 18 no user responding.
+    pub const NO_USER_RESPONDING: u8 = 18;
+    /// 19 no answer from user (user alerted).
+    pub const NO_ANSWER: u8 = 19;
+    /// 21 call rejected.
+    pub const CALL_REJECTED: u8 = 21;
+    /// 27 destination out of order.
+    pub const DESTINATION_OUT_OF_ORDER: u8 = 27;
+    /// 34 no circuit/channel available.
+    pub const NO_CIRCUIT_AVAILABLE: u8 = 34;
+    /// 44 requested circuit/channel not available.
+    pub const REQUESTED_CHANNEL_UNAVAILABLE: u8 = 44;
+    /// 65 bearer capability not implemented.
+    pub const BEARER_CAPABILITY_NOT_IMPLEMENTED: u8 = 65;
+    /// 82 identified channel does not exist.
+    pub const CHANNEL_DOES_NOT_EXIST: u8 = 82;
     /// 16 normal call clearing.
     pub const NORMAL_CLEARING: u8 = 16;
     /// 30 response to STATUS ENQUIRY.

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::call::CallConfig;
 use crate::q921::Side;
 
 /// Upper bound of [`SpanConfig::max_outstanding`].
@@ -65,11 +66,15 @@ pub struct SpanConfig {
     pub retry_initial: Duration,
     /// Longest retry delay.
     pub retry_max: Duration,
+    /// Q.931 basic calls on this span ([`crate::call`]); `None`: every call SETUP is refused
+    /// (RELEASE COMPLETE cause 69) as before calls existed.
+    pub calls: Option<CallConfig>,
 }
 
 impl SpanConfig {
     /// Defaults for `side`: SETUP transport, unknown party numbers, message counts on, resync
-    /// all, 7 outstanding, T303 4 s, T308 4 s, T310 30 s, retries from 1 s up to 60 s.
+    /// all, 7 outstanding, T303 4 s, T308 4 s, T310 30 s, retries from 1 s up to 60 s, no
+    /// basic calls.
     pub fn new(side: Side) -> Self {
         SpanConfig {
             side,
@@ -84,6 +89,7 @@ impl SpanConfig {
             t310: Duration::from_secs(30),
             retry_initial: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
+            calls: None,
         }
     }
 }

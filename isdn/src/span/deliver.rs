@@ -49,23 +49,16 @@ impl Span {
         id
     }
 
-    /// A free 15-bit call reference value (Q.931 §4.3), never 0 (the global call reference).
-    pub(super) fn take_call_reference(&mut self) -> u16 {
-        loop {
-            let cr = self.next_cr;
-            self.next_cr = if cr >= 0x7fff { 1 } else { cr + 1 };
-            if !self.calls.contains_key(&cr) {
-                return cr;
-            }
-        }
-    }
-
     pub(super) fn deliver(&mut self, now: Instant, number: String, lamp: Lamp) {
         let invoke_id = self.take_invoke_id();
         let facility = self.invoke_for(&number, lamp).facility(invoke_id);
         match self.cfg.transport {
             Transport::Setup => {
-                let value = self.take_call_reference();
+                // MWI is paced to far fewer calls than the 32,767 values (MAX_OUTSTANDING).
+                let Some(value) = self.cc.reserve_call_reference() else {
+                    self.requeue(&number);
+                    return;
+                };
                 let calling = self.cfg.calling_number.as_deref().map(|d| PartyNumberIe {
                     presentation: Some(Presentation {
                         indicator: 0,
@@ -91,6 +84,7 @@ impl Span {
                     );
                     self.timers.set(Timer::Call(value), now + self.cfg.t303);
                 } else {
+                    self.cc.free_call_reference(value);
                     self.requeue(&number);
                 }
             }
@@ -114,7 +108,11 @@ impl Span {
     /// never sees it expire.
     pub(super) fn end_call(&mut self, value: u16) -> Option<Call> {
         self.timers.cancel(Timer::Call(value));
-        self.calls.remove(&value)
+        let call = self.calls.remove(&value);
+        if call.is_some() {
+            self.cc.free_call_reference(value);
+        }
+        call
     }
 
     /// A delivery could not be handed to the link: keep it dirty for the next link up.

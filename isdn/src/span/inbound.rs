@@ -11,7 +11,7 @@ use crate::qsig::{
 };
 use crate::rose::{self, Component, Facility};
 
-use super::{Call, CallPhase, Span, Timer};
+use super::{CallPhase, Span, Timer};
 
 impl Span {
     pub(super) fn on_message(&mut self, now: Instant, bytes: &[u8]) {
@@ -20,6 +20,10 @@ impl Span {
             return;
         };
         let verdict = msg.check();
+        if self.for_call_control(&msg) {
+            self.cc.handle_message(now, &msg);
+            return;
+        }
         match msg.call_reference {
             CallReference::Dummy => self.on_dummy(now, &msg, verdict),
             CallReference::Call { value: 0, .. } => {}
@@ -28,6 +32,29 @@ impl Span {
             }
             CallReference::Call { value, flag: false } => {
                 self.on_their_call(now, value, &msg, verdict)
+            }
+        }
+    }
+
+    /// Whether `msg` belongs to basic call control (with [`super::SpanConfig::calls`] on): the
+    /// global call reference (RESTART), a call it knows, or a SETUP for a voice bearer (not
+    /// the call-independent SETUP of ECMA-165, whose bearer is unrestricted digital).
+    fn for_call_control(&self, msg: &Message<'_>) -> bool {
+        if self.cfg.calls.is_none() {
+            return false;
+        }
+        match msg.call_reference {
+            CallReference::Dummy => false,
+            CallReference::Call { value: 0, .. } => true,
+            CallReference::Call { value, flag } => {
+                let call = crate::call::CallRef { value, ours: flag };
+                if flag && self.calls.contains_key(&value) {
+                    return false;
+                }
+                self.cc.has_call(call)
+                    || (!flag
+                        && msg.message_type == MessageType::Setup
+                        && msg.bearer_capability.is_some_and(|b| b.is_voice()))
             }
         }
     }
@@ -93,25 +120,24 @@ impl Span {
                     Message::release(cr, Some(Cause::new(Location::User, cause::NORMAL_CLEARING)))
                 };
                 self.send_message(now, &answer);
-                let Some(c) = self.end_call(value) else {
-                    return;
-                };
-                if msg.message_type == MessageType::Disconnect {
+                let (number, lamp) = if msg.message_type == MessageType::Disconnect {
                     // Wait for RELEASE COMPLETE under T308 like any release we start.
-                    self.calls.insert(
-                        value,
-                        Call {
-                            number: c.number.clone(),
-                            lamp: c.lamp,
-                            phase: CallPhase::Releasing { retried: false },
-                        },
-                    );
+                    let Some(c) = self.calls.get_mut(&value) else {
+                        return;
+                    };
+                    c.phase = CallPhase::Releasing { retried: false };
                     self.timers.set(Timer::Call(value), now + self.cfg.t308);
-                }
+                    (c.number.clone(), c.lamp)
+                } else {
+                    let Some(c) = self.end_call(value) else {
+                        return;
+                    };
+                    (c.number, c.lamp)
+                };
                 if initiated {
                     match cause_value {
-                        Some(v) if is_temporary(v) => self.fail(now, &c.number, v),
-                        _ => self.confirm(&c.number, c.lamp),
+                        Some(v) if is_temporary(v) => self.fail(now, &number, v),
+                        _ => self.confirm(&number, lamp),
                     }
                 }
             }

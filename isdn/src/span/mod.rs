@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use sansio::{Core, Timers};
 
+use crate::call::{CallConfig, CallControl, CallEvent, Interface};
 use crate::q921::{self, Lapd};
 
 mod config;
@@ -167,7 +168,9 @@ pub struct Span {
     numbers: Vec<String>,
     /// T303, T308, T310 per call and the backoff per number.
     timers: Timers<Timer>,
-    next_cr: u16,
+    /// Basic calls ([`SpanConfig::calls`]); it also allocates the call references of the MWI
+    /// SETUPs, so both share one value space (Q.931 §4.3).
+    cc: CallControl,
     next_invoke_id: i64,
     events: VecDeque<SpanEvent>,
 }
@@ -188,6 +191,10 @@ impl Span {
             *t = (*t).min(MAX_TIMER);
         }
         let lapd = Lapd::new(q921::Config::new(cfg.side));
+        let cc = CallControl::new(
+            cfg.calls
+                .unwrap_or_else(|| CallConfig::new(cfg.side, Interface::T1)),
+        );
         Span {
             cfg,
             lapd,
@@ -198,7 +205,7 @@ impl Span {
             facilities: VecDeque::new(),
             numbers: Vec::new(),
             timers: Timers::new(),
-            next_cr: 1,
+            cc,
             next_invoke_id: 1,
             events: VecDeque::new(),
         }
@@ -252,6 +259,25 @@ impl Span {
     pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) {
         self.lapd.handle_frame(now, frame);
         self.pump(now);
+    }
+
+    /// Runs `f` on the span's basic call control (commands such as
+    /// [`CallControl::place`], [`CallControl::connect`]), then sends what it produced ahead of
+    /// any MWI message. `None` when [`SpanConfig::calls`] is off.
+    pub fn with_calls<R>(
+        &mut self,
+        now: Instant,
+        f: impl FnOnce(&mut CallControl) -> R,
+    ) -> Option<R> {
+        self.cfg.calls?;
+        let r = f(&mut self.cc);
+        self.pump(now);
+        Some(r)
+    }
+
+    /// The next event of the span's basic calls (Q.931 primitives, [`CallEvent`]).
+    pub fn poll_call_event(&mut self) -> Option<CallEvent> {
+        self.cc.poll_event()
     }
 
     /// Link state, queue depth, in-flight count and Q.921 counters.
@@ -318,11 +344,17 @@ impl Span {
             }
         }
         self.settle_facilities();
+        // Call control first: its messages go ahead of every queued MWI message.
+        while let Some(m) = self.cc.poll_transmit() {
+            // Only fails while the link is down, when call control sends nothing.
+            let _ = self.lapd.send_priority(now, m);
+        }
         self.dispatch(now);
     }
 
     fn on_link_up(&mut self) {
         self.up = true;
+        self.cc.link_up();
         self.events.push_back(SpanEvent::LinkUp);
         let all = self.cfg.resync == Resync::All;
         // A fresh link: pending backoffs start over.
@@ -352,7 +384,10 @@ impl Span {
         let calls: Vec<(u16, Call)> = self.calls.drain().collect();
         for (value, _) in &calls {
             self.timers.cancel(Timer::Call(*value));
+            self.cc.free_call_reference(*value);
         }
+        // Basic calls are released too (Q.931 §5.8.9), each with CallEvent::Released.
+        self.cc.link_down();
         let facilities: Vec<FacilitySent> = self.facilities.drain(..).collect();
         for number in calls
             .into_iter()
@@ -422,6 +457,7 @@ impl Core for Span {
     /// early, late or repeated call runs only what is due, once.
     fn handle_timeout(&mut self, now: Instant) {
         self.lapd.handle_timeout(now);
+        self.cc.handle_timeout(now);
         while let Some(timer) = self.timers.pop_due(now) {
             match timer {
                 Timer::Call(value) => self.call_timeout(now, value),
@@ -451,6 +487,7 @@ impl Core for Span {
             .poll_timeout()
             .into_iter()
             .chain(self.timers.next())
+            .chain(self.cc.poll_timeout())
             .min()
     }
 }

@@ -313,6 +313,7 @@ impl Lapd {
         self.stats.payloads_discarded += (self.window.len() + self.queue.len()) as u64;
         self.window.clear();
         self.queue.clear();
+        self.priority = 0;
     }
 
     pub(super) fn transmit_enquiry(&mut self, now: Instant) {
@@ -369,7 +370,10 @@ impl Lapd {
             let idx = usize::from(seq_sub(self.vs, self.va));
             if idx >= self.window.len() {
                 match self.queue.pop_front() {
-                    Some(p) => self.window.push_back(p),
+                    Some(p) => {
+                        self.priority = self.priority.saturating_sub(1);
+                        self.window.push_back(p);
+                    }
                     None => break,
                 }
             } else {

@@ -26,8 +26,11 @@ enum Command {
     CheckConfig(ConfigArg),
     /// Print what the running daemon knows.
     Status {
-        /// Print JSON instead of text.
-        #[arg(long)]
+        /// plain (text with sipd's extras), cisco (`show sip-ua mwi` field for field) or json.
+        #[arg(long, value_enum, default_value_t = Format::Plain)]
+        format: Format,
+        /// Same as `--format json`.
+        #[arg(long, conflicts_with = "format")]
         json: bool,
         #[command(flatten)]
         config: ConfigArg,
@@ -37,6 +40,18 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: Shell,
     },
+}
+
+/// What `sipd status` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// Text in the shape of `show sip-ua mwi`, with sipd's extras (server state, target,
+    /// message counts, subscriptions, blocked sources, limits).
+    Plain,
+    /// `show sip-ua mwi` of the modelled gateway field for field ([`sipd::status::render_cisco`]).
+    Cisco,
+    /// The whole status as a JSON document.
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -51,8 +66,12 @@ fn main() -> ExitCode {
             None => ExitCode::FAILURE,
         },
         Command::CheckConfig(c) => check_config(&c.path),
-        Command::Status { json, config } => match load(&config.path) {
-            Some(cfg) => status(&cfg, json),
+        Command::Status {
+            format,
+            json,
+            config,
+        } => match load(&config.path) {
+            Some(cfg) => status(&cfg, if json { Format::Json } else { format }),
             None => ExitCode::FAILURE,
         },
         Command::Completions { shell } => print_completions::<Cli>(shell),
@@ -64,15 +83,22 @@ fn load(path: &Path) -> Option<Config> {
 }
 
 /// `sipd status`: ask the running daemon.
-fn status(cfg: &Config, json: bool) -> ExitCode {
+fn status(cfg: &Config, format: Format) -> ExitCode {
     match sipd::daemon::query_status(cfg) {
-        Ok(st) if json => {
-            println!("{}", serde_json::to_string_pretty(&st).unwrap_or_default());
-            ExitCode::SUCCESS
-        }
         Ok(st) => {
-            print!("{}", sipd::status::render(&st.ua));
-            print!("{}", sipd::limits::render(&st.limits));
+            match format {
+                Format::Json => {
+                    println!("{}", serde_json::to_string_pretty(&st).unwrap_or_default());
+                }
+                Format::Cisco => print!(
+                    "{}",
+                    sipd::status::render_cisco(&st.ua, st.mwi_lookup_failures)
+                ),
+                Format::Plain => {
+                    print!("{}", sipd::status::render(&st.ua));
+                    print!("{}", sipd::limits::render(&st.limits));
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

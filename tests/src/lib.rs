@@ -6,6 +6,7 @@
 
 pub mod baresip;
 pub mod daemon;
+pub mod dns;
 pub mod env;
 pub mod fsk;
 pub mod kamailio;

@@ -1,5 +1,6 @@
 //! The status socket (`sipd status`): what sipd reports, and the client that asks for it.
 
+use super::locate::Role;
 use super::{numbers_of, Daemon};
 use crate::limits::{Gauge, LimitsStatus};
 use crate::snapshot::SnapshotStatus;
@@ -24,6 +25,10 @@ pub struct SipdStatus {
     pub limits: LimitsStatus,
     /// The on-disk snapshot of the table (`[state] dir`).
     pub snapshot: SnapshotStatus,
+    /// Failed lookups of the `dns:` MWI server since its last answer (`show sip-ua mwi`'s
+    /// "dns lookup retry cnt"); 0 for an `ipv4:` server.
+    #[serde(default)]
+    pub mwi_lookup_failures: u32,
 }
 
 /// Status clients answered per turn.
@@ -103,6 +108,11 @@ impl Daemon {
                         ua: self.ua.status(Instant::now()),
                         limits: self.limits_status(),
                         snapshot: self.snapshots.status(Instant::now()),
+                        mwi_lookup_failures: self
+                            .servers
+                            .iter()
+                            .find(|s| s.role == Role::Mwi)
+                            .map_or(0, |s| s.failures),
                     };
                     let json = serde_json::to_vec(&st).unwrap_or_default();
                     // A status client reads the whole answer; a blocking write of a few

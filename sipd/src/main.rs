@@ -35,6 +35,13 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Switch the one-line SIP message trace of the running daemon on or off (to the journal).
+    Trace {
+        /// on or off.
+        state: Switch,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Print the shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -52,6 +59,15 @@ enum Format {
     Cisco,
     /// The whole status as a JSON document.
     Json,
+}
+
+/// `sipd trace on|off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Switch {
+    /// Log every SIP message sent and received, one line each.
+    On,
+    /// Stop logging them.
+    Off,
 }
 
 fn main() -> ExitCode {
@@ -72,6 +88,10 @@ fn main() -> ExitCode {
             config,
         } => match load(&config.path) {
             Some(cfg) => status(&cfg, if json { Format::Json } else { format }),
+            None => ExitCode::FAILURE,
+        },
+        Command::Trace { state, config } => match load(&config.path) {
+            Some(cfg) => trace(&cfg, state),
             None => ExitCode::FAILURE,
         },
         Command::Completions { shell } => print_completions::<Cli>(shell),
@@ -103,6 +123,31 @@ fn status(cfg: &Config, format: Format) -> ExitCode {
         }
         Err(e) => {
             eprintln!("sipd status: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `sipd trace on|off`: tell the running daemon; prints its answer (`trace on`).
+fn trace(cfg: &Config, state: Switch) -> ExitCode {
+    let request = match state {
+        Switch::On => "trace on",
+        Switch::Off => "trace off",
+    };
+    match sipd::daemon::control(cfg, request) {
+        Ok(answer) if answer.starts_with(request.as_bytes()) => {
+            print!("{}", String::from_utf8_lossy(&answer));
+            ExitCode::SUCCESS
+        }
+        Ok(answer) => {
+            eprintln!(
+                "sipd trace: {}",
+                String::from_utf8_lossy(&answer).trim_end()
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("sipd trace: {e}");
             ExitCode::FAILURE
         }
     }

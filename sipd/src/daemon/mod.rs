@@ -9,6 +9,7 @@
 
 use crate::limits::{BurstLog, Guard, Verdict};
 use crate::snapshot::SnapshotWorker;
+use crate::trace::{self, Direction};
 use crate::ua::{Dest, Ua, UaConfig, UaEvent};
 use crate::wire;
 use crossbeam_channel::{Receiver, Sender};
@@ -21,7 +22,7 @@ use nix::sys::resource::{getrlimit, Resource};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use sansio::Core;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -41,7 +42,7 @@ use tcp::Conn;
 use udp::set_udp_buffers;
 
 pub use rlimit::raise_nofile_limit;
-pub use status::{query_status, SipdStatus, STATUS_SOCKET};
+pub use status::{control, query_status, SipdStatus, STATUS_SOCKET};
 pub use tcp::{ACCEPT_BATCH, TCP_BATCH};
 pub use udp::UDP_BATCH;
 
@@ -73,6 +74,10 @@ pub struct Daemon {
     next_token: usize,
     status: UnixListener,
     status_path: PathBuf,
+    /// Status clients waiting for their request line.
+    waiting: VecDeque<status::Waiting>,
+    /// `sipd trace on`: every SIP message sent and received is logged in one line.
+    trace: bool,
     ua: Ua,
     /// The shared MWI table: the daemon applies the UA's events to it.
     writer: Writer,
@@ -213,6 +218,8 @@ impl Daemon {
             next_token,
             status,
             status_path,
+            waiting: VecDeque::new(),
+            trace: false,
             ua,
             writer,
             table_check_at: start + TABLE_CHECK,
@@ -370,6 +377,9 @@ impl Daemon {
         if token == STATUS {
             return self.serve_status();
         }
+        if self.is_status_client(token) {
+            return self.serve_client(token);
+        }
         if let Some(i) = self.udp.iter().position(|(t, _)| *t == token) {
             return self.serve_udp(now, i, buf);
         }
@@ -382,6 +392,7 @@ impl Daemon {
     /// Pass an inbound message through the guard to the user agent. A source blocked by
     /// `[sip.block]` gets nothing, not even the rate limit's 503.
     fn admit(&mut self, now: u64, bytes: &[u8], src: Dest) {
+        self.trace_sip(Direction::Received, src, bytes);
         if self.ua.blocked(self.instant(now), src.addr.ip()) {
             return;
         }
@@ -425,6 +436,7 @@ impl Daemon {
 
     /// Send one message: a datagram, or onto its TCP connection (opened if needed).
     fn send(&mut self, now: u64, t: crate::transaction::Transmit<Dest>) {
+        self.trace_sip(Direction::Sent, t.dest, &t.bytes);
         match t.dest.transport {
             Transport::Udp => {
                 let sock = self
@@ -475,6 +487,18 @@ impl Daemon {
                 }
                 self.write_conn(now, token);
             }
+        }
+    }
+}
+
+impl Daemon {
+    /// With `sipd trace on`, log `bytes` in one line ([`trace::sip_line`]).
+    fn trace_sip(&self, dir: Direction, peer: Dest, bytes: &[u8]) {
+        if self.trace {
+            mwi_service::trace(
+                "sipd::trace",
+                &trace::sip_line(dir, peer.transport, peer.addr, bytes),
+            );
         }
     }
 }

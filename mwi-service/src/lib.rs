@@ -26,6 +26,19 @@ pub fn init_logging(program: &str, level: LevelFilter) {
     }
 }
 
+/// Log `line` at level info under `target` whatever the running level (`[log] level`,
+/// `--log-level`): a runtime trace (`sipd trace on`, `chand trace on`) is asked for by
+/// command, so the configured level must not hide it. Goes to the journal like every record.
+pub fn trace(target: &str, line: &str) {
+    log::logger().log(
+        &Record::builder()
+            .level(log::Level::Info)
+            .target(target)
+            .args(format_args!("{line}"))
+            .build(),
+    );
+}
+
 struct StderrLog;
 
 impl Log for StderrLog {

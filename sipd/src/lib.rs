@@ -21,6 +21,7 @@ pub mod secret;
 pub mod snapshot;
 pub mod status;
 pub mod summary;
+pub mod trace;
 pub mod transaction;
 pub mod ua;
 pub mod wire;

@@ -26,9 +26,19 @@ enum Command {
     CheckConfig(ConfigArg),
     /// Print what the running daemon knows.
     Status {
-        /// Print JSON instead of text.
-        #[arg(long)]
+        /// plain (text with sipd's extras), cisco (`show sip-ua mwi` field for field) or json.
+        #[arg(long, value_enum, default_value_t = Format::Plain)]
+        format: Format,
+        /// Same as `--format json`.
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Switch the one-line SIP message trace of the running daemon on or off (to the journal).
+    Trace {
+        /// on or off.
+        state: Switch,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -37,6 +47,27 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: Shell,
     },
+}
+
+/// What `sipd status` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// Text in the shape of `show sip-ua mwi`, with sipd's extras (server state, target,
+    /// message counts, subscriptions, blocked sources, limits).
+    Plain,
+    /// `show sip-ua mwi` of the modelled gateway field for field ([`sipd::status::render_cisco`]).
+    Cisco,
+    /// The whole status as a JSON document.
+    Json,
+}
+
+/// `sipd trace on|off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Switch {
+    /// Log every SIP message sent and received, one line each.
+    On,
+    /// Stop logging them.
+    Off,
 }
 
 fn main() -> ExitCode {
@@ -51,8 +82,16 @@ fn main() -> ExitCode {
             None => ExitCode::FAILURE,
         },
         Command::CheckConfig(c) => check_config(&c.path),
-        Command::Status { json, config } => match load(&config.path) {
-            Some(cfg) => status(&cfg, json),
+        Command::Status {
+            format,
+            json,
+            config,
+        } => match load(&config.path) {
+            Some(cfg) => status(&cfg, if json { Format::Json } else { format }),
+            None => ExitCode::FAILURE,
+        },
+        Command::Trace { state, config } => match load(&config.path) {
+            Some(cfg) => trace(&cfg, state),
             None => ExitCode::FAILURE,
         },
         Command::Completions { shell } => print_completions::<Cli>(shell),
@@ -64,20 +103,52 @@ fn load(path: &Path) -> Option<Config> {
 }
 
 /// `sipd status`: ask the running daemon.
-fn status(cfg: &Config, json: bool) -> ExitCode {
+fn status(cfg: &Config, format: Format) -> ExitCode {
     match sipd::daemon::query_status(cfg) {
-        Ok(st) if json => {
-            println!("{}", serde_json::to_string_pretty(&st).unwrap_or_default());
-            ExitCode::SUCCESS
-        }
         Ok(st) => {
-            print!("{}", sipd::status::render(&st.ua));
-            print!("{}", sipd::limits::render(&st.limits));
-            print!("{}", sipd::call::render(&st.calls));
+            match format {
+                Format::Json => {
+                    println!("{}", serde_json::to_string_pretty(&st).unwrap_or_default());
+                }
+                Format::Cisco => print!(
+                    "{}",
+                    sipd::status::render_cisco(&st.ua, st.mwi_lookup_failures)
+                ),
+                Format::Plain => {
+                    print!("{}", sipd::status::render(&st.ua));
+                    print!("{}", sipd::limits::render(&st.limits));
+                    print!("{}", sipd::call::render(&st.calls));
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("sipd status: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `sipd trace on|off`: tell the running daemon; prints its answer (`trace on`).
+fn trace(cfg: &Config, state: Switch) -> ExitCode {
+    let request = match state {
+        Switch::On => "trace on",
+        Switch::Off => "trace off",
+    };
+    match sipd::daemon::control(cfg, request) {
+        Ok(answer) if answer.starts_with(request.as_bytes()) => {
+            print!("{}", String::from_utf8_lossy(&answer));
+            ExitCode::SUCCESS
+        }
+        Ok(answer) => {
+            eprintln!(
+                "sipd trace: {}",
+                String::from_utf8_lossy(&answer).trim_end()
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("sipd trace: {e}");
             ExitCode::FAILURE
         }
     }

@@ -8,6 +8,7 @@
 
 pub mod baresip;
 pub mod daemon;
+pub mod dns;
 pub mod env;
 pub mod fakechand;
 pub mod fakesipd;

@@ -42,8 +42,14 @@ pub struct VoiceMail {
 impl VoiceMail {
     /// Bind a UDP socket on 127.0.0.1 (any port).
     pub fn bind() -> io::Result<Self> {
+        Self::bind_on("127.0.0.1")
+    }
+
+    /// Bind a UDP socket on `ip` (any port); any 127.0.0.0/8 address is on loopback, so a
+    /// test can stand in for a server at an address of its own.
+    pub fn bind_on(ip: &str) -> io::Result<Self> {
         Ok(Self {
-            socket: UdpSocket::bind("127.0.0.1:0")?,
+            socket: UdpSocket::bind((ip, 0))?,
             cseq: 0,
         })
     }

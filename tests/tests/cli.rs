@@ -40,7 +40,7 @@ fn help_version_and_usage_errors() {
     for (bin, subs) in [
         (
             "sipd",
-            &["run", "check-config", "status", "completions"][..],
+            &["run", "check-config", "status", "trace", "completions"][..],
         ),
         (
             "chand",

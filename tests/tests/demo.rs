@@ -1,6 +1,9 @@
 //! The demo (`scripts/demo`) end to end: it runs by itself within its time bound and prints the
-//! NOTIFYs with sipd's answers, the PBX's decoded invokes, the tone heard, and writes its PNG.
+//! NOTIFYs with sipd's answers, the PBX's decoded invokes, the tone heard, and writes its PNG
+//! (the level plot with the bursts marked, tests/src/plot.rs, whose unit test checks the
+//! drawing).
 
+use dahdi_mwi_tests::plot;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -38,6 +41,14 @@ fn demo_runs_and_reports_every_step() {
     ] {
         assert!(text.contains(want), "demo output lacks {want:?}:\n{text}");
     }
-    let bytes = std::fs::read(&png).expect("the PNG is written");
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(
+        text.contains("plot      level (dBm0) over the first 3000 ms, bursts marked (10 burst(s)"),
+        "{text}"
+    );
+    let file = std::fs::File::open(&png).expect("the PNG is written");
+    let info = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .expect("a PNG");
+    let (w, h) = info.info().size();
+    assert_eq!((w, h), (plot::WIDTH, plot::HEIGHT));
 }

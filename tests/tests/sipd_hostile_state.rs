@@ -7,12 +7,10 @@
 //! targets and the first stops answering OPTIONS, the subscriptions move to the second.
 
 use dahdi_mwi_tests::daemon::{wait_some as wait_for, Daemon};
+use dahdi_mwi_tests::dns::{srv_server, SrvTarget};
 use dahdi_mwi_tests::env::Sipd;
 use dahdi_mwi_tests::sip::free_port;
 use dahdi_mwi_tests::sipp::{run as sipp, scenario};
-use hickory_proto::op::{Message as Dns, MessageType};
-use hickory_proto::rr::rdata::SRV;
-use hickory_proto::rr::{Name, RData, Record};
 use mwi_config::Config;
 use mwi_core::MwiState;
 use sipd::daemon::{query_status, SipdStatus};
@@ -216,42 +214,6 @@ fn a_missing_password_file_is_a_start_error_naming_it() {
     );
 }
 
-/// A name server on 127.0.0.1 answering every query with SRV records for `targets`
-/// (priority, port; target 127.0.0.1) until `stop`; returns its address.
-fn fake_dns(targets: Vec<(u16, u16)>, stop: Arc<AtomicBool>) -> std::net::SocketAddr {
-    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    sock.set_read_timeout(Some(Duration::from_millis(200)))
-        .expect("timeout");
-    let addr = sock.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 512];
-        while !stop.load(Ordering::Relaxed) {
-            let Ok((n, from)) = sock.recv_from(&mut buf) else {
-                continue;
-            };
-            let q = Dns::from_vec(&buf[..n]).expect("a DNS query");
-            let mut a = Dns::new();
-            a.set_id(q.id()).set_message_type(MessageType::Response);
-            a.add_query(q.queries()[0].clone());
-            for &(priority, port) in &targets {
-                a.add_answer(Record::from_rdata(
-                    q.queries()[0].name().clone(),
-                    60,
-                    RData::SRV(SRV::new(
-                        priority,
-                        0,
-                        port,
-                        Name::from_ascii("127.0.0.1.").unwrap(),
-                    )),
-                ));
-            }
-            sock.send_to(&a.to_vec().expect("encode"), from)
-                .expect("send");
-        }
-    });
-    addr
-}
-
 /// A voice-mail server that answers SUBSCRIBE 200 and ignores everything else (OPTIONS
 /// included) until `stop`; returns its port and the count of SUBSCRIBEs it answered.
 fn silent_vm(stop: Arc<AtomicBool>) -> (u16, Arc<std::sync::atomic::AtomicU32>) {
@@ -287,7 +249,12 @@ fn options_down_moves_the_subscriptions_to_the_next_srv_target() {
     let stop = Arc::new(AtomicBool::new(false));
     let (first, subscribes) = silent_vm(Arc::clone(&stop));
     let second = free_port();
-    let dns = fake_dns(vec![(10, first), (20, second)], Arc::clone(&stop));
+    let srv = |priority, port| SrvTarget {
+        priority,
+        port,
+        target: "127.0.0.1",
+    };
+    let dns = srv_server(vec![srv(10, first), srv(20, second)], Arc::clone(&stop));
     // The second target: SIPp's voice-mail server (-aa answers the OPTIONS pings).
     let sf = scenario("vm_server.xml");
     let mut vm = Daemon::spawn_command(

@@ -10,6 +10,7 @@
 use crate::call::{CallEvent, Calls, CallsConfig, Out};
 use crate::limits::{BurstLog, Guard, Verdict};
 use crate::snapshot::SnapshotWorker;
+use crate::trace::{self, Direction};
 use crate::ua::{Dest, Ua, UaConfig, UaEvent};
 use crate::wire;
 use crossbeam_channel::{Receiver, Sender};
@@ -22,7 +23,7 @@ use nix::sys::resource::{getrlimit, Resource};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use sansio::Core;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -45,7 +46,7 @@ use udp::set_udp_buffers;
 
 pub use callctl::{CALLCTL_BATCH, CALLCTL_SOCKET};
 pub use rlimit::raise_nofile_limit;
-pub use status::{query_status, SipdStatus, STATUS_SOCKET};
+pub use status::{control, query_status, SipdStatus, STATUS_SOCKET};
 pub use tcp::{ACCEPT_BATCH, TCP_BATCH};
 pub use udp::UDP_BATCH;
 
@@ -77,6 +78,10 @@ pub struct Daemon {
     next_token: usize,
     status: UnixListener,
     status_path: PathBuf,
+    /// Status clients waiting for their request line.
+    waiting: VecDeque<status::Waiting>,
+    /// `sipd trace on`: every SIP message sent and received is logged in one line.
+    trace: bool,
     ua: Ua,
     /// The INVITE dialogs of the FXS ports and the callctl link to chand.
     calls: Calls,
@@ -229,6 +234,8 @@ impl Daemon {
             next_token,
             status,
             status_path,
+            waiting: VecDeque::new(),
+            trace: false,
             ua,
             calls,
             callctl,
@@ -404,6 +411,9 @@ impl Daemon {
         if token == CALLCTL {
             return self.serve_callctl(now);
         }
+        if self.is_status_client(token) {
+            return self.serve_client(token);
+        }
         if let Some(i) = self.udp.iter().position(|(t, _)| *t == token) {
             return self.serve_udp(now, i, buf);
         }
@@ -416,6 +426,7 @@ impl Daemon {
     /// Pass an inbound message through the guard to the user agent. A source blocked by
     /// `[sip.block]` gets nothing, not even the rate limit's 503.
     fn admit(&mut self, now: u64, bytes: &[u8], src: Dest) {
+        self.trace_sip(Direction::Received, src, bytes);
         if self.ua.blocked(self.instant(now), src.addr.ip()) {
             return;
         }
@@ -468,6 +479,7 @@ impl Daemon {
 
     /// Send one message: a datagram, or onto its TCP connection (opened if needed).
     fn send(&mut self, now: u64, t: crate::transaction::Transmit<Dest>) {
+        self.trace_sip(Direction::Sent, t.dest, &t.bytes);
         match t.dest.transport {
             Transport::Udp => {
                 let sock = self
@@ -518,6 +530,18 @@ impl Daemon {
                 }
                 self.write_conn(now, token);
             }
+        }
+    }
+}
+
+impl Daemon {
+    /// With `sipd trace on`, log `bytes` in one line ([`trace::sip_line`]).
+    fn trace_sip(&self, dir: Direction, peer: Dest, bytes: &[u8]) {
+        if self.trace {
+            mwi_service::trace(
+                "sipd::trace",
+                &trace::sip_line(dir, peer.transport, peer.addr, bytes),
+            );
         }
     }
 }

@@ -7,7 +7,8 @@
 //! unsolicited NOTIFYs for 8000 and 2001 over loopback UDP to the real sipd. The demo prints, as it happens, each
 //! NOTIFY and sipd's answer, the MWIActivate the PBX decoded with its arguments, the tone the
 //! phone heard (burst pattern and frequencies), then the same for the deactivation, and writes
-//! a PNG of the stutter tone's envelope over its first 3 s. It ends by itself within
+//! a PNG of the stutter tone over its first 3 s (level in dBm0 against time in ms, each burst
+//! marked at its on and off times, titled with the tone plan and the cadence found). It ends by itself within
 //! [`DEADLINE`].
 //!
 //! Usage: `demo [--png PATH]`.
@@ -38,6 +39,8 @@ const STEP: Duration = Duration::from_secs(10);
 /// The phone's number and FXS channel.
 const PHONE: &str = "8000";
 const PHONE_CHANNEL: u32 = 1;
+/// The phone's tone plan (`cptone`).
+const PLAN: &str = "us";
 /// A served user behind the PBX, and the PRI D-channel.
 const PBX_USER: &str = "2001";
 const DCHANNEL: u32 = 24;
@@ -60,7 +63,7 @@ options_interval = 0
 [[fxs]]
 channel = 1
 number = "8000"
-cptone = "us"
+cptone = "{plan}"
 
 [[pri]]
 span = 1
@@ -235,6 +238,7 @@ fn run(png: &std::path::Path) -> Result<(), String> {
     let sipd_addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let sections = CONFIG
         .replace("{port}", &port.to_string())
+        .replace("{plan}", PLAN)
         .replace("{vmport}", &vm.local_addr().port().to_string());
     let cfg = env.write_config(&sections);
     out.say(
@@ -251,7 +255,7 @@ fn run(png: &std::path::Path) -> Result<(), String> {
     out.say(
         "chand",
         &format!(
-            "running (pid {}): FXS channel {PHONE_CHANNEL} = {PHONE} (cptone us), PRI span 1 \
+            "running (pid {}): FXS channel {PHONE_CHANNEL} = {PHONE} (cptone {PLAN}), PRI span 1 \
              D-channel {DCHANNEL} (user side, numbers 2...)",
             chand.daemon.pid()
         ),
@@ -306,13 +310,18 @@ fn run(png: &std::path::Path) -> Result<(), String> {
             if let Some(dir) = png.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             }
-            plot::envelope_png(png, &rec.samples, RECORD_MS)
+            let heading = format!(
+                "Stutter dial tone of {PHONE}, tone plan {PLAN}\n{}",
+                fxs::plans::builtin_description(PLAN).unwrap_or("custom")
+            );
+            let cadence = plot::envelope_png(png, &rec, RECORD_MS, &heading)
                 .map_err(|e| format!("{}: {e}", png.display()))?;
             out.say(
                 "plot",
                 &format!(
-                    "envelope of the first {} s written to {}",
-                    RECORD_MS / 1000,
+                    "level (dBm0) over the first {} ms, bursts marked ({}), written to {}",
+                    RECORD_MS,
+                    cadence.summary(),
                     png.display()
                 ),
             );

@@ -3,30 +3,10 @@
 //! Authentication-Info on the 2xx (RFC 2617 §3.2.3, RFC 3261 §20.6).
 
 use super::subscription::SubState;
+use super::usage::{AuthState, Sent};
 use super::{Owner, Ua};
 use crate::digest::{same_hex, AuthInfo, Challenge};
 use crate::wire::{self, Message};
-
-/// What the last request of a usage answered: the input of the `rspauth` its 2xx may carry.
-#[derive(Clone, Debug)]
-pub(super) struct Sent {
-    nc: u32,
-    cnonce: String,
-    uri: String,
-}
-
-/// Authentication progress of one client request sequence (a subscription or the registration).
-#[derive(Clone, Debug, Default)]
-pub(super) struct AuthState {
-    /// The last challenge and whether it came in Proxy-Authenticate.
-    pub(super) challenge: Option<(Challenge, bool)>,
-    /// Nonce count already used with the challenge's nonce.
-    pub(super) nc: u32,
-    /// The last request carried an answer to `challenge` and was challenged again.
-    pub(super) failed: bool,
-    /// The answer the last request carried, if any.
-    pub(super) sent: Option<Sent>,
-}
 
 impl Ua {
     /// Add an Authorization answering the usage's last challenge, if any.

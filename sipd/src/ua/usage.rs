@@ -2,11 +2,32 @@
 //! pacing: backoff after failures, refresh times, Retry-After, Min-Expires, and the cap on
 //! requests per window.
 
-use super::auth::AuthState;
 use super::Ua;
+use crate::digest::Challenge;
 use crate::wire::{self, Message};
 use mwi_config::EXPIRES_RANGE;
 use std::collections::VecDeque;
+
+/// What the last request of a usage answered: the input of the `rspauth` its 2xx may carry.
+#[derive(Clone, Debug)]
+pub(super) struct Sent {
+    pub(super) nc: u32,
+    pub(super) cnonce: String,
+    pub(super) uri: String,
+}
+
+/// Authentication progress of one client request sequence (a subscription or the registration).
+#[derive(Clone, Debug, Default)]
+pub(super) struct AuthState {
+    /// The last challenge and whether it came in Proxy-Authenticate.
+    pub(super) challenge: Option<(Challenge, bool)>,
+    /// Nonce count already used with the challenge's nonce.
+    pub(super) nc: u32,
+    /// The last request carried an answer to `challenge` and was challenged again.
+    pub(super) failed: bool,
+    /// The answer the last request carried, if any.
+    pub(super) sent: Option<Sent>,
+}
 
 /// Requests of one usage sent at once after a 401/407/423, in a row, before the next one
 /// waits for the backoff: a server that challenges forever (`stale=true` with a new nonce each

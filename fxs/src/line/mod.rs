@@ -19,6 +19,12 @@
 //!   signal and waits 500 ms (EN 300 659-1 RP-AS). An unsupported answer from the back-end
 //!   ([`FxsLine::vmwi_result`]) is reported once ([`Notice::VmwiUnsupported`]); MWI then carries on
 //!   with the stutter tone alone.
+//! - A port in a call ([`FxsLine::set_engaged`]: ringing, dialling, connected) and an off-hook
+//!   phone get no MWI action that needs the line: no spill starts (one in progress stops, and
+//!   is sent again later) and the driver's indicator is not changed (`hvdc`/`neon` put their
+//!   voltage and `lrev` its polarity on the pair, which a ringing or talking phone would get).
+//!   The latest state is held, never lost: the lamp follows once the port is on-hook and idle,
+//!   the spill [`SPILL_AFTER_ONHOOK_MS`] after that.
 
 //!
 //! The line follows the `sansio` contract: time is an [`Instant`] passed first; the block
@@ -107,7 +113,11 @@ pub struct FxsLine {
     plan: Arc<CompiledPlan>,
     vmwi: VmwiMode,
     hook: Hook,
-    onhook_since: Instant,
+    /// Since when the line is on-hook and not [engaged](FxsLine::set_engaged): the spill
+    /// waits [`SPILL_AFTER_ONHOOK_MS`] from here.
+    idle_since: Instant,
+    /// In a call (ringing, dialling, connected): MWI actions that need the line are held.
+    engaged: bool,
     audio: Audio,
     /// The audio clock: write time of the next block, meaningful while audio plays (then
     /// [`Timer::Block`] runs at this instant).
@@ -137,7 +147,8 @@ impl FxsLine {
             plan: config.plan,
             vmwi: config.vmwi,
             hook: Hook::OnHook,
-            onhook_since: now,
+            idle_since: now,
+            engaged: false,
             audio: Audio::Off,
             next_write: now,
             timers: Timers::new(),
@@ -207,7 +218,7 @@ impl FxsLine {
             _ => {}
         }
         if let Spill::HookCheck { rpas_next } = self.spill {
-            if off_hook || now < self.onhook_since + SPILL_AFTER_ONHOOK {
+            if off_hook || now < self.idle_since + SPILL_AFTER_ONHOOK {
                 self.set_spill(Spill::Idle, None);
                 self.schedule_spill(now);
             } else if rpas_next {
@@ -246,16 +257,8 @@ impl FxsLine {
             return;
         }
         self.hook = Hook::OffHook;
-        match self.spill {
-            Spill::Rpas => self.push(Action::RestoreCadence),
-            Spill::Sending { .. } => {
-                self.stop_audio();
-                self.push(Action::Notice(Notice::SpillAborted));
-                self.spills_aborted += 1;
-            }
-            _ => {}
-        }
-        self.set_spill(Spill::Idle, None);
+        // Ring trip has already stopped an RP-AS ring.
+        self.abort_spill(false);
         let kind = if self.mwi {
             ToneKind::Stutter
         } else {
@@ -269,10 +272,13 @@ impl FxsLine {
             return;
         }
         self.hook = Hook::OnHook;
-        self.onhook_since = now;
+        if !self.engaged {
+            self.idle_since = now;
+        }
         if self.audio != Audio::Off {
             self.stop_audio();
         }
+        self.sync_lamp();
         self.schedule_spill(now);
     }
 }

@@ -35,15 +35,71 @@ impl FxsLine {
     pub fn set_mwi(&mut self, now: Instant, waiting: bool, new_messages: u32) {
         self.mwi = waiting;
         self.count = new_messages;
-        let visual = if waiting { new_messages.max(1) } else { 0 };
+        self.sync_lamp();
+        self.schedule_spill(now);
+    }
+
+    /// Whether the port is in a call at `now`: from an incoming call's first ring or the
+    /// off-hook that dials, to the end of the call with the phone on-hook. While engaged, no MWI
+    /// action that needs the line starts (module doc); a spill in progress stops (an RP-AS ring
+    /// with [`Action::RingOff`], the FSK with [`Action::StopAudio`] and
+    /// [`Notice::SpillAborted`]) so that the call's ringing and caller ID have the line. On
+    /// release, the held lamp change goes out and the spill waits
+    /// [`SPILL_AFTER_ONHOOK_MS`](super::SPILL_AFTER_ONHOOK_MS) from `now`.
+    pub fn set_engaged(&mut self, now: Instant, engaged: bool) {
+        if engaged == self.engaged {
+            return;
+        }
+        self.engaged = engaged;
+        if engaged {
+            self.abort_spill(true);
+            return;
+        }
+        if self.hook == Hook::OnHook {
+            self.idle_since = now;
+        }
+        self.sync_lamp();
+        self.schedule_spill(now);
+    }
+
+    /// Whether the port is in a call ([`FxsLine::set_engaged`]).
+    pub fn is_engaged(&self) -> bool {
+        self.engaged
+    }
+
+    /// Send the driver's indicator the current count if it differs from the last one sent and
+    /// the line is free for it (on-hook, not engaged).
+    pub(super) fn sync_lamp(&mut self) {
+        let visual = if self.mwi { self.count.max(1) } else { 0 };
         if self.vmwi.driver_lamp()
             && self.vmwi_supported != Some(false)
+            && self.hook == Hook::OnHook
+            && !self.engaged
             && self.vmwi_count_sent != Some(visual)
         {
             self.vmwi_count_sent = Some(visual);
             self.push(Action::SetVmwi { count: visual });
         }
-        self.schedule_spill(now);
+    }
+
+    /// Stop the spill, wherever it is; one being sent counts as aborted and is sent again
+    /// later. `ring_off`: an RP-AS ring in progress must be stopped (the phone is on-hook).
+    pub(super) fn abort_spill(&mut self, ring_off: bool) {
+        match self.spill {
+            Spill::Rpas => {
+                if ring_off {
+                    self.push(Action::RingOff);
+                }
+                self.push(Action::RestoreCadence);
+            }
+            Spill::Sending { .. } => {
+                self.stop_audio();
+                self.push(Action::Notice(Notice::SpillAborted));
+                self.spills_aborted += 1;
+            }
+            _ => {}
+        }
+        self.set_spill(Spill::Idle, None);
     }
 
     /// The back-end's answer to a visual-MWI action ([`Action::SetVmwi`], or the ioctls of an
@@ -88,12 +144,13 @@ impl FxsLine {
         self.vmwi.uses_fsk()
             && self.vmwi_supported != Some(false)
             && self.hook == Hook::OnHook
+            && !self.engaged
             && self.spill_sent != Some(self.mwi)
     }
 
     pub(super) fn schedule_spill(&mut self, now: Instant) {
         if self.spill == Spill::Idle && self.wants_spill() {
-            let at = now.max(self.onhook_since + SPILL_AFTER_ONHOOK);
+            let at = now.max(self.idle_since + SPILL_AFTER_ONHOOK);
             self.set_spill(Spill::Waiting, Some(at));
         }
     }

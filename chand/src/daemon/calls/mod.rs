@@ -2,7 +2,8 @@
 //! state of each port ([`phone`], sans-IO) and the media of each call ([`leg`]). The loop
 //! moves bytes: phone audio into the DTMF receiver and the media stream, link events into the
 //! ports' call cores, and what those ask for out to the channel, the link and the sockets.
-//! MWI is not touched here: a call never changes a lamp or the table.
+//! MWI is not touched here: a call never changes a lamp or the table; it only holds the
+//! port's MWI actions that need the line while it lasts (`FxsLine::set_engaged`).
 
 mod leg;
 mod phone;
@@ -110,6 +111,7 @@ impl Daemon {
         let Some(p) = self.ports.get_mut(i) else {
             return;
         };
+        sync_engaged(p, now);
         while let Some(out) = p.call.poll() {
             match out {
                 Out::Send(msg) => {
@@ -186,6 +188,7 @@ impl Daemon {
                 }
             }
         }
+        sync_engaged(p, now);
         drive_alerting(p, now);
         super::port::drive_port(p, now);
     }
@@ -200,6 +203,17 @@ impl Daemon {
         if let Some(leg) = self.ports.get_mut(t / 2).and_then(|p| p.leg.as_mut()) {
             leg.read(now, which);
         }
+    }
+}
+
+/// Tell port `p`'s line whether it is in a call (any phase but idle), so that MWI holds
+/// what needs the line (a spill, a lamp change) until the port is idle on-hook again; what
+/// the line asks for then (a spill stopped) is done at once, before the call's ringing.
+fn sync_engaged(p: &mut Port, now: Instant) {
+    let engaged = p.call.phase() != Phase::Idle;
+    if engaged != p.line.is_engaged() {
+        p.line.set_engaged(now, engaged);
+        super::port::drive_port(p, now);
     }
 }
 

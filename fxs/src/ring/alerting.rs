@@ -5,7 +5,9 @@ use std::collections::VecDeque;
 
 use sansio::{Core, Duration, Instant, Timers};
 
-use super::{mdmf_call_setup, CallerId, RingCadence, CID_AFTER_RING_MS, CID_BEFORE_RING_MS};
+use super::{
+    dtmf_clip, mdmf_call_setup, CallerId, RingCadence, CID_AFTER_RING_MS, CID_BEFORE_RING_MS,
+};
 use crate::fsk::{render_spill, spill_ms, FskStandard};
 use crate::law::{Block, Law, BLOCK_MS};
 
@@ -27,6 +29,21 @@ pub enum AlertEvent {
     },
 }
 
+/// How a port signals caller ID to the phone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallerIdSignal {
+    /// MDMF in FSK between the first and the second ring (GR-30, EN 300 659-1 §6.1.1).
+    Fsk(FskStandard),
+    /// DTMF before the first ring (EN 300 659-1 Annex B, [`dtmf_clip`]).
+    Dtmf,
+}
+
+impl From<FskStandard> for CallerIdSignal {
+    fn from(standard: FskStandard) -> Self {
+        CallerIdSignal::Fsk(standard)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum AlertTimer {
     /// The current cadence value ends.
@@ -40,7 +57,7 @@ enum AlertTimer {
 /// caller-ID blocks, each handed out when due (the event loop writes it to the channel).
 pub struct Alerting {
     cadence: RingCadence,
-    standard: FskStandard,
+    signal: CallerIdSignal,
     law: Law,
     /// Index of the running cadence value (even = ringing).
     step: usize,
@@ -56,11 +73,12 @@ pub struct Alerting {
 }
 
 impl Alerting {
-    /// An idle alerting for a port with `cadence`, caller ID in `standard` and `law`.
-    pub fn new(cadence: RingCadence, standard: FskStandard, law: Law) -> Self {
+    /// An idle alerting for a port with `cadence`, caller ID as `signal` (an [`FskStandard`]
+    /// or [`CallerIdSignal::Dtmf`]) and `law`.
+    pub fn new(cadence: RingCadence, signal: impl Into<CallerIdSignal>, law: Law) -> Self {
         Self {
             cadence,
-            standard,
+            signal: signal.into(),
             law,
             step: 0,
             ringing: false,
@@ -74,15 +92,29 @@ impl Alerting {
     }
 
     /// Starts ringing at `now`; with `caller`, its caller ID goes between the first ring and
-    /// the next (a call already alerting starts over).
+    /// the next, or for [`CallerIdSignal::Dtmf`] from `now`, the first ring following
+    /// [`dtmf_clip::RING_AFTER_MS`] after it (a call already alerting starts over).
     pub fn start(&mut self, now: Instant, caller: Option<&CallerId>) {
         self.reset();
+        if let (CallerIdSignal::Dtmf, Some(cid)) = (self.signal, caller) {
+            let blocks = dtmf_clip::render(&dtmf_clip::symbols(cid), self.law);
+            let ring_at = now + ms(spill_ms(blocks.len()) + dtmf_clip::RING_AFTER_MS);
+            self.spill_blocks = blocks.len();
+            self.spill = blocks.into();
+            self.timers.set(AlertTimer::Audio, now);
+            // A cadence ends with a silent value: the end of that one starts the first ring.
+            self.step = self.cadence.ms.len() - 1;
+            self.timers.set(AlertTimer::Cadence, ring_at);
+            return;
+        }
         self.step = 0;
         self.set_ring(true);
         self.timers
             .set(AlertTimer::Cadence, now + ms(self.cadence.ms[0]));
-        let Some(cid) = caller else { return };
-        let blocks = render_spill(self.standard, self.law, &mdmf_call_setup(cid));
+        let (Some(cid), CallerIdSignal::Fsk(standard)) = (caller, self.signal) else {
+            return;
+        };
+        let blocks = render_spill(standard, self.law, &mdmf_call_setup(cid));
         let need = spill_ms(blocks.len()) + CID_AFTER_RING_MS + CID_BEFORE_RING_MS;
         match (1..self.cadence.ms.len())
             .step_by(2)
@@ -355,5 +387,31 @@ mod tests {
         let seen = run(&mut a, None, 5000, None);
         assert_eq!(rings(&seen), [(0, true), (1000, false), (5000, true)]);
         assert!(blocks(&seen).is_empty());
+    }
+
+    #[test]
+    fn dtmf_caller_id_comes_before_the_first_ring() {
+        let cadence = RingCadence::for_zone(0).unwrap();
+        let mut a = Alerting::new(cadence, CallerIdSignal::Dtmf, Law::Alaw);
+        let seen = run(&mut a, Some(&alice()), 9000, None);
+        // A5551234567C: 12 symbols of 140 ms = 84 blocks from 0 ms, then 300 ms to the ring.
+        let b = blocks(&seen);
+        assert_eq!((b.len(), b[0], b[83]), (84, 0, 83 * 20));
+        assert_eq!(
+            seen[0],
+            (0, Seen::Event(AlertEvent::OnHookTransfer { ms: 1680 }))
+        );
+        assert_eq!(
+            rings(&seen),
+            [(1980, true), (3980, false), (7980, true)],
+            "the zone's cadence from the first ring on"
+        );
+        // Without a caller it rings at once, like FSK.
+        let mut a = Alerting::new(
+            RingCadence::for_zone(0).unwrap(),
+            CallerIdSignal::Dtmf,
+            Law::Alaw,
+        );
+        assert_eq!(rings(&run(&mut a, None, 100, None)), [(0, true)]);
     }
 }

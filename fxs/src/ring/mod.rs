@@ -15,8 +15,9 @@
 use std::fmt;
 
 mod alerting;
+pub mod dtmf_clip;
 
-pub use alerting::{AlertEvent, Alerting};
+pub use alerting::{AlertEvent, Alerting, CallerIdSignal};
 
 /// Most values in a cadence (`DAHDI_MAX_CADENCE`, dahdi/user.h).
 pub const MAX_CADENCE: usize = 16;

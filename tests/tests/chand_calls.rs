@@ -385,3 +385,55 @@ fn dtmf_caller_id_is_heard_before_the_first_ring() {
         t0.elapsed().as_millis()
     );
 }
+
+/// `echo_cancel = 128`: the echo canceller is attached when the call's media starts and
+/// removed when it ends (the sim reports `DAHDI_ECHOCANCEL_PARAMS` as `Eec TAPS`).
+#[test]
+fn the_echo_canceller_runs_with_the_media() {
+    let (_env, chand, phone, mut sipd, _w) = {
+        let (env, chand, mut phones, sipd, w) =
+            start_calls("31700-31799", &[1], "echo_cancel = 128\n");
+        (env, chand, phones.remove(0), sipd, w)
+    };
+    let far = UdpSocket::bind("127.0.0.1:0").unwrap();
+    phone.off_hook().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    for d in "*98".chars() {
+        phone.digit(d).unwrap();
+    }
+    let call = sipd.expect("Dial *98", |m| match m {
+        Message::Dial { call, .. } => Some(*call),
+        _ => None,
+    });
+    let (_, before) = listen(&phone, LAW, Duration::from_millis(300));
+    assert!(
+        !before.iter().any(|e| e.starts_with("ec ")),
+        "no echo canceller before the media: {before:?}"
+    );
+    sipd.send(Message::Connected {
+        call,
+        media: media(far.local_addr().unwrap()),
+    });
+    let (_, during) = listen(&phone, LAW, Duration::from_millis(300));
+    assert_eq!(
+        during
+            .iter()
+            .filter(|e| e.starts_with("ec "))
+            .collect::<Vec<_>>(),
+        ["ec 128"],
+        "log:\n{}",
+        chand.daemon.log()
+    );
+    phone.on_hook().unwrap();
+    sipd.expect("Hangup", |m| {
+        matches!(m, Message::Hangup { call: c, .. } if *c == call).then_some(())
+    });
+    let (_, after) = listen(&phone, LAW, Duration::from_millis(300));
+    assert_eq!(
+        after
+            .iter()
+            .filter(|e| e.starts_with("ec "))
+            .collect::<Vec<_>>(),
+        ["ec 0"]
+    );
+}

@@ -27,6 +27,19 @@ pub(super) struct Port {
     pub(super) alerting_cadence: fxs::ring::RingCadence,
     /// The call's RTP/RTCP sockets and media stream.
     pub(super) leg: Option<Leg>,
+    /// The channel's DAHDI echo canceller (`[[fxs]] echo_cancel`).
+    pub(super) echo: Echo,
+}
+
+/// Where a port's echo canceller is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Echo {
+    /// Not attached.
+    Off,
+    /// Attached for the running media.
+    On,
+    /// The kernel has none for the channel (logged once); calls go on without.
+    Unsupported,
 }
 
 impl Port {
@@ -75,6 +88,7 @@ impl Port {
             alerting: fxs::ring::Alerting::new(cadence.clone(), signal, p.law),
             alerting_cadence: cadence,
             leg: None,
+            echo: Echo::Off,
         })
     }
 }

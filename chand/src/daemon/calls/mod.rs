@@ -30,9 +30,9 @@ pub(super) use self::leg::Leg;
 pub(super) use self::phone::{Out, Phase, PortCall};
 pub(super) use self::server::CallServer;
 
-use super::port::Port;
+use super::port::{Echo, Port};
 use super::{Daemon, MEDIA_BASE};
-use crate::backend::RingCommand;
+use crate::backend::{BackendError, RingCommand};
 use crate::status::{CallStatus, MediaStatus};
 
 /// The call-control socket of a config: `<[state] runtime_dir>/callctl.sock`.
@@ -159,6 +159,7 @@ impl Daemon {
                 Out::Tone(kind) => p.line.play(now, kind),
                 Out::Silence => p.line.play_silence(now),
                 Out::StartMedia(media) => {
+                    echo_cancel(p, true);
                     if let Some(leg) = &mut p.leg {
                         leg.start(now, &media, p.cfg.law);
                         // RFC 3264 §6.1: sendonly and inactive media is not played.
@@ -360,7 +361,26 @@ fn open_leg(
     Ok(local)
 }
 
+/// Attach (`on`, `[[fxs]] echo_cancel` taps) or remove port `p`'s echo canceller, when the
+/// port has one configured; a kernel without one is logged once and the call goes on.
+fn echo_cancel(p: &mut Port, on: bool) {
+    let taps = p.cfg.echo_cancel;
+    if taps == 0 || p.echo == Echo::Unsupported || (p.echo == Echo::On) == on {
+        return;
+    }
+    let channel = p.cfg.channel;
+    match p.chan.echo_cancel(if on { taps } else { 0 }) {
+        Ok(()) => p.echo = if on { Echo::On } else { Echo::Off },
+        Err(BackendError::Unsupported { .. }) => {
+            warn!(channel = channel; "FXS channel {channel}: no DAHDI echo canceller for this channel (echocanceller= in system.conf); calls go on without");
+            p.echo = Echo::Unsupported;
+        }
+        Err(e) => warn!(channel = channel; "FXS channel {channel}: echo canceller: {e}"),
+    }
+}
+
 fn close_leg(p: &mut Port, registry: &Registry, now: Instant) {
+    echo_cancel(p, false);
     if let Some(mut leg) = p.leg.take() {
         leg.close(now);
         let _ = registry.deregister(&mut leg.rtp);

@@ -1,5 +1,6 @@
 //! A port in a call (`FxsLine::set_engaged`) gets no MWI action that needs the line; the
-//! latest state is held and sent once the port is on-hook and idle again.
+//! latest state is held and sent once the port is on-hook and idle again. And a call's switches
+//! between tones and media keep one block per 20 ms.
 
 mod common;
 
@@ -125,4 +126,42 @@ fn the_driver_lamp_changes_only_on_an_idle_on_hook_port() {
     engage(&mut phone, true);
     engage(&mut phone, false);
     assert_eq!(lamp(&phone), [1, 4, 7]);
+}
+
+/// Tone → media → tone (ringback, a call's early media, busy) keeps the 20 ms block clock:
+/// every block period gets exactly one block, a tone's [`Seen::Write`] or the call's
+/// [`Seen::PullMedia`], across both switches, even when they come mid-block.
+#[test]
+fn no_block_is_dropped_or_doubled_switching_between_tone_and_media() {
+    let mut phone = Phone::new("us", Law::Mulaw, VmwiMode::None);
+    phone.offhook(); // 0 ms: the blocks of -40, -20 and 0 ms go at once (LEAD_MS)
+    phone.run_for(1010);
+    let now = phone.at(phone.now);
+    phone.line.play_media(now);
+    phone.drain();
+    phone.run_for(1010);
+    let now = phone.at(phone.now);
+    phone.line.play(now, fxs::ToneKind::Busy);
+    phone.drain();
+    phone.run_for(980); // to 3000 ms
+    let at: Vec<u64> = phone
+        .seen
+        .iter()
+        .filter_map(|s| match s {
+            Seen::Write { at_ms, .. } | Seen::PullMedia { at_ms } => Some(*at_ms),
+            _ => None,
+        })
+        .collect();
+    let pulls = phone
+        .seen
+        .iter()
+        .filter(|s| matches!(s, Seen::PullMedia { .. }))
+        .count();
+    // Write times -40..=3000 ms every 20 ms: 153 blocks, the media's 50 or 51 of them.
+    assert_eq!(at.len(), 153, "blocks {at:?}");
+    assert!((50..=51).contains(&pulls), "{pulls} media blocks");
+    // After the three of 0 ms, one block per 20 ms period, never two, never none.
+    for (i, t) in at[3..].iter().enumerate() {
+        assert_eq!(*t, 20 * (i as u64 + 1), "block {} at {t} ms", i + 3);
+    }
 }

@@ -67,6 +67,16 @@ const KEYPAD: [[char; 4]; 4] = [
     ['*', '0', '#', 'D'],
 ];
 
+/// The Q.23 frequencies of `digit` (`0-9 * # A-D`), in Hz: (row, column); `None` for any
+/// other character.
+pub fn frequencies(digit: char) -> Option<(u16, u16)> {
+    KEYPAD.iter().enumerate().find_map(|(r, row)| {
+        let c = row.iter().position(|&d| d == digit)?;
+        // The Q.23 frequencies are whole numbers of Hz.
+        Some((FREQS[r] as u16, FREQS[4 + c] as u16))
+    })
+}
+
 /// What the receiver reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DtmfEvent {

@@ -78,11 +78,19 @@ fn tone_key(e: &ToneElement) -> Option<(u16, Option<(Mix, u16)>)> {
     (!e.is_silence()).then_some((e.f1, e.second))
 }
 
-/// One exact-period table of the tone `f1[+|*f2]` at `level_dbm0` per component.
-fn render_table(law: Law, f1: u16, second: Option<(Mix, u16)>, level_dbm0: f64) -> Box<[u8]> {
+/// One exact-period table of the tone `f1[+|*f2]` at `level_dbm0` per component; a summed
+/// `f2` is `twist_db` louder (DTMF's high group, docs/calls.md), a tone plan's is not (0).
+pub(crate) fn render_table(
+    law: Law,
+    f1: u16,
+    second: Option<(Mix, u16)>,
+    level_dbm0: f64,
+    twist_db: f64,
+) -> Box<[u8]> {
     let f2 = second.map_or(0, |(_, f)| u32::from(f));
     let len = SAMPLE_RATE / gcd(gcd(SAMPLE_RATE, u32::from(f1)), f2);
     let peak = law.peak_for_dbm0(level_dbm0);
+    let peak2 = law.peak_for_dbm0(level_dbm0 + twist_db);
     let w1 = 2.0 * PI * f64::from(f1) / f64::from(SAMPLE_RATE);
     let w2 = 2.0 * PI * f64::from(f2) / f64::from(SAMPLE_RATE);
     (0..len)
@@ -90,7 +98,7 @@ fn render_table(law: Law, f1: u16, second: Option<(Mix, u16)>, level_dbm0: f64) 
             let n = f64::from(n);
             let x = match second {
                 None => peak * (w1 * n).sin(),
-                Some((Mix::Sum, _)) => peak * ((w1 * n).sin() + (w2 * n).sin()),
+                Some((Mix::Sum, _)) => peak * (w1 * n).sin() + peak2 * (w2 * n).sin(),
                 Some((Mix::Am, _)) => peak * (w1 * n).sin() * (1.0 + AM_DEPTH * (w2 * n).sin()),
             };
             law.encode(x.round().clamp(-32768.0, 32767.0) as i16)
@@ -111,7 +119,7 @@ impl CompiledPlan {
                     let table = tone_key(e).map(|key| {
                         keys.iter().position(|k| *k == key).unwrap_or_else(|| {
                             keys.push(key);
-                            tables.push(render_table(law, key.0, key.1, plan.level_dbm0));
+                            tables.push(render_table(law, key.0, key.1, plan.level_dbm0, 0.0));
                             keys.len() - 1
                         })
                     });
@@ -330,16 +338,16 @@ mod tests {
     #[test]
     fn table_lengths_are_exact_periods() {
         assert_eq!(
-            render_table(Law::Mulaw, 350, Some((Mix::Sum, 440)), -13.0).len(),
+            render_table(Law::Mulaw, 350, Some((Mix::Sum, 440)), -13.0, 0.0).len(),
             800
         );
-        assert_eq!(render_table(Law::Mulaw, 425, None, -13.0).len(), 320);
+        assert_eq!(render_table(Law::Mulaw, 425, None, -13.0, 0.0).len(), 320);
         assert_eq!(
-            render_table(Law::Alaw, 413, Some((Mix::Sum, 438)), -13.0).len(),
+            render_table(Law::Alaw, 413, Some((Mix::Sum, 438)), -13.0, 0.0).len(),
             8000
         );
         assert_eq!(
-            render_table(Law::Alaw, 400, Some((Mix::Am, 25)), -13.0).len(),
+            render_table(Law::Alaw, 400, Some((Mix::Am, 25)), -13.0, 0.0).len(),
             320
         );
     }
@@ -362,7 +370,7 @@ mod tests {
             g.fill(&plan, &mut b);
             all.extend_from_slice(&b);
         }
-        let table = render_table(Law::Alaw, 425, None, DAHDI_LEVEL);
+        let table = render_table(Law::Alaw, 425, None, DAHDI_LEVEL, 0.0);
         for (i, &c) in all.iter().enumerate() {
             assert_eq!(c, table[i % table.len()], "sample {i}");
         }

@@ -7,10 +7,13 @@
 //! [`Stream::handle_rtcp`]; then it drains the polls of [`sansio::Core`].
 //!
 //! Who may send to us (RFC 4961 symmetric RTP, guarded): packets from the remote address of the
-//! SDP are taken; the first packet there fixes the remote SSRC. With `latch`, a packet from
-//! another address moves the stream there (a NAT between us), but only while no remote SSRC is
-//! known yet, or when it carries the known SSRC and continues its sequence: someone who has not
-//! seen the stream cannot hijack it. A new SSRC from the current address replaces the old one
+//! SDP are taken; the first packet there fixes the remote SSRC. With `latch`, packets from
+//! another address move the stream there (a NAT between us): while no remote SSRC is known,
+//! only after [`LATCH_PACKETS`] consecutive packets from that one address with one SSRC and
+//! consecutive sequence numbers (the learning rule of common practice, e.g. Asterisk's
+//! `strictrtp`; the packets before the last one are counted as `wrong_source`); once an SSRC
+//! is known, when a packet carries it and continues its sequence: someone who has not seen the
+//! stream cannot hijack it. A new SSRC from the current address replaces the old one
 //! only after the old one has been silent for [`SSRC_SWITCH`] (a B2BUA re-bridging); two
 //! interleaved sources are never mixed. Everything else is dropped and counted in [`Stats`].
 
@@ -36,6 +39,9 @@ pub const MAX_QUEUE: usize = 64;
 /// How long the remote source must have been silent before a new SSRC from its address
 /// replaces it.
 pub const SSRC_SWITCH: Duration = Duration::from_millis(100);
+/// Consecutive packets (one address, one SSRC, consecutive sequence numbers) that latch the
+/// stream to an address other than the SDP's before any remote SSRC is known (module doc).
+pub const LATCH_PACKETS: u32 = 4;
 /// Power of the telephone-events we send, -dBm0 (the level of a DTMF tone per ITU-T Q.23).
 pub const EVENT_VOLUME: u8 = 10;
 
@@ -220,6 +226,9 @@ pub struct Stream {
     remote_rtp: SocketAddr,
     remote_rtcp: SocketAddr,
     remote: Option<Remote>,
+    /// Another address heard before any remote SSRC: (address, SSRC, last sequence number,
+    /// consecutive packets so far), until [`LATCH_PACKETS`].
+    candidate: Option<(SocketAddr, u32, u16, u32)>,
     jitter: JitterBuffer,
     receiver: event::Receiver,
     hearing_event: bool,
@@ -280,6 +289,7 @@ impl Stream {
             receiver: event::Receiver::new(),
             hearing_event: false,
             lsr: None,
+            candidate: None,
             scratch: Vec::with_capacity(MAX_PAYLOAD),
             timers,
             out: VecDeque::new(),
@@ -414,7 +424,7 @@ impl Stream {
     fn accept(&mut self, now: Instant, src: SocketAddr, ssrc: u32, seq: u16) -> bool {
         if src != self.remote_rtp {
             let known = match &self.remote {
-                None => true,
+                None => self.learn(src, ssrc, seq),
                 Some(r) => r.ssrc == ssrc && r.seq.follows(seq),
             };
             if !(self.config.latch && known) {
@@ -449,6 +459,18 @@ impl Stream {
             }
         }
         true
+    }
+
+    /// Count a packet from `src`, not the SDP's address, before any remote SSRC is known:
+    /// whether it is the [`LATCH_PACKETS`]th in a row from `src` with `ssrc` and consecutive
+    /// sequence numbers.
+    fn learn(&mut self, src: SocketAddr, ssrc: u32, seq: u16) -> bool {
+        let count = match self.candidate {
+            Some((a, s, last, n)) if a == src && s == ssrc && last.wrapping_add(1) == seq => n + 1,
+            _ => 1,
+        };
+        self.candidate = Some((src, ssrc, seq, count));
+        count >= LATCH_PACKETS
     }
 
     /// An RTCP compound from `src`, received at `now`: the peer's reports about us give the
@@ -1046,6 +1068,56 @@ mod tests {
         let mut s = Stream::with_identity(now, fixed, Identity::from_bytes([4; 30])).expect("s");
         s.handle_rtp(now, stranger, &forged(a_ssrc, 1));
         assert_eq!((s.stats().wrong_source, s.stats().packets_received), (1, 0));
+    }
+
+    #[test]
+    fn before_the_first_packet_only_the_sdp_address_or_a_steady_new_source_latches() {
+        let now = Instant::now();
+        let new = |n: u8| {
+            let c = config(Codec::Pcmu, Law::Mulaw, A_RTP, A_RTCP);
+            Stream::with_identity(now, c, Identity::from_bytes([n; 30])).expect("stream")
+        };
+        let nat = addr("203.0.113.9:6666");
+        let other = addr("203.0.113.10:7777");
+        // The SDP's address is taken at once.
+        let mut s = new(1);
+        s.handle_rtp(now, addr(A_RTP), &forged(0xa, 1));
+        assert_eq!((s.stats().packets_received, s.stats().wrong_source), (1, 0));
+        // Another address latches on the LATCH_PACKETS-th consecutive packet of one SSRC;
+        // the ones before are dropped as wrong_source.
+        let mut s = new(2);
+        for seq in 1..=u16::try_from(LATCH_PACKETS).unwrap() {
+            assert_eq!(
+                s.remote_rtp(),
+                addr(A_RTP),
+                "not latched before packet {seq}"
+            );
+            s.handle_rtp(now, nat, &forged(0xb, seq));
+        }
+        assert_eq!(s.remote_rtp(), nat);
+        let n = u64::from(LATCH_PACKETS);
+        assert_eq!(
+            (s.stats().packets_received, s.stats().wrong_source),
+            (1, n - 1)
+        );
+        // A gap in the sequence, another SSRC or another address interleaved restarts the
+        // count: two sources racing never latch.
+        let mut s = new(3);
+        for seq in 1..=20u16 {
+            s.handle_rtp(now, nat, &forged(0xb, seq));
+            s.handle_rtp(now, other, &forged(0xc, seq));
+        }
+        for (ssrc, seq) in [(0xd, 1), (0xd, 3), (0xe, 4), (0xd, 5), (0xd, 6), (0xd, 8)] {
+            s.handle_rtp(now, nat, &forged(ssrc, seq));
+        }
+        assert_eq!(s.remote_rtp(), addr(A_RTP));
+        assert_eq!(
+            (s.stats().packets_received, s.stats().wrong_source),
+            (0, 46)
+        );
+        // The SDP's address still wins at any time before a latch.
+        s.handle_rtp(now, addr(A_RTP), &forged(0xa, 100));
+        assert_eq!(s.stats().packets_received, 1);
     }
 
     #[test]

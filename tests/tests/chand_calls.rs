@@ -9,12 +9,16 @@ use std::time::Duration;
 
 use callctl::wire::Message;
 use callctl::{CallId, Cause, Direction, Media, Privacy, Text};
-use chand::backend::sim::peer::Phone;
+use chand::backend::sim::peer::{Phone, ToPhone};
 use dahdi_mwi_tests::env::{Chand, Env};
-use dahdi_mwi_tests::fakesipd::{echo, media, press, rtp_tone, start_calls, talk, FakeSipd, Voice};
+use dahdi_mwi_tests::fakesipd::{
+    calls_config, echo, media, press, rtp_tone, start_calls, talk, FakeSipd, Voice, WAIT,
+};
 use dahdi_mwi_tests::fsk::{contains, minimodem};
 use dahdi_mwi_tests::tone::{listen, record};
+use fxs::dtmf::{DtmfDetector, DtmfEvent};
 use fxs::Law;
+use sansio::Core;
 
 const LAW: Law = Law::Mulaw;
 
@@ -324,4 +328,112 @@ fn media_direction_decides_what_the_phone_hears_and_what_is_sent() {
         }
         stop.store(true, Ordering::Relaxed);
     });
+}
+
+/// `caller_id = "dtmf"` (EN 300 659-1 Annex B): the phone hears `A`, the number and `C` in
+/// DTMF on-hook, decoded by the crate's own receiver, all before the first ring.
+#[test]
+fn dtmf_caller_id_is_heard_before_the_first_ring() {
+    let env = Env::new();
+    let cfg = env.write_config(&calls_config("31600-31699", &[1]).replace("bell202", "dtmf"));
+    let chand = Chand::start(&env, &cfg);
+    let phone = Phone::connect(&env.sim_dir, 1, WAIT).unwrap();
+    let mut sipd = FakeSipd::connect(&env.runtime_dir.join("callctl.sock"));
+    sipd.wait_up();
+    sipd.send(Message::Incoming {
+        call: CallId(CallId::SIPD_BIT | 5),
+        port: 1,
+        number: Text::try_from("+46 8 5551234").unwrap(),
+        name: Text::try_from("ALICE").unwrap(),
+        privacy: Privacy::Allowed,
+    });
+    let t0 = std::time::Instant::now();
+    let mut det = DtmfDetector::new(LAW);
+    let (mut digits, mut blocks, mut events) = (String::new(), 0u64, Vec::new());
+    while !events.iter().any(|e| e == "ring") {
+        let left = Duration::from_secs(4).saturating_sub(t0.elapsed());
+        assert!(
+            !left.is_zero(),
+            "no ring within 4 s: events {events:?}, digits {digits:?}; log:\n{}",
+            chand.daemon.log()
+        );
+        match phone.recv(left) {
+            Ok(ToPhone::Audio(codes)) => {
+                let linear: Vec<i16> = codes.iter().map(|&c| LAW.decode(c)).collect();
+                det.handle_audio(t0 + Duration::from_millis(20 * blocks), &linear);
+                blocks += 1;
+                while let Some(ev) = det.poll_event() {
+                    if let DtmfEvent::Begin { digit, .. } = ev {
+                        digits.push(digit);
+                    }
+                }
+            }
+            Ok(ToPhone::Event(e)) => events.push(e),
+            Err(_) => {}
+        }
+    }
+    assert_eq!(
+        digits, "A4685551234C",
+        "DTMF heard before the ring ({blocks} blocks, events {events:?})"
+    );
+    assert!(
+        events.iter().any(|e| e == "onhooktransfer 1680"),
+        "12 symbols of 140 ms under DAHDI_ONHOOKTRANSFER: {events:?}"
+    );
+    eprintln!(
+        "figure: DTMF caller ID: {blocks} blocks, first ring {} ms after Incoming",
+        t0.elapsed().as_millis()
+    );
+}
+
+/// `echo_cancel = 128`: the echo canceller is attached when the call's media starts and
+/// removed when it ends (the sim reports `DAHDI_ECHOCANCEL_PARAMS` as `Eec TAPS`).
+#[test]
+fn the_echo_canceller_runs_with_the_media() {
+    let (_env, chand, phone, mut sipd, _w) = {
+        let (env, chand, mut phones, sipd, w) =
+            start_calls("31700-31799", &[1], "echo_cancel = 128\n");
+        (env, chand, phones.remove(0), sipd, w)
+    };
+    let far = UdpSocket::bind("127.0.0.1:0").unwrap();
+    phone.off_hook().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    for d in "*98".chars() {
+        phone.digit(d).unwrap();
+    }
+    let call = sipd.expect("Dial *98", |m| match m {
+        Message::Dial { call, .. } => Some(*call),
+        _ => None,
+    });
+    let (_, before) = listen(&phone, LAW, Duration::from_millis(300));
+    assert!(
+        !before.iter().any(|e| e.starts_with("ec ")),
+        "no echo canceller before the media: {before:?}"
+    );
+    sipd.send(Message::Connected {
+        call,
+        media: media(far.local_addr().unwrap()),
+    });
+    let (_, during) = listen(&phone, LAW, Duration::from_millis(300));
+    assert_eq!(
+        during
+            .iter()
+            .filter(|e| e.starts_with("ec "))
+            .collect::<Vec<_>>(),
+        ["ec 128"],
+        "log:\n{}",
+        chand.daemon.log()
+    );
+    phone.on_hook().unwrap();
+    sipd.expect("Hangup", |m| {
+        matches!(m, Message::Hangup { call: c, .. } if *c == call).then_some(())
+    });
+    let (_, after) = listen(&phone, LAW, Duration::from_millis(300));
+    assert_eq!(
+        after
+            .iter()
+            .filter(|e| e.starts_with("ec "))
+            .collect::<Vec<_>>(),
+        ["ec 0"]
+    );
 }

@@ -26,6 +26,7 @@ use driver_ffi::{
     VmwiType, WriteOutcome, MAX_FRAME_LEN,
 };
 use mwi_config as config;
+use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
@@ -338,6 +339,19 @@ impl FxsChannel for DahdiFxs {
     fn onhook_transfer(&mut self, ms: u32) -> Result<(), BackendError> {
         self.ch.onhook_transfer(saturating_int(ms))?;
         Ok(())
+    }
+
+    /// dahdi-base.c answers `EINVAL` or `ENODEV` when no echo canceller module serves the
+    /// channel, `ENOTTY` where the ioctl is unknown: all three mean "unsupported".
+    fn echo_cancel(&mut self, taps: u32) -> Result<(), BackendError> {
+        match self.ch.echocancel_params(taps, &[]) {
+            Err(e) if matches!(e.errno(), Some(n) if n == Errno::EINVAL as i32 || n == Errno::ENODEV as i32) => {
+                Err(BackendError::Unsupported {
+                    what: "DAHDI_ECHOCANCEL_PARAMS",
+                })
+            }
+            r => Ok(r?),
+        }
     }
 }
 

@@ -131,6 +131,11 @@ pub trait FxsChannel: AsRawFd {
     /// `DAHDI_ONHOOKTRANSFER`), for an FSK message-waiting spill.
     /// [`BackendError::Unsupported`] when the port's driver cannot.
     fn onhook_transfer(&mut self, ms: u32) -> Result<(), BackendError>;
+
+    /// Attach the channel's echo canceller with a tail of `taps` taps (8 per ms), or remove it
+    /// with 0 (dahdi/user.h `DAHDI_ECHOCANCEL_PARAMS`, no named parameters).
+    /// [`BackendError::Unsupported`] when the kernel has no echo canceller for the channel.
+    fn echo_cancel(&mut self, taps: u32) -> Result<(), BackendError>;
 }
 
 /// A PRI D-channel: HDLC frames to and from the PBX.

@@ -421,6 +421,12 @@ impl FxsChannel for SimFxs {
         self.send_event(&format!("onhooktransfer {ms}"))?;
         Ok(())
     }
+
+    /// Told to the phone as `Eec TAPS` (`Eec 0`: removed).
+    fn echo_cancel(&mut self, taps: u32) -> Result<(), BackendError> {
+        self.send_event(&format!("ec {taps}"))?;
+        Ok(())
+    }
 }
 
 /// A PRI D-channel of the sim back-end.

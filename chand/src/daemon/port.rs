@@ -27,6 +27,19 @@ pub(super) struct Port {
     pub(super) alerting_cadence: fxs::ring::RingCadence,
     /// The call's RTP/RTCP sockets and media stream.
     pub(super) leg: Option<Leg>,
+    /// The channel's DAHDI echo canceller (`[[fxs]] echo_cancel`).
+    pub(super) echo: Echo,
+}
+
+/// Where a port's echo canceller is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Echo {
+    /// Not attached.
+    Off,
+    /// Attached for the running media.
+    On,
+    /// The kernel has none for the channel (logged once); calls go on without.
+    Unsupported,
 }
 
 impl Port {
@@ -52,23 +65,13 @@ impl Port {
             .and_then(fxs::ring::RingCadence::for_zone)
             .or_else(|| fxs::ring::RingCadence::for_zone(0))
             .ok_or_else(|| DaemonError::Config("no ring cadence for zone 0".into()))?;
-        let standard = match p.caller_id {
-            Some(config::CallerIdMode::Bell202) => fxs::FskStandard::Bell202,
-            Some(config::CallerIdMode::V23) => fxs::FskStandard::V23,
-            _ => config.plan.fsk(),
+        let signal = match p.caller_id {
+            Some(config::CallerIdMode::Bell202) => fxs::FskStandard::Bell202.into(),
+            Some(config::CallerIdMode::V23) => fxs::FskStandard::V23.into(),
+            Some(config::CallerIdMode::Dtmf) => fxs::ring::CallerIdSignal::Dtmf,
+            _ => config.plan.fsk().into(),
         };
-        let send_cid = match p.caller_id {
-            Some(config::CallerIdMode::None) => false,
-            Some(config::CallerIdMode::Dtmf) => {
-                warn!(
-                    channel = p.channel;
-                    "FXS channel {}: caller_id = \"dtmf\" is not implemented; no caller ID",
-                    p.channel
-                );
-                false
-            }
-            _ => true,
-        };
+        let send_cid = p.caller_id != Some(config::CallerIdMode::None);
         let call = PortCall::new(
             p.dial_plan.map().clone(),
             fxs::digitmap::DigitTiming::default(),
@@ -82,9 +85,10 @@ impl Port {
             line,
             call,
             dtmf: fxs::dtmf::DtmfDetector::new(p.law),
-            alerting: fxs::ring::Alerting::new(cadence.clone(), standard, p.law),
+            alerting: fxs::ring::Alerting::new(cadence.clone(), signal, p.law),
             alerting_cadence: cadence,
             leg: None,
+            echo: Echo::Off,
         })
     }
 }

@@ -19,6 +19,12 @@
 //!   signal and waits 500 ms (EN 300 659-1 RP-AS). An unsupported answer from the back-end
 //!   ([`FxsLine::vmwi_result`]) is reported once ([`Notice::VmwiUnsupported`]); MWI then carries on
 //!   with the stutter tone alone.
+//! - A port in a call ([`FxsLine::set_engaged`]: ringing, dialling, connected) and an off-hook
+//!   phone get no MWI action that needs the line: no spill starts (one in progress stops, and
+//!   is sent again later) and the driver's indicator is not changed (`hvdc`/`neon` put their
+//!   voltage and `lrev` its polarity on the pair, which a ringing or talking phone would get).
+//!   The latest state is held, never lost: the lamp follows once the port is on-hook and idle,
+//!   the spill [`SPILL_AFTER_ONHOOK_MS`] after that.
 
 //!
 //! The line follows the `sansio` contract: time is an [`Instant`] passed first; the block
@@ -36,11 +42,14 @@ use std::time::{Duration, Instant};
 
 use sansio::{Core, Timers};
 
-use crate::fsk::{mdmf_mwi_message, render_spill, spill_ms};
 use crate::gen::{CompiledPlan, ToneGen, ToneKind};
 use crate::law::{Block, BLOCK_MS, BLOCK_SAMPLES};
 
+mod audio;
 mod types;
+mod vmwi;
+
+use vmwi::Spill;
 
 pub use types::{
     Action, Hook, LineConfig, LineEvent, LineStatus, Notice, UnknownVmwiMode, VmwiMode,
@@ -81,25 +90,6 @@ enum Audio {
     },
 }
 
-/// Where an on-hook spill is; the phases that wait run [`Timer::Spill`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Spill {
-    Idle,
-    /// Until [`SPILL_AFTER_ONHOOK_MS`] after hang-up.
-    Waiting,
-    /// [`Action::CheckHook`] asked, up to [`HOOK_CHECK_TIMEOUT_MS`].
-    HookCheck {
-        rpas_next: bool,
-    },
-    /// Ringing the RP-AS for [`RPAS_RING_MS`].
-    Rpas,
-    /// The [`RPAS_PAUSE_MS`] after the RP-AS.
-    RpasPause,
-    Sending {
-        on: bool,
-    },
-}
-
 /// The line's timers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
@@ -123,7 +113,11 @@ pub struct FxsLine {
     plan: Arc<CompiledPlan>,
     vmwi: VmwiMode,
     hook: Hook,
-    onhook_since: Instant,
+    /// Since when the line is on-hook and not [engaged](FxsLine::set_engaged): the spill
+    /// waits [`SPILL_AFTER_ONHOOK_MS`] from here.
+    idle_since: Instant,
+    /// In a call (ringing, dialling, connected): MWI actions that need the line are held.
+    engaged: bool,
     audio: Audio,
     /// The audio clock: write time of the next block, meaningful while audio plays (then
     /// [`Timer::Block`] runs at this instant).
@@ -153,7 +147,8 @@ impl FxsLine {
             plan: config.plan,
             vmwi: config.vmwi,
             hook: Hook::OnHook,
-            onhook_since: now,
+            idle_since: now,
+            engaged: false,
             audio: Audio::Off,
             next_write: now,
             timers: Timers::new(),
@@ -214,22 +209,6 @@ impl FxsLine {
         self.hook == Hook::OffHook
     }
 
-    /// Switch an off-hook line's audio to `audio`, keeping its block clock (a change of tone
-    /// mid-block is heard at the next block); an idle clock starts at `now`.
-    fn play_audio(&mut self, now: Instant, audio: Audio) {
-        if self.hook != Hook::OffHook {
-            return;
-        }
-        if self.audio == Audio::Off {
-            self.start_audio(now, audio);
-        } else {
-            self.queue
-                .retain(|q| *q != Queued::Other(Action::PullMedia));
-            self.audio = audio;
-            self.emit_due_blocks(now);
-        }
-    }
-
     /// The hook state read by the back-end at `now` (answer to [`Action::CheckHook`], or at
     /// start-up). A difference from what the line believed counts as the missed event.
     pub fn hook_state(&mut self, now: Instant, off_hook: bool) {
@@ -239,7 +218,7 @@ impl FxsLine {
             _ => {}
         }
         if let Spill::HookCheck { rpas_next } = self.spill {
-            if off_hook || now < self.onhook_since + SPILL_AFTER_ONHOOK {
+            if off_hook || now < self.idle_since + SPILL_AFTER_ONHOOK {
                 self.set_spill(Spill::Idle, None);
                 self.schedule_spill(now);
             } else if rpas_next {
@@ -248,78 +227,6 @@ impl FxsLine {
                 self.set_spill(Spill::Rpas, Some(now + Duration::from_millis(RPAS_RING_MS)));
             } else {
                 self.start_spill(now);
-            }
-        }
-    }
-
-    /// New MWI state of the port's number at `now`: `waiting` and the number of new messages.
-    /// Does not change a tone already playing (the state at off-hook counts).
-    pub fn set_mwi(&mut self, now: Instant, waiting: bool, new_messages: u32) {
-        self.mwi = waiting;
-        self.count = new_messages;
-        let visual = if waiting { new_messages.max(1) } else { 0 };
-        if self.vmwi.driver_lamp()
-            && self.vmwi_supported != Some(false)
-            && self.vmwi_count_sent != Some(visual)
-        {
-            self.vmwi_count_sent = Some(visual);
-            self.push(Action::SetVmwi { count: visual });
-        }
-        self.schedule_spill(now);
-    }
-
-    /// The back-end's answer to a visual-MWI action ([`Action::SetVmwi`], or the ioctls of an
-    /// FSK spill: `DAHDI_SETCADENCE`, `DAHDI_ONHOOKTRANSFER`): `false` = unsupported (ENOTTY,
-    /// EINVAL). The first `false` is reported once as [`Notice::VmwiUnsupported`], any spill in
-    /// progress stops, and no further visual-MWI action is produced for this port.
-    pub fn vmwi_result(&mut self, supported: bool) {
-        if supported {
-            if self.vmwi_supported.is_none() {
-                self.vmwi_supported = Some(true);
-            }
-            return;
-        }
-        if self.vmwi_supported == Some(false) {
-            return;
-        }
-        self.vmwi_supported = Some(false);
-        self.push(Action::Notice(Notice::VmwiUnsupported(self.vmwi)));
-        match self.spill {
-            Spill::Rpas => {
-                // The cadence was refused: the ring queued behind it must not go out.
-                self.queue.retain(|q| *q != Queued::Other(Action::Ring));
-                self.push(Action::RingOff);
-                self.push(Action::RestoreCadence);
-            }
-            Spill::Sending { .. } => self.stop_audio(),
-            _ => {}
-        }
-        self.set_spill(Spill::Idle, None);
-    }
-
-    /// The next action, in order; `None` when there is nothing more to do for now.
-    /// Never allocates: tone blocks are generated into the line's own buffer.
-    pub fn poll_action(&mut self) -> Option<Action<'_>> {
-        loop {
-            match self.queue.pop_front()? {
-                Queued::Other(a) => return Some(a),
-                Queued::WriteFsk(i) => {
-                    if let Some(b) = self.spill_blocks.get(i) {
-                        self.block = *b;
-                        return Some(Action::Write(&self.block));
-                    }
-                }
-                Queued::Write => match &mut self.audio {
-                    Audio::Tone(g) => {
-                        g.fill(&self.plan, &mut self.block);
-                        return Some(Action::Write(&self.block));
-                    }
-                    Audio::Silence => {
-                        self.block = [self.plan.law().silence(); BLOCK_SAMPLES];
-                        return Some(Action::Write(&self.block));
-                    }
-                    Audio::Off | Audio::Media | Audio::Fsk { .. } => {}
-                },
             }
         }
     }
@@ -345,76 +252,13 @@ impl FxsLine {
         }
     }
 
-    /// Whether the head of the queue is a block to write (`Some(true)`), another action
-    /// (`Some(false)`) or nothing; writes of audio that has stopped are dropped on the way.
-    fn head_is_write(&mut self) -> Option<bool> {
-        loop {
-            let live = match self.queue.front()? {
-                Queued::Other(_) => return Some(false),
-                Queued::WriteFsk(i) => *i < self.spill_blocks.len(),
-                Queued::Write => matches!(self.audio, Audio::Tone(_) | Audio::Silence),
-            };
-            if live {
-                return Some(true);
-            }
-            self.queue.pop_front();
-        }
-    }
-
-    fn push(&mut self, a: Action<'static>) {
-        self.queue.push_back(Queued::Other(a));
-    }
-
-    fn drop_writes(&mut self) {
-        self.queue.retain(|q| {
-            !matches!(
-                q,
-                Queued::Write | Queued::WriteFsk(_) | Queued::Other(Action::PullMedia)
-            )
-        });
-    }
-
-    /// Enter spill phase `spill`, its timer running until `until` (stopped for `None`).
-    fn set_spill(&mut self, spill: Spill, until: Option<Instant>) {
-        self.spill = spill;
-        match until {
-            Some(at) => self.timers.set(Timer::Spill, at),
-            None => self.timers.cancel(Timer::Spill),
-        }
-    }
-
-    /// Start playing `audio` with its first block due for play-out at `now`.
-    fn start_audio(&mut self, now: Instant, audio: Audio) {
-        self.audio = audio;
-        // An Instant closer than LEAD_MS to the clock's origin only shortens the first lead.
-        self.next_write = now.checked_sub(LEAD).unwrap_or(now);
-        self.timers.set(Timer::Block, self.next_write);
-        self.emit_due_blocks(now);
-    }
-
-    /// Stop the audio: queued blocks go, the driver's buffer is flushed.
-    fn stop_audio(&mut self) {
-        self.drop_writes();
-        self.audio = Audio::Off;
-        self.timers.cancel(Timer::Block);
-        self.push(Action::StopAudio);
-    }
-
     fn off_hook(&mut self, now: Instant) {
         if self.hook == Hook::OffHook {
             return;
         }
         self.hook = Hook::OffHook;
-        match self.spill {
-            Spill::Rpas => self.push(Action::RestoreCadence),
-            Spill::Sending { .. } => {
-                self.stop_audio();
-                self.push(Action::Notice(Notice::SpillAborted));
-                self.spills_aborted += 1;
-            }
-            _ => {}
-        }
-        self.set_spill(Spill::Idle, None);
+        // Ring trip has already stopped an RP-AS ring.
+        self.abort_spill(false);
         let kind = if self.mwi {
             ToneKind::Stutter
         } else {
@@ -428,118 +272,14 @@ impl FxsLine {
             return;
         }
         self.hook = Hook::OnHook;
-        self.onhook_since = now;
+        if !self.engaged {
+            self.idle_since = now;
+        }
         if self.audio != Audio::Off {
             self.stop_audio();
         }
+        self.sync_lamp();
         self.schedule_spill(now);
-    }
-
-    fn wants_spill(&self) -> bool {
-        self.vmwi.uses_fsk()
-            && self.vmwi_supported != Some(false)
-            && self.hook == Hook::OnHook
-            && self.spill_sent != Some(self.mwi)
-    }
-
-    fn schedule_spill(&mut self, now: Instant) {
-        if self.spill == Spill::Idle && self.wants_spill() {
-            let at = now.max(self.onhook_since + SPILL_AFTER_ONHOOK);
-            self.set_spill(Spill::Waiting, Some(at));
-        }
-    }
-
-    fn start_spill(&mut self, now: Instant) {
-        let on = self.mwi;
-        self.spill_blocks = render_spill(self.plan.fsk(), self.plan.law(), &mdmf_mwi_message(on));
-        self.push(Action::OnHookTransfer {
-            ms: spill_ms(self.spill_blocks.len()) + ONHOOK_TRANSFER_MARGIN_MS,
-        });
-        self.set_spill(Spill::Sending { on }, None);
-        self.start_audio(now, Audio::Fsk { next: 0 });
-    }
-
-    /// Queue every block whose write time has come (at most [`MAX_CATCHUP_BLOCKS`]; older
-    /// ones are dropped and counted late).
-    fn emit_due_blocks(&mut self, now: Instant) {
-        if self.audio == Audio::Off || now < self.next_write {
-            return;
-        }
-        let behind = (now - self.next_write).as_nanos() / BLOCK.as_nanos();
-        let due = u64::try_from(behind).unwrap_or(u64::MAX).saturating_add(1);
-        if due > MAX_CATCHUP_BLOCKS {
-            let dropped = due - MAX_CATCHUP_BLOCKS;
-            self.late_blocks += dropped;
-            // `dropped` blocks of 20 ms fit in the gap just measured.
-            self.next_write += BLOCK * u32::try_from(dropped).unwrap_or(u32::MAX);
-        }
-        while self.next_write <= now {
-            if now - self.next_write >= BLOCK + LEAD {
-                self.late_blocks += 1;
-            }
-            self.next_write += BLOCK;
-            if let Audio::Fsk { next } = self.audio {
-                self.queue.push_back(Queued::WriteFsk(next));
-                if next + 1 < self.spill_blocks.len() {
-                    self.audio = Audio::Fsk { next: next + 1 };
-                } else {
-                    self.finish_spill(now + LEAD);
-                    return;
-                }
-            } else if self.audio == Audio::Media {
-                self.push(Action::PullMedia);
-            } else {
-                self.queue.push_back(Queued::Write);
-            }
-        }
-        self.timers.set(Timer::Block, self.next_write);
-    }
-
-    fn finish_spill(&mut self, now: Instant) {
-        if let Spill::Sending { on } = self.spill {
-            self.spill_sent = Some(on);
-            self.spills_sent += 1;
-            self.push(Action::Notice(Notice::SpillSent { on }));
-        }
-        self.audio = Audio::Off;
-        self.timers.cancel(Timer::Block);
-        self.set_spill(Spill::Idle, None);
-        self.schedule_spill(now);
-    }
-
-    /// The end of the current spill phase.
-    fn spill_timeout(&mut self, now: Instant) {
-        match self.spill {
-            Spill::Waiting => {
-                if self.wants_spill() {
-                    self.push(Action::CheckHook);
-                    let rpas_next = self.vmwi == VmwiMode::Rpas;
-                    self.await_hook_check(now, rpas_next);
-                } else {
-                    self.set_spill(Spill::Idle, None);
-                }
-            }
-            Spill::HookCheck { .. } => {
-                // No answer from the back-end: try again later rather than send blind.
-                self.set_spill(Spill::Waiting, Some(now + SPILL_AFTER_ONHOOK));
-            }
-            Spill::Rpas => {
-                self.push(Action::RingOff);
-                self.push(Action::RestoreCadence);
-                let until = now + Duration::from_millis(RPAS_PAUSE_MS);
-                self.set_spill(Spill::RpasPause, Some(until));
-            }
-            Spill::RpasPause => {
-                self.push(Action::CheckHook);
-                self.await_hook_check(now, false);
-            }
-            Spill::Idle | Spill::Sending { .. } => {}
-        }
-    }
-
-    fn await_hook_check(&mut self, now: Instant, rpas_next: bool) {
-        let deadline = now + Duration::from_millis(HOOK_CHECK_TIMEOUT_MS);
-        self.set_spill(Spill::HookCheck { rpas_next }, Some(deadline));
     }
 }
 

@@ -227,7 +227,8 @@ impl FromStr for Pilot {
 
 string_newtype!(Pilot, "The pilot digits as written.");
 
-/// How a port sends on-hook caller ID (`caller_id`), between the first and second ring.
+/// How a port sends on-hook caller ID (`caller_id`): FSK between the first and second ring,
+/// or DTMF before the first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CallerIdMode {
     /// No caller ID.

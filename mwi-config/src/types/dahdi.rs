@@ -124,7 +124,18 @@ pub struct Fxs {
     /// tone plan.
     #[serde(default)]
     pub caller_id: Option<CallerIdMode>,
+    /// `echo_cancel = 128`: the DAHDI echo canceller's tail on this port while a call's media
+    /// runs, in taps (8 taps per ms: 128 = 16 ms), set with dahdi/user.h
+    /// `DAHDI_ECHOCANCEL_PARAMS` and removed (0 taps) when the media ends; 0 (the default) =
+    /// off. Needs an echo canceller module for the channel (`echocanceller=` in system.conf).
+    #[serde(default, deserialize_with = "de_echo_cancel")]
+    pub echo_cancel: u32,
 }
+
+/// Allowed range of `[[fxs]] echo_cancel`, taps (DAHDI echo cancellers take up to 1024: 128 ms).
+pub const ECHO_CANCEL_RANGE: std::ops::RangeInclusive<u32> = 0..=1024;
+
+ranged! { de_echo_cancel: "echo_cancel" in ECHO_CANCEL_RANGE; }
 
 fn default_true() -> bool {
     true

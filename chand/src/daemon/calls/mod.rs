@@ -2,7 +2,8 @@
 //! state of each port ([`phone`], sans-IO) and the media of each call ([`leg`]). The loop
 //! moves bytes: phone audio into the DTMF receiver and the media stream, link events into the
 //! ports' call cores, and what those ask for out to the channel, the link and the sockets.
-//! MWI is not touched here: a call never changes a lamp or the table.
+//! MWI is not touched here: a call never changes a lamp or the table; it only holds the
+//! port's MWI actions that need the line while it lasts (`FxsLine::set_engaged`).
 
 mod leg;
 mod phone;
@@ -29,9 +30,9 @@ pub(super) use self::leg::Leg;
 pub(super) use self::phone::{Out, Phase, PortCall};
 pub(super) use self::server::CallServer;
 
-use super::port::Port;
+use super::port::{Echo, Port};
 use super::{Daemon, MEDIA_BASE};
-use crate::backend::RingCommand;
+use crate::backend::{BackendError, RingCommand};
 use crate::status::{CallStatus, MediaStatus};
 
 /// The call-control socket of a config: `<[state] runtime_dir>/callctl.sock`.
@@ -110,6 +111,7 @@ impl Daemon {
         let Some(p) = self.ports.get_mut(i) else {
             return;
         };
+        sync_engaged(p, now);
         while let Some(out) = p.call.poll() {
             match out {
                 Out::Send(msg) => {
@@ -157,6 +159,7 @@ impl Daemon {
                 Out::Tone(kind) => p.line.play(now, kind),
                 Out::Silence => p.line.play_silence(now),
                 Out::StartMedia(media) => {
+                    echo_cancel(p, true);
                     if let Some(leg) = &mut p.leg {
                         leg.start(now, &media, p.cfg.law);
                         // RFC 3264 §6.1: sendonly and inactive media is not played.
@@ -186,6 +189,7 @@ impl Daemon {
                 }
             }
         }
+        sync_engaged(p, now);
         drive_alerting(p, now);
         super::port::drive_port(p, now);
     }
@@ -200,6 +204,17 @@ impl Daemon {
         if let Some(leg) = self.ports.get_mut(t / 2).and_then(|p| p.leg.as_mut()) {
             leg.read(now, which);
         }
+    }
+}
+
+/// Tell port `p`'s line whether it is in a call (any phase but idle), so that MWI holds
+/// what needs the line (a spill, a lamp change) until the port is idle on-hook again; what
+/// the line asks for then (a spill stopped) is done at once, before the call's ringing.
+fn sync_engaged(p: &mut Port, now: Instant) {
+    let engaged = p.call.phase() != Phase::Idle;
+    if engaged != p.line.is_engaged() {
+        p.line.set_engaged(now, engaged);
+        super::port::drive_port(p, now);
     }
 }
 
@@ -346,7 +361,26 @@ fn open_leg(
     Ok(local)
 }
 
+/// Attach (`on`, `[[fxs]] echo_cancel` taps) or remove port `p`'s echo canceller, when the
+/// port has one configured; a kernel without one is logged once and the call goes on.
+fn echo_cancel(p: &mut Port, on: bool) {
+    let taps = p.cfg.echo_cancel;
+    if taps == 0 || p.echo == Echo::Unsupported || (p.echo == Echo::On) == on {
+        return;
+    }
+    let channel = p.cfg.channel;
+    match p.chan.echo_cancel(if on { taps } else { 0 }) {
+        Ok(()) => p.echo = if on { Echo::On } else { Echo::Off },
+        Err(BackendError::Unsupported { .. }) => {
+            warn!(channel = channel; "FXS channel {channel}: no DAHDI echo canceller for this channel (echocanceller= in system.conf); calls go on without");
+            p.echo = Echo::Unsupported;
+        }
+        Err(e) => warn!(channel = channel; "FXS channel {channel}: echo canceller: {e}"),
+    }
+}
+
 fn close_leg(p: &mut Port, registry: &Registry, now: Instant) {
+    echo_cancel(p, false);
     if let Some(mut leg) = p.leg.take() {
         leg.close(now);
         let _ = registry.deregister(&mut leg.rtp);

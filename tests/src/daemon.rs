@@ -217,3 +217,14 @@ pub fn wait_some<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> 
     });
     value.unwrap_or_else(|| panic!("timed out after {secs} s waiting for {what}"))
 }
+
+/// Raises `flag` when dropped: the first line inside a `std::thread::scope` whose threads run
+/// until `flag`, so a failing assertion ends them and the test fails instead of waiting for
+/// them forever.
+pub struct RaiseOnDrop<'a>(pub &'a std::sync::atomic::AtomicBool);
+
+impl Drop for RaiseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chand::backend::sim::peer::Phone;
 use dahdi_mwi_tests::baresip::Baresip;
-use dahdi_mwi_tests::daemon::wait_some as wait_for;
+use dahdi_mwi_tests::daemon::{wait_some as wait_for, RaiseOnDrop};
 use dahdi_mwi_tests::env::{Chand, ConfigFile, Env, Sipd, NO_SIP_SERVER};
 use dahdi_mwi_tests::fakesipd::{press, talk, Voice, WAIT};
 use dahdi_mwi_tests::fsk::{contains, minimodem};
@@ -21,7 +21,8 @@ use fxs::Law;
 const LAW: Law = Law::Mulaw;
 
 /// Both daemons on one installation: port 8001 on channel 1 (us plan, µ-law, dial plan
-/// `(*xx|[2-9]xxx|x.T)`), `[sip.proxy]` at 127.0.0.1:`proxy`, RTP in `rtp_ports`.
+/// `(*xx|[2-9]xxx|x.T)`), `[sip.proxy]` at 127.0.0.1:`proxy`, RTP in `rtp_ports` (below
+/// Linux's ephemeral ports, 32768 and up, which `free_port` hands to the SIP peers).
 struct Line {
     env: Env,
     cfg: ConfigFile,
@@ -98,10 +99,11 @@ fn the_phone_dials_in_band_and_hears_itself_through_sipps_rtp_echo() {
         "1",
     ];
     let mut uas = sipp(dir.path(), "uas", &args);
-    let line = Line::start(far, "33000-33099");
+    let line = Line::start(far, "21000-21099");
     let voice = Mutex::new(Voice::Silence);
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
+        let _raise = RaiseOnDrop(&stop);
         line.phone.off_hook().expect("off-hook");
         s.spawn(|| talk(&line.phone, LAW, &voice, &stop));
         std::thread::sleep(Duration::from_millis(300));
@@ -148,7 +150,7 @@ fn the_phone_dials_in_band_and_hears_itself_through_sipps_rtp_echo() {
 #[test]
 fn baresip_calls_the_port_and_the_phone_calls_baresip() {
     let mut bob = Baresip::start("<sip:2001@{sip}>;regint=0;answermode=auto", 1000);
-    let line = Line::start(bob.sip().port(), "33100-33199");
+    let line = Line::start(bob.sip().port(), "21100-21199");
 
     // baresip → port 8001: the phone rings with caller ID, answers, hears baresip's 1 kHz,
     // and baresip hears the phone's 440 Hz.
@@ -168,6 +170,7 @@ fn baresip_calls_the_port_and_the_phone_calls_baresip() {
     let voice = Mutex::new(Voice::Tone(440.0));
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
+        let _raise = RaiseOnDrop(&stop);
         line.phone.off_hook().expect("off-hook");
         s.spawn(|| talk(&line.phone, LAW, &voice, &stop));
         bob.wait_event("CALL_ESTABLISHED", Duration::from_secs(5));

@@ -10,6 +10,7 @@ use std::time::Duration;
 use callctl::wire::Message;
 use callctl::{CallId, Cause, Direction, Media, Privacy, Text};
 use chand::backend::sim::peer::{Phone, ToPhone};
+use dahdi_mwi_tests::daemon::RaiseOnDrop;
 use dahdi_mwi_tests::env::{Chand, Env};
 use dahdi_mwi_tests::fakesipd::{
     calls_config, echo, media, press, rtp_tone, start_calls, talk, FakeSipd, Voice, WAIT,
@@ -36,6 +37,7 @@ fn outgoing_call_dtmf_ringback_media_digit_hangup() {
     let stop = AtomicBool::new(false);
     let events = Arc::new(Mutex::new(Vec::new()));
     std::thread::scope(|s| {
+        let _raise = RaiseOnDrop(&stop);
         s.spawn(|| echo(&echo_sock, &events, &stop));
         phone.off_hook().unwrap();
         s.spawn(|| talk(&phone, LAW, &voice, &stop));
@@ -257,6 +259,7 @@ fn media_direction_decides_what_the_phone_hears_and_what_is_sent() {
         ..media(far.local_addr().unwrap())
     };
     std::thread::scope(|s| {
+        let _raise = RaiseOnDrop(&stop);
         s.spawn(|| talk(&phone, LAW, &voice, &stop));
         // The far end: a 2 kHz stream towards chand, counting chand's packets.
         s.spawn(|| {

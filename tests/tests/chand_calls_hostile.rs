@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use callctl::wire::{Message, MAX_PACKET};
 use callctl::{CallId, Cause, Privacy, Text};
+use dahdi_mwi_tests::daemon::RaiseOnDrop;
 use dahdi_mwi_tests::env::Chand;
 use dahdi_mwi_tests::fakesipd::{echo, media, rtp_tone, start_calls, talk, FakeSipd, Voice, WAIT};
 use dahdi_mwi_tests::tone::{listen, record};
@@ -196,6 +197,7 @@ fn stray_and_garbage_rtp_is_counted_and_never_played() {
     let stop = AtomicBool::new(false);
     let events = Arc::new(Mutex::new(Vec::new()));
     std::thread::scope(|s| {
+        let _raise = RaiseOnDrop(&stop);
         s.spawn(|| echo(&echo_sock, &events, &stop));
         phone.off_hook().unwrap();
         std::thread::sleep(Duration::from_millis(200));

@@ -50,6 +50,14 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Switch the one-line D-channel trace (Q.921, Q.931, QSIG) of the running daemon on or
+    /// off (to the journal).
+    Trace {
+        /// on or off.
+        state: Switch,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Print the shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -77,6 +85,15 @@ impl MwiAction {
             Self::Reset => "reset",
         }
     }
+}
+
+/// `chand trace on|off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Switch {
+    /// Log every D-channel frame sent and received, one line each.
+    On,
+    /// Stop logging them.
+    Off,
 }
 
 /// `chand run`: load the config, open the channels and the table, serve until SIGTERM.
@@ -148,7 +165,7 @@ fn run(config: &Path, log_level: Option<log::LevelFilter>, allow_root: bool) -> 
     }
 }
 
-/// `chand status` and `chand mwi`: one request to the running daemon.
+/// `chand status`, `chand mwi` and `chand trace`: one request to the running daemon.
 fn ask(config: &Path, line: &str) -> ExitCode {
     let cfg = match Config::load(config) {
         Ok(c) => c,
@@ -185,6 +202,13 @@ fn main() -> ExitCode {
             action,
             config,
         } => ask(&config.path, &format!("mwi {number} {}", action.as_str())),
+        Command::Trace { state, config } => ask(
+            &config.path,
+            match state {
+                Switch::On => "trace on",
+                Switch::Off => "trace off",
+            },
+        ),
         Command::Completions { shell } => print_completions::<Cli>(shell),
     }
 }
@@ -251,6 +275,13 @@ mod tests {
             })
         );
         assert_eq!(
+            p("trace off"),
+            Ok(Command::Trace {
+                state: Switch::Off,
+                config: default()
+            })
+        );
+        assert_eq!(
             p("check-config -c a.toml"),
             Ok(Command::CheckConfig(config("a.toml")))
         );
@@ -262,6 +293,7 @@ mod tests {
             ("", "Usage: chand <COMMAND>"),
             ("start", "unrecognized subcommand 'start'"),
             ("mwi 8000 blink", "invalid value 'blink'"),
+            ("trace maybe", "invalid value 'maybe'"),
             ("mwi 80x0 on", "bad number"),
             ("status --yaml", "unexpected argument '--yaml'"),
             ("run --config", "a value is required for '--config <FILE>'"),

@@ -563,3 +563,83 @@ fn own_q921_pbx_decodes_both_sides_and_transports() {
         );
     }
 }
+
+/// The D-channel trace lines (target `chand::trace`) of `log` that are about frames.
+fn trace_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.contains("chand::trace: span "))
+        .collect()
+}
+
+/// `chand trace on|off` (issue 14 item 2): with `[log] level = "warn"`, no frame is traced
+/// before `trace on`; while on, every frame is, decoded in one line (the link's SABME and UA,
+/// the FACILITY with the MWIActivate); after `trace off`, none again. No restart.
+#[test]
+fn trace_switches_on_and_off_without_restart() {
+    let span = &SPANS[1];
+    let mut env = Env::new();
+    env.log_level = "warn";
+    let cfg = env.write_config(&sections(std::slice::from_ref(span)));
+    let mut writer = cfg.writer();
+    let mut chand = Chand::start(&env, &cfg);
+    let connect = || {
+        let mut pbx = QsigPbx::connect(&env.sim_dir, span.dchannel, Side::Network, WAIT).unwrap();
+        assert!(pbx.run_until(WAIT, QsigPbx::is_up), "link up");
+        pbx
+    };
+    let mut pbx = connect();
+    writer
+        .publish(&span.number(1), MwiState::voice(true, 1, 0))
+        .unwrap();
+    assert!(pbx.run_until(WAIT, |p| p.received.len() == 1), "first MWI");
+    assert!(
+        trace_lines(&chand.daemon.log()).is_empty(),
+        "{}",
+        chand.daemon.log()
+    );
+
+    // The PBX goes away and comes back with the trace on: the link set-up is traced.
+    drop(pbx);
+    chand.wait_status("span down", WAIT, |st| !pri(st, span.span).link_up);
+    let (ok, out, err) = chand.cli(&["trace", "on"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(out, "trace on\n");
+    let mut pbx = connect();
+    writer
+        .publish(&span.number(2), MwiState::voice(true, 4, 0))
+        .unwrap();
+    assert!(pbx.run_until(WAIT, |p| p.received.len() == 1), "MWI on");
+    pbx.run_for(Duration::from_millis(300));
+    let log = chand.daemon.log();
+    let lines = trace_lines(&log);
+    let has = |what: &str| lines.iter().any(|l| l.contains(what));
+    assert!(has("span 2 recv <- SABME SAPI=0 TEI=0"), "{log}");
+    assert!(has("span 2 sent -> UA SAPI=0 TEI=0"), "{log}");
+    assert!(
+        lines.iter().any(|l| l.contains("span 2 sent -> I ")
+            && l.contains("FACILITY")
+            && l.contains("mwiActivate")
+            && l.contains(&span.number(2))),
+        "{log}"
+    );
+    assert!(has("span 2 recv <- I "), "the PBX's answer: {log}");
+    assert!(
+        log.contains("chand::trace: D-channel trace on by command"),
+        "{log}"
+    );
+    let traced = lines.len();
+
+    let (ok, out, _) = chand.cli(&["trace", "off"]);
+    assert!(ok && out == "trace off\n", "{out}");
+    writer
+        .publish(&span.number(3), MwiState::voice(true, 2, 0))
+        .unwrap();
+    assert!(pbx.run_until(WAIT, |p| p.received.len() == 2), "MWI on");
+    pbx.run_for(Duration::from_millis(300));
+    assert_eq!(
+        trace_lines(&chand.daemon.log()).len(),
+        traced,
+        "{}",
+        chand.daemon.log()
+    );
+}

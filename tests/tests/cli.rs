@@ -44,7 +44,14 @@ fn help_version_and_usage_errors() {
         ),
         (
             "chand",
-            &["run", "check-config", "status", "mwi", "completions"][..],
+            &[
+                "run",
+                "check-config",
+                "status",
+                "mwi",
+                "trace",
+                "completions",
+            ][..],
         ),
         (
             "mwi-table",

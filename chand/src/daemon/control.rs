@@ -1,5 +1,6 @@
 //! The control socket's requests: `status [json]` answered from one [`ChandStatus`],
-//! `mwi NUMBER on|off|reset` applied through the routing core.
+//! `mwi NUMBER on|off|reset` applied through the routing core, `trace on|off` switching the
+//! D-channel trace.
 
 use std::time::Instant;
 
@@ -52,6 +53,10 @@ impl Daemon {
                     state.map_or("reset", |s| if s.waiting { "on" } else { "off" })
                 );
                 self.manual(&number, state)
+            }
+            Request::Trace { on } => {
+                self.trace.switch(on);
+                Ok(format!("trace {}\n", if on { "on" } else { "off" }))
             }
         };
         self.control.answer(self.poll.registry(), token, answer);

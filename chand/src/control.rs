@@ -3,7 +3,7 @@
 //!
 //! Protocol: the client sends one request line and reads the answer until the daemon closes
 //! the connection. Requests: `status`, `status json`, `mwi NUMBER on|off|reset`,
-//! `trace on|off`. The answer is
+//! `trace on|off`, `capture on|off`. The answer is
 //! text (JSON for `status json`); an error answer starts with `error: `.
 
 use std::collections::HashMap;
@@ -65,6 +65,11 @@ pub enum Request {
         /// Switch it on.
         on: bool,
     },
+    /// `capture on|off`: the pcapng capture into `[trace] capture_dir`.
+    Capture {
+        /// Switch it on.
+        on: bool,
+    },
 }
 
 impl Request {
@@ -97,6 +102,8 @@ impl Request {
             }
             ["trace", "on"] => Ok(Self::Trace { on: true }),
             ["trace", "off"] => Ok(Self::Trace { on: false }),
+            ["capture", "on"] => Ok(Self::Capture { on: true }),
+            ["capture", "off"] => Ok(Self::Capture { on: false }),
             _ => Err(format!("unknown request {line:?}")),
         }
     }
@@ -374,5 +381,9 @@ mod tests {
             Ok(Request::Trace { on: false })
         );
         assert!(Request::parse("trace maybe").is_err());
+        assert_eq!(
+            Request::parse("capture off"),
+            Ok(Request::Capture { on: false })
+        );
     }
 }

@@ -58,6 +58,13 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Switch the pcapng capture into [trace] capture_dir of the running daemon on or off.
+    Capture {
+        /// on or off.
+        state: Switch,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Print the shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -87,13 +94,23 @@ impl MwiAction {
     }
 }
 
-/// `chand trace on|off`.
+/// `chand trace|capture on|off`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Switch {
-    /// Log every D-channel frame sent and received, one line each.
+    /// Log (capture) every D-channel frame sent and received.
     On,
-    /// Stop logging them.
+    /// Stop.
     Off,
+}
+
+impl Switch {
+    /// The word of the control protocol.
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::On => "on",
+            Self::Off => "off",
+        }
+    }
 }
 
 /// `chand run`: load the config, open the channels and the table, serve until SIGTERM.
@@ -165,7 +182,7 @@ fn run(config: &Path, log_level: Option<log::LevelFilter>, allow_root: bool) -> 
     }
 }
 
-/// `chand status`, `chand mwi` and `chand trace`: one request to the running daemon.
+/// `chand status`, `chand mwi`, `chand trace` and `chand capture`: one request to the running daemon.
 fn ask(config: &Path, line: &str) -> ExitCode {
     let cfg = match Config::load(config) {
         Ok(c) => c,
@@ -202,13 +219,10 @@ fn main() -> ExitCode {
             action,
             config,
         } => ask(&config.path, &format!("mwi {number} {}", action.as_str())),
-        Command::Trace { state, config } => ask(
-            &config.path,
-            match state {
-                Switch::On => "trace on",
-                Switch::Off => "trace off",
-            },
-        ),
+        Command::Trace { state, config } => ask(&config.path, &format!("trace {}", state.as_str())),
+        Command::Capture { state, config } => {
+            ask(&config.path, &format!("capture {}", state.as_str()))
+        }
         Command::Completions { shell } => print_completions::<Cli>(shell),
     }
 }

@@ -1,6 +1,6 @@
 //! The control socket's requests: `status [json]` answered from one [`ChandStatus`],
-//! `mwi NUMBER on|off|reset` applied through the routing core, `trace on|off` switching the
-//! D-channel trace.
+//! `mwi NUMBER on|off|reset` applied through the routing core, `trace on|off` and `capture on|off`
+//! switching the D-channel trace and capture.
 
 use std::time::Instant;
 
@@ -58,6 +58,7 @@ impl Daemon {
                 self.trace.switch(on);
                 Ok(format!("trace {}\n", if on { "on" } else { "off" }))
             }
+            Request::Capture { on } => self.trace.switch_capture(on),
         };
         self.control.answer(self.poll.registry(), token, answer);
     }

@@ -40,7 +40,14 @@ fn help_version_and_usage_errors() {
     for (bin, subs) in [
         (
             "sipd",
-            &["run", "check-config", "status", "trace", "completions"][..],
+            &[
+                "run",
+                "check-config",
+                "status",
+                "trace",
+                "capture",
+                "completions",
+            ][..],
         ),
         (
             "chand",

@@ -2,7 +2,8 @@
 //! the running daemon over a Unix stream socket (`<[state] runtime_dir>/chand.sock`).
 //!
 //! Protocol: the client sends one request line and reads the answer until the daemon closes
-//! the connection. Requests: `status`, `status json`, `mwi NUMBER on|off|reset`. The answer is
+//! the connection. Requests: `status`, `status json`, `mwi NUMBER on|off|reset`,
+//! `trace on|off`, `capture on|off`. The answer is
 //! text (JSON for `status json`); an error answer starts with `error: `.
 
 use std::collections::HashMap;
@@ -59,6 +60,16 @@ pub enum Request {
         /// The manual state, `None` for `reset`.
         state: Option<MwiState>,
     },
+    /// `trace on|off`: the one-line D-channel trace (Q.921, Q.931, QSIG) to the journal.
+    Trace {
+        /// Switch it on.
+        on: bool,
+    },
+    /// `capture on|off`: the pcapng capture into `[trace] capture_dir`.
+    Capture {
+        /// Switch it on.
+        on: bool,
+    },
 }
 
 impl Request {
@@ -89,6 +100,10 @@ impl Request {
                     state,
                 })
             }
+            ["trace", "on"] => Ok(Self::Trace { on: true }),
+            ["trace", "off"] => Ok(Self::Trace { on: false }),
+            ["capture", "on"] => Ok(Self::Capture { on: true }),
+            ["capture", "off"] => Ok(Self::Capture { on: false }),
             _ => Err(format!("unknown request {line:?}")),
         }
     }
@@ -360,5 +375,15 @@ mod tests {
         assert!(Request::parse("mwi 80a0 on").is_err());
         assert!(Request::parse("mwi 8000 blink").is_err());
         assert!(Request::parse("reboot").is_err());
+        assert_eq!(Request::parse("trace on"), Ok(Request::Trace { on: true }));
+        assert_eq!(
+            Request::parse("trace off"),
+            Ok(Request::Trace { on: false })
+        );
+        assert!(Request::parse("trace maybe").is_err());
+        assert_eq!(
+            Request::parse("capture off"),
+            Ok(Request::Capture { on: false })
+        );
     }
 }

@@ -5,3 +5,4 @@ pub mod backend;
 pub mod control;
 pub mod daemon;
 pub mod status;
+pub mod trace;

@@ -50,6 +50,21 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Switch the one-line D-channel trace (Q.921, Q.931, QSIG) of the running daemon on or
+    /// off (to the journal).
+    Trace {
+        /// on or off.
+        state: Switch,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Switch the pcapng capture into [trace] capture_dir of the running daemon on or off.
+    Capture {
+        /// on or off.
+        state: Switch,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Print the shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -75,6 +90,25 @@ impl MwiAction {
             Self::On => "on",
             Self::Off => "off",
             Self::Reset => "reset",
+        }
+    }
+}
+
+/// `chand trace|capture on|off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Switch {
+    /// Log (capture) every D-channel frame sent and received.
+    On,
+    /// Stop.
+    Off,
+}
+
+impl Switch {
+    /// The word of the control protocol.
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::On => "on",
+            Self::Off => "off",
         }
     }
 }
@@ -148,7 +182,7 @@ fn run(config: &Path, log_level: Option<log::LevelFilter>, allow_root: bool) -> 
     }
 }
 
-/// `chand status` and `chand mwi`: one request to the running daemon.
+/// `chand status`, `chand mwi`, `chand trace` and `chand capture`: one request to the running daemon.
 fn ask(config: &Path, line: &str) -> ExitCode {
     let cfg = match Config::load(config) {
         Ok(c) => c,
@@ -185,6 +219,10 @@ fn main() -> ExitCode {
             action,
             config,
         } => ask(&config.path, &format!("mwi {number} {}", action.as_str())),
+        Command::Trace { state, config } => ask(&config.path, &format!("trace {}", state.as_str())),
+        Command::Capture { state, config } => {
+            ask(&config.path, &format!("capture {}", state.as_str()))
+        }
         Command::Completions { shell } => print_completions::<Cli>(shell),
     }
 }
@@ -251,6 +289,13 @@ mod tests {
             })
         );
         assert_eq!(
+            p("trace off"),
+            Ok(Command::Trace {
+                state: Switch::Off,
+                config: default()
+            })
+        );
+        assert_eq!(
             p("check-config -c a.toml"),
             Ok(Command::CheckConfig(config("a.toml")))
         );
@@ -262,6 +307,7 @@ mod tests {
             ("", "Usage: chand <COMMAND>"),
             ("start", "unrecognized subcommand 'start'"),
             ("mwi 8000 blink", "invalid value 'blink'"),
+            ("trace maybe", "invalid value 'maybe'"),
             ("mwi 80x0 on", "bad number"),
             ("status --yaml", "unexpected argument '--yaml'"),
             ("run --config", "a value is required for '--config <FILE>'"),

@@ -872,3 +872,35 @@ fn bad_call_keys_are_rejected_where_written() {
         "{e}"
     );
 }
+
+#[test]
+fn trace_capture_keys() {
+    let c = ok(BASE);
+    assert_eq!(c.trace.capture_dir, None);
+    assert_eq!(c.trace.capture_max_bytes, 16 << 20);
+    assert_eq!(c.trace.capture_files, 4);
+    let c = ok(&format!(
+        "{BASE}[trace]\ncapture_dir = \"/var/log/dahdi-mwi\"\ncapture_max_bytes = 4096\n\
+         capture_files = 2\n"
+    ));
+    assert_eq!(
+        c.trace.capture_dir.as_deref(),
+        Some(std::path::Path::new("/var/log/dahdi-mwi"))
+    );
+    assert_eq!(
+        (c.trace.capture_max_bytes, c.trace.capture_files),
+        (4096, 2)
+    );
+    assert_eq!(
+        err(&format!("{BASE}[trace]\ncapture_max_bytes = 100\n")),
+        "4:21: capture_max_bytes = 100 is out of range 4096..=1073741824"
+    );
+    assert_eq!(
+        err(&format!("{BASE}[trace]\ncapture_files = 0\n")),
+        "4:17: capture_files = 0 is out of range 1..=1000"
+    );
+    assert_eq!(
+        err(&format!("{BASE}[trace]\ncapture = true\n")),
+        "4:1: unknown field `capture`, expected one of `capture_dir`, `capture_max_bytes`, `capture_files`"
+    );
+}

@@ -3,6 +3,8 @@
 //! privileges: refuse to run as root unless told to, drop the capabilities no longer needed.
 #![forbid(unsafe_code)]
 
+pub mod capture;
+
 use std::io::Write;
 use std::time::{Duration, Instant};
 

@@ -42,6 +42,13 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Switch the pcapng capture into [trace] capture_dir of the running daemon on or off.
+    Capture {
+        /// on or off.
+        state: Switch,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Print the shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -91,7 +98,11 @@ fn main() -> ExitCode {
             None => ExitCode::FAILURE,
         },
         Command::Trace { state, config } => match load(&config.path) {
-            Some(cfg) => trace(&cfg, state),
+            Some(cfg) => switch(&cfg, "trace", state),
+            None => ExitCode::FAILURE,
+        },
+        Command::Capture { state, config } => match load(&config.path) {
+            Some(cfg) => switch(&cfg, "capture", state),
             None => ExitCode::FAILURE,
         },
         Command::Completions { shell } => print_completions::<Cli>(shell),
@@ -129,26 +140,27 @@ fn status(cfg: &Config, format: Format) -> ExitCode {
     }
 }
 
-/// `sipd trace on|off`: tell the running daemon; prints its answer (`trace on`).
-fn trace(cfg: &Config, state: Switch) -> ExitCode {
+/// `sipd trace|capture on|off` (`what` is `trace` or `capture`): tell the running daemon;
+/// prints its answer (`trace on`).
+fn switch(cfg: &Config, what: &str, state: Switch) -> ExitCode {
     let request = match state {
-        Switch::On => "trace on",
-        Switch::Off => "trace off",
+        Switch::On => format!("{what} on"),
+        Switch::Off => format!("{what} off"),
     };
-    match sipd::daemon::control(cfg, request) {
+    match sipd::daemon::control(cfg, &request) {
         Ok(answer) if answer.starts_with(request.as_bytes()) => {
             print!("{}", String::from_utf8_lossy(&answer));
             ExitCode::SUCCESS
         }
         Ok(answer) => {
             eprintln!(
-                "sipd trace: {}",
+                "sipd {what}: {}",
                 String::from_utf8_lossy(&answer).trim_end()
             );
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("sipd trace: {e}");
+            eprintln!("sipd {what}: {e}");
             ExitCode::FAILURE
         }
     }

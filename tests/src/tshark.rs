@@ -38,24 +38,29 @@ pub fn decode(frames: &[Vec<u8>]) -> Verdict {
         .status()
         .expect("text2pcap must be installed (tshark package, scripts/install-deps)");
     assert!(st.success(), "text2pcap failed");
-    let filter = |filter: &str| -> Vec<String> {
-        let out = Command::new("tshark")
-            .args(["-n", "-r"])
-            .arg(&pcap)
-            .args(["-Y", filter])
-            .output()
-            .expect("tshark must be installed (scripts/install-deps)");
-        assert!(out.status.success(), "tshark failed: {out:?}");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    };
     Verdict {
-        lapd: filter("lapd").len(),
-        qsig: filter("qsig").len(),
-        flagged: filter(
-            "_ws.malformed || _ws.expert.severity == error || _ws.expert.severity == warning",
-        ),
+        lapd: filter(&pcap, "lapd").len(),
+        qsig: filter(&pcap, "qsig").len(),
+        flagged: filter(&pcap, FLAGGED),
     }
+}
+
+/// The display filter of frames tshark finds malformed or flags with an expert warning/error.
+pub const FLAGGED: &str =
+    "_ws.malformed || _ws.expert.severity == error || _ws.expert.severity == warning";
+
+/// The summary lines of the packets of capture file `pcap` (pcap or pcapng) that match the
+/// display filter `filter`. Panics if tshark is missing or cannot read the file.
+pub fn filter(pcap: &std::path::Path, filter: &str) -> Vec<String> {
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(pcap)
+        .args(["-Y", filter])
+        .output()
+        .expect("tshark must be installed (scripts/install-deps)");
+    assert!(out.status.success(), "tshark failed: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }

@@ -563,3 +563,149 @@ fn own_q921_pbx_decodes_both_sides_and_transports() {
         );
     }
 }
+
+/// The D-channel trace lines (target `chand::trace`) of `log` that are about frames.
+fn trace_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.contains("chand::trace: span "))
+        .collect()
+}
+
+/// `chand trace on|off` (issue 14 item 2): with `[log] level = "warn"`, no frame is traced
+/// before `trace on`; while on, every frame is, decoded in one line (the link's SABME and UA,
+/// the FACILITY with the MWIActivate); after `trace off`, none again. No restart.
+#[test]
+fn trace_switches_on_and_off_without_restart() {
+    let span = &SPANS[1];
+    let mut env = Env::new();
+    env.log_level = "warn";
+    let cfg = env.write_config(&sections(std::slice::from_ref(span)));
+    let mut writer = cfg.writer();
+    let mut chand = Chand::start(&env, &cfg);
+    let connect = || {
+        let mut pbx = QsigPbx::connect(&env.sim_dir, span.dchannel, Side::Network, WAIT).unwrap();
+        assert!(pbx.run_until(WAIT, QsigPbx::is_up), "link up");
+        pbx
+    };
+    let mut pbx = connect();
+    writer
+        .publish(&span.number(1), MwiState::voice(true, 1, 0))
+        .unwrap();
+    assert!(pbx.run_until(WAIT, |p| p.received.len() == 1), "first MWI");
+    assert!(
+        trace_lines(&chand.daemon.log()).is_empty(),
+        "{}",
+        chand.daemon.log()
+    );
+
+    // The PBX goes away and comes back with the trace on: the link set-up is traced.
+    drop(pbx);
+    chand.wait_status("span down", WAIT, |st| !pri(st, span.span).link_up);
+    let (ok, out, err) = chand.cli(&["trace", "on"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(out, "trace on\n");
+    let mut pbx = connect();
+    writer
+        .publish(&span.number(2), MwiState::voice(true, 4, 0))
+        .unwrap();
+    assert!(pbx.run_until(WAIT, |p| p.received.len() == 1), "MWI on");
+    pbx.run_for(Duration::from_millis(300));
+    let log = chand.daemon.log();
+    let lines = trace_lines(&log);
+    let has = |what: &str| lines.iter().any(|l| l.contains(what));
+    assert!(has("span 2 recv <- SABME SAPI=0 TEI=0"), "{log}");
+    assert!(has("span 2 sent -> UA SAPI=0 TEI=0"), "{log}");
+    assert!(
+        lines.iter().any(|l| l.contains("span 2 sent -> I ")
+            && l.contains("FACILITY")
+            && l.contains("mwiActivate")
+            && l.contains(&span.number(2))),
+        "{log}"
+    );
+    assert!(has("span 2 recv <- I "), "the PBX's answer: {log}");
+    assert!(
+        log.contains("chand::trace: D-channel trace on by command"),
+        "{log}"
+    );
+    let traced = lines.len();
+
+    let (ok, out, _) = chand.cli(&["trace", "off"]);
+    assert!(ok && out == "trace off\n", "{out}");
+    writer
+        .publish(&span.number(3), MwiState::voice(true, 2, 0))
+        .unwrap();
+    assert!(pbx.run_until(WAIT, |p| p.received.len() == 2), "MWI on");
+    pbx.run_for(Duration::from_millis(300));
+    assert_eq!(
+        trace_lines(&chand.daemon.log()).len(),
+        traced,
+        "{}",
+        chand.daemon.log()
+    );
+}
+
+/// The pcapng capture (issue 14 item 2): with `[trace] capture_dir`, chand writes every
+/// D-channel frame to `chand-0.pcapng` (LINKTYPE_LINUX_LAPD); tshark opens it and finds the
+/// link set-up and the QSIG MWIActivate in a FACILITY, each frame's direction right, none
+/// malformed. `chand capture off|on` switches it; a tiny `capture_max_bytes` rotates files.
+#[test]
+fn capture_opens_in_tshark_and_rotates() {
+    let span = &SPANS[1];
+    let env = Env::new();
+    let dir = env.path().join("capture");
+    std::fs::create_dir(&dir).unwrap();
+    let cfg = env.write_config(&format!(
+        "{}[trace]\ncapture_dir = \"{}\"\ncapture_max_bytes = 4096\ncapture_files = 3\n",
+        sections(std::slice::from_ref(span)),
+        dir.display()
+    ));
+    let mut writer = cfg.writer();
+    let chand = Chand::start(&env, &cfg);
+    let mut pbx = QsigPbx::connect(&env.sim_dir, span.dchannel, Side::Network, WAIT).unwrap();
+    assert!(pbx.run_until(WAIT, QsigPbx::is_up), "link up");
+    writer
+        .publish(&span.number(1), MwiState::voice(true, 3, 0))
+        .unwrap();
+    assert!(pbx.run_until(WAIT, |p| p.received.len() == 1), "MWI on");
+    pbx.run_for(Duration::from_millis(300));
+    let (ok, out, err) = chand.cli(&["capture", "off"]);
+    assert!(ok && out == "capture off\n", "{out}{err}");
+    let first = dir.join("chand-0.pcapng");
+    let all = tshark::filter(&first, "lapd");
+    assert!(all.len() >= 4, "{all:#?}");
+    let sabme = tshark::filter(&first, "lapd.control.u_modifier_cmd == 0x1b");
+    assert!(!sabme.is_empty(), "SABME: {all:#?}");
+    // chand sent the invoke (outbound in the pseudo-header), the PBX the result.
+    let mwi = tshark::filter(
+        &first,
+        "q931.message_type == 0x62 && qsig.operation == 80 && frame.p2p_dir == 0",
+    );
+    assert_eq!(mwi.len(), 1, "one FACILITY with MWIActivate: {all:#?}");
+    let answer = tshark::filter(&first, "qsig.operation == 80 && frame.p2p_dir == 1");
+    assert_eq!(answer.len(), 1, "{all:#?}");
+    let flagged = tshark::filter(&first, tshark::FLAGGED);
+    assert!(flagged.is_empty(), "tshark flags {flagged:#?}");
+
+    // On again: 40 MWI changes pass 4096 octets, so the files rotate (3 of them, each
+    // under the cap) and each still opens cleanly.
+    let (ok, out, err) = chand.cli(&["capture", "on"]);
+    assert!(ok && out.starts_with("capture on: "), "{out}{err}");
+    for n in 0..40 {
+        writer
+            .publish(&span.number(n % 10), MwiState::voice(n % 2 == 0, n, 0))
+            .unwrap();
+        pbx.run_for(Duration::from_millis(20));
+    }
+    pbx.run_for(Duration::from_millis(500));
+    let (ok, _, _) = chand.cli(&["capture", "off"]);
+    assert!(ok);
+    for n in 0..3 {
+        let f = dir.join(format!("chand-{n}.pcapng"));
+        let len = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 0 && len <= 4096, "{}: {len} octets", f.display());
+        assert!(!tshark::filter(&f, "lapd").is_empty(), "{}", f.display());
+        let flagged = tshark::filter(&f, tshark::FLAGGED);
+        assert!(flagged.is_empty(), "{}: {flagged:#?}", f.display());
+    }
+    assert!(!dir.join("chand-3.pcapng").exists());
+}

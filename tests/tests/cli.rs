@@ -40,11 +40,25 @@ fn help_version_and_usage_errors() {
     for (bin, subs) in [
         (
             "sipd",
-            &["run", "check-config", "status", "trace", "completions"][..],
+            &[
+                "run",
+                "check-config",
+                "status",
+                "trace",
+                "capture",
+                "completions",
+            ][..],
         ),
         (
             "chand",
-            &["run", "check-config", "status", "mwi", "completions"][..],
+            &[
+                "run",
+                "check-config",
+                "status",
+                "mwi",
+                "trace",
+                "completions",
+            ][..],
         ),
         (
             "mwi-table",

@@ -205,7 +205,64 @@ fn trace_switches_on_and_off_without_restart() {
     let answer = sipd::daemon::control(&cfg, "trace maybe").expect("an answer");
     assert_eq!(
         String::from_utf8_lossy(&answer),
-        "error: unknown request \"trace maybe\"; expected status, trace on or trace off\n"
+        "error: unknown request \"trace maybe\"; expected status, trace on|off or capture on|off\n"
     );
     assert!(sipd.status().is_some());
+}
+
+/// The pcapng capture (issue 14 item 2): with `[trace] capture_dir`, sipd writes the NOTIFY
+/// and its 200 as IPv4/UDP packets with the real addresses and ports; tshark decodes both,
+/// nothing flagged. `sipd capture off` closes the file.
+#[test]
+fn capture_opens_in_tshark() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let capture = dir.path().join("capture");
+    std::fs::create_dir(&capture).unwrap();
+    let sipd = Sipd::start(
+        dir.path(),
+        &format!(
+            "[mwi_server]\nserver = \"ipv4:192.0.2.10\"\nunsolicited = true\n\
+             allow = [\"127.0.0.1/32\"]\noptions_interval = 0\n[[fxs]]\nchannel = 1\n\
+             number = \"8000\"\n[trace]\ncapture_dir = \"{}\"\n",
+            capture.display()
+        ),
+    );
+    wait_for(10, "sipd status socket", || sipd.status());
+    let mut vm = VoiceMail::bind().expect("bind");
+    let vm_port = vm.local_addr().port();
+    let to: SocketAddr = ([127, 0, 0, 1], sipd.port).into();
+    let summary = Summary {
+        number: "8000".into(),
+        waiting: true,
+        new: 1,
+        old: 0,
+    };
+    let text = vm.notify_text(&summary, to);
+    let answer = vm.send(&text, to, Duration::from_secs(5)).expect("answer");
+    assert_eq!(answer, "SIP/2.0 200 OK");
+    let off = sipd_status_cmd(&sipd, &["capture", "off"]);
+    assert_eq!(String::from_utf8_lossy(&off.stdout), "capture off\n");
+    let file = capture.join("sipd-0.pcapng");
+    let all = dahdi_mwi_tests::tshark::filter(&file, "sip");
+    let notify = dahdi_mwi_tests::tshark::filter(
+        &file,
+        &format!(
+            "sip.Method == \"NOTIFY\" && udp.srcport == {vm_port} && udp.dstport == {} \
+             && ip.dst == 127.0.0.1",
+            sipd.port
+        ),
+    );
+    assert_eq!(notify.len(), 1, "{all:#?}");
+    let ok = dahdi_mwi_tests::tshark::filter(
+        &file,
+        &format!("sip.Status-Code == 200 && udp.dstport == {vm_port}"),
+    );
+    assert_eq!(ok.len(), 1, "{all:#?}");
+    let flagged = dahdi_mwi_tests::tshark::filter(&file, dahdi_mwi_tests::tshark::FLAGGED);
+    assert!(flagged.is_empty(), "{flagged:#?}");
+    let on = sipd_status_cmd(&sipd, &["capture", "on"]);
+    assert!(
+        String::from_utf8_lossy(&on.stdout).starts_with("capture on: "),
+        "{on:?}"
+    );
 }

@@ -1,5 +1,6 @@
 //! The control socket's requests: `status [json]` answered from one [`ChandStatus`],
-//! `mwi NUMBER on|off|reset` applied through the routing core.
+//! `mwi NUMBER on|off|reset` applied through the routing core, `trace on|off` and `capture on|off`
+//! switching the D-channel trace and capture.
 
 use std::time::Instant;
 
@@ -53,6 +54,11 @@ impl Daemon {
                 );
                 self.manual(&number, state)
             }
+            Request::Trace { on } => {
+                self.trace.switch(on);
+                Ok(format!("trace {}\n", if on { "on" } else { "off" }))
+            }
+            Request::Capture { on } => self.trace.switch_capture(on),
         };
         self.control.answer(self.poll.registry(), token, answer);
     }

@@ -13,7 +13,8 @@
 //!
 //! The loop is here; what it does for each source lives beside it: `port` drives FXS lines,
 //! `span` PRI spans, `table` takes the shared table's news and delivers it, `control` answers
-//! the control socket (status from [`crate::status`]), `reload` applies SIGHUP.
+//! the control socket (status from [`crate::status`]), `trace` is the D-channel trace and capture
+//! (`chand trace|capture on|off`, `[trace]`), `reload` applies SIGHUP.
 
 mod calls;
 mod control;
@@ -21,6 +22,7 @@ mod port;
 mod reload;
 mod span;
 mod table;
+mod trace;
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -133,6 +135,9 @@ pub struct Daemon {
     /// on|off` overrides (until `reset`).
     routing: Routing,
     control: ControlServer,
+    /// `chand trace on|off`: the D-channel trace; `chand capture on|off`, `[trace]`: the
+    /// capture.
+    trace: trace::Tracer,
     /// The call-control socket to sipd (docs/calls.md).
     calls: calls::CallServer,
     /// Where the next RTP port search starts in `[media] rtp_ports`.
@@ -230,6 +235,7 @@ impl Daemon {
             reader,
             routing: Routing::new(cfg.router()),
             control,
+            trace: trace::Tracer::new(cfg),
             calls,
             rtp_cursor: 0,
             signals,
@@ -357,6 +363,7 @@ impl Daemon {
             self.read_callctl();
         }
         self.calls.handle_timeout(now);
+        self.trace.flush_due(now);
         self.link_events(now);
         for i in 0..self.ports.len() {
             let p = &mut self.ports[i];
@@ -374,7 +381,7 @@ impl Daemon {
         for s in &mut self.spans {
             if s.span.poll_timeout().is_some_and(|t| t <= now) {
                 s.span.handle_timeout(now);
-                drive_span(s);
+                drive_span(s, &mut self.trace);
             }
         }
     }

@@ -12,9 +12,11 @@ use mwi_config as config;
 use mwi_core::MwiState;
 use sansio::Core;
 
+use super::trace::Tracer;
 use super::{Daemon, DaemonError};
 use crate::backend::{Backend, DChannel, DChannelEvent};
 use crate::status::lamp_name;
+use crate::trace::Direction;
 
 /// One PRI span: its configuration, its D-channel and its QSIG MWI engine.
 pub(super) struct Pri {
@@ -72,6 +74,7 @@ impl Daemon {
                 }
                 Ok(Some(DChannelEvent::Frame(f))) => {
                     debug!(span = s.cfg.span; "span {}: <- {}", s.cfg.span, Frame(&f));
+                    self.trace.frame(s.cfg.span, Direction::Received, &f);
                     s.span.handle_frame(now, &f)
                 }
                 Ok(None) => break,
@@ -83,16 +86,17 @@ impl Daemon {
                     break;
                 }
             }
-            drive_span(s);
+            drive_span(s, &mut self.trace);
         }
     }
 }
 
-/// Send what the span wants sent and log what it reports.
-pub(super) fn drive_span(s: &mut Pri) {
+/// Send what the span wants sent (into `trace` too) and log what it reports.
+pub(super) fn drive_span(s: &mut Pri, trace: &mut Tracer) {
     while let Some(frame) = s.span.poll_transmit() {
         if s.layer1_up {
             debug!(span = s.cfg.span; "span {}: -> {}", s.cfg.span, Frame(&frame));
+            trace.frame(s.cfg.span, Direction::Sent, &frame);
             if let Err(e) = s.chan.send_frame(&frame) {
                 warn!(span = s.cfg.span; "span {}: send: {e}", s.cfg.span);
             }

@@ -137,7 +137,7 @@ impl Daemon {
                     on_off(state.waiting)
                 );
                 s.span.set_lamp(Instant::now(), number, lamp_of(&state));
-                drive_span(s);
+                drive_span(s, &mut self.trace);
             }
         }
     }

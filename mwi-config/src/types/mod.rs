@@ -62,6 +62,9 @@ pub struct Config {
     /// `[log]`: logging.
     #[serde(default)]
     pub log: Log,
+    /// `[trace]`: the pcapng capture. Default: none.
+    #[serde(default)]
+    pub trace: Trace,
 }
 
 pub(super) fn de_in_range<'de, D: Deserializer<'de>>(
@@ -192,8 +195,10 @@ mod calls;
 mod dahdi;
 mod sip;
 mod state;
+mod trace;
 
 pub use calls::*;
 pub use dahdi::*;
 pub use sip::*;
 pub use state::*;
+pub use trace::*;

@@ -18,6 +18,7 @@ use mio::net::{TcpListener, TcpStream, UdpSocket, UnixListener};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use mwi_config::{Config, Transport};
+use mwi_service::capture::Way;
 use mwi_table::{TableConfig, Writer, SNAPSHOT_FILE};
 use nix::sys::resource::{getrlimit, Resource};
 use nix::sys::signal::{SigSet, Signal};
@@ -82,6 +83,8 @@ pub struct Daemon {
     waiting: VecDeque<status::Waiting>,
     /// `sipd trace on`: every SIP message sent and received is logged in one line.
     trace: bool,
+    /// The pcapng capture of `[trace] capture_dir` (`sipd capture on|off`).
+    capture: mwi_service::capture::Capture,
     ua: Ua,
     /// The INVITE dialogs of the FXS ports and the callctl link to chand.
     calls: Calls,
@@ -236,6 +239,12 @@ impl Daemon {
             status_path,
             waiting: VecDeque::new(),
             trace: false,
+            capture: status::open_capture(cfg).unwrap_or_else(|e| {
+                if cfg.trace.capture_dir.is_some() {
+                    log::error!("{e}");
+                }
+                mwi_service::capture::Capture::off("sipd")
+            }),
             ua,
             calls,
             callctl,
@@ -329,6 +338,7 @@ impl Daemon {
                 Err(e) => return Err(format!("poll: {e}")),
             }
             let now = self.now();
+            self.capture.flush_due(Instant::now());
             let mut ready = std::mem::take(&mut self.pending);
             for ev in events.iter() {
                 match ev.token() {
@@ -535,13 +545,33 @@ impl Daemon {
 }
 
 impl Daemon {
-    /// With `sipd trace on`, log `bytes` in one line ([`trace::sip_line`]).
-    fn trace_sip(&self, dir: Direction, peer: Dest, bytes: &[u8]) {
+    /// With `sipd trace on`, log `bytes` in one line ([`trace::sip_line`]); with the capture
+    /// on, record a UDP datagram as its IP packet ([`trace::udp_packet`]) between the UDP
+    /// socket of the peer's family and the peer.
+    fn trace_sip(&mut self, dir: Direction, peer: Dest, bytes: &[u8]) {
         if self.trace {
             mwi_service::trace(
                 "sipd::trace",
                 &trace::sip_line(dir, peer.transport, peer.addr, bytes),
             );
+        }
+        if !self.capture.is_on() || peer.transport != Transport::Udp {
+            return;
+        }
+        let local = self
+            .udp
+            .iter()
+            .filter_map(|(_, s)| s.local_addr().ok())
+            .find(|a| a.is_ipv4() == peer.addr.is_ipv4());
+        let Some(local) = local else {
+            return;
+        };
+        let (src, dst, way) = match dir {
+            Direction::Received => (peer.addr, local, Way::Inbound),
+            Direction::Sent => (local, peer.addr, Way::Outbound),
+        };
+        if let Some(packet) = trace::udp_packet(src, dst, bytes) {
+            self.capture.record(0, way, &packet);
         }
     }
 }

@@ -217,8 +217,23 @@ impl Daemon {
                 mwi_service::trace("sipd::trace", &format!("SIP message {line} by command"));
                 (line + "\n").into_bytes()
             }
+            "capture on" => match self.capture.is_on() {
+                true => format!("capture on: {}\n", self.capture.path().display()).into_bytes(),
+                false => match open_capture(&self.config) {
+                    Ok(c) => {
+                        self.capture = c;
+                        format!("capture on: {}\n", self.capture.path().display()).into_bytes()
+                    }
+                    Err(e) => format!("error: {e}\n").into_bytes(),
+                },
+            },
+            "capture off" => {
+                self.capture.stop();
+                b"capture off\n".to_vec()
+            }
             other => format!(
-                "error: unknown request {other:?}; expected status, trace on or trace off\n"
+                "error: unknown request {other:?}; expected status, trace on|off or capture \
+                 on|off\n"
             )
             .into_bytes(),
         };
@@ -255,4 +270,28 @@ pub fn control(cfg: &Config, request: &str) -> Result<Vec<u8>, String> {
 pub fn query_status(cfg: &Config) -> Result<SipdStatus, String> {
     let text = control(cfg, "status")?;
     serde_json::from_slice(&text).map_err(|e| format!("bad status answer: {e}"))
+}
+
+/// The pcapng capture of `[trace] capture_dir`: `sipd-N.pcapng`, one LINKTYPE_RAW (101)
+/// interface, SIP over UDP as IP packets.
+///
+/// Errors: no `capture_dir`, or its file cannot be written.
+pub(super) fn open_capture(cfg: &Config) -> Result<mwi_service::capture::Capture, String> {
+    use mwi_service::capture::{Capture, DataLink, Interface};
+    let dir = cfg
+        .trace
+        .capture_dir
+        .as_deref()
+        .ok_or("no [trace] capture_dir in the configuration")?;
+    Capture::open(
+        dir,
+        "sipd",
+        cfg.trace.capture_max_bytes,
+        cfg.trace.capture_files,
+        vec![Interface {
+            linktype: DataLink::RAW,
+            name: "sip".into(),
+        }],
+    )
+    .map_err(|e| format!("capture in {}: {e}", dir.display()))
 }

@@ -12,6 +12,8 @@ pub struct Verdict {
     pub lapd: usize,
     /// Frames holding a QSIG APDU.
     pub qsig: usize,
+    /// Frames holding a Q.931 message.
+    pub q931: usize,
     /// Lines of frames flagged malformed or with an expert warning/error (empty if clean).
     pub flagged: Vec<String>,
 }
@@ -54,6 +56,7 @@ pub fn decode(frames: &[Vec<u8>]) -> Verdict {
     Verdict {
         lapd: filter("lapd").len(),
         qsig: filter("qsig").len(),
+        q931: filter("q931").len(),
         flagged: filter(
             "_ws.malformed || _ws.expert.severity == error || _ws.expert.severity == warning",
         ),

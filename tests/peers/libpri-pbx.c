@@ -30,7 +30,8 @@
  *   --call NUMBER            after PRI_EVENT_DCHAN_UP, place a call (pri_setup) to NUMBER
  *   --calling NUMBER         the calling party number of that SETUP (default 2000)
  *   --name NAME              the calling name of our SETUP and the connected name of our
- *                            CONNECT (QSIG name identification, ECMA-164)
+ *                            CONNECT (QSIG name identification, ECMA-164; turns on
+ *                            pri_facility_enable, without which libpri sends no Facility IE)
  *   --channel N              the B-channel of our SETUP (default 1)
  *   --exclusive              ask for it as exclusive (default preferred)
  *   --alaw                   A-law bearer capability (default mu-law)
@@ -519,6 +520,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pri_set_debug(pri, debug);
+	/* libpri sends Facility IEs (QSIG names among them) only when told to. */
+	if (call_name)
+		pri_facility_enable(pri);
 	printf("READY\n");
 
 	while (!peer_closed) {

@@ -15,7 +15,8 @@ use dahdi_mwi_tests::libpri::{LibpriPbx, LibpriSide};
 use dahdi_mwi_tests::tshark;
 use isdn::call::{CallConfig, CallEvent, Interface, Number};
 use isdn::q921::Side;
-use isdn::q931::cause;
+use isdn::q931::{cause, Message};
+use isdn::qsig::{Name, CALLING_NAME};
 use isdn::span::{Span, SpanConfig, SpanEvent};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
@@ -180,7 +181,7 @@ fn libpri_calls_us(side: Side, iface: Interface, b: u8) {
     rig.span
         .with_calls(now, |cc| {
             cc.alerting(call).unwrap();
-            cc.connect(now, call).unwrap();
+            cc.connect(now, call, None).unwrap();
         })
         .expect("calls are on");
     rig.flush();
@@ -229,6 +230,7 @@ fn we_call_libpri(side: Side, iface: Interface) {
                 now,
                 &Number::unknown("1234"),
                 Some(&Number::unknown("2000")),
+                None,
                 None,
             )
         })
@@ -356,4 +358,121 @@ fn our_user_side_calls_libpri_network_e1() {
 #[test]
 fn our_network_side_calls_libpri_cpe_e1() {
     we_call_libpri(Side::Network, Interface::E1);
+}
+
+/// The Facility IE contents of a frame (I frame, Q.931 after 4 octets of Q.921 header).
+fn facilities(frame: &[u8]) -> Vec<Vec<u8>> {
+    frame
+        .get(4..)
+        .and_then(|m| Message::parse(m).ok())
+        .map(|m| m.facility.iter().map(|f| f.to_vec()).collect())
+        .unwrap_or_default()
+}
+
+/// ECMA-164 names with libpri (our side user, libpri network): its SETUP's callingName reaches our Incoming event, our
+/// CONNECT's connectedName reaches libpri's ANSWER; our SETUP's callingName reaches libpri's
+/// RING, its CONNECT's connectedName our Connected event. libpri's Facility IE for a name is
+/// octet for octet what [`Name::facility`] builds with the same invokeId.
+#[test]
+fn qsig_names_both_ways_with_libpri() {
+    let mut rig = Rig::new(
+        Side::User,
+        Interface::T1,
+        &["--call", "1234", "--name", "Alice", "--hangup-after", "300"],
+    );
+    assert!(
+        rig.run_until(|r| r.event(incoming).is_some()),
+        "{}",
+        rig.context()
+    );
+    let (call, name) = rig
+        .events
+        .iter()
+        .find_map(|e| match e {
+            CallEvent::Incoming { call, name, .. } => Some((*call, name.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(name, Name::allowed("Alice"), "{}", rig.context());
+    let theirs = rig
+        .frames
+        .iter()
+        .flat_map(|f| facilities(f))
+        .next()
+        .expect("libpri's SETUP has a Facility IE");
+    let alice = Name::allowed("Alice").unwrap();
+    assert_eq!(theirs, alice.facility(CALLING_NAME, 1));
+    let now = Instant::now();
+    let bob = Name::allowed("Bob");
+    rig.span.with_calls(now, |cc| {
+        cc.alerting(call).unwrap();
+        cc.connect(now, call, bob.as_ref()).unwrap();
+    });
+    rig.flush();
+    assert!(
+        rig.run_until(|r| r.libpri_saw("ANSWER")),
+        "{}",
+        rig.context()
+    );
+    assert!(
+        rig.libpri_saw("ANSWER channel=1 connected_name=Bob"),
+        "{}",
+        rig.context()
+    );
+    assert!(
+        rig.run_until(|r| r.event(released).is_some() && r.libpri_saw("HANGUP ")),
+        "{}",
+        rig.context()
+    );
+    let v = tshark::decode(&rig.frames);
+    assert_eq!(v.qsig, 2, "the SETUP and the CONNECT carry a name: {v:?}");
+    rig.check_tshark();
+
+    // The other way: our SETUP names Carol, libpri's CONNECT names Dave.
+    let mut rig = Rig::new(Side::User, Interface::T1, &["--answer", "--name", "Dave"]);
+    let now = Instant::now();
+    let carol = Name::allowed("Carol");
+    let call = rig
+        .span
+        .with_calls(now, |cc| {
+            let called = Number::unknown("1234");
+            cc.place(now, &called, None, carol.as_ref(), None)
+        })
+        .unwrap()
+        .unwrap();
+    rig.flush();
+    assert!(
+        rig.run_until(|r| r.event(connected).is_some()),
+        "{}",
+        rig.context()
+    );
+    let name = rig.events.iter().find_map(|e| match e {
+        CallEvent::Connected { name, .. } => Some(name.clone()),
+        _ => None,
+    });
+    assert_eq!(name, Some(Name::allowed("Dave")), "{}", rig.context());
+    assert!(
+        rig.run_until(|r| r.libpri_saw("SENT CONNECT")),
+        "{}",
+        rig.context()
+    );
+    assert!(
+        rig.pbx
+            .calls
+            .iter()
+            .any(|l| l.starts_with("RING ") && l.ends_with(" name=Carol")),
+        "{}",
+        rig.context()
+    );
+    rig.span
+        .with_calls(now, |cc| cc.disconnect(now, call, cause::NORMAL_CLEARING))
+        .unwrap()
+        .unwrap();
+    rig.flush();
+    assert!(
+        rig.run_until(|r| r.event(released).is_some() && r.libpri_saw("HANGUP_ACK")),
+        "{}",
+        rig.context()
+    );
+    rig.check_tshark();
 }

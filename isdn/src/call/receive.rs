@@ -10,6 +10,7 @@ use crate::q931::{
 
 use super::commands::cr_of;
 use super::{Call, CallControl, CallEvent, CallRef, Number, Phase, Timer};
+use crate::qsig::{Name, CALLING_NAME, CONNECTED_NAME};
 
 impl CallControl {
     /// One received Q.931 message (DL-DATA-ind), already parsed. Messages on the dummy call
@@ -121,13 +122,15 @@ impl CallControl {
                     let ack = Message::new(cr_of(call), MessageType::ConnectAcknowledge);
                     self.send(&ack);
                     self.enter(call, Phase::Active);
-                    self.events.push_back(CallEvent::Connected { call });
+                    let name = Name::find(&msg.facility, CONNECTED_NAME);
+                    self.events.push_back(CallEvent::Connected { call, name });
                 }
             }
             (MessageType::ConnectAcknowledge, Phase::ConnectRequest) => {
                 self.timers.cancel(Timer::Call(call));
                 self.enter(call, Phase::Active);
-                self.events.push_back(CallEvent::Connected { call });
+                self.events
+                    .push_back(CallEvent::Connected { call, name: None });
             }
             // The user's optional CONNECT ACKNOWLEDGE after the network's CONNECT (§5.1.8).
             (MessageType::ConnectAcknowledge, Phase::Active) => {}
@@ -273,6 +276,7 @@ impl CallControl {
             call,
             called,
             calling,
+            name: Name::find(&msg.facility, CALLING_NAME),
             channel: b,
         });
     }

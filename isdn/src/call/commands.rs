@@ -67,6 +67,7 @@ impl CallControl {
                 phase: Phase::Initiated,
                 channel: Some(b),
                 setup,
+                exclusive,
                 retried: false,
                 cause: cause::NORMAL_CLEARING,
             },

@@ -276,11 +276,14 @@ impl Phase {
 #[derive(Clone, Debug)]
 struct Call {
     phase: Phase,
-    /// The B-channel held; `None` only for an outgoing call from the user side that let the
-    /// network choose.
+    /// The B-channel held; `None` only for an outgoing call of the user side that gave its
+    /// channel up to the network's call in a glare and is being cleared.
     channel: Option<u8>,
     /// The SETUP as sent, for its one retransmission on T303 expiry; emptied once answered.
     setup: Vec<u8>,
+    /// Our SETUP asked for its B-channel as exclusive (Q.931 §4.5.13), so the peer cannot
+    /// move the call to another one.
+    exclusive: bool,
     /// The timer of the phase has expired once (T303 and T308 run twice).
     retried: bool,
     /// Cause of our DISCONNECT or RELEASE, repeated in the RELEASE that follows T305 / T308.

@@ -128,7 +128,8 @@ impl Cause {
     /// Q.850 cause 127, interworking, unspecified.
     pub const INTERWORKING: Self = Self(127);
 
-    /// The cause of a SIP final error response (RFC 3398 §8.2.6.1). Codes the table leaves
+    /// The cause of a SIP final error response (RFC 3398 §7.2.4.1, SIP to ISUP: the REL
+    /// sent on receipt of a 4xx-6xx). Codes the table leaves
     /// open (487, 488, 606: "by Warning header", and codes it does not list) give
     /// [`Cause::INTERWORKING`]; 487 means the call was cancelled, which the owner already knows.
     pub fn from_sip_status(code: u16) -> Self {
@@ -150,7 +151,9 @@ impl Cause {
     }
 
     /// The SIP final response for a call that chand refuses or ends before it is answered
-    /// (RFC 3398 §7.2.4.1). Causes the table does not list give 500, as its cause 127 does.
+    /// (RFC 3398 §8.2.6.1, ISUP to SIP: ISDN cause code to status code; 22 "with
+    /// diagnostic", 301, needs a new target the cause alone does not carry, so 22 gives 410).
+    /// Causes the table does not list give 500, as its cause 127 does.
     /// Cause 16 (normal clearing) has no response in the table (the call ends by BYE or
     /// CANCEL); it gives 480 here for the rare case of clearing before an answer.
     pub fn to_sip_status(self) -> u16 {
@@ -386,19 +389,112 @@ impl std::error::Error for TextError {}
 mod tests {
     use super::*;
 
+    /// Every row of RFC 3398 §8.2.6.1 (ISDN cause code to SIP status code), cause 16 aside:
+    /// the table maps it to no response.
+    const CAUSE_TO_STATUS: [(u8, u16); 32] = [
+        (1, 404),
+        (2, 404),
+        (3, 404),
+        (17, 486),
+        (18, 408),
+        (19, 480),
+        (20, 480),
+        (21, 403),
+        (22, 410),
+        (23, 410),
+        (26, 404),
+        (27, 502),
+        (28, 484),
+        (29, 501),
+        (31, 480),
+        (34, 503),
+        (38, 503),
+        (41, 503),
+        (42, 503),
+        (47, 503),
+        (55, 403),
+        (57, 403),
+        (58, 503),
+        (65, 488),
+        (70, 488),
+        (79, 501),
+        (87, 403),
+        (88, 503),
+        (102, 504),
+        (111, 500),
+        (127, 500),
+        // Not in the table: 500, as for 127.
+        (99, 500),
+    ];
+
+    /// Every row of RFC 3398 §7.2.4.1 (SIP response received to the cause of the REL); 487,
+    /// 488 and 606 ("no mapping", "by Warning header") give 127 here.
+    const STATUS_TO_CAUSE: [(u16, u8); 37] = [
+        (400, 41),
+        (401, 21),
+        (402, 21),
+        (403, 21),
+        (404, 1),
+        (405, 63),
+        (406, 79),
+        (407, 21),
+        (408, 102),
+        (410, 22),
+        (413, 127),
+        (414, 127),
+        (415, 79),
+        (416, 127),
+        (420, 127),
+        (421, 127),
+        (423, 127),
+        (480, 18),
+        (481, 41),
+        (482, 25),
+        (483, 25),
+        (484, 28),
+        (485, 1),
+        (486, 17),
+        (487, 127),
+        (488, 127),
+        (500, 41),
+        (501, 79),
+        (502, 38),
+        (503, 41),
+        (504, 102),
+        (505, 127),
+        (513, 127),
+        (600, 17),
+        (603, 21),
+        (604, 1),
+        (606, 127),
+    ];
+
+    #[test]
+    fn rfc3398_8_2_6_1_every_cause_row() {
+        for (cause, status) in CAUSE_TO_STATUS {
+            assert_eq!(Cause(cause).to_sip_status(), status, "cause {cause}");
+        }
+        assert_eq!(Cause::NORMAL_CLEARING.to_sip_status(), 480);
+    }
+
+    #[test]
+    fn rfc3398_7_2_4_1_every_status_row() {
+        for (status, cause) in STATUS_TO_CAUSE {
+            assert_eq!(
+                Cause::from_sip_status(status),
+                Cause(cause),
+                "status {status}"
+            );
+        }
+    }
+
     #[test]
     fn rfc3398_maps_busy_and_unavailable_both_ways() {
         assert_eq!(Cause::from_sip_status(486), Cause::USER_BUSY);
         assert_eq!(Cause::USER_BUSY.to_sip_status(), 486);
         assert_eq!(Cause::from_sip_status(480), Cause::NO_USER_RESPONDING);
-        assert_eq!(Cause::SUBSCRIBER_ABSENT.to_sip_status(), 480);
-        assert_eq!(Cause::from_sip_status(404), Cause::UNALLOCATED_NUMBER);
-        assert_eq!(Cause::UNALLOCATED_NUMBER.to_sip_status(), 404);
         assert_eq!(Cause::from_sip_status(503), Cause::TEMPORARY_FAILURE);
         assert_eq!(Cause::NO_CIRCUIT.to_sip_status(), 503);
-        assert_eq!(Cause::from_sip_status(603), Cause::CALL_REJECTED);
-        assert_eq!(Cause::from_sip_status(488), Cause::INTERWORKING);
-        assert_eq!(Cause(99).to_sip_status(), 500);
     }
 
     #[test]

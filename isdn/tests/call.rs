@@ -46,7 +46,9 @@ fn released(ev: &[CallEvent]) -> Option<u8> {
 
 /// A call from `a` to `b`, answered; returns both call handles.
 fn active_call(now: Instant, a: &mut CallControl, b: &mut CallControl) -> (CallRef, CallRef) {
-    let ca = a.place(now, &Number::unknown("789"), None, None).unwrap();
+    let ca = a
+        .place(now, &Number::unknown("789"), None, None, None)
+        .unwrap();
     pass(now, a, b);
     let Some(cb) = events(b).into_iter().find_map(|e| match e {
         CallEvent::Incoming { call, .. } => Some(call),
@@ -55,7 +57,7 @@ fn active_call(now: Instant, a: &mut CallControl, b: &mut CallControl) -> (CallR
         panic!("no Incoming");
     };
     b.alerting(cb).unwrap();
-    b.connect(now, cb).unwrap();
+    b.connect(now, cb, None).unwrap();
     pass(now, b, a);
     pass(now, a, b);
     assert_eq!(a.state(ca), call_state::ACTIVE);
@@ -70,7 +72,7 @@ fn user_calls_network_and_network_clears() {
     let mut n = core(Side::Network, Interface::T1);
     let called = Number::unknown("789");
     let calling = Number::unknown("2000");
-    let cu = u.place(t, &called, Some(&calling), None).unwrap();
+    let cu = u.place(t, &called, Some(&calling), None, None).unwrap();
     assert_eq!(u.state(cu), call_state::CALL_INITIATED);
     assert_eq!(pass(t, &mut u, &mut n), [MessageType::Setup]);
     let ev = events(&mut n);
@@ -79,6 +81,7 @@ fn user_calls_network_and_network_clears() {
         called: got,
         calling: from,
         channel,
+        ..
     } = &ev[0]
     else {
         panic!("{ev:?}");
@@ -103,10 +106,22 @@ fn user_calls_network_and_network_clears() {
     assert_eq!(n.state(cn), call_state::CALL_DELIVERED);
     pass(t, &mut n, &mut u);
     assert_eq!(u.state(cu), call_state::CALL_DELIVERED);
-    n.connect(t, cn).unwrap();
-    assert_eq!(events(&mut n), [CallEvent::Connected { call: cn }]);
+    n.connect(t, cn, None).unwrap();
+    assert_eq!(
+        events(&mut n),
+        [CallEvent::Connected {
+            call: cn,
+            name: None
+        }]
+    );
     pass(t, &mut n, &mut u);
-    assert_eq!(events(&mut u)[1], CallEvent::Connected { call: cu });
+    assert_eq!(
+        events(&mut u)[1],
+        CallEvent::Connected {
+            call: cu,
+            name: None
+        }
+    );
     assert_eq!(pass(t, &mut u, &mut n), [MessageType::ConnectAcknowledge]);
     assert_eq!(n.state(cn), call_state::ACTIVE);
 
@@ -155,24 +170,24 @@ fn exclusive_busy_channel_is_refused_with_44_and_full_span_with_34() {
     let t = Instant::now();
     let mut n = core(Side::Network, Interface::T1);
     let mut u = core(Side::User, Interface::T1);
-    n.place(t, &Number::unknown("1"), None, Some(5))
+    n.place(t, &Number::unknown("1"), None, None, Some(5))
         .expect("channel 5");
     assert_eq!(
-        n.place(t, &Number::unknown("1"), None, Some(5)),
+        n.place(t, &Number::unknown("1"), None, None, Some(5)),
         Err(CommandError::ChannelUnavailable)
     );
     assert_eq!(
-        n.place(t, &Number::unknown("1"), None, Some(24)),
+        n.place(t, &Number::unknown("1"), None, None, Some(24)),
         Err(CommandError::ChannelUnavailable)
     );
     pass(t, &mut n, &mut u);
     events(&mut u);
     for _ in 0..22 {
-        n.place(t, &Number::unknown("1"), None, None).unwrap();
+        n.place(t, &Number::unknown("1"), None, None, None).unwrap();
     }
     assert_eq!(n.busy_channels(), 23);
     assert_eq!(
-        n.place(t, &Number::unknown("1"), None, None),
+        n.place(t, &Number::unknown("1"), None, None, None),
         Err(CommandError::NoChannel)
     );
     assert_eq!(CommandError::NoChannel.cause(), cause::NO_CIRCUIT_AVAILABLE);
@@ -208,7 +223,9 @@ fn hex_setup(value: u16, b: u8) -> Vec<u8> {
 fn t303_sends_setup_twice_then_releases_with_102() {
     let t = Instant::now();
     let mut u = core(Side::User, Interface::T1);
-    let c = u.place(t, &Number::unknown("789"), None, None).unwrap();
+    let c = u
+        .place(t, &Number::unknown("789"), None, None, None)
+        .unwrap();
     let first = out(&mut u);
     // Early and repeated timeouts do nothing.
     u.handle_timeout(t + Duration::from_secs(3));
@@ -241,7 +258,9 @@ fn t310_t305_t308_clear_a_silent_peer() {
     let s = Duration::from_secs;
     let mut u = core(Side::User, Interface::T1);
     let mut n = core(Side::Network, Interface::T1);
-    let c = u.place(t, &Number::unknown("789"), None, None).unwrap();
+    let c = u
+        .place(t, &Number::unknown("789"), None, None, None)
+        .unwrap();
     pass(t, &mut u, &mut n);
     let Some(CallEvent::Incoming { call: cn, .. }) = events(&mut n).into_iter().next() else {
         panic!()
@@ -278,12 +297,13 @@ fn t313_clears_when_connect_is_not_acknowledged() {
     let t = Instant::now();
     let mut n = core(Side::Network, Interface::T1);
     let mut u = core(Side::User, Interface::T1);
-    n.place(t, &Number::unknown("789"), None, None).unwrap();
+    n.place(t, &Number::unknown("789"), None, None, None)
+        .unwrap();
     pass(t, &mut n, &mut u);
     let Some(CallEvent::Incoming { call, .. }) = events(&mut u).into_iter().next() else {
         panic!()
     };
-    u.connect(t, call).unwrap();
+    u.connect(t, call, None).unwrap();
     assert_eq!(u.state(call), call_state::CONNECT_REQUEST);
     out(&mut u);
     u.handle_timeout(t + Duration::from_secs(4));
@@ -369,7 +389,7 @@ fn clear_collision_and_link_loss() {
     assert_eq!((u.calls(), n.calls()), (0, 0));
     // Link loss clears every call: 41 before active, 27 when active.
     let (_, _) = active_call(t, &mut u, &mut n);
-    u.place(t, &Number::unknown("1"), None, None).unwrap();
+    u.place(t, &Number::unknown("1"), None, None, None).unwrap();
     events(&mut u);
     u.link_down();
     let mut causes: Vec<u8> = events(&mut u)
@@ -387,7 +407,7 @@ fn clear_collision_and_link_loss() {
         (0, 0, None)
     );
     assert_eq!(
-        u.place(t, &Number::unknown("1"), None, None),
+        u.place(t, &Number::unknown("1"), None, None, None),
         Err(CommandError::LinkDown)
     );
 }
@@ -418,7 +438,7 @@ fn restart_both_ways() {
 fn network_reassigns_a_preferred_channel() {
     let t = Instant::now();
     let mut u = core(Side::User, Interface::T1);
-    let c = u.place(t, &Number::unknown("1"), None, None).unwrap();
+    let c = u.place(t, &Number::unknown("1"), None, None, None).unwrap();
     out(&mut u);
     let cr = CallReference::Call {
         value: c.value,
@@ -459,8 +479,8 @@ proptest! {
                     bytes.extend_from_slice(&[0x08, 0x02, 0x80, 0x90, 0x14, 0x01, b % 20]);
                     c.handle_message(now, &Message::parse(&bytes).unwrap());
                 }
-                6 => if let Ok(call) = c.place(now, &Number::unknown("1"), None, (b != 0).then_some(b)) { placed.push(call) },
-                7 => { let call = CallRef { value, ours: flag }; let _ = c.alerting(call); let _ = c.connect(now, call); }
+                6 => if let Ok(call) = c.place(now, &Number::unknown("1"), None, None, (b != 0).then_some(b)) { placed.push(call) },
+                7 => { let call = CallRef { value, ours: flag }; let _ = c.alerting(call); let _ = c.connect(now, call, None); }
                 8 => { let call = CallRef { value, ours: flag }; let _ = c.disconnect(now, call, 16); }
                 9 => { for p in &placed { let _ = c.disconnect(now, *p, 16); } }
                 10 => { now += Duration::from_secs(u64::from(b) * 3); c.handle_timeout(now); }

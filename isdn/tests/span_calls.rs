@@ -95,7 +95,9 @@ impl Rig {
     fn place_call(&mut self) -> CallRef {
         let now = self.now;
         self.span
-            .with_calls(now, |cc| cc.place(now, &Number::unknown("789"), None, None))
+            .with_calls(now, |cc| {
+                cc.place(now, &Number::unknown("789"), None, None, None)
+            })
             .expect("calls on")
             .expect("call placed")
     }
@@ -134,16 +136,17 @@ fn call_both_ways_through_the_span() {
                 _ => None,
             })
             .unwrap();
-        rig.peer.cc.connect(now, theirs).unwrap();
+        rig.peer.cc.connect(now, theirs, None).unwrap();
         rig.pump(usize::MAX);
-        assert!(rig
-            .call_events()
-            .contains(&CallEvent::Connected { call: ours }));
+        assert!(rig.call_events().contains(&CallEvent::Connected {
+            call: ours,
+            name: None
+        }));
         // The PBX calls us; we answer and hang up.
         let from_pbx = rig
             .peer
             .cc
-            .place(now, &Number::unknown("8000"), None, None)
+            .place(now, &Number::unknown("8000"), None, None, None)
             .unwrap();
         rig.pump(usize::MAX);
         let incoming = rig
@@ -155,13 +158,14 @@ fn call_both_ways_through_the_span() {
             })
             .unwrap();
         rig.span
-            .with_calls(now, |cc| cc.connect(now, incoming.0))
+            .with_calls(now, |cc| cc.connect(now, incoming.0, None))
             .unwrap()
             .unwrap();
         rig.pump(usize::MAX);
-        assert!(rig
-            .peer_events()
-            .contains(&CallEvent::Connected { call: from_pbx }));
+        assert!(rig.peer_events().contains(&CallEvent::Connected {
+            call: from_pbx,
+            name: None
+        }));
         rig.span
             .with_calls(now, |cc| {
                 cc.disconnect(now, incoming.0, cause::NORMAL_CLEARING)
@@ -246,7 +250,8 @@ fn calls_off_refuses_voice_setups() {
     span.start(now);
     peer.start(now);
     cc.link_up();
-    cc.place(now, &Number::unknown("789"), None, None).unwrap();
+    cc.place(now, &Number::unknown("789"), None, None, None)
+        .unwrap();
     let mut answers = Vec::new();
     for _ in 0..20 {
         while let Some(f) = span.poll_transmit() {

@@ -1,7 +1,7 @@
 /*
  * libpri-pbx: libpri 1.6 as a QSIG PBX on a SOCK_SEQPACKET D-channel socket, for tests.
  *
- * Usage: libpri-pbx SOCKET_PATH|-|dahdi:CHANNEL network|cpe [lean]
+ * Usage: libpri-pbx SOCKET_PATH|-|dahdi:CHANNEL network|cpe [lean] [CALL OPTIONS]
  *
  * Connects to SOCKET_PATH, or with "-" uses standard input as the socket (one end of a
  * socketpair). One packet = one Q.921 frame without FCS, as on the dahdi-mwi sim D-channel.
@@ -25,6 +25,30 @@
  *   EVENT <n>                any other libpri event
  *   DAHDI_EVENT <n>          a DAHDI event on the channel (DAHDI_GETEVENT: alarms, bad FCS...)
  *
+ * Basic calls, scripted by the options (one call at a time):
+ *
+ *   --call NUMBER            after PRI_EVENT_DCHAN_UP, place a call (pri_setup) to NUMBER
+ *   --calling NUMBER         the calling party number of that SETUP (default 2000)
+ *   --name NAME              the calling name of our SETUP and the connected name of our
+ *                            CONNECT (QSIG name identification, ECMA-164; turns on
+ *                            pri_facility_enable, without which libpri sends no Facility IE)
+ *   --channel N              the B-channel of our SETUP (default 1)
+ *   --exclusive              ask for it as exclusive (default preferred)
+ *   --alaw                   A-law bearer capability (default mu-law)
+ *   --answer                 answer incoming calls: ALERTING (pri_acknowledge), then CONNECT
+ *   --hangup-after MS        hang up (pri_hangup, cause 16) MS ms after the call is answered
+ *                            (ANSWER of our call, or our CONNECT of an incoming one)
+ *
+ * and one line per call event libpri reports:
+ *
+ *   CALL RING channel=N called=D calling=D name=S   PRI_EVENT_RING (an incoming SETUP)
+ *   CALL PROCEEDING|RINGING|PROGRESS channel=N      PRI_EVENT_PROCEEDING / RINGING / PROGRESS
+ *   CALL ANSWER channel=N connected_name=S          PRI_EVENT_ANSWER (CONNECT received)
+ *   CALL CONNECT_ACK                                PRI_EVENT_CONNECT_ACK
+ *   CALL HANGUP_REQ|HANGUP|HANGUP_ACK cause=N       DISCONNECT / RELEASE (COMPLETE) received,
+ *                                                   our own clearing acknowledged
+ *   CALL SENT SETUP|ALERTING|CONNECT|HANGUP         what the script made libpri do
+ *
  * libpri writes 2 FCS octets it never computes and expects 2 trailing octets on reads: on a
  * socket the callbacks strip and add them; on a DAHDI channel they are the real FCS positions.
  * Exits 0 when the socket closes (a DAHDI channel never does: kill the process).
@@ -41,6 +65,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 static int peer_closed;
@@ -281,19 +306,180 @@ static void message_cb(struct pri *pri, char *text)
 	}
 }
 
+
+/* The call script (see the header) and the one call in progress. */
+static const char *call_number;
+static const char *calling_number = "2000";
+static const char *call_name;
+static int call_channel = 1, call_exclusive, call_alaw, call_answer;
+static long hangup_after = -1;
+static q931_call *call;
+/* When to hang up the call (CLOCK_MONOTONIC ms), 0: not scheduled. */
+static long long hangup_at;
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void schedule_hangup(void)
+{
+	if (hangup_after >= 0)
+		hangup_at = now_ms() + hangup_after;
+}
+
+static void place_call(struct pri *pri)
+{
+	struct pri_sr *sr = pri_sr_new();
+
+	call = pri_new_call(pri);
+	if (!sr || !call) {
+		fprintf(stderr, "libpri-pbx: cannot allocate a call\n");
+		return;
+	}
+	pri_sr_set_channel(sr, call_channel, call_exclusive, 0);
+	pri_sr_set_bearer(sr, PRI_TRANS_CAP_SPEECH, call_alaw ? PRI_LAYER_1_ALAW : PRI_LAYER_1_ULAW);
+	pri_sr_set_called(sr, (char *)call_number, PRI_UNKNOWN, 1);
+	pri_sr_set_caller(sr, (char *)calling_number, (char *)call_name, PRI_UNKNOWN,
+			  PRES_ALLOWED_USER_NUMBER_NOT_SCREENED);
+	if (pri_setup(pri, call, sr))
+		fprintf(stderr, "libpri-pbx: pri_setup failed\n");
+	else
+		printf("CALL SENT SETUP\n");
+	pri_sr_free(sr);
+}
+
+/* The connected party's name of a CONNECT, from its PRI_SUBCMD_CONNECTED_LINE. */
+static const char *connected_name(const struct pri_subcommands *subcmds)
+{
+	for (int i = 0; subcmds && i < subcmds->counter_subcmd; i++) {
+		const struct pri_subcommand *sub = &subcmds->subcmd[i];
+
+		if (sub->cmd == PRI_SUBCMD_CONNECTED_LINE && sub->u.connected_line.id.name.valid)
+			return sub->u.connected_line.id.name.str;
+	}
+	return "";
+}
+
+static void answer_call(struct pri *pri, const pri_event_ring *ring)
+{
+	int channel = ring->channel < 0 ? call_channel : ring->channel;
+
+	call = ring->call;
+	pri_acknowledge(pri, call, channel, 0);
+	printf("CALL SENT ALERTING\n");
+	if (call_name) {
+		struct pri_party_connected_line connected;
+
+		memset(&connected, 0, sizeof(connected));
+		connected.id.name.valid = 1;
+		connected.id.name.presentation = PRI_PRES_ALLOWED;
+		connected.id.name.char_set = 1;
+		snprintf(connected.id.name.str, sizeof(connected.id.name.str), "%s", call_name);
+		pri_connected_line_update(pri, call, &connected);
+	}
+	pri_answer(pri, call, channel, 0);
+	printf("CALL SENT CONNECT\n");
+	schedule_hangup();
+}
+
+/* One call event: print it and follow the script. */
+static void call_event(struct pri *pri, pri_event *ev)
+{
+	switch (ev->e) {
+	case PRI_EVENT_RING:
+		printf("CALL RING channel=%d called=%s calling=%s name=%s\n", ev->ring.channel & 0xff,
+		       ev->ring.callednum, ev->ring.callingnum, ev->ring.callingname);
+		if (call_answer)
+			answer_call(pri, &ev->ring);
+		else
+			call = ev->ring.call;
+		break;
+	case PRI_EVENT_PROCEEDING:
+		printf("CALL PROCEEDING channel=%d\n", ev->proceeding.channel & 0xff);
+		break;
+	case PRI_EVENT_PROGRESS:
+		printf("CALL PROGRESS channel=%d\n", ev->proceeding.channel & 0xff);
+		break;
+	case PRI_EVENT_RINGING:
+		printf("CALL RINGING channel=%d\n", ev->ringing.channel & 0xff);
+		break;
+	case PRI_EVENT_ANSWER:
+		printf("CALL ANSWER channel=%d connected_name=%s\n", ev->answer.channel & 0xff,
+		       connected_name(ev->answer.subcmds));
+		schedule_hangup();
+		break;
+	case PRI_EVENT_CONNECT_ACK:
+		printf("CALL CONNECT_ACK\n");
+		break;
+	case PRI_EVENT_HANGUP_REQ:
+		/* DISCONNECT received: libpri answers RELEASE when told to hang up. */
+		printf("CALL HANGUP_REQ cause=%d\n", ev->hangup.cause);
+		hangup_at = 0;
+		pri_hangup(pri, ev->hangup.call, ev->hangup.cause);
+		break;
+	case PRI_EVENT_HANGUP:
+		/* RELEASE or RELEASE COMPLETE received: pri_hangup frees the call. */
+		printf("CALL HANGUP cause=%d\n", ev->hangup.cause);
+		hangup_at = 0;
+		pri_hangup(pri, ev->hangup.call, ev->hangup.cause);
+		if (call == ev->hangup.call)
+			call = NULL;
+		break;
+	case PRI_EVENT_HANGUP_ACK:
+		printf("CALL HANGUP_ACK cause=%d\n", ev->hangup.cause);
+		if (call == ev->hangup.call)
+			call = NULL;
+		break;
+	default:
+		printf("EVENT %d\n", ev->e);
+		break;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_un addr;
 	struct pri *pri;
 	int fd, node, dahdi = 0, debug = PRI_DEBUG_APDU | PRI_DEBUG_Q931_DUMP | PRI_DEBUG_Q931_ANOMALY;
 
-	if (argc == 4 && strcmp(argv[3], "lean") == 0) {
-		debug = PRI_DEBUG_APDU;
-		lean = 1;
-		argc--;
+	for (int i = 3; i < argc; i++) {
+		const char *opt = argv[i];
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(opt, "lean")) {
+			debug = PRI_DEBUG_APDU;
+			lean = 1;
+		} else if (!strcmp(opt, "--exclusive")) {
+			call_exclusive = 1;
+		} else if (!strcmp(opt, "--alaw")) {
+			call_alaw = 1;
+		} else if (!strcmp(opt, "--answer")) {
+			call_answer = 1;
+		} else if (val && !strcmp(opt, "--call")) {
+			call_number = argv[++i];
+		} else if (val && !strcmp(opt, "--calling")) {
+			calling_number = argv[++i];
+		} else if (val && !strcmp(opt, "--name")) {
+			call_name = argv[++i];
+		} else if (val && !strcmp(opt, "--channel")) {
+			call_channel = atoi(argv[++i]);
+		} else if (val && !strcmp(opt, "--hangup-after")) {
+			hangup_after = atol(argv[++i]);
+		} else {
+			fprintf(stderr, "libpri-pbx: unknown or incomplete option %s\n", opt);
+			return 2;
+		}
 	}
-	if (argc != 3 || (strcmp(argv[2], "network") && strcmp(argv[2], "cpe"))) {
-		fprintf(stderr, "usage: %s SOCKET_PATH|-|dahdi:CHANNEL network|cpe [lean]\n", argv[0]);
+	if (argc < 3 || (strcmp(argv[2], "network") && strcmp(argv[2], "cpe"))) {
+		fprintf(stderr,
+			"usage: %s SOCKET_PATH|-|dahdi:CHANNEL network|cpe [lean] [--call NUMBER] "
+			"[--calling NUMBER] [--name NAME] [--channel N] [--exclusive] [--alaw] "
+			"[--answer] [--hangup-after MS]\n",
+			argv[0]);
 		return 2;
 	}
 	node = strcmp(argv[2], "network") == 0 ? PRI_NETWORK : PRI_CPE;
@@ -334,6 +520,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pri_set_debug(pri, debug);
+	/* libpri sends Facility IEs (QSIG names among them) only when told to. */
+	if (call_name)
+		pri_facility_enable(pri);
 	printf("READY\n");
 
 	while (!peer_closed) {
@@ -354,11 +543,26 @@ int main(int argc, char **argv)
 			ms = (next->tv_sec - now.tv_sec) * 1000 + (next->tv_usec - now.tv_usec) / 1000;
 			timeout = ms < 0 ? 0 : (int)ms;
 		}
+		if (hangup_at) {
+			long long left = hangup_at - now_ms();
+
+			if (left < 0)
+				left = 0;
+			if (timeout < 0 || left < timeout)
+				timeout = (int)left;
+		}
 		if (poll(&pfd, 1, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			perror("poll");
 			return 1;
+		}
+		if (hangup_at && now_ms() >= hangup_at) {
+			hangup_at = 0;
+			if (call) {
+				pri_hangup(pri, call, PRI_CAUSE_NORMAL_CLEARING);
+				printf("CALL SENT HANGUP\n");
+			}
 		}
 		if (pfd.revents & (POLLIN | POLLPRI | POLLHUP | POLLERR))
 			ev = pri_check_event(pri);
@@ -369,12 +573,14 @@ int main(int argc, char **argv)
 		switch (ev->e) {
 		case PRI_EVENT_DCHAN_UP:
 			printf("DCHAN_UP\n");
+			if (call_number && !call)
+				place_call(pri);
 			break;
 		case PRI_EVENT_DCHAN_DOWN:
 			printf("DCHAN_DOWN\n");
 			break;
 		default:
-			printf("EVENT %d\n", ev->e);
+			call_event(pri, ev);
 			break;
 		}
 	}

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
@@ -129,18 +130,42 @@ pub struct LibpriPbx {
     pub decoded: Vec<Decoded>,
     /// Frames libpri received (what chand sent), from its `RX` lines.
     pub frames_rx: Vec<Vec<u8>>,
+    /// Its call event lines without the `CALL ` prefix, e.g. `RING channel=23 called=1234
+    /// calling=2000 name=`, `ANSWER channel=1 connected_name=`, `HANGUP cause=16`.
+    pub calls: Vec<String>,
+}
+
+impl LibpriSide {
+    fn arg(self) -> &'static str {
+        match self {
+            LibpriSide::Network => "network",
+            LibpriSide::Cpe => "cpe",
+        }
+    }
 }
 
 impl LibpriPbx {
     /// Connect libpri to the socket `path` (which must exist: start chand first) as `side`.
     pub fn spawn(path: &Path, side: LibpriSide) -> Self {
-        let mut child = Command::new(peer_binary())
-            .arg(path)
-            .arg(match side {
-                LibpriSide::Network => "network",
-                LibpriSide::Cpe => "cpe",
-            })
-            .stdin(Stdio::null())
+        let mut cmd = Command::new(peer_binary());
+        cmd.arg(path).arg(side.arg()).stdin(Stdio::null());
+        Self::start(cmd)
+    }
+
+    /// Run libpri as `side` on `fd` (one end of a SOCK_SEQPACKET socketpair, given to it as
+    /// standard input), with the call options `args` of tests/peers/libpri-pbx.c (`--call`,
+    /// `--answer`, `--hangup-after`, ...).
+    pub fn spawn_fd(fd: OwnedFd, side: LibpriSide, args: &[&str]) -> Self {
+        let mut cmd = Command::new(peer_binary());
+        cmd.arg("-")
+            .arg(side.arg())
+            .args(args)
+            .stdin(Stdio::from(fd));
+        Self::start(cmd)
+    }
+
+    fn start(mut cmd: Command) -> Self {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -161,6 +186,7 @@ impl LibpriPbx {
             dchan_up: false,
             decoded: Vec::new(),
             frames_rx: Vec::new(),
+            calls: Vec::new(),
         }
     }
 
@@ -180,6 +206,8 @@ impl LibpriPbx {
             self.decoded.push(d);
         } else if let Some(frame) = rx_frame(&line) {
             self.frames_rx.push(frame);
+        } else if let Some(call) = line.strip_prefix("CALL ") {
+            self.calls.push(call.to_owned());
         }
         self.log.push(line);
     }

@@ -12,6 +12,8 @@ pub struct Verdict {
     pub lapd: usize,
     /// Frames holding a QSIG APDU.
     pub qsig: usize,
+    /// Frames holding a Q.931 message.
+    pub q931: usize,
     /// Lines of frames flagged malformed or with an expert warning/error (empty if clean).
     pub flagged: Vec<String>,
 }
@@ -41,6 +43,7 @@ pub fn decode(frames: &[Vec<u8>]) -> Verdict {
     Verdict {
         lapd: filter(&pcap, "lapd").len(),
         qsig: filter(&pcap, "qsig").len(),
+        q931: filter(&pcap, "q931").len(),
         flagged: filter(&pcap, FLAGGED),
     }
 }

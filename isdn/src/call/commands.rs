@@ -10,6 +10,7 @@ use crate::q931::{
 };
 
 use super::{Call, CallControl, CallEvent, CallRef, CommandError, Number, Phase, Timer};
+use crate::qsig::{Name, CALLING_NAME, CONNECTED_NAME};
 
 /// RESTART is sent this many times in all before giving up (Q.931 §5.5.1 leaves the number of
 /// retransmissions to the implementation).
@@ -17,7 +18,8 @@ const RESTART_TRIES: u8 = 2;
 
 impl CallControl {
     /// SETUP-req (Q.931 §5.1.1 user side, §5.2.1 network side): a call to `called` from
-    /// `calling`, on B-channel `channel` (exclusive) or, with `None`, on a free one chosen here
+    /// `calling` with the calling party's `name` (a QSIG callingName invoke in a Facility IE,
+    /// ECMA-164 SS-CNIP), on B-channel `channel` (exclusive) or, with `None`, on a free one chosen here
     /// (exclusive from the network side, preferred from the user side: the network may
     /// assign another, reported as [`CallEvent::ChannelAssigned`]). Starts T303.
     ///
@@ -28,6 +30,7 @@ impl CallControl {
         now: Instant,
         called: &Number,
         calling: Option<&Number>,
+        name: Option<&Name>,
         channel: Option<u8>,
     ) -> Result<CallRef, CommandError> {
         if !self.up {
@@ -45,13 +48,17 @@ impl CallControl {
         let value = self.refs.take().ok_or(CommandError::NoChannel)?;
         self.channels.take(b);
         let call = CallRef { value, ours: true };
-        let setup = Message::setup(
-            CallReference::Call { value, flag: false },
-            BearerCapability::speech(self.cfg.law),
-            Some(ChannelId::b_channel(b, exclusive)),
-            calling.map(Number::ie),
-            called.ie(),
-        )
+        let facility = name.map(|n| n.facility(CALLING_NAME, self.invoke_id()));
+        let setup = Message {
+            facility: facility.iter().map(Vec::as_slice).collect(),
+            ..Message::setup(
+                CallReference::Call { value, flag: false },
+                BearerCapability::speech(self.cfg.law),
+                Some(ChannelId::b_channel(b, exclusive)),
+                calling.map(Number::ie),
+                called.ie(),
+            )
+        }
         .to_vec();
         self.out.push_back(setup.clone());
         self.calls.insert(
@@ -60,6 +67,7 @@ impl CallControl {
                 phase: Phase::Initiated,
                 channel: Some(b),
                 setup,
+                exclusive,
                 retried: false,
                 cause: cause::NORMAL_CLEARING,
             },
@@ -71,7 +79,7 @@ impl CallControl {
     /// CALL PROCEEDING for an incoming call not yet answered (Q.931 §5.2.5.2 / §5.1.5.2),
     /// confirming its B-channel. Errors: [`CommandError::NoCall`].
     pub fn proceeding(&mut self, call: CallRef) -> Result<(), CommandError> {
-        self.answer(call, MessageType::CallProceeding, &[Phase::Present])?;
+        self.answer(call, MessageType::CallProceeding, &[Phase::Present], None)?;
         self.enter(call, Phase::IncomingProceeding);
         Ok(())
     }
@@ -80,24 +88,32 @@ impl CallControl {
     /// [`CommandError::NoCall`].
     pub fn alerting(&mut self, call: CallRef) -> Result<(), CommandError> {
         let from = [Phase::Present, Phase::IncomingProceeding];
-        self.answer(call, MessageType::Alerting, &from)?;
+        self.answer(call, MessageType::Alerting, &from, None)?;
         self.enter(call, Phase::Received);
         Ok(())
     }
 
-    /// SETUP-rsp (Q.931 §5.2.8): answer the call with CONNECT. On the user side the call
+    /// SETUP-rsp (Q.931 §5.2.8): answer the call with CONNECT, carrying the answering
+    /// party's `name` as a QSIG connectedName invoke (ECMA-164 SS-CONP). On the user side the call
     /// waits for CONNECT ACKNOWLEDGE under T313 and then reports [`CallEvent::Connected`]; on
     /// the network side it is active at once (§5.1.8) and reports it now. Errors:
     /// [`CommandError::NoCall`].
-    pub fn connect(&mut self, now: Instant, call: CallRef) -> Result<(), CommandError> {
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        name: Option<&Name>,
+    ) -> Result<(), CommandError> {
         let from = [Phase::Present, Phase::IncomingProceeding, Phase::Received];
-        self.answer(call, MessageType::Connect, &from)?;
+        let facility = name.map(|n| n.facility(CONNECTED_NAME, self.invoke_id()));
+        self.answer(call, MessageType::Connect, &from, facility.as_deref())?;
         if self.cfg.side == Side::User {
             self.enter(call, Phase::ConnectRequest);
             self.set_timer(call, now, self.cfg.t313);
         } else {
             self.enter(call, Phase::Active);
-            self.events.push_back(CallEvent::Connected { call });
+            self.events
+                .push_back(CallEvent::Connected { call, name: None });
         }
         Ok(())
     }
@@ -166,12 +182,13 @@ impl CallControl {
     }
 
     /// The first answer (or a later one) to an incoming SETUP: `t` with the B-channel of the
-    /// call, when the call is in one of `from`.
+    /// call and the Facility IE content `facility`, when the call is in one of `from`.
     fn answer(
         &mut self,
         call: CallRef,
         t: MessageType,
         from: &[Phase],
+        facility: Option<&[u8]>,
     ) -> Result<(), CommandError> {
         let c = self.calls.get(&call).ok_or(CommandError::NoCall)?;
         if !from.contains(&c.phase) {
@@ -182,6 +199,7 @@ impl CallControl {
         let first = c.phase == Phase::Present;
         let msg = Message {
             channel_id: if first { channel } else { None },
+            facility: facility.into_iter().collect(),
             ..Message::new(cr_of(call), t)
         };
         self.send(&msg);

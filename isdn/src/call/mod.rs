@@ -20,6 +20,7 @@ use sansio::{Core, Timers};
 
 use crate::q921::Side;
 use crate::q931::{call_state, Layer1, NumberingPlan, PartyNumberIe, Presentation, TypeOfNumber};
+use crate::qsig::Name;
 
 mod channels;
 mod commands;
@@ -94,6 +95,9 @@ pub enum CallEvent {
         called: Number,
         /// Calling party number, if sent.
         calling: Option<Number>,
+        /// The calling party's name (QSIG callingName in a Facility IE of the SETUP,
+        /// ECMA-164 SS-CNIP), if sent and decodable.
+        name: Option<Name>,
         /// The B-channel (timeslot) the call uses.
         channel: u8,
     },
@@ -126,6 +130,9 @@ pub enum CallEvent {
     Connected {
         /// The call.
         call: CallRef,
+        /// The answering party's name (QSIG connectedName in a Facility IE of the CONNECT,
+        /// ECMA-164 SS-CONP), for an outgoing call when the peer sent one.
+        name: Option<Name>,
     },
     /// DISCONNECT-ind: the peer clears the call; it is being released.
     Disconnected {
@@ -269,11 +276,14 @@ impl Phase {
 #[derive(Clone, Debug)]
 struct Call {
     phase: Phase,
-    /// The B-channel held; `None` only for an outgoing call from the user side that let the
-    /// network choose.
+    /// The B-channel held; `None` only for an outgoing call of the user side that gave its
+    /// channel up to the network's call in a glare and is being cleared.
     channel: Option<u8>,
     /// The SETUP as sent, for its one retransmission on T303 expiry; emptied once answered.
     setup: Vec<u8>,
+    /// Our SETUP asked for its B-channel as exclusive (Q.931 §4.5.13), so the peer cannot
+    /// move the call to another one.
+    exclusive: bool,
     /// The timer of the phase has expired once (T303 and T308 run twice).
     retried: bool,
     /// Cause of our DISCONNECT or RELEASE, repeated in the RELEASE that follows T305 / T308.
@@ -298,6 +308,8 @@ pub struct CallControl {
     timers: Timers<Timer>,
     /// RESTART sent, its T316 expired this many times.
     restart_tries: u8,
+    /// invokeId of the next name invoke (ECMA-164), 1..=0x7fff round robin.
+    next_invoke_id: i64,
     out: VecDeque<Vec<u8>>,
     events: VecDeque<CallEvent>,
 }
@@ -313,6 +325,7 @@ impl CallControl {
             refs: CallReferences::new(),
             timers: Timers::new(),
             restart_tries: 0,
+            next_invoke_id: 1,
             out: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -425,6 +438,14 @@ impl CallControl {
             self.refs.free(call.value);
         }
         self.events.push_back(CallEvent::Released { call, cause });
+    }
+
+    /// An invokeId for a name invoke: these get no reply (ECMA-164: no result is defined), so they
+    /// only need to differ from one another.
+    fn invoke_id(&mut self) -> i64 {
+        let id = self.next_invoke_id;
+        self.next_invoke_id = if id >= 0x7fff { 1 } else { id + 1 };
+        id
     }
 
     fn phase(&self, call: CallRef) -> Option<Phase> {

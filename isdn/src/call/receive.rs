@@ -10,6 +10,7 @@ use crate::q931::{
 
 use super::commands::cr_of;
 use super::{Call, CallControl, CallEvent, CallRef, Number, Phase, Timer};
+use crate::qsig::{Name, CALLING_NAME, CONNECTED_NAME};
 
 impl CallControl {
     /// One received Q.931 message (DL-DATA-ind), already parsed. Messages on the dummy call
@@ -28,7 +29,7 @@ impl CallControl {
         let verdict = msg.check();
         if !self.calls.contains_key(&call) {
             if msg.message_type == MessageType::Setup && !call.ours {
-                self.incoming(call, msg, verdict);
+                self.incoming(now, call, msg, verdict);
             } else {
                 self.unknown_call(call, msg);
             }
@@ -121,13 +122,15 @@ impl CallControl {
                     let ack = Message::new(cr_of(call), MessageType::ConnectAcknowledge);
                     self.send(&ack);
                     self.enter(call, Phase::Active);
-                    self.events.push_back(CallEvent::Connected { call });
+                    let name = Name::find(&msg.facility, CONNECTED_NAME);
+                    self.events.push_back(CallEvent::Connected { call, name });
                 }
             }
             (MessageType::ConnectAcknowledge, Phase::ConnectRequest) => {
                 self.timers.cancel(Timer::Call(call));
                 self.enter(call, Phase::Active);
-                self.events.push_back(CallEvent::Connected { call });
+                self.events
+                    .push_back(CallEvent::Connected { call, name: None });
             }
             // The user's optional CONNECT ACKNOWLEDGE after the network's CONNECT (§5.1.8).
             (MessageType::ConnectAcknowledge, Phase::Active) => {}
@@ -212,7 +215,7 @@ impl CallControl {
 
     /// A SETUP from the peer (Q.931 §5.2.1-5.2.3 on the user side, §5.1.1-5.1.2 on the
     /// network side): a B-channel is chosen, or the SETUP refused with RELEASE COMPLETE.
-    fn incoming(&mut self, call: CallRef, msg: &Message<'_>, verdict: Verdict) {
+    fn incoming(&mut self, now: Instant, call: CallRef, msg: &Message<'_>, verdict: Verdict) {
         let refuse = |cc: &mut CallControl, value: u8, diag: Option<u8>| {
             let d = diag.map(|d| [d]);
             let c = Cause {
@@ -235,6 +238,11 @@ impl CallControl {
         let wanted = msg
             .channel_id
             .and_then(|ch| ch.channel.map(|b| (b, ch.exclusive)));
+        if let Some((b, true)) = wanted {
+            if self.cfg.side == Side::User && !self.channels.is_free(b) {
+                self.glare(now, b);
+            }
+        }
         let b = match wanted {
             Some((b, _)) if !self.cfg.interface.is_b_channel(b) => {
                 refuse(self, cause::CHANNEL_DOES_NOT_EXIST, None);
@@ -260,6 +268,7 @@ impl CallControl {
                 phase: Phase::Present,
                 channel: Some(b),
                 setup: Vec::new(),
+                exclusive: false,
                 retried: false,
                 cause: cause::NORMAL_CLEARING,
             },
@@ -273,8 +282,41 @@ impl CallControl {
             call,
             called,
             calling,
+            name: Name::find(&msg.facility, CALLING_NAME),
             channel: b,
         });
+    }
+
+    /// Glare on the user side (Q.931 §5.2.3.1, ECMA-143): the network's SETUP asks for
+    /// B-channel `b` as exclusive while our own SETUP, not yet answered, holds it. The
+    /// network's choice wins: `b` goes to its call. Ours moves to another free B-channel if
+    /// our SETUP offered `b` as preferred (the network then assigns one, §5.1.2, and
+    /// [`CallControl::first_answer`] takes it); with an exclusive SETUP, or no free channel
+    /// left, ours is cleared with cause 34 (no circuit/channel available). A channel held by
+    /// an answered call is left alone: the SETUP is then refused with cause 44.
+    fn glare(&mut self, now: Instant, b: u8) {
+        let Some((&call, c)) = self.calls.iter().find(|(_, c)| c.channel == Some(b)) else {
+            return;
+        };
+        if !call.ours || c.phase != Phase::Initiated {
+            return;
+        }
+        // Picked while `b` is still busy, so never `b` itself.
+        let moved = if c.exclusive {
+            None
+        } else {
+            self.channels.pick(false)
+        };
+        if let Some(m) = moved {
+            self.channels.take(m);
+        }
+        self.channels.free(b);
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.channel = moved;
+        }
+        if moved.is_none() {
+            let _ = self.disconnect(now, call, cause::NO_CIRCUIT_AVAILABLE);
+        }
     }
 
     /// Q.931 §5.8.3.2: a message on a call reference not in use.

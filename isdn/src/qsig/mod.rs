@@ -26,12 +26,14 @@ use std::fmt;
 
 mod args;
 mod display;
+mod name;
 
 pub use args::{
     MwiActivateArg, MwiDeactivateArg, MwiInterrogateArg, MwiInterrogateRes, MwiInterrogateResElt,
     MwiInvoke,
 };
 pub use display::{operation_name, Apdu};
+pub use name::{Name, BUSY_NAME, CALLED_NAME, CALLING_NAME, CONNECTED_NAME, MAX_NAME};
 
 /// operationValue of mwiActivate (ECMA-242 §7).
 pub const MWI_ACTIVATE: i64 = 80;

@@ -78,7 +78,7 @@ pub enum Message {
         code: ErrorCode,
     },
     /// Both ways: the call ends (chand: on-hook, refused, busy; sipd: BYE, CANCEL, a final
-    /// error response mapped by RFC 3398 §8.2.6.1).
+    /// error response mapped by RFC 3398 §7.2.4.1).
     Hangup {
         /// The call.
         call: CallId,

@@ -4,7 +4,7 @@
 //! 100: nothing; 180 without SDP: `Ringback`; 18x with SDP: `EarlyMedia`; 2xx: ACK
 //! (§13.2.2.4, its own request, sent again for each retransmitted 2xx) and `Connected`;
 //! 401/407: the INVITE once more with digest (§22.2); another final response: ACK in the
-//! transaction (§17.1.1.3) and `Hangup` with the RFC 3398 §8.2.6.1 cause; Timer B: `Hangup`
+//! transaction (§17.1.1.3) and `Hangup` with the RFC 3398 §7.2.4.1 cause; Timer B: `Hangup`
 //! with cause 102. chand's `Hangup`: CANCEL before the final response (§9.1), BYE after 2xx.
 
 use super::dialog::Far;

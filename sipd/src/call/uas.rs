@@ -2,7 +2,7 @@
 //!
 //! 100 at once; `Incoming` to chand; 180 on `Alerting`; 200 with the SDP answer (RFC 3264
 //! §6) on `Answered` once `MediaReady` gave our address, resent on Timer G until the ACK,
-//! which connects the call; chand's `Hangup` before that becomes the RFC 3398 §7.2.4.1
+//! which connects the call; chand's `Hangup` before that becomes the RFC 3398 §8.2.6.1
 //! response. A re-INVITE in the dialog is answered and becomes `Modify`.
 
 use super::{Call, CallId, Calls, Direction, State, Timer};

@@ -8,7 +8,12 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use mwi_config as config;
 
-use super::calls::{phone_audio, phone_event, Leg, PortCall};
+use fxs::dtmf::DtmfEvent;
+use fxs::{LineEvent, BLOCK_SAMPLES};
+use sansio::Core;
+
+use super::calls::leg::Leg;
+use super::calls::phone::{Phase, PortCall};
 use super::{Daemon, DaemonError};
 use crate::backend::{Backend, BackendError, FxsChannel, RingCommand};
 
@@ -237,4 +242,56 @@ fn line_config(p: &config::Fxs, plans: &mut fxs::TonePlans) -> Result<fxs::LineC
         )
     })?;
     Ok(fxs::LineConfig { plan, vmwi: p.vmwi })
+}
+
+/// Port `p`'s phone events and audio at `now`: hook changes and digits into its call core,
+/// the audio into the DTMF receiver and, in a connected call, into the media stream.
+fn phone_event(p: &mut Port, now: Instant, ev: LineEvent) {
+    match ev {
+        LineEvent::OffHook => p.call.off_hook(now),
+        LineEvent::OnHook => p.call.on_hook(),
+        LineEvent::Digit(d) => p.call.digit(now, d),
+        _ => {}
+    }
+}
+
+/// The phone's audio blocks kept by the channel: DTMF detection, then the media stream.
+fn phone_audio(p: &mut Port, now: Instant) {
+    let law = p.cfg.law;
+    while let Some(block) = p.chan.take_audio() {
+        let mut linear = [0i16; BLOCK_SAMPLES];
+        for (l, c) in linear.iter_mut().zip(block.iter()) {
+            *l = law.decode(*c);
+        }
+        p.dtmf.handle_audio(now, &linear);
+        let in_call = p.call.phase() == Phase::Connected;
+        // RFC 3264 §6.1: nothing is sent on recvonly or inactive media, nor in early media.
+        let sending = in_call && p.leg.as_ref().is_some_and(Leg::sends);
+        while let Some(ev) = p.dtmf.poll_event() {
+            let stream = p
+                .leg
+                .as_mut()
+                .and_then(|l| l.stream.as_mut())
+                .filter(|_| sending);
+            match (ev, stream) {
+                (DtmfEvent::Begin { digit, .. }, Some(s)) => {
+                    let call_id = p.call.call().map(|c| c.to_string()).unwrap_or_default();
+                    info!(channel = p.cfg.channel, call_id = call_id; "FXS channel {}: digit {digit} in the call", p.cfg.channel);
+                    s.send_digit_begin(now, digit);
+                }
+                (DtmfEvent::End { .. }, Some(s)) => s.send_digit_end(now),
+                (DtmfEvent::Begin { digit, .. }, None) => {
+                    p.line.handle_event(now, LineEvent::Digit(digit));
+                    p.call.digit(now, digit);
+                }
+                (DtmfEvent::End { .. }, None) => {}
+            }
+        }
+        if let Some(leg) = p.leg.as_mut().filter(|_| in_call) {
+            if let Some(s) = leg.stream.as_mut().filter(|_| sending) {
+                s.handle_audio(now, &block);
+            }
+            leg.flush(now);
+        }
+    }
 }

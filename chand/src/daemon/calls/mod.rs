@@ -5,8 +5,8 @@
 //! MWI is not touched here: a call never changes a lamp or the table; it only holds the
 //! port's MWI actions that need the line while it lasts (`FxsLine::set_engaged`).
 
-mod leg;
-mod phone;
+pub(super) mod leg;
+pub(super) mod phone;
 mod server;
 
 use std::path::PathBuf;
@@ -17,9 +17,8 @@ use chrono::{Datelike, Timelike};
 use callctl::link::{Event, SendError};
 use callctl::wire::Message;
 use callctl::{CallId, Cause, Digits};
-use fxs::dtmf::DtmfEvent;
 use fxs::ring::{AlertEvent, CallTime};
-use fxs::{LineEvent, BLOCK_SAMPLES};
+
 use log::{info, warn};
 use media::stream::Socket;
 use mio::{Interest, Registry, Token};
@@ -27,7 +26,7 @@ use mwi_config::{Config, Media as MediaConfig};
 use sansio::Core;
 
 pub(super) use self::leg::Leg;
-pub(super) use self::phone::{Out, Phase, PortCall};
+pub(super) use self::phone::{Out, Phase};
 pub(super) use self::server::CallServer;
 
 use super::port::{Echo, Port};
@@ -239,58 +238,6 @@ pub(super) fn call_status(p: &Port, now: Instant) -> CallStatus {
             .as_ref()
             .and_then(|l| l.stream.as_ref())
             .map(|s| MediaStatus::new(&s.stats())),
-    }
-}
-
-/// Port `p`'s phone events and audio at `now`: hook changes and digits into its call core,
-/// the audio into the DTMF receiver and, in a connected call, into the media stream.
-pub(super) fn phone_event(p: &mut Port, now: Instant, ev: LineEvent) {
-    match ev {
-        LineEvent::OffHook => p.call.off_hook(now),
-        LineEvent::OnHook => p.call.on_hook(),
-        LineEvent::Digit(d) => p.call.digit(now, d),
-        _ => {}
-    }
-}
-
-/// The phone's audio blocks kept by the channel: DTMF detection, then the media stream.
-pub(super) fn phone_audio(p: &mut Port, now: Instant) {
-    let law = p.cfg.law;
-    while let Some(block) = p.chan.take_audio() {
-        let mut linear = [0i16; BLOCK_SAMPLES];
-        for (l, c) in linear.iter_mut().zip(block.iter()) {
-            *l = law.decode(*c);
-        }
-        p.dtmf.handle_audio(now, &linear);
-        let in_call = p.call.phase() == Phase::Connected;
-        // RFC 3264 §6.1: nothing is sent on recvonly or inactive media, nor in early media.
-        let sending = in_call && p.leg.as_ref().is_some_and(Leg::sends);
-        while let Some(ev) = p.dtmf.poll_event() {
-            let stream = p
-                .leg
-                .as_mut()
-                .and_then(|l| l.stream.as_mut())
-                .filter(|_| sending);
-            match (ev, stream) {
-                (DtmfEvent::Begin { digit, .. }, Some(s)) => {
-                    let call_id = p.call.call().map(|c| c.to_string()).unwrap_or_default();
-                    info!(channel = p.cfg.channel, call_id = call_id; "FXS channel {}: digit {digit} in the call", p.cfg.channel);
-                    s.send_digit_begin(now, digit);
-                }
-                (DtmfEvent::End { .. }, Some(s)) => s.send_digit_end(now),
-                (DtmfEvent::Begin { digit, .. }, None) => {
-                    p.line.handle_event(now, LineEvent::Digit(digit));
-                    p.call.digit(now, digit);
-                }
-                (DtmfEvent::End { .. }, None) => {}
-            }
-        }
-        if let Some(leg) = p.leg.as_mut().filter(|_| in_call) {
-            if let Some(s) = leg.stream.as_mut().filter(|_| sending) {
-                s.handle_audio(now, &block);
-            }
-            leg.flush(now);
-        }
     }
 }
 

@@ -4,5 +4,6 @@
 pub mod backend;
 pub mod control;
 pub mod daemon;
+pub mod seqpacket;
 pub mod status;
 pub mod trace;

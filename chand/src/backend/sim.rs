@@ -25,6 +25,7 @@
 
 pub mod peer;
 
+use crate::seqpacket::listen_at;
 use std::collections::VecDeque;
 use std::fs;
 use std::io;
@@ -35,10 +36,7 @@ use std::path::{Path, PathBuf};
 use mwi_config as config;
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
-use nix::sys::socket::{
-    bind, listen, recv, send, socket, AddressFamily, Backlog, MsgFlags, SockFlag, SockType,
-    UnixAddr,
-};
+use nix::sys::socket::{recv, send, MsgFlags};
 
 use fxs::{Block, LineEvent, BLOCK_SAMPLES};
 
@@ -140,19 +138,8 @@ struct Endpoint {
 
 impl Endpoint {
     fn bind(path: PathBuf) -> io::Result<Self> {
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        let fd = socket(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-            None,
-        )?;
-        bind(fd.as_raw_fd(), &UnixAddr::new(&path)?)?;
-        // Connections beyond the one peer wait here until it leaves.
-        listen(&fd, Backlog::new(8)?)?;
+        // Connections beyond the one peer wait in the backlog until it leaves.
+        let fd = listen_at(&path, 8, None)?;
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         epoll.add(&fd, EpollEvent::new(EpollFlags::EPOLLIN, LISTENER))?;
         Ok(Self {

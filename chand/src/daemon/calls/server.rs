@@ -1,10 +1,10 @@
 //! The call-control socket: `<runtime_dir>/callctl.sock`, `SOCK_SEQPACKET`, one message per
 //! packet, one peer (sipd) at a time, driven by [`callctl::link::Link`].
 
+use crate::seqpacket::listen_at;
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -14,10 +14,7 @@ use callctl::wire::{Message, Ports, MAX_PACKET};
 use callctl::Side;
 use log::{debug, info, warn};
 use nix::errno::Errno;
-use nix::sys::socket::{
-    bind, listen, recv, send, socket, AddressFamily, Backlog, MsgFlags, SockFlag, SockType,
-    UnixAddr,
-};
+use nix::sys::socket::{recv, send, MsgFlags};
 use sansio::Core;
 
 /// Packets read from the peer per readiness event before the loop serves others (the rest
@@ -38,19 +35,7 @@ pub struct CallServer {
 impl CallServer {
     /// Listen on `path` (a stale file is removed; mode 0660) for the ports `channels`.
     pub fn bind(path: &Path, channels: Vec<u16>, now: Instant) -> io::Result<Self> {
-        match fs::remove_file(path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        let fd = socket(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-            None,
-        )?;
-        bind(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o660))?;
-        listen(&fd, Backlog::new(4)?)?;
+        let fd = listen_at(path, 4, Some(0o660))?;
         let ports = Ports::try_from(channels)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         // A new epoch at every start (callctl::wire::Message::Hello): the clock's nanoseconds

@@ -130,7 +130,10 @@ fn check_backup(
     (primary == (spec, port)).then(|| {
         at(
             vec![Key(table), Key("backup")],
-            format!("backup {:?} is the primary server itself (port {port})", spec.to_string()),
+            format!(
+                "backup {:?} is the primary server itself (port {port})",
+                spec.to_string()
+            ),
         )
     })
 }

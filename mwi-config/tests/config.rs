@@ -907,7 +907,9 @@ fn trace_capture_keys() {
 
 #[test]
 fn backup_servers_default_to_the_primary_port_and_differ_from_it() {
-    let c = ok(&format!("{BASE}port = 5070\nbackup = \"dns:vm2.example.com\"\n"));
+    let c = ok(&format!(
+        "{BASE}port = 5070\nbackup = \"dns:vm2.example.com\"\n"
+    ));
     let m = &c.mwi_server;
     assert_eq!(m.backup, Some(ServerSpec::Dns("vm2.example.com".into())));
     assert_eq!((m.backup_port(), m.fallback_answers), (5070, 3));
@@ -915,9 +917,15 @@ fn backup_servers_default_to_the_primary_port_and_differ_from_it() {
         "{BASE}backup = \"ipv4:192.0.2.10\"\nbackup_port = 5062\nfallback_answers = 2\n\
          [registrar]\nserver = \"ipv4:192.0.2.1\"\nbackup = \"ipv4:192.0.2.2\"\n"
     ));
-    assert_eq!((c.mwi_server.backup_port(), c.mwi_server.fallback_answers), (5062, 2));
+    assert_eq!(
+        (c.mwi_server.backup_port(), c.mwi_server.fallback_answers),
+        (5062, 2)
+    );
     let r = c.registrar.expect("registrar");
-    assert_eq!((r.backup.clone(), r.backup_port()), (Some(ServerSpec::Ipv4([192, 0, 2, 2].into())), 5060));
+    assert_eq!(
+        (r.backup.clone(), r.backup_port()),
+        (Some(ServerSpec::Ipv4([192, 0, 2, 2].into())), 5060)
+    );
     assert_eq!(m.backup_port, None);
     assert_eq!(
         err(&format!("{BASE}backup = \"ipv4:192.0.2.10\"\n")),

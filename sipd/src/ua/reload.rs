@@ -18,8 +18,8 @@ impl Ua {
         self.tx.evict_completed_server()
     }
 
-    /// Apply `cfg` at `now`. A change of the MWI server (host, port, transport), the
-    /// registrar, `expires`, `unsolicited` or the credentials starts every subscription anew;
+    /// Apply `cfg` at `now`. A change of the MWI server (host, port, transport, backup), the
+    /// registrar (or its backup), `expires`, `unsolicited` or the credentials starts every subscription anew;
     /// otherwise only added and removed numbers change. Returns whether the server addresses
     /// were forgotten, so the daemon must locate the servers again (RFC 3263).
     pub fn reconfigure(&mut self, now: Instant, cfg: UaConfig) -> bool {
@@ -27,7 +27,9 @@ impl Ua {
         let old = &self.cfg;
         let server_moved = (old.mwi_host.as_str(), old.mwi_port, old.mwi_transport)
             != (cfg.mwi_host.as_str(), cfg.mwi_port, cfg.mwi_transport)
-            || old.registrar != cfg.registrar;
+            || old.mwi_backup != cfg.mwi_backup
+            || old.registrar != cfg.registrar
+            || old.registrar_backup != cfg.registrar_backup;
         let renew = server_moved
             || old.expires != cfg.expires
             || old.unsolicited != cfg.unsolicited

@@ -2,7 +2,8 @@
 //! voice-mail server with a backup SIPp on another port of loopback. The primary is stopped:
 //! the OPTIONS "down" verdict moves the subscription to the backup; it is started again: its
 //! answers to the pings sent meanwhile move the subscription back. Both serve the same
-//! message summary, and the lamp in the shared table never changes.
+//! message summary, and the lamp in the shared table never changes. Config reload (issue 14
+//! item 4): a SIGHUP keeps the subscription and the lamp of a number it does not change.
 
 use dahdi_mwi_tests::daemon::{wait_some as wait_for, Daemon};
 use dahdi_mwi_tests::env::Sipd;
@@ -122,5 +123,54 @@ fn stopped_primary_moves_the_subscription_to_the_backup_and_back() {
          after it started again",
         moved_after.as_secs_f64(),
         back_after.as_secs_f64()
+    );
+}
+
+/// How many SUBSCRIBEs for `number` sipd sent so far, by its debug log.
+fn subscribes(sipd: &Sipd, number: &str) -> usize {
+    sipd.log()
+        .matches(&format!("SUBSCRIBE sip:{number}@"))
+        .count()
+}
+
+/// SIGHUP (issue 14 item 4): a reload that changes nothing for 8000 (a comment, a new
+/// number 8001, another OPTIONS interval) sends no SUBSCRIBE for it: its subscription keeps
+/// its dialog and its lamp stays lit; 8001 alone is subscribed.
+#[test]
+fn reload_keeps_the_subscription_and_the_lamp_of_an_unchanged_number() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let _vm = vm(dir.path(), "vm", port);
+    std::thread::sleep(Duration::from_millis(300));
+    let sipd = Sipd::start(
+        dir.path(),
+        &format!(
+            "[mwi_server]\nserver = \"ipv4:127.0.0.1\"\nport = {port}\noptions_interval = 30\n\
+             [[fxs]]\nchannel = 1\nnumber = \"8000\"\n"
+        ),
+    );
+    wait_for(10, "the lamp of 8000", || {
+        (sipd.table_state("8000") == Some(lamp())).then_some(())
+    });
+    assert_eq!(subscribes(&sipd, "8000"), 1);
+    let pid = nix::unistd::Pid::from_raw(sipd.daemon.pid() as i32);
+    let config = std::fs::read_to_string(&sipd.config).expect("config");
+    let reloaded = format!(
+        "# reloaded\n{}[[fxs]]\nchannel = 2\nnumber = \"8001\"\n",
+        config.replace("options_interval = 30", "options_interval = 20")
+    );
+    std::fs::write(&sipd.config, reloaded).expect("write");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("SIGHUP");
+    wait_for(10, "the lamp of 8001", || {
+        (sipd.table_state("8001") == Some(lamp())).then_some(())
+    });
+    let st = sipd.status().expect("status");
+    assert_eq!(st.numbers[0].subscription, "active", "{st:?}");
+    assert_eq!(sipd.table_state("8000"), Some(lamp()));
+    assert_eq!(
+        (subscribes(&sipd, "8000"), subscribes(&sipd, "8001")),
+        (1, 1),
+        "{}",
+        sipd.log()
     );
 }

@@ -1655,3 +1655,25 @@ fn a_reload_that_changes_nothing_keeps_the_subscription_and_the_lamp() {
     assert_eq!(new[0].uri(), Some("sip:8001@192.0.2.10:5060"));
     assert!(ua.status(at + 10).numbers[0].mwi);
 }
+
+/// A reload that adds a registrar registers and keeps every subscription: the registrar is
+/// located (the call returns true) and REGISTER goes out once its address is known.
+#[test]
+fn a_new_registrar_on_reload_registers_without_touching_the_subscriptions() {
+    let mut cfg = config(&["8000"]);
+    let mut ua = ua(cfg.clone());
+    let sub = subscribed(&mut ua);
+    let _ = deliver(&mut ua, 20, &notify(&sub, 1, "active", ON), server());
+    cfg.registrar = Some(("192.0.2.20".into(), 5060, Transport::Udp, 3600));
+    assert!(ua.reconfigure(30, cfg));
+    assert!(sent(&mut ua).is_empty());
+    ua.set_registrar_addrs(40, vec!["192.0.2.20:5060".parse().unwrap()]);
+    let (_, out) = run_until_send(&mut ua, 1_000);
+    let methods: Vec<_> = out.iter().map(Message::method).collect();
+    assert_eq!(methods, ["REGISTER"]);
+    let st = ua.status(50);
+    assert_eq!(
+        (st.numbers[0].subscription.as_str(), st.numbers[0].mwi),
+        ("active", true)
+    );
+}

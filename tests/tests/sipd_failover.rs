@@ -174,3 +174,50 @@ fn reload_keeps_the_subscription_and_the_lamp_of_an_unchanged_number() {
         sipd.log()
     );
 }
+
+/// A restarted server (issue 14 item 3): the SIPp voice-mail server stops, the OPTIONS
+/// verdict says down, it starts again with no memory of the subscription; its first answer
+/// to a ping makes sipd refresh the subscription at once, not at its refresh time an hour
+/// later, and the lamp never changes.
+#[test]
+fn a_restarted_server_is_noticed_by_options_and_the_subscription_sent_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut first = vm(dir.path(), "vm", port);
+    std::thread::sleep(Duration::from_millis(300));
+    let sipd = Sipd::start(
+        dir.path(),
+        &format!(
+            "[mwi_server]\nserver = \"ipv4:127.0.0.1\"\nport = {port}\n\
+             options_interval = {INTERVAL}\noptions_failures = 1\n\
+             [[fxs]]\nchannel = 1\nnumber = \"8000\"\n"
+        ),
+    );
+    wait_for(10, "the lamp", || {
+        (sipd.table_state("8000") == Some(lamp())).then_some(())
+    });
+    let sent = || sipd.log().matches("\nSUBSCRIBE sip:").count();
+    assert_eq!(sent(), 1);
+    first.stop();
+    wait_for(INTERVAL + TIMER_F + 3, "the server down", || {
+        sipd.status().filter(|s| s.server_state == "down")
+    });
+    assert_eq!(sent(), 1, "nothing is sent to a server that is down");
+    let _again = vm(dir.path(), "vm-again", port);
+    let restarted = Instant::now();
+    wait_for(5, "the subscription sent again", || {
+        (sent() == 2).then_some(())
+    });
+    let after = restarted.elapsed();
+    let st = wait_for(5, "the subscription active", || {
+        sipd.status()
+            .filter(|s| s.numbers[0].subscription == "active" && s.server_state == "up")
+    });
+    assert_eq!(st.failovers, 0);
+    assert_eq!(sipd.table_state("8000"), Some(lamp()));
+    assert_eq!(sipd.log().matches("subscriptions refreshed now").count(), 1);
+    eprintln!(
+        "subscription sent again {:.1} s after the server restarted",
+        after.as_secs_f64()
+    );
+}

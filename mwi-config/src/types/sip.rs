@@ -325,7 +325,7 @@ pub struct MwiServer {
     #[serde(default)]
     pub unsolicited: bool,
     /// `allow = ["192.0.2.10/32"]`: who may send an unsolicited NOTIFY. Empty (the default) =
-    /// only the addresses `server` resolves to.
+    /// only the addresses `server` and `backup` resolve to.
     #[serde(default)]
     pub allow: Vec<Cidr>,
     /// `unsolicited_transport = "any"`: `any` or `tcp`; `tcp` refuses (403) an unsolicited

@@ -1583,10 +1583,11 @@ fn backup_takes_over_and_the_primary_gets_everything_back_after_its_answers() {
 
 /// A server that stays silent for a while and answers OPTIONS again may have restarted: the
 /// subscription is refreshed at once (in its dialog), and the 481 of a server that lost it
-/// starts a new one within a second, long before the refresh time.
+/// starts a new one within a second, long before the refresh time. A number the server
+/// refused (403) keeps its long backoff.
 #[test]
 fn an_answer_after_unanswered_pings_refreshes_the_subscriptions_at_once() {
-    let mut cfg = config(&["8000"]);
+    let mut cfg = config(&["8000", "8001"]);
     cfg.options_interval = 10;
     cfg.options_failures = 3;
     cfg.auth = None;
@@ -1597,15 +1598,24 @@ fn an_answer_after_unanswered_pings_refreshes_the_subscriptions_at_once() {
             return None;
         }
         restarted |= now >= 45_000;
+        let refused = m.uri().is_some_and(|u| u.contains("8001"));
         let lost_dialog = restarted && m.method() == "SUBSCRIBE" && m.to_tag().is_some();
-        Some(match lost_dialog {
-            true => (481, Vec::new()),
-            false => (200, vec![("Expires", "3600".to_owned())]),
+        Some(match (refused, lost_dialog) {
+            (true, _) => (403, Vec::new()),
+            (_, true) => (481, Vec::new()),
+            _ => (200, vec![("Expires", "3600".to_owned())]),
         })
     });
+    let of = |number: &str| -> Vec<Sent> {
+        out.iter()
+            .filter(|(_, _, m)| m.uri().is_some_and(|u| u.contains(number)))
+            .cloned()
+            .collect()
+    };
+    let (ours, refused) = (of("8000"), of("8001"));
     let a: SocketAddr = SERVER.parse().unwrap();
-    let first = first_after(&out, "SUBSCRIBE", a, 0);
-    let refresh = first_after(&out, "SUBSCRIBE", a, 1);
+    let first = first_after(&ours, "SUBSCRIBE", a, 0);
+    let refresh = first_after(&ours, "SUBSCRIBE", a, 1);
     // The 20 s ping's retransmission at 52 s is the first answer after the silence.
     assert!(
         (45_000..53_000).contains(&refresh.0),
@@ -1614,14 +1624,17 @@ fn an_answer_after_unanswered_pings_refreshes_the_subscriptions_at_once() {
     );
     assert_eq!(refresh.2.call_id(), first.2.call_id());
     assert!(refresh.2.to_tag().is_some());
-    let fresh = first_after(&out, "SUBSCRIBE", a, refresh.0 + 1);
+    let fresh = first_after(&ours, "SUBSCRIBE", a, refresh.0 + 1);
     assert!(
         fresh.0 <= refresh.0 + 1_000,
         "new subscription at {}",
         fresh.0
     );
     assert_ne!(fresh.2.call_id(), first.2.call_id());
-    assert_eq!(ua.status(120_000).numbers[0].subscription, "pending");
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let st = ua.status(120_000);
+    assert_eq!(st.numbers[0].subscription, "pending");
+    assert_eq!(st.numbers[1].subscription, "terminated;reason=403");
 }
 
 /// SIGHUP with an unchanged configuration (issue 14 item 4): no request, the subscription

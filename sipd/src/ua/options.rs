@@ -74,7 +74,8 @@ impl Ua {
 
 impl Ua {
     /// The server answers again after unanswered pings: it may have restarted and lost every
-    /// subscription, so each is refreshed now (paced) instead of at its refresh time; a
+    /// subscription, so each established one (and each ended by a timeout) is refreshed now
+    /// (paced) instead of at its refresh or retry time; a
     /// server that kept them answers the in-dialog SUBSCRIBE with 200, one that lost them
     /// with 481 and the subscription starts anew (RFC 6665 §4.1.2.2). Logged once.
     fn refresh_all(&mut self, now: u64, code: u16) {
@@ -84,8 +85,10 @@ impl Ua {
             self.cfg.mwi_host,
             self.options_failed
         );
+        let timed_out = SubState::Terminated("timeout".into());
         for i in 0..self.subs.len() {
-            if self.subs[i].state != SubState::Idle {
+            // A refusal (403, 489, ...) keeps its backoff: the silence did not cause it.
+            if self.subs[i].established || self.subs[i].state == timed_out {
                 self.reschedule(Owner::Sub(i), Some(now));
             }
         }

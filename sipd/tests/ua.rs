@@ -124,11 +124,12 @@ impl TestUa {
     }
 
     fn set_mwi_addrs(&mut self, now: u64, addrs: Vec<SocketAddr>) {
-        self.ua.set_mwi_addrs(self.at(now), addrs);
+        self.ua.set_mwi_targets(self.at(now), addrs, Vec::new());
     }
 
     fn set_registrar_addrs(&mut self, now: u64, addrs: Vec<SocketAddr>) {
-        self.ua.set_registrar_addrs(self.at(now), addrs);
+        self.ua
+            .set_registrar_targets(self.at(now), addrs, Vec::new());
     }
 
     fn set_mwi_targets(&mut self, now: u64, primary: &[SocketAddr], backup: &[SocketAddr]) {

@@ -122,7 +122,7 @@ pub struct Ua {
 impl Ua {
     /// A user agent started at `now`; `seed` seeds the jitter of timers only: Call-IDs, tags,
     /// branches and cnonces come from the OS CSPRNG (getrandom). Nothing is sent until
-    /// [`Self::set_mwi_addrs`] gives the server address.
+    /// [`Self::set_mwi_targets`] gives the server address.
     pub fn new(
         now: Instant,
         cfg: UaConfig,
@@ -164,12 +164,6 @@ impl Ua {
         ua
     }
 
-    /// Addresses of the MWI server (from `ipv4:` or DNS), without a backup: see
-    /// [`Self::set_mwi_targets`].
-    pub fn set_mwi_addrs(&mut self, now: Instant, addrs: Vec<SocketAddr>) {
-        self.set_mwi_targets(now, addrs, Vec::new());
-    }
-
     /// Addresses of the MWI server (from `ipv4:` or DNS), `primary`'s then `backup`'s. The
     /// first is used; subscriptions and the OPTIONS ping start (spread by the pace) once one
     /// is known.
@@ -199,11 +193,6 @@ impl Ua {
     /// route to the server when it listens on an unspecified address.
     pub fn set_local(&mut self, transport: Transport, addr: SocketAddr) {
         self.local.insert(transport, addr);
-    }
-
-    /// Addresses of the registrar, without a backup: see [`Self::set_registrar_targets`].
-    pub fn set_registrar_addrs(&mut self, now: Instant, addrs: Vec<SocketAddr>) {
-        self.set_registrar_targets(now, addrs, Vec::new());
     }
 
     /// Addresses of the registrar, `primary`'s then `backup`'s; REGISTER starts once one is

@@ -118,7 +118,7 @@ impl Ua {
             }
         }
         if server_moved {
-            // Requests go nowhere until the new addresses are known; set_mwi_addrs then
+            // Requests go nowhere until the new addresses are known; set_mwi_targets then
             // schedules every idle subscription.
             self.mwi_addrs.clear();
             self.server_up = None;

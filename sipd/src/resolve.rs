@@ -188,7 +188,8 @@ fn query_srv(name: &str, nameservers: &[SocketAddr], timeout: Duration) -> Vec<S
 }
 
 /// The addresses of a `dns:HOST` server for `transport`: SRV targets (A/AAAA each, SRV port)
-/// in the order of [`weighted_order`], else A/AAAA of HOST with `port`. Blocking; empty when nothing resolves.
+/// in the order of [`weighted_order`], else A/AAAA of HOST with `port`. Blocking; empty when
+/// nothing resolves.
 pub fn locate(
     host: &str,
     port: u16,

@@ -70,14 +70,12 @@ impl Ua {
             self.server_up = Some(true);
         }
     }
-}
 
-impl Ua {
     /// The server answers again after unanswered pings: it may have restarted and lost every
     /// subscription, so each established one (and each ended by a timeout) is refreshed now
-    /// (paced) instead of at its refresh or retry time; a
-    /// server that kept them answers the in-dialog SUBSCRIBE with 200, one that lost them
-    /// with 481 and the subscription starts anew (RFC 6665 §4.1.2.2). Logged once.
+    /// (paced) instead of at its refresh or retry time; a server that kept them answers the
+    /// in-dialog SUBSCRIBE with 200, one that lost them with 481 and the subscription starts
+    /// anew (RFC 6665 §4.1.2.2). Logged once.
     fn refresh_all(&mut self, now: u64, code: u16) {
         log::warn!(
             "MWI server {} answers OPTIONS again ({code}) after {} without answer: \

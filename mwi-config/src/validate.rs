@@ -97,6 +97,17 @@ fn check_sip(c: &Config) -> Option<Violation> {
             "notify_auth = true needs [sip.auth] credentials to check".into(),
         ));
     }
+    let m = &c.mwi_server;
+    let mwi_backup = m.backup.as_ref().map(|b| (b, m.backup_port()));
+    if let Some(v) = check_backup("mwi_server", (&m.server, m.port), mwi_backup) {
+        return Some(v);
+    }
+    if let Some(r) = &c.registrar {
+        let backup = r.backup.as_ref().map(|b| (b, r.backup_port()));
+        if let Some(v) = check_backup("registrar", (&r.server, r.port), backup) {
+            return Some(v);
+        }
+    }
     let numbers = c.fxs.len() + c.pri.iter().map(|p| p.numbers.len()).sum::<usize>();
     let limit = c.sip.limits.numbers;
     if numbers > limit as usize {
@@ -106,6 +117,25 @@ fn check_sip(c: &Config) -> Option<Violation> {
         ));
     }
     None
+}
+
+/// The `backup` of `[table]`: another server than `server` (or another port); the same one
+/// would make failover a no-op that still ends every subscription.
+fn check_backup(
+    table: &'static str,
+    primary: (&super::ServerSpec, u16),
+    backup: Option<(&super::ServerSpec, u16)>,
+) -> Option<Violation> {
+    let (spec, port) = backup?;
+    (primary == (spec, port)).then(|| {
+        at(
+            vec![Key(table), Key("backup")],
+            format!(
+                "backup {:?} is the primary server itself (port {port})",
+                spec.to_string()
+            ),
+        )
+    })
 }
 
 /// `password` and `password_file` of the credentials at `path`: exactly one is given.

@@ -171,7 +171,7 @@ fn unknown_keys_are_rejected_where_they_are() {
         err(&format!("{BASE}expirse = 60\n")),
         "3:1: unknown field `expirse`, expected one of `server`, `port`, `transport`, `expires`, \
          `unsolicited`, `allow`, `unsolicited_transport`, `notify_auth`, `options_interval`, \
-         `options_failures`"
+         `options_failures`, `backup`, `backup_port`, `fallback_answers`"
     );
     assert!(err(&format!("[foo]\n{BASE}")).starts_with("1:2: unknown field `foo`"));
     assert!(err(&format!(
@@ -902,5 +902,48 @@ fn trace_capture_keys() {
     assert_eq!(
         err(&format!("{BASE}[trace]\ncapture = true\n")),
         "4:1: unknown field `capture`, expected one of `capture_dir`, `capture_max_bytes`, `capture_files`"
+    );
+}
+
+#[test]
+fn backup_servers_default_to_the_primary_port_and_differ_from_it() {
+    let c = ok(&format!(
+        "{BASE}port = 5070\nbackup = \"dns:vm2.example.com\"\n"
+    ));
+    let m = &c.mwi_server;
+    assert_eq!(m.backup, Some(ServerSpec::Dns("vm2.example.com".into())));
+    assert_eq!((m.backup_port(), m.fallback_answers), (5070, 3));
+    let c = ok(&format!(
+        "{BASE}backup = \"ipv4:192.0.2.10\"\nbackup_port = 5062\nfallback_answers = 2\n\
+         [registrar]\nserver = \"ipv4:192.0.2.1\"\nbackup = \"ipv4:192.0.2.2\"\n"
+    ));
+    assert_eq!(
+        (c.mwi_server.backup_port(), c.mwi_server.fallback_answers),
+        (5062, 2)
+    );
+    let r = c.registrar.expect("registrar");
+    assert_eq!(
+        (r.backup.clone(), r.backup_port()),
+        (Some(ServerSpec::Ipv4([192, 0, 2, 2].into())), 5060)
+    );
+    assert_eq!(m.backup_port, None);
+    assert_eq!(
+        err(&format!("{BASE}backup = \"ipv4:192.0.2.10\"\n")),
+        "3:10: backup \"ipv4:192.0.2.10\" is the primary server itself (port 5060)"
+    );
+    assert_eq!(
+        err(&format!(
+            "{BASE}[registrar]\nserver = \"dns:r.example.com\"\nport = 5070\n\
+             backup = \"dns:r.example.com\"\nbackup_port = 5070\n"
+        )),
+        "6:10: backup \"dns:r.example.com\" is the primary server itself (port 5070)"
+    );
+    assert_eq!(
+        err(&format!("{BASE}backup = \"dns:-bad\"\n")),
+        "3:10: bad server \"dns:-bad\": not a host name (expected \"ipv4:ADDRESS\" or \"dns:HOSTNAME\")"
+    );
+    assert_eq!(
+        err(&format!("{BASE}fallback_answers = 0\n")),
+        "3:20: fallback_answers = 0 is out of range 1..=100"
     );
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 pub struct SrvTarget {
     /// Lower is tried first.
     pub priority: u16,
-    /// Relative share among equal priorities (higher first here).
+    /// Relative share among equal priorities: see [`weighted_order`].
     pub weight: u16,
     /// Port, host byte order.
     pub port: u16,
@@ -44,8 +44,9 @@ pub fn srv_query(id: u16, name: &str) -> Result<Vec<u8>, String> {
     m.to_vec().map_err(|e| e.to_string())
 }
 
-/// The SRV records of a response to query `id`, ordered by priority then weight (heaviest
-/// first). NXDOMAIN or no SRV answer: an empty list.
+/// The SRV records of a response to query `id`, ordered by priority (equal priorities in
+/// answer order; [`weighted_order`] then picks among them). NXDOMAIN or no SRV answer: an
+/// empty list.
 ///
 /// Errors: not a DNS message, another ID, or a server failure (SERVFAIL, REFUSED, ...).
 pub fn parse_srv_response(bytes: &[u8], id: u16) -> Result<Vec<SrvTarget>, String> {
@@ -72,8 +73,39 @@ pub fn parse_srv_response(bytes: &[u8], id: u16) -> Result<Vec<SrvTarget>, Strin
         // RFC 2782: a target of "." means the service is not available there.
         .filter(|t| !t.target.is_empty())
         .collect();
-    out.sort_by(|a, b| a.priority.cmp(&b.priority).then(b.weight.cmp(&a.weight)));
+    out.sort_by_key(|t| t.priority);
     Ok(out)
+}
+
+/// `records` (ordered by priority) in the order to try them (RFC 2782, "Usage rules"): by
+/// priority, and within one priority by weighted random selection: weight-0 records first in
+/// the list, then each pick takes the first record whose running sum of weights reaches a
+/// number drawn from `rng` in 0..=sum, so a record's chance is proportional to its weight
+/// and a weight-0 record's is small (1 in sum + 1) but not nil.
+pub fn weighted_order(records: Vec<SrvTarget>, rng: &mut fastrand::Rng) -> Vec<SrvTarget> {
+    let mut out = Vec::with_capacity(records.len());
+    let mut rest = records.into_iter().peekable();
+    while let Some(first) = rest.next() {
+        let mut group = vec![first];
+        while let Some(next) = rest.next_if(|t| t.priority == group[0].priority) {
+            group.push(next);
+        }
+        group.sort_by_key(|t| t.weight != 0);
+        while !group.is_empty() {
+            let sum: u32 = group.iter().map(|t| u32::from(t.weight)).sum();
+            let draw = rng.u32(0..=sum);
+            let mut running = 0;
+            let k = group
+                .iter()
+                .position(|t| {
+                    running += u32::from(t.weight);
+                    running >= draw
+                })
+                .unwrap_or(0);
+            out.push(group.remove(k));
+        }
+    }
+    out
 }
 
 /// First delay before resolving again after a lookup found no address, ms.
@@ -156,7 +188,8 @@ fn query_srv(name: &str, nameservers: &[SocketAddr], timeout: Duration) -> Vec<S
 }
 
 /// The addresses of a `dns:HOST` server for `transport`: SRV targets (A/AAAA each, SRV port)
-/// in SRV order, else A/AAAA of HOST with `port`. Blocking; empty when nothing resolves.
+/// in the order of [`weighted_order`], else A/AAAA of HOST with `port`. Blocking; empty when
+/// nothing resolves.
 pub fn locate(
     host: &str,
     port: u16,
@@ -164,7 +197,10 @@ pub fn locate(
     nameservers: &[SocketAddr],
     timeout: Duration,
 ) -> Vec<SocketAddr> {
-    let srv = query_srv(&srv_name(host, transport), nameservers, timeout);
+    let srv = weighted_order(
+        query_srv(&srv_name(host, transport), nameservers, timeout),
+        &mut fastrand::Rng::new(),
+    );
     let mut out = Vec::new();
     for t in &srv {
         match (t.target.as_str(), t.port).to_socket_addrs() {
@@ -186,6 +222,7 @@ mod tests {
     use super::*;
     use hickory_proto::rr::rdata::SRV;
     use hickory_proto::rr::Record;
+    use std::collections::HashMap;
 
     fn answer(id: u16, records: &[(u16, u16, u16, &str)]) -> Vec<u8> {
         let q = Message::from_vec(&srv_query(id, "_sip._udp.vm.example").unwrap()).unwrap();
@@ -230,8 +267,8 @@ mod tests {
         assert_eq!(
             names,
             vec![
-                ("c.example", 5060),
                 ("a.example", 5061),
+                ("c.example", 5060),
                 ("b.example", 5062)
             ]
         );
@@ -241,6 +278,63 @@ mod tests {
             srv_name("vm.example.", Transport::Tcp),
             "_sip._tcp.vm.example"
         );
+    }
+
+    fn srv(priority: u16, weight: u16, target: &str) -> SrvTarget {
+        SrvTarget {
+            priority,
+            weight,
+            port: 5060,
+            target: target.into(),
+        }
+    }
+
+    /// How often each target came first in `draws` weighted orders of `records` (seeded).
+    fn first_shares(records: &[SrvTarget], draws: u32) -> HashMap<String, f64> {
+        let mut rng = fastrand::Rng::with_seed(2782);
+        let mut firsts: HashMap<String, u32> = HashMap::new();
+        for _ in 0..draws {
+            let order = weighted_order(records.to_vec(), &mut rng);
+            assert_eq!(order.len(), records.len());
+            *firsts.entry(order[0].target.clone()).or_default() += 1;
+        }
+        firsts
+            .into_iter()
+            .map(|(t, n)| (t, f64::from(n) / f64::from(draws)))
+            .collect()
+    }
+
+    #[test]
+    fn equal_priorities_are_drawn_in_proportion_to_their_weights() {
+        let records = [
+            srv(10, 10, "a"),
+            srv(10, 30, "b"),
+            srv(10, 60, "c"),
+            srv(20, 100, "backup"),
+        ];
+        let shares = first_shares(&records, 20_000);
+        // The draw is in 0..=100: 11, 30 and 60 of the 101 values.
+        for (t, want) in [
+            ("a", 11.0 / 101.0),
+            ("b", 30.0 / 101.0),
+            ("c", 60.0 / 101.0),
+        ] {
+            assert!((shares[t] - want).abs() < 0.015, "{t}: {shares:?}");
+        }
+        assert!(!shares.contains_key("backup"));
+        let mut rng = fastrand::Rng::with_seed(1);
+        for _ in 0..100 {
+            let order = weighted_order(records.to_vec(), &mut rng);
+            assert_eq!(order[3].target, "backup");
+        }
+    }
+
+    #[test]
+    fn weight_zero_is_drawn_first_with_a_small_chance() {
+        let shares = first_shares(&[srv(10, 100, "heavy"), srv(10, 0, "zero")], 20_000);
+        assert!((0.004..0.02).contains(&shares["zero"]), "{shares:?}");
+        let shares = first_shares(&[srv(10, 0, "x"), srv(10, 0, "y")], 100);
+        assert_eq!(shares.get("x").copied(), Some(1.0));
     }
 
     #[test]

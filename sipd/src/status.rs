@@ -32,8 +32,8 @@ pub fn render(st: &UaStatus) -> String {
     let _ = writeln!(s, "MWI server state: {}", st.server_state);
     let _ = writeln!(
         s,
-        "MWI target: {} (moved {} time(s) after OPTIONS failures)",
-        st.target, st.failovers
+        "MWI target: {} (moved {} time(s) after OPTIONS failures, {} back to the primary)",
+        st.target, st.failovers, st.fallbacks
     );
     let _ = writeln!(s, "MWI ipaddr cnt {}:", st.addresses.len());
     for (i, a) in st.addresses.iter().enumerate() {
@@ -135,6 +135,7 @@ mod tests {
             server_state: "up".into(),
             target: "192.168.1.30:5060".into(),
             failovers: 0,
+            fallbacks: 0,
             registration: "none".into(),
             numbers: Vec::new(),
             blocked: Vec::new(),
@@ -145,6 +146,7 @@ mod tests {
     fn looks_like_show_sip_ua_mwi() {
         let st = UaStatus {
             failovers: 1,
+            fallbacks: 0,
             numbers: vec![NumberStatus {
                 number: "8000".into(),
                 mwi: true,

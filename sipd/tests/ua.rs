@@ -35,6 +35,8 @@ fn config(numbers: &[&str]) -> UaConfig {
         mwi_host: "192.0.2.10".into(),
         mwi_port: 5060,
         mwi_transport: Transport::Udp,
+        mwi_backup: None,
+        fallback_answers: 3,
         expires: 3600,
         unsolicited: false,
         allow: vec!["198.51.100.0/24".parse().unwrap()],
@@ -55,6 +57,7 @@ fn config(numbers: &[&str]) -> UaConfig {
         ),
         auth: Some(("user1".into(), "password1".into(), None)),
         registrar: None,
+        registrar_backup: None,
         lines: Vec::new(),
         options_interval: 0,
         options_failures: 3,
@@ -121,11 +124,26 @@ impl TestUa {
     }
 
     fn set_mwi_addrs(&mut self, now: u64, addrs: Vec<SocketAddr>) {
-        self.ua.set_mwi_addrs(self.at(now), addrs);
+        self.ua.set_mwi_targets(self.at(now), addrs, Vec::new());
     }
 
     fn set_registrar_addrs(&mut self, now: u64, addrs: Vec<SocketAddr>) {
-        self.ua.set_registrar_addrs(self.at(now), addrs);
+        self.ua
+            .set_registrar_targets(self.at(now), addrs, Vec::new());
+    }
+
+    fn set_mwi_targets(&mut self, now: u64, primary: &[SocketAddr], backup: &[SocketAddr]) {
+        self.ua
+            .set_mwi_targets(self.at(now), primary.to_vec(), backup.to_vec());
+    }
+
+    fn set_registrar_targets(&mut self, now: u64, primary: &[SocketAddr], backup: &[SocketAddr]) {
+        self.ua
+            .set_registrar_targets(self.at(now), primary.to_vec(), backup.to_vec());
+    }
+
+    fn reconfigure(&mut self, now: u64, cfg: UaConfig) -> bool {
+        self.ua.reconfigure(self.at(now), cfg)
     }
 
     fn status(&self, now: u64) -> UaStatus {
@@ -1417,7 +1435,7 @@ fn options_down_moves_subscriptions_to_the_next_target() {
     assert!((42_000..43_000).contains(&moved.0), "{subscribes:?}");
     assert_ne!(moved.2, subscribes[0].2, "a new dialog at the new target");
     // New pings go to B (retransmissions of the old ones still go to A).
-    let old: Vec<_> = out
+    let old: Vec<String> = out
         .iter()
         .filter(|(at, _, _)| *at <= moved.0)
         .map(|(_, _, m)| m.call_id().unwrap().to_owned())
@@ -1438,4 +1456,238 @@ fn options_down_moves_subscriptions_to_the_next_target() {
     // A new lookup with A first keeps B in use.
     ua.set_mwi_addrs(now, vec![a, b]);
     assert_eq!(ua.status(now).target, "192.0.2.11:5060");
+}
+
+/// One message sipd sent: when, where to, and the message.
+type Sent = (u64, SocketAddr, Message);
+
+/// Runs the UA until `until` ms; `peer` answers each request it sends (code and extra
+/// headers, or `None`: lost) from the address it went to. Everything sent is returned.
+fn serve(
+    ua: &mut TestUa,
+    until: u64,
+    mut peer: impl FnMut(u64, SocketAddr, &Message) -> Option<(u16, Vec<(&'static str, String)>)>,
+) -> Vec<Sent> {
+    let mut out: Vec<Sent> = Vec::new();
+    let mut now = ua.poll_timeout().unwrap_or(0);
+    while now <= until {
+        ua.handle_timeout(now);
+        while let Some(t) = ua.poll_transmit() {
+            let m = Message::parse(&t.bytes).unwrap();
+            if m.is_request() {
+                if let Some((code, extra)) = peer(now, t.dest.addr, &m) {
+                    let mut rsp = m.response(code, "Reason", "srvtag");
+                    for (k, v) in extra {
+                        rsp.push(k, v);
+                    }
+                    ua.handle_message(now, &rsp.to_bytes(), udp(&t.dest.addr.to_string()));
+                }
+            }
+            out.push((now, t.dest.addr, m));
+        }
+        match ua.poll_timeout() {
+            Some(at) => now = at,
+            None => break,
+        }
+    }
+    out
+}
+
+/// The first requests of `method` sent to `to` at or after `from` ms.
+fn first_after<'a>(out: &'a [Sent], method: &str, to: SocketAddr, from: u64) -> &'a Sent {
+    out.iter()
+        .find(|(at, dest, m)| *at >= from && *dest == to && m.method() == method)
+        .unwrap_or_else(|| panic!("no {method} to {to} after {from} ms"))
+}
+
+/// `[mwi_server] backup`: the primary dies at 5 s, the OPTIONS "down" verdict moves the
+/// subscription and the registration to the backup (Request-URI with the backup's host and
+/// port); pings keep going to the primary, which comes back at 100 s: after
+/// `fallback_answers` answers both move back, once.
+#[test]
+fn backup_takes_over_and_the_primary_gets_everything_back_after_its_answers() {
+    let mut cfg = config(&["8000"]);
+    cfg.options_interval = 10;
+    cfg.options_failures = 2;
+    cfg.fallback_answers = 2;
+    cfg.mwi_backup = Some(("vm2.example".into(), 5062));
+    cfg.registrar = Some(("192.0.2.10".into(), 5060, Transport::Udp, 3600));
+    cfg.registrar_backup = Some(("vm2.example".into(), 5062));
+    cfg.auth = None;
+    cfg.lines = vec![("8000".into(), None)];
+    let mut ua = ua(cfg);
+    let a: SocketAddr = SERVER.parse().unwrap();
+    let b: SocketAddr = "192.0.2.11:5062".parse().unwrap();
+    ua.set_mwi_targets(0, &[a], &[b]);
+    ua.set_registrar_targets(0, &[a], &[b]);
+    let alive = |now: u64, to: SocketAddr| to == b || !(5_000..100_000).contains(&now);
+    let out = serve(&mut ua, 200_000, |now, to, _| {
+        alive(now, to).then(|| (200, vec![("Expires", "3600".to_owned())]))
+    });
+    let first = first_after(&out, "SUBSCRIBE", a, 0);
+    // Pings at 10 s and 20 s time out at 42 s and 52 s: down at 52 s.
+    let moved = first_after(&out, "SUBSCRIBE", b, 0);
+    assert!((52_000..53_000).contains(&moved.0), "moved at {}", moved.0);
+    assert_eq!(moved.2.uri(), Some("sip:8000@vm2.example:5062"));
+    assert_ne!(moved.2.call_id(), first.2.call_id());
+    let reg = first_after(&out, "REGISTER", b, 0);
+    assert!((52_000..53_000).contains(&reg.0), "registered at {}", reg.0);
+    assert_eq!(reg.2.uri(), Some("sip:vm2.example:5062"));
+    // On the backup, every ping goes to both; the primary's carry the primary's host.
+    let old: Vec<String> = out
+        .iter()
+        .filter(|(at, _, _)| *at <= moved.0)
+        .map(|(_, _, m)| m.call_id().unwrap().to_owned())
+        .collect();
+    let mut seen = old;
+    let pings: Vec<_> = out
+        .iter()
+        .filter(|(at, _, m)| {
+            let id = m.call_id().unwrap().to_owned();
+            let new =
+                (moved.0..100_000).contains(at) && m.method() == "OPTIONS" && !seen.contains(&id);
+            seen.push(id);
+            new
+        })
+        .collect();
+    assert!(pings.len() >= 8, "{pings:?}");
+    for pair in pings.chunks(2) {
+        let [(at, to_b, mb), (at2, to_a, ma)] = pair else {
+            panic!("{pair:?}")
+        };
+        assert_eq!((at, to_b, to_a), (at2, &b, &a));
+        assert_eq!(mb.uri(), Some("sip:vm2.example:5062"));
+        assert_eq!(ma.uri(), Some("sip:192.0.2.10:5060"));
+    }
+    // The primary answers from 100 s (a retransmission of the 92 s ping, then the 102 s
+    // ping): back at once after the second answer, and nothing moves after that.
+    let back = first_after(&out, "SUBSCRIBE", a, moved.0 + 1);
+    assert!((100_000..103_000).contains(&back.0), "back at {}", back.0);
+    assert_eq!(back.2.uri(), Some("sip:8000@192.0.2.10:5060"));
+    let reg_back = first_after(&out, "REGISTER", a, moved.0 + 1);
+    assert!(
+        (100_000..103_000).contains(&reg_back.0),
+        "registered at {}",
+        reg_back.0
+    );
+    assert!(!out
+        .iter()
+        .any(|(at, to, m)| *at > back.0 && *to == b && m.method() != "OPTIONS"));
+    let st = ua.status(200_000);
+    assert_eq!(
+        (st.target.as_str(), st.failovers, st.fallbacks),
+        (SERVER, 1, 1)
+    );
+    assert_eq!(st.numbers[0].subscription, "pending");
+    assert_eq!(st.registration, "registered");
+}
+
+/// A server that stays silent for a while and answers OPTIONS again may have restarted: the
+/// subscription is refreshed at once (in its dialog), and the 481 of a server that lost it
+/// starts a new one within a second, long before the refresh time. A number the server
+/// refused (403) keeps its long backoff.
+#[test]
+fn an_answer_after_unanswered_pings_refreshes_the_subscriptions_at_once() {
+    let mut cfg = config(&["8000", "8001"]);
+    cfg.options_interval = 10;
+    cfg.options_failures = 3;
+    cfg.auth = None;
+    let mut ua = ua(cfg);
+    let mut restarted = false;
+    let out = serve(&mut ua, 120_000, |now, _, m| {
+        if (5_000..45_000).contains(&now) {
+            return None;
+        }
+        restarted |= now >= 45_000;
+        let refused = m.uri().is_some_and(|u| u.contains("8001"));
+        let lost_dialog = restarted && m.method() == "SUBSCRIBE" && m.to_tag().is_some();
+        Some(match (refused, lost_dialog) {
+            (true, _) => (403, Vec::new()),
+            (_, true) => (481, Vec::new()),
+            _ => (200, vec![("Expires", "3600".to_owned())]),
+        })
+    });
+    let of = |number: &str| -> Vec<Sent> {
+        out.iter()
+            .filter(|(_, _, m)| m.uri().is_some_and(|u| u.contains(number)))
+            .cloned()
+            .collect()
+    };
+    let (ours, refused) = (of("8000"), of("8001"));
+    let a: SocketAddr = SERVER.parse().unwrap();
+    let first = first_after(&ours, "SUBSCRIBE", a, 0);
+    let refresh = first_after(&ours, "SUBSCRIBE", a, 1);
+    // The 20 s ping's retransmission at 52 s is the first answer after the silence.
+    assert!(
+        (45_000..53_000).contains(&refresh.0),
+        "refresh at {}",
+        refresh.0
+    );
+    assert_eq!(refresh.2.call_id(), first.2.call_id());
+    assert!(refresh.2.to_tag().is_some());
+    let fresh = first_after(&ours, "SUBSCRIBE", a, refresh.0 + 1);
+    assert!(
+        fresh.0 <= refresh.0 + 1_000,
+        "new subscription at {}",
+        fresh.0
+    );
+    assert_ne!(fresh.2.call_id(), first.2.call_id());
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let st = ua.status(120_000);
+    assert_eq!(st.numbers[0].subscription, "pending");
+    assert_eq!(st.numbers[1].subscription, "terminated;reason=403");
+}
+
+/// SIGHUP with an unchanged configuration (issue 14 item 4): no request, the subscription
+/// keeps its dialog (the next refresh carries the same Call-ID) and the lamp its state; a
+/// reload that adds a number subscribes that number only.
+#[test]
+fn a_reload_that_changes_nothing_keeps_the_subscription_and_the_lamp() {
+    let cfg = config(&["8000"]);
+    let mut ua = ua(cfg.clone());
+    let sub = subscribed(&mut ua);
+    let ok = deliver(&mut ua, 20, &notify(&sub, 1, "active", ON), server());
+    assert_eq!(ok.code(), Some(200));
+    let writes = ua.sink().writes;
+    assert!(!ua.reconfigure(30, cfg.clone()));
+    assert!(sent(&mut ua).is_empty());
+    let st = ua.status(30);
+    assert_eq!(
+        (st.numbers[0].subscription.as_str(), st.numbers[0].mwi),
+        ("active", true)
+    );
+    assert_eq!(ua.sink().writes, writes);
+    let (at, refresh) = run_until_send(&mut ua, 3_600_000);
+    assert!(at > 1_000_000, "refreshed at {at} ms");
+    assert_eq!(refresh[0].call_id(), sub.call_id());
+    assert_eq!(refresh[0].to_tag(), Some("srvtag"));
+    let mut more = cfg.clone();
+    more.mwi_numbers.push("8001".into());
+    assert!(!ua.reconfigure(at + 10, more));
+    let (_, new) = run_until_send(&mut ua, at + 1_000);
+    assert_eq!(new.len(), 1);
+    assert_eq!(new[0].uri(), Some("sip:8001@192.0.2.10:5060"));
+    assert!(ua.status(at + 10).numbers[0].mwi);
+}
+
+/// A reload that adds a registrar registers and keeps every subscription: the registrar is
+/// located (the call returns true) and REGISTER goes out once its address is known.
+#[test]
+fn a_new_registrar_on_reload_registers_without_touching_the_subscriptions() {
+    let mut cfg = config(&["8000"]);
+    let mut ua = ua(cfg.clone());
+    let sub = subscribed(&mut ua);
+    let _ = deliver(&mut ua, 20, &notify(&sub, 1, "active", ON), server());
+    cfg.registrar = Some(("192.0.2.20".into(), 5060, Transport::Udp, 3600));
+    assert!(ua.reconfigure(30, cfg));
+    assert!(sent(&mut ua).is_empty());
+    ua.set_registrar_addrs(40, vec!["192.0.2.20:5060".parse().unwrap()]);
+    let (_, out) = run_until_send(&mut ua, 1_000);
+    let methods: Vec<_> = out.iter().map(Message::method).collect();
+    assert_eq!(methods, ["REGISTER"]);
+    let st = ua.status(50);
+    assert_eq!(
+        (st.numbers[0].subscription.as_str(), st.numbers[0].mwi),
+        ("active", true)
+    );
 }

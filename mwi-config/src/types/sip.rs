@@ -296,6 +296,14 @@ pub struct Registrar {
     /// `expires = 3600`: requested registration lifetime in seconds, 1..=999999 (default 3600).
     #[serde(default = "default_expires", deserialize_with = "de_expires")]
     pub expires: u32,
+    /// `backup = "ipv4:192.0.2.2"` or `"dns:registrar2.example.com"`: the backup registrar
+    /// (the 7960's backup proxy); its addresses follow the primary's, and the registration
+    /// moves with the MWI server's OPTIONS verdicts (absent: none).
+    #[serde(default)]
+    pub backup: Option<ServerSpec>,
+    /// `backup_port = 5060`: the backup's port (default: `port`).
+    #[serde(default)]
+    pub backup_port: Option<u16>,
 }
 
 /// `[mwi_server]`: the voice-mail server (the modelled gateway's `mwi-server`, docs/sip.md).
@@ -317,7 +325,7 @@ pub struct MwiServer {
     #[serde(default)]
     pub unsolicited: bool,
     /// `allow = ["192.0.2.10/32"]`: who may send an unsolicited NOTIFY. Empty (the default) =
-    /// only the addresses `server` resolves to.
+    /// only the addresses `server` and `backup` resolve to.
     #[serde(default)]
     pub allow: Vec<Cidr>,
     /// `unsolicited_transport = "any"`: `any` or `tcp`; `tcp` refuses (403) an unsolicited
@@ -339,6 +347,36 @@ pub struct MwiServer {
         deserialize_with = "de_options_failures"
     )]
     pub options_failures: u32,
+    /// `backup = "ipv4:192.0.2.11"` or `"dns:vm2.example.com"`: the backup voice-mail server.
+    /// Its addresses follow the primary's; an OPTIONS "down" verdict moves the subscriptions
+    /// to the next address, and while they are on the backup OPTIONS keeps pinging the
+    /// primary (absent: none).
+    #[serde(default)]
+    pub backup: Option<ServerSpec>,
+    /// `backup_port = 5060`: the backup's port (default: `port`).
+    #[serde(default)]
+    pub backup_port: Option<u16>,
+    /// `fallback_answers = 3`: consecutive OPTIONS answers of the primary after which the
+    /// subscriptions move back from the backup, 1..=100 (default 3).
+    #[serde(
+        default = "default_fallback_answers",
+        deserialize_with = "de_fallback_answers"
+    )]
+    pub fallback_answers: u32,
+}
+
+impl MwiServer {
+    /// The backup's port: `backup_port`, else `port`.
+    pub fn backup_port(&self) -> u16 {
+        self.backup_port.unwrap_or(self.port)
+    }
+}
+
+impl Registrar {
+    /// The backup's port: `backup_port`, else `port`.
+    pub fn backup_port(&self) -> u16 {
+        self.backup_port.unwrap_or(self.port)
+    }
 }
 
 pub(super) fn default_sip_port() -> u16 {
@@ -349,7 +387,7 @@ pub(super) fn default_sip_port() -> u16 {
 pub const DEFAULT_EXPIRES: u32 = 3600;
 /// Allowed range of `expires`, seconds (docs/sip.md: 1..=999999).
 pub const EXPIRES_RANGE: std::ops::RangeInclusive<u32> = 1..=999_999;
-/// Allowed range of `options_failures`.
+/// Allowed range of `options_failures` and `fallback_answers`.
 pub const OPTIONS_FAILURES_RANGE: std::ops::RangeInclusive<u32> = 1..=100;
 
 fn default_expires() -> u32 {
@@ -364,9 +402,15 @@ fn default_options_failures() -> u32 {
     3
 }
 
+fn default_fallback_answers() -> u32 {
+    3
+}
+
 ranged! { de_expires: "expires" in EXPIRES_RANGE; }
 
 ranged! { de_options_failures: "options_failures" in OPTIONS_FAILURES_RANGE; }
+
+ranged! { de_fallback_answers: "fallback_answers" in OPTIONS_FAILURES_RANGE; }
 
 /// A SIP transport.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

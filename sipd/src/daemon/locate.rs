@@ -16,11 +16,16 @@ pub(super) enum Role {
     Proxy,
 }
 
+/// A finished lookup: the server's index, its primary's addresses and its backup's.
+pub(super) type Resolution = (usize, Vec<SocketAddr>, Vec<SocketAddr>);
+
 /// A server to locate and the state of its lookups.
 pub(super) struct Server {
     pub(super) role: Role,
     pub(super) spec: ServerSpec,
     pub(super) port: u16,
+    /// The backup server and its port (`backup`, `backup_port`).
+    pub(super) backup: Option<(ServerSpec, u16)>,
     pub(super) transport: Transport,
     /// When the last lookup started (ms).
     pub(super) last: Option<u64>,
@@ -28,27 +33,46 @@ pub(super) struct Server {
     pub(super) failures: u32,
     /// When a failed lookup is tried again (ms).
     pub(super) retry_at: Option<u64>,
+    /// The primary's addresses, then the backup's.
     pub(super) addrs: Vec<SocketAddr>,
 }
 
+/// The addresses of `spec` with `port`: the literal one, or a DNS lookup (blocking).
+fn addresses(spec: &ServerSpec, port: u16, transport: Transport) -> Vec<SocketAddr> {
+    match spec {
+        ServerSpec::Ipv4(a) => vec![SocketAddr::new(IpAddr::V4(*a), port)],
+        ServerSpec::Dns(host) => resolve::locate(
+            host,
+            port,
+            transport,
+            &resolve::nameservers(),
+            Duration::from_secs(3),
+        ),
+    }
+}
+
 pub(super) fn servers_of(cfg: &Config) -> Vec<Server> {
+    let m = &cfg.mwi_server;
     let mut out = vec![(
         Role::Mwi,
-        &cfg.mwi_server.server,
-        cfg.mwi_server.port,
-        cfg.mwi_server.transport,
+        &m.server,
+        m.port,
+        m.transport,
+        m.backup.clone().map(|b| (b, m.backup_port())),
     )];
     if let Some(r) = &cfg.registrar {
-        out.push((Role::Registrar, &r.server, r.port, r.transport));
+        let backup = r.backup.clone().map(|b| (b, r.backup_port()));
+        out.push((Role::Registrar, &r.server, r.port, r.transport, backup));
     }
     if let Some(p) = &cfg.sip.proxy {
-        out.push((Role::Proxy, &p.server, p.port, p.transport));
+        out.push((Role::Proxy, &p.server, p.port, p.transport, None));
     }
     out.into_iter()
-        .map(|(role, spec, port, transport)| Server {
+        .map(|(role, spec, port, transport, backup)| Server {
             role,
             spec: spec.clone(),
             port,
+            backup,
             transport,
             last: None,
             in_flight: false,
@@ -79,31 +103,31 @@ impl Daemon {
             }
             s.last = Some(now);
             s.retry_at = None;
-            let port = s.port;
-            match s.spec.clone() {
-                ServerSpec::Ipv4(a) => {
-                    let _ = self
-                        .resolved_tx
-                        .send((i, vec![SocketAddr::new(IpAddr::V4(a), port)]));
+            let (primary, backup, transport) =
+                ((s.spec.clone(), s.port), s.backup.clone(), s.transport);
+            let lookup = move || {
+                let backup = backup.map(|(b, port)| addresses(&b, port, transport));
+                (
+                    i,
+                    addresses(&primary.0, primary.1, transport),
+                    backup.unwrap_or_default(),
+                )
+            };
+            // Literal addresses need no helper thread.
+            let dns = |spec: &ServerSpec| matches!(spec, ServerSpec::Dns(_));
+            match dns(&s.spec) || s.backup.as_ref().is_some_and(|(b, _)| dns(b)) {
+                false => {
+                    let _ = self.resolved_tx.send(lookup());
                     let _ = self.waker.wake();
                 }
-                ServerSpec::Dns(host) => {
+                true => {
                     let tx = self.resolved_tx.clone();
                     let waker = Arc::clone(&self.waker);
-                    let transport = s.transport;
                     let spawned =
                         std::thread::Builder::new()
                             .name("resolve".into())
                             .spawn(move || {
-                                let ns = resolve::nameservers();
-                                let addrs = resolve::locate(
-                                    &host,
-                                    port,
-                                    transport,
-                                    &ns,
-                                    Duration::from_secs(3),
-                                );
-                                let _ = tx.send((i, addrs));
+                                let _ = tx.send(lookup());
                                 let _ = waker.wake();
                             });
                     match spawned {
@@ -122,11 +146,13 @@ impl Daemon {
     }
 
     pub(super) fn take_resolutions(&mut self, now: u64) {
-        while let Ok((i, addrs)) = self.resolved_rx.try_recv() {
+        while let Ok((i, primary, backup)) = self.resolved_rx.try_recv() {
             let Some(s) = self.servers.get_mut(i) else {
                 continue;
             };
             s.in_flight = false;
+            let mut addrs = primary.clone();
+            addrs.extend(backup.iter().filter(|a| !primary.contains(a)));
             if addrs.is_empty() {
                 s.failures = s.failures.saturating_add(1);
                 let delay = resolve::retry_delay(s.failures, 0.5 + self.rng.f64() / 2.0);
@@ -147,8 +173,11 @@ impl Daemon {
                 self.fix_locals(addrs[0]);
             }
             match role {
-                Role::Mwi => self.ua.set_mwi_addrs(self.instant(now), addrs),
-                Role::Registrar => self.ua.set_registrar_addrs(self.instant(now), addrs),
+                Role::Mwi => self.ua.set_mwi_targets(self.instant(now), primary, backup),
+                Role::Registrar => {
+                    self.ua
+                        .set_registrar_targets(self.instant(now), primary, backup);
+                }
                 Role::Proxy => self.calls.set_proxy_addrs(addrs),
             }
             let trusted = self

@@ -58,6 +58,12 @@ pub struct UaConfig {
     pub mwi_port: u16,
     /// `[mwi_server] transport`.
     pub mwi_transport: Transport,
+    /// `[mwi_server] backup` and `backup_port`: host part and port of the Request-URI/To
+    /// while requests go to the backup's addresses.
+    pub mwi_backup: Option<(String, u16)>,
+    /// `[mwi_server] fallback_answers`: consecutive OPTIONS answers of the primary that move
+    /// the subscriptions back from the backup.
+    pub fallback_answers: u32,
     /// Requested subscription duration, s (1..=999999).
     pub expires: u32,
     /// `unsolicited = true`: no subscriptions.
@@ -78,6 +84,8 @@ pub struct UaConfig {
     pub auth: Option<(String, String, Option<String>)>,
     /// `[registrar]`: host, port, transport, expires.
     pub registrar: Option<(String, u16, Transport, u32)>,
+    /// `[registrar] backup` and `backup_port`: host and port of the backup registrar.
+    pub registrar_backup: Option<(String, u16)>,
     /// The `[[fxs]]` ports with `register = true`: number and credentials (`[fxs.auth]`,
     /// else `[sip.auth]`); each registers its number at `[registrar]` (issue 12).
     pub lines: Vec<(String, Option<Credentials>)>,
@@ -111,6 +119,8 @@ impl UaConfig {
             mwi_host: host(&m.server),
             mwi_port: m.port,
             mwi_transport: m.transport,
+            mwi_backup: m.backup.as_ref().map(|b| (host(b), m.backup_port())),
+            fallback_answers: m.fallback_answers,
             expires: m.expires,
             unsolicited: m.unsolicited,
             allow: m.allow.clone(),
@@ -128,6 +138,10 @@ impl UaConfig {
                 .registrar
                 .as_ref()
                 .map(|r| (host(&r.server), r.port, r.transport, r.expires)),
+            registrar_backup: c
+                .registrar
+                .as_ref()
+                .and_then(|r| r.backup.as_ref().map(|b| (host(b), r.backup_port()))),
             lines: c
                 .fxs
                 .iter()

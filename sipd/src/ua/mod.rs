@@ -50,6 +50,8 @@ enum Purpose {
     Subscribe(usize),
     Register(usize),
     Options,
+    /// An OPTIONS ping to the primary MWI server while the subscriptions are on the backup.
+    Primary,
 }
 
 /// A timer owner in the schedule.
@@ -120,7 +122,7 @@ pub struct Ua {
 impl Ua {
     /// A user agent started at `now`; `seed` seeds the jitter of timers only: Call-IDs, tags,
     /// branches and cnonces come from the OS CSPRNG (getrandom). Nothing is sent until
-    /// [`Self::set_mwi_addrs`] gives the server address.
+    /// [`Self::set_mwi_targets`] gives the server address.
     pub fn new(
         now: Instant,
         cfg: UaConfig,
@@ -162,12 +164,19 @@ impl Ua {
         ua
     }
 
-    /// Addresses of the MWI server (from `ipv4:` or DNS). The first is used; subscriptions and
-    /// the OPTIONS ping start (spread by the pace) once one is known.
-    pub fn set_mwi_addrs(&mut self, now: Instant, addrs: Vec<SocketAddr>) {
+    /// Addresses of the MWI server (from `ipv4:` or DNS), `primary`'s then `backup`'s. The
+    /// first is used; subscriptions and the OPTIONS ping start (spread by the pace) once one
+    /// is known.
+    pub fn set_mwi_targets(
+        &mut self,
+        now: Instant,
+        primary: Vec<SocketAddr>,
+        backup: Vec<SocketAddr>,
+    ) {
         let now = self.ms(now);
+        let addrs = self.mwi_targets(primary, backup);
         let first = self.mwi_addrs.is_empty() && !addrs.is_empty();
-        self.mwi_addrs = self.keep_current(addrs);
+        self.mwi_addrs = addrs;
         if first {
             for i in 0..self.subs.len() {
                 if !self.timers.is_running(Owner::Sub(i)) && self.subs[i].state == SubState::Idle {
@@ -186,9 +195,16 @@ impl Ua {
         self.local.insert(transport, addr);
     }
 
-    /// Addresses of the registrar; REGISTER starts once one is known.
-    pub fn set_registrar_addrs(&mut self, now: Instant, addrs: Vec<SocketAddr>) {
+    /// Addresses of the registrar, `primary`'s then `backup`'s; REGISTER starts once one is
+    /// known.
+    pub fn set_registrar_targets(
+        &mut self,
+        now: Instant,
+        primary: Vec<SocketAddr>,
+        backup: Vec<SocketAddr>,
+    ) {
         let now = self.ms(now);
+        let addrs = self.registrar_targets(primary, backup);
         let first = self.registrar_addrs.is_empty() && !addrs.is_empty();
         self.registrar_addrs = addrs;
         if first {
@@ -339,6 +355,13 @@ impl Ua {
                 }
                 Owner::Options => {
                     self.send_options(now);
+                    if let Some(addr) = self.primary_to_probe() {
+                        let dest = Dest {
+                            addr,
+                            transport: self.cfg.mwi_transport,
+                        };
+                        self.send_options_to(now, dest, Purpose::Primary);
+                    }
                     let every = u64::from(self.cfg.options_interval) * 1000;
                     self.reschedule(Owner::Options, Some(now + every));
                 }
@@ -497,11 +520,12 @@ impl Ua {
             let Some(purpose) = self.purposes.remove(&key) else {
                 continue;
             };
-            self.transaction_ended(&key, rsp.is_none(), purpose == Purpose::Options);
+            self.transaction_ended(&key, rsp.is_none(), purpose);
             match purpose {
                 Purpose::Subscribe(i) => self.subscribe_result(now, i, code, rsp.as_deref()),
                 Purpose::Register(i) => self.register_result(now, i, code, rsp.as_deref()),
                 Purpose::Options => self.options_result(now, code),
+                Purpose::Primary => self.primary_result(now, code),
             }
         }
     }

@@ -56,6 +56,7 @@ impl Ua {
         };
         let via = self.via(transport);
         let contact = self.contact(&user, transport);
+        let (host, port) = self.registrar_uri_host(host, port);
         let Some(b) = self.register.get_mut(i) else {
             return;
         };

@@ -18,22 +18,27 @@ impl Ua {
         self.tx.evict_completed_server()
     }
 
-    /// Apply `cfg` at `now`. A change of the MWI server (host, port, transport), the
-    /// registrar, `expires`, `unsolicited` or the credentials starts every subscription anew;
-    /// otherwise only added and removed numbers change. Returns whether the server addresses
-    /// were forgotten, so the daemon must locate the servers again (RFC 3263).
+    /// Apply `cfg` at `now`. A change of the MWI server (host, port, transport, backup),
+    /// `expires`, `unsolicited` or the credentials starts every subscription anew; otherwise
+    /// only added and removed numbers change (a subscription and the lamp of a number that
+    /// stays are kept, issue 14 item 4). A change of the registrar (or its backup, the
+    /// registering ports, the credentials) renews the registrations only. Returns whether
+    /// server addresses were forgotten, so the daemon must locate the servers again
+    /// (RFC 3263).
     pub fn reconfigure(&mut self, now: Instant, cfg: UaConfig) -> bool {
         let now = self.ms(now);
         let old = &self.cfg;
         let server_moved = (old.mwi_host.as_str(), old.mwi_port, old.mwi_transport)
             != (cfg.mwi_host.as_str(), cfg.mwi_port, cfg.mwi_transport)
-            || old.registrar != cfg.registrar;
+            || old.mwi_backup != cfg.mwi_backup;
+        let registrar_moved =
+            old.registrar != cfg.registrar || old.registrar_backup != cfg.registrar_backup;
         let renew = server_moved
             || old.expires != cfg.expires
             || old.unsolicited != cfg.unsolicited
             || old.auth != cfg.auth;
         let options_changed = old.options_interval != cfg.options_interval;
-        let registrar_changed = old.registrar != cfg.registrar || old.lines != cfg.lines;
+        let registrar_changed = registrar_moved || old.lines != cfg.lines || old.auth != cfg.auth;
         self.blocks.set_config(cfg.block);
         self.cfg = cfg;
 
@@ -97,6 +102,10 @@ impl Ua {
             })
             .collect();
 
+        if registrar_moved {
+            // REGISTER waits for the new addresses; set_registrar_targets then sends it.
+            self.registrar_addrs.clear();
+        }
         if registrar_changed {
             for i in 0..self.register.len() {
                 self.reschedule(Owner::Register(i), None);
@@ -109,10 +118,9 @@ impl Ua {
             }
         }
         if server_moved {
-            // Requests go nowhere until the new addresses are known; set_mwi_addrs then
+            // Requests go nowhere until the new addresses are known; set_mwi_targets then
             // schedules every idle subscription.
             self.mwi_addrs.clear();
-            self.registrar_addrs.clear();
             self.server_up = None;
             self.options_failed = 0;
             self.reschedule(Owner::Options, None);
@@ -127,6 +135,6 @@ impl Ua {
                 self.reschedule(Owner::Options, at);
             }
         }
-        false
+        registrar_moved
     }
 }

@@ -51,6 +51,9 @@ pub struct UaStatus {
     /// Moves to the next resolved address after an OPTIONS "down" verdict.
     #[serde(default)]
     pub failovers: u64,
+    /// Moves back to the primary after its answers to OPTIONS (`[mwi_server] backup`).
+    #[serde(default)]
+    pub fallbacks: u64,
     /// Registration state: `none`, `registered`, `registering`, `failed`.
     pub registration: String,
     /// Every number with a known state or a subscription.
@@ -119,6 +122,7 @@ impl Ua {
                 .map(|a| a.to_string())
                 .unwrap_or_default(),
             failovers: self.failovers(),
+            fallbacks: self.fallbacks(),
             registration: match &self.register[..] {
                 [] => "none".into(),
                 [one] => one.state.clone(),

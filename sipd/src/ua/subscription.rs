@@ -61,18 +61,9 @@ impl Ua {
         };
         let transport = self.cfg.mwi_transport;
         let number = self.subs[i].number.clone();
-        let aor = Self::host_uri(
-            &self.cfg.mwi_host,
-            self.cfg.mwi_port,
-            Transport::Udp,
-            Some(&number),
-        );
-        let target = Self::host_uri(
-            &self.cfg.mwi_host,
-            self.cfg.mwi_port,
-            transport,
-            Some(&number),
-        );
+        let (host, port) = self.mwi_uri_host();
+        let aor = Self::host_uri(&host, port, Transport::Udp, Some(&number));
+        let target = Self::host_uri(&host, port, transport, Some(&number));
         let via = self.via(transport);
         let contact = self.contact(&number, transport);
         let sub = &mut self.subs[i];

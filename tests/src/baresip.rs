@@ -112,6 +112,11 @@ impl Baresip {
         self.sip
     }
 
+    /// Its process id (e.g. for its CPU time in /proc).
+    pub fn pid(&self) -> u32 {
+        self.daemon.pid()
+    }
+
     /// Its log so far.
     pub fn log(&self) -> String {
         self.daemon.log()

@@ -33,10 +33,10 @@ use callctl::wire::Message;
 use callctl::{CallId, Privacy, Text};
 use chand::backend::sim::peer::Phone;
 use dahdi_mwi_tests::baresip::Baresip;
-use dahdi_mwi_tests::daemon::binary_path;
+use dahdi_mwi_tests::daemon::{binary_path, RaiseOnDrop};
 use dahdi_mwi_tests::env::{Chand, Env};
 use dahdi_mwi_tests::fakesipd::{calls_config, echo, media, FakeSipd, WAIT};
-use dahdi_mwi_tests::line::StopOnDrop;
+
 use dahdi_mwi_tests::sip::free_port;
 use dahdi_mwi_tests::sipp::{scenario, spawn as sipp};
 use sansio::Core;
@@ -341,7 +341,7 @@ fn quiet_env() -> Env {
 fn delay(packets: usize) -> Result<(), String> {
     const WARMUP: usize = 50;
     let env = quiet_env();
-    let (chand, phones, mut sipd) = start_chand(&env, "40000-40099", 1);
+    let (chand, phones, mut sipd) = start_chand(&env, "22000-22099", 1);
     let far = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let far_addr = far.local_addr().map_err(|e| e.to_string())?;
     let local = connect_calls(&mut sipd, &phones, |_| far_addr)?;
@@ -350,7 +350,7 @@ fn delay(packets: usize) -> Result<(), String> {
     let (up, down) = (Marks::new(total), Marks::new(total));
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
-        let _stop = StopOnDrop(&stop);
+        let _raise = RaiseOnDrop(&stop);
         s.spawn(|| serve(&mut sipd, &stop));
         let phone = &phones[0];
         s.spawn(|| {
@@ -418,7 +418,7 @@ fn delay(packets: usize) -> Result<(), String> {
 fn jitter(packets: usize) -> Result<(), String> {
     const WARMUP: usize = 50;
     let env = quiet_env();
-    let (chand, phones, mut sipd) = start_chand(&env, "40100-40199", 1);
+    let (chand, phones, mut sipd) = start_chand(&env, "22100-22199", 1);
     let total = packets + WARMUP;
     let down = Marks::new(total);
     let stop = AtomicBool::new(false);
@@ -439,7 +439,7 @@ fn jitter(packets: usize) -> Result<(), String> {
     schedule.sort();
     let delivered = schedule.iter().filter(|&&(_, n)| n >= WARMUP).count();
     std::thread::scope(|s| {
-        let _stop = StopOnDrop(&stop);
+        let _raise = RaiseOnDrop(&stop);
         s.spawn(|| serve(&mut sipd, &stop));
         let phone = &phones[0];
         s.spawn(|| {
@@ -513,13 +513,13 @@ fn cpu(a: &Args) -> Result<(), String> {
     let mut per_call = Vec::new();
     for &n in &a.calls {
         let env = quiet_env();
-        let (chand, phones, mut sipd) = start_chand(&env, "41000-41999", n as u32);
+        let (chand, phones, mut sipd) = start_chand(&env, "23000-23999", n as u32);
         let far = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let far_addr = far.local_addr().map_err(|e| e.to_string())?;
         let stop = AtomicBool::new(false);
         let events = Mutex::new(Vec::new());
         let share = std::thread::scope(|s| {
-            let _stop = StopOnDrop(&stop);
+            let _raise = RaiseOnDrop(&stop);
             s.spawn(|| echo(&far, &events, &stop));
             for phone in &phones {
                 let stop = &stop;

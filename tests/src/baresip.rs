@@ -73,7 +73,7 @@ impl Baresip {
              rtp_ports {rtp}-{rtp_end}\n",
             tone = tone.display(),
             dir = dir.path().display(),
-            rtp_end = rtp.saturating_add(40),
+            rtp_end = rtp.saturating_add(200),
         );
         std::fs::write(dir.path().join("config"), config).expect("write baresip config");
         std::fs::write(
@@ -110,6 +110,11 @@ impl Baresip {
     /// Its SIP address (UDP).
     pub fn sip(&self) -> SocketAddr {
         self.sip
+    }
+
+    /// Its process id (e.g. for its CPU time in /proc).
+    pub fn pid(&self) -> u32 {
+        self.daemon.pid()
     }
 
     /// Its log so far.

@@ -7,99 +7,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chand::backend::sim::peer::Phone;
 use dahdi_mwi_tests::baresip::Baresip;
-use dahdi_mwi_tests::daemon::{wait_some as wait_for, RaiseOnDrop};
-use dahdi_mwi_tests::env::{Chand, ConfigFile, Env, Sipd, NO_SIP_SERVER};
-use dahdi_mwi_tests::fakesipd::{press, talk, Voice, WAIT};
+use dahdi_mwi_tests::daemon::RaiseOnDrop;
+use dahdi_mwi_tests::fakesipd::{press, talk, Voice};
 use dahdi_mwi_tests::fsk::{contains, minimodem};
+use dahdi_mwi_tests::line::{sipp_echo_uas, Line};
 use dahdi_mwi_tests::sip::free_port;
-use dahdi_mwi_tests::sipp::{passed, scenario, spawn as sipp};
+use dahdi_mwi_tests::sipp::passed;
 use dahdi_mwi_tests::tone::{listen, record};
 use fxs::Law;
 
 const LAW: Law = Law::Mulaw;
 
-/// Both daemons on one installation: port 8001 on channel 1 (us plan, µ-law, dial plan
-/// `(*xx|[2-9]xxx|x.T)`), `[sip.proxy]` at 127.0.0.1:`proxy`, RTP in `rtp_ports` (below
-/// Linux's ephemeral ports, 32768 and up, which `free_port` hands to the SIP peers).
-struct Line {
-    env: Env,
-    cfg: ConfigFile,
-    chand: Chand,
-    sipd: Sipd,
-    phone: Phone,
-}
-
-impl Line {
-    fn start(proxy: u16, rtp_ports: &str) -> Self {
-        let env = Env::new();
-        let sip = free_port();
-        let cfg = env.write_config(&format!(
-            "[sip]\nlisten = [\"udp:127.0.0.1:{sip}\"]\n\
-             [sip.proxy]\nserver = \"ipv4:127.0.0.1\"\nport = {proxy}\n\
-             {NO_SIP_SERVER}options_interval = 0\n\
-             [media]\naddress = \"127.0.0.1\"\nrtp_ports = \"{rtp_ports}\"\n\
-             [[fxs]]\nchannel = 1\nnumber = \"8001\"\ncptone = \"us\"\nlaw = \"mulaw\"\n\
-             dial_plan = \"(*xx|[2-9]xxx|x.T)\"\ncaller_id = \"bell202\"\n"
-        ));
-        let chand = Chand::start(&env, &cfg);
-        let sipd = Sipd::start_in(&env, &cfg);
-        let phone = Phone::connect(&env.sim_dir, 1, WAIT).expect("sim phone on channel 1");
-        let line = Self {
-            env,
-            cfg,
-            chand,
-            sipd,
-            phone,
-        };
-        line.wait_linked();
-        line
-    }
-
-    /// Until sipd's call-control link to chand is up: chand logs sipd's Hello, and sipd has
-    /// chand's answer a moment later.
-    fn wait_linked(&self) {
-        wait_for(10, "sipd and chand linked", || {
-            self.chand
-                .daemon
-                .log()
-                .contains("call control: sipd up")
-                .then_some(())
-        });
-        std::thread::sleep(Duration::from_millis(200));
-    }
-
-    fn logs(&self) -> String {
-        format!(
-            "chand:\n{}\nsipd:\n{}",
-            self.chand.daemon.log(),
-            self.sipd.log()
-        )
-    }
-}
-
 #[test]
 fn the_phone_dials_in_band_and_hears_itself_through_sipps_rtp_echo() {
     let dir = tempfile::tempdir().expect("tempdir");
     let far = free_port();
-    let media = free_port();
-    let uas = scenario("call_uas.xml");
-    let args = [
-        "-sf",
-        uas.to_str().expect("path"),
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &far.to_string(),
-        "-mp",
-        &media.to_string(),
-        "-rtp_echo",
-        "-m",
-        "1",
-    ];
-    let mut uas = sipp(dir.path(), "uas", &args);
     let line = Line::start(far, "21000-21099");
+    let (mut uas, _) = sipp_echo_uas(dir.path(), far);
     let voice = Mutex::new(Voice::Silence);
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -109,9 +34,7 @@ fn the_phone_dials_in_band_and_hears_itself_through_sipps_rtp_echo() {
         std::thread::sleep(Duration::from_millis(300));
         press(&voice, "2001");
         // 180 Ringing: the phone hears the us ringback (440 + 480 Hz).
-        wait_for(10, "ringback", || {
-            (line.chand.port_status("8001").call.state == "ringback").then_some(())
-        });
+        line.wait_call_state(10, "ringback");
         let _ = listen(&line.phone, LAW, Duration::from_millis(40));
         let rec = record(&line.phone, LAW, 600).expect("record");
         for f in [440.0, 480.0] {
@@ -119,9 +42,7 @@ fn the_phone_dials_in_band_and_hears_itself_through_sipps_rtp_echo() {
             assert!(l > -25.0, "ringback {f} Hz at {l:.1} dBm0\n{}", line.logs());
         }
         // 200 OK: two-way G.711; the phone's 1 kHz comes back from SIPp's echo.
-        wait_for(10, "connected", || {
-            (line.chand.port_status("8001").call.state == "connected").then_some(())
-        });
+        line.wait_call_state(10, "connected");
         *voice.lock().expect("voice") = Voice::Tone(1000.0);
         let rec = record(&line.phone, LAW, 1500).expect("record");
         let l = rec.level(1000.0, 700, 1500);
@@ -140,9 +61,7 @@ fn the_phone_dials_in_band_and_hears_itself_through_sipps_rtp_echo() {
     });
     // On-hook: sipd sends BYE, SIPp answers it and passes.
     assert!(passed(dir.path(), "uas", &mut uas), "{}", line.logs());
-    wait_for(5, "the port idle", || {
-        (line.chand.port_status("8001").call.state == "idle").then_some(())
-    });
+    line.wait_call_state(5, "idle");
     drop(line.cfg);
     drop(line.env);
 }
@@ -191,9 +110,7 @@ fn baresip_calls_the_port_and_the_phone_calls_baresip() {
         std::thread::sleep(Duration::from_millis(300));
         press(&voice, "2001");
         bob.wait_event("CALL_ESTABLISHED", Duration::from_secs(10));
-        wait_for(5, "connected", || {
-            (line.chand.port_status("8001").call.state == "connected").then_some(())
-        });
+        line.wait_call_state(5, "connected");
         let _ = listen(&line.phone, LAW, Duration::from_millis(300));
         let rec = record(&line.phone, LAW, 1000).expect("record");
         let l = rec.level(1000.0, 200, 1000);

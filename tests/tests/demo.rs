@@ -1,7 +1,8 @@
 //! The demo (`scripts/demo`) end to end: it runs by itself within its time bound and prints the
-//! NOTIFYs with sipd's answers, the PBX's decoded invokes, the tone heard, and writes its PNG
+//! NOTIFYs with sipd's answers, the PBX's decoded invokes, the tone heard, writes its PNG
 //! (the level plot with the bursts marked, tests/src/plot.rs, whose unit test checks the
-//! drawing).
+//! drawing), and places a call to the voice-mail pilot (greeting heard, digit received as
+//! RFC 4733, BYE).
 
 use dahdi_mwi_tests::plot;
 use std::process::Command;
@@ -37,6 +38,13 @@ fn demo_runs_and_reports_every_step() {
         "10 burst(s), on 100 ms / off 100 ms, then steady tone from 2000 ms",
         "steady part: 350 Hz (-13.0 dBm0) + 440 Hz (-13.0 dBm0)",
         "heard plain dial tone: steady tone from 0 ms",
+        "off-hook, hears the stutter dial tone: ",
+        "dials the voice-mail pilot *98 in DTMF",
+        "to *98 connected",
+        "hears the greeting: 1004 Hz at ",
+        "received RFC 4733 event 1 in ",
+        "end bit set, duration ",
+        "received BYE, answered 200: call ended",
         "demo      done",
     ] {
         assert!(text.contains(want), "demo output lacks {want:?}:\n{text}");

@@ -8,26 +8,32 @@
 //! NOTIFY and sipd's answer, the MWIActivate the PBX decoded with its arguments, the tone the
 //! phone heard (burst pattern and frequencies), then the same for the deactivation, and writes
 //! a PNG of the stutter tone over its first 3 s (level in dBm0 against time in ms, each burst
-//! marked at its on and off times, titled with the tone plan and the cadence found). It ends by itself within
-//! [`DEADLINE`].
+//! marked at its on and off times, titled with the tone plan and the cadence found). Then a
+//! call: a new message turns the stutter tone on again, the phone goes off-hook, hears it, dials
+//! the voice-mail pilot `*98` in DTMF; the voice-mail server (SIPp, tests/scenarios/vm_call.xml,
+//! for SIP; the demo's own RTP socket for media) answers and plays a greeting tone that the
+//! phone hears (measured), the phone presses 1, which the server receives as RFC 4733 events,
+//! and hangs up (BYE). It ends by itself within [`DEADLINE`].
 //!
 //! Usage: `demo [--png PATH]`.
 #![forbid(unsafe_code)]
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chand::backend::sim::peer::Phone;
-use dahdi_mwi_tests::daemon::{binary_path, profile_dir, wait_for, Daemon};
+use dahdi_mwi_tests::daemon::{binary_path, profile_dir, wait_for, Daemon, RaiseOnDrop};
 use dahdi_mwi_tests::env::{Chand, ConfigFile, Env};
+use dahdi_mwi_tests::fakesipd::{press, rtp_tone, talk, Voice};
 use dahdi_mwi_tests::pbx::{QsigPbx, Received};
 use dahdi_mwi_tests::plot;
 use dahdi_mwi_tests::sip::{free_port, Summary, VoiceMail};
+use dahdi_mwi_tests::sipp::{passed, scenario, spawn as sipp};
 use dahdi_mwi_tests::tone::{describe_tones, record, Recording};
 use fxs::Law;
 use isdn::q921::Side;
@@ -47,8 +53,14 @@ const DCHANNEL: u32 = 24;
 /// How much of the stutter tone is recorded and plotted.
 const RECORD_MS: usize = 3000;
 
+/// The voice-mail pilot, the greeting's tone (Hz) and the digit the phone presses in the call.
+const PILOT: &str = "*98";
+const GREETING_HZ: f64 = 1004.0;
+const DIGIT: char = '1';
+
 /// The embedded default config, before the installation's own sections are appended
-/// ([`Env::config_text`]): `{port}` is sipd's UDP port, `{vm}` the voice-mail server's address.
+/// ([`Env::config_text`]): `{port}` is sipd's UDP port, `{vmport}` the voice-mail server's
+/// NOTIFY port, `{vmsip}` its SIP port for calls.
 const CONFIG: &str = r#"# dahdi-mwi demo: no card, no server.
 [sip]
 listen = ["udp:127.0.0.1:{port}"]
@@ -60,10 +72,19 @@ unsolicited = true
 allow = ["127.0.0.1/32"]
 options_interval = 0
 
+[sip.proxy]
+server = "ipv4:127.0.0.1"
+port = {vmsip}
+
+[media]
+address = "127.0.0.1"
+
 [[fxs]]
 channel = 1
 number = "8000"
 cptone = "{plan}"
+dial_plan = "(*xx|[2-9]xxx|x.T)"
+voicemail = "*98"
 
 [[pri]]
 span = 1
@@ -236,10 +257,12 @@ fn run(png: &std::path::Path) -> Result<(), String> {
     let vm = VoiceMail::bind().map_err(|e| format!("voice-mail socket: {e}"))?;
     let port = free_port();
     let sipd_addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let vm_sip = free_port();
     let sections = CONFIG
         .replace("{port}", &port.to_string())
         .replace("{plan}", PLAN)
-        .replace("{vmport}", &vm.local_addr().port().to_string());
+        .replace("{vmport}", &vm.local_addr().port().to_string())
+        .replace("{vmsip}", &vm_sip.to_string());
     let cfg = env.write_config(&sections);
     out.say(
         "demo",
@@ -336,6 +359,7 @@ fn run(png: &std::path::Path) -> Result<(), String> {
             );
         }
     }
+    call_voicemail(&env, &mut vm, sipd_addr, vm_sip, &mut chand, &phone, &out)?;
     let status = chand
         .request("status")
         .map_err(|e| format!("chand status: {e}"))?;
@@ -357,4 +381,208 @@ fn run(png: &std::path::Path) -> Result<(), String> {
     chand.daemon.stop();
     out.say("demo", "done");
     Ok(())
+}
+
+/// Send `summary` for [`PHONE`] to sipd, say it, and wait until chand's port shows it.
+fn notify_phone(
+    vm: &mut VoiceMail,
+    sipd_addr: SocketAddr,
+    chand: &mut Chand,
+    summary: &Summary,
+    why: &str,
+    out: &Out,
+) -> Result<(), String> {
+    let text = vm.notify_text(summary, sipd_addr);
+    out.say(
+        "voicemail",
+        &format!("{why}: sends to sipd {sipd_addr}:\n{}", text.trim_end()),
+    );
+    let answer = vm
+        .send(&text, sipd_addr, STEP)
+        .map_err(|e| format!("NOTIFY for {PHONE}: {e}"))?;
+    out.say("sipd", &format!("answers: {answer}"));
+    if !wait_for(STEP, || chand.port_status(PHONE).mwi == summary.waiting) {
+        return Err(format!(
+            "chand's port {PHONE} never showed mwi {}",
+            summary.waiting
+        ));
+    }
+    Ok(())
+}
+
+/// The call to the voice mail: a new message (stutter tone on), off-hook, the pilot in DTMF,
+/// the greeting heard, a digit received by the server as RFC 4733, on-hook; the message is
+/// then heard (MWI off).
+fn call_voicemail(
+    env: &Env,
+    vm: &mut VoiceMail,
+    sipd_addr: SocketAddr,
+    vm_sip: u16,
+    chand: &mut Chand,
+    phone: &Phone,
+    out: &Out,
+) -> Result<(), String> {
+    let summary = Summary {
+        number: PHONE.into(),
+        waiting: true,
+        new: 1,
+        old: 3,
+    };
+    notify_phone(vm, sipd_addr, chand, &summary, "a new message", out)?;
+    let rtp = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("voice-mail RTP: {e}"))?;
+    let rtp_port = rtp.local_addr().map_err(|e| e.to_string())?.port();
+    let sf = scenario("vm_call.xml");
+    let args = [
+        "-sf",
+        sf.to_str().ok_or("scenario path")?,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &vm_sip.to_string(),
+        "-key",
+        "rtp_port",
+        &rtp_port.to_string(),
+        "-m",
+        "1",
+    ];
+    let mut server = sipp(env.path(), "voicemail", &args);
+    out.say(
+        "voicemail",
+        &format!(
+            "answers calls to {PILOT} on SIP 127.0.0.1:{vm_sip} (SIPp), RTP 127.0.0.1:{rtp_port}"
+        ),
+    );
+    let voice = Mutex::new(Voice::Silence);
+    let stop = AtomicBool::new(false);
+    let events = Mutex::new(Vec::new());
+    let result = std::thread::scope(|s| {
+        let _raise = RaiseOnDrop(&stop);
+        s.spawn(|| greet(&rtp, &events, &stop));
+        phone.off_hook().map_err(|e| format!("phone: {e}"))?;
+        let rec = record(phone, Law::Mulaw, 1000).map_err(|e| format!("phone: {e}"))?;
+        let bursts = rec.cadence().bursts.len();
+        out.say(
+            "phone",
+            &format!("off-hook, hears the stutter dial tone: {bursts} burst(s) in 1000 ms"),
+        );
+        if bursts < 3 {
+            return Err(format!(
+                "no stutter tone before the call: {bursts} burst(s)"
+            ));
+        }
+        s.spawn(|| talk(phone, Law::Mulaw, &voice, &stop));
+        out.say(
+            "phone",
+            &format!("dials the voice-mail pilot {PILOT} in DTMF"),
+        );
+        press(&voice, PILOT);
+        if !wait_for(STEP, || chand.port_status(PHONE).call.state == "connected") {
+            return Err(format!(
+                "the call to {PILOT} was not answered; {}",
+                log_tails(env)
+            ));
+        }
+        let call = chand.port_status(PHONE).call;
+        out.say(
+            "chand",
+            &format!(
+                "call {} to {} connected",
+                call.call_id.unwrap_or_default(),
+                call.number
+            ),
+        );
+        let _ = dahdi_mwi_tests::tone::listen(phone, Law::Mulaw, Duration::from_millis(200));
+        let rec = record(phone, Law::Mulaw, 1000).map_err(|e| format!("phone: {e}"))?;
+        let level = rec.level(GREETING_HZ, 100, 1000);
+        out.say(
+            "phone",
+            &format!("hears the greeting: {GREETING_HZ:.0} Hz at {level:.1} dBm0"),
+        );
+        if level < -25.0 {
+            return Err(format!(
+                "the greeting is too weak at the phone: {level:.1} dBm0"
+            ));
+        }
+        out.say("phone", &format!("presses {DIGIT} in DTMF"));
+        press(&voice, &DIGIT.to_string());
+        std::thread::sleep(Duration::from_millis(300));
+        let got = events.lock().map_err(|e| e.to_string())?.clone();
+        let digit = DIGIT.to_digit(10).and_then(|d| u8::try_from(d).ok());
+        let ended = got
+            .iter()
+            .find(|e: &&[u8; 4]| Some(e[0]) == digit && e[1] & 0x80 != 0);
+        let Some(end) = ended else {
+            return Err(format!(
+                "no RFC 4733 end of {DIGIT} at the voice mail: {got:?}"
+            ));
+        };
+        out.say(
+            "voicemail",
+            &format!(
+                "received RFC 4733 event {DIGIT} in {} packets, end bit set, duration {} ms",
+                got.len(),
+                u16::from_be_bytes([end[2], end[3]]) / 8
+            ),
+        );
+        phone.on_hook().map_err(|e| format!("phone: {e}"))?;
+        out.say("phone", "on-hook");
+        Ok(())
+    });
+    result?;
+    if !passed(env.path(), "voicemail", &mut server) {
+        return Err("the voice-mail server's call failed (no BYE?)".into());
+    }
+    out.say("voicemail", "received BYE, answered 200: call ended");
+    let _ = dahdi_mwi_tests::tone::listen(phone, Law::Mulaw, Duration::from_millis(100));
+    let summary = Summary {
+        number: PHONE.into(),
+        waiting: false,
+        new: 0,
+        old: 4,
+    };
+    notify_phone(vm, sipd_addr, chand, &summary, "the message was heard", out)
+}
+
+/// The voice-mail server's media: from chand's first RTP packet on, a greeting tone every
+/// 20 ms back to its source (symmetric RTP, RFC 4961), and the RFC 4733 payloads (payload
+/// type 101) kept in `events`, until `stop`.
+fn greet(rtp: &UdpSocket, events: &Mutex<Vec<[u8; 4]>>, stop: &AtomicBool) {
+    let _ = rtp.set_read_timeout(Some(Duration::from_millis(5)));
+    let mut buf = [0u8; 2048];
+    let mut to = None;
+    let mut seq = 0u16;
+    let mut next = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if let Ok((n, src)) = rtp.recv_from(&mut buf) {
+            to.get_or_insert(src);
+            if n >= 16 && buf[1] & 0x7f == 101 {
+                if let Ok(mut e) = events.lock() {
+                    e.push([buf[12], buf[13], buf[14], buf[15]]);
+                }
+            }
+        }
+        if let Some(to) = to {
+            if Instant::now() >= next {
+                let _ = rtp.send_to(&rtp_tone(0x766d, seq, GREETING_HZ), to);
+                seq = seq.wrapping_add(1);
+                next += Duration::from_millis(20);
+            }
+        } else {
+            next = Instant::now();
+        }
+    }
+}
+
+/// The last lines of both daemons' logs and the voice-mail server's, for an error.
+fn log_tails(env: &Env) -> String {
+    ["chand.log", "sipd.log", "sipp-voicemail.log"]
+        .iter()
+        .map(|name| {
+            let text = std::fs::read_to_string(env.path().join(name)).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+            format!("{name}:\n{tail}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -132,6 +132,13 @@ pub struct DigitMap {
 }
 
 impl DigitMap {
+    /// This map with `other`'s alternatives after its own: a string matches the union
+    /// (RFC 3435 §2.1.5), e.g. a port's dial plan and its voice-mail pilot.
+    pub fn or(mut self, other: DigitMap) -> DigitMap {
+        self.alternatives.extend(other.alternatives);
+        self
+    }
+
     /// How the dialled string `digits` (keys `0`-`9`, `*`, `#`, `A`-`D`) stands against the map;
     /// a string holding any other character is [`Match::NoMatch`].
     pub fn classify(&self, digits: &str) -> Match {

@@ -92,13 +92,18 @@ pub struct PortCall {
 
 impl PortCall {
     /// A port with its digit map, inter-digit timers, voice-mail pilot and whether it sends
-    /// caller ID.
+    /// caller ID. The pilot is one more alternative of the map, so a dial plan that does not
+    /// know its keys (e.g. `*` under the default `x.T`) still lets it through.
     pub fn new(
         map: DigitMap,
         timing: DigitTiming,
         voicemail: Option<String>,
         caller_id: bool,
     ) -> Self {
+        let map = match voicemail.as_deref().map(str::parse::<DigitMap>) {
+            Some(Ok(pilot)) => map.or(pilot),
+            _ => map,
+        };
         Self {
             map,
             timing,
@@ -371,6 +376,21 @@ mod tests {
 
     fn outs(p: &mut PortCall) -> Vec<Out> {
         std::iter::from_fn(|| p.poll()).collect()
+    }
+
+    #[test]
+    fn the_pilot_dials_under_a_plan_that_does_not_know_its_keys() {
+        let now = Instant::now();
+        let map = "x.T".parse().unwrap();
+        let mut p = PortCall::new(map, DigitTiming::default(), Some("*98".into()), true);
+        p.off_hook(now);
+        for d in "*98".chars() {
+            p.digit(now, d);
+        }
+        assert!(
+            outs(&mut p).contains(&Out::Dial("*98".into())),
+            "the pilot under x.T"
+        );
     }
 
     #[test]

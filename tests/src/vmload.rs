@@ -9,6 +9,15 @@ use std::time::{Duration, Instant};
 
 use crate::sip::Summary;
 
+/// The `[[pri]]` pattern of the load programs' served users (20000, 20001, ...).
+pub const SERVED_PATTERN: &str = "2....";
+
+/// `[table] capacity` for `numbers` served users: room for each twice over, and at least the
+/// 10,000 numbers [`SERVED_PATTERN`] serves (check-config refuses a capacity below them).
+pub fn table_capacity(numbers: u32) -> u32 {
+    numbers.saturating_mul(2).clamp(10_000, 1 << 24)
+}
+
 /// One NOTIFY transaction of the voice-mail server.
 struct Pending {
     number: u32,

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use dahdi_mwi_tests::daemon::binary_path;
 use dahdi_mwi_tests::env::{Env, Sipd};
 use dahdi_mwi_tests::sip::free_port;
-use dahdi_mwi_tests::vmload::VoiceMailLoad;
+use dahdi_mwi_tests::vmload::{self, VoiceMailLoad, SERVED_PATTERN};
 
 struct Args {
     seconds: u64,
@@ -282,7 +282,7 @@ fn tcp_idle(
 fn run(a: &Args) -> Result<(), String> {
     let mut env = Env::new();
     env.log_level = "warn";
-    env.table_capacity = (a.numbers.saturating_mul(2)).clamp(4096, 1 << 24);
+    env.table_capacity = vmload::table_capacity(a.numbers);
     let port = free_port();
     let sip: SocketAddr = ([127, 0, 0, 1], port).into();
     let block = if a.block {
@@ -294,7 +294,7 @@ fn run(a: &Args) -> Result<(), String> {
         "[sip]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\n{block}\
          [mwi_server]\nserver = \"ipv4:127.0.0.1\"\nunsolicited = true\n\
          allow = [\"127.0.0.1/32\"]\noptions_interval = 0\n\
-         [[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = [\"2....\"]\n"
+         [[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = [\"{SERVED_PATTERN}\"]\n"
     ));
     let mut sipd = Sipd::start_in_with(&binary_path("sipd"), &env, &cfg);
     let mut vm = VoiceMailLoad::bind(sip)?;

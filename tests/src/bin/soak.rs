@@ -32,7 +32,7 @@ use dahdi_mwi_tests::daemon::binary_path;
 use dahdi_mwi_tests::env::{Chand, ConfigFile, Env, Sipd};
 use dahdi_mwi_tests::pbx::QsigPbx;
 use dahdi_mwi_tests::sip::free_port;
-use dahdi_mwi_tests::vmload::VoiceMailLoad;
+use dahdi_mwi_tests::vmload::{self, VoiceMailLoad, SERVED_PATTERN};
 use isdn::q921::Side;
 use mwi_table::Reader;
 
@@ -147,9 +147,7 @@ fn rss_kb(pid: u32) -> u64 {
 fn run(a: &Args) -> Result<bool, String> {
     let mut env = Env::new();
     env.log_level = "info";
-    // Room for every served user twice over, and at least the 10,000 numbers of the pattern
-    // "2....": check-config refuses a capacity below the numbers served.
-    env.table_capacity = (a.numbers.saturating_mul(2)).clamp(10_000, 1 << 24);
+    env.table_capacity = vmload::table_capacity(a.numbers);
     let port = free_port();
     let sip: SocketAddr = ([127, 0, 0, 1], port).into();
     let cfg: ConfigFile = env.write_config(&format!(
@@ -158,7 +156,7 @@ fn run(a: &Args) -> Result<bool, String> {
          [sip.block]\nfailures = 0\n\
          [mwi_server]\nserver = \"ipv4:127.0.0.1\"\nunsolicited = true\n\
          allow = [\"127.0.0.1/32\"]\noptions_interval = 0\n\
-         [[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = [\"2....\"]\n"
+         [[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = [\"{SERVED_PATTERN}\"]\n"
     ));
     let (sipd_bin, chand_bin) = (binary_path("sipd"), binary_path("chand"));
     let mut sipd = Sipd::start_in_with(&sipd_bin, &env, &cfg);

@@ -262,13 +262,58 @@ impl Writer {
         self.region.damaged()
     }
 
+    /// Drop every number `keep` refuses (numbers no longer served) and give their slots back
+    /// (issue 11: slots of numbers no longer served are reclaimed). Slots are never freed in
+    /// place, since readers probe without locks; so the region is made anew at its path,
+    /// without the snapshot, holding the kept numbers' last states, and the readers take it as
+    /// they take a replaced file, rescanning it ([`crate::Reader::check`]). Returns how many
+    /// numbers were dropped; with none the region stays as it is.
+    ///
+    /// Errors: those of [`Writer::open`] and [`TableError::Full`]; the dropped numbers stay
+    /// dropped, and [`Writer::check`] makes the region anew later.
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) -> Result<usize, TableError> {
+        let before = self.last.len();
+        self.last.retain(|n, _| keep(n.as_str()));
+        let dropped = before - self.last.len();
+        if dropped == 0 {
+            return Ok(0);
+        }
+        self.region.check()?;
+        let path = self.region.path().to_path_buf();
+        std::fs::remove_file(&path).map_err(|source| TableError::Io {
+            path: path.clone(),
+            what: "removing it to make it anew without the numbers no longer served".into(),
+            source,
+        })?;
+        let fresh = TableConfig {
+            snapshot: None,
+            ..self.cfg.clone()
+        };
+        if let Err(e) = self.reopen_with(&fresh) {
+            self.outage = Some((Instant::now(), 1));
+            return Err(e);
+        }
+        log::info!(
+            "MWI table {}: {dropped} number(s) no longer served dropped, {} kept",
+            path.display(),
+            self.last.len()
+        );
+        Ok(dropped)
+    }
+
     /// Open the region at the path again, become its writer and publish every number's last
     /// state into it.
     fn reopen(&mut self) -> Result<(), TableError> {
+        let cfg = self.cfg.clone();
+        self.reopen_with(&cfg)
+    }
+
+    /// [`Writer::reopen`] with `cfg` (the writer's own, or one without the snapshot).
+    fn reopen_with(&mut self, cfg: &TableConfig) -> Result<(), TableError> {
         // The OFD writer lock of the old file description would block a re-open of the same
         // (truncated) file: release it first. Until the re-open succeeds the old mapping stays.
         self.region.unlock_writer()?;
-        self.region = Self::take(&self.cfg)?.0;
+        self.region = Self::take(cfg)?.0;
         let last: Vec<Entry> = self.last.values().copied().collect();
         for e in last {
             let p = store(&self.region, &e.number, e.state)?;

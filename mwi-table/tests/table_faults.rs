@@ -515,3 +515,36 @@ fn another_sigbus_gets_the_default_action() {
         );
     }
 }
+
+#[test]
+fn numbers_no_longer_served_give_their_slots_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("t.snapshot");
+    let c = TableConfig {
+        capacity: 2,
+        snapshot: Some(snapshot.clone()),
+        ..cfg(dir.path().join("t.table"))
+    };
+    let mut w = Writer::open(&c).unwrap();
+    let on = MwiState::voice(true, 1, 0);
+    w.publish("8000", on).unwrap();
+    w.publish("8001", on).unwrap();
+    save_snapshot(&snapshot, w.entries()).unwrap();
+    assert!(matches!(
+        w.publish("8002", on),
+        Err(TableError::Full { .. })
+    ));
+    let r = Reader::open(&c).unwrap();
+    assert_eq!(w.retain(|n| n != "8001").unwrap(), 1);
+    // The region was made anew without the snapshot: 8001's slot is free for 8002.
+    assert_eq!((w.len(), w.free(), w.get("8000")), (1, 1, Some(on)));
+    w.publish("8002", on).unwrap();
+    assert!(r.check().is_err(), "a reader sees another file at the path");
+    let mut r = Reader::open(&c).unwrap();
+    assert_eq!(
+        states(&mut r),
+        [("8000".into(), true), ("8002".into(), true)]
+    );
+    assert_eq!(w.retain(|_| true).unwrap(), 0);
+    assert!(!w.check().unwrap(), "the new region is the writer's own");
+}

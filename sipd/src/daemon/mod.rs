@@ -187,7 +187,7 @@ impl Daemon {
         // systemd's StateDirectory= makes it; a hand start may not have it yet.
         std::fs::create_dir_all(&cfg.state.dir)
             .map_err(|e| format!("state directory {}: {e}", cfg.state.dir.display()))?;
-        let writer = Writer::open(&TableConfig::for_config(cfg))
+        let mut writer = Writer::open(&TableConfig::for_config(cfg))
             .map_err(|e| format!("MWI table {}: {e}", cfg.table.path.display()))?;
         let snapshots = SnapshotWorker::start(cfg.state.dir.join(SNAPSHOT_FILE))?;
         std::fs::create_dir_all(&cfg.state.runtime_dir)
@@ -217,6 +217,7 @@ impl Daemon {
         );
         let callctl = CallCtl::new(cfg.state.runtime_dir.join(CALLCTL_SOCKET));
         let mut ua = Ua::new(start, UaConfig::from_config(cfg), seed, local);
+        reclaim_slots(&mut writer, &ua);
         // The lamps as the table holds them (restored from the snapshot if it was gone).
         ua.restore_states(
             writer
@@ -585,5 +586,14 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.status_path);
         self.snapshots.finish(&self.writer);
+    }
+}
+
+/// Give back the table slots of the numbers `ua` no longer serves ([`Writer::retain`], issue
+/// 11), at start and after a reload; a failure is logged and the writer makes the table anew
+/// at its next check.
+fn reclaim_slots(writer: &mut Writer, ua: &Ua) {
+    if let Err(e) = writer.retain(|n| ua.serves(n)) {
+        log::error!("MWI table: giving back the slots of numbers no longer served: {e}");
     }
 }

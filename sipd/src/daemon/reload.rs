@@ -44,6 +44,8 @@ impl Daemon {
         let relocate = self
             .ua
             .reconfigure(self.instant(now), UaConfig::from_config(&cfg));
+        super::reclaim_slots(&mut self.writer, &self.ua);
+        self.ua.set_table_room(self.writer.free());
         let proxy_moved = self.calls.reconfigure(CallsConfig::from_config(&cfg));
         if relocate || proxy_moved {
             self.servers = servers_of(&cfg);

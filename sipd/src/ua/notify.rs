@@ -193,12 +193,6 @@ impl Ua {
                 .any(|c| c.contains(ip) || c.contains(v4))
     }
 
-    /// Whether `number` routes to an FXS line or a PRI span (mwi_core::route; docs/sip.md:
-    /// 481 for a port without MWI).
-    fn serves(&self, number: &str) -> bool {
-        self.cfg.router.route(number).is_ok()
-    }
-
     /// Records `state` for `number`, news of the NOTIFY `call_id` (named in the log only).
     fn publish(&mut self, number: &str, state: MwiState, call_id: &str) {
         log::info!(

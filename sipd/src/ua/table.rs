@@ -48,11 +48,14 @@ impl Ua {
     /// by status, and known to take no new slot.
     /// Numbers the configuration no longer serves are left out (they never reach a NOTIFY).
     pub fn restore_states(&mut self, states: impl IntoIterator<Item = (String, MwiState)>) {
-        let served: Vec<_> = states
-            .into_iter()
-            .filter(|(n, _)| self.cfg.router.route(n).is_ok())
-            .collect();
+        let served: Vec<_> = states.into_iter().filter(|(n, _)| self.serves(n)).collect();
         self.states.extend(served);
+    }
+
+    /// Whether `number` routes to an FXS line or a PRI span (`mwi_core::route`): a NOTIFY for
+    /// any other gets 481 (docs/sip.md), and its table slot is given back.
+    pub fn serves(&self, number: &str) -> bool {
+        self.cfg.router.route(number).is_ok()
     }
 
     /// `None` when the table can take a state for `number` (it holds one already, or a slot is

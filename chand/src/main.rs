@@ -14,7 +14,7 @@ use chand::{control, daemon, daemon::Daemon};
 use clap::{Parser, Subcommand, ValueEnum};
 use log::{error, info, warn};
 use mwi_config::{
-    self as config, check_config, print_completions, Config, ConfigArg, Number, RunArgs, Shell,
+    self as config, check_config, print_completions, Common, Config, ConfigArg, Number,
 };
 use mwi_service as service;
 
@@ -29,10 +29,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug, PartialEq, Eq)]
 enum Command {
-    /// Run the daemon.
-    Run(RunArgs),
-    /// Validate the configuration file and exit.
-    CheckConfig(ConfigArg),
+    #[command(flatten)]
+    Common(Common),
     /// Print the state of every port and span of the running daemon.
     Status {
         /// Print JSON instead of text.
@@ -49,26 +47,6 @@ enum Command {
         action: MwiAction,
         #[command(flatten)]
         config: ConfigArg,
-    },
-    /// Switch the one-line D-channel trace (Q.921, Q.931, QSIG) of the running daemon on or
-    /// off (to the journal).
-    Trace {
-        /// on or off.
-        state: Switch,
-        #[command(flatten)]
-        config: ConfigArg,
-    },
-    /// Switch the pcapng capture into [trace] capture_dir of the running daemon on or off.
-    Capture {
-        /// on or off.
-        state: Switch,
-        #[command(flatten)]
-        config: ConfigArg,
-    },
-    /// Print the shell completion script.
-    Completions {
-        /// bash, zsh, fish, elvish or powershell.
-        shell: Shell,
     },
 }
 
@@ -90,25 +68,6 @@ impl MwiAction {
             Self::On => "on",
             Self::Off => "off",
             Self::Reset => "reset",
-        }
-    }
-}
-
-/// `chand trace|capture on|off`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Switch {
-    /// Log (capture) every D-channel frame sent and received.
-    On,
-    /// Stop.
-    Off,
-}
-
-impl Switch {
-    /// The word of the control protocol.
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::On => "on",
-            Self::Off => "off",
         }
     }
 }
@@ -205,12 +164,12 @@ fn ask(config: &Path, line: &str) -> ExitCode {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Run(a) => run(
+        Command::Common(Common::Run(a)) => run(
             &a.config.path,
             a.log_level.map(|l| l.filter()),
             a.allow_root,
         ),
-        Command::CheckConfig(c) => check_config(&c.path),
+        Command::Common(Common::CheckConfig(c)) => check_config(&c.path),
         Command::Status { json, config } => {
             ask(&config.path, if json { "status json" } else { "status" })
         }
@@ -219,17 +178,20 @@ fn main() -> ExitCode {
             action,
             config,
         } => ask(&config.path, &format!("mwi {number} {}", action.as_str())),
-        Command::Trace { state, config } => ask(&config.path, &format!("trace {}", state.as_str())),
-        Command::Capture { state, config } => {
+        Command::Common(Common::Trace { state, config }) => {
+            ask(&config.path, &format!("trace {}", state.as_str()))
+        }
+        Command::Common(Common::Capture { state, config }) => {
             ask(&config.path, &format!("capture {}", state.as_str()))
         }
-        Command::Completions { shell } => print_completions::<Cli>(shell),
+        Command::Common(Common::Completions { shell }) => print_completions::<Cli>(shell),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mwi_config::{RunArgs, Switch};
     use std::path::PathBuf;
 
     fn p(args: &str) -> Result<Command, String> {
@@ -252,19 +214,19 @@ mod tests {
     fn parses_every_command() {
         assert_eq!(
             p("run --config /x.toml"),
-            Ok(Command::Run(RunArgs {
+            Ok(Command::Common(Common::Run(RunArgs {
                 config: config("/x.toml"),
                 log_level: None,
                 allow_root: false,
-            }))
+            })))
         );
         assert_eq!(
             p("run --log-level debug --allow-root"),
-            Ok(Command::Run(RunArgs {
+            Ok(Command::Common(Common::Run(RunArgs {
                 config: default(),
                 log_level: Some(mwi_config::LogLevel::Debug),
                 allow_root: true,
-            }))
+            })))
         );
         assert_eq!(
             p("status --json --config=/x.toml"),
@@ -290,14 +252,14 @@ mod tests {
         );
         assert_eq!(
             p("trace off"),
-            Ok(Command::Trace {
+            Ok(Command::Common(Common::Trace {
                 state: Switch::Off,
                 config: default()
-            })
+            }))
         );
         assert_eq!(
             p("check-config -c a.toml"),
-            Ok(Command::CheckConfig(config("a.toml")))
+            Ok(Command::Common(Common::CheckConfig(config("a.toml"))))
         );
     }
 

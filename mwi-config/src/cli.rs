@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, CommandFactory};
+use clap::{Args, CommandFactory, Subcommand, ValueEnum};
 use clap_complete::Shell;
 
 use super::{Config, LogLevel, DEFAULT_CONFIG_PATH};
@@ -30,6 +30,56 @@ pub struct RunArgs {
     /// Run even as root (the daemons refuse to by default).
     #[arg(long)]
     pub allow_root: bool,
+}
+
+/// `on` or `off`, the argument of `DAEMON trace` and `DAEMON capture`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// Switch it on.
+    On,
+    /// Switch it off.
+    Off,
+}
+
+impl Switch {
+    /// The word of the daemons' control protocols.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::On => "on",
+            Self::Off => "off",
+        }
+    }
+}
+
+/// The subcommands both daemons have, flattened into each one's own command line.
+#[derive(Subcommand, Clone, Debug, PartialEq, Eq)]
+pub enum Common {
+    /// Run the daemon.
+    Run(RunArgs),
+    /// Validate the configuration file and exit.
+    CheckConfig(ConfigArg),
+    /// Switch the running daemon's one-line trace to the journal on or off (sipd: every SIP
+    /// message; chand: every Q.921 frame and Q.931/QSIG message on a D-channel).
+    Trace {
+        /// on or off.
+        state: Switch,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        config: ConfigArg,
+    },
+    /// Switch the running daemon's pcapng capture into `[trace] capture_dir` on or off.
+    Capture {
+        /// on or off.
+        state: Switch,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        config: ConfigArg,
+    },
+    /// Print the shell completion script.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: Shell,
+    },
 }
 
 /// `DAEMON check-config [--config FILE]`: loads and validates the file; prints `OK` on stdout

@@ -16,7 +16,9 @@ mod validate;
 use std::path::Path;
 
 pub use clap_complete::Shell;
-pub use cli::{check_config, man_synopsis, print_completions, synopsis_of, ConfigArg, RunArgs};
+pub use cli::{
+    check_config, man_synopsis, print_completions, synopsis_of, Common, ConfigArg, RunArgs, Switch,
+};
 pub use error::ConfigError;
 pub use types::*;
 

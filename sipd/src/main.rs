@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
-use mwi_config::{check_config, print_completions, Config, ConfigArg, RunArgs, Shell};
+use mwi_config::{check_config, print_completions, Common, Config, ConfigArg, Switch};
 use mwi_service as service;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -20,10 +20,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the daemon.
-    Run(RunArgs),
-    /// Validate the configuration file and exit.
-    CheckConfig(ConfigArg),
+    #[command(flatten)]
+    Common(Common),
     /// Print what the running daemon knows.
     Status {
         /// plain (text with sipd's extras), cisco (`show sip-ua mwi` field for field) or json.
@@ -34,25 +32,6 @@ enum Command {
         json: bool,
         #[command(flatten)]
         config: ConfigArg,
-    },
-    /// Switch the one-line SIP message trace of the running daemon on or off (to the journal).
-    Trace {
-        /// on or off.
-        state: Switch,
-        #[command(flatten)]
-        config: ConfigArg,
-    },
-    /// Switch the pcapng capture into [trace] capture_dir of the running daemon on or off.
-    Capture {
-        /// on or off.
-        state: Switch,
-        #[command(flatten)]
-        config: ConfigArg,
-    },
-    /// Print the shell completion script.
-    Completions {
-        /// bash, zsh, fish, elvish or powershell.
-        shell: Shell,
     },
 }
 
@@ -68,18 +47,9 @@ enum Format {
     Json,
 }
 
-/// `sipd trace on|off`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum Switch {
-    /// Log every SIP message sent and received, one line each.
-    On,
-    /// Stop logging them.
-    Off,
-}
-
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Run(a) => match load(&a.config.path) {
+        Command::Common(Common::Run(a)) => match load(&a.config.path) {
             Some(cfg) => run(
                 &cfg,
                 &a.config.path,
@@ -88,7 +58,16 @@ fn main() -> ExitCode {
             ),
             None => ExitCode::FAILURE,
         },
-        Command::CheckConfig(c) => check_config(&c.path),
+        Command::Common(Common::CheckConfig(c)) => check_config(&c.path),
+        Command::Common(Common::Trace { state, config }) => match load(&config.path) {
+            Some(cfg) => switch(&cfg, "trace", state),
+            None => ExitCode::FAILURE,
+        },
+        Command::Common(Common::Capture { state, config }) => match load(&config.path) {
+            Some(cfg) => switch(&cfg, "capture", state),
+            None => ExitCode::FAILURE,
+        },
+        Command::Common(Common::Completions { shell }) => print_completions::<Cli>(shell),
         Command::Status {
             format,
             json,
@@ -97,15 +76,6 @@ fn main() -> ExitCode {
             Some(cfg) => status(&cfg, if json { Format::Json } else { format }),
             None => ExitCode::FAILURE,
         },
-        Command::Trace { state, config } => match load(&config.path) {
-            Some(cfg) => switch(&cfg, "trace", state),
-            None => ExitCode::FAILURE,
-        },
-        Command::Capture { state, config } => match load(&config.path) {
-            Some(cfg) => switch(&cfg, "capture", state),
-            None => ExitCode::FAILURE,
-        },
-        Command::Completions { shell } => print_completions::<Cli>(shell),
     }
 }
 

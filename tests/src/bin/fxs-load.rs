@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use chand::backend::sim::peer::{Phone, ToPhone};
 use chand::status::ChandStatus;
+use clap::Parser;
 use dahdi_mwi_tests::daemon::profile_dir;
 use dahdi_mwi_tests::env::{Chand, ConfigFile, Env, NO_SIP_SERVER};
 use fxs::line::LEAD_MS;
@@ -52,49 +53,26 @@ const USER_HZ: f64 = 100.0;
 /// How long chand and the phones get to come up, and a phone to be heard at all.
 const WAIT: Duration = Duration::from_secs(20);
 
+/// Many off-hook sim FXS ports on one chand for a long time, every block's timing checked.
+#[derive(Parser, Debug)]
+#[command(name = "fxs-load")]
 struct Args {
+    /// Off-hook ports.
+    #[arg(long, default_value_t = 240, value_parser = clap::value_parser!(u32).range(1..))]
     ports: u32,
+    /// How long, seconds.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     seconds: u64,
-    chand: PathBuf,
+    /// The chand binary (default: the release build beside this profile).
+    #[arg(long)]
+    chand: Option<PathBuf>,
+    /// `[dahdi] realtime_priority` of chand (0: the normal scheduler).
+    #[arg(long, default_value_t = 0)]
     realtime: u32,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        ports: 240,
-        seconds: 600,
-        chand: profile_dir()
-            .parent()
-            .map(|t| t.join("release").join("chand"))
-            .ok_or("no target dir above this executable")?,
-        realtime: 0,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or(format!("{flag} needs a value"))?;
-        let bad = |e: std::num::ParseIntError| format!("{flag} {value}: {e}");
-        match flag.as_str() {
-            "--ports" => args.ports = value.parse().map_err(bad)?,
-            "--seconds" => args.seconds = value.parse().map_err(bad)?,
-            "--chand" => args.chand = PathBuf::from(&value),
-            "--realtime" => args.realtime = value.parse().map_err(bad)?,
-            _ => return Err(format!("unknown argument {flag}")),
-        }
-    }
-    if args.ports == 0 || args.seconds == 0 {
-        return Err("--ports and --seconds must be at least 1".into());
-    }
-    Ok(args)
-}
-
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("fxs-load: {e}\nusage: fxs-load [--ports 240] [--seconds 600] [--realtime PRIO] [--chand PATH]");
-            return ExitCode::from(2);
-        }
-    };
+    let args = Args::parse();
     match run(&args) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -245,10 +223,17 @@ fn ms(us: u64) -> String {
 
 /// The run; whether no port lost blocks.
 fn run(args: &Args) -> Result<bool, String> {
-    if !args.chand.is_file() {
+    let chand_bin = match &args.chand {
+        Some(path) => path.clone(),
+        None => profile_dir()
+            .parent()
+            .map(|t| t.join("release").join("chand"))
+            .ok_or("no target dir above this executable")?,
+    };
+    if !chand_bin.is_file() {
         return Err(format!(
             "{} is missing: build it with `cargo build --release -p chand` (or pass --chand PATH)",
-            args.chand.display()
+            chand_bin.display()
         ));
     }
     let mut env = Env::new();
@@ -286,10 +271,10 @@ fn run(args: &Args) -> Result<bool, String> {
         args.ports / 2,
         args.seconds,
         args.realtime,
-        args.chand.display()
+        chand_bin.display()
     );
     println!("load before: {}", loadavg());
-    let mut chand = Chand::start_with(&args.chand, &env, &cfg);
+    let mut chand = Chand::start_with(&chand_bin, &env, &cfg);
     let pid = chand.daemon.pid();
     let ports = args.ports;
     chand.wait_status("MWI on every even port", WAIT, |st| {
@@ -351,7 +336,7 @@ fn run(args: &Args) -> Result<bool, String> {
     let own = cpu_seconds(std::process::id())? - own0;
     let wall = t0.elapsed().as_secs_f64();
     chand.daemon.assert_running();
-    let out = std::process::Command::new(&args.chand)
+    let out = std::process::Command::new(&chand_bin)
         .args(["status", "--json", "--config"])
         .arg(&cfg.path)
         .output()

@@ -26,65 +26,38 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use dahdi_mwi_tests::daemon::binary_path;
 use dahdi_mwi_tests::env::{Env, Sipd};
 use dahdi_mwi_tests::sip::free_port;
 use dahdi_mwi_tests::vmload::{self, VoiceMailLoad, SERVED_PATTERN};
 
+/// The clean NOTIFY rate of sipd, then the rate under a concurrent junk flood, in rounds.
+#[derive(Parser, Debug)]
+#[command(name = "junk-flood")]
 struct Args {
+    /// Seconds of each clean and each flooded phase.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     seconds: u64,
-    window: usize,
+    /// NOTIFYs kept outstanding.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    window: u64,
+    /// Served users the NOTIFYs are spread over.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     numbers: u32,
+    /// Datagrams per second of each junk kind.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
     junk_rate: u64,
-    block: bool,
+    /// Clean/flooded round pairs.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     rounds: u32,
-}
-
-fn args() -> Result<Args, String> {
-    let mut a = Args {
-        seconds: 10,
-        window: 200,
-        numbers: 1000,
-        junk_rate: 5000,
-        block: true,
-        rounds: 3,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--no-block" {
-            a.block = false;
-            continue;
-        }
-        let value = it.next().ok_or(format!("{flag} needs a value"))?;
-        let n: u64 = value
-            .parse()
-            .map_err(|_| format!("{flag} {value}: not a number"))?;
-        match flag.as_str() {
-            "--seconds" => a.seconds = n.max(1),
-            "--window" => a.window = usize::try_from(n.max(1)).map_err(|_| "--window too large")?,
-            "--numbers" => {
-                a.numbers = u32::try_from(n.max(1)).map_err(|_| "--numbers too large")?
-            }
-            "--junk-rate" => a.junk_rate = n.max(1),
-            "--rounds" => a.rounds = u32::try_from(n.clamp(1, 100)).unwrap_or(3),
-            _ => return Err(format!("unknown option {flag}")),
-        }
-    }
-    Ok(a)
+    /// Run with `[sip.block] failures = 0` (no source is blocked).
+    #[arg(long = "no-block", action = clap::ArgAction::SetFalse)]
+    block: bool,
 }
 
 fn main() -> ExitCode {
-    let a = match args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!(
-                "junk-flood: {e}\nusage: junk-flood [--seconds N] [--window W] [--numbers K] \
-                 [--junk-rate R] [--rounds N] [--no-block]"
-            );
-            return ExitCode::from(2);
-        }
-    };
-    match run(&a) {
+    match run(&Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("junk-flood: {e}");
@@ -109,7 +82,7 @@ fn phase(vm: &mut VoiceMailLoad, a: &Args) -> Phase {
     let end = start + Duration::from_secs(a.seconds);
     while Instant::now() < end {
         let now = Instant::now();
-        while vm.pending() < a.window {
+        while (vm.pending() as u64) < a.window {
             if vm
                 .send(now, 20_000 + rng.u32(..a.numbers), rng.bool())
                 .is_err()

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use dahdi_mwi_tests::daemon::binary_path;
 use dahdi_mwi_tests::env::{Chand, ConfigFile, Env, Sipd};
 use dahdi_mwi_tests::pbx::QsigPbx;
@@ -36,48 +37,29 @@ use dahdi_mwi_tests::vmload::{self, VoiceMailLoad, SERVED_PATTERN};
 use isdn::q921::Side;
 use mwi_table::Reader;
 
+/// Both daemons under a steady NOTIFY stream with kills and link flaps, then every lamp checked.
+#[derive(Parser, Debug)]
+#[command(name = "soak")]
 struct Args {
+    /// How long NOTIFYs are sent, seconds.
+    #[arg(long, default_value_t = 3600)]
     seconds: u64,
+    /// NOTIFYs per second.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     rate: u64,
+    /// Served users (20000, 20001, ...).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
     numbers: u32,
+    /// Seconds between kills of sipd or chand (in turn).
+    #[arg(long, default_value_t = 240, value_parser = clap::value_parser!(u64).range(10..))]
     kill_every: u64,
+    /// Seconds between D-channel link flaps.
+    #[arg(long, default_value_t = 180, value_parser = clap::value_parser!(u64).range(10..))]
     flap_every: u64,
 }
 
-fn args() -> Result<Args, String> {
-    let mut a = Args {
-        seconds: 3600,
-        rate: 1000,
-        numbers: 10_000,
-        kill_every: 240,
-        flap_every: 180,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or(format!("{flag} needs a value"))?;
-        let n: u64 = value
-            .parse()
-            .map_err(|_| format!("{flag} {value}: not a number"))?;
-        match flag.as_str() {
-            "--seconds" => a.seconds = n,
-            "--rate" => a.rate = n.max(1),
-            "--numbers" => a.numbers = u32::try_from(n).map_err(|_| "--numbers too large")?,
-            "--kill-every" => a.kill_every = n.max(10),
-            "--flap-every" => a.flap_every = n.max(10),
-            _ => return Err(format!("unknown option {flag}")),
-        }
-    }
-    Ok(a)
-}
-
 fn main() -> ExitCode {
-    let a = match args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("soak: {e}\nusage: soak [--seconds N] [--rate R] [--numbers K] [--kill-every S] [--flap-every S]");
-            return ExitCode::from(2);
-        }
-    };
+    let a = Args::parse();
     match run(&a) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,

@@ -1,21 +1,16 @@
 //! The span engine against libpri 1.6 (Debian libpri-dev) as the PBX, over a SOCK_SEQPACKET
 //! socketpair (one packet = one Q.921 frame without FCS, like the sim D-channel), in real time.
-//! libpri runs in tests/peers/libpri-pbx.c, built here with gcc; it prints what libpri decoded.
-//! Every frame our side sends is checked by tshark (pcap link type 203, LAPD).
+//! libpri runs in tests/peers/libpri-pbx.c (the shared peer, `dahdi_mwi_tests::libpri`); it prints
+//! what libpri decoded. Every frame our side sends is checked by tshark (`dahdi_mwi_tests::tshark`).
 //!
 //! Needs gcc, libpri-dev, text2pcap and tshark (scripts/install-deps); fails if one is missing.
 
-mod common;
-
-use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
+use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use dahdi_mwi_tests::libpri::{Decoded, LibpriPbx, LibpriSide};
+use dahdi_mwi_tests::tshark;
 use isdn::q921::Side;
 use isdn::span::{Lamp, Span, SpanConfig, SpanEvent, Transport};
 use nix::errno::Errno;
@@ -23,105 +18,19 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use sansio::Core;
 
-use common::{text2pcap, tshark};
-
-/// Builds the libpri peer once per test binary.
-fn peer_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/peers/libpri-pbx.c");
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("libpri-pbx");
-        let status = Command::new("gcc")
-            .args(["-Wall", "-Wextra", "-Werror", "-O1", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .arg("-lpri")
-            .status()
-            .expect("gcc must be installed to build the libpri test peer");
-        assert!(
-            status.success(),
-            "building {} failed: is libpri-dev installed (scripts/install-deps)?",
-            src.display()
-        );
-        out
-    })
-}
-
-/// One run of the libpri peer.
-struct Pbx {
-    child: Child,
-    lines: Receiver<String>,
-}
-
-impl Pbx {
-    /// Start libpri on `side` ("network" or "cpe"); returns it and our end of the socket.
-    fn spawn(side: &str) -> (Pbx, OwnedFd) {
-        let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .expect("socketpair");
-        let mut child = Command::new(peer_binary())
-            .args(["-", side])
-            .stdin(Stdio::from(theirs))
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start libpri-pbx");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        (Pbx { child, lines: rx }, ours)
-    }
-}
-
-impl Drop for Pbx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// An MWI invoke as libpri decoded it (`MWI` line of the peer).
-#[derive(Debug, Clone)]
-struct Decoded {
-    /// Which libpri run saw it (0 = first).
-    run: usize,
-    fields: HashMap<String, String>,
-}
-
-impl Decoded {
-    fn op(&self) -> &str {
-        self.fields.get("op").map_or("", String::as_str)
-    }
-
-    fn served(&self) -> &str {
-        self.fields
-            .iter()
-            .find(|(k, _)| k.starts_with("servedUserNr."))
-            .map_or("", |(_, v)| v.as_str())
-    }
-}
-
 /// Our side (span engine) joined to a libpri run, driven in real time.
 struct Harness {
     span: Span,
-    libpri_side: &'static str,
+    libpri_side: LibpriSide,
     fd: Option<OwnedFd>,
-    pbx: Option<Pbx>,
+    pbx: Option<LibpriPbx>,
     run: usize,
     /// Every frame our side sent, for tshark.
     sent: Vec<Vec<u8>>,
     events: Vec<SpanEvent>,
     log: Vec<String>,
-    decoded: Vec<Decoded>,
+    /// Each MWI invoke libpri decoded, with the libpri run (0 = first) that saw it.
+    decoded: Vec<(usize, Decoded)>,
     dchan_up: usize,
 }
 
@@ -133,8 +42,8 @@ impl Harness {
         Harness {
             span: Span::new(cfg),
             libpri_side: match our_side {
-                Side::User => "network",
-                Side::Network => "cpe",
+                Side::User => LibpriSide::Network,
+                Side::Network => LibpriSide::Cpe,
             },
             fd: None,
             pbx: None,
@@ -148,9 +57,15 @@ impl Harness {
     }
 
     fn connect(&mut self) {
-        let (pbx, fd) = Pbx::spawn(self.libpri_side);
-        self.pbx = Some(pbx);
-        self.fd = Some(fd);
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .expect("socketpair");
+        self.pbx = Some(LibpriPbx::spawn_fd(theirs, self.libpri_side, &[]));
+        self.fd = Some(ours);
         self.span.start(Instant::now());
         self.flush();
     }
@@ -178,21 +93,13 @@ impl Harness {
     }
 
     fn read_lines(&mut self) {
-        let Some(pbx) = &self.pbx else { return };
-        while let Ok(line) = pbx.lines.try_recv() {
+        let Some(pbx) = &mut self.pbx else { return };
+        pbx.pump();
+        self.decoded
+            .extend(pbx.decoded.drain(..).map(|d| (self.run, d)));
+        for line in pbx.log.drain(..) {
             if line == "DCHAN_UP" {
                 self.dchan_up += 1;
-            }
-            if let Some(rest) = line.strip_prefix("MWI ") {
-                let fields = rest
-                    .split(' ')
-                    .filter_map(|kv| kv.split_once('='))
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .collect();
-                self.decoded.push(Decoded {
-                    run: self.run,
-                    fields,
-                });
             }
             self.log.push(line);
         }
@@ -270,28 +177,22 @@ impl Harness {
     }
 }
 
-/// Writes `frames` to a pcap (text2pcap, link type 203) and asserts that tshark decodes all
-/// of them with no malformed packet and no expert warning or error. Returns the number of
-/// frames tshark decoded as QSIG.
+/// Asserts that tshark decodes every one of `frames` (link type 203, LAPD) with no malformed
+/// packet and no expert warning or error; returns the number it decoded as QSIG.
 fn tshark_check(name: &str, frames: &[Vec<u8>]) -> usize {
     assert!(!frames.is_empty());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pcap = text2pcap(dir.path(), name, frames);
-    let tshark = |filter: &str| -> Vec<String> {
-        tshark(&pcap, &["-n", "-Y", filter])
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    };
+    let v = tshark::decode(frames);
     assert_eq!(
-        tshark("lapd").len(),
+        v.lapd,
         frames.len(),
-        "every frame decodes as LAPD"
+        "every frame of {name} decodes as LAPD"
     );
-    let bad =
-        tshark("_ws.malformed || _ws.expert.severity == error || _ws.expert.severity == warning");
-    assert!(bad.is_empty(), "tshark flags {name}: {bad:#?}");
-    tshark("qsig").len()
+    assert!(
+        v.flagged.is_empty(),
+        "tshark flags {name}: {:#?}",
+        v.flagged
+    );
+    v.qsig
 }
 
 fn exchange(our_side: Side, transport: Transport) {
@@ -300,35 +201,29 @@ fn exchange(our_side: Side, transport: Transport) {
     h.wait_link();
     h.set("1234", Lamp::on(Some(3)));
     h.run_until("MWIActivate decoded", Duration::from_secs(10), |h| {
-        h.decoded.iter().any(|d| d.op() == "activate") && h.settled()
+        h.decoded.iter().any(|(_, d)| d.op() == "activate") && h.settled()
     });
     h.set("1234", Lamp::off());
     h.run_until("MWIDeactivate decoded", Duration::from_secs(10), |h| {
-        h.decoded.iter().any(|d| d.op() == "deactivate") && h.settled()
+        h.decoded.iter().any(|(_, d)| d.op() == "deactivate") && h.settled()
     });
-    let act = h.decoded.iter().find(|d| d.op() == "activate").unwrap();
+    let (_, act) = h
+        .decoded
+        .iter()
+        .find(|(_, d)| d.op() == "activate")
+        .unwrap();
     assert_eq!(act.served(), "1234", "{act:?}");
-    assert_eq!(
-        act.fields
-            .get("servedUserNr.unknownPartyNumber")
-            .map(String::as_str),
-        Some("1234")
-    );
-    assert_eq!(
-        act.fields.get("basicService").map(String::as_str),
-        Some("1")
-    );
-    assert_eq!(
-        act.fields.get("nbOfMessages").map(String::as_str),
-        Some("3")
-    );
-    let deact = h.decoded.iter().find(|d| d.op() == "deactivate").unwrap();
+    assert_eq!(act.get("servedUserNr.unknownPartyNumber"), Some("1234"));
+    assert_eq!(act.get("basicService"), Some("1"));
+    assert_eq!(act.get("nbOfMessages"), Some("3"));
+    let (_, deact) = h
+        .decoded
+        .iter()
+        .find(|(_, d)| d.op() == "deactivate")
+        .unwrap();
     assert_eq!(deact.served(), "1234", "{deact:?}");
-    assert_eq!(
-        deact.fields.get("basicService").map(String::as_str),
-        Some("1")
-    );
-    assert!(!deact.fields.contains_key("nbOfMessages"));
+    assert_eq!(deact.get("basicService"), Some("1"));
+    assert!(deact.get("nbOfMessages").is_none());
     assert_eq!(h.decoded.len(), 2, "one invoke each: {:?}", h.decoded);
     let lamp = h.span.lamp("1234").unwrap();
     assert_eq!(lamp.confirmed, Some(Lamp::off()));
@@ -415,7 +310,7 @@ fn link_drop(transport: Transport) {
     h.run_until(
         "libpri's decode of the resync",
         Duration::from_secs(10),
-        |h| h.decoded.iter().filter(|d| d.run == 1).count() >= 50,
+        |h| h.decoded.iter().filter(|(run, _)| *run == 1).count() >= 50,
     );
     let grace = Instant::now() + Duration::from_millis(300);
     while Instant::now() < grace {
@@ -424,7 +319,7 @@ fn link_drop(transport: Transport) {
 
     // What the restarted PBX saw: exactly one invoke per number, with the final state.
     let mut seen: BTreeMap<String, Vec<&Decoded>> = BTreeMap::new();
-    for d in h.decoded.iter().filter(|d| d.run == 1) {
+    for (_, d) in h.decoded.iter().filter(|(run, _)| *run == 1) {
         seen.entry(d.served().to_owned()).or_default().push(d);
     }
     assert_eq!(seen.len(), 50, "{:?}", seen.keys().collect::<Vec<_>>());
@@ -438,10 +333,7 @@ fn link_drop(transport: Transport) {
             if want.on { "activate" } else { "deactivate" },
             "{n}"
         );
-        let count = d
-            .fields
-            .get("nbOfMessages")
-            .map(|v| v.parse::<u16>().unwrap());
+        let count = d.nb_of_messages();
         assert_eq!(count, want.messages, "{n}");
         assert_eq!(h.span.lamp(n).unwrap().confirmed, Some(want));
     }

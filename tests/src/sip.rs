@@ -191,16 +191,23 @@ pub fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
         })
 }
 
-/// A loopback port free for both UDP and TCP right now.
+/// Ports [`free_port`] hands out: below Linux's ephemeral range (32768-60999 by default), so
+/// that a port a test keeps for a peer's restart is not taken meanwhile by another test's
+/// outgoing socket, and clear of the fixed RTP ranges the call tests use (21000-23999,
+/// 31000-32499).
+pub const TEST_PORTS: std::ops::Range<u16> = 24000..31000;
+
+/// A loopback port in [`TEST_PORTS`] free for both UDP and TCP right now.
 pub fn free_port() -> u16 {
-    for _ in 0..100 {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket");
-        let port = udp.local_addr().expect("local address").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+    for _ in 0..1000 {
+        let port = fastrand::u16(TEST_PORTS);
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok()
+            && TcpListener::bind(("127.0.0.1", port)).is_ok()
+        {
             return port;
         }
     }
-    panic!("no loopback port free for both UDP and TCP");
+    panic!("no port of {TEST_PORTS:?} is free for both UDP and TCP on loopback")
 }
 
 /// Whether a SIP server on `port` of 127.0.0.1 answers an out-of-dialog OPTIONS over UDP with

@@ -216,7 +216,9 @@ fn stream(session: &Session) -> Result<(usize, Remote), Error> {
         .filter_map(|a| a.value.as_deref()?.split_once(' '))
         .find(|(_, enc)| enc.eq_ignore_ascii_case("telephone-event/8000"))
         .and_then(|(pt, _)| pt.parse::<u8>().ok())
-        .filter(|pt| pts.contains(pt));
+        // RFC 4733 §7 / RFC 3551 §3: a dynamic payload type; an rtpmap that gives a static one
+        // (e.g. 8, PCMA's) to telephone-event is ignored, not obeyed.
+        .filter(|pt| (96..=127).contains(pt) && pts.contains(pt));
     let ptime_ms = m
         .get_first_attribute_value("ptime")
         .flatten()
@@ -369,6 +371,19 @@ mod tests {
         assert!(text.contains("a=sendrecv\r\n"));
         // Our answer is itself SDP the same parser reads back as an answer to us.
         assert_eq!(process_answer(&body, &local()).unwrap().codec, Codec::Pcmu);
+    }
+
+    #[test]
+    fn telephone_event_on_a_static_payload_type_is_ignored() {
+        // Found by the sdp fuzz target: PT 8 mapped to telephone-event made our answer
+        // announce PCMA and telephone-event on one payload type.
+        let offer = "v=0\r\no=- 1 1 IN IP4 192.0.2.2\r\ns=-\r\nc=IN IP4 192.0.2.2\r\nt=0 0\r\n\
+                     m=audio 43290 RTP/AVP 8 101\r\na=rtpmap:8 telephone-event/8000\r\n";
+        let local = Local::new("192.0.2.1:10000".parse().unwrap(), vec![Codec::Pcma], 1);
+        let (body, m) = answer(offer.as_bytes(), &local).unwrap();
+        assert_eq!((m.codec, m.telephone_event_pt), (Codec::Pcma, None));
+        let back = process_answer(&body, &local).unwrap();
+        assert_eq!(back.telephone_event_pt, None);
     }
 
     #[test]

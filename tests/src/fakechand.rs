@@ -106,6 +106,24 @@ impl FakeChand {
         }
     }
 
+    /// Answers incoming `call` as a phone does (`Alerting`, `MediaReady` with `local_rtp`,
+    /// `Answered`), then waits for sipd's `Connected` (the ACK came) and its `Hangup` (the far
+    /// end's BYE), 10 s each.
+    pub fn answer_until_hangup(&mut self, call: CallId, local_rtp: &str) {
+        self.say(Ctl::Alerting { call });
+        self.say(Ctl::MediaReady {
+            call,
+            local_rtp: local_rtp.parse().expect("addr"),
+        });
+        self.say(Ctl::Answered { call });
+        self.expect(10, "Connected", |m| {
+            matches!(m, Ctl::Connected { call: c, .. } if *c == call).then_some(())
+        });
+        self.expect(10, "Hangup", |m| {
+            matches!(m, Ctl::Hangup { call: c, .. } if *c == call).then_some(())
+        });
+    }
+
     /// Sends `msg` to sipd over the link.
     pub fn say(&mut self, msg: Ctl) {
         self.link.send(Instant::now(), msg).expect("link send");

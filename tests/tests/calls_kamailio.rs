@@ -65,18 +65,7 @@ fn a_call_through_kamailio_both_ways() {
         Ctl::Incoming { call, port: 1, .. } => Some(*call),
         _ => None,
     });
-    chand.say(Ctl::Alerting { call });
-    chand.say(Ctl::MediaReady {
-        call,
-        local_rtp: "127.0.0.1:20010".parse().expect("addr"),
-    });
-    chand.say(Ctl::Answered { call });
-    chand.expect(10, "Connected", |m| {
-        matches!(m, Ctl::Connected { call: c, .. } if *c == call).then_some(())
-    });
-    chand.expect(10, "Hangup", |m| {
-        matches!(m, Ctl::Hangup { call: c, .. } if *c == call).then_some(())
-    });
+    chand.answer_until_hangup(call, "127.0.0.1:20010");
     assert!(
         passed(&sipd.dir, "uac", &mut uac),
         "sipd:\n{}\nKamailio:\n{}",

@@ -168,18 +168,7 @@ fn incoming_call_rings_answers_and_ends_with_bye() {
     let mut chand = FakeChand::listen(&s.dir.join("run"), 2);
     let mut uac = sipp_uac(dir.path(), &s, "uac", "call_uac.xml");
     let call = incoming(&mut chand);
-    chand.say(Ctl::Alerting { call });
-    chand.say(Ctl::MediaReady {
-        call,
-        local_rtp: "127.0.0.1:20002".parse().expect("addr"),
-    });
-    chand.say(Ctl::Answered { call });
-    chand.expect(10, "Connected", |m| {
-        matches!(m, Ctl::Connected { call: c, .. } if *c == call).then_some(())
-    });
-    chand.expect(10, "Hangup", |m| {
-        matches!(m, Ctl::Hangup { call: c, .. } if *c == call).then_some(())
-    });
+    chand.answer_until_hangup(call, "127.0.0.1:20002");
     assert!(passed(dir.path(), "uac", &mut uac));
 }
 

@@ -66,6 +66,33 @@ impl fmt::Display for Message {
                 number.as_str(),
                 name.as_str()
             ),
+            Self::TrunkDial {
+                call,
+                span,
+                called,
+                number,
+                name,
+                privacy,
+            }
+            | Self::TrunkIncoming {
+                call,
+                span,
+                called,
+                number,
+                name,
+                privacy,
+            } => write!(
+                f,
+                "{} call={call} span={span} called={} number={:?} name={:?} privacy={privacy:?}",
+                if matches!(self, Self::TrunkDial { .. }) {
+                    "TrunkDial"
+                } else {
+                    "TrunkIncoming"
+                },
+                called.as_str(),
+                number.as_str(),
+                name.as_str()
+            ),
             Self::Ringback { call } => write!(f, "Ringback call={call}"),
             Self::EarlyMedia { call, media } => write!(f, "EarlyMedia call={call} {media}"),
             Self::Connected { call, media } => write!(f, "Connected call={call} {media}"),

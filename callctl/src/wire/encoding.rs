@@ -16,11 +16,13 @@ pub(super) mod ty {
     pub const ALERTING: u8 = 0x11;
     pub const ANSWERED: u8 = 0x12;
     pub const MEDIA_READY: u8 = 0x13;
+    pub const TRUNK_DIAL: u8 = 0x14;
     pub const INCOMING: u8 = 0x20;
     pub const RINGBACK: u8 = 0x21;
     pub const EARLY_MEDIA: u8 = 0x22;
     pub const CONNECTED: u8 = 0x23;
     pub const MODIFY: u8 = 0x24;
+    pub const TRUNK_INCOMING: u8 = 0x25;
 }
 
 /// `telephone_event_pt` octet meaning "none".
@@ -68,6 +70,19 @@ impl<'a> Reader<'a> {
 
     fn text(&mut self, field: &'static str) -> Result<Text, WireError> {
         Text::try_from(self.str(field)?).map_err(|_| WireError::BadText(field))
+    }
+
+    fn digits(&mut self, field: &'static str) -> Result<Digits, WireError> {
+        Digits::try_from(self.str(field)?).map_err(|_| WireError::BadText(field))
+    }
+
+    fn privacy(&mut self) -> Result<Privacy, WireError> {
+        match self.u8("privacy")? {
+            0 => Ok(Privacy::Allowed),
+            1 => Ok(Privacy::Restricted),
+            2 => Ok(Privacy::Unavailable),
+            p => Err(WireError::Invalid("privacy", p.into())),
+        }
     }
 
     fn addr(&mut self, field: &'static str) -> Result<SocketAddr, WireError> {
@@ -127,6 +142,16 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     // Digits and Text are at most 64 octets by construction.
     out.push(s.len() as u8);
     out.extend_from_slice(s.as_bytes());
+}
+
+fn put_party(out: &mut Vec<u8>, number: &Text, name: &Text, privacy: Privacy) {
+    put_str(out, number.as_str());
+    put_str(out, name.as_str());
+    out.push(match privacy {
+        Privacy::Allowed => 0,
+        Privacy::Restricted => 1,
+        Privacy::Unavailable => 2,
+    });
 }
 
 fn put_media(out: &mut Vec<u8>, m: &Media) {
@@ -199,10 +224,25 @@ impl Message {
             ty::DIAL => {
                 let call = r.call()?;
                 let port = r.u16("port")?;
-                let digits =
-                    Digits::try_from(r.str("digits")?).map_err(|_| WireError::BadText("digits"))?;
+                let digits = r.digits("digits")?;
                 Self::Dial { call, port, digits }
             }
+            ty::TRUNK_DIAL => Self::TrunkDial {
+                call: r.call()?,
+                span: r.u16("span")?,
+                called: r.digits("called")?,
+                number: r.text("number")?,
+                name: r.text("name")?,
+                privacy: r.privacy()?,
+            },
+            ty::TRUNK_INCOMING => Self::TrunkIncoming {
+                call: r.call()?,
+                span: r.u16("span")?,
+                called: r.digits("called")?,
+                number: r.text("number")?,
+                name: r.text("name")?,
+                privacy: r.privacy()?,
+            },
             ty::ALERTING => Self::Alerting { call: r.call()? },
             ty::ANSWERED => Self::Answered { call: r.call()? },
             ty::MEDIA_READY => Self::MediaReady {
@@ -214,12 +254,7 @@ impl Message {
                 port: r.u16("port")?,
                 number: r.text("number")?,
                 name: r.text("name")?,
-                privacy: match r.u8("privacy")? {
-                    0 => Privacy::Allowed,
-                    1 => Privacy::Restricted,
-                    2 => Privacy::Unavailable,
-                    p => return Err(WireError::Invalid("privacy", p.into())),
-                },
+                privacy: r.privacy()?,
             },
             ty::RINGBACK => Self::Ringback { call: r.call()? },
             ty::EARLY_MEDIA => Self::EarlyMedia {
@@ -287,13 +322,27 @@ impl Message {
                 ..
             } => {
                 out.extend_from_slice(&port.to_be_bytes());
-                put_str(&mut out, number.as_str());
-                put_str(&mut out, name.as_str());
-                out.push(match privacy {
-                    Privacy::Allowed => 0,
-                    Privacy::Restricted => 1,
-                    Privacy::Unavailable => 2,
-                });
+                put_party(&mut out, number, name, *privacy);
+            }
+            Self::TrunkDial {
+                span,
+                called,
+                number,
+                name,
+                privacy,
+                ..
+            }
+            | Self::TrunkIncoming {
+                span,
+                called,
+                number,
+                name,
+                privacy,
+                ..
+            } => {
+                out.extend_from_slice(&span.to_be_bytes());
+                put_str(&mut out, called.as_str());
+                put_party(&mut out, number, name, *privacy);
             }
             Self::EarlyMedia { media, .. }
             | Self::Connected { media, .. }
@@ -314,11 +363,13 @@ impl Message {
             Self::Alerting { .. } => ty::ALERTING,
             Self::Answered { .. } => ty::ANSWERED,
             Self::MediaReady { .. } => ty::MEDIA_READY,
+            Self::TrunkDial { .. } => ty::TRUNK_DIAL,
             Self::Incoming { .. } => ty::INCOMING,
             Self::Ringback { .. } => ty::RINGBACK,
             Self::EarlyMedia { .. } => ty::EARLY_MEDIA,
             Self::Connected { .. } => ty::CONNECTED,
             Self::Modify { .. } => ty::MODIFY,
+            Self::TrunkIncoming { .. } => ty::TRUNK_INCOMING,
         }
     }
 
@@ -333,6 +384,8 @@ impl Message {
             | Self::Answered { call }
             | Self::MediaReady { call, .. }
             | Self::Incoming { call, .. }
+            | Self::TrunkDial { call, .. }
+            | Self::TrunkIncoming { call, .. }
             | Self::Ringback { call }
             | Self::EarlyMedia { call, .. }
             | Self::Connected { call, .. }
@@ -349,8 +402,14 @@ impl Message {
         }
     }
 
-    /// Whether the message creates a call (`Dial`, `Incoming`).
+    /// Whether the message creates a call (`Dial`, `Incoming`, `TrunkDial`, `TrunkIncoming`).
     pub fn creates_call(&self) -> bool {
-        matches!(self, Self::Dial { .. } | Self::Incoming { .. })
+        matches!(
+            self,
+            Self::Dial { .. }
+                | Self::Incoming { .. }
+                | Self::TrunkDial { .. }
+                | Self::TrunkIncoming { .. }
+        )
     }
 }

@@ -94,6 +94,23 @@ pub enum Message {
         /// What the phone dialled.
         digits: Digits,
     },
+    /// chand → sipd: a SETUP from the PBX on PRI span `span` (Q.931 §5.2.1, ECMA-143 §10.1):
+    /// send an INVITE for `called` through the proxy, From `number` with `name` as display
+    /// name (QSIG callingName, ECMA-164 §7). Numbers are already manipulated per the span.
+    TrunkDial {
+        /// New call id (chand's, bit 31 clear).
+        call: CallId,
+        /// The DAHDI span number.
+        span: u16,
+        /// Called party number.
+        called: Digits,
+        /// Calling party number, possibly empty.
+        number: Text,
+        /// Calling party name, possibly empty.
+        name: Text,
+        /// Presentation (Q.931 §4.5.10 presentation indicator).
+        privacy: Privacy,
+    },
     /// chand → sipd: the port of an incoming call rings (send 180 Ringing, RFC 3261 §13.3.1.1).
     Alerting {
         /// The call.
@@ -117,6 +134,23 @@ pub enum Message {
         call: CallId,
         /// The port to ring.
         port: u16,
+        /// Calling number (from P-Asserted-Identity or From), possibly empty.
+        number: Text,
+        /// Calling name (display name), possibly empty.
+        name: Text,
+        /// Presentation.
+        privacy: Privacy,
+    },
+    /// sipd → chand: an INVITE whose Request-URI user part matches PRI span `span`'s numbers:
+    /// send a SETUP to the PBX on a free B-channel (Q.931 §5.1.1); none free is `Hangup`
+    /// with cause 34 (no circuit/channel available).
+    TrunkIncoming {
+        /// New call id (sipd's, bit 31 set).
+        call: CallId,
+        /// The DAHDI span number.
+        span: u16,
+        /// Called party number (the Request-URI user part).
+        called: Digits,
         /// Calling number (from P-Asserted-Identity or From), possibly empty.
         number: Text,
         /// Calling name (display name), possibly empty.
@@ -273,6 +307,38 @@ mod tests {
             call.clone().prop_map(|call| Message::Alerting { call }),
             call.clone().prop_map(|call| Message::Answered { call }),
             call.clone().prop_map(|call| Message::Ringback { call }),
+            (
+                call.clone(),
+                any::<u16>(),
+                "[0-9*#A-D]{1,32}",
+                text(),
+                text(),
+                0usize..3,
+                any::<bool>()
+            )
+                .prop_map(|(call, span, d, number, name, p, dial)| {
+                    let called = Digits::try_from(&*d).unwrap();
+                    let privacy = [Privacy::Allowed, Privacy::Restricted, Privacy::Unavailable][p];
+                    if dial {
+                        Message::TrunkDial {
+                            call,
+                            span,
+                            called,
+                            number,
+                            name,
+                            privacy,
+                        }
+                    } else {
+                        Message::TrunkIncoming {
+                            call,
+                            span,
+                            called,
+                            number,
+                            name,
+                            privacy,
+                        }
+                    }
+                }),
             (call.clone(), media()).prop_map(|(call, m)| Message::MediaReady {
                 call,
                 local_rtp: m.remote_rtp
@@ -379,6 +445,19 @@ mod tests {
             m.to_string(),
             "Incoming call=80000001 port=2 number=\"2001\" name=\"A \\\"B\\\"\" privacy=Allowed"
         );
+        let t = Message::TrunkDial {
+            call: CallId(7),
+            span: 1,
+            called: Digits::try_from("789").unwrap(),
+            number: Text::try_from("2001").unwrap(),
+            name: Text::try_from("Ann").unwrap(),
+            privacy: Privacy::Allowed,
+        };
+        assert_eq!(
+            t.to_string(),
+            "TrunkDial call=00000007 span=1 called=789 number=\"2001\" name=\"Ann\" privacy=Allowed"
+        );
+        assert_eq!(t.sender(), Some(Side::Chand));
         let c = Message::Connected {
             call: CallId(1),
             media: Media {

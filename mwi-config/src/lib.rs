@@ -60,6 +60,22 @@ impl Config {
         Router::new(self.fxs_claims(), self.pri_claims())
     }
 
+    /// The DAHDI channel numbers of `pri`'s span: from `[[span]]` if any is given, else the
+    /// implicit layout (see [`Span`]); `None` when the layout does not list it. B-channel
+    /// (timeslot) `b` of the span is channel `start + b - 1`.
+    pub fn pri_channels(&self, pri: &Pri) -> Option<std::ops::RangeInclusive<u32>> {
+        if self.span.is_empty() {
+            let n = pri.span_type.channels();
+            let first = pri.span.checked_sub(1)?.checked_mul(n)?.checked_add(1)?;
+            Some(first..=first + (n - 1))
+        } else {
+            self.span
+                .iter()
+                .find(|s| s.span == pri.span)
+                .map(Span::channel_range)
+        }
+    }
+
     fn fxs_claims(&self) -> impl Iterator<Item = FxsClaim<'_>> {
         self.fxs.iter().map(|f| FxsClaim {
             channel: f.channel,

@@ -11,7 +11,7 @@ use toml_edit::{ImDocument, Item, Table, Value};
 
 use fxs::PlanError;
 
-use super::{Config, Span};
+use super::Config;
 use mwi_core::route::{self, Claimant};
 use Seg::{Index, Key};
 
@@ -182,21 +182,6 @@ fn check_tone_plans(c: &Config) -> Option<Violation> {
     Some(at(path, message))
 }
 
-/// The channels of `pri`'s span: from `[[span]]` if any is given, else the implicit layout
-/// (see [`Span`]); `None` when the layout does not list it.
-fn pri_channels(c: &Config, pri: &super::Pri) -> Option<std::ops::RangeInclusive<u32>> {
-    if c.span.is_empty() {
-        let n = pri.span_type.channels();
-        let first = pri.span.checked_sub(1)?.checked_mul(n)?.checked_add(1)?;
-        Some(first..=first + (n - 1))
-    } else {
-        c.span
-            .iter()
-            .find(|s| s.span == pri.span)
-            .map(Span::channel_range)
-    }
-}
-
 fn check_spans(c: &Config) -> Option<Violation> {
     let mut seen: HashMap<u32, usize> = HashMap::new();
     for (i, s) in c.span.iter().enumerate() {
@@ -293,7 +278,7 @@ fn check_fxs(c: &Config) -> Option<Violation> {
         // Only an explicit layout says where PRI spans are; the implicit one is a guess that
         // must not reject an FXS card numbered before the PRI card.
         let on_pri = c.pri.iter().find_map(|p| {
-            pri_channels(c, p)
+            c.pri_channels(p)
                 .filter(|r| !c.span.is_empty() && r.contains(&f.channel))
                 .map(|r| (p.span, r))
         });
@@ -362,7 +347,7 @@ fn check_pri(c: &Config) -> Option<Violation> {
                 ),
             ));
         }
-        let Some(range) = pri_channels(c, p) else {
+        let Some(range) = c.pri_channels(p) else {
             return Some(at(
                 path("span"),
                 format!("PRI span {} is not in the [[span]] layout", p.span),

@@ -947,3 +947,46 @@ fn backup_servers_default_to_the_primary_port_and_differ_from_it() {
         "3:20: fallback_answers = 0 is out of range 1..=100"
     );
 }
+
+#[test]
+fn pri_calls_take_a_law_by_span_type_and_number_rewrites() {
+    let pri = |span_type: &str, calls: &str| {
+        format!(
+            "{BASE}[[pri]]\nspan = 1\nspan_type = \"{span_type}\"\ndchannel = 16\n\
+             numbers = [\"2...\"]\n[pri.calls]\n{calls}"
+        )
+    };
+    let c = ok(&pri(
+        "e1",
+        "to_sip_strip = 1\nto_sip_prefix = \"*\"\ncalled_type = \"national\"\nplan = \"isdn\"\n",
+    ));
+    let calls = c.pri[0].calls.as_ref().unwrap();
+    assert_eq!(calls.law(c.pri[0].span_type), fxs::Law::Alaw);
+    assert_eq!(calls.to_sip_prefix.apply(calls.to_sip_strip, "98"), "*8");
+    assert_eq!(
+        calls.to_pbx_prefix.apply(calls.to_pbx_strip, "2001"),
+        "2001"
+    );
+    assert_eq!(calls.called_type, mwi_config::NumberType::National);
+    assert_eq!(calls.plan, mwi_config::NumberPlan::Isdn);
+    assert_eq!(c.pri_channels(&c.pri[0]), Some(1..=31));
+    assert!(ok(&format!(
+        "{BASE}[[pri]]\nspan = 1\ndchannel = 24\nnumbers = [\"2...\"]\n"
+    ))
+    .pri[0]
+        .calls
+        .is_none());
+    assert_eq!(
+        err(&pri("t1", "to_pbx_prefix = \"9x\"\n")),
+        "9:17: bad prefix \"9x\": expected at most 16 of the keys 0-9, * and #"
+    );
+    assert_eq!(
+        err(&pri("t1", "calling_type = \"local\"\n")),
+        "9:16: unknown type of number \"local\": expected one of unknown, international, \
+         national, network, subscriber, abbreviated"
+    );
+    assert_eq!(
+        err(&pri("t1", "to_sip_strip = 40\n")),
+        "9:16: to_sip_strip = 40 is out of range 0..=32"
+    );
+}

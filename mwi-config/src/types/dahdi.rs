@@ -206,7 +206,141 @@ pub struct Pri {
     /// `message_count = true`: send nbOfMessages (ECMA-242 §6.3). Default true.
     #[serde(default = "default_true")]
     pub message_count: bool,
+    /// `[pri.calls]`: the span is a trunk for calls between the PBX and SIP (docs/calls.md);
+    /// absent = every SETUP from the PBX is cleared with cause 69 and the B-channels stay
+    /// closed.
+    #[serde(default)]
+    pub calls: Option<PriCalls>,
 }
+
+/// `[pri.calls]`: Q.931 basic calls on a PRI span (Q.931 §5, ECMA-143) and their numbers.
+///
+/// Number manipulation runs in this order: strip `*_strip` leading digits, then put
+/// `*_prefix` in front. `to_sip_*` applies to the called number of a SETUP from the PBX
+/// (it becomes the INVITE's Request-URI user part); `to_pbx_*` to the Request-URI user part
+/// of an INVITE for one of the span's `numbers` (it becomes the SETUP's called party number).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriCalls {
+    /// `law = "alaw"`: the B-channels' companding law (ITU-T G.711) and the SETUP's bearer
+    /// capability (Q.931 §4.5.5 layer 1 protocol); absent = mulaw on T1, alaw on E1.
+    #[serde(default)]
+    pub law: Option<Law>,
+    /// `echo_cancel = 128`: the DAHDI echo canceller's tail on each B-channel while a call's
+    /// media runs, in taps (as `[[fxs]] echo_cancel`); 0 (the default) = off.
+    #[serde(default, deserialize_with = "de_echo_cancel")]
+    pub echo_cancel: u32,
+    /// `to_sip_strip = 0`: leading digits removed from a SETUP's called number.
+    #[serde(default, deserialize_with = "de_to_sip_strip")]
+    pub to_sip_strip: u32,
+    /// `to_sip_prefix = ""`: digits put in front of a SETUP's called number after stripping.
+    #[serde(default)]
+    pub to_sip_prefix: Prefix,
+    /// `to_pbx_strip = 0`: leading digits removed from an INVITE's Request-URI user part.
+    #[serde(default, deserialize_with = "de_to_pbx_strip")]
+    pub to_pbx_strip: u32,
+    /// `to_pbx_prefix = ""`: digits put in front of it after stripping.
+    #[serde(default)]
+    pub to_pbx_prefix: Prefix,
+    /// `called_type = "unknown"`: type of number of the called party number we send
+    /// (Q.931 §4.5.8): `unknown`, `international`, `national`, `network`, `subscriber`,
+    /// `abbreviated`. Default unknown.
+    #[serde(default)]
+    pub called_type: NumberType,
+    /// `calling_type = "unknown"`: type of number of the calling party number we send.
+    #[serde(default)]
+    pub calling_type: NumberType,
+    /// `plan = "unknown"`: numbering plan of both numbers we send (Q.931 §4.5.8): `unknown`,
+    /// `isdn` (E.164) or `private`. Default unknown.
+    #[serde(default)]
+    pub plan: NumberPlan,
+}
+
+impl PriCalls {
+    /// The B-channels' law on a span of kind `span_type`.
+    pub fn law(&self, span_type: SpanType) -> Law {
+        self.law.unwrap_or(match span_type {
+            SpanType::T1 => Law::Mulaw,
+            SpanType::E1 => Law::Alaw,
+        })
+    }
+}
+
+/// Allowed range of `[pri.calls] *_strip`, digits.
+pub const STRIP_RANGE: std::ops::RangeInclusive<u32> = 0..=32;
+
+ranged! {
+    de_to_sip_strip: "to_sip_strip" in STRIP_RANGE;
+    de_to_pbx_strip: "to_pbx_strip" in STRIP_RANGE;
+}
+
+/// Digits put in front of a number (`[pri.calls] *_prefix`): 0 to 16 of `0-9 * #`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Prefix(String);
+
+impl FromStr for Prefix {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.len() <= 16 && s.bytes().all(|b| b.is_ascii_digit() || b"*#".contains(&b)) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(format!(
+                "bad prefix {s:?}: expected at most 16 of the keys 0-9, * and #"
+            ))
+        }
+    }
+}
+
+string_newtype!(Prefix, "The prefix digits as written.");
+
+impl Prefix {
+    /// `number` with `strip` leading digits removed (all of them when it is shorter) and
+    /// this prefix put in front.
+    pub fn apply(&self, strip: u32, number: &str) -> String {
+        let rest = number.get(strip as usize..).unwrap_or("");
+        format!("{}{rest}", self.0)
+    }
+}
+
+/// Type of number (Q.931 §4.5.8 octet 3 bits 7-5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum NumberType {
+    /// 000 unknown (the default).
+    #[default]
+    Unknown,
+    /// 001 international number.
+    International,
+    /// 010 national number.
+    National,
+    /// 011 network specific number.
+    Network,
+    /// 100 subscriber number.
+    Subscriber,
+    /// 110 abbreviated number.
+    Abbreviated,
+}
+
+keyword_enum!(NumberType, "type of number", {
+    Unknown => "unknown", International => "international", National => "national",
+    Network => "network", Subscriber => "subscriber", Abbreviated => "abbreviated",
+});
+
+/// Numbering plan (Q.931 §4.5.8 octet 3 bits 4-1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum NumberPlan {
+    /// 0000 unknown (the default).
+    #[default]
+    Unknown,
+    /// 0001 ISDN/telephony numbering plan (ITU-T E.164).
+    Isdn,
+    /// 1001 private numbering plan.
+    Private,
+}
+
+keyword_enum!(NumberPlan, "plan", {
+    Unknown => "unknown", Isdn => "isdn", Private => "private",
+});
 
 /// The kind of a PRI span.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

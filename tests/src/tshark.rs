@@ -29,8 +29,21 @@ pub struct Verdict {
 /// them with scripts/install-deps).
 pub fn decode(frames: &[Vec<u8>]) -> Verdict {
     let dir = tempfile::tempdir().expect("temp dir");
-    let txt = dir.path().join("frames.txt");
-    let pcap = dir.path().join("frames.pcap");
+    let pcap = lapd_pcap(dir.path(), frames);
+    Verdict {
+        lapd: filter(&pcap, "lapd").len(),
+        qsig: filter(&pcap, "qsig").len(),
+        q931: filter(&pcap, "q931").len(),
+        flagged: filter(&pcap, FLAGGED),
+    }
+}
+
+/// Write `frames` (Q.921 frames without FCS) as `dir/frames.pcap`, link type 203 (LAPD), via
+/// a text2pcap hex dump (each packet starts again at offset 000000); returns its path. Panics
+/// if text2pcap is missing or fails.
+pub fn lapd_pcap(dir: &Path, frames: &[Vec<u8>]) -> PathBuf {
+    let txt = dir.join("frames.txt");
+    let pcap = dir.join("frames.pcap");
     let mut f = std::fs::File::create(&txt).expect("hex dump file");
     for frame in frames {
         for (i, chunk) in frame.chunks(16).enumerate() {
@@ -47,12 +60,47 @@ pub fn decode(frames: &[Vec<u8>]) -> Verdict {
         .status()
         .expect("text2pcap must be installed (tshark package, scripts/install-deps)");
     assert!(st.success(), "text2pcap failed");
-    Verdict {
-        lapd: filter(&pcap, "lapd").len(),
-        qsig: filter(&pcap, "qsig").len(),
-        q931: filter(&pcap, "q931").len(),
-        flagged: filter(&pcap, FLAGGED),
+    pcap
+}
+
+/// One frame for [`check_verbose`]: its name, its octets (Q.921 without FCS) and strings
+/// `tshark -V` must print for it.
+pub struct Expect<'a> {
+    /// What the frame is, for the failure message.
+    pub name: String,
+    /// The frame.
+    pub frame: Vec<u8>,
+    /// Strings its `tshark -V` text must hold.
+    pub shows: &'a [&'a str],
+}
+
+/// Decode `cases` with `tshark -V` and check each frame's text: it holds every string of its
+/// case and none of `forbidden` (e.g. "Malformed"); then tshark's expert statistics must list
+/// no error. Panics naming the frame and quoting tshark otherwise.
+pub fn check_verbose(cases: &[Expect<'_>], forbidden: &[&str]) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let frames: Vec<Vec<u8>> = cases.iter().map(|c| c.frame.clone()).collect();
+    let pcap = lapd_pcap(dir.path(), &frames);
+    let verbose = read(&pcap, &["-V"]).join("\n");
+    let texts: Vec<&str> = verbose.split("\nFrame ").collect();
+    assert_eq!(texts.len(), cases.len(), "tshark frame count:\n{verbose}");
+    for (c, text) in cases.iter().zip(&texts) {
+        for e in c.shows {
+            assert!(text.contains(e), "{}: tshark lacks {e:?}:\n{text}", c.name);
+        }
+        for bad in forbidden {
+            assert!(
+                !text.contains(bad),
+                "{}: tshark says {bad:?}:\n{text}",
+                c.name
+            );
+        }
     }
+    let expert = read(&pcap, &["-q", "-z", "expert"]).join("\n");
+    assert!(
+        !expert.contains("Errors") && !expert.contains("Malformed"),
+        "tshark expert info reports errors:\n{expert}"
+    );
 }
 
 /// The display filter of frames tshark finds malformed or flags with an expert warning/error.

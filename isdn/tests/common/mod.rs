@@ -1,14 +1,11 @@
-//! Helpers shared by isdn's integration tests: hex test vectors, the calling party of the
-//! golden SETUPs, and tshark as an independent decoder (text2pcap, link type 203 = LAPD). A
-//! missing tshark fails the test loudly.
+//! Helpers shared by isdn's integration tests: hex test vectors and the calling party of the
+//! golden SETUPs. (tshark's verdicts on our frames are in the tests crate, tests/isdn_tshark.rs,
+//! with the other real peers.)
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
 use isdn::q921::{Kind, Repr};
 use isdn::q931::{CallReference, NumberingPlan, PartyNumberIe, Presentation, TypeOfNumber};
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Hex (whitespace ignored) to bytes.
 pub fn hex(s: &str) -> Vec<u8> {
@@ -54,45 +51,4 @@ pub fn calling() -> PartyNumberIe<'static> {
         }),
         digits: "2000",
     }
-}
-
-/// Run `cmd`, asserting that it starts and succeeds; returns its stdout.
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| {
-        panic!("cannot run {cmd:?} (install tshark: scripts/install-deps): {e}")
-    });
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Write `frames` (Q.921 frames without FCS) as `dir/<name>.pcap`, link type 203 (LAPD), via a
-/// text2pcap hex dump (each packet starts again at offset 000000). Returns the pcap's path.
-pub fn text2pcap(dir: &Path, name: &str, frames: &[Vec<u8>]) -> PathBuf {
-    let txt = dir.join(format!("{name}.txt"));
-    let pcap = dir.join(format!("{name}.pcap"));
-    let mut dump = String::new();
-    for frame in frames {
-        for (i, chunk) in frame.chunks(16).enumerate() {
-            write!(dump, "{:06x}", i * 16).unwrap();
-            for b in chunk {
-                write!(dump, " {b:02x}").unwrap();
-            }
-            dump.push('\n');
-        }
-    }
-    std::fs::write(&txt, dump).unwrap();
-    run(Command::new("text2pcap")
-        .args(["-q", "-F", "pcap", "-l", "203"])
-        .arg(&txt)
-        .arg(&pcap));
-    pcap
-}
-
-/// `tshark -r <pcap> <args>`; its stdout.
-pub fn tshark(pcap: &Path, args: &[&str]) -> String {
-    run(Command::new("tshark").arg("-r").arg(pcap).args(args))
 }

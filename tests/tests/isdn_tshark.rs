@@ -1,23 +1,48 @@
-//! Every frame shape the MWI delivery sends, checked by an independent decoder: tshark 4.x
-//! (Debian `tshark`), LAPD link type 203. The Q.931 message is wrapped in a Q.921 I-frame header
-//! (`00 01 00 00`: SAPI 0, C/R 0, TEI 0, N(S)=N(R)=0), written as text2pcap input, converted with
-//! `text2pcap -q -F pcap -l 203` and decoded with `tshark -V` and `tshark -z expert`.
+//! tshark 4.x (Debian `tshark`) as an independent decoder of every frame shape our Q.931 and
+//! QSIG code sends: the MWI delivery (SETUP/FACILITY with ECMA-242 operations, the replies and
+//! rejects) and every message type of basic call (Q.931 §3.1, ECMA-143). Each Q.931 message is
+//! wrapped in a Q.921 I-frame header (`00 01 00 00`: SAPI 0, C/R 0, TEI 0, N(S)=N(R)=0),
+//! converted to a LAPD pcap (link type 203) and decoded with `tshark -V` and `tshark -z expert`.
 //!
 //! tshark names operations 80/81 mCMNewMsg / mCMNoNewMsg (ECMA-347 reuses the SS-MWI codes and
-//! tags); the argument fields decode fully. A missing tshark fails the test.
+//! tags); the argument fields decode fully. A missing tshark fails the test
+//! (scripts/install-deps).
 
-mod common;
-
-use common::{calling, text2pcap, tshark, CR1};
+use dahdi_mwi_tests::tshark::{check_verbose, Expect};
 use isdn::ber::GeneralizedTime;
 use isdn::q931::{
-    call_state, cause, CallReference, Cause, Location, Message, MessageType, PartyNumberIe,
+    call_state, cause, progress, BearerCapability, CallReference, Cause, ChannelId, Layer1,
+    Location, Message, MessageType, PartyNumberIe, Presentation, ProgressIndicator, RestartClass,
 };
 use isdn::qsig::{
     self, BasicService, MsgCentreId, MwiActivateArg, MwiDeactivateArg, MwiInterrogateRes,
     MwiInterrogateResElt, MwiInvoke, PartyNumber, PrivateTypeOfNumber, PublicTypeOfNumber,
 };
 use isdn::rose::{InvokeProblem, Problem};
+
+/// Call reference 1 of the MWI SETUPs and 5 of the basic calls, sent by the side that
+/// allocated it (Q.931 §4.3, flag 0).
+const CR1: CallReference = CallReference::Call {
+    value: 1,
+    flag: false,
+};
+const CR5: CallReference = CallReference::Call {
+    value: 5,
+    flag: false,
+};
+
+/// The calling party of every SETUP here: "2000", presentation allowed, user-provided
+/// verified and passed.
+fn calling() -> PartyNumberIe<'static> {
+    let verified = Presentation {
+        indicator: 0,
+        screening: 1,
+    };
+    PartyNumberIe {
+        presentation: Some(verified),
+        ..PartyNumberIe::unknown("2000")
+    }
+}
 
 /// One frame to check: what it is, its Q.931 bytes, and strings tshark -V must print for it.
 struct Case {
@@ -26,13 +51,20 @@ struct Case {
     expect: Vec<&'static str>,
 }
 
+/// `q931` in a Q.921 I-frame of SAPI 0, TEI 0.
+fn i_frame(q931: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x00, 0x01, 0x00, 0x00];
+    frame.extend_from_slice(q931);
+    frame
+}
+
 fn setup(invoke: &MwiInvoke, invoke_id: i64) -> Vec<u8> {
     let fac = invoke.facility(invoke_id);
     let called = PartyNumberIe::unknown(invoke.served_user_nr().digits());
     Message::setup_cis(CR1, &fac, Some(calling()), Some(called)).to_vec()
 }
 
-fn cases() -> Vec<Case> {
+fn mwi_cases() -> Vec<Case> {
     let minimal = MwiInvoke::Activate(MwiActivateArg::new(
         PartyNumber::Unknown("1234".into()),
         BasicService::Speech,
@@ -208,43 +240,148 @@ fn cases() -> Vec<Case> {
 }
 
 #[test]
-fn tshark_decodes_every_frame_without_errors() {
-    let cases = cases();
-    let dir = tempfile::tempdir().unwrap();
-    let lapd: Vec<Vec<u8>> = cases
+fn tshark_decodes_every_mwi_frame_without_errors() {
+    let cases = mwi_cases();
+    let expect: Vec<Expect<'_>> = cases
         .iter()
-        .map(|c| {
-            let mut frame = vec![0x00, 0x01, 0x00, 0x00];
-            frame.extend_from_slice(&c.q931);
-            frame
+        .map(|c| Expect {
+            name: c.name.to_owned(),
+            frame: i_frame(&c.q931),
+            shows: &c.expect,
         })
         .collect();
-    let pcap = text2pcap(dir.path(), "frames", &lapd);
-
-    let verbose = tshark(&pcap, &["-V"]);
-    let frames: Vec<&str> = verbose.split("\nFrame ").collect();
-    assert_eq!(frames.len(), cases.len(), "tshark frame count:\n{verbose}");
-    for (c, text) in cases.iter().zip(&frames) {
-        for e in &c.expect {
-            assert!(text.contains(e), "{}: tshark lacks {e:?}:\n{text}", c.name);
-        }
-        for bad in [
+    check_verbose(
+        &expect,
+        &[
             "Malformed",
             "Expert Info (Error",
             "Unknown operation",
             "BER Error",
-        ] {
-            assert!(
-                !text.contains(bad),
-                "{}: tshark says {bad:?}:\n{text}",
-                c.name
-            );
-        }
-    }
+        ],
+    );
+}
 
-    let expert = tshark(&pcap, &["-q", "-z", "expert"]);
-    assert!(
-        !expert.contains("Errors") && !expert.contains("Malformed"),
-        "tshark expert info reports errors:\n{expert}"
+/// Every message type the call state machine sends, decoded by tshark without a malformed or
+/// expert flag, with the fields it must show.
+#[test]
+fn tshark_decodes_basic_call_messages() {
+    let normal = Cause::new(Location::User, cause::NORMAL_CLEARING);
+    let busy = Cause::new(Location::PrivateLocal, cause::NO_CIRCUIT_AVAILABLE);
+    let pi = ProgressIndicator::new(Location::PrivateLocal, progress::IN_BAND_AVAILABLE);
+    let bchan = Some(ChannelId::b_channel(1, true));
+    let with_channel = |t| Message {
+        channel_id: bchan,
+        ..Message::new(CR5.reply(), t)
+    };
+    let cases: Vec<(Message<'_>, &[&str])> = vec![
+        (
+            Message {
+                progress: Some(ProgressIndicator::new(
+                    Location::PrivateLocal,
+                    progress::ORIGINATION_NON_ISDN,
+                )),
+                display: Some("Trunk"),
+                ..Message::setup(
+                    CR5,
+                    BearerCapability::speech(Layer1::MuLaw),
+                    Some(ChannelId::b_channel(23, true)),
+                    Some(calling()),
+                    PartyNumberIe::unknown("789"),
+                )
+            },
+            &[
+                "Message type: SETUP (0x05)",
+                "Information transfer capability: Speech (0x00)",
+                "Recommendation G.711 u-law",
+                "Indicated channel: Exclusive",
+                "User-provided, verified and passed",
+                "Channel number: 23",
+                "Origination address is non-ISDN",
+                "Calling party number digits: 2000",
+                "Called party number digits: 789",
+                "Display information: Trunk",
+            ],
+        ),
+        (
+            with_channel(MessageType::CallProceeding),
+            &["Message type: CALL PROCEEDING (0x02)", "Channel number: 1"],
+        ),
+        (
+            Message {
+                progress: Some(pi),
+                ..Message::new(CR5.reply(), MessageType::Alerting)
+            },
+            &["Message type: ALERTING (0x01)", "In-band information"],
+        ),
+        (
+            Message {
+                progress: Some(pi),
+                ..Message::new(CR5.reply(), MessageType::Progress)
+            },
+            &["Message type: PROGRESS (0x03)"],
+        ),
+        (
+            with_channel(MessageType::Connect),
+            &["Message type: CONNECT (0x07)"],
+        ),
+        (
+            Message::new(CR5, MessageType::ConnectAcknowledge),
+            &["Message type: CONNECT ACKNOWLEDGE (0x0f)"],
+        ),
+        (
+            Message::disconnect(CR5, normal),
+            &[
+                "Message type: DISCONNECT (0x45)",
+                "Normal call clearing (16)",
+            ],
+        ),
+        (
+            Message::release(CR5.reply(), None),
+            &["Message type: RELEASE (0x4d)"],
+        ),
+        (
+            Message::release_complete(CR5.reply(), Some(busy)),
+            &[
+                "Message type: RELEASE COMPLETE (0x5a)",
+                "No circuit/channel available (34)",
+            ],
+        ),
+        (
+            Message::new(CR5, MessageType::StatusEnquiry),
+            &["Message type: STATUS ENQUIRY (0x75)"],
+        ),
+        (
+            Message::status(
+                CR5.reply(),
+                Cause::new(Location::User, cause::RESPONSE_TO_STATUS_ENQUIRY),
+                call_state::CALL_RECEIVED,
+            ),
+            &["Message type: STATUS (0x7d)", "Call received (0x07)"],
+        ),
+        (
+            Message::restart(MessageType::Restart, false, RestartClass::Indicated, bchan),
+            &["Message type: RESTART (0x46)", "Indicated channels"],
+        ),
+        (
+            Message::restart(
+                MessageType::RestartAcknowledge,
+                true,
+                RestartClass::Indicated,
+                bchan,
+            ),
+            &["Message type: RESTART ACKNOWLEDGE (0x4e)"],
+        ),
+    ];
+    let expect: Vec<Expect<'_>> = cases
+        .iter()
+        .map(|(m, shows)| Expect {
+            name: m.to_string(),
+            frame: i_frame(&m.to_vec()),
+            shows,
+        })
+        .collect();
+    check_verbose(
+        &expect,
+        &["Malformed", "Expert Info (Error", "Expert Info (Warning"],
     );
 }

@@ -107,14 +107,16 @@ impl FakeChand {
     }
 
     /// Answers incoming `call` as a phone does (`Alerting`, `MediaReady` with `local_rtp`,
-    /// `Answered`), then waits for sipd's `Connected` (the ACK came) and its `Hangup` (the far
-    /// end's BYE), 10 s each.
+    /// 300 ms of ringing, `Answered`), then waits for sipd's `Connected` (the ACK came) and its
+    /// `Hangup` (the far end's BYE), 10 s each. The ringing keeps the 180 ahead of the 200
+    /// through a proxy with several UDP workers.
     pub fn answer_until_hangup(&mut self, call: CallId, local_rtp: &str) {
         self.say(Ctl::Alerting { call });
         self.say(Ctl::MediaReady {
             call,
             local_rtp: local_rtp.parse().expect("addr"),
         });
+        std::thread::sleep(Duration::from_millis(300));
         self.say(Ctl::Answered { call });
         self.expect(10, "Connected", |m| {
             matches!(m, Ctl::Connected { call: c, .. } if *c == call).then_some(())

@@ -20,7 +20,8 @@ use dahdi_mwi_tests::vmcheck::{
 use driver_ffi::{Channel, Flush, Hook, IoMode, ReadOutcome, Readiness};
 use fxs::Law;
 
-use crate::common::{launch, stop, Install};
+use crate::common::{stop, Install};
+use crate::journal::{journal_entry, Journald};
 
 /// The far end's tone, Hz.
 const TONE: f64 = 1000.0;
@@ -170,15 +171,36 @@ fn call(inst: &Install) -> Outcome {
     ))
 }
 
-/// The calls part: chand with a port on channel 2 and a fake sipd.
+/// The calls part: chand with a port on channel 2 and a fake sipd, logging to the guest's
+/// journald as under systemd; the call's lines there carry CHANNEL and CALL_ID (issue 12
+/// item 5).
 pub fn calls_part(report: &mut Report, chand_bin: &Path) {
-    let Some((inst, _writer, chand)) = launch(report, chand_bin, "calls", Some("us"), "setup")
-    else {
-        return;
+    let started = Journald::start().and_then(|journald| {
+        let mut inst = Install::new("calls", Some("us"), "setup", None)?;
+        inst.journal = true;
+        let writer = inst.writer()?;
+        let chand = inst.start(chand_bin)?;
+        Ok((journald, inst, writer, chand))
+    });
+    let (_journald, inst, _writer, chand) = match started {
+        Ok(r) => r,
+        Err(e) => {
+            report.record("journald and chand run (calls)", Err(e));
+            return;
+        }
     };
-    report.record(
+    if report.record(
         "incoming call 2 -> 26 through DAHDI, RTP audio measured on 26",
         call(&inst),
-    );
+    ) {
+        report.record(
+            "journal: chand's call lines have CHANNEL and CALL_ID",
+            journal_entry(
+                "chand",
+                "call 80000001 media closed",
+                &[("CHANNEL", Some("2")), ("CALL_ID", Some("80000001"))],
+            ),
+        );
+    }
     stop(report, &inst, "chand", chand);
 }

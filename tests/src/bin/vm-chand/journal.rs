@@ -1,4 +1,5 @@
-//! `vm-chand journal`: the daemons' MWI log lines reach systemd-journald with their fields.
+//! `vm-chand journal`: the daemons' MWI log lines reach systemd-journald with their fields
+//! (and [`Journald`], [`journal_entry`] for the call lines of `vm-chand calls`).
 
 use std::fs::File;
 use std::path::Path;
@@ -14,12 +15,12 @@ use crate::common::{job_dir, stop, Install, Notifier, Source, FXS_NUMBER, PRI_NU
 use crate::fxs::set_port_mwi;
 
 /// systemd-journald of the guest (its /run is the guest's own tmpfs); killed when dropped.
-struct Journald(Child);
+pub struct Journald(Child);
 
 impl Journald {
     /// Starts /lib/systemd/systemd-journald once its stream socket exists. journald asks for
     /// its cgroup at start-up, so the cgroup2 file system is mounted first if it is not.
-    fn start() -> Result<Self, String> {
+    pub fn start() -> Result<Self, String> {
         if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
             let st = Command::new("mount")
                 .args(["-t", "cgroup2", "cgroup2", "/sys/fs/cgroup"])
@@ -80,7 +81,7 @@ impl Drop for Journald {
 /// Waits up to 5 s for a journal entry of `ident` that the daemon sent itself (native
 /// protocol, `_TRANSPORT=journal`) whose MESSAGE holds `message` and which has every field of
 /// `fields` (a value of `None`: any non-empty value).
-fn journal_entry(ident: &str, message: &str, fields: &[(&str, Option<&str>)]) -> Outcome {
+pub fn journal_entry(ident: &str, message: &str, fields: &[(&str, Option<&str>)]) -> Outcome {
     let matches = |e: &Value| {
         e["SYSLOG_IDENTIFIER"] == ident
             && e["_TRANSPORT"] == "journal"

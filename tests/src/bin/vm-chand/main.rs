@@ -41,7 +41,8 @@
 //! natively with the fields NUMBER, CHANNEL, SPAN and CALL_ID.
 //!
 //! `vm-chand calls`: an incoming call from a fake sipd on `callctl.sock` rings port 2; the
-//! phone answers on 26 and measures the far end's RTP tone in the real DAHDI audio (calls.rs).
+//! phone answers on 26 and measures the far end's RTP tone in the real DAHDI audio; chand logs
+//! to the guest's journald, where the call's lines carry CHANNEL and CALL_ID (calls.rs).
 //!
 //! Usage: `vm-chand calls [CHAND_BINARY]`; `vm-chand fxs|pri|all [CHAND_BINARY] [RESYNC_NUMBERS]` (default: `chand` next to this
 //! program, 1000 numbers, at most 1000: the resync numbers are 2000..=2999, pattern `2...`);

@@ -3,7 +3,7 @@
 # and keyed on its inputs, so a warm re-run only checks keys:
 #   1. the kernel that Debian's linux-image-amd64 depends on, downloaded and unpacked with
 #      dpkg-deb -x (never installed into the host's /boot or /lib/modules);
-#   2. the DAHDI modules (dahdi, dahdi_dynamic, dahdi_dynamic_loc) from dahdi-source, built
+#   2. the DAHDI modules (dahdi, dahdi_dynamic, dahdi_dynamic_loc, dahdi_echocan_mg2) from dahdi-source, built
 #      against the matching linux-headers;
 #   3. a busybox initramfs with those modules, the virtio/9p module chain and tests/vm/init.
 # On success prints shell assignments (KVER, KERNEL, INITRD) on stdout; progress goes to stderr.
@@ -124,9 +124,10 @@ if [[ ! -e $kernel ]]; then
 fi
 
 # --- 2. DAHDI modules -------------------------------------------------------------------------
-dahdi_mods=(dahdi dahdi_dynamic dahdi_dynamic_loc)
+dahdi_mods=(dahdi dahdi_dynamic dahdi_dynamic_loc dahdi_echocan_mg2)
 tar_sum=$(sha256sum /usr/src/dahdi.tar.bz2 | cut -c1-64)
-make_vars=(DAHDI_BUILD_ALL= CONFIG_DAHDI=m CONFIG_DAHDI_DYNAMIC=m CONFIG_DAHDI_DYNAMIC_LOC=m)
+make_vars=(DAHDI_BUILD_ALL= CONFIG_DAHDI=m CONFIG_DAHDI_DYNAMIC=m CONFIG_DAHDI_DYNAMIC_LOC=m
+    CONFIG_DAHDI_ECHOCAN_MG2=m)
 dkey=$(key "$tar_sum" "$kver" "$headers_ver" "${make_vars[*]}")
 ddir=$build/dahdi/$dkey
 if [[ ! -e $ddir/.done ]]; then

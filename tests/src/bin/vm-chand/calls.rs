@@ -3,7 +3,8 @@
 //! 1 kHz stream to chand's RTP port, counting chand's packets) and the phone on channel 26:
 //! `Incoming` for port 2 → chand rings 2 (`MediaReady`, `Alerting`) → the phone goes off-hook
 //! on 26 → `Answered` → `Connected` → the phone measures the 1 kHz in the audio of 26
-//! (Goertzel) → on-hook → `Hangup` cause 16.
+//! (Goertzel) → on-hook → `Hangup` cause 16. DAHDI's MG2 echo canceller on channel 2
+//! (tests/vm/system.conf) runs during the call and not after it (`[[fxs]] echo_cancel`).
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
@@ -78,6 +79,22 @@ fn events_for(ch: &Channel, d: Duration) -> Result<Vec<String>, String> {
     Ok(events)
 }
 
+/// The echo canceller of channel 2 as DAHDI shows it in /proc/dahdi/1 (`EC: MG2 - ACTIVE`
+/// while a canceller instance runs, `INACTIVE` when none does; dahdi-base.c's span file).
+fn echo_canceller() -> Result<String, String> {
+    let text =
+        std::fs::read_to_string("/proc/dahdi/1").map_err(|e| format!("/proc/dahdi/1: {e}"))?;
+    let line = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("2"))
+        .ok_or_else(|| format!("no channel 2 in /proc/dahdi/1:\n{text}"))?;
+    let ec = line
+        .find("(EC:")
+        .map(|i| line[i..].trim_end().to_owned())
+        .ok_or_else(|| format!("channel 2 has no echo canceller: {line:?}"))?;
+    Ok(ec)
+}
+
 fn call(inst: &Install) -> Outcome {
     let phone = Channel::open(PHONE, IoMode::Blocking).ctx("open 26")?;
     deep_buffers(&phone).map_err(|e| format!("channel 26 buffers: {e}"))?;
@@ -140,6 +157,7 @@ fn call(inst: &Install) -> Outcome {
         stop_far.store(true, Ordering::Relaxed);
         heard
     });
+    let ec_in_call = echo_canceller()?;
     let (rec, events) = heard?;
     let level = rec.level(TONE, 200, 1000);
     let sent = from_chand.load(Ordering::Relaxed);
@@ -158,16 +176,25 @@ fn call(inst: &Install) -> Outcome {
             None => return Err(format!("no Hangup within {ONHOOK_WAIT:?} of on-hook")),
         }
     };
-    if level < -20.0 || sent < 20 || cause != Cause::NORMAL_CLEARING {
+    let ec_after = echo_canceller()?;
+    if level < -20.0
+        || sent < 20
+        || cause != Cause::NORMAL_CLEARING
+        || !ec_in_call.contains("ACTIVE")
+        || ec_in_call.contains("INACTIVE")
+        || !ec_after.contains("INACTIVE")
+    {
         return Err(format!(
             "far end's {TONE} Hz on 26 at {level:.1} dBm0, {sent} RTP packets from chand, \
-             Hangup cause {cause}; events {events:?}; status {port_call}"
+             Hangup cause {cause}; echo canceller in the call {ec_in_call:?}, after it \
+             {ec_after:?}; events {events:?}; status {port_call}"
         ));
     }
     Ok(format!(
         "ring events on 26 {ring_events:?}; Answered {answer_ms} ms after off-hook; \
          {TONE} Hz from RTP heard on 26 at {level:.1} dBm0; {sent} RTP packets from chand in \
-         1.3 s; Hangup cause {cause}; status {port_call}"
+         1.3 s; Hangup cause {cause}; /proc/dahdi/1 channel 2 in the call {ec_in_call:?}, \
+         after it {ec_after:?}; status {port_call}"
     ))
 }
 

@@ -39,7 +39,7 @@ pub struct Install {
 
 impl Install {
     /// A fresh installation `name` with an FXS port on channel 2 playing `plan` (none: no FXS
-    /// port) and PRI span 1 (D-channel 24, user side, `numbers = ["2..."]`) using `transport`;
+    /// port; its calls run DAHDI's echo canceller with 128 taps, tests/vm/system.conf) and PRI span 1 (D-channel 24, user side, `numbers = ["2..."]`) using `transport`;
     /// with `sip_port`, sipd's part too: unsolicited NOTIFYs from 127.0.0.1 over UDP to
     /// 127.0.0.1:`sip_port`.
     pub fn new(
@@ -53,7 +53,8 @@ impl Install {
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let fxs = plan.map_or_else(String::new, |plan| {
             format!(
-                "[[fxs]]\nchannel = {FXS_PORT}\nnumber = \"{FXS_NUMBER}\"\ncptone = \"{plan}\"\n"
+                "[[fxs]]\nchannel = {FXS_PORT}\nnumber = \"{FXS_NUMBER}\"\ncptone = \"{plan}\"\n\
+                 echo_cancel = 128\n"
             )
         });
         let (sip, unsolicited) = sip_port.map_or_else(Default::default, |port| {

@@ -574,7 +574,11 @@ impl Call {
                 level,
                 call_id = self.call_id.as_str(), span = span;
                 "call {} ({:?}, span {span}, {} to {}, Call-ID {}): {what}",
-                self.id, self.direction, self.calling, self.called, self.call_id
+                self.id,
+                self.direction,
+                status::shown(&self.calling),
+                self.called,
+                self.call_id
             ),
         }
     }

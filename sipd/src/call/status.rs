@@ -21,16 +21,20 @@ pub fn render(calls: &[CallStatus]) -> String {
             c.call, c.direction, c.state, c.remote, c.duration_s, c.call_id
         );
         if c.span.is_some() {
-            let calling = if c.calling.is_empty() {
-                "anonymous"
-            } else {
-                c.calling.as_str()
-            };
-            let _ = write!(s, " from {calling} to {}", c.called);
+            let _ = write!(s, " from {} to {}", shown(&c.calling), c.called);
         }
         s.push('\n');
     }
     s
+}
+
+/// A calling number as status and log lines show it: `anonymous` when withheld or absent.
+pub(super) fn shown(calling: &str) -> &str {
+    if calling.is_empty() {
+        "anonymous"
+    } else {
+        calling
+    }
 }
 
 /// One call as `sipd status` lists it.

@@ -273,3 +273,27 @@ fn no_chand_gives_503_with_retry_after() {
     assert_eq!(codes(&sent), [503]);
     assert_eq!(sent[0].header("Retry-After"), Some("5"));
 }
+
+#[test]
+fn early_media_odd_numbers_and_a_lost_chand() {
+    let mut h = Harness::new(true);
+    let (call, sent) = trunk_dial(&mut h, 1, "+49 30#1", Privacy::Allowed);
+    let inv = &sent[0];
+    assert!(inv
+        .header("From")
+        .unwrap()
+        .contains("<sip:+49%2030%231@192.0.2.20>;tag="));
+    h.sip_in(&reply(inv, 183, "", PEER_SDP), proxy());
+    let told = h.take_told();
+    assert!(
+        matches!(told[..], [Ctl::EarlyMedia { call: c, .. }] if c == call),
+        "{told:?}"
+    );
+    h.sip_in(&reply(inv, 200, "", PEER_SDP), proxy());
+    h.take_sent();
+    h.take_told();
+    // chand goes away: the trunk call ends with BYE, as a port's does.
+    h.calls.handle_disconnect(h.now);
+    h.pump();
+    assert_eq!(h.take_sent()[0].method(), "BYE");
+}

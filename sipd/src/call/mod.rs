@@ -3,9 +3,9 @@
 //! [`crate::transaction`].
 //!
 //! [`Calls`] owns the sipd end of the call-control channel ([`callctl::link::Link`]): chand's
-//! `Dial`/`TrunkDial`/`MediaReady`/`Alerting`/`Answered`/`Hangup` come in as packets, SIP messages from
-//! the [`crate::ua::Ua`] (which parses and admits them), and time; SIP messages, callctl
-//! packets ([`Out`]) and the next timer come out. Outgoing calls are in [`uac`], incoming ones
+//! `Dial`/`TrunkDial`/`MediaReady`/`Alerting`/`Answered`/`Hangup` come in as packets, SIP
+//! messages from the [`crate::ua::Ua`] (which parses and admits them), and time; SIP
+//! messages, callctl packets ([`Out`]) and the next timer come out. Outgoing calls are in [`uac`], incoming ones
 //! in [`uas`], the in-dialog requests both send in [`dialog`].
 //!
 //! INVITE transactions are handled here, not in [`crate::transaction`] (which is the

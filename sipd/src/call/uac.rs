@@ -1,5 +1,5 @@
-//! Outgoing calls: chand's `Dial` and `MediaReady` become an INVITE to `[sip.proxy]`
-//! (RFC 3261 §13.2), with our SDP offer (RFC 3264 §5).
+//! Outgoing calls: chand's `Dial` (a port) or `TrunkDial` (the PBX) and `MediaReady` become an
+//! INVITE to `[sip.proxy]` (RFC 3261 §13.2), with our SDP offer (RFC 3264 §5).
 //!
 //! 100: nothing; 180 without SDP: `Ringback`; 18x with SDP: `EarlyMedia`; 2xx: ACK
 //! (§13.2.2.4, its own request, sent again for each retransmitted 2xx) and `Connected`;

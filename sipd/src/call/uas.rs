@@ -1,7 +1,7 @@
 //! Incoming calls: an INVITE for a port's number or a PRI span's (RFC 3261 §13.3), answered
 //! for chand.
 //!
-//! 100 at once; `Incoming` to chand; 180 on `Alerting`; 200 with the SDP answer (RFC 3264
+//! 100 at once; `Incoming` (a port) or `TrunkIncoming` (a span) to chand; 180 on `Alerting`; 200 with the SDP answer (RFC 3264
 //! §6) on `Answered` once `MediaReady` gave our address, resent on Timer G until the ACK,
 //! which connects the call; chand's `Hangup` before that becomes the RFC 3398 §8.2.6.1
 //! response. A re-INVITE in the dialog is answered and becomes `Modify`.
@@ -114,28 +114,26 @@ impl Calls {
     /// Where an INVITE for `user` goes: a port with that number, else the span the routing
     /// rule ([`mwi_core::route::Router`]) gives, the user's leading `+` (a global number,
     /// RFC 3966 §5.1.4) dropped since `numbers` patterns hold digits only. Errors: the status
-    /// code of the refusal, with a log line for a span that takes no calls (404) and a called
-    /// number callctl cannot carry (484).
+    /// code of the refusal, 404 (a user no pattern matches, such as one with letters, which
+    /// callctl's `Digits` could not carry either; or a span without `[pri.calls]`, logged).
     fn line_of(&self, user: &str) -> Result<To, u16> {
         if let Some(p) = self.cfg.ports.iter().find(|p| p.number == user) {
             return Ok(To::Port(p.channel));
         }
         let digits = user.strip_prefix('+').unwrap_or(user);
-        let Ok(Route::Pri { index, span }) = self.cfg.router.route(digits) else {
+        let (Ok(Route::Pri { index, span }), Ok(called)) =
+            (self.cfg.router.route(digits), Digits::try_from(digits))
+        else {
             return Err(404);
         };
-        let Some(trunk) = self.cfg.trunks.get(index).filter(|t| t.calls) else {
-            log::info!(
-                span = span;
-                "calls: INVITE for {user}: span {span} serves it, but has no [pri.calls]; 404"
-            );
-            return Err(404);
-        };
-        match Digits::try_from(digits) {
-            Ok(called) => Ok(To::Span(trunk.span, called)),
-            Err(e) => {
-                log::info!(span = span; "calls: INVITE for {user}: not a called number: {e}; 484");
-                Err(484)
+        match self.cfg.trunks.get(index).filter(|t| t.calls) {
+            Some(trunk) => Ok(To::Span(trunk.span, called)),
+            None => {
+                log::info!(
+                    span = span;
+                    "calls: INVITE for {user}: span {span} serves it, but has no [pri.calls]; 404"
+                );
+                Err(404)
             }
         }
     }

@@ -1,10 +1,11 @@
 //! A fake chand for the call tests: chand's end of the call-control socket (it listens on
 //! `<runtime_dir>/callctl.sock`, as chand does), driven by a real callctl `Link` of chand's
-//! side. Used by the sipd call tests (tests/tests/sipd_calls.rs, calls_kamailio.rs).
+//! side. Used by the sipd call tests (tests/tests/sipd_calls.rs, sipd_trunk.rs,
+//! calls_kamailio.rs).
 
 use callctl::link::{Event, Link};
 use callctl::wire::{Message as Ctl, Ports};
-use callctl::{CallId, Digits, Side};
+use callctl::{CallId, Digits, Privacy, Side, Text};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{
     bind, listen, recv, send, setsockopt, socket, sockopt, AddressFamily, Backlog, MsgFlags,
@@ -106,11 +107,11 @@ impl FakeChand {
         }
     }
 
-    /// Answers incoming `call` as a phone does (`Alerting`, `MediaReady` with `local_rtp`,
-    /// 300 ms of ringing, `Answered`), then waits for sipd's `Connected` (the ACK came) and its
-    /// `Hangup` (the far end's BYE), 10 s each. The ringing keeps the 180 ahead of the 200
-    /// through a proxy with several UDP workers.
-    pub fn answer_until_hangup(&mut self, call: CallId, local_rtp: &str) {
+    /// Answers incoming `call` as a phone (or the PBX) does (`Alerting`, `MediaReady` with
+    /// `local_rtp`, 300 ms of ringing, `Answered`), then waits for sipd's `Connected` (the ACK
+    /// came), 10 s. The ringing keeps the 180 ahead of the 200 through a proxy with several
+    /// UDP workers.
+    pub fn answer(&mut self, call: CallId, local_rtp: &str) {
         self.say(Ctl::Alerting { call });
         self.say(Ctl::MediaReady {
             call,
@@ -121,9 +122,37 @@ impl FakeChand {
         self.expect(10, "Connected", |m| {
             matches!(m, Ctl::Connected { call: c, .. } if *c == call).then_some(())
         });
+    }
+
+    /// [`FakeChand::answer`], then waits for sipd's `Hangup` (the far end's BYE), 10 s.
+    pub fn answer_until_hangup(&mut self, call: CallId, local_rtp: &str) {
+        self.answer(call, local_rtp);
         self.expect(10, "Hangup", |m| {
             matches!(m, Ctl::Hangup { call: c, .. } if *c == call).then_some(())
         });
+    }
+
+    /// The next `TrunkIncoming` (10 s): its call id, span, called number, calling number and
+    /// name, and privacy.
+    pub fn trunk_incoming(&mut self) -> (CallId, u16, String, String, String, Privacy) {
+        self.expect(10, "TrunkIncoming", |m| match m {
+            Ctl::TrunkIncoming {
+                call,
+                span,
+                called,
+                number,
+                name,
+                privacy,
+            } => Some((
+                *call,
+                *span,
+                called.as_str().to_owned(),
+                number.as_str().to_owned(),
+                name.as_str().to_owned(),
+                *privacy,
+            )),
+            _ => None,
+        })
     }
 
     /// Sends `msg` to sipd over the link.
@@ -132,18 +161,42 @@ impl FakeChand {
         self.flush();
     }
 
-    /// `Dial` and `MediaReady` (RTP on an unspecified address) on `port`.
-    pub fn dial(&mut self, port: u16, digits: &str) -> CallId {
+    /// A new call of chand's: `create(id)` (the call-creating message), then `MediaReady`
+    /// with RTP on an unspecified address, as chand sends them.
+    fn start(&mut self, create: impl FnOnce(CallId) -> Ctl) -> CallId {
         let call = self.link.new_call_id().expect("call id");
-        self.say(Ctl::Dial {
-            call,
-            port,
-            digits: Digits::try_from(digits).expect("digits"),
-        });
+        self.say(create(call));
         self.say(Ctl::MediaReady {
             call,
             local_rtp: "0.0.0.0:20000".parse().expect("addr"),
         });
         call
+    }
+
+    /// `Dial` and `MediaReady` on `port`.
+    pub fn dial(&mut self, port: u16, digits: &str) -> CallId {
+        let digits = Digits::try_from(digits).expect("digits");
+        self.start(|call| Ctl::Dial { call, port, digits })
+    }
+
+    /// `TrunkDial` (a SETUP from the PBX on `span` for `called`, from `number` and `name`)
+    /// and `MediaReady`.
+    pub fn trunk_dial(
+        &mut self,
+        span: u16,
+        called: &str,
+        (number, name, privacy): (&str, &str, Privacy),
+    ) -> CallId {
+        let called = Digits::try_from(called).expect("digits");
+        let number = Text::try_from(number).expect("number");
+        let name = Text::try_from(name).expect("name");
+        self.start(|call| Ctl::TrunkDial {
+            call,
+            span,
+            called,
+            number,
+            name,
+            privacy,
+        })
     }
 }

@@ -79,7 +79,7 @@ fn outgoing_call_rings_connects_and_hangs_up() {
         .expect("status");
     assert_eq!(status.calls.len(), 1);
     assert_eq!(status.calls[0].state, "connected");
-    assert_eq!(status.calls[0].channel, 2);
+    assert_eq!(status.calls[0].channel, Some(2));
     chand.say(Ctl::Hangup {
         call,
         cause: Cause::NORMAL_CLEARING,

@@ -1,10 +1,11 @@
-//! INVITE dialogs of the FXS ports (RFC 3261 §12, §13, §17.1.1, §17.2.1), sans-IO on the
-//! [`sansio::Core`] contract, beside [`crate::ua::Ua`] and [`crate::transaction`].
+//! INVITE dialogs of the FXS ports and of the PRI trunk (RFC 3261 §12, §13, §17.1.1,
+//! §17.2.1), sans-IO on the [`sansio::Core`] contract, beside [`crate::ua::Ua`] and
+//! [`crate::transaction`].
 //!
 //! [`Calls`] owns the sipd end of the call-control channel ([`callctl::link::Link`]): chand's
-//! `Dial`/`MediaReady`/`Alerting`/`Answered`/`Hangup` come in as packets, SIP messages from
-//! the [`crate::ua::Ua`] (which parses and admits them), and time; SIP messages, callctl
-//! packets ([`Out`]) and the next timer come out. Outgoing calls are in [`uac`], incoming ones
+//! `Dial`/`TrunkDial`/`MediaReady`/`Alerting`/`Answered`/`Hangup` come in as packets, SIP
+//! messages from the [`crate::ua::Ua`] (which parses and admits them), and time; SIP
+//! messages, callctl packets ([`Out`]) and the next timer come out. Outgoing calls are in [`uac`], incoming ones
 //! in [`uas`], the in-dialog requests both send in [`dialog`].
 //!
 //! INVITE transactions are handled here, not in [`crate::transaction`] (which is the
@@ -21,6 +22,7 @@ use callctl::link::{Event, Link};
 use callctl::wire::{Message as Ctl, Ports};
 use callctl::{CallId, Cause, Codec, Media, Side};
 use mwi_config::{Config, Transport};
+use mwi_core::route::Router;
 use sansio::{Core, Duration, Instant, Timers};
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -48,11 +50,37 @@ pub struct Port {
     pub auth: Option<Credentials>,
 }
 
+/// One `[[pri]]` span as the call core sees it (issue 13).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trunk {
+    /// The DAHDI span number (the callctl `span`).
+    pub span: u16,
+    /// Whether the span has `[pri.calls]`: without it, INVITEs for its numbers get 404.
+    pub calls: bool,
+}
+
+/// What a call connects to on chand's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Line {
+    /// An `[[fxs]]` port (DAHDI channel).
+    Port(u16),
+    /// A `[[pri]]` span (DAHDI span number): a trunk call to or from the PBX.
+    Span(u16),
+}
+
 /// What the call core takes from the configuration.
 #[derive(Clone, Debug)]
 pub struct CallsConfig {
     /// The `[[fxs]]` ports.
     pub ports: Vec<Port>,
+    /// The `[[pri]]` spans, in the file's order (the index of [`mwi_core::route::Route::Pri`]).
+    pub trunks: Vec<Trunk>,
+    /// The routing rule of the numbers ([`Config::router`]): an INVITE's Request-URI user
+    /// that is no port's number goes to the PRI span it names.
+    pub router: Router,
+    /// `[sip.auth]`: the credentials of trunk calls, and its username their From user when
+    /// the PBX gives no calling number.
+    pub auth: Option<Credentials>,
     /// `[sip.proxy]`: host (Request-URI and To of INVITEs), port, transport; `None`: calls
     /// from the ports are refused at once.
     pub proxy: Option<(String, u16, Transport)>,
@@ -92,6 +120,18 @@ impl CallsConfig {
                     })
                 })
                 .collect(),
+            trunks: c
+                .pri
+                .iter()
+                .filter_map(|p| {
+                    Some(Trunk {
+                        span: u16::try_from(p.span).ok()?,
+                        calls: p.calls.is_some(),
+                    })
+                })
+                .collect(),
+            router: c.router(),
+            auth: c.sip.auth.as_ref().map(auth),
             proxy: c
                 .sip
                 .proxy
@@ -131,9 +171,9 @@ pub enum CallEvent {
 /// Which way a call goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
-    /// Dialled on a port: sipd is the UAC.
+    /// Dialled on a port or a SETUP from the PBX: sipd is the UAC.
     Outgoing,
-    /// An INVITE for a port: sipd is the UAS.
+    /// An INVITE for a port or a span: sipd is the UAS.
     Incoming,
 }
 
@@ -170,7 +210,18 @@ enum Timer {
 /// One call: its dialog and its INVITE transaction.
 struct Call {
     id: CallId,
-    port: u16,
+    line: Line,
+    /// The user of our Contact: the port's number, the called number of an incoming trunk
+    /// call, the From user of an outgoing one.
+    user: String,
+    /// Digest credentials of our INVITE: `[fxs.auth]` or `[sip.auth]`.
+    auth: Option<Credentials>,
+    /// The called and the calling number, for status.
+    called: String,
+    calling: String,
+    /// Outgoing: the caller withheld its identity: `Privacy: id` on the INVITE (RFC 3323
+    /// §4.2) with an anonymous From.
+    private: bool,
     direction: Direction,
     state: State,
     started: Instant,
@@ -357,6 +408,14 @@ impl Calls {
     fn on_chand(&mut self, now: Instant, msg: Ctl) {
         match msg {
             Ctl::Dial { call, port, digits } => self.dial(now, call, port, digits.as_str()),
+            Ctl::TrunkDial {
+                call,
+                span,
+                called,
+                number,
+                name,
+                privacy,
+            } => self.trunk_dial(now, call, span, &called, (number, name, privacy)),
             Ctl::MediaReady { call, local_rtp } => self.media_ready(now, call, local_rtp),
             Ctl::Alerting { call } => self.alerting(now, call),
             Ctl::Answered { call } => {
@@ -501,15 +560,27 @@ impl Call {
         self.log(log::Level::Info, what);
     }
 
-    /// A log line about this call at `level`, with its Call-ID and channel (journal fields
-    /// CALL_ID and CHANNEL, issue 12).
+    /// A log line about this call at `level`, with its Call-ID and channel or span (journal
+    /// fields CALL_ID and CHANNEL, issue 12, or SPAN, issue 13).
     fn log(&self, level: log::Level, what: std::fmt::Arguments<'_>) {
-        log::log!(
-            level,
-            call_id = self.call_id.as_str(), channel = self.port;
-            "call {} ({:?}, channel {}, Call-ID {}): {what}",
-            self.id, self.direction, self.port, self.call_id
-        );
+        match self.line {
+            Line::Port(channel) => log::log!(
+                level,
+                call_id = self.call_id.as_str(), channel = channel;
+                "call {} ({:?}, channel {channel}, Call-ID {}): {what}",
+                self.id, self.direction, self.call_id
+            ),
+            Line::Span(span) => log::log!(
+                level,
+                call_id = self.call_id.as_str(), span = span;
+                "call {} ({:?}, span {span}, {} to {}, Call-ID {}): {what}",
+                self.id,
+                self.direction,
+                status::shown(&self.calling),
+                self.called,
+                self.call_id
+            ),
+        }
     }
 }
 

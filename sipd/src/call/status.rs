@@ -1,21 +1,40 @@
 //! What `sipd status` shows of each call.
 
-use super::{Call, Direction, State};
+use super::{Call, Direction, Line, State};
 use sansio::Instant;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
-/// `sipd status` text of the calls: a count, then one line per call.
+/// `sipd status` text of the calls: a count, then one line per call; a trunk call's line ends
+/// with its calling and called numbers.
 pub fn render(calls: &[CallStatus]) -> String {
     let mut s = format!("Calls: {}\n", calls.len());
     for c in calls {
-        let _ = writeln!(
+        let line = match (c.channel, c.span) {
+            (Some(ch), _) => format!("channel {ch}"),
+            (None, Some(span)) => format!("span {span}"),
+            (None, None) => "-".to_owned(),
+        };
+        let _ = write!(
             s,
-            "call {} channel {} {} {} {} {} s Call-ID {}",
-            c.call, c.channel, c.direction, c.state, c.remote, c.duration_s, c.call_id
+            "call {} {line} {} {} {} {} s Call-ID {}",
+            c.call, c.direction, c.state, c.remote, c.duration_s, c.call_id
         );
+        if c.span.is_some() {
+            let _ = write!(s, " from {} to {}", shown(&c.calling), c.called);
+        }
+        s.push('\n');
     }
     s
+}
+
+/// A calling number as status and log lines show it: `anonymous` when withheld or absent.
+pub(super) fn shown(calling: &str) -> &str {
+    if calling.is_empty() {
+        "anonymous"
+    } else {
+        calling
+    }
 }
 
 /// One call as `sipd status` lists it.
@@ -25,8 +44,20 @@ pub struct CallStatus {
     pub call: String,
     /// The SIP Call-ID.
     pub call_id: String,
-    /// The port (DAHDI channel).
-    pub channel: u16,
+    /// The port (DAHDI channel) of an FXS call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<u16>,
+    /// The DAHDI span of a PRI trunk call (issue 13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span: Option<u16>,
+    /// The called number: the digits dialled, the PBX's called number, or the Request-URI
+    /// user of an incoming call.
+    #[serde(default)]
+    pub called: String,
+    /// The calling number: the port's number, the PBX's calling number (empty: anonymous),
+    /// or the caller's of an incoming call (empty: withheld).
+    #[serde(default)]
+    pub calling: String,
     /// `outgoing` or `incoming`.
     pub direction: String,
     /// Where the call stands: `waiting`, `calling`, `proceeding`, `cancelling`, `ringing`,
@@ -53,7 +84,16 @@ impl Call {
         CallStatus {
             call: self.id.to_string(),
             call_id: self.call_id.clone(),
-            channel: self.port,
+            channel: match self.line {
+                Line::Port(ch) => Some(ch),
+                Line::Span(_) => None,
+            },
+            span: match self.line {
+                Line::Span(span) => Some(span),
+                Line::Port(_) => None,
+            },
+            called: self.called.clone(),
+            calling: self.calling.clone(),
             direction: match self.direction {
                 Direction::Outgoing => "outgoing",
                 Direction::Incoming => "incoming",

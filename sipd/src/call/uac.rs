@@ -1,5 +1,5 @@
-//! Outgoing calls: chand's `Dial` and `MediaReady` become an INVITE to `[sip.proxy]`
-//! (RFC 3261 §13.2), with our SDP offer (RFC 3264 §5).
+//! Outgoing calls: chand's `Dial` (a port) or `TrunkDial` (the PBX) and `MediaReady` become an
+//! INVITE to `[sip.proxy]` (RFC 3261 §13.2), with our SDP offer (RFC 3264 §5).
 //!
 //! 100: nothing; 180 without SDP: `Ringback`; 18x with SDP: `EarlyMedia`; 2xx: ACK
 //! (§13.2.2.4, its own request, sent again for each retransmitted 2xx) and `Connected`;
@@ -9,14 +9,14 @@
 
 use super::dialog::Far;
 use super::uas::{rand_u32, without_tag};
-use super::{Call, CallId, Calls, Direction, State, Timer};
+use super::{Call, CallId, Calls, Credentials, Direction, Line, State, Timer};
 use crate::digest::Challenge;
 use crate::sdp::{self, Local};
 use crate::transaction::Transmit;
 use crate::ua::Dest;
 use crate::wire::{self, addr_uri, split_list, Message};
 use callctl::wire::Message as Ctl;
-use callctl::{Cause, ErrorCode};
+use callctl::{Cause, Digits, ErrorCode, Privacy, Text};
 use mwi_config::Transport;
 use sansio::Instant;
 use std::net::SocketAddr;
@@ -24,44 +24,161 @@ use std::net::SocketAddr;
 /// Q.850 cause 3, no route to destination: no `[sip.proxy]` to send the call to.
 const NO_ROUTE: Cause = Cause(3);
 
+/// What an outgoing call is, from `Dial` (a port) or `TrunkDial` (the PBX).
+struct Outgoing {
+    line: Line,
+    /// The Request-URI user: the digits dialled, or the PBX's called number.
+    called: String,
+    /// The From user (also in Contact); empty for an anonymous From (RFC 3323 §4.1.1.3).
+    user: String,
+    /// The From display name, possibly empty.
+    name: String,
+    /// The caller withheld its identity.
+    private: bool,
+    auth: Option<Credentials>,
+}
+
+/// `user` as the user part of a SIP URI: characters outside RFC 3261 §25.1's `unreserved`
+/// and `user-unreserved` escaped (`#` → `%23`; `*` stays).
+fn escape_user(user: &str) -> String {
+    let mut out = String::with_capacity(user.len());
+    for b in user.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `name` as a quoted-string display name (RFC 3261 §25.1: `"` and `\` as quoted-pair).
+fn quote(name: &str) -> String {
+    let mut out = String::from("\"");
+    for c in name.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
 impl Calls {
     pub(super) fn dial(&mut self, now: Instant, id: CallId, port: u16, digits: &str) {
         let Some(p) = self.cfg.ports.iter().find(|p| p.channel == port).cloned() else {
             log::warn!("calls: Dial {id} on port {port}, which is no [[fxs]] channel");
-            let _ = self.link.send(
-                now,
-                Ctl::Error {
-                    call: id,
-                    code: ErrorCode::UnknownPort,
-                },
-            );
-            return;
+            return self.unknown_line(now, id);
         };
-        let Some((host, pport, transport)) = self.cfg.proxy.clone() else {
+        let out = Outgoing {
+            line: Line::Port(port),
+            called: digits.to_owned(),
+            user: p.number,
+            name: String::new(),
+            private: false,
+            auth: p.auth,
+        };
+        self.start_uac(now, id, out);
+    }
+
+    /// `TrunkDial`: a SETUP from the PBX on `span` becomes an INVITE for `called`, From the
+    /// calling number (the `[sip.auth]` username when the PBX gave none) with the calling
+    /// name as display name; a restricted presentation gives the anonymous From of RFC 3323
+    /// §4.1.1.3 and `Privacy: id`. Trunk calls share the FXS calls' table: a full one gives
+    /// cause 42 (switching equipment congestion), as for a `Dial`.
+    pub(super) fn trunk_dial(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        span: u16,
+        called: &Digits,
+        (number, name, privacy): (Text, Text, Privacy),
+    ) {
+        if !self.cfg.trunks.iter().any(|t| t.span == span && t.calls) {
             log::warn!(
-                channel = port;
-                "calls: channel {port} dialled {digits}, but no [sip.proxy] is configured"
+                span = span;
+                "calls: TrunkDial {id} on span {span}, which is no [[pri]] span with [pri.calls]"
             );
+            return self.unknown_line(now, id);
+        }
+        let private = privacy == Privacy::Restricted;
+        let account = self.cfg.auth.as_ref().map(|a| a.0.clone());
+        let user = match (private, number.as_str()) {
+            (true, _) => String::new(),
+            (false, "") => account.unwrap_or_default(),
+            (false, n) => n.to_owned(),
+        };
+        let out = Outgoing {
+            line: Line::Span(span),
+            called: called.as_str().to_owned(),
+            user,
+            name: if private {
+                String::new()
+            } else {
+                name.as_str().to_owned()
+            },
+            private,
+            auth: self.cfg.auth.clone(),
+        };
+        self.start_uac(now, id, out);
+    }
+
+    /// A `Dial` or `TrunkDial` for a port or span sipd does not serve: chand hears
+    /// `Error{UnknownPort}`, which ends the call on both sides.
+    fn unknown_line(&mut self, now: Instant, id: CallId) {
+        let code = ErrorCode::UnknownPort;
+        let _ = self.link.send(now, Ctl::Error { call: id, code });
+    }
+
+    /// An outgoing call waiting for `MediaReady`.
+    fn start_uac(&mut self, now: Instant, id: CallId, out: Outgoing) {
+        let what = match out.line {
+            Line::Port(ch) => format!("channel {ch}"),
+            Line::Span(span) => format!("span {span}"),
+        };
+        let called = &out.called;
+        let Some((host, pport, transport)) = self.cfg.proxy.clone() else {
+            log::warn!("calls: {what} dialled {called}, but no [sip.proxy] is configured");
             return self.hangup_chand(now, id, NO_ROUTE);
         };
         let Some(&addr) = self.proxy_addrs.first() else {
-            log::warn!(channel = port; "calls: [sip.proxy] {host} not resolved yet");
+            log::warn!("calls: {what}: [sip.proxy] {host} not resolved yet");
             return self.hangup_chand(now, id, Cause::TEMPORARY_FAILURE);
         };
         if self.calls.len() >= self.cfg.max_calls {
-            log::warn!("calls: {} calls run already", self.calls.len());
+            log::warn!("calls: {what}: {} calls run already", self.calls.len());
             return self.hangup_chand(now, id, Cause::CONGESTION);
         }
-        // '#' is not allowed in the user part (RFC 3261 §25.1); '*' is.
-        let user = digits.replace('#', "%23");
+        let user = escape_user(called);
         let t = match transport {
             Transport::Udp => "",
             Transport::Tcp => ";transport=tcp",
         };
         let local = self.local_addr(transport);
+        let display = if out.name.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", quote(&out.name))
+        };
+        // The AoR of the line: its number at the proxy's domain (RFC 3261 §10.2); an anonymous
+        // caller gets RFC 3323 §4.1.1.3's From.
+        let local_uri = if out.user.is_empty() {
+            "\"Anonymous\" <sip:anonymous@anonymous.invalid>".to_owned()
+        } else {
+            format!("{display}<sip:{}@{host}>", escape_user(&out.user))
+        };
         let call = Call {
             id,
-            port,
+            line: out.line,
+            user: if out.user.is_empty() {
+                "anonymous".to_owned()
+            } else {
+                escape_user(&out.user)
+            },
+            auth: out.auth,
+            calling: out.user.clone(),
+            private: out.private,
             direction: Direction::Outgoing,
             state: State::Waiting,
             started: now,
@@ -69,10 +186,10 @@ impl Calls {
             call_id: format!("{}@{}", wire::secret_token(20), local.ip()),
             local_tag: wire::secret_token(10),
             remote_tag: None,
-            // The AoR of the line: its number at the proxy's domain (RFC 3261 §10.2).
-            local_uri: format!("<sip:{}@{host}>", p.number),
+            local_uri,
             remote_uri: format!("<sip:{user}@{host}>"),
             remote_target: format!("sip:{user}@{host}:{pport}{t}"),
+            called: out.called,
             route: Vec::new(),
             local_cseq: 1,
             local: None,
@@ -86,7 +203,7 @@ impl Calls {
             response: None,
             interval: self.t1(),
         };
-        call.note(format_args!("dialled {digits}"));
+        call.note(format_args!("dialled {}", call.called));
         self.by_sip.insert(call.call_id.clone(), id);
         self.calls.insert(id, call);
         self.timers.set((id, Timer::Give), now + self.t1() * 64);
@@ -108,10 +225,7 @@ impl Calls {
         if c.state != State::Waiting {
             return;
         }
-        let Some(p) = self.cfg.ports.iter().find(|p| p.channel == c.port) else {
-            return;
-        };
-        let contact = self.contact(&p.number, c.dest.transport);
+        let contact = self.contact(&c.user, c.dest.transport);
         let via = self.via(c.dest.transport);
         let local = Local::new(rtp, self.cfg.codecs.clone(), u64::from(rand_u32()));
         let mut req = Message::request("INVITE", &c.remote_target);
@@ -124,6 +238,9 @@ impl Calls {
         req.push("Contact", contact);
         req.push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY");
         req.push("User-Agent", self.cfg.user_agent.clone());
+        if c.private {
+            req.push("Privacy", "id");
+        }
         req.push("Content-Type", "application/sdp");
         req.body = sdp::offer(&local, callctl::Direction::SendRecv);
         if let Some(c) = self.calls.get_mut(&id) {
@@ -438,13 +555,7 @@ impl Calls {
             "WWW-Authenticate"
         };
         let c = self.calls.get(&id)?;
-        let Some((user, pass, realm)) = self
-            .cfg
-            .ports
-            .iter()
-            .find(|p| p.channel == c.port)
-            .and_then(|p| p.auth.clone())
-        else {
+        let Some((user, pass, realm)) = c.auth.clone() else {
             c.note(format_args!("{code} but no [fxs.auth] or [sip.auth]"));
             return None;
         };

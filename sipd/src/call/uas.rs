@@ -1,17 +1,19 @@
-//! Incoming calls: an INVITE for a port's number (RFC 3261 §13.3), answered for chand.
+//! Incoming calls: an INVITE for a port's number or a PRI span's (RFC 3261 §13.3), answered
+//! for chand.
 //!
-//! 100 at once; `Incoming` to chand; 180 on `Alerting`; 200 with the SDP answer (RFC 3264
+//! 100 at once; `Incoming` (a port) or `TrunkIncoming` (a span) to chand; 180 on `Alerting`; 200 with the SDP answer (RFC 3264
 //! §6) on `Answered` once `MediaReady` gave our address, resent on Timer G until the ACK,
 //! which connects the call; chand's `Hangup` before that becomes the RFC 3398 §8.2.6.1
 //! response. A re-INVITE in the dialog is answered and becomes `Modify`.
 
-use super::{Call, CallId, Calls, Direction, State, Timer};
+use super::{Call, CallId, Calls, Direction, Line, State, Timer};
 use crate::sdp::{self, Local};
 use crate::ua::Dest;
 use crate::wire::{self, addr_uri, split_list, uri_user, Message};
 use callctl::wire::Message as Ctl;
-use callctl::{Cause, Privacy, Text};
+use callctl::{Cause, Digits, Privacy, Text};
 use mwi_config::Transport;
+use mwi_core::route::Route;
 use sansio::{Duration, Instant};
 use std::net::SocketAddr;
 
@@ -99,7 +101,43 @@ fn caller(req: &Message) -> (Text, Text, Privacy) {
     }
 }
 
+/// Where an INVITE's Request-URI user leads.
+enum To {
+    /// An `[[fxs]]` port's number: `Incoming` on that channel.
+    Port(u16),
+    /// A number of a `[[pri]]` span with `[pri.calls]`: `TrunkIncoming` with this called
+    /// number.
+    Span(u16, Digits),
+}
+
 impl Calls {
+    /// Where an INVITE for `user` goes: a port with that number, else the span the routing
+    /// rule ([`mwi_core::route::Router`]) gives, the user's leading `+` (a global number,
+    /// RFC 3966 §5.1.4) dropped since `numbers` patterns hold digits only. Errors: the status
+    /// code of the refusal, 404 (a user no pattern matches, such as one with letters, which
+    /// callctl's `Digits` could not carry either; or a span without `[pri.calls]`, logged).
+    fn line_of(&self, user: &str) -> Result<To, u16> {
+        if let Some(p) = self.cfg.ports.iter().find(|p| p.number == user) {
+            return Ok(To::Port(p.channel));
+        }
+        let digits = user.strip_prefix('+').unwrap_or(user);
+        let (Ok(Route::Pri { index, span }), Ok(called)) =
+            (self.cfg.router.route(digits), Digits::try_from(digits))
+        else {
+            return Err(404);
+        };
+        match self.cfg.trunks.get(index).filter(|t| t.calls) {
+            Some(trunk) => Ok(To::Span(trunk.span, called)),
+            None => {
+                log::info!(
+                    span = span;
+                    "calls: INVITE for {user}: span {span} serves it, but has no [pri.calls]; 404"
+                );
+                Err(404)
+            }
+        }
+    }
+
     /// A response to `req` with `Server` (and `tag` on To when it has none).
     fn respond_to(req: &Message, code: u16, tag: &str, ua: &str) -> Message {
         let mut rsp = req.response(code, reason(code), tag);
@@ -163,9 +201,10 @@ impl Calls {
             let value = required.to_owned();
             return self.refuse(&req, src, 420, &[("Unsupported", value)]);
         }
-        let user = req.uri().and_then(uri_user).unwrap_or("");
-        let Some(port) = self.cfg.ports.iter().find(|p| p.number == user).cloned() else {
-            return self.refuse(&req, src, 404, &[]);
+        let user = req.uri().and_then(uri_user).unwrap_or("").to_owned();
+        let line = match self.line_of(&user) {
+            Ok(line) => line,
+            Err(code) => return self.refuse(&req, src, code, &[]),
         };
         let busy = [("Retry-After", RETRY_AFTER.to_string())];
         if !self.link.peer_up() {
@@ -189,22 +228,46 @@ impl Calls {
             return self.refuse(&req, src, 503, &busy);
         };
         let (number, name, privacy) = caller(&req);
-        let incoming = Ctl::Incoming {
-            call: id,
-            port: port.channel,
-            number,
-            name,
-            privacy,
+        let calling = number.as_str().to_owned();
+        let (incoming, line, called) = match line {
+            To::Port(port) => (
+                Ctl::Incoming {
+                    call: id,
+                    port,
+                    number,
+                    name,
+                    privacy,
+                },
+                Line::Port(port),
+                user,
+            ),
+            To::Span(span, called) => {
+                let user = called.as_str().to_owned();
+                let msg = Ctl::TrunkIncoming {
+                    call: id,
+                    span,
+                    called,
+                    number,
+                    name,
+                    privacy,
+                };
+                (msg, Line::Span(span), user)
+            }
         };
         if let Err(e) = self.link.send(now, incoming) {
-            log::warn!("calls: INVITE for {user}: chand not told ({e}); 503");
+            log::warn!("calls: INVITE for {called}: chand not told ({e}); 503");
             return self.refuse(&req, src, 503, &busy);
         }
         let local_tag = wire::secret_token(10);
         let trying = Self::respond_to(&req, 100, "", &self.cfg.user_agent);
         let call = Call {
             id,
-            port: port.channel,
+            line,
+            user: called.clone(),
+            auth: None,
+            called,
+            calling,
+            private: false,
             direction: Direction::Incoming,
             state: State::Ringing,
             started: now,
@@ -276,13 +339,7 @@ impl Calls {
             for rr in req.headers("Record-Route") {
                 rsp.push("Record-Route", rr.to_owned());
             }
-            let user = self
-                .cfg
-                .ports
-                .iter()
-                .find(|p| p.channel == c.port)
-                .map_or("sipd", |p| p.number.as_str());
-            rsp.push("Contact", self.contact(user, c.dest.transport));
+            rsp.push("Contact", self.contact(&c.user, c.dest.transport));
         }
         Some(rsp)
     }

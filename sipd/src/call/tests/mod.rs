@@ -5,10 +5,15 @@ use super::*;
 use callctl::link::Event as LinkEvent;
 use callctl::Direction as MediaDirection;
 use callctl::Privacy;
+use mwi_core::route::{Pattern, PriClaim};
 
 const PEER_SDP: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.30\r\ns=-\r\nc=IN IP4 192.0.2.30\r\n\
     t=0 0\r\nm=audio 40000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n\
     a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n";
+
+/// `[[pri]] numbers` of span 1 (with `[pri.calls]`) and span 2 (without).
+static TRUNK_NUMBERS: std::sync::LazyLock<[Pattern; 2]> =
+    std::sync::LazyLock::new(|| ["2...".parse().unwrap(), "3...".parse().unwrap()]);
 
 fn proxy() -> Dest {
     Dest {
@@ -41,6 +46,30 @@ impl Harness {
                 number: "8000".into(),
                 auth: Some(("8000".into(), "secret".into(), None)),
             }],
+            trunks: vec![
+                Trunk {
+                    span: 1,
+                    calls: true,
+                },
+                Trunk {
+                    span: 2,
+                    calls: false,
+                },
+            ],
+            router: Router::new(
+                [],
+                [
+                    PriClaim {
+                        span: 1,
+                        numbers: &TRUNK_NUMBERS[..1],
+                    },
+                    PriClaim {
+                        span: 2,
+                        numbers: &TRUNK_NUMBERS[1..],
+                    },
+                ],
+            ),
+            auth: Some(("gw".into(), "secret".into(), None)),
             proxy: proxy_on.then(|| ("192.0.2.20".to_owned(), 5060, Transport::Udp)),
             codecs: vec![Codec::Pcmu, Codec::Pcma],
             user_agent: "sipd-test".into(),
@@ -349,4 +378,5 @@ fn no_proxy_refuses_at_once() {
     assert!(h.take_sent().is_empty());
 }
 
+mod trunk;
 mod uas;

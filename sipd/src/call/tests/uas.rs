@@ -3,7 +3,7 @@
 use super::*;
 
 /// An incoming INVITE rung on port 2; returns the call id.
-fn ring(h: &mut Harness, call_id: &str) -> CallId {
+pub(super) fn ring(h: &mut Harness, call_id: &str) -> CallId {
     let rr = "Record-Route: <sip:192.0.2.20;lr>\r\nContent-Type";
     let req = invite("8000", call_id, PEER_SDP).replacen("Content-Type", rr, 1);
     h.sip_in(&req, peer());

@@ -307,6 +307,22 @@ impl fmt::Display for ErrorCode {
     }
 }
 
+/// A lamp state the PBX sent on a PRI span (an MWIActivate or MWIDeactivate invoke from the
+/// PBX, ECMA-242 §6.3 / ETSI EN 300 745-1), for sipd to record and to NOTIFY to its
+/// subscribers (RFC 3842). chand sends the last state of every number again after each
+/// `Hello` from a new sipd epoch, so a restarted sipd loses none.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PbxMwi {
+    /// The DAHDI span number it came from.
+    pub span: u16,
+    /// servedUserNr: the mailbox whose state it is.
+    pub number: Digits,
+    /// MWIActivate (`true`) or MWIDeactivate (`false`).
+    pub on: bool,
+    /// nbOfMessages, when the PBX sent it.
+    pub messages: Option<u16>,
+}
+
 /// Dialled digits: 1..=[`Digits::MAX`] of `0-9 * # A-D` (the DTMF keys, ITU-T Q.23).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Digits(String);

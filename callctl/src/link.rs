@@ -19,7 +19,7 @@ use std::collections::{BTreeSet, VecDeque};
 use sansio::{Core, Duration, Instant, Timers};
 
 use crate::wire::{Message, Ports, WireError};
-use crate::{CallId, Cause, ErrorCode, Side};
+use crate::{CallId, Cause, ErrorCode, PbxMwi, Side};
 
 /// The link's limits and intervals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +75,8 @@ pub enum Event {
     /// A call message from the peer to apply (a `Hangup` or `Error` here has ended the call
     /// in the link already).
     Call(Message),
+    /// A lamp state from chand's PBX (sipd's side only).
+    PbxMwi(PbxMwi),
     /// A packet that was not taken, with the reason, for the log.
     Rejected(WireError),
 }
@@ -198,10 +200,17 @@ impl Link {
     /// # Errors
     /// [`SendError`]: nothing was sent; the owner ends the call locally.
     pub fn send(&mut self, _now: Instant, msg: Message) -> Result<(), SendError> {
-        let call = msg.call().ok_or(SendError::NotOurs)?;
         if msg.sender().is_some_and(|s| s != self.side) {
             return Err(SendError::NotOurs);
         }
+        if let Message::PbxMwi(_) = msg {
+            if !self.peer_up() {
+                return Err(SendError::PeerDown);
+            }
+            self.transmit(&msg);
+            return Ok(());
+        }
+        let call = msg.call().ok_or(SendError::NotOurs)?;
         if msg.creates_call() {
             if !self.peer_up() {
                 return Err(SendError::PeerDown);
@@ -240,6 +249,13 @@ impl Link {
             } => self.handle_hello(now, epoch, peer_epoch, ports),
             Message::Ping { seq } => self.transmit(&Message::Pong { seq }),
             Message::Pong { .. } => {}
+            // State from the peer before its Hello, or from the wrong side, has no call to
+            // answer an Error about; it is dropped (the sender sends it again after Hello).
+            Message::PbxMwi(m) => {
+                if self.peer_epoch.is_some() && self.side == Side::Sipd {
+                    self.events.push_back(Event::PbxMwi(m));
+                }
+            }
             m => self.handle_call_message(m),
         }
     }
@@ -436,6 +452,32 @@ mod tests {
             }]
         );
         assert!(c.peer_up() && s.peer_up());
+    }
+
+    #[test]
+    fn pbx_mwi_goes_from_chand_to_sipd_once_up() {
+        let t0 = Instant::now();
+        let (mut c, mut s) = pair(t0, Config::default());
+        let lamp = PbxMwi {
+            span: 1,
+            number: Digits::try_from("8000").unwrap(),
+            on: true,
+            messages: Some(2),
+        };
+        assert_eq!(
+            c.send(t0, Message::PbxMwi(lamp.clone())),
+            Err(SendError::PeerDown)
+        );
+        pump(t0, &mut c, &mut s);
+        events(&mut c);
+        events(&mut s);
+        assert_eq!(
+            s.send(t0, Message::PbxMwi(lamp.clone())),
+            Err(SendError::NotOurs)
+        );
+        c.send(t0, Message::PbxMwi(lamp.clone())).unwrap();
+        pump(t0, &mut c, &mut s);
+        assert_eq!(events(&mut s), [Event::PbxMwi(lamp)]);
     }
 
     #[test]

@@ -49,6 +49,14 @@ impl fmt::Display for Message {
             Self::Dial { call, port, digits } => {
                 write!(f, "Dial call={call} port={port} digits={}", digits.as_str())
             }
+            Self::PbxMwi(m) => write!(
+                f,
+                "PbxMwi span={} number={} {} messages={}",
+                m.span,
+                m.number.as_str(),
+                if m.on { "on" } else { "off" },
+                m.messages.map_or_else(|| "-".to_owned(), |n| n.to_string())
+            ),
             Self::Alerting { call } => write!(f, "Alerting call={call}"),
             Self::Answered { call } => write!(f, "Answered call={call}"),
             Self::MediaReady { call, local_rtp } => {

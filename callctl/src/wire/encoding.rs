@@ -4,7 +4,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::{Message, Ports, WireError, MAX_PACKET, VERSION};
-use crate::{CallId, Cause, Codec, Digits, Direction, ErrorCode, Media, Privacy, Side, Text};
+use crate::{
+    CallId, Cause, Codec, Digits, Direction, ErrorCode, Media, PbxMwi, Privacy, Side, Text,
+};
 
 pub(super) mod ty {
     pub const HELLO: u8 = 0x01;
@@ -17,6 +19,7 @@ pub(super) mod ty {
     pub const ANSWERED: u8 = 0x12;
     pub const MEDIA_READY: u8 = 0x13;
     pub const TRUNK_DIAL: u8 = 0x14;
+    pub const PBX_MWI: u8 = 0x15;
     pub const INCOMING: u8 = 0x20;
     pub const RINGBACK: u8 = 0x21;
     pub const EARLY_MEDIA: u8 = 0x22;
@@ -235,6 +238,20 @@ impl Message {
                 name: r.text("name")?,
                 privacy: r.privacy()?,
             },
+            ty::PBX_MWI => Self::PbxMwi(PbxMwi {
+                span: r.u16("span")?,
+                number: r.digits("number")?,
+                on: match r.u8("on")? {
+                    0 => false,
+                    1 => true,
+                    v => return Err(WireError::Invalid("on", v.into())),
+                },
+                messages: match r.u8("messages present")? {
+                    0 => None,
+                    1 => Some(r.u16("messages")?),
+                    v => return Err(WireError::Invalid("messages present", v.into())),
+                },
+            }),
             ty::TRUNK_INCOMING => Self::TrunkIncoming {
                 call: r.call()?,
                 span: r.u16("span")?,
@@ -295,6 +312,18 @@ impl Message {
                 }
             }
             Self::Ping { seq } | Self::Pong { seq } => out.extend_from_slice(&seq.to_be_bytes()),
+            Self::PbxMwi(m) => {
+                out.extend_from_slice(&m.span.to_be_bytes());
+                put_str(&mut out, m.number.as_str());
+                out.push(u8::from(m.on));
+                match m.messages {
+                    None => out.push(0),
+                    Some(n) => {
+                        out.push(1);
+                        out.extend_from_slice(&n.to_be_bytes());
+                    }
+                }
+            }
             _ => {}
         }
         if let Some(call) = self.call() {
@@ -364,6 +393,7 @@ impl Message {
             Self::Answered { .. } => ty::ANSWERED,
             Self::MediaReady { .. } => ty::MEDIA_READY,
             Self::TrunkDial { .. } => ty::TRUNK_DIAL,
+            Self::PbxMwi(_) => ty::PBX_MWI,
             Self::Incoming { .. } => ty::INCOMING,
             Self::Ringback { .. } => ty::RINGBACK,
             Self::EarlyMedia { .. } => ty::EARLY_MEDIA,
@@ -373,10 +403,11 @@ impl Message {
         }
     }
 
-    /// The call the message is about; `None` for the link's own messages (Hello, Ping, Pong).
+    /// The call the message is about; `None` for the link's own messages (Hello, Ping, Pong)
+    /// and for state (`PbxMwi`).
     pub fn call(&self) -> Option<CallId> {
         match self {
-            Self::Hello { .. } | Self::Ping { .. } | Self::Pong { .. } => None,
+            Self::Hello { .. } | Self::Ping { .. } | Self::Pong { .. } | Self::PbxMwi(_) => None,
             Self::Error { call, .. }
             | Self::Hangup { call, .. }
             | Self::Dial { call, .. }

@@ -11,7 +11,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use crate::{CallId, Cause, Digits, ErrorCode, Media, Privacy, Text};
+use crate::{CallId, Cause, Digits, ErrorCode, Media, PbxMwi, Privacy, Text};
 
 /// The encoding's version; a peer with another version is refused ([`WireError::Version`]).
 pub const VERSION: u8 = 1;
@@ -111,6 +111,8 @@ pub enum Message {
         /// Presentation (Q.931 §4.5.10 presentation indicator).
         privacy: Privacy,
     },
+    /// chand → sipd: a lamp state the PBX sent (not a call; see [`PbxMwi`]).
+    PbxMwi(PbxMwi),
     /// chand → sipd: the port of an incoming call rings (send 180 Ringing, RFC 3261 §13.3.1.1).
     Alerting {
         /// The call.
@@ -339,6 +341,18 @@ mod tests {
                         }
                     }
                 }),
+            (
+                any::<u16>(),
+                "[0-9*#]{1,32}",
+                any::<bool>(),
+                proptest::option::of(any::<u16>())
+            )
+                .prop_map(|(span, d, on, messages)| Message::PbxMwi(PbxMwi {
+                    span,
+                    number: Digits::try_from(&*d).unwrap(),
+                    on,
+                    messages
+                })),
             (call.clone(), media()).prop_map(|(call, m)| Message::MediaReady {
                 call,
                 local_rtp: m.remote_rtp

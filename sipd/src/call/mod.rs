@@ -20,9 +20,9 @@ use crate::ua::Dest;
 use crate::wire::Message;
 use callctl::link::{Event, Link};
 use callctl::wire::{Message as Ctl, Ports};
-use callctl::{CallId, Cause, Codec, Media, Side};
+use callctl::{CallId, Cause, Codec, Media, PbxMwi, Side};
 use mwi_config::{Config, Transport};
-use mwi_core::route::Router;
+use mwi_core::route::{Route, Router};
 use sansio::{Core, Duration, Instant, Timers};
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -166,6 +166,10 @@ pub enum CallEvent {
         /// The answer, for the log.
         why: String,
     },
+    /// A lamp state from the PBX of a PRI span for a number an FXS port serves: the daemon
+    /// records it in the table, which lights that port (issue 14 item 6). A state for a number
+    /// the same span serves is dropped here (recording it would send it back to the PBX).
+    PbxMwi(PbxMwi),
 }
 
 /// Which way a call goes.
@@ -401,7 +405,25 @@ impl Calls {
                 }
                 Event::Rejected(e) => log::warn!("callctl: packet refused: {e}"),
                 Event::Call(msg) => self.on_chand(now, msg),
+                Event::PbxMwi(m) => self.pbx_mwi(m),
             }
+        }
+    }
+
+    fn pbx_mwi(&mut self, m: PbxMwi) {
+        let number = m.number.as_str();
+        match self.cfg.router.route(number) {
+            Ok(Route::Fxs { .. }) => self.events.push_back(CallEvent::PbxMwi(m)),
+            Ok(Route::Pri { span, .. }) if span == u32::from(m.span) => log::warn!(
+                span = m.span, number = number;
+                "span {}: PBX sent the lamp of {number}, which it serves itself; dropped",
+                m.span
+            ),
+            route => log::info!(
+                span = m.span, number = number;
+                "span {}: PBX sent the lamp of {number} ({route:?}): no FXS port serves it; dropped",
+                m.span
+            ),
         }
     }
 

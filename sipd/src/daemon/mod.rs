@@ -18,6 +18,7 @@ use mio::net::{TcpListener, TcpStream, UdpSocket, UnixListener};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use mwi_config::{Config, Transport};
+use mwi_core::MwiState;
 use mwi_service::capture::Way;
 use mwi_table::{TableConfig, Writer, SNAPSHOT_FILE};
 use nix::sys::resource::{getrlimit, Resource};
@@ -477,8 +478,25 @@ impl Daemon {
         while let Some(t) = self.ua.poll_transmit() {
             self.send(now, t);
         }
-        while let Some(CallEvent::Refused { src, why }) = self.calls.poll_event() {
-            self.ua.strike_source(self.instant(now), src, &why);
+        while let Some(ev) = self.calls.poll_event() {
+            match ev {
+                CallEvent::Refused { src, why } => {
+                    self.ua.strike_source(self.instant(now), src, &why)
+                }
+                CallEvent::PbxMwi(m) => {
+                    let number = m.number.as_str();
+                    let new = m.messages.map_or(0, u32::from);
+                    log::info!(
+                        span = m.span, number = number;
+                        "MWI {number}: {} from the PBX on span {}",
+                        if m.on { "ON" } else { "OFF" },
+                        m.span
+                    );
+                    if let Err(e) = self.writer.publish(number, MwiState::voice(m.on, new, 0)) {
+                        log::error!(number = number; "MWI {number}: cannot record state: {e}");
+                    }
+                }
+            }
         }
         while let Some(out) = self.calls.poll_transmit() {
             match out {

@@ -58,6 +58,8 @@ impl Daemon {
                     }
                 }
                 Event::Call(msg) => self.call_message(now, msg),
+                // Only sipd's side of the link reports lamp states.
+                Event::PbxMwi(_) => {}
                 Event::Rejected(e) => warn!("call control: packet rejected: {e}"),
             }
         }

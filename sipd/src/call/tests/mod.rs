@@ -5,7 +5,7 @@ use super::*;
 use callctl::link::Event as LinkEvent;
 use callctl::Direction as MediaDirection;
 use callctl::Privacy;
-use mwi_core::route::{Pattern, PriClaim};
+use mwi_core::route::{FxsClaim, Pattern, PriClaim};
 
 const PEER_SDP: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.30\r\ns=-\r\nc=IN IP4 192.0.2.30\r\n\
     t=0 0\r\nm=audio 40000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n\
@@ -57,7 +57,11 @@ impl Harness {
                 },
             ],
             router: Router::new(
-                [],
+                [FxsClaim {
+                    channel: 2,
+                    number: "8000",
+                    mwi: true,
+                }],
                 [
                     PriClaim {
                         span: 1,

@@ -297,3 +297,26 @@ fn early_media_odd_numbers_and_a_lost_chand() {
     h.pump();
     assert_eq!(h.take_sent()[0].method(), "BYE");
 }
+
+#[test]
+fn a_pbx_lamp_is_recorded_only_for_an_fxs_port_number() {
+    let mut h = Harness::new(true);
+    for (number, on) in [("8000", true), ("2001", true), ("9999", false)] {
+        h.chand_says(Ctl::PbxMwi(PbxMwi {
+            span: 1,
+            number: Digits::try_from(number).unwrap(),
+            on,
+            messages: Some(3),
+        }));
+    }
+    let events: Vec<CallEvent> = std::iter::from_fn(|| h.calls.poll_event()).collect();
+    assert_eq!(
+        events,
+        [CallEvent::PbxMwi(PbxMwi {
+            span: 1,
+            number: Digits::try_from("8000").unwrap(),
+            on: true,
+            messages: Some(3),
+        })]
+    );
+}

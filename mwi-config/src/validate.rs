@@ -276,10 +276,12 @@ fn check_fxs(c: &Config) -> Option<Violation> {
             ));
         }
         // Only an explicit layout says where PRI spans are; the implicit one is a guess that
-        // must not reject an FXS card numbered before the PRI card.
+        // must not reject an FXS card numbered before the PRI card, unless the span carries
+        // calls: then chand opens every channel of that layout but the D-channel as a
+        // B-channel, and an FXS port there would be opened twice.
         let on_pri = c.pri.iter().find_map(|p| {
             c.pri_channels(p)
-                .filter(|r| !c.span.is_empty() && r.contains(&f.channel))
+                .filter(|r| (!c.span.is_empty() || p.calls.is_some()) && r.contains(&f.channel))
                 .map(|r| (p.span, r))
         });
         if let Some((span, r)) = on_pri {

@@ -990,3 +990,18 @@ fn pri_calls_take_a_law_by_span_type_and_number_rewrites() {
         "9:16: to_sip_strip = 40 is out of range 0..=32"
     );
 }
+
+#[test]
+fn an_fxs_port_on_a_span_with_calls_is_rejected() {
+    let file = |calls: &str| {
+        format!(
+            "{BASE}[[fxs]]\nchannel = 2\nnumber = \"8000\"\n\
+             [[pri]]\nspan = 1\ndchannel = 24\nnumbers = [\"2...\"]\n{calls}"
+        )
+    };
+    assert!(ok(&file("")).pri[0].calls.is_none());
+    assert_eq!(
+        err(&file("[pri.calls]\n")),
+        "4:11: FXS channel 2 is on PRI span 1 (channels 1..=24)"
+    );
+}

@@ -275,13 +275,25 @@ fn check_fxs(c: &Config) -> Option<Violation> {
                 ),
             ));
         }
+        if let Some(p) = c
+            .pri
+            .iter()
+            .find(|p| c.b_channels(p).iter().any(|&(_, ch)| ch == f.channel))
+        {
+            return Some(at(
+                path("channel"),
+                format!(
+                    "channel {} is both an FXS port and a B-channel of PRI span {} \
+                     ([pri.calls] timeslots)",
+                    f.channel, p.span
+                ),
+            ));
+        }
         // Only an explicit layout says where PRI spans are; the implicit one is a guess that
-        // must not reject an FXS card numbered before the PRI card, unless the span carries
-        // calls: then chand opens every channel of that layout but the D-channel as a
-        // B-channel, and an FXS port there would be opened twice.
+        // must not reject an FXS card numbered before the PRI card.
         let on_pri = c.pri.iter().find_map(|p| {
             c.pri_channels(p)
-                .filter(|r| (!c.span.is_empty() || p.calls.is_some()) && r.contains(&f.channel))
+                .filter(|r| !c.span.is_empty() && r.contains(&f.channel))
                 .map(|r| (p.span, r))
         });
         if let Some((span, r)) = on_pri {
@@ -376,6 +388,25 @@ fn check_pri(c: &Config) -> Option<Violation> {
                     range.start(),
                     range.end()
                 ),
+            ));
+        }
+        let d_timeslot = p.dchannel - *range.start() + 1;
+        let listed = p.calls.as_ref().and_then(|k| k.timeslots.as_ref());
+        if let Some(t) = listed.and_then(|ts| {
+            ts.as_slice()
+                .iter()
+                .find(|&&t| u32::from(t) > want || u32::from(t) == d_timeslot)
+        }) {
+            return Some(at(
+                vec![Key("pri"), Index(i), Key("calls"), Key("timeslots")],
+                if u32::from(*t) == d_timeslot {
+                    format!("timeslot {t} is the D-channel of span {}", p.span)
+                } else {
+                    format!(
+                        "timeslot {t} is not on a {} span ({want} channels)",
+                        p.span_type
+                    )
+                },
             ));
         }
         if p.numbers.is_empty() {

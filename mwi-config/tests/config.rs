@@ -992,16 +992,31 @@ fn pri_calls_take_a_law_by_span_type_and_number_rewrites() {
 }
 
 #[test]
-fn an_fxs_port_on_a_span_with_calls_is_rejected() {
+fn pri_calls_timeslots_are_the_b_channels() {
     let file = |calls: &str| {
         format!(
             "{BASE}[[fxs]]\nchannel = 2\nnumber = \"8000\"\n\
-             [[pri]]\nspan = 1\ndchannel = 24\nnumbers = [\"2...\"]\n{calls}"
+             [[pri]]\nspan = 1\ndchannel = 24\nnumbers = [\"2...\"]\n[pri.calls]\n{calls}"
         )
     };
-    assert!(ok(&file("")).pri[0].calls.is_none());
+    let c = ok(&file("timeslots = \"1, 3-5\"\n"));
+    assert_eq!(c.b_channels(&c.pri[0]), [(1, 1), (3, 3), (4, 4), (5, 5)]);
     assert_eq!(
-        err(&file("[pri.calls]\n")),
-        "4:11: FXS channel 2 is on PRI span 1 (channels 1..=24)"
+        err(&file("")),
+        "4:11: channel 2 is both an FXS port and a B-channel of PRI span 1 ([pri.calls] timeslots)"
     );
+    assert_eq!(
+        err(&file("timeslots = \"1,3-24\"\n")),
+        "11:13: timeslot 24 is the D-channel of span 1"
+    );
+    assert_eq!(
+        err(&file("timeslots = \"1,1\"\n")),
+        "11:13: bad timeslots \"1,1\": timeslot 1 twice"
+    );
+    let e1 = ok(&format!(
+        "{BASE}[[pri]]\nspan = 2\nspan_type = \"e1\"\ndchannel = 47\nnumbers = [\"2...\"]\n\
+         [pri.calls]\n"
+    ));
+    let b = e1.b_channels(&e1.pri[0]);
+    assert_eq!((b.len(), b[0], b[15]), (30, (1, 32), (17, 48)));
 }

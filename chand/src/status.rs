@@ -141,6 +141,40 @@ pub struct SpanStatus {
     pub retransmissions: u64,
     /// The lamp of every number the span has delivered to, in number order.
     pub lamps: Vec<LampStatus>,
+    /// Each B-channel and its call, with `[pri.calls]` (none without).
+    #[serde(default)]
+    pub bchannels: Vec<BChannelStatus>,
+}
+
+/// One B-channel of a span with calls.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BChannelStatus {
+    /// The timeslot (Q.931 channel number).
+    pub b: u8,
+    /// Its DAHDI channel.
+    pub channel: u32,
+    /// `idle`, `calling` (SETUP from or to the PBX, not yet alerting), `ringing`, `connected`
+    /// or `clearing`.
+    pub state: String,
+    /// Its call, if any.
+    pub call: Option<TrunkCallStatus>,
+}
+
+/// A trunk call on a B-channel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrunkCallStatus {
+    /// The callctl id (hexadecimal, as the log's `CALL_ID`); `None` once the SIP side ended.
+    pub call_id: Option<String>,
+    /// `to-sip` (the PBX called) or `to-pbx` (an INVITE for one of the span's numbers).
+    pub direction: String,
+    /// The called number after the span's number manipulation.
+    pub called: String,
+    /// The calling number (empty when withheld).
+    pub calling: String,
+    /// Seconds since the answer.
+    pub duration_s: Option<u64>,
+    /// The call's RTP stream, once sipd gave the far end's media.
+    pub media: Option<MediaStatus>,
 }
 
 /// The lamp of one served user (ECMA-242 MWIActivate/MWIDeactivate).
@@ -208,7 +242,12 @@ impl PortStatus {
 
 impl SpanStatus {
     /// Span `cfg` with its engine `span` and whether layer 1 is up.
-    pub(crate) fn new(cfg: &config::Pri, span: &Span, layer1_up: bool) -> Self {
+    pub(crate) fn new(
+        cfg: &config::Pri,
+        span: &Span,
+        layer1_up: bool,
+        bchannels: Vec<BChannelStatus>,
+    ) -> Self {
         let st = span.status();
         Self {
             span: cfg.span,
@@ -232,6 +271,7 @@ impl SpanStatus {
                     pending: l.pending,
                 })
                 .collect(),
+            bchannels,
         }
     }
 
@@ -346,6 +386,43 @@ impl fmt::Display for SpanStatus {
                 if l.pending { " (pending)" } else { "" },
             )?;
         }
+        let idle = self.bchannels.iter().filter(|b| b.call.is_none()).count();
+        if !self.bchannels.is_empty() {
+            writeln!(
+                f,
+                "  B-channels: {} in use, {idle} idle",
+                self.bchannels.len() - idle
+            )?;
+        }
+        for b in &self.bchannels {
+            let Some(c) = &b.call else { continue };
+            write!(
+                f,
+                "  B-channel {} (channel {}): {} call {} {} {} -> {}",
+                b.b,
+                b.channel,
+                b.state,
+                c.call_id.as_deref().unwrap_or("-"),
+                c.direction,
+                if c.calling.is_empty() {
+                    "(withheld)"
+                } else {
+                    &c.calling
+                },
+                c.called,
+            )?;
+            if let Some(d) = c.duration_s {
+                write!(f, ", {d} s")?;
+            }
+            if let Some(m) = &c.media {
+                write!(
+                    f,
+                    ", RTP in {} out {} lost {} jitter {} us",
+                    m.packets_in, m.packets_out, m.lost, m.jitter_us
+                )?;
+            }
+            writeln!(f)?;
+        }
         Ok(())
     }
 }
@@ -451,6 +528,31 @@ mod tests {
                         pending: false,
                     },
                 ],
+                bchannels: vec![
+                    BChannelStatus {
+                        b: 1,
+                        channel: 1,
+                        state: "connected".into(),
+                        call: Some(TrunkCallStatus {
+                            call_id: Some("00000004".into()),
+                            direction: "to-sip".into(),
+                            called: "789".into(),
+                            calling: "2000".into(),
+                            duration_s: Some(5),
+                            media: Some(MediaStatus {
+                                packets_in: 250,
+                                packets_out: 251,
+                                ..MediaStatus::default()
+                            }),
+                        }),
+                    },
+                    BChannelStatus {
+                        b: 2,
+                        channel: 2,
+                        state: "idle".into(),
+                        call: None,
+                    },
+                ],
             }],
         }
     }
@@ -466,7 +568,10 @@ mod tests {
              PRI span 1 (D-channel 24, user side, setup): layer 1 UP, link DOWN, queue 1, \
              in flight 1, frames out 7, retransmissions 0\n  \
              2100: lamp ON (3) confirmed by PBX ON (2) (pending)\n  \
-             2101: lamp OFF confirmed by PBX -\n"
+             2101: lamp OFF confirmed by PBX -\n  \
+             B-channels: 1 in use, 1 idle\n  \
+             B-channel 1 (channel 1): connected call 00000004 to-sip 2000 -> 789, 5 s, RTP in \
+             250 out 251 lost 0 jitter 0 us\n"
         );
     }
 

@@ -1,6 +1,7 @@
-//! The media of one call: its RTP/RTCP socket pair in `[media] rtp_ports` (RFC 3550 §11: RTP
-//! on an even port, RTCP on the next) and its [`media::stream::Stream`] once sipd gave the
-//! far end's address.
+//! The media of one call, on an FXS port or a PRI B-channel: its RTP/RTCP socket pair in
+//! `[media] rtp_ports` (RFC 3550 §11: RTP on an even port, RTCP on the next), registered with
+//! the event loop, its [`media::stream::Stream`] once sipd gave the far end's address, and
+//! the channel's DAHDI echo canceller while the media runs.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -10,9 +11,12 @@ use callctl::{CallId, Direction, Media};
 use log::{info, warn};
 use media::stream::{Config, Event, Socket, Stream};
 use mio::net::UdpSocket;
+use mio::{Interest, Registry, Token};
 use mwi_config::Media as MediaConfig;
 use nix::sys::socket::{setsockopt, sockopt};
 use sansio::Core;
+
+use crate::backend::BackendError;
 
 /// Datagrams read per socket per readiness event.
 pub const BATCH: usize = 32;
@@ -23,8 +27,10 @@ const REMOTE_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Leg {
     /// The call.
     pub call: CallId,
-    /// The DAHDI channel of the call's port (the log's `CHANNEL` field).
+    /// The DAHDI channel of the call's port or B-channel (the log's `CHANNEL` field).
     pub channel: u32,
+    /// The channel as the log names it, e.g. `FXS channel 3`, `span 1 B-channel 5`.
+    pub what: String,
     /// RTP socket (even port).
     pub rtp: UdpSocket,
     /// RTCP socket (RTP + 1).
@@ -46,6 +52,7 @@ impl Leg {
     pub fn bind(
         call: CallId,
         channel: u32,
+        what: String,
         cfg: &MediaConfig,
         cursor: &mut usize,
     ) -> io::Result<Self> {
@@ -69,13 +76,14 @@ impl Leg {
                     setsockopt(s, sockopt::Ipv6TClass, &tos)
                 };
                 if let Err(e) = set {
-                    warn!(channel = channel, call_id = call.to_string(); "FXS channel {channel}: call {call}: DSCP {} not set: {e}", cfg.dscp);
+                    warn!(channel = channel, call_id = call.to_string(); "{what}: call {call}: DSCP {} not set: {e}", cfg.dscp);
                 }
             }
             let local = rtp.local_addr()?;
             return Ok(Self {
                 call,
                 channel,
+                what,
                 rtp: UdpSocket::from_std(rtp),
                 rtcp: UdpSocket::from_std(rtcp),
                 local,
@@ -110,7 +118,7 @@ impl Leg {
         match Stream::new(now, config) {
             Ok(s) => self.stream = Some(s),
             Err(e) => {
-                warn!(channel = self.channel, call_id = self.call.to_string(); "FXS channel {}: call {}: no media stream: {e}", self.channel, self.call)
+                warn!(channel = self.channel, call_id = self.call.to_string(); "{}: call {}: no media stream: {e}", self.what, self.call)
             }
         }
         self.flush(now);
@@ -127,7 +135,7 @@ impl Leg {
                 Ok(r) => r,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
-                    warn!(channel = self.channel, call_id = self.call.to_string(); "FXS channel {}: call {}: {which:?} socket: {e}", self.channel, self.call);
+                    warn!(channel = self.channel, call_id = self.call.to_string(); "{}: call {}: {which:?} socket: {e}", self.what, self.call);
                     break;
                 }
             };
@@ -153,7 +161,7 @@ impl Leg {
                 Socket::Rtcp => &self.rtcp,
             };
             if let Err(e) = sock.send_to(&t.bytes, t.dest) {
-                warn!(channel = self.channel, call_id = self.call.to_string(); "FXS channel {}: call {}: send to {}: {e}", self.channel, self.call, t.dest);
+                warn!(channel = self.channel, call_id = self.call.to_string(); "{}: call {}: send to {}: {e}", self.what, self.call, t.dest);
             }
         }
         while let Some(ev) = s.poll_event() {
@@ -161,12 +169,12 @@ impl Leg {
                 Event::Digit { key, duration } => {
                     info!(
                         channel = self.channel, call_id = self.call.to_string();
-                        "FXS channel {}: call {}: RFC 4733 digit {key} ({duration:?}) from the far end",
-                        self.channel, self.call
+                        "{}: call {}: RFC 4733 digit {key} ({duration:?}) from the far end",
+                        self.what, self.call
                     )
                 }
                 other => {
-                    info!(channel = self.channel, call_id = self.call.to_string(); "FXS channel {}: call {}: media: {other:?}", self.channel, self.call)
+                    info!(channel = self.channel, call_id = self.call.to_string(); "{}: call {}: media: {other:?}", self.what, self.call)
                 }
             }
         }
@@ -188,5 +196,79 @@ impl Leg {
             s.close(now);
         }
         self.flush(now);
+    }
+}
+
+/// Bind `call`'s RTP pair on `channel` (`what` in the log) and register its sockets as
+/// `Token(token)` (RTP) and `Token(token + 1)` (RTCP); failures are logged.
+pub fn open(
+    call: CallId,
+    channel: u32,
+    what: String,
+    media: &MediaConfig,
+    cursor: &mut usize,
+    registry: &Registry,
+    token: usize,
+) -> Option<Leg> {
+    let mut leg = match Leg::bind(call, channel, what.clone(), media, cursor) {
+        Ok(l) => l,
+        Err(e) => {
+            warn!(channel = channel, call_id = call.to_string(); "{what}: call {call}: {e}");
+            return None;
+        }
+    };
+    let rtp = registry.register(&mut leg.rtp, Token(token), Interest::READABLE);
+    let rtcp = registry.register(&mut leg.rtcp, Token(token + 1), Interest::READABLE);
+    if let Err(e) = rtp.and(rtcp) {
+        warn!(channel = channel, call_id = call.to_string(); "{what}: call {call}: {e}");
+        let _ = registry.deregister(&mut leg.rtp);
+        let _ = registry.deregister(&mut leg.rtcp);
+        return None;
+    }
+    Some(leg)
+}
+
+/// Close `leg` (RTCP BYE) at `now` and deregister its sockets.
+pub fn close(mut leg: Leg, registry: &Registry, now: Instant) {
+    leg.close(now);
+    let _ = registry.deregister(&mut leg.rtp);
+    let _ = registry.deregister(&mut leg.rtcp);
+    info!(channel = leg.channel, call_id = leg.call.to_string(); "{}: call {} media closed", leg.what, leg.call);
+}
+
+/// Where a channel's echo canceller is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Echo {
+    /// Not attached.
+    Off,
+    /// Attached for the running media.
+    On,
+    /// The kernel has none for the channel (logged once); calls go on without.
+    Unsupported,
+}
+
+impl Echo {
+    /// Attach (`on`, `taps` taps, 8 per ms) or remove the echo canceller of `channel` (`what`
+    /// in the log) through `set` (`DAHDI_ECHOCANCEL_PARAMS`), when `taps` is not 0; a kernel
+    /// without one is logged once and the call goes on.
+    pub fn set(
+        &mut self,
+        taps: u32,
+        on: bool,
+        channel: u32,
+        what: &str,
+        set: impl FnOnce(u32) -> Result<(), BackendError>,
+    ) {
+        if taps == 0 || *self == Echo::Unsupported || (*self == Echo::On) == on {
+            return;
+        }
+        match set(if on { taps } else { 0 }) {
+            Ok(()) => *self = if on { Echo::On } else { Echo::Off },
+            Err(BackendError::Unsupported { .. }) => {
+                warn!(channel = channel; "{what}: no DAHDI echo canceller for this channel (echocanceller= in system.conf); calls go on without");
+                *self = Echo::Unsupported;
+            }
+            Err(e) => warn!(channel = channel; "{what}: echo canceller: {e}"),
+        }
     }
 }

@@ -462,3 +462,7 @@ fn plan(p: NumberPlan) -> NumberingPlan {
         NumberPlan::Private => NumberingPlan::Private,
     }
 }
+
+#[cfg(test)]
+#[path = "trunk_tests.rs"]
+mod tests;

@@ -1,0 +1,417 @@
+//! The real chand as a PRI trunk (issue 13) on the sim back-end: libpri 1.6 as the PBX on the
+//! D-channel (tests/peers/libpri-pbx.c, chand on the user side of a T1), a fake sipd on the
+//! callctl socket, the PBX's end of each B-channel on `bchan-N.sock`, and the far end's RTP
+//! socket in the test.
+//!
+//! - PBX → SIP: libpri's SETUP becomes `TrunkDial` with the called number manipulated; the
+//!   far end answers; a tone sent into the B-channel arrives as RTP and a tone sent as RTP
+//!   arrives on the B-channel; sipd hangs up and libpri sees DISCONNECT with its cause.
+//! - PBX → SIP with no sipd: libpri's SETUP is cleared with cause 38.
+//! - SIP → PBX: `TrunkIncoming` becomes libpri's SETUP (number manipulated), ALERTING gives
+//!   `Alerting`, CONNECT `Answered`; audio both ways; libpri hangs up: `Hangup` cause 16.
+//! - 23 answered calls fill the T1: the 24th gets `Hangup` cause 34; status shows the 23.
+//! - A lamp is delivered on the D-channel during a call; then a D-channel flap (libpri killed)
+//!   clears the call (`Hangup`, cause 27) and the lamps arrive at the new PBX.
+//!
+//! Needs gcc and libpri-dev (scripts/install-deps); fails if one is missing.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use callctl::link::Event;
+use callctl::wire::Message;
+use callctl::{CallId, Cause, Privacy};
+use chand::backend::sim::dchan_socket_path;
+use chand::backend::sim::peer::Phone;
+use chand::status::SpanStatus;
+use dahdi_mwi_tests::env::{Chand, Env, NO_SIP_SERVER};
+use dahdi_mwi_tests::fakesipd::{media, rtp_tone, talk, FakeSipd, Voice};
+use dahdi_mwi_tests::libpri::{LibpriPbx, LibpriSide};
+use dahdi_mwi_tests::tone::{record, Recording};
+use fxs::Law;
+use mwi_core::MwiState;
+use mwi_table::Writer;
+
+const WAIT: Duration = Duration::from_secs(10);
+const LAW: Law = Law::Mulaw;
+
+/// chand with one T1 span with calls (user side, D-channel 24, numbers 21xx), its table
+/// writer, and a fake sipd unless `sipd` is false.
+struct Rig {
+    env: Env,
+    writer: Writer,
+    chand: Chand,
+    sipd: Option<FakeSipd>,
+}
+
+impl Rig {
+    fn new(rtp_ports: &str, sipd: bool) -> Rig {
+        let env = Env::new();
+        let cfg = env.write_config(&format!(
+            "{NO_SIP_SERVER}[media]\nrtp_ports = \"{rtp_ports}\"\n\
+             [[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = [\"21..\"]\n\
+             [pri.calls]\necho_cancel = 128\nto_sip_strip = 1\nto_sip_prefix = \"9\"\n\
+             to_pbx_strip = 2\nto_pbx_prefix = \"4\"\n"
+        ));
+        let writer = cfg.writer();
+        let chand = Chand::start(&env, &cfg);
+        let sipd = sipd.then(|| {
+            let mut s = FakeSipd::connect(&env.runtime_dir.join("callctl.sock"));
+            s.wait_up();
+            s
+        });
+        Rig {
+            env,
+            writer,
+            chand,
+            sipd,
+        }
+    }
+
+    fn sipd(&mut self) -> &mut FakeSipd {
+        self.sipd.as_mut().expect("a fake sipd")
+    }
+
+    /// libpri as the network side with `args`, once its link is up.
+    fn libpri(&mut self, args: &[&str]) -> LibpriPbx {
+        let path = dchan_socket_path(&self.env.sim_dir, 24);
+        let mut pbx = LibpriPbx::spawn_args(&path, LibpriSide::Network, args);
+        assert!(
+            pbx.wait(WAIT, |p| p.dchan_up),
+            "libpri never saw DCHAN_UP:\n{}\nchand:\n{}",
+            pbx.tail(30),
+            self.chand.daemon.log()
+        );
+        pbx
+    }
+
+    fn span(&self) -> SpanStatus {
+        self.chand.status().span(1).cloned().expect("span 1")
+    }
+
+    /// The PBX's end of B-channel `b` (DAHDI channel `b` on span 1).
+    fn bchannel(&self, b: u32) -> Phone {
+        Phone::connect_bchannel(&self.env.sim_dir, b, WAIT).expect("bchan socket")
+    }
+}
+
+/// Wait for libpri's call line starting with `prefix`; its text.
+#[track_caller]
+fn wait_call_line(pbx: &mut LibpriPbx, prefix: &str, chand: &Chand) -> String {
+    let ok = pbx.wait(WAIT, |p| p.calls.iter().any(|l| l.starts_with(prefix)));
+    assert!(
+        ok,
+        "libpri: no {prefix}:\n{}\nchand:\n{}",
+        pbx.tail(40),
+        chand.daemon.log()
+    );
+    pbx.calls
+        .iter()
+        .find(|l| l.starts_with(prefix))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// `key=value` of a libpri call line.
+fn field<'a>(line: &'a str, key: &str) -> &'a str {
+    line.split(' ')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        .unwrap_or("")
+}
+
+/// Audio both ways for 1.2 s: a 1 kHz tone into the B-channel must arrive in the RTP chand
+/// sends to `far`, and a 600 Hz tone sent as RTP from `far` to `local` must arrive on the
+/// B-channel. Returns the two levels (dBm0) after checking them.
+fn audio_both_ways(bchan: &Phone, far: &UdpSocket, local: SocketAddr) -> (f64, f64) {
+    let stop = AtomicBool::new(false);
+    let voice = Mutex::new(Voice::Tone(1000.0));
+    far.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let (to_sip, to_pbx) = std::thread::scope(|s| {
+        s.spawn(|| talk(bchan, LAW, &voice, &stop));
+        let rtp = s.spawn(|| {
+            let mut rec = Recording::new(LAW);
+            let mut buf = [0u8; 2048];
+            let mut seq = 0u16;
+            let mut next = Instant::now();
+            let end = Instant::now() + Duration::from_millis(1500);
+            while Instant::now() < end {
+                if Instant::now() >= next {
+                    far.send_to(&rtp_tone(0x600, seq, 600.0), local).unwrap();
+                    seq = seq.wrapping_add(1);
+                    next += Duration::from_millis(20);
+                }
+                if let Ok((n, _)) = far.recv_from(&mut buf) {
+                    if n == 12 + 160 && buf[1] & 0x7f == 0 {
+                        rec.push_block(&buf[12..n]);
+                    }
+                }
+            }
+            rec
+        });
+        let heard = record(bchan, LAW, 1200);
+        stop.store(true, Ordering::Relaxed);
+        (rtp.join().unwrap(), heard.expect("B-channel audio"))
+    });
+    let sip_level = to_sip.level(1000.0, 400, to_sip.ms().min(1200));
+    let pbx_level = to_pbx.level(600.0, 400, 1200);
+    eprintln!(
+        "figure: 1 kHz from the PBX at {sip_level:.1} dBm0 in {} ms of RTP; 600 Hz from SIP at \
+         {pbx_level:.1} dBm0 on the B-channel",
+        to_sip.ms()
+    );
+    assert!(
+        to_sip.ms() >= 800,
+        "only {} ms of RTP from chand",
+        to_sip.ms()
+    );
+    assert!(sip_level > -20.0, "1 kHz in the RTP at {sip_level:.1} dBm0");
+    assert!(
+        pbx_level > -20.0,
+        "600 Hz on the B-channel at {pbx_level:.1} dBm0"
+    );
+    (sip_level, pbx_level)
+}
+
+fn far_end() -> UdpSocket {
+    UdpSocket::bind("127.0.0.1:0").unwrap()
+}
+
+fn local(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], addr.port()))
+}
+
+#[test]
+fn pbx_calls_sip_with_audio_both_ways_and_sip_hangs_up() {
+    let mut rig = Rig::new("42000-42099", true);
+    let mut pbx = rig.libpri(&["--call", "0789", "--calling", "2000", "--name", "Alice"]);
+    let (call, called, number, name) = rig.sipd().expect("TrunkDial", |m| match m {
+        Message::TrunkDial {
+            call,
+            called,
+            number,
+            name,
+            ..
+        } => Some((
+            *call,
+            called.as_str().to_owned(),
+            number.as_str().to_owned(),
+            name.as_str().to_owned(),
+        )),
+        _ => None,
+    });
+    assert_eq!(called, "9789", "to_sip_strip 1, to_sip_prefix 9");
+    assert_eq!((number.as_str(), name.as_str()), ("2000", "Alice"));
+    let rtp = rig.sipd().expect("MediaReady", |m| match m {
+        Message::MediaReady { local_rtp, .. } => Some(*local_rtp),
+        _ => None,
+    });
+    wait_call_line(&mut pbx, "PROCEEDING", &rig.chand);
+    rig.sipd().send(Message::Ringback { call });
+    wait_call_line(&mut pbx, "RINGING", &rig.chand);
+    let far = far_end();
+    rig.sipd().send(Message::Connected {
+        call,
+        media: media(far.local_addr().unwrap()),
+    });
+    let answer = wait_call_line(&mut pbx, "ANSWER", &rig.chand);
+    let b: u32 = field(&answer, "channel").parse().unwrap();
+    let bchan = rig.bchannel(b);
+    let st = rig.span();
+    let slot = st.bchannels.iter().find(|x| u32::from(x.b) == b).unwrap();
+    assert_eq!(slot.state, "connected", "{st:#?}");
+    let c = slot.call.as_ref().unwrap();
+    assert_eq!(
+        (c.call_id.clone(), c.called.as_str(), c.calling.as_str()),
+        (Some(call.to_string()), "9789", "2000")
+    );
+    audio_both_ways(&bchan, &far, local(rtp));
+    let st = rig.span();
+    let media = st.bchannels[b as usize - 1]
+        .call
+        .as_ref()
+        .unwrap()
+        .media
+        .clone();
+    assert!(media.is_some_and(|m| m.packets_in > 20 && m.packets_out > 20));
+
+    rig.sipd().send(Message::Hangup {
+        call,
+        cause: Cause::USER_BUSY,
+    });
+    let hangup = wait_call_line(&mut pbx, "HANGUP_REQ", &rig.chand);
+    assert_eq!(
+        field(&hangup, "cause"),
+        "17",
+        "sipd's cause reaches the PBX"
+    );
+    rig.chand.wait_status("B-channel idle", WAIT, |st| {
+        st.span(1)
+            .unwrap()
+            .bchannels
+            .iter()
+            .all(|x| x.call.is_none())
+    });
+    let log = rig.chand.daemon.log();
+    assert!(log.contains("Eec") || log.contains("B-channel"), "{log}");
+}
+
+#[test]
+fn a_pbx_setup_without_sipd_is_cleared_with_cause_38() {
+    let mut rig = Rig::new("42100-42199", false);
+    let mut pbx = rig.libpri(&["--call", "0789"]);
+    let line = wait_call_line(&mut pbx, "HANGUP", &rig.chand);
+    assert_eq!(field(&line, "cause"), "38", "{line}");
+    assert!(rig.chand.daemon.log().contains("sipd is not connected"));
+}
+
+#[test]
+fn sip_calls_pbx_with_audio_both_ways_and_the_pbx_hangs_up() {
+    let mut rig = Rig::new("42200-42299", true);
+    let mut pbx = rig.libpri(&["--answer", "--hangup-after", "4000"]);
+    let call = CallId(CallId::SIPD_BIT | 1);
+    rig.sipd().send(Message::TrunkIncoming {
+        call,
+        span: 1,
+        called: "992101".try_into().unwrap(),
+        number: "5551234".try_into().unwrap(),
+        name: "Bob".try_into().unwrap(),
+        privacy: Privacy::Allowed,
+    });
+    let ring = wait_call_line(&mut pbx, "RING", &rig.chand);
+    assert_eq!(
+        field(&ring, "called"),
+        "42101",
+        "to_pbx_strip 2, to_pbx_prefix 4"
+    );
+    assert_eq!(field(&ring, "calling"), "5551234");
+    assert_eq!(field(&ring, "name"), "Bob");
+    let b: u32 = field(&ring, "channel").parse().unwrap();
+    let rtp = rig.sipd().expect("MediaReady", |m| match m {
+        Message::MediaReady { local_rtp, .. } => Some(*local_rtp),
+        _ => None,
+    });
+    rig.sipd().expect("Alerting", |m| {
+        matches!(m, Message::Alerting { .. }).then_some(())
+    });
+    rig.sipd().expect("Answered", |m| {
+        matches!(m, Message::Answered { .. }).then_some(())
+    });
+    let far = far_end();
+    rig.sipd().send(Message::Connected {
+        call,
+        media: media(far.local_addr().unwrap()),
+    });
+    let bchan = rig.bchannel(b);
+    audio_both_ways(&bchan, &far, local(rtp));
+    let cause = rig.sipd().expect("Hangup", |m| match m {
+        Message::Hangup { cause, .. } => Some(cause.0),
+        _ => None,
+    });
+    assert_eq!(cause, 16, "the PBX hung up");
+}
+
+#[test]
+fn a_full_t1_answers_cause_34() {
+    let mut rig = Rig::new("42300-42399", true);
+    let _pbx = rig.libpri(&["--answer"]);
+    for k in 0..23 {
+        rig.sipd().send(Message::TrunkIncoming {
+            call: CallId(CallId::SIPD_BIT | (100 + k)),
+            span: 1,
+            called: "992101".try_into().unwrap(),
+            number: "5551234".try_into().unwrap(),
+            name: "".try_into().unwrap(),
+            privacy: Privacy::Allowed,
+        });
+    }
+    let mut answered = 0;
+    let deadline = Instant::now() + WAIT * 2;
+    while answered < 23 && Instant::now() < deadline {
+        if let Some(Event::Call(Message::Answered { .. })) = rig.sipd().next(WAIT) {
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, 23, "chand:\n{}", rig.chand.daemon.log());
+    let st = rig.span();
+    let connected = st
+        .bchannels
+        .iter()
+        .filter(|x| x.state == "connected")
+        .count();
+    assert_eq!(connected, 23, "{st:#?}");
+    let busy = CallId(CallId::SIPD_BIT | 999);
+    rig.sipd().send(Message::TrunkIncoming {
+        call: busy,
+        span: 1,
+        called: "992101".try_into().unwrap(),
+        number: "5551234".try_into().unwrap(),
+        name: "".try_into().unwrap(),
+        privacy: Privacy::Allowed,
+    });
+    let cause = rig.sipd().expect("Hangup of the 24th", |m| match m {
+        Message::Hangup { call, cause } if *call == busy => Some(cause.0),
+        _ => None,
+    });
+    assert_eq!(cause, 34);
+    let (ok, text, _) = rig.chand.cli(&["status"]);
+    assert!(
+        ok && text.contains("B-channels: 23 in use, 0 idle"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_lamp_during_a_call_then_a_d_channel_flap_clears_the_call_and_lamps_resync() {
+    let mut rig = Rig::new("42400-42499", true);
+    let mut pbx = rig.libpri(&["--answer"]);
+    let call = CallId(CallId::SIPD_BIT | 7);
+    rig.sipd().send(Message::TrunkIncoming {
+        call,
+        span: 1,
+        called: "992101".try_into().unwrap(),
+        number: "5551234".try_into().unwrap(),
+        name: "".try_into().unwrap(),
+        privacy: Privacy::Restricted,
+    });
+    let ring = wait_call_line(&mut pbx, "RING", &rig.chand);
+    assert_eq!(field(&ring, "calling"), "", "withheld: {ring}");
+    rig.sipd().expect("Answered", |m| {
+        matches!(m, Message::Answered { .. }).then_some(())
+    });
+    rig.writer
+        .publish("2101", MwiState::voice(true, 3, 0))
+        .unwrap();
+    let ok = pbx.wait(WAIT, |p| p.decoded.iter().any(|d| d.served() == "2101"));
+    assert!(ok, "no lamp during the call:\n{}", pbx.tail(40));
+    assert!(
+        !pbx.calls.iter().any(|l| l.starts_with("HANGUP")),
+        "the call went on: {:?}",
+        pbx.calls
+    );
+
+    pbx.disconnect();
+    let cause = rig.sipd().expect("Hangup after the flap", |m| match m {
+        Message::Hangup { call: c, cause } if *c == call => Some(cause.0),
+        _ => None,
+    });
+    assert!(matches!(cause, 27 | 38 | 41), "cause {cause}");
+    rig.writer
+        .publish("2102", MwiState::voice(true, 1, 0))
+        .unwrap();
+    let mut pbx = rig.libpri(&[]);
+    let ok = pbx.wait(WAIT * 3, |p| {
+        ["2101", "2102"]
+            .iter()
+            .all(|n| p.decoded.iter().any(|d| d.served() == *n))
+    });
+    assert!(
+        ok,
+        "lamps after the flap:\n{}\nchand:\n{}",
+        pbx.tail(40),
+        rig.chand.daemon.log()
+    );
+    assert!(rig.span().bchannels.iter().all(|x| x.call.is_none()));
+}

@@ -208,7 +208,9 @@ fn pbx_calls_sip_with_audio_both_ways_and_sip_hangs_up() {
         Message::MediaReady { local_rtp, .. } => Some(*local_rtp),
         _ => None,
     });
-    wait_call_line(&mut pbx, "PROCEEDING", &rig.chand);
+    let proceeding = wait_call_line(&mut pbx, "PROCEEDING", &rig.chand);
+    let b: u32 = field(&proceeding, "channel").parse().unwrap();
+    let bchan = rig.bchannel(b);
     rig.sipd().send(Message::Ringback { call });
     wait_call_line(&mut pbx, "RINGING", &rig.chand);
     let far = far_end();
@@ -216,9 +218,12 @@ fn pbx_calls_sip_with_audio_both_ways_and_sip_hangs_up() {
         call,
         media: media(far.local_addr().unwrap()),
     });
-    let answer = wait_call_line(&mut pbx, "ANSWER", &rig.chand);
-    let b: u32 = field(&answer, "channel").parse().unwrap();
-    let bchan = rig.bchannel(b);
+    wait_call_line(&mut pbx, "ANSWER", &rig.chand);
+    assert_eq!(
+        bchan.recv_event(WAIT).unwrap(),
+        "ec 128",
+        "[pri.calls] echo_cancel attached with the media"
+    );
     let st = rig.span();
     let slot = st.bchannels.iter().find(|x| u32::from(x.b) == b).unwrap();
     assert_eq!(slot.state, "connected", "{st:#?}");
@@ -247,6 +252,11 @@ fn pbx_calls_sip_with_audio_both_ways_and_sip_hangs_up() {
         "17",
         "sipd's cause reaches the PBX"
     );
+    assert_eq!(
+        bchan.recv_event(WAIT).unwrap(),
+        "ec 0",
+        "removed with the media"
+    );
     rig.chand.wait_status("B-channel idle", WAIT, |st| {
         st.span(1)
             .unwrap()
@@ -255,7 +265,17 @@ fn pbx_calls_sip_with_audio_both_ways_and_sip_hangs_up() {
             .all(|x| x.call.is_none())
     });
     let log = rig.chand.daemon.log();
-    assert!(log.contains("Eec") || log.contains("B-channel"), "{log}");
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&format!("call_id={call}")))
+        .collect();
+    assert!(lines.len() >= 4, "call lines:\n{log}");
+    for l in &lines {
+        assert!(
+            l.contains("span=1") && l.contains(&format!("channel={b}")),
+            "SPAN and CHANNEL on every line of the call: {l}"
+        );
+    }
 }
 
 #[test]

@@ -299,11 +299,9 @@ fn open_leg(
     i: usize,
     call: CallId,
 ) -> Result<std::net::SocketAddr, ()> {
-    let what = format!("FXS channel {}", p.cfg.channel);
     let leg = leg::open(
         call,
-        p.cfg.channel,
-        what,
+        leg::Who::fxs(p.cfg.channel),
         media,
         cursor,
         registry,
@@ -317,12 +315,10 @@ fn open_leg(
 
 /// Attach (`on`) or remove port `p`'s echo canceller (`[[fxs]] echo_cancel`).
 fn echo_cancel(p: &mut Port, on: bool) {
-    let what = format!("FXS channel {}", p.cfg.channel);
+    let who = leg::Who::fxs(p.cfg.channel);
     let chan = &mut p.chan;
     p.echo
-        .set(p.cfg.echo_cancel, on, p.cfg.channel, &what, |t| {
-            chan.echo_cancel(t)
-        });
+        .set(p.cfg.echo_cancel, on, &who, |t| chan.echo_cancel(t));
 }
 
 fn close_leg(p: &mut Port, registry: &Registry, now: Instant) {

@@ -11,10 +11,10 @@ use callctl::wire::Message;
 use callctl::{CallId, Cause};
 use fxs::BLOCK_SAMPLES;
 use isdn::call::CallEvent;
-use log::{info, warn};
+use log::{warn, Level};
 use media::stream::Socket;
 
-use super::leg;
+use super::leg::{self, Who};
 use super::trunk::{Out, Phase, Trunk};
 use crate::daemon::span::{drive_span, BSlot, Pri};
 use crate::daemon::{Daemon, BMEDIA_BASE, SPAN_B_SLOTS};
@@ -36,15 +36,13 @@ impl Daemon {
         let Some(s) = self.spans.get_mut(i) else {
             return;
         };
-        let Pri {
-            cfg, span, trunk, ..
-        } = s;
-        let Some(trunk) = trunk else { return };
-        while let Some(ev) = span.poll_call_event() {
-            let channel = match &ev {
+        while let Some(ev) = s.span.poll_call_event() {
+            let Pri { span, trunk, .. } = &mut *s;
+            let Some(trunk) = trunk else { return };
+            let b = match &ev {
                 CallEvent::Incoming { channel, .. } => Some(*channel),
                 CallEvent::ChannelAssigned { b, .. } => Some(*b),
-                e => call_ref(e).and_then(|r| span.with_calls(now, |cc| cc.channel(r)).flatten()),
+                e => call_ref(e).and_then(|r| trunk.get(r)).map(|c| c.b),
             };
             let mut new_call = None;
             if matches!(ev, CallEvent::Incoming { .. }) {
@@ -53,21 +51,22 @@ impl Daemon {
                     .peer_up()
                     .then(|| self.calls.new_call_id())
                     .flatten();
-                if new_call.is_none() {
-                    warn!(span = cfg.span, channel = channel.unwrap_or(0); "span {}: SETUP from the PBX cleared with cause 38: sipd is not connected", cfg.span);
-                }
             }
-            let call_id = new_call
-                .map(|c| c.to_string())
-                .or_else(|| {
-                    call_ref(&ev)
-                        .and_then(|r| trunk.get(r))
-                        .and_then(|c| c.call)
-                        .map(|c| c.to_string())
-                })
-                .unwrap_or_default();
-            info!(span = cfg.span, channel = channel.unwrap_or(0), call_id = call_id; "span {}: B-channel {}: {ev:?}", cfg.span, channel.unwrap_or(0));
-            span.with_calls(now, |cc| trunk.span_event(now, cc, ev, new_call));
+            let call = new_call.or_else(|| {
+                call_ref(&ev)
+                    .and_then(|r| trunk.get(r))
+                    .and_then(|c| c.call)
+            });
+            span.with_calls(now, |cc| trunk.span_event(now, cc, ev.clone(), new_call));
+            let who = who(s, b);
+            who.log(Level::Info, call, format_args!("{ev:?}"));
+            if matches!(ev, CallEvent::Incoming { .. }) && new_call.is_none() {
+                who.log(
+                    Level::Warn,
+                    None,
+                    format_args!("SETUP from the PBX cleared with cause 38: sipd is not connected"),
+                );
+            }
         }
         drive_span(s, &mut self.trace);
         self.apply_trunk(i, now);
@@ -89,8 +88,11 @@ impl Daemon {
                     let call = msg.call();
                     let creates = msg.creates_call();
                     if let Err(e) = self.calls.send(now, msg.clone()) {
-                        let call_id = call.map(|c| c.to_string()).unwrap_or_default();
-                        warn!(span = span_no, call_id = call_id; "span {span_no}: {msg} not sent: {e}");
+                        who(s, b_of(s, call)).log(
+                            Level::Warn,
+                            call,
+                            format_args!("{msg} not sent: {e}"),
+                        );
                         if let (true, Some(call)) = (creates, call) {
                             let cause = match e {
                                 SendError::TooManyCalls => Cause::CONGESTION,
@@ -104,11 +106,9 @@ impl Daemon {
                     let token = BMEDIA_BASE + 2 * (SPAN_B_SLOTS * i + usize::from(b));
                     let opened = s.bchans.iter_mut().find(|x| x.b == b).and_then(|slot| {
                         stop_media(slot, registry, now);
-                        let what = format!("span {span_no} B-channel {b}");
                         let l = leg::open(
                             call,
-                            slot.channel,
-                            what,
+                            Who::bchannel(span_no, b, slot.channel),
                             &self.cfg.media,
                             &mut self.rtp_cursor,
                             registry,
@@ -137,8 +137,7 @@ impl Daemon {
                         (taken, s.bchans.iter_mut().find(|x| x.b == to))
                     {
                         stop_media(slot, registry, now);
-                        l.channel = slot.channel;
-                        l.what = format!("span {span_no} B-channel {to}");
+                        l.who = Who::bchannel(span_no, to, slot.channel);
                         slot.leg = Some(l);
                     }
                 }
@@ -193,11 +192,14 @@ impl Daemon {
         };
         let Some(i) = i else { return false };
         let s = &mut self.spans[i];
-        let call_id = msg.call().map(|c| c.to_string()).unwrap_or_default();
-        info!(span = s.cfg.span, call_id = call_id; "span {}: {msg}", s.cfg.span);
+        let call = msg.call();
+        let text = msg.to_string();
+        let before = b_of(s, call);
         if let Some(trunk) = &mut s.trunk {
             s.span.with_calls(now, |cc| trunk.message(now, cc, msg));
         }
+        let b = before.or_else(|| b_of(s, call));
+        who(s, b).log(Level::Info, call, format_args!("{text}"));
         drive_span(s, &mut self.trace);
         self.drive_calls(i, now);
         true
@@ -209,7 +211,11 @@ impl Daemon {
             return false;
         };
         let s = &mut self.spans[i];
-        info!(span = s.cfg.span, call_id = call.to_string(); "span {}: call {call}: lost with sipd: DISCONNECT to the PBX", s.cfg.span);
+        who(s, b_of(s, Some(call))).log(
+            Level::Info,
+            Some(call),
+            format_args!("call {call}: lost with sipd: DISCONNECT to the PBX"),
+        );
         if let Some(trunk) = &mut s.trunk {
             s.span.with_calls(now, |cc| trunk.lost(now, cc, call));
         }
@@ -317,10 +323,9 @@ fn refuse(s: &mut Pri, now: Instant, call: CallId, cause: Cause) {
 
 fn set_echo(slot: &mut BSlot, calls: Option<&mwi_config::PriCalls>, span: u32, on: bool) {
     let taps = calls.map_or(0, |c| c.echo_cancel);
-    let what = format!("span {span} B-channel {}", slot.b);
+    let who = Who::bchannel(span, slot.b, slot.channel);
     let chan = &mut slot.chan;
-    slot.echo
-        .set(taps, on, slot.channel, &what, |t| chan.echo_cancel(t));
+    slot.echo.set(taps, on, &who, |t| chan.echo_cancel(t));
 }
 
 fn stop_media(slot: &mut BSlot, registry: &mio::Registry, now: Instant) {
@@ -328,6 +333,28 @@ fn stop_media(slot: &mut BSlot, registry: &mio::Registry, now: Instant) {
     if let Some(l) = slot.leg.take() {
         leg::close(l, registry, now);
     }
+}
+
+/// Who span `s`'s log lines about B-channel `b` name; the span itself (and its D-channel)
+/// when `b` is not one of its B-channels.
+fn who(s: &Pri, b: Option<u8>) -> Who {
+    match b.and_then(|b| s.bchans.iter().find(|x| x.b == b)) {
+        Some(slot) => Who::bchannel(s.cfg.span, slot.b, slot.channel),
+        None => Who {
+            span: Some(s.cfg.span),
+            channel: s.cfg.dchannel,
+            what: format!("span {}", s.cfg.span),
+        },
+    }
+}
+
+/// The B-channel of `call` on span `s`.
+fn b_of(s: &Pri, call: Option<CallId>) -> Option<u8> {
+    s.trunk
+        .as_ref()
+        .zip(call)
+        .and_then(|(t, c)| t.by_call(c).and_then(|r| t.get(r)))
+        .map(|c| c.b)
 }
 
 fn call_ref(ev: &CallEvent) -> Option<isdn::call::CallRef> {

@@ -295,7 +295,7 @@ impl Trunk {
                 c.phase = Phase::Ringing;
             }
             Message::EarlyMedia { media, .. } if c.from_pbx => {
-                if cc.alerting(cref).is_ok() {
+                if cc.alerting_in_band(cref).is_ok() {
                     c.phase = Phase::Ringing;
                 }
                 self.out.push_back(Out::StartMedia { b, media });

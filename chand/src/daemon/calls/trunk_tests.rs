@@ -176,8 +176,17 @@ fn a_pbx_setup_dials_sip_with_its_number_manipulated_and_is_answered_and_cleared
     assert!(r.pbx_saw(|e| matches!(e, CallEvent::Proceeding { .. })));
     assert_eq!(r.trunk.calls().next().unwrap().phase, Phase::Calling);
 
-    r.message(Message::Ringback { call });
+    r.message(Message::EarlyMedia {
+        call,
+        media: media(),
+    });
     assert!(r.pbx_saw(|e| matches!(e, CallEvent::Alerting { .. })));
+    assert!(
+        r.pbx_saw(|e| matches!(e, CallEvent::Progress { description: 8, .. })),
+        "early media: ALERTING with progress indicator 8, {:?}",
+        r.pbx_events
+    );
+    assert_eq!(r.outs(), [Out::StartMedia { b, media: media() }]);
     r.message(Message::Connected {
         call,
         media: media(),

@@ -43,6 +43,8 @@ pub(super) struct BSlot {
     pub(super) b: u8,
     /// Its DAHDI channel number.
     pub(super) channel: u32,
+    /// Its event-loop token: `Token(BCHAN_BASE + SPAN_B_SLOTS * span index + b)`.
+    pub(super) token: Token,
     pub(super) chan: Box<dyn BChannel>,
     /// The call's RTP/RTCP sockets and media stream.
     pub(super) leg: Option<Leg>,
@@ -52,10 +54,27 @@ pub(super) struct BSlot {
     pub(super) next_block: Option<Instant>,
 }
 
+impl BSlot {
+    /// Watch the channel for audio (`on`) or stop. A DAHDI clear channel in audio mode is
+    /// readable every block whether a call holds it or not: only a call's B-channel wakes the
+    /// loop; the kernel keeps at most its few buffers of the idle time, read at the next start.
+    pub(super) fn watch(&mut self, registry: &Registry, on: bool) {
+        let fd = self.chan.as_raw_fd();
+        let result = if on {
+            registry.register(&mut SourceFd(&fd), self.token, Interest::READABLE)
+        } else {
+            registry.deregister(&mut SourceFd(&fd))
+        };
+        if let Err(e) = result {
+            warn!(channel = self.channel; "B-channel {} (channel {}): {e}", self.b, self.channel);
+        }
+    }
+}
+
 impl Pri {
     /// Open span `i` (`p`, its DAHDI channels `channels`)'s D-channel through `backend` and
-    /// register it as `token`; with `[pri.calls]` its B-channels too, as
-    /// `Token(BCHAN_BASE + SPAN_B_SLOTS * i + b)`.
+    /// register it as `token`; with `[pri.calls]` open its B-channels too (each registered
+    /// only while a call's media holds it, [`BSlot::watch`]).
     ///
     /// Errors: a channel cannot be opened or registered, or the layout has no channels for
     /// the span.
@@ -91,14 +110,10 @@ impl Pri {
                             what: format!("B-channel {b} (channel {channel}) of span {}", p.span),
                             error,
                         })?;
-                registry.register(
-                    &mut SourceFd(&chan.as_raw_fd()),
-                    Token(BCHAN_BASE + SPAN_B_SLOTS * i + usize::from(b)),
-                    Interest::READABLE,
-                )?;
                 bchans.push(BSlot {
                     b,
                     channel,
+                    token: Token(BCHAN_BASE + SPAN_B_SLOTS * i + usize::from(b)),
                     chan,
                     leg: None,
                     echo: Echo::Off,

@@ -116,6 +116,7 @@ impl Daemon {
                         )?;
                         let local = l.local;
                         slot.leg = Some(l);
+                        slot.watch(registry, true);
                         Some(local)
                     });
                     match opened {
@@ -131,7 +132,11 @@ impl Daemon {
                     let taken = s.bchans.iter_mut().find(|x| x.b == from).and_then(|slot| {
                         set_echo(slot, s.cfg.calls.as_ref(), span_no, false);
                         slot.next_block = None;
-                        slot.leg.take()
+                        let l = slot.leg.take();
+                        if l.is_some() {
+                            slot.watch(registry, false);
+                        }
+                        l
                     });
                     if let (Some(mut l), Some(slot)) =
                         (taken, s.bchans.iter_mut().find(|x| x.b == to))
@@ -139,6 +144,7 @@ impl Daemon {
                         stop_media(slot, registry, now);
                         l.who = Who::bchannel(span_no, to, slot.channel);
                         slot.leg = Some(l);
+                        slot.watch(registry, true);
                     }
                 }
                 Out::StartMedia { b, media } => {
@@ -331,6 +337,7 @@ fn set_echo(slot: &mut BSlot, calls: Option<&mwi_config::PriCalls>, span: u32, o
 fn stop_media(slot: &mut BSlot, registry: &mio::Registry, now: Instant) {
     slot.next_block = None;
     if let Some(l) = slot.leg.take() {
+        slot.watch(registry, false);
         leg::close(l, registry, now);
     }
 }

@@ -94,7 +94,13 @@ impl Pri {
             })?;
         registry.register(&mut SourceFd(&chan.as_raw_fd()), token, Interest::READABLE)?;
         let mut bchans = Vec::new();
+        let mut trunk = None;
         if let Some(calls) = &p.calls {
+            // callctl carries the span as 16 bits; check-config says so too.
+            let number = u16::try_from(p.span).map_err(|_| {
+                DaemonError::Config(format!("span {}: above 65535 with [pri.calls]", p.span))
+            })?;
+            trunk = Some(Trunk::new(number, calls.clone()));
             let first = *channels
                 .ok_or_else(|| {
                     DaemonError::Config(format!("span {}: no DAHDI channels in [[span]]", p.span))
@@ -126,7 +132,7 @@ impl Pri {
             chan,
             span: Span::new(span_config(p)),
             layer1_up: false,
-            trunk: p.calls.clone().map(|c| Trunk::new(p.span as u16, c)),
+            trunk,
             bchans,
         })
     }

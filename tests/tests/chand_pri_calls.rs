@@ -13,7 +13,9 @@
 //! - A lamp is delivered on the D-channel during a call; then a D-channel flap (libpri killed)
 //!   clears the call (`Hangup`, cause 27) and the lamps arrive at the new PBX.
 //!
-//! Needs gcc and libpri-dev (scripts/install-deps); fails if one is missing.
+//! tshark decodes every frame chand sent in a call as LAPD without a malformed flag.
+//!
+//! Needs gcc, libpri-dev, text2pcap and tshark (scripts/install-deps); fails if one is missing.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +32,7 @@ use dahdi_mwi_tests::env::{Chand, Env, NO_SIP_SERVER};
 use dahdi_mwi_tests::fakesipd::{media, rtp_tone, talk, FakeSipd, Voice};
 use dahdi_mwi_tests::libpri::{LibpriPbx, LibpriSide};
 use dahdi_mwi_tests::tone::{record, Recording};
+use dahdi_mwi_tests::tshark;
 use fxs::Law;
 use mwi_core::MwiState;
 use mwi_table::Writer;
@@ -331,6 +334,15 @@ fn sip_calls_pbx_with_audio_both_ways_and_the_pbx_hangs_up() {
         _ => None,
     });
     assert_eq!(cause, 16, "the PBX hung up");
+    pbx.pump();
+    assert!(pbx.frames_rx.len() >= 6, "{} frames", pbx.frames_rx.len());
+    let v = tshark::decode(&pbx.frames_rx);
+    assert_eq!(
+        v.lapd,
+        pbx.frames_rx.len(),
+        "every frame chand sent is LAPD"
+    );
+    assert!(v.flagged.is_empty(), "tshark flags {:#?}", v.flagged);
 }
 
 #[test]

@@ -295,6 +295,7 @@ fn sip_calls_pbx_with_audio_both_ways_and_the_pbx_hangs_up() {
     let mut rig = Rig::new("42200-42299", true);
     let mut pbx = rig.libpri(&["--answer", "--hangup-after", "4000"]);
     let call = CallId(CallId::SIPD_BIT | 1);
+    let t0 = Instant::now();
     rig.sipd().send(Message::TrunkIncoming {
         call,
         span: 1,
@@ -322,6 +323,10 @@ fn sip_calls_pbx_with_audio_both_ways_and_the_pbx_hangs_up() {
     rig.sipd().expect("Answered", |m| {
         matches!(m, Message::Answered { .. }).then_some(())
     });
+    eprintln!(
+        "figure: TrunkIncoming to Answered (libpri answering at once): {:?}",
+        t0.elapsed()
+    );
     let far = far_end();
     rig.sipd().send(Message::Connected {
         call,
@@ -349,6 +354,7 @@ fn sip_calls_pbx_with_audio_both_ways_and_the_pbx_hangs_up() {
 fn a_full_t1_answers_cause_34() {
     let mut rig = Rig::new("42300-42399", true);
     let _pbx = rig.libpri(&["--answer"]);
+    let t0 = Instant::now();
     for k in 0..23 {
         rig.sipd().send(Message::TrunkIncoming {
             call: CallId(CallId::SIPD_BIT | (100 + k)),
@@ -367,6 +373,7 @@ fn a_full_t1_answers_cause_34() {
         }
     }
     assert_eq!(answered, 23, "chand:\n{}", rig.chand.daemon.log());
+    eprintln!("figure: 23 calls SIP → PBX answered in {:?}", t0.elapsed());
     let st = rig.span();
     let connected = st
         .bchannels

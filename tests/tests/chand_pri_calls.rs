@@ -10,6 +10,7 @@
 //! - SIP → PBX: `TrunkIncoming` becomes libpri's SETUP (number manipulated), ALERTING gives
 //!   `Alerting`, CONNECT `Answered`; audio both ways; libpri hangs up: `Hangup` cause 16.
 //! - 23 answered calls fill the T1: the 24th gets `Hangup` cause 34; status shows the 23.
+//! - sipd going away: its calls get DISCONNECT, cause 41.
 //! - A lamp is delivered on the D-channel during a call; then a D-channel flap (libpri killed)
 //!   clears the call (`Hangup`, cause 27) and the lamps arrive at the new PBX.
 //!
@@ -453,4 +454,31 @@ fn a_lamp_during_a_call_then_a_d_channel_flap_clears_the_call_and_lamps_resync()
         rig.chand.daemon.log()
     );
     assert!(rig.span().bchannels.iter().all(|x| x.call.is_none()));
+}
+
+#[test]
+fn sipd_going_away_disconnects_its_calls_on_the_pbx() {
+    let mut rig = Rig::new("42500-42599", true);
+    let mut pbx = rig.libpri(&["--answer"]);
+    rig.sipd().send(Message::TrunkIncoming {
+        call: CallId(CallId::SIPD_BIT | 8),
+        span: 1,
+        called: "992101".try_into().unwrap(),
+        number: "5551234".try_into().unwrap(),
+        name: "".try_into().unwrap(),
+        privacy: Privacy::Allowed,
+    });
+    rig.sipd().expect("Answered", |m| {
+        matches!(m, Message::Answered { .. }).then_some(())
+    });
+    rig.sipd = None;
+    let line = wait_call_line(&mut pbx, "HANGUP_REQ", &rig.chand);
+    assert_eq!(field(&line, "cause"), "41", "{line}");
+    rig.chand.wait_status("B-channel idle", WAIT, |st| {
+        st.span(1)
+            .unwrap()
+            .bchannels
+            .iter()
+            .all(|x| x.call.is_none())
+    });
 }

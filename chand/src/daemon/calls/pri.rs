@@ -98,7 +98,10 @@ impl Daemon {
                                 SendError::TooManyCalls => Cause::CONGESTION,
                                 _ => Cause::NETWORK_OUT_OF_ORDER,
                             };
-                            refuse(s, now, call, cause);
+                            if let Some(trunk) = &mut s.trunk {
+                                s.span
+                                    .with_calls(now, |cc| trunk.sip_gone(now, cc, call, cause));
+                            }
                         }
                     }
                 }
@@ -223,7 +226,9 @@ impl Daemon {
             format_args!("call {call}: lost with sipd: DISCONNECT to the PBX"),
         );
         if let Some(trunk) = &mut s.trunk {
-            s.span.with_calls(now, |cc| trunk.lost(now, cc, call));
+            s.span.with_calls(now, |cc| {
+                trunk.sip_gone(now, cc, call, Cause::TEMPORARY_FAILURE)
+            });
         }
         drive_span(s, &mut self.trace);
         self.drive_calls(i, now);

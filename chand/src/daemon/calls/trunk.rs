@@ -28,7 +28,7 @@ use mwi_config::{NumberPlan, NumberType, PriCalls};
 #[derive(Clone, Debug, PartialEq)]
 pub enum Out {
     /// Send this message to sipd; a call-creating one that cannot be sent is answered with
-    /// [`Trunk::refused`].
+    /// [`Trunk::sip_gone`].
     Send(Message),
     /// Open B-channel `b`'s media leg for `call` (RTP pair) and send `MediaReady`; a failure
     /// is answered with [`Trunk::refused`].
@@ -384,8 +384,8 @@ impl Trunk {
         }
     }
 
-    /// The owner could not send `call`'s `TrunkDial` or open its media at `now`: the call is
-    /// cleared on both sides with `cause`.
+    /// The owner could not open `call`'s media at `now`: the call is cleared on both sides
+    /// with `cause`.
     pub fn refused(&mut self, now: Instant, cc: &mut CallControl, call: CallId, cause: Cause) {
         let Some(cref) = self.by_call(call) else {
             return;
@@ -394,10 +394,12 @@ impl Trunk {
         self.clear(now, cc, cref, cause.0);
     }
 
-    /// The link to sipd lost `call` (sipd restarted or went away): DISCONNECT, cause 41.
-    pub fn lost(&mut self, now: Instant, cc: &mut CallControl, call: CallId) {
+    /// The SIP side of `call` is gone without a `Hangup` to answer: the link to sipd lost it
+    /// (cause 41) or its `TrunkDial` could not be sent. DISCONNECT towards the PBX with
+    /// `cause`; nothing goes to sipd.
+    pub fn sip_gone(&mut self, now: Instant, cc: &mut CallControl, call: CallId, cause: Cause) {
         if let Some(cref) = self.by_call(call) {
-            self.clear(now, cc, cref, Cause::TEMPORARY_FAILURE.0);
+            self.clear(now, cc, cref, cause.0);
         }
     }
 

@@ -351,7 +351,8 @@ fn sipd_lost_or_refusing_clears_towards_the_pbx() {
     let call = CallId(8);
     r.pbx_calls("0789", Some(call));
     r.outs();
-    r.trunk.lost(r.now, &mut r.ours, call);
+    r.trunk
+        .sip_gone(r.now, &mut r.ours, call, Cause::TEMPORARY_FAILURE);
     r.run(None);
     assert!(r.pbx_saw(|e| matches!(e, CallEvent::Disconnected { cause: 41, .. })));
     assert!(

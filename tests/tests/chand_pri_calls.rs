@@ -8,7 +8,9 @@
 //!   arrives on the B-channel; sipd hangs up and libpri sees DISCONNECT with its cause.
 //! - PBX → SIP with no sipd: libpri's SETUP is cleared with cause 38.
 //! - SIP → PBX: `TrunkIncoming` becomes libpri's SETUP (number manipulated), ALERTING gives
-//!   `Alerting`, CONNECT `Answered`; audio both ways; libpri hangs up: `Hangup` cause 16.
+//!   `Alerting`, CONNECT `Answered`; audio both ways; libpri hangs up: `Hangup` cause 16. Also
+//!   on an E1 with chand on the network side, the B-channel in A-law.
+//! - `TrunkIncoming` for a span without `[pri.calls]`, or for no span: `Hangup` cause 3.
 //! - 23 answered calls fill the T1: the 24th gets `Hangup` cause 34; status shows the 23.
 //! - sipd going away: its calls get DISCONNECT, cause 41.
 //! - A lamp is delivered on the D-channel during a call; then a D-channel flap (libpri killed)
@@ -39,25 +41,44 @@ use mwi_core::MwiState;
 use mwi_table::Writer;
 
 const WAIT: Duration = Duration::from_secs(10);
-const LAW: Law = Law::Mulaw;
+/// The law of the RTP side: PCMU ([`media`], [`rtp_tone`]).
+const RTP_LAW: Law = Law::Mulaw;
 
-/// chand with one T1 span with calls (user side, D-channel 24, numbers 21xx), its table
-/// writer, and a fake sipd unless `sipd` is false.
+/// chand with one span with calls (span 1, numbers 21xx: a T1 on the user side, D-channel
+/// 24, or an E1 on the network side, D-channel 16), a span 2 without calls, its table writer,
+/// and a fake sipd unless `sipd` is false.
 struct Rig {
     env: Env,
     writer: Writer,
     chand: Chand,
     sipd: Option<FakeSipd>,
+    /// The B-channels' law: mu-law on the T1, A-law on the E1.
+    law: Law,
+    dchannel: u32,
+    libpri_side: LibpriSide,
 }
 
 impl Rig {
     fn new(rtp_ports: &str, sipd: bool) -> Rig {
+        Rig::with(rtp_ports, sipd, false)
+    }
+
+    fn with(rtp_ports: &str, sipd: bool, e1: bool) -> Rig {
         let env = Env::new();
+        let (span_type, dchannel, side) = if e1 {
+            ("e1", 16, "network")
+        } else {
+            ("t1", 24, "user")
+        };
         let cfg = env.write_config(&format!(
             "{NO_SIP_SERVER}[media]\nrtp_ports = \"{rtp_ports}\"\n\
-             [[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = [\"21..\"]\n\
+             [[pri]]\nspan = 1\nspan_type = \"{span_type}\"\ndchannel = {dchannel}\n\
+             side = \"{side}\"\nnumbers = [\"21..\"]\n\
              [pri.calls]\necho_cancel = 128\nto_sip_strip = 1\nto_sip_prefix = \"9\"\n\
-             to_pbx_strip = 2\nto_pbx_prefix = \"4\"\n"
+             to_pbx_strip = 2\nto_pbx_prefix = \"4\"\n\
+             [[pri]]\nspan = 2\nspan_type = \"{span_type}\"\ndchannel = {}\n\
+             numbers = [\"22..\"]\n",
+            if e1 { 47 } else { 48 }
         ));
         let writer = cfg.writer();
         let chand = Chand::start(&env, &cfg);
@@ -71,6 +92,13 @@ impl Rig {
             writer,
             chand,
             sipd,
+            law: if e1 { Law::Alaw } else { Law::Mulaw },
+            dchannel,
+            libpri_side: if e1 {
+                LibpriSide::Cpe
+            } else {
+                LibpriSide::Network
+            },
         }
     }
 
@@ -78,10 +106,10 @@ impl Rig {
         self.sipd.as_mut().expect("a fake sipd")
     }
 
-    /// libpri as the network side with `args`, once its link is up.
+    /// libpri on the other side with `args`, once its link is up.
     fn libpri(&mut self, args: &[&str]) -> LibpriPbx {
-        let path = dchan_socket_path(&self.env.sim_dir, 24);
-        let mut pbx = LibpriPbx::spawn_args(&path, LibpriSide::Network, args);
+        let path = dchan_socket_path(&self.env.sim_dir, self.dchannel);
+        let mut pbx = LibpriPbx::spawn_args(&path, self.libpri_side, args);
         assert!(
             pbx.wait(WAIT, |p| p.dchan_up),
             "libpri never saw DCHAN_UP:\n{}\nchand:\n{}",
@@ -128,15 +156,15 @@ fn field<'a>(line: &'a str, key: &str) -> &'a str {
 /// Audio both ways for 1.2 s: a 1 kHz tone into the B-channel must arrive in the RTP chand
 /// sends to `far`, and a 600 Hz tone sent as RTP from `far` to `local` must arrive on the
 /// B-channel. Returns the two levels (dBm0) after checking them.
-fn audio_both_ways(bchan: &Phone, far: &UdpSocket, local: SocketAddr) -> (f64, f64) {
+fn audio_both_ways(bchan: &Phone, law: Law, far: &UdpSocket, local: SocketAddr) -> (f64, f64) {
     let stop = AtomicBool::new(false);
     let voice = Mutex::new(Voice::Tone(1000.0));
     far.set_read_timeout(Some(Duration::from_millis(20)))
         .unwrap();
     let (to_sip, to_pbx) = std::thread::scope(|s| {
-        s.spawn(|| talk(bchan, LAW, &voice, &stop));
+        s.spawn(|| talk(bchan, law, &voice, &stop));
         let rtp = s.spawn(|| {
-            let mut rec = Recording::new(LAW);
+            let mut rec = Recording::new(RTP_LAW);
             let mut buf = [0u8; 2048];
             let mut seq = 0u16;
             let mut next = Instant::now();
@@ -155,7 +183,7 @@ fn audio_both_ways(bchan: &Phone, far: &UdpSocket, local: SocketAddr) -> (f64, f
             }
             rec
         });
-        let heard = record(bchan, LAW, 1200);
+        let heard = record(bchan, law, 1200);
         stop.store(true, Ordering::Relaxed);
         (rtp.join().unwrap(), heard.expect("B-channel audio"))
     });
@@ -236,7 +264,7 @@ fn pbx_calls_sip_with_audio_both_ways_and_sip_hangs_up() {
         (c.call_id.clone(), c.called.as_str(), c.calling.as_str()),
         (Some(call.to_string()), "9789", "2000")
     );
-    audio_both_ways(&bchan, &far, local(rtp));
+    audio_both_ways(&bchan, rig.law, &far, local(rtp));
     let st = rig.span();
     let media = st.bchannels[b as usize - 1]
         .call
@@ -293,7 +321,42 @@ fn a_pbx_setup_without_sipd_is_cleared_with_cause_38() {
 
 #[test]
 fn sip_calls_pbx_with_audio_both_ways_and_the_pbx_hangs_up() {
-    let mut rig = Rig::new("42200-42299", true);
+    sip_calls_pbx(Rig::new("42200-42299", true));
+}
+
+#[test]
+fn sip_calls_pbx_on_an_e1_network_side_in_alaw() {
+    sip_calls_pbx(Rig::with("42600-42699", true, true));
+}
+
+#[test]
+fn trunk_incoming_for_a_span_without_calls_or_no_span_gets_cause_3() {
+    let mut rig = Rig::new("42700-42799", true);
+    for (span, k) in [(2u16, 1u32), (9, 2)] {
+        let call = CallId(CallId::SIPD_BIT | k);
+        rig.sipd().send(Message::TrunkIncoming {
+            call,
+            span,
+            called: "2201".try_into().unwrap(),
+            number: "5551234".try_into().unwrap(),
+            name: "".try_into().unwrap(),
+            privacy: Privacy::Allowed,
+        });
+        let cause = rig.sipd().expect("Hangup", |m| match m {
+            Message::Hangup { call: c, cause } if *c == call => Some(cause.0),
+            _ => None,
+        });
+        assert_eq!(cause, 3, "span {span}: no route to destination");
+    }
+    assert!(rig
+        .chand
+        .daemon
+        .log()
+        .contains("no such span with [pri.calls]"));
+}
+
+/// SIP → PBX on `rig`'s span: libpri answers at once and hangs up after 4 s.
+fn sip_calls_pbx(mut rig: Rig) {
     let mut pbx = rig.libpri(&["--answer", "--hangup-after", "4000"]);
     let call = CallId(CallId::SIPD_BIT | 1);
     let t0 = Instant::now();
@@ -334,7 +397,7 @@ fn sip_calls_pbx_with_audio_both_ways_and_the_pbx_hangs_up() {
         media: media(far.local_addr().unwrap()),
     });
     let bchan = rig.bchannel(b);
-    audio_both_ways(&bchan, &far, local(rtp));
+    audio_both_ways(&bchan, rig.law, &far, local(rtp));
     let cause = rig.sipd().expect("Hangup", |m| match m {
         Message::Hangup { cause, .. } => Some(cause.0),
         _ => None,

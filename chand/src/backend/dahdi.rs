@@ -17,7 +17,8 @@
 //!   IMMEDIATE/IMMEDIATE with 32 buffers of 1024 octets. `DAHDI_EVENT_ALARM`/`NOALARM` are
 //!   link down/up; frames are read and written without their FCS (the kernel checks and adds
 //!   it).
-//! - B-channel of a span with `[pri.calls]` ([`bchan`]): a clear channel switched to audio.
+//! - B-channel of a span with `[pri.calls]` ([`DahdiBChannel`]): a clear channel (`bchan=`)
+//!   switched to audio, 160-octet blocks in the span's law.
 
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, RawFd};

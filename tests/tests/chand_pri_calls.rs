@@ -13,6 +13,7 @@
 //! - `TrunkIncoming` for a span without `[pri.calls]`, or for no span: `Hangup` cause 3.
 //! - 23 answered calls fill the T1: the 24th gets `Hangup` cause 34; status shows the 23.
 //! - sipd going away: its calls get DISCONNECT, cause 41.
+//! - A SETUP goes ahead of a 100-lamp resync on the same D-channel.
 //! - A lamp is delivered on the D-channel during a call; then a D-channel flap (libpri killed)
 //!   clears the call (`Hangup`, cause 27) and the lamps arrive at the new PBX.
 //!
@@ -544,4 +545,44 @@ fn sipd_going_away_disconnects_its_calls_on_the_pbx() {
             .iter()
             .all(|x| x.call.is_none())
     });
+}
+
+#[test]
+fn a_setup_goes_ahead_of_a_lamp_resync() {
+    let mut rig = Rig::new("42800-42899", true);
+    for n in 0..100 {
+        rig.writer
+            .publish(&format!("21{n:02}"), MwiState::voice(true, 1, 0))
+            .unwrap();
+    }
+    let mut pbx = rig.libpri(&["--answer"]);
+    let call = CallId(CallId::SIPD_BIT | 9);
+    rig.sipd().send(Message::TrunkIncoming {
+        call,
+        span: 1,
+        called: "992101".try_into().unwrap(),
+        number: "5551234".try_into().unwrap(),
+        name: "".try_into().unwrap(),
+        privacy: Privacy::Allowed,
+    });
+    wait_call_line(&mut pbx, "RING", &rig.chand);
+    let ring = pbx
+        .log
+        .iter()
+        .position(|l| l.starts_with("CALL RING"))
+        .unwrap();
+    let before = pbx.log[..ring]
+        .iter()
+        .filter(|l| l.starts_with("MWI "))
+        .count();
+    let all = pbx.wait(WAIT * 3, |p| p.decoded.len() >= 100);
+    eprintln!("figure: the SETUP reached the PBX after {before} of 100 lamps of the resync");
+    assert!(all, "{} of 100 lamps", pbx.decoded.len());
+    // The resync keeps 7 deliveries in flight (isdn SpanConfig::max_outstanding): a SETUP in
+    // the same queue would come after all 100; ahead of them it comes after the few windows
+    // that were out before sipd's message reached chand.
+    assert!(
+        before <= 50,
+        "the SETUP waited for {before} lamps of the resync"
+    );
 }

@@ -11,7 +11,7 @@ use toml_edit::{ImDocument, Item, Table, Value};
 
 use fxs::PlanError;
 
-use super::Config;
+use super::{Config, SpanType};
 use mwi_core::route::{self, Claimant};
 use Seg::{Index, Key};
 
@@ -389,6 +389,36 @@ fn check_pri(c: &Config) -> Option<Violation> {
                     range.end()
                 ),
             ));
+        }
+        if p.calls.is_some() {
+            // Q.931 §4.5.13 / G.704: the D-channel is timeslot 24 of a T1 and 16 of an E1;
+            // the others are the B-channels chand may open for calls (`timeslots`).
+            let d = match p.span_type {
+                SpanType::T1 => 24,
+                SpanType::E1 => 16,
+            };
+            let timeslot = p.dchannel - range.start() + 1;
+            if timeslot != d {
+                return Some(at(
+                    path("dchannel"),
+                    format!(
+                        "D-channel {} is timeslot {timeslot} of span {}: with [pri.calls] it must \
+                         be timeslot {d} (channel {}), the others are the B-channels",
+                        p.dchannel,
+                        p.span,
+                        range.start() + d - 1
+                    ),
+                ));
+            }
+            if u16::try_from(p.span).is_err() {
+                return Some(at(
+                    path("span"),
+                    format!(
+                        "span = {}: with [pri.calls] spans are numbered up to 65535 (callctl)",
+                        p.span
+                    ),
+                ));
+            }
         }
         let d_timeslot = p.dchannel - *range.start() + 1;
         let listed = p.calls.as_ref().and_then(|k| k.timeslots.as_ref());

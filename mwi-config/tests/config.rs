@@ -1020,3 +1020,37 @@ fn pri_calls_timeslots_are_the_b_channels() {
     let b = e1.b_channels(&e1.pri[0]);
     assert_eq!((b.len(), b[0], b[15]), (30, (1, 32), (17, 48)));
 }
+
+#[test]
+fn pri_calls_need_the_d_channel_on_its_standard_timeslot() {
+    let pri = |span_type: &str, dchannel: u32| {
+        format!(
+            "{BASE}[[pri]]\nspan = 1\nspan_type = \"{span_type}\"\ndchannel = {dchannel}\n\
+             numbers = [\"2...\"]\n[pri.calls]\n"
+        )
+    };
+    ok(&pri("t1", 24));
+    ok(&pri("e1", 16));
+    assert_eq!(
+        err(&pri("t1", 23)),
+        "6:12: D-channel 23 is timeslot 23 of span 1: with [pri.calls] it must be timeslot 24 \
+         (channel 24), the others are the B-channels"
+    );
+    assert_eq!(
+        err(&pri("e1", 31)),
+        "6:12: D-channel 31 is timeslot 31 of span 1: with [pri.calls] it must be timeslot 16 \
+         (channel 16), the others are the B-channels"
+    );
+    assert!(ok(&format!(
+        "{BASE}[[pri]]\nspan = 1\ndchannel = 23\nnumbers = [\"2...\"]\n"
+    ))
+    .pri[0]
+        .calls
+        .is_none());
+    assert_eq!(
+        err(&format!(
+            "{BASE}[[pri]]\nspan = 70000\ndchannel = 1680000\nnumbers = [\"2...\"]\n[pri.calls]\n"
+        )),
+        "4:8: span = 70000: with [pri.calls] spans are numbered up to 65535 (callctl)"
+    );
+}

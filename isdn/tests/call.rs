@@ -208,6 +208,33 @@ fn exclusive_busy_channel_is_refused_with_44_and_full_span_with_34() {
     assert_eq!(m.cause.unwrap().value, cause::REQUESTED_CHANNEL_UNAVAILABLE);
 }
 
+#[test]
+fn only_usable_timeslots_carry_calls() {
+    let t = Instant::now();
+    let mut cfg = CallConfig::new(Side::User, Interface::T1);
+    cfg.usable = 1 << 1 | 1 << 3;
+    let mut u = CallControl::new(cfg);
+    u.link_up();
+    // Exclusive channel 2, not ours to use: 44; our own SETUPs take usable channels only (a
+    // user side from the highest, Q.931 §5.1.2 glare avoidance).
+    let bytes = hex_setup(0x21, 2);
+    u.handle_message(t, &Message::parse(&bytes).unwrap());
+    let m = out(&mut u);
+    let m = Message::parse(&m[0]).unwrap();
+    assert_eq!(m.cause.unwrap().value, cause::REQUESTED_CHANNEL_UNAVAILABLE);
+    assert_eq!(
+        u.place(t, &Number::unknown("1"), None, None, Some(2)),
+        Err(CommandError::ChannelUnavailable)
+    );
+    let a = u.place(t, &Number::unknown("1"), None, None, None).unwrap();
+    let b = u.place(t, &Number::unknown("1"), None, None, None).unwrap();
+    assert_eq!((u.channel(a), u.channel(b)), (Some(3), Some(1)));
+    assert_eq!(
+        u.place(t, &Number::unknown("1"), None, None, None),
+        Err(CommandError::NoChannel)
+    );
+}
+
 /// A SETUP from the network (flag 0), speech µ-law, exclusive channel `b` (0: none).
 fn hex_setup(value: u16, b: u8) -> Vec<u8> {
     let mut v = vec![0x08, 0x02, (value >> 8) as u8, value as u8, 0x05];

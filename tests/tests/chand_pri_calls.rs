@@ -65,6 +65,11 @@ impl Rig {
     }
 
     fn with(rtp_ports: &str, sipd: bool, e1: bool) -> Rig {
+        Rig::configured(rtp_ports, sipd, e1, "")
+    }
+
+    /// With `calls` as more keys of span 1's `[pri.calls]`.
+    fn configured(rtp_ports: &str, sipd: bool, e1: bool, calls: &str) -> Rig {
         let env = Env::new();
         let (span_type, dchannel, side) = if e1 {
             ("e1", 16, "network")
@@ -76,7 +81,7 @@ impl Rig {
              [[pri]]\nspan = 1\nspan_type = \"{span_type}\"\ndchannel = {dchannel}\n\
              side = \"{side}\"\nnumbers = [\"21..\"]\n\
              [pri.calls]\necho_cancel = 128\nto_sip_strip = 1\nto_sip_prefix = \"9\"\n\
-             to_pbx_strip = 2\nto_pbx_prefix = \"4\"\n\
+             to_pbx_strip = 2\nto_pbx_prefix = \"4\"\n{calls}\
              [[pri]]\nspan = 2\nspan_type = \"{span_type}\"\ndchannel = {}\n\
              numbers = [\"22..\"]\n",
             if e1 { 47 } else { 48 }
@@ -413,6 +418,35 @@ fn sip_calls_pbx(mut rig: Rig) {
         "every frame chand sent is LAPD"
     );
     assert!(v.flagged.is_empty(), "tshark flags {:#?}", v.flagged);
+}
+
+/// `[pri.calls] timeslots = "1-2"`: only B-channels 1 and 2 are opened and carry calls; a
+/// third call gets cause 34.
+#[test]
+fn timeslots_limit_the_b_channels() {
+    let mut rig = Rig::configured("42400-42419", true, false, "timeslots = \"1-2\"\n");
+    let _pbx = rig.libpri(&["--answer"]);
+    assert!(!rig.env.sim_dir.join("bchan-3.sock").exists());
+    let mut causes = Vec::new();
+    for k in 0..3 {
+        let call = CallId(CallId::SIPD_BIT | (200 + k));
+        rig.sipd().send(Message::TrunkIncoming {
+            call,
+            span: 1,
+            called: "992101".try_into().unwrap(),
+            number: "5551234".try_into().unwrap(),
+            name: "".try_into().unwrap(),
+            privacy: Privacy::Allowed,
+        });
+        causes.push(rig.sipd().expect("Answered or Hangup", |m| match m {
+            Message::Answered { call: c } if *c == call => Some(0),
+            Message::Hangup { call: c, cause } if *c == call => Some(cause.0),
+            _ => None,
+        }));
+    }
+    assert_eq!(causes, [0, 0, 34], "chand:\n{}", rig.chand.daemon.log());
+    let st = rig.span();
+    assert_eq!(st.bchannels.len(), 2, "{st:#?}");
 }
 
 #[test]

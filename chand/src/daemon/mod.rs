@@ -210,7 +210,7 @@ impl Daemon {
                 Pri::open(
                     i,
                     p,
-                    cfg.pri_channels(p),
+                    &cfg.b_channels(p),
                     backend,
                     poll.registry(),
                     Token(SPAN_BASE + i),

@@ -72,16 +72,17 @@ impl BSlot {
 }
 
 impl Pri {
-    /// Open span `i` (`p`, its DAHDI channels `channels`)'s D-channel through `backend` and
-    /// register it as `token`; with `[pri.calls]` open its B-channels too (each registered
-    /// only while a call's media holds it, [`BSlot::watch`]).
+    /// Open span `i` (`p`)'s D-channel through `backend` and register it as `token`; with
+    /// `[pri.calls]` open its B-channels `b_channels` too ((timeslot, DAHDI channel) pairs,
+    /// `Config::b_channels`; each registered only while a call's media holds it,
+    /// [`BSlot::watch`]).
     ///
     /// Errors: a channel cannot be opened or registered, or the layout has no channels for
     /// the span.
     pub(super) fn open(
         i: usize,
         p: &config::Pri,
-        channels: Option<std::ops::RangeInclusive<u32>>,
+        b_channels: &[(u8, u32)],
         backend: &mut dyn Backend,
         registry: &Registry,
         token: Token,
@@ -101,14 +102,14 @@ impl Pri {
                 DaemonError::Config(format!("span {}: above 65535 with [pri.calls]", p.span))
             })?;
             trunk = Some(Trunk::new(number, calls.clone()));
-            let first = *channels
-                .ok_or_else(|| {
-                    DaemonError::Config(format!("span {}: no DAHDI channels in [[span]]", p.span))
-                })?
-                .start();
+            if b_channels.is_empty() {
+                return Err(DaemonError::Config(format!(
+                    "span {}: no B-channels (not in [[span]], or no timeslots)",
+                    p.span
+                )));
+            }
             let law = calls.law(p.span_type);
-            for b in interface(p).b_channels() {
-                let channel = first + u32::from(b) - 1;
+            for &(b, channel) in b_channels {
                 let chan =
                     backend
                         .open_bchannel(channel, law)
@@ -130,7 +131,7 @@ impl Pri {
         Ok(Self {
             cfg: p.clone(),
             chan,
-            span: Span::new(span_config(p)),
+            span: Span::new(span_config(p, b_channels)),
             layer1_up: false,
             trunk,
             bchans,
@@ -219,7 +220,7 @@ pub(super) fn drive_span(s: &mut Pri, trace: &mut Tracer) {
     }
 }
 
-fn span_config(p: &config::Pri) -> SpanConfig {
+fn span_config(p: &config::Pri, b_channels: &[(u8, u32)]) -> SpanConfig {
     let side = match p.side {
         config::Side::User => isdn::q921::Side::User,
         config::Side::Network => isdn::q921::Side::Network,
@@ -237,6 +238,7 @@ fn span_config(p: &config::Pri) -> SpanConfig {
     c.message_count = p.message_count;
     c.calls = p.calls.as_ref().map(|calls| {
         let mut cc = CallConfig::new(side, interface(p));
+        cc.usable = b_channels.iter().fold(0, |m, &(b, _)| m | 1u32 << (b & 31));
         cc.law = match calls.law(p.span_type) {
             fxs::Law::Mulaw => Layer1::MuLaw,
             fxs::Law::Alaw => Layer1::ALaw,

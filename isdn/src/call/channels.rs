@@ -25,22 +25,37 @@ impl Interface {
     pub fn b_channels(self) -> impl DoubleEndedIterator<Item = u8> {
         (1..=31u8).filter(move |&b| self.is_b_channel(b))
     }
+
+    /// The bitmap of all its B-channels (bit b = timeslot b), [`super::CallConfig::usable`]'s
+    /// default.
+    pub fn all(self) -> u32 {
+        self.b_channels().fold(0, |m, b| m | 1 << b)
+    }
 }
 
-/// Which B-channels are in use: a bitmap of timeslots 1-31.
+/// Which B-channels may carry calls and which are in use: bitmaps of timeslots 1-31.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct BChannels {
     interface: Interface,
+    usable: u32,
     busy: u32,
 }
 
 impl BChannels {
-    pub(super) fn new(interface: Interface) -> Self {
-        BChannels { interface, busy: 0 }
+    pub(super) fn new(interface: Interface, usable: u32) -> Self {
+        BChannels {
+            interface,
+            usable,
+            busy: 0,
+        }
+    }
+
+    fn is_usable(&self, b: u8) -> bool {
+        self.interface.is_b_channel(b) && b < 32 && self.usable & (1 << b) != 0
     }
 
     pub(super) fn is_free(&self, b: u8) -> bool {
-        self.interface.is_b_channel(b) && self.busy & (1 << b) == 0
+        self.is_usable(b) && self.busy & (1 << b) == 0
     }
 
     /// Marks `b` busy; `false` if it is no B-channel or already busy.
@@ -53,7 +68,7 @@ impl BChannels {
     }
 
     pub(super) fn free(&mut self, b: u8) {
-        if self.interface.is_b_channel(b) {
+        if self.is_usable(b) {
             self.busy &= !(1 << b);
         }
     }

@@ -159,6 +159,11 @@ pub struct CallConfig {
     pub side: Side,
     /// T1 or E1: the B-channel numbers.
     pub interface: Interface,
+    /// The B-channels this side may use, bit b = timeslot b (Cisco's `pri-group timeslots`);
+    /// others are never picked, and a SETUP that asks for one is refused with cause 44
+    /// (exclusive) or given a usable one (preferred, Q.931 §5.2.3.1). Default: all of
+    /// [`Interface::all`].
+    pub usable: u32,
     /// G.711 law of the bearer capability of our SETUPs (µ-law on T1, A-law on E1).
     pub law: Layer1,
     /// T303, SETUP answer (4 s, Q.931 Table 9-1/9-2); the SETUP is sent once more on expiry.
@@ -181,6 +186,7 @@ impl CallConfig {
         CallConfig {
             side,
             interface,
+            usable: interface.all(),
             law: match interface {
                 Interface::T1 => Layer1::MuLaw,
                 Interface::E1 => Layer1::ALaw,
@@ -321,7 +327,7 @@ impl CallControl {
             cfg,
             up: false,
             calls: BTreeMap::new(),
-            channels: BChannels::new(cfg.interface),
+            channels: BChannels::new(cfg.interface, cfg.usable),
             refs: CallReferences::new(),
             timers: Timers::new(),
             restart_tries: 0,

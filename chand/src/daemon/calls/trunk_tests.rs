@@ -19,6 +19,7 @@ struct Rig {
 
 fn cfg() -> PriCalls {
     PriCalls {
+        timeslots: None,
         law: None,
         echo_cancel: 0,
         to_sip_strip: 1,

@@ -78,6 +78,9 @@ pub struct Options {
     /// Nonce lifetime, s (Kamailio's default 300): a short one makes a client's cached
     /// challenge stale (`stale=true`, RFC 7616 §3.3).
     pub nonce_expire: Option<u32>,
+    /// A gateway for the INVITEs whose Request-URI user starts with a prefix: (prefix, the
+    /// gateway's loopback port), as a proxy routes a PBX's numbers to its trunk.
+    pub gateway: Option<(String, u16)>,
 }
 
 impl Options {
@@ -88,6 +91,7 @@ impl Options {
             subscribe_auth: false,
             accounts: vec![("user1".into(), "password1".into())],
             nonce_expire: None,
+            gateway: None,
         }
     }
 }
@@ -167,6 +171,14 @@ impl Kamailio {
         }
         if let Some(s) = self.opts.nonce_expire {
             args.extend(["-A".into(), format!("NONCE_EXPIRE={s}")]);
+        }
+        if let Some((prefix, port)) = &self.opts.gateway {
+            args.extend([
+                "-A".into(),
+                format!("GATEWAY=\"sip:127.0.0.1:{port}\""),
+                "-A".into(),
+                format!("GATEWAY_USERS=\"^{prefix}\""),
+            ]);
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let bin = which("kamailio");

@@ -9,7 +9,7 @@
 //!   The INVITE carried the PBX's calling number and name in its From.
 //! - SIP → PBX: baresip calls 2101 through Kamailio (which routes 21xx to sipd, as a
 //!   proxy routes a PBX's numbers to its trunk); the SETUP reaches libpri, which answers;
-//!   libpri hangs up and baresip sees the call closed.
+//!   audio both ways as above; libpri hangs up and baresip sees the call closed.
 //! - A lamp for a PBX number is delivered on the same D-channel during the call.
 //!
 //! Needs gcc, libpri-dev, kamailio, baresip and sox (scripts/install-deps); fails if one is
@@ -219,18 +219,38 @@ fn the_pbx_calls_baresip_through_kamailio_with_audio_both_ways() {
 #[test]
 fn baresip_calls_the_pbx_through_kamailio() {
     let mut rig = Rig::new("43100-43199");
-    let mut pbx = rig.libpri(&["--answer", "--hangup-after", "1500"]);
+    let mut pbx = rig.libpri(&["--answer", "--hangup-after", "2500"]);
     let kport = rig.k.port();
     rig.bob
         .command("dial", &format!("sip:2101@127.0.0.1:{kport}"));
     let ring = call_line(&mut pbx, "RING", &rig);
     assert!(ring.contains("called=2101"), "{ring}");
+    let bchan = Phone::connect_bchannel(&rig.env.sim_dir, b_channel(&ring), WAIT)
+        .expect("the B-channel's sim socket");
     rig.bob.wait_event("CALL_ESTABLISHED", WAIT);
+    let stop = AtomicBool::new(false);
+    let voice = Mutex::new(Voice::Tone(600.0));
+    let heard = std::thread::scope(|s| {
+        let _raise = RaiseOnDrop(&stop);
+        s.spawn(|| talk(&bchan, LAW, &voice, &stop));
+        let _ = record(&bchan, LAW, 300);
+        let heard = record(&bchan, LAW, 800).expect("B-channel audio");
+        stop.store(true, Ordering::Relaxed);
+        heard
+    });
     call_line(&mut pbx, "SENT HANGUP", &rig);
     rig.bob.wait_event("CALL_CLOSED", WAIT);
-    let heard = rig.bob.received(LAW);
+    let at_pbx = heard.level(1000.0, 0, 800);
+    let to_bob = rig.bob.received(LAW);
+    let at_bob = to_bob.level(600.0, 400, to_bob.ms().min(1100));
+    assert!(
+        at_pbx > -25.0 && at_bob > -25.0,
+        "baresip's 1 kHz on the B-channel at {at_pbx:.1} dBm0, the PBX's 600 Hz at baresip at \
+         {at_bob:.1} dBm0\n{}",
+        rig.logs()
+    );
     eprintln!(
-        "figure: baresip → PBX through Kamailio: SETUP {ring}; {} ms of audio at baresip",
-        heard.ms()
+        "figure: baresip → PBX through Kamailio: SETUP {ring}; 1 kHz on the B-channel at \
+         {at_pbx:.1} dBm0, 600 Hz at baresip at {at_bob:.1} dBm0"
     );
 }

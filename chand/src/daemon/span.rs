@@ -25,6 +25,9 @@ pub(super) struct Pri {
     pub(super) span: Span,
     /// Layer 1 of the D-channel is up: frames are sent only then.
     pub(super) layer1_up: bool,
+    /// Lamps the PBX set since the daemon last took them (`Daemon::flush_pbx_lamps`, every
+    /// loop turn).
+    pub(super) pbx_lamps: Vec<(String, Lamp)>,
 }
 
 impl Pri {
@@ -49,6 +52,7 @@ impl Pri {
             chan,
             span: Span::new(span_config(p)),
             layer1_up: false,
+            pbx_lamps: Vec::new(),
         })
     }
 }
@@ -129,6 +133,7 @@ pub(super) fn drive_span(s: &mut Pri, trace: &mut Tracer) {
             SpanEvent::LinkError(e) => {
                 debug!(span = s.cfg.span; "span {}: Q.921 MDL-ERROR {e:?}", s.cfg.span)
             }
+            SpanEvent::PbxLamp { number, lamp } => s.pbx_lamps.push((number, lamp)),
         }
     }
 }

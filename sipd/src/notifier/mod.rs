@@ -314,7 +314,7 @@ impl Notifier {
                 let state = self.subs.get(&id).and_then(|s| self.states.get(&s.number));
                 self.notify(now, id, state.copied());
             }
-            After::Final(sub, reason) => self.send_final(now, sub, reason),
+            After::Final(sub, reason) => self.send_final(now, *sub, reason),
             After::Nothing | After::Strike => {}
         }
     }
@@ -477,7 +477,7 @@ impl Notifier {
         if expires == 0 {
             // A fetch (RFC 6665 §4.4.3): one NOTIFY with the state, terminated.
             log::info!(number:% = number, call_id = call_id; "notifier: {number} fetched by {}", src.addr);
-            return (rsp, After::Final(sub, None));
+            return (rsp, After::Final(Box::new(sub), None));
         }
         log::info!(
             number:% = number, call_id = call_id;
@@ -547,7 +547,7 @@ impl Notifier {
                 src.addr
             );
             return match self.remove(id) {
-                Some(sub) => (rsp, After::Final(sub, None)),
+                Some(sub) => (rsp, After::Final(Box::new(sub), None)),
                 None => (rsp, After::Nothing),
             };
         }
@@ -762,7 +762,7 @@ enum After {
     /// NOTIFY the subscription's state.
     Notify(u64),
     /// The last NOTIFY of a subscription ended by this request, `terminated` with a reason.
-    Final(Sub, Option<&'static str>),
+    Final(Box<Sub>, Option<&'static str>),
 }
 
 /// A From or To value without its `tag` parameter.

@@ -61,6 +61,26 @@ fn check_notifier(c: &Config) -> Option<Violation> {
             ),
         ));
     }
+    if n.algorithms.is_empty() {
+        return Some(at(
+            vec![Key("notifier"), Key("algorithms")],
+            "algorithms is empty: give \"SHA-256\", \"MD5\" or both".into(),
+        ));
+    }
+    for (i, a) in n.algorithms.iter().enumerate() {
+        let known = ["SHA-256", "MD5"].iter().any(|k| k.eq_ignore_ascii_case(a));
+        let twice = n.algorithms[..i].iter().any(|b| b.eq_ignore_ascii_case(a));
+        if !known || twice {
+            return Some(at(
+                vec![Key("notifier"), Key("algorithms"), Index(i)],
+                if twice {
+                    format!("algorithm {a:?} is given twice")
+                } else {
+                    format!("unknown algorithm {a:?}: expected \"SHA-256\" or \"MD5\"")
+                },
+            ));
+        }
+    }
     let mut seen = HashMap::new();
     for (i, a) in n.account.iter().enumerate() {
         let path = vec![Key("notifier"), Key("account"), Index(i)];

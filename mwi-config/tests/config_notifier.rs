@@ -17,6 +17,7 @@ fn notifier_defaults_to_off() {
     assert_eq!(n.realm, "dahdi-mwi");
     assert_eq!((n.max_subscriptions, n.max_per_source), (1024, 64));
     assert_eq!((n.expires_min, n.expires_max), (60, 3600));
+    assert_eq!(n.algorithms, ["SHA-256", "MD5"]);
 }
 
 #[test]
@@ -24,6 +25,7 @@ fn notifier_keys_load() {
     let n = load(
         "[notifier]\nenabled = true\nallow = [\"192.0.2.0/24\"]\nrealm = \"pbx\"\n\
          max_subscriptions = 10\nmax_per_source = 2\nexpires_min = 30\nexpires_max = 600\n\
+         algorithms = [\"md5\"]\n\
          [[notifier.account]]\nusername = \"8000\"\npassword = \"s3cret\"\n\
          [[notifier.account]]\nusername = \"8001\"\npassword_file = \"phone-8001\"\n",
     )
@@ -34,6 +36,7 @@ fn notifier_keys_load() {
     assert_eq!(n.realm, "pbx");
     assert_eq!((n.max_subscriptions, n.max_per_source), (10, 2));
     assert_eq!((n.expires_min, n.expires_max), (30, 600));
+    assert_eq!(n.algorithms, ["md5"]);
     assert_eq!(n.account[0].password, "s3cret");
     assert_eq!(
         n.account[1].password_file.as_deref(),
@@ -77,6 +80,18 @@ fn bad_notifier_keys_are_rejected_where_written() {
             "[[notifier.account]]\nusername = \"8000\"\npassword = \"p\"\n\
              [[notifier.account]]\nusername = \"8000\"\npassword = \"q\"\n",
             "7:12: username \"8000\" is given twice (also account 1)",
+        ),
+        (
+            "[notifier]\nalgorithms = []\n",
+            "4:14: algorithms is empty: give \"SHA-256\", \"MD5\" or both",
+        ),
+        (
+            "[notifier]\nalgorithms = [\"MD5\", \"SHA-512\"]\n",
+            "4:22: unknown algorithm \"SHA-512\": expected \"SHA-256\" or \"MD5\"",
+        ),
+        (
+            "[notifier]\nalgorithms = [\"MD5\", \"md5\"]\n",
+            "4:22: algorithm \"md5\" is given twice",
         ),
         (
             "[notifier]\nsubscribers = 3\n",

@@ -58,16 +58,19 @@ pub fn check(
     }
 }
 
+/// The challenges sipd sends by default: SHA-256, then MD5 (RFC 8760 §2.4).
+pub const ALGORITHMS: &[Algorithm] = &[Algorithm::Sha256, Algorithm::Md5];
+
 impl Refusal {
-    /// The 401 to `req` with a fresh nonce (issued in `nonces` at `now`), one challenge per
-    /// algorithm, the preferred first (RFC 8760 §2.4); a fault is logged and named in the
-    /// reason phrase.
+    /// The 401 to `req` with a fresh nonce (issued in `nonces` at `now`), one challenge in
+    /// `realm` per algorithm of `algorithms`, in its order (RFC 8760 §2.4: the preferred
+    /// first); a fault is logged and named in the reason phrase.
     pub fn response(
         &self,
         nonces: &mut Nonces,
         now: u64,
         req: &Message,
-        realm: &str,
+        (realm, algorithms): (&str, &[Algorithm]),
         tag: &str,
     ) -> Message {
         let nonce = wire::secret_token(24);
@@ -84,7 +87,7 @@ impl Refusal {
             None => "Unauthorized".to_owned(),
         };
         let mut rsp = req.response(401, &reason, tag);
-        for a in [Algorithm::Sha256, Algorithm::Md5] {
+        for &a in algorithms {
             let mut c = Challenge::issue(realm, &nonce, a);
             c.stale = self.stale;
             rsp.push("WWW-Authenticate", c.header());

@@ -42,6 +42,11 @@ pub struct Notifier {
     /// Expires (or none) is shortened to it (default 3600).
     #[serde(default = "default_expires_max", deserialize_with = "de_expires_max")]
     pub expires_max: u32,
+    /// `algorithms = ["SHA-256", "MD5"]`: the digest algorithms of the 401, one challenge
+    /// each, in this order (RFC 8760 §2.4 puts the preferred first); phones that read only the
+    /// first challenge and know only MD5 need `["MD5"]` or `["MD5", "SHA-256"]`.
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
     /// `[[notifier.account]]`: digest credentials of the subscribers (`username`, and
     /// `password` or `password_file` as in `[sip.auth]`). With any account, every SUBSCRIBE
     /// is challenged (401) and an account may subscribe only to the mailbox of its own
@@ -64,6 +69,10 @@ ranged! {
 
 fn default_realm() -> String {
     "dahdi-mwi".into()
+}
+
+fn default_algorithms() -> Vec<String> {
+    vec!["SHA-256".into(), "MD5".into()]
 }
 
 fn default_max_subscriptions() -> u32 {
@@ -92,6 +101,7 @@ impl Default for Notifier {
             max_per_source: default_max_per_source(),
             expires_min: default_expires_min(),
             expires_max: default_expires_max(),
+            algorithms: default_algorithms(),
             account: Vec::new(),
         }
     }

@@ -23,6 +23,7 @@
 //! daemon to persist.
 
 use crate::challenge;
+use crate::digest::Algorithm;
 use crate::nonces::Nonces;
 use crate::summary::Summary;
 use crate::transaction::{TimerValues, Transactions, Transmit, TxEvent, TxKey, MAGIC_COOKIE};
@@ -49,6 +50,8 @@ pub struct NotifierConfig {
     pub allow: Vec<Cidr>,
     /// Realm of the challenges.
     pub realm: String,
+    /// Algorithms of the challenges, in order.
+    pub algorithms: Vec<Algorithm>,
     /// `(username, password)` of the subscribers; empty = no digest check.
     pub accounts: Vec<(String, String)>,
     /// Most subscriptions at once.
@@ -76,6 +79,11 @@ impl NotifierConfig {
         n.enabled.then(|| Self {
             allow: n.allow.clone(),
             realm: n.realm.clone(),
+            algorithms: n
+                .algorithms
+                .iter()
+                .filter_map(|a| Algorithm::parse(a))
+                .collect(),
             accounts: n
                 .account
                 .iter()
@@ -367,7 +375,8 @@ impl Notifier {
             match challenge::check(&mut self.nonces, ms, req, &self.cfg.realm, password_of) {
                 Ok(user) => Some(user),
                 Err(r) => {
-                    let rsp = r.response(&mut self.nonces, ms, req, &self.cfg.realm, tag);
+                    let challenges = (self.cfg.realm.as_str(), self.cfg.algorithms.as_slice());
+                    let rsp = r.response(&mut self.nonces, ms, req, challenges, tag);
                     let then = if r.fault.is_some() {
                         After::Strike
                     } else {

@@ -2,7 +2,7 @@
 //! clock; what it sends, parsed, out.
 
 use super::*;
-use crate::digest::{Algorithm, Challenge};
+use crate::digest::Challenge;
 
 fn phone() -> Dest {
     Dest {
@@ -22,6 +22,7 @@ fn config() -> NotifierConfig {
     NotifierConfig {
         allow: vec!["192.0.2.0/24".parse().unwrap()],
         realm: "dahdi-mwi".into(),
+        algorithms: crate::challenge::ALGORITHMS.to_vec(),
         accounts: Vec::new(),
         max_subscriptions: 4,
         max_per_source: 2,

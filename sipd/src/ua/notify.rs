@@ -133,7 +133,8 @@ impl Ua {
         match challenge::check(&mut self.nonces, now, req, &realm, password_of) {
             Ok(_) => Ok(()),
             Err(refusal) => {
-                let rsp = refusal.response(&mut self.nonces, now, req, &realm, tag);
+                let challenges = (realm.as_str(), challenge::ALGORITHMS);
+                let rsp = refusal.response(&mut self.nonces, now, req, challenges, tag);
                 Err((rsp, refusal.fault.is_some()))
             }
         }

@@ -44,6 +44,78 @@ pub(crate) fn check(c: &Config) -> Option<Violation> {
         .or_else(|| check_pri(c))
         .or_else(|| check_claims(c))
         .or_else(|| check_capacity(c))
+        .or_else(|| check_notifier(c))
+}
+
+/// `[notifier]`: `expires_min` not above `expires_max`; each account's credentials, no realm
+/// of its own (the challenge's realm is `[notifier] realm`), no username twice; enabled with
+/// neither `allow` nor an account would let anybody subscribe.
+fn check_notifier(c: &Config) -> Option<Violation> {
+    let n = &c.notifier;
+    if n.expires_min > n.expires_max {
+        return Some(at(
+            vec![Key("notifier"), Key("expires_min")],
+            format!(
+                "expires_min = {} is above expires_max = {}",
+                n.expires_min, n.expires_max
+            ),
+        ));
+    }
+    if n.algorithms.is_empty() {
+        return Some(at(
+            vec![Key("notifier"), Key("algorithms")],
+            "algorithms is empty: give \"SHA-256\", \"MD5\" or both".into(),
+        ));
+    }
+    for (i, a) in n.algorithms.iter().enumerate() {
+        let known = ["SHA-256", "MD5"].iter().any(|k| k.eq_ignore_ascii_case(a));
+        let twice = n.algorithms[..i].iter().any(|b| b.eq_ignore_ascii_case(a));
+        if !known || twice {
+            return Some(at(
+                vec![Key("notifier"), Key("algorithms"), Index(i)],
+                if twice {
+                    format!("algorithm {a:?} is given twice")
+                } else {
+                    format!("unknown algorithm {a:?}: expected \"SHA-256\" or \"MD5\"")
+                },
+            ));
+        }
+    }
+    let mut seen = HashMap::new();
+    for (i, a) in n.account.iter().enumerate() {
+        let path = vec![Key("notifier"), Key("account"), Index(i)];
+        if let Some(v) = check_auth(a, path.clone()) {
+            return Some(v);
+        }
+        if a.realm.is_some() {
+            let mut path = path;
+            path.push(Key("realm"));
+            return Some(at(
+                path,
+                "an account has no realm of its own: set [notifier] realm".into(),
+            ));
+        }
+        if let Some(first) = seen.insert(a.username.as_str(), i) {
+            let mut path = path;
+            path.push(Key("username"));
+            return Some(at(
+                path,
+                format!(
+                    "username {:?} is given twice (also account {})",
+                    a.username,
+                    first + 1
+                ),
+            ));
+        }
+    }
+    (n.enabled && n.allow.is_empty() && n.account.is_empty()).then(|| {
+        at(
+            vec![Key("notifier"), Key("enabled")],
+            "enabled = true with neither allow nor [[notifier.account]] would let anybody \
+             subscribe: give one"
+                .into(),
+        )
+    })
 }
 
 /// `[table] capacity` below the numbers served (mwi_core::route::served_count): a NOTIFY for a

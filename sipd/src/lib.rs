@@ -10,11 +10,13 @@
 #![forbid(unsafe_code)]
 
 pub mod call;
+pub mod challenge;
 pub mod daemon;
 pub mod digest;
 pub mod guard;
 pub mod limits;
 pub mod nonces;
+pub mod notifier;
 pub mod resolve;
 pub mod sdp;
 pub mod secret;

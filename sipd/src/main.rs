@@ -99,6 +99,9 @@ fn status(cfg: &Config, format: Format) -> ExitCode {
                     print!("{}", sipd::status::render(&st.ua));
                     print!("{}", sipd::limits::render(&st.limits));
                     print!("{}", sipd::call::render(&st.calls));
+                    if let Some(n) = &st.notifier {
+                        print!("{}", sipd::notifier::render(n));
+                    }
                 }
             }
             ExitCode::SUCCESS

@@ -1,4 +1,4 @@
-//! `password_file` of `[sip.auth]` and `[fxs.auth]`: the password read from its own file, by
+//! `password_file` of `[sip.auth]`, `[fxs.auth]` and `[[notifier.account]]`: the password read from its own file, by
 //! sipd only (chand reads the configuration too and must never need the password). A relative
 //! name is looked up in `$CREDENTIALS_DIRECTORY`, where systemd puts what `LoadCredential=`
 //! names (systemd.exec(5) "Credentials").
@@ -24,6 +24,11 @@ pub fn read_passwords(cfg: &mut Config, credentials: Option<&Path>) -> Result<()
             .as_mut()
             .map(|a| (format!("[fxs.auth] of {}", f.number), a))
     });
+    let accounts = cfg
+        .notifier
+        .account
+        .iter_mut()
+        .map(|a| (format!("[[notifier.account]] {}", a.username), a));
     for (section, auth) in cfg
         .sip
         .auth
@@ -31,6 +36,7 @@ pub fn read_passwords(cfg: &mut Config, credentials: Option<&Path>) -> Result<()
         .map(|a| ("[sip.auth]".to_owned(), a))
         .into_iter()
         .chain(ports)
+        .chain(accounts)
     {
         if let Some(name) = &auth.password_file {
             auth.password = read_password(name, credentials)

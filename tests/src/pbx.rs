@@ -107,6 +107,8 @@ pub struct QsigPbx {
     pub received: Vec<Received>,
     /// Q.921 frames received from chand (without FCS), for tshark or latency figures.
     pub frames_in: Vec<(Instant, Vec<u8>)>,
+    /// Every Q.931 message received from chand, in arrival order.
+    pub messages: Vec<Vec<u8>>,
 }
 
 impl QsigPbx {
@@ -129,6 +131,7 @@ impl QsigPbx {
             closed: false,
             received: Vec::new(),
             frames_in: Vec::new(),
+            messages: Vec::new(),
         };
         pbx.flush(Instant::now());
         Ok(pbx)
@@ -169,6 +172,18 @@ impl QsigPbx {
             self.lapd.handle_timeout(now);
         }
         self.flush(now);
+    }
+
+    /// Send one Q.931 message of the PBX's own (e.g. an MWIActivate of its voice mail).
+    ///
+    /// Errors: the link is not established.
+    pub fn send_message(&mut self, q931: Vec<u8>) -> io::Result<()> {
+        let now = Instant::now();
+        self.lapd
+            .send(now, q931)
+            .map_err(|e| io::Error::new(io::ErrorKind::NotConnected, format!("{e:?}")))?;
+        self.flush(now);
+        Ok(())
     }
 
     /// Step until `cond` holds or `timeout` passes; whether it held.
@@ -217,6 +232,7 @@ impl QsigPbx {
 
     /// A layer-3 message from chand: decode its invokes and answer.
     fn on_message(&mut self, now: Instant, bytes: &[u8]) {
+        self.messages.push(bytes.to_vec());
         let Ok(msg) = Message::parse(bytes) else {
             return;
         };

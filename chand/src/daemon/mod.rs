@@ -18,6 +18,7 @@
 
 mod calls;
 mod control;
+mod pbx_mwi;
 mod port;
 mod reload;
 mod span;
@@ -146,6 +147,8 @@ pub struct Daemon {
     trace: trace::Tracer,
     /// The call-control socket to sipd (docs/calls.md).
     calls: calls::CallServer,
+    /// The last lamp state the PBX set per (span, number), for sipd.
+    pbx_lamps: pbx_mwi::PbxLamps,
     /// Where the next RTP port search starts in `[media] rtp_ports`.
     rtp_cursor: usize,
     signals: SignalFd,
@@ -252,6 +255,7 @@ impl Daemon {
             control,
             trace: trace::Tracer::new(cfg),
             calls,
+            pbx_lamps: pbx_mwi::PbxLamps::new(cfg.table.capacity as usize),
             rtp_cursor: 0,
             signals,
             backend_name: cfg.dahdi.backend.as_str(),
@@ -417,6 +421,7 @@ impl Daemon {
             }
             self.pace_bchans(i, now);
         }
+        self.flush_pbx_lamps(now);
     }
 
     fn accept_callctl(&mut self) {

@@ -35,6 +35,9 @@ pub(super) struct Pri {
     pub(super) trunk: Option<Trunk>,
     /// The B-channels, in timeslot order (none without `[pri.calls]`).
     pub(super) bchans: Vec<BSlot>,
+    /// Lamps the PBX set since the daemon last took them (`Daemon::flush_pbx_lamps`, every
+    /// loop turn).
+    pub(super) pbx_lamps: Vec<(String, Lamp)>,
 }
 
 /// One B-channel of a span with calls: its clear channel and its call's media.
@@ -135,6 +138,7 @@ impl Pri {
             layer1_up: false,
             trunk,
             bchans,
+            pbx_lamps: Vec::new(),
         })
     }
 }
@@ -216,6 +220,7 @@ pub(super) fn drive_span(s: &mut Pri, trace: &mut Tracer) {
             SpanEvent::LinkError(e) => {
                 debug!(span = s.cfg.span; "span {}: Q.921 MDL-ERROR {e:?}", s.cfg.span)
             }
+            SpanEvent::PbxLamp { number, lamp } => s.pbx_lamps.push((number, lamp)),
         }
     }
 }

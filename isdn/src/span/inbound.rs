@@ -11,7 +11,7 @@ use crate::qsig::{
 };
 use crate::rose::{self, Component, Facility};
 
-use super::{CallPhase, Span, Timer};
+use super::{CallPhase, Lamp, Span, SpanEvent, Timer, MAX_SERVED_USER_DIGITS};
 
 impl Span {
     pub(super) fn on_message(&mut self, now: Instant, bytes: &[u8]) {
@@ -249,9 +249,10 @@ impl Span {
     }
 
     /// Answers to the invokes of every Facility IE of `msg`, as Facility IE contents: a
-    /// ReturnResult or ReturnError for MWIInterrogate, a Reject for every other invoke. Results
-    /// and errors addressed to us, and Facility IEs that do not parse, are not answered.
-    fn answer_facilities(&self, msg: &Message<'_>) -> Vec<Vec<u8>> {
+    /// ReturnResult or ReturnError for MWIInterrogate, MWIActivate and MWIDeactivate (the
+    /// latter two also reported as [`SpanEvent::PbxLamp`]), a Reject for every other invoke.
+    /// Results and errors addressed to us, and Facility IEs that do not parse, are not answered.
+    fn answer_facilities(&mut self, msg: &Message<'_>) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let facilities = msg.facility.iter().filter_map(|f| Facility::parse(f).ok());
         for component in facilities.flat_map(|f| f.components) {
@@ -262,9 +263,17 @@ impl Span {
                 Ok(MwiInvoke::Interrogate(arg)) => {
                     out.push(self.interrogate(invoke.invoke_id, &arg));
                 }
-                Ok(_) => out.push(qsig::reject_facility(
-                    Some(invoke.invoke_id),
-                    rose::Problem::Invoke(rose::InvokeProblem::UnrecognizedOperation),
+                Ok(MwiInvoke::Activate(arg)) => out.push(self.pbx_lamp(
+                    invoke.invoke_id,
+                    qsig::MWI_ACTIVATE,
+                    arg.served_user_nr.digits(),
+                    Lamp::on(arg.nb_of_messages),
+                )),
+                Ok(MwiInvoke::Deactivate(arg)) => out.push(self.pbx_lamp(
+                    invoke.invoke_id,
+                    qsig::MWI_DEACTIVATE,
+                    arg.served_user_nr.digits(),
+                    Lamp::off(),
                 )),
                 Err(e) => out.push(qsig::reject_facility(
                     Some(invoke.invoke_id),
@@ -273,6 +282,26 @@ impl Span {
             }
         }
         out
+    }
+
+    /// MWIActivate / MWIDeactivate from the PBX (ECMA-242 §6.3, the PBX's message centre
+    /// lighting a lamp we serve): ReturnResult with DummyRes and [`SpanEvent::PbxLamp`], or
+    /// ReturnError invalidServedUserNr when servedUserNr is empty, longer than
+    /// [`MAX_SERVED_USER_DIGITS`] or holds other than `0-9 * #`.
+    fn pbx_lamp(&mut self, invoke_id: i64, operation: i64, number: &str, lamp: Lamp) -> Vec<u8> {
+        let valid = !number.is_empty()
+            && number.len() <= MAX_SERVED_USER_DIGITS
+            && number
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#');
+        if !valid {
+            return qsig::return_error_facility(invoke_id, rose::error::INVALID_SERVED_USER_NR);
+        }
+        self.events.push_back(SpanEvent::PbxLamp {
+            number: number.to_owned(),
+            lamp,
+        });
+        qsig::return_result_facility(invoke_id, operation, qsig::DUMMY_RES)
     }
 
     /// MWIInterrogate (ECMA-242 §6.3) from the engine's state: a result element when the lamp

@@ -16,7 +16,8 @@
 //!
 //! Inbound: STATUS ENQUIRY is answered with STATUS (cause 30), unknown messages with STATUS
 //! (Q.931 §5.8), an MWIInterrogate invoke (in a SETUP or a connectionless FACILITY) from the
-//! engine's state, any other invoke with a ROSE Reject.
+//! engine's state, MWIActivate / MWIDeactivate from the PBX with a ReturnResult and a
+//! [`SpanEvent::PbxLamp`], any other invoke with a ROSE Reject.
 
 //!
 //! Modules: `config` (the span's settings), `deliver` (sending one state: SETUP or FACILITY,
@@ -85,7 +86,20 @@ pub enum SpanEvent {
     },
     /// A Q.921 protocol error (MDL-ERROR), for the log.
     LinkError(q921::MdlError),
+    /// The PBX sent MWIActivate (`lamp.on`, with its nbOfMessages) or MWIDeactivate for
+    /// `number` (ECMA-242 §6.3): its own message centre lights a lamp we serve. Already
+    /// answered with a ReturnResult.
+    PbxLamp {
+        /// servedUserNr digits: 1..=[`MAX_SERVED_USER_DIGITS`] of `0-9 * #`.
+        number: String,
+        /// The state the PBX asks for.
+        lamp: Lamp,
+    },
 }
+
+/// Most digits of a servedUserNr the span accepts from the PBX (callctl's `Digits::MAX`, room
+/// for any E.164 number and prefixes); a longer one gets ReturnError invalidServedUserNr.
+pub const MAX_SERVED_USER_DIGITS: usize = 32;
 
 /// Status of one served user (for `chand status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

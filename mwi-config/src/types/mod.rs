@@ -65,6 +65,9 @@ pub struct Config {
     /// `[trace]`: the pcapng capture. Default: none.
     #[serde(default)]
     pub trace: Trace,
+    /// `[notifier]`: SIP phones subscribing to sipd for message-summary. Default: off.
+    #[serde(default)]
+    pub notifier: Notifier,
 }
 
 pub(super) fn de_in_range<'de, D: Deserializer<'de>>(
@@ -193,12 +196,14 @@ keyword_enum!(LogLevel, "level", {
 // After the macros above, which the section modules use.
 mod calls;
 mod dahdi;
+mod notifier;
 mod sip;
 mod state;
 mod trace;
 
 pub use calls::*;
 pub use dahdi::*;
+pub use notifier::*;
 pub use sip::*;
 pub use state::*;
 pub use trace::*;

@@ -170,6 +170,10 @@ pub enum CallEvent {
     /// records it in the table, which lights that port (issue 14 item 6). A state for a number
     /// the same span serves is dropped here (recording it would send it back to the PBX).
     PbxMwi(PbxMwi),
+    /// A lamp state from the PBX for a number no FXS port serves (nor the sending span): not
+    /// for the table, only for sipd's notifier, whose SIP subscribers it lights (issue 14
+    /// item 6).
+    PbxLamp(PbxMwi),
 }
 
 /// Which way a call goes.
@@ -419,11 +423,7 @@ impl Calls {
                 "span {}: PBX sent the lamp of {number}, which it serves itself; dropped",
                 m.span
             ),
-            route => log::info!(
-                span = m.span, number = number;
-                "span {}: PBX sent the lamp of {number} ({route:?}): no FXS port serves it; dropped",
-                m.span
-            ),
+            _ => self.events.push_back(CallEvent::PbxLamp(m)),
         }
     }
 

@@ -234,6 +234,9 @@ impl Daemon {
             }
             self.ua.set_local(t, addr);
             self.calls.set_local(t, addr);
+            if let Some(n) = &mut self.notifier {
+                n.set_local(t, addr);
+            }
         }
     }
 }

@@ -9,6 +9,7 @@
 
 use crate::call::{CallEvent, Calls, CallsConfig, Out};
 use crate::limits::{BurstLog, Guard, Verdict};
+use crate::notifier::{Notifier, NotifierConfig};
 use crate::snapshot::SnapshotWorker;
 use crate::trace::{self, Direction};
 use crate::ua::{Dest, Ua, UaConfig, UaEvent};
@@ -35,6 +36,7 @@ use std::time::{Duration, Instant};
 
 mod callctl;
 mod locate;
+mod notifier_states;
 mod reload;
 mod rlimit;
 mod status;
@@ -89,6 +91,10 @@ pub struct Daemon {
     ua: Ua,
     /// The INVITE dialogs of the FXS ports and the callctl link to chand.
     calls: Calls,
+    /// `[notifier]`: SIP phones subscribed to message-summary; `None` when not enabled.
+    notifier: Option<Notifier>,
+    /// The notifier's states of numbers the table does not hold, on disk.
+    notifier_states: notifier_states::StateFile,
     callctl: CallCtl,
     /// The shared MWI table: the daemon applies the UA's events to it.
     writer: Writer,
@@ -217,7 +223,11 @@ impl Daemon {
             local.clone(),
         );
         let callctl = CallCtl::new(cfg.state.runtime_dir.join(CALLCTL_SOCKET));
+        let notifier_states = notifier_states::StateFile::new(&cfg.state.dir);
+        let mut notifier =
+            NotifierConfig::from_config(cfg).map(|c| Notifier::new(start, c, local.clone()));
         let mut ua = Ua::new(start, UaConfig::from_config(cfg), seed, local);
+        ua.set_notifier(notifier.is_some());
         reclaim_slots(&mut writer, &ua);
         // The lamps as the table holds them (restored from the snapshot if it was gone).
         ua.restore_states(
@@ -226,6 +236,14 @@ impl Daemon {
                 .map(|e| (e.number.as_str().to_owned(), e.state)),
         );
         ua.set_table_room(writer.free());
+        if let Some(n) = &mut notifier {
+            n.restore(
+                writer
+                    .entries()
+                    .map(|e| (e.number.as_str().to_owned(), e.state))
+                    .chain(notifier_states.load()),
+            );
+        }
         let (resolved_tx, resolved_rx) = crossbeam_channel::unbounded();
         let nofile = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft);
         let mut d = Self {
@@ -249,6 +267,8 @@ impl Daemon {
             }),
             ua,
             calls,
+            notifier,
+            notifier_states,
             callctl,
             writer,
             table_check_at: start + TABLE_CHECK,
@@ -299,8 +319,16 @@ impl Daemon {
                     if let Err(e) = self.writer.publish(&number, state) {
                         log::error!(number:% = number; "MWI {number}: cannot record state: {e}");
                     }
+                    if let Some(n) = &mut self.notifier {
+                        n.set_state(self.start + Duration::from_millis(now), &number, state);
+                    }
                 }
                 UaEvent::Call { msg, src } => self.calls.handle_sip(self.instant(now), *msg, src),
+                UaEvent::Notifier { msg, len, src } => {
+                    if let Some(n) = &mut self.notifier {
+                        n.handle_sip(self.start + Duration::from_millis(now), *msg, len, src);
+                    }
+                }
             }
         }
         self.ua.set_table_room(self.writer.free());
@@ -374,6 +402,9 @@ impl Daemon {
             self.callctl_connect(now);
             self.ua.handle_timeout(self.instant(now));
             self.calls.handle_timeout(self.instant(now));
+            if let Some(n) = &mut self.notifier {
+                n.handle_timeout(self.start + Duration::from_millis(now));
+            }
             let force = self.ua.take_reresolve();
             self.resolve(now, force);
             self.flush(now);
@@ -406,7 +437,11 @@ impl Daemon {
         if let Some(r) = self.callctl.deadline() {
             at(r);
         }
-        if let Some(t) = self.calls.poll_timeout() {
+        let notifier = self.notifier.as_ref().and_then(|n| n.poll_timeout());
+        for t in [self.calls.poll_timeout(), notifier].into_iter().flatten() {
+            at(t.saturating_duration_since(self.start).as_millis() as u64);
+        }
+        if let Some(t) = self.notifier_states.deadline() {
             at(t.saturating_duration_since(self.start).as_millis() as u64);
         }
         wake.map_or(TICK, |w| {
@@ -492,12 +527,18 @@ impl Daemon {
                         if m.on { "ON" } else { "OFF" },
                         m.span
                     );
-                    if let Err(e) = self.writer.publish(number, MwiState::voice(m.on, new, 0)) {
+                    let state = MwiState::voice(m.on, new, 0);
+                    if let Err(e) = self.writer.publish(number, state) {
                         log::error!(number = number; "MWI {number}: cannot record state: {e}");
                     }
+                    if let Some(n) = &mut self.notifier {
+                        n.set_state(self.start + Duration::from_millis(now), number, state);
+                    }
                 }
+                CallEvent::PbxLamp(m) => self.pbx_lamp_for_sip(now, &m),
             }
         }
+        self.flush_notifier(now);
         while let Some(out) = self.calls.poll_transmit() {
             match out {
                 Out::Sip(t) => self.send(now, t),
@@ -603,6 +644,7 @@ fn dest_bytes(dest: Dest, bytes: Vec<u8>) -> crate::transaction::Transmit<Dest> 
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.status_path);
+        self.save_notifier_states(true);
         self.snapshots.finish(&self.writer);
     }
 }

@@ -47,6 +47,7 @@ impl Daemon {
         super::reclaim_slots(&mut self.writer, &self.ua);
         self.ua.set_table_room(self.writer.free());
         let proxy_moved = self.calls.reconfigure(CallsConfig::from_config(&cfg));
+        self.reconfigure_notifier(&cfg);
         if relocate || proxy_moved {
             self.servers = servers_of(&cfg);
             self.locals_fixed = false;

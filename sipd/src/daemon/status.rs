@@ -8,6 +8,7 @@ use super::locate::Role;
 use super::{numbers_of, Daemon};
 use crate::call::CallStatus;
 use crate::limits::{Gauge, LimitsStatus};
+use crate::notifier::NotifierStatus;
 use crate::snapshot::SnapshotStatus;
 use crate::ua::UaStatus;
 use mio::net::{UdpSocket, UnixStream};
@@ -38,6 +39,10 @@ pub struct SipdStatus {
     /// "dns lookup retry cnt"); 0 for an `ipv4:` server.
     #[serde(default)]
     pub mwi_lookup_failures: u32,
+    /// `[notifier]`: subscriptions and NOTIFYs of the SIP phones subscribed to sipd; `None`
+    /// when not enabled.
+    #[serde(default)]
+    pub notifier: Option<NotifierStatus>,
 }
 
 /// Status clients accepted per turn.
@@ -208,6 +213,7 @@ impl Daemon {
                         .iter()
                         .find(|s| s.role == Role::Mwi)
                         .map_or(0, |s| s.failures),
+                    notifier: self.notifier.as_ref().map(|n| n.status()),
                 };
                 serde_json::to_vec(&st).unwrap_or_default()
             }

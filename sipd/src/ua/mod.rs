@@ -77,6 +77,16 @@ pub enum UaEvent {
         /// The Call-ID of the NOTIFY.
         call_id: String,
     },
+    /// A SUBSCRIBE or a response to a NOTIFY, parsed and admitted, for the notifier
+    /// ([`crate::notifier::Notifier::handle_sip`]; only with [`Ua::set_notifier`] on).
+    Notifier {
+        /// The message.
+        msg: Box<Message>,
+        /// Its size on the wire, octets.
+        len: usize,
+        /// Where it came from.
+        src: Dest,
+    },
     /// A call message (INVITE, ACK, BYE, CANCEL, or a response to one), parsed and admitted,
     /// for the call core ([`crate::call::Calls::handle_sip`]).
     Call {
@@ -117,6 +127,8 @@ pub struct Ua {
     nonces: Nonces,
     table: table::TableRoom,
     failover: failover::Failover,
+    /// `[notifier] enabled`: SUBSCRIBE and the answers to NOTIFY go to the notifier.
+    notifier: bool,
 }
 
 impl Ua {
@@ -151,6 +163,7 @@ impl Ua {
             nonces: Nonces::default(),
             table: table::TableRoom::default(),
             failover: failover::Failover::default(),
+            notifier: false,
             cfg,
         };
         if !ua.cfg.unsolicited {
@@ -193,6 +206,12 @@ impl Ua {
     /// route to the server when it listens on an unspecified address.
     pub fn set_local(&mut self, transport: Transport, addr: SocketAddr) {
         self.local.insert(transport, addr);
+    }
+
+    /// Whether sipd is a notifier (`[notifier] enabled`): SUBSCRIBE requests and the responses
+    /// to NOTIFY then come out as [`UaEvent::Notifier`]; without it SUBSCRIBE gets 405.
+    pub fn set_notifier(&mut self, on: bool) {
+        self.notifier = on;
     }
 
     /// Addresses of the registrar, `primary`'s then `backup`'s; REGISTER starts once one is
@@ -413,6 +432,17 @@ impl Ua {
         if matches!(msg.method(), "INVITE" | "ACK" | "BYE" | "CANCEL") {
             self.events.push_back(UaEvent::Call {
                 msg: Box::new(msg),
+                src,
+            });
+        } else if self.notifier
+            && matches!(
+                (msg.is_request(), msg.method()),
+                (true, "SUBSCRIBE") | (false, "NOTIFY")
+            )
+        {
+            self.events.push_back(UaEvent::Notifier {
+                msg: Box::new(msg),
+                len: bytes.len(),
                 src,
             });
         } else if msg.is_request() {

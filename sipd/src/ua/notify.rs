@@ -3,10 +3,9 @@
 
 use super::subscription::{record_route, SubState};
 use super::{Dest, Owner, Ua, UaEvent};
-use crate::digest::{Algorithm, Challenge, Credentials};
-use crate::nonces::Use;
+use crate::challenge;
 use crate::summary::Summary;
-use crate::wire::{self, addr_uri, param, uri_user, Message, ACCEPT, EVENT};
+use crate::wire::{addr_uri, param, uri_user, Message, ACCEPT, EVENT};
 use mwi_config::{Transport, UnsolicitedTransport};
 use mwi_core::MwiState;
 
@@ -130,54 +129,15 @@ impl Ua {
             return Ok(());
         };
         let realm = realm.unwrap_or_else(|| DEFAULT_REALM.to_owned());
-        let (stale, fault) = match req.header("Authorization").map(Credentials::parse) {
-            None => (false, None),
-            Some(Err(e)) => (false, Some(e.to_string())),
-            Some(Ok(cred)) => {
-                let nonce = cred.get("nonce").unwrap_or_default();
-                let algorithm = cred
-                    .get("algorithm")
-                    .map_or(Some(Algorithm::Md5), Algorithm::parse);
-                let verdict = match algorithm {
-                    None => Err("unsupported digest algorithm".to_owned()),
-                    Some(a) => Challenge::issue(&realm, nonce, a)
-                        .verify(&cred, &user, &pass, req.method())
-                        .map_err(|e| e.to_string()),
-                };
-                match verdict {
-                    Ok(_) if cred.get("uri") != req.uri() => {
-                        (false, Some("Authorization for another URI".to_owned()))
-                    }
-                    Ok(nc) => match self.nonces.take(now, nonce, nc) {
-                        Use::Fresh => return Ok(()),
-                        Use::Stale => (true, None),
-                        Use::Replay => (false, Some("replayed nonce count".to_owned())),
-                    },
-                    Err(e) => (false, Some(e)),
-                }
+        let password_of = |u: &str| (u == user).then(|| pass.clone());
+        match challenge::check(&mut self.nonces, now, req, &realm, password_of) {
+            Ok(_) => Ok(()),
+            Err(refusal) => {
+                let challenges = (realm.as_str(), challenge::ALGORITHMS);
+                let rsp = refusal.response(&mut self.nonces, now, req, challenges, tag);
+                Err((rsp, refusal.fault.is_some()))
             }
-        };
-        let nonce = wire::secret_token(24);
-        self.nonces.issue(now, nonce.clone());
-        let reason = match &fault {
-            Some(why) => {
-                log::warn!(
-                    call_id = req.call_id().unwrap_or_default();
-                    "{} refused: {why}",
-                    req.method()
-                );
-                format!("Unauthorized ({why})")
-            }
-            None => "Unauthorized".to_owned(),
-        };
-        let mut rsp = req.response(401, &reason, tag);
-        // RFC 8760 §2.4: one challenge per algorithm, the preferred first.
-        for a in [Algorithm::Sha256, Algorithm::Md5] {
-            let mut c = Challenge::issue(&realm, &nonce, a);
-            c.stale = stale;
-            rsp.push("WWW-Authenticate", c.header());
         }
-        Err((rsp, fault.is_some()))
     }
 
     /// Whether `src` is the MWI server or in `allow`; an IPv4-mapped IPv6 source (a NOTIFY

@@ -47,7 +47,10 @@ impl Daemon {
     pub(super) fn link_events(&mut self, now: Instant) {
         while let Some(ev) = self.calls.poll_event() {
             match ev {
-                Event::PeerUp { epoch, .. } => info!("call control: sipd up (epoch {epoch:x})"),
+                Event::PeerUp { epoch, .. } => {
+                    info!("call control: sipd up (epoch {epoch:x})");
+                    self.resend_pbx_lamps(now);
+                }
                 Event::PeerDown => info!("call control: sipd down"),
                 Event::CallsLost { calls, reason } => {
                     for call in calls {

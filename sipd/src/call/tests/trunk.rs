@@ -299,7 +299,7 @@ fn early_media_odd_numbers_and_a_lost_chand() {
 }
 
 #[test]
-fn a_pbx_lamp_is_recorded_only_for_an_fxs_port_number() {
+fn a_pbx_lamp_goes_to_the_table_for_a_port_to_the_notifier_else_never_back_to_its_span() {
     let mut h = Harness::new(true);
     for (number, on) in [("8000", true), ("2001", true), ("9999", false)] {
         h.chand_says(Ctl::PbxMwi(PbxMwi {
@@ -310,13 +310,18 @@ fn a_pbx_lamp_is_recorded_only_for_an_fxs_port_number() {
         }));
     }
     let events: Vec<CallEvent> = std::iter::from_fn(|| h.calls.poll_event()).collect();
+    let lamp = |number: &str, on| PbxMwi {
+        span: 1,
+        number: Digits::try_from(number).unwrap(),
+        on,
+        messages: Some(3),
+    };
+    // 2001 is span 1's own number: dropped.
     assert_eq!(
         events,
-        [CallEvent::PbxMwi(PbxMwi {
-            span: 1,
-            number: Digits::try_from("8000").unwrap(),
-            on: true,
-            messages: Some(3),
-        })]
+        [
+            CallEvent::PbxMwi(lamp("8000", true)),
+            CallEvent::PbxLamp(lamp("9999", false)),
+        ]
     );
 }

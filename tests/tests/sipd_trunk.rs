@@ -23,7 +23,7 @@ fn sipd(dir: &Path, proxy_port: u16) -> Sipd {
              [sip.auth]\nusername = \"gw\"\npassword = \"secret\"\n\
              [sip.proxy]\nserver = \"ipv4:127.0.0.1\"\nport = {proxy_port}\n\
              [[fxs]]\nchannel = 2\nnumber = \"8000\"\nmwi = false\n\
-             [[pri]]\nspan = 1\ndchannel = 24\nnumbers = [\"2...\"]\n[pri.calls]\n\
+             [[pri]]\nspan = 1\ndchannel = 24\nnumbers = [\"2...\"]\n[pri.calls]\ntimeslots = \"1,3-23\"\n\
              [[pri]]\nspan = 2\ndchannel = 48\nnumbers = [\"3...\"]\n"
         ),
     );

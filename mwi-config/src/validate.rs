@@ -382,6 +382,15 @@ fn check_pri(c: &Config) -> Option<Violation> {
                 "numbers is empty: give at least one pattern of served users".into(),
             ));
         }
+        if !p.served_prefix.is_numeric() {
+            return Some(at(
+                path("served_prefix"),
+                format!(
+                    "served_prefix = {:?}: servedUserNr takes digits only (ECMA-155 NumberDigits)",
+                    p.served_prefix.as_str()
+                ),
+            ));
+        }
     }
     None
 }

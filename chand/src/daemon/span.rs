@@ -4,7 +4,8 @@
 use std::time::Instant;
 
 use isdn::dump::Frame;
-use isdn::span::{Lamp, PartyNumberType, Span, SpanConfig, SpanEvent, Transport};
+use isdn::q931::{NumberingPlan, TypeOfNumber};
+use isdn::span::{Lamp, PartyNumberType, Resync, Span, SpanConfig, SpanEvent, Transport};
 use log::{debug, error, info, warn};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
@@ -149,6 +150,33 @@ fn span_config(p: &config::Pri) -> SpanConfig {
         config::PartyNumberKind::Public => PartyNumberType::Public,
     };
     c.message_count = p.message_count;
+    c.msg_centre_id = p.msg_centre_id.as_ref().map(|m| match m {
+        config::MsgCentreId::Number(d) => {
+            isdn::qsig::MsgCentreId::PartyNumber(c.party_number(d.as_str()))
+        }
+        config::MsgCentreId::Integer(v) => isdn::qsig::MsgCentreId::Integer(*v),
+    });
+    c.originating_nr = p.originating_nr.as_ref().map(ToString::to_string);
+    c.calling_number = p.calling_number.as_ref().map(ToString::to_string);
+    c.calling_ton = match p.calling_type {
+        config::NumberType::Unknown => TypeOfNumber::Unknown,
+        config::NumberType::International => TypeOfNumber::International,
+        config::NumberType::National => TypeOfNumber::National,
+        config::NumberType::Network => TypeOfNumber::NetworkSpecific,
+        config::NumberType::Subscriber => TypeOfNumber::Subscriber,
+        config::NumberType::Abbreviated => TypeOfNumber::Abbreviated,
+    };
+    c.calling_plan = match p.calling_plan {
+        config::NumberPlan::Unknown => NumberingPlan::Unknown,
+        config::NumberPlan::Isdn => NumberingPlan::Isdn,
+        config::NumberPlan::Private => NumberingPlan::Private,
+    };
+    c.served_strip = p.served_strip as usize;
+    c.served_prefix = p.served_prefix.to_string();
+    c.resync = match p.resync {
+        config::ResyncMode::Send => Resync::All,
+        config::ResyncMode::Interrogate => Resync::Interrogate,
+    };
     c
 }
 

@@ -1,0 +1,158 @@
+//! QSIG MWI as a PBX administrator configures it (issue 14 item 5), end to end: the real chand
+//! on the sim back-end, the test's QSIG PBX (tests/src/pbx.rs, a PBX that keeps its lamps and
+//! answers MWIInterrogate from them) on the D-channel socket, the test standing in for sipd.
+//! The configured msgCentreId, originatingNr, calling number (type and plan) and prefixed
+//! servedUserNr arrive at the PBX; with `resync = "interrogate"` a link flap makes chand ask
+//! for every number and send only the lamps the PBX shows differently. tshark decodes every
+//! frame chand sent.
+
+use std::time::Duration;
+
+use chand::status::ChandStatus;
+use dahdi_mwi_tests::env::Chand;
+use dahdi_mwi_tests::env::{Env, NO_SIP_SERVER};
+use dahdi_mwi_tests::pbx::{QsigPbx, Received};
+use dahdi_mwi_tests::tshark;
+use isdn::q921::Side;
+use isdn::q931::{NumberingPlan, TypeOfNumber};
+use isdn::qsig::{MsgCentreId, MwiInvoke, PartyNumber};
+use mwi_core::MwiState;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+const PRI: &str = "[[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = [\"2...\"]\n\
+    msg_centre_id = \"8000\"\noriginating_nr = \"8000\"\ncalling_number = \"8000\"\n\
+    calling_type = \"subscriber\"\ncalling_plan = \"private\"\n\
+    served_strip = 1\nserved_prefix = \"55\"\nresync = \"interrogate\"\n";
+
+fn settled(st: &ChandStatus) -> bool {
+    st.span(1)
+        .is_some_and(|p| p.link_up && p.queue_depth == 0 && p.in_flight == 0)
+}
+
+fn connect(env: &Env, chand: &mut Chand) -> QsigPbx {
+    let mut pbx = QsigPbx::connect(&env.sim_dir, 24, Side::Network, WAIT).unwrap();
+    assert!(pbx.run_until(WAIT, QsigPbx::is_up), "link up");
+    chand.wait_status("span 1 link up", WAIT, |st| {
+        st.span(1).is_some_and(|p| p.link_up)
+    });
+    pbx
+}
+
+/// Run the PBX until chand's span 1 is settled and the PBX has seen `count` invokes.
+fn settle(pbx: &mut QsigPbx, chand: &Chand, count: usize) {
+    let ok = pbx.run_until(WAIT * 2, |p| {
+        p.received.len() >= count && settled(&chand.status())
+    });
+    assert!(
+        ok,
+        "PBX received {} of {count}: {:#?}; chand:\n{}",
+        pbx.received.len(),
+        pbx.received
+            .iter()
+            .map(Received::describe)
+            .collect::<Vec<_>>(),
+        chand.daemon.log()
+    );
+}
+
+fn assert_tshark_clean(pbx: &QsigPbx) {
+    let frames: Vec<Vec<u8>> = pbx.frames_in.iter().map(|(_, f)| f.clone()).collect();
+    let v = tshark::decode(&frames);
+    assert_eq!(v.lapd, frames.len(), "every frame is LAPD");
+    assert!(v.flagged.is_empty(), "tshark flags {:#?}", v.flagged);
+}
+
+#[test]
+fn administered_fields_arrive_and_a_flap_interrogates_and_sends_only_differences() {
+    let env = Env::new();
+    let cfg = env.write_config(&format!("{NO_SIP_SERVER}{PRI}"));
+    let mut writer = cfg.writer();
+    let mut chand = Chand::start(&env, &cfg);
+    let mut pbx = connect(&env, &mut chand);
+
+    // Delivered as they come while the link is up: every administered field on the wire.
+    writer.publish("2001", MwiState::voice(true, 2, 0)).unwrap();
+    writer.publish("2002", MwiState::voice(true, 1, 0)).unwrap();
+    writer
+        .publish("2003", MwiState::voice(false, 0, 4))
+        .unwrap();
+    settle(&mut pbx, &chand, 3);
+    let first = pbx
+        .received
+        .iter()
+        .find(|r| r.served() == "55001")
+        .unwrap_or_else(|| panic!("no 55001 in {:#?}", pbx.received));
+    let MwiInvoke::Activate(a) = &first.invoke else {
+        panic!("{}", first.describe());
+    };
+    assert_eq!(a.served_user_nr, PartyNumber::Unknown("55001".into()));
+    assert_eq!(
+        a.msg_centre_id,
+        Some(MsgCentreId::PartyNumber(PartyNumber::Unknown(
+            "8000".into()
+        )))
+    );
+    assert_eq!(a.originating_nr, Some(PartyNumber::Unknown("8000".into())));
+    assert_eq!(a.nb_of_messages, Some(2));
+    assert_eq!(
+        first.calling,
+        Some((
+            "8000".to_owned(),
+            TypeOfNumber::Subscriber,
+            NumberingPlan::Private
+        ))
+    );
+    assert_eq!(first.called.as_deref(), Some("55001"));
+    assert_tshark_clean(&pbx);
+
+    // The link flaps. Meanwhile 2002 goes off and 2004 gets 5 messages; the PBX itself lost
+    // 55001's lamp (a card restart); it still shows 55002 and knows 55003 is off.
+    let mut lamps = pbx.lamps.clone();
+    drop(pbx);
+    chand.wait_status("span 1 link down", WAIT, |st| {
+        st.span(1).is_some_and(|p| !p.link_up)
+    });
+    writer
+        .publish("2002", MwiState::voice(false, 0, 1))
+        .unwrap();
+    writer.publish("2004", MwiState::voice(true, 5, 0)).unwrap();
+    lamps.remove("55001");
+    let mut pbx = connect(&env, &mut chand);
+    pbx.lamps = lamps;
+    // Four asks, then exactly the three lamps that differ.
+    settle(&mut pbx, &chand, 7);
+    pbx.run_for(Duration::from_millis(300));
+    let asked: Vec<&str> = pbx
+        .received
+        .iter()
+        .filter(|r| matches!(r.invoke, MwiInvoke::Interrogate(_)))
+        .map(Received::served)
+        .collect();
+    assert_eq!(asked, ["55001", "55002", "55003", "55004"]);
+    let sent: Vec<(&str, bool, Option<u16>)> = pbx
+        .received
+        .iter()
+        .filter(|r| !matches!(r.invoke, MwiInvoke::Interrogate(_)))
+        .map(|r| (r.served(), r.is_activate(), r.nb_of_messages()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            ("55001", true, Some(2)),
+            ("55002", false, None),
+            ("55004", true, Some(5))
+        ],
+        "{:#?}",
+        pbx.received
+            .iter()
+            .map(Received::describe)
+            .collect::<Vec<_>>()
+    );
+    let st = chand.status();
+    for n in ["2001", "2002", "2003", "2004"] {
+        let l = st.span(1).and_then(|p| p.lamp(n)).unwrap();
+        assert_eq!(l.confirmed, Some(l.wanted), "{n}: {l:?}");
+    }
+    assert_tshark_clean(&pbx);
+}

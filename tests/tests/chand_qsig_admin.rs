@@ -4,13 +4,14 @@
 //! The configured msgCentreId, originatingNr, calling number (type and plan) and prefixed
 //! servedUserNr arrive at the PBX; with `resync = "interrogate"` a link flap makes chand ask
 //! for every number and send only the lamps the PBX shows differently. tshark decodes every
-//! frame chand sent.
+//! frame chand sent. libpri 1.6 as the PBX decodes the same invokes and our MWIInterrogate.
 
 use std::time::Duration;
 
+use chand::backend::sim::dchan_socket_path;
 use chand::status::ChandStatus;
-use dahdi_mwi_tests::env::Chand;
-use dahdi_mwi_tests::env::{Env, NO_SIP_SERVER};
+use dahdi_mwi_tests::env::{Chand, Env, NO_SIP_SERVER};
+use dahdi_mwi_tests::libpri::{LibpriPbx, LibpriSide};
 use dahdi_mwi_tests::pbx::{QsigPbx, Received};
 use dahdi_mwi_tests::tshark;
 use isdn::q921::Side;
@@ -155,4 +156,61 @@ fn administered_fields_arrive_and_a_flap_interrogates_and_sends_only_differences
         assert_eq!(l.confirmed, Some(l.wanted), "{n}: {l:?}");
     }
     assert_tshark_clean(&pbx);
+}
+
+/// libpri 1.6 as the PBX: it decodes the administered MWIActivate (msgCentreId and
+/// originatingNr included) and, after a link flap with `resync = "interrogate"`, our
+/// MWIInterrogate. libpri implements no MWIInterrogate (its answer carries no result), which
+/// chand takes as "send": the lamp follows the ask.
+#[test]
+fn libpri_decodes_the_administered_invokes_and_the_interrogate() {
+    let env = Env::new();
+    let cfg = env.write_config(&format!("{NO_SIP_SERVER}{PRI}"));
+    let mut writer = cfg.writer();
+    let mut chand = Chand::start(&env, &cfg);
+    let path = dchan_socket_path(&env.sim_dir, 24);
+    let spawn = |chand: &mut Chand| {
+        let mut pbx = LibpriPbx::spawn(&path, LibpriSide::Network);
+        assert!(pbx.wait(WAIT, |p| p.dchan_up), "libpri:\n{}", pbx.tail(40));
+        chand.wait_status("span 1 link up", WAIT, |st| {
+            st.span(1).is_some_and(|p| p.link_up)
+        });
+        pbx
+    };
+    let mut pbx = spawn(&mut chand);
+    writer.publish("2001", MwiState::voice(true, 2, 0)).unwrap();
+    assert!(
+        pbx.wait(WAIT, |p| !p.decoded.is_empty()),
+        "libpri:\n{}\nchand:\n{}",
+        pbx.tail(60),
+        chand.daemon.log()
+    );
+    let d = &pbx.decoded[0];
+    assert_eq!((d.op(), d.served()), ("activate", "55001"), "{d:?}");
+    assert_eq!(d.nb_of_messages(), Some(2), "{d:?}");
+    // The peer names msgCentreId's partyNumber alternative without its parent.
+    assert_eq!(
+        d.get("partyNumber.unknownPartyNumber"),
+        Some("8000"),
+        "{d:?}"
+    );
+    assert_eq!(
+        d.get("originatingNr.unknownPartyNumber"),
+        Some("8000"),
+        "{d:?}"
+    );
+    pbx.disconnect();
+    chand.wait_status("span 1 link down", WAIT, |st| {
+        st.span(1).is_some_and(|p| !p.link_up)
+    });
+    let mut pbx = spawn(&mut chand);
+    assert!(
+        pbx.wait(WAIT * 2, |p| p.decoded.len() >= 2),
+        "libpri:\n{}\nchand:\n{}",
+        pbx.tail(60),
+        chand.daemon.log()
+    );
+    let ops: Vec<(&str, &str)> = pbx.decoded.iter().map(|d| (d.op(), d.served())).collect();
+    assert_eq!(ops, [("interrogate", "55001"), ("activate", "55001")]);
+    chand.wait_status("span 1 settled", WAIT, settled);
 }

@@ -28,6 +28,8 @@ struct Rig {
     now: Instant,
     /// Q.931 messages the span sent, in order.
     got: Vec<Vec<u8>>,
+    /// Q.921 frames the span sent, in order.
+    sent: Vec<Vec<u8>>,
     events: Vec<SpanEvent>,
     connected: bool,
 }
@@ -41,6 +43,7 @@ impl Rig {
             script,
             now: Instant::now(),
             got: Vec::new(),
+            sent: Vec::new(),
             events: Vec::new(),
             connected: false,
         }
@@ -62,33 +65,22 @@ impl Rig {
 
     fn pump(&mut self) {
         for _ in 0..10_000 {
-            let mut moved = false;
-            while let Some(f) = self.span.poll_transmit() {
-                moved = true;
-                if self.connected {
-                    self.pbx.handle_frame(self.now, &f);
-                }
-            }
-            while let Some(ev) = self.pbx.poll_event() {
-                moved = true;
-                if let q921::Event::Data(m) = ev {
-                    let msg = Message::parse(&m).expect("the span's messages parse");
-                    for answer in (self.script)(&msg) {
-                        self.pbx.send(self.now, answer).unwrap();
-                    }
-                    self.got.push(m);
-                }
-            }
-            while let Some(f) = self.pbx.poll_transmit() {
-                moved = true;
-                if self.connected {
-                    self.span.handle_frame(self.now, &f);
-                }
-            }
-            self.events
-                .extend(std::iter::from_fn(|| self.span.poll_event()));
-            if !moved {
+            let Some(messages) = common::exchange(
+                &mut self.span,
+                &mut self.pbx,
+                self.now,
+                self.connected,
+                &mut self.sent,
+                &mut self.events,
+            ) else {
                 return;
+            };
+            for m in messages {
+                let msg = Message::parse(&m).expect("the span's messages parse");
+                for answer in (self.script)(&msg) {
+                    self.pbx.send(self.now, answer).unwrap();
+                }
+                self.got.push(m);
             }
         }
         panic!("no quiescence");
@@ -220,6 +212,11 @@ fn administered_setup_is_byte_exact() {
              6c06 4980 38303030
              7006 80 3535303031")
     );
+    // In an I frame of SAPI 0, TEI 0, C/R 0 (the user side's command).
+    assert!(r
+        .sent
+        .iter()
+        .any(|f| f[..2] == [0x00, 0x01] && f.get(4..) == Some(&r.got[0][..])));
     r.set("2001", Lamp::off());
     // MWIDeactivate carries msgCentreId too, but no originatingNr.
     assert_eq!(

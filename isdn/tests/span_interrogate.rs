@@ -578,3 +578,57 @@ fn operations_we_do_not_implement_are_rejected() {
         hex("9f aa06800100820100 8b0100 a406 020109 810102")
     );
 }
+
+/// An answer the hostile PBX puts in the RELEASE COMPLETE of an interrogate.
+fn hostile_answer() -> impl proptest::strategy::Strategy<Value = (u8, Vec<u8>)> {
+    use proptest::prelude::*;
+    (0u8..5, proptest::collection::vec(any::<u8>(), 0..24))
+}
+
+proptest::proptest! {
+    /// Whatever the PBX answers to our MWIInterrogates (garbage, results of any shape for any
+    /// invokeId, errors, rejects), nothing panics and every lamp ends as wanted and confirmed.
+    #[test]
+    fn hostile_interrogate_answers_lose_nothing(
+        answers in proptest::collection::vec(hostile_answer(), 1..12),
+        lamps in proptest::collection::vec(proptest::option::of(proptest::option::of(0u16..9)), 1..8),
+    ) {
+        let mut cfg = SpanConfig::new(Side::User);
+        cfg.resync = Resync::Interrogate;
+        cfg.max_outstanding = 3;
+        let mut i = 0;
+        let script = release_complete_with(move |msg| {
+            let (kind, bytes) = &answers[i % answers.len()];
+            i += 1;
+            let id = invoke_id_of(msg);
+            match kind {
+                0 => bytes.clone(),
+                1 => qsig::return_result_facility(id, qsig::MWI_INTERROGATE, bytes),
+                2 => qsig::return_result_facility(
+                    id,
+                    qsig::MWI_INTERROGATE,
+                    &result(BasicService::from_value(i64::from(bytes.first().copied().unwrap_or(1))), bytes.get(1).map(|b| u16::from(*b))).to_vec(),
+                ),
+                3 => qsig::return_error_facility(id, i64::from(bytes.first().copied().unwrap_or(3) % 8)),
+                _ => qsig::return_result_facility(id + 1, qsig::MWI_INTERROGATE, &result(BasicService::Speech, None).to_vec()),
+            }
+        });
+        let mut r = Rig::new(cfg, script);
+        let numbers: Vec<String> = (0..lamps.len()).map(|n| format!("20{n:02}")).collect();
+        for (n, l) in numbers.iter().zip(&lamps) {
+            r.set(n, l.map_or(Lamp::off(), Lamp::on));
+        }
+        r.connect();
+        r.advance(Duration::from_secs(10));
+        for (n, l) in numbers.iter().zip(&lamps) {
+            let s = r.span.lamp(n).unwrap();
+            let want = l.map_or(Lamp::off(), Lamp::on);
+            proptest::prop_assert_eq!(s.wanted, want);
+            proptest::prop_assert!(!s.pending, "{}: {:?}", n, s);
+            proptest::prop_assert_eq!(s.confirmed.map(|c| c.on), Some(want.on), "{}: {:?}", n, s);
+        }
+        let st = r.span.status().interrogate;
+        proptest::prop_assert_eq!(st.sent, lamps.len() as u64);
+        proptest::prop_assert_eq!(st.agreed + st.differed + st.failed, st.sent);
+    }
+}

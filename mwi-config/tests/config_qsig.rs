@@ -94,6 +94,12 @@ fn bad_values_are_errors_at_their_position() {
         "7:17: served_prefix = \"9#\": servedUserNr takes digits only (ECMA-155 NumberDigits)"
     );
     assert_eq!(
+        err("served_strip = 4\n"),
+        "7:16: served_strip = 4 leaves nothing of pattern \"2...\": servedUserNr needs a digit \
+         (give a served_prefix or strip fewer)"
+    );
+    assert!(load("served_strip = 4\nserved_prefix = \"9\"\n").is_ok());
+    assert_eq!(
         err("resync = \"all\"\n"),
         "7:10: unknown resync \"all\": expected one of send, interrogate"
     );

@@ -151,6 +151,16 @@ fn administered_fields_arrive_and_a_flap_interrogates_and_sends_only_differences
             .collect::<Vec<_>>()
     );
     let st = chand.status();
+    // 55003 agreed (off both sides); 55001, 55002 and 55004 differed.
+    let i = st.span(1).unwrap().interrogate;
+    assert_eq!(
+        (i.sent, i.agreed, i.differed, i.failed),
+        (4, 1, 3, 0),
+        "{st}"
+    );
+    assert!(st
+        .to_string()
+        .contains("MWIInterrogate sent 4: agreed 1, differed 3, failed 0"));
     for n in ["2001", "2002", "2003", "2004"] {
         let l = st.span(1).and_then(|p| p.lamp(n)).unwrap();
         assert_eq!(l.confirmed, Some(l.wanted), "{n}: {l:?}");
@@ -213,4 +223,6 @@ fn libpri_decodes_the_administered_invokes_and_the_interrogate() {
     let ops: Vec<(&str, &str)> = pbx.decoded.iter().map(|d| (d.op(), d.served())).collect();
     assert_eq!(ops, [("interrogate", "55001"), ("activate", "55001")]);
     chand.wait_status("span 1 settled", WAIT, settled);
+    let i = chand.status().span(1).unwrap().interrogate;
+    assert_eq!((i.sent, i.failed), (1, 1), "{i:?}");
 }

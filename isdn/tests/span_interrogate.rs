@@ -632,3 +632,22 @@ proptest::proptest! {
         proptest::prop_assert_eq!(st.agreed + st.differed + st.failed, st.sent);
     }
 }
+
+proptest::proptest! {
+    /// servedUserNr manipulation and its inverse check agree for every number, strip and
+    /// prefix, and no other digits pass as a number's servedUserNr.
+    #[test]
+    fn served_number_and_its_check_agree(
+        number in "[0-9]{0,8}",
+        other in "[0-9]{0,10}",
+        strip in 0usize..10,
+        prefix in "[0-9]{0,3}",
+    ) {
+        let mut cfg = SpanConfig::new(Side::User);
+        cfg.served_strip = strip;
+        cfg.served_prefix = prefix;
+        let served = cfg.served_number(&number);
+        proptest::prop_assert!(cfg.is_served_as(&number, &served));
+        proptest::prop_assert_eq!(cfg.is_served_as(&number, &other), other == served);
+    }
+}

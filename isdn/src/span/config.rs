@@ -130,6 +130,12 @@ impl SpanConfig {
         format!("{}{rest}", self.served_prefix)
     }
 
+    /// Whether `served` is [`SpanConfig::served_number`] of `number`, without building it.
+    pub fn is_served_as(&self, number: &str, served: &str) -> bool {
+        served.strip_prefix(self.served_prefix.as_str())
+            == Some(number.get(self.served_strip..).unwrap_or(""))
+    }
+
     /// `digits` as a PartyNumber in the span's servedUserNr encoding
     /// ([`SpanConfig::party_number`]): unknownPartyNumber, privatePartyNumber localNumber or
     /// publicPartyNumber unknown (ECMA-155).

@@ -11,7 +11,7 @@ use crate::qsig::{
 };
 use crate::rose::{self, Component, Facility};
 
-use super::interrogate::is_speech;
+use super::interrogate::{ask_answers, is_speech};
 use super::{CallPhase, Purpose, Span, Timer};
 
 impl Span {
@@ -91,7 +91,10 @@ impl Span {
         let cause_value = msg.cause.map(|c| c.value);
         if let Purpose::Ask(invoke_id) = call.purpose {
             // The answer rides on CONNECT, FACILITY or a clearing message (ECMA-165 §7.1).
-            if let Some(shown) = self.ask_answer(msg, invoke_id) {
+            let answer = ask_answers(msg)
+                .into_iter()
+                .find(|(id, _)| *id == invoke_id);
+            if let Some((_, shown)) = answer {
                 let number = call.number.clone();
                 if let Some(c) = self.calls.get_mut(&value) {
                     c.purpose = Purpose::Answered;
@@ -298,7 +301,7 @@ impl Span {
         let entry = self
             .entries
             .iter()
-            .find(|(n, _)| self.cfg.served_number(n) == asked)
+            .find(|(n, _)| self.cfg.is_served_as(n, asked))
             .map(|(_, e)| e);
         let Some(e) = entry else {
             return qsig::return_error_facility(invoke_id, rose::error::INVALID_SERVED_USER_NR);

@@ -45,46 +45,12 @@ impl Span {
         }
     }
 
-    /// The answer to the MWIInterrogate `invoke_id` among the components of `msg`: `None`
-    /// when `msg` carries none; `Some(Some(lamp))` what the PBX shows (a result listing a
-    /// speech element: on; any other result or ReturnError notAvailable: off); `Some(None)`
-    /// for a Reject, another error or a result that does not decode.
-    pub(super) fn ask_answer(&self, msg: &Message<'_>, invoke_id: i64) -> Option<Option<Lamp>> {
-        let facilities = msg.facility.iter().filter_map(|f| Facility::parse(f).ok());
-        facilities
-            .flat_map(|f| f.components)
-            .find(|c| !matches!(c, Component::Invoke(_)) && c.invoke_id() == Some(invoke_id))
-            .map(|c| match c {
-                Component::ReturnResult(rr) => {
-                    let res = rr.result.map(|r| MwiInterrogateRes::decode(r.result));
-                    match res {
-                        Some(Ok(res)) => Some(
-                            res.0
-                                .iter()
-                                .find(|e| is_speech(e.basic_service))
-                                .map_or(Lamp::off(), |e| Lamp::on(e.nb_of_messages)),
-                        ),
-                        _ => None,
-                    }
-                }
-                Component::ReturnError(re)
-                    if re.error.local() == Some(rose::error::NOT_AVAILABLE) =>
-                {
-                    Some(Lamp::off())
-                }
-                _ => None,
-            })
-    }
-
-    /// Answers on the dummy call reference to connectionless MWIInterrogates.
+    /// Answers to connectionless MWIInterrogates on the dummy call reference.
     pub(super) fn connectionless_answers(&mut self, msg: &Message<'_>) {
-        let ids: Vec<i64> = self.asks.keys().copied().collect();
-        for invoke_id in ids {
-            if let Some(shown) = self.ask_answer(msg, invoke_id) {
+        for (invoke_id, shown) in ask_answers(msg) {
+            if let Some(number) = self.asks.remove(&invoke_id) {
                 self.timers.cancel(Timer::Ask(invoke_id));
-                if let Some(number) = self.asks.remove(&invoke_id) {
-                    self.resolve_ask(&number, shown);
-                }
+                self.resolve_ask(&number, shown);
             }
         }
     }
@@ -137,6 +103,36 @@ impl Span {
         }
         self.enqueue(number);
     }
+}
+
+/// The answers (ReturnResult, ReturnError, Reject) among the components of `msg`, by invokeId,
+/// read as answers to MWIInterrogate: `Some(lamp)` what the PBX shows (a result listing a
+/// speech element: on with its nbOfMessages; any other result or ReturnError notAvailable:
+/// off); `None` for a Reject, another error or a result that does not decode.
+pub(super) fn ask_answers(msg: &Message<'_>) -> Vec<(i64, Option<Lamp>)> {
+    let facilities = msg.facility.iter().filter_map(|f| Facility::parse(f).ok());
+    facilities
+        .flat_map(|f| f.components)
+        .filter_map(|c| {
+            let shown = match &c {
+                Component::Invoke(_) => return None,
+                Component::ReturnResult(rr) => rr
+                    .result
+                    .and_then(|r| MwiInterrogateRes::decode(r.result).ok())
+                    .map(|res| {
+                        res.0
+                            .iter()
+                            .find(|e| is_speech(e.basic_service))
+                            .map_or(Lamp::off(), |e| Lamp::on(e.nb_of_messages))
+                    }),
+                Component::ReturnError(re) => {
+                    (re.error.local() == Some(rose::error::NOT_AVAILABLE)).then(Lamp::off)
+                }
+                Component::Reject(_) => None,
+            };
+            Some((c.invoke_id()?, shown))
+        })
+        .collect()
 }
 
 /// Whether a PBX showing `shown` needs nothing sent to show `wanted`: the same lamp, and when

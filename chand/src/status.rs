@@ -11,6 +11,9 @@ use mwi_core::route::Source;
 use mwi_core::MwiState;
 use serde::{Deserialize, Serialize};
 
+mod trunk;
+pub use trunk::{BChannelStatus, TrunkCallStatus};
+
 /// The whole status of a running chand.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChandStatus {
@@ -144,6 +147,9 @@ pub struct SpanStatus {
     pub interrogate: InterrogateStatus,
     /// The lamp of every number the span has delivered to, in number order.
     pub lamps: Vec<LampStatus>,
+    /// Each B-channel and its call, with `[pri.calls]` (none without).
+    #[serde(default)]
+    pub bchannels: Vec<BChannelStatus>,
 }
 
 /// MWIInterrogate counters of a span since chand started (`isdn::span::InterrogateStats`).
@@ -224,7 +230,12 @@ impl PortStatus {
 
 impl SpanStatus {
     /// Span `cfg` with its engine `span` and whether layer 1 is up.
-    pub(crate) fn new(cfg: &config::Pri, span: &Span, layer1_up: bool) -> Self {
+    pub(crate) fn new(
+        cfg: &config::Pri,
+        span: &Span,
+        layer1_up: bool,
+        bchannels: Vec<BChannelStatus>,
+    ) -> Self {
         let st = span.status();
         Self {
             span: cfg.span,
@@ -254,6 +265,7 @@ impl SpanStatus {
                     pending: l.pending,
                 })
                 .collect(),
+            bchannels,
         }
     }
 
@@ -376,7 +388,7 @@ impl fmt::Display for SpanStatus {
                 if l.pending { " (pending)" } else { "" },
             )?;
         }
-        Ok(())
+        trunk::write_bchannels(f, &self.bchannels)
     }
 }
 
@@ -487,6 +499,31 @@ mod tests {
                         pending: false,
                     },
                 ],
+                bchannels: vec![
+                    BChannelStatus {
+                        b: 1,
+                        channel: 1,
+                        state: "connected".into(),
+                        call: Some(TrunkCallStatus {
+                            call_id: Some("00000004".into()),
+                            direction: "to-sip".into(),
+                            called: "789".into(),
+                            calling: "2000".into(),
+                            duration_s: Some(5),
+                            media: Some(MediaStatus {
+                                packets_in: 250,
+                                packets_out: 251,
+                                ..MediaStatus::default()
+                            }),
+                        }),
+                    },
+                    BChannelStatus {
+                        b: 2,
+                        channel: 2,
+                        state: "idle".into(),
+                        call: None,
+                    },
+                ],
             }],
         }
     }
@@ -503,7 +540,10 @@ mod tests {
              in flight 1, frames out 7, retransmissions 0\n  \
              MWIInterrogate sent 2: agreed 1, differed 1, failed 0\n  \
              2100: lamp ON (3) confirmed by PBX ON (2) (pending)\n  \
-             2101: lamp OFF confirmed by PBX -\n"
+             2101: lamp OFF confirmed by PBX -\n  \
+             B-channels: 1 in use, 1 idle\n  \
+             B-channel 1 (channel 1): connected call 00000004 to-sip 2000 -> 789, 5 s, RTP in \
+             250 out 251 lost 0 jitter 0 us\n"
         );
     }
 

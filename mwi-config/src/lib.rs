@@ -76,6 +76,25 @@ impl Config {
         }
     }
 
+    /// The B-channels of `pri` that carry calls, as (timeslot, DAHDI channel) pairs in
+    /// timeslot order: `[pri.calls] timeslots`, or every channel of the span but the
+    /// D-channel; empty without `[pri.calls]` or when the layout does not list the span.
+    pub fn b_channels(&self, pri: &Pri) -> Vec<(u8, u32)> {
+        let (Some(calls), Some(range)) = (&pri.calls, self.pri_channels(pri)) else {
+            return Vec::new();
+        };
+        let start = *range.start();
+        let of = |t: u8| (t, start + u32::from(t) - 1);
+        match &calls.timeslots {
+            Some(ts) => ts.as_slice().iter().map(|&t| of(t)).collect(),
+            None => (1..=pri.span_type.channels())
+                .filter_map(|t| u8::try_from(t).ok())
+                .map(of)
+                .filter(|&(_, ch)| ch != pri.dchannel)
+                .collect(),
+        }
+    }
+
     fn fxs_claims(&self) -> impl Iterator<Item = FxsClaim<'_>> {
         self.fxs.iter().map(|f| FxsClaim {
             channel: f.channel,

@@ -11,7 +11,7 @@ use toml_edit::{ImDocument, Item, Table, Value};
 
 use fxs::PlanError;
 
-use super::Config;
+use super::{Config, SpanType};
 use mwi_core::route::{self, Claimant};
 use Seg::{Index, Key};
 
@@ -275,6 +275,20 @@ fn check_fxs(c: &Config) -> Option<Violation> {
                 ),
             ));
         }
+        if let Some(p) = c
+            .pri
+            .iter()
+            .find(|p| c.b_channels(p).iter().any(|&(_, ch)| ch == f.channel))
+        {
+            return Some(at(
+                path("channel"),
+                format!(
+                    "channel {} is both an FXS port and a B-channel of PRI span {} \
+                     ([pri.calls] timeslots)",
+                    f.channel, p.span
+                ),
+            ));
+        }
         // Only an explicit layout says where PRI spans are; the implicit one is a guess that
         // must not reject an FXS card numbered before the PRI card.
         let on_pri = c.pri.iter().find_map(|p| {
@@ -374,6 +388,55 @@ fn check_pri(c: &Config) -> Option<Violation> {
                     range.start(),
                     range.end()
                 ),
+            ));
+        }
+        if p.calls.is_some() {
+            // Q.931 §4.5.13 / G.704: the D-channel is timeslot 24 of a T1 and 16 of an E1;
+            // the others are the B-channels chand may open for calls (`timeslots`).
+            let d = match p.span_type {
+                SpanType::T1 => 24,
+                SpanType::E1 => 16,
+            };
+            let timeslot = p.dchannel - range.start() + 1;
+            if timeslot != d {
+                return Some(at(
+                    path("dchannel"),
+                    format!(
+                        "D-channel {} is timeslot {timeslot} of span {}: with [pri.calls] it must \
+                         be timeslot {d} (channel {}), the others are the B-channels",
+                        p.dchannel,
+                        p.span,
+                        range.start() + d - 1
+                    ),
+                ));
+            }
+            if u16::try_from(p.span).is_err() {
+                return Some(at(
+                    path("span"),
+                    format!(
+                        "span = {}: with [pri.calls] spans are numbered up to 65535 (callctl)",
+                        p.span
+                    ),
+                ));
+            }
+        }
+        let d_timeslot = p.dchannel - *range.start() + 1;
+        let listed = p.calls.as_ref().and_then(|k| k.timeslots.as_ref());
+        if let Some(t) = listed.and_then(|ts| {
+            ts.as_slice()
+                .iter()
+                .find(|&&t| u32::from(t) > want || u32::from(t) == d_timeslot)
+        }) {
+            return Some(at(
+                vec![Key("pri"), Index(i), Key("calls"), Key("timeslots")],
+                if u32::from(*t) == d_timeslot {
+                    format!("timeslot {t} is the D-channel of span {}", p.span)
+                } else {
+                    format!(
+                        "timeslot {t} is not on a {} span ({want} channels)",
+                        p.span_type
+                    )
+                },
             ));
         }
         if p.numbers.is_empty() {

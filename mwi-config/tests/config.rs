@@ -990,3 +990,67 @@ fn pri_calls_take_a_law_by_span_type_and_number_rewrites() {
         "9:16: to_sip_strip = 40 is out of range 0..=32"
     );
 }
+
+#[test]
+fn pri_calls_timeslots_are_the_b_channels() {
+    let file = |calls: &str| {
+        format!(
+            "{BASE}[[fxs]]\nchannel = 2\nnumber = \"8000\"\n\
+             [[pri]]\nspan = 1\ndchannel = 24\nnumbers = [\"2...\"]\n[pri.calls]\n{calls}"
+        )
+    };
+    let c = ok(&file("timeslots = \"1, 3-5\"\n"));
+    assert_eq!(c.b_channels(&c.pri[0]), [(1, 1), (3, 3), (4, 4), (5, 5)]);
+    assert_eq!(
+        err(&file("")),
+        "4:11: channel 2 is both an FXS port and a B-channel of PRI span 1 ([pri.calls] timeslots)"
+    );
+    assert_eq!(
+        err(&file("timeslots = \"1,3-24\"\n")),
+        "11:13: timeslot 24 is the D-channel of span 1"
+    );
+    assert_eq!(
+        err(&file("timeslots = \"1,1\"\n")),
+        "11:13: bad timeslots \"1,1\": timeslot 1 twice"
+    );
+    let e1 = ok(&format!(
+        "{BASE}[[pri]]\nspan = 2\nspan_type = \"e1\"\ndchannel = 47\nnumbers = [\"2...\"]\n\
+         [pri.calls]\n"
+    ));
+    let b = e1.b_channels(&e1.pri[0]);
+    assert_eq!((b.len(), b[0], b[15]), (30, (1, 32), (17, 48)));
+}
+
+#[test]
+fn pri_calls_need_the_d_channel_on_its_standard_timeslot() {
+    let pri = |span_type: &str, dchannel: u32| {
+        format!(
+            "{BASE}[[pri]]\nspan = 1\nspan_type = \"{span_type}\"\ndchannel = {dchannel}\n\
+             numbers = [\"2...\"]\n[pri.calls]\n"
+        )
+    };
+    ok(&pri("t1", 24));
+    ok(&pri("e1", 16));
+    assert_eq!(
+        err(&pri("t1", 23)),
+        "6:12: D-channel 23 is timeslot 23 of span 1: with [pri.calls] it must be timeslot 24 \
+         (channel 24), the others are the B-channels"
+    );
+    assert_eq!(
+        err(&pri("e1", 31)),
+        "6:12: D-channel 31 is timeslot 31 of span 1: with [pri.calls] it must be timeslot 16 \
+         (channel 16), the others are the B-channels"
+    );
+    assert!(ok(&format!(
+        "{BASE}[[pri]]\nspan = 1\ndchannel = 23\nnumbers = [\"2...\"]\n"
+    ))
+    .pri[0]
+        .calls
+        .is_none());
+    assert_eq!(
+        err(&format!(
+            "{BASE}[[pri]]\nspan = 70000\ndchannel = 1680000\nnumbers = [\"2...\"]\n[pri.calls]\n"
+        )),
+        "4:8: span = 70000: with [pri.calls] spans are numbered up to 65535 (callctl)"
+    );
+}

@@ -147,8 +147,17 @@ impl LibpriSide {
 impl LibpriPbx {
     /// Connect libpri to the socket `path` (which must exist: start chand first) as `side`.
     pub fn spawn(path: &Path, side: LibpriSide) -> Self {
+        Self::spawn_args(path, side, &[])
+    }
+
+    /// [`LibpriPbx::spawn`] with the call options `args` of tests/peers/libpri-pbx.c
+    /// (`--call`, `--answer`, `--hangup-after`, ...).
+    pub fn spawn_args(path: &Path, side: LibpriSide, args: &[&str]) -> Self {
         let mut cmd = Command::new(peer_binary());
-        cmd.arg(path).arg(side.arg()).stdin(Stdio::null());
+        cmd.arg(path)
+            .arg(side.arg())
+            .args(args)
+            .stdin(Stdio::null());
         Self::start(cmd)
     }
 

@@ -17,6 +17,8 @@
 //!   IMMEDIATE/IMMEDIATE with 32 buffers of 1024 octets. `DAHDI_EVENT_ALARM`/`NOALARM` are
 //!   link down/up; frames are read and written without their FCS (the kernel checks and adds
 //!   it).
+//! - B-channel of a span with `[pri.calls]` ([`DahdiBChannel`]): a clear channel (`bchan=`)
+//!   switched to audio, 160-octet blocks in the span's law.
 
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, RawFd};
@@ -32,7 +34,12 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 
 use fxs::{Block, LineEvent, VmwiMode, BLOCK_SAMPLES};
 
-use crate::backend::{Backend, BackendError, DChannel, DChannelEvent, FxsChannel, RingCommand};
+use crate::backend::{
+    BChannel, Backend, BackendError, DChannel, DChannelEvent, FxsChannel, RingCommand,
+};
+
+mod bchan;
+pub use bchan::DahdiBChannel;
 
 /// Octets per read/write block of an FXS port: 160 samples of G.711 = 20 ms.
 const FXS_BLOCKSIZE: i32 = BLOCK_SAMPLES as i32;
@@ -67,6 +74,14 @@ pub struct DahdiBackend;
 impl Backend for DahdiBackend {
     fn open_fxs(&mut self, port: &config::Fxs) -> Result<Box<dyn FxsChannel>, BackendError> {
         Ok(Box::new(DahdiFxs::open(port)?))
+    }
+
+    fn open_bchannel(
+        &mut self,
+        channel: u32,
+        law: fxs::Law,
+    ) -> Result<Box<dyn BChannel>, BackendError> {
+        Ok(Box::new(DahdiBChannel::open(channel, law)?))
     }
 
     fn open_dchannel(&mut self, pri: &config::Pri) -> Result<Box<dyn DChannel>, BackendError> {
@@ -341,17 +356,22 @@ impl FxsChannel for DahdiFxs {
         Ok(())
     }
 
-    /// dahdi-base.c answers `EINVAL` or `ENODEV` when no echo canceller module serves the
-    /// channel, `ENOTTY` where the ioctl is unknown: all three mean "unsupported".
     fn echo_cancel(&mut self, taps: u32) -> Result<(), BackendError> {
-        match self.ch.echocancel_params(taps, &[]) {
-            Err(e) if matches!(e.errno(), Some(n) if n == Errno::EINVAL as i32 || n == Errno::ENODEV as i32) => {
-                Err(BackendError::Unsupported {
-                    what: "DAHDI_ECHOCANCEL_PARAMS",
-                })
-            }
-            r => Ok(r?),
+        echo_cancel(&self.ch, taps)
+    }
+}
+
+/// `DAHDI_ECHOCANCEL_PARAMS` with `taps` on `ch` (0 removes the canceller). dahdi-base.c answers
+/// `EINVAL` or `ENODEV` when no echo canceller module serves the channel, `ENOTTY` where the
+/// ioctl is unknown: all three mean [`BackendError::Unsupported`].
+fn echo_cancel(ch: &Channel, taps: u32) -> Result<(), BackendError> {
+    match ch.echocancel_params(taps, &[]) {
+        Err(e) if matches!(e.errno(), Some(n) if n == Errno::EINVAL as i32 || n == Errno::ENODEV as i32) => {
+            Err(BackendError::Unsupported {
+                what: "DAHDI_ECHOCANCEL_PARAMS",
+            })
         }
+        r => Ok(r?),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Channel back-ends: what chand's FXS lines and PRI spans run on.
 //!
 //! A [`Backend`] opens channels by the config's DAHDI channel numbers. An FXS port is an
-//! [`FxsChannel`]; a PRI D-channel is a [`DChannel`]. Two back-ends implement them: real DAHDI
+//! [`FxsChannel`]; a PRI D-channel is a [`DChannel`]; a B-channel of a span with calls is a
+//! [`BChannel`]. Two back-ends implement them: real DAHDI
 //! channels (`backend = "kernel"`) and [`sim`] (`backend = "sim"`: one Unix `SOCK_SEQPACKET`
 //! socket per channel, for tests and demos without a telephony card).
 //!
@@ -150,6 +151,25 @@ pub trait DChannel: AsRawFd {
     fn send_frame(&mut self, frame: &[u8]) -> Result<bool, BackendError>;
 }
 
+/// A B-channel of a PRI span opened as a clear channel for a call's audio (dahdi/user.h
+/// `DAHDI_AUDIOMODE`): 20 ms blocks of [`fxs::BLOCK_SAMPLES`] octets in the span's law, both
+/// ways, while a call's media runs.
+pub trait BChannel: AsRawFd {
+    /// Read what the channel holds, keeping the audio blocks for [`BChannel::take_audio`]
+    /// (at most a few; older ones are dropped). Call after the fd turned readable.
+    fn read(&mut self) -> Result<(), BackendError>;
+
+    /// The oldest block kept by [`BChannel::read`].
+    fn take_audio(&mut self) -> Option<Block>;
+
+    /// Send one 20 ms block towards the PBX; `Ok(false)` when the channel took nothing.
+    fn write_audio(&mut self, block: &Block) -> Result<bool, BackendError>;
+
+    /// Attach the channel's echo canceller with `taps` taps, or remove it with 0 (as
+    /// [`FxsChannel::echo_cancel`]).
+    fn echo_cancel(&mut self, taps: u32) -> Result<(), BackendError>;
+}
+
 /// Opens channels by the config's DAHDI channel numbers.
 pub trait Backend {
     /// Open the FXS port `port` (`[[fxs]]`), set to its law and VMWI type.
@@ -157,4 +177,12 @@ pub trait Backend {
 
     /// Open the D-channel of the PRI span `pri` (`[[pri]] dchannel`).
     fn open_dchannel(&mut self, pri: &config::Pri) -> Result<Box<dyn DChannel>, BackendError>;
+
+    /// Open DAHDI channel `channel`, a B-channel of a span with `[pri.calls]`, as a clear
+    /// channel in `law`.
+    fn open_bchannel(
+        &mut self,
+        channel: u32,
+        law: fxs::Law,
+    ) -> Result<Box<dyn BChannel>, BackendError>;
 }

@@ -13,6 +13,12 @@
 //!   `Evmwi 3`, `Evmwi 0`, `Ering`, `Eringoff`. A phone that connects is told the line's
 //!   current lamp and ring state; a phone that disconnects while off-hook has hung up.
 //!
+//! - B-channel `N` of a span with `[pri.calls]` (DAHDI channel `N`: timeslot `b` of a span
+//!   whose first channel is `F` is `F + b - 1`): `<sim_dir>/bchan-N.sock`; the peer is the PBX's end of the channel. While
+//!   a call's media runs, each side sends `A` + one 20 ms block ([`BLOCK_SAMPLES`] samples in
+//!   the span's law) every 20 ms, as on an FXS socket; chand tells its echo canceller as
+//!   `Eec TAPS` / `Eec 0`. Anything else from the peer is dropped.
+//!
 //! The phone sends `A` + one block every 20 ms while off-hook (its voice and in-band DTMF);
 //! chand keeps the last few for [`FxsChannel::take_audio`].
 //!
@@ -23,7 +29,10 @@
 //!
 //! [`peer`] holds the other ends (a phone, a PBX) for tests.
 
+mod bchan;
 pub mod peer;
+
+pub use bchan::SimBChannel;
 
 use crate::seqpacket::listen_at;
 use std::collections::VecDeque;
@@ -40,7 +49,7 @@ use nix::sys::socket::{recv, send, MsgFlags};
 
 use fxs::{Block, LineEvent, BLOCK_SAMPLES};
 
-use super::{Backend, BackendError, DChannel, DChannelEvent, FxsChannel, RingCommand};
+use super::{BChannel, Backend, BackendError, DChannel, DChannelEvent, FxsChannel, RingCommand};
 
 /// Tag octet of an event packet on an FXS socket.
 pub const EVENT_TAG: u8 = b'E';
@@ -62,6 +71,11 @@ pub fn fxs_socket_path(sim_dir: &Path, channel: u32) -> PathBuf {
 /// `<sim_dir>/dchan-<channel>.sock`.
 pub fn dchan_socket_path(sim_dir: &Path, channel: u32) -> PathBuf {
     sim_dir.join(format!("dchan-{channel}.sock"))
+}
+
+/// `<sim_dir>/bchan-<channel>.sock`.
+pub fn bchan_socket_path(sim_dir: &Path, channel: u32) -> PathBuf {
+    sim_dir.join(format!("bchan-{channel}.sock"))
 }
 
 /// The sim back-end: opens channels as sockets in one directory.
@@ -106,6 +120,16 @@ impl Backend for SimBackend {
 
     fn open_dchannel(&mut self, pri: &config::Pri) -> Result<Box<dyn DChannel>, BackendError> {
         Ok(Box::new(self.dchannel(pri.dchannel)?))
+    }
+
+    /// The law is the peer's business: blocks pass as they are.
+    fn open_bchannel(
+        &mut self,
+        channel: u32,
+        _law: fxs::Law,
+    ) -> Result<Box<dyn BChannel>, BackendError> {
+        let endpoint = Endpoint::bind(bchan_socket_path(&self.dir, channel))?;
+        Ok(Box::new(SimBChannel::new(endpoint)))
     }
 }
 

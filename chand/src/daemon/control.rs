@@ -7,7 +7,6 @@ use std::time::Instant;
 use log::{debug, info, warn};
 use mwi_core::MwiState;
 
-use super::span::Pri;
 use super::{Daemon, CONTROL_CONN, PORT_BASE};
 use crate::control::Request;
 use crate::status::{on_off, ChandStatus, PortStatus, SpanStatus};
@@ -113,14 +112,14 @@ impl Daemon {
             pri: self
                 .spans
                 .iter()
-                .map(
-                    |Pri {
-                         cfg,
-                         span,
-                         layer1_up,
-                         ..
-                     }| SpanStatus::new(cfg, span, *layer1_up),
-                )
+                .map(|s| {
+                    SpanStatus::new(
+                        &s.cfg,
+                        &s.span,
+                        s.layer1_up,
+                        super::calls::bchannel_status(s, now),
+                    )
+                })
                 .collect(),
         }
     }

@@ -58,6 +58,12 @@ const SPAN_BASE: usize = 2 << 20;
 /// The RTP socket of FXS port `i`'s call is `Token(MEDIA_BASE + 2 * i)`, its RTCP socket the
 /// next token.
 const MEDIA_BASE: usize = 3 << 20;
+/// B-channel `b` of PRI span `i` is `Token(BCHAN_BASE + SPAN_B_SLOTS * i + b)`; its call's RTP
+/// socket `Token(BMEDIA_BASE + 2 * (SPAN_B_SLOTS * i + b))`, its RTCP socket the next token.
+const BCHAN_BASE: usize = 4 << 20;
+const BMEDIA_BASE: usize = 5 << 20;
+/// Token slots per span: timeslots 0..=31 (Q.931 §4.5.13: at most 31 on an E1).
+const SPAN_B_SLOTS: usize = 32;
 
 /// How long the table notifier spins before it sleeps on the futex (docs/perf.md:
 /// a wake-up costs 20-30 µs here; a short spin catches bursts without burning a core).
@@ -200,7 +206,16 @@ impl Daemon {
             .pri
             .iter()
             .enumerate()
-            .map(|(i, p)| Pri::open(p, backend, poll.registry(), Token(SPAN_BASE + i)))
+            .map(|(i, p)| {
+                Pri::open(
+                    i,
+                    p,
+                    cfg.pri_channels(p),
+                    backend,
+                    poll.registry(),
+                    Token(SPAN_BASE + i),
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
 
         let table_cfg = TableConfig::for_config(cfg);
@@ -285,6 +300,12 @@ impl Daemon {
                     CONTROL => self.accept_control(),
                     CALLCTL => self.accept_callctl(),
                     CALLCTL_PEER => self.read_callctl(),
+                    Token(t) if t >= BMEDIA_BASE => {
+                        self.service_bchan_media(t - BMEDIA_BASE, Instant::now())
+                    }
+                    Token(t) if t >= BCHAN_BASE => {
+                        self.service_bchan(t - BCHAN_BASE, Instant::now())
+                    }
                     Token(t) if t >= MEDIA_BASE => {
                         self.service_media(t - MEDIA_BASE, Instant::now())
                     }
@@ -335,6 +356,15 @@ impl Daemon {
             if let Some(t) = s.span.poll_timeout() {
                 until = until.min(t);
             }
+            for slot in &s.bchans {
+                let stream = slot.leg.as_ref().and_then(|l| l.stream.as_ref());
+                for t in [slot.next_block, stream.and_then(|s| s.poll_timeout())]
+                    .into_iter()
+                    .flatten()
+                {
+                    until = until.min(t);
+                }
+            }
         }
         Some(until.saturating_duration_since(now))
     }
@@ -378,11 +408,14 @@ impl Daemon {
             }
             self.apply_call(i, now);
         }
-        for s in &mut self.spans {
+        for i in 0..self.spans.len() {
+            let s = &mut self.spans[i];
             if s.span.poll_timeout().is_some_and(|t| t <= now) {
                 s.span.handle_timeout(now);
                 drive_span(s, &mut self.trace);
+                self.drive_calls(i, now);
             }
+            self.pace_bchans(i, now);
         }
     }
 

@@ -12,7 +12,7 @@ use fxs::dtmf::DtmfEvent;
 use fxs::{LineEvent, BLOCK_SAMPLES};
 use sansio::Core;
 
-use super::calls::leg::Leg;
+use super::calls::leg::{Echo, Leg};
 use super::calls::phone::{Phase, PortCall};
 use super::{Daemon, DaemonError};
 use crate::backend::{Backend, BackendError, FxsChannel, RingCommand};
@@ -34,17 +34,6 @@ pub(super) struct Port {
     pub(super) leg: Option<Leg>,
     /// The channel's DAHDI echo canceller (`[[fxs]] echo_cancel`).
     pub(super) echo: Echo,
-}
-
-/// Where a port's echo canceller is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Echo {
-    /// Not attached.
-    Off,
-    /// Attached for the running media.
-    On,
-    /// The kernel has none for the channel (logged once); calls go on without.
-    Unsupported,
 }
 
 impl Port {

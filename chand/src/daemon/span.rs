@@ -1,10 +1,13 @@
 //! PRI spans: each D-channel's layer 1 events and Q.921 frames into its [`Span`] engine, and
-//! the frames it sends back out; what the engine reports is logged.
+//! the frames it sends back out; what the engine reports is logged. A span with `[pri.calls]`
+//! also has its trunk calls ([`Trunk`]) and its B-channels ([`BSlot`], driven by
+//! `calls::pri`).
 
 use std::time::Instant;
 
+use isdn::call::{CallConfig, Interface};
 use isdn::dump::Frame;
-use isdn::q931::{NumberingPlan, TypeOfNumber};
+use isdn::q931::Layer1;
 use isdn::span::{Lamp, PartyNumberType, Resync, Span, SpanConfig, SpanEvent, Transport};
 use log::{debug, error, info, warn};
 use mio::unix::SourceFd;
@@ -13,9 +16,11 @@ use mwi_config as config;
 use mwi_core::MwiState;
 use sansio::Core;
 
+use super::calls::leg::{Echo, Leg};
+use super::calls::trunk::Trunk;
 use super::trace::Tracer;
-use super::{Daemon, DaemonError};
-use crate::backend::{Backend, DChannel, DChannelEvent};
+use super::{Daemon, DaemonError, BCHAN_BASE, SPAN_B_SLOTS};
+use crate::backend::{BChannel, Backend, DChannel, DChannelEvent};
 use crate::status::lamp_name;
 use crate::trace::Direction;
 
@@ -26,14 +31,57 @@ pub(super) struct Pri {
     pub(super) span: Span,
     /// Layer 1 of the D-channel is up: frames are sent only then.
     pub(super) layer1_up: bool,
+    /// The trunk calls, with `[pri.calls]`.
+    pub(super) trunk: Option<Trunk>,
+    /// The B-channels, in timeslot order (none without `[pri.calls]`).
+    pub(super) bchans: Vec<BSlot>,
+}
+
+/// One B-channel of a span with calls: its clear channel and its call's media.
+pub(super) struct BSlot {
+    /// The timeslot (Q.931 channel number).
+    pub(super) b: u8,
+    /// Its DAHDI channel number.
+    pub(super) channel: u32,
+    /// Its event-loop token: `Token(BCHAN_BASE + SPAN_B_SLOTS * span index + b)`.
+    pub(super) token: Token,
+    pub(super) chan: Box<dyn BChannel>,
+    /// The call's RTP/RTCP sockets and media stream.
+    pub(super) leg: Option<Leg>,
+    /// The channel's DAHDI echo canceller (`[pri.calls] echo_cancel`).
+    pub(super) echo: Echo,
+    /// When the next 20 ms block goes to the PBX, while the call's media runs.
+    pub(super) next_block: Option<Instant>,
+}
+
+impl BSlot {
+    /// Watch the channel for audio (`on`) or stop. A DAHDI clear channel in audio mode is
+    /// readable every block whether a call holds it or not: only a call's B-channel wakes the
+    /// loop; the kernel keeps at most its few buffers of the idle time, read at the next start.
+    pub(super) fn watch(&mut self, registry: &Registry, on: bool) {
+        let fd = self.chan.as_raw_fd();
+        let result = if on {
+            registry.register(&mut SourceFd(&fd), self.token, Interest::READABLE)
+        } else {
+            registry.deregister(&mut SourceFd(&fd))
+        };
+        if let Err(e) = result {
+            warn!(channel = self.channel; "B-channel {} (channel {}): {e}", self.b, self.channel);
+        }
+    }
 }
 
 impl Pri {
-    /// Open span `p`'s D-channel through `backend` and register it as `token`.
+    /// Open span `i` (`p`, its DAHDI channels `channels`)'s D-channel through `backend` and
+    /// register it as `token`; with `[pri.calls]` open its B-channels too (each registered
+    /// only while a call's media holds it, [`BSlot::watch`]).
     ///
-    /// Errors: the D-channel cannot be opened or registered.
+    /// Errors: a channel cannot be opened or registered, or the layout has no channels for
+    /// the span.
     pub(super) fn open(
+        i: usize,
         p: &config::Pri,
+        channels: Option<std::ops::RangeInclusive<u32>>,
         backend: &mut dyn Backend,
         registry: &Registry,
         token: Token,
@@ -45,11 +93,47 @@ impl Pri {
                 error,
             })?;
         registry.register(&mut SourceFd(&chan.as_raw_fd()), token, Interest::READABLE)?;
+        let mut bchans = Vec::new();
+        let mut trunk = None;
+        if let Some(calls) = &p.calls {
+            // callctl carries the span as 16 bits; check-config says so too.
+            let number = u16::try_from(p.span).map_err(|_| {
+                DaemonError::Config(format!("span {}: above 65535 with [pri.calls]", p.span))
+            })?;
+            trunk = Some(Trunk::new(number, calls.clone()));
+            let first = *channels
+                .ok_or_else(|| {
+                    DaemonError::Config(format!("span {}: no DAHDI channels in [[span]]", p.span))
+                })?
+                .start();
+            let law = calls.law(p.span_type);
+            for b in interface(p).b_channels() {
+                let channel = first + u32::from(b) - 1;
+                let chan =
+                    backend
+                        .open_bchannel(channel, law)
+                        .map_err(|error| DaemonError::Channel {
+                            what: format!("B-channel {b} (channel {channel}) of span {}", p.span),
+                            error,
+                        })?;
+                bchans.push(BSlot {
+                    b,
+                    channel,
+                    token: Token(BCHAN_BASE + SPAN_B_SLOTS * i + usize::from(b)),
+                    chan,
+                    leg: None,
+                    echo: Echo::Off,
+                    next_block: None,
+                });
+            }
+        }
         Ok(Self {
             cfg: p.clone(),
             chan,
             span: Span::new(span_config(p)),
             layer1_up: false,
+            trunk,
+            bchans,
         })
     }
 }
@@ -57,11 +141,11 @@ impl Pri {
 impl Daemon {
     /// Take every pending event of span `i`'s D-channel into its engine.
     pub(super) fn service_span(&mut self, i: usize) {
-        let Some(s) = self.spans.get_mut(i) else {
-            return;
-        };
         loop {
             let now = Instant::now();
+            let Some(s) = self.spans.get_mut(i) else {
+                return;
+            };
             match s.chan.poll_event() {
                 Ok(Some(DChannelEvent::LinkUp)) => {
                     info!(span = s.cfg.span; "span {}: layer 1 up", s.cfg.span);
@@ -88,6 +172,7 @@ impl Daemon {
                 }
             }
             drive_span(s, &mut self.trace);
+            self.drive_calls(i, now);
         }
     }
 }
@@ -158,26 +243,31 @@ fn span_config(p: &config::Pri) -> SpanConfig {
     });
     c.originating_nr = p.originating_nr.as_ref().map(ToString::to_string);
     c.calling_number = p.calling_number.as_ref().map(ToString::to_string);
-    c.calling_ton = match p.calling_type {
-        config::NumberType::Unknown => TypeOfNumber::Unknown,
-        config::NumberType::International => TypeOfNumber::International,
-        config::NumberType::National => TypeOfNumber::National,
-        config::NumberType::Network => TypeOfNumber::NetworkSpecific,
-        config::NumberType::Subscriber => TypeOfNumber::Subscriber,
-        config::NumberType::Abbreviated => TypeOfNumber::Abbreviated,
-    };
-    c.calling_plan = match p.calling_plan {
-        config::NumberPlan::Unknown => NumberingPlan::Unknown,
-        config::NumberPlan::Isdn => NumberingPlan::Isdn,
-        config::NumberPlan::Private => NumberingPlan::Private,
-    };
+    c.calling_ton = super::calls::trunk::ton(p.calling_type);
+    c.calling_plan = super::calls::trunk::plan(p.calling_plan);
     c.served_strip = p.served_strip as usize;
     c.served_prefix = p.served_prefix.to_string();
     c.resync = match p.resync {
         config::ResyncMode::Send => Resync::All,
         config::ResyncMode::Interrogate => Resync::Interrogate,
     };
+    c.calls = p.calls.as_ref().map(|calls| {
+        let mut cc = CallConfig::new(side, interface(p));
+        cc.law = match calls.law(p.span_type) {
+            fxs::Law::Mulaw => Layer1::MuLaw,
+            fxs::Law::Alaw => Layer1::ALaw,
+        };
+        cc
+    });
     c
+}
+
+/// The span's B-channel numbering (Q.931 §4.5.13): T1 or E1.
+fn interface(p: &config::Pri) -> Interface {
+    match p.span_type {
+        config::SpanType::T1 => Interface::T1,
+        config::SpanType::E1 => Interface::E1,
+    }
 }
 
 /// The lamp for a state: nbOfMessages is the new-message count when the server gave one.

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use crate::q921::Side;
 use crate::q931::{
-    cause, BearerCapability, CallReference, Cause, ChannelId, Location, Message, MessageType,
-    RestartClass,
+    cause, progress, BearerCapability, CallReference, Cause, ChannelId, Location, Message,
+    MessageType, ProgressIndicator, RestartClass,
 };
 
 use super::{Call, CallControl, CallEvent, CallRef, CommandError, Number, Phase, Timer};
@@ -79,7 +79,13 @@ impl CallControl {
     /// CALL PROCEEDING for an incoming call not yet answered (Q.931 §5.2.5.2 / §5.1.5.2),
     /// confirming its B-channel. Errors: [`CommandError::NoCall`].
     pub fn proceeding(&mut self, call: CallRef) -> Result<(), CommandError> {
-        self.answer(call, MessageType::CallProceeding, &[Phase::Present], None)?;
+        self.answer(
+            call,
+            MessageType::CallProceeding,
+            &[Phase::Present],
+            None,
+            None,
+        )?;
         self.enter(call, Phase::IncomingProceeding);
         Ok(())
     }
@@ -87,8 +93,30 @@ impl CallControl {
     /// ALERTING-req (Q.931 §5.2.5.1): the called party is alerted. Errors:
     /// [`CommandError::NoCall`].
     pub fn alerting(&mut self, call: CallRef) -> Result<(), CommandError> {
+        self.alert(call, None)
+    }
+
+    /// ALERTING-req with a progress indicator #8, in-band information now available (Q.931
+    /// §5.1.5.2, §4.5.23): the called side's tones or announcements are on the B-channel, as
+    /// an interworking point sends for early media (location BeyondInterworking, Q.931
+    /// Annex G). Errors: [`CommandError::NoCall`].
+    pub fn alerting_in_band(&mut self, call: CallRef) -> Result<(), CommandError> {
+        self.alert(
+            call,
+            Some(ProgressIndicator::new(
+                Location::BeyondInterworking,
+                progress::IN_BAND_AVAILABLE,
+            )),
+        )
+    }
+
+    fn alert(
+        &mut self,
+        call: CallRef,
+        progress: Option<ProgressIndicator>,
+    ) -> Result<(), CommandError> {
         let from = [Phase::Present, Phase::IncomingProceeding];
-        self.answer(call, MessageType::Alerting, &from, None)?;
+        self.answer(call, MessageType::Alerting, &from, None, progress)?;
         self.enter(call, Phase::Received);
         Ok(())
     }
@@ -106,7 +134,7 @@ impl CallControl {
     ) -> Result<(), CommandError> {
         let from = [Phase::Present, Phase::IncomingProceeding, Phase::Received];
         let facility = name.map(|n| n.facility(CONNECTED_NAME, self.invoke_id()));
-        self.answer(call, MessageType::Connect, &from, facility.as_deref())?;
+        self.answer(call, MessageType::Connect, &from, facility.as_deref(), None)?;
         if self.cfg.side == Side::User {
             self.enter(call, Phase::ConnectRequest);
             self.set_timer(call, now, self.cfg.t313);
@@ -189,6 +217,7 @@ impl CallControl {
         t: MessageType,
         from: &[Phase],
         facility: Option<&[u8]>,
+        progress: Option<ProgressIndicator>,
     ) -> Result<(), CommandError> {
         let c = self.calls.get(&call).ok_or(CommandError::NoCall)?;
         if !from.contains(&c.phase) {
@@ -200,6 +229,7 @@ impl CallControl {
         let msg = Message {
             channel_id: if first { channel } else { None },
             facility: facility.into_iter().collect(),
+            progress,
             ..Message::new(cr_of(call), t)
         };
         self.send(&msg);

@@ -254,6 +254,11 @@ pub struct Pri {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PriCalls {
+    /// `timeslots = "1-15,17-31"`: the span's B-channels (timeslots, 1-based) that carry calls
+    /// (Cisco's `pri-group timeslots`); absent = every timeslot but the D-channel's. chand
+    /// opens each as a clear channel, and an FXS port may not be on one.
+    #[serde(default)]
+    pub timeslots: Option<Timeslots>,
     /// `law = "alaw"`: the B-channels' companding law (ITU-T G.711) and the SETUP's bearer
     /// capability (Q.931 §4.5.5 layer 1 protocol); absent = mulaw on T1, alaw on E1.
     #[serde(default)]
@@ -297,6 +302,49 @@ impl PriCalls {
         })
     }
 }
+
+/// A set of timeslots written as a comma-separated list of numbers and ranges, e.g.
+/// `"1-15,17-31"`: each 1..=31, in any order, each at most once.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Timeslots(Vec<u8>);
+
+impl Timeslots {
+    /// The timeslots, ascending.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl FromStr for Timeslots {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("bad timeslots {s:?}: expected numbers 1-31 and ranges, e.g. \"1-15,17-31\"")
+        };
+        let mut set = Vec::new();
+        for item in s.split(',').map(str::trim) {
+            let (a, b) = item.split_once('-').unwrap_or((item, item));
+            let (a, b): (u8, u8) = (
+                a.trim().parse().map_err(|_| bad())?,
+                b.trim().parse().map_err(|_| bad())?,
+            );
+            if a == 0 || b > 31 || a > b {
+                return Err(bad());
+            }
+            for t in a..=b {
+                if set.contains(&t) {
+                    return Err(format!("bad timeslots {s:?}: timeslot {t} twice"));
+                }
+                set.push(t);
+            }
+        }
+        set.sort_unstable();
+        Ok(Self(set))
+    }
+}
+
+deserialize_from_str!(Timeslots);
 
 /// Allowed range of `[pri.calls] *_strip`, digits.
 pub const STRIP_RANGE: std::ops::RangeInclusive<u32> = 0..=32;

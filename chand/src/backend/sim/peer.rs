@@ -1,5 +1,5 @@
-//! The far ends of sim sockets, for tests: a [`Phone`] on an FXS socket and a [`Pbx`] on a
-//! D-channel socket. Blocking, with a timeout on every receive.
+//! The far ends of sim sockets, for tests: a [`Phone`] on an FXS socket (or a B-channel
+//! socket, [`Phone::connect_bchannel`]) and a [`Pbx`] on a D-channel socket. Blocking, with a timeout on every receive.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -12,7 +12,9 @@ use nix::sys::socket::{
     connect, recv, send, socket, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr,
 };
 
-use super::{dchan_socket_path, fxs_socket_path, AUDIO_TAG, EVENT_TAG, MAX_PACKET};
+use super::{
+    bchan_socket_path, dchan_socket_path, fxs_socket_path, AUDIO_TAG, EVENT_TAG, MAX_PACKET,
+};
 
 /// A connected `SOCK_SEQPACKET` client socket.
 #[derive(Debug)]
@@ -110,6 +112,15 @@ impl Phone {
     pub fn connect(sim_dir: &Path, channel: u32, timeout: Duration) -> io::Result<Self> {
         Ok(Self {
             client: Client::connect(&fxs_socket_path(sim_dir, channel), timeout)?,
+        })
+    }
+
+    /// The PBX's end of B-channel `channel` (`bchan-N.sock`) of the sim back-end in `sim_dir`:
+    /// its packets are a phone's (`A` blocks both ways, `E` events from chand), so the audio
+    /// methods of a phone serve it.
+    pub fn connect_bchannel(sim_dir: &Path, channel: u32, timeout: Duration) -> io::Result<Self> {
+        Ok(Self {
+            client: Client::connect(&bchan_socket_path(sim_dir, channel), timeout)?,
         })
     }
 

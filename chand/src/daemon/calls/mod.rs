@@ -1,5 +1,6 @@
-//! Calls on FXS ports (docs/calls.md): the call-control socket to sipd ([`server`]), the call
-//! state of each port ([`phone`], sans-IO) and the media of each call ([`leg`]). The loop
+//! Calls on FXS ports and PRI trunks (docs/calls.md): the call-control socket to sipd
+//! ([`server`]), the call state of each port ([`phone`], sans-IO), the trunk calls of each
+//! span ([`trunk`], sans-IO; driven by [`pri`]) and the media of each call ([`leg`]). The loop
 //! moves bytes: phone audio into the DTMF receiver and the media stream, link events into the
 //! ports' call cores, and what those ask for out to the channel, the link and the sockets.
 //! MWI is not touched here: a call never changes a lamp or the table; it only holds the
@@ -7,7 +8,9 @@
 
 pub(super) mod leg;
 pub(super) mod phone;
+mod pri;
 mod server;
+pub(super) mod trunk;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -21,17 +24,17 @@ use fxs::ring::{AlertEvent, CallTime};
 
 use log::{info, warn};
 use media::stream::Socket;
-use mio::{Interest, Registry, Token};
+use mio::Registry;
 use mwi_config::{Config, Media as MediaConfig};
 use sansio::Core;
 
-pub(super) use self::leg::Leg;
 pub(super) use self::phone::{Out, Phase};
+pub(super) use self::pri::bchannel_status;
 pub(super) use self::server::CallServer;
 
-use super::port::{Echo, Port};
+use super::port::Port;
 use super::{Daemon, MEDIA_BASE};
-use crate::backend::{BackendError, RingCommand};
+use crate::backend::RingCommand;
 use crate::status::{CallStatus, MediaStatus};
 
 /// The call-control socket of a config: `<[state] runtime_dir>/callctl.sock`.
@@ -49,6 +52,7 @@ impl Daemon {
                 Event::CallsLost { calls, reason } => {
                     for call in calls {
                         let Some(i) = self.port_of_call(call) else {
+                            self.trunk_lost(now, call);
                             continue;
                         };
                         let channel = self.ports[i].cfg.channel;
@@ -66,6 +70,11 @@ impl Daemon {
     }
 
     fn call_message(&mut self, now: Instant, msg: Message) {
+        let for_trunk = matches!(msg, Message::TrunkIncoming { .. })
+            || msg.call().is_some_and(|c| self.port_of_call(c).is_none());
+        if for_trunk && self.trunk_message(now, msg.clone()) {
+            return;
+        }
         let i = match &msg {
             Message::Incoming { port, .. } => self
                 .ports
@@ -99,7 +108,7 @@ impl Daemon {
         self.ports.iter().position(|p| p.call.call() == Some(call))
     }
 
-    fn send_call(&mut self, now: Instant, msg: Message) {
+    pub(super) fn send_call(&mut self, now: Instant, msg: Message) {
         if let Err(e) = self.calls.send(now, msg.clone()) {
             warn!("call control: {msg} not sent: {e}");
         }
@@ -292,49 +301,32 @@ fn open_leg(
     i: usize,
     call: CallId,
 ) -> Result<std::net::SocketAddr, ()> {
-    let mut leg = Leg::bind(call, p.cfg.channel, media, cursor).map_err(|e| {
-        warn!(channel = p.cfg.channel, call_id = call.to_string(); "FXS channel {}: call {call}: {e}", p.cfg.channel);
-    })?;
-    let rtp = registry.register(&mut leg.rtp, Token(MEDIA_BASE + 2 * i), Interest::READABLE);
-    let rtcp = registry.register(
-        &mut leg.rtcp,
-        Token(MEDIA_BASE + 2 * i + 1),
-        Interest::READABLE,
-    );
-    if let Err(e) = rtp.and(rtcp) {
-        warn!(channel = p.cfg.channel, call_id = call.to_string(); "FXS channel {}: call {call}: {e}", p.cfg.channel);
-        return Err(());
-    }
+    let leg = leg::open(
+        call,
+        leg::Who::fxs(p.cfg.channel),
+        media,
+        cursor,
+        registry,
+        MEDIA_BASE + 2 * i,
+    )
+    .ok_or(())?;
     let local = leg.local;
     p.leg = Some(leg);
     Ok(local)
 }
 
-/// Attach (`on`, `[[fxs]] echo_cancel` taps) or remove port `p`'s echo canceller, when the
-/// port has one configured; a kernel without one is logged once and the call goes on.
+/// Attach (`on`) or remove port `p`'s echo canceller (`[[fxs]] echo_cancel`).
 fn echo_cancel(p: &mut Port, on: bool) {
-    let taps = p.cfg.echo_cancel;
-    if taps == 0 || p.echo == Echo::Unsupported || (p.echo == Echo::On) == on {
-        return;
-    }
-    let channel = p.cfg.channel;
-    match p.chan.echo_cancel(if on { taps } else { 0 }) {
-        Ok(()) => p.echo = if on { Echo::On } else { Echo::Off },
-        Err(BackendError::Unsupported { .. }) => {
-            warn!(channel = channel; "FXS channel {channel}: no DAHDI echo canceller for this channel (echocanceller= in system.conf); calls go on without");
-            p.echo = Echo::Unsupported;
-        }
-        Err(e) => warn!(channel = channel; "FXS channel {channel}: echo canceller: {e}"),
-    }
+    let who = leg::Who::fxs(p.cfg.channel);
+    let chan = &mut p.chan;
+    p.echo
+        .set(p.cfg.echo_cancel, on, &who, |t| chan.echo_cancel(t));
 }
 
 fn close_leg(p: &mut Port, registry: &Registry, now: Instant) {
     echo_cancel(p, false);
-    if let Some(mut leg) = p.leg.take() {
-        leg.close(now);
-        let _ = registry.deregister(&mut leg.rtp);
-        let _ = registry.deregister(&mut leg.rtcp);
-        info!(channel = p.cfg.channel, call_id = leg.call.to_string(); "FXS channel {}: call {} media closed", p.cfg.channel, leg.call);
+    if let Some(leg) = p.leg.take() {
+        leg::close(leg, registry, now);
     }
 }
 

@@ -64,6 +64,11 @@ impl CallServer {
         self.peer.as_ref().map(|p| p.as_raw_fd())
     }
 
+    /// Whether sipd is connected and said Hello.
+    pub fn peer_up(&self) -> bool {
+        self.link.peer_up()
+    }
+
     /// Whether packets were left unread by the batch limit.
     pub fn has_more(&self) -> bool {
         self.more

@@ -121,6 +121,9 @@ pub struct QsigPbx {
     /// The PBX's lamps by servedUserNr: nbOfMessages of the last MWIActivate (`None`: none
     /// given); a number is absent while its lamp is off.
     pub lamps: BTreeMap<String, Option<u16>>,
+    /// Facility IE contents chand sent that answer an invoke (ReturnResult, ReturnError,
+    /// Reject), e.g. to [`QsigPbx::send_setup`].
+    pub answers: Vec<Vec<u8>>,
 }
 
 impl QsigPbx {
@@ -144,6 +147,7 @@ impl QsigPbx {
             received: Vec::new(),
             frames_in: Vec::new(),
             lamps: BTreeMap::new(),
+            answers: Vec::new(),
         };
         pbx.flush(Instant::now());
         Ok(pbx)
@@ -199,6 +203,18 @@ impl QsigPbx {
         true
     }
 
+    /// Sends a call-independent SETUP (ECMA-165 §7.1) on our call reference `value` carrying
+    /// Facility IE content `facility` (an invoke for chand to answer). Errors: the link is
+    /// down.
+    pub fn send_setup(&mut self, value: u16, facility: &[u8]) -> Result<(), isdn::q921::SendError> {
+        let cr = CallReference::Call { value, flag: false };
+        let now = Instant::now();
+        self.lapd
+            .send(now, Message::setup_cis(cr, facility, None, None).to_vec())?;
+        self.flush(now);
+        Ok(())
+    }
+
     /// Step for `duration`, whatever happens.
     pub fn run_for(&mut self, duration: Duration) {
         let end = Instant::now() + duration;
@@ -235,6 +251,15 @@ impl QsigPbx {
         let Ok(msg) = Message::parse(bytes) else {
             return;
         };
+        for content in &msg.facility {
+            if Facility::parse(content).is_ok_and(|f| {
+                f.components
+                    .iter()
+                    .any(|c| !matches!(c, Component::Invoke(_)))
+            }) {
+                self.answers.push(content.to_vec());
+            }
+        }
         let via = match (msg.message_type, msg.call_reference) {
             (MessageType::Setup, CallReference::Call { .. }) => Via::Setup,
             (MessageType::Facility, CallReference::Dummy) => Via::Facility,

@@ -22,6 +22,7 @@ use isdn::qsig::{
 };
 use isdn::rose::{self, Code, Component, Facility, Invoke, InvokeProblem, Problem, Reject};
 use mwi_core::MwiState;
+use mwi_table::Writer;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -29,6 +30,15 @@ const PRI: &str = "[[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = 
     msg_centre_id = \"8000\"\noriginating_nr = \"8000\"\ncalling_number = \"8000\"\n\
     calling_type = \"subscriber\"\ncalling_plan = \"private\"\n\
     served_strip = 1\nserved_prefix = \"55\"\nresync = \"interrogate\"\n";
+
+/// chand with the administered `[[pri]]`, and the table's writer (the test stands in for sipd).
+fn start() -> (Env, Writer, Chand) {
+    let env = Env::new();
+    let cfg = env.write_config(&format!("{NO_SIP_SERVER}{PRI}"));
+    let writer = cfg.writer();
+    let chand = Chand::start(&env, &cfg);
+    (env, writer, chand)
+}
 
 fn settled(st: &ChandStatus) -> bool {
     st.span(1)
@@ -79,10 +89,7 @@ fn assert_tshark_clean(pbx: &QsigPbx) {
 
 #[test]
 fn administered_fields_arrive_and_a_flap_interrogates_and_sends_only_differences() {
-    let env = Env::new();
-    let cfg = env.write_config(&format!("{NO_SIP_SERVER}{PRI}"));
-    let mut writer = cfg.writer();
-    let mut chand = Chand::start(&env, &cfg);
+    let (env, mut writer, mut chand) = start();
     let mut pbx = connect(&env, &mut chand);
 
     // Delivered as they come while the link is up: every administered field on the wire.
@@ -187,10 +194,7 @@ fn administered_fields_arrive_and_a_flap_interrogates_and_sends_only_differences
 /// chand takes as "send": the lamp follows the ask.
 #[test]
 fn libpri_decodes_the_administered_invokes_and_the_interrogate() {
-    let env = Env::new();
-    let cfg = env.write_config(&format!("{NO_SIP_SERVER}{PRI}"));
-    let mut writer = cfg.writer();
-    let mut chand = Chand::start(&env, &cfg);
+    let (env, mut writer, mut chand) = start();
     let path = dchan_socket_path(&env.sim_dir, 24);
     let spawn = |chand: &mut Chand| {
         let mut pbx = LibpriPbx::spawn(&path, LibpriSide::Network);
@@ -245,10 +249,7 @@ fn libpri_decodes_the_administered_invokes_and_the_interrogate() {
 /// does not implement rejected, all through the real daemon.
 #[test]
 fn pbx_interrogates_chand_and_gets_ecma_242_answers() {
-    let env = Env::new();
-    let cfg = env.write_config(&format!("{NO_SIP_SERVER}{PRI}"));
-    let mut writer = cfg.writer();
-    let mut chand = Chand::start(&env, &cfg);
+    let (env, mut writer, mut chand) = start();
     let mut pbx = connect(&env, &mut chand);
     writer.publish("2001", MwiState::voice(true, 2, 0)).unwrap();
     writer

@@ -651,3 +651,45 @@ proptest::proptest! {
         proptest::prop_assert_eq!(cfg.is_served_as(&number, &other), other == served);
     }
 }
+
+#[test]
+fn an_answer_after_connect_counts_once() {
+    let mut cfg = SpanConfig::new(Side::User);
+    cfg.resync = Resync::Interrogate;
+    // CONNECT without the result, then the result in a FACILITY and RELEASE COMPLETE on the
+    // same call, while we are already clearing.
+    let script: Script = Box::new(|msg| {
+        let cr = msg.call_reference.reply();
+        match msg.message_type {
+            MessageType::Setup => vec![Message::new(cr, MessageType::Connect).to_vec()],
+            MessageType::Release => {
+                let f = qsig::return_error_facility(1, rose::error::NOT_AVAILABLE);
+                let mut fac = Message::new(cr, MessageType::Facility);
+                fac.facility = vec![f.as_slice()];
+                let mut rc = Message::release_complete(cr, None);
+                rc.facility = vec![f.as_slice()];
+                vec![fac.to_vec(), rc.to_vec()]
+            }
+            _ => Vec::new(),
+        }
+    });
+    let mut r = Rig::new(cfg, script);
+    r.set("2001", Lamp::on(None));
+    r.connect();
+    assert_eq!(
+        r.span.status().interrogate,
+        InterrogateStats {
+            sent: 1,
+            agreed: 0,
+            differed: 0,
+            failed: 1
+        }
+    );
+    // The ask counted as unanswered, so MWIActivate went out, and was confirmed.
+    assert!(matches!(
+        r.invokes(0).as_slice(),
+        [MwiInvoke::Interrogate(_), MwiInvoke::Activate(_)]
+    ));
+    let l = r.span.lamp("2001").unwrap();
+    assert_eq!((l.confirmed, l.pending), (Some(Lamp::on(None)), false));
+}

@@ -89,8 +89,9 @@ impl Span {
         }
         let initiated = matches!(call.phase, CallPhase::Initiated { .. });
         let cause_value = msg.cause.map(|c| c.value);
-        if let Purpose::Ask(invoke_id) = call.purpose {
-            // The answer rides on CONNECT, FACILITY or a clearing message (ECMA-165 §7.1).
+        if let (Purpose::Ask(invoke_id), true) = (call.purpose, initiated) {
+            // The answer rides on CONNECT, FACILITY or a clearing message (ECMA-165 §7.1);
+            // once we clear (the ask then counts as unanswered) a late answer changes nothing.
             let answer = ask_answers(msg)
                 .into_iter()
                 .find(|(id, _)| *id == invoke_id);

@@ -98,7 +98,7 @@ pub struct LampStatus {
     pub wanted: Lamp,
     /// The state last confirmed by the PBX, `None` before the first confirmation.
     pub confirmed: Option<Lamp>,
-    /// Waiting to be sent, in flight, or waiting for a retry.
+    /// Waiting to be asked about or sent, in flight, or waiting for a retry.
     pub pending: bool,
 }
 
@@ -107,7 +107,8 @@ pub struct LampStatus {
 pub struct SpanStatus {
     /// Q.921 multiple-frame operation established.
     pub link_up: bool,
-    /// Numbers whose wanted state is not yet confirmed (queued, in flight or backing off).
+    /// Numbers whose wanted state is not yet confirmed (to be asked about, queued, in flight
+    /// or backing off).
     pub queue_depth: usize,
     /// Deliveries sent and not yet answered.
     pub in_flight: usize,
@@ -329,7 +330,7 @@ impl Span {
             queue_depth: self
                 .entries
                 .values()
-                .filter(|e| e.dirty || e.in_flight)
+                .filter(|e| e.dirty || e.in_flight || e.ask)
                 .count(),
             in_flight: self.in_flight(),
             lapd: self.lapd.stats(),
@@ -342,7 +343,7 @@ impl Span {
         self.entries.get(number).map(|e| LampStatus {
             wanted: e.wanted,
             confirmed: e.confirmed,
-            pending: e.dirty || e.in_flight,
+            pending: e.dirty || e.in_flight || e.ask,
         })
     }
 
@@ -354,7 +355,7 @@ impl Span {
                 LampStatus {
                     wanted: e.wanted,
                     confirmed: e.confirmed,
-                    pending: e.dirty || e.in_flight,
+                    pending: e.dirty || e.in_flight || e.ask,
                 },
             )
         })
@@ -510,7 +511,8 @@ impl Span {
                 continue;
             };
             e.queued = false;
-            if !e.dirty || e.in_flight || self.timers.is_running(Timer::Retry(e.id)) {
+            // A number waiting for its ask is sent (or not) once the PBX has answered.
+            if !e.dirty || e.in_flight || e.ask || self.timers.is_running(Timer::Retry(e.id)) {
                 continue;
             }
             e.dirty = false;

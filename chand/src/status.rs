@@ -142,11 +142,27 @@ pub struct SpanStatus {
     pub frames_out: u64,
     /// Q.921 I frames sent again.
     pub retransmissions: u64,
+    /// What the MWIInterrogates of `resync = "interrogate"` found (ECMA-242 §6.3).
+    #[serde(default)]
+    pub interrogate: InterrogateStatus,
     /// The lamp of every number the span has delivered to, in number order.
     pub lamps: Vec<LampStatus>,
     /// Each B-channel and its call, with `[pri.calls]` (none without).
     #[serde(default)]
     pub bchannels: Vec<BChannelStatus>,
+}
+
+/// MWIInterrogate counters of a span since chand started (`isdn::span::InterrogateStats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterrogateStatus {
+    /// MWIInterrogate invokes sent.
+    pub sent: u64,
+    /// Answers showing the wanted lamp: nothing sent.
+    pub agreed: u64,
+    /// Answers showing another lamp: the wanted one sent.
+    pub differed: u64,
+    /// Rejects, errors other than notAvailable, no answer: the wanted lamp sent.
+    pub failed: u64,
 }
 
 /// The lamp of one served user (ECMA-242 MWIActivate/MWIDeactivate).
@@ -232,6 +248,12 @@ impl SpanStatus {
             in_flight: st.in_flight,
             frames_out: st.lapd.frames_out,
             retransmissions: st.lapd.retransmissions,
+            interrogate: InterrogateStatus {
+                sent: st.interrogate.sent,
+                agreed: st.interrogate.agreed,
+                differed: st.interrogate.differed,
+                failed: st.interrogate.failed,
+            },
             lamps: span
                 .lamps()
                 .map(|(number, l)| LampStatus {
@@ -342,6 +364,14 @@ impl fmt::Display for SpanStatus {
             self.frames_out,
             self.retransmissions,
         )?;
+        let i = &self.interrogate;
+        if i.sent > 0 {
+            writeln!(
+                f,
+                "  MWIInterrogate sent {}: agreed {}, differed {}, failed {}",
+                i.sent, i.agreed, i.differed, i.failed
+            )?;
+        }
         for l in &self.lamps {
             writeln!(
                 f,
@@ -445,6 +475,12 @@ mod tests {
                 in_flight: 1,
                 frames_out: 7,
                 retransmissions: 0,
+                interrogate: InterrogateStatus {
+                    sent: 2,
+                    agreed: 1,
+                    differed: 1,
+                    failed: 0,
+                },
                 lamps: vec![
                     LampStatus {
                         number: "2100".into(),
@@ -502,6 +538,7 @@ mod tests {
              connected 3 2001 12 s (RTP in 600 out 601 lost 2 jitter 1500 us, dropped 1)\n\
              PRI span 1 (D-channel 24, user side, setup): layer 1 UP, link DOWN, queue 1, \
              in flight 1, frames out 7, retransmissions 0\n  \
+             MWIInterrogate sent 2: agreed 1, differed 1, failed 0\n  \
              2100: lamp ON (3) confirmed by PBX ON (2) (pending)\n  \
              2101: lamp OFF confirmed by PBX -\n  \
              B-channels: 1 in use, 1 idle\n  \

@@ -1,6 +1,8 @@
 //! The span MWI engine against a scripted PBX (a network-side Q.921 entity plus Q.931 answers
 //! built with the codec API), with a simulated clock.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use isdn::q921::{self, Lapd, Side};
@@ -115,30 +117,18 @@ impl Rig {
 
     fn pump(&mut self) {
         for _ in 0..100_000 {
-            let mut moved = false;
-            while let Some(f) = self.span.poll_transmit() {
-                moved = true;
-                self.sent.push(f.clone());
-                if self.connected {
-                    self.pbx.lapd.handle_frame(self.now, &f);
-                }
-            }
-            while let Some(ev) = self.pbx.lapd.poll_event() {
-                moved = true;
-                if let q921::Event::Data(m) = ev {
-                    self.pbx.on_message(self.now, &m);
-                }
-            }
-            while let Some(f) = self.pbx.lapd.poll_transmit() {
-                moved = true;
-                if self.connected {
-                    self.span.handle_frame(self.now, &f);
-                }
-            }
-            self.events
-                .extend(std::iter::from_fn(|| self.span.poll_event()));
-            if !moved {
+            let Some(messages) = common::exchange(
+                &mut self.span,
+                &mut self.pbx.lapd,
+                self.now,
+                self.connected,
+                &mut self.sent,
+                &mut self.events,
+            ) else {
                 return;
+            };
+            for m in messages {
+                self.pbx.on_message(self.now, &m);
             }
         }
         panic!("no quiescence");

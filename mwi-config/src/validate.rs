@@ -517,6 +517,28 @@ fn check_pri(c: &Config) -> Option<Violation> {
                 "numbers is empty: give at least one pattern of served users".into(),
             ));
         }
+        if let Some(short) = p.numbers.iter().find(|n| {
+            p.served_prefix.as_str().is_empty() && n.as_str().len() <= p.served_strip as usize
+        }) {
+            return Some(at(
+                path("served_strip"),
+                format!(
+                    "served_strip = {} leaves nothing of pattern {:?}: servedUserNr needs a digit \
+                     (give a served_prefix or strip fewer)",
+                    p.served_strip,
+                    short.as_str()
+                ),
+            ));
+        }
+        if !p.served_prefix.is_numeric() {
+            return Some(at(
+                path("served_prefix"),
+                format!(
+                    "served_prefix = {:?}: servedUserNr takes digits only (ECMA-155 NumberDigits)",
+                    p.served_prefix.as_str()
+                ),
+            ));
+        }
     }
     None
 }

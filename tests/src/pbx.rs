@@ -2,18 +2,25 @@
 //! Q.931/ROSE/QSIG codecs: it brings the link up (on either side), decodes every SS-MWI invoke
 //! it receives (ECMA-242 MWIActivate / MWIDeactivate in a call-independent SETUP or a
 //! connectionless FACILITY) and answers as a PBX does: RELEASE COMPLETE (cause 16) carrying a
-//! ReturnResult for a SETUP, a FACILITY with the ReturnResult for a connectionless invoke.
+//! ReturnResult for a SETUP, a FACILITY with the ReturnResult for a connectionless invoke. It
+//! keeps its lamps ([`QsigPbx::lamps`]) and answers MWIInterrogate from them (ECMA-242 §6.3:
+//! a result with nbOfMessages when on, ReturnError notAvailable when off).
 //! Real time, driven by [`QsigPbx::step`] from the test's thread.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chand::backend::sim::peer::Pbx;
 use isdn::q921::{Config, Event, Lapd, Side};
-use isdn::q931::{cause, CallReference, Cause, Location, Message, MessageType};
-use isdn::qsig::{self, MwiInvoke, PartyNumber, DUMMY_RES};
-use isdn::rose::{Component, Facility};
+use isdn::q931::{
+    cause, CallReference, Cause, Location, Message, MessageType, NumberingPlan, TypeOfNumber,
+};
+use isdn::qsig::{
+    self, BasicService, MwiInterrogateRes, MwiInterrogateResElt, MwiInvoke, PartyNumber, DUMMY_RES,
+};
+use isdn::rose::{self, Component, Facility};
 use sansio::Core;
 
 /// How an invoke reached the PBX (ECMA-165 §7.1 / §7.3).
@@ -36,6 +43,10 @@ pub struct Received {
     pub invoke_id: i64,
     /// The operation with its argument.
     pub invoke: MwiInvoke,
+    /// The calling party number of the SETUP: digits, type of number, numbering plan.
+    pub calling: Option<(String, TypeOfNumber, NumberingPlan)>,
+    /// The called party number of the SETUP.
+    pub called: Option<String>,
 }
 
 impl Received {
@@ -109,6 +120,12 @@ pub struct QsigPbx {
     pub frames_in: Vec<(Instant, Vec<u8>)>,
     /// Every Q.931 message received from chand, in arrival order.
     pub messages: Vec<Vec<u8>>,
+    /// The PBX's lamps by servedUserNr: nbOfMessages of the last MWIActivate (`None`: none
+    /// given); a number is absent while its lamp is off.
+    pub lamps: BTreeMap<String, Option<u16>>,
+    /// Facility IE contents chand sent that answer an invoke (ReturnResult, ReturnError,
+    /// Reject), e.g. to [`QsigPbx::send_setup`].
+    pub answers: Vec<Vec<u8>>,
 }
 
 impl QsigPbx {
@@ -132,6 +149,8 @@ impl QsigPbx {
             received: Vec::new(),
             frames_in: Vec::new(),
             messages: Vec::new(),
+            lamps: BTreeMap::new(),
+            answers: Vec::new(),
         };
         pbx.flush(Instant::now());
         Ok(pbx)
@@ -199,6 +218,18 @@ impl QsigPbx {
         true
     }
 
+    /// Sends a call-independent SETUP (ECMA-165 §7.1) on our call reference `value` carrying
+    /// Facility IE content `facility` (an invoke for chand to answer). Errors: the link is
+    /// down.
+    pub fn send_setup(&mut self, value: u16, facility: &[u8]) -> Result<(), isdn::q921::SendError> {
+        let cr = CallReference::Call { value, flag: false };
+        let now = Instant::now();
+        self.lapd
+            .send(now, Message::setup_cis(cr, facility, None, None).to_vec())?;
+        self.flush(now);
+        Ok(())
+    }
+
     /// Step for `duration`, whatever happens.
     pub fn run_for(&mut self, duration: Duration) {
         let end = Instant::now() + duration;
@@ -236,6 +267,15 @@ impl QsigPbx {
         let Ok(msg) = Message::parse(bytes) else {
             return;
         };
+        for content in &msg.facility {
+            if Facility::parse(content).is_ok_and(|f| {
+                f.components
+                    .iter()
+                    .any(|c| !matches!(c, Component::Invoke(_)))
+            }) {
+                self.answers.push(content.to_vec());
+            }
+        }
         let via = match (msg.message_type, msg.call_reference) {
             (MessageType::Setup, CallReference::Call { .. }) => Via::Setup,
             (MessageType::Facility, CallReference::Dummy) => Via::Facility,
@@ -251,16 +291,16 @@ impl QsigPbx {
                     continue;
                 };
                 if let Ok(mwi) = MwiInvoke::from_invoke(invoke) {
-                    results.push(qsig::return_result_facility(
-                        invoke.invoke_id,
-                        mwi.operation_value(),
-                        DUMMY_RES,
-                    ));
+                    results.push(self.apply(invoke.invoke_id, &mwi));
                     self.received.push(Received {
                         at: now,
                         via,
                         invoke_id: invoke.invoke_id,
                         invoke: mwi,
+                        calling: msg
+                            .calling_party_number
+                            .map(|c| (c.digits.to_owned(), c.ton, c.plan)),
+                        called: msg.called_party_number.map(|c| c.digits.to_owned()),
                     });
                 }
             }
@@ -284,5 +324,38 @@ impl QsigPbx {
         };
         // A refused send (link reset meanwhile) only loses the courtesy answer.
         let _ = self.lapd.send(now, answer);
+    }
+
+    /// Sets the lamp an MWIActivate / MWIDeactivate names, or reads it for MWIInterrogate;
+    /// the answer's Facility IE content.
+    fn apply(&mut self, invoke_id: i64, mwi: &MwiInvoke) -> Vec<u8> {
+        let served = mwi.served_user_nr().digits().to_owned();
+        match mwi {
+            MwiInvoke::Activate(a) => {
+                self.lamps.insert(served, a.nb_of_messages);
+            }
+            MwiInvoke::Deactivate(_) => {
+                self.lamps.remove(&served);
+            }
+            MwiInvoke::Interrogate(_) => {
+                let Some(count) = self.lamps.get(&served) else {
+                    return qsig::return_error_facility(invoke_id, rose::error::NOT_AVAILABLE);
+                };
+                let res = MwiInterrogateRes(vec![MwiInterrogateResElt {
+                    basic_service: BasicService::Speech,
+                    msg_centre_id: None,
+                    nb_of_messages: *count,
+                    originating_nr: None,
+                    timestamp: None,
+                    priority: None,
+                }]);
+                return qsig::return_result_facility(
+                    invoke_id,
+                    qsig::MWI_INTERROGATE,
+                    &res.to_vec(),
+                );
+            }
+        }
+        qsig::return_result_facility(invoke_id, mwi.operation_value(), DUMMY_RES)
     }
 }

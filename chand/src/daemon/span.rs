@@ -8,7 +8,7 @@ use std::time::Instant;
 use isdn::call::{CallConfig, Interface};
 use isdn::dump::Frame;
 use isdn::q931::Layer1;
-use isdn::span::{Lamp, PartyNumberType, Span, SpanConfig, SpanEvent, Transport};
+use isdn::span::{Lamp, PartyNumberType, Resync, Span, SpanConfig, SpanEvent, Transport};
 use log::{debug, error, info, warn};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
@@ -241,6 +241,22 @@ fn span_config(p: &config::Pri, b_channels: &[(u8, u32)]) -> SpanConfig {
         config::PartyNumberKind::Public => PartyNumberType::Public,
     };
     c.message_count = p.message_count;
+    c.msg_centre_id = p.msg_centre_id.as_ref().map(|m| match m {
+        config::MsgCentreId::Number(d) => {
+            isdn::qsig::MsgCentreId::PartyNumber(c.party_number(d.as_str()))
+        }
+        config::MsgCentreId::Integer(v) => isdn::qsig::MsgCentreId::Integer(*v),
+    });
+    c.originating_nr = p.originating_nr.as_ref().map(ToString::to_string);
+    c.calling_number = p.calling_number.as_ref().map(ToString::to_string);
+    c.calling_ton = super::calls::trunk::ton(p.calling_type);
+    c.calling_plan = super::calls::trunk::plan(p.calling_plan);
+    c.served_strip = p.served_strip as usize;
+    c.served_prefix = p.served_prefix.to_string();
+    c.resync = match p.resync {
+        config::ResyncMode::Send => Resync::All,
+        config::ResyncMode::Interrogate => Resync::Interrogate,
+    };
     c.calls = p.calls.as_ref().map(|calls| {
         let mut cc = CallConfig::new(side, interface(p));
         cc.usable = b_channels.iter().fold(0, |m, &(b, _)| m | 1u32 << (b & 31));

@@ -4,41 +4,32 @@
 use std::time::{Duration, Instant};
 
 use crate::q931::{cause, CallReference, Cause, Location, Message, PartyNumberIe, Presentation};
-use crate::qsig::{
-    BasicService, MwiActivateArg, MwiDeactivateArg, MwiInvoke, PartyNumber, PrivateTypeOfNumber,
-    PublicTypeOfNumber,
-};
+use crate::qsig::{BasicService, MwiActivateArg, MwiDeactivateArg, MwiInvoke};
 
-use super::{
-    Call, CallPhase, FacilitySent, Lamp, PartyNumberType, Span, SpanEvent, Timer, Transport,
-};
+use super::{Call, CallPhase, FacilitySent, Lamp, Purpose, Span, SpanEvent, Timer, Transport};
 
 impl Span {
-    pub(super) fn party_number(&self, digits: &str) -> PartyNumber {
-        let digits = digits.to_owned();
-        match self.cfg.party_number {
-            PartyNumberType::Unknown => PartyNumber::Unknown(digits),
-            PartyNumberType::Private => PartyNumber::Private {
-                ton: PrivateTypeOfNumber::Local,
-                digits,
-            },
-            PartyNumberType::Public => PartyNumber::Public {
-                ton: PublicTypeOfNumber::Unknown,
-                digits,
-            },
-        }
-    }
-
+    /// The invoke delivering `lamp` to local number `number`, with the span's servedUserNr
+    /// manipulation, msgCentreId and originatingNr.
     pub(super) fn invoke_for(&self, number: &str, lamp: Lamp) -> MwiInvoke {
-        let served = self.party_number(number);
+        let served = self.cfg.party_number(&self.cfg.served_number(number));
+        let msg_centre_id = self.cfg.msg_centre_id.clone();
         if lamp.on {
             let mut arg = MwiActivateArg::new(served, BasicService::Speech);
+            arg.msg_centre_id = msg_centre_id;
             if self.cfg.message_count {
                 arg.nb_of_messages = lamp.messages;
             }
+            arg.originating_nr = self
+                .cfg
+                .originating_nr
+                .as_deref()
+                .map(|d| self.cfg.party_number(d));
             MwiInvoke::Activate(arg)
         } else {
-            MwiInvoke::Deactivate(MwiDeactivateArg::new(served, BasicService::Speech))
+            let mut arg = MwiDeactivateArg::new(served, BasicService::Speech);
+            arg.msg_centre_id = msg_centre_id;
+            MwiInvoke::Deactivate(arg)
         }
     }
 
@@ -54,37 +45,7 @@ impl Span {
         let facility = self.invoke_for(&number, lamp).facility(invoke_id);
         match self.cfg.transport {
             Transport::Setup => {
-                // MWI is paced to far fewer calls than the 32,767 values (MAX_OUTSTANDING).
-                let Some(value) = self.cc.reserve_call_reference() else {
-                    self.requeue(&number);
-                    return;
-                };
-                let calling = self.cfg.calling_number.as_deref().map(|d| PartyNumberIe {
-                    presentation: Some(Presentation {
-                        indicator: 0,
-                        screening: 0,
-                    }),
-                    ..PartyNumberIe::unknown(d)
-                });
-                let msg = Message::setup_cis(
-                    CallReference::Call { value, flag: false },
-                    &facility,
-                    calling,
-                    Some(PartyNumberIe::unknown(&number)),
-                )
-                .to_vec();
-                if self.lapd.send(now, msg).is_ok() {
-                    self.calls.insert(
-                        value,
-                        Call {
-                            number,
-                            lamp,
-                            phase: CallPhase::Initiated { proceeding: false },
-                        },
-                    );
-                    self.timers.set(Timer::Call(value), now + self.cfg.t303);
-                } else {
-                    self.cc.free_call_reference(value);
+                if !self.send_cisc(now, &number, &facility, Purpose::Deliver(lamp)) {
                     self.requeue(&number);
                 }
             }
@@ -102,6 +63,52 @@ impl Span {
                 }
             }
         }
+    }
+
+    /// Sends the call-independent SETUP (ECMA-165 §7.1) carrying `facility` for local number
+    /// `number` and starts T303; false when no call reference is free or the link is down.
+    pub(super) fn send_cisc(
+        &mut self,
+        now: Instant,
+        number: &str,
+        facility: &[u8],
+        purpose: Purpose,
+    ) -> bool {
+        // MWI is paced to far fewer calls than the 32,767 values (MAX_OUTSTANDING).
+        let Some(value) = self.cc.reserve_call_reference() else {
+            return false;
+        };
+        let calling = self.cfg.calling_number.as_deref().map(|d| PartyNumberIe {
+            ton: self.cfg.calling_ton,
+            plan: self.cfg.calling_plan,
+            presentation: Some(Presentation {
+                indicator: 0,
+                screening: 0,
+            }),
+            digits: d,
+        });
+        let served = self.cfg.served_number(number);
+        let msg = Message::setup_cis(
+            CallReference::Call { value, flag: false },
+            facility,
+            calling,
+            Some(PartyNumberIe::unknown(&served)),
+        )
+        .to_vec();
+        if self.lapd.send(now, msg).is_err() {
+            self.cc.free_call_reference(value);
+            return false;
+        }
+        self.calls.insert(
+            value,
+            Call {
+                number: number.to_owned(),
+                purpose,
+                phase: CallPhase::Initiated { proceeding: false },
+            },
+        );
+        self.timers.set(Timer::Call(value), now + self.cfg.t303);
+        true
     }
 
     /// Forget call `value` and stop its timer, so that a later call on the same call reference
@@ -171,13 +178,15 @@ impl Span {
         let cr = CallReference::Call { value, flag: false };
         match call.phase {
             CallPhase::Initiated { .. } => {
-                // T303 / T310 expiry: clear the call (Q.931 §5.1.1, §5.1.3) and retry later.
+                // T303 / T310 expiry: clear the call (Q.931 §5.1.1, §5.1.3) and retry later;
+                // an unanswered ask means "send".
                 let Some(call) = self.end_call(value) else {
                     return;
                 };
                 let cause = Cause::new(Location::User, cause::RECOVERY_ON_TIMER_EXPIRY);
                 self.send_message(now, &Message::release_complete(cr, Some(cause)));
-                self.fail(now, &call.number, cause::RECOVERY_ON_TIMER_EXPIRY);
+                let failed = Some(cause::RECOVERY_ON_TIMER_EXPIRY);
+                self.call_done(now, &call.number, call.purpose, failed);
             }
             CallPhase::Releasing { retried: false } => {
                 // First T308 expiry: RELEASE again (Q.931 §5.3.4).

@@ -11,7 +11,8 @@ use crate::qsig::{
 };
 use crate::rose::{self, Component, Facility};
 
-use super::{CallPhase, Lamp, Span, SpanEvent, Timer, MAX_SERVED_USER_DIGITS};
+use super::interrogate::{ask_answers, is_speech};
+use super::{CallPhase, Lamp, Purpose, Span, SpanEvent, Timer, MAX_SERVED_USER_DIGITS};
 
 impl Span {
     pub(super) fn on_message(&mut self, now: Instant, bytes: &[u8]) {
@@ -88,6 +89,20 @@ impl Span {
         }
         let initiated = matches!(call.phase, CallPhase::Initiated { .. });
         let cause_value = msg.cause.map(|c| c.value);
+        if let (Purpose::Ask(invoke_id), true) = (call.purpose, initiated) {
+            // The answer rides on CONNECT, FACILITY or a clearing message (ECMA-165 §7.1);
+            // once we clear (the ask then counts as unanswered) a late answer changes nothing.
+            let answer = ask_answers(msg)
+                .into_iter()
+                .find(|(id, _)| *id == invoke_id);
+            if let Some((_, shown)) = answer {
+                let number = call.number.clone();
+                if let Some(c) = self.calls.get_mut(&value) {
+                    c.purpose = Purpose::Answered;
+                }
+                self.resolve_ask(&number, shown);
+            }
+        }
         match msg.message_type {
             MessageType::CallProceeding | MessageType::Alerting if initiated => {
                 if let Some(c) = self.calls.get_mut(&value) {
@@ -100,16 +115,16 @@ impl Span {
                 if let Some(c) = self.calls.get_mut(&value) {
                     c.phase = CallPhase::Releasing { retried: false };
                     self.timers.set(Timer::Call(value), now + self.cfg.t308);
-                    let (n, l) = (c.number.clone(), c.lamp);
+                    let (n, p) = (c.number.clone(), c.purpose);
                     let cause = Cause::new(Location::User, cause::NORMAL_CLEARING);
                     self.send_message(now, &Message::release(cr, Some(cause)));
-                    self.confirm(&n, l);
+                    self.call_done(now, &n, p, None);
                 }
             }
             MessageType::ReleaseComplete => {
                 if let Some(c) = self.end_call(value) {
                     if initiated {
-                        self.confirm(&c.number, c.lamp);
+                        self.call_done(now, &c.number, c.purpose, None);
                     }
                 }
             }
@@ -120,25 +135,23 @@ impl Span {
                     Message::release(cr, Some(Cause::new(Location::User, cause::NORMAL_CLEARING)))
                 };
                 self.send_message(now, &answer);
-                let (number, lamp) = if msg.message_type == MessageType::Disconnect {
+                let (number, purpose) = if msg.message_type == MessageType::Disconnect {
                     // Wait for RELEASE COMPLETE under T308 like any release we start.
                     let Some(c) = self.calls.get_mut(&value) else {
                         return;
                     };
                     c.phase = CallPhase::Releasing { retried: false };
                     self.timers.set(Timer::Call(value), now + self.cfg.t308);
-                    (c.number.clone(), c.lamp)
+                    (c.number.clone(), c.purpose)
                 } else {
                     let Some(c) = self.end_call(value) else {
                         return;
                     };
-                    (c.number, c.lamp)
+                    (c.number, c.purpose)
                 };
                 if initiated {
-                    match cause_value {
-                        Some(v) if is_temporary(v) => self.fail(now, &number, v),
-                        _ => self.confirm(&number, lamp),
-                    }
+                    let failed = cause_value.filter(|v| is_temporary(*v));
+                    self.call_done(now, &number, purpose, failed);
                 }
             }
             MessageType::Status => {
@@ -146,7 +159,8 @@ impl Span {
                     // The PBX has no such call (Q.931 §5.8.11): clear it and retry.
                     if let Some(c) = self.end_call(value) {
                         if initiated {
-                            self.fail(now, &c.number, cause_value.unwrap_or(0));
+                            let failed = Some(cause_value.unwrap_or(0));
+                            self.call_done(now, &c.number, c.purpose, failed);
                         }
                     }
                 }
@@ -211,6 +225,7 @@ impl Span {
             }
             return;
         }
+        self.connectionless_answers(msg);
         let answers = self.answer_facilities(msg);
         for a in answers {
             self.send_message(now, &Message::new_facility(CallReference::Dummy, &a));
@@ -304,28 +319,54 @@ impl Span {
         qsig::return_result_facility(invoke_id, operation, qsig::DUMMY_RES)
     }
 
-    /// MWIInterrogate (ECMA-242 §6.3) from the engine's state: a result element when the lamp
-    /// is on, ReturnError notAvailable when it is off, invalidServedUserNr for unknown users.
+    /// MWIInterrogate (ECMA-242 §6.3) from the engine's state, checked in this order:
+    /// a servedUserNr that is none of our numbers (after [`super::SpanConfig::served_number`])
+    /// gets ReturnError invalidServedUserNr; a msgCentreId other than the configured one
+    /// (any, when none is configured, is accepted) invalidMsgCentreId; a basicService other
+    /// than allServices, speech or telephony basicServiceNotProvided; a lamp that is off
+    /// notAvailable; a lamp that is on a ReturnResult with one speech element carrying the
+    /// span's msgCentreId, nbOfMessages and originatingNr.
     fn interrogate(&self, invoke_id: i64, arg: &MwiDeactivateArg) -> Vec<u8> {
-        match self.entries.get(arg.served_user_nr.digits()) {
-            Some(e) if e.wanted.on => {
-                let res = MwiInterrogateRes(vec![MwiInterrogateResElt {
-                    basic_service: BasicService::Speech,
-                    msg_centre_id: None,
-                    nb_of_messages: if self.cfg.message_count {
-                        e.wanted.messages
-                    } else {
-                        None
-                    },
-                    originating_nr: None,
-                    timestamp: None,
-                    priority: None,
-                }]);
-                qsig::return_result_facility(invoke_id, qsig::MWI_INTERROGATE, &res.to_vec())
-            }
-            Some(_) => qsig::return_error_facility(invoke_id, rose::error::NOT_AVAILABLE),
-            None => qsig::return_error_facility(invoke_id, rose::error::INVALID_SERVED_USER_NR),
+        let asked = arg.served_user_nr.digits();
+        let entry = self
+            .entries
+            .iter()
+            .find(|(n, _)| self.cfg.is_served_as(n, asked))
+            .map(|(_, e)| e);
+        let Some(e) = entry else {
+            return qsig::return_error_facility(invoke_id, rose::error::INVALID_SERVED_USER_NR);
+        };
+        let centre = self.cfg.msg_centre_id.as_ref();
+        if arg
+            .msg_centre_id
+            .as_ref()
+            .is_some_and(|m| centre.is_some_and(|c| c != m))
+        {
+            return qsig::return_error_facility(invoke_id, rose::error::INVALID_MSG_CENTRE_ID);
         }
+        if !is_speech(arg.basic_service) {
+            return qsig::return_error_facility(invoke_id, rose::error::BASIC_SERVICE_NOT_PROVIDED);
+        }
+        if !e.wanted.on {
+            return qsig::return_error_facility(invoke_id, rose::error::NOT_AVAILABLE);
+        }
+        let res = MwiInterrogateRes(vec![MwiInterrogateResElt {
+            basic_service: BasicService::Speech,
+            msg_centre_id: centre.cloned(),
+            nb_of_messages: if self.cfg.message_count {
+                e.wanted.messages
+            } else {
+                None
+            },
+            originating_nr: self
+                .cfg
+                .originating_nr
+                .as_deref()
+                .map(|d| self.cfg.party_number(d)),
+            timestamp: None,
+            priority: None,
+        }]);
+        qsig::return_result_facility(invoke_id, qsig::MWI_INTERROGATE, &res.to_vec())
     }
 }
 

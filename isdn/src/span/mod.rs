@@ -3,7 +3,8 @@
 //!
 //! Delivery loses nothing: per served user the last state wins (a newer state replaces one
 //! still queued); while the link is down nothing is sent and nothing is forgotten; when the
-//! link comes up every number is sent again ([`Resync`]). Deliveries are paced: at most
+//! link comes up every number is sent again, or first asked for with MWIInterrogate and sent
+//! only where the PBX's lamp differs ([`Resync`]). Deliveries are paced: at most
 //! [`SpanConfig::max_outstanding`] unanswered at a time (default 7 = Q.921 k), so on a healthy
 //! 64 kbit/s D-channel an answer comes back long before T303.
 //!
@@ -16,12 +17,14 @@
 //!
 //! Inbound: STATUS ENQUIRY is answered with STATUS (cause 30), unknown messages with STATUS
 //! (Q.931 §5.8), an MWIInterrogate invoke (in a SETUP or a connectionless FACILITY) from the
-//! engine's state, MWIActivate / MWIDeactivate from the PBX with a ReturnResult and a
-//! [`SpanEvent::PbxLamp`], any other invoke with a ROSE Reject.
+//! engine's state (per basicService and msgCentreId, with ECMA-242's errors), MWIActivate /
+//! MWIDeactivate from the PBX with a ReturnResult and a [`SpanEvent::PbxLamp`], any other
+//! invoke with a ROSE Reject.
 
 //!
 //! Modules: `config` (the span's settings), `deliver` (sending one state: SETUP or FACILITY,
-//! the call timers, confirmation and backoff), `inbound` (what the PBX sends).
+//! the call timers, confirmation and backoff), `inbound` (what the PBX sends), `interrogate`
+//! (MWIInterrogate sent at link up and its answers).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -34,6 +37,7 @@ use crate::q921::{self, Lapd};
 mod config;
 mod deliver;
 mod inbound;
+mod interrogate;
 
 pub use config::{PartyNumberType, Resync, SpanConfig, Transport, MAX_OUTSTANDING, MAX_TIMER};
 
@@ -108,7 +112,7 @@ pub struct LampStatus {
     pub wanted: Lamp,
     /// The state last confirmed by the PBX, `None` before the first confirmation.
     pub confirmed: Option<Lamp>,
-    /// Waiting to be sent, in flight, or waiting for a retry.
+    /// Waiting to be asked about or sent, in flight, or waiting for a retry.
     pub pending: bool,
 }
 
@@ -117,12 +121,29 @@ pub struct LampStatus {
 pub struct SpanStatus {
     /// Q.921 multiple-frame operation established.
     pub link_up: bool,
-    /// Numbers whose wanted state is not yet confirmed (queued, in flight or backing off).
+    /// Numbers whose wanted state is not yet confirmed (to be asked about, queued, in flight
+    /// or backing off).
     pub queue_depth: usize,
     /// Deliveries sent and not yet answered.
     pub in_flight: usize,
     /// Q.921 counters.
     pub lapd: q921::Stats,
+    /// MWIInterrogate counters of [`Resync::Interrogate`].
+    pub interrogate: InterrogateStats,
+}
+
+/// What the MWIInterrogates of [`Resync::Interrogate`] found, since the engine started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InterrogateStats {
+    /// MWIInterrogate invokes sent.
+    pub sent: u64,
+    /// Answers showing the wanted state: nothing sent.
+    pub agreed: u64,
+    /// Answers showing another state: the wanted state sent.
+    pub differed: u64,
+    /// Rejects, ReturnErrors other than notAvailable, undecodable results and no answer at
+    /// all: the wanted state sent.
+    pub failed: u64,
 }
 
 #[derive(Debug)]
@@ -133,6 +154,8 @@ struct Entry {
     dirty: bool,
     /// In the ready queue.
     queued: bool,
+    /// In the queue of numbers to ask the PBX about ([`Resync::Interrogate`]).
+    ask: bool,
     /// A delivery of this number is in flight.
     in_flight: bool,
     backoff: Duration,
@@ -148,10 +171,21 @@ enum CallPhase {
     Releasing { retried: bool },
 }
 
+/// Why a call-independent signalling connection was set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    /// Delivering this state (MWIActivate / MWIDeactivate).
+    Deliver(Lamp),
+    /// Asking for the PBX's state (MWIInterrogate with this invokeId).
+    Ask(i64),
+    /// An ask whose answer has arrived: the connection only has to be cleared.
+    Answered,
+}
+
 #[derive(Debug)]
 struct Call {
     number: String,
-    lamp: Lamp,
+    purpose: Purpose,
     phase: CallPhase,
 }
 
@@ -178,6 +212,11 @@ pub struct Span {
     ready: VecDeque<String>,
     calls: HashMap<u16, Call>,
     facilities: VecDeque<FacilitySent>,
+    /// Numbers to ask the PBX about, in order ([`Resync::Interrogate`]).
+    ask_queue: VecDeque<String>,
+    /// Connectionless MWIInterrogates awaiting their answer, by invokeId (T303 each).
+    asks: BTreeMap<i64, String>,
+    interrogate_stats: InterrogateStats,
     /// Every number ever given to [`Span::set_lamp`], by [`Entry::id`].
     numbers: Vec<String>,
     /// T303, T308, T310 per call and the backoff per number.
@@ -217,6 +256,9 @@ impl Span {
             ready: VecDeque::new(),
             calls: HashMap::new(),
             facilities: VecDeque::new(),
+            ask_queue: VecDeque::new(),
+            asks: BTreeMap::new(),
+            interrogate_stats: InterrogateStats::default(),
             numbers: Vec::new(),
             timers: Timers::new(),
             cc,
@@ -256,6 +298,7 @@ impl Span {
                 confirmed: None,
                 dirty: true,
                 queued: false,
+                ask: false,
                 in_flight: false,
                 backoff: Duration::ZERO,
                 id,
@@ -301,10 +344,11 @@ impl Span {
             queue_depth: self
                 .entries
                 .values()
-                .filter(|e| e.dirty || e.in_flight)
+                .filter(|e| e.dirty || e.in_flight || e.ask)
                 .count(),
             in_flight: self.in_flight(),
             lapd: self.lapd.stats(),
+            interrogate: self.interrogate_stats,
         }
     }
 
@@ -313,7 +357,7 @@ impl Span {
         self.entries.get(number).map(|e| LampStatus {
             wanted: e.wanted,
             confirmed: e.confirmed,
-            pending: e.dirty || e.in_flight,
+            pending: e.dirty || e.in_flight || e.ask,
         })
     }
 
@@ -325,7 +369,7 @@ impl Span {
                 LampStatus {
                     wanted: e.wanted,
                     confirmed: e.confirmed,
-                    pending: e.dirty || e.in_flight,
+                    pending: e.dirty || e.in_flight || e.ask,
                 },
             )
         })
@@ -334,7 +378,7 @@ impl Span {
     // ---- internals ----
 
     fn in_flight(&self) -> usize {
-        self.calls.len() + self.facilities.len()
+        self.calls.len() + self.facilities.len() + self.asks.len()
     }
 
     fn enqueue(&mut self, number: &str) {
@@ -370,17 +414,31 @@ impl Span {
         self.up = true;
         self.cc.link_up();
         self.events.push_back(SpanEvent::LinkUp);
-        let all = self.cfg.resync == Resync::All;
+        let policy = self.cfg.resync;
         // A fresh link: pending backoffs start over.
         let timers = &mut self.timers;
+        let ask_queue = &mut self.ask_queue;
         let numbers: Vec<String> = self
             .entries
             .iter_mut()
             .filter_map(|(n, e)| {
                 timers.cancel(Timer::Retry(e.id));
                 e.backoff = Duration::ZERO;
-                if all || e.wanted.on || e.confirmed != Some(e.wanted) {
-                    e.dirty = true;
+                match policy {
+                    Resync::Interrogate => {
+                        // The PBX's answer decides whether it is sent.
+                        e.dirty = false;
+                        if !e.ask {
+                            e.ask = true;
+                            ask_queue.push_back(n.clone());
+                        }
+                    }
+                    Resync::All => e.dirty = true,
+                    Resync::On => {
+                        if e.wanted.on || e.confirmed != Some(e.wanted) {
+                            e.dirty = true;
+                        }
+                    }
                 }
                 e.dirty.then(|| n.clone())
             })
@@ -403,10 +461,24 @@ impl Span {
         // Basic calls are released too (Q.931 §5.8.9), each with CallEvent::Released.
         self.cc.link_down();
         let facilities: Vec<FacilitySent> = self.facilities.drain(..).collect();
+        let asks: Vec<(i64, String)> = std::mem::take(&mut self.asks).into_iter().collect();
+        for (invoke_id, _) in &asks {
+            self.timers.cancel(Timer::Ask(*invoke_id));
+        }
+        // Numbers not yet asked are asked again at the next link up.
+        for number in std::mem::take(&mut self.ask_queue) {
+            if let Some(e) = self.entries.get_mut(&number) {
+                e.ask = false;
+                if e.confirmed != Some(e.wanted) {
+                    e.dirty = true;
+                }
+            }
+        }
         for number in calls
             .into_iter()
             .map(|(_, c)| c.number)
             .chain(facilities.into_iter().map(|f| f.number))
+            .chain(asks.into_iter().map(|(_, n)| n))
         {
             if let Some(e) = self.entries.get_mut(&number) {
                 e.in_flight = false;
@@ -433,6 +505,19 @@ impl Span {
 
     fn dispatch(&mut self, now: Instant) {
         while self.up && self.in_flight() < self.cfg.max_outstanding {
+            // Asks first: at link up they decide what the ready queue has to send.
+            if let Some(number) = self.ask_queue.pop_front() {
+                if let Some(e) = self.entries.get_mut(&number) {
+                    if e.ask && !e.in_flight {
+                        e.ask = false;
+                        e.in_flight = true;
+                        self.ask(now, number);
+                    } else {
+                        e.ask = false;
+                    }
+                }
+                continue;
+            }
             let Some(number) = self.ready.pop_front() else {
                 return;
             };
@@ -440,7 +525,8 @@ impl Span {
                 continue;
             };
             e.queued = false;
-            if !e.dirty || e.in_flight || self.timers.is_running(Timer::Retry(e.id)) {
+            // A number waiting for its ask is sent (or not) once the PBX has answered.
+            if !e.dirty || e.in_flight || e.ask || self.timers.is_running(Timer::Retry(e.id)) {
                 continue;
             }
             e.dirty = false;
@@ -458,6 +544,8 @@ enum Timer {
     Call(u16),
     /// The end of the backoff of the number with this [`Entry::id`].
     Retry(usize),
+    /// T303 of the connectionless MWIInterrogate with this invokeId.
+    Ask(i64),
 }
 
 /// Frames out ([`Core::poll_transmit`]: address + control + information, no FCS, for the
@@ -478,6 +566,11 @@ impl Core for Span {
                 Timer::Retry(id) => {
                     if let Some(n) = self.numbers.get(id).cloned() {
                         self.enqueue(&n);
+                    }
+                }
+                Timer::Ask(invoke_id) => {
+                    if let Some(n) = self.asks.remove(&invoke_id) {
+                        self.resolve_ask(&n, None);
                     }
                 }
             }

@@ -52,3 +52,41 @@ pub fn calling() -> PartyNumberIe<'static> {
         digits: "2000",
     }
 }
+
+/// One round of frames between a span under test and the PBX's Q.921 entity `pbx`: the span's
+/// frames go to the PBX (each is also pushed to `sent`), the PBX's to the span (both are lost
+/// while not `connected`), the span's events to `events`. Returns the layer-3 messages the PBX
+/// received, for the test to answer, or `None` when nothing moved.
+pub fn exchange(
+    span: &mut isdn::span::Span,
+    pbx: &mut isdn::q921::Lapd,
+    now: std::time::Instant,
+    connected: bool,
+    sent: &mut Vec<Vec<u8>>,
+    events: &mut Vec<isdn::span::SpanEvent>,
+) -> Option<Vec<Vec<u8>>> {
+    use sansio::Core;
+    let mut moved = false;
+    while let Some(f) = span.poll_transmit() {
+        moved = true;
+        if connected {
+            pbx.handle_frame(now, &f);
+        }
+        sent.push(f);
+    }
+    let mut messages = Vec::new();
+    while let Some(ev) = pbx.poll_event() {
+        moved = true;
+        if let isdn::q921::Event::Data(m) = ev {
+            messages.push(m);
+        }
+    }
+    while let Some(f) = pbx.poll_transmit() {
+        moved = true;
+        if connected {
+            span.handle_frame(now, &f);
+        }
+    }
+    events.extend(std::iter::from_fn(|| span.poll_event()));
+    moved.then_some(messages)
+}

@@ -206,6 +206,38 @@ pub struct Pri {
     /// `message_count = true`: send nbOfMessages (ECMA-242 §6.3). Default true.
     #[serde(default = "default_true")]
     pub message_count: bool,
+    /// `msg_centre_id = "8000"`: the msgCentreId of every MWI operation (ECMA-242 §7): a
+    /// string of digits is a partyNumber encoded like servedUserNr (`party_number`), e.g. the
+    /// voice-mail pilot; an integer 0..=65535 is the integer alternative. Absent = not sent.
+    #[serde(default)]
+    pub msg_centre_id: Option<MsgCentreId>,
+    /// `originating_nr = "8000"`: originatingNr of MWIActivate (ECMA-242 §7), digits encoded
+    /// like servedUserNr. Absent = not sent.
+    #[serde(default)]
+    pub originating_nr: Option<Digits>,
+    /// `calling_number = "8000"`: the calling party number of the call-independent SETUP
+    /// (ECMA-165 §7.1, Q.931 §4.5.10), e.g. the voice-mail pilot. Absent = not sent.
+    #[serde(default)]
+    pub calling_number: Option<Digits>,
+    /// `calling_type = "unknown"`: its type of number (as `[pri.calls] calling_type`).
+    #[serde(default)]
+    pub calling_type: NumberType,
+    /// `calling_plan = "unknown"`: its numbering plan (as `[pri.calls] plan`).
+    #[serde(default)]
+    pub calling_plan: NumberPlan,
+    /// `served_strip = 0`: leading digits removed from a number before it becomes servedUserNr
+    /// and the SETUP's called party number.
+    #[serde(default, deserialize_with = "de_served_strip")]
+    pub served_strip: u32,
+    /// `served_prefix = ""`: digits put in front of servedUserNr after stripping (like a PBX's
+    /// MWI subscriber number prefix). Digits only: servedUserNr is a NumericString.
+    #[serde(default)]
+    pub served_prefix: Prefix,
+    /// `resync = "send"`: what happens when the link comes up: `send` every number's state,
+    /// or `interrogate` the PBX first (MWIInterrogate, ECMA-242 §6.3) and send only the lamps
+    /// that differ. Default send.
+    #[serde(default)]
+    pub resync: ResyncMode,
     /// `[pri.calls]`: the span is a trunk for calls between the PBX and SIP (docs/calls.md);
     /// absent = every SETUP from the PBX is cleared with cause 69 and the B-channels stay
     /// closed.
@@ -320,6 +352,70 @@ pub const STRIP_RANGE: std::ops::RangeInclusive<u32> = 0..=32;
 ranged! {
     de_to_sip_strip: "to_sip_strip" in STRIP_RANGE;
     de_to_pbx_strip: "to_pbx_strip" in STRIP_RANGE;
+    de_served_strip: "served_strip" in STRIP_RANGE;
+}
+
+/// `[[pri]] resync`: what the span does for every known number when its link comes up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ResyncMode {
+    /// Send every number's state (the default).
+    #[default]
+    Send,
+    /// Ask the PBX with MWIInterrogate and send only where its lamp differs.
+    Interrogate,
+}
+
+keyword_enum!(ResyncMode, "resync", { Send => "send", Interrogate => "interrogate" });
+
+/// A party number's digits (ECMA-155 NumberDigits: a NumericString of 1 to 20 digits).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Digits(String);
+
+impl FromStr for Digits {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if (1..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(format!("bad number {s:?}: expected 1 to 20 digits"))
+        }
+    }
+}
+
+string_newtype!(Digits, "The digits as written.");
+
+/// `[[pri]] msg_centre_id` (ECMA-242 MsgCentreId): a party number or an integer.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum MsgCentreId {
+    /// A string of digits: `partyNumber`.
+    Number(Digits),
+    /// An integer 0..=65535: `integer`.
+    Integer(u16),
+}
+
+impl<'de> Deserialize<'de> for MsgCentreId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = MsgCentreId;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string of digits or an integer 0..=65535")
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<MsgCentreId, E> {
+                u16::try_from(v).map(MsgCentreId::Integer).map_err(|_| {
+                    E::custom(format!("msg_centre_id = {v} is out of range 0..=65535"))
+                })
+            }
+
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<MsgCentreId, E> {
+                s.parse().map(MsgCentreId::Number).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Digits put in front of a number (`[pri.calls] *_prefix`): 0 to 16 of `0-9 * #`.
@@ -343,6 +439,11 @@ impl FromStr for Prefix {
 string_newtype!(Prefix, "The prefix digits as written.");
 
 impl Prefix {
+    /// Whether the prefix is digits only (no `*` or `#`), as a NumericString needs.
+    pub fn is_numeric(&self) -> bool {
+        self.0.bytes().all(|b| b.is_ascii_digit())
+    }
+
     /// `number` with `strip` leading digits removed (all of them when it is shorter) and
     /// this prefix put in front.
     pub fn apply(&self, strip: u32, number: &str) -> String {

@@ -446,7 +446,8 @@ fn text(s: &str) -> Text {
     Text::try_from(cut.as_str()).unwrap_or_default()
 }
 
-fn ton(t: NumberType) -> TypeOfNumber {
+/// The Q.931 type of number of a config keyword (also the MWI SETUP's calling number).
+pub(in crate::daemon) fn ton(t: NumberType) -> TypeOfNumber {
     match t {
         NumberType::Unknown => TypeOfNumber::Unknown,
         NumberType::International => TypeOfNumber::International,
@@ -457,7 +458,8 @@ fn ton(t: NumberType) -> TypeOfNumber {
     }
 }
 
-fn plan(p: NumberPlan) -> NumberingPlan {
+/// The Q.931 numbering plan of a config keyword (also the MWI SETUP's calling number).
+pub(in crate::daemon) fn plan(p: NumberPlan) -> NumberingPlan {
     match p {
         NumberPlan::Unknown => NumberingPlan::Unknown,
         NumberPlan::Isdn => NumberingPlan::Isdn,

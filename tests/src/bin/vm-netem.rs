@@ -5,22 +5,23 @@
 //! | namespace | address | runs |
 //! | --- | --- | --- |
 //! | `vmnetem-near` | 10.47.33.1/24 on `vn-near` | chand (sim back-end, FXS port 8001 on channel 1), by `ip netns exec` |
-//! | `vmnetem-far` | 10.47.33.2/24 on `vn-far` | the far end's RTP socket; `vn-far`'s root qdisc is [`NETEM`] |
+//! | `vmnetem-far` | 10.47.33.2/24 on `vn-far` | the far end's RTP socket; in the second run `vn-far`'s root qdisc is [`NETEM`] |
 //!
-//! so every packet towards chand (and only those) is delayed 40 ms ± 20 ms (normal
-//! distribution: the packets reorder) and 5 % are lost. This program stays in the guest's
-//! root namespace and talks to chand over its Unix sockets (sim phone, callctl, control),
-//! which a network namespace does not separate. A fake sipd
-//! (dahdi_mwi_tests::fakesipd) rings the port, the sim phone answers, `Connected` points chand
-//! at the far end; the far end then sends 50 warm-up + N (default 1500) PCMU packets of 20 ms
-//! at their nominal times, each marked with its number (dahdi_mwi_tests::rtpmark), and:
+//! Two runs, each with a fresh chand: first over the clean veth (the floor of this machine:
+//! TCG, the build profile), then with [`NETEM`], so every packet towards chand (and only
+//! those) is delayed 40 ms ± 20 ms (normal distribution: the packets reorder) and 5 % are
+//! lost. This program stays in the guest's root namespace and talks to chand over its Unix
+//! sockets (sim phone, callctl, control), which a network namespace does not separate. A fake
+//! sipd (dahdi_mwi_tests::fakesipd) rings the port, the sim phone answers, `Connected` points
+//! chand at the far end; the far end then sends 50 warm-up + N (default 1500) PCMU packets of
+//! 20 ms at their nominal times, each marked with its number (dahdi_mwi_tests::rtpmark), and:
 //! - an `AF_PACKET` socket in `vmnetem-near` timestamps each packet as it comes in on
 //!   `vn-near`, after netem (far end's send → in: netem's delay as applied; delivered; reordered);
 //! - the sim phone timestamps the blocks carrying each marker (in → heard p50/p99, delivered
 //!   but never heard, 20 ms blocks made up);
 //! - chand's status gives RTP in, lost and interarrival jitter; `tc -s` netem's drops.
 //!
-//! It prints the figures and checks only that the call ran and the audio arrived (no timed
+//! It prints the figures and checks only that the calls ran and the audio arrived (no timed
 //! assertions: TCG timing varies). Usage: `vm-netem [CHAND_BINARY] [PACKETS]` (default: `chand`
 //! next to this program, 1500; at least 100).
 #![forbid(unsafe_code)]
@@ -71,19 +72,31 @@ fn main() -> ExitCode {
     };
     let mut report = Report::default();
     let net = Namespaces::create();
-    let ready = report.record(
-        &format!(
-            "namespaces {} and {} joined by veth, `{NETEM}` on {}",
-            NEAR.0, FAR.0, FAR.1
-        ),
+    let mut ok = report.record(
+        &format!("namespaces {} and {} joined by veth", NEAR.0, FAR.0),
         net.as_ref()
-            .map_err(Clone::clone)
-            .and_then(|_| run(&["tc", "-n", FAR.0, "qdisc", "show", "dev", FAR.1])),
+            .map(|_| {
+                format!(
+                    "{} {} on {}, {} {} on {}",
+                    NEAR.0, NEAR.2, NEAR.1, FAR.0, FAR.2, FAR.1
+                )
+            })
+            .map_err(Clone::clone),
     );
-    if ready {
+    ok = ok
+        && report.record(
+            &format!("call over the clean veth: {packets} marked packets after {WARMUP} warm-up"),
+            jitter(&chand_bin, packets, false),
+        );
+    ok = ok
+        && report.record(
+            &format!("`{NETEM}` on {}", FAR.1),
+            add_netem().and_then(|()| run(&["tc", "-n", FAR.0, "qdisc", "show", "dev", FAR.1])),
+        );
+    if ok {
         report.record(
             &format!("call through netem: {packets} marked packets after {WARMUP} warm-up"),
-            jitter(&chand_bin, packets),
+            jitter(&chand_bin, packets, true),
         );
     }
     drop(net);
@@ -136,9 +149,6 @@ impl Namespaces {
             run(&["ip", "-n", ns, "link", "set", dev, "up"])?;
             run(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
         }
-        let mut tc = vec!["tc", "-n", FAR.0, "qdisc", "add", "dev", FAR.1, "root"];
-        tc.extend(NETEM.split(' '));
-        run(&tc)?;
         Ok(net)
     }
 
@@ -161,6 +171,13 @@ impl Drop for Namespaces {
             }
         }
     }
+}
+
+/// `tc qdisc add dev vn-far root` [`NETEM`] in [`FAR`]'s namespace.
+fn add_netem() -> Result<(), String> {
+    let mut tc = vec!["tc", "-n", FAR.0, "qdisc", "add", "dev", FAR.1, "root"];
+    tc.extend(NETEM.split(' '));
+    run(&tc).map(drop)
 }
 
 /// Enter the network namespace `ns` (this thread only, setns(2)).
@@ -247,8 +264,8 @@ fn sniff(
     }
 }
 
-/// The measurement: see the module's doc.
-fn jitter(chand_bin: &Path, packets: usize) -> Outcome {
+/// The measurement (see the module's doc), with [`NETEM`] on `vn-far` when `netem`.
+fn jitter(chand_bin: &Path, packets: usize, netem: bool) -> Outcome {
     let env = quiet_env();
     let launcher = ["ip", "netns", "exec", NEAR.0];
     let (chand, phones, mut sipd) = start_chand(&env, chand_bin, &launcher, "22100-22199", 1);
@@ -283,24 +300,33 @@ fn jitter(chand_bin: &Path, packets: usize) -> Outcome {
             Marks::sent(&wire, n);
             far.send_to(&rtp(0x4e7e, n), to_chand)
                 .map_err(|e| format!("far end's send: {e}"))?;
-            if n + 1 == WARMUP {
+            if netem && n + 1 == WARMUP {
                 dropped_after_warmup = Namespaces::dropped()?;
             }
         }
         std::thread::sleep(Duration::from_millis(500));
         Ok::<(), String>(())
     })?;
-    let dropped = Namespaces::dropped()? - dropped_after_warmup;
+    let dropped = if netem {
+        format!(
+            " (netem dropped {})",
+            Namespaces::dropped()? - dropped_after_warmup
+        )
+    } else {
+        String::new()
+    };
     let st = chand.port_status("8001").call;
     let wire = wire.lock().expect("marks");
     let d = wire.delays(WARMUP);
     let delivered = d.len();
     let heard = Heard::of(&down.lock().expect("marks"), WARMUP, delivered);
     let reordered = *reordered.lock().expect("reordered");
-    println!("# netem: `tc qdisc add dev {} root {NETEM}`", FAR.1);
+    if netem {
+        println!("# netem: `tc qdisc add dev {} root {NETEM}`", FAR.1);
+    }
     println!(
         "# far end's send -> in on {}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {delivered} of \
-         {packets} delivered (netem dropped {dropped}); {reordered} came in after a later one",
+         {packets} delivered{dropped}; {reordered} came in after a later one",
         NEAR.1,
         pct(&d, 0.5),
         pct(&d, 0.99),

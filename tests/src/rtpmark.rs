@@ -297,3 +297,45 @@ pub fn quiet_env() -> Env {
     env.log_level = "warn";
     env
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_marker_survives_any_20_ms_window_of_the_stream() {
+        let stream: Vec<u8> = (1000..1003).flat_map(marked).collect();
+        for start in 0..160 {
+            let window = &stream[160 + start..320 + start];
+            let found = marks(window);
+            assert!(!found.is_empty(), "no marker at offset {start}");
+            assert!(found.iter().all(|n| (1001..=1002).contains(n)), "{found:?}");
+        }
+        assert_eq!(marks(&[FILL; 160]), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn rtp_carries_the_number_in_header_and_payload() {
+        let p = rtp(0x1234_5678, 70_000);
+        assert_eq!(p.len(), 12 + 160);
+        assert_eq!(&p[..2], &[0x80, 0]);
+        assert_eq!(u16::from_be_bytes([p[2], p[3]]), 70_000u32 as u16);
+        assert_eq!(u32::from_be_bytes([p[4], p[5], p[6], p[7]]), 70_000 * 160);
+        assert_eq!(&p[8..12], &0x1234_5678u32.to_be_bytes());
+        assert_eq!(marks(&p[12..]), vec![70_000, 70_000]);
+    }
+
+    #[test]
+    fn heard_counts_late_and_made_up_blocks() {
+        let m = Marks::new(4);
+        let t0 = Instant::now();
+        for n in 0..4 {
+            Marks::sent(&m, n);
+        }
+        Marks::got(&m, t0, &marked(0));
+        Marks::got(&m, t0, &[FILL; 160]);
+        Marks::got(&m, t0, &marked(2));
+        let h = Heard::of(&m.lock().unwrap(), 0, 4);
+        assert_eq!((h.heard, h.never, h.made_up), (2, 2, 1));
+    }
+}

@@ -39,7 +39,7 @@ use dahdi_mwi_tests::daemon::{profile_dir, RaiseOnDrop};
 use dahdi_mwi_tests::rtpmark::{
     connect_calls, marks, pct, phone_loop, quiet_env, rtp, serve, start_chand, Heard, Marks, FILL,
 };
-use dahdi_mwi_tests::vmcheck::{Outcome, Report};
+use dahdi_mwi_tests::vmcheck::{ms, Outcome, Report};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::socket::{
     recv, setsockopt, socket, sockopt, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType,
@@ -71,6 +71,7 @@ fn main() -> ExitCode {
         }
     };
     let mut report = Report::default();
+    let started = Instant::now();
     let net = Namespaces::create();
     let mut ok = report.record(
         &format!("namespaces {} and {} joined by veth", NEAR.0, FAR.0),
@@ -100,6 +101,7 @@ fn main() -> ExitCode {
         );
     }
     drop(net);
+    println!("# vm-netem took {}", ms(started.elapsed()));
     report.finish("vm-netem")
 }
 
@@ -348,4 +350,37 @@ fn jitter(chand_bin: &Path, packets: usize, netem: bool) -> Outcome {
         "{delivered} of {packets} delivered, {} heard, chand RTP in {rtp_in}",
         heard.heard
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An IPv4/UDP datagram from `src` to `port` carrying `rtp` (checksums left zero: the
+    /// parser does not check them, the kernel did).
+    fn datagram(src: Ipv4Addr, port: u16, rtp: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0];
+        p.extend_from_slice(&src.octets());
+        p.extend_from_slice(&NEAR.2.octets());
+        p.extend_from_slice(&FAR_PORT.to_be_bytes());
+        p.extend_from_slice(&port.to_be_bytes());
+        p.extend_from_slice(&[0; 4]);
+        p.extend_from_slice(rtp);
+        p
+    }
+
+    #[test]
+    fn only_the_far_ends_rtp_to_chands_port_is_taken() {
+        let pkt = rtp(1, 7);
+        let p = datagram(FAR.2, 22100, &pkt);
+        assert_eq!(rtp_payload(&p, 22100), Some(&pkt[12..]));
+        assert_eq!(rtp_payload(&p, 22102), None);
+        assert_eq!(rtp_payload(&datagram(NEAR.2, 22100, &pkt), 22100), None);
+        let mut udp6 = p.clone();
+        udp6[0] = 0x65;
+        assert_eq!(rtp_payload(&udp6, 22100), None);
+        for cut in [0, 1, 10, 19, 27] {
+            assert_eq!(rtp_payload(&p[..cut], 22100), None, "cut at {cut}");
+        }
+    }
 }

@@ -127,12 +127,13 @@ struct Namespaces;
 
 impl Namespaces {
     fn create() -> Result<Self, String> {
+        // Dropped on any error below: whatever was made is deleted.
+        let net = Self;
         for (ns, _, _) in [NEAR, FAR] {
             // A namespace left by an earlier run in this boot goes first.
             let _ = run(&["ip", "netns", "del", ns]);
             run(&["ip", "netns", "add", ns])?;
         }
-        let net = Self;
         run(&[
             "ip", "link", "add", NEAR.1, "netns", NEAR.0, "type", "veth", "peer", "name", FAR.1,
             "netns", FAR.0,

@@ -90,6 +90,20 @@ pub fn binary_path(name: &str) -> PathBuf {
     path
 }
 
+/// A command running `bin` through the command line `launcher` (e.g. `prlimit
+/// --nofile=1024:1024`, `ip netns exec NS`: programs that exec it, so the pid stays the
+/// daemon's), or directly when `launcher` is empty.
+pub fn command_via(launcher: &[&str], bin: &Path) -> Command {
+    match launcher.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    }
+}
+
 /// A running daemon, stopped (SIGTERM, then SIGKILL after 5 s) when dropped.
 #[derive(Debug)]
 pub struct Daemon {

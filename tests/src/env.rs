@@ -3,7 +3,6 @@
 //! without sharing anything.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chand::status::{ChandStatus, PortStatus};
@@ -13,7 +12,7 @@ use mwi_table::{Reader, TableConfig, TableError, Writer};
 use serde_json::Value;
 use sipd::ua::UaStatus;
 
-use crate::daemon::{binary, wait_for, Daemon};
+use crate::daemon::{binary, command_via, wait_for, Daemon};
 use crate::sip::free_port;
 
 /// How long a daemon gets to come up.
@@ -157,19 +156,19 @@ impl Chand {
 
     /// [`Chand::start`] with the chand binary at `bin`.
     pub fn start_with(bin: &Path, env: &Env, cfg: &ConfigFile) -> Self {
-        let config = cfg.path.display().to_string();
-        let daemon = Daemon::spawn(
-            bin,
-            &[
-                "run",
-                "--config",
-                &config,
-                "--allow-root",
-                "--log-level",
-                env.log_level,
-            ],
-            &env.log_path("chand"),
-        );
+        Self::start_via(bin, &[], env, cfg)
+    }
+
+    /// [`Chand::start_with`], chand run by the command line `launcher` (e.g. `ip netns exec
+    /// NS`, which execs chand so the pid stays chand's; empty: directly).
+    pub fn start_via(bin: &Path, launcher: &[&str], env: &Env, cfg: &ConfigFile) -> Self {
+        let mut cmd = command_via(launcher, bin);
+        cmd.arg("run").arg("--config").arg(&cfg.path).args([
+            "--allow-root",
+            "--log-level",
+            env.log_level,
+        ]);
+        let daemon = Daemon::spawn_command("chand", &mut cmd, &env.log_path("chand"));
         let mut chand = Self {
             daemon,
             control: cfg.control_path(),
@@ -393,14 +392,7 @@ impl Sipd {
         config: &Path,
         parsed: Config,
     ) -> Self {
-        let mut cmd = match launcher.split_first() {
-            Some((program, args)) => {
-                let mut c = Command::new(program);
-                c.args(args).arg(bin);
-                c
-            }
-            None => Command::new(bin),
-        };
+        let mut cmd = command_via(launcher, bin);
         cmd.envs(vars.iter().copied())
             .arg("run")
             .arg("--config")

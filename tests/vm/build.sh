@@ -5,7 +5,8 @@
 #      dpkg-deb -x (never installed into the host's /boot or /lib/modules);
 #   2. the DAHDI modules (dahdi, dahdi_dynamic, dahdi_dynamic_loc, dahdi_echocan_mg2) from dahdi-source, built
 #      against the matching linux-headers;
-#   3. a busybox initramfs with those modules, the virtio/9p module chain and tests/vm/init.
+#   3. a busybox initramfs with those modules, the virtio/9p module chain, veth and sch_netem,
+#      and tests/vm/init.
 # On success prints shell assignments (KVER, KERNEL, INITRD) on stdout; progress goes to stderr.
 # Fails loudly, naming the Debian package, when something it needs is missing.
 set -euo pipefail
@@ -148,8 +149,9 @@ if [[ ! -e $ddir/.done ]]; then
 fi
 
 # --- 3. initramfs -----------------------------------------------------------------------------
-# overlay: the writable root of init's systemd mode (tests/vm/systemd/).
-base_mods=(virtio_pci 9pnet_virtio 9p overlay)
+# overlay: the writable root of init's systemd mode (tests/vm/systemd/); veth and sch_netem:
+# network namespaces joined by a veth pair with `tc qdisc ... netem` on it (vm-netem).
+base_mods=(virtio_pci 9pnet_virtio 9p overlay veth sch_netem)
 ikey=$(key "$kver-$image_ver" "$dkey" "$(sha256sum "$here/init" /bin/busybox "$0" | cut -c1-64)")
 initrd=$build/initramfs/$ikey.img
 if [[ ! -e $initrd ]]; then
@@ -163,7 +165,7 @@ if [[ ! -e $initrd ]]; then
     done
     install -m 755 "$here/init" "$stage/init"
 
-    # Kernel modules: the closure of what 9p-over-virtio and the DAHDI modules need.
+    # Kernel modules: the closure of what 9p-over-virtio, veth, netem and the DAHDI modules need.
     declare -A seen=()
     add_kmod() {
         local rel dep

@@ -9,7 +9,8 @@
 //! 2. Jitter buffer under loss and jitter: the far end drops 5 % of its marked packets and sends
 //!    each of the others 20-60 ms (uniform) after its nominal time, so they reorder, as `tc
 //!    netem delay 40ms 20ms loss 5%` would (the kernel this was written on has no
-//!    CONFIG_NET_SCH_NETEM); the phone-side figures come from the markers heard (packet in →
+//!    CONFIG_NET_SCH_NETEM; the VM tier's `vm-netem` runs the same stream through real netem);
+//!    the phone-side figures come from the markers heard (packet in →
 //!    heard, packets never heard, 20 ms blocks made up), chand's from its status.
 //! 3. CPU per simultaneous call: N ports each in a call with an RTP echo (one socket for all),
 //!    every phone talking; chand's utime+stime (/proc/PID/stat) over a window. The peer in the
@@ -24,31 +25,19 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use callctl::link::Event;
-use callctl::wire::Message;
-use callctl::{CallId, Privacy, Text};
-use chand::backend::sim::peer::Phone;
 use dahdi_mwi_tests::baresip::Baresip;
 use dahdi_mwi_tests::daemon::{binary_path, RaiseOnDrop};
-use dahdi_mwi_tests::env::{Chand, Env};
-use dahdi_mwi_tests::fakesipd::{calls_config, echo, media, FakeSipd, WAIT};
-
+use dahdi_mwi_tests::fakesipd::echo;
+use dahdi_mwi_tests::rtpmark::{
+    connect_calls, marked, pct, phone_loop, quiet_env, rtp, serve, start_chand, Heard, Marks, FILL,
+};
 use dahdi_mwi_tests::sip::free_port;
 use dahdi_mwi_tests::sipp::{scenario, spawn as sipp};
-use sansio::Core;
 
-/// The two codes opening a marker, then the block number in three codes of 6 bits each.
-/// µ-law codes 0x20..=0x5f decode and encode back to themselves (no ±0 ambiguity).
-const MARK: [u8; 2] = [0x3a, 0x5c];
-/// The code around the markers (a quiet µ-law sample).
-const FILL: u8 = 0x7e;
-/// Offsets of the markers in a block or payload: two, so that one of them never straddles the
-/// boundary of chand's 20 ms frames, whatever their alignment to the phone's blocks.
-const MARK_AT: [usize; 2] = [0, 80];
 /// The jitter-buffer run's impairment, applied by the far end (this kernel has no netem):
 /// packets dropped, and the range of the delay added to each (uniform, ms: 40 ± 20).
 const LOSS: f64 = 0.05;
@@ -127,221 +116,11 @@ fn loadavg() -> String {
         .unwrap_or_default()
 }
 
-/// A block of 160 µ-law codes marked with `n` at [`MARK_AT`].
-fn marked(n: usize) -> Vec<u8> {
-    let mut b = vec![FILL; 160];
-    for at in MARK_AT {
-        b[at..at + 2].copy_from_slice(&MARK);
-        for (i, shift) in [12, 6, 0].into_iter().enumerate() {
-            b[at + 2 + i] = 0x20 + ((n >> shift) & 0x3f) as u8;
-        }
-    }
-    b
-}
-
-/// The block numbers marked in `codes`.
-fn marks(codes: &[u8]) -> Vec<usize> {
-    codes
-        .windows(5)
-        .filter(|w| w[..2] == MARK && w[2..].iter().all(|c| (0x20..0x60).contains(c)))
-        .map(|w| w[2..].iter().fold(0, |n, c| n << 6 | usize::from(c - 0x20)))
-        .collect()
-}
-
-/// One RTP packet: PCMU, `ssrc`, sequence `n`, payload [`marked`]`(n)`.
-fn rtp(ssrc: u32, n: usize) -> Vec<u8> {
-    let mut p = vec![0x80, 0];
-    p.extend_from_slice(&(n as u16).to_be_bytes());
-    p.extend_from_slice(&((n as u32).wrapping_mul(160)).to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend(marked(n));
-    p
-}
-
-/// When each marker was sent and first received; 20 ms per marker.
-struct Marks {
-    sent: Vec<Option<Instant>>,
-    got: Vec<Option<Instant>>,
-    /// Blocks, between the first and the last that brought a new marker, that brought none:
-    /// 20 ms the receiver made up (loss concealment, or a deeper play-out buffer).
-    made_up: usize,
-    /// Blocks without a new marker since the last that had one.
-    pending: usize,
-}
-
-impl Marks {
-    fn new(n: usize) -> Mutex<Self> {
-        Mutex::new(Self {
-            sent: vec![None; n],
-            got: vec![None; n],
-            made_up: 0,
-            pending: 0,
-        })
-    }
-
-    fn sent(m: &Mutex<Self>, n: usize) {
-        if let Some(s) = m.lock().expect("marks").sent.get_mut(n) {
-            *s = Some(Instant::now());
-        }
-    }
-
-    /// A block or payload arrived at `at` carrying `codes`.
-    fn got(m: &Mutex<Self>, at: Instant, codes: &[u8]) {
-        let mut m = m.lock().expect("marks");
-        let mut new = false;
-        for n in marks(codes) {
-            if let Some(g @ None) = m.got.get_mut(n) {
-                *g = Some(at);
-                new = true;
-            }
-        }
-        let started = m.got.iter().any(Option::is_some);
-        if new {
-            m.made_up += m.pending;
-            m.pending = 0;
-        } else if started {
-            m.pending += 1;
-        }
-    }
-
-    /// Delays (ms) of the markers sent and received, skipping the first `warmup`.
-    fn delays(&self, warmup: usize) -> Vec<f64> {
-        let mut d: Vec<f64> = self
-            .sent
-            .iter()
-            .zip(&self.got)
-            .skip(warmup)
-            .filter_map(|(s, g)| Some(g.as_ref()?.duration_since(*s.as_ref()?).as_secs_f64() * 1e3))
-            .collect();
-        d.sort_by(f64::total_cmp);
-        d
-    }
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-/// The incoming calls `1..=phones.len()` (call ids SIPD_BIT | port) answered: each port
-/// rings, its phone goes off-hook, and chand's RTP goes to `far(port)`. Returns each call's
-/// local RTP port, in port order.
-fn connect_calls(
-    sipd: &mut FakeSipd,
-    phones: &[Phone],
-    far: impl Fn(u16) -> SocketAddr,
-) -> Result<Vec<u16>, String> {
-    let n = phones.len();
-    let id = |port: u16| CallId(CallId::SIPD_BIT | u32::from(port));
-    for port in 1..=n as u16 {
-        sipd.send(Message::Incoming {
-            call: id(port),
-            port,
-            number: Text::try_from("5551234").map_err(|e| format!("{e:?}"))?,
-            name: Text::try_from("BENCH").map_err(|e| format!("{e:?}"))?,
-            privacy: Privacy::Allowed,
-        });
-    }
-    let mut local = vec![0u16; n];
-    let (mut alerting, mut answered) = (0, 0);
-    let deadline = Instant::now() + WAIT * 4;
-    while answered < n {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(format!("{alerting} of {n} calls rang, {answered} answered"));
-        }
-        let Some(Event::Call(m)) = sipd.next(left) else {
-            continue;
-        };
-        match m {
-            Message::MediaReady { call, local_rtp } => {
-                local[(call.0 & !CallId::SIPD_BIT) as usize - 1] = local_rtp.port();
-            }
-            Message::Alerting { call } => {
-                alerting += 1;
-                let port = (call.0 & !CallId::SIPD_BIT) as usize;
-                phones[port - 1]
-                    .off_hook()
-                    .map_err(|e| format!("phone {port}: {e}"))?;
-            }
-            Message::Answered { call } => {
-                answered += 1;
-                let port = (call.0 & !CallId::SIPD_BIT) as u16;
-                sipd.send(Message::Connected {
-                    call,
-                    media: media(far(port)),
-                });
-            }
-            Message::Hangup { call, cause } => {
-                return Err(format!("chand hung up {call}: {cause:?}"));
-            }
-            _ => {}
-        }
-    }
-    Ok(local)
-}
-
-/// The phone's side of a call until `stop`: a block every 20 ms (`block(n)`), and every block
-/// received handed to `heard` with its arrival time.
-fn phone_loop(
-    phone: &Phone,
-    stop: &AtomicBool,
-    block: impl Fn(usize) -> Vec<u8>,
-    mut heard: impl FnMut(Instant, &[u8]),
-) {
-    let mut n = 0;
-    let mut next = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        let now = Instant::now();
-        if now >= next {
-            let _ = phone.send_audio(&block(n));
-            n += 1;
-            next += Duration::from_millis(20);
-            continue;
-        }
-        if let Ok(b) = phone.recv_audio(next - now) {
-            heard(Instant::now(), &b);
-        }
-    }
-}
-
-/// Keep the fake sipd's link alive (its pings, chand's answers) until `stop`: chand ends
-/// every call when sipd stays silent for 3 keep-alive intervals.
-fn serve(sipd: &mut FakeSipd, stop: &AtomicBool) {
-    while !stop.load(Ordering::Relaxed) {
-        let _ = sipd.next(Duration::from_millis(200));
-        sipd.link.handle_timeout(Instant::now());
-        sipd.flush();
-    }
-}
-
-/// chand with `channels` FXS ports and a fake sipd linked to it.
-fn start_chand(env: &Env, rtp_ports: &str, channels: u32) -> (Chand, Vec<Phone>, FakeSipd) {
-    let chans: Vec<u32> = (1..=channels).collect();
-    let cfg = env.write_config(&calls_config(rtp_ports, &chans));
-    let chand = Chand::start_with(&binary_path("chand"), env, &cfg);
-    let phones = chans
-        .iter()
-        .map(|&c| Phone::connect(&env.sim_dir, c, WAIT).expect("sim phone"))
-        .collect();
-    let mut sipd = FakeSipd::connect(&env.runtime_dir.join("callctl.sock"));
-    sipd.wait_up();
-    (chand, phones, sipd)
-}
-
-fn quiet_env() -> Env {
-    let mut env = Env::new();
-    env.log_level = "warn";
-    env
-}
-
 /// Item 1: the delay chand adds each way, over `packets` blocks and packets.
 fn delay(packets: usize) -> Result<(), String> {
     const WARMUP: usize = 50;
     let env = quiet_env();
-    let (chand, phones, mut sipd) = start_chand(&env, "22000-22099", 1);
+    let (chand, phones, mut sipd) = start_chand(&env, &binary_path("chand"), &[], "22000-22099", 1);
     let far = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let far_addr = far.local_addr().map_err(|e| e.to_string())?;
     let local = connect_calls(&mut sipd, &phones, |_| far_addr)?;
@@ -418,7 +197,7 @@ fn delay(packets: usize) -> Result<(), String> {
 fn jitter(packets: usize) -> Result<(), String> {
     const WARMUP: usize = 50;
     let env = quiet_env();
-    let (chand, phones, mut sipd) = start_chand(&env, "22100-22199", 1);
+    let (chand, phones, mut sipd) = start_chand(&env, &binary_path("chand"), &[], "22100-22199", 1);
     let total = packets + WARMUP;
     let down = Marks::new(total);
     let stop = AtomicBool::new(false);
@@ -460,8 +239,7 @@ fn jitter(packets: usize) -> Result<(), String> {
         Ok::<(), String>(())
     })?;
     let st = chand.port_status("8001").call;
-    let m = down.lock().expect("marks");
-    let d = m.delays(WARMUP);
+    let heard = Heard::of(&down.lock().expect("marks"), WARMUP, delivered);
     println!(
         "\n2. jitter buffer: {packets} packets after {WARMUP} warm-up, {:.0} % dropped at the far \
          end ({} delivered), the others delayed uniformly {}-{} ms (reordered)",
@@ -470,14 +248,7 @@ fn jitter(packets: usize) -> Result<(), String> {
         DELAY_MS.0,
         DELAY_MS.1
     );
-    println!(
-        "   at the phone: packet in -> heard p50 {:.1} ms, p99 {:.1} ms; delivered but never \
-         heard (late, dropped by chand) {}; 20 ms blocks made up (concealed, or buffer grown) {}",
-        pct(&d, 0.5),
-        pct(&d, 0.99),
-        delivered.saturating_sub(d.len()),
-        m.made_up
-    );
+    println!("   at the phone: {heard}");
     println!("   chand status: {st}");
     Ok(())
 }
@@ -513,7 +284,8 @@ fn cpu(a: &Args) -> Result<(), String> {
     let mut per_call = Vec::new();
     for &n in &a.calls {
         let env = quiet_env();
-        let (chand, phones, mut sipd) = start_chand(&env, "23000-23999", n as u32);
+        let (chand, phones, mut sipd) =
+            start_chand(&env, &binary_path("chand"), &[], "23000-23999", n as u32);
         let far = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let far_addr = far.local_addr().map_err(|e| e.to_string())?;
         let stop = AtomicBool::new(false);

@@ -1,12 +1,14 @@
 //! Q.921 LAPD: frame parsing (Repr round trip) and the data-link and span state machines fed
-//! with arbitrary frames and timer steps. Input: side byte, then records of
+//! with arbitrary frames and timer steps. Input: a byte of flags (bit 0 side, 1 FACILITY
+//! transport, 2 MWIInterrogate resync, 3 basic calls on), then records of
 //! `[len][len bytes of frame]`, where len 0 means "advance the clock by the next byte × 10 ms".
 #![no_main]
 
 use std::time::{Duration, Instant};
 
+use isdn::call::{CallConfig, Interface};
 use isdn::q921::{Config, Lapd, Repr, Side};
-use isdn::span::{Lamp, Span, SpanConfig, Transport};
+use isdn::span::{Lamp, Resync, Span, SpanConfig, Transport};
 use libfuzzer_sys::fuzz_target;
 use sansio::Core;
 
@@ -27,6 +29,13 @@ fuzz_target!(|data: &[u8]| {
     let mut cfg = SpanConfig::new(side);
     if first & 2 != 0 {
         cfg.transport = Transport::Facility;
+    }
+    // The paths of this session's span features: MWIInterrogate at link-up and basic calls.
+    if first & 4 != 0 {
+        cfg.resync = Resync::Interrogate;
+    }
+    if first & 8 != 0 {
+        cfg.calls = Some(CallConfig::new(side, Interface::T1));
     }
     let mut span = Span::new(cfg);
     lapd.start(now);

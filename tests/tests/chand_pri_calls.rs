@@ -252,11 +252,21 @@ fn pbx_calls_sip_with_audio_both_ways_and_sip_hangs_up() {
     rig.sipd().send(Message::Ringback { call });
     wait_call_line(&mut pbx, "RINGING", &rig.chand);
     let far = far_end();
+    rig.sipd().send(Message::Identity {
+        call,
+        number: "7001".try_into().unwrap(),
+        name: "VoiceMail".try_into().unwrap(),
+    });
     rig.sipd().send(Message::Connected {
         call,
         media: media(far.local_addr().unwrap()),
     });
-    wait_call_line(&mut pbx, "ANSWER", &rig.chand);
+    let answer = wait_call_line(&mut pbx, "ANSWER", &rig.chand);
+    assert_eq!(
+        field(&answer, "connected_name"),
+        "VoiceMail",
+        "sipd's Identity as the CONNECT's QSIG connectedName"
+    );
     assert_eq!(
         bchan.recv_event(WAIT).unwrap(),
         "ec 128",
@@ -363,7 +373,7 @@ fn trunk_incoming_for_a_span_without_calls_or_no_span_gets_cause_3() {
 
 /// SIP → PBX on `rig`'s span: libpri answers at once and hangs up after 4 s.
 fn sip_calls_pbx(mut rig: Rig) {
-    let mut pbx = rig.libpri(&["--answer", "--hangup-after", "4000"]);
+    let mut pbx = rig.libpri(&["--answer", "--hangup-after", "4000", "--name", "Reception"]);
     let call = CallId(CallId::SIPD_BIT | 1);
     let t0 = Instant::now();
     rig.sipd().send(Message::TrunkIncoming {
@@ -390,6 +400,11 @@ fn sip_calls_pbx(mut rig: Rig) {
     rig.sipd().expect("Alerting", |m| {
         matches!(m, Message::Alerting { .. }).then_some(())
     });
+    let who = rig.sipd().expect("Identity", |m| match m {
+        Message::Identity { name, .. } => Some(name.as_str().to_owned()),
+        _ => None,
+    });
+    assert_eq!(who, "Reception", "the PBX's connectedName as Identity");
     rig.sipd().expect("Answered", |m| {
         matches!(m, Message::Answered { .. }).then_some(())
     });

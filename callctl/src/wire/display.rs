@@ -57,6 +57,12 @@ impl fmt::Display for Message {
                 if m.on { "on" } else { "off" },
                 m.messages.map_or_else(|| "-".to_owned(), |n| n.to_string())
             ),
+            Self::Identity { call, number, name } => write!(
+                f,
+                "Identity call={call} number={:?} name={:?}",
+                number.as_str(),
+                name.as_str()
+            ),
             Self::Alerting { call } => write!(f, "Alerting call={call}"),
             Self::Answered { call } => write!(f, "Answered call={call}"),
             Self::MediaReady { call, local_rtp } => {

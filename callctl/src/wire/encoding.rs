@@ -14,6 +14,7 @@ pub(super) mod ty {
     pub const PONG: u8 = 0x03;
     pub const ERROR: u8 = 0x04;
     pub const HANGUP: u8 = 0x05;
+    pub const IDENTITY: u8 = 0x06;
     pub const DIAL: u8 = 0x10;
     pub const ALERTING: u8 = 0x11;
     pub const ANSWERED: u8 = 0x12;
@@ -224,6 +225,11 @@ impl Message {
                     cause: Cause(cause),
                 }
             }
+            ty::IDENTITY => Self::Identity {
+                call: r.call()?,
+                number: r.text("number")?,
+                name: r.text("name")?,
+            },
             ty::DIAL => {
                 let call = r.call()?;
                 let port = r.u16("port")?;
@@ -338,6 +344,10 @@ impl Message {
                 ErrorCode::UnknownPort => 5,
             }),
             Self::Hangup { cause, .. } => out.push(cause.0),
+            Self::Identity { number, name, .. } => {
+                put_str(&mut out, number.as_str());
+                put_str(&mut out, name.as_str());
+            }
             Self::Dial { port, digits, .. } => {
                 out.extend_from_slice(&port.to_be_bytes());
                 put_str(&mut out, digits.as_str());
@@ -388,6 +398,7 @@ impl Message {
             Self::Pong { .. } => ty::PONG,
             Self::Error { .. } => ty::ERROR,
             Self::Hangup { .. } => ty::HANGUP,
+            Self::Identity { .. } => ty::IDENTITY,
             Self::Dial { .. } => ty::DIAL,
             Self::Alerting { .. } => ty::ALERTING,
             Self::Answered { .. } => ty::ANSWERED,
@@ -410,6 +421,7 @@ impl Message {
             Self::Hello { .. } | Self::Ping { .. } | Self::Pong { .. } | Self::PbxMwi(_) => None,
             Self::Error { call, .. }
             | Self::Hangup { call, .. }
+            | Self::Identity { call, .. }
             | Self::Dial { call, .. }
             | Self::Alerting { call }
             | Self::Answered { call }

@@ -85,6 +85,18 @@ pub enum Message {
         /// Q.850 cause.
         cause: Cause,
     },
+    /// Both ways: who answered (ECMA-164 SS-CONP connectedName / RFC 3325
+    /// P-Asserted-Identity), sent before `Answered` (chand: the PBX's CONNECT named its
+    /// party) or before `Connected` (sipd: the 200 OK named its party); either part may be
+    /// empty.
+    Identity {
+        /// The call.
+        call: CallId,
+        /// The answering party's number.
+        number: Text,
+        /// The answering party's name.
+        name: Text,
+    },
     /// chand → sipd: the digits on `port` completed the digit map; send an INVITE.
     Dial {
         /// New call id (chand's, bit 31 clear).
@@ -306,6 +318,8 @@ mod tests {
                     digits: Digits::try_from(&*d).unwrap(),
                 }
             }),
+            (call.clone(), text(), text())
+                .prop_map(|(call, number, name)| { Message::Identity { call, number, name } }),
             call.clone().prop_map(|call| Message::Alerting { call }),
             call.clone().prop_map(|call| Message::Answered { call }),
             call.clone().prop_map(|call| Message::Ringback { call }),

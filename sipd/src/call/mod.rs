@@ -20,7 +20,7 @@ use crate::ua::Dest;
 use crate::wire::Message;
 use callctl::link::{Event, Link};
 use callctl::wire::{Message as Ctl, Ports};
-use callctl::{CallId, Cause, Codec, Media, PbxMwi, Side};
+use callctl::{CallId, Cause, Codec, Media, PbxMwi, Side, Text};
 use mwi_config::{Config, Transport};
 use mwi_core::route::{Route, Router};
 use sansio::{Core, Duration, Instant, Timers};
@@ -230,6 +230,9 @@ struct Call {
     /// Outgoing: the caller withheld its identity: `Privacy: id` on the INVITE (RFC 3323
     /// §4.2) with an anonymous From.
     private: bool,
+    /// Incoming: who answered at chand's side (`Identity`: the PBX's connectedName), put in
+    /// the 200's P-Asserted-Identity (RFC 3325 §9.1).
+    answered_by: Option<(Text, Text)>,
     direction: Direction,
     state: State,
     started: Instant,
@@ -440,6 +443,15 @@ impl Calls {
             } => self.trunk_dial(now, call, span, &called, (number, name, privacy)),
             Ctl::MediaReady { call, local_rtp } => self.media_ready(now, call, local_rtp),
             Ctl::Alerting { call } => self.alerting(now, call),
+            Ctl::Identity { call, number, name } => {
+                if let Some(c) = self
+                    .calls
+                    .get_mut(&call)
+                    .filter(|c| c.direction == Direction::Incoming)
+                {
+                    c.answered_by = Some((number, name));
+                }
+            }
             Ctl::Answered { call } => {
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.answered = true;

@@ -40,7 +40,7 @@ struct Outgoing {
 
 /// `user` as the user part of a SIP URI: characters outside RFC 3261 §25.1's `unreserved`
 /// and `user-unreserved` escaped (`#` → `%23`; `*` stays).
-fn escape_user(user: &str) -> String {
+pub(super) fn escape_user(user: &str) -> String {
     let mut out = String::with_capacity(user.len());
     for b in user.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/".contains(&b) {
@@ -53,7 +53,7 @@ fn escape_user(user: &str) -> String {
 }
 
 /// `name` as a quoted-string display name (RFC 3261 §25.1: `"` and `\` as quoted-pair).
-fn quote(name: &str) -> String {
+pub(super) fn quote(name: &str) -> String {
     let mut out = String::from("\"");
     for c in name.chars() {
         if matches!(c, '"' | '\\') {
@@ -179,6 +179,7 @@ impl Calls {
             auth: out.auth,
             calling: out.user.clone(),
             private: out.private,
+            answered_by: None,
             direction: Direction::Outgoing,
             state: State::Waiting,
             started: now,
@@ -440,6 +441,18 @@ impl Calls {
                 if let Some(c) = self.calls.get_mut(&id) {
                     c.media = Some(media);
                     c.note(format_args!("connected"));
+                }
+                // RFC 3325 §9.1: who answered, for the PBX's connectedName (ECMA-164).
+                if let Some(who) = rsp.header("P-Asserted-Identity") {
+                    let (number, name) = super::uas::party(who);
+                    self.tell(
+                        now,
+                        Ctl::Identity {
+                            call: id,
+                            number,
+                            name,
+                        },
+                    );
                 }
                 self.tell(now, Ctl::Connected { call: id, media });
             }

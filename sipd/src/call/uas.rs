@@ -6,6 +6,7 @@
 //! which connects the call; chand's `Hangup` before that becomes the RFC 3398 §8.2.6.1
 //! response. A re-INVITE in the dialog is answered and becomes `Modify`.
 
+use super::uac::{escape_user, quote};
 use super::{Call, CallId, Calls, Direction, Line, State, Timer};
 use crate::sdp::{self, Local};
 use crate::ua::Dest;
@@ -78,9 +79,25 @@ fn text(s: &str) -> Text {
 fn caller(req: &Message) -> (Text, Text, Privacy) {
     let who = req
         .header("P-Asserted-Identity")
-        .and_then(|v| split_list(v).into_iter().next())
         .or_else(|| req.header("From"))
         .unwrap_or("");
+    let (number, name) = party(who);
+    let private = req
+        .headers("Privacy")
+        .flat_map(|v| v.split(';'))
+        .any(|p| matches!(p.trim(), "id" | "header"))
+        || number.as_str().eq_ignore_ascii_case("anonymous");
+    if private {
+        (Text::default(), Text::default(), Privacy::Restricted)
+    } else {
+        (number, name, Privacy::Allowed)
+    }
+}
+
+/// The user part and the display name of the first name-addr of a From or
+/// P-Asserted-Identity value (RFC 3261 §20.20, RFC 3325 §9.1).
+pub(super) fn party(value: &str) -> (Text, Text) {
+    let who = split_list(value).into_iter().next().unwrap_or("");
     let number = uri_user(addr_uri(who)).unwrap_or("");
     let name = who
         .split('<')
@@ -89,16 +106,7 @@ fn caller(req: &Message) -> (Text, Text, Privacy) {
         .unwrap_or("")
         .trim()
         .trim_matches('"');
-    let private = req
-        .headers("Privacy")
-        .flat_map(|v| v.split(';'))
-        .any(|p| matches!(p.trim(), "id" | "header"))
-        || number.eq_ignore_ascii_case("anonymous");
-    if private {
-        (Text::default(), Text::default(), Privacy::Restricted)
-    } else {
-        (text(number), text(name), Privacy::Allowed)
-    }
+    (text(number), text(name))
 }
 
 /// Where an INVITE's Request-URI user leads.
@@ -108,6 +116,29 @@ enum To {
     /// A number of a `[[pri]]` span with `[pri.calls]`: `TrunkIncoming` with this called
     /// number.
     Span(u16, Digits),
+}
+
+/// The 200's P-Asserted-Identity for call `c` answered at chand's side by a named party
+/// (RFC 3325 §9.1): its number or the called user, at the INVITE's Request-URI host; `None`
+/// when chand named no one.
+fn answered_by(c: &Call, req: &Message) -> Option<String> {
+    let (number, name) = c.answered_by.as_ref()?;
+    let user = if number.as_str().is_empty() {
+        c.user.clone()
+    } else {
+        escape_user(number.as_str())
+    };
+    let host = req
+        .uri()
+        .map(|u| addr_uri(u).rsplit('@').next().unwrap_or(u))
+        .map(|h| h.split([';', '>']).next().unwrap_or(h))
+        .unwrap_or("invalid");
+    let display = if name.as_str().is_empty() {
+        String::new()
+    } else {
+        format!("{} ", quote(name.as_str()))
+    };
+    Some(format!("{display}<sip:{user}@{host}>"))
 }
 
 impl Calls {
@@ -268,6 +299,7 @@ impl Calls {
             called,
             calling,
             private: false,
+            answered_by: None,
             direction: Direction::Incoming,
             state: State::Ringing,
             started: now,
@@ -383,6 +415,9 @@ impl Calls {
                 let Some(mut rsp) = self.dialog_response(id, 200) else {
                     return;
                 };
+                if let Some(pai) = self.calls.get(&id).and_then(|c| answered_by(c, req)) {
+                    rsp.push("P-Asserted-Identity", &pai);
+                }
                 rsp.push("Content-Type", "application/sdp");
                 rsp.body = body;
                 if let Some(c) = self.calls.get_mut(&id) {

@@ -5,10 +5,11 @@
 //!
 //! - PBX → SIP: a SETUP becomes `TrunkDial` (called number through `to_sip_strip/prefix`),
 //!   CALL PROCEEDING and the B-channel's media leg; `Ringback` / `EarlyMedia` send ALERTING,
-//!   `Connected` sends CONNECT, `Hangup` sends DISCONNECT with its cause.
+//!   `Connected` sends CONNECT (with `Identity`'s name as QSIG connectedName), `Hangup` sends
+//!   DISCONNECT with its cause.
 //! - SIP → PBX: `TrunkIncoming` places a SETUP (called number through `to_pbx_strip/prefix`,
 //!   `[pri.calls]` type of number and plan, QSIG callingName when shown); ALERTING gives
-//!   `Alerting`, CONNECT `Answered`; a SETUP that cannot be placed gives `Hangup` (34 no
+//!   `Alerting`, CONNECT `Answered` (after `Identity` when it named its party); a SETUP that cannot be placed gives `Hangup` (34 no
 //!   B-channel free, 38 link down).
 //! - Every call ends once on each side: DISCONNECT or RELEASE from the PBX (or the link's loss,
 //!   Q.931 §5.8.9) send `Hangup`; `Hangup` from sipd or the link to sipd lost clear towards the
@@ -101,6 +102,9 @@ pub struct TrunkCall {
     pub calling: String,
     /// When it was answered.
     pub answered: Option<Instant>,
+    /// A call from the PBX: who answered on the SIP side (sipd's `Identity`), sent to the PBX
+    /// as the CONNECT's connectedName (ECMA-164 SS-CONP).
+    pub connected_name: Option<Name>,
 }
 
 impl TrunkCall {
@@ -192,12 +196,19 @@ impl Trunk {
                     c.b = b;
                 }
             }
-            CallEvent::Connected { call: cref, .. } => {
+            CallEvent::Connected { call: cref, name } => {
                 if let Some(c) = self.calls.get_mut(&cref) {
                     if c.phase != Phase::Clearing && c.answered.is_none() {
                         c.phase = Phase::Connected;
                         c.answered = Some(now);
                         if let (false, Some(call)) = (c.from_pbx, c.call) {
+                            if let Some(name) = name.and_then(|n| n.display()) {
+                                self.out.push_back(Out::Send(Message::Identity {
+                                    call,
+                                    number: text(""),
+                                    name: text(&name),
+                                }));
+                            }
                             self.out.push_back(Out::Send(Message::Answered { call }));
                         }
                     }
@@ -256,6 +267,7 @@ impl Trunk {
                 called: number.clone(),
                 calling: calling.to_owned(),
                 answered: None,
+                connected_name: None,
             },
         );
         self.out.push_back(Out::Send(Message::TrunkDial {
@@ -300,8 +312,12 @@ impl Trunk {
                 }
                 self.out.push_back(Out::StartMedia { b, media });
             }
+            Message::Identity { name, .. } if c.from_pbx => {
+                c.connected_name = Name::allowed(name.as_str());
+            }
             Message::Connected { media, .. } if c.from_pbx => {
-                if c.answered.is_none() && cc.connect(now, cref, None).is_ok() {
+                if c.answered.is_none() && cc.connect(now, cref, c.connected_name.as_ref()).is_ok()
+                {
                     c.phase = Phase::Connected;
                     c.answered = Some(now);
                 }
@@ -369,6 +385,7 @@ impl Trunk {
                         called: digits,
                         calling: calling.digits,
                         answered: None,
+                        connected_name: None,
                     },
                 );
                 self.out.push_back(Out::OpenMedia { call, b });

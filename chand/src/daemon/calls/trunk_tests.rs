@@ -388,3 +388,48 @@ fn an_empty_called_number_is_refused_with_cause_28() {
     assert!(r.outs().is_empty());
     assert!(r.pbx_saw(|e| matches!(e, CallEvent::Released { cause: 28, .. })));
 }
+
+#[test]
+fn connected_names_go_both_ways() {
+    // PBX → SIP: sipd's Identity becomes the CONNECT's connectedName.
+    let mut r = Rig::new();
+    let call = CallId(7);
+    r.pbx_calls("0789", Some(call));
+    r.outs();
+    r.message(Message::Identity {
+        call,
+        number: "7001".try_into().unwrap(),
+        name: "Voice Mail".try_into().unwrap(),
+    });
+    r.message(Message::Connected {
+        call,
+        media: media(),
+    });
+    assert!(
+        r.pbx_saw(|e| matches!(e, CallEvent::Connected { name: Some(n), .. }
+            if n.display().as_deref() == Some("Voice Mail"))),
+        "{:?}",
+        r.pbx_events
+    );
+    // SIP → PBX: the PBX's connectedName goes to sipd as Identity before Answered.
+    let mut r = Rig::new();
+    let call = CallId(CallId::SIPD_BIT | 2);
+    r.sip_calls(call, "992001", Privacy::Allowed);
+    let (pcref, ..) = r.pbx_incoming().expect("the PBX got a SETUP");
+    r.outs();
+    r.pbx
+        .connect(r.now, pcref, Name::allowed("Reception").as_ref())
+        .unwrap();
+    r.run(None);
+    assert_eq!(
+        r.outs(),
+        [
+            Out::Send(Message::Identity {
+                call,
+                number: "".try_into().unwrap(),
+                name: "Reception".try_into().unwrap(),
+            }),
+            Out::Send(Message::Answered { call })
+        ]
+    );
+}

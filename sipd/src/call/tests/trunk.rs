@@ -325,3 +325,42 @@ fn a_pbx_lamp_goes_to_the_table_for_a_port_to_the_notifier_else_never_back_to_it
         ]
     );
 }
+
+#[test]
+fn who_answered_goes_both_ways() {
+    // SIP → PBX: chand's Identity (the PBX's connectedName) is the 200's P-Asserted-Identity.
+    let mut h = Harness::new(true);
+    let (call, _) = trunk_ring(&mut h, "2001", "t9");
+    h.chand_says(Ctl::MediaReady {
+        call,
+        local_rtp: "192.0.2.1:10006".parse().unwrap(),
+    });
+    h.chand_says(Ctl::Identity {
+        call,
+        number: Text::default(),
+        name: Text::try_from("Reception").unwrap(),
+    });
+    h.chand_says(Ctl::Answered { call });
+    let ok = h.take_sent().remove(0);
+    assert_eq!(ok.code(), Some(200));
+    assert_eq!(
+        ok.header("P-Asserted-Identity"),
+        Some("\"Reception\" <sip:2001@192.0.2.1>")
+    );
+    // PBX → SIP: a 200 with P-Asserted-Identity tells chand who answered, before Connected.
+    let mut h = Harness::new(true);
+    let (call, mut sent) = trunk_dial(&mut h, 1, "2001", Privacy::Allowed);
+    let inv = sent.remove(0);
+    let pai = "P-Asserted-Identity: \"Voice Mail\" <sip:7001@192.0.2.20>\r\n";
+    h.sip_in(&reply(&inv, 200, pai, PEER_SDP), proxy());
+    let told = h.take_told();
+    assert_eq!(
+        told[0],
+        Ctl::Identity {
+            call,
+            number: Text::try_from("7001").unwrap(),
+            name: Text::try_from("Voice Mail").unwrap(),
+        }
+    );
+    assert!(matches!(told[1], Ctl::Connected { .. }), "{told:?}");
+}

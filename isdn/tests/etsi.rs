@@ -330,3 +330,15 @@ mod props {
         }
     }
 }
+
+#[test]
+fn dump_shows_etsi_components() {
+    // I frame, FACILITY on the dummy call reference with the minimal mwiActivate.
+    let frame = hex(&format!("0001 0000 080062 1c19 {MINIMAL_ACTIVATE}"));
+    let line = isdn::dump::Frame(&frame).to_string();
+    assert!(
+        line.contains("invoke id=1 op=oid:040085690101 arg(11)"),
+        "{line}"
+    );
+    assert!(!line.contains("profile"), "{line}");
+}

@@ -3,8 +3,8 @@
 //! that parse to the same value.
 #![no_main]
 
-use isdn::qsig::{MwiActivateArg, MwiInterrogateRes, MwiInvoke};
 use isdn::etsi;
+use isdn::qsig::{MwiActivateArg, MwiInterrogateRes, MwiInvoke};
 use isdn::rose::{Component, Facility, RoseFacility};
 use libfuzzer_sys::fuzz_target;
 

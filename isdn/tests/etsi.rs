@@ -337,8 +337,40 @@ fn dump_shows_etsi_components() {
     let frame = hex(&format!("0001 0000 080062 1c19 {MINIMAL_ACTIVATE}"));
     let line = isdn::dump::Frame(&frame).to_string();
     assert!(
-        line.contains("invoke id=1 op=oid:040085690101 arg(11)"),
+        line.ends_with(
+            "invoke id=1 op=mwiActivate{0 4 0 745 1 1} receivingUserNr=1234 basicService=speech"
+        ),
         "{line}"
     );
     assert!(!line.contains("profile"), "{line}");
+}
+
+#[test]
+fn apdu_lines_name_every_argument() {
+    let line = |invoke: MwiInvoke| {
+        let fac = invoke.facility(9);
+        let f = RoseFacility::parse(&fac).unwrap();
+        qsig::Apdu(&f.components[0]).to_string()
+    };
+    assert_eq!(
+        line(MwiInvoke::Activate(full_activate())),
+        "invoke id=9 op=mwiActivate{0 4 0 745 1 1} receivingUserNr=1234 basicService=speech \
+         controllingUserNr=8000 numberOfMessages=3 controllingUserProvidedNr=2000 \
+         time=20240102030405Z messageId=7/Added mode=Immediate"
+    );
+    assert_eq!(
+        line(MwiInvoke::Indicate(MwiIndicateArg::default())),
+        "invoke id=9 op=mwiIndicate{0 4 0 745 1 3}"
+    );
+    // An argument that does not decode: the plain APDU and the reason.
+    let bad = [0x05, 0x00];
+    let invoke = Component::Invoke(rose::Invoke {
+        invoke_id: 9,
+        linked_id: None,
+        operation: Code::Global(&etsi::MWI_DEACTIVATE),
+        argument: Some(&bad),
+    });
+    assert!(qsig::Apdu(&invoke)
+        .to_string()
+        .starts_with("invoke id=9 op=oid:040085690102 arg(2) (SS-MWI: "));
 }

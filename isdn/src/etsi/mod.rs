@@ -24,6 +24,8 @@
 //! assert_eq!(facility_ie_content[0], 0x91);
 //! ```
 
+use std::fmt;
+
 use crate::ber::{self, int_enum, Class, Reader, Tag, Tlv, Writer};
 use crate::qsig::{BasicService, Error, PartyNumber};
 use crate::rose::RoseFacility;
@@ -440,15 +442,19 @@ impl MwiIndicateArg {
         })
     }
 
-    /// Appends the BER encoding.
-    pub fn encode(&self, w: &mut Writer) {
-        let d = Details {
+    fn details(&self) -> Details {
+        Details {
             controlling_user_nr: self.controlling_user_nr.clone(),
             number_of_messages: self.number_of_messages,
             controlling_user_provided_nr: self.controlling_user_provided_nr.clone(),
             time: self.time.clone(),
             message_id: self.message_id,
-        };
+        }
+    }
+
+    /// Appends the BER encoding.
+    pub fn encode(&self, w: &mut Writer) {
+        let d = self.details();
         w.constructed(Tag::SEQUENCE, |w| {
             d.encode_head(&INDICATE_TAGS, w);
             if let Some(s) = self.basic_service {
@@ -527,6 +533,62 @@ impl MwiInvoke {
             })],
         }
         .to_vec()
+    }
+}
+
+/// The operation by name and OID, then every argument present under its ASN.1 name:
+/// `op=mwiActivate{0 4 0 745 1 1} receivingUserNr=1234 basicService=speech
+/// numberOfMessages=3` (for the debug log, see [`crate::qsig::Apdu`]).
+impl fmt::Display for MwiInvoke {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (details, mode) = match self {
+            MwiInvoke::Activate(a) => {
+                write!(
+                    f,
+                    "op=mwiActivate{{0 4 0 745 1 1}} receivingUserNr={} basicService={}",
+                    a.receiving_user_nr, a.basic_service
+                )?;
+                (a.details(), a.mode)
+            }
+            MwiInvoke::Deactivate(a) => {
+                write!(
+                    f,
+                    "op=mwiDeactivate{{0 4 0 745 1 2}} receivingUserNr={} basicService={}",
+                    a.receiving_user_nr, a.basic_service
+                )?;
+                let d = Details {
+                    controlling_user_nr: a.controlling_user_nr.clone(),
+                    ..Details::default()
+                };
+                (d, a.mode)
+            }
+            MwiInvoke::Indicate(a) => {
+                f.write_str("op=mwiIndicate{0 4 0 745 1 3}")?;
+                if let Some(s) = a.basic_service {
+                    write!(f, " basicService={s}")?;
+                }
+                (a.details(), None)
+            }
+        };
+        if let Some(p) = &details.controlling_user_nr {
+            write!(f, " controllingUserNr={p}")?;
+        }
+        if let Some(n) = details.number_of_messages {
+            write!(f, " numberOfMessages={n}")?;
+        }
+        if let Some(p) = &details.controlling_user_provided_nr {
+            write!(f, " controllingUserProvidedNr={p}")?;
+        }
+        if let Some(t) = &details.time {
+            write!(f, " time={}", t.as_str())?;
+        }
+        if let Some(m) = &details.message_id {
+            write!(f, " messageId={}/{:?}", m.message_ref, m.status)?;
+        }
+        if let Some(m) = mode {
+            write!(f, " mode={m:?}")?;
+        }
+        Ok(())
     }
 }
 

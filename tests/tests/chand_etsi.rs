@@ -1,7 +1,8 @@
 //! ETSI DSS1 MWI (EN 300 745-1) on a PRI span with `mwi_protocol = "etsi"` (issue 14 item 7),
 //! end to end with the real chand on the sim back-end. Outbound: libpri 1.6 as a EuroISDN
 //! network (tests/peers/libpri-pbx.c `--etsi`) decodes chand's mwiActivate / mwiDeactivate
-//! (connectionless FACILITY on the dummy call reference) with its own ETSI decoder. Inbound:
+//! with its own ETSI decoder, sent connectionless (FACILITY on the dummy call reference) or in
+//! a call-independent SETUP, and each delivery is settled. Inbound:
 //! libpri has no call that sends mwiActivate, so a Q.921 PBX of our own sends ETSI invokes
 //! written octet by octet; chand answers each and tells sipd (`PbxMwi`).
 
@@ -20,8 +21,13 @@ use mwi_core::MwiState;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-const PRI: &str = "[[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = [\"2...\"]\n\
-    mwi_protocol = \"etsi\"\nmwi_transport = \"facility\"\nmsg_centre_id = \"8000\"\n";
+/// The ETSI span, with `mwi_transport = "{transport}"`.
+fn pri(transport: &str) -> String {
+    format!(
+        "[[pri]]\nspan = 1\ndchannel = 24\nside = \"user\"\nnumbers = [\"2...\"]\n\
+         mwi_protocol = \"etsi\"\nmwi_transport = \"{transport}\"\nmsg_centre_id = \"8000\"\n"
+    )
+}
 
 /// Hex (whitespace ignored) to bytes.
 fn hex(s: &str) -> Vec<u8> {
@@ -37,10 +43,11 @@ fn settled(st: &ChandStatus) -> bool {
         .is_some_and(|p| p.link_up && p.queue_depth == 0 && p.in_flight == 0)
 }
 
-#[test]
-fn libpri_euroisdn_decodes_chands_etsi_invokes() {
+/// chand's mwiActivate and mwiDeactivate for 2001 in `transport`, decoded by libpri; the
+/// frames libpri received.
+fn libpri_decodes(transport: &str) -> Vec<Vec<u8>> {
     let env = Env::new();
-    let cfg = env.write_config(&format!("{NO_SIP_SERVER}{PRI}"));
+    let cfg = env.write_config(&format!("{NO_SIP_SERVER}{}", pri(transport)));
     let mut writer = cfg.writer();
     let mut chand = Chand::start(&env, &cfg);
     let path = dchan_socket_path(&env.sim_dir, 24);
@@ -76,13 +83,29 @@ fn libpri_euroisdn_decodes_chands_etsi_invokes() {
     let d = &pbx.decoded[1];
     assert_eq!((d.op(), d.served()), ("deactivate", "2001"), "{d:?}");
     chand.wait_status("span 1 settled", WAIT, settled);
+    pbx.frames_rx.clone()
+}
+
+#[test]
+fn libpri_euroisdn_decodes_chands_connectionless_etsi_invokes() {
+    let frames = libpri_decodes("facility");
     // Both went out as FACILITY on the dummy call reference with the ROSE profile.
-    let facilities = pbx
-        .frames_rx
+    let facilities = frames
         .iter()
         .filter(|f| f.get(4..8) == Some(&[0x08, 0x00, 0x62, 0x1c][..]) && f.get(9) == Some(&0x91))
         .count();
-    assert_eq!(facilities, 2, "libpri:\n{}", pbx.tail(60));
+    assert_eq!(facilities, 2, "{frames:02x?}");
+}
+
+#[test]
+fn libpri_euroisdn_decodes_chands_etsi_invokes_in_setup() {
+    let frames = libpri_decodes("setup");
+    // Both went out in a call-independent SETUP (`08 02 xxxx 05`).
+    let setups = frames
+        .iter()
+        .filter(|f| f.get(4..6) == Some(&[0x08, 0x02][..]) && f.get(8) == Some(&0x05))
+        .count();
+    assert_eq!(setups, 2, "{frames:02x?}");
 }
 
 /// The next `PbxMwi` sipd gets, as (span, number, on, messages).
@@ -107,7 +130,7 @@ fn pbx_mwi(sipd: &mut FakeSipd, chand: &Chand) -> (u16, String, bool, Option<u16
 #[test]
 fn pbx_etsi_invokes_reach_sipd_and_are_answered() {
     let env = Env::new();
-    let cfg = env.write_config(&format!("{NO_SIP_SERVER}{PRI}"));
+    let cfg = env.write_config(&format!("{NO_SIP_SERVER}{}", pri("facility")));
     let chand = Chand::start(&env, &cfg);
     let mut pbx = QsigPbx::connect(&env.sim_dir, 24, Side::Network, WAIT).expect("D-channel");
     assert!(pbx.run_until(WAIT, QsigPbx::is_up), "link up");

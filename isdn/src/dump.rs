@@ -1,6 +1,6 @@
 //! One-line decodes of a whole D-channel frame, every layer at once, for debug logs: the
 //! Q.921 summary, then the Q.931 message it carries, then each ROSE APDU of its Facility IEs
-//! with the SS-MWI operations decoded. Decoding stops at the first layer that fails, and the
+//! (QSIG profile `0x9f` or ETSI ROSE profile `0x91`) with the SS-MWI operations decoded. Decoding stops at the first layer that fails, and the
 //! line says why.
 
 use std::fmt;
@@ -8,7 +8,7 @@ use std::fmt;
 use crate::q921::{Kind, Repr};
 use crate::q931::Message;
 use crate::qsig::Apdu;
-use crate::rose::Facility;
+use crate::rose::{Facility, RoseFacility, PROFILE_ROSE};
 
 /// A D-channel frame (address, control, information; no FCS) to show on one line, e.g.
 /// `I N(S)=0 N(R)=0 SAPI=0 TEI=0 C/R=0 P=0 len=60: SETUP CR=0x0001/orig [BearerCapability,
@@ -34,9 +34,13 @@ impl fmt::Display for Frame<'_> {
         };
         write!(f, ": {msg}")?;
         for content in &msg.facility {
-            match Facility::parse(content) {
-                Ok(facility) => {
-                    for c in &facility.components {
+            let parsed = match content.first() {
+                Some(&PROFILE_ROSE) => RoseFacility::parse(content).map(|r| r.components),
+                _ => Facility::parse(content).map(|q| q.components),
+            };
+            match parsed {
+                Ok(components) => {
+                    for c in &components {
                         write!(f, ": {}", Apdu(c))?;
                     }
                 }

@@ -1,5 +1,6 @@
-//! Sans-IO ISDN signalling for QSIG message waiting on a PRI D-channel: Q.921 LAPD, Q.931
-//! call-independent signalling, ROSE/BER and the ECMA-242 MWI operations. No I/O: frames and
+//! Sans-IO ISDN signalling for message waiting on a PRI D-channel: Q.921 LAPD, Q.931
+//! call-independent signalling, ROSE/BER, the ECMA-242 (QSIG) and ETSI EN 300 745-1 MWI
+//! operations. No I/O: frames and
 //! time in, frames, timers and events out.
 
 #![forbid(unsafe_code)]
@@ -7,6 +8,7 @@
 pub mod ber;
 pub mod call;
 pub mod dump;
+pub mod etsi;
 pub mod q921;
 pub mod q931;
 pub mod qsig;

@@ -6,76 +6,10 @@
 
 mod common;
 
-use std::time::Instant;
-
 use common::hex;
-use isdn::q921::{self, Lapd, Side};
-use isdn::span::{Lamp, Span, SpanConfig, SpanEvent};
-use sansio::Core;
-
-struct Rig {
-    span: Span,
-    pbx: Lapd,
-    now: Instant,
-    /// Q.931 messages the span sent, in order.
-    got: Vec<Vec<u8>>,
-    events: Vec<SpanEvent>,
-}
-
-impl Rig {
-    fn new() -> Self {
-        let now = Instant::now();
-        let mut r = Rig {
-            span: Span::new(SpanConfig::new(Side::User)),
-            pbx: Lapd::new(q921::Config::new(Side::Network)),
-            now,
-            got: Vec::new(),
-            events: Vec::new(),
-        };
-        r.span.start(now);
-        r.pbx.start(now);
-        r.pump();
-        assert!(r.span.status().link_up);
-        r.events.clear();
-        r
-    }
-
-    fn pump(&mut self) {
-        loop {
-            let mut moved = false;
-            while let Some(f) = self.span.poll_transmit() {
-                moved = true;
-                self.pbx.handle_frame(self.now, &f);
-            }
-            while let Some(ev) = self.pbx.poll_event() {
-                if let q921::Event::Data(m) = ev {
-                    self.got.push(m);
-                }
-            }
-            while let Some(f) = self.pbx.poll_transmit() {
-                moved = true;
-                self.span.handle_frame(self.now, &f);
-            }
-            self.events
-                .extend(std::iter::from_fn(|| self.span.poll_event()));
-            if !moved {
-                return;
-            }
-        }
-    }
-
-    /// The PBX sends one Q.931 message (hex); returns the span's answers.
-    fn pbx_sends(&mut self, q931: &str) -> Vec<String> {
-        let before = self.got.len();
-        self.pbx.send(self.now, hex(q931)).unwrap();
-        self.pump();
-        self.got[before..].iter().map(|m| to_hex(m)).collect()
-    }
-}
-
-fn to_hex(b: &[u8]) -> String {
-    b.iter().map(|o| format!("{o:02x}")).collect()
-}
+use common::rig::Rig;
+use isdn::q921::Side;
+use isdn::span::{Lamp, SpanConfig, SpanEvent};
 
 /// The invoke part of a QSIG Facility IE content: profile, NetworkFacilityExtension,
 /// InterpretationApdu, then the ROSE component `rose` (docs/qsig.md, the golden frame).
@@ -95,7 +29,7 @@ const ACTIVATE_1234_3: &str = "a114 020101 020150 300c 800431323334 0a0101 83010
 
 #[test]
 fn activate_in_setup_is_answered_in_release_complete() {
-    let mut r = Rig::new();
+    let mut r = Rig::new(SpanConfig::new(Side::User));
     let got = r.pbx_sends(&setup(&facility_ie(ACTIVATE_1234_3)));
     // RELEASE COMPLETE, call reference 5 with flag 1, cause 16 normal clearing from the user,
     // Facility: ReturnResult invokeId 1, mwiActivate (80), DummyRes NULL.
@@ -126,7 +60,7 @@ fn activate_in_setup_is_answered_in_release_complete() {
 
 #[test]
 fn deactivate_connectionless_is_answered_on_the_dummy_call_reference() {
-    let mut r = Rig::new();
+    let mut r = Rig::new(SpanConfig::new(Side::User));
     // FACILITY on the dummy call reference (ECMA-165 §7.3): invokeId 7, mwiDeactivate (81),
     // servedUserNr private level1RegionalNumber "1234", basicService speech.
     let deactivate = "a116 020107 020151 300e a509 0a0102 1204 31323334 0a0101";
@@ -157,7 +91,7 @@ fn deactivate_connectionless_is_answered_on_the_dummy_call_reference() {
 
 #[test]
 fn bad_arguments_get_their_error_and_no_event() {
-    let mut r = Rig::new();
+    let mut r = Rig::new(SpanConfig::new(Side::User));
     // servedUserNr without digits: ReturnError invalidServedUserNr (6).
     let empty = "a110 020102 020150 3008 8000 0a0101 830101";
     let got = r.pbx_sends(&setup(&facility_ie(empty)));

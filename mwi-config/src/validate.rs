@@ -11,7 +11,7 @@ use toml_edit::{ImDocument, Item, Table, Value};
 
 use fxs::PlanError;
 
-use super::{Config, SpanType};
+use super::{Config, MsgCentreId, MwiProtocol, Pri, ResyncMode, SpanType};
 use mwi_core::route::{self, Claimant};
 use Seg::{Index, Key};
 
@@ -413,6 +413,33 @@ fn check_fxs(c: &Config) -> Option<Violation> {
     None
 }
 
+/// Keys of a `[[pri]]` that ETSI MWI (EN 300 745-1) cannot honour: it has no MWIInterrogate,
+/// and names the message centre by number only (controllingUserNr).
+fn etsi_conflict(i: usize, p: &Pri) -> Option<Violation> {
+    if p.mwi_protocol != MwiProtocol::Etsi {
+        return None;
+    }
+    let path = |k| vec![Key("pri"), Index(i), Key(k)];
+    if p.resync == ResyncMode::Interrogate {
+        return Some(at(
+            path("resync"),
+            "resync = \"interrogate\" needs mwi_protocol = \"qsig\": ETSI MWI (EN 300 745-1) \
+             has no MWIInterrogate"
+                .into(),
+        ));
+    }
+    if let Some(MsgCentreId::Integer(v)) = p.msg_centre_id {
+        return Some(at(
+            path("msg_centre_id"),
+            format!(
+                "msg_centre_id = {v}: ETSI MWI names the message centre by number \
+                 (controllingUserNr); give its digits as a string"
+            ),
+        ));
+    }
+    None
+}
+
 fn check_pri(c: &Config) -> Option<Violation> {
     let mut spans: HashMap<u32, usize> = HashMap::new();
     for (i, p) in c.pri.iter().enumerate() {
@@ -461,6 +488,9 @@ fn check_pri(c: &Config) -> Option<Violation> {
                     range.end()
                 ),
             ));
+        }
+        if let Some(v) = etsi_conflict(i, p) {
+            return Some(v);
         }
         if p.calls.is_some() {
             // Q.931 §4.5.13 / G.704: the D-channel is timeslot 24 of a T1 and 16 of an E1;

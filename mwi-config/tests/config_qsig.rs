@@ -1,4 +1,4 @@
-//! `[[pri]]` keys of QSIG MWI as a PBX administrator sets them (ECMA-242 msgCentreId,
+//! `[[pri]]` keys of QSIG and ETSI MWI as a PBX administrator sets them (ECMA-242 msgCentreId,
 //! originatingNr, the SETUP's calling number, servedUserNr manipulation, resync), their
 //! defaults and their errors with position.
 
@@ -102,5 +102,26 @@ fn bad_values_are_errors_at_their_position() {
     assert_eq!(
         err("resync = \"all\"\n"),
         "7:10: unknown resync \"all\": expected one of send, interrogate"
+    );
+}
+
+#[test]
+fn mwi_protocol_defaults_to_qsig_and_etsi_refuses_what_it_lacks() {
+    assert_eq!(load("").unwrap().pri[0].mwi_protocol, MwiProtocol::Qsig);
+    let c = load("mwi_protocol = \"etsi\"\nmsg_centre_id = \"8000\"\n").unwrap();
+    assert_eq!(c.pri[0].mwi_protocol, MwiProtocol::Etsi);
+    assert_eq!(
+        err("mwi_protocol = \"dss1\"\n"),
+        "7:16: unknown mwi_protocol \"dss1\": expected one of qsig, etsi"
+    );
+    assert_eq!(
+        err("mwi_protocol = \"etsi\"\nresync = \"interrogate\"\n"),
+        "8:10: resync = \"interrogate\" needs mwi_protocol = \"qsig\": ETSI MWI \
+         (EN 300 745-1) has no MWIInterrogate"
+    );
+    assert_eq!(
+        err("mwi_protocol = \"etsi\"\nmsg_centre_id = 42\n"),
+        "8:17: msg_centre_id = 42: ETSI MWI names the message centre by number \
+         (controllingUserNr); give its digits as a string"
     );
 }

@@ -9,18 +9,20 @@
  * (DAHDI_SPECIFY), which must be an HDLC D-channel (dchan= or hardhdlc= in system.conf): there
  * a read returns the frame plus the 2 FCS octets the kernel checked, and a write takes the frame
  * plus 2 placeholder octets the kernel fills with the FCS (dahdi/user.h).
- * Runs libpri with the QSIG switch type on it and prints machine-readable lines on
- * stdout, one per fact, flushed before it waits for the next frame or timer:
+ * Runs libpri with the QSIG switch type on it (with "--etsi": EuroISDN E1, ETSI DSS1) and
+ * prints machine-readable lines on stdout, one per fact, flushed before it waits for the next
+ * frame or timer:
  *
  *   READY                    connected, libpri started
  *   DCHAN_UP / DCHAN_DOWN    PRI_EVENT_DCHAN_UP / PRI_EVENT_DCHAN_DOWN
  *   APDU <text>              one line of libpri's own APDU / Q.931 debug decode (not with
  *                            "lean": libpri then decodes only APDUs, into MWI lines, and
  *                            they are not echoed: less work per frame, for throughput runs)
- *   MWI op=activate|deactivate|interrogate invokeId=N FIELD=VALUE...
- *                            one SS-MWI invoke as libpri decoded it, from its APDU decode:
- *                            e.g. servedUserNr.unknownPartyNumber=1234 basicService=1
- *                            nbOfMessages=3 (nested fields are named parent.child)
+ *   MWI op=activate|deactivate|interrogate|indicate invokeId=N FIELD=VALUE...
+ *                            one SS-MWI (QSIG) or ETSI MWI invoke as libpri decoded it,
+ *                            from its APDU decode: e.g. servedUserNr.unknownPartyNumber=1234
+ *                            basicService=1 nbOfMessages=3 (nested fields are named
+ *                            parent.child; ETSI names receivingUserNr, numberOfMessages)
  *   RX <hex> / TX <hex>      every frame received / sent (no FCS)
  *   EVENT <n>                any other libpri event
  *   DAHDI_EVENT <n>          a DAHDI event on the channel (DAHDI_GETEVENT: alarms, bad FCS...)
@@ -235,14 +237,16 @@ static void decode_line(const char *line)
 
 	while (*line == ' ')
 		line++;
-	if ((op = strstr(line, "operationValue = ROSE_QSIG_MWI"))) {
+	if ((op = strstr(line, "operationValue = ROSE_QSIG_MWI")) ||
+	    (op = strstr(line, "operationValue = ROSE_ETSI_MWI"))) {
 		mwi_end();
 		in_mwi = 1;
 		parent[0] = 0;
 		op += strlen("operationValue = ROSE_QSIG_MWI");
 		snprintf(mwi, sizeof(mwi), " op=%s invokeId=%s",
 			 !strcmp(op, "Activate") ? "activate" :
-			 !strcmp(op, "Deactivate") ? "deactivate" : "interrogate", invoke_id);
+			 !strcmp(op, "Deactivate") ? "deactivate" :
+			 !strcmp(op, "Indicate") ? "indicate" : "interrogate", invoke_id);
 		return;
 	}
 	if (!strncmp(line, "invokeId ", 9) && (eq = strstr(line, " = "))) {
@@ -445,6 +449,7 @@ int main(int argc, char **argv)
 	struct sockaddr_un addr;
 	struct pri *pri;
 	int fd, node, dahdi = 0, debug = PRI_DEBUG_APDU | PRI_DEBUG_Q931_DUMP | PRI_DEBUG_Q931_ANOMALY;
+	int switchtype = PRI_SWITCH_QSIG;
 
 	for (int i = 3; i < argc; i++) {
 		const char *opt = argv[i];
@@ -453,6 +458,8 @@ int main(int argc, char **argv)
 		if (!strcmp(opt, "lean")) {
 			debug = PRI_DEBUG_APDU;
 			lean = 1;
+		} else if (!strcmp(opt, "--etsi")) {
+			switchtype = PRI_SWITCH_EUROISDN_E1;
 		} else if (!strcmp(opt, "--exclusive")) {
 			call_exclusive = 1;
 		} else if (!strcmp(opt, "--alaw")) {
@@ -476,7 +483,7 @@ int main(int argc, char **argv)
 	}
 	if (argc < 3 || (strcmp(argv[2], "network") && strcmp(argv[2], "cpe"))) {
 		fprintf(stderr,
-			"usage: %s SOCKET_PATH|-|dahdi:CHANNEL network|cpe [lean] [--call NUMBER] "
+			"usage: %s SOCKET_PATH|-|dahdi:CHANNEL network|cpe [lean] [--etsi] [--call NUMBER] "
 			"[--calling NUMBER] [--name NAME] [--channel N] [--exclusive] [--alaw] "
 			"[--answer] [--hangup-after MS]\n",
 			argv[0]);
@@ -513,7 +520,7 @@ int main(int argc, char **argv)
 	}
 	pri_set_message(message_cb);
 	pri_set_error(message_cb);
-	pri = pri_new_cb(fd, node, PRI_SWITCH_QSIG, dahdi ? dahdi_read_cb : read_cb,
+	pri = pri_new_cb(fd, node, switchtype, dahdi ? dahdi_read_cb : read_cb,
 			 dahdi ? dahdi_write_cb : write_cb, NULL);
 	if (!pri) {
 		fprintf(stderr, "pri_new_cb failed\n");

@@ -73,16 +73,17 @@ impl Decoded {
         Some(Self { fields })
     }
 
-    /// `activate`, `deactivate` or `interrogate`.
+    /// `activate`, `deactivate`, `interrogate` or (ETSI) `indicate`.
     pub fn op(&self) -> &str {
         self.get("op").unwrap_or("")
     }
 
-    /// The servedUserNr digits, whatever the PartyNumber alternative.
+    /// The servedUserNr (QSIG) or receivingUserNr (ETSI) digits, whatever the PartyNumber
+    /// alternative.
     pub fn served(&self) -> &str {
         self.fields
             .iter()
-            .find(|(k, _)| k.starts_with("servedUserNr."))
+            .find(|(k, _)| k.starts_with("servedUserNr.") || k.starts_with("receivingUserNr."))
             .map_or("", |(_, v)| v.as_str())
     }
 

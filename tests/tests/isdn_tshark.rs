@@ -512,3 +512,83 @@ fn tshark_decodes_administered_mwi_and_interrogate_frames() {
         .collect();
     check_verbose(&expect, &["Malformed", "Expert Info (Error", "BER Error"]);
 }
+
+/// ETSI MWI (EN 300 745-1) frames as a span with `mwi_protocol = "etsi"` sends them: tshark
+/// reads the ROSE profile (0x11), the APDUs and the operation and error OIDs
+/// {0 4 0 745 1 n}. tshark 4.0 has no dissector for the ETSI MWI arguments: it shows them as
+/// data with an "Undecoded" warning, never as malformed.
+#[test]
+fn tshark_decodes_etsi_mwi_frames() {
+    use isdn::etsi;
+    let activate = etsi::MwiInvoke::Activate(etsi::MwiActivateArg {
+        controlling_user_nr: Some(PartyNumber::Unknown("8000".into())),
+        number_of_messages: Some(3),
+        controlling_user_provided_nr: Some(PartyNumber::Unknown("2000".into())),
+        time: Some(GeneralizedTime::utc(2024, 1, 2, 3, 4, 5).unwrap()),
+        message_id: Some(etsi::MessageId {
+            message_ref: 7,
+            status: etsi::MessageStatus::Added,
+        }),
+        mode: Some(etsi::InvocationMode::Immediate),
+        ..etsi::MwiActivateArg::new(PartyNumber::Unknown("1234".into()), BasicService::Speech)
+    });
+    let deactivate = etsi::MwiInvoke::Deactivate(etsi::MwiDeactivateArg::new(
+        PartyNumber::Unknown("1234".into()),
+        BasicService::Speech,
+    ));
+    let activate_fac = activate.facility(1);
+    let deactivate_fac = deactivate.facility(2);
+    let result_fac = etsi::return_result_facility(1);
+    let error_fac = etsi::return_error_facility(2, &etsi::error::INVALID_RECEIVING_USER_NR);
+    let reject_fac = etsi::reject_facility(
+        Some(3),
+        Problem::Invoke(InvokeProblem::UnrecognizedOperation),
+    );
+    let called = PartyNumberIe::unknown("1234");
+    let cases: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
+        (
+            "ETSI mwiActivate (SETUP)",
+            Message::setup_cis(CR1, &activate_fac, None, Some(called)).to_vec(),
+            vec![
+                "Protocol profile: Remote Operations Protocol (0x11)",
+                "ROS: invoke (1)",
+                "global: 0.4.0.745.1.1",
+                "Called party number digits: 1234",
+            ],
+        ),
+        (
+            "ETSI mwiDeactivate (FACILITY, dummy call reference)",
+            Message::new_facility(CallReference::Dummy, &deactivate_fac).to_vec(),
+            vec![
+                "Call reference value length: 0",
+                "Protocol profile: Remote Operations Protocol (0x11)",
+                "present: 2",
+                "global: 0.4.0.745.1.2",
+            ],
+        ),
+        (
+            "ETSI ReturnResult",
+            Message::new_facility(CallReference::Dummy, &result_fac).to_vec(),
+            vec!["ROS: returnResult (2)", "present: 1"],
+        ),
+        (
+            "ETSI ReturnError invalidReceivingUserNr",
+            Message::new_facility(CallReference::Dummy, &error_fac).to_vec(),
+            vec!["ROS: returnError (3)", "global: 0.4.0.745.1.10"],
+        ),
+        (
+            "ETSI Reject",
+            Message::new_facility(CallReference::Dummy, &reject_fac).to_vec(),
+            vec!["ROS: reject (4)", "invoke: unrecognizedOperation (1)"],
+        ),
+    ];
+    let expect: Vec<Expect<'_>> = cases
+        .iter()
+        .map(|(name, q931, shows)| Expect {
+            name: (*name).to_owned(),
+            frame: i_frame(q931),
+            shows,
+        })
+        .collect();
+    check_verbose(&expect, &["Malformed", "Expert Info (Error", "BER Error"]);
+}

@@ -231,6 +231,10 @@ fn span_config(p: &config::Pri, b_channels: &[(u8, u32)]) -> SpanConfig {
         config::Side::Network => isdn::q921::Side::Network,
     };
     let mut c = SpanConfig::new(side);
+    c.protocol = match p.mwi_protocol {
+        config::MwiProtocol::Qsig => isdn::span::MwiProtocol::Qsig,
+        config::MwiProtocol::Etsi => isdn::span::MwiProtocol::Etsi,
+    };
     c.transport = match p.mwi_transport {
         config::MwiTransport::Setup => Transport::Setup,
         config::MwiTransport::Facility => Transport::Facility,

@@ -4,6 +4,7 @@ use super::{
     BasicService, Error, MsgCentreId, MwiInvoke, PartyNumber, MWI_ACTIVATE, MWI_DEACTIVATE,
     MWI_INTERROGATE,
 };
+use crate::etsi;
 use crate::rose::Component;
 use std::fmt;
 
@@ -98,9 +99,10 @@ impl fmt::Display for MwiInvoke {
 }
 
 /// A ROSE APDU shown with its SS-MWI meaning where it has one: an Invoke of operation 80-82
-/// as `invoke id=1 op=mwiActivate(80) servedUserNr=1234 basicService=speech nbOfMessages=3`
-/// (one whose argument does not decode gets the reason in parentheses), every other APDU as
-/// [`Component`]'s own line.
+/// as `invoke id=1 op=mwiActivate(80) servedUserNr=1234 basicService=speech nbOfMessages=3`,
+/// an ETSI MWI invoke as `invoke id=1 op=mwiActivate{0 4 0 745 1 1} receivingUserNr=1234 ...`
+/// ([`crate::etsi`]; one whose argument does not decode gets the reason in parentheses),
+/// every other APDU as [`Component`]'s own line.
 #[derive(Debug, Clone, Copy)]
 pub struct Apdu<'a>(pub &'a Component<'a>);
 
@@ -109,8 +111,14 @@ impl fmt::Display for Apdu<'_> {
         let Component::Invoke(invoke) = self.0 else {
             return write!(f, "{}", self.0);
         };
-        match MwiInvoke::from_invoke(invoke) {
-            Ok(mwi) => write!(f, "invoke id={} {mwi}", invoke.invoke_id),
+        let shown = match MwiInvoke::from_invoke(invoke) {
+            Ok(mwi) => return write!(f, "invoke id={} {mwi}", invoke.invoke_id),
+            Err(Error::UnknownOperation) => etsi::MwiInvoke::from_invoke(invoke)
+                .map(|mwi| write!(f, "invoke id={} {mwi}", invoke.invoke_id)),
+            Err(e) => Err(e),
+        };
+        match shown {
+            Ok(written) => written,
             Err(Error::UnknownOperation) => write!(f, "{}", self.0),
             Err(e) => write!(f, "{} ({e})", self.0),
         }

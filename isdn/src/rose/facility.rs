@@ -1,7 +1,7 @@
 //! The Facility IE content (ECMA-165 §8.1): protocol profile, the optional network facility
 //! extension, network protocol profile and interpretation, then the ROSE APDUs.
 
-use super::{Component, Error, PROFILE_NETWORKING_EXTENSIONS};
+use super::{Component, Error, PROFILE_NETWORKING_EXTENSIONS, PROFILE_ROSE};
 use crate::ber::{self, Class, Reader, Tag, Tlv, Writer};
 
 /// NetworkFacilityExtension entity type (ECMA-165 §8.1.2, `EntityType ENUMERATED`).
@@ -174,6 +174,48 @@ impl<'a> Facility<'a> {
     pub fn to_vec(&self) -> Vec<u8> {
         let mut out = Vec::new();
         self.emit(&mut out);
+        out
+    }
+}
+
+/// The content of a Facility IE with the plain ROSE protocol profile `0x91` (ETSI EN 300 196-1
+/// §D.1, ITU-T Q.932 §8.2.3): the profile octet, then the ROSE APDUs, without QSIG's network
+/// facility extension or interpretation elements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoseFacility<'a> {
+    /// The ROSE APDUs, at least one.
+    pub components: Vec<Component<'a>>,
+}
+
+impl<'a> RoseFacility<'a> {
+    /// Parses Facility IE content (profile octet first). Never panics.
+    ///
+    /// Errors: [`Error::Empty`], [`Error::Profile`] for any profile but `0x91`,
+    /// [`Error::NoComponent`], [`Error::UnknownComponent`], [`Error::Ber`].
+    pub fn parse(content: &'a [u8]) -> Result<RoseFacility<'a>, Error> {
+        let (&profile, rest) = content.split_first().ok_or(Error::Empty)?;
+        if profile != PROFILE_ROSE {
+            return Err(Error::Profile(profile));
+        }
+        let mut r = Reader::new(rest);
+        let mut components = Vec::new();
+        while let Some(tlv) = r.next_tlv()? {
+            components.push(Component::parse(tlv)?);
+        }
+        if components.is_empty() {
+            return Err(Error::NoComponent);
+        }
+        Ok(RoseFacility { components })
+    }
+
+    /// The IE content (profile octet `0x91`, then each component) as a new vector.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        for c in &self.components {
+            c.emit(&mut w);
+        }
+        let mut out = vec![PROFILE_ROSE];
+        out.extend_from_slice(w.as_slice());
         out
     }
 }

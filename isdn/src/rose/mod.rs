@@ -13,8 +13,9 @@
 //!
 //! [`Facility`] parses and emits that content; [`Component`] is one ROSE APDU. Arguments and
 //! results stay encoded (`&[u8]`, a complete BER TLV) so the operation-specific modules
-//! ([`crate::qsig`]) decode them. Parsing never panics; what is not QSIG (e.g. the ETSI
-//! profile `0x91`) is reported as [`Error::Profile`].
+//! ([`crate::qsig`], [`crate::etsi`]) decode them. Parsing never panics; [`Facility::parse`]
+//! reports what is not QSIG (e.g. the ETSI profile `0x91`) as [`Error::Profile`];
+//! [`RoseFacility`] is the ETSI content (profile `0x91`, then the APDUs).
 
 use crate::ber::{self, int_enum, Tag, Tlv, Writer};
 use std::fmt;
@@ -23,11 +24,12 @@ mod component;
 mod facility;
 
 pub use component::Component;
-pub use facility::{EntityType, Facility, Interpretation, NetworkFacilityExtension};
+pub use facility::{EntityType, Facility, Interpretation, NetworkFacilityExtension, RoseFacility};
 
 /// Protocol profile octet for QSIG Networking Extensions (ECMA-165 §8.1): ext bit + `11111`.
 pub const PROFILE_NETWORKING_EXTENSIONS: u8 = 0x9f;
-/// Protocol profile octet for plain ROSE (`10001`), used by ETSI EN 300 196 (not QSIG).
+/// Protocol profile octet for plain ROSE (`10001`), used by ETSI EN 300 196 (not QSIG); see
+/// [`RoseFacility`].
 pub const PROFILE_ROSE: u8 = 0x91;
 
 /// Errors from [`Facility::parse`] and [`Component::parse`].
@@ -35,8 +37,9 @@ pub const PROFILE_ROSE: u8 = 0x91;
 pub enum Error {
     /// The IE content is empty (no protocol profile octet).
     Empty,
-    /// The protocol profile is not `0x9f` (QSIG Networking Extensions). `0x91` is the ETSI
-    /// ROSE profile, which a QSIG PINX must not get: report it, do not interpret it.
+    /// The protocol profile is not the one the parser reads: `0x9f` (QSIG Networking
+    /// Extensions) for [`Facility`], `0x91` (ROSE, ETSI) for [`RoseFacility`]. Reported, never
+    /// interpreted.
     Profile(u8),
     /// A component has a tag that is not Invoke `[1]`, ReturnResult `[2]`, ReturnError `[3]`
     /// or Reject `[4]`. A QSIG receiver answers a Reject with
@@ -59,7 +62,7 @@ impl fmt::Display for Error {
         match self {
             Error::Empty => f.write_str("facility: empty"),
             Error::Profile(p) => {
-                write!(f, "facility: protocol profile {p:#04x} is not QSIG (0x9f)")
+                write!(f, "facility: unexpected protocol profile {p:#04x}")
             }
             Error::UnknownComponent(t) => write!(f, "facility: unknown ROSE component {t}"),
             Error::NoComponent => f.write_str("facility: no ROSE component"),

@@ -21,6 +21,18 @@ pub enum Transport {
     Facility,
 }
 
+/// Which supplementary-service protocol carries MWI on the span (config `mwi_protocol`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MwiProtocol {
+    /// `qsig`: ECMA-242 SS-MWI, local operation values 80..82, Facility profile `0x9f` with
+    /// the network facility extension (ECMA-165 §8.1).
+    Qsig,
+    /// `etsi`: ETSI EN 300 745-1 (DSS1, EuroISDN) mwiActivate / mwiDeactivate, OID operation
+    /// values, Facility profile `0x91` ([`crate::etsi`]). No MWIInterrogate exists there:
+    /// [`Resync::Interrogate`] acts as [`Resync::All`].
+    Etsi,
+}
+
 /// Encoding of servedUserNr (config `party_number`, ECMA-155 PartyNumber).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PartyNumberType {
@@ -51,6 +63,8 @@ pub enum Resync {
 pub struct SpanConfig {
     /// `side`: user (CPE) or network; sets Q.921 C/R.
     pub side: Side,
+    /// `mwi_protocol`: QSIG or ETSI operations, both directions.
+    pub protocol: MwiProtocol,
     /// `mwi_transport`.
     pub transport: Transport,
     /// `party_number`: servedUserNr encoding.
@@ -96,12 +110,13 @@ pub struct SpanConfig {
 }
 
 impl SpanConfig {
-    /// Defaults for `side`: SETUP transport, unknown party numbers, message counts on, no
+    /// Defaults for `side`: QSIG, SETUP transport, unknown party numbers, message counts on, no
     /// calling number, msgCentreId or originatingNr, servedUserNr unchanged, resync all, 7 outstanding, T303 4 s, T308 4 s, T310 30 s, retries from 1 s up to 60 s, no
     /// basic calls.
     pub fn new(side: Side) -> Self {
         SpanConfig {
             side,
+            protocol: MwiProtocol::Qsig,
             transport: Transport::Setup,
             party_number: PartyNumberType::Unknown,
             message_count: true,

@@ -3,33 +3,62 @@
 
 use std::time::{Duration, Instant};
 
+use crate::etsi;
 use crate::q931::{cause, CallReference, Cause, Location, Message, PartyNumberIe, Presentation};
-use crate::qsig::{BasicService, MwiActivateArg, MwiDeactivateArg, MwiInvoke};
+use crate::qsig::{BasicService, MsgCentreId, MwiActivateArg, MwiDeactivateArg, MwiInvoke};
 
-use super::{Call, CallPhase, FacilitySent, Lamp, Purpose, Span, SpanEvent, Timer, Transport};
+use super::{
+    Call, CallPhase, FacilitySent, Lamp, MwiProtocol, Purpose, Span, SpanEvent, Timer, Transport,
+};
 
 impl Span {
-    /// The invoke delivering `lamp` to local number `number`, with the span's servedUserNr
-    /// manipulation, msgCentreId and originatingNr.
-    pub(super) fn invoke_for(&self, number: &str, lamp: Lamp) -> MwiInvoke {
+    /// The Facility IE content delivering `lamp` to local number `number` with `invoke_id`, in
+    /// the span's protocol, with its servedUserNr manipulation, msgCentreId and originatingNr.
+    fn facility_for(&self, number: &str, lamp: Lamp, invoke_id: i64) -> Vec<u8> {
         let served = self.cfg.party_number(&self.cfg.served_number(number));
-        let msg_centre_id = self.cfg.msg_centre_id.clone();
-        if lamp.on {
-            let mut arg = MwiActivateArg::new(served, BasicService::Speech);
-            arg.msg_centre_id = msg_centre_id;
-            if self.cfg.message_count {
-                arg.nb_of_messages = lamp.messages;
+        let messages = lamp.messages.filter(|_| self.cfg.message_count);
+        let originating = self
+            .cfg
+            .originating_nr
+            .as_deref()
+            .map(|d| self.cfg.party_number(d));
+        match self.cfg.protocol {
+            MwiProtocol::Qsig => {
+                let msg_centre_id = self.cfg.msg_centre_id.clone();
+                let invoke = if lamp.on {
+                    let mut arg = MwiActivateArg::new(served, BasicService::Speech);
+                    arg.msg_centre_id = msg_centre_id;
+                    arg.nb_of_messages = messages;
+                    arg.originating_nr = originating;
+                    MwiInvoke::Activate(arg)
+                } else {
+                    let mut arg = MwiDeactivateArg::new(served, BasicService::Speech);
+                    arg.msg_centre_id = msg_centre_id;
+                    MwiInvoke::Deactivate(arg)
+                };
+                invoke.facility(invoke_id)
             }
-            arg.originating_nr = self
-                .cfg
-                .originating_nr
-                .as_deref()
-                .map(|d| self.cfg.party_number(d));
-            MwiInvoke::Activate(arg)
-        } else {
-            let mut arg = MwiDeactivateArg::new(served, BasicService::Speech);
-            arg.msg_centre_id = msg_centre_id;
-            MwiInvoke::Deactivate(arg)
+            MwiProtocol::Etsi => {
+                // EN 300 745-1 names the message centre by number only (controllingUserNr);
+                // an integer msgCentreId has no ETSI counterpart and is left out.
+                let controlling = match &self.cfg.msg_centre_id {
+                    Some(MsgCentreId::PartyNumber(p)) => Some(p.clone()),
+                    Some(MsgCentreId::NumericString(d)) => Some(self.cfg.party_number(d)),
+                    Some(MsgCentreId::Integer(_)) | None => None,
+                };
+                let invoke = if lamp.on {
+                    let mut arg = etsi::MwiActivateArg::new(served, BasicService::Speech);
+                    arg.controlling_user_nr = controlling;
+                    arg.number_of_messages = messages;
+                    arg.controlling_user_provided_nr = originating;
+                    etsi::MwiInvoke::Activate(arg)
+                } else {
+                    let mut arg = etsi::MwiDeactivateArg::new(served, BasicService::Speech);
+                    arg.controlling_user_nr = controlling;
+                    etsi::MwiInvoke::Deactivate(arg)
+                };
+                invoke.facility(invoke_id)
+            }
         }
     }
 
@@ -42,7 +71,7 @@ impl Span {
 
     pub(super) fn deliver(&mut self, now: Instant, number: String, lamp: Lamp) {
         let invoke_id = self.take_invoke_id();
-        let facility = self.invoke_for(&number, lamp).facility(invoke_id);
+        let facility = self.facility_for(&number, lamp, invoke_id);
         match self.cfg.transport {
             Transport::Setup => {
                 if !self.send_cisc(now, &number, &facility, Purpose::Deliver(lamp)) {

@@ -3,16 +3,19 @@
 
 use std::time::Instant;
 
+use crate::etsi;
 use crate::q931::{
     call_state, cause, CallReference, Cause, Location, Message, MessageType, Verdict,
 };
 use crate::qsig::{
     self, BasicService, MwiDeactivateArg, MwiInterrogateRes, MwiInterrogateResElt, MwiInvoke,
 };
-use crate::rose::{self, Component, Facility};
+use crate::rose::{self, Component, Facility, InvokeProblem, Problem, RoseFacility};
 
 use super::interrogate::{ask_answers, is_speech};
-use super::{CallPhase, Lamp, Purpose, Span, SpanEvent, Timer, MAX_SERVED_USER_DIGITS};
+use super::{
+    CallPhase, Lamp, MwiProtocol, Purpose, Span, SpanEvent, Timer, MAX_SERVED_USER_DIGITS,
+};
 
 impl Span {
     pub(super) fn on_message(&mut self, now: Instant, bytes: &[u8]) {
@@ -263,60 +266,117 @@ impl Span {
         }
     }
 
-    /// Answers to the invokes of every Facility IE of `msg`, as Facility IE contents: a
-    /// ReturnResult or ReturnError for MWIInterrogate, MWIActivate and MWIDeactivate (the
-    /// latter two also reported as [`SpanEvent::PbxLamp`]), a Reject for every other invoke.
-    /// Results and errors addressed to us, and Facility IEs that do not parse, are not answered.
+    /// Answers to the invokes of every Facility IE of `msg` in the span's protocol
+    /// ([`super::SpanConfig::protocol`]), as Facility IE contents. Results and errors
+    /// addressed to us, Facility IEs that do not parse and those of the other protocol are
+    /// not answered.
     fn answer_facilities(&mut self, msg: &Message<'_>) -> Vec<Vec<u8>> {
+        match self.cfg.protocol {
+            MwiProtocol::Qsig => self.answer_qsig(msg),
+            MwiProtocol::Etsi => self.answer_etsi(msg),
+        }
+    }
+
+    /// QSIG: a ReturnResult or ReturnError for MWIInterrogate, MWIActivate and MWIDeactivate
+    /// (the latter two also reported as [`SpanEvent::PbxLamp`]), a Reject for every other
+    /// invoke (ECMA-242 §6.3).
+    fn answer_qsig(&mut self, msg: &Message<'_>) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let facilities = msg.facility.iter().filter_map(|f| Facility::parse(f).ok());
         for component in facilities.flat_map(|f| f.components) {
             let Component::Invoke(invoke) = component else {
                 continue;
             };
-            match MwiInvoke::from_invoke(&invoke) {
+            let id = invoke.invoke_id;
+            let (operation, number, lamp) = match MwiInvoke::from_invoke(&invoke) {
                 Ok(MwiInvoke::Interrogate(arg)) => {
-                    out.push(self.interrogate(invoke.invoke_id, &arg));
+                    out.push(self.interrogate(id, &arg));
+                    continue;
                 }
-                Ok(MwiInvoke::Activate(arg)) => out.push(self.pbx_lamp(
-                    invoke.invoke_id,
+                Ok(MwiInvoke::Activate(arg)) => (
                     qsig::MWI_ACTIVATE,
-                    arg.served_user_nr.digits(),
+                    arg.served_user_nr.digits().to_owned(),
                     Lamp::on(arg.nb_of_messages),
-                )),
-                Ok(MwiInvoke::Deactivate(arg)) => out.push(self.pbx_lamp(
-                    invoke.invoke_id,
+                ),
+                Ok(MwiInvoke::Deactivate(arg)) => (
                     qsig::MWI_DEACTIVATE,
-                    arg.served_user_nr.digits(),
+                    arg.served_user_nr.digits().to_owned(),
                     Lamp::off(),
-                )),
-                Err(e) => out.push(qsig::reject_facility(
-                    Some(invoke.invoke_id),
-                    e.reject_problem(),
-                )),
-            }
+                ),
+                Err(e) => {
+                    out.push(qsig::reject_facility(Some(id), e.reject_problem()));
+                    continue;
+                }
+            };
+            out.push(if self.pbx_lamp(&number, lamp) {
+                qsig::return_result_facility(id, operation, qsig::DUMMY_RES)
+            } else {
+                qsig::return_error_facility(id, rose::error::INVALID_SERVED_USER_NR)
+            });
         }
         out
     }
 
-    /// MWIActivate / MWIDeactivate from the PBX (ECMA-242 §6.3, the PBX's message centre
-    /// lighting a lamp we serve): ReturnResult with DummyRes and [`SpanEvent::PbxLamp`], or
-    /// ReturnError invalidServedUserNr when servedUserNr is empty, longer than
+    /// ETSI (EN 300 745-1): mwiActivate and mwiDeactivate answered with a ReturnResult and
+    /// reported as [`SpanEvent::PbxLamp`], or ReturnError invalidReceivingUserNr; every other
+    /// invoke, mwiIndicate included (we are no receiving user's terminal), gets a Reject
+    /// unrecognizedOperation (or mistypedArgument for a bad argument).
+    fn answer_etsi(&mut self, msg: &Message<'_>) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let facilities = msg
+            .facility
+            .iter()
+            .filter_map(|f| RoseFacility::parse(f).ok());
+        for component in facilities.flat_map(|f| f.components) {
+            let Component::Invoke(invoke) = component else {
+                continue;
+            };
+            let id = invoke.invoke_id;
+            let (number, lamp) = match etsi::MwiInvoke::from_invoke(&invoke) {
+                Ok(etsi::MwiInvoke::Activate(arg)) => (
+                    arg.receiving_user_nr.digits().to_owned(),
+                    Lamp::on(arg.number_of_messages),
+                ),
+                Ok(etsi::MwiInvoke::Deactivate(arg)) => {
+                    (arg.receiving_user_nr.digits().to_owned(), Lamp::off())
+                }
+                Ok(etsi::MwiInvoke::Indicate(_)) => {
+                    let problem = Problem::Invoke(InvokeProblem::UnrecognizedOperation);
+                    out.push(etsi::reject_facility(Some(id), problem));
+                    continue;
+                }
+                Err(e) => {
+                    out.push(etsi::reject_facility(Some(id), e.reject_problem()));
+                    continue;
+                }
+            };
+            out.push(if self.pbx_lamp(&number, lamp) {
+                etsi::return_result_facility(id)
+            } else {
+                etsi::return_error_facility(id, &etsi::error::INVALID_RECEIVING_USER_NR)
+            });
+        }
+        out
+    }
+
+    /// MWIActivate / MWIDeactivate from the PBX (ECMA-242 §6.3, EN 300 745-1: the PBX's
+    /// message centre lighting a lamp we serve): reports [`SpanEvent::PbxLamp`] and returns
+    /// true, or returns false (the caller answers with its protocol's error for a bad served
+    /// or receiving user number) when `number` is empty, longer than
     /// [`MAX_SERVED_USER_DIGITS`] or holds other than `0-9 * #`.
-    fn pbx_lamp(&mut self, invoke_id: i64, operation: i64, number: &str, lamp: Lamp) -> Vec<u8> {
+    fn pbx_lamp(&mut self, number: &str, lamp: Lamp) -> bool {
         let valid = !number.is_empty()
             && number.len() <= MAX_SERVED_USER_DIGITS
             && number
                 .bytes()
                 .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#');
-        if !valid {
-            return qsig::return_error_facility(invoke_id, rose::error::INVALID_SERVED_USER_NR);
+        if valid {
+            self.events.push_back(SpanEvent::PbxLamp {
+                number: number.to_owned(),
+                lamp,
+            });
         }
-        self.events.push_back(SpanEvent::PbxLamp {
-            number: number.to_owned(),
-            lamp,
-        });
-        qsig::return_result_facility(invoke_id, operation, qsig::DUMMY_RES)
+        valid
     }
 
     /// MWIInterrogate (ECMA-242 §6.3) from the engine's state, checked in this order:

@@ -1,5 +1,6 @@
 //! The MWI delivery engine of one PRI span, sans-IO: QSIG MWIActivate / MWIDeactivate
-//! (ECMA-242) to a PBX over Q.931 call-independent signalling (ECMA-165 §7) on a Q.921 link.
+//! (ECMA-242), or ETSI mwiActivate / mwiDeactivate (EN 300 745-1, [`MwiProtocol`]), to a PBX
+//! over Q.931 call-independent signalling (ECMA-165 §7, EN 300 196-1 §8.3) on a Q.921 link.
 //!
 //! Delivery loses nothing: per served user the last state wins (a newer state replaces one
 //! still queued); while the link is down nothing is sent and nothing is forgotten; when the
@@ -39,7 +40,9 @@ mod deliver;
 mod inbound;
 mod interrogate;
 
-pub use config::{PartyNumberType, Resync, SpanConfig, Transport, MAX_OUTSTANDING, MAX_TIMER};
+pub use config::{
+    MwiProtocol, PartyNumberType, Resync, SpanConfig, Transport, MAX_OUTSTANDING, MAX_TIMER,
+};
 
 /// The message-waiting state of one served user as signalled to the PBX.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -414,7 +417,11 @@ impl Span {
         self.up = true;
         self.cc.link_up();
         self.events.push_back(SpanEvent::LinkUp);
-        let policy = self.cfg.resync;
+        let policy = match (self.cfg.resync, self.cfg.protocol) {
+            // ETSI MWI has no interrogation (EN 300 745-1): send every number instead.
+            (Resync::Interrogate, MwiProtocol::Etsi) => Resync::All,
+            (policy, _) => policy,
+        };
         // A fresh link: pending backoffs start over.
         let timers = &mut self.timers;
         let ask_queue = &mut self.ask_queue;

@@ -4,6 +4,8 @@
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod rig;
+
 use isdn::q921::{Kind, Repr};
 use isdn::q931::{CallReference, NumberingPlan, PartyNumberIe, Presentation, TypeOfNumber};
 

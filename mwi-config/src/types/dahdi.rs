@@ -197,6 +197,10 @@ pub struct Pri {
     pub side: Side,
     /// `numbers = ["2..."]`: served users reached through this PBX (at least one pattern).
     pub numbers: Vec<Pattern>,
+    /// `mwi_protocol = "qsig"`: the MWI operations of the span, both directions: `qsig`
+    /// (ECMA-242) or `etsi` (ETSI EN 300 745-1, DSS1 / EuroISDN). Default qsig.
+    #[serde(default)]
+    pub mwi_protocol: MwiProtocol,
     /// `mwi_transport = "setup"`: how MWI operations travel. Default setup.
     #[serde(default)]
     pub mwi_transport: MwiTransport,
@@ -520,6 +524,18 @@ pub enum Side {
     /// Network side (NT).
     Network,
 }
+
+/// `[[pri]] mwi_protocol`: which MWI operations the span sends and answers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MwiProtocol {
+    /// QSIG SS-MWI (ECMA-242; the default).
+    #[default]
+    Qsig,
+    /// ETSI MWI (EN 300 745-1): mwiActivate / mwiDeactivate with the ROSE profile.
+    Etsi,
+}
+
+keyword_enum!(MwiProtocol, "mwi_protocol", { Qsig => "qsig", Etsi => "etsi" });
 
 /// How QSIG MWI operations are carried (ECMA-242 §6, ECMA-165).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -80,9 +80,13 @@ impl BChannel for DahdiBChannel {
     }
 
     fn write_audio(&mut self, block: &Block) -> Result<bool, BackendError> {
-        match self.ch.write(block)? {
-            WriteOutcome::Written(_) => Ok(true),
-            WriteOutcome::WouldBlock | WriteOutcome::Event(_) => Ok(false),
+        loop {
+            match self.ch.write(block)? {
+                WriteOutcome::Written(_) => return Ok(true),
+                WriteOutcome::WouldBlock => return Ok(false),
+                // Taken off the queue (a span event, see `read`): the write goes through now.
+                WriteOutcome::Event(_) => {}
+            }
         }
     }
 

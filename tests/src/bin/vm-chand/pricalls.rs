@@ -4,13 +4,13 @@
 //! `callctl.sock`; libpri is the PBX on D-channel 48, and this program is the PBX's phones (its
 //! end of each B-channel, DAHDI channel 24 + B) and the far end's RTP.
 //!
-//! 1. PBX → SIP: libpri's SETUP asks for B-channel 3 exclusive; `TrunkDial` → `Connected`;
+//! 1. SIP → PBX: `TrunkIncoming`, libpri answers at once on the B-channel chand chose; audio
+//!    both ways on its channel; sipd hangs up.
+//! 2. PBX → SIP (a new libpri, whose SETUP follows its link's establishment): libpri's SETUP asks for B-channel 3 exclusive; `TrunkDial` → `Connected`;
 //!    a 1 kHz tone written into channel 27 arrives as RTP and a 600 Hz tone sent as RTP is heard
 //!    on 27 (Goertzel levels in dBm0); /proc/dahdi/1 shows channel 3's MG2 running. During the
 //!    call a lamp written into the table reaches libpri as MWIActivate on the same D-channel.
 //!    sipd hangs up: libpri sees DISCONNECT cause 16.
-//! 2. SIP → PBX: `TrunkIncoming`, libpri answers at once on the B-channel chand chose; audio
-//!    both ways on its channel; sipd hangs up.
 //!
 //! Setup times: SETUP → CONNECT as libpri sees them (PBX → SIP, the fake sipd answering at
 //! once), `TrunkIncoming` → `Answered` as the fake sipd sees them (SIP → PBX).
@@ -20,6 +20,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use callctl::link::Event;
 use callctl::wire::Message;
 use callctl::{CallId, Cause, Privacy, Text};
 use dahdi_mwi_tests::fakesipd::{media, rtp_tone, FakeSipd};
@@ -67,6 +68,38 @@ fn call_line(pbx: &mut Pbx, since: usize, prefix: &str) -> Result<(Instant, Stri
     };
     pbx.wait(WAIT, None, |p| find(p).is_some());
     find(pbx).ok_or_else(|| format!("libpri: no CALL {prefix}:\n{}", pbx.tail(30)))
+}
+
+/// The next message from chand that `pick` takes, within [`WAIT`]; the error names `what` and
+/// shows libpri's and chand's last lines.
+fn expect<T>(
+    sipd: &mut FakeSipd,
+    pbx: &mut Pbx,
+    inst: &Install,
+    what: &str,
+    mut pick: impl FnMut(&Message) -> Option<T>,
+) -> Result<T, String> {
+    let end = Instant::now() + WAIT;
+    loop {
+        match sipd.next(end.saturating_duration_since(Instant::now())) {
+            Some(Event::Call(m)) => {
+                if let Some(t) = pick(&m) {
+                    return Ok(t);
+                }
+            }
+            Some(_) => {}
+            None => {
+                pbx.wait(Duration::from_millis(100), None, |_| false);
+                let log = std::fs::read_to_string(inst.dir.join("chand.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                return Err(format!(
+                    "no {what} from chand within {WAIT:?}; libpri:\n{}\nchand:\n{}",
+                    pbx.tail(30),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                ));
+            }
+        }
+    }
 }
 
 /// The PBX's end of B-channel `b`: its DAHDI channel on span 2, in audio mode, mu-law, deep
@@ -164,8 +197,8 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// sipd's `Hangup` with cause 16: libpri sees DISCONNECT with it, and the B-channel's echo
-/// canceller goes (`/proc/dahdi/1`).
+/// sipd's `Hangup` with cause 16: libpri sees DISCONNECT with it and its RELEASE is
+/// acknowledged, and the B-channel's echo canceller goes (`/proc/dahdi/1`).
 fn sip_hangs_up(sipd: &mut FakeSipd, pbx: &mut Pbx, call: CallId, b: u32) -> Outcome {
     let since = pbx.log.len();
     sipd.send(Message::Hangup {
@@ -176,7 +209,7 @@ fn sip_hangs_up(sipd: &mut FakeSipd, pbx: &mut Pbx, call: CallId, b: u32) -> Out
     if field(&line, "cause") != "16" {
         return Err(format!("libpri: {line}"));
     }
-    call_line(pbx, since, "HANGUP cause")?;
+    call_line(pbx, since, "HANGUP_ACK")?;
     let ec = echo_canceller(b)?;
     if !ec.contains("INACTIVE") {
         return Err(format!("channel {b}'s echo canceller after the call: {ec}"));
@@ -186,14 +219,14 @@ fn sip_hangs_up(sipd: &mut FakeSipd, pbx: &mut Pbx, call: CallId, b: u32) -> Out
 
 /// The PBX → SIP call (see the module documentation); its lines and figures.
 fn pbx_to_sip(inst: &Install, sipd: &mut FakeSipd, pbx: &mut Pbx, writer: &mut Writer) -> Outcome {
-    let call = sipd.expect("TrunkDial", |m| match m {
+    let call = expect(sipd, pbx, inst, "TrunkDial", |m| match m {
         Message::TrunkDial { call, .. } => Some(*call),
         _ => None,
-    });
-    let local = sipd.expect("MediaReady", |m| match m {
+    })?;
+    let local = expect(sipd, pbx, inst, "MediaReady", |m| match m {
         Message::MediaReady { local_rtp, .. } => Some(local_rtp.port()),
         _ => None,
-    });
+    })?;
     let far = far_end()?;
     sipd.send(Message::Connected {
         call,
@@ -238,7 +271,7 @@ fn pbx_to_sip(inst: &Install, sipd: &mut FakeSipd, pbx: &mut Pbx, writer: &mut W
 }
 
 /// The SIP → PBX call (see the module documentation); its lines and figures.
-fn sip_to_pbx(sipd: &mut FakeSipd, pbx: &mut Pbx) -> Outcome {
+fn sip_to_pbx(inst: &Install, sipd: &mut FakeSipd, pbx: &mut Pbx) -> Outcome {
     let call = CallId(CallId::SIPD_BIT | 2);
     let text = |s: &str| Text::try_from(s).map_err(|e| e.to_string());
     let since = pbx.log.len();
@@ -251,13 +284,13 @@ fn sip_to_pbx(sipd: &mut FakeSipd, pbx: &mut Pbx) -> Outcome {
         name: text("Bob")?,
         privacy: Privacy::Allowed,
     });
-    let local = sipd.expect("MediaReady", |m| match m {
+    let local = expect(sipd, pbx, inst, "MediaReady", |m| match m {
         Message::MediaReady { local_rtp, .. } => Some(local_rtp.port()),
         _ => None,
-    });
-    sipd.expect("Answered", |m| {
+    })?;
+    expect(sipd, pbx, inst, "Answered", |m| {
         matches!(m, Message::Answered { call: c } if *c == call).then_some(())
-    });
+    })?;
     let setup = t0.elapsed();
     let (_, ring) = call_line(pbx, since, "RING")?;
     let b: u32 = field(&ring, "channel")
@@ -279,7 +312,8 @@ fn sip_to_pbx(sipd: &mut FakeSipd, pbx: &mut Pbx) -> Outcome {
     ))
 }
 
-/// The pricalls part: chand as the trunk, libpri placing one call and answering the next.
+/// The pricalls part: chand as the trunk; libpri answers a call from SIP, then a second libpri
+/// places one to SIP.
 pub fn pricalls_part(report: &mut Report, chand_bin: &Path) {
     let Some(peer) = peer(report) else {
         return;
@@ -298,20 +332,25 @@ pub fn pricalls_part(report: &mut Report, chand_bin: &Path) {
     };
     let mut sipd = FakeSipd::connect(&inst.dir.join("run/callctl.sock"));
     sipd.wait_up();
+    if let Some(mut pbx) = pbx_up(report, &inst, &peer, "pricalls, answering", &["--answer"]) {
+        report.record(
+            "PRI call SIP -> PBX, audio both ways",
+            sip_to_pbx(&inst, &mut sipd, &mut pbx),
+        );
+    }
+    // Pings answered, so that chand takes the fake sipd for up when the SETUP comes.
+    while sipd.next(Duration::from_millis(100)).is_some() {}
+    // A new libpri places its call once its link is up: chand's side is established by then
+    // (Q.921 §5.5.1.2: a SETUP sent while both sides' SABMEs crossed would be discarded).
     let b = PBX_B.to_string();
-    let args = ["--call", "0789", "--channel", &b, "--exclusive", "--answer"];
-    if let Some(mut pbx) = pbx_up(report, &inst, &peer, "pricalls", &args) {
+    let args = ["--call", "0789", "--channel", &b, "--exclusive"];
+    if let Some(mut pbx) = pbx_up(report, &inst, &peer, "pricalls, calling", &args) {
         let name = format!(
             "PRI call PBX -> SIP on B-channel {PBX_B} (PBX end {}), audio both ways, MWI during \
              the call",
             FAR_BASE + PBX_B
         );
-        if report.record(&name, pbx_to_sip(&inst, &mut sipd, &mut pbx, &mut writer)) {
-            report.record(
-                "PRI call SIP -> PBX, audio both ways",
-                sip_to_pbx(&mut sipd, &mut pbx),
-            );
-        }
+        report.record(&name, pbx_to_sip(&inst, &mut sipd, &mut pbx, &mut writer));
     }
     stop(report, &inst, "chand", chand);
 }

@@ -1,15 +1,15 @@
 //! A B-channel of a PRI span with calls on the DAHDI back-end: a clear channel (`bchan=` in
-//! system.conf) opened on `/dev/dahdi/channel` with `DAHDI_SPECIFY`, switched to audio
+//! system.conf, `DAHDI_SIG_CLEAR`, checked) opened on `/dev/dahdi/channel` with `DAHDI_SPECIFY`, switched to audio
 //! (`DAHDI_AUDIOMODE`), 160-octet blocks (20 ms) in the span's law (`DAHDI_SETLAW`),
 //! `DAHDI_POLICY_IMMEDIATE` with 4 buffers, as an FXS port's audio.
 
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, RawFd};
 
-use driver_ffi::{BufPolicy, Channel, DahdiBufferInfo, IoMode, ReadOutcome, WriteOutcome};
+use driver_ffi::{BufPolicy, Channel, DahdiBufferInfo, ReadOutcome, SigType, WriteOutcome};
 use fxs::{Block, Law, BLOCK_SAMPLES};
 
-use super::{at, setup_error, AUDIO_KEPT, FXS_BLOCKSIZE, FXS_NUMBUFS};
+use super::{at, open_checked, AUDIO_KEPT, FXS_BLOCKSIZE, FXS_NUMBUFS};
 use crate::backend::{BChannel, BackendError};
 
 /// An open B-channel.
@@ -23,12 +23,16 @@ pub struct DahdiBChannel {
 impl DahdiBChannel {
     /// Open and set up DAHDI channel `channel` in `law`.
     ///
-    /// Errors: the channel cannot be opened or bound, or refuses a setting.
+    /// Errors: the channel cannot be opened or bound, is not a clear channel, or refuses a
+    /// setting.
     pub fn open(channel: u32, law: Law) -> Result<Self, BackendError> {
-        let n = i32::try_from(channel)
-            .map_err(|_| setup_error(channel, "channel number out of range".into()))?;
+        // DAHDI_AUDIOMODE answers a bare EINVAL on any other signalling: say which it is.
+        let (ch, _) = open_checked(
+            channel,
+            |sig| sig == SigType::Clear,
+            "CLEAR (a B-channel: bchan=)",
+        )?;
         let at = at(channel);
-        let ch = Channel::open(n, IoMode::NonBlocking).map_err(&at)?;
         ch.audio_mode(true).map_err(&at)?;
         ch.set_blocksize(FXS_BLOCKSIZE).map_err(&at)?;
         ch.set_bufinfo(

@@ -12,6 +12,9 @@
 //!    call a lamp written into the table reaches libpri as MWIActivate on the same D-channel.
 //!    sipd hangs up: libpri sees DISCONNECT cause 16.
 //!
+//! Before them, chand with `timeslots = "1-23"` (taking the fxoks channel 2) must refuse to
+//! start, naming channel 2's signalling.
+//!
 //! Setup times: SETUP → CONNECT as libpri sees them (PBX → SIP, the fake sipd answering at
 //! once), `TrunkIncoming` → `Answered` as the fake sipd sees them (SIP → PBX).
 
@@ -33,7 +36,7 @@ use mwi_table::Writer;
 
 use crate::calls::{echo_canceller, listen};
 use crate::common::{pri_span, stop, Install, Source, PRI_NUMBER};
-use crate::pri::{peer, pbx_up, Pbx};
+use crate::pri::{pbx_up, peer, Pbx};
 
 /// chand's span 1 as a trunk: every B-channel but the FXS port's timeslot 2.
 const CALLS: &str = "[pri.calls]\ntimeslots = \"1,3-23\"\necho_cancel = 128\n";
@@ -63,7 +66,10 @@ fn call_line(pbx: &mut Pbx, since: usize, prefix: &str) -> Result<(Instant, Stri
         p.log
             .iter()
             .skip(since)
-            .find(|(_, l)| l.strip_prefix("CALL ").is_some_and(|c| c.starts_with(prefix)))
+            .find(|(_, l)| {
+                l.strip_prefix("CALL ")
+                    .is_some_and(|c| c.starts_with(prefix))
+            })
             .cloned()
     };
     pbx.wait(WAIT, None, |p| find(p).is_some());
@@ -236,7 +242,9 @@ fn pbx_to_sip(inst: &Install, sipd: &mut FakeSipd, pbx: &mut Pbx, writer: &mut W
     let (answer_at, answer) = call_line(pbx, 0, "ANSWER")?;
     let b: u32 = field(&answer, "channel").parse().unwrap_or(0);
     if b != PBX_B {
-        return Err(format!("libpri asked for B-channel {PBX_B} exclusive: {answer}"));
+        return Err(format!(
+            "libpri asked for B-channel {PBX_B} exclusive: {answer}"
+        ));
     }
     let setup = answer_at.saturating_duration_since(setup_at);
     let (ch, no) = pbx_phone(b)?;
@@ -312,9 +320,34 @@ fn sip_to_pbx(inst: &Install, sipd: &mut FakeSipd, pbx: &mut Pbx) -> Outcome {
     ))
 }
 
+/// chand refuses a span whose timeslots take a channel that is not a clear channel (2, the
+/// FXS port's `fxoks`), naming it, rather than failing on DAHDI_AUDIOMODE's bare EINVAL.
+fn refuses_fxs_timeslot(chand_bin: &Path) -> Outcome {
+    let calls = "[pri.calls]\ntimeslots = \"1-23\"\n";
+    let inst = Install::with_calls("pricalls-fxoks", None, "setup", None, calls)?;
+    match inst.start(chand_bin) {
+        Ok(_) => Err("chand started with the fxoks channel 2 as a B-channel".to_owned()),
+        Err(e) => {
+            let line = e
+                .lines()
+                .find(|l| l.contains("DAHDI channel 2:"))
+                .ok_or_else(|| format!("no line naming channel 2: {e}"))?;
+            if line.contains("CLEAR") {
+                Ok(line.trim().to_owned())
+            } else {
+                Err(format!("want the signalling named: {line}"))
+            }
+        }
+    }
+}
+
 /// The pricalls part: chand as the trunk; libpri answers a call from SIP, then a second libpri
 /// places one to SIP.
 pub fn pricalls_part(report: &mut Report, chand_bin: &Path) {
+    report.record(
+        "chand refuses timeslots with a channel that is not clear",
+        refuses_fxs_timeslot(chand_bin),
+    );
     let Some(peer) = peer(report) else {
         return;
     };

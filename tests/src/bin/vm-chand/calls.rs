@@ -225,7 +225,7 @@ pub fn calls_part(report: &mut Report, chand_bin: &Path) {
             "journal: chand's call lines have CHANNEL and CALL_ID",
             journal_entry(
                 "chand",
-                "call 80000001 media closed",
+                "call 80000001: media closed",
                 &[("CHANNEL", Some("2")), ("CALL_ID", Some("80000001"))],
             ),
         );

@@ -122,13 +122,8 @@ fn pbx_phone(b: u32) -> Result<(Channel, i32), String> {
 
 /// Levels (dBm0) of a [`TONE_PBX`] written into `ch` as chand's RTP carries it to `far`, and of
 /// a [`TONE_SIP`] sent as RTP from `far` to chand's `local` as `ch` hears it; also the RTP
-/// packets chand sent.
-fn audio_both_ways(
-    ch: &Channel,
-    no: i32,
-    far: &UdpSocket,
-    local: SocketAddr,
-) -> Result<(f64, f64, usize), String> {
+/// packets chand sent; as text with the blocks cut in each direction ([`cut_blocks`]).
+fn audio_both_ways(ch: &Channel, no: i32, far: &UdpSocket, local: SocketAddr) -> Outcome {
     far.set_read_timeout(Some(Duration::from_millis(5)))
         .map_err(|e| e.to_string())?;
     let stop = AtomicBool::new(false);
@@ -192,7 +187,22 @@ fn audio_both_ways(
              {no} {events:?}"
         ));
     }
-    Ok((sip_level, pbx_level, packets))
+    let (sip_cut, sip_blocks) = cut_blocks(&to_sip, TONE_PBX, SETTLE_MS, end);
+    let (pbx_cut, pbx_blocks) = cut_blocks(&to_pbx, TONE_SIP, 0, AUDIO_MS);
+    Ok(format!(
+        "{TONE_PBX} Hz from {no} in chand's RTP at {sip_level:.1} dBm0 ({packets} packets, \
+         {sip_cut} of {sip_blocks} 20 ms blocks cut), {TONE_SIP} Hz from the RTP on {no} at \
+         {pbx_level:.1} dBm0 ({pbx_cut} of {pbx_blocks} blocks cut)"
+    ))
+}
+
+/// The 20 ms blocks between `from_ms` and `to_ms` of `rec` in which `hz` is below -20 dBm0
+/// (cut by an underrun somewhere on the way), and the blocks counted.
+fn cut_blocks(rec: &Recording, hz: f64, from_ms: usize, to_ms: usize) -> (usize, usize) {
+    let starts = (from_ms..to_ms.saturating_sub(19)).step_by(20);
+    let total = starts.clone().count();
+    let cut = starts.filter(|&t| rec.level(hz, t, t + 20) < -20.0).count();
+    (cut, total)
 }
 
 fn far_end() -> Result<UdpSocket, String> {
@@ -201,6 +211,15 @@ fn far_end() -> Result<UdpSocket, String> {
 
 fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Channel `b`'s echo canceller as /proc/dahdi/1 shows it, which must be running.
+fn ec_running(b: u32) -> Result<String, String> {
+    let ec = echo_canceller(b)?;
+    if !ec.contains("ACTIVE") || ec.contains("INACTIVE") {
+        return Err(format!("channel {b}'s echo canceller in the call: {ec}"));
+    }
+    Ok(ec)
 }
 
 /// sipd's `Hangup` with cause 16: libpri sees DISCONNECT with it and its RELEASE is
@@ -248,11 +267,8 @@ fn pbx_to_sip(inst: &Install, sipd: &mut FakeSipd, pbx: &mut Pbx, writer: &mut W
     }
     let setup = answer_at.saturating_duration_since(setup_at);
     let (ch, no) = pbx_phone(b)?;
-    let (sip_level, pbx_level, packets) = audio_both_ways(&ch, no, &far, loopback(local))?;
-    let ec = echo_canceller(b)?;
-    if !ec.contains("ACTIVE") || ec.contains("INACTIVE") {
-        return Err(format!("channel {b}'s echo canceller in the call: {ec}"));
-    }
+    let audio = audio_both_ways(&ch, no, &far, loopback(local))?;
+    let ec = ec_running(b)?;
     let st = inst.status()?;
     let t = Instant::now();
     Source::publish(writer, PRI_NUMBER, MwiState::voice(true, 3, 1))?;
@@ -266,9 +282,7 @@ fn pbx_to_sip(inst: &Install, sipd: &mut FakeSipd, pbx: &mut Pbx, writer: &mut W
     }
     let cleared = sip_hangs_up(sipd, pbx, call, b)?;
     Ok(format!(
-        "SETUP -> CONNECT {} (libpri); B-channel {b} (PBX end {no}): {TONE_PBX} Hz from {no} in \
-         chand's RTP at {sip_level:.1} dBm0 ({packets} packets), {TONE_SIP} Hz from the RTP on \
-         {no} at {pbx_level:.1} dBm0; channel {b} {ec}; MWIActivate {PRI_NUMBER} decoded by \
+        "SETUP -> CONNECT {} (libpri); B-channel {b} (PBX end {no}): {audio}; channel {b} {ec}; MWIActivate {PRI_NUMBER} decoded by \
          libpri {mwi_ms} after the table write, during the call; {cleared}; span {}",
         ms(setup),
         pri_span(&st)
@@ -310,12 +324,12 @@ fn sip_to_pbx(inst: &Install, sipd: &mut FakeSipd, pbx: &mut Pbx) -> Outcome {
         media: media(far.local_addr().map_err(|e| e.to_string())?),
     });
     let (ch, no) = pbx_phone(b)?;
-    let (sip_level, pbx_level, packets) = audio_both_ways(&ch, no, &far, loopback(local))?;
+    let audio = audio_both_ways(&ch, no, &far, loopback(local))?;
+    let ec = ec_running(b)?;
     let cleared = sip_hangs_up(sipd, pbx, call, b)?;
     Ok(format!(
         "TrunkIncoming -> Answered {} (fake sipd, libpri answering at once); libpri {ring}; \
-         {TONE_PBX} Hz from {no} in chand's RTP at {sip_level:.1} dBm0 ({packets} packets), \
-         {TONE_SIP} Hz from the RTP on {no} at {pbx_level:.1} dBm0; {cleared}",
+         {audio}; channel {b} {ec}; {cleared}",
         ms(setup)
     ))
 }

@@ -5,8 +5,9 @@
 //! end of each B-channel, DAHDI channel 24 + B) and the far end's RTP.
 //!
 //! 1. SIP → PBX: `TrunkIncoming`, libpri answers at once on the B-channel chand chose; audio
-//!    both ways on its channel; sipd hangs up.
-//! 2. PBX → SIP (a new libpri, whose SETUP follows its link's establishment): libpri's SETUP asks for B-channel 3 exclusive; `TrunkDial` → `Connected`;
+//!    both ways on its channel; sipd hangs up. Then [`TIMED_CALLS`] more without media, timed.
+//! 2. PBX → SIP (a new libpri, whose SETUP follows its link's establishment): libpri's SETUP
+//!    asks for B-channel 3 exclusive; `TrunkDial` → `Connected`;
 //!    a 1 kHz tone written into channel 27 arrives as RTP and a 600 Hz tone sent as RTP is heard
 //!    on 27 (Goertzel levels in dBm0); /proc/dahdi/1 shows channel 3's MG2 running. During the
 //!    call a lamp written into the table reaches libpri as MWIActivate on the same D-channel.
@@ -334,6 +335,44 @@ fn sip_to_pbx(inst: &Install, sipd: &mut FakeSipd, pbx: &mut Pbx) -> Outcome {
     ))
 }
 
+/// Calls timed one after another for the setup figures.
+const TIMED_CALLS: u32 = 20;
+
+/// [`TIMED_CALLS`] SIP → PBX calls without media, one after another: `TrunkIncoming` →
+/// `Answered` as the fake sipd sees it (libpri answering at once), each cleared by sipd before
+/// the next; p50 and the largest.
+fn sip_setups(inst: &Install, sipd: &mut FakeSipd, pbx: &mut Pbx) -> Outcome {
+    let mut took = Vec::new();
+    for k in 0..TIMED_CALLS {
+        let call = CallId(CallId::SIPD_BIT | (16 + k));
+        let since = pbx.log.len();
+        let t0 = Instant::now();
+        sipd.send(Message::TrunkIncoming {
+            call,
+            span: 1,
+            called: "2101".try_into().map_err(|e| format!("{e:?}"))?,
+            number: Text::try_from("5551234").map_err(|e| e.to_string())?,
+            name: Text::default(),
+            privacy: Privacy::Allowed,
+        });
+        expect(sipd, pbx, inst, "Answered", |m| {
+            matches!(m, Message::Answered { call: c } if *c == call).then_some(())
+        })?;
+        took.push(t0.elapsed());
+        sipd.send(Message::Hangup {
+            call,
+            cause: Cause::NORMAL_CLEARING,
+        });
+        call_line(pbx, since, "HANGUP_ACK")?;
+    }
+    took.sort();
+    Ok(format!(
+        "TrunkIncoming -> Answered over {TIMED_CALLS} calls: p50 {}, max {}",
+        ms(took[took.len() / 2]),
+        ms(took[took.len() - 1])
+    ))
+}
+
 /// chand refuses a span whose timeslots take a channel that is not a clear channel (2, the
 /// FXS port's `fxoks`), naming it, rather than failing on DAHDI_AUDIOMODE's bare EINVAL.
 fn refuses_fxs_timeslot(chand_bin: &Path) -> Outcome {
@@ -380,10 +419,15 @@ pub fn pricalls_part(report: &mut Report, chand_bin: &Path) {
     let mut sipd = FakeSipd::connect(&inst.dir.join("run/callctl.sock"));
     sipd.wait_up();
     if let Some(mut pbx) = pbx_up(report, &inst, &peer, "pricalls, answering", &["--answer"]) {
-        report.record(
+        if report.record(
             "PRI call SIP -> PBX, audio both ways",
             sip_to_pbx(&inst, &mut sipd, &mut pbx),
-        );
+        ) {
+            report.record(
+                "PRI call setup SIP -> PBX, timed",
+                sip_setups(&inst, &mut sipd, &mut pbx),
+            );
+        }
     }
     // Pings answered, so that chand takes the fake sipd for up when the SETUP comes.
     while sipd.next(Duration::from_millis(100)).is_some() {}

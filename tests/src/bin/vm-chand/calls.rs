@@ -29,26 +29,26 @@ const TONE: f64 = 1000.0;
 /// DAHDI reports ONHOOK about 1250 ms after the far end hangs up (the hook-flash window).
 const ONHOOK_WAIT: Duration = Duration::from_secs(4);
 
-/// Read `ms` of audio (and the events) from `ch`.
-fn listen(ch: &Channel, ms: usize) -> Result<(Recording, Vec<String>), String> {
+/// Read `ms` of audio (and the events) from `ch`, DAHDI channel `no`.
+pub fn listen(ch: &Channel, no: i32, ms: usize) -> Result<(Recording, Vec<String>), String> {
     let mut rec = Recording::new(Law::Mulaw);
     let mut events = Vec::new();
     let mut buf = [0u8; BLOCK];
     let deadline = Instant::now() + Duration::from_millis(ms as u64 + 2000);
     while rec.ms() < ms {
         if Instant::now() > deadline {
-            return Err(format!("channel 26: {} ms of audio of {ms}", rec.ms()));
+            return Err(format!("channel {no}: {} ms of audio of {ms}", rec.ms()));
         }
         let ready = ch
             .poll(
                 Readiness::READABLE | Readiness::EVENT,
                 Some(Duration::from_millis(200)),
             )
-            .ctx("poll 26")?;
+            .ctx(&format!("poll {no}"))?;
         if ready.is_empty() {
             continue;
         }
-        match ch.read(&mut buf).ctx("read 26")? {
+        match ch.read(&mut buf).ctx(&format!("read {no}"))? {
             ReadOutcome::Data(n) => rec.push_block(&buf[..n]),
             ReadOutcome::Event(ev) => events.push(format!("{ev:?}")),
             ReadOutcome::WouldBlock => {}
@@ -79,19 +79,20 @@ fn events_for(ch: &Channel, d: Duration) -> Result<Vec<String>, String> {
     Ok(events)
 }
 
-/// The echo canceller of channel 2 as DAHDI shows it in /proc/dahdi/1 (`EC: MG2 - ACTIVE`
-/// while a canceller instance runs, `INACTIVE` when none does; dahdi-base.c's span file).
-fn echo_canceller() -> Result<String, String> {
+/// The echo canceller of channel `no` of span 1 as DAHDI shows it in /proc/dahdi/1
+/// (`EC: MG2 - ACTIVE` while a canceller instance runs, `INACTIVE` when none does; dahdi-base.c's
+/// span file).
+pub fn echo_canceller(no: u32) -> Result<String, String> {
     let text =
         std::fs::read_to_string("/proc/dahdi/1").map_err(|e| format!("/proc/dahdi/1: {e}"))?;
     let line = text
         .lines()
-        .find(|l| l.split_whitespace().next() == Some("2"))
-        .ok_or_else(|| format!("no channel 2 in /proc/dahdi/1:\n{text}"))?;
+        .find(|l| l.split_whitespace().next() == Some(no.to_string().as_str()))
+        .ok_or_else(|| format!("no channel {no} in /proc/dahdi/1:\n{text}"))?;
     let ec = line
         .find("(EC:")
         .map(|i| line[i..].trim_end().to_owned())
-        .ok_or_else(|| format!("channel 2 has no echo canceller: {line:?}"))?;
+        .ok_or_else(|| format!("channel {no} has no echo canceller: {line:?}"))?;
     Ok(ec)
 }
 
@@ -153,11 +154,11 @@ fn call(inst: &Install) -> Outcome {
         });
         std::thread::sleep(Duration::from_millis(300));
         let _ = phone.flush(Flush::READ);
-        let heard = listen(&phone, 1000);
+        let heard = listen(&phone, PHONE, 1000);
         stop_far.store(true, Ordering::Relaxed);
         heard
     });
-    let ec_in_call = echo_canceller()?;
+    let ec_in_call = echo_canceller(2)?;
     let (rec, events) = heard?;
     let level = rec.level(TONE, 200, 1000);
     let sent = from_chand.load(Ordering::Relaxed);
@@ -176,7 +177,7 @@ fn call(inst: &Install) -> Outcome {
             None => return Err(format!("no Hangup within {ONHOOK_WAIT:?} of on-hook")),
         }
     };
-    let ec_after = echo_canceller()?;
+    let ec_after = echo_canceller(2)?;
     if level < -20.0
         || sent < 20
         || cause != Cause::NORMAL_CLEARING
@@ -224,7 +225,7 @@ pub fn calls_part(report: &mut Report, chand_bin: &Path) {
             "journal: chand's call lines have CHANNEL and CALL_ID",
             journal_entry(
                 "chand",
-                "call 80000001 media closed",
+                "call 80000001: media closed",
                 &[("CHANNEL", Some("2")), ("CALL_ID", Some("80000001"))],
             ),
         );

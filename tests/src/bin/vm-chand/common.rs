@@ -48,6 +48,18 @@ impl Install {
         transport: &str,
         sip_port: Option<u16>,
     ) -> Result<Self, String> {
+        Self::with_calls(name, plan, transport, sip_port, "")
+    }
+
+    /// [`Install::new`] with `calls` (TOML: the `[pri.calls]` table and its keys) after span 1's
+    /// `[[pri]]` keys: span 1 as a trunk.
+    pub fn with_calls(
+        name: &str,
+        plan: Option<&str>,
+        transport: &str,
+        sip_port: Option<u16>,
+        calls: &str,
+    ) -> Result<Self, String> {
         let dir = PathBuf::from(format!("/tmp/vm-chand/{name}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -68,7 +80,7 @@ impl Install {
              [dahdi]\nbackend = \"kernel\"\n\
              {fxs}\
              [[pri]]\nspan = 1\ndchannel = {DCHAN_GW}\nside = \"user\"\nnumbers = [\"2...\"]\n\
-             mwi_transport = \"{transport}\"\n\
+             mwi_transport = \"{transport}\"\n{calls}\
              [state]\ndir = \"{d}/state\"\nruntime_dir = \"{d}/run\"\n\
              [table]\npath = \"{d}/mwi-table\"\ncapacity = 4096\n\
              [log]\nlevel = \"info\"\n",

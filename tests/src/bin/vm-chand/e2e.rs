@@ -32,7 +32,7 @@ pub fn e2e_part(report: &mut Report, chand_bin: &Path, sipd_bin: &Path) {
             return;
         }
     };
-    if let Some(mut pbx) = pbx_up(report, &inst, &peer, name) {
+    if let Some(mut pbx) = pbx_up(report, &inst, &peer, name, &[]) {
         report.record(
             &format!("NOTIFY {PRI_NUMBER} yes -> sipd -> chand -> libpri MWIActivate"),
             pri_activate(&mut pbx, &mut notifier),

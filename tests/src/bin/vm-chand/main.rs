@@ -44,7 +44,10 @@
 //! phone answers on 26 and measures the far end's RTP tone in the real DAHDI audio; chand logs
 //! to the guest's journald, where the call's lines carry CHANNEL and CALL_ID (calls.rs).
 //!
-//! Usage: `vm-chand calls [CHAND_BINARY]`; `vm-chand fxs|pri|all [CHAND_BINARY] [RESYNC_NUMBERS]` (default: `chand` next to this
+//! `vm-chand pricalls`: PRI trunk calls both ways over the real B-channels, audio measured on
+//! the far span, a lamp delivered on the same D-channel during a call (pricalls.rs).
+//!
+//! Usage: `vm-chand calls|pricalls [CHAND_BINARY]`; `vm-chand fxs|pri|all [CHAND_BINARY] [RESYNC_NUMBERS]` (default: `chand` next to this
 //! program, 1000 numbers, at most 1000: the resync numbers are 2000..=2999, pattern `2...`);
 //! `vm-chand e2e|journal [CHAND_BINARY] [SIPD_BINARY]` (default: both next to this program).
 //! The libpri peer is compiled with gcc inside the guest (host / is read-only there) into /tmp.
@@ -59,6 +62,7 @@ mod e2e;
 mod fxs;
 mod journal;
 mod pri;
+mod pricalls;
 mod resync;
 
 use crate::calls::calls_part;
@@ -66,6 +70,7 @@ use crate::e2e::e2e_part;
 use crate::fxs::fxs_part;
 use crate::journal::journal_part;
 use crate::pri::pri_part;
+use crate::pricalls::pricalls_part;
 use crate::resync::RESYNC_MAX;
 
 use std::path::PathBuf;
@@ -79,7 +84,7 @@ fn main() -> ExitCode {
     let usage = || {
         eprintln!(
             "usage: vm-chand fxs|pri|all [CHAND_BINARY] [RESYNC_NUMBERS 1..={RESYNC_MAX}]\n       \
-             vm-chand calls [CHAND_BINARY]\n       \
+             vm-chand calls|pricalls [CHAND_BINARY]\n       \
              vm-chand e2e|journal [CHAND_BINARY] [SIPD_BINARY]"
         );
         ExitCode::from(2)
@@ -90,7 +95,7 @@ fn main() -> ExitCode {
         Some("fxs") => (true, false),
         Some("pri") => (false, true),
         Some("all") => (true, true),
-        Some("e2e" | "journal" | "calls") => (false, false),
+        Some("e2e" | "journal" | "calls" | "pricalls") => (false, false),
         _ => return usage(),
     };
     let chand_bin = args
@@ -100,6 +105,8 @@ fn main() -> ExitCode {
     let started = Instant::now();
     if mode.as_deref() == Some("calls") {
         calls_part(&mut report, &chand_bin);
+    } else if mode.as_deref() == Some("pricalls") {
+        pricalls_part(&mut report, &chand_bin);
     } else if !(fxs || pri) {
         let sipd_bin = args
             .next()

@@ -37,8 +37,8 @@ pub struct Pbx {
 
 impl Pbx {
     /// Starts libpri-pbx on channel 48, network side; `lean`: APDU decode only (less CPU per
-    /// frame, for the throughput run).
-    pub fn spawn(inst: &Install, bin: &Path, lean: bool) -> Result<Self, String> {
+    /// frame, for the throughput run); `calls`: its call options (tests/peers/libpri-pbx.c).
+    pub fn spawn(inst: &Install, bin: &Path, lean: bool, calls: &[&str]) -> Result<Self, String> {
         let create = |name: &str| {
             let path = inst.dir.join(name);
             File::create(&path).map_err(|e| format!("{}: {e}", path.display()))
@@ -48,6 +48,7 @@ impl Pbx {
         let mut child = Command::new(bin)
             .args([PBX_CHANNEL, "network"])
             .args(lean.then_some("lean"))
+            .args(calls)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -153,11 +154,17 @@ fn fields(d: &Decoded) -> String {
         .join(" ")
 }
 
-/// libpri on 48 brings the link up with chand on 24 (the check `PRI link up (TRANSPORT)`);
-/// the PBX once it is up.
-pub fn pbx_up(report: &mut Report, inst: &Install, peer: &Path, transport: &str) -> Option<Pbx> {
+/// libpri on 48 with the call options `calls` brings the link up with chand on 24 (the check
+/// `PRI link up (TRANSPORT)`); the PBX once it is up.
+pub fn pbx_up(
+    report: &mut Report,
+    inst: &Install,
+    peer: &Path,
+    transport: &str,
+    calls: &[&str],
+) -> Option<Pbx> {
     let name = format!("PRI link up ({transport})");
-    let mut pbx = match Pbx::spawn(inst, peer, false) {
+    let mut pbx = match Pbx::spawn(inst, peer, false, calls) {
         Ok(p) => p,
         Err(e) => {
             report.record(&name, Err(e));
@@ -259,7 +266,7 @@ fn pri_checks(
     peer: &Path,
     transport: &str,
 ) {
-    let Some(mut pbx) = pbx_up(report, inst, peer, transport) else {
+    let Some(mut pbx) = pbx_up(report, inst, peer, transport, &[]) else {
         return;
     };
     report.record(

@@ -165,7 +165,7 @@ pub fn resync_checks(
         .map_err(|e| format!("chand does not hold {count} lamps: {e}"))?;
         let cpu = |pid: u32| cpu_time(pid).unwrap_or_default();
         let (chand0, self0) = (cpu(chand.pid()), cpu(std::process::id()));
-        let mut pbx = Pbx::spawn(&inst, peer, true)?;
+        let mut pbx = Pbx::spawn(&inst, peer, true, &[])?;
         let started = Instant::now();
         let done = pbx.wait(
             Duration::from_secs(90),

@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod pbx;
+mod real;
 mod sipd;
 mod stats;
 
@@ -73,6 +74,11 @@ struct Args {
     /// socket speed).
     #[arg(long, default_value_t = 64_000)]
     line_rate: u64,
+    /// Item 1 only, through the real sipd (from this binary's directory) with SIPp answering
+    /// every INVITE at once (tests/scenarios/call_uas_answer.xml): the PBX's SETUP → CONNECT
+    /// then spans INVITE → 200 on SIP.
+    #[arg(long)]
+    sipp: bool,
 }
 
 /// What the PBX and SIP threads report to the bench.
@@ -157,10 +163,11 @@ fn run(a: &Args) -> Result<(), String> {
     );
     let mut env = Env::new();
     env.log_level = "warn";
+    if a.sipp {
+        return real::run(a, &env);
+    }
     let cfg = env.write_config(&format!(
-        "{NO_SIP_SERVER}[media]\nrtp_ports = \"47000-47199\"\n\
-         [[pri]]\nspan = 1\nspan_type = \"t1\"\ndchannel = 24\nside = \"user\"\n\
-         numbers = [\"2...\"]\n[pri.calls]\n"
+        "{NO_SIP_SERVER}[media]\nrtp_ports = \"47000-47199\"\n{SPAN}"
     ));
     let mut writer = cfg.writer();
     let chand = Chand::start_with(&binary_path("chand"), &env, &cfg);
@@ -205,6 +212,10 @@ fn run(a: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// The `[[pri]]` table of span 1: a T1, chand on the user side, numbers 2xxx, calls on.
+const SPAN: &str = "[[pri]]\nspan = 1\nspan_type = \"t1\"\ndchannel = 24\nside = \"user\"\n\
+                    numbers = [\"2...\"]\n[pri.calls]\n";
+
 impl Bench<'_> {
     fn measure(&mut self, a: &Args, writer: &mut Writer) -> Result<(), String> {
         self.wait("the PBX's link up", |n| {
@@ -220,14 +231,7 @@ impl Bench<'_> {
                 Dir::SipToPbx,
             ),
         ] {
-            let mut took = Vec::with_capacity(a.calls);
-            for i in 0..WARMUP + a.calls {
-                let (up, t) = self.place(dir)?;
-                self.release(up)?;
-                if i >= WARMUP {
-                    took.push(t);
-                }
-            }
+            let took = self.one_at_a_time(dir, a.calls)?;
             println!("{what}, one call at a time: {}", figures(&took)?);
         }
 
@@ -308,6 +312,20 @@ impl Bench<'_> {
         Ok(())
     }
 
+    /// Setup times of `calls` calls placed `dir` one at a time, each released before the next,
+    /// after [`WARMUP`] more.
+    fn one_at_a_time(&mut self, dir: Dir, calls: usize) -> Result<Vec<Duration>, String> {
+        let mut took = Vec::with_capacity(calls);
+        for i in 0..WARMUP + calls {
+            let (up, t) = self.place(dir)?;
+            self.release(up)?;
+            if i >= WARMUP {
+                took.push(t);
+            }
+        }
+        Ok(took)
+    }
+
     /// Releases the oldest call of `up` and places one (direction by `i`: SIP → PBX first);
     /// its direction and setup time.
     fn churn(&mut self, up: &mut VecDeque<Up>, i: usize) -> Result<(Dir, Duration), String> {
@@ -327,33 +345,38 @@ impl Bench<'_> {
     /// B-channel not yet freed on chand's side (cause 34 or 44) is placed again.
     fn place(&mut self, dir: Dir) -> Result<(Up, Duration), String> {
         loop {
-            let got = match dir {
-                Dir::PbxToSip => {
-                    self.pbx.send(pbx::Cmd::Place).map_err(|_| "PBX gone")?;
-                    self.wait("CONNECT at the PBX", |n| match n {
-                        Note::PbxConnected { call, took } => Some(Ok((Up::Pbx(*call), *took))),
-                        Note::PbxRefused(c) | Note::PbxReleased { cause: c, .. } => Some(Err(*c)),
-                        _ => None,
-                    })?
-                }
-                Dir::SipToPbx => {
-                    self.sip
-                        .send(sipd::Cmd::Incoming)
-                        .map_err(|_| "SIP side gone")?;
-                    self.wait("Answered at sipd", |n| match n {
-                        Note::SipAnswered { call, took } => Some(Ok((Up::Sip(*call), *took))),
-                        Note::SipRefused { cause, .. } => Some(Err(*cause)),
-                        _ => None,
-                    })?
-                }
-            };
-            match got {
+            match self.try_place(dir)? {
                 Ok(x) => return Ok(x),
                 Err(34 | 44) if self.retries < 1000 => {
                     self.retries += 1;
                     std::thread::sleep(SETTLE);
                 }
                 Err(c) => return Err(format!("a call was cleared with cause {c}")),
+            }
+        }
+    }
+
+    /// One attempt of [`Bench::place`]: the call answered, or the Q.850 cause it was refused
+    /// with.
+    fn try_place(&mut self, dir: Dir) -> Result<Result<(Up, Duration), u8>, String> {
+        match dir {
+            Dir::PbxToSip => {
+                self.pbx.send(pbx::Cmd::Place).map_err(|_| "PBX gone")?;
+                self.wait("CONNECT at the PBX", |n| match n {
+                    Note::PbxConnected { call, took } => Some(Ok((Up::Pbx(*call), *took))),
+                    Note::PbxRefused(c) | Note::PbxReleased { cause: c, .. } => Some(Err(*c)),
+                    _ => None,
+                })
+            }
+            Dir::SipToPbx => {
+                self.sip
+                    .send(sipd::Cmd::Incoming)
+                    .map_err(|_| "SIP side gone")?;
+                self.wait("Answered at sipd", |n| match n {
+                    Note::SipAnswered { call, took } => Some(Ok((Up::Sip(*call), *took))),
+                    Note::SipRefused { cause, .. } => Some(Err(*cause)),
+                    _ => None,
+                })
             }
         }
     }

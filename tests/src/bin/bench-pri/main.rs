@@ -15,9 +15,13 @@
 //!    during the bursts is printed as a ratio of the idle p99 of the same run (goal ≤ 1.5×),
 //!    with the lamps delivered while those calls were measured.
 //!
-//! Usage: `bench-pri [--calls N] [--churn M] [--bursts B] [--lamps L]`.
-//! Build in release with chand: `cargo build --release -p chand -p dahdi-mwi-tests --bin
-//! chand --bin bench-pri && target/release/bench-pri`.
+//! The sim D-channel has no line rate: the PBX models a 64 kbit/s one for chand's frames
+//! (`--line-rate`, 0 for none; see the `pbx` module). With `--sipp`, item 1 runs through the
+//! real sipd and SIPp instead of the fake (the `real` module).
+//!
+//! Usage: `bench-pri [--calls N] [--churn M] [--bursts B] [--lamps L] [--line-rate BITS]
+//! [--sipp]` (`--help`). Build in release with the daemons: `cargo build --release -p chand -p
+//! sipd -p dahdi-mwi-tests --bin chand --bin sipd --bin bench-pri && target/release/bench-pri`.
 #![forbid(unsafe_code)]
 
 mod pbx;
@@ -234,7 +238,12 @@ impl Bench<'_> {
             let took = self.one_at_a_time(dir, a.calls)?;
             println!("{what}, one call at a time: {}", figures(&took)?);
         }
+        self.under_load(a, writer)
+    }
 
+    /// Item 3: 23 calls up, calls released and placed again on the idle D-channel, then
+    /// during `a.bursts` lamp bursts written with `writer`.
+    fn under_load(&mut self, a: &Args, writer: &mut Writer) -> Result<(), String> {
         let mut up: VecDeque<Up> = VecDeque::new();
         for k in 0..T1_CALLS {
             up.push_back(

@@ -293,6 +293,35 @@ fn window_k_limits_outstanding_frames() {
 }
 
 #[test]
+fn bulk_k_keeps_one_bulk_frame_ahead_of_priority_ones() {
+    let mut l = Link::new();
+    l.user = Lapd::new(Config {
+        bulk_k: 1,
+        ..Config::new(Side::User)
+    });
+    l.up();
+    for i in 0..5u8 {
+        l.user.send(l.now, vec![i]).unwrap();
+    }
+    let sent = frames(&mut l.user);
+    assert_eq!(sent.len(), 1, "one bulk frame outstanding at a time");
+    // A priority payload is not held up by the queued bulk ones: it leaves at once.
+    l.user.send_priority(l.now, vec![0xcc]).unwrap();
+    let next = frames(&mut l.user);
+    assert_eq!(next.len(), 1);
+    assert_eq!(Repr::parse_bytes(&next[0]).unwrap().info, [0xcc]);
+    // Acknowledged one by one, every bulk payload still arrives, in order.
+    for f in sent.iter().chain(&next) {
+        l.net.handle_frame(l.now, f);
+    }
+    l.pump();
+    assert_eq!(
+        Link::data(&l.net_events),
+        [vec![0], vec![0xcc], vec![1], vec![2], vec![3], vec![4]]
+    );
+}
+
+#[test]
 fn sequence_numbers_wrap_modulo_128() {
     let mut l = Link::new();
     l.up();

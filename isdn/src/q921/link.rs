@@ -55,9 +55,10 @@ pub(super) fn seq_sub(a: u8, b: u8) -> u8 {
 
 impl Lapd {
     /// A released entity (state 4) with the given parameters. `k` is clamped to 1..=127,
-    /// `n200` to at least 1, T200 and T203 to 1 ms..=1 h.
+    /// `bulk_k` to 1..=k, `n200` to at least 1, T200 and T203 to 1 ms..=1 h.
     pub fn new(mut cfg: Config) -> Self {
         cfg.k = cfg.k.clamp(1, 127);
+        cfg.bulk_k = cfg.bulk_k.clamp(1, cfg.k);
         cfg.n200 = cfg.n200.max(1);
         // Keeps `now + timer` far from Instant overflow whatever the configuration.
         // At least 1 ms, so that a timer restarted by its own expiry is never due again at the

@@ -69,6 +69,11 @@ pub struct Config {
     pub t203: Duration,
     /// k: maximum number of outstanding I frames, 1..=127 (§5.9.5).
     pub k: u8,
+    /// The k of payloads queued with [`Lapd::send`] (not [`Lapd::send_priority`]): such a
+    /// payload is sent only while fewer I frames than this are outstanding, 1..=k. `k` (the
+    /// default) treats both alike; 1 keeps at most one bulk frame on the line ahead of a
+    /// priority one, so a lamp resync delays call control by at most one frame's line time.
+    pub bulk_k: u8,
 }
 
 impl Config {
@@ -80,6 +85,7 @@ impl Config {
             n200: 3,
             t203: Duration::from_secs(10),
             k: 7,
+            bulk_k: 7,
         }
     }
 }

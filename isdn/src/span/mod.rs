@@ -246,7 +246,13 @@ impl Span {
         ] {
             *t = (*t).min(MAX_TIMER);
         }
-        let lapd = Lapd::new(q921::Config::new(cfg.side));
+        let mut link = q921::Config::new(cfg.side);
+        if cfg.calls.is_some() {
+            // Issue 13: a lamp resync may hold a call's SETUP up by one frame's line time at
+            // most, so lamps go one I frame at a time when the span carries calls.
+            link.bulk_k = 1;
+        }
+        let lapd = Lapd::new(link);
         let cc = CallControl::new(
             cfg.calls
                 .unwrap_or_else(|| CallConfig::new(cfg.side, Interface::T1)),

@@ -369,6 +369,9 @@ impl Lapd {
         while !self.peer_busy && seq_sub(self.vs, self.va) < self.cfg.k {
             let idx = usize::from(seq_sub(self.vs, self.va));
             if idx >= self.window.len() {
+                if self.priority == 0 && seq_sub(self.vs, self.va) >= self.cfg.bulk_k {
+                    break;
+                }
                 match self.queue.pop_front() {
                     Some(p) => {
                         self.priority = self.priority.saturating_sub(1);

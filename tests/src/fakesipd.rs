@@ -247,11 +247,17 @@ pub fn echo(sock: &UdpSocket, events: &Mutex<Vec<Vec<u8>>>, stop: &AtomicBool) {
         let Ok((n, src)) = sock.recv_from(&mut buf) else {
             continue;
         };
-        if n >= 12 && buf[1] & 0x7f == 101 {
-            events.lock().unwrap().push(buf[12..n].to_vec());
-        } else {
-            let _ = sock.send_to(&buf[..n], src);
-        }
+        echo_packet(sock, &buf[..n], src, events);
+    }
+}
+
+/// One packet for [`echo`]: an RFC 4733 event (payload type 101) is kept in `events`, anything
+/// else goes back to `src`.
+pub fn echo_packet(sock: &UdpSocket, packet: &[u8], src: SocketAddr, events: &Mutex<Vec<Vec<u8>>>) {
+    if packet.len() >= 12 && packet[1] & 0x7f == 101 {
+        events.lock().unwrap().push(packet[12..].to_vec());
+    } else {
+        let _ = sock.send_to(packet, src);
     }
 }
 

@@ -7,7 +7,7 @@
 //! calls ([`connect_calls`]) and keeps its link alive ([`serve`]).
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -20,7 +20,7 @@ use chand::backend::sim::peer::Phone;
 use sansio::Core;
 
 use crate::env::{Chand, Env};
-use crate::fakesipd::{calls_config, media, FakeSipd, WAIT};
+use crate::fakesipd::{calls_config, echo_packet, media, FakeSipd, WAIT};
 
 /// The two codes opening a marker, then the block number in three codes of 6 bits each.
 /// µ-law codes 0x20..=0x5f decode and encode back to themselves (no ±0 ambiguity).
@@ -256,6 +256,36 @@ pub fn phone_loop(
         if let Ok(b) = phone.recv_audio(next - now) {
             heard(Instant::now(), &b);
         }
+    }
+}
+
+/// [`phone_loop`] on the phone's own clock only: every 20 ms it sends `block(n)` and takes what
+/// chand queued without waiting, as a DAHDI channel's driver does, so no thread sleeps on the
+/// socket for chand's writes to wake (CPU figures, where a woken reader's cost falls on chand).
+pub fn phone_clocked(phone: &Phone, stop: &AtomicBool, block: impl Fn(usize) -> Vec<u8>) {
+    let mut n = 0;
+    let mut next = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let _ = phone.send_audio(&block(n));
+        phone.drain();
+        n += 1;
+        next += Duration::from_millis(20);
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+}
+
+/// Echo every RTP packet on `sock` back to its source every 2 ms without waiting on the
+/// socket in between, as a remote host's echo costs the sender no wake-up (RFC 4733 events
+/// kept in `events`); see [`phone_clocked`].
+pub fn echo_clocked(sock: &UdpSocket, events: &Mutex<Vec<Vec<u8>>>, stop: &AtomicBool) {
+    sock.set_nonblocking(true)
+        .expect("non-blocking echo socket");
+    let mut buf = [0u8; 2048];
+    while !stop.load(Ordering::Relaxed) {
+        while let Ok((n, src)) = sock.recv_from(&mut buf) {
+            echo_packet(sock, &buf[..n], src, events);
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 

@@ -33,7 +33,8 @@ use dahdi_mwi_tests::baresip::Baresip;
 use dahdi_mwi_tests::daemon::{binary_path, RaiseOnDrop};
 use dahdi_mwi_tests::fakesipd::echo;
 use dahdi_mwi_tests::rtpmark::{
-    connect_calls, marked, pct, phone_loop, quiet_env, rtp, serve, start_chand, Heard, Marks, FILL,
+    connect_calls, echo_clocked, marked, pct, phone_clocked, phone_loop, quiet_env, rtp, serve,
+    start_chand, Heard, Marks, FILL,
 };
 use dahdi_mwi_tests::sip::free_port;
 use dahdi_mwi_tests::sipp::{scenario, spawn as sipp};
@@ -282,7 +283,7 @@ fn cpu(a: &Args) -> Result<(), String> {
         a.seconds
     );
     let mut per_call = Vec::new();
-    for &n in &a.calls {
+    for (&n, clocked) in a.calls.iter().flat_map(|n| [(n, false), (n, true)]) {
         let env = quiet_env();
         let (chand, phones, mut sipd) =
             start_chand(&env, &binary_path("chand"), &[], "23000-23999", n as u32);
@@ -292,10 +293,18 @@ fn cpu(a: &Args) -> Result<(), String> {
         let events = Mutex::new(Vec::new());
         let share = std::thread::scope(|s| {
             let _raise = RaiseOnDrop(&stop);
-            s.spawn(|| echo(&far, &events, &stop));
+            if clocked {
+                s.spawn(|| echo_clocked(&far, &events, &stop));
+            } else {
+                s.spawn(|| echo(&far, &events, &stop));
+            }
             for phone in &phones {
                 let stop = &stop;
-                s.spawn(move || phone_loop(phone, stop, marked, |_, _| {}));
+                if clocked {
+                    s.spawn(move || phone_clocked(phone, stop, marked));
+                } else {
+                    s.spawn(move || phone_loop(phone, stop, marked, |_, _| {}));
+                }
             }
             connect_calls(&mut sipd, &phones, |_| far_addr)?;
             s.spawn(|| serve(&mut sipd, &stop));
@@ -310,11 +319,18 @@ fn cpu(a: &Args) -> Result<(), String> {
             .count();
         let late: u64 = st.fxs.iter().map(|p| p.late_blocks).sum();
         println!(
-            "   chand, {n} calls ({flowing} with RTP flowing both ways): {share:.1} % of one core, \
-             {:.3} % per call; late blocks {late}",
+            "   chand, {n} calls ({flowing} with RTP flowing both ways), far ends {}: {share:.1} % \
+             of one core, {:.3} % per call; late blocks {late}",
+            if clocked {
+                "on their own clock (no wake-up)"
+            } else {
+                "waiting on their sockets"
+            },
             share / n as f64
         );
-        per_call.push((n, share / n as f64));
+        if !clocked {
+            per_call.push((n, share / n as f64));
+        }
     }
     let m = a.baresip_calls;
     if m > 0 {

@@ -55,6 +55,16 @@ impl Client {
         Ok(())
     }
 
+    /// Takes every packet queued now without waiting; how many.
+    fn drain(&self) -> usize {
+        let mut buf = vec![0; MAX_PACKET];
+        let mut n = 0;
+        while recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT).is_ok_and(|len| len > 0) {
+            n += 1;
+        }
+        n
+    }
+
     /// The next packet; `TimedOut` after `timeout`, `UnexpectedEof` when chand closed the socket.
     fn recv(&self, timeout: Duration) -> io::Result<Vec<u8>> {
         let deadline = Instant::now() + timeout;
@@ -157,6 +167,13 @@ impl Phone {
         let mut packet = vec![AUDIO_TAG];
         packet.extend_from_slice(block);
         self.client.send(&packet)
+    }
+
+    /// Takes every packet chand queued for the phone, without waiting: a reader on its own
+    /// clock, as DAHDI's driver takes a channel's blocks, so chand's writes wake no one; how
+    /// many.
+    pub fn drain(&self) -> usize {
+        self.client.drain()
     }
 
     /// `Edigit D`, D one of `0-9 * # A-D`.

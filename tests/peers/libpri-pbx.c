@@ -38,6 +38,9 @@
  *   --exclusive              ask for it as exclusive (default preferred)
  *   --alaw                   A-law bearer capability (default mu-law)
  *   --answer                 answer incoming calls: ALERTING (pri_acknowledge), then CONNECT
+ *   --mwi NUMBER             after PRI_EVENT_DCHAN_UP, send an MWIActivate for served user
+ *                            NUMBER (pri_mwi_activate: a call-independent SETUP with the QSIG
+ *                            invoke, from --calling), as a PBX's voice mail lights a lamp
  *   --hangup-after MS        hang up (pri_hangup, cause 16) MS ms after the call is answered
  *                            (ANSWER of our call, or our CONNECT of an incoming one)
  *
@@ -313,6 +316,7 @@ static void message_cb(struct pri *pri, char *text)
 
 /* The call script (see the header) and the one call in progress. */
 static const char *call_number;
+static const char *mwi_number;
 static const char *calling_number = "2000";
 static const char *call_name;
 static int call_channel = 1, call_exclusive, call_alaw, call_answer;
@@ -354,6 +358,18 @@ static void place_call(struct pri *pri)
 	else
 		printf("CALL SENT SETUP\n");
 	pri_sr_free(sr);
+}
+
+static void send_mwi(struct pri *pri)
+{
+	q931_call *c = pri_new_call(pri);
+
+	if (!c || pri_mwi_activate(pri, c, (char *)calling_number, PRI_UNKNOWN, (char *)"",
+				   PRES_ALLOWED_USER_NUMBER_NOT_SCREENED, (char *)mwi_number,
+				   PRI_UNKNOWN))
+		fprintf(stderr, "libpri-pbx: pri_mwi_activate failed\n");
+	else
+		printf("CALL SENT MWI %s\n", mwi_number);
 }
 
 /* The connected party's name of a CONNECT, from its PRI_SUBCMD_CONNECTED_LINE. */
@@ -474,6 +490,8 @@ int main(int argc, char **argv)
 			call_name = argv[++i];
 		} else if (val && !strcmp(opt, "--channel")) {
 			call_channel = atoi(argv[++i]);
+		} else if (val && !strcmp(opt, "--mwi")) {
+			mwi_number = argv[++i];
 		} else if (val && !strcmp(opt, "--hangup-after")) {
 			hangup_after = atol(argv[++i]);
 		} else {
@@ -485,7 +503,7 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"usage: %s SOCKET_PATH|-|dahdi:CHANNEL network|cpe [lean] [--etsi] [--call NUMBER] "
 			"[--calling NUMBER] [--name NAME] [--channel N] [--exclusive] [--alaw] "
-			"[--answer] [--hangup-after MS]\n",
+			"[--answer] [--mwi NUMBER] [--hangup-after MS]\n",
 			argv[0]);
 		return 2;
 	}
@@ -582,6 +600,8 @@ int main(int argc, char **argv)
 			printf("DCHAN_UP\n");
 			if (call_number && !call)
 				place_call(pri);
+			if (mwi_number)
+				send_mwi(pri);
 			break;
 		case PRI_EVENT_DCHAN_DOWN:
 			printf("DCHAN_DOWN\n");

@@ -2,13 +2,16 @@
 //! sipd, SIPp as the phone subscribing with digest credentials, a scripted voice-mail server's
 //! unsolicited NOTIFYs and a fake chand's `PbxMwi` (a lamp the PBX set) changing the state.
 //! Refusals: a source outside `[notifier] allow` (403), another event package (489). The PBX
-//! lamp of a number no port serves survives a restart. A missing SIPp fails the tests.
+//! lamp of a number no port serves survives a restart. And the whole path from libpri's
+//! MWIActivate through the real chand. A missing SIPp, gcc or libpri-dev fails the tests.
 
 use callctl::wire::Message as Ctl;
 use callctl::{Digits, PbxMwi};
+use chand::backend::sim::dchan_socket_path;
 use dahdi_mwi_tests::daemon::wait_some as wait_for;
-use dahdi_mwi_tests::env::Sipd;
+use dahdi_mwi_tests::env::{Chand, Env, Sipd};
 use dahdi_mwi_tests::fakechand::FakeChand;
+use dahdi_mwi_tests::libpri::{LibpriPbx, LibpriSide};
 use dahdi_mwi_tests::sip::{free_port, Summary, VoiceMail};
 use dahdi_mwi_tests::sipp::{passed, scenario, spawn as sipp};
 use std::net::SocketAddr;
@@ -135,6 +138,103 @@ fn a_subscribed_phone_hears_of_every_change_whatever_its_source() {
     assert_eq!(counter(&s, "notifies_sent"), 4);
     assert_eq!(counter(&s, "notify_failures"), 0);
     // The table has the PBX's state too: the port's lamp follows.
+    assert!(s.table_state("8000").expect("8000 in the table").waiting);
+}
+
+/// The whole reverse path with a real PBX stack (issue 14, "Done when"): libpri 1.6 sends an
+/// MWIActivate for 8000 (`pri_mwi_activate`, a call-independent SETUP) on the real chand's sim
+/// D-channel; chand answers it and tells sipd (`PbxMwi`); the phone subscribed to 8000 gets its
+/// NOTIFY within 1 s, and the port's lamp follows in the table.
+#[test]
+fn a_libpri_mwi_activate_reaches_a_subscribed_phone_within_a_second() {
+    let env = Env::new();
+    let sip = free_port();
+    let cfg = env.write_config(&format!(
+        "[sip]\nlisten = [\"udp:127.0.0.1:{sip}\"]\n\
+         [mwi_server]\nserver = \"ipv4:127.0.0.1\"\nport = 5999\nunsolicited = true\n\
+         allow = [\"127.0.0.1/32\"]\noptions_interval = 0\n\
+         [[fxs]]\nchannel = 2\nnumber = \"8000\"\n\
+         [[pri]]\nspan = 1\ndchannel = 24\nnumbers = [\"2...\"]\n\
+         [notifier]\nenabled = true\nallow = [\"127.0.0.1/32\"]\nalgorithms = [\"MD5\"]\n\
+         [[notifier.account]]\nusername = \"8000\"\npassword = \"s3cret\"\n"
+    ));
+    let chand = Chand::start(&env, &cfg);
+    let s = Sipd::start_in(&env, &cfg);
+    wait_for(10, "sipd and chand linked", || {
+        chand
+            .daemon
+            .log()
+            .contains("call control: sipd up")
+            .then_some(())
+    });
+    let to: SocketAddr = format!("127.0.0.1:{sip}").parse().unwrap();
+    let mut vm = VoiceMail::bind().expect("bind");
+    voice_mail(&mut vm, to, true, 1, 0);
+    let dir = env.path();
+    let port = free_port().to_string();
+    let auth_uri = format!("8000@{to}");
+    let mut phone = sipp(
+        dir,
+        "phone",
+        &[
+            "-sf",
+            scenario("notifier_phone.xml").to_str().expect("path"),
+            "-s",
+            "8000",
+            "-au",
+            "8000",
+            "-ap",
+            "s3cret",
+            "-auth_uri",
+            &auth_uri,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-m",
+            "1",
+            &to.to_string(),
+        ],
+    );
+    let sent = |n: u64, within: Duration| {
+        let end = Instant::now() + within;
+        while counter(&s, "notifies_sent") < n {
+            assert!(
+                Instant::now() < end,
+                "no NOTIFY #{n} within {within:?}; sipd:\n{}\nchand:\n{}",
+                s.log(),
+                chand.daemon.log()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    sent(1, Duration::from_secs(10));
+    voice_mail(&mut vm, to, false, 0, 1);
+    sent(2, Duration::from_secs(10));
+    let mut pbx = LibpriPbx::spawn_args(
+        &dchan_socket_path(&env.sim_dir, 24),
+        LibpriSide::Network,
+        &["--mwi", "8000", "--calling", "2000"],
+    );
+    assert!(
+        pbx.wait(Duration::from_secs(10), |p| p
+            .calls
+            .iter()
+            .any(|l| l.starts_with("SENT MWI"))),
+        "libpri sent no MWIActivate:\n{}",
+        pbx.tail(30)
+    );
+    let at = Instant::now();
+    sent(3, Duration::from_secs(1));
+    eprintln!(
+        "figure: libpri's MWIActivate to sipd's NOTIFY: {:?}",
+        at.elapsed()
+    );
+    assert!(
+        passed(dir, "phone", &mut phone),
+        "SIPp failed:\n{}",
+        s.log()
+    );
     assert!(s.table_state("8000").expect("8000 in the table").waiting);
 }
 

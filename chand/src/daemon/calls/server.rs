@@ -2,12 +2,13 @@
 //! packet, one peer (sipd) at a time, driven by [`callctl::link::Link`].
 
 use crate::seqpacket::listen_at;
+use std::collections::VecDeque;
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use callctl::link::{Config, Event, Link, SendError};
 use callctl::wire::{Message, Ports, MAX_PACKET};
@@ -21,6 +22,14 @@ use sansio::Core;
 /// are read at the next turn).
 pub const BATCH: usize = 64;
 
+/// Packets kept for a peer whose socket is full (it is not reading, e.g. under a flood of its
+/// own requests), sent in order as it drains; beyond this the oldest wait and the newest is
+/// dropped with a log line.
+pub const BACKLOG: usize = 4096;
+
+/// How soon a full socket is tried again.
+const RETRY: Duration = Duration::from_millis(5);
+
 /// The call-control server: the listening socket, the peer and the link core.
 pub struct CallServer {
     path: PathBuf,
@@ -30,6 +39,10 @@ pub struct CallServer {
     buf: Vec<u8>,
     /// The last read stopped at [`BATCH`] with packets left.
     more: bool,
+    /// Packets the peer's full socket did not take yet, oldest first.
+    backlog: VecDeque<Vec<u8>>,
+    /// When to try the backlog again.
+    retry_at: Option<Instant>,
 }
 
 impl CallServer {
@@ -51,6 +64,8 @@ impl CallServer {
             link: Link::new(now, Side::Chand, epoch, ports, Config::default()),
             buf: vec![0; MAX_PACKET + 1],
             more: false,
+            backlog: VecDeque::new(),
+            retry_at: None,
         })
     }
 
@@ -136,6 +151,8 @@ impl CallServer {
 
     fn disconnect(&mut self, now: Instant) -> Option<OwnedFd> {
         info!("call control: sipd disconnected");
+        self.backlog.clear();
+        self.retry_at = None;
         self.link.handle_disconnect(now);
         self.peer.take()
     }
@@ -159,35 +176,69 @@ impl CallServer {
         self.link.poll_event()
     }
 
-    /// Run the keep-alive due at `now`.
+    /// Run the keep-alive due at `now`, and send the backlog once its retry is due.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.link.poll_timeout().is_some_and(|t| t <= now) {
             self.link.handle_timeout(now);
-            self.flush();
         }
+        if self.retry_at.is_some_and(|t| t <= now) {
+            self.retry_at = None;
+        }
+        self.flush_at(now);
     }
 
     /// When [`CallServer::handle_timeout`] must run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.link.poll_timeout()
+        match (self.link.poll_timeout(), self.retry_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Send what the link queued; without a peer it is dropped (the link sends `Hello` again
-    /// on the next connection).
     fn flush(&mut self) {
+        self.flush_at(Instant::now());
+    }
+
+    /// Send what the link queued, after what a full socket kept back; without a peer it is
+    /// dropped (the link sends `Hello` again on the next connection).
+    fn flush_at(&mut self, now: Instant) {
         while let Some(packet) = self.link.poll_transmit() {
-            let Some(peer) = &self.peer else { continue };
+            if self.peer.is_none() {
+                continue;
+            }
+            if self.backlog.len() >= BACKLOG {
+                warn!(
+                    "call control: sipd takes no packets; a {}-octet packet dropped ({BACKLOG} waiting)",
+                    packet.len()
+                );
+                continue;
+            }
+            self.backlog.push_back(packet);
+        }
+        let Some(peer) = &self.peer else {
+            self.backlog.clear();
+            return;
+        };
+        if self.retry_at.is_some() {
+            return;
+        }
+        while let Some(packet) = self.backlog.front() {
             match send(
                 peer.as_fd().as_raw_fd(),
-                &packet,
+                packet,
                 MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
             ) {
                 Ok(_) => {}
+                Err(Errno::EAGAIN) => {
+                    self.retry_at = Some(now + RETRY);
+                    return;
+                }
                 Err(e) => warn!(
                     "call control: a {}-octet packet not sent: {e}",
                     packet.len()
                 ),
             }
+            self.backlog.pop_front();
         }
     }
 }

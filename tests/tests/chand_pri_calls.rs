@@ -213,6 +213,18 @@ fn audio_both_ways(bchan: &Phone, law: Law, far: &UdpSocket, local: SocketAddr) 
     (sip_level, pbx_level)
 }
 
+/// sipd's `TrunkIncoming` for `call` on `span` to `called`, from 5551234 named `name`.
+fn trunk_incoming(call: CallId, span: u16, called: &str, name: &str, privacy: Privacy) -> Message {
+    Message::TrunkIncoming {
+        call,
+        span,
+        called: called.try_into().unwrap(),
+        number: "5551234".try_into().unwrap(),
+        name: name.try_into().unwrap(),
+        privacy,
+    }
+}
+
 fn far_end() -> UdpSocket {
     UdpSocket::bind("127.0.0.1:0").unwrap()
 }
@@ -350,14 +362,8 @@ fn trunk_incoming_for_a_span_without_calls_or_no_span_gets_cause_3() {
     let mut rig = Rig::new("42700-42799", true);
     for (span, k) in [(2u16, 1u32), (9, 2)] {
         let call = CallId(CallId::SIPD_BIT | k);
-        rig.sipd().send(Message::TrunkIncoming {
-            call,
-            span,
-            called: "2201".try_into().unwrap(),
-            number: "5551234".try_into().unwrap(),
-            name: "".try_into().unwrap(),
-            privacy: Privacy::Allowed,
-        });
+        rig.sipd()
+            .send(trunk_incoming(call, span, "2201", "", Privacy::Allowed));
         let cause = rig.sipd().expect("Hangup", |m| match m {
             Message::Hangup { call: c, cause } if *c == call => Some(cause.0),
             _ => None,
@@ -376,14 +382,8 @@ fn sip_calls_pbx(mut rig: Rig) {
     let mut pbx = rig.libpri(&["--answer", "--hangup-after", "4000", "--name", "Reception"]);
     let call = CallId(CallId::SIPD_BIT | 1);
     let t0 = Instant::now();
-    rig.sipd().send(Message::TrunkIncoming {
-        call,
-        span: 1,
-        called: "992101".try_into().unwrap(),
-        number: "5551234".try_into().unwrap(),
-        name: "Bob".try_into().unwrap(),
-        privacy: Privacy::Allowed,
-    });
+    rig.sipd()
+        .send(trunk_incoming(call, 1, "992101", "Bob", Privacy::Allowed));
     let ring = wait_call_line(&mut pbx, "RING", &rig.chand);
     assert_eq!(
         field(&ring, "called"),
@@ -445,14 +445,8 @@ fn timeslots_limit_the_b_channels() {
     let mut causes = Vec::new();
     for k in 0..3 {
         let call = CallId(CallId::SIPD_BIT | (200 + k));
-        rig.sipd().send(Message::TrunkIncoming {
-            call,
-            span: 1,
-            called: "992101".try_into().unwrap(),
-            number: "5551234".try_into().unwrap(),
-            name: "".try_into().unwrap(),
-            privacy: Privacy::Allowed,
-        });
+        rig.sipd()
+            .send(trunk_incoming(call, 1, "992101", "", Privacy::Allowed));
         causes.push(rig.sipd().expect("Answered or Hangup", |m| match m {
             Message::Answered { call: c } if *c == call => Some(0),
             Message::Hangup { call: c, cause } if *c == call => Some(cause.0),
@@ -470,14 +464,13 @@ fn a_full_t1_answers_cause_34() {
     let _pbx = rig.libpri(&["--answer"]);
     let t0 = Instant::now();
     for k in 0..23 {
-        rig.sipd().send(Message::TrunkIncoming {
-            call: CallId(CallId::SIPD_BIT | (100 + k)),
-            span: 1,
-            called: "992101".try_into().unwrap(),
-            number: "5551234".try_into().unwrap(),
-            name: "".try_into().unwrap(),
-            privacy: Privacy::Allowed,
-        });
+        rig.sipd().send(trunk_incoming(
+            CallId(CallId::SIPD_BIT | (100 + k)),
+            1,
+            "992101",
+            "",
+            Privacy::Allowed,
+        ));
     }
     let mut answered = 0;
     let deadline = Instant::now() + WAIT * 2;
@@ -496,14 +489,8 @@ fn a_full_t1_answers_cause_34() {
         .count();
     assert_eq!(connected, 23, "{st:#?}");
     let busy = CallId(CallId::SIPD_BIT | 999);
-    rig.sipd().send(Message::TrunkIncoming {
-        call: busy,
-        span: 1,
-        called: "992101".try_into().unwrap(),
-        number: "5551234".try_into().unwrap(),
-        name: "".try_into().unwrap(),
-        privacy: Privacy::Allowed,
-    });
+    rig.sipd()
+        .send(trunk_incoming(busy, 1, "992101", "", Privacy::Allowed));
     let cause = rig.sipd().expect("Hangup of the 24th", |m| match m {
         Message::Hangup { call, cause } if *call == busy => Some(cause.0),
         _ => None,
@@ -521,14 +508,8 @@ fn a_lamp_during_a_call_then_a_d_channel_flap_clears_the_call_and_lamps_resync()
     let mut rig = Rig::new("42400-42499", true);
     let mut pbx = rig.libpri(&["--answer"]);
     let call = CallId(CallId::SIPD_BIT | 7);
-    rig.sipd().send(Message::TrunkIncoming {
-        call,
-        span: 1,
-        called: "992101".try_into().unwrap(),
-        number: "5551234".try_into().unwrap(),
-        name: "".try_into().unwrap(),
-        privacy: Privacy::Restricted,
-    });
+    rig.sipd()
+        .send(trunk_incoming(call, 1, "992101", "", Privacy::Restricted));
     let ring = wait_call_line(&mut pbx, "RING", &rig.chand);
     assert_eq!(field(&ring, "calling"), "", "withheld: {ring}");
     rig.sipd().expect("Answered", |m| {
@@ -573,14 +554,13 @@ fn a_lamp_during_a_call_then_a_d_channel_flap_clears_the_call_and_lamps_resync()
 fn sipd_going_away_disconnects_its_calls_on_the_pbx() {
     let mut rig = Rig::new("42500-42599", true);
     let mut pbx = rig.libpri(&["--answer"]);
-    rig.sipd().send(Message::TrunkIncoming {
-        call: CallId(CallId::SIPD_BIT | 8),
-        span: 1,
-        called: "992101".try_into().unwrap(),
-        number: "5551234".try_into().unwrap(),
-        name: "".try_into().unwrap(),
-        privacy: Privacy::Allowed,
-    });
+    rig.sipd().send(trunk_incoming(
+        CallId(CallId::SIPD_BIT | 8),
+        1,
+        "992101",
+        "",
+        Privacy::Allowed,
+    ));
     rig.sipd().expect("Answered", |m| {
         matches!(m, Message::Answered { .. }).then_some(())
     });
@@ -606,14 +586,8 @@ fn a_setup_goes_ahead_of_a_lamp_resync() {
     }
     let mut pbx = rig.libpri(&["--answer"]);
     let call = CallId(CallId::SIPD_BIT | 9);
-    rig.sipd().send(Message::TrunkIncoming {
-        call,
-        span: 1,
-        called: "992101".try_into().unwrap(),
-        number: "5551234".try_into().unwrap(),
-        name: "".try_into().unwrap(),
-        privacy: Privacy::Allowed,
-    });
+    rig.sipd()
+        .send(trunk_incoming(call, 1, "992101", "", Privacy::Allowed));
     wait_call_line(&mut pbx, "RING", &rig.chand);
     let ring = pbx
         .log

@@ -8,7 +8,7 @@
 use callctl::wire::Message as Ctl;
 use callctl::{Digits, PbxMwi};
 use chand::backend::sim::dchan_socket_path;
-use dahdi_mwi_tests::daemon::wait_some as wait_for;
+use dahdi_mwi_tests::daemon::{wait_some as wait_for, Daemon};
 use dahdi_mwi_tests::env::{Chand, Env, Sipd};
 use dahdi_mwi_tests::fakechand::FakeChand;
 use dahdi_mwi_tests::libpri::{LibpriPbx, LibpriSide};
@@ -44,6 +44,39 @@ fn counter(s: &Sipd, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no notifier.{name} in {st}"))
 }
 
+/// SIPp as the phone of account 8000 (tests/scenarios/notifier_phone.xml) subscribed to sipd
+/// at `to`, its messages traced into `trace` when given.
+fn phone(dir: &Path, to: SocketAddr, trace: Option<&Path>) -> Daemon {
+    let port = free_port().to_string();
+    // SIPp's digest uri is the remote address unless told (it adds the "sip:" itself).
+    let auth_uri = format!("8000@{to}");
+    let to = to.to_string();
+    let scenario = scenario("notifier_phone.xml");
+    let mut args = vec![
+        "-sf",
+        scenario.to_str().expect("path"),
+        "-s",
+        "8000",
+        "-au",
+        "8000",
+        "-ap",
+        "s3cret",
+        "-auth_uri",
+        &auth_uri,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-m",
+        "1",
+    ];
+    if let Some(t) = trace {
+        args.extend(["-trace_msg", "-message_file", t.to_str().expect("path")]);
+    }
+    args.push(&to);
+    sipp(dir, "phone", &args)
+}
+
 /// The voice-mail server tells sipd the state of 8000; sipd answers 200.
 fn voice_mail(vm: &mut VoiceMail, to: SocketAddr, waiting: bool, new: u32, old: u32) {
     let summary = Summary {
@@ -65,36 +98,8 @@ fn a_subscribed_phone_hears_of_every_change_whatever_its_source() {
     let to: SocketAddr = format!("127.0.0.1:{}", s.port).parse().unwrap();
     let mut vm = VoiceMail::bind().expect("bind");
     voice_mail(&mut vm, to, true, 1, 0);
-    let port = free_port().to_string();
     let trace = dir.path().join("sipp-phone.msg");
-    // SIPp's digest uri is the remote address unless told (it adds the "sip:" itself).
-    let auth_uri = format!("8000@{to}");
-    let mut phone = sipp(
-        dir.path(),
-        "phone",
-        &[
-            "-sf",
-            scenario("notifier_phone.xml").to_str().expect("path"),
-            "-s",
-            "8000",
-            "-au",
-            "8000",
-            "-ap",
-            "s3cret",
-            "-auth_uri",
-            &auth_uri,
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-m",
-            "1",
-            "-trace_msg",
-            "-message_file",
-            trace.to_str().expect("path"),
-            &to.to_string(),
-        ],
-    );
+    let mut phone = phone(dir.path(), to, Some(&trace));
     let told = |what: &str| {
         format!(
             "{what}; sipd log:\n{}\nSIPp:\n{}{}",
@@ -171,31 +176,7 @@ fn a_libpri_mwi_activate_reaches_a_subscribed_phone_within_a_second() {
     let mut vm = VoiceMail::bind().expect("bind");
     voice_mail(&mut vm, to, true, 1, 0);
     let dir = env.path();
-    let port = free_port().to_string();
-    let auth_uri = format!("8000@{to}");
-    let mut phone = sipp(
-        dir,
-        "phone",
-        &[
-            "-sf",
-            scenario("notifier_phone.xml").to_str().expect("path"),
-            "-s",
-            "8000",
-            "-au",
-            "8000",
-            "-ap",
-            "s3cret",
-            "-auth_uri",
-            &auth_uri,
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-m",
-            "1",
-            &to.to_string(),
-        ],
-    );
+    let mut phone = phone(dir, to, None);
     let sent = |n: u64, within: Duration| {
         let end = Instant::now() + within;
         while counter(&s, "notifies_sent") < n {

@@ -197,13 +197,20 @@ pub fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
 /// 31000-32499).
 pub const TEST_PORTS: std::ops::Range<u16> = 24000..31000;
 
-/// A loopback port in [`TEST_PORTS`] free for both UDP and TCP right now.
+/// A loopback port in [`TEST_PORTS`] free for both UDP and TCP right now, and never handed
+/// out before in this process: a port a test keeps across its peer's restart (free while the
+/// peer is down) is not given to a test running beside it.
 pub fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     for _ in 0..1000 {
         let port = fastrand::u16(TEST_PORTS);
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        if !given.contains(&port)
+            && UdpSocket::bind(("127.0.0.1", port)).is_ok()
             && TcpListener::bind(("127.0.0.1", port)).is_ok()
         {
+            given.insert(port);
             return port;
         }
     }

@@ -43,6 +43,9 @@
  *                            invoke, from --calling), as a PBX's voice mail lights a lamp
  *   --hangup-after MS        hang up (pri_hangup, cause 16) MS ms after the call is answered
  *                            (ANSWER of our call, or our CONNECT of an incoming one)
+ *   --calls N                place N calls to --call one after another (default 1): each
+ *                            next SETUP goes when the call before it is cleared, for timing
+ *                            many setups in one process and on one link
  *
  * and one line per call event libpri reports:
  *
@@ -321,6 +324,8 @@ static const char *calling_number = "2000";
 static const char *call_name;
 static int call_channel = 1, call_exclusive, call_alaw, call_answer;
 static long hangup_after = -1;
+/* How many calls --call places, and how many it has placed. */
+static long calls_wanted = 1, calls_placed;
 static q931_call *call;
 /* When to hang up the call (CLOCK_MONOTONIC ms), 0: not scheduled. */
 static long long hangup_at;
@@ -344,6 +349,7 @@ static void place_call(struct pri *pri)
 	struct pri_sr *sr = pri_sr_new();
 
 	call = pri_new_call(pri);
+	calls_placed++;
 	if (!sr || !call) {
 		fprintf(stderr, "libpri-pbx: cannot allocate a call\n");
 		return;
@@ -406,6 +412,16 @@ static void answer_call(struct pri *pri, const pri_event_ring *ring)
 	schedule_hangup();
 }
 
+/* Our placed call `c` is gone: the script's next one goes, if any is left. */
+static void call_cleared(struct pri *pri, q931_call *c)
+{
+	if (call != c)
+		return;
+	call = NULL;
+	if (call_number && calls_placed < calls_wanted)
+		place_call(pri);
+}
+
 /* One call event: print it and follow the script. */
 static void call_event(struct pri *pri, pri_event *ev)
 {
@@ -446,13 +462,11 @@ static void call_event(struct pri *pri, pri_event *ev)
 		printf("CALL HANGUP cause=%d\n", ev->hangup.cause);
 		hangup_at = 0;
 		pri_hangup(pri, ev->hangup.call, ev->hangup.cause);
-		if (call == ev->hangup.call)
-			call = NULL;
+		call_cleared(pri, ev->hangup.call);
 		break;
 	case PRI_EVENT_HANGUP_ACK:
 		printf("CALL HANGUP_ACK cause=%d\n", ev->hangup.cause);
-		if (call == ev->hangup.call)
-			call = NULL;
+		call_cleared(pri, ev->hangup.call);
 		break;
 	default:
 		printf("EVENT %d\n", ev->e);
@@ -494,6 +508,8 @@ int main(int argc, char **argv)
 			mwi_number = argv[++i];
 		} else if (val && !strcmp(opt, "--hangup-after")) {
 			hangup_after = atol(argv[++i]);
+		} else if (val && !strcmp(opt, "--calls")) {
+			calls_wanted = atol(argv[++i]);
 		} else {
 			fprintf(stderr, "libpri-pbx: unknown or incomplete option %s\n", opt);
 			return 2;
@@ -503,7 +519,7 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"usage: %s SOCKET_PATH|-|dahdi:CHANNEL network|cpe [lean] [--etsi] [--call NUMBER] "
 			"[--calling NUMBER] [--name NAME] [--channel N] [--exclusive] [--alaw] "
-			"[--answer] [--mwi NUMBER] [--hangup-after MS]\n",
+			"[--answer] [--mwi NUMBER] [--hangup-after MS] [--calls N]\n",
 			argv[0]);
 		return 2;
 	}

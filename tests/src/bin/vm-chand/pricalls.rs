@@ -12,6 +12,13 @@
 //!    on 27 (Goertzel levels in dBm0); /proc/dahdi/1 shows channel 3's MG2 running. During the
 //!    call a lamp written into the table reaches libpri as MWIActivate on the same D-channel.
 //!    sipd hangs up: libpri sees DISCONNECT cause 16.
+//! 3. PBX → SIP timed: a third libpri places [`TIMED_CALLS`] calls one after another, each
+//!    connected by the fake sipd at once and hung up by libpri on CONNECT.
+//! 4. SIP → PBX during a lamp resync (issue 13 item 5 on a real 64 kbit/s D-channel): see
+//!    [`resync_setups`].
+//!
+//! chand logs to the guest's journald as under systemd: the SIP → PBX call's lines there carry
+//! SPAN, CHANNEL and CALL_ID (item 6).
 //!
 //! Before them, chand with `timeslots = "1-23"` (taking the fxoks channel 2) must refuse to
 //! start, naming channel 2's signalling.
@@ -37,7 +44,9 @@ use mwi_table::Writer;
 
 use crate::calls::{echo_canceller, listen};
 use crate::common::{pri_span, stop, Install, Source, PRI_NUMBER};
+use crate::journal::{journal_entry, Journald};
 use crate::pri::{pbx_up, peer, Pbx};
+use crate::resync::RESYNC_MAX;
 
 /// chand's span 1 as a trunk: every B-channel but the FXS port's timeslot 2.
 const CALLS: &str = "[pri.calls]\ntimeslots = \"1,3-23\"\necho_cancel = 128\n";
@@ -77,8 +86,36 @@ fn call_line(pbx: &mut Pbx, since: usize, prefix: &str) -> Result<(Instant, Stri
     find(pbx).ok_or_else(|| format!("libpri: no CALL {prefix}:\n{}", pbx.tail(30)))
 }
 
+/// chand's last 60 log lines but the lamp confirmations of a resync, which would hide the rest:
+/// from the guest's journal when it logs there.
+fn chand_tail(inst: &Install) -> String {
+    let lines = if inst.journal {
+        std::process::Command::new("journalctl")
+            .args([
+                "--no-pager",
+                "-o",
+                "cat",
+                "-n",
+                "3000",
+                "SYSLOG_IDENTIFIER=chand",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_else(|e| format!("journalctl: {e}"))
+    } else {
+        std::fs::read_to_string(inst.dir.join("chand.log")).unwrap_or_default()
+    };
+    let tail: Vec<&str> = lines
+        .lines()
+        .rev()
+        .filter(|l| !l.contains("confirmed lamp"))
+        .take(60)
+        .collect();
+    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
 /// The next message from chand that `pick` takes, within [`WAIT`]; the error names `what` and
-/// shows libpri's and chand's last lines.
+/// shows the messages passed over, libpri's and chand's last lines.
 fn expect<T>(
     sipd: &mut FakeSipd,
     pbx: &mut Pbx,
@@ -87,22 +124,23 @@ fn expect<T>(
     mut pick: impl FnMut(&Message) -> Option<T>,
 ) -> Result<T, String> {
     let end = Instant::now() + WAIT;
+    let mut passed = Vec::new();
     loop {
         match sipd.next(end.saturating_duration_since(Instant::now())) {
             Some(Event::Call(m)) => {
                 if let Some(t) = pick(&m) {
                     return Ok(t);
                 }
+                passed.push(m.to_string());
             }
             Some(_) => {}
             None => {
                 pbx.wait(Duration::from_millis(100), None, |_| false);
-                let log = std::fs::read_to_string(inst.dir.join("chand.log")).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(30).collect();
                 return Err(format!(
-                    "no {what} from chand within {WAIT:?}; libpri:\n{}\nchand:\n{}",
+                    "no {what} from chand within {WAIT:?}; passed over: {passed:?}; libpri:\n{}\n\
+                     chand:\n{}",
                     pbx.tail(30),
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    chand_tail(inst)
                 ));
             }
         }
@@ -355,33 +393,58 @@ fn sip_to_pbx(inst: &Install, sipd: &mut FakeSipd, pbx: &mut Pbx) -> Outcome {
     let audio = audio_both_ways(&ch, no, &far, loopback(local))?;
     let ec = ec_running(b)?;
     let cleared = sip_hangs_up(sipd, pbx, call, b)?;
+    let b_text = b.to_string();
+    let call_id = call.to_string();
+    let journal = journal_entry(
+        "chand",
+        &format!("span 1 B-channel {b}: call {call_id}: media closed"),
+        &[
+            ("SPAN", Some("1")),
+            ("CHANNEL", Some(&b_text)),
+            ("CALL_ID", Some(&call_id)),
+        ],
+    )?;
     Ok(format!(
         "TrunkIncoming -> Answered {} (fake sipd, libpri answering at once); libpri {ring}; \
-         {audio}; channel {b} {ec}; {cleared}",
+         {audio}; channel {b} {ec}; {cleared}; journal: {journal}",
         ms(setup)
     ))
 }
 
-/// Calls timed one after another for the setup figures.
-const TIMED_CALLS: u32 = 20;
+/// Calls timed one after another, per direction, for the setup figures.
+const TIMED_CALLS: u32 = 100;
 
-/// [`TIMED_CALLS`] SIP → PBX calls without media, one after another: `TrunkIncoming` →
-/// `Answered` as the fake sipd sees it (libpri answering at once), each cleared by sipd before
-/// the next; p50 and the largest.
-fn sip_setups(inst: &Install, sipd: &mut FakeSipd, pbx: &mut Pbx) -> Outcome {
+/// p50, p99 and the largest of setup times, as text.
+fn percentiles(what: &str, mut took: Vec<Duration>) -> Outcome {
+    took.sort();
+    let at = |q: usize| took[(took.len() * q).div_ceil(100).saturating_sub(1)];
+    if took.is_empty() {
+        return Err(format!("{what}: no call timed"));
+    }
+    Ok(format!(
+        "{what} over {} calls: p50 {}, p99 {}, max {}",
+        took.len(),
+        ms(at(50)),
+        ms(at(99)),
+        ms(took[took.len() - 1])
+    ))
+}
+
+/// SIP → PBX calls without media, one after another, with the call ids `ids`: `TrunkIncoming`
+/// → `Answered` as the fake sipd sees it (libpri answering at once), each cleared by sipd
+/// before the next.
+fn incoming_setups(
+    inst: &Install,
+    sipd: &mut FakeSipd,
+    pbx: &mut Pbx,
+    ids: std::ops::Range<u32>,
+) -> Result<Vec<Duration>, String> {
     let mut took = Vec::new();
-    for k in 0..TIMED_CALLS {
-        let call = CallId(CallId::SIPD_BIT | (16 + k));
+    for k in ids {
+        let call = CallId(CallId::SIPD_BIT | k);
         let since = pbx.log.len();
         let t0 = Instant::now();
-        sipd.send(Message::TrunkIncoming {
-            call,
-            span: 1,
-            called: "2101".try_into().map_err(|e| format!("{e:?}"))?,
-            number: Text::try_from("5551234").map_err(|e| e.to_string())?,
-            name: Text::default(),
-            privacy: Privacy::Allowed,
-        });
+        trunk_incoming(sipd, call)?;
         expect(sipd, pbx, inst, "Answered", |m| {
             matches!(m, Message::Answered { call: c } if *c == call).then_some(())
         })?;
@@ -392,12 +455,150 @@ fn sip_setups(inst: &Install, sipd: &mut FakeSipd, pbx: &mut Pbx) -> Outcome {
         });
         call_line(pbx, since, "HANGUP_ACK")?;
     }
-    took.sort();
+    Ok(took)
+}
+
+/// sipd's `TrunkIncoming` for `call` to 2101 on span 1, from 5551234 without a name.
+fn trunk_incoming(sipd: &mut FakeSipd, call: CallId) -> Result<(), String> {
+    sipd.send(Message::TrunkIncoming {
+        call,
+        span: 1,
+        called: "2101".try_into().map_err(|e| format!("{e:?}"))?,
+        number: Text::try_from("5551234").map_err(|e| e.to_string())?,
+        name: Text::default(),
+        privacy: Privacy::Allowed,
+    });
+    Ok(())
+}
+
+/// [`TIMED_CALLS`] SIP → PBX calls (see [`incoming_setups`]).
+fn sip_setups(inst: &Install, sipd: &mut FakeSipd, pbx: &mut Pbx) -> Outcome {
+    let took = incoming_setups(inst, sipd, pbx, 16..16 + TIMED_CALLS)?;
+    percentiles("TrunkIncoming -> Answered", took)
+}
+
+/// Calls held up while setups are timed against a lamp resync (issue 13: 23 calls on a T1;
+/// this span has 22 B-channels and the timed calls take one).
+const HELD_CALLS: u32 = 20;
+/// Calls timed during the resync, and again after it.
+const RESYNC_TIMED: u32 = 50;
+
+/// SIP → PBX setup during a lamp resync over the real 64 kbit/s D-channel: [`RESYNC_MAX`]
+/// lamps are written while no PBX is up, so a new libpri's link-up starts their resync; with
+/// [`HELD_CALLS`] calls up, [`RESYNC_TIMED`] setups are timed while it runs (it must still be
+/// running after the last), then as many once every lamp has arrived; p99 during / p99 after.
+fn resync_setups(
+    report: &mut Report,
+    inst: &Install,
+    sipd: &mut FakeSipd,
+    writer: &mut Writer,
+    peer: &Path,
+) -> Outcome {
+    for i in 0..RESYNC_MAX {
+        Source::publish(writer, &(2000 + i).to_string(), MwiState::voice(true, 1, 0))?;
+    }
+    let mut pbx = pbx_up(
+        report,
+        inst,
+        peer,
+        "pricalls, answering during a resync",
+        &["--answer"],
+    )
+    .ok_or("no link for the resync")?;
+    for k in 0..HELD_CALLS {
+        let call = CallId(CallId::SIPD_BIT | (200 + k));
+        trunk_incoming(sipd, call)?;
+        expect(sipd, &mut pbx, inst, "Answered", |m| {
+            matches!(m, Message::Answered { call: c } if *c == call).then_some(())
+        })?;
+    }
+    let during = incoming_setups(inst, sipd, &mut pbx, 300..300 + RESYNC_TIMED)?;
+    let sent = pbx.decoded.len();
+    if sent >= RESYNC_MAX {
+        return Err(format!(
+            "the resync ended before the last timed call: {sent} lamps"
+        ));
+    }
+    let t = Instant::now();
+    // The fake sipd answers chand's pings meanwhile, or chand would take it for gone.
+    while t.elapsed() < Duration::from_secs(90)
+        && !pbx.wait(Duration::from_millis(200), None, |p| {
+            p.decoded.len() >= RESYNC_MAX
+        })
+    {
+        sipd.next(Duration::from_millis(10));
+    }
+    if pbx.decoded.len() < RESYNC_MAX {
+        return Err(format!(
+            "libpri decoded {} of {RESYNC_MAX} lamps:\n{}",
+            pbx.decoded.len(),
+            pbx.tail(20)
+        ));
+    }
+    let rest = t.elapsed();
+    let after = incoming_setups(inst, sipd, &mut pbx, 400..400 + RESYNC_TIMED)?;
+    let p99 = |mut v: Vec<Duration>| {
+        v.sort();
+        v[(v.len() * 99).div_ceil(100) - 1]
+    };
+    let ratio = p99(during.clone()).as_secs_f64() / p99(after.clone()).as_secs_f64();
     Ok(format!(
-        "TrunkIncoming -> Answered over {TIMED_CALLS} calls: p50 {}, max {}",
-        ms(took[took.len() / 2]),
-        ms(took[took.len() - 1])
+        "{HELD_CALLS} calls up; {}; {}; p99 ratio {ratio:.2} (libpri had {sent} of \
+         {RESYNC_MAX} lamps when the last timed call was answered, the rest took {})",
+        percentiles("during the resync", during)?,
+        percentiles("after it", after)?,
+        ms(rest)
     ))
+}
+
+/// [`TIMED_CALLS`] PBX → SIP calls without media from one libpri (`--calls`), each SETUP
+/// after the call before it is cleared: the fake sipd connects each `TrunkDial` at once and
+/// libpri hangs up on CONNECT; SETUP → CONNECT as libpri sees them.
+fn pbx_setups(inst: &Install, sipd: &mut FakeSipd, pbx: &mut Pbx) -> Outcome {
+    let far = far_end()?;
+    let far = far.local_addr().map_err(|e| e.to_string())?;
+    for _ in 0..TIMED_CALLS {
+        let call = expect(sipd, pbx, inst, "TrunkDial", |m| match m {
+            Message::TrunkDial { call, .. } => Some(*call),
+            _ => None,
+        })?;
+        expect(sipd, pbx, inst, "MediaReady", |m| {
+            matches!(m, Message::MediaReady { call: c, .. } if *c == call).then_some(())
+        })?;
+        sipd.send(Message::Connected {
+            call,
+            media: media(far),
+        });
+        expect(sipd, pbx, inst, "Hangup", |m| {
+            matches!(m, Message::Hangup { call: c, .. } if *c == call).then_some(())
+        })?;
+    }
+    let answers = |p: &Pbx| {
+        p.log
+            .iter()
+            .filter(|(_, l)| l.starts_with("CALL ANSWER"))
+            .count()
+    };
+    pbx.wait(WAIT, None, |p| answers(p) >= TIMED_CALLS as usize);
+    let mut took = Vec::new();
+    let mut setup = None;
+    for (at, line) in &pbx.log {
+        match line.strip_prefix("CALL ") {
+            Some("SENT SETUP") => setup = Some(*at),
+            Some(l) if l.starts_with("ANSWER") => {
+                took.extend(setup.take().map(|s| at.saturating_duration_since(s)));
+            }
+            _ => {}
+        }
+    }
+    if took.len() != TIMED_CALLS as usize {
+        return Err(format!(
+            "libpri saw {} of {TIMED_CALLS} calls answered:\n{}",
+            took.len(),
+            pbx.tail(30)
+        ));
+    }
+    percentiles("SETUP -> CONNECT (libpri)", took)
 }
 
 /// chand refuses a span whose timeslots take a channel that is not a clear channel (2, the
@@ -431,12 +632,14 @@ pub fn pricalls_part(report: &mut Report, chand_bin: &Path) {
     let Some(peer) = peer(report) else {
         return;
     };
-    let started = Install::with_calls("pricalls", None, "setup", None, CALLS).and_then(|inst| {
+    let started = Journald::start().and_then(|journald| {
+        let mut inst = Install::with_calls("pricalls", None, "setup", None, CALLS)?;
+        inst.journal = true;
         let writer = inst.writer()?;
         let chand = inst.start(chand_bin)?;
-        Ok((inst, writer, chand))
+        Ok((journald, inst, writer, chand))
     });
-    let (inst, mut writer, chand) = match started {
+    let (_journald, inst, mut writer, chand) = match started {
         Ok(r) => r,
         Err(e) => {
             report.record("chand run (pricalls)", Err(e));
@@ -470,5 +673,28 @@ pub fn pricalls_part(report: &mut Report, chand_bin: &Path) {
         );
         report.record(&name, pbx_to_sip(&inst, &mut sipd, &mut pbx, &mut writer));
     }
+    let calls = TIMED_CALLS.to_string();
+    let args = [
+        "--call",
+        "0789",
+        "--channel",
+        &b,
+        "--exclusive",
+        "--calls",
+        &calls,
+        "--hangup-after",
+        "0",
+    ];
+    if let Some(mut pbx) = pbx_up(report, &inst, &peer, "pricalls, timed", &args) {
+        report.record(
+            "PRI call setup PBX -> SIP, timed",
+            pbx_setups(&inst, &mut sipd, &mut pbx),
+        );
+    }
+    let outcome = resync_setups(report, &inst, &mut sipd, &mut writer, &peer);
+    report.record(
+        &format!("PRI call setup SIP -> PBX during a {RESYNC_MAX}-lamp resync, timed"),
+        outcome,
+    );
     stop(report, &inst, "chand", chand);
 }

@@ -2,7 +2,8 @@
 //! after parsing.
 //!
 //! A broken rule is reported at a key path (`fxs[1].number`); [`locate`] turns the path into a
-//! byte span of the file with toml_edit's span-preserving document.
+//! byte span of the file with toml_edit's span-preserving document. The SIP side's rules are in
+//! `sip`; the line side's (tone plans, spans, `[[fxs]]`, `[[pri]]`) and the routing ones are here.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -14,6 +15,10 @@ use fxs::PlanError;
 use super::{Config, MsgCentreId, MwiProtocol, Pri, ResyncMode, SpanType};
 use mwi_core::route::{self, Claimant};
 use Seg::{Index, Key};
+
+mod sip;
+
+use sip::{check_auth, check_notifier, check_sip};
 
 /// One step of a key path.
 #[derive(Clone, Copy, Debug)]
@@ -47,77 +52,6 @@ pub(crate) fn check(c: &Config) -> Option<Violation> {
         .or_else(|| check_notifier(c))
 }
 
-/// `[notifier]`: `expires_min` not above `expires_max`; each account's credentials, no realm
-/// of its own (the challenge's realm is `[notifier] realm`), no username twice; enabled with
-/// neither `allow` nor an account would let anybody subscribe.
-fn check_notifier(c: &Config) -> Option<Violation> {
-    let n = &c.notifier;
-    if n.expires_min > n.expires_max {
-        return Some(at(
-            vec![Key("notifier"), Key("expires_min")],
-            format!(
-                "expires_min = {} is above expires_max = {}",
-                n.expires_min, n.expires_max
-            ),
-        ));
-    }
-    if n.algorithms.is_empty() {
-        return Some(at(
-            vec![Key("notifier"), Key("algorithms")],
-            "algorithms is empty: give \"SHA-256\", \"MD5\" or both".into(),
-        ));
-    }
-    for (i, a) in n.algorithms.iter().enumerate() {
-        let known = ["SHA-256", "MD5"].iter().any(|k| k.eq_ignore_ascii_case(a));
-        let twice = n.algorithms[..i].iter().any(|b| b.eq_ignore_ascii_case(a));
-        if !known || twice {
-            return Some(at(
-                vec![Key("notifier"), Key("algorithms"), Index(i)],
-                if twice {
-                    format!("algorithm {a:?} is given twice")
-                } else {
-                    format!("unknown algorithm {a:?}: expected \"SHA-256\" or \"MD5\"")
-                },
-            ));
-        }
-    }
-    let mut seen = HashMap::new();
-    for (i, a) in n.account.iter().enumerate() {
-        let path = vec![Key("notifier"), Key("account"), Index(i)];
-        if let Some(v) = check_auth(a, path.clone()) {
-            return Some(v);
-        }
-        if a.realm.is_some() {
-            let mut path = path;
-            path.push(Key("realm"));
-            return Some(at(
-                path,
-                "an account has no realm of its own: set [notifier] realm".into(),
-            ));
-        }
-        if let Some(first) = seen.insert(a.username.as_str(), i) {
-            let mut path = path;
-            path.push(Key("username"));
-            return Some(at(
-                path,
-                format!(
-                    "username {:?} is given twice (also account {})",
-                    a.username,
-                    first + 1
-                ),
-            ));
-        }
-    }
-    (n.enabled && n.allow.is_empty() && n.account.is_empty()).then(|| {
-        at(
-            vec![Key("notifier"), Key("enabled")],
-            "enabled = true with neither allow nor [[notifier.account]] would let anybody \
-             subscribe: give one"
-                .into(),
-        )
-    })
-}
-
 /// `[table] capacity` below the numbers served (mwi_core::route::served_count): a NOTIFY for a
 /// number beyond it would find the table full (sipd answers 500 with Retry-After).
 fn check_capacity(c: &Config) -> Option<Violation> {
@@ -133,93 +67,6 @@ fn check_capacity(c: &Config) -> Option<Violation> {
             ),
         )
     })
-}
-
-fn check_sip(c: &Config) -> Option<Violation> {
-    if c.sip.listen.is_empty() {
-        return Some(at(
-            vec![Key("sip"), Key("listen")],
-            "listen is empty: sipd needs at least one socket".into(),
-        ));
-    }
-    let mut seen = HashMap::new();
-    for (i, l) in c.sip.listen.iter().enumerate() {
-        if let Some(first) = seen.insert(*l, i) {
-            return Some(at(
-                vec![Key("sip"), Key("listen"), Index(i)],
-                format!(
-                    "listen {:?} is given twice (also element {})",
-                    l.to_string(),
-                    first + 1
-                ),
-            ));
-        }
-    }
-    if let Some(v) = c
-        .sip
-        .auth
-        .as_ref()
-        .and_then(|a| check_auth(a, vec![Key("sip"), Key("auth")]))
-    {
-        return Some(v);
-    }
-    if c.mwi_server.notify_auth && c.sip.auth.is_none() {
-        return Some(at(
-            vec![Key("mwi_server"), Key("notify_auth")],
-            "notify_auth = true needs [sip.auth] credentials to check".into(),
-        ));
-    }
-    let m = &c.mwi_server;
-    let mwi_backup = m.backup.as_ref().map(|b| (b, m.backup_port()));
-    if let Some(v) = check_backup("mwi_server", (&m.server, m.port), mwi_backup) {
-        return Some(v);
-    }
-    if let Some(r) = &c.registrar {
-        let backup = r.backup.as_ref().map(|b| (b, r.backup_port()));
-        if let Some(v) = check_backup("registrar", (&r.server, r.port), backup) {
-            return Some(v);
-        }
-    }
-    let numbers = c.fxs.len() + c.pri.iter().map(|p| p.numbers.len()).sum::<usize>();
-    let limit = c.sip.limits.numbers;
-    if numbers > limit as usize {
-        return Some(at(
-            vec![Key("sip"), Key("limits"), Key("numbers")],
-            format!("numbers = {limit}, but the [[fxs]] ports and [[pri]] numbers give {numbers}"),
-        ));
-    }
-    None
-}
-
-/// The `backup` of `[table]`: another server than `server` (or another port); the same one
-/// would make failover a no-op that still ends every subscription.
-fn check_backup(
-    table: &'static str,
-    primary: (&super::ServerSpec, u16),
-    backup: Option<(&super::ServerSpec, u16)>,
-) -> Option<Violation> {
-    let (spec, port) = backup?;
-    (primary == (spec, port)).then(|| {
-        at(
-            vec![Key(table), Key("backup")],
-            format!(
-                "backup {:?} is the primary server itself (port {port})",
-                spec.to_string()
-            ),
-        )
-    })
-}
-
-/// `password` and `password_file` of the credentials at `path`: exactly one is given.
-fn check_auth(a: &super::Auth, mut path: Vec<Seg>) -> Option<Violation> {
-    let message = match (a.password.is_empty(), &a.password_file) {
-        (true, None) => return Some(at(path, "needs a password or a password_file".into())),
-        (false, Some(_)) => "password_file and password are exclusive: give one",
-        (true, Some(f)) if f.as_os_str().is_empty() => "password_file is empty",
-        _ => return None,
-    };
-    path.push(Key("password_file"));
-    Some(at(path, message.into()))
 }
 
 fn check_tone_plans(c: &Config) -> Option<Violation> {

@@ -11,16 +11,15 @@ use crate::call::{CallEvent, Calls, CallsConfig, Out};
 use crate::limits::{BurstLog, Guard, Verdict};
 use crate::notifier::{Notifier, NotifierConfig};
 use crate::snapshot::SnapshotWorker;
-use crate::trace::{self, Direction};
+use crate::trace::Direction;
 use crate::ua::{Dest, Ua, UaConfig, UaEvent};
 use crate::wire;
 use crossbeam_channel::{Receiver, Sender};
-use mio::net::{TcpListener, TcpStream, UdpSocket, UnixListener};
+use mio::net::{TcpListener, UdpSocket, UnixListener};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use mwi_config::{Config, Transport};
 use mwi_core::MwiState;
-use mwi_service::capture::Way;
 use mwi_table::{TableConfig, Writer, SNAPSHOT_FILE};
 use nix::sys::resource::{getrlimit, Resource};
 use nix::sys::signal::{SigSet, Signal};
@@ -39,12 +38,15 @@ mod locate;
 mod notifier_states;
 mod reload;
 mod rlimit;
+mod send;
 mod status;
 mod tcp;
 mod udp;
 
 use callctl::{CallCtl, CALLCTL};
 use locate::{servers_of, Server};
+use reload::reclaim_slots;
+use send::dest_bytes;
 use tcp::Conn;
 use udp::set_udp_buffers;
 
@@ -546,99 +548,6 @@ impl Daemon {
             }
         }
     }
-
-    /// Send one message: a datagram, or onto its TCP connection (opened if needed).
-    fn send(&mut self, now: u64, t: crate::transaction::Transmit<Dest>) {
-        self.trace_sip(Direction::Sent, t.dest, &t.bytes);
-        match t.dest.transport {
-            Transport::Udp => {
-                let sock = self
-                    .udp
-                    .iter()
-                    .find(|(_, s)| {
-                        s.local_addr()
-                            .is_ok_and(|a| a.is_ipv4() == t.dest.addr.is_ipv4())
-                    })
-                    .or_else(|| self.udp.first());
-                let Some((_, sock)) = sock else {
-                    log::warn!("no UDP socket to send to {}", t.dest.addr);
-                    return;
-                };
-                if let Err(e) = sock.send_to(&t.bytes, t.dest.addr) {
-                    log::debug!("udp send to {}: {e}", t.dest.addr);
-                    if e.kind() != io::ErrorKind::WouldBlock {
-                        self.ua.transport_error(self.instant(now), t.dest);
-                    }
-                }
-            }
-            Transport::Tcp => {
-                let token = match self.by_peer.get(&t.dest.addr) {
-                    Some(&tok) => tok,
-                    None if self.conns.len() >= self.conn_limit => {
-                        log::warn!("tcp connect {}: tcp_connections reached", t.dest.addr);
-                        self.ua.transport_error(self.instant(now), t.dest);
-                        return;
-                    }
-                    None => match TcpStream::connect(t.dest.addr) {
-                        Ok(s) => {
-                            self.add_conn(now, s, t.dest.addr, false);
-                            match self.by_peer.get(&t.dest.addr) {
-                                Some(&tok) => tok,
-                                None => return,
-                            }
-                        }
-                        Err(e) => {
-                            log::warn!("tcp connect {}: {e}", t.dest.addr);
-                            self.ua.transport_error(self.instant(now), t.dest);
-                            return;
-                        }
-                    },
-                };
-                if let Some(c) = self.conns.get_mut(&token) {
-                    c.wbuf.extend_from_slice(&t.bytes);
-                    c.last_used = now;
-                }
-                self.write_conn(now, token);
-            }
-        }
-    }
-}
-
-impl Daemon {
-    /// With `sipd trace on`, log `bytes` in one line ([`trace::sip_line`]); with the capture
-    /// on, record a UDP datagram as its IP packet ([`trace::udp_packet`]) between the UDP
-    /// socket of the peer's family and the peer.
-    fn trace_sip(&mut self, dir: Direction, peer: Dest, bytes: &[u8]) {
-        if self.trace {
-            mwi_service::trace(
-                "sipd::trace",
-                &trace::sip_line(dir, peer.transport, peer.addr, bytes),
-            );
-        }
-        if !self.capture.is_on() || peer.transport != Transport::Udp {
-            return;
-        }
-        let local = self
-            .udp
-            .iter()
-            .filter_map(|(_, s)| s.local_addr().ok())
-            .find(|a| a.is_ipv4() == peer.addr.is_ipv4());
-        let Some(local) = local else {
-            return;
-        };
-        let (src, dst, way) = match dir {
-            Direction::Received => (peer.addr, local, Way::Inbound),
-            Direction::Sent => (local, peer.addr, Way::Outbound),
-        };
-        if let Some(packet) = trace::udp_packet(src, dst, bytes) {
-            self.capture.record(0, way, &packet);
-        }
-    }
-}
-
-/// A message to `dest`.
-fn dest_bytes(dest: Dest, bytes: Vec<u8>) -> crate::transaction::Transmit<Dest> {
-    crate::transaction::Transmit { dest, bytes }
 }
 
 impl Drop for Daemon {
@@ -646,14 +555,5 @@ impl Drop for Daemon {
         let _ = std::fs::remove_file(&self.status_path);
         self.save_notifier_states(true);
         self.snapshots.finish(&self.writer);
-    }
-}
-
-/// Give back the table slots of the numbers `ua` no longer serves ([`Writer::retain`], issue
-/// 11), at start and after a reload; a failure is logged and the writer makes the table anew
-/// at its next check.
-fn reclaim_slots(writer: &mut Writer, ua: &Ua) {
-    if let Err(e) = writer.retain(|n| ua.serves(n)) {
-        log::error!("MWI table: giving back the slots of numbers no longer served: {e}");
     }
 }

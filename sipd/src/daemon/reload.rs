@@ -5,8 +5,9 @@ use super::udp::set_udp_buffers;
 use super::{numbers_of, Daemon};
 use crate::call::CallsConfig;
 use crate::secret::{read_passwords, CREDENTIALS_DIRECTORY};
-use crate::ua::UaConfig;
+use crate::ua::{Ua, UaConfig};
 use mwi_config::Config;
+use mwi_table::Writer;
 use std::path::PathBuf;
 
 impl Daemon {
@@ -44,7 +45,7 @@ impl Daemon {
         let relocate = self
             .ua
             .reconfigure(self.instant(now), UaConfig::from_config(&cfg));
-        super::reclaim_slots(&mut self.writer, &self.ua);
+        reclaim_slots(&mut self.writer, &self.ua);
         self.ua.set_table_room(self.writer.free());
         let proxy_moved = self.calls.reconfigure(CallsConfig::from_config(&cfg));
         self.reconfigure_notifier(&cfg);
@@ -62,5 +63,14 @@ impl Daemon {
             self.config_path.display(),
             numbers_of(&self.config)
         );
+    }
+}
+
+/// Give back the table slots of the numbers `ua` no longer serves ([`Writer::retain`], issue
+/// 11), at start and after a reload; a failure is logged and the writer makes the table anew
+/// at its next check.
+pub(super) fn reclaim_slots(writer: &mut Writer, ua: &Ua) {
+    if let Err(e) = writer.retain(|n| ua.serves(n)) {
+        log::error!("MWI table: giving back the slots of numbers no longer served: {e}");
     }
 }

@@ -3,6 +3,8 @@
 
 use super::*;
 use crate::digest::Challenge;
+use crate::wire::EVENT;
+use sansio::Duration;
 
 fn phone() -> Dest {
     Dest {

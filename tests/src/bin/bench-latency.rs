@@ -1,8 +1,7 @@
 //! `bench-latency`: end-to-end latency of dahdi-mwi on the sim back-end, with both real daemons.
 //!
-//! 1. NOTIFY → QSIG SETUP: from the moment the last byte of an unsolicited NOTIFY is handed to
-//!    sipd's UDP socket (our `sendto` on loopback returns once the datagram is queued at sipd's
-//!    socket) to the arrival of the Q.921 I frame carrying the MWIActivate/MWIDeactivate SETUP
+//! 1. NOTIFY → QSIG SETUP: from just before our `sendto` of an unsolicited NOTIFY to sipd's UDP
+//!    socket to the arrival of the Q.921 I frame carrying the MWIActivate/MWIDeactivate SETUP
 //!    on chand's D-channel socket, read by a PBX (the isdn crate's Q.921, network side) in this
 //!    process. One NOTIFY at a time; every NOTIFY changes its number's state, so each one
 //!    yields a SETUP.
@@ -12,7 +11,12 @@
 //!
 //! 3. The peer in the same run: a trivial relay thread (UDP recv → one SOCK_SEQPACKET packet to
 //!    the reader), the floor any two-hop design pays on this machine
-//!    under its current load; the daemons' figures are also printed as ratios to it.
+//!    under its current load; the daemons' figures are also printed as ratios to it (p50, p99).
+//!
+//! Every path's clock starts before the `sendto`, never after it: on loopback the datagram is
+//! delivered inside `sendto`, so a peer on the other core can have answered before `sendto`
+//! returns, and a clock started then reads the tail only (the relay floor read 0 µs at p50 in
+//! about half the runs that way, which made the ratios meaningless).
 //!
 //! Usage: `bench-latency [COUNT]` (default 10000 NOTIFYs per measurement, after 200 warm-up).
 //! Daemons log at `warn`. The daemons are taken from this binary's directory; build them in
@@ -111,8 +115,8 @@ fn relay_floor(count: usize) -> Result<Figures, String> {
     let mut us = Vec::with_capacity(count);
     let mut buf = [0u8; 2048];
     for i in 0..n {
-        sender.send_to(&payload, to).map_err(err)?;
         let t0 = Instant::now();
+        sender.send_to(&payload, to).map_err(err)?;
         rx.recv(&mut buf).map_err(err)?;
         if i >= WARMUP {
             us.push(t0.elapsed().as_secs_f64() * 1e6);
@@ -120,7 +124,7 @@ fn relay_floor(count: usize) -> Result<Figures, String> {
     }
     let _ = thread.join();
     Ok(report(
-        "relay floor (UDP -> thread -> unix datagram), same run",
+        "relay floor (UDP sendto -> thread -> unix datagram), same run",
         &mut us,
         None,
     ))
@@ -167,10 +171,10 @@ fn run(count: usize) -> Result<(), String> {
         };
         let text = vm.notify_text(&summary, sip);
         let before = pbx.received.len();
+        let t0 = Instant::now();
         socket
             .send_to(text.as_bytes(), sip)
             .map_err(|e| e.to_string())?;
-        let t0 = Instant::now();
         if !pbx.run_until(WAIT, |p| p.received.len() > before) {
             return Err(format!("no SETUP for NOTIFY {i} ({})", summary.number));
         }
@@ -185,7 +189,7 @@ fn run(count: usize) -> Result<(), String> {
     }
     let floor = relay_floor(count)?;
     report(
-        "NOTIFY last byte at sipd -> QSIG SETUP on chand's D-channel",
+        "NOTIFY sendto -> QSIG SETUP on chand's D-channel",
         &mut setup_us,
         Some(floor),
     );
@@ -201,10 +205,10 @@ fn run(count: usize) -> Result<(), String> {
             old: 1,
         };
         let text = vm.notify_text(&summary, sip);
+        let t0 = Instant::now();
         socket
             .send_to(text.as_bytes(), sip)
             .map_err(|e| e.to_string())?;
-        let t0 = Instant::now();
         let want = if waiting { "vmwi 2" } else { "vmwi 0" };
         loop {
             match phone
@@ -223,7 +227,7 @@ fn run(count: usize) -> Result<(), String> {
         pbx.step(Duration::from_millis(0));
     }
     report(
-        "NOTIFY last byte at sipd -> FXS line VMWI change at the phone",
+        "NOTIFY sendto -> FXS line VMWI change at the phone",
         &mut vmwi_us,
         Some(floor),
     );

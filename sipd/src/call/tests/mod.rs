@@ -3,6 +3,8 @@
 
 use super::*;
 use callctl::link::Event as LinkEvent;
+use callctl::wire::Message as Ctl;
+use callctl::Cause;
 use callctl::Direction as MediaDirection;
 use callctl::Privacy;
 use mwi_core::route::{FxsClaim, Pattern, PriClaim};

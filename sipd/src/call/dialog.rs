@@ -5,9 +5,9 @@ use super::{Call, CallId, Calls, Direction, State, Timer};
 use crate::sdp;
 use crate::transaction::MAGIC_COOKIE;
 use crate::ua::Dest;
-use crate::wire::{self, Message};
+use crate::wire::{self, addr_uri, split_list, uri_user, Message};
 use callctl::wire::Message as Ctl;
-use callctl::Cause;
+use callctl::{Cause, Text};
 use mwi_config::Transport;
 use sansio::Instant;
 
@@ -221,4 +221,38 @@ impl Calls {
             _ => {}
         }
     }
+}
+
+/// The user part and the display name of the first name-addr of a From or
+/// P-Asserted-Identity value (RFC 3261 §20.20, RFC 3325 §9.1).
+pub(super) fn party(value: &str) -> (Text, Text) {
+    let who = split_list(value).into_iter().next().unwrap_or("");
+    let number = uri_user(addr_uri(who)).unwrap_or("");
+    let name = who
+        .split('<')
+        .next()
+        .filter(|_| who.contains('<'))
+        .unwrap_or("")
+        .trim()
+        .trim_matches('"');
+    (text(number), text(name))
+}
+
+/// Caller-ID text: control characters dropped, at most [`Text::MAX`] octets.
+fn text(s: &str) -> Text {
+    let mut out = String::new();
+    for c in s.chars().filter(|c| !c.is_control()) {
+        if out.len() + c.len_utf8() > Text::MAX {
+            break;
+        }
+        out.push(c);
+    }
+    Text::try_from(out.as_str()).unwrap_or_default()
+}
+
+/// A random number from the OS (`o=` session ids, RFC 4566 §5.2).
+pub(super) fn rand_u32() -> u32 {
+    let mut b = [0u8; 4];
+    getrandom::fill(&mut b).expect("the OS random source (getrandom(2)) failed");
+    u32::from_be_bytes(b)
 }

@@ -8,13 +8,13 @@
 //! with cause 102. chand's `Hangup`: CANCEL before the final response (§9.1), BYE after 2xx.
 
 use super::dialog::Far;
-use super::uas::{rand_u32, without_tag};
+use super::dialog::{party, rand_u32};
 use super::{Call, CallId, Calls, Credentials, Direction, Line, State, Timer};
 use crate::digest::Challenge;
 use crate::sdp::{self, Local};
 use crate::transaction::Transmit;
 use crate::ua::Dest;
-use crate::wire::{self, addr_uri, split_list, Message};
+use crate::wire::{self, addr_uri, escape_user, quote, split_list, without_tag, Message};
 use callctl::wire::Message as Ctl;
 use callctl::{Cause, Digits, ErrorCode, Privacy, Text};
 use mwi_config::Transport;
@@ -36,33 +36,6 @@ struct Outgoing {
     /// The caller withheld its identity.
     private: bool,
     auth: Option<Credentials>,
-}
-
-/// `user` as the user part of a SIP URI: characters outside RFC 3261 §25.1's `unreserved`
-/// and `user-unreserved` escaped (`#` → `%23`; `*` stays).
-pub(super) fn escape_user(user: &str) -> String {
-    let mut out = String::with_capacity(user.len());
-    for b in user.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// `name` as a quoted-string display name (RFC 3261 §25.1: `"` and `\` as quoted-pair).
-pub(super) fn quote(name: &str) -> String {
-    let mut out = String::from("\"");
-    for c in name.chars() {
-        if matches!(c, '"' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
 }
 
 impl Calls {
@@ -444,7 +417,7 @@ impl Calls {
                 }
                 // RFC 3325 §9.1: who answered, for the PBX's connectedName (ECMA-164).
                 if let Some(who) = rsp.header("P-Asserted-Identity") {
-                    let (number, name) = super::uas::party(who);
+                    let (number, name) = party(who);
                     self.tell(
                         now,
                         Ctl::Identity {

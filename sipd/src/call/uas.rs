@@ -6,11 +6,13 @@
 //! which connects the call; chand's `Hangup` before that becomes the RFC 3398 §8.2.6.1
 //! response. A re-INVITE in the dialog is answered and becomes `Modify`.
 
-use super::uac::{escape_user, quote};
+use super::dialog::{party, rand_u32};
 use super::{Call, CallId, Calls, Direction, Line, State, Timer};
 use crate::sdp::{self, Local};
 use crate::ua::Dest;
-use crate::wire::{self, addr_uri, split_list, uri_user, Message};
+use crate::wire::{
+    self, addr_uri, escape_user, quote, split_list, uri_hostport, uri_user, without_tag, Message,
+};
 use callctl::wire::Message as Ctl;
 use callctl::{Cause, Digits, Privacy, Text};
 use mwi_config::Transport;
@@ -48,32 +50,6 @@ fn reason(code: u16) -> &'static str {
     }
 }
 
-/// `value` without its `tag` parameter (the URI of a From or To for the dialog state).
-pub(super) fn without_tag(value: &str) -> String {
-    let from = value.find('>').unwrap_or(0);
-    let lower = value.to_ascii_lowercase();
-    match lower.get(from..).and_then(|s| s.find(";tag=")) {
-        Some(i) => {
-            let i = from + i;
-            let end = value[i + 1..].find(';').map_or(value.len(), |j| i + 1 + j);
-            format!("{}{}", &value[..i], &value[end..])
-        }
-        None => value.to_owned(),
-    }
-}
-
-/// Caller-ID text: control characters dropped, at most [`Text::MAX`] octets.
-fn text(s: &str) -> Text {
-    let mut out = String::new();
-    for c in s.chars().filter(|c| !c.is_control()) {
-        if out.len() + c.len_utf8() > Text::MAX {
-            break;
-        }
-        out.push(c);
-    }
-    Text::try_from(out.as_str()).unwrap_or_default()
-}
-
 /// Number, name and presentation of the caller: P-Asserted-Identity (RFC 3325 §9.1) or From,
 /// and `Privacy: id` or `header` (RFC 3323 §4.2, RFC 3325 §9.3) or an anonymous From.
 fn caller(req: &Message) -> (Text, Text, Privacy) {
@@ -92,21 +68,6 @@ fn caller(req: &Message) -> (Text, Text, Privacy) {
     } else {
         (number, name, Privacy::Allowed)
     }
-}
-
-/// The user part and the display name of the first name-addr of a From or
-/// P-Asserted-Identity value (RFC 3261 §20.20, RFC 3325 §9.1).
-pub(super) fn party(value: &str) -> (Text, Text) {
-    let who = split_list(value).into_iter().next().unwrap_or("");
-    let number = uri_user(addr_uri(who)).unwrap_or("");
-    let name = who
-        .split('<')
-        .next()
-        .filter(|_| who.contains('<'))
-        .unwrap_or("")
-        .trim()
-        .trim_matches('"');
-    (text(number), text(name))
 }
 
 /// Where an INVITE's Request-URI user leads.
@@ -130,8 +91,7 @@ fn answered_by(c: &Call, req: &Message) -> Option<String> {
     };
     let host = req
         .uri()
-        .map(|u| addr_uri(u).rsplit('@').next().unwrap_or(u))
-        .map(|h| h.split([';', '>']).next().unwrap_or(h))
+        .and_then(|u| uri_hostport(addr_uri(u)))
         .unwrap_or("invalid");
     let display = if name.as_str().is_empty() {
         String::new()
@@ -527,11 +487,4 @@ impl Calls {
             self.tell(now, Ctl::Modify { call: id, media });
         }
     }
-}
-
-/// A random number from the OS (`o=` session ids, RFC 4566 §5.2).
-pub(super) fn rand_u32() -> u32 {
-    let mut b = [0u8; 4];
-    getrandom::fill(&mut b).expect("the OS random source (getrandom(2)) failed");
-    u32::from_be_bytes(b)
 }

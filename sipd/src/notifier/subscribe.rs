@@ -6,7 +6,7 @@
 use super::{Notifier, Sub, FULL_RETRY_AFTER, MAX_NUMBER};
 use crate::challenge;
 use crate::ua::Dest;
-use crate::wire::{self, addr_uri, param, uri_user, Message, ACCEPT, EVENT};
+use crate::wire::{self, addr_uri, uri_user, without_tag, Message, ACCEPT, EVENT};
 use mwi_config::Transport;
 use sansio::{Duration, Instant};
 
@@ -281,12 +281,4 @@ pub(super) enum After {
     Notify(u64),
     /// The last NOTIFY of a subscription ended by this request, `terminated` with a reason.
     Final(Box<Sub>, Option<&'static str>),
-}
-
-/// A From or To value without its `tag` parameter.
-fn without_tag(v: &str) -> String {
-    match param(v, "tag") {
-        Some(t) => v.replacen(&format!(";tag={t}"), "", 1),
-        None => v.to_owned(),
-    }
 }

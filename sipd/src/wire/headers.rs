@@ -139,6 +139,58 @@ pub fn uri_user(uri: &str) -> Option<&str> {
     (!user.is_empty()).then_some(user)
 }
 
+/// The hostport of a SIP URI (`sip:8000@h:5060;user=phone` → `h:5060`, RFC 3261 §19.1.1),
+/// `None` for another scheme or an empty host.
+pub fn uri_hostport(uri: &str) -> Option<&str> {
+    let rest = uri
+        .strip_prefix("sip:")
+        .or_else(|| uri.strip_prefix("sips:"))?;
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = rest.split([';', '?', '>']).next().unwrap_or(rest);
+    (!host.is_empty()).then_some(host)
+}
+
+/// `user` as the user part of a SIP URI: characters outside RFC 3261 §25.1's `unreserved`
+/// and `user-unreserved` escaped (`#` → `%23`; `*` stays).
+pub fn escape_user(user: &str) -> String {
+    let mut out = String::with_capacity(user.len());
+    for b in user.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `name` as a quoted-string display name (RFC 3261 §25.1: `"` and `\` as quoted-pair).
+pub fn quote(name: &str) -> String {
+    let mut out = String::from("\"");
+    for c in name.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// `value` without its `tag` parameter (the URI of a From or To for the dialog state).
+pub fn without_tag(value: &str) -> String {
+    let from = value.find('>').unwrap_or(0);
+    let lower = value.to_ascii_lowercase();
+    match lower.get(from..).and_then(|s| s.find(";tag=")) {
+        Some(i) => {
+            let i = from + i;
+            let end = value[i + 1..].find(';').map_or(value.len(), |j| i + 1 + j);
+            format!("{}{}", &value[..i], &value[end..])
+        }
+        None => value.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,7 +213,24 @@ mod tests {
         assert_eq!(uri_user("sip:8000:pw@h"), Some("8000"));
         assert_eq!(uri_user("sip:h"), None);
         assert_eq!(uri_user("tel:8000;phone-context=x"), Some("8000"));
+        assert_eq!(uri_hostport("sip:8000@h:5060;user=phone"), Some("h:5060"));
+        assert_eq!(uri_hostport("sips:[::1]?x=y"), Some("[::1]"));
+        assert_eq!(uri_hostport("sip:8000@"), None);
+        assert_eq!(uri_hostport("tel:8000"), None);
         assert_eq!(long_name("call-id"), "Call-ID");
         assert_eq!(long_name("X-Foo"), "X-Foo");
+    }
+
+    #[test]
+    fn values_of_a_call_party() {
+        // The tag parameter of the name-addr goes, one inside its URI stays, in any case.
+        assert_eq!(
+            without_tag("<sip:a@h;tag=in>;TAG=out;x=1"),
+            "<sip:a@h;tag=in>;x=1"
+        );
+        assert_eq!(without_tag("sip:a@h;tag=1"), "sip:a@h");
+        assert_eq!(without_tag("<sip:a@h>"), "<sip:a@h>");
+        assert_eq!(escape_user("*21#9 x"), "*21%239%20x");
+        assert_eq!(quote(r#"A "b" \c"#), r#""A \"b\" \\c""#);
     }
 }

@@ -20,7 +20,9 @@ mod trim;
 use syntax::{check_uri, is_token, is_via, parse_start, UriDefect, KNOWN_METHODS};
 
 pub use framer::{FrameError, Framer};
-pub use headers::{addr_uri, long_name, param, split_list, uri_user};
+pub use headers::{
+    addr_uri, escape_user, long_name, param, quote, split_list, uri_hostport, uri_user, without_tag,
+};
 pub use trim::{required_header, AMPLIFICATION};
 
 /// The largest UDP payload (octets, RFC 768 length field): a receive buffer one octet longer

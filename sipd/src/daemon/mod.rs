@@ -492,7 +492,12 @@ impl Daemon {
             .guard
             .check(now, src.addr.ip(), bytes, self.ua.server_transactions())
         {
-            Verdict::Admit => self.ua.handle_message(self.instant(now), bytes, src),
+            Verdict::Admit => {
+                self.ua.handle_message(self.instant(now), bytes, src);
+                // A NOTIFY's state goes into the table now, ahead of the rest of the batch, the
+                // timers and its own 200: the table write is what a lamp waits for.
+                self.apply_events(now);
+            }
             Verdict::Reject => {
                 if self.rate_burst.refuse(now) {
                     log::warn!(

@@ -126,6 +126,15 @@ impl Reader {
         self.region.check()
     }
 
+    /// [`Reader::check`] without the look-up of the path (one fstat, no stat): what guards
+    /// a poll, cheap enough for every read. A removed or replaced file leaves the mapping
+    /// readable, so [`Reader::check`] may find that at its own pace (e.g. once a second).
+    ///
+    /// Errors: [`TableError::Replaced`]: open a new [`Reader`] (its first poll rescans).
+    pub fn check_mapped(&self) -> Result<(), TableError> {
+        self.region.check_mapped().map(drop)
+    }
+
     /// Whether the SIGBUS handler replaced pages of the region (the file was truncated under
     /// an access): it reads as empty now, so [`Reader::check`] fails; open a new [`Reader`].
     /// One atomic load.

@@ -181,6 +181,8 @@ fn a_truncated_region_is_detected_and_rebuilt_from_the_writer() {
         .unwrap();
     let e = r.check().unwrap_err();
     assert!(e.to_string().contains("truncated to 0 octets"), "{e}");
+    let e = r.check_mapped().unwrap_err();
+    assert!(e.to_string().contains("truncated to 0 octets"), "{e}");
     assert!(w.check().unwrap(), "the writer re-opens and re-publishes");
     let mut r = Reader::open(&c).unwrap();
     assert_eq!(
@@ -204,6 +206,8 @@ fn a_replaced_region_is_detected_and_rebuilt_from_the_writer() {
     std::fs::set_permissions(&c.path, std::fs::Permissions::from_mode(0o660)).unwrap();
     let e = r.check().unwrap_err();
     assert!(e.to_string().contains("another file took its place"), "{e}");
+    // The mapping itself is whole: a poll's cheap check passes, only the full one finds this.
+    r.check_mapped().unwrap();
     assert!(w.check().unwrap());
     let mut r = Reader::open(&c).unwrap();
     assert_eq!(states(&mut r), [("8000".into(), true)]);

@@ -382,13 +382,16 @@ impl Daemon {
         if check {
             self.table_checked = now;
         }
-        let due = match self.table_retry {
-            Some(t) => t <= now,
-            None => {
-                (check && self.reader.check().is_err())
-                    || self.reader.is_damaged()
-                    || self.reader.has_news()
-            }
+        // A removed or replaced file leaves the mapping readable, so only this full check
+        // (with the path's stat) finds it; each read checks the mapping alone.
+        let replaced = match self.table_retry {
+            None if check => self.reader.check().err(),
+            _ => None,
+        };
+        let due = match (replaced, self.table_retry) {
+            (Some(e), _) => self.reopen_table(&e),
+            (None, Some(t)) => t <= now,
+            (None, None) => self.reader.is_damaged() || self.reader.has_news(),
         };
         if due {
             self.read_table();

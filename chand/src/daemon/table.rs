@@ -20,7 +20,7 @@ impl Daemon {
     /// newer ones, so no lamp is lost meanwhile. Returns whether the new region is open; if
     /// not, [`TABLE_REOPEN`] later it is tried again. Each outage is logged once with its
     /// reason, its first failed re-open as an error, and its end.
-    fn reopen_table(&mut self, why: &TableError) -> bool {
+    pub(super) fn reopen_table(&mut self, why: &TableError) -> bool {
         let first = self.table_outage.is_none();
         let since = *self.table_outage.get_or_insert_with(Instant::now);
         if first {
@@ -62,8 +62,9 @@ impl Daemon {
     /// (`busy`) or news left over is taken up again after [`TABLE_RETRY`].
     pub(super) fn read_table(&mut self) {
         self.table_retry = None;
-        // Pages of a truncated region fault when touched: check before reading.
-        if let Err(e) = self.reader.check() {
+        // Pages of a truncated region fault when touched: check the mapping before reading (a
+        // removed or replaced path is found by the full check once a second).
+        if let Err(e) = self.reader.check_mapped() {
             if !self.reopen_table(&e) {
                 return;
             }

@@ -218,45 +218,58 @@ impl Region {
     ///
     /// Errors: [`TableError::Replaced`] saying what happened.
     pub(crate) fn check(&self) -> Result<(), TableError> {
-        let replaced = |why: String| TableError::Replaced {
-            path: self.path.clone(),
-            why,
-        };
+        let m = self.check_mapped()?;
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(now) if (now.dev(), now.ino()) != (m.dev(), m.ino()) => {
+                Err(self.replaced("another file took its place".into()))
+            }
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(self.replaced("the file was removed".into()))
+            }
+            Err(e) => Err(self.replaced(format!("its path cannot be read: {e}"))),
+        }
+    }
+
+    /// The part of [`Region::check`] that guards reads of the mapping (fstat + two loads, no
+    /// path lookup): the file is full size, no page vanished under an access, and no other
+    /// process re-initialised it. A removed or replaced path leaves the mapping readable, so
+    /// that part can wait for the next full check. Returns the file's metadata.
+    ///
+    /// Errors: [`TableError::Replaced`] saying what happened.
+    pub(crate) fn check_mapped(&self) -> Result<std::fs::Metadata, TableError> {
         let m = self
             .file
             .metadata()
             .map_err(|e| io_err(&self.path, "fstat", e))?;
-        match std::fs::symlink_metadata(&self.path) {
-            Ok(now) if (now.dev(), now.ino()) != (m.dev(), m.ino()) => {
-                return Err(replaced("another file took its place".into()));
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(replaced("the file was removed".into()));
-            }
-            Err(e) => return Err(replaced(format!("its path cannot be read: {e}"))),
-        }
         if m.len() != self.geometry.len() as u64 {
-            return Err(replaced(format!(
+            return Err(self.replaced(format!(
                 "the file was truncated to {} octets (the region has {})",
                 m.len(),
                 self.geometry.len()
             )));
         }
         if self.guard.damaged() {
-            return Err(replaced(
+            return Err(self.replaced(
                 "it was truncated and grown again while mapped (an access faulted)".into(),
             ));
         }
         let created = self.header().meta.created.load(Ordering::Acquire);
         if created != self.created {
-            return Err(replaced(format!(
+            return Err(self.replaced(format!(
                 "another process re-initialised it after it was truncated (stamp {created:x}, \
                  mapped {:x})",
                 self.created
             )));
         }
-        Ok(())
+        Ok(m)
+    }
+
+    fn replaced(&self, why: String) -> TableError {
+        TableError::Replaced {
+            path: self.path.clone(),
+            why,
+        }
     }
 
     fn unlock_init(&self) -> Result<(), TableError> {

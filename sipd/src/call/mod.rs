@@ -527,12 +527,6 @@ impl Core for Calls {
 
     fn poll_transmit(&mut self) -> Option<Out> {
         if let Some(t) = self.out.pop_front().or_else(|| self.tx.poll_transmit()) {
-            log::debug!(
-                "SIP send to {} ({:?}):\n{}",
-                t.dest.addr,
-                t.dest.transport,
-                String::from_utf8_lossy(&t.bytes)
-            );
             return Some(Out::Sip(t));
         }
         self.link.poll_transmit().map(Out::Chand)

@@ -203,7 +203,7 @@ impl Daemon {
         let ports: Vec<(Transport, SocketAddr)> = self
             .udp
             .iter()
-            .filter_map(|(_, s)| s.local_addr().ok().map(|a| (Transport::Udp, a)))
+            .map(|(.., a)| (Transport::Udp, *a))
             .chain(
                 self.listeners
                     .iter()

@@ -76,7 +76,8 @@ fn numbers_of(cfg: &Config) -> usize {
 pub struct Daemon {
     poll: Poll,
     waker: Arc<Waker>,
-    udp: Vec<(Token, UdpSocket)>,
+    /// The UDP listeners with the address each is bound to (chosen by family per send).
+    udp: Vec<(Token, UdpSocket, SocketAddr)>,
     listeners: Vec<(Token, TcpListener)>,
     conns: HashMap<Token, Conn>,
     by_peer: HashMap<SocketAddr, Token>,
@@ -178,7 +179,7 @@ impl Daemon {
                         .map_err(|e| e.to_string())?;
                     local.entry(Transport::Udp).or_insert(addr);
                     log::info!("listening on udp:{addr}");
-                    udp.push((token, s));
+                    udp.push((token, s, addr));
                 }
                 Transport::Tcp => {
                     let mut l = TcpListener::bind(spec.addr)
@@ -463,7 +464,7 @@ impl Daemon {
         if self.is_status_client(token) {
             return self.serve_client(token);
         }
-        if let Some(i) = self.udp.iter().position(|(t, _)| *t == token) {
+        if let Some(i) = self.udp.iter().position(|(t, ..)| *t == token) {
             return self.serve_udp(now, i, buf);
         }
         if let Some(i) = self.listeners.iter().position(|(t, _)| *t == token) {

@@ -37,7 +37,7 @@ impl Daemon {
         if (limits.udp_rcvbuf, limits.udp_sndbuf)
             != (old.sip.limits.udp_rcvbuf, old.sip.limits.udp_sndbuf)
         {
-            for (_, s) in &self.udp {
+            for (_, s, _) in &self.udp {
                 set_udp_buffers(s, &limits);
             }
         }

@@ -18,17 +18,20 @@ impl Daemon {
     /// Send one message: a datagram, or onto its TCP connection (opened if needed).
     pub(super) fn send(&mut self, now: u64, t: Transmit<Dest>) {
         self.trace_sip(Direction::Sent, t.dest, &t.bytes);
+        log::debug!(
+            "SIP send to {} ({:?}):\n{}",
+            t.dest.addr,
+            t.dest.transport,
+            String::from_utf8_lossy(&t.bytes)
+        );
         match t.dest.transport {
             Transport::Udp => {
                 let sock = self
                     .udp
                     .iter()
-                    .find(|(_, s)| {
-                        s.local_addr()
-                            .is_ok_and(|a| a.is_ipv4() == t.dest.addr.is_ipv4())
-                    })
+                    .find(|(.., a)| a.is_ipv4() == t.dest.addr.is_ipv4())
                     .or_else(|| self.udp.first());
-                let Some((_, sock)) = sock else {
+                let Some((_, sock, _)) = sock else {
                     log::warn!("no UDP socket to send to {}", t.dest.addr);
                     return;
                 };
@@ -87,7 +90,7 @@ impl Daemon {
         let local = self
             .udp
             .iter()
-            .filter_map(|(_, s)| s.local_addr().ok())
+            .map(|(.., a)| *a)
             .find(|a| a.is_ipv4() == peer.addr.is_ipv4());
         let Some(local) = local else {
             return;

@@ -65,7 +65,7 @@ impl Daemon {
         let kernel = |opt: fn(&UdpSocket) -> Option<usize>| {
             self.udp
                 .iter()
-                .filter_map(|(_, s)| opt(s))
+                .filter_map(|(_, s, _)| opt(s))
                 .min()
                 .unwrap_or(0) as u64
         };

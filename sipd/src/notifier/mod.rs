@@ -537,14 +537,7 @@ impl Core for Notifier {
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit<Dest>> {
-        let t = self.tx.poll_transmit()?;
-        log::debug!(
-            "SIP send to {} ({:?}):\n{}",
-            t.dest.addr,
-            t.dest.transport,
-            String::from_utf8_lossy(&t.bytes)
-        );
-        Some(t)
+        self.tx.poll_transmit()
     }
 
     fn poll_event(&mut self) -> Option<NotifierEvent> {

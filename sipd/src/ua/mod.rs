@@ -438,17 +438,9 @@ impl Core for Ua {
         self.run_timers(now);
     }
 
-    /// Next message to send (requests, retransmissions and responses alike), logged at debug
-    /// level like `debug ccsip messages`.
+    /// Next message to send (requests, retransmissions and responses alike).
     fn poll_transmit(&mut self) -> Option<Transmit<Dest>> {
-        let t = self.tx.poll_transmit()?;
-        log::debug!(
-            "SIP send to {} ({:?}):\n{}",
-            t.dest.addr,
-            t.dest.transport,
-            String::from_utf8_lossy(&t.bytes)
-        );
-        Some(t)
+        self.tx.poll_transmit()
     }
 
     fn poll_event(&mut self) -> Option<UaEvent> {

@@ -324,6 +324,9 @@ fn notifier_loop(region: &Region, stop: &AtomicBool, spin: Duration, wake: impl 
         if v != seen {
             seen = v;
             wake();
+            // The loop just woken is queued on this CPU more often than not (a wakee goes to
+            // its waker's CPU): let it run before the spin, which would hold it off throughout.
+            std::thread::yield_now();
             last_wake = Instant::now();
         }
     }

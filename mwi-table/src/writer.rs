@@ -342,6 +342,9 @@ impl Writer {
         let wake = &self.region.header().wake.0;
         if wake_signal(&wake.seq, &wake.sleepers) {
             self.region.futex_wake();
+            // A reader woken here is usually queued on this CPU (a wakee goes to its waker's
+            // CPU): let it run now rather than after the rest of this process's work.
+            std::thread::yield_now();
         }
     }
 

@@ -32,7 +32,7 @@ use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
-use fxs::{Block, LineEvent, VmwiMode, BLOCK_SAMPLES};
+use fxs::{Block, Law, LineEvent, VmwiMode, BLOCK_SAMPLES};
 
 use crate::backend::{
     BChannel, Backend, BackendError, DChannel, DChannelEvent, FxsChannel, RingCommand,
@@ -65,6 +65,27 @@ fn setup_error(channel: u32, what: String) -> BackendError {
 /// Names the channel in an error of its setup.
 fn at(channel: u32) -> impl Fn(driver_ffi::Error) -> BackendError {
     move |e| setup_error(channel, e.to_string())
+}
+
+/// The audio set-up an FXS port and a B-channel share: blocks of [`FXS_BLOCKSIZE`] octets
+/// (20 ms), [`FXS_NUMBUFS`] buffers each way with the immediate policy, `law` (DAHDI_SETLAW),
+/// and events in the read buffers (DAHDI_SET_BLOCKSIZE, DAHDI_SET_BUFINFO, DAHDI_BUFFER_EVENTS,
+/// dahdi/user.h). Errors name `channel`.
+fn set_audio(ch: &Channel, channel: u32, law: Law) -> Result<(), BackendError> {
+    let at = at(channel);
+    ch.set_blocksize(FXS_BLOCKSIZE).map_err(&at)?;
+    ch.set_bufinfo(
+        &DahdiBufferInfo::new(
+            BufPolicy::Immediate,
+            BufPolicy::Immediate,
+            FXS_NUMBUFS,
+            FXS_BLOCKSIZE,
+        )
+        .map_err(&at)?,
+    )
+    .map_err(&at)?;
+    ch.set_law(Some(law)).map_err(&at)?;
+    ch.buffer_events(true).map_err(&at)
 }
 
 /// The DAHDI back-end. Holds nothing: every channel is its own file descriptor.
@@ -210,19 +231,7 @@ impl DahdiFxs {
             "FXOKS, FXOLS or FXOGS (an FXS port)",
         )?;
         let at = at(port.channel);
-        ch.set_blocksize(FXS_BLOCKSIZE).map_err(&at)?;
-        ch.set_bufinfo(
-            &DahdiBufferInfo::new(
-                BufPolicy::Immediate,
-                BufPolicy::Immediate,
-                FXS_NUMBUFS,
-                FXS_BLOCKSIZE,
-            )
-            .map_err(&at)?,
-        )
-        .map_err(&at)?;
-        ch.set_law(Some(port.law)).map_err(&at)?;
-        ch.buffer_events(true).map_err(&at)?;
+        set_audio(&ch, port.channel, port.law)?;
         let vmwi_type = match port.vmwi {
             VmwiMode::Lrev => Some(VmwiType::LREV),
             VmwiMode::Hvdc => Some(VmwiType::HVDC),

@@ -13,10 +13,10 @@
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, RawFd};
 
-use driver_ffi::{BufPolicy, Channel, DahdiBufferInfo, Event, ReadOutcome, SigType, WriteOutcome};
+use driver_ffi::{Channel, Event, ReadOutcome, SigType, WriteOutcome};
 use fxs::{Block, Law, BLOCK_SAMPLES};
 
-use super::{at, open_checked, AUDIO_KEPT, FXS_BLOCKSIZE, FXS_NUMBUFS};
+use super::{at, open_checked, set_audio, AUDIO_KEPT};
 use crate::backend::{BChannel, BackendError};
 
 /// An open B-channel.
@@ -66,21 +66,8 @@ impl DahdiBChannel {
             |sig| sig == SigType::Clear,
             "CLEAR (a B-channel: bchan=)",
         )?;
-        let at = at(channel);
-        ch.audio_mode(true).map_err(&at)?;
-        ch.set_blocksize(FXS_BLOCKSIZE).map_err(&at)?;
-        ch.set_bufinfo(
-            &DahdiBufferInfo::new(
-                BufPolicy::Immediate,
-                BufPolicy::Immediate,
-                FXS_NUMBUFS,
-                FXS_BLOCKSIZE,
-            )
-            .map_err(&at)?,
-        )
-        .map_err(&at)?;
-        ch.set_law(Some(law)).map_err(&at)?;
-        ch.buffer_events(true).map_err(&at)?;
+        ch.audio_mode(true).map_err(at(channel))?;
+        set_audio(&ch, channel, law)?;
         Ok(Self {
             ch,
             rx: vec![0; BLOCK_SAMPLES],

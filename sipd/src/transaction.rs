@@ -10,12 +10,27 @@
 //! method; requests by branch, sent-by and method when the branch starts with the magic cookie
 //! `z9hG4bK`, else (RFC 2543 peers) by Call-ID, CSeq, From tag and the whole topmost Via.
 
-use crate::wire::{param, Message};
+use crate::wire::{self, param, Message};
+use mwi_config::Transport;
 use sansio::{Core, Duration, Instant, Timers};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 /// RFC 3261 magic cookie that starts every RFC 3261 branch (§8.1.1.7).
 pub const MAGIC_COOKIE: &str = "z9hG4bK";
+
+/// The topmost Via of a request that starts a client transaction from `sent_by` over
+/// `transport`: a fresh branch with the magic cookie (RFC 3261 §8.1.1.7) and `rport` (RFC 3581
+/// §3), e.g. `SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK…;rport`.
+pub fn new_via(transport: Transport, sent_by: impl std::fmt::Display) -> String {
+    let name = match transport {
+        Transport::Udp => "UDP",
+        Transport::Tcp => "TCP",
+    };
+    format!(
+        "SIP/2.0/{name} {sent_by};branch={MAGIC_COOKIE}{};rport",
+        wire::secret_token(16)
+    )
+}
 
 /// Timer base values in milliseconds (RFC 3261 §17.1.1.1, Table 4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

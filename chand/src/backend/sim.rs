@@ -254,6 +254,14 @@ impl Endpoint {
             };
         }
     }
+
+    /// Send one block of audio, as `A` and the 160 samples (an FXS or a B-channel socket).
+    fn send_audio(&mut self, block: &Block) -> Result<bool, BackendError> {
+        let mut packet = [0u8; 1 + BLOCK_SAMPLES];
+        packet[0] = AUDIO_TAG;
+        packet[1..].copy_from_slice(block);
+        Ok(self.send(&packet)?)
+    }
 }
 
 impl Drop for Endpoint {
@@ -387,10 +395,7 @@ impl FxsChannel for SimFxs {
     }
 
     fn write_audio(&mut self, block: &Block) -> Result<bool, BackendError> {
-        let mut packet = [0u8; 1 + BLOCK_SAMPLES];
-        packet[0] = AUDIO_TAG;
-        packet[1..].copy_from_slice(block);
-        Ok(self.endpoint.send(&packet)?)
+        self.endpoint.send_audio(block)
     }
 
     fn ring(&mut self, command: RingCommand) -> Result<(), BackendError> {

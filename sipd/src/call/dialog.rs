@@ -3,7 +3,7 @@
 
 use super::{Call, CallId, Calls, Direction, State, Timer};
 use crate::sdp;
-use crate::transaction::MAGIC_COOKIE;
+use crate::transaction::new_via;
 use crate::ua::Dest;
 use crate::wire::{self, addr_uri, split_list, uri_user, Message};
 use callctl::wire::Message as Ctl;
@@ -26,15 +26,7 @@ pub(super) struct Far<'a> {
 impl Calls {
     /// A topmost Via with a fresh branch (RFC 3261 §8.1.1.7) and `rport` (RFC 3581).
     pub(super) fn via(&self, t: Transport) -> String {
-        let name = match t {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-        };
-        format!(
-            "SIP/2.0/{name} {};branch={MAGIC_COOKIE}{};rport",
-            self.local_addr(t),
-            wire::secret_token(16)
-        )
+        new_via(t, self.local_addr(t))
     }
 
     /// Our Contact for `user` (RFC 3261 §8.1.1.8): where the peer sends in-dialog requests.

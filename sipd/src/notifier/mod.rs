@@ -25,7 +25,7 @@
 use crate::digest::Algorithm;
 use crate::nonces::Nonces;
 use crate::summary::Summary;
-use crate::transaction::{TimerValues, Transactions, Transmit, TxEvent, TxKey, MAGIC_COOKIE};
+use crate::transaction::{new_via, TimerValues, Transactions, Transmit, TxEvent, TxKey};
 use crate::ua::Dest;
 use crate::wire::{self, Message, ACCEPT};
 use mwi_config::{Cidr, Config, Transport};
@@ -483,15 +483,7 @@ impl Notifier {
     }
 
     fn via(&self, t: Transport) -> String {
-        let name = match t {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-        };
-        format!(
-            "SIP/2.0/{name} {};branch={MAGIC_COOKIE}{};rport",
-            self.local_addr(t),
-            wire::secret_token(16)
-        )
+        new_via(t, self.local_addr(t))
     }
 
     fn contact(&self, user: &str, t: Transport) -> String {

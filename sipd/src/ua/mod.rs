@@ -9,8 +9,8 @@
 
 use crate::guard::{Blocklist, Verdict};
 use crate::nonces::Nonces;
-use crate::transaction::{Transactions, Transmit, TxEvent, TxKey, MAGIC_COOKIE};
-use crate::wire::{self, Message};
+use crate::transaction::{new_via, Transactions, Transmit, TxEvent, TxKey};
+use crate::wire::Message;
 use mwi_config::Transport;
 use mwi_core::MwiState;
 use sansio::{Core, Duration, Instant, Timers};
@@ -276,14 +276,7 @@ impl Ua {
             .get(&transport)
             .map(|a| a.to_string())
             .unwrap_or_else(|| "0.0.0.0:5060".into());
-        let t = match transport {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-        };
-        format!(
-            "SIP/2.0/{t} {local};branch={MAGIC_COOKIE}{};rport",
-            wire::secret_token(16)
-        )
+        new_via(transport, local)
     }
 
     fn contact(&self, user: &str, transport: Transport) -> String {

@@ -60,10 +60,7 @@ impl BChannel for SimBChannel {
     }
 
     fn write_audio(&mut self, block: &Block) -> Result<bool, BackendError> {
-        let mut packet = [0u8; 1 + BLOCK_SAMPLES];
-        packet[0] = AUDIO_TAG;
-        packet[1..].copy_from_slice(block);
-        Ok(self.endpoint.send(&packet)?)
+        self.endpoint.send_audio(block)
     }
 
     /// Told to the peer as `Eec TAPS` (`Eec 0`: removed), as on an FXS socket.

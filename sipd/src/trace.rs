@@ -1,7 +1,8 @@
 //! The one-line message trace of `sipd trace on` (like the gateway's `debug ccsip messages`,
 //! one line per message): direction, transport, peer, the start line, Call-ID and CSeq
-//! (RFC 3261 §7.1, §20.8, §20.16); and the IP packet of a datagram for the pcapng capture of
-//! `[trace] capture_dir`. Sans-IO: bytes in, a line or a packet out.
+//! (RFC 3261 §7.1, §20.8, §20.16); and the IP packets of a datagram or of a message on a TCP
+//! connection for the pcapng capture of `[trace] capture_dir`. Sans-IO: bytes in, a line or
+//! packets out.
 
 use crate::wire::Message;
 use mwi_config::Transport;
@@ -54,6 +55,14 @@ pub fn sip_line(dir: Direction, transport: Transport, peer: SocketAddr, bytes: &
 /// Largest UDP payload an IP packet carries (RFC 768, RFC 791: 65535 - 20 - 8).
 const MAX_UDP_PAYLOAD: usize = 65_507;
 
+/// Largest TCP payload one captured segment carries (RFC 9293, RFC 791: 65535 - 20 - 20); a
+/// longer message is recorded as several segments.
+pub const MAX_TCP_PAYLOAD: usize = 65_495;
+
+/// IP protocol numbers (IANA): TCP, UDP.
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+
 /// `payload` as the IPv4 (RFC 791) or IPv6 (RFC 8200) packet with its UDP header (RFC 768)
 /// from `src` to `dst`, checksums computed (RFC 1071; RFC 8200 §8.1 makes UDP's mandatory
 /// over IPv6), TTL/hop limit 64: a LINKTYPE_RAW (101) record. `None` if the two addresses are
@@ -69,40 +78,136 @@ pub fn udp_packet(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Option<Ve
     udp.extend_from_slice(&udp_len.to_be_bytes());
     udp.extend_from_slice(&[0, 0]);
     udp.extend_from_slice(payload);
+    ip_packet(src, dst, UDP, udp, 6)
+}
+
+/// `payload` as one TCP segment (RFC 9293 §3.1: 20-octet header, ACK and PSH set, window
+/// 65535) with sequence number `seq` and acknowledgment number `ack`, in its IPv4 or IPv6
+/// packet from `src` to `dst`: a LINKTYPE_RAW (101) record. `None` if the two addresses are of
+/// different families or the payload is over [`MAX_TCP_PAYLOAD`] octets.
+pub fn tcp_packet(
+    src: SocketAddr,
+    dst: SocketAddr,
+    seq: u32,
+    ack: u32,
+    payload: &[u8],
+) -> Option<Vec<u8>> {
+    if payload.len() > MAX_TCP_PAYLOAD {
+        return None;
+    }
+    let mut tcp = Vec::with_capacity(20 + payload.len());
+    tcp.extend_from_slice(&src.port().to_be_bytes());
+    tcp.extend_from_slice(&dst.port().to_be_bytes());
+    tcp.extend_from_slice(&seq.to_be_bytes());
+    tcp.extend_from_slice(&ack.to_be_bytes());
+    // Data offset 5 words; flags ACK | PSH; window; checksum; urgent pointer.
+    tcp.extend_from_slice(&[0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+    tcp.extend_from_slice(payload);
+    ip_packet(src, dst, TCP, tcp, 16)
+}
+
+/// `transport` (a UDP datagram or TCP segment, its checksum field at `checksum_at` still
+/// zero) in the IPv4 (RFC 791, TTL 64, DF) or IPv6 (RFC 8200, hop limit 64) packet from `src`
+/// to `dst`, the IPv4 header's and the transport's checksums computed over the pseudo-header
+/// (RFC 1071; RFC 768, RFC 9293 §3.1, RFC 8200 §8.1). `None` for mixed families.
+fn ip_packet(
+    src: SocketAddr,
+    dst: SocketAddr,
+    protocol: u8,
+    mut transport: Vec<u8>,
+    checksum_at: usize,
+) -> Option<Vec<u8>> {
+    let len = u16::try_from(transport.len()).ok()?;
     let (mut packet, pseudo) = match (src.ip(), dst.ip()) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             let mut h = vec![0x45, 0];
-            h.extend_from_slice(&(20 + udp_len).to_be_bytes());
-            h.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0]);
+            h.extend_from_slice(&20u16.checked_add(len)?.to_be_bytes());
+            h.extend_from_slice(&[0, 0, 0x40, 0, 64, protocol, 0, 0]);
             h.extend_from_slice(&s.octets());
             h.extend_from_slice(&d.octets());
             let sum = checksum(0, &h).to_be_bytes();
             h[10..12].copy_from_slice(&sum);
             let mut pseudo = [s.octets(), d.octets()].concat();
-            pseudo.extend_from_slice(&[0, 17]);
-            pseudo.extend_from_slice(&udp_len.to_be_bytes());
+            pseudo.extend_from_slice(&[0, protocol]);
+            pseudo.extend_from_slice(&len.to_be_bytes());
             (h, pseudo)
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
             let mut h = vec![0x60, 0, 0, 0];
-            h.extend_from_slice(&udp_len.to_be_bytes());
-            h.extend_from_slice(&[17, 64]);
+            h.extend_from_slice(&len.to_be_bytes());
+            h.extend_from_slice(&[protocol, 64]);
             h.extend_from_slice(&s.octets());
             h.extend_from_slice(&d.octets());
             let mut pseudo = [s.octets(), d.octets()].concat();
-            pseudo.extend_from_slice(&u32::from(udp_len).to_be_bytes());
-            pseudo.extend_from_slice(&[0, 0, 0, 17]);
+            pseudo.extend_from_slice(&u32::from(len).to_be_bytes());
+            pseudo.extend_from_slice(&[0, 0, 0, protocol]);
             (h, pseudo)
         }
         _ => return None,
     };
-    let sum = match checksum(sum_words(0, &pseudo), &udp) {
-        0 => 0xffff,
+    let sum = match checksum(sum_words(0, &pseudo), &transport) {
+        // RFC 768: a computed UDP checksum of zero is sent as all ones (zero means none).
+        0 if protocol == UDP => 0xffff,
         s => s,
     };
-    udp[6..8].copy_from_slice(&sum.to_be_bytes());
-    packet.extend_from_slice(&udp);
+    transport[checksum_at..checksum_at + 2].copy_from_slice(&sum.to_be_bytes());
+    packet.extend_from_slice(&transport);
     Some(packet)
+}
+
+/// One TCP connection as the capture shows it: its two ends and the next sequence number
+/// each way. The capture starts each direction at 1 whenever it first sees the connection
+/// (it does not show the handshake), so a reader sees one unbroken byte stream each way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpFlow {
+    /// sipd's end of the connection.
+    pub local: SocketAddr,
+    /// The peer's end.
+    pub peer: SocketAddr,
+    /// Next sequence number of the octets sipd sends.
+    sent: u32,
+    /// Next sequence number of the octets the peer sends.
+    received: u32,
+}
+
+impl TcpFlow {
+    /// A connection between `local` (sipd) and `peer`, nothing captured yet.
+    pub fn new(local: SocketAddr, peer: SocketAddr) -> Self {
+        Self {
+            local,
+            peer,
+            sent: 1,
+            received: 1,
+        }
+    }
+
+    /// `bytes` that went `dir` on the connection as its IP packets, in order: one segment
+    /// per [`MAX_TCP_PAYLOAD`] octets, each acknowledging everything the other way so far;
+    /// the sequence numbers move on (modulo 2^32, RFC 9293 §3.4). Empty for mixed families.
+    pub fn packets(&mut self, dir: Direction, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for chunk in bytes.chunks(MAX_TCP_PAYLOAD) {
+            let packet = match dir {
+                Direction::Sent => {
+                    tcp_packet(self.local, self.peer, self.sent, self.received, chunk)
+                }
+                Direction::Received => {
+                    tcp_packet(self.peer, self.local, self.received, self.sent, chunk)
+                }
+            };
+            let Some(packet) = packet else {
+                return Vec::new();
+            };
+            let next = match dir {
+                Direction::Sent => &mut self.sent,
+                Direction::Received => &mut self.received,
+            };
+            // A chunk is at most MAX_TCP_PAYLOAD octets, so it fits u32.
+            *next = next.wrapping_add(chunk.len() as u32);
+            out.push(packet);
+        }
+        out
+    }
 }
 
 /// The one's complement sum of `bytes` as 16-bit big-endian words onto `acc` (RFC 1071).
@@ -142,6 +247,59 @@ mod tests {
         assert_eq!(checksum(sum_words(0, &pseudo), &p[40..]), 0, "UDP checksum");
         assert!(udp_packet(a, v6b, b"x").is_none());
         assert!(udp_packet(a, b, &vec![0; MAX_UDP_PAYLOAD + 1]).is_none());
+    }
+
+    fn word32(p: &[u8], at: usize) -> u32 {
+        u32::from_be_bytes([p[at], p[at + 1], p[at + 2], p[at + 3]])
+    }
+
+    #[test]
+    fn tcp_segments_carry_one_stream_each_way_and_valid_checksums() {
+        let sipd: SocketAddr = "192.0.2.1:5060".parse().unwrap();
+        let peer: SocketAddr = "192.0.2.10:40000".parse().unwrap();
+        let mut flow = TcpFlow::new(sipd, peer);
+        let notify = flow.packets(Direction::Received, b"hello");
+        assert_eq!(notify.len(), 1);
+        let p = &notify[0];
+        assert_eq!(p.len(), 20 + 20 + 5);
+        assert_eq!(p[9], TCP);
+        assert_eq!(&p[12..16], [192, 0, 2, 10], "from the peer");
+        assert_eq!(&p[20..24], [0x9c, 0x40, 0x13, 0xc4], "ports 40000 -> 5060");
+        assert_eq!((word32(p, 24), word32(p, 28)), (1, 1), "seq, ack");
+        assert_eq!(p[33], 0x18, "ACK | PSH");
+        assert_eq!(checksum(0, &p[..20]), 0, "IPv4 header checksum");
+        let mut pseudo = p[12..20].to_vec();
+        pseudo.extend_from_slice(&[0, TCP, 0, 25]);
+        assert_eq!(checksum(sum_words(0, &pseudo), &p[20..]), 0, "TCP checksum");
+
+        // A message longer than a segment goes as two; each acknowledges the 5 octets in.
+        let answer = flow.packets(Direction::Sent, &vec![b'x'; MAX_TCP_PAYLOAD + 10]);
+        assert_eq!(answer.len(), 2);
+        assert_eq!((word32(&answer[0], 24), word32(&answer[0], 28)), (1, 6));
+        let second = 1 + MAX_TCP_PAYLOAD as u32;
+        assert_eq!(
+            (word32(&answer[1], 24), word32(&answer[1], 28)),
+            (second, 6)
+        );
+        assert_eq!(answer[1].len(), 20 + 20 + 10);
+        let next = flow.packets(Direction::Received, b"!");
+        assert_eq!(
+            (word32(&next[0], 24), word32(&next[0], 28)),
+            (6, second + 10)
+        );
+
+        let v6a: SocketAddr = "[2001:db8::1]:5060".parse().unwrap();
+        let v6b: SocketAddr = "[2001:db8::2]:5061".parse().unwrap();
+        let p = &TcpFlow::new(v6a, v6b).packets(Direction::Sent, b"x")[0];
+        assert_eq!(p.len(), 40 + 20 + 1);
+        assert_eq!(p[6], TCP);
+        let mut pseudo = p[8..40].to_vec();
+        pseudo.extend_from_slice(&[0, 0, 0, 21, 0, 0, 0, TCP]);
+        assert_eq!(checksum(sum_words(0, &pseudo), &p[40..]), 0, "TCP checksum");
+        assert!(TcpFlow::new(sipd, v6b)
+            .packets(Direction::Sent, b"x")
+            .is_empty());
+        assert!(tcp_packet(sipd, peer, 1, 1, &vec![0; MAX_TCP_PAYLOAD + 1]).is_none());
     }
 
     #[test]

@@ -9,7 +9,8 @@ use dahdi_mwi_tests::daemon::{binary, wait_some as wait_for};
 use dahdi_mwi_tests::dns::{srv_server, SrvTarget};
 use dahdi_mwi_tests::env::Sipd;
 use dahdi_mwi_tests::sip::{Summary, VoiceMail};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -212,7 +213,8 @@ fn trace_switches_on_and_off_without_restart() {
 
 /// The pcapng capture (issue 14 item 2): with `[trace] capture_dir`, sipd writes the NOTIFY
 /// and its 200 as IPv4/UDP packets with the real addresses and ports; tshark decodes both,
-/// nothing flagged. `sipd capture off` closes the file.
+/// nothing flagged. `sipd capture off` closes the file, `on` starts it anew; then the same
+/// over TCP, as the connection's segments.
 #[test]
 fn capture_opens_in_tshark() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -265,4 +267,42 @@ fn capture_opens_in_tshark() {
         String::from_utf8_lossy(&on.stdout).starts_with("capture on: "),
         "{on:?}"
     );
+
+    // Over TCP: two NOTIFYs on one connection and their 200s are its segments, one byte
+    // stream each way with the connection's ports; tshark follows it without a complaint.
+    let mut tcp = TcpStream::connect(to).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let tcp_port = tcp.local_addr().unwrap().port();
+    for _ in 0..2 {
+        let text = vm.notify_text_for(&summary, to, "TCP");
+        tcp.write_all(text.as_bytes()).expect("write");
+    }
+    let mut answers = String::new();
+    let mut buf = [0u8; 4096];
+    while answers.matches("SIP/2.0 200 OK").count() < 2 {
+        let n = tcp.read(&mut buf).expect("two 200s over TCP");
+        assert!(n > 0, "closed after {answers:?}");
+        answers.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let off = sipd_status_cmd(&sipd, &["capture", "off"]);
+    assert_eq!(String::from_utf8_lossy(&off.stdout), "capture off\n");
+    let all = dahdi_mwi_tests::tshark::filter(&file, "tcp");
+    let notifies = dahdi_mwi_tests::tshark::filter(
+        &file,
+        &format!(
+            "sip.Method == \"NOTIFY\" && tcp.srcport == {tcp_port} && tcp.dstport == {}",
+            sipd.port
+        ),
+    );
+    assert_eq!(notifies.len(), 2, "{all:#?}");
+    let oks = dahdi_mwi_tests::tshark::filter(
+        &file,
+        &format!("sip.Status-Code == 200 && tcp.dstport == {tcp_port}"),
+    );
+    assert_eq!(oks.len(), 2, "{all:#?}");
+    let analysis = dahdi_mwi_tests::tshark::filter(&file, "tcp.analysis.flags");
+    assert!(analysis.is_empty(), "{analysis:#?}");
+    let flagged = dahdi_mwi_tests::tshark::filter(&file, dahdi_mwi_tests::tshark::FLAGGED);
+    assert!(flagged.is_empty(), "{flagged:#?}");
 }

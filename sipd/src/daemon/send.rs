@@ -1,7 +1,8 @@
 //! The way out, and the record of both ways: sending one SIP message (a datagram from the UDP
 //! socket of the peer's family, or onto the peer's TCP connection, opened on demand within
 //! `[sip.limits] tcp_connections`), and tracing every message in and out for `sipd trace` and
-//! the capture. Apart from the loop itself, which only decides when to read and flush.
+//! the capture (UDP and TCP as IP packets). Apart from the loop itself, which only decides
+//! when to read and flush.
 
 use std::io;
 
@@ -17,7 +18,6 @@ use crate::ua::Dest;
 impl Daemon {
     /// Send one message: a datagram, or onto its TCP connection (opened if needed).
     pub(super) fn send(&mut self, now: u64, t: Transmit<Dest>) {
-        self.trace_sip(Direction::Sent, t.dest, &t.bytes);
         log::debug!(
             "SIP send to {} ({:?}):\n{}",
             t.dest.addr,
@@ -26,6 +26,7 @@ impl Daemon {
         );
         match t.dest.transport {
             Transport::Udp => {
+                self.trace_sip(Direction::Sent, t.dest, &t.bytes);
                 let sock = self
                     .udp
                     .iter()
@@ -65,6 +66,8 @@ impl Daemon {
                         }
                     },
                 };
+                // Traced once the connection exists: the capture needs its local end.
+                self.trace_sip(Direction::Sent, t.dest, &t.bytes);
                 if let Some(c) = self.conns.get_mut(&token) {
                     c.wbuf.extend_from_slice(&t.bytes);
                     c.last_used = now;
@@ -75,8 +78,9 @@ impl Daemon {
     }
 
     /// With `sipd trace on`, log `bytes` in one line ([`trace::sip_line`]); with the capture
-    /// on, record a UDP datagram as its IP packet ([`trace::udp_packet`]) between the UDP
-    /// socket of the peer's family and the peer.
+    /// on, record them as IP packets: a UDP datagram ([`trace::udp_packet`]) between the UDP
+    /// socket of the peer's family and the peer, a message on a TCP connection as its
+    /// segments ([`trace::TcpFlow`]) between the connection's two ends.
     pub(super) fn trace_sip(&mut self, dir: Direction, peer: Dest, bytes: &[u8]) {
         if self.trace {
             mwi_service::trace(
@@ -84,23 +88,43 @@ impl Daemon {
                 &trace::sip_line(dir, peer.transport, peer.addr, bytes),
             );
         }
-        if !self.capture.is_on() || peer.transport != Transport::Udp {
+        if !self.capture.is_on() {
             return;
         }
-        let local = self
-            .udp
-            .iter()
-            .map(|(.., a)| *a)
-            .find(|a| a.is_ipv4() == peer.addr.is_ipv4());
-        let Some(local) = local else {
-            return;
+        let packets = match peer.transport {
+            Transport::Udp => {
+                let local = self
+                    .udp
+                    .iter()
+                    .map(|(.., a)| *a)
+                    .find(|a| a.is_ipv4() == peer.addr.is_ipv4());
+                let Some(local) = local else {
+                    return;
+                };
+                let (src, dst) = match dir {
+                    Direction::Received => (peer.addr, local),
+                    Direction::Sent => (local, peer.addr),
+                };
+                trace::udp_packet(src, dst, bytes).into_iter().collect()
+            }
+            Transport::Tcp => {
+                let flow = self
+                    .by_peer
+                    .get(&peer.addr)
+                    .and_then(|token| self.conns.get_mut(token))
+                    .and_then(|c| c.flow.as_mut());
+                match flow {
+                    Some(flow) => flow.packets(dir, bytes),
+                    None => return,
+                }
+            }
         };
-        let (src, dst, way) = match dir {
-            Direction::Received => (peer.addr, local, Way::Inbound),
-            Direction::Sent => (local, peer.addr, Way::Outbound),
+        let way = match dir {
+            Direction::Received => Way::Inbound,
+            Direction::Sent => Way::Outbound,
         };
-        if let Some(packet) = trace::udp_packet(src, dst, bytes) {
-            self.capture.record(0, way, &packet);
+        for packet in &packets {
+            self.capture.record(0, way, packet);
         }
     }
 }

@@ -279,7 +279,7 @@ pub fn query_status(cfg: &Config) -> Result<SipdStatus, String> {
 }
 
 /// The pcapng capture of `[trace] capture_dir`: `sipd-N.pcapng`, one LINKTYPE_RAW (101)
-/// interface, SIP over UDP as IP packets.
+/// interface, SIP over UDP and TCP as IP packets.
 ///
 /// Errors: no `capture_dir`, or its file cannot be written.
 pub(super) fn open_capture(cfg: &Config) -> Result<mwi_service::capture::Capture, String> {

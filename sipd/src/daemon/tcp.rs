@@ -2,6 +2,7 @@
 //! them through the stream framer, writing their queued bytes, and closing idle ones.
 
 use super::Daemon;
+use crate::trace::TcpFlow;
 use crate::ua::Dest;
 use crate::wire;
 use mio::net::TcpStream;
@@ -29,6 +30,9 @@ pub(super) struct Conn {
     pub(super) wbuf: Vec<u8>,
     pub(super) connected: bool,
     pub(super) last_used: u64,
+    /// The connection's two ends and sequence numbers as the capture shows them; `None` if
+    /// the local end could not be read (the connection is then not captured).
+    pub(super) flow: Option<TcpFlow>,
 }
 
 impl Daemon {
@@ -98,6 +102,10 @@ impl Daemon {
         }
         self.by_peer.insert(peer, token);
         *self.per_source.entry(source(peer.ip())).or_insert(0) += 1;
+        let flow = stream
+            .local_addr()
+            .ok()
+            .map(|local| TcpFlow::new(local, peer));
         self.conns.insert(
             token,
             Conn {
@@ -107,6 +115,7 @@ impl Daemon {
                 wbuf: Vec::new(),
                 connected,
                 last_used: now,
+                flow,
             },
         );
         // Data may already wait: edge-triggered readiness was armed after it came.

@@ -37,7 +37,8 @@ const TSRESOL_NS: u8 = 9;
 /// One link of a capture file: its pcap link type (LINKTYPE_*, tcpdump.org's list) and name.
 #[derive(Clone, Debug)]
 pub struct Interface {
-    /// E.g. [`DataLink::RAW`] (101) for IP packets, [`DataLink::LINUX_LAPD`] (177).
+    /// E.g. [`DataLink::RAW`] (101) for IP packets, [`DataLink::LAPD`] (203) for
+    /// Q.921 frames.
     pub linktype: DataLink,
     /// `if_name`, e.g. `udp 0.0.0.0:5060` or `span 1`.
     pub name: String,
@@ -243,7 +244,7 @@ mod tests {
 
     fn lapd() -> Vec<Interface> {
         vec![Interface {
-            linktype: DataLink::LINUX_LAPD,
+            linktype: DataLink::LAPD,
             name: "span 1".into(),
         }]
     }

@@ -645,37 +645,55 @@ fn trace_switches_on_and_off_without_restart() {
 }
 
 /// The pcapng capture (issue 14 item 2): with `[trace] capture_dir`, chand writes every
-/// D-channel frame to `chand-0.pcapng` (LINKTYPE_LINUX_LAPD); tshark opens it and finds the
-/// link set-up and the QSIG MWIActivate in a FACILITY, each frame's direction right, none
-/// malformed. `chand capture off|on` switches it; a tiny `capture_max_bytes` rotates files.
+/// D-channel frame to `chand-0.pcapng` (LINKTYPE_LAPD, one interface per span); tshark opens
+/// it and finds the link set-up and the QSIG MWIActivate in a FACILITY, each frame's direction
+/// right on a span where chand is the user side and on one where it is the network side (the
+/// SABME, which the user side sends, reads as a command on both), none malformed. `chand
+/// capture off|on` switches it; a tiny `capture_max_bytes` rotates files.
 #[test]
 fn capture_opens_in_tshark_and_rotates() {
     let span = &SPANS[1];
+    let network = &SPANS[2];
     let env = Env::new();
     let dir = env.path().join("capture");
     std::fs::create_dir(&dir).unwrap();
     let cfg = env.write_config(&format!(
         "{}[trace]\ncapture_dir = \"{}\"\ncapture_max_bytes = 4096\ncapture_files = 3\n",
-        sections(std::slice::from_ref(span)),
+        sections(&SPANS[1..3]),
         dir.display()
     ));
     let mut writer = cfg.writer();
     let chand = Chand::start(&env, &cfg);
     let mut pbx = QsigPbx::connect(&env.sim_dir, span.dchannel, Side::Network, WAIT).unwrap();
+    let mut user_pbx = QsigPbx::connect(&env.sim_dir, network.dchannel, Side::User, WAIT).unwrap();
     assert!(pbx.run_until(WAIT, QsigPbx::is_up), "link up");
+    assert!(
+        user_pbx.run_until(WAIT, QsigPbx::is_up),
+        "link up, network side"
+    );
     writer
         .publish(&span.number(1), MwiState::voice(true, 3, 0))
         .unwrap();
     assert!(pbx.run_until(WAIT, |p| p.received.len() == 1), "MWI on");
     pbx.run_for(Duration::from_millis(300));
+    user_pbx.run_for(Duration::from_millis(100));
     let (ok, out, err) = chand.cli(&["capture", "off"]);
     assert!(ok && out == "capture off\n", "{out}{err}");
     let first = dir.join("chand-0.pcapng");
     let all = tshark::filter(&first, "lapd");
-    assert!(all.len() >= 4, "{all:#?}");
-    let sabme = tshark::filter(&first, "lapd.control.u_modifier_cmd == 0x1b");
-    assert!(!sabme.is_empty(), "SABME: {all:#?}");
-    // chand sent the invoke (outbound in the pseudo-header), the PBX the result.
+    assert!(all.len() >= 8, "{all:#?}");
+    for interface in 0..2 {
+        let sabme = tshark::filter(
+            &first,
+            &format!("lapd.control.u_modifier_cmd == 0x1b && frame.interface_id == {interface}"),
+        );
+        assert!(
+            !sabme.is_empty(),
+            "SABME on interface {interface}: {all:#?}"
+        );
+    }
+    // On the user side span, chand sent the invoke (user to network: outbound), the PBX the
+    // result.
     let mwi = tshark::filter(
         &first,
         "q931.message_type == 0x62 && qsig.operation == 80 && frame.p2p_dir == 0",
@@ -686,15 +704,16 @@ fn capture_opens_in_tshark_and_rotates() {
     let flagged = tshark::filter(&first, tshark::FLAGGED);
     assert!(flagged.is_empty(), "tshark flags {flagged:#?}");
 
-    // On again: 40 MWI changes pass 4096 octets, so the files rotate (3 of them, each
+    // On again: 80 MWI changes pass 4096 octets twice, so the files rotate (3 of them, each
     // under the cap) and each still opens cleanly.
     let (ok, out, err) = chand.cli(&["capture", "on"]);
     assert!(ok && out.starts_with("capture on: "), "{out}{err}");
-    for n in 0..40 {
+    for n in 0..80 {
         writer
             .publish(&span.number(n % 10), MwiState::voice(n % 2 == 0, n, 0))
             .unwrap();
         pbx.run_for(Duration::from_millis(20));
+        user_pbx.run_for(Duration::from_millis(1));
     }
     pbx.run_for(Duration::from_millis(500));
     let (ok, _, _) = chand.cli(&["capture", "off"]);

@@ -1,14 +1,14 @@
 //! `chand trace on|off` and `chand capture on|off`: the runtime D-channel trace, one line per
 //! frame ([`crate::trace::frame_line`]) at info whatever `[log] level` says
 //! ([`mwi_service::trace`], target `chand::trace`), and the pcapng capture of `[trace]
-//! capture_dir` (`chand-N.pcapng`, one LINKTYPE_LINUX_LAPD interface per span).
+//! capture_dir` (`chand-N.pcapng`, one LINKTYPE_LAPD interface per span).
 
 use std::time::Instant;
 
 use mwi_config::Config;
-use mwi_service::capture::{Capture, DataLink, Interface, Way};
+use mwi_service::capture::{Capture, DataLink, Interface};
 
-use crate::trace::{frame_line, linux_lapd_record, Direction};
+use crate::trace::{frame_line, lapd_way, Direction};
 
 /// The log target of the trace lines.
 const TARGET: &str = "chand::trace";
@@ -90,7 +90,7 @@ impl Tracer {
             .spans
             .iter()
             .map(|(span, _)| Interface {
-                linktype: DataLink::LINUX_LAPD,
+                linktype: DataLink::LAPD,
                 name: format!("span {span}"),
             })
             .collect();
@@ -112,12 +112,8 @@ impl Tracer {
         }
         if self.capture.is_on() {
             if let Some(i) = self.spans.iter().position(|(s, _)| *s == span) {
-                let way = match dir {
-                    Direction::Received => Way::Inbound,
-                    Direction::Sent => Way::Outbound,
-                };
-                let record = linux_lapd_record(dir, self.spans[i].1, frame);
-                self.capture.record(i as u32, way, &record);
+                let way = lapd_way(dir, self.spans[i].1);
+                self.capture.record(i as u32, way, frame);
             }
         }
     }

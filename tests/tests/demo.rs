@@ -1,8 +1,9 @@
 //! The demo (`scripts/demo`) end to end: it runs by itself within its time bound and prints the
 //! NOTIFYs with sipd's answers, the PBX's decoded invokes, the tone heard, writes its PNG
 //! (the level plot with the bursts marked, tests/src/plot.rs, whose unit test checks the
-//! drawing), and places a call to the voice-mail pilot (greeting heard, digit received as
-//! RFC 4733, BYE).
+//! drawing), places a call to the voice-mail pilot (greeting heard, digit received as
+//! RFC 4733, BYE), and shows its runtime traces and its two captures read by tshark (issue 14:
+//! "a trace and a capture of the demo open in tshark").
 
 use dahdi_mwi_tests::plot;
 use std::process::Command;
@@ -45,6 +46,17 @@ fn demo_runs_and_reports_every_step() {
         "received RFC 4733 event 1 in ",
         "end bit set, duration ",
         "received BYE, answered 200: call ended",
+        "sipd      trace on",
+        "chand     trace on",
+        "trace     sipd: ",
+        "SIP recv udp from 127.0.0.1:",
+        "trace     chand: ",
+        "sipd-0.pcapng read by tshark: ",
+        " INVITE, ",
+        " BYE, none flagged",
+        "chand-0.pcapng read by tshark: ",
+        " MWIActivate, ",
+        " MWIDeactivate, none flagged",
         "demo      done",
     ] {
         assert!(text.contains(want), "demo output lacks {want:?}:\n{text}");

@@ -13,7 +13,11 @@
 //! the voice-mail pilot `*98` in DTMF; the voice-mail server (SIPp, tests/scenarios/vm_call.xml,
 //! for SIP; the demo's own RTP socket for media) answers and plays a greeting tone that the
 //! phone hears (measured), the phone presses 1, which the server receives as RFC 4733 events,
-//! and hangs up (BYE). It ends by itself within [`DEADLINE`].
+//! and hangs up (BYE). Both daemons trace every message (switched on by command) and capture
+//! it (`[trace] capture_dir`, next to the PNG): at the end the demo shows a few trace lines and
+//! reads both pcapng files with tshark (the NOTIFYs, the INVITE and the BYE; the QSIG
+//! MWIActivate and MWIDeactivate in the D-channel frames; nothing flagged). It ends by itself
+//! within [`DEADLINE`].
 //!
 //! Usage: `demo [--png PATH]`.
 #![forbid(unsafe_code)]
@@ -35,6 +39,7 @@ use dahdi_mwi_tests::plot;
 use dahdi_mwi_tests::sip::{free_port, Summary, VoiceMail};
 use dahdi_mwi_tests::sipp::{passed, scenario, spawn as sipp};
 use dahdi_mwi_tests::tone::{describe_tones, record, Recording};
+use dahdi_mwi_tests::tshark;
 use fxs::Law;
 use isdn::q921::Side;
 
@@ -60,7 +65,7 @@ const DIGIT: char = '1';
 
 /// The embedded default config, before the installation's own sections are appended
 /// ([`Env::config_text`]): `{port}` is sipd's UDP port, `{vmport}` the voice-mail server's
-/// NOTIFY port, `{vmsip}` its SIP port for calls.
+/// NOTIFY port, `{vmsip}` its SIP port for calls, `{capture}` the capture directory.
 const CONFIG: &str = r#"# dahdi-mwi demo: no card, no server.
 [sip]
 listen = ["udp:127.0.0.1:{port}"]
@@ -78,6 +83,9 @@ port = {vmsip}
 
 [media]
 address = "127.0.0.1"
+
+[trace]
+capture_dir = "{capture}"
 
 [[fxs]]
 channel = 1
@@ -258,7 +266,14 @@ fn run(png: &std::path::Path) -> Result<(), String> {
     let port = free_port();
     let sipd_addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let vm_sip = free_port();
+    let capture = png
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
+        .join("capture");
+    std::fs::create_dir_all(&capture).map_err(|e| format!("{}: {e}", capture.display()))?;
     let sections = CONFIG
+        .replace("{capture}", &capture.display().to_string())
         .replace("{port}", &port.to_string())
         .replace("{plan}", PLAN)
         .replace("{vmport}", &vm.local_addr().port().to_string())
@@ -283,6 +298,10 @@ fn run(png: &std::path::Path) -> Result<(), String> {
             chand.daemon.pid()
         ),
     );
+    for daemon in ["sipd", "chand"] {
+        let answer = command(daemon, &cfg, &["trace", "on"])?;
+        out.say(daemon, answer.trim_end());
+    }
     let pbx = PbxThread::start(&env, out.start)?;
     let phone =
         Phone::connect(&env.sim_dir, PHONE_CHANNEL, STEP).map_err(|e| format!("phone: {e}"))?;
@@ -365,21 +384,130 @@ fn run(png: &std::path::Path) -> Result<(), String> {
         .map_err(|e| format!("chand status: {e}"))?;
     out.say("chand", &format!("status:\n{}", status.trim_end()));
     drop(pbx);
-    let sipd_status = Command::new(binary_path("sipd"))
-        .args(["status", "--config"])
-        .arg(&cfg.path)
-        .output()
-        .map_err(|e| format!("sipd status: {e}"))?;
-    out.say(
-        "sipd",
-        &format!(
-            "status:\n{}",
-            String::from_utf8_lossy(&sipd_status.stdout).trim_end()
-        ),
-    );
+    let sipd_status = command("sipd", &cfg, &["status"])?;
+    out.say("sipd", &format!("status:\n{}", sipd_status.trim_end()));
+    for daemon in ["sipd", "chand"] {
+        command(daemon, &cfg, &["capture", "off"])?;
+    }
+    show_traces(&sipd.log(), &chand.daemon.log(), &out)?;
+    check_captures(&capture, &out)?;
     sipd.stop();
     chand.daemon.stop();
     out.say("demo", "done");
+    Ok(())
+}
+
+/// Run `DAEMON ARGS --config CFG` (the daemon's command line against the running one): its
+/// standard output.
+///
+/// Errors: it cannot be run or fails (with its standard error).
+fn command(daemon: &str, cfg: &ConfigFile, args: &[&str]) -> Result<String, String> {
+    let run = Command::new(binary_path(daemon))
+        .args(args)
+        .arg("--config")
+        .arg(&cfg.path)
+        .output()
+        .map_err(|e| format!("{daemon} {}: {e}", args.join(" ")))?;
+    if !run.status.success() {
+        return Err(format!(
+            "{daemon} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&run.stderr).trim_end()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&run.stdout).into_owned())
+}
+
+/// Say how many one-line traces each daemon logged, with the first of the kinds a reader
+/// looks for: a NOTIFY received by sipd, a QSIG MWIActivate sent by chand.
+///
+/// Errors: a daemon logged no such line.
+fn show_traces(sipd_log: &str, chand_log: &str, out: &Out) -> Result<(), String> {
+    for (who, log, example) in [
+        ("sipd", sipd_log, "SIP recv udp from "),
+        ("chand", chand_log, "mwiActivate"),
+    ] {
+        let target = format!("{who}::trace: ");
+        let lines: Vec<&str> = log
+            .lines()
+            .filter_map(|l| l.split_once(&target).map(|(_, line)| line))
+            .collect();
+        let first = lines
+            .iter()
+            .find(|l| l.contains(example))
+            .ok_or_else(|| format!("{who}'s trace has no line with {example:?}"))?;
+        out.say(
+            "trace",
+            &format!("{who}: {} lines, e.g.\n{first}", lines.len()),
+        );
+    }
+    Ok(())
+}
+
+/// Read both captures with tshark and say what they hold: in sipd's the NOTIFYs, their
+/// 200s, the call's INVITE and BYE; in chand's the D-channel frames with the MWIActivate and
+/// MWIDeactivate (QSIG operations 80 and 81, ECMA-242 §6.2); none malformed or flagged.
+/// Without tshark the files are only named.
+///
+/// Errors: an expected packet is missing, or tshark flags one.
+fn check_captures(dir: &std::path::Path, out: &Out) -> Result<(), String> {
+    let sipd = dir.join("sipd-0.pcapng");
+    let chand = dir.join("chand-0.pcapng");
+    if Command::new("tshark").arg("--version").output().is_err() {
+        out.say(
+            "capture",
+            &format!(
+                "{} and {} written; tshark is not installed, so not read",
+                sipd.display(),
+                chand.display()
+            ),
+        );
+        return Ok(());
+    }
+    for (file, wanted) in [
+        (
+            &sipd,
+            &[
+                ("NOTIFY", "sip.Method == \"NOTIFY\""),
+                ("200 OK", "sip.Status-Code == 200"),
+                ("INVITE", "sip.Method == \"INVITE\""),
+                ("BYE", "sip.Method == \"BYE\""),
+            ][..],
+        ),
+        (
+            &chand,
+            &[
+                ("LAPD frames", "lapd"),
+                ("MWIActivate", "qsig.operation == 80"),
+                ("MWIDeactivate", "qsig.operation == 81"),
+            ][..],
+        ),
+    ] {
+        let mut found = Vec::new();
+        for (what, filter) in wanted {
+            let n = tshark::filter(file, filter).len();
+            if n == 0 {
+                return Err(format!("{}: tshark finds no {what}", file.display()));
+            }
+            found.push(format!("{n} {what}"));
+        }
+        let flagged = tshark::filter(file, tshark::FLAGGED);
+        if !flagged.is_empty() {
+            return Err(format!(
+                "{}: tshark flags {}",
+                file.display(),
+                flagged.join("\n")
+            ));
+        }
+        out.say(
+            "capture",
+            &format!(
+                "{} read by tshark: {}, none flagged",
+                file.display(),
+                found.join(", ")
+            ),
+        );
+    }
     Ok(())
 }
 

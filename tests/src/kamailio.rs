@@ -210,6 +210,12 @@ impl Kamailio {
     /// and contact is lost, as after a server restart.
     pub fn restart(&mut self) {
         self.stop();
+        self.start_again();
+    }
+
+    /// Start a stopped instance again on its port (see [`Kamailio::restart`]), once the old
+    /// one's processes have let go of it.
+    pub fn start_again(&mut self) {
         // The main process is gone, but its children may hold the listening sockets a little
         // longer: a new instance on the same port would fail to bind.
         let addr = self.addr();

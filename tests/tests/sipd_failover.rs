@@ -1,5 +1,6 @@
-//! Server redundancy end to end (issue 14 item 3): sipd subscribed at a primary SIPp
-//! voice-mail server with a backup SIPp on another port of loopback. The primary is stopped:
+//! Server redundancy end to end (issue 14 item 3): sipd subscribed at a primary voice-mail
+//! server with a backup on another port of loopback, both SIPp or both Kamailio (presence).
+//! The primary is stopped:
 //! the OPTIONS "down" verdict moves the subscription to the backup; it is started again: its
 //! answers to the pings sent meanwhile move the subscription back. Both serve the same
 //! message summary, and the lamp in the shared table never changes. Config reload (issue 14
@@ -7,10 +8,11 @@
 
 use dahdi_mwi_tests::daemon::{wait_some as wait_for, Daemon};
 use dahdi_mwi_tests::env::Sipd;
+use dahdi_mwi_tests::kamailio::{Algorithm, Kamailio, Options};
 use dahdi_mwi_tests::sip::free_port;
 use dahdi_mwi_tests::sipp::scenario;
 use mwi_core::MwiState;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,12 +51,85 @@ fn lamp() -> MwiState {
     }
 }
 
-#[test]
-fn stopped_primary_moves_the_subscription_to_the_backup_and_back() {
+/// A voice-mail server of the failover test, on its own loopback port: SIPp
+/// (tests/scenarios/vm_server.xml) or Kamailio (presence; the summary of [`lamp`] PUBLISHed
+/// for 8000 at each start, as a voice mail keeps its state across a restart).
+enum Server {
+    Sipp {
+        dir: PathBuf,
+        name: &'static str,
+        port: u16,
+        daemon: Option<Daemon>,
+    },
+    Kamailio(Kamailio),
+}
+
+/// The body of [`lamp`] (RFC 3842 §5.2).
+const SUMMARY: &str = "Messages-Waiting: yes\r\nMessage-Account: sip:8000@127.0.0.1\r\n\
+                       Voice-Message: 3/1 (1/0)\r\n";
+
+impl Server {
+    /// Start a SIPp (`kamailio` false) or a Kamailio server named `name`.
+    fn start(kamailio: bool, dir: &Path, name: &'static str) -> Self {
+        if kamailio {
+            let k = Kamailio::start(Options::new(Algorithm::Md5));
+            assert_eq!(k.publish("8000", SUMMARY), 200, "{name}: PUBLISH");
+            return Self::Kamailio(k);
+        }
+        let port = free_port();
+        Self::Sipp {
+            dir: dir.to_path_buf(),
+            name,
+            port,
+            daemon: Some(vm(dir, name, port)),
+        }
+    }
+
+    fn port(&self) -> u16 {
+        match self {
+            Self::Sipp { port, .. } => *port,
+            Self::Kamailio(k) => k.port(),
+        }
+    }
+
+    /// Stop it: its port goes silent.
+    fn stop(&mut self) {
+        match self {
+            Self::Sipp { daemon, .. } => {
+                if let Some(mut d) = daemon.take() {
+                    d.stop();
+                }
+            }
+            Self::Kamailio(k) => k.stop(),
+        }
+    }
+
+    /// Start it again on its port, with no memory of any subscription.
+    fn start_again(&mut self) {
+        match self {
+            Self::Sipp {
+                dir,
+                name,
+                port,
+                daemon,
+            } => *daemon = Some(vm(dir, &format!("{name}-again"), *port)),
+            Self::Kamailio(k) => {
+                k.start_again();
+                assert_eq!(k.publish("8000", SUMMARY), 200, "PUBLISH again");
+            }
+        }
+    }
+}
+
+/// Issue 14's "Done when": stopping the primary moves the subscription to the backup within
+/// options_interval × options_failures (each failed ping is one that lasted Timer F), and back
+/// after it returns; the lamp in the table never changes. With SIPp as both servers and with
+/// Kamailio as both.
+fn stopped_primary_moves_the_subscription_to_the_backup_and_back(kamailio: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (primary, backup) = (free_port(), free_port());
-    let mut first = vm(dir.path(), "primary", primary);
-    let _backup = vm(dir.path(), "backup", backup);
+    let mut first = Server::start(kamailio, dir.path(), "primary");
+    let second = Server::start(kamailio, dir.path(), "backup");
+    let (primary, backup) = (first.port(), second.port());
     std::thread::sleep(Duration::from_millis(300));
     let sipd = Sipd::start(
         dir.path(),
@@ -101,7 +176,7 @@ fn stopped_primary_moves_the_subscription_to_the_backup_and_back() {
     let moved_after = stopped.elapsed();
     assert_eq!((on_backup.failovers, on_backup.fallbacks), (1, 0));
 
-    let _second = vm(dir.path(), "primary-again", primary);
+    first.start_again();
     let restarted = Instant::now();
     let back = wait_for(10, "the subscription back on the primary", || {
         let st = sipd.status()?;
@@ -119,11 +194,22 @@ fn stopped_primary_moves_the_subscription_to_the_backup_and_back() {
     let seen = seen.lock().expect("lock");
     assert_eq!(*seen, [Some(lamp())], "the lamp changed");
     eprintln!(
-        "moved to the backup {:.1} s after the primary stopped (bound {bound} s), back {:.1} s \
-         after it started again",
+        "{}: moved to the backup {:.1} s after the primary stopped (bound {bound} s), back \
+         {:.1} s after it started again",
+        if kamailio { "Kamailio" } else { "SIPp" },
         moved_after.as_secs_f64(),
         back_after.as_secs_f64()
     );
+}
+
+#[test]
+fn sipp_stopped_primary_moves_the_subscription_to_the_backup_and_back() {
+    stopped_primary_moves_the_subscription_to_the_backup_and_back(false);
+}
+
+#[test]
+fn kamailio_stopped_primary_moves_the_subscription_to_the_backup_and_back() {
+    stopped_primary_moves_the_subscription_to_the_backup_and_back(true);
 }
 
 /// How many SUBSCRIBEs for `number` sipd sent so far, by its debug log.

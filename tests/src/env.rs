@@ -145,6 +145,8 @@ pub struct Chand {
     pub daemon: Daemon,
     control: PathBuf,
     config: PathBuf,
+    /// The binary it runs, for [`Chand::cli`].
+    bin: PathBuf,
 }
 
 impl Chand {
@@ -173,6 +175,7 @@ impl Chand {
             daemon,
             control: cfg.control_path(),
             config: cfg.path.clone(),
+            bin: bin.to_path_buf(),
         };
         let up = wait_for(START_TIMEOUT, || {
             chand.daemon.assert_running();
@@ -240,17 +243,7 @@ impl Chand {
     /// Run the `chand` command line (`status --json`, `mwi 8000 on`, ...) against this
     /// daemon's config: (success, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
-        let out = std::process::Command::new(binary("chand"))
-            .args(args)
-            .arg("--config")
-            .arg(&self.config)
-            .output()
-            .expect("run the chand command line");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        cli(&self.bin, &self.config, args)
     }
 }
 
@@ -272,6 +265,8 @@ pub struct Sipd {
     parsed: Config,
     /// The installation it owns, if any: dropped after the daemon, with its temp dir.
     home: Option<Env>,
+    /// The binary it runs, for [`Sipd::cli`].
+    bin: PathBuf,
 }
 
 impl Sipd {
@@ -402,6 +397,7 @@ impl Sipd {
         let daemon = Daemon::spawn_command("sipd", &mut cmd, &dir.join("sipd.log"));
         Self {
             daemon,
+            bin: bin.to_path_buf(),
             config: config.to_owned(),
             dir: dir.to_owned(),
             port: parsed.sip.listen.first().map_or(0, |l| l.addr.port()),
@@ -409,6 +405,12 @@ impl Sipd {
             parsed,
             home: None,
         }
+    }
+
+    /// Run the `sipd` command line (`status --format cisco`, `trace on`, `capture off`, ...)
+    /// against this daemon's config: (success, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        cli(&self.bin, &self.config, args)
     }
 
     /// The daemon's status, typed; `None` while it is not answering.
@@ -439,4 +441,20 @@ impl Sipd {
         let reader = Reader::open(&self.table_config()).ok()?;
         reader.lookup(number).ok()?.map(|e| e.state)
     }
+}
+
+/// Run a daemon's command line `BIN ARGS --config CONFIG` against the running daemon:
+/// (success, stdout, stderr). Panics if the binary cannot be run.
+fn cli(bin: &Path, config: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(bin)
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap_or_else(|e| panic!("run {} {args:?}: {e}", bin.display()));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

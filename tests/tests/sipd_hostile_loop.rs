@@ -5,7 +5,7 @@
 //! MWI table file removed under a running sipd (item 8). After each: sipd
 //! alive and idle again.
 
-use dahdi_mwi_tests::daemon::{binary, wait_some as wait_for};
+use dahdi_mwi_tests::daemon::wait_some as wait_for;
 use dahdi_mwi_tests::env::Sipd;
 use mwi_config::Config;
 use nix::sys::signal::{kill, Signal};
@@ -194,17 +194,8 @@ fn idle_tcp_connections_at_1024_files_leave_status_and_options_working() {
     assert!(st.limits.tcp_connections.limit <= 1024 - 64);
     assert!(st2.limits.tcp_connections.current <= st2.limits.tcp_connections.limit);
     // The text form too, as an administrator runs it.
-    let out = std::process::Command::new(binary("sipd"))
-        .args(["status", "--config"])
-        .arg(&sipd.config)
-        .output()
-        .expect("sipd status");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "sipd status failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, text, err) = sipd.cli(&["status"]);
+    assert!(ok, "sipd status failed: {err}");
     assert!(text.contains("limit tcp_connections: "), "{text}");
     let probe = UdpSocket::bind("127.0.0.3:0").expect("bind");
     let rtt = ping(&probe, port, "idle-tcp").expect("OPTIONS answered with 1,500 connections");

@@ -5,12 +5,11 @@
 //! starts and once when it ends) while a good source is still answered; with `notify_auth` a
 //! NOTIFY changes state only with the right digest answer.
 
-use dahdi_mwi_tests::daemon::{binary, wait_some as wait_for};
+use dahdi_mwi_tests::daemon::wait_some as wait_for;
 use dahdi_mwi_tests::env::Sipd;
 use sipd::digest::Challenge;
 use sipd::wire::Message;
 use std::net::{SocketAddr, UdpSocket};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const ON: &str = "Messages-Waiting: yes\r\nVoice-Message: 3/0\r\n";
@@ -160,15 +159,9 @@ fn ipv4_allow_rule_matches_on_an_ipv6_any_socket() {
 
 /// `sipd status ARGS` of `sipd`'s config: its standard output.
 fn status(sipd: &Sipd, args: &[&str]) -> String {
-    let out = Command::new(binary("sipd"))
-        .arg("status")
-        .args(args)
-        .arg("--config")
-        .arg(&sipd.config)
-        .output()
-        .expect("sipd status");
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout).expect("utf-8")
+    let (ok, out, err) = sipd.cli(&[&["status"], args].concat());
+    assert!(ok, "{err}");
+    out
 }
 
 #[test]

@@ -3,13 +3,12 @@
 //! source not allowed; malformed requests answered with the code naming the defect, after which
 //! sipd still answers a valid NOTIFY.
 
-use dahdi_mwi_tests::daemon::{binary, wait_some as wait_for};
+use dahdi_mwi_tests::daemon::wait_some as wait_for;
 use dahdi_mwi_tests::env::Sipd;
 use dahdi_mwi_tests::sip::free_port;
 use dahdi_mwi_tests::sipp::{run as sipp, scenario};
 use mwi_core::MwiState;
 use std::path::Path;
-use std::process::Command;
 
 #[test]
 fn sipd_subscribes_to_a_sipp_voicemail_server() {
@@ -139,14 +138,9 @@ fn unsolicited_notify_200_481_403() {
 
     // What `show sip-ua mwi` shows, from the command line.
     let run = |args: &[&str]| {
-        let out = Command::new(binary("sipd"))
-            .args(args)
-            .arg("--config")
-            .arg(&sipd.config)
-            .output()
-            .expect("sipd");
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8(out.stdout).expect("utf-8")
+        let (ok, out, err) = sipd.cli(args);
+        assert!(ok, "{err}");
+        out
     };
     let text = run(&["status"]);
     assert!(text.contains("MWI server: ipv4:127.0.0.1\n"), "{text}");

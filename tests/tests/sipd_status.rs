@@ -11,7 +11,7 @@ use dahdi_mwi_tests::env::Sipd;
 use dahdi_mwi_tests::sip::{Summary, VoiceMail};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,16 +46,6 @@ endpoint 8001 mwi status OFF
 
 /// The stand-in for the sample's server: on loopback, with the sample's last two octets.
 const SERVER: Ipv4Addr = Ipv4Addr::new(127, 1, 1, 30);
-
-/// `sipd ARGS --config CONFIG` of `sipd`.
-fn sipd_status_cmd(sipd: &Sipd, args: &[&str]) -> Output {
-    Command::new(binary("sipd"))
-        .args(args)
-        .arg("--config")
-        .arg(&sipd.config)
-        .output()
-        .expect("sipd status")
-}
 
 #[test]
 fn cisco_format_is_the_reference_sample_field_for_field() {
@@ -95,9 +85,9 @@ fn cisco_format_is_the_reference_sample_field_for_field() {
         let answer = vm.send(&text, to, Duration::from_secs(5)).expect("answer");
         assert_eq!(answer, "SIP/2.0 200 OK", "{}", sipd.log());
     }
-    let out = sipd_status_cmd(&sipd, &["status", "--format", "cisco"]);
+    let (ok, got, err) = sipd.cli(&["status", "--format", "cisco"]);
     stop.store(true, Ordering::Relaxed);
-    assert!(out.status.success(), "{out:?}");
+    assert!(ok, "{err}");
     // The sample's hex is not its server's address (C801011E is 200.1.1.30): each stands for
     // the server, so both become the stand-in's. The router prints an endpoint once per dial
     // peer, the sample has two for 8000; sipd prints one line per number.
@@ -105,15 +95,13 @@ fn cisco_format_is_the_reference_sample_field_for_field() {
         .replace("C801011E", &format!("{:X}", u32::from(SERVER)))
         .replace("192.168.1.30", &SERVER.to_string())
         .replacen("endpoint 8000 mwi status ON\n", "", 1);
-    let got = String::from_utf8(out.stdout).expect("utf-8");
     for (i, (g, w)) in got.lines().zip(want.lines()).enumerate() {
         assert_eq!(g, w, "line {} differs:\n{got}", i + 1);
     }
     assert_eq!(got, want);
     // `--json` is `--format json`, which carries the lookup failures too.
     let json: serde_json::Value =
-        serde_json::from_slice(&sipd_status_cmd(&sipd, &["status", "--json"]).stdout)
-            .expect("JSON");
+        serde_json::from_str(&sipd.cli(&["status", "--json"]).1).expect("JSON");
     assert_eq!(json["mwi_lookup_failures"], 0, "{json}");
     assert_eq!(json["addresses"][0], "127.1.1.30:5060", "{json}");
 }
@@ -175,9 +163,8 @@ fn trace_switches_on_and_off_without_restart() {
     };
     notify(true);
     assert!(trace_lines(&sipd.log()).is_empty(), "{}", sipd.log());
-    let on = sipd_status_cmd(&sipd, &["trace", "on"]);
-    assert!(on.status.success(), "{on:?}");
-    assert_eq!(String::from_utf8_lossy(&on.stdout), "trace on\n");
+    let on = sipd.cli(&["trace", "on"]);
+    assert_eq!(on, (true, "trace on\n".into(), String::new()));
     let call_id = notify(false);
     let log = sipd.log();
     let lines = trace_lines(&log);
@@ -196,8 +183,7 @@ fn trace_switches_on_and_off_without_restart() {
         "{log}"
     );
     assert_eq!(lines.len(), 2, "one line per message:\n{log}");
-    let off = sipd_status_cmd(&sipd, &["trace", "off"]);
-    assert_eq!(String::from_utf8_lossy(&off.stdout), "trace off\n");
+    assert_eq!(sipd.cli(&["trace", "off"]).1, "trace off\n");
     notify(true);
     assert_eq!(trace_lines(&sipd.log()).len(), 2, "{}", sipd.log());
     assert!(sipd.log().contains("SIP message trace off by command"));
@@ -242,8 +228,7 @@ fn capture_opens_in_tshark() {
     let text = vm.notify_text(&summary, to);
     let answer = vm.send(&text, to, Duration::from_secs(5)).expect("answer");
     assert_eq!(answer, "SIP/2.0 200 OK");
-    let off = sipd_status_cmd(&sipd, &["capture", "off"]);
-    assert_eq!(String::from_utf8_lossy(&off.stdout), "capture off\n");
+    assert_eq!(sipd.cli(&["capture", "off"]).1, "capture off\n");
     let file = capture.join("sipd-0.pcapng");
     let all = dahdi_mwi_tests::tshark::filter(&file, "sip");
     let notify = dahdi_mwi_tests::tshark::filter(
@@ -262,11 +247,8 @@ fn capture_opens_in_tshark() {
     assert_eq!(ok.len(), 1, "{all:#?}");
     let flagged = dahdi_mwi_tests::tshark::filter(&file, dahdi_mwi_tests::tshark::FLAGGED);
     assert!(flagged.is_empty(), "{flagged:#?}");
-    let on = sipd_status_cmd(&sipd, &["capture", "on"]);
-    assert!(
-        String::from_utf8_lossy(&on.stdout).starts_with("capture on: "),
-        "{on:?}"
-    );
+    let on = sipd.cli(&["capture", "on"]);
+    assert!(on.1.starts_with("capture on: "), "{on:?}");
 
     // Over TCP: two NOTIFYs on one connection and their 200s are its segments, one byte
     // stream each way with the connection's ports; tshark follows it without a complaint.
@@ -285,8 +267,7 @@ fn capture_opens_in_tshark() {
         assert!(n > 0, "closed after {answers:?}");
         answers.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
-    let off = sipd_status_cmd(&sipd, &["capture", "off"]);
-    assert_eq!(String::from_utf8_lossy(&off.stdout), "capture off\n");
+    assert_eq!(sipd.cli(&["capture", "off"]).1, "capture off\n");
     let all = dahdi_mwi_tests::tshark::filter(&file, "tcp");
     let notifies = dahdi_mwi_tests::tshark::filter(
         &file,

@@ -31,8 +31,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chand::backend::sim::peer::Phone;
-use dahdi_mwi_tests::daemon::{binary_path, profile_dir, wait_for, Daemon, RaiseOnDrop};
-use dahdi_mwi_tests::env::{Chand, ConfigFile, Env};
+use dahdi_mwi_tests::daemon::{binary_path, profile_dir, wait_for, RaiseOnDrop};
+use dahdi_mwi_tests::env::{Chand, Env, Sipd};
 use dahdi_mwi_tests::fakesipd::{press, rtp_tone, talk, Voice};
 use dahdi_mwi_tests::pbx::{QsigPbx, Received};
 use dahdi_mwi_tests::plot;
@@ -143,22 +143,6 @@ impl Out {
             println!("{:22}{l}", "");
         }
     }
-}
-
-/// Start `sipd run` on `cfg`; it must stay up.
-fn start_sipd(env: &Env, cfg: &ConfigFile, out: &Out) -> Result<Daemon, String> {
-    let config = cfg.path.display().to_string();
-    let mut sipd = Daemon::spawn(
-        &binary_path("sipd"),
-        &["run", "--config", &config, "--allow-root"],
-        &env.log_path("sipd"),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    if let Some(st) = sipd.exited() {
-        return Err(format!("sipd exited ({st}):\n{}", sipd.log()));
-    }
-    out.say("sipd", &format!("running (pid {})", sipd.pid()));
-    Ok(sipd)
 }
 
 /// The PBX in its own thread, printing every invoke as it is decoded.
@@ -288,7 +272,8 @@ fn run(png: &std::path::Path) -> Result<(), String> {
         ),
     );
 
-    let mut sipd = start_sipd(&env, &cfg, &out)?;
+    let sipd = Sipd::start_in_with(&binary_path("sipd"), &env, &cfg);
+    out.say("sipd", &format!("running (pid {})", sipd.daemon.pid()));
     let mut chand = Chand::start_with(&binary_path("chand"), &env, &cfg);
     out.say(
         "chand",
@@ -298,9 +283,11 @@ fn run(png: &std::path::Path) -> Result<(), String> {
             chand.daemon.pid()
         ),
     );
-    for daemon in ["sipd", "chand"] {
-        let answer = command(daemon, &cfg, &["trace", "on"])?;
-        out.say(daemon, answer.trim_end());
+    for (daemon, run) in [
+        ("sipd", sipd.cli(&["trace", "on"])),
+        ("chand", chand.cli(&["trace", "on"])),
+    ] {
+        out.say(daemon, answered(daemon, run)?.trim_end());
     }
     let pbx = PbxThread::start(&env, out.start)?;
     let phone =
@@ -384,38 +371,26 @@ fn run(png: &std::path::Path) -> Result<(), String> {
         .map_err(|e| format!("chand status: {e}"))?;
     out.say("chand", &format!("status:\n{}", status.trim_end()));
     drop(pbx);
-    let sipd_status = command("sipd", &cfg, &["status"])?;
+    let sipd_status = answered("sipd", sipd.cli(&["status"]))?;
     out.say("sipd", &format!("status:\n{}", sipd_status.trim_end()));
-    for daemon in ["sipd", "chand"] {
-        command(daemon, &cfg, &["capture", "off"])?;
-    }
+    answered("sipd", sipd.cli(&["capture", "off"]))?;
+    answered("chand", chand.cli(&["capture", "off"]))?;
     show_traces(&sipd.log(), &chand.daemon.log(), &out)?;
     check_captures(&capture, &out)?;
-    sipd.stop();
+    drop(sipd);
     chand.daemon.stop();
     out.say("demo", "done");
     Ok(())
 }
 
-/// Run `DAEMON ARGS --config CFG` (the daemon's command line against the running one): its
-/// standard output.
+/// The standard output of `daemon`'s command line `run` (from [`Sipd::cli`], [`Chand::cli`]).
 ///
-/// Errors: it cannot be run or fails (with its standard error).
-fn command(daemon: &str, cfg: &ConfigFile, args: &[&str]) -> Result<String, String> {
-    let run = Command::new(binary_path(daemon))
-        .args(args)
-        .arg("--config")
-        .arg(&cfg.path)
-        .output()
-        .map_err(|e| format!("{daemon} {}: {e}", args.join(" ")))?;
-    if !run.status.success() {
-        return Err(format!(
-            "{daemon} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&run.stderr).trim_end()
-        ));
+/// Errors: it failed (with its standard error).
+fn answered(daemon: &str, run: (bool, String, String)) -> Result<String, String> {
+    match run {
+        (true, stdout, _) => Ok(stdout),
+        (false, _, stderr) => Err(format!("{daemon}: {}", stderr.trim_end())),
     }
-    Ok(String::from_utf8_lossy(&run.stdout).into_owned())
 }
 
 /// Say how many one-line traces each daemon logged, with the first of the kinds a reader

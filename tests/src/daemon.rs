@@ -173,10 +173,16 @@ impl Daemon {
         }
     }
 
-    /// Send `signal` and wait up to `timeout` for the exit; SIGKILL after that.
+    /// Send `signal` and wait up to `timeout` for the exit; SIGKILL after that, to its children
+    /// first.
     pub fn signal_and_wait(&mut self, signal: Signal, timeout: Duration) -> ExitStatus {
         if self.exited().is_none() {
             let pid = Pid::from_raw(self.child.id() as i32);
+            // A killed process leaves its children running, handed to init with whatever they
+            // hold (Kamailio's workers keep its listening sockets): a kill takes them first.
+            if signal == Signal::SIGKILL {
+                kill_children(pid);
+            }
             let _ = kill(pid, signal);
             let end = Instant::now() + timeout;
             while Instant::now() < end {
@@ -185,17 +191,19 @@ impl Daemon {
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
+            kill_children(pid);
             let _ = self.child.kill();
         }
         self.child.wait().expect("wait for the daemon")
     }
 
-    /// SIGTERM: the clean stop systemd does.
+    /// SIGTERM: the clean stop systemd does (SIGKILL, children first, after 5 s).
     pub fn stop(&mut self) -> ExitStatus {
         self.signal_and_wait(Signal::SIGTERM, Duration::from_secs(5))
     }
 
-    /// SIGKILL: a crash.
+    /// SIGKILL: a crash (of the whole daemon: its children too, as systemd kills a unit's
+    /// processes).
     pub fn crash(&mut self) {
         self.signal_and_wait(Signal::SIGKILL, Duration::from_secs(5));
     }
@@ -205,6 +213,34 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// SIGKILL every child of process `pid`.
+fn kill_children(pid: Pid) {
+    for child in children(pid) {
+        let _ = kill(child, Signal::SIGKILL);
+    }
+}
+
+/// The processes whose parent is `pid`, by the parent field of each `/proc/PID/stat`
+/// (proc(5)).
+fn children(pid: Pid) -> Vec<Pid> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .map(Pid::from_raw)
+        .filter(|&p| stat_field(p, 1).and_then(|f| f.parse().ok()) == Some(pid.as_raw()))
+        .collect()
+}
+
+/// Field `n` (0: state, 1: parent, ...) of `/proc/PID/stat` after the command name, which is
+/// in parentheses and may hold spaces (proc(5)); `None` once the process is gone.
+fn stat_field(pid: Pid, n: usize) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, fields) = stat.rsplit_once(')')?;
+    fields.split_whitespace().nth(n).map(str::to_owned)
 }
 
 /// Poll `cond` every 10 ms until it holds or `timeout` passes; whether it held.
@@ -240,5 +276,35 @@ pub struct RaiseOnDrop<'a>(pub &'a std::sync::atomic::AtomicBool);
 impl Drop for RaiseOnDrop<'_> {
     fn drop(&mut self) {
         self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A daemon that ignores SIGTERM is killed after the grace time, and its children with
+    /// it: left alone they would run on under init.
+    #[test]
+    fn a_daemon_killed_after_its_grace_time_takes_its_children() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut d = Daemon::spawn(
+            Path::new("/bin/sh"),
+            &["-c", "trap '' TERM; sleep 60 & wait"],
+            &dir.path().join("sh.log"),
+        );
+        let pid = Pid::from_raw(d.pid() as i32);
+        let mut kids = Vec::new();
+        assert!(wait_for(Duration::from_secs(5), || {
+            kids = children(pid);
+            !kids.is_empty()
+        }));
+        d.stop();
+        for kid in kids {
+            let gone = wait_for(Duration::from_secs(2), || {
+                stat_field(kid, 0).is_none_or(|state| state == "Z")
+            });
+            assert!(gone, "child {kid} still runs");
+        }
     }
 }

@@ -13,7 +13,6 @@
 
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,8 +20,6 @@ use std::time::{Duration, Instant};
 use md5::{Digest as _, Md5};
 use mwi_core::MwiState;
 use mwi_table::Reader;
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
 use sha2::Sha256;
 
 use crate::daemon::{wait_for, Daemon};
@@ -183,10 +180,9 @@ impl Kamailio {
                 format!("GATEWAY_USERS=\"^{prefix}\""),
             ]);
         }
-        // Its own process group, so that stop() can take every child with the main process.
-        let mut cmd = Command::new(which("kamailio"));
-        cmd.args(&args).process_group(0);
-        let mut daemon = Daemon::spawn_command("kamailio", &mut cmd, &self.log_path());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let bin = which("kamailio");
+        let mut daemon = Daemon::spawn(&bin, &args, &self.log_path());
         let addr = self.addr();
         let up = wait_for(START_TIMEOUT, || {
             daemon.assert_running();
@@ -233,14 +229,11 @@ impl Kamailio {
         self.spawn();
     }
 
-    /// Stop it (SIGTERM, SIGKILL after 5 s), then SIGKILL what is left of its process group,
-    /// leaving the port silent: a child still shutting down, or orphaned when the main
-    /// process was killed, would hold the listening sockets and keep a new instance off them.
+    /// Stop it (SIGTERM; SIGKILL with its workers after 5 s, see [`Daemon::stop`]), leaving
+    /// the port silent.
     pub fn stop(&mut self) {
         if let Some(mut d) = self.daemon.take() {
-            let group = Pid::from_raw(d.pid() as i32);
             d.stop();
-            let _ = killpg(group, Signal::SIGKILL);
         }
     }
 

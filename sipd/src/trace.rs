@@ -161,9 +161,9 @@ fn ip_packet(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpFlow {
     /// sipd's end of the connection.
-    pub local: SocketAddr,
+    local: SocketAddr,
     /// The peer's end.
-    pub peer: SocketAddr,
+    peer: SocketAddr,
     /// Next sequence number of the octets sipd sends.
     sent: u32,
     /// Next sequence number of the octets the peer sends.
